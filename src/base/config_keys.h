@@ -1,0 +1,75 @@
+/* config_keys.h — THE configuration table. One line per key:
+ *
+ *   X(section, key, TYPE, default, min, max, runtime, doc)
+ *
+ * TYPE is STR, INT, BOOL, ENUM, DUR (duration → int64 ms) or SIZE (bytes → int64).
+ * default/min/max are strings parsed by the same code that parses user input, so the table is
+ * validated at start. For ENUM, min holds the choices separated by '|'. runtime = 1 when the key
+ * may change while the daemon runs. The example file (`parkwatch config --defaults`), the
+ * `--set` option, the INI loader and docs/configuration.md all come from this table.
+ *
+ * Add keys at the end of their section; never reuse a removed name for something else. */
+#define PW_CONFIG_KEYS(X)                                                                          \
+    X(log, level, ENUM, "info", "error|warn|info|debug", "", 1,                                    \
+      "Lowest level of log lines written to stderr (logfmt).")                                     \
+    X(http, listen, STR, "127.0.0.1:8080", "", "", 0,                                              \
+      "HTTP API, server-sent events and web UI: listen address host:port.")                        \
+    X(http, max_connections, INT, "1024", "1", "100000", 0,                                        \
+      "Most HTTP connections open at once; more are refused.")                                     \
+    X(http, max_body, SIZE, "64MiB", "1KiB", "1GiB", 0,                                            \
+      "Largest request body accepted (after gzip decoding for /write).")                           \
+    X(http, web_root, STR, "web", "", "", 0,                                                       \
+      "Directory of the web UI's static files (relative to the working directory).")               \
+    X(http, session_ttl, DUR, "12h", "1m", "30d", 1,                                               \
+      "A login session expires this long after it was created.")                                   \
+    X(auth, ingest_loopback_open, BOOL, "true", "", "", 1,                                         \
+      "Whether POST /write from a loopback address needs no token.")                               \
+    X(auth, login_max_failures, INT, "5", "1", "1000", 1,                                          \
+      "Failed logins allowed per user and per client address within auth.login_window.")          \
+    X(auth, login_window, DUR, "15m", "1s", "1d", 1,                                               \
+      "Window over which failed logins are counted; the lockout lasts as long.")                   \
+    X(storage, fsync, ENUM, "batch", "always|batch|off", "", 0,                                    \
+      "WAL durability: always = fsync each append, batch = group commit (one fsync covers a "      \
+      "batch), off = never fsync (tests only: acknowledged data can be lost).")                    \
+    X(storage, retention, DUR, "5y", "1d", "100y", 1,                                              \
+      "Samples older than this are dropped, whole partitions at a time. The default keeps the "    \
+      "longest legal minimum (environmental ledgers, 5 years).")                                   \
+    X(storage, max_series, INT, "10000000", "1000", "1000000000", 0,                               \
+      "Most distinct series; new series beyond it are refused and counted.")                       \
+    X(hj212, listen, STR, "127.0.0.1:9212", "", "", 0,                                             \
+      "HJ 212 TCP listener (environmental stations): host:port; empty disables it.")               \
+    X(hj212, unknown_devices, ENUM, "quarantine", "accept|quarantine|reject", "", 1,               \
+      "Frames from an MN not in the park model: accept (store, alarm), quarantine (store, list "   \
+      "for onboarding, no alarms) or reject (drop, close).")                                       \
+    X(hj212, accept_modbus_crc, BOOL, "false", "", "", 1,                                          \
+      "Also accept the CRC-16/MODBUS low-byte-first checksum some loggers send (counted).")        \
+    X(hj212, idle_timeout, DUR, "10m", "5s", "1d", 1,                                              \
+      "Close an HJ 212 connection that sent nothing for this long.")                               \
+    X(hj212, max_connections, INT, "10000", "1", "100000", 0,                                      \
+      "Most HJ 212 connections open at once.")                                                     \
+    X(hj212, utc_offset_minutes, INT, "480", "-720", "840", 1,                                     \
+      "Time zone of DataTime for devices that do not set their own (minutes east of UTC; "         \
+      "480 = UTC+8, China).")                                                                      \
+    X(jt808, listen, STR, "127.0.0.1:6808", "", "", 0,                                             \
+      "JT/T 808 TCP listener (vehicle terminals): host:port; empty disables it.")                  \
+    X(jt808, unknown_terminals, ENUM, "quarantine", "accept|quarantine|reject", "", 1,             \
+      "Terminals whose phone is not in the park model: accept, quarantine (store, list for "       \
+      "onboarding, no alarms) or reject.")                                                         \
+    X(jt808, idle_timeout, DUR, "30m", "5s", "1d", 1,                                              \
+      "Close a JT/T 808 connection that sent nothing for this long.")                              \
+    X(jt808, max_connections, INT, "20000", "1", "200000", 0,                                      \
+      "Most JT/T 808 connections open at once.")                                                   \
+    X(mqtt, broker, STR, "127.0.0.1:1883", "", "", 0,                                              \
+      "Mosquitto broker host:port; empty disables MQTT.")                                          \
+    X(mqtt, client_id, STR, "parkwatch", "", "", 0,                                                \
+      "MQTT client id (the persistent session is keyed on it).")                                   \
+    X(mqtt, username, STR, "", "", "", 0, "MQTT user name; empty for none.")                       \
+    X(mqtt, password, STR, "", "", "", 0, "MQTT password; empty for none.")                        \
+    X(mqtt, tls, BOOL, "false", "", "", 0, "Connect to the broker over TLS.")                      \
+    X(mqtt, cafile, STR, "", "", "", 0, "CA certificate file for MQTT over TLS.")                  \
+    X(modbus, poll_interval, DUR, "5s", "100ms", "1h", 1,                                          \
+      "Default Modbus TCP poll interval (a device may set its own).")                              \
+    X(modbus, timeout, DUR, "1s", "10ms", "1m", 1, "Modbus TCP response timeout.")                 \
+    X(modbus, retries, INT, "2", "0", "10", 1, "Modbus read retries before a poll counts as failed.") \
+    X(modbus, offline_after, INT, "3", "1", "1000", 1,                                             \
+      "Consecutive failed polls after which a Modbus device is offline.")
