@@ -75,9 +75,12 @@ ALL_LIBS := $(foreach m,$(MODULES),$(call mod_lib,$(m)))
 # ---- the program ----
 all: deps $(B)/parkwatch
 
-$(B)/parkwatch: $(B)/obj/main.o $(ALL_LIBS)
+# src/*.c: the command-line tool (main.c dispatches to cmd_*.c); it may use every module.
+TOP_OBJS := $(patsubst src/%.c,$(B)/obj/%.o,$(wildcard src/*.c))
+
+$(B)/parkwatch: $(TOP_OBJS) $(ALL_LIBS)
 	@echo "  LD      $@"
-	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $(B)/obj/main.o -Wl,--start-group $(ALL_LIBS) -Wl,--end-group $(LIBS)
+	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $(TOP_OBJS) -Wl,--start-group $(ALL_LIBS) -Wl,--end-group $(LIBS)
 
 $(B)/obj/%.o: src/%.c
 	@mkdir -p $(dir $@)

@@ -1,0 +1,37 @@
+/* cli.h — shared by the command-line tool's files (main.c, cmd_*.c). */
+#ifndef PW_CLI_H
+#define PW_CLI_H
+
+#include "base/config.h"
+
+#include <stdbool.h>
+
+#define PARKWATCH_VERSION "0.1.0"
+
+/* Options every command understands; the rest stays in argv for the command. */
+struct cli {
+    const char *data_dir;    /* --data DIR, default "data" */
+    const char *config_file; /* --config FILE */
+    struct pw_config cfg;    /* defaults + file + --set, validated */
+    int argc;                /* remaining positional arguments and command options */
+    char **argv;
+};
+
+/* Each command returns the process exit status: 0 ok, 1 failure, 2 usage error. */
+int cmd_serve(struct cli *c);
+int cmd_import(struct cli *c);
+int cmd_export(struct cli *c);
+int cmd_config(struct cli *c);
+int cmd_user(struct cli *c);
+int cmd_token(struct cli *c);
+int cmd_fsck(struct cli *c);
+
+/* Opens <data>/meta.db (creating the directory). Returns NULL after printing the reason. */
+struct model *cli_open_model(struct cli *c);
+
+/* Finds "--name VALUE" in c->argv (removing both); returns VALUE or NULL. */
+const char *cli_take_opt(struct cli *c, const char *name);
+/* Finds a flag "--name" (removing it); returns whether it was present. */
+bool cli_take_flag(struct cli *c, const char *name);
+
+#endif

@@ -1,0 +1,288 @@
+/* cmd_admin.c — the offline commands: import, export, config, user, token. They open meta.db
+ * directly (SQLite allows it while the daemon runs; WAL mode keeps readers and the one writer
+ * apart). */
+#include "cli.h"
+
+#include "base/buf.h"
+#include "base/err.h"
+#include "base/fsutil.h"
+#include "base/timeutil.h"
+#include "model/model.h"
+#include "tsdb/tsdb.h"
+
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define IMPORT_MAX_BYTES (256u << 20)
+
+int cmd_import(struct cli *c)
+{
+    char err[2048] = "";
+    int status = 1, rc;
+    const char *csv = cli_take_opt(c, "--csv");
+    bool replace = cli_take_flag(c, "--replace");
+    if (c->argc != 1) {
+        fprintf(stderr, "usage: parkwatch import [--data DIR] [--replace] FILE.json\n"
+                        "       parkwatch import [--data DIR] --csv devices|points FILE.csv\n");
+        return 2;
+    }
+    if (csv && strcmp(csv, "devices") != 0 && strcmp(csv, "points") != 0) {
+        fprintf(stderr, "parkwatch import: --csv expects devices or points, got '%s'\n", csv);
+        return 2;
+    }
+    struct model *m = cli_open_model(c);
+    if (!m)
+        return 1;
+    if (csv) {
+        char *data = NULL;
+        size_t len = 0;
+        rc = pw_file_read(c->argv[0], IMPORT_MAX_BYTES, &data, &len);
+        if (rc != PW_OK) {
+            fprintf(stderr, "import: %s: %s\n", c->argv[0], pw_strerror(rc));
+            goto out;
+        }
+        const char *base = strrchr(c->argv[0], '/');
+        rc = model_import_csv(m, strcmp(csv, "devices") == 0 ? MODEL_CSV_DEVICES : MODEL_CSV_POINTS,
+                              data, len, base ? base + 1 : c->argv[0], err, sizeof err);
+        free(data);
+    } else {
+        rc = model_import_file(m, c->argv[0], replace ? MODEL_IMPORT_REPLACE : 0, err, sizeof err);
+    }
+    if (rc != PW_OK) {
+        fprintf(stderr, "import: %s\n", err[0] ? err : pw_strerror(rc));
+        goto out;
+    }
+    fprintf(stderr, "import: %s loaded into %s/meta.db\n", c->argv[0], c->data_dir);
+    status = 0;
+out:
+    model_close(m);
+    return status;
+}
+
+int cmd_export(struct cli *c)
+{
+    const char *outpath = cli_take_opt(c, "-o");
+    struct pw_buf b;
+    int status = 1;
+    if (c->argc != 0) {
+        fprintf(stderr, "usage: parkwatch export [--data DIR] [-o FILE]\n");
+        return 2;
+    }
+    struct model *m = cli_open_model(c);
+    if (!m)
+        return 1;
+    pw_buf_init(&b, 0);
+    int rc = model_export_json(m, &b);
+    if (rc != PW_OK) {
+        fprintf(stderr, "export: %s\n", pw_strerror(rc));
+        goto out;
+    }
+    if (outpath) {
+        rc = pw_file_replace(outpath, b.data, b.len);
+        if (rc != PW_OK) {
+            fprintf(stderr, "export: %s: %s\n", outpath, pw_strerror(rc));
+            goto out;
+        }
+    } else if (fwrite(b.data, 1, b.len, stdout) != b.len) {
+        goto out;
+    }
+    status = 0;
+out:
+    pw_buf_release(&b);
+    model_close(m);
+    return status;
+}
+
+int cmd_config(struct cli *c)
+{
+    if (cli_take_flag(c, "--defaults")) {
+        pw_config_write_ini(stdout, NULL);
+        return 0;
+    }
+    if (cli_take_flag(c, "--markdown")) {
+        pw_config_write_markdown(stdout);
+        return 0;
+    }
+    if (cli_take_flag(c, "--check")) {
+        pw_config_write_ini(stdout, &c->cfg);
+        return 0;
+    }
+    fprintf(stderr, "usage: parkwatch config --defaults | --markdown | --check [--config FILE] "
+                    "[--set k=v ...]\n");
+    return 2;
+}
+
+/* Reads a password from PARKWATCH_PASSWORD or one line of stdin. */
+static int read_password(char *buf, size_t cap)
+{
+    const char *env = getenv("PARKWATCH_PASSWORD");
+    if (env && *env) {
+        snprintf(buf, cap, "%s", env);
+        return 0;
+    }
+    fprintf(stderr, "password: ");
+    if (!fgets(buf, (int)cap, stdin))
+        return -1;
+    buf[strcspn(buf, "\r\n")] = '\0';
+    return 0;
+}
+
+int cmd_user(struct cli *c)
+{
+    char pass[1024], err[512] = "";
+    int status = 1, rc;
+    if (c->argc < 1) {
+        fprintf(stderr, "usage: parkwatch user add|passwd|del|list ...\n");
+        return 2;
+    }
+    const char *sub = c->argv[0];
+    const char *role_s = cli_take_opt(c, "--role"), *ent = cli_take_opt(c, "--enterprise");
+    const char *disp = cli_take_opt(c, "--display");
+    struct model *m = cli_open_model(c);
+    if (!m)
+        return 1;
+    if (strcmp(sub, "list") == 0) {
+        struct pw_buf b;
+        pw_buf_init(&b, 0);
+        rc = model_user_list_json(m, &b);
+        if (rc == PW_OK) {
+            fwrite(b.data, 1, b.len, stdout);
+            status = 0;
+        }
+        pw_buf_release(&b);
+        goto out;
+    }
+    if (c->argc != 2) {
+        fprintf(stderr, "parkwatch user %s: expects a user name\n", sub);
+        status = 2;
+        goto out;
+    }
+    const char *name = c->argv[1];
+    if (strcmp(sub, "add") == 0 || strcmp(sub, "passwd") == 0) {
+        enum model_role role = MODEL_ROLE_VIEWER;
+        if (strcmp(sub, "add") == 0 && (!role_s || model_role_parse(role_s, &role) != PW_OK)) {
+            fprintf(stderr, "parkwatch user add: --role admin|supervisor|enterprise|viewer\n");
+            status = 2;
+            goto out;
+        }
+        if (read_password(pass, sizeof pass) != 0 || strlen(pass) < 8) {
+            fprintf(stderr, "parkwatch user: the password needs at least 8 characters\n");
+            goto out;
+        }
+        if (strcmp(sub, "add") == 0)
+            rc = model_user_add(m, name, pass, role, ent, disp ? disp : "", err, sizeof err);
+        else
+            rc = model_user_set_password(m, name, pass, err, sizeof err);
+        sodium_memzero(pass, sizeof pass);
+    } else if (strcmp(sub, "del") == 0) {
+        rc = model_user_delete(m, name);
+    } else {
+        fprintf(stderr, "parkwatch user: unknown subcommand '%s'\n", sub);
+        status = 2;
+        goto out;
+    }
+    if (rc != PW_OK) {
+        fprintf(stderr, "parkwatch user %s %s: %s\n", sub, name, err[0] ? err : pw_strerror(rc));
+        goto out;
+    }
+    status = 0;
+out:
+    model_close(m);
+    return status;
+}
+
+int cmd_token(struct cli *c)
+{
+    char secret[128], err[512] = "";
+    int status = 1, rc;
+    if (c->argc < 1) {
+        fprintf(stderr, "usage: parkwatch token create|list|revoke ...\n");
+        return 2;
+    }
+    const char *sub = c->argv[0];
+    const char *name = cli_take_opt(c, "--name"), *role_s = cli_take_opt(c, "--role");
+    const char *ent = cli_take_opt(c, "--enterprise"), *ttl_s = cli_take_opt(c, "--ttl");
+    struct model *m = cli_open_model(c);
+    if (!m)
+        return 1;
+    if (strcmp(sub, "create") == 0) {
+        enum model_role role;
+        int64_t ttl = 0;
+        if (!name || !role_s || model_role_parse(role_s, &role) != PW_OK) {
+            fprintf(stderr, "usage: parkwatch token create --name NAME --role ROLE "
+                            "[--enterprise ID] [--ttl 30d]\n");
+            status = 2;
+            goto out;
+        }
+        if (ttl_s && pw_duration_parse(ttl_s, &ttl) != PW_OK) {
+            fprintf(stderr, "parkwatch token create: --ttl '%s' is not a duration\n", ttl_s);
+            status = 2;
+            goto out;
+        }
+        rc = model_token_create(m, name, role, ent, ttl, secret, sizeof secret, err, sizeof err);
+        if (rc != PW_OK) {
+            fprintf(stderr, "parkwatch token create: %s\n", err[0] ? err : pw_strerror(rc));
+            goto out;
+        }
+        printf("%s\n", secret);
+        sodium_memzero(secret, sizeof secret);
+    } else if (strcmp(sub, "list") == 0) {
+        struct pw_buf b;
+        pw_buf_init(&b, 0);
+        rc = model_token_list_json(m, &b);
+        if (rc == PW_OK)
+            fwrite(b.data, 1, b.len, stdout);
+        pw_buf_release(&b);
+        if (rc != PW_OK)
+            goto out;
+    } else if (strcmp(sub, "revoke") == 0 && c->argc == 2) {
+        rc = model_token_revoke(m, c->argv[1]);
+        if (rc != PW_OK) {
+            fprintf(stderr, "parkwatch token revoke %s: %s\n", c->argv[1], pw_strerror(rc));
+            goto out;
+        }
+    } else {
+        fprintf(stderr, "usage: parkwatch token create|list|revoke NAME\n");
+        status = 2;
+        goto out;
+    }
+    status = 0;
+out:
+    model_close(m);
+    return status;
+}
+
+/* parkwatch fsck [DIR]: DIR is a data directory (its tsdb/ is checked) or a tsdb directory;
+ * default the --data directory. Exit 0 clean, 1 corruption found or unreadable. */
+int cmd_fsck(struct cli *c)
+{
+    char dir[4096];
+    struct pw_buf report;
+    struct tsdb_fsck_result res = {0};
+    const char *d = c->argc > 0 ? c->argv[0] : c->data_dir;
+    if (c->argc > 1) {
+        fprintf(stderr, "usage: parkwatch fsck [DIR]\n");
+        return 2;
+    }
+    snprintf(dir, sizeof dir, "%s/tsdb", d);
+    FILE *probe = fopen(dir, "r");
+    if (probe)
+        fclose(probe);
+    else
+        snprintf(dir, sizeof dir, "%s", d);
+    pw_buf_init(&report, 0);
+    int rc = tsdb_fsck(dir, &report, &res);
+    if (report.len)
+        fwrite(report.data, 1, report.len, stdout);
+    printf("fsck %s: %llu files, %llu WAL records, %llu chunks, %llu samples; %llu errors, "
+           "%llu warnings\n",
+           dir, (unsigned long long)res.files, (unsigned long long)res.wal_records,
+           (unsigned long long)res.chunks, (unsigned long long)res.samples,
+           (unsigned long long)res.errors, (unsigned long long)res.warnings);
+    pw_buf_release(&report);
+    if (rc != PW_OK && rc != PW_ECORRUPT)
+        fprintf(stderr, "fsck: %s: %s\n", dir, pw_strerror(rc));
+    return rc == PW_OK ? 0 : 1;
+}

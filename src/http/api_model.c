@@ -1,0 +1,150 @@
+/* api_model.c — the park model over HTTP: read endpoints (scoped) and admin import/export.
+ *
+ * Every handler passes r->scope (set by the dispatcher) to the model; the model filters by it
+ * and answers PW_ENOTFOUND for single objects outside the scope, which becomes 404. */
+#include "http/http_int.h"
+
+#include "base/err.h"
+#include "base/log.h"
+
+#include <string.h>
+
+static void json_ok(struct http_resp *w)
+{
+    w->content_type = "application/json";
+}
+
+/* Runs a list query; on error replaces the body with the error. */
+static void finish(struct http_resp *w, int rc, const char *what)
+{
+    if (rc != PW_OK)
+        http_model_error(w, rc, what);
+    else
+        json_ok(w);
+}
+
+static void h_park(struct http_server *s, struct http_req *r, struct http_resp *w)
+{
+    finish(w, model_json_park(s->deps.model, &w->body), "park");
+}
+
+static void h_site_plan(struct http_server *s, struct http_req *r, struct http_resp *w)
+{
+    int rc = model_site_plan(s->deps.model, &w->body);
+    finish(w, rc, "site plan");
+    if (rc == PW_OK)
+        w->content_type = "application/geo+json";
+}
+
+static void h_enterprises(struct http_server *s, struct http_req *r, struct http_resp *w)
+{
+    finish(w, model_json_enterprises(s->deps.model, r->scope, &w->body), "enterprises");
+}
+
+static void h_enterprise(struct http_server *s, struct http_req *r, struct http_resp *w)
+{
+    finish(w, model_json_enterprise(s->deps.model, r->scope, r->params[0], &w->body),
+           "enterprise");
+}
+
+static void h_areas(struct http_server *s, struct http_req *r, struct http_resp *w)
+{
+    finish(w, model_json_areas(s->deps.model, r->scope, &w->body), "areas");
+}
+
+static void h_installations(struct http_server *s, struct http_req *r, struct http_resp *w)
+{
+    finish(w, model_json_installations(s->deps.model, r->scope, &w->body), "installations");
+}
+
+static void h_devices(struct http_server *s, struct http_req *r, struct http_resp *w)
+{
+    struct model_device_filter f = {
+        .enterprise = http_arg(r, "enterprise"),
+        .kind = http_arg(r, "kind"),
+        .area = http_arg(r, "area"),
+    };
+    finish(w, model_json_devices(s->deps.model, r->scope, &f, &w->body), "devices");
+}
+
+static void h_device(struct http_server *s, struct http_req *r, struct http_resp *w)
+{
+    finish(w, model_json_device(s->deps.model, r->scope, r->params[0], &w->body), "device");
+}
+
+static void h_points(struct http_server *s, struct http_req *r, struct http_resp *w)
+{
+    finish(w, model_json_points(s->deps.model, r->scope, http_arg(r, "device"), &w->body),
+           "points");
+}
+
+static void h_point(struct http_server *s, struct http_req *r, struct http_resp *w)
+{
+    finish(w, model_json_point(s->deps.model, r->scope, r->params[0], &w->body), "point");
+}
+
+static void h_vehicles(struct http_server *s, struct http_req *r, struct http_resp *w)
+{
+    finish(w, model_json_vehicles(s->deps.model, r->scope, &w->body), "vehicles");
+}
+
+static void h_geofences(struct http_server *s, struct http_req *r, struct http_resp *w)
+{
+    finish(w, model_json_geofences(s->deps.model, &w->body), "geofences");
+}
+
+/* POST /api/v1/model/import            body: the park model JSON (?replace=1 to replace)
+ * POST /api/v1/model/import?csv=devices body: a CSV ledger (also csv=points) */
+static void h_import(struct http_server *s, struct http_req *r, struct http_resp *w)
+{
+    char err[1024] = "";
+    int rc;
+    const char *csv = http_arg(r, "csv");
+    const char *replace = http_arg(r, "replace");
+    if (csv) {
+        enum model_csv_kind kind;
+        if (strcmp(csv, "devices") == 0) {
+            kind = MODEL_CSV_DEVICES;
+        } else if (strcmp(csv, "points") == 0) {
+            kind = MODEL_CSV_POINTS;
+        } else {
+            http_json_error(w, 400, "csv: expected devices or points");
+            return;
+        }
+        rc = model_import_csv(s->deps.model, kind, r->body, r->body_len, csv, err, sizeof err);
+    } else {
+        unsigned flags = replace && strcmp(replace, "1") == 0 ? MODEL_IMPORT_REPLACE : 0;
+        rc = model_import_json(s->deps.model, r->body, r->body_len, flags, err, sizeof err);
+    }
+    if (rc != PW_OK) {
+        http_json_error(w, 400, "%s", err[0] ? err : pw_strerror(rc));
+        return;
+    }
+    PW_LOG_INFO("http", "model imported", "by=%s bytes=%zu csv=%s", r->who.user, r->body_len,
+                csv ? csv : "-");
+    json_ok(w);
+    pw_buf_puts(&w->body, "{\"status\":\"ok\"}\n");
+}
+
+static void h_export(struct http_server *s, struct http_req *r, struct http_resp *w)
+{
+    finish(w, model_export_json(s->deps.model, &w->body), "model");
+}
+
+const struct http_route http_routes_model[] = {
+    {"GET", "/api/v1/park", ACCESS_USER, false, h_park},
+    {"GET", "/api/v1/site-plan", ACCESS_USER, false, h_site_plan},
+    {"GET", "/api/v1/enterprises", ACCESS_USER, false, h_enterprises},
+    {"GET", "/api/v1/enterprises/{id}", ACCESS_USER, false, h_enterprise},
+    {"GET", "/api/v1/areas", ACCESS_USER, false, h_areas},
+    {"GET", "/api/v1/installations", ACCESS_USER, false, h_installations},
+    {"GET", "/api/v1/devices", ACCESS_USER, false, h_devices},
+    {"GET", "/api/v1/devices/{id}", ACCESS_USER, false, h_device},
+    {"GET", "/api/v1/points", ACCESS_USER, false, h_points},
+    {"GET", "/api/v1/points/{id}", ACCESS_USER, false, h_point},
+    {"GET", "/api/v1/vehicles", ACCESS_USER, false, h_vehicles},
+    {"GET", "/api/v1/geofences", ACCESS_USER, false, h_geofences},
+    {"POST", "/api/v1/model/import", ACCESS_ADMIN, true, h_import},
+    {"GET", "/api/v1/model/export", ACCESS_ADMIN, false, h_export},
+    {NULL, NULL, 0, false, NULL},
+};

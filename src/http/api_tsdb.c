@@ -1,0 +1,595 @@
+/* api_tsdb.c — time-series over HTTP: `POST /write` (InfluxDB line protocol), the Prometheus-style
+ * read endpoints (`/api/v1/export`, `/api/v1/series`, `/api/v1/labels`,
+ * `/api/v1/label/NAME/values`) and the UI's reads (`/api/v1/read`, `/api/v1/last`).
+ *
+ * Scope: an enterprise user sees only the series bound to points of its own enterprise (the
+ * park model's point → device → enterprise); every read below filters the selected series through
+ * scope_filter() before touching samples. */
+#include "http/http_int.h"
+
+#include "base/err.h"
+#include "base/log.h"
+#include "base/mem.h"
+#include "base/metrics.h"
+#include "base/timeutil.h"
+#include "pipeline/pipeline.h"
+#include "proto/influx.h"
+#include "tsdb/tsdb.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <zlib.h>
+
+#define MAX_MATCH 16
+#define EXPORT_MAX_BYTES (512u << 20)
+#define READ_MAX_SERIES 2000
+#define LAST_MAX_SERIES 50000
+#define WRITE_MAX_ERRORS 10
+
+static struct pw_counter *m_write_lines_bad, *m_write_samples;
+
+/* ---- query arguments ---- */
+
+struct match_args {
+    const char *v[MAX_MATCH];
+    int n;
+    bool too_many;
+};
+
+static enum MHD_Result collect_match(void *cls, enum MHD_ValueKind kind, const char *key,
+                                     const char *value)
+{
+    struct match_args *m = cls;
+    if (strcmp(key, "match[]") != 0 || !value)
+        return MHD_YES;
+    if (m->n == MAX_MATCH) {
+        m->too_many = true;
+        return MHD_YES;
+    }
+    m->v[m->n++] = value;
+    return MHD_YES;
+}
+
+/* start/end as the Prometheus API takes them (Unix seconds with decimals, or RFC 3339). */
+static bool time_arg(struct http_req *r, struct http_resp *w, const char *name, int64_t def,
+                     int64_t *out)
+{
+    const char *v = http_arg(r, name);
+    if (!v || !*v) {
+        *out = def;
+        return true;
+    }
+    if (pw_time_parse(v, out) != PW_OK) {
+        http_json_error(w, 400, "%s: cannot parse '%.64s' as Unix seconds or RFC 3339", name, v);
+        return false;
+    }
+    return true;
+}
+
+/* An allowed-series set for a scope: the canonical keys of the enterprise's points, sorted. */
+struct keyset {
+    char **keys;
+    size_t n, cap;
+    const char *enterprise;
+};
+
+static int collect_key(const struct model_point_info *p, void *arg)
+{
+    struct keyset *ks = arg;
+    if (strcmp(p->enterprise, ks->enterprise) != 0 || !p->series_key[0])
+        return PW_OK;
+    if (ks->n == ks->cap) {
+        ks->cap = ks->cap ? ks->cap * 2 : 64;
+        ks->keys = pw_xrealloc(ks->keys, ks->cap * sizeof *ks->keys);
+    }
+    ks->keys[ks->n++] = pw_xstrdup(p->series_key);
+    return PW_OK;
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Removes from refs every series the scope may not see. */
+static int scope_filter(struct http_server *s, const char *scope, uint32_t *refs, size_t *n)
+{
+    if (!scope)
+        return PW_OK;
+    struct keyset ks = {.enterprise = scope};
+    int rc = model_points_foreach(s->deps.model, collect_key, &ks);
+    if (rc == PW_OK) {
+        qsort(ks.keys, ks.n, sizeof *ks.keys, cmp_str);
+        size_t o = 0;
+        for (size_t i = 0; i < *n; i++) {
+            const char *key = tsdb_series_key(s->deps.tsdb, refs[i]);
+            if (key && bsearch(&key, ks.keys, ks.n, sizeof *ks.keys, cmp_str))
+                refs[o++] = refs[i];
+        }
+        *n = o;
+    }
+    for (size_t i = 0; i < ks.n; i++)
+        free(ks.keys[i]);
+    free(ks.keys);
+    return rc;
+}
+
+/* Selects the union of the match[] selectors (sorted, deduplicated, scoped). With required =
+ * false and no match[] given, selects nothing and returns true with *n = 0 and *all = true. */
+static bool select_series(struct http_server *s, struct http_req *r, struct http_resp *w,
+                          bool required, size_t limit, uint32_t **out, size_t *n, bool *all)
+{
+    struct match_args m = {.n = 0};
+    uint32_t *refs = NULL;
+    size_t total = 0;
+    *out = NULL;
+    *n = 0;
+    if (all)
+        *all = false;
+    MHD_get_connection_values(r->conn, MHD_GET_ARGUMENT_KIND, collect_match, &m);
+    if (m.too_many) {
+        http_json_error(w, 400, "match[]: at most %d selectors", MAX_MATCH);
+        return false;
+    }
+    if (m.n == 0) {
+        if (!required && all) {
+            *all = true;
+            return true;
+        }
+        http_json_error(w, 400, "match[]: at least one selector is required");
+        return false;
+    }
+    for (int i = 0; i < m.n; i++) {
+        struct tsdb_selector sel;
+        char err[256];
+        uint32_t *part = NULL;
+        size_t pn = 0;
+        if (tsdb_selector_parse(m.v[i], strlen(m.v[i]), &sel, err, sizeof err) != PW_OK) {
+            http_json_error(w, 400, "match[]: %s", err);
+            free(refs);
+            return false;
+        }
+        int rc = tsdb_select(s->deps.tsdb, &sel, limit, &part, &pn);
+        tsdb_selector_release(&sel);
+        if (rc != PW_OK) {
+            if (rc == PW_ETOOBIG)
+                http_json_error(w, 422, "match[]: more than %zu series match; narrow the selector",
+                                limit);
+            else
+                http_json_error(w, 400, "match[]: %s", pw_strerror(rc));
+            free(refs);
+            free(part);
+            return false;
+        }
+        refs = pw_xrealloc(refs, (total + pn + 1) * sizeof *refs);
+        memcpy(refs + total, part, pn * sizeof *refs);
+        total += pn;
+        free(part);
+    }
+    if (m.n > 1) {
+        /* union: sort and drop duplicates */
+        for (size_t i = 1; i < total; i++) {
+            uint32_t v = refs[i];
+            size_t j = i;
+            while (j > 0 && refs[j - 1] > v) {
+                refs[j] = refs[j - 1];
+                j--;
+            }
+            refs[j] = v;
+        }
+        size_t o = 0;
+        for (size_t i = 0; i < total; i++)
+            if (o == 0 || refs[o - 1] != refs[i])
+                refs[o++] = refs[i];
+        total = o;
+    }
+    if (scope_filter(s, r->scope, refs, &total) != PW_OK) {
+        http_json_error(w, 500, "cannot read the park model");
+        free(refs);
+        return false;
+    }
+    *out = refs;
+    *n = total;
+    return true;
+}
+
+/* ---- POST /write ---- */
+
+struct write_ctx {
+    struct pipeline_batch *b;
+    int rc;
+};
+
+static int on_influx_sample(void *arg, const struct influx_sample *smp)
+{
+    struct write_ctx *x = arg;
+    struct pipeline_label labels[TSDB_MAX_LABELS];
+    if (smp->n_labels + 1 > TSDB_MAX_LABELS) {
+        x->rc = PW_ETOOBIG;
+        return 0; /* counted below as a failed sample, the rest goes on */
+    }
+    labels[0] = (struct pipeline_label){"__name__", 8, smp->name.p, smp->name.len};
+    for (size_t i = 0; i < smp->n_labels; i++)
+        labels[i + 1] = (struct pipeline_label){smp->labels[i].name.p, smp->labels[i].name.len,
+                                                smp->labels[i].value.p, smp->labels[i].value.len};
+    if (pipeline_batch_add_n(x->b, labels, smp->n_labels + 1, smp->ts_ms, smp->value, 0) != PW_OK)
+        x->rc = PW_ETOOBIG;
+    return 0;
+}
+
+/* Inflates a gzip body into out (bounded by max). */
+static int gunzip(const char *in, size_t len, size_t max, struct pw_buf *out)
+{
+    z_stream zs;
+    memset(&zs, 0, sizeof zs);
+    if (inflateInit2(&zs, 16 + MAX_WBITS) != Z_OK)
+        return PW_ENOMEM;
+    pw_buf_init(out, max);
+    zs.next_in = (Bytef *)in;
+    zs.avail_in = (uInt)len;
+    char chunk[65536];
+    int rc = PW_OK, zrc;
+    do {
+        zs.next_out = (Bytef *)chunk;
+        zs.avail_out = sizeof chunk;
+        zrc = inflate(&zs, Z_NO_FLUSH);
+        if (zrc != Z_OK && zrc != Z_STREAM_END) {
+            rc = PW_EINVAL;
+            break;
+        }
+        if (pw_buf_append(out, chunk, sizeof chunk - zs.avail_out) != PW_OK) {
+            rc = PW_ETOOBIG;
+            break;
+        }
+        if (zrc == Z_OK && zs.avail_in == 0 && zs.avail_out != 0) {
+            rc = PW_EINVAL; /* truncated stream */
+            break;
+        }
+    } while (zrc != Z_STREAM_END);
+    inflateEnd(&zs);
+    if (rc != PW_OK)
+        pw_buf_release(out);
+    return rc;
+}
+
+static void h_write(struct http_server *s, struct http_req *r, struct http_resp *w)
+{
+    struct influx_opts o;
+    struct influx_error errs[WRITE_MAX_ERRORS];
+    struct influx_result res;
+    struct pw_buf plain;
+    const char *body = r->body;
+    size_t len = r->body_len;
+    bool inflated = false;
+    influx_opts_init(&o, pw_now_ms());
+
+    const char *prec = http_arg(r, "precision");
+    if (prec && influx_precision_parse(prec, strlen(prec), &o.precision) != PW_OK) {
+        http_json_error(w, 400, "precision: expected ns, us, ms, s, m or h, got '%.16s'", prec);
+        return;
+    }
+    const char *db = http_arg(r, "db");
+    if (db) {
+        o.db = db;
+        o.db_len = strlen(db);
+    }
+    const char *enc = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "Content-Encoding");
+    if (enc && strcasecmp(enc, "gzip") == 0) {
+        int rc = gunzip(r->body, r->body_len, (size_t)s->deps.cfg->http_max_body, &plain);
+        if (rc != PW_OK) {
+            http_json_error(w, rc == PW_ETOOBIG ? 413 : 400, "body: %s",
+                            rc == PW_ETOOBIG ? "inflated body larger than http.max_body"
+                                             : "not a valid gzip stream");
+            return;
+        }
+        body = plain.data;
+        len = plain.len;
+        inflated = true;
+    } else if (enc && strcasecmp(enc, "identity") != 0) {
+        http_json_error(w, 415, "Content-Encoding: only gzip is supported");
+        return;
+    }
+
+    struct write_ctx x = {.b = pipeline_batch_new(), .rc = PW_OK};
+    int prc = influx_parse(body, len, &o, on_influx_sample, &x, errs, WRITE_MAX_ERRORS, &res);
+    size_t n = x.b->n, stored = 0;
+    int rc = PW_OK;
+    if (n > 0)
+        rc = pipeline_write(s->deps.pipeline, x.b, &stored);
+    else
+        pipeline_batch_free(x.b);
+    if (inflated)
+        pw_buf_release(&plain);
+    pw_counter_add(m_write_samples, stored);
+    pw_counter_add(m_write_lines_bad, res.bad_lines);
+
+    if (rc == PW_EFULL || rc == PW_ECLOSED) {
+        http_json_error(w, 503, "ingest queue full; retry (nothing from this request was stored)");
+        http_add_header(w, "Retry-After", "1");
+        return;
+    }
+    if (rc == PW_ENOSPC || rc == PW_EIO) {
+        http_json_error(w, 507, "storage cannot write (%s); nothing from this request was "
+                                "acknowledged", pw_strerror(rc));
+        return;
+    }
+    if (prc != PW_OK || res.bad_lines > 0 || rc != PW_OK || x.rc != PW_OK) {
+        struct pw_buf msg;
+        pw_buf_init(&msg, 8192);
+        if (res.bad_lines > 0) {
+            pw_buf_printf(&msg, "%zu of %zu lines rejected (%zu samples from good lines stored): ",
+                          res.bad_lines, res.lines, stored);
+            for (size_t i = 0; i < res.n_errors; i++)
+                pw_buf_printf(&msg, "%sline %zu: %s", i ? "; " : "", errs[i].line, errs[i].msg);
+        } else {
+            pw_buf_printf(&msg, "%zu of %zu samples not stored: %s", n - stored, n,
+                          pw_strerror(rc != PW_OK ? rc : x.rc));
+        }
+        PW_LOG_INFO("http", "write rejected lines", "peer=%s bad_lines=%zu stored=%zu", r->peer,
+                    res.bad_lines, stored);
+        http_json_error(w, 400, "%s", msg.data ? msg.data : "bad request");
+        pw_buf_release(&msg);
+        return;
+    }
+    w->status = 204;
+}
+
+/* ---- Prometheus-style reads ---- */
+
+static void h_export(struct http_server *s, struct http_req *r, struct http_resp *w)
+{
+    uint32_t *refs;
+    size_t n;
+    int64_t start, end;
+    if (!time_arg(r, w, "start", TSDB_TS_MIN, &start) || !time_arg(r, w, "end", TSDB_TS_MAX, &end))
+        return;
+    if (!select_series(s, r, w, true, 0, &refs, &n, NULL))
+        return;
+    w->body.max = EXPORT_MAX_BYTES;
+    for (size_t i = 0; i < n; i++) {
+        int rc = tsdb_export_json(s->deps.tsdb, refs[i], start, end, &w->body);
+        if (rc != PW_OK) {
+            http_json_error(w, rc == PW_ETOOBIG ? 422 : 500,
+                            rc == PW_ETOOBIG ? "export larger than %u MiB; narrow the range"
+                                             : "export failed",
+                            EXPORT_MAX_BYTES >> 20);
+            free(refs);
+            return;
+        }
+    }
+    free(refs);
+    w->content_type = "application/stream+json";
+}
+
+static void h_series(struct http_server *s, struct http_req *r, struct http_resp *w)
+{
+    uint32_t *refs;
+    size_t n;
+    if (!select_series(s, r, w, true, 100000, &refs, &n, NULL))
+        return;
+    w->content_type = "application/json";
+    pw_buf_puts(&w->body, "{\"status\":\"success\",\"data\":[");
+    for (size_t i = 0; i < n; i++) {
+        if (i)
+            pw_buf_putc(&w->body, ',');
+        tsdb_series_json(s->deps.tsdb, refs[i], &w->body);
+    }
+    pw_buf_puts(&w->body, "]}\n");
+    free(refs);
+}
+
+static void strings_json(struct http_resp *w, char **v, size_t n)
+{
+    w->content_type = "application/json";
+    pw_buf_puts(&w->body, "{\"status\":\"success\",\"data\":[");
+    for (size_t i = 0; i < n; i++) {
+        if (i)
+            pw_buf_putc(&w->body, ',');
+        pw_buf_json_str(&w->body, v[i]);
+    }
+    pw_buf_puts(&w->body, "]}\n");
+}
+
+/* Label names/values. Scoped users get them computed from their own series only. */
+static void labels_common(struct http_server *s, struct http_req *r, struct http_resp *w,
+                          const char *value_of)
+{
+    uint32_t *refs = NULL;
+    size_t n = 0;
+    bool all = false;
+    char **v = NULL;
+    size_t nv = 0;
+    int rc;
+    if (!select_series(s, r, w, false, 0, &refs, &n, &all))
+        return;
+    if (all && !r->scope) {
+        rc = value_of ? tsdb_label_values(s->deps.tsdb, value_of, NULL, &v, &nv)
+                      : tsdb_label_names(s->deps.tsdb, NULL, &v, &nv);
+        if (rc != PW_OK) {
+            http_json_error(w, 500, "labels: %s", pw_strerror(rc));
+            return;
+        }
+        strings_json(w, v, nv);
+        tsdb_strings_free(v, nv);
+        return;
+    }
+    if (all) {
+        /* scoped, no selector: every series of the scope */
+        struct tsdb_selector sel;
+        char err[128];
+        tsdb_selector_init(&sel);
+        tsdb_selector_add(&sel, TSDB_MATCH_RE, "__name__", ".+", err, sizeof err);
+        rc = tsdb_select(s->deps.tsdb, &sel, 0, &refs, &n);
+        tsdb_selector_release(&sel);
+        if (rc != PW_OK || scope_filter(s, r->scope, refs, &n) != PW_OK) {
+            http_json_error(w, 500, "labels: cannot select series");
+            free(refs);
+            return;
+        }
+    }
+    /* collect distinct names or values over refs */
+    struct keyset ks = {0};
+    for (size_t i = 0; i < n; i++) {
+        struct tsdb_label l[TSDB_MAX_LABELS];
+        size_t nl = tsdb_series_labels(s->deps.tsdb, refs[i], l, TSDB_MAX_LABELS);
+        for (size_t k = 0; k < nl && k < TSDB_MAX_LABELS; k++) {
+            const char *item = value_of ? (strcmp(l[k].name, value_of) == 0 ? l[k].value : NULL)
+                                        : l[k].name;
+            if (!item)
+                continue;
+            if (ks.n == ks.cap) {
+                ks.cap = ks.cap ? ks.cap * 2 : 64;
+                ks.keys = pw_xrealloc(ks.keys, ks.cap * sizeof *ks.keys);
+            }
+            ks.keys[ks.n++] = (char *)item;
+        }
+    }
+    qsort(ks.keys, ks.n, sizeof *ks.keys, cmp_str);
+    size_t o = 0;
+    for (size_t i = 0; i < ks.n; i++)
+        if (o == 0 || strcmp(ks.keys[o - 1], ks.keys[i]) != 0)
+            ks.keys[o++] = ks.keys[i];
+    strings_json(w, ks.keys, o);
+    free(ks.keys);
+    free(refs);
+}
+
+static void h_labels(struct http_server *s, struct http_req *r, struct http_resp *w)
+{
+    labels_common(s, r, w, NULL);
+}
+
+static void h_label_values(struct http_server *s, struct http_req *r, struct http_resp *w)
+{
+    labels_common(s, r, w, r->params[0]);
+}
+
+/* ---- the UI's reads ---- */
+
+static void json_double(struct pw_buf *b, double v)
+{
+    if (isnan(v))
+        pw_buf_puts(b, "null");
+    else if (isinf(v))
+        pw_buf_puts(b, v > 0 ? "1e308" : "-1e308");
+    else
+        pw_buf_printf(b, "%.17g", v);
+}
+
+/* GET /api/v1/read?match[]=SEL&start=&end=[&step=60s&agg=avg]
+ * → {"status":"success","data":[{"metric":{…},"timestamps":[ms…],"values":[…],"quality":[…]}]}
+ * Without step: raw samples (at most 100,000 per series). With step: one sample per bucket. */
+static void h_read(struct http_server *s, struct http_req *r, struct http_resp *w)
+{
+    uint32_t *refs;
+    size_t n;
+    int64_t now = pw_now_ms(), start, end, step = 0;
+    enum tsdb_agg agg = TSDB_AGG_AVG;
+    if (!time_arg(r, w, "start", now - 3600 * 1000, &start) || !time_arg(r, w, "end", now, &end))
+        return;
+    const char *st = http_arg(r, "step"), *ag = http_arg(r, "agg");
+    if (st) {
+        char *e;
+        double sec = strtod(st, &e);
+        if (*e == '\0' && e != st && sec > 0 && sec < 1e9)
+            step = (int64_t)(sec * 1000);
+        else if (pw_duration_parse(st, &step) != PW_OK || step <= 0) {
+            http_json_error(w, 400, "step: expected seconds or a duration such as 5m");
+            return;
+        }
+    }
+    if (ag && tsdb_agg_parse(ag, &agg) != PW_OK) {
+        http_json_error(w, 400, "agg: expected avg, min, max, sum, count, first or last");
+        return;
+    }
+    if (end < start) {
+        http_json_error(w, 400, "end: before start");
+        return;
+    }
+    if (step && (end - start) / step > 100000) {
+        http_json_error(w, 400, "step: more than 100000 buckets; use a larger step");
+        return;
+    }
+    if (!select_series(s, r, w, true, READ_MAX_SERIES, &refs, &n, NULL))
+        return;
+    struct tsdb_samples smp = {0};
+    w->content_type = "application/json";
+    pw_buf_puts(&w->body, "{\"status\":\"success\",\"data\":[");
+    for (size_t i = 0; i < n; i++) {
+        int rc = step ? tsdb_downsample(s->deps.tsdb, refs[i], start, end, step, agg, &smp)
+                      : tsdb_read(s->deps.tsdb, refs[i], start, end, 100000, &smp);
+        if (rc != PW_OK && rc != PW_ETOOBIG) {
+            http_json_error(w, 500, "read: %s", pw_strerror(rc));
+            goto out;
+        }
+        pw_buf_puts(&w->body, i ? ",{\"metric\":" : "{\"metric\":");
+        tsdb_series_json(s->deps.tsdb, refs[i], &w->body);
+        pw_buf_printf(&w->body, ",\"truncated\":%s,\"timestamps\":[",
+                      rc == PW_ETOOBIG ? "true" : "false");
+        for (size_t k = 0; k < smp.n; k++)
+            pw_buf_printf(&w->body, k ? ",%lld" : "%lld", (long long)smp.ts[k]);
+        pw_buf_puts(&w->body, "],\"values\":[");
+        for (size_t k = 0; k < smp.n; k++) {
+            if (k)
+                pw_buf_putc(&w->body, ',');
+            json_double(&w->body, smp.value[k]);
+        }
+        pw_buf_puts(&w->body, "],\"quality\":[");
+        for (size_t k = 0; k < smp.n; k++)
+            pw_buf_printf(&w->body, k ? ",%u" : "%u", smp.quality[k]);
+        pw_buf_puts(&w->body, "]}");
+    }
+    pw_buf_puts(&w->body, "]}\n");
+out:
+    tsdb_samples_release(&smp);
+    free(refs);
+}
+
+/* GET /api/v1/last?match[]=SEL → {"status":"success","data":[{"metric":{…},"ts":ms,"value":v,
+ * "quality":q}]} (series without samples are left out). */
+static void h_last(struct http_server *s, struct http_req *r, struct http_resp *w)
+{
+    uint32_t *refs;
+    size_t n;
+    if (!select_series(s, r, w, true, LAST_MAX_SERIES, &refs, &n, NULL))
+        return;
+    struct tsdb_sample *v = pw_xmalloc((n ? n : 1) * sizeof *v);
+    tsdb_last_values(s->deps.tsdb, refs, n, v);
+    w->content_type = "application/json";
+    pw_buf_puts(&w->body, "{\"status\":\"success\",\"data\":[");
+    bool first = true;
+    for (size_t i = 0; i < n; i++) {
+        if (v[i].ts == TSDB_NO_TS)
+            continue;
+        pw_buf_puts(&w->body, first ? "{\"metric\":" : ",{\"metric\":");
+        first = false;
+        tsdb_series_json(s->deps.tsdb, refs[i], &w->body);
+        pw_buf_printf(&w->body, ",\"ts\":%lld,\"value\":", (long long)v[i].ts);
+        json_double(&w->body, v[i].value);
+        pw_buf_printf(&w->body, ",\"quality\":%u}", v[i].quality);
+    }
+    pw_buf_puts(&w->body, "]}\n");
+    free(v);
+    free(refs);
+}
+
+const struct http_route http_routes_tsdb[] = {
+    {"POST", "/write", ACCESS_INGEST, true, h_write},
+    {"POST", "/api/v2/write", ACCESS_INGEST, true, h_write},
+    {"GET", "/api/v1/export", ACCESS_USER, false, h_export},
+    {"GET", "/api/v1/series", ACCESS_USER, false, h_series},
+    {"GET", "/api/v1/labels", ACCESS_USER, false, h_labels},
+    {"GET", "/api/v1/label/{name}/values", ACCESS_USER, false, h_label_values},
+    {"GET", "/api/v1/read", ACCESS_USER, false, h_read},
+    {"GET", "/api/v1/last", ACCESS_USER, false, h_last},
+    {NULL, NULL, 0, false, NULL},
+};
+
+void http_tsdb_metrics_init(void)
+{
+    m_write_samples = pw_counter_get("parkwatch_write_samples_total", "",
+                                     "Samples stored durably through POST /write.");
+    m_write_lines_bad = pw_counter_get("parkwatch_write_lines_rejected_total", "",
+                                       "Line protocol lines rejected by POST /write.");
+}

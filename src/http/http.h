@@ -1,0 +1,36 @@
+/* http.h — the HTTP API, server-sent events and static web files (libmicrohttpd).
+ *
+ * Every request goes through one dispatcher (http_int.h: dispatch()) that
+ *   1. finds the route (method + path pattern),
+ *   2. authenticates the caller (Bearer token or session cookie) unless the route is public,
+ *   3. authorises: the route names the least role it needs and whether it writes; a viewer never
+ *      writes; an enterprise user gets `req->scope` = their enterprise id,
+ *   4. calls the handler, which passes req->scope to every model/tsdb query it makes.
+ * Scoping is therefore decided in exactly one place; handlers never look at roles themselves.
+ * Objects outside the caller's scope answer 404 (an enterprise user must not learn that another
+ * enterprise's device exists); routes above the caller's role answer 403. */
+#ifndef PW_HTTP_H
+#define PW_HTTP_H
+
+#include "base/config.h"
+
+struct model;
+struct tsdb;
+struct pipeline;
+struct http_server;
+
+struct http_deps {
+    const struct pw_config *cfg; /* borrowed; lives longer than the server */
+    struct model *model;         /* borrowed */
+    struct tsdb *tsdb;           /* borrowed: readers only */
+    struct pipeline *pipeline;   /* borrowed: where /write sends its samples */
+    const char *data_dir;
+};
+
+/* Starts listening on cfg->http_listen ("host:port") with its own threads. Returns PW_OK and
+ * *out, or PW_EIO (address in use, ...) with a log line naming the address. */
+int http_start(const struct http_deps *deps, struct http_server **out);
+/* Stops accepting, finishes in-flight requests and frees the server. NULL is accepted. */
+void http_stop(struct http_server *s);
+
+#endif

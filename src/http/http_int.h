@@ -1,0 +1,98 @@
+/* http_int.h — internals shared by the files of src/http/. Not a public header. */
+#ifndef PW_HTTP_INT_H
+#define PW_HTTP_INT_H
+
+#include "http/http.h"
+
+#include "base/buf.h"
+#include "model/model.h"
+
+#include <microhttpd.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#define HTTP_MAX_PARAMS 4
+#define HTTP_MAX_HEADERS 4
+
+/* Least role a route needs, in increasing power. */
+enum http_access {
+    ACCESS_PUBLIC = 0,  /* no authentication */
+    ACCESS_USER,        /* any authenticated principal (viewer and up) */
+    ACCESS_OPERATOR,    /* enterprise, supervisor, admin: may act (scoped for enterprise) */
+    ACCESS_PARK,        /* supervisor, admin: whole-park actions */
+    ACCESS_ADMIN,       /* admin only */
+    ACCESS_INGEST,      /* data writers: admin/supervisor credentials, or any loopback client
+                           when auth.ingest_loopback_open */
+};
+
+struct http_req {
+    struct MHD_Connection *conn;
+    const char *method;
+    const char *path;
+    const char *body;
+    size_t body_len;
+    char peer[64];
+    bool loopback;
+    bool authed;
+    struct model_principal who;
+    /* NULL: the whole park. Otherwise the only enterprise whose data this request may touch. */
+    const char *scope;
+    const char *params[HTTP_MAX_PARAMS]; /* {name} segments of the route, in order */
+    char param_buf[512];
+    char *session_secret; /* the session this request came with, if any (for logout) */
+};
+
+struct http_resp {
+    int status;
+    struct pw_buf body;
+    const char *content_type;
+    char *headers[HTTP_MAX_HEADERS][2]; /* extra headers, heap strings */
+    int n_headers;
+};
+
+struct http_server;
+typedef void (*http_handler)(struct http_server *s, struct http_req *r, struct http_resp *w);
+
+struct http_route {
+    const char *method;
+    const char *pattern; /* "/api/v1/devices/{id}": {x} matches one non-empty segment */
+    enum http_access access;
+    bool writes; /* changes state: refused for viewers */
+    http_handler fn;
+};
+
+struct ratelimit;
+
+struct http_server {
+    struct MHD_Daemon *mhd;
+    struct http_deps deps;
+    struct ratelimit *rl;
+    char listen[128];
+};
+
+/* responses */
+void http_json_error(struct http_resp *w, int status, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+void http_add_header(struct http_resp *w, const char *name, const char *value);
+/* Maps a pw_err from the model to a status code and message. */
+void http_model_error(struct http_resp *w, int rc, const char *what);
+
+/* query-string argument or NULL */
+const char *http_arg(struct http_req *r, const char *name);
+
+/* route tables of the feature files; each ends with a {NULL} entry */
+extern const struct http_route http_routes_auth[];
+extern const struct http_route http_routes_model[];
+extern const struct http_route http_routes_tsdb[];
+
+void http_tsdb_metrics_init(void);
+
+/* static files (static.c) */
+void http_static(struct http_server *s, struct http_req *r, struct http_resp *w);
+
+/* login rate limiting (auth.c) */
+struct ratelimit *ratelimit_new(void);
+void ratelimit_free(struct ratelimit *rl);
+
+#endif

@@ -1,0 +1,85 @@
+/* pipeline.h — the single writer. Ingest threads hand it batches of samples; its one thread
+ * appends them to the time-series engine (and, as they land, to the rules), commits the WAL once
+ * for everything that arrived together, syncs once (group commit), and only then reports each
+ * batch as done — so a device is acknowledged only after its data is durable.
+ *
+ *     struct pipeline_batch *b = pipeline_batch_new();
+ *     pipeline_batch_add(b, labels, n, ts, value, quality);   // copies labels
+ *     pipeline_submit(p, b, on_done, arg);                    // p owns b from here
+ *     ... on_done(b, rc, arg) runs on the pipeline thread once b is durable (rc == PW_OK), or
+ *         failed (rc < 0, b->stored samples were stored); the pipeline frees b after it returns.
+ *
+ * on_done must be quick and must not call back into the pipeline: a libuv listener posts the
+ * acknowledgement to its loop with uv_async_send; a blocking caller uses pipeline_write(),
+ * which waits on a condition variable.
+ *
+ * Backpressure: at most opts.max_queued_samples wait in the queue; beyond that pipeline_submit
+ * answers PW_EFULL at once and the caller must not acknowledge (HTTP answers 503, devices resend).
+ *
+ * Threads: pipeline_* functions are safe from any thread except pipeline_close, which must be
+ * called once, by the owner, after the producers stopped submitting. */
+#ifndef PW_PIPELINE_H
+#define PW_PIPELINE_H
+
+#include "base/buf.h"
+#include "tsdb/tsdb.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct pipeline;
+
+struct pipeline_batch {
+    /* filled by pipeline_batch_add */
+    size_t n;                 /* samples */
+    size_t stored;            /* set before on_done: samples stored */
+    int rc;                   /* set before on_done */
+    size_t first_error_index; /* when rc != PW_OK: the sample that failed */
+    /* internal */
+    struct pw_buf arena;      /* label strings */
+    struct pl_sample *samples;
+    size_t cap;
+    void (*done)(struct pipeline_batch *b, int rc, void *arg);
+    void *arg;
+    struct pipeline_batch *next;
+};
+
+struct pipeline_opts {
+    size_t max_queued_samples; /* default 4,000,000 */
+    int64_t maintain_every_ms; /* tsdb_maintain period; default 10 s */
+};
+void pipeline_opts_init(struct pipeline_opts *o);
+
+/* Starts the writer thread on db (borrowed: the pipeline is its only writer from now until
+ * pipeline_close). Returns PW_OK and *out, or PW_ENOMEM/PW_EIO. */
+int pipeline_open(struct tsdb *db, const struct pipeline_opts *o, struct pipeline **out);
+/* Writes and syncs everything queued (calling every on_done), then stops the thread and frees p.
+ * NULL is accepted. */
+void pipeline_close(struct pipeline *p);
+
+struct pipeline_batch *pipeline_batch_new(void);
+/* Adds one sample (labels copied; __name__ is the metric name). Returns PW_OK or PW_ETOOBIG past
+ * TSDB_MAX_LABELS / TSDB_MAX_KEY bytes of label text. */
+int pipeline_batch_add(struct pipeline_batch *b, const struct tsdb_label *labels, size_t n,
+                       int64_t ts, double value, uint8_t quality);
+/* The same with counted strings (no NUL needed; they must not contain NUL bytes). */
+struct pipeline_label {
+    const char *name;
+    size_t name_len;
+    const char *value;
+    size_t value_len;
+};
+int pipeline_batch_add_n(struct pipeline_batch *b, const struct pipeline_label *labels, size_t n,
+                         int64_t ts, double value, uint8_t quality);
+void pipeline_batch_free(struct pipeline_batch *b);
+
+/* Queues b; p owns it from now on, even on error (then on_done is not called and b is freed).
+ * Returns PW_OK, PW_EFULL (queue full) or PW_ECLOSED (shutting down). */
+int pipeline_submit(struct pipeline *p, struct pipeline_batch *b,
+                    void (*on_done)(struct pipeline_batch *b, int rc, void *arg), void *arg);
+
+/* Submits b and waits until it is durable or failed. Returns its rc (PW_OK: all samples durable)
+ * and *stored; frees b. PW_EFULL/PW_ECLOSED when it could not be queued (nothing stored). */
+int pipeline_write(struct pipeline *p, struct pipeline_batch *b, size_t *stored);
+
+#endif
