@@ -12,6 +12,7 @@
 #include "base/mem.h"
 #include "base/timeutil.h"
 #include "http/http.h"
+#include "ingest/ingest.h"
 #include "model/model.h"
 #include "pipeline/pipeline.h"
 #include "tsdb/tsdb.h"
@@ -109,6 +110,7 @@ int cmd_serve(struct cli *c)
     struct tsdb *db = NULL;
     struct pipeline *pl = NULL;
     struct http_server *http = NULL;
+    struct ingest *ig = NULL;
     int status = 1;
     if (c->argc > 0) {
         fprintf(stderr, "parkwatch serve: unexpected argument '%s'\n", c->argv[0]);
@@ -131,8 +133,16 @@ int cmd_serve(struct cli *c)
     if (pipeline_open(db, NULL, &pl) != PW_OK)
         goto out;
 
-    struct http_deps hd = {
-        .cfg = &c->cfg, .model = m, .tsdb = db, .pipeline = pl, .data_dir = c->data_dir};
+    struct ingest_deps id = {.cfg = &c->cfg, .model = m, .pipeline = pl, .tsdb = db};
+    if (ingest_start(&id, &ig) != PW_OK)
+        goto out;
+
+    struct http_deps hd = {.cfg = &c->cfg,
+                           .model = m,
+                           .tsdb = db,
+                           .pipeline = pl,
+                           .ingest = ig,
+                           .data_dir = c->data_dir};
     if (http_start(&hd, &http) != PW_OK)
         goto out;
 
@@ -146,6 +156,7 @@ int cmd_serve(struct cli *c)
 out:
     /* reverse order: stop taking requests, write what is queued, close the stores */
     http_stop(http);
+    ingest_stop(ig);
     pipeline_close(pl);
     if (db) {
         int rc = tsdb_close(db);

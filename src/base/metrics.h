@@ -18,7 +18,7 @@
 #include <stdint.h>
 
 struct pw_counter {
-    _Atomic uint64_t value;
+    uint64_t value; /* accessed only through __atomic builtins */
 };
 
 /* Returns the counter for (name, labels) — labels is the text inside {} or "" — creating it on

@@ -17,6 +17,7 @@
 struct model;
 struct tsdb;
 struct pipeline;
+struct ingest;
 struct http_server;
 
 struct http_deps {
@@ -24,6 +25,7 @@ struct http_deps {
     struct model *model;         /* borrowed */
     struct tsdb *tsdb;           /* borrowed: readers only */
     struct pipeline *pipeline;   /* borrowed: where /write sends its samples */
+    struct ingest *ingest;       /* borrowed: device status of the listeners; may be NULL */
     const char *data_dir;
 };
 

@@ -85,6 +85,7 @@ const char *http_arg(struct http_req *r, const char *name);
 extern const struct http_route http_routes_auth[];
 extern const struct http_route http_routes_model[];
 extern const struct http_route http_routes_tsdb[];
+extern const struct http_route http_routes_ingest[];
 
 void http_tsdb_metrics_init(void);
 

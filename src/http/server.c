@@ -38,6 +38,7 @@ static const struct http_route *const route_tables[] = {
     http_routes_auth,
     http_routes_model,
     http_routes_tsdb,
+    http_routes_ingest,
 };
 
 /* ---- responses ---- */

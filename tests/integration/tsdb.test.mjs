@@ -35,7 +35,7 @@ test('POST /write stores line protocol named as VictoriaMetrics names it', async
   assert.deepEqual(lines[0].metric, { __name__: 'gas_concentration', device: 'E1-GD-001' });
   assert.deepEqual(lines[0].values, [3.5, 4.25]);
   assert.deepEqual(lines[0].timestamps, [T0, T0 + 1000]);
-  const t = exportLines((await d.get('/api/v1/export?match[]={__name__=~"tank_.*"}', { token: admin })).text);
+  const t = exportLines((await d.get(`/api/v1/export?match[]=${encodeURIComponent('{__name__=~"tank_.*"}')}`, { token: admin })).text);
   assert.deepEqual(t.map((l) => l.metric.__name__).sort(), ['tank_level', 'tank_temp']);
   assert.equal(t.find((l) => l.metric.__name__ === 'tank_temp').values[0], 21);
 });
@@ -87,7 +87,7 @@ test('series, labels and label values as in the Prometheus API', async () => {
 test('an enterprise user reads only the series of its own points', async () => {
   const e = exportLines((await d.get('/api/v1/export?match[]=gas_concentration', { token: ent1 })).text);
   assert.deepEqual(e.map((l) => l.metric.device), ['E1-GD-001']);
-  const s = await d.get('/api/v1/series?match[]={__name__=~".+"}', { token: ent1 });
+  const s = await d.get(`/api/v1/series?match[]=${encodeURIComponent('{__name__=~".+"}')}`, { token: ent1 });
   assert.deepEqual(s.json.data.map((x) => x.__name__ + x.device), ['gas_concentrationE1-GD-001']);
   const v = await d.get('/api/v1/label/device/values', { token: ent1 });
   assert.deepEqual(v.json.data, ['E1-GD-001']);
