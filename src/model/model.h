@@ -1,0 +1,361 @@
+/* model.h — the park model: park, enterprises, areas, installations, devices, points, vehicles,
+ * geofences, users, API tokens and login sessions, kept in SQLite (`meta.db` in the data dir).
+ *
+ * The JSON and CSV formats are specified in docs/park-model.md; that document is the contract for
+ * model_import_* and model_export_json.
+ *
+ * Storage. One SQLite database in WAL mode with foreign keys on and a busy timeout, so that a
+ * `parkwatch import` run from the shell can write while the daemon reads. The schema is versioned
+ * with PRAGMA user_version and upgraded at open by an ordered list of migrations, each in its own
+ * transaction. Each model object is stored as its canonical JSON (the validated object as it was
+ * imported, printed by cJSON) plus the columns that lookups, filters and constraints need; export
+ * writes the canonical JSON back, so import(export(x)) leaves the database equal.
+ *
+ * Threading. A struct model holds one SQLite connection guarded by a mutex inside the struct:
+ * every function below may be called from any thread and serialises on that mutex (an import
+ * holds it for its whole transaction). Password hashing (argon2id, deliberately slow) runs outside
+ * the mutex, so logins do not stall other callers.
+ *
+ * Errors. Functions return PW_OK or a negative enum pw_err (base/err.h). Functions that take
+ * `char *err, size_t errcap` write a one-line, human-readable message there on failure (never on
+ * success); err may be NULL when errcap is 0. PW_EDB means SQLite failed (the message says how).
+ *
+ * Enterprise scope. The read functions take `scope`: NULL means the whole park (admin,
+ * supervisor, viewer); otherwise an enterprise id, and only rows of that enterprise are visible:
+ * the enterprise itself, and its areas, installations, devices, points (through their device) and
+ * vehicles. Park-owned rows (enterprise absent) and other enterprises' rows are invisible to an
+ * enterprise scope, except the park record, the site plan and the geofences, which everyone sees.
+ * A single object outside the scope gives PW_ENOTFOUND, exactly as a missing one does. */
+#ifndef PW_MODEL_H
+#define PW_MODEL_H
+
+#include "base/buf.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct model;
+
+/* ---- bounds (docs/park-model.md repeats them) ---- */
+#define MODEL_ID_MAX 64                 /* ids: ASCII [A-Za-z0-9_.:-]{1,64} */
+#define MODEL_NAME_MAX 200              /* names, UTF-8 bytes */
+#define MODEL_TEXT_MAX 400              /* free text (address, industry, cargo, ...) */
+#define MODEL_SERIES_MAX 512            /* a point's series selector */
+#define MODEL_USER_MAX 63               /* user and token names: [A-Za-z0-9_.@-]{1,63} */
+#define MODEL_PASSWORD_MIN 8            /* bytes */
+#define MODEL_PASSWORD_MAX 256          /* bytes */
+#define MODEL_ENTERPRISES_MAX 10000
+#define MODEL_AREAS_MAX 100000
+#define MODEL_INSTALLATIONS_MAX 100000
+#define MODEL_DEVICES_MAX 200000
+#define MODEL_POINTS_PER_DEVICE_MAX 4096
+#define MODEL_POINTS_MAX 2000000        /* per import */
+#define MODEL_VEHICLES_MAX 100000
+#define MODEL_GEOFENCES_MAX 10000
+#define MODEL_POLY_POINTS_MAX 100000    /* vertices of one polygon ring or polyline */
+#define MODEL_HOLES_MAX 100
+#define MODEL_CONTACTS_MAX 32
+#define MODEL_SUBSTANCES_MAX 64
+#define MODEL_FILE_MAX (64u << 20)      /* a model JSON file or a CSV ledger */
+#define MODEL_SITE_PLAN_MAX (16u << 20) /* the site-plan GeoJSON */
+#define MODEL_CSV_ROWS_MAX 1000000
+#define MODEL_CSV_COLS_MAX 64
+#define MODEL_CSV_CELL_MAX 4096
+
+/* ---- lifecycle ---- */
+
+/* Opens (creating if needed) the database at `path`, sets WAL mode, synchronous=FULL,
+ * foreign_keys=ON and a 5 s busy timeout, and applies pending migrations. Returns PW_OK and *out
+ * (free with model_close), PW_EDB when SQLite fails, PW_ECONFLICT when the database was written by
+ * a newer parkwatch (its schema version is above ours). *out is untouched on error. Calls
+ * sodium_init(). */
+int model_open(const char *path, struct model **out);
+/* Closes the connection and frees m. Accepts NULL. No other thread may be using m. */
+void model_close(struct model *m);
+/* The schema version of the open database (== the number of migrations after model_open). */
+int model_schema_version(struct model *m);
+
+/* ---- import and export ---- */
+
+#define MODEL_IMPORT_REPLACE 1u /* delete every object the input does not mention */
+
+/* Upserts a whole park model (docs/park-model.md) in one transaction. On any error nothing
+ * changes and err holds the first error as `$.devices[12].points[3].setpoints.alarm1: expected a
+ * number, got "high"`; the return value is PW_EINVAL (invalid input), PW_ETOOBIG (input above
+ * MODEL_FILE_MAX) or PW_EDB. A `site_plan` given as a file name is refused here (there is no
+ * directory to resolve it against); an inline GeoJSON object is accepted. */
+int model_import_json(struct model *m, const char *json, size_t len, unsigned flags, char *err,
+                      size_t errcap);
+/* Reads the JSON file at `path` (at most MODEL_FILE_MAX bytes) and imports it as
+ * model_import_json does, resolving `park.site_plan` relative to the file's directory (the name
+ * must be relative and contain no ".." component; the file at most MODEL_SITE_PLAN_MAX bytes).
+ * Errors as model_import_json, plus PW_ENOTFOUND / PW_EIO for the file itself. */
+int model_import_file(struct model *m, const char *path, unsigned flags, char *err,
+                      size_t errcap);
+
+enum model_csv_kind { MODEL_CSV_DEVICES, MODEL_CSV_POINTS };
+/* Parses "devices" | "points". Returns PW_OK or PW_EINVAL. */
+int model_csv_kind_parse(const char *s, enum model_csv_kind *out);
+/* Upserts the rows of a CSV ledger (docs/park-model.md, "CSV ledgers") in one transaction. A
+ * device row replaces the device record but keeps its points; a point row's device must exist.
+ * `filename` is only used in messages: `points.csv:14: column "alarm1": expected a number, got
+ * "高"` (line numbers count physical lines from 1 = the header). Errors as model_import_json. */
+int model_import_csv(struct model *m, enum model_csv_kind kind, const char *csv, size_t len,
+                     const char *filename, char *err, size_t errcap);
+/* Reads a CSV file (at most MODEL_FILE_MAX bytes) and imports it with model_import_csv. */
+int model_import_csv_file(struct model *m, enum model_csv_kind kind, const char *path, char *err,
+                          size_t errcap);
+
+/* Appends the whole model as JSON in the import format (the site plan inlined as a GeoJSON
+ * object under park.site_plan) to `out`. Returns PW_OK, PW_ETOOBIG (out's bound; out is then
+ * restored to its previous length) or PW_EDB. */
+int model_export_json(struct model *m, struct pw_buf *out);
+
+/* ---- read queries for the HTTP API ----
+ * Each appends one JSON value to `out` and returns PW_OK; on error out is restored to its
+ * previous length. Objects are those of the import format (the stored canonical JSON), with
+ * these additions: a point carries `"device": "<id>"` as its first key; a device read with
+ * model_json_device carries its `points`, a device in a list does not. Lists are JSON arrays in
+ * import order. Errors: PW_ENOTFOUND (no such object, or outside scope), PW_ETOOBIG, PW_EDB. */
+
+/* The park object with `"has_site_plan": true|false` added; PW_ENOTFOUND before any import. */
+int model_json_park(struct model *m, struct pw_buf *out);
+/* The site-plan GeoJSON text; PW_ENOTFOUND when there is none. */
+int model_site_plan(struct model *m, struct pw_buf *out);
+int model_json_enterprises(struct model *m, const char *scope, struct pw_buf *out);
+int model_json_enterprise(struct model *m, const char *scope, const char *id, struct pw_buf *out);
+int model_json_areas(struct model *m, const char *scope, struct pw_buf *out);
+int model_json_installations(struct model *m, const char *scope, struct pw_buf *out);
+
+/* NULL members do not filter. `enterprise` "-" selects park-owned devices. */
+struct model_device_filter {
+    const char *enterprise;
+    const char *kind;
+    const char *area;
+    const char *installation;
+    const char *protocol;
+};
+int model_json_devices(struct model *m, const char *scope, const struct model_device_filter *f,
+                       struct pw_buf *out);
+int model_json_device(struct model *m, const char *scope, const char *id, struct pw_buf *out);
+/* Points of one device (device != NULL) or of all visible devices. */
+int model_json_points(struct model *m, const char *scope, const char *device, struct pw_buf *out);
+int model_json_point(struct model *m, const char *scope, const char *id, struct pw_buf *out);
+int model_json_vehicles(struct model *m, const char *scope, struct pw_buf *out);
+int model_json_geofences(struct model *m, struct pw_buf *out);
+
+/* ---- lookups for the ingest side ----
+ * Copies into caller-owned structs; strings are NUL-terminated, "" when absent. Return PW_OK,
+ * PW_ENOTFOUND (out untouched) or PW_EDB. */
+
+struct model_hj212_device {
+    char device[MODEL_ID_MAX + 1];
+    char enterprise[MODEL_ID_MAX + 1]; /* "" = park-owned */
+    char kind[24];
+    char mn[33];
+    char password[33];     /* the device's PW; "123456" (HJ 212 default) when not configured */
+    char st[8];            /* "" when not configured */
+    int utc_offset_minutes; /* the device's, else the park's, else 480 */
+};
+/* The device whose hj212.mn is exactly `mn`. */
+int model_device_by_mn(struct model *m, const char *mn, struct model_hj212_device *out);
+
+struct model_jt808_terminal {
+    char phone[21];                    /* as configured (leading zeros as written) */
+    char device[MODEL_ID_MAX + 1];     /* "" when no device has this phone */
+    char vehicle[MODEL_ID_MAX + 1];    /* "" when no vehicle has this terminal phone */
+    char plate[33];
+    char enterprise[MODEL_ID_MAX + 1]; /* the vehicle's, else the device's; "" = none */
+    char hazmat_class[8];
+    char un_number[8];
+};
+/* The device (jt808.phone) and/or vehicle (terminal_phone) with this phone; leading zeros are
+ * ignored on both sides ("013800000001" matches "13800000001"), since JT/T 808 pads the BCD
+ * phone with zeros. PW_ENOTFOUND when neither exists. */
+int model_terminal_by_phone(struct model *m, const char *phone, struct model_jt808_terminal *out);
+
+enum model_setpoint {
+    MODEL_SP_ALARM1, MODEL_SP_ALARM2, MODEL_SP_HI, MODEL_SP_HIHI, MODEL_SP_LO, MODEL_SP_LOLO,
+    MODEL_SP_DEADBAND, MODEL_SP_LIMIT, MODEL_SP_COUNT
+};
+struct model_point_info {
+    char id[MODEL_ID_MAX + 1];
+    char device[MODEL_ID_MAX + 1];
+    char enterprise[MODEL_ID_MAX + 1]; /* the device's; "" = park-owned */
+    char area[MODEL_ID_MAX + 1];
+    char name[MODEL_NAME_MAX + 1];
+    char quantity[33];
+    char unit[33];
+    char series_key[MODEL_SERIES_MAX + 1]; /* canonical: labels sorted by name; "" = none */
+    unsigned sp_set;                       /* bit (1u << enum model_setpoint) when set */
+    double sp[MODEL_SP_COUNT];
+    bool has_range;
+    double range_min, range_max;
+};
+/* The point reading `series` (a selector `name{l="v",...}` in any label order). PW_EINVAL when
+ * series does not parse. */
+int model_point_by_series(struct model *m, const char *series, struct model_point_info *out);
+/* Calls fn for every point that has a series, in import order, under the model's mutex (fn must
+ * not call back into m). Stops and returns fn's value when it is not PW_OK. */
+int model_points_foreach(struct model *m, int (*fn)(const struct model_point_info *p, void *arg),
+                         void *arg);
+
+/* Canonicalises a single-series selector `name{l="v",...}` (labels sorted by name, `=` only,
+ * values re-escaped) into buf. Returns PW_OK, PW_EINVAL (does not parse) or PW_ETOOBIG. */
+int model_series_key(const char *series, char *buf, size_t cap);
+
+/* ---- accounts ---- */
+
+enum model_role {
+    MODEL_ROLE_ADMIN = 0,      /* everything, including users and import */
+    MODEL_ROLE_SUPERVISOR = 1, /* whole park, operates alarms */
+    MODEL_ROLE_ENTERPRISE = 2, /* only its own enterprise */
+    MODEL_ROLE_VIEWER = 3,     /* whole park, read-only */
+};
+/* "admin" | "supervisor" | "enterprise" | "viewer". Returns PW_OK or PW_EINVAL (*out untouched). */
+int model_role_parse(const char *s, enum model_role *out);
+/* The name of a role, never NULL ("?" for an invalid value). */
+const char *model_role_name(enum model_role r);
+
+struct model_principal {
+    char user[MODEL_USER_MAX + 1];          /* user name, or the token's name */
+    enum model_role role;
+    char enterprise[MODEL_ID_MAX + 1];      /* set only for MODEL_ROLE_ENTERPRISE, else "" */
+    bool is_token;                          /* authenticated by an API token */
+    int64_t expires_ms;                     /* session/token expiry, 0 = never (and for logins) */
+};
+
+/* Tests only: argon2id limits for new hashes and verification cost (process-wide; production
+ * uses crypto_pwhash_OPSLIMIT_INTERACTIVE / MEMLIMIT_INTERACTIVE, the defaults). Call before
+ * model_open. */
+void model_set_pwhash_limits(unsigned long long opslimit, size_t memlimit);
+
+/* Whether any user exists (the daemon creates the first admin when not). Returns PW_OK. */
+int model_has_users(struct model *m, bool *out);
+
+/* Adds a user. name: [A-Za-z0-9_.@-]{1,63}; password: MODEL_PASSWORD_MIN..MAX bytes; enterprise
+ * is required for MODEL_ROLE_ENTERPRISE (and must exist) and must be NULL otherwise; display_name
+ * may be NULL (≤ MODEL_NAME_MAX bytes of UTF-8). The password is stored as an argon2id string
+ * (crypto_pwhash_str). Returns PW_OK, PW_EINVAL (err says which argument), PW_EEXIST,
+ * PW_ENOTFOUND (enterprise), PW_ENOMEM (hashing memory) or PW_EDB. */
+int model_user_add(struct model *m, const char *name, const char *password, enum model_role role,
+                   const char *enterprise, const char *display_name, char *err, size_t errcap);
+/* Replaces the password and ends all the user's sessions. PW_OK, PW_EINVAL, PW_ENOTFOUND. */
+int model_user_set_password(struct model *m, const char *name, const char *password, char *err,
+                            size_t errcap);
+/* Deletes the user and its sessions. PW_OK or PW_ENOTFOUND. */
+int model_user_delete(struct model *m, const char *name);
+/* [{"name","display_name","role","enterprise","created_at","last_login_at","failed_logins"}] in
+ * name order; times RFC 3339 or null. Never includes hashes. */
+int model_user_list_json(struct model *m, struct pw_buf *out);
+/* Checks name and password. PW_OK fills *out (expires_ms 0); PW_EAUTH for an unknown user or a
+ * wrong password (indistinguishable, and an unknown user still costs one argon2id verification).
+ * A failure increments the user's failed_logins and records its time, a success resets them (the
+ * HTTP layer rate-limits with model_user_failures). An old-parameter hash is upgraded on
+ * success. *out is untouched on error. */
+int model_user_authenticate(struct model *m, const char *name, const char *password,
+                            struct model_principal *out);
+/* Consecutive failed logins of `name` and the time of the last one (0 when none). PW_ENOTFOUND
+ * for an unknown user. */
+int model_user_failures(struct model *m, const char *name, int *count, int64_t *last_ms);
+
+/* API tokens: `pwt_` + base64url (no padding) of 32 random bytes = 47 characters. Only the
+ * SHA-256 of the whole secret is stored; the secret is written to out once. */
+#define MODEL_SECRET_LEN 47
+#define MODEL_SECRET_CAP (MODEL_SECRET_LEN + 1)
+/* Creates a token named `name` ([A-Za-z0-9_.@-]{1,63}, unique among tokens) with `role`
+ * (enterprise as for model_user_add); ttl_ms 0 = never expires. out needs MODEL_SECRET_CAP
+ * bytes. PW_OK, PW_EINVAL, PW_EEXIST, PW_ENOTFOUND (enterprise), PW_EDB. */
+int model_token_create(struct model *m, const char *name, enum model_role role,
+                       const char *enterprise, int64_t ttl_ms, char *out, size_t cap, char *err,
+                       size_t errcap);
+/* Resolves a bearer token at time now_ms. PW_OK fills *out (is_token = true, user = the token's
+ * name); PW_EAUTH for a malformed, unknown, expired or revoked token (out untouched). Records the
+ * last use. */
+int model_token_lookup(struct model *m, const char *secret, int64_t now_ms,
+                       struct model_principal *out);
+/* Revokes the token by name (it stays listed as revoked). PW_OK or PW_ENOTFOUND (also when
+ * already revoked). */
+int model_token_revoke(struct model *m, const char *name);
+/* [{"name","role","enterprise","created_at","expires_at","revoked_at","last_used_at"}]. */
+int model_token_list_json(struct model *m, struct pw_buf *out);
+
+/* Login sessions: `pws_` + base64url of 32 random bytes; only its SHA-256 is stored. Expiry is
+ * fixed at creation (ttl_ms > 0). The principal is read from the user at each lookup, so a role
+ * change applies at once. out needs MODEL_SECRET_CAP bytes. PW_OK, PW_EINVAL, PW_ENOTFOUND
+ * (user), PW_EDB. */
+int model_session_create(struct model *m, const char *user, int64_t ttl_ms, char *out,
+                         size_t cap);
+/* PW_OK fills *out (expires_ms = the session's); PW_EAUTH when malformed, unknown or expired at
+ * now_ms (an expired session is deleted). */
+int model_session_lookup(struct model *m, const char *secret, int64_t now_ms,
+                         struct model_principal *out);
+/* Logout. PW_OK or PW_ENOTFOUND. */
+int model_session_delete(struct model *m, const char *secret);
+/* Deletes every session expired at now_ms; *n (may be NULL) gets the count. */
+int model_session_purge(struct model *m, int64_t now_ms, int *n);
+
+/* ==== lookups for the MQTT client, the Modbus poller and the device event log ====
+ * (src/model/lookup_ingest.c; owned by the MQTT/Modbus ingest. Copies into caller-owned memory;
+ * strings NUL-terminated, "" when absent. Return PW_OK, PW_ENOTFOUND or PW_EDB.) */
+
+/* A device in brief: enough to validate an event and scope it. */
+struct model_device_brief {
+    char id[MODEL_ID_MAX + 1];
+    char enterprise[MODEL_ID_MAX + 1]; /* "" = park-owned */
+    char kind[24];
+    char protocol[8];
+};
+int model_device_brief(struct model *m, const char *id, struct model_device_brief *out);
+
+struct model_ingest_point {
+    char id[MODEL_ID_MAX + 1];
+    char quantity[33];
+    char series_key[MODEL_SERIES_MAX + 1]; /* canonical; points without a series are left out */
+};
+
+/* An MQTT device and its points (those with a series, in import order). Release with
+ * model_mqtt_device_release. */
+struct model_mqtt_device {
+    struct model_device_brief dev;
+    char topic[257]; /* the device's topic prefix as configured */
+    size_t n_points;
+    struct model_ingest_point *points; /* malloc'ed */
+};
+/* The device whose mqtt.topic is exactly `prefix`. *out is untouched on error. */
+int model_mqtt_device_by_topic(struct model *m, const char *prefix, struct model_mqtt_device *out);
+void model_mqtt_device_release(struct model_mqtt_device *d);
+/* Calls fn(device id, topic prefix) for every device with protocol mqtt and a topic, under the
+ * model's mutex (fn must not call back into m). Stops and returns fn's value when not PW_OK. */
+int model_mqtt_topics_foreach(struct model *m,
+                              int (*fn)(const char *device, const char *topic, void *arg),
+                              void *arg);
+
+enum model_mb_table { MODEL_MB_HOLDING, MODEL_MB_INPUT, MODEL_MB_COIL, MODEL_MB_DISCRETE };
+enum model_mb_type { MODEL_MB_INT16, MODEL_MB_UINT16, MODEL_MB_INT32, MODEL_MB_UINT32,
+                     MODEL_MB_FLOAT32 };
+struct model_modbus_point {
+    char id[MODEL_ID_MAX + 1];
+    char series_key[MODEL_SERIES_MAX + 1];
+    enum model_mb_table table;
+    uint16_t address;
+    enum model_mb_type type; /* uint16 when not configured; ignored for coil/discrete */
+    bool word_little;        /* word_order "little": low word first */
+    double scale, offset;    /* value = raw * scale + offset; defaults 1 and 0 */
+};
+struct model_modbus_device {
+    struct model_device_brief dev;
+    char host[254];
+    int port;           /* default 502 */
+    int unit;           /* default 1 */
+    int64_t poll_ms;    /* 0 = not configured (modbus.poll_interval applies) */
+    size_t n_points;    /* points with both a series and a register */
+    struct model_modbus_point *points; /* malloc'ed */
+};
+/* Every device with protocol modbus, in import order. *out (free with model_modbus_devices_free)
+ * may be NULL when *n == 0. */
+int model_modbus_devices(struct model *m, struct model_modbus_device **out, size_t *n);
+void model_modbus_devices_free(struct model_modbus_device *d, size_t n);
+
+#endif

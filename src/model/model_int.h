@@ -1,0 +1,32 @@
+/* model_int.h — internals shared by the files of src/model/. Not for other modules. */
+#ifndef PW_MODEL_INT_H
+#define PW_MODEL_INT_H
+
+#include "model/model.h"
+
+#include <pthread.h>
+#include <sqlite3.h>
+
+struct model {
+    sqlite3 *db;
+    pthread_mutex_t mu; /* guards db and everything below */
+    char dummy_hash[128]; /* argon2id of a random password, verified for unknown users ("" = not
+                             yet computed) */
+};
+
+/* Runs `sql` (one or more statements, no results). Returns PW_OK or PW_EDB (logged). Caller holds
+ * m->mu. */
+int model_db_exec(struct model *m, const char *sql);
+/* Prepares sql; returns PW_OK or PW_EDB (logged). */
+int model_db_prepare(struct model *m, const char *sql, sqlite3_stmt **st);
+/* Copies column i of the current row as text into buf ("" when NULL), truncating to cap-1. */
+void model_db_col_text(sqlite3_stmt *st, int i, char *buf, size_t cap);
+
+/* True when s is a valid id: ASCII [A-Za-z0-9_.:-]{1,MODEL_ID_MAX}. */
+bool model_valid_id(const char *s);
+/* True when s (length n) is valid UTF-8 without NUL or other C0 control characters except tab. */
+bool model_valid_utf8(const char *s, size_t n);
+/* s with its leading zeros removed ("0" when all zeros). */
+const char *model_phone_key(const char *s);
+
+#endif
