@@ -354,7 +354,16 @@ void pw_config_write_markdown(FILE *f)
     for (size_t i = 0; i < PW_ARRAY_LEN(keys); i++) {
         const struct pw_config_key *k = &keys[i];
         describe_type(k, type, sizeof type);
-        fprintf(f, "| `%s` | %s | `%s` | %s | %s |\n", k->name, type, k->def,
+        /* a '|' would end the Markdown cell */
+        char cell[200];
+        size_t o = 0;
+        for (const char *p = type; *p && o + 3 < sizeof cell; p++) {
+            if (*p == '|')
+                cell[o++] = '\\';
+            cell[o++] = *p;
+        }
+        cell[o] = '\0';
+        fprintf(f, "| `%s` | %s | `%s` | %s | %s |\n", k->name, cell, k->def,
                 k->runtime ? "yes" : "no", k->doc);
     }
 }

@@ -1,11 +1,11 @@
 // Foundation: the daemon's CLI, configuration, HTTP basics, login, roles and scoping.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { writeFileSync, mkdtempSync, rmSync } from 'node:fs';
+import { writeFileSync, mkdtempSync, rmSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import net from 'node:net';
-import { Daemon, cli, DATA, ADMIN_PASSWORD } from './harness.mjs';
+import { Daemon, cli, DATA, ROOT, ADMIN_PASSWORD } from './harness.mjs';
 
 function rawGet(port, p) {
   return new Promise((resolve, reject) => {
@@ -255,4 +255,10 @@ test('version and help', () => {
   assert.equal(h.status, 0);
   for (const c of ['serve', 'import', 'export', 'config', 'user', 'token']) assert.match(h.stdout, new RegExp(`\\b${c}\\b`));
   assert.equal(cli(['frobnicate']).status, 2);
+});
+
+test('docs/configuration.md is the generated table (run scripts/gen-config-doc.sh after changing keys)', () => {
+  const doc = readFileSync(path.join(ROOT, 'docs/configuration.md'), 'utf8');
+  const table = cli(['config', '--markdown']).stdout;
+  assert.ok(doc.endsWith(table), 'docs/configuration.md is out of date: run scripts/gen-config-doc.sh');
 });
