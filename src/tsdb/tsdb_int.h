@@ -1,0 +1,374 @@
+/* tsdb_int.h — internals of the time-series engine shared by its source files. Not part of the
+ * public API: only src/tsdb/ and the tsdb unit tests and benchmarks include it.
+ *
+ * Files:  util.c    CRC32C, little-endian and varint helpers, sample arrays
+ *         codec.c   chunk compression (format at its top)
+ *         io.c      the storage I/O table: POSIX and fault injection
+ *         index.c   canonical keys, the series table, the inverted index, selectors
+ *         wal.c     WAL and series-log record framing, writing, replay (format at its top)
+ *         block.c   block files: building, loading, reading, fsck (format at its top)
+ *         tsdb.c    open/close, the head, append/commit/sync, checkpoint, retention, queries
+ */
+#ifndef PW_TSDB_INT_H
+#define PW_TSDB_INT_H
+
+#include "tsdb/tsdb.h"
+
+#include "base/buf.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <string.h>
+
+/* ---- util.c ---------------------------------------------------------------------------- */
+
+/* CRC-32C (Castagnoli, reflected polynomial 0x82F63B78), init ~0 and final xor ~0 handled
+ * inside: tsdb_crc32c(0, p, n) is the standard CRC-32C of p; chaining passes the previous value.
+ * Uses SSE4.2 when the CPU has it. */
+uint32_t tsdb_crc32c(uint32_t crc, const void *p, size_t n);
+
+static inline void tsdb_put_u32(uint8_t *p, uint32_t v)
+{
+    memcpy(p, &v, 4); /* little-endian hosts only: checked in util.c */
+}
+static inline void tsdb_put_u64(uint8_t *p, uint64_t v)
+{
+    memcpy(p, &v, 8);
+}
+static inline uint32_t tsdb_get_u32(const uint8_t *p)
+{
+    uint32_t v;
+    memcpy(&v, p, 4);
+    return v;
+}
+static inline uint64_t tsdb_get_u64(const uint8_t *p)
+{
+    uint64_t v;
+    memcpy(&v, p, 8);
+    return v;
+}
+static inline uint64_t tsdb_zigzag(int64_t v)
+{
+    return ((uint64_t)v << 1) ^ (uint64_t)(v >> 63);
+}
+static inline int64_t tsdb_unzigzag(uint64_t v)
+{
+    return (int64_t)(v >> 1) ^ -(int64_t)(v & 1);
+}
+/* Writes v as LEB128 (at most 10 bytes) at p; returns the bytes written. */
+static inline size_t tsdb_put_uvarint(uint8_t *p, uint64_t v)
+{
+    size_t i = 0;
+    while (v >= 0x80) {
+        p[i++] = (uint8_t)(v | 0x80);
+        v >>= 7;
+    }
+    p[i++] = (uint8_t)v;
+    return i;
+}
+/* Reads a LEB128 value from [*p, end); advances *p. Returns false on truncation or overlong. */
+static inline bool tsdb_get_uvarint(const uint8_t **p, const uint8_t *end, uint64_t *v)
+{
+    uint64_t r = 0;
+    unsigned shift = 0;
+    const uint8_t *q = *p;
+    while (q < end && shift < 64) {
+        uint8_t b = *q++;
+        r |= (uint64_t)(b & 0x7f) << shift;
+        if (!(b & 0x80)) {
+            *p = q;
+            *v = r;
+            return true;
+        }
+        shift += 7;
+    }
+    return false;
+}
+
+/* Grows s to hold at least `extra` more samples. */
+void tsdb_samples_reserve(struct tsdb_samples *s, size_t extra);
+static inline void tsdb_samples_push(struct tsdb_samples *s, int64_t ts, double v, uint8_t q)
+{
+    if (s->n == s->cap)
+        tsdb_samples_reserve(s, 1);
+    s->ts[s->n] = ts;
+    s->value[s->n] = v;
+    s->quality[s->n] = q;
+    s->n++;
+}
+
+/* Converts an -errno from the I/O table to a pw_err. */
+int tsdb_err_io(long neg_errno);
+/* Writes all n bytes at off, retrying short writes. PW_OK or the error. */
+int tsdb_io_write_all(const struct tsdb_io *io, int fd, const void *p, size_t n, off_t off);
+/* Reads exactly n bytes at off. PW_OK, PW_ECORRUPT (file shorter) or the error. */
+int tsdb_io_read_all(const struct tsdb_io *io, int fd, void *p, size_t n, off_t off);
+
+/* ---- codec.c --------------------------------------------------------------------------- */
+
+enum tsdb_enc { TSDB_ENC_AUTO = -1, TSDB_ENC_XOR = 0, TSDB_ENC_DEC = 1 };
+#define TSDB_CHUNK_MAX 65535u /* samples in one chunk */
+
+/* Encodes n (1..TSDB_CHUNK_MAX) samples as one chunk appended to out (unbounded buffer). Any
+ * int64 timestamps and any doubles round-trip bit-exactly. enc AUTO encodes the values both ways
+ * when decimal scaling applies and keeps the smaller. Returns PW_OK or PW_EINVAL (n out of range,
+ * or DEC forced on values that do not scale). */
+int tsdb_chunk_encode(const int64_t *ts, const double *v, const uint8_t *q, size_t n,
+                      enum tsdb_enc enc, struct pw_buf *out);
+/* Decodes a chunk of len bytes, appending to out the samples with lo <= ts <= hi (the chunk's
+ * timestamps must ascend for the early stop to be right; pass TSDB_TS_MIN-1/INT64_MAX to take
+ * all). Returns PW_OK or PW_ECORRUPT (out may then hold a prefix). */
+int tsdb_chunk_decode(const uint8_t *p, size_t len, int64_t lo, int64_t hi,
+                      struct tsdb_samples *out);
+/* Sample count and value encoding from a chunk header; PW_ECORRUPT when unreadable. */
+int tsdb_chunk_info(const uint8_t *p, size_t len, uint32_t *n, int *enc);
+
+/* ---- index.c --------------------------------------------------------------------------- */
+
+/* Open-addressing map from byte strings to pointers. Keys are not copied: they must live as long
+ * as the entry (they point into the value object). Single-threaded; callers lock. */
+struct tsdb_map_slot {
+    uint64_t hash;
+    const char *key;
+    uint32_t klen;
+    void *val;
+};
+struct tsdb_map {
+    struct tsdb_map_slot *slots;
+    size_t cap, n;
+};
+void *tsdb_map_get(const struct tsdb_map *m, const char *key, size_t klen, uint64_t hash);
+void tsdb_map_put(struct tsdb_map *m, const char *key, size_t klen, uint64_t hash, void *val);
+void tsdb_map_release(struct tsdb_map *m);
+uint64_t tsdb_key_hash(const char *key, size_t klen);
+
+/* Builds the canonical key of a label set into buf (cap >= TSDB_MAX_KEY + 1). Returns PW_OK and
+ * *len, PW_EINVAL (bad or duplicate name), PW_ETOOBIG. */
+int tsdb_key_build(const struct tsdb_label *labels, size_t n, char *buf, size_t cap,
+                   size_t *len);
+/* Parses a canonical key into labels (name first, then sorted): *lbuf is one malloc'ed block
+ * holding the unescaped strings; out holds at most TSDB_MAX_LABELS. PW_EINVAL when malformed. */
+int tsdb_key_parse(const char *key, size_t len, struct tsdb_label *out, size_t *n, char **lbuf);
+
+/* One series. Identity fields are immutable after publication; head fields are written by the
+ * writer under mu and read by readers under mu. */
+struct tsdb_hchunk {
+    int64_t mint, maxt;
+    uint32_t n, len;
+    uint8_t data[];
+};
+struct tsdb_run_raw {
+    struct tsdb_sample *s;
+    uint32_t n, cap;
+};
+struct tsdb_series {
+    pthread_mutex_t mu;
+    uint32_t id;
+    uint32_t keylen;
+    char *key;
+    size_t nlabels;
+    struct tsdb_label labels[TSDB_MAX_LABELS]; /* name first when present */
+    char *lbuf;
+    /* head (guarded by mu against readers) */
+    struct tsdb_hchunk **chunks; /* in-order sealed chunks, ascending, disjoint */
+    uint32_t nchunks, capchunks;
+    struct tsdb_run_raw open;    /* in-order open chunk (raw, ascending) */
+    struct tsdb_hchunk **ooo;    /* out-of-order sealed chunks, in sealing order */
+    uint32_t nooo, capooo;
+    struct tsdb_run_raw ooo_open; /* out-of-order open buffer (raw, ascending) */
+    int64_t max_ts;               /* largest ts in the in-order run; TSDB_NO_TS when empty */
+    struct tsdb_sample last;      /* newest sample ever (ts TSDB_NO_TS: none) */
+    uint64_t head_samples;        /* appended since the last checkpoint (upper bound) */
+};
+
+/* ---- wal.c ----------------------------------------------------------------------------- */
+
+#define TSDB_REC_HDR 12
+#define TSDB_REC_MAX (16u << 20)     /* payload bound of one record */
+#define TSDB_REC_SPLIT (1u << 20)    /* a sample record is closed once its payload passes this */
+#define TSDB_SEG_HDR 16
+enum tsdb_rec_type { TSDB_REC_SERIES = 1, TSDB_REC_SAMPLES = 2 };
+
+/* An append-only record log file (a WAL segment or the series log) with its write buffer:
+ * bytes [0, written) of buf are on disk at [synced_off, ...) but not yet fsynced; bytes
+ * [written, len) are pending (the open record, if any, is at rec_start). */
+struct tsdb_log {
+    const struct tsdb_io *io;
+    int fd;
+    char path[4096];
+    uint64_t index;     /* segment number (WAL) */
+    off_t synced_off;   /* file offset up to which data is fsynced (or was, before the buffer) */
+    struct pw_buf buf;
+    size_t written;
+    size_t rec_start;   /* offset in buf of the open record header; SIZE_MAX = none */
+    uint8_t rec_type;
+    int64_t rec_prev_ts;
+};
+
+/* Creates (truncating) or opens a log file; writes the 16-byte header when new. */
+int tsdb_log_create(struct tsdb_log *l, const struct tsdb_io *io, const char *path,
+                    const char magic[8], uint64_t index);
+/* Opens an existing log for appending at off (already validated by replay); truncates there. */
+int tsdb_log_reopen(struct tsdb_log *l, const struct tsdb_io *io, const char *path, off_t off,
+                    uint64_t index);
+void tsdb_log_close(struct tsdb_log *l);
+/* Starts a record of type t (closing a different open one) and returns where to write: the
+ * caller appends payload bytes with pw_buf_append and calls tsdb_log_end when done or when the
+ * payload passes TSDB_REC_SPLIT. */
+void tsdb_log_begin(struct tsdb_log *l, uint8_t type);
+void tsdb_log_end(struct tsdb_log *l);
+/* Appends one sample to the open SAMPLES record (begins one when needed). */
+void tsdb_log_sample(struct tsdb_log *l, uint32_t id, int64_t ts, double v, uint8_t q);
+/* Closes the open record and writes all pending bytes; on failure truncates the file back and
+ * keeps them pending. */
+int tsdb_log_flush(struct tsdb_log *l);
+/* fsyncs (only when do_fsync); on success drops the written bytes from memory; on failure
+ * truncates the file back to the last synced offset and makes every unsynced byte pending
+ * again. */
+int tsdb_log_sync(struct tsdb_log *l, bool do_fsync);
+/* Bytes in the file plus pending. */
+uint64_t tsdb_log_size(const struct tsdb_log *l);
+/* Drops all buffered bytes (after a checkpoint made them redundant). */
+void tsdb_log_discard(struct tsdb_log *l);
+
+/* Replays one log file: calls fn for every valid record in order. Stops at the first invalid
+ * record and returns its offset in *end (== file size when clean) and a description in why
+ * (empty when clean). Returns PW_OK, or PW_ENOTFOUND/PW_EIO/PW_ECORRUPT (bad header), or the
+ * first error fn returned. */
+typedef int (*tsdb_rec_fn)(void *arg, uint8_t type, const uint8_t *p, size_t len, off_t off);
+int tsdb_log_replay(const struct tsdb_io *io, const char *path, const char magic[8],
+                    uint64_t *index, tsdb_rec_fn fn, void *arg, off_t *end, char *why,
+                    size_t whycap);
+
+extern const char tsdb_wal_magic[8];
+extern const char tsdb_series_magic[8];
+
+/* ---- block.c --------------------------------------------------------------------------- */
+
+struct tsdb_blk_entry {
+    uint32_t sid;
+    uint32_t nchunks;
+    int64_t mint, maxt;
+    struct tsdb_sample last;
+    const char *key; /* into the index copy */
+    uint32_t keylen;
+    const uint8_t *refs; /* nchunks x TSDB_CHUNKREF_SIZE, into the index copy */
+};
+#define TSDB_CHUNKREF_SIZE 32
+
+struct tsdb_block {
+    char path[4096];
+    int fd;
+    int64_t part;            /* partition number: floor(ts / part_ms) */
+    int64_t part_ms;         /* partition length the block was written with */
+    uint64_t seq;            /* block sequence; higher wins on duplicate timestamps */
+    uint64_t covers_from;    /* this block replaces blocks of its partition with seq in
+                                [covers_from, seq) */
+    int64_t mint, maxt;
+    uint64_t size;
+    uint8_t *index;          /* the index section */
+    struct tsdb_blk_entry *e;
+    uint32_t ne;
+    bool nocompact;          /* a read failed: leave this partition alone */
+};
+
+/* Builds one block in memory. Series must be added in ascending sid order. */
+struct tsdb_blk_builder {
+    int64_t part;
+    struct pw_buf data;  /* header + chunk section */
+    struct pw_buf index; /* entries */
+    uint32_t nseries;
+    int64_t mint, maxt;
+    uint64_t samples;
+};
+void tsdb_blkb_init(struct tsdb_blk_builder *b, int64_t part);
+void tsdb_blkb_release(struct tsdb_blk_builder *b);
+/* Adds one series' samples (ascending unique timestamps, n >= 1). */
+void tsdb_blkb_add(struct tsdb_blk_builder *b, uint32_t sid, const char *key, size_t keylen,
+                   const int64_t *ts, const double *v, const uint8_t *q, size_t n);
+/* Writes the block durably as `path` (temp file, fsync, rename; the caller fsyncs the
+ * directory). On failure the temp file is removed. */
+int tsdb_blkb_write(struct tsdb_blk_builder *b, const struct tsdb_io *io, const char *path,
+                    int64_t part_ms, uint64_t seq, uint64_t covers_from);
+
+/* Loads a block's header and index. On corruption returns PW_ECORRUPT with "offset=N problem"
+ * in why. *out is malloc'ed; tsdb_block_free releases it (and closes the fd). */
+int tsdb_block_load(const struct tsdb_io *io, const char *path, struct tsdb_block **out,
+                    char *why, size_t whycap);
+void tsdb_block_free(const struct tsdb_io *io, struct tsdb_block *b);
+/* The entry for sid or NULL (binary search). */
+const struct tsdb_blk_entry *tsdb_block_find(const struct tsdb_block *b, uint32_t sid);
+/* Appends the entry's samples in [lo, hi] to out. A chunk failing its checksum or decoding is
+ * skipped: *bad_off gets its file offset and PW_ECORRUPT is returned after the others are read. */
+int tsdb_block_read(const struct tsdb_io *io, const struct tsdb_block *b,
+                    const struct tsdb_blk_entry *e, int64_t lo, int64_t hi,
+                    struct tsdb_samples *out, uint64_t *bad_off);
+/* Block file name for (part, seq): "p<part>-<seq>.blk"; parse returns false when not one. */
+void tsdb_block_name(char *buf, size_t cap, int64_t part, uint64_t seq);
+bool tsdb_block_name_parse(const char *name, int64_t *part, uint64_t *seq);
+/* Offline check of one block file, appending findings to report. */
+void tsdb_block_fsck(const char *path, struct pw_buf *report, struct tsdb_fsck_result *res);
+
+/* ---- the engine (tsdb.c) ----------------------------------------------------------------- */
+
+#define TSDB_PAGE_BITS 12
+#define TSDB_PAGE (1u << TSDB_PAGE_BITS)
+
+struct tsdb_lname; /* index.c */
+
+struct tsdb {
+    char dir[3800];
+    struct tsdb_options opt;
+    const struct tsdb_io *io;
+
+    /* series table: pages of TSDB_PAGE pointers, never moved; nseries published with release */
+    struct tsdb_series ***pages;
+    size_t npages;
+    _Atomic uint32_t nseries; /* 1 + highest id in use */
+    uint32_t live_series;
+    struct tsdb_map bykey;    /* canonical key -> series (writer only) */
+
+    /* inverted index: label name -> struct tsdb_lname; guarded by index_lock */
+    pthread_rwlock_t index_lock;
+    struct tsdb_map names;
+    struct tsdb_lname **name_list;
+    size_t nnames, capnames;
+
+    /* blocks: sorted by (part, seq); the array is replaced as a whole under blk_lock */
+    pthread_rwlock_t blk_lock;
+    struct tsdb_block **blocks;
+    size_t nblocks;
+    uint64_t next_block_seq;
+
+    /* write side (writer thread only) */
+    struct tsdb_log wal;
+    struct tsdb_log slog; /* series log */
+    uint64_t commit_seq;
+    uint64_t written_seq;
+    _Atomic uint64_t durable_seq;
+    int state;             /* PW_OK or the error appends are refused with */
+    int64_t state_retry_ns;
+    bool pending;          /* samples appended since the last commit */
+    int64_t last_checkpoint_ms;
+    uint64_t head_total;
+
+    /* counters */
+    _Atomic uint64_t corrupt_chunks;
+    uint64_t refused, checkpoints, replayed;
+};
+
+struct tsdb_series *tsdb_series_get(struct tsdb *db, uint32_t id);
+/* Creates and publishes a series with id (from replay/blocks) or the next id (id == UINT32_MAX).
+ * Takes index_lock for writing. */
+int tsdb_series_create(struct tsdb *db, const char *key, size_t keylen, uint32_t id,
+                       struct tsdb_series **out);
+void tsdb_index_release(struct tsdb *db);
+/* Does the series satisfy the matcher? (absent label = "") */
+bool tsdb_matcher_match(const struct tsdb_matcher *m, const struct tsdb_series *s);
+
+/* Head insert used by append and replay (caller is the writer). */
+void tsdb_head_insert(struct tsdb_series *s, int64_t ts, double v, uint8_t q);
+
+#endif

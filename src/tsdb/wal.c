@@ -1,0 +1,287 @@
+/* wal.c — record logs: the write-ahead log segments and the series log.
+ *
+ * Files
+ *   <dir>/wal/<16 lower-case hex digits>.wal   WAL segments, numbered from 1, replayed in order
+ *   <dir>/series.log                           every series ever created: id -> canonical key
+ *
+ * Every log file starts with a 16-byte header:
+ *   bytes 0..7   magic: "PWTSWAL1" (WAL segment) or "PWTSSER1" (series log)
+ *   bytes 8..15  u64 LE segment number (equals the file name's number; 0 for the series log)
+ * followed by records back to back:
+ *   bytes 0..3   u32 LE payload length L, 1 <= L <= 16 MiB
+ *   bytes 4..7   u32 LE CRC-32C of bytes 0..3 followed by bytes 8..12+L (type, pad, payload)
+ *   byte  8      type: 1 = SERIES, 2 = SAMPLES
+ *   bytes 9..11  zero
+ *   bytes 12..   payload (L bytes)
+ * A record is valid when its length is in range, it lies inside the file, the CRC matches, the
+ * type is known and the pad is zero.
+ *
+ * SERIES payload: repeated { uvarint id, uvarint key length K (1..4096), K bytes canonical key }.
+ * SAMPLES payload: repeated { uvarint series id, uvarint zigzag(ts - previous ts in this record,
+ *   the first relative to 0), 8 bytes IEEE-754 double LE, u8 quality } until the payload ends.
+ *   Samples of one commit are in append order; a commit may span several records (a record is
+ *   closed once its payload passes 1 MiB).
+ *
+ * Writing: records are built in memory and written with pwrite at the tracked end of the file.
+ * A failed write truncates the file back to the end of the last good record and keeps the bytes
+ * pending; a failed fsync truncates back to the last fsynced offset and makes everything after
+ * it pending again (the page cache state after a failed fsync is unknown). So the file never has
+ * garbage between valid records.
+ *
+ * Recovery: records are read in order and the first invalid one ends the file: in the last WAL
+ * segment and in the series log this is the torn tail of a crash (cut off, logged as a warning);
+ * in an earlier segment it is corruption (logged as an error with the file and offset, the rest
+ * of that segment is skipped). Replaying a WAL whose samples are also in blocks is harmless: the
+ * head takes precedence and holds the same last writes.
+ */
+#include "tsdb/tsdb_int.h"
+
+#include "base/err.h"
+#include "base/fsutil.h"
+#include "base/mem.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+const char tsdb_wal_magic[8] = {'P', 'W', 'T', 'S', 'W', 'A', 'L', '1'};
+const char tsdb_series_magic[8] = {'P', 'W', 'T', 'S', 'S', 'E', 'R', '1'};
+
+_Static_assert(TSDB_REC_HDR == 12, "record header is 12 bytes");
+_Static_assert(TSDB_SEG_HDR == 16, "segment header is 16 bytes");
+_Static_assert(TSDB_REC_MAX == 16u << 20, "record payload bound is 16 MiB");
+_Static_assert(TSDB_REC_SPLIT < TSDB_REC_MAX - 64, "a record is closed well before the bound");
+_Static_assert(sizeof(double) == 8, "values are IEEE-754 binary64");
+
+static uint32_t rec_crc(const uint8_t *hdr, size_t len)
+{
+    uint32_t c = tsdb_crc32c(0, hdr, 4);
+    return tsdb_crc32c(c, hdr + 8, 4 + len);
+}
+
+static void log_init(struct tsdb_log *l, const struct tsdb_io *io, const char *path,
+                     uint64_t index)
+{
+    memset(l, 0, sizeof *l);
+    l->io = io;
+    l->fd = -1;
+    snprintf(l->path, sizeof l->path, "%s", path);
+    l->index = index;
+    pw_buf_init(&l->buf, 0);
+    l->rec_start = SIZE_MAX;
+}
+
+int tsdb_log_create(struct tsdb_log *l, const struct tsdb_io *io, const char *path,
+                    const char magic[8], uint64_t index)
+{
+    uint8_t hdr[TSDB_SEG_HDR];
+    int rc = PW_OK;
+    log_init(l, io, path, index);
+    int fd = io->open(io->ctx, path, O_RDWR | O_CREAT | O_TRUNC, 0640);
+    if (fd < 0)
+        return tsdb_err_io(fd);
+    memcpy(hdr, magic, 8);
+    tsdb_put_u64(hdr + 8, index);
+    rc = tsdb_io_write_all(io, fd, hdr, sizeof hdr, 0);
+    if (rc == PW_OK) {
+        int e = io->fsync(io->ctx, fd);
+        if (e < 0)
+            rc = tsdb_err_io(e);
+    }
+    if (rc != PW_OK) {
+        io->close(io->ctx, fd);
+        io->unlink(io->ctx, path);
+        return rc;
+    }
+    l->fd = fd;
+    l->synced_off = TSDB_SEG_HDR;
+    return PW_OK;
+}
+
+int tsdb_log_reopen(struct tsdb_log *l, const struct tsdb_io *io, const char *path, off_t off,
+                    uint64_t index)
+{
+    log_init(l, io, path, index);
+    int fd = io->open(io->ctx, path, O_RDWR, 0);
+    if (fd < 0)
+        return tsdb_err_io(fd);
+    int e = io->ftruncate(io->ctx, fd, off);
+    if (e < 0) {
+        io->close(io->ctx, fd);
+        return tsdb_err_io(e);
+    }
+    l->fd = fd;
+    l->synced_off = off;
+    return PW_OK;
+}
+
+void tsdb_log_close(struct tsdb_log *l)
+{
+    if (l->fd >= 0)
+        l->io->close(l->io->ctx, l->fd);
+    l->fd = -1;
+    pw_buf_release(&l->buf);
+}
+
+void tsdb_log_end(struct tsdb_log *l)
+{
+    if (l->rec_start == SIZE_MAX)
+        return;
+    uint8_t *h = (uint8_t *)l->buf.data + l->rec_start;
+    size_t len = l->buf.len - l->rec_start - TSDB_REC_HDR;
+    if (len == 0) {
+        l->buf.len = l->rec_start;
+    } else {
+        tsdb_put_u32(h, (uint32_t)len);
+        h[8] = l->rec_type;
+        h[9] = h[10] = h[11] = 0;
+        tsdb_put_u32(h + 4, rec_crc(h, len));
+    }
+    l->rec_start = SIZE_MAX;
+}
+
+void tsdb_log_begin(struct tsdb_log *l, uint8_t type)
+{
+    if (l->rec_start != SIZE_MAX && l->rec_type == type)
+        return;
+    tsdb_log_end(l);
+    static const uint8_t zero[TSDB_REC_HDR];
+    pw_buf_append(&l->buf, zero, sizeof zero);
+    l->rec_start = l->buf.len - TSDB_REC_HDR;
+    l->rec_type = type;
+    l->rec_prev_ts = 0;
+}
+
+void tsdb_log_sample(struct tsdb_log *l, uint32_t id, int64_t ts, double v, uint8_t q)
+{
+    uint8_t tmp[32];
+    if (l->rec_start == SIZE_MAX || l->rec_type != TSDB_REC_SAMPLES)
+        tsdb_log_begin(l, TSDB_REC_SAMPLES);
+    size_t k = tsdb_put_uvarint(tmp, id);
+    k += tsdb_put_uvarint(tmp + k, tsdb_zigzag((int64_t)((uint64_t)ts - (uint64_t)l->rec_prev_ts)));
+    memcpy(tmp + k, &v, 8);
+    k += 8;
+    tmp[k++] = q;
+    l->rec_prev_ts = ts;
+    pw_buf_append(&l->buf, tmp, k);
+    if (l->buf.len - l->rec_start - TSDB_REC_HDR >= TSDB_REC_SPLIT)
+        tsdb_log_end(l);
+}
+
+int tsdb_log_flush(struct tsdb_log *l)
+{
+    tsdb_log_end(l);
+    if (l->written == l->buf.len)
+        return PW_OK;
+    off_t at = l->synced_off + (off_t)l->written;
+    int rc = tsdb_io_write_all(l->io, l->fd, l->buf.data + l->written, l->buf.len - l->written,
+                               at);
+    if (rc != PW_OK) {
+        (void)l->io->ftruncate(l->io->ctx, l->fd, at); /* a later write overwrites anyway */
+        return rc;
+    }
+    l->written = l->buf.len;
+    return PW_OK;
+}
+
+int tsdb_log_sync(struct tsdb_log *l, bool do_fsync)
+{
+    if (l->written == 0)
+        return PW_OK;
+    if (do_fsync) {
+        int e = l->io->fsync(l->io->ctx, l->fd);
+        if (e < 0) {
+            (void)l->io->ftruncate(l->io->ctx, l->fd, l->synced_off);
+            l->written = 0;
+            return tsdb_err_io(e);
+        }
+    }
+    l->synced_off += (off_t)l->written;
+    pw_buf_consume(&l->buf, l->written);
+    if (l->rec_start != SIZE_MAX)
+        l->rec_start -= l->written;
+    l->written = 0;
+    return PW_OK;
+}
+
+uint64_t tsdb_log_size(const struct tsdb_log *l)
+{
+    return (uint64_t)l->synced_off + l->buf.len;
+}
+
+void tsdb_log_discard(struct tsdb_log *l)
+{
+    pw_buf_reset(&l->buf);
+    l->written = 0;
+    l->rec_start = SIZE_MAX;
+}
+
+int tsdb_log_replay(const struct tsdb_io *io, const char *path, const char magic[8],
+                    uint64_t *index, tsdb_rec_fn fn, void *arg, off_t *end, char *why,
+                    size_t whycap)
+{
+    int rc = PW_OK;
+    uint8_t *data = NULL;
+    struct stat st;
+    why[0] = '\0';
+    *end = 0;
+    int fd = io->open(io->ctx, path, O_RDONLY, 0);
+    if (fd < 0)
+        return tsdb_err_io(fd);
+    if (fstat(fd, &st) != 0) {
+        rc = pw_err_from_errno(errno);
+        goto out;
+    }
+    size_t size = (size_t)st.st_size;
+    if (size < TSDB_SEG_HDR) {
+        snprintf(why, whycap, "offset=0 file shorter than its header (%zu bytes)", size);
+        goto out;
+    }
+    data = pw_xmalloc(size);
+    if ((rc = tsdb_io_read_all(io, fd, data, size, 0)) != PW_OK)
+        goto out;
+    if (memcmp(data, magic, 8) != 0) {
+        snprintf(why, whycap, "offset=0 bad magic");
+        rc = PW_ECORRUPT;
+        goto out;
+    }
+    if (index)
+        *index = tsdb_get_u64(data + 8);
+    size_t off = TSDB_SEG_HDR;
+    while (off < size) {
+        const uint8_t *h = data + off;
+        if (size - off < TSDB_REC_HDR) {
+            snprintf(why, whycap, "offset=%zu truncated record header", off);
+            break;
+        }
+        uint32_t len = tsdb_get_u32(h);
+        if (len == 0 || len > TSDB_REC_MAX) {
+            snprintf(why, whycap, "offset=%zu bad record length %u", off, len);
+            break;
+        }
+        if (size - off - TSDB_REC_HDR < len) {
+            snprintf(why, whycap, "offset=%zu truncated record (%u bytes announced)", off, len);
+            break;
+        }
+        if (rec_crc(h, len) != tsdb_get_u32(h + 4)) {
+            snprintf(why, whycap, "offset=%zu record checksum mismatch", off);
+            break;
+        }
+        if ((h[8] != TSDB_REC_SERIES && h[8] != TSDB_REC_SAMPLES) || h[9] || h[10] || h[11]) {
+            snprintf(why, whycap, "offset=%zu unknown record type %u", off, h[8]);
+            break;
+        }
+        rc = fn(arg, h[8], h + TSDB_REC_HDR, len, (off_t)off);
+        if (rc != PW_OK)
+            goto out;
+        off += TSDB_REC_HDR + len;
+    }
+    *end = (off_t)off;
+out:
+    free(data);
+    io->close(io->ctx, fd);
+    return rc;
+}

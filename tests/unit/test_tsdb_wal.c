@@ -1,0 +1,282 @@
+/* Unit tests for WAL durability and recovery: reopen after close, the log cut at every byte
+ * offset of its last record, a corrupt middle record, checkpoints, and fsck. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include "tsdb/tsdb_int.h"
+
+#include "base/buf.h"
+#include "base/err.h"
+#include "base/log.h"
+
+#include "tsdb_testutil.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+
+static struct tsdb_options opts(void)
+{
+    struct tsdb_options o;
+    tsdb_options_init(&o);
+    o.retention_ms = 0;
+    return o;
+}
+
+static uint32_t ref_of(struct tsdb *db, const char *name, const char *dev)
+{
+    struct tsdb_label l[] = {{"__name__", name}, {"dev", dev}};
+    uint32_t r;
+    assert_int_equal(tsdb_series_ref(db, l, 2, &r), PW_OK);
+    return r;
+}
+
+static size_t count(struct tsdb *db, uint32_t ref)
+{
+    struct tsdb_samples s = {0};
+    assert_int_equal(tsdb_read(db, ref, INT64_MIN / 4, INT64_MAX / 4, 0, &s), PW_OK);
+    size_t n = s.n;
+    tsdb_samples_release(&s);
+    return n;
+}
+
+static void test_reopen(void **state)
+{
+    char dir[64];
+    struct tsdb *db;
+    uint64_t seq, d;
+    struct tsdb_options o = opts();
+    tu_tmpdir(dir, sizeof dir, "reopen");
+    assert_int_equal(tsdb_open(dir, &o, &db), PW_OK);
+    uint32_t a = ref_of(db, "temp", "a"), b = ref_of(db, "temp", "b");
+    for (int i = 0; i < 1000; i++) {
+        assert_int_equal(tsdb_append(db, a, 1000 * i, i * 0.5, 0), PW_OK);
+        assert_int_equal(tsdb_append(db, b, 1000 * i, -i, 1), PW_OK);
+    }
+    assert_int_equal(tsdb_commit(db, &seq), PW_OK);
+    assert_int_equal(seq, 1);
+    assert_int_equal(tsdb_sync(db, &d), PW_OK);
+    assert_int_equal(d, 1);
+    assert_int_equal(tsdb_close(db), PW_OK);
+
+    assert_int_equal(tsdb_open(dir, &o, &db), PW_OK);
+    assert_string_equal(tsdb_series_key(db, a), "temp{dev=\"a\"}");
+    assert_int_equal(ref_of(db, "temp", "b"), b);
+    assert_int_equal(count(db, a), 1000);
+    assert_int_equal(count(db, b), 1000);
+    struct tsdb_sample last[2];
+    uint32_t refs[2] = {a, b};
+    tsdb_last_values(db, refs, 2, last);
+    assert_int_equal(last[0].ts, 999000);
+    assert_true(last[1].value == -999.0 && last[1].quality == 1);
+    /* checkpoint, then reopen from blocks plus a fresh WAL */
+    assert_int_equal(tsdb_checkpoint(db), PW_OK);
+    assert_int_equal(tsdb_append(db, a, 5000000, 7, 0), PW_OK);
+    assert_int_equal(tsdb_commit(db, &seq), PW_OK);
+    assert_int_equal(tsdb_close(db), PW_OK);
+    assert_int_equal(tsdb_open(dir, &o, &db), PW_OK);
+    assert_int_equal(count(db, a), 1001);
+    tsdb_last_values(db, refs, 2, last);
+    assert_int_equal(last[0].ts, 5000000);
+    assert_int_equal(last[1].ts, 999000);
+    assert_int_equal(tsdb_close(db), PW_OK);
+    tu_rmrf(dir);
+}
+
+static off_t fsize(const char *p)
+{
+    struct stat st;
+    assert_int_equal(stat(p, &st), 0);
+    return st.st_size;
+}
+
+static void copy_file(const char *from, const char *to, off_t len)
+{
+    char *buf = malloc((size_t)len + 1);
+    int fd = open(from, O_RDONLY);
+    assert_true(fd >= 0);
+    assert_int_equal(pread(fd, buf, (size_t)len, 0), len);
+    close(fd);
+    fd = open(to, O_WRONLY | O_CREAT | O_TRUNC, 0640);
+    assert_true(fd >= 0);
+    assert_int_equal(write(fd, buf, (size_t)len), len);
+    close(fd);
+    free(buf);
+}
+
+static void quiet(const char *line, size_t len, void *arg)
+{
+}
+
+/* The WAL is cut at every byte offset inside its last record: the earlier commit is always
+ * fully there, the last one is either complete (only at full length) or absent. */
+static void test_cut_every_offset(void **state)
+{
+    char dir[64], wal[256], saved[256], dir2[64], wal2[256], cmd[512];
+    struct tsdb *db;
+    uint64_t seq, d;
+    struct tsdb_options o = opts();
+    tu_tmpdir(dir, sizeof dir, "cut");
+    assert_int_equal(tsdb_open(dir, &o, &db), PW_OK);
+    uint32_t a = ref_of(db, "m", "a");
+    for (int i = 0; i < 50; i++)
+        assert_int_equal(tsdb_append(db, a, i, i, 0), PW_OK);
+    assert_int_equal(tsdb_commit(db, &seq), PW_OK);
+    assert_int_equal(tsdb_sync(db, &d), PW_OK);
+    snprintf(wal, sizeof wal, "%s/wal/%016x.wal", dir, 1);
+    off_t before = fsize(wal);
+    o.fsync = TSDB_FSYNC_OFF; /* the reopen loop below need not wait for the disk */
+    for (int i = 50; i < 60; i++)
+        assert_int_equal(tsdb_append(db, a, i, i, 0), PW_OK);
+    assert_int_equal(tsdb_commit(db, &seq), PW_OK);
+    assert_int_equal(tsdb_close(db), PW_OK);
+    off_t full = fsize(wal);
+    assert_true(full > before + 12);
+    snprintf(saved, sizeof saved, "%s/saved.wal", dir);
+    copy_file(wal, saved, full);
+
+    pw_log_set_sink(quiet, NULL);
+    tu_tmpdir(dir2, sizeof dir2, "cut2");
+    for (off_t cut = before; cut <= full; cut++) {
+        tu_rmrf(dir2);
+        assert_int_equal(mkdir(dir2, 0750), 0);
+        snprintf(cmd, sizeof cmd, "%s/wal", dir2);
+        assert_int_equal(mkdir(cmd, 0750), 0);
+        char sl[256], sl2[256];
+        snprintf(sl, sizeof sl, "%s/series.log", dir);
+        snprintf(sl2, sizeof sl2, "%s/series.log", dir2);
+        copy_file(sl, sl2, fsize(sl));
+        snprintf(wal2, sizeof wal2, "%s/wal/%016x.wal", dir2, 1);
+        copy_file(saved, wal2, cut);
+        assert_int_equal(tsdb_open(dir2, &o, &db), PW_OK);
+        size_t n = count(db, a);
+        if (cut == full)
+            assert_int_equal(n, 60);
+        else
+            assert_int_equal(n, 50);
+        /* the engine keeps working after a torn tail: append, reopen, all there */
+        assert_int_equal(tsdb_append(db, a, 1000, 1, 0), PW_OK);
+        assert_int_equal(tsdb_commit(db, &seq), PW_OK);
+        assert_int_equal(tsdb_close(db), PW_OK);
+        assert_int_equal(tsdb_open(dir2, &o, &db), PW_OK);
+        assert_int_equal(count(db, a), n + 1);
+        assert_int_equal(tsdb_close(db), PW_OK);
+    }
+    pw_log_set_sink(NULL, NULL);
+    tu_rmrf(dir2);
+    tu_rmrf(dir);
+}
+
+/* A corrupt block: detected by checksum, reported with file and offset, never fatal. */
+static void test_corrupt_block_and_fsck(void **state)
+{
+    char dir[64], path[512];
+    struct tsdb *db;
+    uint64_t seq;
+    struct pw_buf rep;
+    struct tsdb_fsck_result res;
+    struct tsdb_options o = opts();
+    tu_tmpdir(dir, sizeof dir, "fsck");
+    assert_int_equal(tsdb_open(dir, &o, &db), PW_OK);
+    uint32_t a = ref_of(db, "m", "a");
+    for (int i = 0; i < 10000; i++)
+        assert_int_equal(tsdb_append(db, a, 1700006400000LL + i * 1000LL, i % 100, 0), PW_OK);
+    assert_int_equal(tsdb_commit(db, &seq), PW_OK);
+    assert_int_equal(tsdb_checkpoint(db), PW_OK);
+    assert_int_equal(tsdb_close(db), PW_OK);
+
+    pw_buf_init(&rep, 1 << 20);
+    assert_int_equal(tsdb_fsck(dir, &rep, &res), PW_OK);
+    assert_int_equal(res.errors, 0);
+    assert_int_equal(res.samples, 10000);
+
+    /* flip a byte inside the chunk section of the block */
+    snprintf(path, sizeof path, "%s/blocks/p19676-1.blk", dir);
+    int fd = open(path, O_RDWR);
+    assert_true(fd >= 0);
+    uint8_t byte;
+    assert_int_equal(pread(fd, &byte, 1, 200), 1);
+    byte ^= 0x40;
+    assert_int_equal(pwrite(fd, &byte, 1, 200), 1);
+    close(fd);
+    pw_buf_reset(&rep);
+    assert_int_equal(tsdb_fsck(dir, &rep, &res), PW_ECORRUPT);
+    assert_int_equal(res.errors, 1);
+    assert_non_null(strstr(rep.data, "p19676-1.blk offset="));
+
+    pw_log_set_sink(quiet, NULL);
+    assert_int_equal(tsdb_open(dir, &o, &db), PW_OK);
+    struct tsdb_samples s = {0};
+    assert_int_equal(tsdb_read(db, a, 0, INT64_MAX / 4, 0, &s), PW_OK);
+    assert_true(s.n > 0 && s.n < 10000); /* the bad chunk is skipped */
+    struct tsdb_stats st;
+    tsdb_stats(db, &st);
+    assert_int_equal(st.corrupt_chunks, 1);
+    tsdb_samples_release(&s);
+    assert_int_equal(tsdb_close(db), PW_OK);
+
+    /* a damaged index: the block is left out, the engine opens */
+    fd = open(path, O_RDWR);
+    off_t sz = lseek(fd, 0, SEEK_END);
+    assert_int_equal(pread(fd, &byte, 1, sz - 40), 1);
+    byte ^= 1;
+    assert_int_equal(pwrite(fd, &byte, 1, sz - 40), 1);
+    close(fd);
+    assert_int_equal(tsdb_open(dir, &o, &db), PW_OK);
+    assert_int_equal(count(db, a), 0);
+    assert_int_equal(tsdb_close(db), PW_OK);
+    pw_buf_reset(&rep);
+    assert_int_equal(tsdb_fsck(dir, &rep, &res), PW_ECORRUPT);
+    assert_non_null(strstr(rep.data, "index checksum"));
+    pw_log_set_sink(NULL, NULL);
+    pw_buf_release(&rep);
+    tu_rmrf(dir);
+}
+
+/* A record in the middle of the WAL damaged: the rest of that segment is skipped, logged. */
+static void test_corrupt_wal_record(void **state)
+{
+    char dir[64], wal[256];
+    struct tsdb *db;
+    uint64_t seq;
+    struct pw_buf rep;
+    struct tsdb_fsck_result res;
+    struct tsdb_options o = opts();
+    tu_tmpdir(dir, sizeof dir, "walc");
+    assert_int_equal(tsdb_open(dir, &o, &db), PW_OK);
+    uint32_t a = ref_of(db, "m", "a");
+    for (int c = 0; c < 3; c++) {
+        for (int i = 0; i < 10; i++)
+            assert_int_equal(tsdb_append(db, a, c * 10 + i, 1, 0), PW_OK);
+        assert_int_equal(tsdb_commit(db, &seq), PW_OK);
+    }
+    assert_int_equal(tsdb_close(db), PW_OK);
+    snprintf(wal, sizeof wal, "%s/wal/%016x.wal", dir, 1);
+    int fd = open(wal, O_RDWR);
+    uint8_t byte = 0xff;
+    assert_int_equal(pwrite(fd, &byte, 1, 16 + 12 + 5), 1); /* inside the first record */
+    close(fd);
+    pw_buf_init(&rep, 1 << 20);
+    assert_int_equal(tsdb_fsck(dir, &rep, &res), PW_OK); /* last segment: reported as torn */
+    assert_int_equal(res.warnings, 1);
+    assert_non_null(strstr(rep.data, "offset=16 record checksum mismatch"));
+    pw_log_set_sink(quiet, NULL);
+    assert_int_equal(tsdb_open(dir, &o, &db), PW_OK);
+    assert_int_equal(count(db, a), 0);
+    assert_int_equal(tsdb_close(db), PW_OK);
+    pw_log_set_sink(NULL, NULL);
+    pw_buf_release(&rep);
+    tu_rmrf(dir);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_reopen),
+        cmocka_unit_test(test_cut_every_offset),
+        cmocka_unit_test(test_corrupt_block_and_fsck),
+        cmocka_unit_test(test_corrupt_wal_record),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
