@@ -38,6 +38,11 @@ static int reserve(struct pw_buf *b, size_t extra)
     return PW_OK;
 }
 
+int pw_buf_reserve(struct pw_buf *b, size_t extra)
+{
+    return reserve(b, extra);
+}
+
 int pw_buf_append(struct pw_buf *b, const void *p, size_t n)
 {
     int rc = reserve(b, n);

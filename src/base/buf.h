@@ -30,6 +30,8 @@ int pw_buf_vprintf(struct pw_buf *b, const char *fmt, va_list ap);
 /* Appends s as a JSON string literal (with quotes), escaping as RFC 8259 requires. */
 int pw_buf_json_str(struct pw_buf *b, const char *s);
 int pw_buf_json_strn(struct pw_buf *b, const char *s, size_t n);
+/* Makes room for `extra` more bytes without growing again. PW_ETOOBIG past max. */
+int pw_buf_reserve(struct pw_buf *b, size_t extra);
 /* Removes the first n bytes. */
 void pw_buf_consume(struct pw_buf *b, size_t n);
 void pw_buf_reset(struct pw_buf *b);

@@ -319,6 +319,24 @@ static void describe_type(const struct pw_config_key *k, char *buf, size_t cap)
         snprintf(buf, cap, "%s", type_name(k->type));
 }
 
+/* Writes text as "# " comment lines of at most ~90 columns (INI readers limit line length). */
+static void write_comment(FILE *f, const char *text)
+{
+    const char *p = text;
+    while (*p) {
+        size_t n = strlen(p);
+        if (n > 88) {
+            n = 88;
+            while (n > 20 && p[n] != ' ')
+                n--;
+        }
+        fprintf(f, "# %.*s\n", (int)n, p);
+        p += n;
+        while (*p == ' ')
+            p++;
+    }
+}
+
 void pw_config_write_ini(FILE *f, const struct pw_config *c)
 {
     struct pw_config defaults;
@@ -339,9 +357,10 @@ void pw_config_write_ini(FILE *f, const struct pw_config *c)
         }
         describe_type(k, type, sizeof type);
         pw_config_format(c, k, val, sizeof val);
-        fprintf(f, "\n# %s\n# %s; default %s%s\n%s = %s\n", k->doc, type,
-                *k->def ? k->def : "(empty)", k->runtime ? "; changeable at runtime" : "", k->key,
-                val);
+        fputc('\n', f);
+        write_comment(f, k->doc);
+        fprintf(f, "# %s; default %s%s\n%s = %s\n", type, *k->def ? k->def : "(empty)",
+                k->runtime ? "; changeable at runtime" : "", k->key, val);
     }
     if (c == &defaults)
         pw_config_release(&defaults);
