@@ -12,6 +12,7 @@
 #include "base/mem.h"
 #include "base/timeutil.h"
 #include "http/http.h"
+#include "ingest/field.h"
 #include "ingest/ingest.h"
 #include "model/model.h"
 #include "pipeline/pipeline.h"
@@ -104,8 +105,33 @@ static int open_tsdb(struct cli *c, struct tsdb **out)
     return PW_OK;
 }
 
+/* MQTT, Modbus and the device event log (<data>/events.db); started after the pipeline. */
+static int start_field(struct cli *c, struct model *m, struct pipeline *pl,
+                       struct field_handles *fh)
+{
+    char path[4096];
+    snprintf(path, sizeof path, "%s/events.db", c->data_dir);
+    int rc = devevents_open(path, m, &fh->events);
+    if (rc != PW_OK)
+        return rc;
+    struct field_deps fd = {.cfg = &c->cfg, .model = m, .pipeline = pl, .events = fh->events};
+    if ((rc = modbus_poller_start(&fd, &fh->modbus)) != PW_OK)
+        return rc;
+    return mqtt_ingest_start(&fd, &fh->mqtt);
+}
+
+/* Reverse order; before pipeline_close. */
+static void stop_field(struct field_handles *fh)
+{
+    mqtt_ingest_stop(fh->mqtt);
+    modbus_poller_stop(fh->modbus);
+    devevents_close(fh->events);
+    memset(fh, 0, sizeof *fh);
+}
+
 int cmd_serve(struct cli *c)
 {
+    struct field_handles fh = {0};
     struct model *m = NULL;
     struct tsdb *db = NULL;
     struct pipeline *pl = NULL;
@@ -133,8 +159,11 @@ int cmd_serve(struct cli *c)
     if (pipeline_open(db, NULL, &pl) != PW_OK)
         goto out;
 
-    struct ingest_deps id = {.cfg = &c->cfg, .model = m, .pipeline = pl, .tsdb = db};
+    struct ingest_deps id = {.cfg = &c->cfg, .model = m, .pipeline = pl, .tsdb = db,
+                             .data_dir = c->data_dir};
     if (ingest_start(&id, &ig) != PW_OK)
+        goto out;
+    if (start_field(c, m, pl, &fh) != PW_OK)
         goto out;
 
     struct http_deps hd = {.cfg = &c->cfg,
@@ -142,14 +171,22 @@ int cmd_serve(struct cli *c)
                            .tsdb = db,
                            .pipeline = pl,
                            .ingest = ig,
-                           .data_dir = c->data_dir};
+                           .data_dir = c->data_dir,
+                           .field = &fh};
     if (http_start(&hd, &http) != PW_OK)
         goto out;
 
     PW_LOG_INFO("serve", "ready", "http=%s", c->cfg.http_listen);
+    int64_t last_purge = pw_now_ms();
     while (!stop_requested) {
         struct timespec ts = {0, 100 * 1000 * 1000};
         nanosleep(&ts, NULL);
+        if (pw_now_ms() - last_purge >= 60000) {
+            int n = 0;
+            last_purge = pw_now_ms();
+            if (model_session_purge(m, last_purge, &n) == PW_OK && n > 0)
+                PW_LOG_INFO("serve", "expired sessions removed", "count=%d", n);
+        }
     }
     PW_LOG_INFO("serve", "shutting down", "signal=%d", (int)stop_requested);
     status = 0;
@@ -157,6 +194,7 @@ out:
     /* reverse order: stop taking requests, write what is queued, close the stores */
     http_stop(http);
     ingest_stop(ig);
+    stop_field(&fh);
     pipeline_close(pl);
     if (db) {
         int rc = tsdb_close(db);

@@ -7,6 +7,8 @@
 #include "base/err.h"
 #include "base/log.h"
 
+#include <cjson/cJSON.h>
+#include <stdlib.h>
 #include <string.h>
 
 static void json_ok(struct http_resp *w)
@@ -21,6 +23,40 @@ static void finish(struct http_resp *w, int rc, const char *what)
         http_model_error(w, rc, what);
     else
         json_ok(w);
+}
+
+/* Device access secrets (the HJ 212 PW) are for administrators only: removed from every device
+ * object in the body for other roles. */
+static void strip(cJSON *j)
+{
+    if (cJSON_IsArray(j)) {
+        cJSON *it;
+        cJSON_ArrayForEach(it, j) strip(it);
+        return;
+    }
+    if (!cJSON_IsObject(j))
+        return;
+    cJSON *hj = cJSON_GetObjectItemCaseSensitive(j, "hj212");
+    if (cJSON_IsObject(hj))
+        cJSON_DeleteItemFromObjectCaseSensitive(hj, "password");
+}
+
+static void redact_secrets(struct http_req *r, struct http_resp *w)
+{
+    if (r->who.role == MODEL_ROLE_ADMIN || w->status != 200)
+        return;
+    cJSON *j = cJSON_ParseWithLength(w->body.data, w->body.len);
+    if (!j)
+        return;
+    strip(j);
+    char *out = cJSON_PrintUnformatted(j);
+    cJSON_Delete(j);
+    if (!out)
+        return;
+    pw_buf_reset(&w->body);
+    pw_buf_puts(&w->body, out);
+    pw_buf_putc(&w->body, '\n');
+    free(out);
 }
 
 static void h_park(struct http_server *s, struct http_req *r, struct http_resp *w)
@@ -65,11 +101,13 @@ static void h_devices(struct http_server *s, struct http_req *r, struct http_res
         .area = http_arg(r, "area"),
     };
     finish(w, model_json_devices(s->deps.model, r->scope, &f, &w->body), "devices");
+    redact_secrets(r, w);
 }
 
 static void h_device(struct http_server *s, struct http_req *r, struct http_resp *w)
 {
     finish(w, model_json_device(s->deps.model, r->scope, r->params[0], &w->body), "device");
+    redact_secrets(r, w);
 }
 
 static void h_points(struct http_server *s, struct http_req *r, struct http_resp *w)

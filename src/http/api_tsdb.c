@@ -198,6 +198,7 @@ static bool select_series(struct http_server *s, struct http_req *r, struct http
 
 struct write_ctx {
     struct pipeline_batch *b;
+    struct tsdb *db;
     int rc;
 };
 
@@ -213,6 +214,32 @@ static int on_influx_sample(void *arg, const struct influx_sample *smp)
     for (size_t i = 0; i < smp->n_labels; i++)
         labels[i + 1] = (struct pipeline_label){smp->labels[i].name.p, smp->labels[i].name.len,
                                                 smp->labels[i].value.p, smp->labels[i].value.len};
+    /* existing series are resolved here, in parallel on the HTTP threads, so the single writer
+     * only appends; new ones travel with their labels */
+    struct tsdb_label tl[TSDB_MAX_LABELS];
+    char text[TSDB_MAX_KEY + 2 * TSDB_MAX_LABELS];
+    size_t o = 0;
+    bool fits = true;
+    for (size_t i = 0; i <= smp->n_labels && fits; i++) {
+        size_t need = labels[i].name_len + labels[i].value_len + 2;
+        if (o + need > sizeof text) {
+            fits = false;
+            break;
+        }
+        tl[i].name = text + o;
+        memcpy(text + o, labels[i].name, labels[i].name_len);
+        o += labels[i].name_len;
+        text[o++] = '\0';
+        tl[i].value = text + o;
+        memcpy(text + o, labels[i].value, labels[i].value_len);
+        o += labels[i].value_len;
+        text[o++] = '\0';
+    }
+    uint32_t ref;
+    if (fits && tsdb_series_lookup(x->db, tl, smp->n_labels + 1, &ref) == PW_OK) {
+        pipeline_batch_add_ref(x->b, ref, smp->ts_ms, smp->value, 0);
+        return 0;
+    }
     if (pipeline_batch_add_n(x->b, labels, smp->n_labels + 1, smp->ts_ms, smp->value, 0) != PW_OK)
         x->rc = PW_ETOOBIG;
     return 0;
@@ -291,7 +318,9 @@ static void h_write(struct http_server *s, struct http_req *r, struct http_resp 
         return;
     }
 
-    struct write_ctx x = {.b = pipeline_batch_new(), .rc = PW_OK};
+    struct write_ctx x = {.b = pipeline_batch_new(), .db = s->deps.tsdb, .rc = PW_OK};
+    /* a line of telemetry is ~60 bytes per sample and label text about as much: size once */
+    pipeline_batch_reserve(x.b, len / 16 + 16, len * 2 + 64);
     int prc = influx_parse(body, len, &o, on_influx_sample, &x, errs, WRITE_MAX_ERRORS, &res);
     size_t n = x.b->n, stored = 0;
     int rc = PW_OK;

@@ -39,6 +39,7 @@ static const struct http_route *const route_tables[] = {
     http_routes_model,
     http_routes_tsdb,
     http_routes_ingest,
+    http_routes_events,
 };
 
 /* ---- responses ---- */
@@ -297,6 +298,14 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     if (!cs) {
         cs = pw_xcalloc(1, sizeof *cs);
         pw_buf_init(&cs->body, (size_t)s->deps.cfg->http_max_body);
+        /* one allocation for the whole body when its length is announced (and allowed) */
+        const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Content-Length");
+        if (cl) {
+            char *end;
+            unsigned long long n = strtoull(cl, &end, 10);
+            if (*end == '\0' && n > 0 && n <= (unsigned long long)s->deps.cfg->http_max_body)
+                pw_buf_reserve(&cs->body, (size_t)n);
+        }
         *con_cls = cs;
         return MHD_YES;
     }

@@ -18,7 +18,8 @@
 #include <string.h>
 #include <time.h>
 
-/* One sample: its label set is nlabels (name NUL value NUL) pairs at arena offset label_off. */
+/* One sample: its label set is nlabels (name NUL value NUL) pairs at arena offset label_off, or,
+ * when nlabels == 0, label_off is the series ref already resolved by the producer. */
 struct pl_sample {
     uint32_t label_off;
     uint16_t nlabels;
@@ -63,6 +64,15 @@ void pipeline_batch_free(struct pipeline_batch *b)
     free(b);
 }
 
+void pipeline_batch_reserve(struct pipeline_batch *b, size_t samples, size_t label_bytes)
+{
+    if (samples > b->cap) {
+        b->cap = samples;
+        b->samples = pw_xrealloc(b->samples, b->cap * sizeof *b->samples);
+    }
+    pw_buf_reserve(&b->arena, label_bytes);
+}
+
 static struct pl_sample *new_sample(struct pipeline_batch *b)
 {
     if (b->n == b->cap) {
@@ -96,6 +106,18 @@ int pipeline_batch_add_n(struct pipeline_batch *b, const struct pipeline_label *
     }
     b->n++;
     return PW_OK;
+}
+
+void pipeline_batch_add_ref(struct pipeline_batch *b, uint32_t ref, int64_t ts, double value,
+                            uint8_t quality)
+{
+    struct pl_sample *s = new_sample(b);
+    s->label_off = ref;
+    s->nlabels = 0;
+    s->ts = ts;
+    s->value = value;
+    s->quality = quality;
+    b->n++;
 }
 
 int pipeline_batch_add(struct pipeline_batch *b, const struct tsdb_label *labels, size_t n,
@@ -152,6 +174,20 @@ static void apply_batch(struct pipeline *p, struct pipeline_batch *b)
     b->stored = 0;
     for (size_t i = 0; i < b->n; i++) {
         const struct pl_sample *s = &b->samples[i];
+        if (s->nlabels == 0) {
+            int arc = tsdb_append(p->db, s->label_off, s->ts, s->value, s->quality);
+            if (arc == PW_OK) {
+                b->stored++;
+                continue;
+            }
+            if (b->rc == PW_OK) {
+                b->rc = arc;
+                b->first_error_index = i;
+            }
+            if (arc == PW_ENOSPC || arc == PW_EIO)
+                break;
+            continue;
+        }
         const char *key = b->arena.data + s->label_off;
         const char *q = key;
         for (size_t k = 0; k < s->nlabels; k++) {

@@ -72,6 +72,11 @@ struct pipeline_label {
 int pipeline_batch_add_n(struct pipeline_batch *b, const struct pipeline_label *labels, size_t n,
                          int64_t ts, double value, uint8_t quality);
 void pipeline_batch_free(struct pipeline_batch *b);
+/* Adds a sample of a series already resolved with tsdb_series_lookup (no labels copied). */
+void pipeline_batch_add_ref(struct pipeline_batch *b, uint32_t ref, int64_t ts, double value,
+                            uint8_t quality);
+/* Preallocates for about `samples` samples and `label_bytes` bytes of label text. */
+void pipeline_batch_reserve(struct pipeline_batch *b, size_t samples, size_t label_bytes);
 
 /* Queues b; p owns it from now on, even on error (then on_done is not called and b is freed).
  * Returns PW_OK, PW_EFULL (queue full) or PW_ECLOSED (shutting down). */

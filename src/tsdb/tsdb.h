@@ -136,6 +136,12 @@ struct tsdb_label {
  * TSDB_MAX_LABELS, PW_EFULL past max_series, or the refusing-state error. [writer] */
 int tsdb_series_ref(struct tsdb *db, const struct tsdb_label *labels, size_t n, uint32_t *ref);
 
+/* Resolves the label set of an EXISTING series to its ref without creating anything: PW_OK and
+ * *ref, PW_ENOTFOUND for a new series (resolve it on the writer with tsdb_series_ref), or the
+ * key errors of tsdb_series_ref. Lets producers resolve series in parallel so the writer only
+ * appends by ref. [reader] */
+int tsdb_series_lookup(struct tsdb *db, const struct tsdb_label *labels, size_t n, uint32_t *ref);
+
 /* Appends one sample to a series. Out-of-order and duplicate timestamps are accepted; a duplicate
  * timestamp keeps the last write. Returns PW_OK; PW_ENOTFOUND for an unknown ref, PW_ERANGE for a
  * timestamp outside [TSDB_TS_MIN, TSDB_TS_MAX], or the refusing-state error (PW_ENOSPC ...), in

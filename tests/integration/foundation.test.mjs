@@ -105,6 +105,11 @@ test('an enterprise user sees only its own enterprise', async () => {
     const r = await d.get(p, { token: tok });
     assert.equal(r.status, 404, p);
   }
+  // device secrets are for administrators only
+  const aq = await d.get('/api/v1/devices/AQ-01', { token: await d.login('super', 'super-password') });
+  assert.equal(aq.json.hj212.mn, '010000A8900016F000169DC0');
+  assert.equal(aq.json.hj212.password, undefined);
+  assert.equal((await d.get('/api/v1/devices/AQ-01', { token: admin })).json.hj212.password, '123456');
   const veh = await d.get('/api/v1/vehicles', { token: tok });
   assert.deepEqual(veh.json.map((v) => v.id), ['V1']);
   // filters cannot widen the scope
