@@ -72,4 +72,51 @@
     X(modbus, timeout, DUR, "1s", "10ms", "1m", 1, "Modbus TCP response timeout.")                 \
     X(modbus, retries, INT, "2", "0", "10", 1, "Modbus read retries before a poll counts as failed.") \
     X(modbus, offline_after, INT, "3", "1", "1000", 1,                                             \
-      "Consecutive failed polls after which a Modbus device is offline.")
+      "Consecutive failed polls after which a Modbus device is offline.")                       \
+    X(vehicles, max_stop_outside_lot, DUR, "10m", "1s", "1d", 1,                                   \
+      "A hazmat vehicle stopped (below 3 km/h) in the park outside the hazmat parking lot for "    \
+      "longer than this raises an alarm.")                                                         \
+    X(vehicles, speeding_for, DUR, "10s", "0ms", "1h", 1,                                           \
+      "A vehicle above the speed limit of where it is for longer than this raises an alarm.")      \
+    X(vehicles, speed_limit_kmh, INT, "30", "1", "300", 1,                                         \
+      "Speed limit inside the park where no geofence or route corridor sets one (km/h).")          \
+    X(vehicles, max_stay, DUR, "12h", "1s", "30d", 1,                                              \
+      "A vehicle inside the park boundary for longer than this raises an alarm.")                  \
+    X(vehicles, silent_after, DUR, "5m", "1s", "1d", 1,                                            \
+      "A vehicle in the park whose terminal sent no location for this long raises an alarm.")      \
+    X(vehicles, terminal_alarm_bits, INT, "2080375183", "0", "4294967295", 1,                      \
+      "Mask of JT/T 808 0x0200 alarm bits that become vehicle alarms (default: emergency, "        \
+      "overspeed, fatigue, danger, power low, power off, stolen, illegal ignition, illegal "       \
+      "displacement, collision, rollover).")                                        \
+    X(rules, offline_after, DUR, "5m", "0", "30d", 1,                                              \
+      "A device with no sample on any of its series for this long raises an offline alarm "        \
+      "(0 = no offline rule).")                                                                    \
+    X(rules, on_delay, DUR, "0", "0", "1h", 1,                                                     \
+      "Default on-delay of gas, threshold and exceedance rules: a condition must last this long.") \
+    X(rules, off_delay, DUR, "0", "0", "1h", 1,                                                    \
+      "Default off-delay: a condition must be gone this long before its alarm clears.")            \
+    X(rules, flatline_window, DUR, "0", "0", "30d", 1,                                             \
+      "Flatline (stuck sensor) on non-gas points: value unchanged this long (0 = off).")           \
+    X(rules, early_window, DUR, "5m", "0", "1d", 1,                                                \
+      "Early warning: the trend of gas points is fitted over this window (0 = off).")              \
+    X(rules, early_horizon, DUR, "10m", "0", "1d", 1,                                              \
+      "Early warning: raised when the trend reaches alarm1 within this time (0 = off).")           \
+    X(rules, linked_count, INT, "2", "0", "1000", 1,                                               \
+      "Linked area alarm: detectors of one area at the level needed (0 = off).")                   \
+    X(rules, linked_level, INT, "1", "1", "2", 1,                                                  \
+      "Linked area alarm: gas level (1 or 2) a detector must reach to count.")                     \
+    X(rules, linked_window, DUR, "5m", "1s", "1d", 1,                                              \
+      "Linked area alarm: a detector counts for this long after it left the level.")               \
+    X(alarm, flap_window, DUR, "10m", "1s", "1d", 1,                                               \
+      "Flap detection window; a flapping alarm is held until stable this long.")                   \
+    X(alarm, flap_count, INT, "5", "0", "1000", 1,                                                 \
+      "More re-raises than this within alarm.flap_window mark an alarm flapping (0 = off).")       \
+    X(alarm, webhook_urls, STR, "", "", "", 0,                                                     \
+      "Comma-separated URLs (at most 8) that receive every notified alarm event as JSON.")         \
+    X(alarm, webhook_max_tries, INT, "6", "1", "100", 0,                                           \
+      "Attempts per event and URL before a webhook delivery is given up.")                         \
+    X(alarm, webhook_backoff, DUR, "1s", "10ms", "1h", 0,                                          \
+      "Delay before the first webhook retry; doubled at each retry (capped at 5 minutes).")        \
+    X(alarm, webhook_timeout, DUR, "5s", "100ms", "1m", 0, "Timeout of one webhook request.")      \
+    X(alarm, webhook_queue, INT, "1000", "1", "1000000", 0,                                        \
+      "Alarm events waiting for webhook delivery; beyond it new events are dropped (counted).")

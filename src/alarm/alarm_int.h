@@ -1,0 +1,53 @@
+/* alarm_int.h — internals shared by the files of src/alarm/. Not part of the contract. */
+#ifndef PW_ALARM_INT_H
+#define PW_ALARM_INT_H
+
+#include "alarm/alarm.h"
+
+#include <pthread.h>
+#include <sqlite3.h>
+
+/* Column list read by alarm_row_info, in its order. */
+#define ALARM_COLS                                                                                 \
+    "id, source, source_kind, rule, condition, state, level, max_level, gas_level, enterprise,"   \
+    " area, device, point, series, value, threshold, message, started_ms, updated_ms, data_ts,"   \
+    " acked_ms, acked_by, cleared_ms, cleared_by, closed_ms, closed_by, assignee, cond_active,"   \
+    " cond_changed_ms, silenced, inhibited, flapping, group_id, reraises"
+
+struct alarm_sub {
+    alarm_event_fn fn;
+    void *arg;
+};
+
+struct alarm_store {
+    sqlite3 *db;
+    pthread_mutex_t mu; /* guards db */
+    struct alarm_opts o;
+    pthread_mutex_t sub_mu; /* guards subs; held while callbacks run */
+    struct alarm_sub subs[ALARM_SUBSCRIBERS_MAX];
+};
+
+/* Events produced under the mutex, fired after it is released. */
+#define ALARM_EVQ_MAX 4
+struct alarm_evq_item {
+    struct alarm_event ev;
+    char user[ALARM_USER_MAX + 1];
+    char text[ALARM_COMMENT_MAX + 1];
+};
+struct alarm_evq {
+    int n;
+    struct alarm_evq_item it[ALARM_EVQ_MAX];
+};
+void alarm_evq_push(struct alarm_evq *q, enum alarm_event_type type, const struct alarm_info *a,
+                    const char *user, const char *text, int64_t at, bool notify);
+void alarm_evq_fire(struct alarm_store *s, struct alarm_evq *q);
+
+int alarm_db_exec(struct alarm_store *s, const char *sql);
+int alarm_db_prepare(struct alarm_store *s, const char *sql, sqlite3_stmt **st);
+void alarm_row_info(sqlite3_stmt *st, struct alarm_info *a);
+/* Caller holds s->mu. */
+int alarm_load(struct alarm_store *s, const char *scope, int64_t id, struct alarm_info *a);
+/* Appends the alarm object (without the closing brace when open_end) — see alarm_list_json. */
+int alarm_info_json(const struct alarm_info *a, struct pw_buf *out, bool open_end);
+
+#endif
