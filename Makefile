@@ -123,6 +123,14 @@ unit-build: $(UNIT_BINS)
 unit: deps unit-build
 	$(Q)scripts/run-tests unit $(UNIT_BINS)
 
+# ---- integration-test peers: tests/integration/*.c built into $(B)/tests/ ----
+# modbus_server: a libmodbus server the Modbus integration tests start (and silence).
+all: $(B)/tests/modbus_server
+$(B)/tests/modbus_server: tests/integration/modbus_server.c
+	@mkdir -p $(dir $@)
+	@echo "  CC      $@"
+	$(Q)$(CC) $(ALL_CFLAGS) -o $@ $< $(ALL_LDFLAGS) $(LIBS)
+
 # ---- benchmarks: bench/bench_<module>_<what>.c, print `name value unit` ----
 BENCH_SRCS := $(wildcard bench/bench_*.c)
 BENCH_BINS := $(patsubst bench/%.c,$(B)/bench/%,$(BENCH_SRCS))

@@ -114,6 +114,7 @@ static int start_field(struct cli *c, struct model *m, struct pipeline *pl,
     int rc = devevents_open(path, m, &fh->events);
     if (rc != PW_OK)
         return rc;
+    devevents_set_listener(fh->events, alarming_on_device_event, pl);
     struct field_deps fd = {.cfg = &c->cfg, .model = m, .pipeline = pl, .events = fh->events};
     if ((rc = modbus_poller_start(&fd, &fh->modbus)) != PW_OK)
         return rc;
@@ -137,6 +138,7 @@ int cmd_serve(struct cli *c)
     struct pipeline *pl = NULL;
     struct http_server *http = NULL;
     struct ingest *ig = NULL;
+    struct alarming *al = NULL;
     int status = 1;
     if (c->argc > 0) {
         fprintf(stderr, "parkwatch serve: unexpected argument '%s'\n", c->argv[0]);
@@ -156,11 +158,20 @@ int cmd_serve(struct cli *c)
 
     if (open_tsdb(c, &db) != PW_OK)
         goto out;
-    if (pipeline_open(db, NULL, &pl) != PW_OK)
+    al = alarming_open(c, m, db);
+    if (!al)
+        goto out;
+    struct pipeline_opts po;
+    pipeline_opts_init(&po);
+    po.rules = alarming_rules(al);
+    po.alarms = alarming_store(al);
+    if (pipeline_open(db, &po, &pl) != PW_OK)
         goto out;
 
     struct ingest_deps id = {.cfg = &c->cfg, .model = m, .pipeline = pl, .tsdb = db,
-                             .data_dir = c->data_dir};
+                             .data_dir = c->data_dir,
+                             .on_vehicle_alarm = alarming_on_vehicle_alarm,
+                             .on_vehicle_alarm_arg = pl};
     if (ingest_start(&id, &ig) != PW_OK)
         goto out;
     if (start_field(c, m, pl, &fh) != PW_OK)
@@ -172,7 +183,9 @@ int cmd_serve(struct cli *c)
                            .pipeline = pl,
                            .ingest = ig,
                            .data_dir = c->data_dir,
-                           .field = &fh};
+                           .field = &fh,
+                           .alarms = alarming_store(al),
+                           .rules_db = alarming_rules_db(al)};
     if (http_start(&hd, &http) != PW_OK)
         goto out;
 
@@ -196,6 +209,7 @@ out:
     ingest_stop(ig);
     stop_field(&fh);
     pipeline_close(pl);
+    alarming_close(al);
     if (db) {
         int rc = tsdb_close(db);
         if (rc != PW_OK) {

@@ -115,6 +115,34 @@ static int scope_filter(struct http_server *s, const char *scope, uint32_t *refs
     return rc;
 }
 
+int http_select_scoped(struct http_server *s, const char *scope, const char *selector,
+                       size_t limit, uint32_t **refs, size_t *n, char *err, size_t errcap)
+{
+    struct tsdb_selector sel;
+    *refs = NULL;
+    *n = 0;
+    if (tsdb_selector_parse(selector, strlen(selector), &sel, err, errcap) != PW_OK)
+        return PW_EINVAL;
+    int rc = tsdb_select(s->deps.tsdb, &sel, limit, refs, n);
+    tsdb_selector_release(&sel);
+    if (rc != PW_OK) {
+        if (rc == PW_ETOOBIG)
+            snprintf(err, errcap, "more than %zu series match", limit);
+        else
+            snprintf(err, errcap, "%s", pw_strerror(rc));
+        free(*refs);
+        *refs = NULL;
+        return rc;
+    }
+    rc = scope_filter(s, scope, *refs, n);
+    if (rc != PW_OK) {
+        snprintf(err, errcap, "cannot read the park model");
+        free(*refs);
+        *refs = NULL;
+    }
+    return rc;
+}
+
 /* Selects the union of the match[] selectors (sorted, deduplicated, scoped). With required =
  * false and no match[] given, selects nothing and returns true with *n = 0 and *all = true. */
 static bool select_series(struct http_server *s, struct http_req *r, struct http_resp *w,

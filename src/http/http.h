@@ -18,6 +18,9 @@ struct model;
 struct tsdb;
 struct pipeline;
 struct ingest;
+struct field_handles;
+struct alarm_store;
+struct rules_db;
 struct http_server;
 
 struct http_deps {
@@ -27,6 +30,9 @@ struct http_deps {
     struct pipeline *pipeline;   /* borrowed: where /write sends its samples */
     struct ingest *ingest;       /* borrowed: device status of the listeners; may be NULL */
     const char *data_dir;
+    const struct field_handles *field; /* borrowed: MQTT, Modbus, device events; may be NULL */
+    struct alarm_store *alarms;  /* borrowed: alarm reads and actions; may be NULL */
+    struct rules_db *rules_db;   /* borrowed: rule overrides; may be NULL */
 };
 
 /* Starts listening on cfg->http_listen ("host:port") with its own threads. Returns PW_OK and

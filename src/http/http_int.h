@@ -49,6 +49,7 @@ struct http_resp {
     const char *content_type;
     char *headers[HTTP_MAX_HEADERS][2]; /* extra headers, heap strings */
     int n_headers;
+    struct MHD_Response *stream; /* when set: a streaming response sent instead of body */
 };
 
 struct http_server;
@@ -63,11 +64,13 @@ struct http_route {
 };
 
 struct ratelimit;
+struct sse_hub;
 
 struct http_server {
     struct MHD_Daemon *mhd;
     struct http_deps deps;
     struct ratelimit *rl;
+    struct sse_hub *sse;
     char listen[128];
 };
 
@@ -86,6 +89,20 @@ extern const struct http_route http_routes_auth[];
 extern const struct http_route http_routes_model[];
 extern const struct http_route http_routes_tsdb[];
 extern const struct http_route http_routes_ingest[];
+extern const struct http_route http_routes_events[];
+extern const struct http_route http_routes_vehicles[];
+extern const struct http_route http_routes_sse[];
+extern const struct http_route http_routes_alarms[];
+
+/* sse.c */
+struct sse_hub *sse_hub_open(struct alarm_store *alarms);
+void sse_hub_shutdown(struct sse_hub *h); /* wakes and ends every stream */
+void sse_hub_free(struct sse_hub *h);
+
+/* Series matching `selector` that `scope` may see (api_tsdb.c). *refs malloc'ed. PW_OK, or
+ * PW_EINVAL/PW_ETOOBIG with a message in err. */
+int http_select_scoped(struct http_server *s, const char *scope, const char *selector,
+                       size_t limit, uint32_t **refs, size_t *n, char *err, size_t errcap);
 
 void http_tsdb_metrics_init(void);
 

@@ -40,6 +40,9 @@ static const struct http_route *const route_tables[] = {
     http_routes_tsdb,
     http_routes_ingest,
     http_routes_events,
+    http_routes_vehicles,
+    http_routes_sse,
+    http_routes_alarms,
 };
 
 /* ---- responses ---- */
@@ -266,11 +269,16 @@ static const char *const security_headers[][2] = {
 static enum MHD_Result send_resp(struct MHD_Connection *conn, struct http_resp *w, bool head)
 {
     size_t len;
-    char *data = pw_buf_steal(&w->body, &len);
-    struct MHD_Response *resp =
-        MHD_create_response_from_buffer(head ? 0 : len, data, MHD_RESPMEM_MUST_FREE);
-    if (head)
-        free(data);
+    struct MHD_Response *resp;
+    if (w->stream) {
+        pw_buf_release(&w->body);
+        resp = w->stream;
+    } else {
+        char *data = pw_buf_steal(&w->body, &len);
+        resp = MHD_create_response_from_buffer(head ? 0 : len, data, MHD_RESPMEM_MUST_FREE);
+        if (head)
+            free(data);
+    }
     if (!resp)
         return MHD_NO;
     if (w->content_type)
@@ -430,17 +438,23 @@ int http_start(const struct http_deps *deps, struct http_server **out)
     s = pw_xcalloc(1, sizeof *s);
     s->deps = *deps;
     s->rl = ratelimit_new();
+    s->sse = sse_hub_open(deps->alarms);
     snprintf(s->listen, sizeof s->listen, "%s", deps->cfg->http_listen);
-    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG;
+    /* a thread per connection: server-sent event streams block their thread while waiting,
+     * and /write waits for durability; neither may hold up other requests */
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION |
+                     MHD_USE_POLL | MHD_USE_ERROR_LOG;
     if (ss.ss_family == AF_INET6)
         flags |= MHD_USE_IPv6;
     s->mhd = MHD_start_daemon(
         flags, 0, NULL, NULL, on_request, s, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
-        MHD_OPTION_NOTIFY_COMPLETED, on_completed, s, MHD_OPTION_THREAD_POOL_SIZE, 4u,
+        MHD_OPTION_NOTIFY_COMPLETED, on_completed, s, MHD_OPTION_THREAD_STACK_SIZE,
+        (size_t)(1u << 20),
         MHD_OPTION_CONNECTION_LIMIT, (unsigned)deps->cfg->http_max_connections,
         MHD_OPTION_CONNECTION_TIMEOUT, 120u, MHD_OPTION_END);
     if (!s->mhd) {
         PW_LOG_ERROR("http", "cannot listen", "http.listen=%s", deps->cfg->http_listen);
+        sse_hub_free(s->sse);
         ratelimit_free(s->rl);
         free(s);
         return PW_EIO;
@@ -454,7 +468,9 @@ void http_stop(struct http_server *s)
 {
     if (!s)
         return;
+    sse_hub_shutdown(s->sse);
     MHD_stop_daemon(s->mhd);
+    sse_hub_free(s->sse);
     ratelimit_free(s->rl);
     free(s);
 }

@@ -1,9 +1,11 @@
 /* conn.c — the ingest event loop, bounded TCP connections, and completions.
  *
- * Every connection has an input buffer of exactly the protocol's largest frame: the protocol's
+ * Every connection has an input buffer of at most the protocol's largest frame: the protocol's
  * scanner always decides (frame or garbage to skip) before the buffer is full, so a peer cannot
- * make us hold more. An idle timer closes connections that stay silent for the protocol's
- * idle_timeout. A connection is freed only when its handles are closed and no completion
+ * make us hold more. It is allocated whole at accept, or (server.buf_init) lazily: small at the
+ * first read, doubled while a frame is incomplete, released when a read leaves nothing kept.
+ * An idle timer closes connections that stay silent for the protocol's idle_timeout. A
+ * connection is freed only when its handles are closed and no completion
  * (a reply waiting for durability) refers to it: conn_close() may be called from anywhere on the
  * loop, including inside the read callback. */
 #include "ingest/ingest_int.h"
@@ -100,7 +102,15 @@ static void on_idle(uv_timer_t *t)
 static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 {
     struct conn *c = h->data;
-    size_t room = c->srv->buf_cap - c->len;
+    if (c->len == c->cap && c->cap < c->srv->buf_cap) {
+        /* lazy buffer (srv->buf_init): first read, or full and still below the bound */
+        size_t cap = c->cap ? c->cap * 2 : c->srv->buf_init;
+        if (cap > c->srv->buf_cap)
+            cap = c->srv->buf_cap;
+        c->buf = pw_xrealloc(c->buf, cap);
+        c->cap = cap;
+    }
+    size_t room = c->cap - c->len;
     *buf = uv_buf_init(c->buf + c->len, (unsigned)room);
 }
 
@@ -125,6 +135,12 @@ static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
         /* the protocol could not decide on a full buffer: a bug, not the peer's fault */
         PW_LOG_ERROR(c->srv->proto, "input buffer full; closing", "peer=%s", c->peer);
         conn_close(c);
+    }
+    if (c->len == 0 && c->srv->buf_init) {
+        /* nothing kept: an idle connection holds no input buffer */
+        free(c->buf);
+        c->buf = NULL;
+        c->cap = 0;
     }
     conn_unref(c);
 }
@@ -172,7 +188,10 @@ static void on_connection(uv_stream_t *ls, int status)
     }
     struct conn *c = pw_xcalloc(1, sizeof *c);
     c->srv = s;
-    c->buf = pw_xmalloc(s->buf_cap);
+    if (!s->buf_init) {
+        c->buf = pw_xmalloc(s->buf_cap);
+        c->cap = s->buf_cap;
+    }
     c->refs = 1;
     uv_tcp_init(ls->loop, &c->tcp);
     c->tcp.data = c;
@@ -247,7 +266,9 @@ static void close_walk(uv_handle_t *h, void *arg)
     struct server *s = arg;
     if (h->type == UV_TCP && h->data && h != (uv_handle_t *)&s->listener) {
         struct conn *c = h->data;
-        if (c->srv == s && !c->closing)
+        /* only connections (tcp.data == the conn holding it): other servers' listeners carry
+         * their struct server in data */
+        if ((uv_handle_t *)&c->tcp == h && c->srv == s && !c->closing)
             conn_close(c);
     }
 }
@@ -336,6 +357,7 @@ static void on_wake(uv_async_t *a)
     if (stop && !ig->servers_closed) {
         ig->servers_closed = true;
         hj212_srv_stop(ig);
+        jt808_srv_stop(ig);
     }
     /* the wake handle stays open until every submitted frame has come back from the pipeline,
      * which keeps running until after ingest_stop returns */
@@ -362,6 +384,9 @@ int ingest_start(const struct ingest_deps *deps, struct ingest **out)
     rc = hj212_srv_start(ig);
     if (rc != PW_OK)
         goto fail;
+    rc = jt808_srv_start(ig);
+    if (rc != PW_OK)
+        goto fail;
     if (uv_thread_create(&ig->thread, run, ig) != 0) {
         rc = PW_EIO;
         goto fail;
@@ -370,10 +395,12 @@ int ingest_start(const struct ingest_deps *deps, struct ingest **out)
     return PW_OK;
 fail:
     hj212_srv_stop(ig);
+    jt808_srv_stop(ig);
     uv_close((uv_handle_t *)&ig->wake, NULL);
     uv_run(&ig->loop, UV_RUN_DEFAULT);
     uv_loop_close(&ig->loop);
     hj212_srv_free(ig);
+    jt808_srv_free(ig);
     pthread_mutex_destroy(&ig->lock);
     pthread_mutex_destroy(&ig->status_lock);
     free(ig);
@@ -391,6 +418,7 @@ void ingest_stop(struct ingest *ig)
     uv_thread_join(&ig->thread);
     uv_loop_close(&ig->loop);
     hj212_srv_free(ig);
+    jt808_srv_free(ig);
     pthread_mutex_destroy(&ig->lock);
     pthread_mutex_destroy(&ig->status_lock);
     free(ig);

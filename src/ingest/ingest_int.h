@@ -16,6 +16,7 @@
 struct conn;
 struct server;
 struct hj212_srv;
+struct jt808_srv;
 
 /* A listener: one protocol on one address. */
 struct server {
@@ -23,6 +24,9 @@ struct server {
     uv_tcp_t listener;
     const char *proto;      /* "hj212": log and metric label */
     size_t buf_cap;         /* per-connection input buffer: the largest frame */
+    size_t buf_init;        /* 0: buf_cap allocated at accept; else allocated at the first read
+                               with this size, doubled up to buf_cap as needed, released when
+                               a read leaves it empty (idle connections hold no buffer) */
     int64_t idle_ms;
     int max_conns;
     int n_conns;
@@ -43,6 +47,7 @@ struct conn {
     char peer[64];
     char *buf;
     size_t len;
+    size_t cap;  /* bytes allocated at buf */
     int refs;    /* 1 while open + 1 per pending completion */
     int handles; /* libuv handles not yet closed */
     bool closing;
@@ -74,6 +79,8 @@ struct ingest {
     pthread_mutex_t status_lock; /* guards protocol status tables read by the API */
     struct server hj212;
     struct hj212_srv *hj;
+    struct server jt808;
+    struct jt808_srv *jt;
 };
 
 /* conn.c */
@@ -91,5 +98,10 @@ void ingest_submit(struct ingest *ig, struct pipeline_batch *b, struct completio
 int hj212_srv_start(struct ingest *ig);
 void hj212_srv_stop(struct ingest *ig);
 void hj212_srv_free(struct ingest *ig);
+
+/* jt808.c */
+int jt808_srv_start(struct ingest *ig);
+void jt808_srv_stop(struct ingest *ig);
+void jt808_srv_free(struct ingest *ig);
 
 #endif

@@ -358,4 +358,31 @@ struct model_modbus_device {
 int model_modbus_devices(struct model *m, struct model_modbus_device **out, size_t *n);
 void model_modbus_devices_free(struct model_modbus_device *d, size_t n);
 
+/* ==== JT/T 808 terminal registrations (src/model/terminals.c; owned by the JT/T 808 listener)
+ * Auth codes issued at registration (0x0100) persist in meta.db, table jt808_terminal, keyed by
+ * the normalised phone (leading zeros removed). The table is created by terminals.c on first use
+ * (CREATE TABLE IF NOT EXISTS), outside the numbered migrations. Thread-safe like the rest. */
+
+#define MODEL_AUTH_CODE_LEN 16 /* hex characters of a generated auth code */
+
+struct model_terminal_reg {
+    const char *plate;       /* UTF-8 (or the VIN when plate_color is 0); may be NULL */
+    int plate_color;
+    const char *maker, *model, *terminal_id; /* printable ASCII, may be NULL */
+};
+/* Registers the terminal `phone` (normalised) and writes its auth code (NUL-terminated, at most
+ * MODEL_AUTH_CODE_LEN characters) to code[0 .. cap). A terminal already registered keeps its code
+ * (registration is idempotent: a terminal that lost our answer registers again and gets the same
+ * code); its details are updated. Returns PW_OK, PW_EINVAL (phone not 1-20 digits, cap too small)
+ * or PW_EDB. code is untouched on error. */
+int model_terminal_register(struct model *m, const char *phone,
+                            const struct model_terminal_reg *reg, char *code, size_t cap);
+/* Checks an auth code (raw bytes code[0 .. len)). Returns PW_OK, PW_EAUTH (wrong code),
+ * PW_ENOTFOUND (terminal not registered) or PW_EDB. */
+int model_terminal_auth(struct model *m, const char *phone, const void *code, size_t len);
+/* Deregistration (0x0003): forgets the auth code. Returns PW_OK or PW_ENOTFOUND / PW_EDB. */
+int model_terminal_deregister(struct model *m, const char *phone);
+/* Whether `phone` holds an auth code (PW_OK) or not (PW_ENOTFOUND); PW_EDB. */
+int model_terminal_registered(struct model *m, const char *phone);
+
 #endif

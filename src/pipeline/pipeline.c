@@ -38,9 +38,61 @@ struct pipeline {
     size_t queued_samples;              /* guarded by lock */
     int stopping;                       /* guarded by lock */
     int64_t last_maintain_ms;
+    int64_t last_tick_ms;
 };
 
-static struct pw_counter *m_samples, *m_failed, *m_groups, *m_full, *m_fsync_errors;
+static struct pw_counter *m_samples, *m_failed, *m_groups, *m_full, *m_fsync_errors,
+    *m_transitions, *m_alarm_errors;
+
+void pipeline_emit(const struct rules_transition *t, void *arg)
+{
+    struct pipeline *p = arg;
+    struct alarm_transition a = {
+        .action = (enum alarm_action)t->action,
+        .source = t->source,
+        .source_kind = t->source_kind,
+        .rule = t->rule,
+        .condition = t->condition,
+        .level = t->level,
+        .gas_level = t->gas_level,
+        .device = t->device,
+        .enterprise = t->enterprise,
+        .area = t->area,
+        .point = t->point,
+        .series = t->series,
+        .value = t->value,
+        .threshold = t->threshold,
+        .ts = t->ts,
+        .message = t->message,
+    };
+    pw_counter_add(m_transitions, 1);
+    int rc = alarm_apply(p->opt.alarms, &a, pw_now_ms(), NULL);
+    if (rc != PW_OK) {
+        pw_counter_add(m_alarm_errors, 1);
+        PW_LOG_ERROR("pipeline", "alarm transition not stored", "source=%s rule=%s err=%s",
+                     t->source, t->rule, pw_errname(rc));
+    }
+}
+
+struct rules *pipeline_rules(struct pipeline *p)
+{
+    return p->opt.rules;
+}
+
+struct alarm_store *pipeline_alarms(struct pipeline *p)
+{
+    return p->opt.alarms;
+}
+
+/* Evaluates one stored sample (writer thread). */
+static inline void evaluate(struct pipeline *p, uint32_t ref, const struct pl_sample *s,
+                            int64_t now)
+{
+    if (!p->opt.rules)
+        return;
+    rules_on_sample(p->opt.rules, ref, tsdb_series_key(p->db, ref), s->ts, s->value, s->quality,
+                    now, pipeline_emit, p);
+}
 
 void pipeline_opts_init(struct pipeline_opts *o)
 {
@@ -170,14 +222,18 @@ static void apply_batch(struct pipeline *p, struct pipeline_batch *b)
     uint32_t last_ref = 0;
     const char *last_key = NULL;
     size_t last_len = 0;
+    int64_t now = pw_now_ms();
     b->rc = PW_OK;
     b->stored = 0;
+    if (b->exec)
+        b->exec(p, b->exec_ctx);
     for (size_t i = 0; i < b->n; i++) {
         const struct pl_sample *s = &b->samples[i];
         if (s->nlabels == 0) {
             int arc = tsdb_append(p->db, s->label_off, s->ts, s->value, s->quality);
             if (arc == PW_OK) {
                 b->stored++;
+                evaluate(p, s->label_off, s, now);
                 continue;
             }
             if (b->rc == PW_OK) {
@@ -223,12 +279,18 @@ static void apply_batch(struct pipeline *p, struct pipeline_batch *b)
         last_len = len;
         last_ref = ref;
         b->stored++;
+        evaluate(p, ref, s, now);
     }
 }
 
 static void maintain(struct pipeline *p)
 {
     int64_t now = pw_now_ms();
+    if (p->opt.rules && now - p->last_tick_ms >= 1000) {
+        p->last_tick_ms = now;
+        rules_tick(p->opt.rules, now, pipeline_emit, p);
+        alarm_tick(p->opt.alarms, now);
+    }
     if (now - p->last_maintain_ms < p->opt.maintain_every_ms)
         return;
     p->last_maintain_ms = now;
@@ -321,6 +383,10 @@ int pipeline_open(struct tsdb *db, const struct pipeline_opts *o, struct pipelin
                             "Batches refused because the pipeline queue was full.");
     m_fsync_errors = pw_counter_get("parkwatch_pipeline_commit_errors_total", "",
                                     "Group commits that failed (nothing acknowledged).");
+    m_transitions = pw_counter_get("parkwatch_pipeline_alarm_transitions_total", "",
+                                   "Rule transitions applied to the alarm store.");
+    m_alarm_errors = pw_counter_get("parkwatch_pipeline_alarm_errors_total", "",
+                                    "Rule transitions the alarm store refused or failed.");
     if (pthread_create(&p->thread, NULL, run, p) != 0) {
         pthread_mutex_destroy(&p->lock);
         pthread_cond_destroy(&p->wake);
@@ -343,6 +409,52 @@ void pipeline_close(struct pipeline *p)
     pthread_mutex_destroy(&p->lock);
     pthread_cond_destroy(&p->wake);
     free(p);
+}
+
+/* ---- work on the writer thread ---- */
+
+struct exec_wait {
+    void (*fn)(struct pipeline *p, void *ctx);
+    void *ctx;
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    int done;
+};
+
+static void exec_and_signal(struct pipeline *p, void *arg)
+{
+    struct exec_wait *w = arg;
+    w->fn(p, w->ctx);
+    pthread_mutex_lock(&w->lock);
+    w->done = 1;
+    pthread_cond_signal(&w->cond);
+    pthread_mutex_unlock(&w->lock);
+}
+
+int pipeline_exec(struct pipeline *p, void (*fn)(struct pipeline *p, void *ctx), void *ctx,
+                  bool wait)
+{
+    struct pipeline_batch *b = pipeline_batch_new();
+    if (!wait) {
+        b->exec = fn;
+        b->exec_ctx = ctx;
+        return pipeline_submit(p, b, NULL, NULL);
+    }
+    struct exec_wait w = {.fn = fn, .ctx = ctx, .done = 0};
+    pthread_mutex_init(&w.lock, NULL);
+    pthread_cond_init(&w.cond, NULL);
+    b->exec = exec_and_signal;
+    b->exec_ctx = &w;
+    int rc = pipeline_submit(p, b, NULL, NULL);
+    if (rc == PW_OK) {
+        pthread_mutex_lock(&w.lock);
+        while (!w.done)
+            pthread_cond_wait(&w.cond, &w.lock);
+        pthread_mutex_unlock(&w.lock);
+    }
+    pthread_mutex_destroy(&w.lock);
+    pthread_cond_destroy(&w.cond);
+    return rc;
 }
 
 /* ---- blocking submit ---- */

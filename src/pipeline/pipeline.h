@@ -21,9 +21,12 @@
 #ifndef PW_PIPELINE_H
 #define PW_PIPELINE_H
 
+#include "alarm/alarm.h"
 #include "base/buf.h"
+#include "rules/rules.h"
 #include "tsdb/tsdb.h"
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -41,12 +44,21 @@ struct pipeline_batch {
     size_t cap;
     void (*done)(struct pipeline_batch *b, int rc, void *arg);
     void *arg;
+    /* work to run on the writer thread before the samples (device events, vehicle alarms,
+     * rule queries): see pipeline_exec */
+    void (*exec)(struct pipeline *p, void *ctx);
+    void *exec_ctx;
     struct pipeline_batch *next;
 };
 
 struct pipeline_opts {
     size_t max_queued_samples; /* default 4,000,000 */
     int64_t maintain_every_ms; /* tsdb_maintain period; default 10 s */
+    /* Alarming (both or neither; borrowed; the pipeline thread becomes their only writer): every
+     * stored sample is evaluated by rules_on_sample and each transition applied with
+     * alarm_apply; rules_tick and alarm_tick run about once a second. */
+    struct rules *rules;
+    struct alarm_store *alarms;
 };
 void pipeline_opts_init(struct pipeline_opts *o);
 
@@ -82,6 +94,20 @@ void pipeline_batch_reserve(struct pipeline_batch *b, size_t samples, size_t lab
  * Returns PW_OK, PW_EFULL (queue full) or PW_ECLOSED (shutting down). */
 int pipeline_submit(struct pipeline *p, struct pipeline_batch *b,
                     void (*on_done)(struct pipeline_batch *b, int rc, void *arg), void *arg);
+
+/* Runs fn(p, ctx) on the writer thread, in order with the batches (the only way to touch the
+ * rule set from another thread). Waits until it ran when wait is true; otherwise ctx must stay
+ * valid until fn ran (fn frees it). Returns PW_OK, PW_EFULL, PW_ECLOSED; on error fn will not
+ * run and the caller still owns ctx. */
+int pipeline_exec(struct pipeline *p, void (*fn)(struct pipeline *p, void *ctx), void *ctx,
+                  bool wait);
+/* The rule set and alarm store given at open (NULL without alarming). pipeline_rules() may only
+ * be used inside a pipeline_exec function. */
+struct rules *pipeline_rules(struct pipeline *p);
+struct alarm_store *pipeline_alarms(struct pipeline *p);
+/* Applies a rules transition to the alarm store (for fn's run by pipeline_exec, e.g.
+ * rules_on_event(pipeline_rules(p), ..., pipeline_emit, p)). */
+void pipeline_emit(const struct rules_transition *t, void *p);
 
 /* Submits b and waits until it is durable or failed. Returns its rc (PW_OK: all samples durable)
  * and *stored; frees b. PW_EFULL/PW_ECLOSED when it could not be queued (nothing stored). */

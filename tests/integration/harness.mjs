@@ -49,7 +49,13 @@ export class Daemon {
       '--set', `jt808.listen=127.0.0.1:${this.ports.jt808}`,
       '--set', `mqtt.broker=127.0.0.1:${this.ports.mqtt}`,
       ...this.extraSet.flatMap((s) => ['--set', s])];
-    this.proc = spawn(BIN, args, { cwd: ROOT, env: { ...process.env, PARKWATCH_ADMIN_PASSWORD: ADMIN_PASSWORD } });
+    this.args = args;
+    return this.spawn();
+  }
+
+  // (Re)starts the daemon process on the same data directory and ports; waits for /healthz.
+  async spawn() {
+    this.proc = spawn(BIN, this.args, { cwd: ROOT, env: { ...process.env, PARKWATCH_ADMIN_PASSWORD: ADMIN_PASSWORD } });
     this.proc.stderr.on('data', (d) => { this.stderr += d; });
     this.exited = new Promise((resolve) => this.proc.on('exit', (code, signal) => resolve({ code, signal })));
     for (let i = 0; i < 200; i++) {
@@ -58,6 +64,13 @@ export class Daemon {
       await sleep(50);
     }
     throw new Error(`daemon did not start:\n${this.stderr}`);
+  }
+
+  // Clean stop (SIGTERM) or crash (SIGKILL), then start again on the same data.
+  async restart(signal = 'SIGTERM') {
+    this.proc.kill(signal);
+    await this.exited;
+    return this.spawn();
   }
 
   async stop() {
@@ -88,4 +101,85 @@ export class Daemon {
     if (r.status !== 200) throw new Error(`login ${user}: ${r.status} ${r.text}`);
     return r.json.token;
   }
+}
+
+// ---- real peers for the MQTT and Modbus tests ----
+
+// A Mosquitto broker on a free loopback port (Debian's mosquitto), with a config file of its own
+// so that it can be stopped and started again on the same port.
+export class Mosquitto {
+  constructor(port) { this.port = port; this.log = ''; }
+
+  async start() {
+    if (!this.port) this.port = await freePort();
+    this.proc = spawn('mosquitto', ['-p', String(this.port)], { stdio: ['ignore', 'pipe', 'pipe'] });
+    this.proc.stderr.on('data', (d) => { this.log += d; });
+    this.proc.stdout.on('data', (d) => { this.log += d; });
+    this.exited = new Promise((resolve) => this.proc.on('exit', resolve));
+    for (let i = 0; i < 100; i++) {
+      const ok = await new Promise((resolve) => {
+        const s = net.connect(this.port, '127.0.0.1', () => { s.destroy(); resolve(true); });
+        s.on('error', () => resolve(false));
+      });
+      if (ok) return this;
+      await sleep(50);
+    }
+    throw new Error(`mosquitto did not start:\n${this.log}`);
+  }
+
+  async stop() {
+    if (this.proc && this.proc.exitCode === null) { this.proc.kill('SIGTERM'); await this.exited; }
+  }
+
+  // mosquitto_pub at QoS 1; payload is a string or an object (sent as JSON).
+  pub(topic, payload, { qos = 1 } = {}) {
+    const m = typeof payload === 'string' ? payload : JSON.stringify(payload);
+    const r = spawnSync('mosquitto_pub', ['-h', '127.0.0.1', '-p', String(this.port), '-q', String(qos), '-t', topic, '-s'],
+      { input: m, encoding: 'utf8', timeout: 10000 });
+    if (r.status !== 0) throw new Error(`mosquitto_pub ${topic}: ${r.status} ${r.stderr}`);
+  }
+}
+
+// The libmodbus test server (tests/integration/modbus_server.c, built into build/tests/).
+export class ModbusServer {
+  constructor(port, { unit = 1, size = 1000 } = {}) { this.port = port; this.unit = unit; this.size = size; this.out = ''; }
+
+  async start() {
+    if (!this.port) this.port = await freePort();
+    const bin = path.join(ROOT, 'build/tests/modbus_server');
+    this.proc = spawn(bin, ['--port', String(this.port), '--unit', String(this.unit), '--size', String(this.size)], { stdio: ['pipe', 'pipe', 'pipe'] });
+    this.proc.stdout.on('data', (d) => { this.out += d; });
+    this.proc.stderr.on('data', (d) => { this.out += d; });
+    this.exited = new Promise((resolve) => this.proc.on('exit', resolve));
+    for (let i = 0; i < 100 && !this.out.includes('ready'); i++) await sleep(20);
+    if (!this.out.includes('ready')) throw new Error(`modbus_server did not start: ${this.out}`);
+    return this;
+  }
+
+  send(line) { this.proc.stdin.write(line + '\n'); }
+  set(table, addr, type, value, order = 'big') { this.send(`set ${table} ${addr} ${type} ${value} ${order}`); }
+  // Resolves once every command sent so far has been applied (the server answers "count N").
+  async sync() {
+    const seen = (this.out.match(/^count /gm) || []).length;
+    this.send('count');
+    for (let i = 0; i < 250 && (this.out.match(/^count /gm) || []).length <= seen; i++) await sleep(20);
+  }
+  mute() { this.send('mute'); }
+  unmute() { this.send('unmute'); }
+
+  async stop() {
+    if (this.proc && this.proc.exitCode === null) { this.proc.kill('SIGKILL'); await this.exited; }
+  }
+}
+
+// Polls fn until it returns a truthy value (returned) or the time is up (throws with what).
+export async function until(fn, { timeout = 10000, every = 100, what = 'condition' } = {}) {
+  const end = Date.now() + timeout;
+  let last;
+  while (Date.now() < end) {
+    last = await fn();
+    if (last) return last;
+    await sleep(every);
+  }
+  throw new Error(`timed out waiting for ${what}`);
 }

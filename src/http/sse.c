@@ -1,0 +1,324 @@
+/* sse.c — GET /api/v1/events: server-sent events.
+ *
+ * Producers never wait for clients: an alarm event (from the alarm store's subscriber callback on
+ * the pipeline thread) is formatted once and appended to a fixed ring of the last SSE_RING events,
+ * each with an increasing id; one broadcast wakes the clients. Each client (its own MHD
+ * connection thread) keeps a cursor into the ring and copies out what is new, so a slow client
+ * costs only itself: when it falls further behind than the ring holds, it gets an `event: reset`
+ * (reload your state) and continues from the oldest event still held. A client reconnecting with
+ * `Last-Event-ID` resumes after that id, so no alarm is lost across a short disconnection.
+ *
+ * Streams:
+ *   event: alarm    data: {"event":"raised",...,"alarm":{...}}   (alarm transitions and actions;
+ *                   an enterprise user receives only its enterprise's)
+ *   event: values   data: [{"metric":{...},"ts":…,"value":…,"quality":…}]   with
+ *                   ?values=SELECTOR: the last values of the matching series (scoped), sent when
+ *                   they changed, at most every ?interval= seconds (default 1, at least 1)
+ *   event: hello    data: {}   first message; its id is the stream position
+ *   event: reset    data: {}   the client missed events: reload
+ *   ": keepalive" comments every 15 s. */
+#include "http/http_int.h"
+
+#include "alarm/alarm.h"
+#include "base/err.h"
+#include "base/log.h"
+#include "base/mem.h"
+#include "base/metrics.h"
+#include "base/timeutil.h"
+#include "tsdb/tsdb.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define SSE_RING 8192
+#define SSE_KEEPALIVE_MS 15000
+#define SSE_MAX_VALUES 5000
+
+struct sse_item {
+    uint64_t id;
+    char *enterprise; /* "" = park-owned */
+    char *text;       /* the complete SSE message ("id: …\nevent: …\ndata: …\n\n") */
+    size_t len;
+};
+
+struct sse_hub {
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    struct sse_item ring[SSE_RING];
+    uint64_t next_id; /* id of the next event; events [next_id - SSE_RING, next_id) are held */
+    bool closing;
+    int clients;
+    struct alarm_store *alarms;
+    int sub; /* subscription handle, -1 when none */
+    struct pw_counter *m_events, *m_clients, *m_resets;
+};
+
+struct sse_client {
+    struct http_server *s;
+    struct sse_hub *hub;
+    char scope[MODEL_ID_MAX + 1];
+    bool scoped;
+    uint64_t cursor; /* next event id to send */
+    struct pw_buf out;
+    size_t out_off;
+    int64_t last_write_ms;
+    /* values stream */
+    uint32_t *refs;
+    size_t nrefs;
+    struct tsdb_sample *last;
+    int64_t interval_ms, last_values_ms;
+};
+
+static void hub_append(struct sse_hub *h, const char *enterprise, const char *event,
+                       const char *data, size_t dlen)
+{
+    struct pw_buf b;
+    pw_buf_init(&b, 0);
+    pthread_mutex_lock(&h->lock);
+    uint64_t id = h->next_id++;
+    pw_buf_printf(&b, "id: %llu\nevent: %s\ndata: ", (unsigned long long)id, event);
+    pw_buf_append(&b, data, dlen);
+    pw_buf_puts(&b, "\n\n");
+    struct sse_item *it = &h->ring[id % SSE_RING];
+    free(it->text);
+    free(it->enterprise);
+    it->id = id;
+    it->enterprise = pw_xstrdup(enterprise ? enterprise : "");
+    it->text = pw_buf_steal(&b, &it->len);
+    pthread_cond_broadcast(&h->cond);
+    pthread_mutex_unlock(&h->lock);
+    pw_counter_add(h->m_events, 1);
+}
+
+/* alarm store subscriber: runs on the pipeline thread after the change is committed */
+static void on_alarm_event(const struct alarm_event *ev, void *arg)
+{
+    struct sse_hub *h = arg;
+    struct pw_buf b;
+    pw_buf_init(&b, 0);
+    if (alarm_event_json(ev, &b) == PW_OK && b.data) {
+        /* one line: JSON has no raw newlines */
+        hub_append(h, ev->alarm.enterprise, "alarm", b.data, b.len);
+    }
+    pw_buf_release(&b);
+}
+
+struct sse_hub *sse_hub_open(struct alarm_store *alarms)
+{
+    struct sse_hub *h = pw_xcalloc(1, sizeof *h);
+    pthread_mutex_init(&h->lock, NULL);
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&h->cond, &ca);
+    pthread_condattr_destroy(&ca);
+    h->next_id = (uint64_t)pw_now_ms() * 1000; /* ids stay increasing across restarts */
+    h->m_events = pw_counter_get("parkwatch_sse_events_total", "", "Server-sent events published.");
+    h->m_clients = pw_gauge_get("parkwatch_sse_clients", "", "Connected server-sent event clients.");
+    h->m_resets = pw_counter_get("parkwatch_sse_resets_total", "",
+                                 "Clients that fell behind the event ring and were told to reload.");
+    h->alarms = alarms;
+    h->sub = alarms ? alarm_subscribe(alarms, on_alarm_event, h) : -1;
+    return h;
+}
+
+void sse_hub_shutdown(struct sse_hub *h)
+{
+    if (!h)
+        return;
+    pthread_mutex_lock(&h->lock);
+    h->closing = true;
+    pthread_cond_broadcast(&h->cond);
+    pthread_mutex_unlock(&h->lock);
+}
+
+void sse_hub_free(struct sse_hub *h)
+{
+    if (!h)
+        return;
+    if (h->sub >= 0)
+        alarm_unsubscribe(h->alarms, h->sub);
+    for (size_t i = 0; i < SSE_RING; i++) {
+        free(h->ring[i].text);
+        free(h->ring[i].enterprise);
+    }
+    pthread_mutex_destroy(&h->lock);
+    pthread_cond_destroy(&h->cond);
+    free(h);
+}
+
+/* Appends the values event when any value changed (reader thread; tsdb reads are safe). */
+static void values_event(struct sse_client *c, int64_t now)
+{
+    if (!c->nrefs || now - c->last_values_ms < c->interval_ms)
+        return;
+    c->last_values_ms = now;
+    struct tsdb_sample *v = pw_xmalloc(c->nrefs * sizeof *v);
+    tsdb_last_values(c->s->deps.tsdb, c->refs, c->nrefs, v);
+    struct pw_buf d;
+    pw_buf_init(&d, 0);
+    bool any = false;
+    for (size_t i = 0; i < c->nrefs; i++) {
+        if (v[i].ts == TSDB_NO_TS || (v[i].ts == c->last[i].ts && v[i].quality == c->last[i].quality))
+            continue;
+        c->last[i] = v[i];
+        pw_buf_puts(&d, any ? ",{\"metric\":" : "[{\"metric\":");
+        any = true;
+        tsdb_series_json(c->s->deps.tsdb, c->refs[i], &d);
+        pw_buf_printf(&d, ",\"ts\":%lld,\"value\":", (long long)v[i].ts);
+        if (isfinite(v[i].value))
+            pw_buf_printf(&d, "%.17g", v[i].value);
+        else
+            pw_buf_puts(&d, "null");
+        pw_buf_printf(&d, ",\"quality\":%u}", v[i].quality);
+    }
+    if (any) {
+        pw_buf_putc(&d, ']');
+        /* the id is the ring position reached, so a reconnect resumes from here */
+        if (c->cursor > 0)
+            pw_buf_printf(&c->out, "id: %llu\n", (unsigned long long)(c->cursor - 1));
+        pw_buf_puts(&c->out, "event: values\ndata: ");
+        pw_buf_append(&c->out, d.data, d.len);
+        pw_buf_puts(&c->out, "\n\n");
+    }
+    pw_buf_release(&d);
+    free(v);
+}
+
+/* MHD content reader: blocks this connection's thread until there is something to send. */
+static ssize_t reader(void *cls, uint64_t pos, char *buf, size_t max)
+{
+    struct sse_client *c = cls;
+    struct sse_hub *h = c->hub;
+    for (;;) {
+        if (c->out_off < c->out.len) {
+            size_t n = c->out.len - c->out_off;
+            if (n > max)
+                n = max;
+            memcpy(buf, c->out.data + c->out_off, n);
+            c->out_off += n;
+            if (c->out_off == c->out.len) {
+                pw_buf_reset(&c->out);
+                c->out_off = 0;
+            }
+            c->last_write_ms = pw_now_ms();
+            return (ssize_t)n;
+        }
+        pthread_mutex_lock(&h->lock);
+        if (h->closing) {
+            pthread_mutex_unlock(&h->lock);
+            return MHD_CONTENT_READER_END_OF_STREAM;
+        }
+        uint64_t oldest = h->next_id > SSE_RING ? h->next_id - SSE_RING : 0;
+        if (c->cursor < oldest) {
+            pw_counter_add(h->m_resets, 1);
+            pw_buf_printf(&c->out, "id: %llu\nevent: reset\ndata: {}\n\n",
+                          (unsigned long long)(oldest - 1));
+            c->cursor = oldest;
+        }
+        while (c->cursor < h->next_id && c->out.len < 256 * 1024) {
+            struct sse_item *it = &h->ring[c->cursor % SSE_RING];
+            if (!c->scoped || strcmp(it->enterprise, c->scope) == 0)
+                pw_buf_append(&c->out, it->text, it->len);
+            c->cursor++;
+        }
+        if (c->out.len == 0) {
+            struct timespec ts;
+            clock_gettime(CLOCK_MONOTONIC, &ts);
+            ts.tv_sec += 1;
+            pthread_cond_timedwait(&h->cond, &h->lock, &ts);
+        }
+        pthread_mutex_unlock(&h->lock);
+        int64_t now = pw_now_ms();
+        if (c->out.len == 0)
+            values_event(c, now);
+        if (c->out.len == 0 && now - c->last_write_ms >= SSE_KEEPALIVE_MS)
+            pw_buf_puts(&c->out, ": keepalive\n\n");
+    }
+}
+
+static void client_free(void *cls)
+{
+    struct sse_client *c = cls;
+    pthread_mutex_lock(&c->hub->lock);
+    c->hub->clients--;
+    pw_gauge_set(c->hub->m_clients, (uint64_t)c->hub->clients);
+    pthread_mutex_unlock(&c->hub->lock);
+    pw_buf_release(&c->out);
+    free(c->refs);
+    free(c->last);
+    free(c);
+}
+
+static void h_events(struct http_server *s, struct http_req *r, struct http_resp *w)
+{
+    struct sse_hub *h = s->sse;
+    struct sse_client *c = pw_xcalloc(1, sizeof *c);
+    c->s = s;
+    c->hub = h;
+    c->scoped = r->scope != NULL;
+    if (r->scope)
+        snprintf(c->scope, sizeof c->scope, "%s", r->scope);
+    pw_buf_init(&c->out, 0);
+    c->interval_ms = 1000;
+
+    const char *iv = http_arg(r, "interval");
+    if (iv) {
+        char *end;
+        double sec = strtod(iv, &end);
+        if (*end || !(sec >= 1 && sec <= 3600)) {
+            http_json_error(w, 400, "interval: expected seconds between 1 and 3600");
+            free(c);
+            return;
+        }
+        c->interval_ms = (int64_t)(sec * 1000);
+    }
+    const char *sel = http_arg(r, "values");
+    if (sel && s->deps.tsdb) {
+        char err[256];
+        int rc = http_select_scoped(s, r->scope, sel, SSE_MAX_VALUES, &c->refs, &c->nrefs, err,
+                                    sizeof err);
+        if (rc != PW_OK) {
+            http_json_error(w, 400, "values: %s", err);
+            free(c);
+            return;
+        }
+        c->last = pw_xcalloc(c->nrefs ? c->nrefs : 1, sizeof *c->last);
+        for (size_t i = 0; i < c->nrefs; i++)
+            c->last[i].ts = TSDB_NO_TS;
+    }
+
+    pthread_mutex_lock(&h->lock);
+    c->cursor = h->next_id;
+    const char *lei = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "Last-Event-ID");
+    if (!lei)
+        lei = http_arg(r, "last_event_id");
+    if (lei) {
+        char *end;
+        unsigned long long id = strtoull(lei, &end, 10);
+        if (*end == '\0' && id + 1 <= h->next_id)
+            c->cursor = id + 1;
+    }
+    h->clients++;
+    pw_gauge_set(h->m_clients, (uint64_t)h->clients);
+    pthread_mutex_unlock(&h->lock);
+    /* the first message carries the current position as its id: a client that saw nothing else
+     * still resumes from here after a disconnection */
+    pw_buf_printf(&c->out, "retry: 2000\nid: %llu\nevent: hello\ndata: {}\n\n",
+                  (unsigned long long)(c->cursor - 1));
+    c->last_write_ms = pw_now_ms();
+
+    w->stream = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 16 * 1024, reader, c,
+                                                  client_free);
+    w->content_type = "text/event-stream; charset=utf-8";
+    http_add_header(w, "Cache-Control", "no-cache");
+    http_add_header(w, "X-Accel-Buffering", "no");
+}
+
+const struct http_route http_routes_sse[] = {
+    {"GET", "/api/v1/events", ACCESS_USER, false, h_events},
+    {NULL, NULL, 0, false, NULL},
+};

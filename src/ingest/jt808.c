@@ -1,0 +1,1021 @@
+/* jt808.c — the JT/T 808 listener: vehicle terminals over TCP (2011/2013 and 2019 editions).
+ *
+ * Per connection the bytes go through jt808_scan() (frames split or merged arbitrarily across
+ * reads; garbage skipped, resynchronisation on 0x7E) and jt808_frame_decode(). A frame that does
+ * not decode (checksum, length/format, oversize) is dropped, logged with the peer and counted by
+ * reason; the connection stays. Subpackaged messages are reassembled per connection (each packet
+ * answered 0x8001; the message handled once complete).
+ *
+ * Session: a terminal registers (0x0100 → 0x8100 with an auth code persisted in meta.db, see
+ * model_terminal_register) and authenticates (0x0102 → 0x8001). Until a connection has
+ * authenticated a phone, every other message from that phone gets 0x8001 result 1 and is not
+ * processed. Heartbeats (0x0002) are answered 0x8001 result 0 and keep the connection open
+ * (jt808.idle_timeout); deregistration (0x0003) forgets the auth code; 0x0004 gets 0x8004.
+ * Unknown terminals (phone in no vehicle or device of the park model) follow
+ * jt808.unknown_terminals: accept (stored and supervised), quarantine (stored, listed for
+ * onboarding, no supervision, no alarms) or reject (0x8100 result 4 / 0x8001 result 1, closed).
+ *
+ * Locations (0x0200, each item of 0x0704, 0x0201 answers to our 0x8201) become the vehicle_*
+ * series of docs/protocols/jt808.md with {phone="<normalised>"}, at the device time (UTC+8 →
+ * UTC); 0x8001 result 0 is written only once the pipeline reports the samples durable. Every
+ * reply goes through the pipeline queue (an empty batch when there is no data), so the replies of
+ * one connection keep the order of its frames. 0x0001 and 0x0201 are replies themselves and are
+ * not answered. Encrypted bodies and other message ids get 0x8001 result 3.
+ *
+ * Supervision: each location of a supervised terminal is handed, in arrival order, to the
+ * vehicle state machine (vehicles.c). Geofences and the vehicle list are re-read from the park
+ * model every 30 s (rebuilt only when they changed). */
+#include "ingest/ingest_int.h"
+#include "ingest/vehicles.h"
+
+#include "base/err.h"
+#include "base/hash.h"
+#include "base/log.h"
+#include "base/mem.h"
+#include "base/timeutil.h"
+#include "model/model.h"
+#include "proto/jt808.h"
+
+#include <cjson/cJSON.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define TERM_BUCKETS 4096
+#define CACHE_TTL_MS 60000
+#define RELOAD_MS 30000
+#define INPUT_INIT 256 /* first input buffer of a connection; grows to JT808_MAX_FRAME */
+#define LOCATE_QUEUE_MAX 1024
+
+enum { POLICY_ACCEPT, POLICY_QUARANTINE, POLICY_REJECT };
+enum { DROP_CHECKSUM, DROP_FORMAT, DROP_OVERSIZE, DROP_GARBAGE, DROP_BODY, DROP_REASM, DROP_N };
+static const char *const drop_names[DROP_N] = {"checksum", "format", "oversize", "garbage",
+                                               "body", "reassembly"};
+
+/* What we know about one terminal (by normalised phone); lives for the life of the daemon.
+ * Fields the API reads are written under ig->status_lock. */
+struct jt_term {
+    char phone[JT808_PHONE_MAX + 1]; /* normalised */
+    struct model_jt808_terminal md;
+    bool known, quarantined, connected, authed;
+    int64_t md_at;
+    char plate[33];  /* from the model, else from the registration (UTF-8) */
+    char peer[64];
+    uint8_t edition;
+    struct jt808_addr addr; /* how to address it (edition, phone as sent) */
+    struct conn *conn;      /* the connection it authenticated on, or NULL (not owned) */
+    int64_t first_seen, last_frame, last_location;
+    uint64_t frames, locations, errors, auth_failures;
+    struct jt_term *next;
+};
+
+/* per-connection state: kept small (10,000 idle terminals) */
+struct jt_conn {
+    struct jt_term *term;  /* the phone authenticated on this connection, or NULL */
+    jt808_reasm *reasm;    /* created at the first subpackage */
+    uint16_t serial;       /* our next serial on this connection */
+    bool close_after;      /* rejected: close once the reply is written */
+};
+
+struct jt808_srv {
+    struct jt_term *buckets[TERM_BUCKETS];
+    size_t n_terms;
+    struct vehicles *vs;
+    uv_timer_t tick;
+    uv_async_t locate;
+    pthread_mutex_t locate_mu;
+    char (*locate_q)[JT808_PHONE_MAX + 1];
+    size_t locate_n;
+    int64_t last_reload;
+    uint64_t gf_hash, veh_hash;
+    int online;
+    struct jt808_frame frame; /* decode scratch (the loop is single-threaded) */
+    struct pw_counter *m_frames, *m_dropped[DROP_N], *m_locations, *m_acks, *m_registrations,
+        *m_auth_ok, *m_auth_failures, *m_unauth, *m_unsupported, *m_unknown[3], *m_deregs,
+        *m_online, *m_locates, *m_alarms[VEHICLE_ALARM_KINDS];
+};
+
+static int policy(struct ingest *ig)
+{
+    const char *p = ig->deps.cfg->jt808_unknown_terminals;
+    return strcmp(p, "accept") == 0 ? POLICY_ACCEPT
+           : strcmp(p, "reject") == 0 ? POLICY_REJECT
+                                      : POLICY_QUARANTINE;
+}
+
+/* ---- terminals ---- */
+
+static struct jt_term *term_find(struct jt808_srv *js, const char *phone)
+{
+    uint64_t h = pw_hash64(phone, strlen(phone), 0) % TERM_BUCKETS;
+    for (struct jt_term *t = js->buckets[h]; t; t = t->next)
+        if (strcmp(t->phone, phone) == 0)
+            return t;
+    return NULL;
+}
+
+/* The terminal of phone, created at first sight; its model data refreshed every minute. */
+static struct jt_term *term_get(struct ingest *ig, const char *phone)
+{
+    struct jt808_srv *js = ig->jt;
+    struct jt_term *t = term_find(js, phone);
+    int64_t now = pw_now_ms();
+    if (!t) {
+        uint64_t h = pw_hash64(phone, strlen(phone), 0) % TERM_BUCKETS;
+        t = pw_xcalloc(1, sizeof *t);
+        snprintf(t->phone, sizeof t->phone, "%s", phone);
+        t->first_seen = now;
+        pthread_mutex_lock(&ig->status_lock);
+        t->next = js->buckets[h];
+        js->buckets[h] = t;
+        js->n_terms++;
+        pthread_mutex_unlock(&ig->status_lock);
+    }
+    if (t->md_at == 0 || now - t->md_at > CACHE_TTL_MS) {
+        struct model_jt808_terminal md;
+        int rc = model_terminal_by_phone(ig->deps.model, phone, &md);
+        pthread_mutex_lock(&ig->status_lock);
+        if (rc == PW_OK) {
+            t->md = md;
+            t->known = true;
+            if (md.plate[0])
+                snprintf(t->plate, sizeof t->plate, "%s", md.plate);
+        } else if (rc == PW_ENOTFOUND) {
+            memset(&t->md, 0, sizeof t->md);
+            t->known = false;
+        }
+        t->quarantined = !t->known && policy(ig) == POLICY_QUARANTINE;
+        pthread_mutex_unlock(&ig->status_lock);
+        t->md_at = now;
+    }
+    return t;
+}
+
+/* A terminal's authenticated session on c starts (on) or ends. An end reported by an older
+ * connection while the terminal already authenticated on a newer one is ignored. */
+static void set_online(struct ingest *ig, struct jt_term *t, struct conn *c, bool on)
+{
+    struct jt808_srv *js = ig->jt;
+    if (!on && t->conn && t->conn != c)
+        return;
+    bool was = t->authed;
+    pthread_mutex_lock(&ig->status_lock);
+    t->authed = on;
+    t->connected = on;
+    t->conn = on ? c : NULL;
+    if (on)
+        snprintf(t->peer, sizeof t->peer, "%s", c->peer);
+    pthread_mutex_unlock(&ig->status_lock);
+    if (was != on) {
+        js->online += on ? 1 : -1;
+        pw_gauge_set(js->m_online, (uint64_t)(js->online > 0 ? js->online : 0));
+    }
+    vehicles_set_online(js->vs, t->phone, on);
+}
+
+static bool supervised(struct ingest *ig, const struct jt_term *t)
+{
+    return t->known || policy(ig) == POLICY_ACCEPT;
+}
+
+static void ident_of(const struct jt_term *t, struct vehicle_ident *id)
+{
+    id->phone = t->phone;
+    id->vehicle = t->md.vehicle;
+    id->plate = t->plate;
+    id->enterprise = t->md.enterprise;
+    id->hazmat = t->md.hazmat_class[0] != '\0';
+}
+
+/* ---- replies ---- */
+
+static void after_reply(struct completion *x)
+{
+    struct jt_conn *jc = x->c->proto;
+    if (x->rc == PW_OK && x->reply)
+        pw_counter_add(x->c->srv->ig->jt->m_acks, 1);
+    if (jc && jc->close_after && !x->c->closing)
+        conn_close(x->c);
+}
+
+static void on_location_done(struct completion *x)
+{
+    struct ingest *ig = x->c->srv->ig;
+    if (x->rc == PW_OK)
+        pw_counter_add(ig->jt->m_locations, x->arg ? (uint64_t)(uintptr_t)x->arg : 0);
+    after_reply(x);
+}
+
+/* Submits batch b (may be NULL: nothing to store) with reply[0 .. n) to write once durable,
+ * behind the connection's earlier replies. */
+static void submit(struct ingest *ig, struct conn *c, struct pipeline_batch *b,
+                   const uint8_t *reply, size_t n, size_t locations)
+{
+    struct completion *x = pw_xcalloc(1, sizeof *x);
+    x->c = c;
+    if (n) {
+        x->reply = pw_xmalloc(n);
+        memcpy(x->reply, reply, n);
+        x->len = n;
+    }
+    x->after = locations ? on_location_done : after_reply;
+    x->arg = (void *)(uintptr_t)locations;
+    ingest_submit(ig, b ? b : pipeline_batch_new(), x);
+}
+
+static uint16_t next_serial(struct conn *c)
+{
+    struct jt_conn *jc = c->proto;
+    return jc->serial++;
+}
+
+static void reply_8001(struct ingest *ig, struct conn *c, const struct jt808_header *h,
+                       uint16_t reply_serial, uint8_t result, struct pipeline_batch *b,
+                       size_t locations)
+{
+    struct jt808_addr a;
+    uint8_t out[64];
+    size_t n = 0;
+    jt808_addr_from_header(h, &a);
+    if (jt808_encode_8001(&a, next_serial(c), reply_serial, h->msg_id, result, out, sizeof out,
+                          &n) != PW_OK)
+        n = 0;
+    submit(ig, c, b, out, n, locations);
+}
+
+/* ---- locations ---- */
+
+static void add_sample(struct pipeline_batch *b, const char *phone, const char *metric,
+                       int64_t ts, double v, uint8_t q)
+{
+    struct tsdb_label l[2] = {{"__name__", metric}, {"phone", phone}};
+    pipeline_batch_add(b, l, 2, ts, v, q);
+}
+
+/* Adds the samples of one location; fills *p for the state machine. Returns false when the
+ * coordinates are out of range (nothing added). */
+static bool add_location(struct pipeline_batch *b, const char *phone,
+                         const struct jt808_location *loc, int64_t rx_ms, struct vehicle_pos *p)
+{
+    if (!(fabs(loc->lat) <= 90.0) || !(fabs(loc->lon) <= 180.0))
+        return false;
+    int64_t ts;
+    uint8_t qt = JT808_Q_OK;
+    if (jt808_time_to_utc_ms(&loc->time, &ts) != PW_OK) {
+        ts = rx_ms;
+        qt = JT808_Q_BAD_TIME;
+    }
+    uint8_t qp = qt ? qt : jt808_location_quality(loc);
+    add_sample(b, phone, "vehicle_lat", ts, loc->lat, qp);
+    add_sample(b, phone, "vehicle_lon", ts, loc->lon, qp);
+    add_sample(b, phone, "vehicle_altitude_m", ts, loc->altitude_m, qp);
+    add_sample(b, phone, "vehicle_speed_kmh", ts, loc->speed_kmh, qp);
+    add_sample(b, phone, "vehicle_heading", ts, loc->heading, qp);
+    add_sample(b, phone, "vehicle_alarm_bits", ts, loc->alarm, qt);
+    add_sample(b, phone, "vehicle_status_bits", ts, loc->status, qt);
+    if (loc->present & JT808_HAS_MILEAGE)
+        add_sample(b, phone, "vehicle_mileage_km", ts, loc->mileage_km, qt);
+    if (loc->present & JT808_HAS_FUEL)
+        add_sample(b, phone, "vehicle_fuel_l", ts, loc->fuel_l, qt);
+    if (loc->present & JT808_HAS_TACHO_SPEED)
+        add_sample(b, phone, "vehicle_tacho_speed_kmh", ts, loc->tacho_speed_kmh, qt);
+    if (loc->present & JT808_HAS_EXT_SIGNALS)
+        add_sample(b, phone, "vehicle_ext_signals", ts, loc->ext_signals, qt);
+    if (loc->present & JT808_HAS_IO)
+        add_sample(b, phone, "vehicle_io_bits", ts, loc->io, qt);
+    if (loc->present & JT808_HAS_ANALOG)
+        add_sample(b, phone, "vehicle_analog", ts, loc->analog, qt);
+    if (loc->present & JT808_HAS_SIGNAL)
+        add_sample(b, phone, "vehicle_signal", ts, loc->signal, qt);
+    if (loc->present & JT808_HAS_SATELLITES)
+        add_sample(b, phone, "vehicle_satellites", ts, loc->satellites, qt);
+    *p = (struct vehicle_pos){.ts = ts, .lat = loc->lat, .lon = loc->lon,
+                              .speed_kmh = loc->speed_kmh, .heading = loc->heading,
+                              .altitude_m = loc->altitude_m, .alarm = loc->alarm,
+                              .status = loc->status, .positioned = qp == JT808_Q_OK};
+    return true;
+}
+
+/* One location for store and supervision; false when dropped. */
+static bool take_location(struct ingest *ig, struct jt_term *t, struct pipeline_batch *b,
+                          const struct jt808_location *loc, int64_t rx_ms)
+{
+    struct vehicle_pos p;
+    if (!add_location(b, t->phone, loc, rx_ms, &p)) {
+        pw_counter_add(ig->jt->m_dropped[DROP_BODY], 1);
+        PW_LOG_WARN("jt808", "location dropped: coordinates out of range", "phone=%s lat=%f "
+                    "lon=%f", t->phone, loc->lat, loc->lon);
+        return false;
+    }
+    pthread_mutex_lock(&ig->status_lock);
+    t->locations++;
+    if (p.ts > t->last_location)
+        t->last_location = p.ts;
+    pthread_mutex_unlock(&ig->status_lock);
+    if (supervised(ig, t)) {
+        struct vehicle_ident id;
+        ident_of(t, &id);
+        vehicles_position(ig->jt->vs, &id, &p, rx_ms);
+    }
+    return true;
+}
+
+/* ---- messages ---- */
+
+static void on_register(struct ingest *ig, struct conn *c, struct jt_term *t,
+                        const struct jt808_header *h, const uint8_t *body, size_t n,
+                        uint16_t rs)
+{
+    struct jt808_srv *js = ig->jt;
+    struct jt_conn *jc = c->proto;
+    struct jt808_register r;
+    struct jt808_addr a;
+    uint8_t out[128];
+    size_t len = 0;
+    jt808_addr_from_header(h, &a);
+    if (jt808_decode_register(body, n, h->edition, &r) != PW_OK) {
+        pw_counter_add(js->m_dropped[DROP_BODY], 1);
+        PW_LOG_WARN("jt808", "registration malformed", "phone=%s peer=%s", t->phone, c->peer);
+        reply_8001(ig, c, h, rs, JT808_RES_BAD_MSG, NULL, 0);
+        return;
+    }
+    char plate[3 * JT808_STR_MAX + 1];
+    if (jt808_gbk_to_utf8(r.plate, r.plate_len, plate, sizeof plate, NULL) != PW_OK)
+        plate[0] = '\0';
+    if (!t->known && policy(ig) == POLICY_REJECT) {
+        PW_LOG_WARN("jt808", "unknown terminal rejected", "phone=%s peer=%s plate=%s", t->phone,
+                    c->peer, plate);
+        jt808_encode_8100(&a, next_serial(c), rs, JT808_REG_TERMINAL_UNKNOWN, NULL, 0, out,
+                          sizeof out, &len);
+        jc->close_after = true;
+        submit(ig, c, NULL, out, len, 0);
+        return;
+    }
+    char maker[12], model[31], tid[31];
+    snprintf(maker, sizeof maker, "%.*s", r.maker_len, (const char *)r.maker);
+    snprintf(model, sizeof model, "%.*s", r.model_len, (const char *)r.model);
+    snprintf(tid, sizeof tid, "%.*s", r.terminal_id_len, (const char *)r.terminal_id);
+    for (char *s = maker; *s; s++)
+        if (*s < 0x20 || *s > 0x7e)
+            *s = '?';
+    for (char *s = model; *s; s++)
+        if (*s < 0x20 || *s > 0x7e)
+            *s = '?';
+    for (char *s = tid; *s; s++)
+        if (*s < 0x20 || *s > 0x7e)
+            *s = '?';
+    struct model_terminal_reg reg = {plate, r.plate_color, maker, model, tid};
+    char code[MODEL_AUTH_CODE_LEN + 1];
+    if (model_terminal_register(ig->deps.model, t->phone, &reg, code, sizeof code) != PW_OK) {
+        reply_8001(ig, c, h, rs, JT808_RES_FAIL, NULL, 0);
+        return;
+    }
+    pthread_mutex_lock(&ig->status_lock);
+    if (!t->md.plate[0] && plate[0])
+        snprintf(t->plate, sizeof t->plate, "%s", plate);
+    pthread_mutex_unlock(&ig->status_lock);
+    pw_counter_add(js->m_registrations, 1);
+    PW_LOG_INFO("jt808", "terminal registered", "phone=%s peer=%s plate=%s known=%d edition=%s",
+                t->phone, c->peer, plate, t->known, h->edition == JT808_2019 ? "2019" : "2013");
+    if (jt808_encode_8100(&a, next_serial(c), rs, JT808_REG_OK, (const uint8_t *)code,
+                          strlen(code), out, sizeof out, &len) != PW_OK)
+        len = 0;
+    submit(ig, c, NULL, out, len, 0);
+}
+
+static void on_auth(struct ingest *ig, struct conn *c, struct jt_term *t,
+                    const struct jt808_header *h, const uint8_t *body, size_t n, uint16_t rs)
+{
+    struct jt808_srv *js = ig->jt;
+    struct jt_conn *jc = c->proto;
+    struct jt808_auth au;
+    int rc = jt808_decode_auth(body, n, h->edition, &au);
+    if (rc == PW_OK && !t->known && policy(ig) == POLICY_REJECT) {
+        PW_LOG_WARN("jt808", "unknown terminal rejected", "phone=%s peer=%s", t->phone, c->peer);
+        jc->close_after = true;
+        rc = PW_EPERM;
+    } else if (rc == PW_OK) {
+        rc = model_terminal_auth(ig->deps.model, t->phone, au.code, au.code_len);
+    }
+    if (rc != PW_OK) {
+        pw_counter_add(js->m_auth_failures, 1);
+        pthread_mutex_lock(&ig->status_lock);
+        t->auth_failures++;
+        pthread_mutex_unlock(&ig->status_lock);
+        PW_LOG_WARN("jt808", "authentication failed", "phone=%s peer=%s reason=%s", t->phone,
+                    c->peer, pw_errname(rc));
+        if (jc->term == t) {
+            jc->term = NULL;
+            set_online(ig, t, c, false);
+        }
+        reply_8001(ig, c, h, rs, JT808_RES_FAIL, NULL, 0);
+        return;
+    }
+    if (jc->term && jc->term != t)
+        set_online(ig, jc->term, c, false);
+    jc->term = t;
+    pthread_mutex_lock(&ig->status_lock);
+    jt808_addr_from_header(h, &t->addr);
+    t->edition = h->edition;
+    pthread_mutex_unlock(&ig->status_lock);
+    set_online(ig, t, c, true);
+    pw_counter_add(js->m_auth_ok, 1);
+    PW_LOG_INFO("jt808", "terminal authenticated", "phone=%s peer=%s vehicle=%s quarantined=%d",
+                t->phone, c->peer, t->md.vehicle[0] ? t->md.vehicle : "-", t->quarantined);
+    reply_8001(ig, c, h, rs, JT808_RES_OK, NULL, 0);
+}
+
+/* A complete message (reassembled when subpackaged). rs: the serial to answer. */
+static void handle_msg(struct ingest *ig, struct conn *c, const struct jt808_header *h,
+                       const uint8_t *body, size_t n, uint16_t rs)
+{
+    struct jt808_srv *js = ig->jt;
+    struct jt_conn *jc = c->proto;
+    int64_t now = pw_now_ms();
+    struct jt_term *t = term_get(ig, h->phone_norm);
+    pthread_mutex_lock(&ig->status_lock);
+    t->frames++;
+    t->last_frame = now;
+    pthread_mutex_unlock(&ig->status_lock);
+    if (!t->known) {
+        int pol = policy(ig);
+        pw_counter_add(js->m_unknown[pol], 1);
+        if (t->frames == 1)
+            PW_LOG_WARN("jt808",
+                        pol == POLICY_ACCEPT ? "unknown terminal accepted"
+                        : pol == POLICY_REJECT ? "unknown terminal"
+                                               : "unknown terminal quarantined",
+                        "phone=%s peer=%s", t->phone, c->peer);
+    }
+
+    if (h->msg_id == JT808_MSG_TERM_REPLY)
+        return; /* a terminal's answer to us: consumed */
+    if (h->encryption) {
+        pw_counter_add(js->m_unsupported, 1);
+        reply_8001(ig, c, h, rs, JT808_RES_UNSUPPORTED, NULL, 0);
+        return;
+    }
+    if (h->msg_id == JT808_MSG_REGISTER) {
+        on_register(ig, c, t, h, body, n, rs);
+        return;
+    }
+    if (h->msg_id == JT808_MSG_AUTH) {
+        on_auth(ig, c, t, h, body, n, rs);
+        return;
+    }
+    if (jc->term != t) {
+        pw_counter_add(js->m_unauth, 1);
+        PW_LOG_INFO("jt808", "message before authentication refused", "phone=%s peer=%s "
+                    "msg=0x%04x", t->phone, c->peer, h->msg_id);
+        if (h->msg_id != JT808_MSG_LOCATION_REPLY)
+            reply_8001(ig, c, h, rs, JT808_RES_FAIL, NULL, 0);
+        return;
+    }
+
+    switch (h->msg_id) {
+    case JT808_MSG_HEARTBEAT:
+        reply_8001(ig, c, h, rs, JT808_RES_OK, NULL, 0);
+        return;
+    case JT808_MSG_DEREGISTER:
+        model_terminal_deregister(ig->deps.model, t->phone);
+        PW_LOG_INFO("jt808", "terminal deregistered", "phone=%s peer=%s", t->phone, c->peer);
+        pw_counter_add(js->m_deregs, 1);
+        jc->term = NULL;
+        set_online(ig, t, c, false);
+        reply_8001(ig, c, h, rs, JT808_RES_OK, NULL, 0);
+        return;
+    case JT808_MSG_TIME_QUERY: {
+        struct jt808_addr a;
+        uint8_t out[64];
+        size_t len = 0;
+        jt808_addr_from_header(h, &a);
+        if (jt808_encode_8004(&a, next_serial(c), now, out, sizeof out, &len) != PW_OK)
+            len = 0;
+        submit(ig, c, NULL, out, len, 0);
+        return;
+    }
+    case JT808_MSG_LOCATION:
+    case JT808_MSG_LOCATION_REPLY: {
+        struct jt808_location loc;
+        uint16_t qs;
+        int rc = h->msg_id == JT808_MSG_LOCATION
+                     ? jt808_decode_location(body, n, &loc)
+                     : jt808_decode_location_reply(body, n, &qs, &loc);
+        struct pipeline_batch *b = pipeline_batch_new();
+        bool ok = rc == PW_OK && take_location(ig, t, b, &loc, now);
+        if (rc != PW_OK) {
+            pw_counter_add(js->m_dropped[DROP_BODY], 1);
+            PW_LOG_WARN("jt808", "location malformed", "phone=%s peer=%s", t->phone, c->peer);
+        }
+        if (h->msg_id == JT808_MSG_LOCATION_REPLY) {
+            submit(ig, c, b, NULL, 0, ok ? 1 : 0); /* a reply: stored, not answered */
+            return;
+        }
+        reply_8001(ig, c, h, rs, ok ? JT808_RES_OK : JT808_RES_BAD_MSG, b, ok ? 1 : 0);
+        return;
+    }
+    case JT808_MSG_BATCH: {
+        struct jt808_batch it;
+        struct jt808_location loc;
+        struct pipeline_batch *b = pipeline_batch_new();
+        size_t good = 0, bad = 0;
+        int rc;
+        if (jt808_batch_init(&it, body, n) == PW_OK) {
+            while ((rc = jt808_batch_next(&it, &loc)) != PW_ENOTFOUND) {
+                if (rc == PW_OK) {
+                    if (take_location(ig, t, b, &loc, now))
+                        good++;
+                    else
+                        bad++;
+                } else {
+                    bad++;
+                    if (it.done)
+                        break;
+                }
+            }
+        } else {
+            bad++;
+        }
+        if (bad) {
+            pw_counter_add(js->m_dropped[DROP_BODY], bad);
+            PW_LOG_WARN("jt808", "batch items malformed", "phone=%s peer=%s bad=%zu good=%zu",
+                        t->phone, c->peer, bad, good);
+        }
+        PW_LOG_DEBUG("jt808", "batch upload", "phone=%s type=%s count=%zu", t->phone,
+                     it.type == JT808_BATCH_BLIND ? "blind" : "normal", good);
+        reply_8001(ig, c, h, rs, good || !bad ? JT808_RES_OK : JT808_RES_BAD_MSG, b, good);
+        return;
+    }
+    default:
+        pw_counter_add(js->m_unsupported, 1);
+        PW_LOG_INFO("jt808", "message not supported", "phone=%s peer=%s msg=0x%04x", t->phone,
+                    c->peer, h->msg_id);
+        reply_8001(ig, c, h, rs, JT808_RES_UNSUPPORTED, NULL, 0);
+        return;
+    }
+}
+
+/* Why a frame did not decode: re-reads the escaped frame to tell a checksum from the rest. */
+static int drop_reason(const uint8_t *buf, size_t len, int rc)
+{
+    if (rc == PW_ETOOBIG)
+        return DROP_OVERSIZE;
+    if (len < 4)
+        return DROP_FORMAT;
+    uint8_t x = 0, last = 0;
+    size_t m = 0;
+    for (size_t i = 1; i + 1 < len; i++) {
+        uint8_t b = buf[i];
+        if (b == JT808_ESC) {
+            if (i + 2 >= len)
+                return DROP_FORMAT;
+            b = buf[++i] == 0x02 ? JT808_FLAG : buf[i] == 0x01 ? JT808_ESC : 0;
+            if (!b)
+                return DROP_FORMAT;
+        }
+        if (m++)
+            x ^= last;
+        last = b;
+    }
+    return m > JT808_HDR_2013 && x != last ? DROP_CHECKSUM : DROP_FORMAT;
+}
+
+static void handle_frame(struct ingest *ig, struct conn *c, const uint8_t *buf, size_t len)
+{
+    struct jt808_srv *js = ig->jt;
+    struct jt_conn *jc = c->proto;
+    struct jt808_frame *f = &js->frame;
+    int rc = jt808_frame_decode(buf, len, f);
+    if (rc != PW_OK) {
+        int why = drop_reason(buf, len, rc);
+        pw_counter_add(js->m_dropped[why], 1);
+        if (jc->term) {
+            pthread_mutex_lock(&ig->status_lock);
+            jc->term->errors++;
+            pthread_mutex_unlock(&ig->status_lock);
+        }
+        PW_LOG_WARN("jt808", "frame dropped", "peer=%s phone=%s reason=%s bytes=%zu", c->peer,
+                    jc->term ? jc->term->phone : "?", drop_names[why], len);
+        return;
+    }
+    pw_counter_add(js->m_frames, 1);
+    if (!f->h.subpackage) {
+        handle_msg(ig, c, &f->h, f->body, f->body_len, f->h.serial);
+        return;
+    }
+    if (!jc->reasm)
+        jc->reasm = jt808_reasm_open(NULL);
+    struct jt808_header h;
+    const uint8_t *body;
+    size_t n;
+    uint16_t last_serial = f->h.serial;
+    rc = jt808_reasm_add(jc->reasm, f, pw_now_ms(), &h, &body, &n);
+    if (rc == PW_OK) {
+        handle_msg(ig, c, &h, body, n, last_serial);
+        return;
+    }
+    if (rc != PW_EAGAIN) {
+        pw_counter_add(js->m_dropped[DROP_REASM], 1);
+        PW_LOG_WARN("jt808", "subpackage dropped", "peer=%s phone=%s reason=%s", c->peer,
+                    f->h.phone_norm, pw_errname(rc));
+    }
+    /* each packet is answered; the message itself once complete */
+    struct jt_term *t = term_get(ig, f->h.phone_norm);
+    reply_8001(ig, c, &f->h, f->h.serial,
+               jc->term != t ? JT808_RES_FAIL
+               : rc == PW_EAGAIN ? JT808_RES_OK
+                                 : JT808_RES_BAD_MSG,
+               NULL, 0);
+}
+
+static void on_data(struct conn *c)
+{
+    struct ingest *ig = c->srv->ig;
+    struct jt808_srv *js = ig->jt;
+    if (!c->proto)
+        c->proto = pw_xcalloc(1, sizeof(struct jt_conn));
+    const uint8_t *in = (const uint8_t *)c->buf;
+    size_t off = 0;
+    while (off < c->len && !c->closing) {
+        size_t n = 0;
+        enum jt808_scan st = jt808_scan(in + off, c->len - off, &n);
+        if (st == JT808_SCAN_NEED_MORE)
+            break;
+        if (st == JT808_SCAN_FRAME) {
+            handle_frame(ig, c, in + off, n);
+        } else if (!(n == 1 && in[off] == JT808_FLAG)) {
+            /* two flags in a row are a closing and an opening flag: not garbage */
+            int why = n >= JT808_MAX_FRAME ? DROP_OVERSIZE : DROP_GARBAGE;
+            pw_counter_add(js->m_dropped[why], 1);
+            PW_LOG_INFO("jt808", "bytes skipped", "peer=%s reason=%s bytes=%zu", c->peer,
+                        drop_names[why], n);
+        }
+        off += n;
+    }
+    if (off > 0) {
+        memmove(c->buf, c->buf + off, c->len - off);
+        c->len -= off;
+    }
+}
+
+static void on_close(struct conn *c)
+{
+    struct ingest *ig = c->srv->ig;
+    struct jt_conn *jc = c->proto;
+    if (jc) {
+        if (jc->term)
+            set_online(ig, jc->term, c, false);
+        jt808_reasm_free(jc->reasm);
+        free(jc);
+    }
+    c->proto = NULL;
+}
+
+/* ---- vehicle alarms, the model, the clock ---- */
+
+static void relay_alarm(const struct vehicle_alarm *a, void *arg)
+{
+    struct ingest *ig = arg;
+    if (a->raise && ig->jt)
+        pw_counter_add(ig->jt->m_alarms[a->kind], 1);
+    if (ig->deps.on_vehicle_alarm)
+        ig->deps.on_vehicle_alarm(a, ig->deps.on_vehicle_alarm_arg);
+}
+
+/* Re-reads geofences and vehicles from the model; rebuilds only what changed. */
+static void reload_model(struct ingest *ig)
+{
+    struct jt808_srv *js = ig->jt;
+    struct pw_buf b;
+    pw_buf_init(&b, 0);
+    if (model_json_geofences(ig->deps.model, &b) == PW_OK) {
+        uint64_t h = pw_hash64(b.data, b.len, 1);
+        if (h != js->gf_hash) {
+            double lon = NAN, lat = NAN;
+            struct pw_buf p;
+            pw_buf_init(&p, 0);
+            if (model_json_park(ig->deps.model, &p) == PW_OK) {
+                cJSON *o = cJSON_ParseWithLength(p.data, p.len);
+                const cJSON *l = cJSON_GetObjectItemCaseSensitive(o, "location");
+                if (cJSON_GetArraySize(l) == 2 && cJSON_IsNumber(cJSON_GetArrayItem(l, 0)) &&
+                    cJSON_IsNumber(cJSON_GetArrayItem(l, 1))) {
+                    lon = cJSON_GetArrayItem(l, 0)->valuedouble;
+                    lat = cJSON_GetArrayItem(l, 1)->valuedouble;
+                }
+                cJSON_Delete(o);
+            }
+            pw_buf_release(&p);
+            if (vehicles_load_geofences(js->vs, b.data, b.len, lon, lat) == PW_OK) {
+                js->gf_hash = h;
+                PW_LOG_INFO("jt808", "geofences loaded", "bytes=%zu", b.len);
+            }
+        }
+    }
+    pw_buf_reset(&b);
+    if (model_json_vehicles(ig->deps.model, NULL, &b) == PW_OK) {
+        uint64_t h = pw_hash64(b.data, b.len, 2);
+        cJSON *arr = h != js->veh_hash ? cJSON_ParseWithLength(b.data, b.len) : NULL;
+        const cJSON *o;
+        cJSON_ArrayForEach(o, arr) {
+            const cJSON *id = cJSON_GetObjectItemCaseSensitive(o, "id");
+            const cJSON *ph = cJSON_GetObjectItemCaseSensitive(o, "terminal_phone");
+            const cJSON *pl = cJSON_GetObjectItemCaseSensitive(o, "plate");
+            const cJSON *en = cJSON_GetObjectItemCaseSensitive(o, "enterprise");
+            const cJSON *hz = cJSON_GetObjectItemCaseSensitive(o, "hazmat_class");
+            if (!cJSON_IsString(id) || !cJSON_IsString(ph))
+                continue;
+            const char *phone = ph->valuestring;
+            while (phone[0] == '0' && phone[1])
+                phone++;
+            struct vehicle_ident vi = {phone, id->valuestring,
+                                       cJSON_IsString(pl) ? pl->valuestring : "",
+                                       cJSON_IsString(en) ? en->valuestring : "",
+                                       cJSON_IsString(hz) && hz->valuestring[0]};
+            vehicles_declare(js->vs, &vi);
+        }
+        if (arr)
+            js->veh_hash = h;
+        cJSON_Delete(arr);
+    }
+    pw_buf_release(&b);
+}
+
+static void on_tick(uv_timer_t *tm)
+{
+    struct ingest *ig = tm->data;
+    struct jt808_srv *js = ig->jt;
+    int64_t now = pw_now_ms();
+    struct vehicles_opts o;
+    vehicles_opts_from_config(ig->deps.cfg, &o);
+    vehicles_set_opts(js->vs, &o);
+    if (now - js->last_reload >= RELOAD_MS) {
+        js->last_reload = now;
+        reload_model(ig);
+    }
+    vehicles_tick(js->vs, now);
+}
+
+/* Sends the queued position queries (HTTP threads → loop). */
+static void on_locate(uv_async_t *a)
+{
+    struct ingest *ig = a->data;
+    struct jt808_srv *js = ig->jt;
+    pthread_mutex_lock(&js->locate_mu);
+    size_t n = js->locate_n;
+    char (*q)[JT808_PHONE_MAX + 1] = pw_xmalloc((n ? n : 1) * sizeof *q);
+    memcpy(q, js->locate_q, n * sizeof *q);
+    js->locate_n = 0;
+    pthread_mutex_unlock(&js->locate_mu);
+    for (size_t i = 0; i < n; i++) {
+        struct jt_term *t = term_find(js, q[i]);
+        if (!t || !t->conn || t->conn->closing || !t->authed)
+            continue;
+        uint8_t out[64];
+        size_t len;
+        if (jt808_encode_8201(&t->addr, next_serial(t->conn), out, sizeof out, &len) != PW_OK)
+            continue;
+        conn_write(t->conn, (const char *)out, len);
+        pw_counter_add(js->m_locates, 1);
+        PW_LOG_INFO("jt808", "position query sent (0x8201)", "phone=%s peer=%s", t->phone,
+                    t->conn->peer);
+    }
+    free(q);
+}
+
+int jt808_srv_start(struct ingest *ig)
+{
+    const struct pw_config *cfg = ig->deps.cfg;
+    struct jt808_srv *js = pw_xcalloc(1, sizeof *js);
+    ig->jt = js;
+    js->m_frames = pw_counter_get("parkwatch_jt808_frames_total", "", "JT/T 808 frames decoded.");
+    for (int i = 0; i < DROP_N; i++) {
+        char l[40];
+        snprintf(l, sizeof l, "reason=\"%s\"", drop_names[i]);
+        js->m_dropped[i] = pw_counter_get("parkwatch_jt808_frames_dropped_total", l,
+                                          "JT/T 808 frames, bytes or items dropped, by reason.");
+    }
+    js->m_locations = pw_counter_get("parkwatch_jt808_locations_total", "",
+                                     "JT/T 808 locations stored durably.");
+    js->m_acks = pw_counter_get("parkwatch_jt808_replies_total", "",
+                                "JT/T 808 replies written (after the data was durable).");
+    js->m_registrations = pw_counter_get("parkwatch_jt808_registrations_total", "",
+                                         "Terminal registrations answered with an auth code.");
+    js->m_auth_ok = pw_counter_get("parkwatch_jt808_authentications_total", "",
+                                   "Successful terminal authentications.");
+    js->m_auth_failures = pw_counter_get("parkwatch_jt808_auth_failures_total", "",
+                                         "Failed terminal authentications.");
+    js->m_unauth = pw_counter_get("parkwatch_jt808_unauthenticated_total", "",
+                                  "Messages refused (result 1) before authentication.");
+    js->m_unsupported = pw_counter_get("parkwatch_jt808_unsupported_total", "",
+                                       "Messages answered 0x8001 result 3 (unsupported).");
+    js->m_deregs = pw_counter_get("parkwatch_jt808_deregistrations_total", "",
+                                  "Terminal deregistrations.");
+    js->m_locates = pw_counter_get("parkwatch_jt808_position_queries_total", "",
+                                   "Position queries (0x8201) sent.");
+    js->m_online = pw_gauge_get("parkwatch_jt808_terminals_online", "",
+                                "Terminals connected and authenticated.");
+    static const char *const pols[3] = {"accept", "quarantine", "reject"};
+    for (int i = 0; i < 3; i++) {
+        char l[40];
+        snprintf(l, sizeof l, "policy=\"%s\"", pols[i]);
+        js->m_unknown[i] = pw_counter_get("parkwatch_jt808_unknown_terminal_frames_total", l,
+                                          "Frames from terminals not in the park model.");
+    }
+    static const char *const kinds[VEHICLE_ALARM_KINDS] = {
+        "stop_outside_lot", "restricted_zone", "off_route", "speeding", "overstay", "silent",
+        "terminal"};
+    for (int i = 0; i < VEHICLE_ALARM_KINDS; i++) {
+        char l[40];
+        snprintf(l, sizeof l, "kind=\"%s\"", kinds[i]);
+        js->m_alarms[i] = pw_counter_get("parkwatch_vehicle_alarms_raised_total", l,
+                                         "Vehicle alarms raised, by kind.");
+    }
+    struct vehicles_opts o;
+    vehicles_opts_from_config(cfg, &o);
+    char path[4096];
+    if (ig->deps.data_dir)
+        snprintf(path, sizeof path, "%s/vehicles.db", ig->deps.data_dir);
+    int rc = vehicles_open(ig->deps.data_dir ? path : NULL, &o, relay_alarm, ig, &js->vs);
+    if (rc != PW_OK)
+        return rc;
+    js->locate_q = pw_xcalloc(LOCATE_QUEUE_MAX, sizeof *js->locate_q);
+    pthread_mutex_init(&js->locate_mu, NULL);
+    uv_async_init(&ig->loop, &js->locate, on_locate);
+    js->locate.data = ig;
+    uv_timer_init(&ig->loop, &js->tick);
+    js->tick.data = ig;
+    js->last_reload = pw_now_ms();
+    reload_model(ig);
+    uv_timer_start(&js->tick, on_tick, 1000, 1000);
+    if (!cfg->jt808_listen[0])
+        return PW_OK;
+    struct server *s = &ig->jt808;
+    s->proto = "jt808";
+    s->buf_cap = JT808_MAX_FRAME;
+    s->buf_init = INPUT_INIT;
+    s->idle_ms = cfg->jt808_idle_timeout;
+    s->max_conns = (int)cfg->jt808_max_connections;
+    s->on_data = on_data;
+    s->on_close = on_close;
+    return server_listen(ig, s, cfg->jt808_listen);
+}
+
+void jt808_srv_stop(struct ingest *ig)
+{
+    struct jt808_srv *js = ig->jt;
+    if (!js)
+        return;
+    server_close(&ig->jt808);
+    if (js->locate_q && !uv_is_closing((uv_handle_t *)&js->tick)) {
+        uv_close((uv_handle_t *)&js->tick, NULL);
+        uv_close((uv_handle_t *)&js->locate, NULL);
+    }
+}
+
+/* Terminal table and supervisor are released with the ingest (after the loop ended). */
+void jt808_srv_free(struct ingest *ig)
+{
+    struct jt808_srv *js = ig->jt;
+    if (!js)
+        return;
+    for (size_t b = 0; b < TERM_BUCKETS; b++) {
+        struct jt_term *t = js->buckets[b], *next;
+        for (; t; t = next) {
+            next = t->next;
+            free(t);
+        }
+    }
+    vehicles_close(js->vs);
+    if (js->locate_q)
+        pthread_mutex_destroy(&js->locate_mu);
+    free(js->locate_q);
+    free(js);
+    ig->jt = NULL;
+}
+
+/* ---- the API side (any thread) ---- */
+
+static void time_json(struct pw_buf *b, int64_t ms)
+{
+    char t[32];
+    if (ms <= 0) {
+        pw_buf_puts(b, "null");
+        return;
+    }
+    pw_buf_json_str(b, pw_time_format(ms, t, sizeof t));
+}
+
+static void str_or_null(struct pw_buf *b, const char *s)
+{
+    if (s && *s)
+        pw_buf_json_str(b, s);
+    else
+        pw_buf_puts(b, "null");
+}
+
+int ingest_jt808_terminals_json(struct ingest *ig, const char *scope, struct pw_buf *out)
+{
+    struct jt808_srv *js = ig->jt;
+    bool first = true, firstq = true;
+    struct pw_buf q;
+    pw_buf_init(&q, 0);
+    pw_buf_puts(out, "{\"terminals\":[");
+    pthread_mutex_lock(&ig->status_lock);
+    for (size_t b = 0; js && b < TERM_BUCKETS; b++) {
+        for (const struct jt_term *t = js->buckets[b]; t; t = t->next) {
+            if (scope && strcmp(scope, t->md.enterprise) != 0)
+                continue;
+            pw_buf_puts(out, first ? "{\"phone\":" : ",{\"phone\":");
+            first = false;
+            pw_buf_json_str(out, t->phone);
+            pw_buf_puts(out, ",\"vehicle\":");
+            str_or_null(out, t->md.vehicle);
+            pw_buf_puts(out, ",\"device\":");
+            str_or_null(out, t->md.device);
+            pw_buf_puts(out, ",\"plate\":");
+            str_or_null(out, t->plate);
+            pw_buf_puts(out, ",\"enterprise\":");
+            str_or_null(out, t->md.enterprise);
+            pw_buf_printf(out,
+                          ",\"known\":%s,\"quarantined\":%s,\"connected\":%s,"
+                          "\"authenticated\":%s,\"edition\":\"%s\",\"peer\":",
+                          t->known ? "true" : "false", t->quarantined ? "true" : "false",
+                          t->connected ? "true" : "false", t->authed ? "true" : "false",
+                          t->edition == JT808_2019 ? "2019" : "2013");
+            pw_buf_json_str(out, t->peer);
+            pw_buf_puts(out, ",\"first_seen_at\":");
+            time_json(out, t->first_seen);
+            pw_buf_puts(out, ",\"last_frame_at\":");
+            time_json(out, t->last_frame);
+            pw_buf_puts(out, ",\"last_location_at\":");
+            time_json(out, t->last_location);
+            pw_buf_printf(out,
+                          ",\"frames\":%llu,\"locations\":%llu,\"errors\":%llu,"
+                          "\"auth_failures\":%llu}",
+                          (unsigned long long)t->frames, (unsigned long long)t->locations,
+                          (unsigned long long)t->errors, (unsigned long long)t->auth_failures);
+            if (!t->known && !scope) {
+                pw_buf_puts(&q, firstq ? "{\"phone\":" : ",{\"phone\":");
+                firstq = false;
+                pw_buf_json_str(&q, t->phone);
+                pw_buf_puts(&q, ",\"plate\":");
+                str_or_null(&q, t->plate);
+                pw_buf_puts(&q, ",\"peer\":");
+                pw_buf_json_str(&q, t->peer);
+                pw_buf_puts(&q, ",\"first_seen_at\":");
+                time_json(&q, t->first_seen);
+                pw_buf_puts(&q, ",\"last_seen_at\":");
+                time_json(&q, t->last_frame);
+                pw_buf_printf(&q, ",\"frames\":%llu,\"quarantined\":%s}",
+                              (unsigned long long)t->frames, t->quarantined ? "true" : "false");
+            }
+        }
+    }
+    pthread_mutex_unlock(&ig->status_lock);
+    pw_buf_puts(out, "],\"quarantine\":[");
+    pw_buf_append(out, q.data, q.len);
+    pw_buf_puts(out, "]}\n");
+    pw_buf_release(&q);
+    return PW_OK;
+}
+
+int ingest_jt808_locate(struct ingest *ig, const char *scope, const char *vehicle)
+{
+    struct jt808_srv *js = ig->jt;
+    char phone[JT808_PHONE_MAX + 1];
+    if (!js || vehicles_phone_of(js->vs, scope, vehicle, phone, sizeof phone) != PW_OK)
+        return PW_ENOTFOUND;
+    pthread_mutex_lock(&ig->status_lock);
+    struct jt_term *t = term_find(js, phone);
+    bool online = t && t->authed && t->connected;
+    pthread_mutex_unlock(&ig->status_lock);
+    if (!online)
+        return PW_ECLOSED;
+    int rc = PW_OK;
+    pthread_mutex_lock(&js->locate_mu);
+    if (js->locate_n < LOCATE_QUEUE_MAX)
+        snprintf(js->locate_q[js->locate_n++], sizeof js->locate_q[0], "%s", phone);
+    else
+        rc = PW_EFULL;
+    pthread_mutex_unlock(&js->locate_mu);
+    if (rc == PW_OK)
+        uv_async_send(&js->locate);
+    return rc;
+}
+
+int ingest_vehicles_live_json(struct ingest *ig, const char *scope, struct pw_buf *out)
+{
+    return vehicles_live_json(ig->jt->vs, scope, out);
+}
+
+int ingest_vehicles_alarms_json(struct ingest *ig, const char *scope, struct pw_buf *out)
+{
+    return vehicles_alarms_json(ig->jt->vs, scope, out);
+}
+
+int ingest_vehicles_entries_json(struct ingest *ig, const char *scope, int64_t since,
+                                 int64_t until, int limit, int64_t before_id, struct pw_buf *out)
+{
+    return vehicles_entries_json(ig->jt->vs, scope, since, until, limit, before_id, out);
+}
