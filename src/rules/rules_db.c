@@ -20,7 +20,7 @@
 struct rules_db {
     sqlite3 *db;
     pthread_mutex_t mu;
-    _Atomic uint64_t gen;
+    uint64_t gen; /* accessed only through __atomic builtins */
 };
 
 static const char *const migrations[] = {
