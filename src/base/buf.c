@@ -3,6 +3,7 @@
 
 #include "base/err.h"
 #include "base/mem.h"
+#include "base/timeutil.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -124,6 +125,19 @@ int pw_buf_json_strn(struct pw_buf *b, const char *s, size_t n)
 int pw_buf_json_str(struct pw_buf *b, const char *s)
 {
     return pw_buf_json_strn(b, s ? s : "", s ? strlen(s) : 0);
+}
+
+int pw_buf_json_time(struct pw_buf *b, int64_t ms)
+{
+    char t[32];
+    if (ms <= 0)
+        return pw_buf_puts(b, "null");
+    return pw_buf_json_str(b, pw_time_format(ms, t, sizeof t));
+}
+
+int pw_buf_json_str_or_null(struct pw_buf *b, const char *s)
+{
+    return s && *s ? pw_buf_json_str(b, s) : pw_buf_puts(b, "null");
 }
 
 void pw_buf_consume(struct pw_buf *b, size_t n)

@@ -11,6 +11,7 @@
 
 #include <stdarg.h>
 #include <stddef.h>
+#include <stdint.h>
 
 struct pw_buf {
     char *data;
@@ -32,6 +33,10 @@ int pw_buf_json_str(struct pw_buf *b, const char *s);
 int pw_buf_json_strn(struct pw_buf *b, const char *s, size_t n);
 /* Makes room for `extra` more bytes without growing again. PW_ETOOBIG past max. */
 int pw_buf_reserve(struct pw_buf *b, size_t extra);
+/* Appends ms as an RFC 3339 JSON string, or null when ms <= 0 ("never"). */
+int pw_buf_json_time(struct pw_buf *b, int64_t ms);
+/* Appends s as a JSON string, or null when s is NULL or empty. */
+int pw_buf_json_str_or_null(struct pw_buf *b, const char *s);
 /* Removes the first n bytes. */
 void pw_buf_consume(struct pw_buf *b, size_t n);
 void pw_buf_reset(struct pw_buf *b);

@@ -27,28 +27,25 @@ static bool need_store(struct http_server *s, struct http_resp *w)
 static void alarm_error(struct http_resp *w, int rc, const char *what)
 {
     switch (rc) {
-    case PW_ENOTFOUND: http_json_error(w, 404, "%s not found", what); break;
+    case PW_ENOTFOUND:
+        http_json_error(w, 404, "%s not found", what);
+        break;
     case PW_ECONFLICT:
         http_json_error(w, 409, "%s: the alarm's state does not allow this", what);
         break;
-    case PW_EINVAL: http_json_error(w, 400, "%s: invalid argument", what); break;
-    case PW_ETOOBIG: http_json_error(w, 413, "%s: text too long", what); break;
-    case PW_EPERM: http_json_error(w, 403, "%s: outside your enterprise", what); break;
-    default: http_json_error(w, 500, "%s: %s", what, pw_strerror(rc)); break;
+    case PW_EINVAL:
+        http_json_error(w, 400, "%s: invalid argument", what);
+        break;
+    case PW_ETOOBIG:
+        http_json_error(w, 413, "%s: text too long", what);
+        break;
+    case PW_EPERM:
+        http_json_error(w, 403, "%s: outside your enterprise", what);
+        break;
+    default:
+        http_json_error(w, 500, "%s: %s", what, pw_strerror(rc));
+        break;
     }
-}
-
-static bool time_param(struct http_req *r, struct http_resp *w, const char *name, int64_t *out)
-{
-    const char *v = http_arg(r, name);
-    *out = 0;
-    if (!v || !*v)
-        return true;
-    if (pw_time_parse(v, out) != PW_OK) {
-        http_json_error(w, 400, "%s: expected Unix seconds or RFC 3339", name);
-        return false;
-    }
-    return true;
 }
 
 static bool int_param(struct http_req *r, struct http_resp *w, const char *name, int64_t lo,
@@ -100,7 +97,8 @@ static void h_list(struct http_server *s, struct http_req *r, struct http_resp *
     f.device = http_arg(r, "device");
     f.rule = http_arg(r, "rule");
     f.source = http_arg(r, "source");
-    if (!time_param(r, w, "since", &f.since_ms) || !time_param(r, w, "until", &f.until_ms) ||
+    if (!http_time_arg(r, w, "since", 0, &f.since_ms) ||
+        !http_time_arg(r, w, "until", 0, &f.until_ms) ||
         !int_param(r, w, "before", 0, INT64_MAX, &before) ||
         !int_param(r, w, "limit", 1, ALARM_LIST_MAX, &limit))
         return;

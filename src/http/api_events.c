@@ -94,18 +94,6 @@ static bool int_arg(struct http_req *r, struct http_resp *w, const char *name, i
     return true;
 }
 
-static bool time_arg(struct http_req *r, struct http_resp *w, const char *name, int64_t *out)
-{
-    const char *v = http_arg(r, name);
-    if (!v || !*v)
-        return true;
-    if (pw_time_parse(v, out) != PW_OK) {
-        http_json_error(w, 400, "%s: cannot parse '%.64s' as Unix seconds or RFC 3339", name, v);
-        return false;
-    }
-    return true;
-}
-
 static bool enum_arg(struct http_req *r, struct http_resp *w, const char *name,
                      const char *const *allowed, const char **out)
 {
@@ -135,8 +123,10 @@ static void h_get_events(struct http_server *s, struct http_req *r, struct http_
     int64_t limit = 100, after = 0, before = 0;
     const char *order;
     if (!enum_arg(r, w, "type", types, &q.type) || !enum_arg(r, w, "kind", kinds, &q.kind) ||
-        !enum_arg(r, w, "order", orders, &order) || !time_arg(r, w, "since", &q.since) ||
-        !time_arg(r, w, "until", &q.until) || !int_arg(r, w, "after_id", 0, INT64_MAX, &after) ||
+        !enum_arg(r, w, "order", orders, &order) ||
+        !http_time_arg(r, w, "since", q.since, &q.since) ||
+        !http_time_arg(r, w, "until", q.until, &q.until) ||
+        !int_arg(r, w, "after_id", 0, INT64_MAX, &after) ||
         !int_arg(r, w, "before_id", 0, INT64_MAX, &before) ||
         !int_arg(r, w, "limit", 1, 1000, &limit))
         return;

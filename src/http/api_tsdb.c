@@ -51,21 +51,6 @@ static enum MHD_Result collect_match(void *cls, enum MHD_ValueKind kind, const c
     return MHD_YES;
 }
 
-/* start/end as the Prometheus API takes them (Unix seconds with decimals, or RFC 3339). */
-static bool time_arg(struct http_req *r, struct http_resp *w, const char *name, int64_t def,
-                     int64_t *out)
-{
-    const char *v = http_arg(r, name);
-    if (!v || !*v) {
-        *out = def;
-        return true;
-    }
-    if (pw_time_parse(v, out) != PW_OK) {
-        http_json_error(w, 400, "%s: cannot parse '%.64s' as Unix seconds or RFC 3339", name, v);
-        return false;
-    }
-    return true;
-}
 
 /* An allowed-series set for a scope: the canonical keys of the enterprise's points, sorted. */
 struct keyset {
@@ -399,7 +384,7 @@ static void h_export(struct http_server *s, struct http_req *r, struct http_resp
     uint32_t *refs;
     size_t n;
     int64_t start, end;
-    if (!time_arg(r, w, "start", TSDB_TS_MIN, &start) || !time_arg(r, w, "end", TSDB_TS_MAX, &end))
+    if (!http_time_arg(r, w, "start", TSDB_TS_MIN, &start) || !http_time_arg(r, w, "end", TSDB_TS_MAX, &end))
         return;
     if (!select_series(s, r, w, true, 0, &refs, &n, NULL))
         return;
@@ -543,7 +528,7 @@ static void h_read(struct http_server *s, struct http_req *r, struct http_resp *
     size_t n;
     int64_t now = pw_now_ms(), start, end, step = 0;
     enum tsdb_agg agg = TSDB_AGG_AVG;
-    if (!time_arg(r, w, "start", now - 3600 * 1000, &start) || !time_arg(r, w, "end", now, &end))
+    if (!http_time_arg(r, w, "start", now - 3600 * 1000, &start) || !http_time_arg(r, w, "end", now, &end))
         return;
     const char *st = http_arg(r, "step"), *ag = http_arg(r, "agg");
     if (st) {

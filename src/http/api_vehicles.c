@@ -29,21 +29,6 @@ static bool need_ingest(struct http_server *s, struct http_resp *w)
     return false;
 }
 
-/* Reads a time argument; false after answering 400. */
-static bool time_arg(struct http_req *r, struct http_resp *w, const char *name, int64_t def,
-                     int64_t *out)
-{
-    const char *v = http_arg(r, name);
-    if (!v || !*v) {
-        *out = def;
-        return true;
-    }
-    if (pw_time_parse(v, out) != PW_OK) {
-        http_json_error(w, 400, "%s: expected RFC 3339 or Unix seconds, got \"%.64s\"", name, v);
-        return false;
-    }
-    return true;
-}
 
 /* Reads a positive integer argument in [1, max]; false after answering 400. */
 static bool int_arg(struct http_req *r, struct http_resp *w, const char *name, long def, long max,
@@ -84,8 +69,8 @@ static void h_entries(struct http_server *s, struct http_req *r, struct http_res
 {
     int64_t since, until;
     long limit, before = 0;
-    if (!need_ingest(s, w) || !time_arg(r, w, "since", INT64_MIN, &since) ||
-        !time_arg(r, w, "until", INT64_MAX, &until) ||
+    if (!need_ingest(s, w) || !http_time_arg(r, w, "since", INT64_MIN, &since) ||
+        !http_time_arg(r, w, "until", INT64_MAX, &until) ||
         !int_arg(r, w, "limit", ENTRIES_LIMIT_DEFAULT, ENTRIES_LIMIT_MAX, &limit))
         return;
     const char *b = http_arg(r, "before");
@@ -178,7 +163,7 @@ static void h_track(struct http_server *s, struct http_req *r, struct http_resp 
     const char *id = r->params[0];
     int64_t now = pw_now_ms(), start, end;
     long max;
-    if (!time_arg(r, w, "start", now - 3600000, &start) || !time_arg(r, w, "end", now, &end) ||
+    if (!http_time_arg(r, w, "start", now - 3600000, &start) || !http_time_arg(r, w, "end", now, &end) ||
         !int_arg(r, w, "max", TRACK_MAX_DEFAULT, TRACK_MAX, &max))
         return;
     if (end < start) {

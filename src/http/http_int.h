@@ -83,6 +83,10 @@ void http_model_error(struct http_resp *w, int rc, const char *what);
 
 /* query-string argument or NULL */
 const char *http_arg(struct http_req *r, const char *name);
+/* A time argument (Unix seconds with decimals or RFC 3339, as the Prometheus API takes them):
+ * *out = def when absent; false after answering 400 naming the argument. */
+bool http_time_arg(struct http_req *r, struct http_resp *w, const char *name, int64_t def,
+                   int64_t *out);
 
 /* route tables of the feature files; each ends with a {NULL} entry */
 extern const struct http_route http_routes_auth[];
@@ -93,6 +97,7 @@ extern const struct http_route http_routes_events[];
 extern const struct http_route http_routes_vehicles[];
 extern const struct http_route http_routes_sse[];
 extern const struct http_route http_routes_alarms[];
+extern const struct http_route http_routes_ui[];
 
 /* sse.c */
 struct sse_hub *sse_hub_open(struct alarm_store *alarms);

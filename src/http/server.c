@@ -43,6 +43,7 @@ static const struct http_route *const route_tables[] = {
     http_routes_vehicles,
     http_routes_sse,
     http_routes_alarms,
+    http_routes_ui,
 };
 
 /* ---- responses ---- */
@@ -85,6 +86,21 @@ void http_model_error(struct http_resp *w, int rc, const char *what)
 const char *http_arg(struct http_req *r, const char *name)
 {
     return MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, name);
+}
+
+bool http_time_arg(struct http_req *r, struct http_resp *w, const char *name, int64_t def,
+                   int64_t *out)
+{
+    const char *v = http_arg(r, name);
+    if (!v || !*v) {
+        *out = def;
+        return true;
+    }
+    if (pw_time_parse(v, out) != PW_OK) {
+        http_json_error(w, 400, "%s: cannot parse '%.64s' as Unix seconds or RFC 3339", name, v);
+        return false;
+    }
+    return true;
 }
 
 /* ---- base routes ---- */

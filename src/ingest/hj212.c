@@ -579,15 +579,6 @@ void hj212_srv_free(struct ingest *ig)
 
 /* ---- status for the API ---- */
 
-static void time_json(struct pw_buf *b, int64_t ms)
-{
-    char t[32];
-    if (ms <= 0) {
-        pw_buf_puts(b, "null");
-        return;
-    }
-    pw_buf_json_str(b, pw_time_format(ms, t, sizeof t));
-}
 
 int ingest_hj212_devices_json(struct ingest *ig, const char *scope, struct pw_buf *out)
 {
@@ -621,9 +612,9 @@ int ingest_hj212_devices_json(struct ingest *ig, const char *scope, struct pw_bu
                           : d->edition == HJ212_ED_2017 ? "2017"
                           : d->edition == HJ212_ED_2025 ? "2025"
                                                         : "other");
-            time_json(out, d->last_frame);
+            pw_buf_json_time(out, d->last_frame);
             pw_buf_puts(out, ",\"last_data_at\":");
-            time_json(out, d->last_data);
+            pw_buf_json_time(out, d->last_data);
             pw_buf_printf(out,
                           ",\"frames\":%llu,\"samples\":%llu,\"errors\":%llu,\"acks\":%llu,"
                           "\"recalls\":%llu}",
@@ -652,9 +643,9 @@ int ingest_hj212_quarantine_json(struct ingest *ig, struct pw_buf *out)
             pw_buf_puts(out, ",\"peer\":");
             pw_buf_json_str(out, d->peer);
             pw_buf_puts(out, ",\"first_seen_at\":");
-            time_json(out, d->first_seen);
+            pw_buf_json_time(out, d->first_seen);
             pw_buf_puts(out, ",\"last_seen_at\":");
-            time_json(out, d->last_frame);
+            pw_buf_json_time(out, d->last_frame);
             pw_buf_printf(out, ",\"frames\":%llu,\"st\":", (unsigned long long)d->frames);
             pw_buf_json_str(out, d->st);
             pw_buf_puts(out, ",\"quarantined\":");

@@ -896,23 +896,7 @@ void jt808_srv_free(struct ingest *ig)
 
 /* ---- the API side (any thread) ---- */
 
-static void time_json(struct pw_buf *b, int64_t ms)
-{
-    char t[32];
-    if (ms <= 0) {
-        pw_buf_puts(b, "null");
-        return;
-    }
-    pw_buf_json_str(b, pw_time_format(ms, t, sizeof t));
-}
 
-static void str_or_null(struct pw_buf *b, const char *s)
-{
-    if (s && *s)
-        pw_buf_json_str(b, s);
-    else
-        pw_buf_puts(b, "null");
-}
 
 int ingest_jt808_terminals_json(struct ingest *ig, const char *scope, struct pw_buf *out)
 {
@@ -930,13 +914,13 @@ int ingest_jt808_terminals_json(struct ingest *ig, const char *scope, struct pw_
             first = false;
             pw_buf_json_str(out, t->phone);
             pw_buf_puts(out, ",\"vehicle\":");
-            str_or_null(out, t->md.vehicle);
+            pw_buf_json_str_or_null(out, t->md.vehicle);
             pw_buf_puts(out, ",\"device\":");
-            str_or_null(out, t->md.device);
+            pw_buf_json_str_or_null(out, t->md.device);
             pw_buf_puts(out, ",\"plate\":");
-            str_or_null(out, t->plate);
+            pw_buf_json_str_or_null(out, t->plate);
             pw_buf_puts(out, ",\"enterprise\":");
-            str_or_null(out, t->md.enterprise);
+            pw_buf_json_str_or_null(out, t->md.enterprise);
             pw_buf_printf(out,
                           ",\"known\":%s,\"quarantined\":%s,\"connected\":%s,"
                           "\"authenticated\":%s,\"edition\":\"%s\",\"peer\":",
@@ -945,11 +929,11 @@ int ingest_jt808_terminals_json(struct ingest *ig, const char *scope, struct pw_
                           t->edition == JT808_2019 ? "2019" : "2013");
             pw_buf_json_str(out, t->peer);
             pw_buf_puts(out, ",\"first_seen_at\":");
-            time_json(out, t->first_seen);
+            pw_buf_json_time(out, t->first_seen);
             pw_buf_puts(out, ",\"last_frame_at\":");
-            time_json(out, t->last_frame);
+            pw_buf_json_time(out, t->last_frame);
             pw_buf_puts(out, ",\"last_location_at\":");
-            time_json(out, t->last_location);
+            pw_buf_json_time(out, t->last_location);
             pw_buf_printf(out,
                           ",\"frames\":%llu,\"locations\":%llu,\"errors\":%llu,"
                           "\"auth_failures\":%llu}",
@@ -960,13 +944,13 @@ int ingest_jt808_terminals_json(struct ingest *ig, const char *scope, struct pw_
                 firstq = false;
                 pw_buf_json_str(&q, t->phone);
                 pw_buf_puts(&q, ",\"plate\":");
-                str_or_null(&q, t->plate);
+                pw_buf_json_str_or_null(&q, t->plate);
                 pw_buf_puts(&q, ",\"peer\":");
                 pw_buf_json_str(&q, t->peer);
                 pw_buf_puts(&q, ",\"first_seen_at\":");
-                time_json(&q, t->first_seen);
+                pw_buf_json_time(&q, t->first_seen);
                 pw_buf_puts(&q, ",\"last_seen_at\":");
-                time_json(&q, t->last_frame);
+                pw_buf_json_time(&q, t->last_frame);
                 pw_buf_printf(&q, ",\"frames\":%llu,\"quarantined\":%s}",
                               (unsigned long long)t->frames, t->quarantined ? "true" : "false");
             }

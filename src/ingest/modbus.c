@@ -757,11 +757,8 @@ void modbus_poller_stop(struct modbus_poller *mp)
 
 static void json_time_or_null(struct pw_buf *out, const char *key, int64_t ms)
 {
-    char t[32];
-    if (ms)
-        pw_buf_printf(out, ",\"%s\":\"%s\"", key, pw_time_format(ms, t, sizeof t));
-    else
-        pw_buf_printf(out, ",\"%s\":null", key);
+    pw_buf_printf(out, ",\"%s\":", key);
+    pw_buf_json_time(out, ms);
 }
 
 int modbus_poller_devices_json(struct modbus_poller *mp, const char *scope, struct pw_buf *out)

@@ -758,23 +758,7 @@ void vehicles_tick(struct vehicles *vs, int64_t now_ms)
 
 /* ---- JSON ---- */
 
-static void time_json(struct pw_buf *b, int64_t ms)
-{
-    char t[32];
-    if (ms <= 0) {
-        pw_buf_puts(b, "null");
-        return;
-    }
-    pw_buf_json_str(b, pw_time_format(ms, t, sizeof t));
-}
 
-static void str_or_null(struct pw_buf *b, const char *s)
-{
-    if (s && *s)
-        pw_buf_json_str(b, s);
-    else
-        pw_buf_puts(b, "null");
-}
 
 /* Appends the active alarms of v as JSON objects (comma-separated, *first tracks commas). */
 static void alarms_of(const struct vstate *v, struct pw_buf *out, bool with_vehicle, bool *first)
@@ -792,13 +776,13 @@ static void alarms_of(const struct vstate *v, struct pw_buf *out, bool with_vehi
             *first = false;
             if (with_vehicle) {
                 pw_buf_puts(out, "\"vehicle\":");
-                str_or_null(out, v->vehicle);
+                pw_buf_json_str_or_null(out, v->vehicle);
                 pw_buf_puts(out, ",\"plate\":");
                 pw_buf_json_str(out, v->plate);
                 pw_buf_puts(out, ",\"phone\":");
                 pw_buf_json_str(out, v->phone);
                 pw_buf_puts(out, ",\"enterprise\":");
-                str_or_null(out, v->enterprise);
+                pw_buf_json_str_or_null(out, v->enterprise);
                 pw_buf_putc(out, ',');
             }
             pw_buf_puts(out, "\"kind\":");
@@ -807,13 +791,13 @@ static void alarms_of(const struct vstate *v, struct pw_buf *out, bool with_vehi
                 snprintf(name, sizeof name, "terminal_%s", term_bit_names[bit]);
                 pw_buf_json_str(out, name);
                 pw_buf_printf(out, ",\"bit\":%d,\"since\":", bit);
-                time_json(out, v->term_since[bit]);
+                pw_buf_json_time(out, v->term_since[bit]);
                 pw_buf_puts(out, ",\"detail\":");
                 pw_buf_json_str(out, term_bit_names[bit]);
             } else {
                 pw_buf_json_str(out, kind_names[k]);
                 pw_buf_puts(out, ",\"since\":");
-                time_json(out, v->since[k]);
+                pw_buf_json_time(out, v->since[k]);
                 pw_buf_puts(out, ",\"detail\":");
                 pw_buf_json_str(out, v->detail[k]);
             }
@@ -833,13 +817,13 @@ int vehicles_live_json(struct vehicles *vs, const char *scope, struct pw_buf *ou
                 continue;
             pw_buf_puts(out, first ? "{\"id\":" : ",{\"id\":");
             first = false;
-            str_or_null(out, v->vehicle);
+            pw_buf_json_str_or_null(out, v->vehicle);
             pw_buf_puts(out, ",\"plate\":");
             pw_buf_json_str(out, v->plate);
             pw_buf_puts(out, ",\"phone\":");
             pw_buf_json_str(out, v->phone);
             pw_buf_puts(out, ",\"enterprise\":");
-            str_or_null(out, v->enterprise);
+            pw_buf_json_str_or_null(out, v->enterprise);
             pw_buf_printf(out, ",\"hazmat\":%s,\"online\":%s", v->hazmat ? "true" : "false",
                           v->online ? "true" : "false");
             if (v->has_pos) {
@@ -848,7 +832,7 @@ int vehicles_live_json(struct vehicles *vs, const char *scope, struct pw_buf *ou
                               "\"altitude_m\":%.0f,\"ts\":",
                               v->last.lat, v->last.lon, v->last.speed_kmh, v->last.heading,
                               v->last.altitude_m);
-                time_json(out, v->last.ts);
+                pw_buf_json_time(out, v->last.ts);
             } else {
                 pw_buf_puts(out, ",\"lat\":null,\"lon\":null,\"speed_kmh\":null,"
                                  "\"heading\":null,\"altitude_m\":null,\"ts\":null");
@@ -856,7 +840,7 @@ int vehicles_live_json(struct vehicles *vs, const char *scope, struct pw_buf *ou
             pw_buf_printf(out, ",\"in_park\":%s,\"in_parking_lot\":%s,\"entered_at\":",
                           v->park == 1 ? "true" : v->park == 0 ? "false" : "null",
                           v->in_lot ? "true" : "false");
-            time_json(out, v->park == 1 ? v->entered_at : 0);
+            pw_buf_json_time(out, v->park == 1 ? v->entered_at : 0);
             if (v->limit > 0)
                 pw_buf_printf(out, ",\"speed_limit_kmh\":%.0f", v->limit);
             else
@@ -931,19 +915,19 @@ int vehicles_entries_json(struct vehicles *vs, const char *scope, int64_t since,
         }
         last_id = sqlite3_column_int64(st, 0);
         pw_buf_printf(out, "%s{\"id\":%lld,\"ts\":", n ? "," : "", (long long)last_id);
-        time_json(out, sqlite3_column_int64(st, 1));
+        pw_buf_json_time(out, sqlite3_column_int64(st, 1));
         pw_buf_puts(out, ",\"direction\":");
         pw_buf_json_str(out, (const char *)sqlite3_column_text(st, 2));
         pw_buf_puts(out, ",\"vehicle\":");
-        str_or_null(out, (const char *)sqlite3_column_text(st, 3));
+        pw_buf_json_str_or_null(out, (const char *)sqlite3_column_text(st, 3));
         pw_buf_puts(out, ",\"plate\":");
         pw_buf_json_str(out, (const char *)sqlite3_column_text(st, 4));
         pw_buf_puts(out, ",\"phone\":");
         pw_buf_json_str(out, (const char *)sqlite3_column_text(st, 5));
         pw_buf_puts(out, ",\"enterprise\":");
-        str_or_null(out, (const char *)sqlite3_column_text(st, 6));
+        pw_buf_json_str_or_null(out, (const char *)sqlite3_column_text(st, 6));
         pw_buf_puts(out, ",\"gate\":");
-        str_or_null(out, (const char *)sqlite3_column_text(st, 7));
+        pw_buf_json_str_or_null(out, (const char *)sqlite3_column_text(st, 7));
         pw_buf_printf(out, ",\"lat\":%.6f,\"lon\":%.6f}", sqlite3_column_double(st, 8),
                       sqlite3_column_double(st, 9));
         n++;
