@@ -4,7 +4,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { gzipSync } from 'node:zlib';
 import { spawn } from 'node:child_process';
-import { Daemon, BIN, ROOT, ADMIN_PASSWORD } from './harness.mjs';
+import { Daemon, BIN, ROOT, ADMIN_PASSWORD, cli } from './harness.mjs';
 
 let d, admin, ent1;
 const T0 = 1763870400000; // 2025-11-23T04:00:00Z
@@ -143,4 +143,19 @@ test('acknowledged data survives a clean restart and kill -9', async () => {
     assert.equal(l[0].values.length, 500);
     assert.equal(l[0].values[499], 499);
   } finally { await d3.stop(); }
+});
+
+test('parkwatch fsck checks a data directory offline', async () => {
+  const d4 = await new Daemon().start();
+  try {
+    const lines = [];
+    for (let i = 0; i < 100; i++) lines.push(`fsck,k=a v=${i} ${T0 + i * 1000}`);
+    assert.equal((await d4.post('/write?precision=ms', lines.join('\n'))).status, 204);
+    d4.proc.kill('SIGTERM');
+    await d4.exited;
+    const r = cli(['fsck', d4.dir]);
+    assert.equal(r.status, 0, r.stdout + r.stderr);
+    assert.match(r.stdout, /fsck .*tsdb: \d+ files, \d+ WAL records, .* 0 errors/);
+    assert.equal(cli(['fsck', '/nonexistent/pw-data']).status, 1);
+  } finally { await d4.stop(); }
 });
