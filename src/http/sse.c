@@ -14,6 +14,10 @@
  *   event: values   data: [{"metric":{...},"ts":…,"value":…,"quality":…}]   with
  *                   ?values=SELECTOR: the last values of the matching series (scoped), sent when
  *                   they changed, at most every ?interval= seconds (default 1, at least 1)
+ *   event: vehicles data: [live vehicle state as GET /api/v1/vehicles/live]   with ?vehicles=1:
+ *                   positions of the (scoped) vehicles, when they changed, at most every 2 s
+ *   event: devices  data: {"hj212":[...],"modbus":[...]}   with ?devices=1: device status
+ *                   (connected/online, last seen) when it changed, at most every 5 s
  *   event: hello    data: {}   first message; its id is the stream position
  *   event: reset    data: {}   the client missed events: reload
  *   ": keepalive" comments every 15 s. */
@@ -24,7 +28,10 @@
 #include "base/log.h"
 #include "base/mem.h"
 #include "base/metrics.h"
+#include "base/hash.h"
 #include "base/timeutil.h"
+#include "ingest/field.h"
+#include "ingest/ingest.h"
 #include "tsdb/tsdb.h"
 
 #include <errno.h>
@@ -70,6 +77,10 @@ struct sse_client {
     size_t nrefs;
     struct tsdb_sample *last;
     int64_t interval_ms, last_values_ms;
+    /* polled snapshots: sent when their hash changed */
+    bool vehicles, devices;
+    int64_t last_vehicles_ms, last_devices_ms;
+    uint64_t vehicles_hash, devices_hash;
 };
 
 static void hub_append(struct sse_hub *h, const char *enterprise, const char *event,
@@ -188,6 +199,52 @@ static void values_event(struct sse_client *c, int64_t now)
     free(v);
 }
 
+/* Appends `event: name` with data when it differs from the last one sent (by hash). */
+static void snapshot_event(struct sse_client *c, const char *name, struct pw_buf *data,
+                           uint64_t *last_hash)
+{
+    uint64_t h = pw_hash64(data->data ? data->data : "", data->len, 0);
+    if (data->len == 0 || h == *last_hash)
+        return;
+    *last_hash = h;
+    if (c->cursor > 0)
+        pw_buf_printf(&c->out, "id: %llu\n", (unsigned long long)(c->cursor - 1));
+    pw_buf_printf(&c->out, "event: %s\ndata: ", name);
+    /* JSON escapes newlines inside strings: raw ones are whitespace, and one data line is needed */
+    for (size_t i = 0; i < data->len; i++)
+        if (data->data[i] == '\n')
+            data->data[i] = ' ';
+    pw_buf_append(&c->out, data->data, data->len);
+    pw_buf_puts(&c->out, "\n\n");
+}
+
+static void polled_events(struct sse_client *c, int64_t now)
+{
+    const struct http_deps *d = &c->s->deps;
+    const char *scope = c->scoped ? c->scope : NULL;
+    struct pw_buf b;
+    pw_buf_init(&b, 0);
+    if (c->vehicles && d->ingest && now - c->last_vehicles_ms >= 2000) {
+        c->last_vehicles_ms = now;
+        if (ingest_vehicles_live_json(d->ingest, scope, &b) == PW_OK)
+            snapshot_event(c, "vehicles", &b, &c->vehicles_hash);
+        pw_buf_reset(&b);
+    }
+    if (c->devices && now - c->last_devices_ms >= 5000) {
+        c->last_devices_ms = now;
+        pw_buf_puts(&b, "{\"hj212\":");
+        if (!d->ingest || ingest_hj212_devices_json(d->ingest, scope, &b) != PW_OK)
+            pw_buf_puts(&b, "[]");
+        pw_buf_puts(&b, ",\"modbus\":");
+        if (!d->field || !d->field->modbus ||
+            modbus_poller_devices_json(d->field->modbus, scope, &b) != PW_OK)
+            pw_buf_puts(&b, "[]");
+        pw_buf_putc(&b, '}');
+        snapshot_event(c, "devices", &b, &c->devices_hash);
+    }
+    pw_buf_release(&b);
+}
+
 /* MHD content reader: blocks this connection's thread until there is something to send. */
 static ssize_t reader(void *cls, uint64_t pos, char *buf, size_t max)
 {
@@ -233,8 +290,10 @@ static ssize_t reader(void *cls, uint64_t pos, char *buf, size_t max)
         }
         pthread_mutex_unlock(&h->lock);
         int64_t now = pw_now_ms();
-        if (c->out.len == 0)
+        if (c->out.len == 0) {
             values_event(c, now);
+            polled_events(c, now);
+        }
         if (c->out.len == 0 && now - c->last_write_ms >= SSE_KEEPALIVE_MS)
             pw_buf_puts(&c->out, ": keepalive\n\n");
     }
@@ -276,6 +335,9 @@ static void h_events(struct http_server *s, struct http_req *r, struct http_resp
         }
         c->interval_ms = (int64_t)(sec * 1000);
     }
+    const char *vh = http_arg(r, "vehicles"), *dv = http_arg(r, "devices");
+    c->vehicles = vh && strcmp(vh, "1") == 0;
+    c->devices = dv && strcmp(dv, "1") == 0;
     const char *sel = http_arg(r, "values");
     if (sel && s->deps.tsdb) {
         char err[256];

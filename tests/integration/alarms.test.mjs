@@ -231,3 +231,13 @@ test('alarms come back after a restart', async () => {
   const afterIds = (await d.get('/api/v1/alarms?state=active', { token: admin })).json.map((a) => a.id).sort();
   assert.deepEqual(afterIds, before);
 });
+
+test('the event stream carries device status and vehicle positions on request', async () => {
+  const sse = await new Sse(d, admin, '?devices=1&vehicles=1').open();
+  const dev = await sse.waitFor((e) => e.event === 'devices', 8000);
+  assert.ok(Array.isArray(dev.json.hj212));
+  assert.ok(Array.isArray(dev.json.modbus));
+  const veh = await sse.waitFor((e) => e.event === 'vehicles', 8000);
+  assert.ok(Array.isArray(veh.json));
+  sse.close();
+});
