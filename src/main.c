@@ -38,6 +38,8 @@ static const char usage[] =
     "                                create an API token (printed once)\n"
     "  token list | token revoke NAME\n"
     "  fsck [DIR]                    check a data directory's time-series store offline\n"
+    "  sim --park FILE [--scenario FILE] [--speed X] [--duration D] ...\n"
+    "                                play the park's devices against a daemon (docs/simulator.md)\n"
     "  version                       print the version\n"
     "  help                          this text\n"
     "\n"
@@ -131,7 +133,7 @@ int main(int argc, char **argv)
     } cmds[] = {
         {"serve", cmd_serve}, {"import", cmd_import}, {"export", cmd_export},
         {"config", cmd_config}, {"user", cmd_user},   {"token", cmd_token},
-        {"fsck", cmd_fsck},
+        {"fsck", cmd_fsck},     {"sim", cmd_sim},
     };
     if (argc < 2 || strcmp(argv[1], "help") == 0 || strcmp(argv[1], "--help") == 0 ||
         strcmp(argv[1], "-h") == 0) {
