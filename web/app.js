@@ -1,114 +1,143 @@
-// parkwatch minimal web page: login and the park overview from the model.
-// The full dashboard (big screen, alarm console, ...) grows from here.
-import { t, apply, setLang, getLang } from './i18n.js';
+// parkwatch web dashboard: the shell (login, navigation, connection banner, language and sound
+// switches) and a router on location.hash. Vue 3 with render functions (no template compiler:
+// the CSP allows no eval), Apache ECharts for charts and the map; both vendored as ES modules.
+import { createApp, h, ref, watch } from '/vendor/vue.esm-browser.prod.js';
+import { t, lang, setLang } from './i18n.js';
+import { state, model, api, sse, loadModel, reloadOpenAlarms, can, setMuted, navigate, beep } from './js/core.js';
+import ScreenView from './js/screen.js';
+import AlarmsView from './js/alarms.js';
+import PointView from './js/point.js';
+import EnterpriseView from './js/enterprise.js';
+import EnvView from './js/env.js';
+import VehiclesView from './js/vehicles.js';
+import DevicesView from './js/devices.js';
+import AdminView from './js/admin.js';
 
-const $ = (s) => document.querySelector(s);
-let me = null;
-
-async function api(path, opts = {}) {
-  const res = await fetch(path, { credentials: 'same-origin', ...opts });
-  if (res.status === 401) { showLogin(); throw new Error('unauthenticated'); }
-  if (!res.ok) throw new Error(`${path}: ${res.status}`);
-  return res.json();
+function parseRoute() {
+  const raw = location.hash.replace(/^#\/?/, '');
+  const [path] = raw.split('?');
+  const [name, ...rest] = path.split('/');
+  state.route = { name: name || '', arg: decodeURIComponent(rest.join('/')) };
 }
+window.addEventListener('hashchange', parseRoute);
+parseRoute();
 
-function showLogin() {
-  me = null;
-  $('#login-view').hidden = false;
-  $('#overview-view').hidden = true;
-  $('#logout').hidden = true;
-  $('#who').textContent = '';
-}
-
-async function login(ev) {
-  ev.preventDefault();
-  const f = new FormData(ev.target);
-  const res = await fetch('/api/v1/login', {
-    method: 'POST', headers: { 'Content-Type': 'application/json' },
-    body: JSON.stringify({ user: f.get('user'), password: f.get('password') }),
-  });
-  if (!res.ok) { $('#login-error').textContent = res.status === 429 ? t('tooMany') : t('badLogin'); return; }
-  $('#login-error').textContent = '';
-  await start();
-}
-
-function el(tag, attrs = {}, text) {
-  const e = document.createElementNS(tag === 'svg' || attrs.svg ? 'http://www.w3.org/2000/svg' : 'http://www.w3.org/1999/xhtml', tag);
-  for (const [k, v] of Object.entries(attrs)) if (k !== 'svg') e.setAttribute(k, v);
-  if (text !== undefined) e.textContent = text;
-  return e;
-}
-
-function drawMap(geo) {
-  const svg = $('#map');
-  svg.replaceChildren();
-  if (!geo || !geo.features) return;
-  let minX = Infinity, minY = Infinity, maxX = -Infinity, maxY = -Infinity;
-  const each = (c, f) => (typeof c[0] === 'number' ? f(c) : c.forEach((x) => each(x, f)));
-  for (const ft of geo.features) each(ft.geometry.coordinates, ([x, y]) => {
-    minX = Math.min(minX, x); maxX = Math.max(maxX, x); minY = Math.min(minY, y); maxY = Math.max(maxY, y);
-  });
-  const k = Math.cos(((minY + maxY) / 2) * Math.PI / 180);
-  const sx = 960 / ((maxX - minX) * k || 1), sy = 660 / ((maxY - minY) || 1), s = Math.min(sx, sy);
-  const px = ([x, y]) => `${(20 + (x - minX) * k * s).toFixed(1)},${(20 + (maxY - y) * s).toFixed(1)}`;
-  const ring = (r) => r.map(px).join(' ');
-  const order = { park_boundary: 0, boundary: 0 };
-  const feats = [...geo.features].sort((a, b) => (order[a.properties.kind] ?? 1) - (order[b.properties.kind] ?? 1));
-  for (const ft of feats) {
-    const g = ft.geometry, kind = ft.properties.kind || '';
-    const cls = /boundary/.test(kind) ? 'boundary' : kind === 'enterprise' ? 'plot' : /road|rail|river/.test(kind) ? 'road' : /parking/.test(kind) ? 'parking' : 'other';
-    if (g.type === 'Polygon') svg.append(el('polygon', { svg: 1, class: cls, points: ring(g.coordinates[0]) }));
-    else if (g.type === 'MultiPolygon') g.coordinates.forEach((p) => svg.append(el('polygon', { svg: 1, class: cls, points: ring(p[0]) })));
-    else if (g.type === 'LineString') svg.append(el('polyline', { svg: 1, class: cls, points: ring(g.coordinates) }));
-    if (kind === 'enterprise' && g.type === 'Polygon') {
-      const c = g.coordinates[0], n = c.length;
-      const cx = c.reduce((a, p) => a + p[0], 0) / n, cy = c.reduce((a, p) => a + p[1], 0) / n;
-      const [tx, ty] = px([cx, cy]).split(',');
-      svg.append(el('text', { svg: 1, x: tx, y: ty, 'text-anchor': 'middle' }, ft.properties.short_name || ft.properties.enterprise || ''));
-    }
-  }
-}
+// Where a principal lands: enterprise users on their enterprise, others on the big screen.
+const home = () => (state.me?.enterprise ? `#/enterprise/${state.me.enterprise}` : '#/screen');
 
 async function start() {
-  try { me = await api('/api/v1/me'); } catch { return; }
-  $('#login-view').hidden = true;
-  $('#overview-view').hidden = false;
-  $('#logout').hidden = false;
-  $('#who').textContent = `${me.user} · ${t('roles')[me.role] || me.role}`;
-  const [park, ents, devs, vehicles, inst] = await Promise.all([
-    api('/api/v1/park').catch(() => ({ name: '' })), api('/api/v1/enterprises'), api('/api/v1/devices'),
-    api('/api/v1/vehicles'), api('/api/v1/installations'),
-  ]);
-  $('#park-name').textContent = getLang() === 'en' && park.name_en ? park.name_en : park.name;
-  const points = await api('/api/v1/points');
-  const hazards = inst.filter((i) => i.major_hazard);
-  const stats = [[t('stEnterprises'), ents.length], [t('stDevices'), devs.length], [t('stPoints'), points.length],
-    [t('stVehicles'), vehicles.length], [t('stHazards'), hazards.length]];
-  $('#stats').replaceChildren(...stats.map(([k, v]) => { const d = el('div', { class: 'stat' }); d.append(el('b', {}, String(v)), k); return d; }));
-  const perEnt = new Map();
-  for (const d of devs) perEnt.set(d.enterprise, (perEnt.get(d.enterprise) || 0) + 1);
-  const hzEnt = new Map();
-  for (const h of hazards) hzEnt.set(h.enterprise, (hzEnt.get(h.enterprise) || 0) + 1);
-  $('#enterprises tbody').replaceChildren(...ents.map((e) => {
-    const tr = el('tr', { 'data-id': e.id });
-    tr.append(el('td', {}, e.name), el('td', {}, e.industry || ''), el('td', {}, String(perEnt.get(e.id) || 0)), el('td', {}, String(hzEnt.get(e.id) || 0)));
-    return tr;
-  }));
-  if (park.has_site_plan) drawMap(await api('/api/v1/site-plan'));
+  try { state.me = await api('/api/v1/me'); } catch { state.me = null; return; }
+  if (!state.me || !state.me.user) { state.me = null; return; }
+  await loadModel();
+  await reloadOpenAlarms();
+  sse.start();
+  if (!state.route.name) navigate(home());
 }
 
-function refreshLang() {
-  apply();
-  $('#lang').textContent = t('switchLang');
-  document.title = `parkwatch · ${t('title')}`;
-  if (me) start();
-}
+const Login = {
+  setup() {
+    const user = ref(''), password = ref(''), err = ref(''), busy = ref(false);
+    async function submit(e) {
+      e.preventDefault();
+      busy.value = true;
+      err.value = '';
+      try {
+        await api('/api/v1/login', { method: 'POST', json: { user: user.value, password: password.value } });
+        password.value = '';
+        await start();
+      } catch (x) { err.value = x.status === 429 ? t('tooMany') : x.status === 401 ? t('badLogin') : x.message; }
+      busy.value = false;
+    }
+    return () => h('div', { class: 'login-wrap' }, h('section', { class: 'card login', id: 'login-view' }, [
+      h('div', { class: 'login-brand' }, [h('span', { class: 'logo' }, '◆'), ' ', t('title')]),
+      h('h1', t('login')),
+      h('form', { id: 'login-form', onSubmit: submit }, [
+        h('label', [h('span', t('user')), h('input', { name: 'user', autocomplete: 'username', required: true, value: user.value, onInput: (e) => { user.value = e.target.value; } })]),
+        h('label', [h('span', t('password')), h('input', { name: 'password', type: 'password', autocomplete: 'current-password', required: true, value: password.value, onInput: (e) => { password.value = e.target.value; } })]),
+        h('button', { type: 'submit', disabled: busy.value }, t('signin')),
+        h('p', { class: 'error', id: 'login-error', role: 'alert' }, err.value),
+      ]),
+    ]));
+  },
+};
 
-window.addEventListener('DOMContentLoaded', () => {
-  setLang(getLang());
-  refreshLang();
-  $('#login-form').addEventListener('submit', login);
-  $('#lang').addEventListener('click', () => { setLang(getLang() === 'en' ? 'zh-CN' : 'en'); refreshLang(); });
-  $('#logout').addEventListener('click', async () => { await fetch('/api/v1/logout', { method: 'POST' }); showLogin(); });
-  start();
-});
+const NAV = [
+  ['screen', 'nav.screen', () => !state.me?.enterprise],
+  ['alarms', 'nav.alarms', () => true],
+  ['enterprise', 'nav.enterprise', () => true],
+  ['env', 'nav.env', () => true],
+  ['vehicles', 'nav.vehicles', () => true],
+  ['devices', 'nav.devices', () => true],
+  ['admin', 'nav.admin', () => can.admin()],
+];
+
+const App = {
+  setup() {
+    const flash = ref(false);
+    watch(() => state.flash, () => { flash.value = true; setTimeout(() => { flash.value = false; }, 6000); });
+    watch(() => state.me, (m, old) => { if (!m && old) { sse.stop(); } });
+    async function logout() {
+      try { await api('/api/v1/logout', { method: 'POST' }); } catch { /* gone anyway */ }
+      sse.stop();
+      state.me = null;
+      state.ready = false;
+      navigate('#/');
+    }
+    function view() {
+      const r = state.route;
+      const ent = state.me?.enterprise;
+      switch (r.name) {
+        case 'screen': return ent ? h('div', { class: 'page' }, h('div', { class: 'empty-page', id: 'no-access' }, t('noAccess'))) : h(ScreenView);
+        case 'alarms': return h(AlarmsView, { key: location.hash.includes('?') ? 'q' : 'p' });
+        case 'point': return h(PointView, { id: r.arg, key: `p-${r.arg}` });
+        case 'device': return h(PointView, { id: r.arg, device: true, key: `d-${r.arg}` });
+        case 'enterprise': {
+          if (!r.arg) {
+            if (ent) { navigate(`#/enterprise/${ent}`); return null; }
+            return h('div', { class: 'page' }, [h('div', { class: 'page-h' }, h('h1', t('nav.enterprise'))),
+              h('div', { class: 'ent-grid', id: 'enterprise-list' }, model.enterprises.map((e) => h('a', { class: 'ent-card', href: `#/enterprise/${e.id}`, 'data-id': e.id }, [
+                h('b', e.name), h('span', { class: 'muted' }, e.industry || ''),
+                h('span', { class: 'small muted' }, `${model.devices.filter((d) => d.enterprise === e.id).length} ${t('devicesUnit')} · ${model.installations.filter((i) => i.enterprise === e.id && i.major_hazard).length} ${t('hazardUnit')}`)])))]);
+          }
+          return h(EnterpriseView, { id: r.arg, key: r.arg });
+        }
+        case 'env': return h(EnvView);
+        case 'vehicles': return h(VehiclesView);
+        case 'devices': return h(DevicesView);
+        case 'admin': return can.admin() ? h(AdminView) : h('div', { class: 'page' }, h('div', { class: 'empty-page', id: 'no-access' }, t('noAccess')));
+        default: navigate(home()); return null;
+      }
+    }
+    return () => {
+      void lang.value;
+      document.title = `parkwatch · ${t('title')}`;
+      if (!state.me) return h(Login);
+      if (!state.ready) return h('div', { class: 'boot' }, t('loading'));
+      const big = state.route.name === 'screen';
+      return h('div', { class: ['shell', big ? 'shell-screen' : ''] }, [
+        h('header', { class: 'top' }, [
+          h('div', { class: 'brand' }, [h('span', { class: 'logo' }, '◆'), ' ', h('span', { id: 'brand-title' }, t('title'))]),
+          h('nav', { class: 'nav', id: 'nav' }, NAV.filter(([, , ok]) => ok()).map(([name, key]) => h('a', {
+            href: name === 'enterprise' && state.me.enterprise ? `#/enterprise/${state.me.enterprise}` : `#/${name}`,
+            class: state.route.name === name || (name === 'devices' && state.route.name === 'device') ? 'on' : '', 'data-nav': name,
+          }, t(key)))),
+          h('div', { class: 'tools' }, [
+            h('span', { class: ['conn', `conn-${state.conn}`], id: 'conn', title: t(`conn.${state.conn}`) }, t(`conn.${state.conn}`)),
+            h('button', { type: 'button', class: 'link', id: 'mute', title: t('muteTitle'), onClick: () => { setMuted(!state.muted); if (!state.muted) beep(); } }, state.muted ? t('soundOff') : t('soundOn')),
+            h('button', { type: 'button', class: 'link', id: 'lang', onClick: () => setLang(lang.value === 'en' ? 'zh-CN' : 'en') }, t('switchLang')),
+            h('span', { class: 'who', id: 'who' }, `${state.me.user} · ${t(`roles.${state.me.role}`)}${state.me.enterprise ? ' · ' + state.me.enterprise : ''}`),
+            h('button', { type: 'button', class: 'link', id: 'logout', onClick: logout }, t('logout')),
+          ]),
+        ]),
+        state.conn === 'lost' ? h('div', { class: 'banner banner-lost', id: 'conn-banner', role: 'alert' }, t('connLost')) : null,
+        flash.value ? h('div', { class: 'banner banner-alarm', id: 'alarm-banner', role: 'alert', onClick: () => navigate('#/alarms') }, t('newSevere')) : null,
+        state.toast ? h('div', { class: 'toast', id: 'toast' }, state.toast) : null,
+        h('main', { class: 'main' }, view()),
+      ]);
+    };
+  },
+};
+
+setLang(lang.value);
+createApp(App).mount('#app');
+start();
