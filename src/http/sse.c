@@ -43,6 +43,7 @@
 #define SSE_RING 8192
 #define SSE_KEEPALIVE_MS 15000
 #define SSE_MAX_VALUES 5000
+#define SSE_RESELECT_MS 30000
 
 struct sse_item {
     uint64_t id;
@@ -75,6 +76,8 @@ struct sse_client {
     /* values stream */
     uint32_t *refs;
     size_t nrefs;
+    char *selector;          /* ?values=, re-resolved every SSE_RESELECT_MS: new series appear */
+    int64_t last_select_ms;
     struct tsdb_sample *last;
     int64_t interval_ms, last_values_ms;
     /* polled snapshots: sent when their hash changed */
@@ -164,7 +167,35 @@ void sse_hub_free(struct sse_hub *h)
 /* Appends the values event when any value changed (reader thread; tsdb reads are safe). */
 static void values_event(struct sse_client *c, int64_t now)
 {
-    if (!c->nrefs || now - c->last_values_ms < c->interval_ms)
+    if (!c->selector || now - c->last_values_ms < c->interval_ms)
+        return;
+    if (now - c->last_select_ms >= SSE_RESELECT_MS) {
+        /* series created since the client connected join the stream; refs are sorted, so the
+         * values already sent are carried over by merging */
+        uint32_t *refs = NULL;
+        size_t n = 0;
+        char err[128];
+        c->last_select_ms = now;
+        if (http_select_scoped(c->s, c->scoped ? c->scope : NULL, c->selector, SSE_MAX_VALUES,
+                               &refs, &n, err, sizeof err) == PW_OK) {
+            struct tsdb_sample *last = pw_xmalloc((n ? n : 1) * sizeof *last);
+            size_t j = 0;
+            for (size_t i = 0; i < n; i++) {
+                while (j < c->nrefs && c->refs[j] < refs[i])
+                    j++;
+                if (j < c->nrefs && c->refs[j] == refs[i])
+                    last[i] = c->last[j];
+                else
+                    last[i].ts = TSDB_NO_TS;
+            }
+            free(c->refs);
+            free(c->last);
+            c->refs = refs;
+            c->last = last;
+            c->nrefs = n;
+        }
+    }
+    if (!c->nrefs)
         return;
     c->last_values_ms = now;
     struct tsdb_sample *v = pw_xmalloc(c->nrefs * sizeof *v);
@@ -309,6 +340,7 @@ static void client_free(void *cls)
     pw_buf_release(&c->out);
     free(c->refs);
     free(c->last);
+    free(c->selector);
     free(c);
 }
 
@@ -351,6 +383,8 @@ static void h_events(struct http_server *s, struct http_req *r, struct http_resp
         c->last = pw_xcalloc(c->nrefs ? c->nrefs : 1, sizeof *c->last);
         for (size_t i = 0; i < c->nrefs; i++)
             c->last[i].ts = TSDB_NO_TS;
+        c->selector = pw_xstrdup(sel);
+        c->last_select_ms = pw_now_ms();
     }
 
     pthread_mutex_lock(&h->lock);
