@@ -76,6 +76,10 @@ while (Date.now() - start < DURATION) {
 stop = true;
 await Promise.all(bg);
 const elapsed = (Date.now() - start) / 1000;
+if (lat.length === 0) {
+  console.error('alarm_latency: no alarm event came back (is the E1-GD-001-P gas rule loaded?)');
+  process.exit(1);
+}
 lat.sort((a, b) => a - b);
 const q = (p) => lat[Math.min(lat.length - 1, Math.floor(p * lat.length))];
 console.log(`alarm_latency_p50 ${q(0.5).toFixed(2)} ms`);
