@@ -279,34 +279,38 @@ static int put_text(struct pw_buf *out, const char *key, sqlite3_stmt *st, int i
     return pw_buf_json_str(out, (const char *)sqlite3_column_text(st, i));
 }
 
-int model_user_list_json(struct model *m, struct pw_buf *out)
+/* One column of a listed row: written as "key": text, time (RFC 3339 or null) or integer. */
+enum col_kind { COL_TEXT, COL_TIME, COL_INT };
+struct col {
+    const char *key;
+    enum col_kind kind;
+};
+
+/* Appends the rows of `sql` as a JSON array of objects with the columns `cols` (in the SELECT's
+ * order). Takes the model's mutex. On error out is restored to its previous length. */
+static int rows_json(struct model *m, const char *sql, const struct col *cols, int ncols,
+                     struct pw_buf *out)
 {
     size_t start = out->len;
     sqlite3_stmt *st;
     pthread_mutex_lock(&m->mu);
-    int rc = model_db_prepare(m,
-                              "SELECT name, display_name, role, enterprise_id, created_ms,"
-                              " last_login_ms, failed_logins FROM account ORDER BY name",
-                              &st);
+    int rc = model_db_prepare(m, sql, &st);
     if (!rc) {
         int n = 0, s = SQLITE_DONE;
         rc = pw_buf_putc(out, '[');
         while (!rc && (s = sqlite3_step(st)) == SQLITE_ROW) {
             rc = pw_buf_puts(out, n++ ? ",{" : "{");
+            for (int i = 0; i < ncols && !rc; i++) {
+                if (cols[i].kind == COL_TEXT)
+                    rc = put_text(out, cols[i].key, st, i, i == 0);
+                else if (cols[i].kind == COL_TIME)
+                    rc = put_time(out, cols[i].key, st, i);
+                else
+                    rc = pw_buf_printf(out, ",\"%s\":%d", cols[i].key,
+                                       sqlite3_column_int(st, i));
+            }
             if (!rc)
-                rc = put_text(out, "name", st, 0, true);
-            if (!rc)
-                rc = put_text(out, "display_name", st, 1, false);
-            if (!rc)
-                rc = put_text(out, "role", st, 2, false);
-            if (!rc)
-                rc = put_text(out, "enterprise", st, 3, false);
-            if (!rc)
-                rc = put_time(out, "created_at", st, 4);
-            if (!rc)
-                rc = put_time(out, "last_login_at", st, 5);
-            if (!rc)
-                rc = pw_buf_printf(out, ",\"failed_logins\":%d}", sqlite3_column_int(st, 6));
+                rc = pw_buf_putc(out, '}');
         }
         if (!rc && s != SQLITE_DONE)
             rc = PW_EDB;
@@ -321,6 +325,19 @@ int model_user_list_json(struct model *m, struct pw_buf *out)
             out->data[start] = '\0';
     }
     return rc;
+}
+
+int model_user_list_json(struct model *m, struct pw_buf *out)
+{
+    static const struct col cols[] = {
+        {"name", COL_TEXT},         {"display_name", COL_TEXT},  {"role", COL_TEXT},
+        {"enterprise", COL_TEXT},   {"created_at", COL_TIME},    {"last_login_at", COL_TIME},
+        {"failed_logins", COL_INT},
+    };
+    return rows_json(m,
+                     "SELECT name, display_name, role, enterprise_id, created_ms, last_login_ms,"
+                     " failed_logins FROM account ORDER BY name",
+                     cols, 7, out);
 }
 
 /* The dummy hash for unknown users, computed once with the current limits. */
@@ -576,48 +593,15 @@ int model_token_revoke(struct model *m, const char *name)
 
 int model_token_list_json(struct model *m, struct pw_buf *out)
 {
-    size_t start = out->len;
-    sqlite3_stmt *st;
-    pthread_mutex_lock(&m->mu);
-    int rc = model_db_prepare(m,
-                              "SELECT name, role, enterprise_id, created_ms, expires_ms,"
-                              " revoked_ms, last_used_ms FROM token ORDER BY name",
-                              &st);
-    if (!rc) {
-        int n = 0, s = SQLITE_DONE;
-        rc = pw_buf_putc(out, '[');
-        while (!rc && (s = sqlite3_step(st)) == SQLITE_ROW) {
-            rc = pw_buf_puts(out, n++ ? ",{" : "{");
-            if (!rc)
-                rc = put_text(out, "name", st, 0, true);
-            if (!rc)
-                rc = put_text(out, "role", st, 1, false);
-            if (!rc)
-                rc = put_text(out, "enterprise", st, 2, false);
-            if (!rc)
-                rc = put_time(out, "created_at", st, 3);
-            if (!rc)
-                rc = put_time(out, "expires_at", st, 4);
-            if (!rc)
-                rc = put_time(out, "revoked_at", st, 5);
-            if (!rc)
-                rc = put_time(out, "last_used_at", st, 6);
-            if (!rc)
-                rc = pw_buf_putc(out, '}');
-        }
-        if (!rc && s != SQLITE_DONE)
-            rc = PW_EDB;
-        if (!rc)
-            rc = pw_buf_putc(out, ']');
-        sqlite3_finalize(st);
-    }
-    pthread_mutex_unlock(&m->mu);
-    if (rc) {
-        out->len = start;
-        if (out->data)
-            out->data[start] = '\0';
-    }
-    return rc;
+    static const struct col cols[] = {
+        {"name", COL_TEXT},       {"role", COL_TEXT},       {"enterprise", COL_TEXT},
+        {"created_at", COL_TIME}, {"expires_at", COL_TIME}, {"revoked_at", COL_TIME},
+        {"last_used_at", COL_TIME},
+    };
+    return rows_json(m,
+                     "SELECT name, role, enterprise_id, created_ms, expires_ms, revoked_ms,"
+                     " last_used_ms FROM token ORDER BY name",
+                     cols, 7, out);
 }
 
 /* ---- sessions ---- */
