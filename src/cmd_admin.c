@@ -149,6 +149,7 @@ int cmd_user(struct cli *c)
         rc = model_user_list_json(m, &b);
         if (rc == PW_OK) {
             fwrite(b.data, 1, b.len, stdout);
+            putchar('\n');
             status = 0;
         }
         pw_buf_release(&b);
@@ -232,8 +233,10 @@ int cmd_token(struct cli *c)
         struct pw_buf b;
         pw_buf_init(&b, 0);
         rc = model_token_list_json(m, &b);
-        if (rc == PW_OK)
+        if (rc == PW_OK) {
             fwrite(b.data, 1, b.len, stdout);
+            putchar('\n');
+        }
         pw_buf_release(&b);
         if (rc != PW_OK)
             goto out;
