@@ -209,52 +209,88 @@ static bool select_series(struct http_server *s, struct http_req *r, struct http
 
 /* ---- POST /write ---- */
 
+/* Samples of a /write body are resolved to series refs here, on the HTTP thread, WRITE_PENDING
+ * at a time with one index lock round (tsdb_series_lookup_many), so the single writer only
+ * appends by ref; series that do not exist yet travel with their labels. */
+#define WRITE_PENDING 32
+
+struct pending_sample {
+    size_t off;      /* label text (name NUL value NUL ...) in write_ctx.text */
+    size_t nlabels;
+    int64_t ts;
+    double value;
+};
+
 struct write_ctx {
     struct pipeline_batch *b;
     struct tsdb *db;
     int rc;
+    struct pw_buf text;
+    struct pending_sample p[WRITE_PENDING];
+    size_t np;
 };
+
+static void write_flush(struct write_ctx *x)
+{
+    struct tsdb_label labels[WRITE_PENDING][TSDB_MAX_LABELS];
+    const struct tsdb_label *sets[WRITE_PENDING];
+    size_t nl[WRITE_PENDING];
+    uint32_t refs[WRITE_PENDING];
+    for (size_t i = 0; i < x->np; i++) {
+        const char *q = x->text.data + x->p[i].off;
+        for (size_t k = 0; k < x->p[i].nlabels; k++) {
+            labels[i][k].name = q;
+            q += strlen(q) + 1;
+            labels[i][k].value = q;
+            q += strlen(q) + 1;
+        }
+        sets[i] = labels[i];
+        nl[i] = x->p[i].nlabels;
+    }
+    tsdb_series_lookup_many(x->db, sets, nl, x->np, refs);
+    for (size_t i = 0; i < x->np; i++) {
+        if (refs[i] != UINT32_MAX)
+            pipeline_batch_add_ref(x->b, refs[i], x->p[i].ts, x->p[i].value, 0);
+        else if (pipeline_batch_add(x->b, labels[i], nl[i], x->p[i].ts, x->p[i].value, 0) !=
+                 PW_OK)
+            x->rc = PW_ETOOBIG;
+    }
+    x->np = 0;
+    pw_buf_reset(&x->text);
+}
 
 static int on_influx_sample(void *arg, const struct influx_sample *smp)
 {
     struct write_ctx *x = arg;
-    struct pipeline_label labels[TSDB_MAX_LABELS];
     if (smp->n_labels + 1 > TSDB_MAX_LABELS) {
         x->rc = PW_ETOOBIG;
-        return 0; /* counted below as a failed sample, the rest goes on */
+        return 0; /* counted as a failed sample, the rest goes on */
     }
-    labels[0] = (struct pipeline_label){"__name__", 8, smp->name.p, smp->name.len};
-    for (size_t i = 0; i < smp->n_labels; i++)
-        labels[i + 1] = (struct pipeline_label){smp->labels[i].name.p, smp->labels[i].name.len,
-                                                smp->labels[i].value.p, smp->labels[i].value.len};
-    /* existing series are resolved here, in parallel on the HTTP threads, so the single writer
-     * only appends; new ones travel with their labels */
-    struct tsdb_label tl[TSDB_MAX_LABELS];
-    char text[TSDB_MAX_KEY + 2 * TSDB_MAX_LABELS];
-    size_t o = 0;
-    bool fits = true;
-    for (size_t i = 0; i <= smp->n_labels && fits; i++) {
-        size_t need = labels[i].name_len + labels[i].value_len + 2;
-        if (o + need > sizeof text) {
-            fits = false;
-            break;
-        }
-        tl[i].name = text + o;
-        memcpy(text + o, labels[i].name, labels[i].name_len);
-        o += labels[i].name_len;
-        text[o++] = '\0';
-        tl[i].value = text + o;
-        memcpy(text + o, labels[i].value, labels[i].value_len);
-        o += labels[i].value_len;
-        text[o++] = '\0';
-    }
-    uint32_t ref;
-    if (fits && tsdb_series_lookup(x->db, tl, smp->n_labels + 1, &ref) == PW_OK) {
-        pipeline_batch_add_ref(x->b, ref, smp->ts_ms, smp->value, 0);
+    /* label text is kept NUL-terminated: a NUL byte inside a name or value is refused */
+    bool nul = memchr(smp->name.p, '\0', smp->name.len) != NULL;
+    for (size_t i = 0; i < smp->n_labels && !nul; i++)
+        nul = memchr(smp->labels[i].name.p, '\0', smp->labels[i].name.len) ||
+              memchr(smp->labels[i].value.p, '\0', smp->labels[i].value.len);
+    if (nul) {
+        x->rc = PW_EINVAL;
         return 0;
     }
-    if (pipeline_batch_add_n(x->b, labels, smp->n_labels + 1, smp->ts_ms, smp->value, 0) != PW_OK)
-        x->rc = PW_ETOOBIG;
+    struct pending_sample *p = &x->p[x->np++];
+    p->off = x->text.len;
+    p->nlabels = smp->n_labels + 1;
+    p->ts = smp->ts_ms;
+    p->value = smp->value;
+    pw_buf_append(&x->text, "__name__", 9);
+    pw_buf_append(&x->text, smp->name.p, smp->name.len);
+    pw_buf_putc(&x->text, '\0');
+    for (size_t i = 0; i < smp->n_labels; i++) {
+        pw_buf_append(&x->text, smp->labels[i].name.p, smp->labels[i].name.len);
+        pw_buf_putc(&x->text, '\0');
+        pw_buf_append(&x->text, smp->labels[i].value.p, smp->labels[i].value.len);
+        pw_buf_putc(&x->text, '\0');
+    }
+    if (x->np == WRITE_PENDING)
+        write_flush(x);
     return 0;
 }
 
@@ -332,9 +368,12 @@ static void h_write(struct http_server *s, struct http_req *r, struct http_resp 
     }
 
     struct write_ctx x = {.b = pipeline_batch_new(), .db = s->deps.tsdb, .rc = PW_OK};
+    pw_buf_init(&x.text, 0);
     /* a line of telemetry is ~60 bytes per sample and label text about as much: size once */
     pipeline_batch_reserve(x.b, len / 16 + 16, len * 2 + 64);
     int prc = influx_parse(body, len, &o, on_influx_sample, &x, errs, WRITE_MAX_ERRORS, &res);
+    write_flush(&x);
+    pw_buf_release(&x.text);
     size_t n = x.b->n, stored = 0;
     int rc = PW_OK;
     if (n > 0)

@@ -445,6 +445,34 @@ int tsdb_series_lookup(struct tsdb *db, const struct tsdb_label *labels, size_t 
     return s ? PW_OK : PW_ENOTFOUND;
 }
 
+int tsdb_series_lookup_many(struct tsdb *db, const struct tsdb_label *const *sets,
+                            const size_t *nlabels, size_t n, uint32_t *refs)
+{
+    enum { CHUNK = 32 };
+    char keys[CHUNK][TSDB_MAX_KEY + 1];
+    size_t kl[CHUNK];
+    uint64_t h[CHUNK];
+    for (size_t base = 0; base < n; base += CHUNK) {
+        size_t m = n - base < CHUNK ? n - base : CHUNK;
+        /* keys are built outside the lock; the lock is taken once per chunk */
+        for (size_t i = 0; i < m; i++) {
+            if (tsdb_key_build(sets[base + i], nlabels[base + i], keys[i], sizeof keys[i],
+                               &kl[i]) != PW_OK)
+                kl[i] = SIZE_MAX;
+            else
+                h[i] = tsdb_key_hash(keys[i], kl[i]);
+        }
+        pthread_rwlock_rdlock(&db->index_lock);
+        for (size_t i = 0; i < m; i++) {
+            struct tsdb_series *s =
+                kl[i] == SIZE_MAX ? NULL : tsdb_map_get(&db->bykey, keys[i], kl[i], h[i]);
+            refs[base + i] = s ? s->id : UINT32_MAX;
+        }
+        pthread_rwlock_unlock(&db->index_lock);
+    }
+    return PW_OK;
+}
+
 int tsdb_append(struct tsdb *db, uint32_t ref, int64_t ts, double value, uint8_t quality)
 {
     if (db->state != PW_OK) {

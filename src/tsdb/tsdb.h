@@ -142,6 +142,11 @@ int tsdb_series_ref(struct tsdb *db, const struct tsdb_label *labels, size_t n, 
  * appends by ref. [reader] */
 int tsdb_series_lookup(struct tsdb *db, const struct tsdb_label *labels, size_t n, uint32_t *ref);
 
+/* tsdb_series_lookup for n label sets at once (one lock round per 32): refs[i] is the ref of set
+ * i, or UINT32_MAX for a new series or an invalid set. Uses ~130 KiB of stack. [reader] */
+int tsdb_series_lookup_many(struct tsdb *db, const struct tsdb_label *const *sets,
+                            const size_t *nlabels, size_t n, uint32_t *refs);
+
 /* Appends one sample to a series. Out-of-order and duplicate timestamps are accepted; a duplicate
  * timestamp keeps the last write. Returns PW_OK; PW_ENOTFOUND for an unknown ref, PW_ERANGE for a
  * timestamp outside [TSDB_TS_MIN, TSDB_TS_MAX], or the refusing-state error (PW_ENOSPC ...), in

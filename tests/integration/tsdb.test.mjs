@@ -69,6 +69,15 @@ test('a bad line gives 400 naming its line number while good lines are stored', 
   assert.match(m.text, /parkwatch_write_lines_rejected_total [1-9]/);
 });
 
+test('a NUL byte inside a label is refused, the other lines are stored', async () => {
+  const r = await d.post('/write?precision=ms', `nul,a=b\u0000c v=1 ${T0}\nnulok v=2 ${T0}`);
+  assert.equal(r.status, 400);
+  const l = exportLines((await d.get('/api/v1/export?match[]=nulok_v', { token: admin })).text);
+  assert.deepEqual(l[0].values, [2]);
+  const bad = exportLines((await d.get('/api/v1/export?match[]=nul_v', { token: admin })).text);
+  assert.deepEqual(bad, []);
+});
+
 test('series, labels and label values as in the Prometheus API', async () => {
   const s = await d.get('/api/v1/series?match[]=gas_concentration', { token: admin });
   assert.equal(s.json.status, 'success');
