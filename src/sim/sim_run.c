@@ -236,6 +236,12 @@ static int pending_replies(const struct sim *s)
         if (s->dev[i].veh && s->dev[i].veh->c.up)
             n += s->dev[i].veh->pend_n;
     }
+    /* MQTT publishes whose PUBACK has not come back yet (the mosquitto thread counts them) */
+    if (s->mosq) {
+        uint64_t acked = atomic_load(&s->mq_acked);
+        if (acked < (uint64_t)s->mq_sent)
+            n += (int)((uint64_t)s->mq_sent - acked);
+    }
     return n;
 }
 
