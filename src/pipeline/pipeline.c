@@ -134,32 +134,6 @@ static struct pl_sample *new_sample(struct pipeline_batch *b)
     return &b->samples[b->n];
 }
 
-int pipeline_batch_add_n(struct pipeline_batch *b, const struct pipeline_label *labels, size_t n,
-                         int64_t ts, double value, uint8_t quality)
-{
-    if (n > TSDB_MAX_LABELS)
-        return PW_ETOOBIG;
-    size_t bytes = 0;
-    for (size_t i = 0; i < n; i++)
-        bytes += labels[i].name_len + labels[i].value_len + 2;
-    if (bytes > TSDB_MAX_KEY || b->arena.len + bytes > UINT32_MAX)
-        return PW_ETOOBIG;
-    struct pl_sample *s = new_sample(b);
-    s->label_off = (uint32_t)b->arena.len;
-    s->nlabels = (uint16_t)n;
-    s->ts = ts;
-    s->value = value;
-    s->quality = quality;
-    for (size_t i = 0; i < n; i++) {
-        pw_buf_append(&b->arena, labels[i].name, labels[i].name_len);
-        pw_buf_putc(&b->arena, '\0');
-        pw_buf_append(&b->arena, labels[i].value, labels[i].value_len);
-        pw_buf_putc(&b->arena, '\0');
-    }
-    b->n++;
-    return PW_OK;
-}
-
 void pipeline_batch_add_ref(struct pipeline_batch *b, uint32_t ref, int64_t ts, double value,
                             uint8_t quality)
 {
@@ -175,16 +149,25 @@ void pipeline_batch_add_ref(struct pipeline_batch *b, uint32_t ref, int64_t ts, 
 int pipeline_batch_add(struct pipeline_batch *b, const struct tsdb_label *labels, size_t n,
                        int64_t ts, double value, uint8_t quality)
 {
-    struct pipeline_label pl[TSDB_MAX_LABELS];
     if (n > TSDB_MAX_LABELS)
         return PW_ETOOBIG;
+    size_t bytes = 0;
+    for (size_t i = 0; i < n; i++)
+        bytes += strlen(labels[i].name) + strlen(labels[i].value) + 2;
+    if (bytes > TSDB_MAX_KEY || b->arena.len + bytes > UINT32_MAX)
+        return PW_ETOOBIG;
+    struct pl_sample *s = new_sample(b);
+    s->label_off = (uint32_t)b->arena.len;
+    s->nlabels = (uint16_t)n;
+    s->ts = ts;
+    s->value = value;
+    s->quality = quality;
     for (size_t i = 0; i < n; i++) {
-        pl[i].name = labels[i].name;
-        pl[i].name_len = strlen(labels[i].name);
-        pl[i].value = labels[i].value;
-        pl[i].value_len = strlen(labels[i].value);
+        pw_buf_append(&b->arena, labels[i].name, strlen(labels[i].name) + 1);
+        pw_buf_append(&b->arena, labels[i].value, strlen(labels[i].value) + 1);
     }
-    return pipeline_batch_add_n(b, pl, n, ts, value, quality);
+    b->n++;
+    return PW_OK;
 }
 
 int pipeline_submit(struct pipeline *p, struct pipeline_batch *b,

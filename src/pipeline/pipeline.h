@@ -74,17 +74,8 @@ struct pipeline_batch *pipeline_batch_new(void);
  * TSDB_MAX_LABELS / TSDB_MAX_KEY bytes of label text. */
 int pipeline_batch_add(struct pipeline_batch *b, const struct tsdb_label *labels, size_t n,
                        int64_t ts, double value, uint8_t quality);
-/* The same with counted strings (no NUL needed; they must not contain NUL bytes). */
-struct pipeline_label {
-    const char *name;
-    size_t name_len;
-    const char *value;
-    size_t value_len;
-};
-int pipeline_batch_add_n(struct pipeline_batch *b, const struct pipeline_label *labels, size_t n,
-                         int64_t ts, double value, uint8_t quality);
 void pipeline_batch_free(struct pipeline_batch *b);
-/* Adds a sample of a series already resolved with tsdb_series_lookup (no labels copied). */
+/* Adds a sample of a series already resolved with tsdb_series_lookup_many (no labels copied). */
 void pipeline_batch_add_ref(struct pipeline_batch *b, uint32_t ref, int64_t ts, double value,
                             uint8_t quality);
 /* Preallocates for about `samples` samples and `label_bytes` bytes of label text. */

@@ -555,7 +555,7 @@ int tsdb_series_create(struct tsdb *db, const char *key, size_t keylen, uint32_t
     db->pages[pg][id & (TSDB_PAGE - 1)] = s;
     if (id >= n)
         atomic_store_explicit(&db->nseries, id + 1, memory_order_release);
-    /* under the write lock: tsdb_series_lookup() reads the map from other threads */
+    /* under the write lock: tsdb_series_lookup_many() reads the map from other threads */
     tsdb_map_put(&db->bykey, s->key, keylen, tsdb_key_hash(s->key, keylen), s);
     pthread_rwlock_unlock(&db->index_lock);
     db->live_series++;

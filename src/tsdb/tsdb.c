@@ -429,22 +429,6 @@ int tsdb_series_ref(struct tsdb *db, const struct tsdb_label *labels, size_t n, 
     return PW_OK;
 }
 
-int tsdb_series_lookup(struct tsdb *db, const struct tsdb_label *labels, size_t n, uint32_t *ref)
-{
-    char key[TSDB_MAX_KEY + 1];
-    size_t kl;
-    int rc = tsdb_key_build(labels, n, key, sizeof key, &kl);
-    if (rc != PW_OK)
-        return rc;
-    uint64_t h = tsdb_key_hash(key, kl);
-    pthread_rwlock_rdlock(&db->index_lock);
-    struct tsdb_series *s = tsdb_map_get(&db->bykey, key, kl, h);
-    if (s)
-        *ref = s->id;
-    pthread_rwlock_unlock(&db->index_lock);
-    return s ? PW_OK : PW_ENOTFOUND;
-}
-
 int tsdb_series_lookup_many(struct tsdb *db, const struct tsdb_label *const *sets,
                             const size_t *nlabels, size_t n, uint32_t *refs)
 {

@@ -136,14 +136,11 @@ struct tsdb_label {
  * TSDB_MAX_LABELS, PW_EFULL past max_series, or the refusing-state error. [writer] */
 int tsdb_series_ref(struct tsdb *db, const struct tsdb_label *labels, size_t n, uint32_t *ref);
 
-/* Resolves the label set of an EXISTING series to its ref without creating anything: PW_OK and
- * *ref, PW_ENOTFOUND for a new series (resolve it on the writer with tsdb_series_ref), or the
- * key errors of tsdb_series_ref. Lets producers resolve series in parallel so the writer only
- * appends by ref. [reader] */
-int tsdb_series_lookup(struct tsdb *db, const struct tsdb_label *labels, size_t n, uint32_t *ref);
-
-/* tsdb_series_lookup for n label sets at once (one lock round per 32): refs[i] is the ref of set
- * i, or UINT32_MAX for a new series or an invalid set. Uses ~130 KiB of stack. [reader] */
+/* Resolves the label sets of EXISTING series to their refs without creating anything: refs[i] is
+ * the ref of set i, or UINT32_MAX for a new series (resolve it on the writer with
+ * tsdb_series_ref) or an invalid set. Lets producers resolve series in parallel so the writer
+ * only appends by ref; the index lock is taken once per 32 sets. Uses ~130 KiB of stack.
+ * [reader] */
 int tsdb_series_lookup_many(struct tsdb *db, const struct tsdb_label *const *sets,
                             const size_t *nlabels, size_t n, uint32_t *refs);
 
