@@ -106,6 +106,7 @@ struct alarm_transition {
     double value, threshold; /* NAN = none */
     int64_t ts;      /* data time */
     const char *message;
+    int64_t origin_ns; /* pw_mono_ns() when the sample behind it was decoded; 0 = not a sample */
 };
 
 /* ---- what is stored ---- */
@@ -146,6 +147,7 @@ struct alarm_event {
     int64_t at;
     bool notify;             /* false when silenced, inhibited, grouped or a flapping repeat;
                               * also false for comment/assign */
+    int64_t origin_ns;       /* from alarm_transition.origin_ns (0 for actions and timers) */
 };
 typedef void (*alarm_event_fn)(const struct alarm_event *ev, void *arg);
 

@@ -331,6 +331,7 @@ static int gunzip(const char *in, size_t len, size_t max, struct pw_buf *out)
 
 static void h_write(struct http_server *s, struct http_req *r, struct http_resp *w)
 {
+    int64_t received_ns = pw_mono_ns(); /* the body is complete: decoding starts now */
     struct influx_opts o;
     struct influx_error errs[WRITE_MAX_ERRORS];
     struct influx_result res;
@@ -368,6 +369,7 @@ static void h_write(struct http_server *s, struct http_req *r, struct http_resp 
     }
 
     struct write_ctx x = {.b = pipeline_batch_new(), .db = s->deps.tsdb, .rc = PW_OK};
+    x.b->origin_ns = received_ns;
     pw_buf_init(&x.text, 0);
     /* a line of telemetry is ~60 bytes per sample and label text about as much: size once */
     pipeline_batch_reserve(x.b, len / 16 + 16, len * 2 + 64);

@@ -39,6 +39,7 @@ struct pipeline {
     int stopping;                       /* guarded by lock */
     int64_t last_maintain_ms;
     int64_t last_tick_ms;
+    int64_t origin_ns; /* of the batch being applied (writer thread); 0 outside batches */
 };
 
 static struct pw_counter *m_samples, *m_failed, *m_groups, *m_full, *m_fsync_errors,
@@ -64,6 +65,7 @@ void pipeline_emit(const struct rules_transition *t, void *arg)
         .threshold = t->threshold,
         .ts = t->ts,
         .message = t->message,
+        .origin_ns = p->origin_ns,
     };
     pw_counter_add(m_transitions, 1);
     int rc = alarm_apply(p->opt.alarms, &a, pw_now_ms(), NULL);
@@ -177,6 +179,8 @@ int pipeline_submit(struct pipeline *p, struct pipeline_batch *b,
     b->done = on_done;
     b->arg = arg;
     b->next = NULL;
+    if (b->origin_ns == 0)
+        b->origin_ns = pw_mono_ns();
     pthread_mutex_lock(&p->lock);
     if (p->stopping) {
         rc = PW_ECLOSED;
@@ -208,6 +212,7 @@ static void apply_batch(struct pipeline *p, struct pipeline_batch *b)
     int64_t now = pw_now_ms();
     b->rc = PW_OK;
     b->stored = 0;
+    p->origin_ns = b->origin_ns;
     if (b->exec)
         b->exec(p, b->exec_ctx);
     for (size_t i = 0; i < b->n; i++) {
@@ -269,6 +274,7 @@ static void apply_batch(struct pipeline *p, struct pipeline_batch *b)
 static void maintain(struct pipeline *p)
 {
     int64_t now = pw_now_ms();
+    p->origin_ns = 0;
     if (p->opt.rules && now - p->last_tick_ms >= 1000) {
         p->last_tick_ms = now;
         rules_tick(p->opt.rules, now, pipeline_emit, p);

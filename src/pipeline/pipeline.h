@@ -38,6 +38,8 @@ struct pipeline_batch {
     size_t stored;            /* set before on_done: samples stored */
     int rc;                   /* set before on_done */
     size_t first_error_index; /* when rc != PW_OK: the sample that failed */
+    int64_t origin_ns;        /* pw_mono_ns() when the samples were decoded; 0 = at submit. Carried
+                               * to the alarm events they raise (latency measurement) */
     /* internal */
     struct pw_buf arena;      /* label strings */
     struct pl_sample *samples;
