@@ -1,9 +1,16 @@
-/* pipeline.c — the single writer thread and its queue.
+/* pipeline.c — the single writer thread, its queue, and the sync thread.
  *
- * Loop: take every queued batch at once (a "group"), append their samples to the engine, commit
- * the WAL once, sync once, then call each batch's on_done with its result. While one group is
- * being written and synced, new batches queue up and form the next group, so the fsync cost is
- * shared by everything that arrived during the previous fsync (group commit). */
+ * Batches move through four lists, all but the queue owned by the writer thread:
+ *   queue      submitted by producers (guarded by lock)
+ *   work       being applied: any small batch (at most PIPELINE_SLICE samples) whole, else one
+ *              slice of the first batch; so a small batch waits for at most one slice, and
+ *              large ones keep their order
+ *   applied    every sample appended (and evaluated by the rules); waiting for a commit
+ *   committed  written to the WAL by tsdb_commit (b->seq), waiting for an fsync that covers it
+ * A commit writes everything applied so far; the sync thread fsyncs one ticket at a time
+ * (tsdb_sync_prepare/perform/finish) while the writer goes on applying, and when a ticket
+ * finishes every batch it covers gets its on_done. Everything that arrives while one fsync runs
+ * shares the next one (group commit). */
 #include "pipeline/pipeline.h"
 
 #include "base/err.h"
@@ -28,15 +35,26 @@ struct pl_sample {
     double value;
 };
 
+struct blist {
+    struct pipeline_batch *head, *tail;
+};
+
 struct pipeline {
     struct tsdb *db;
     struct pipeline_opts opt;
-    pthread_t thread;
+    pthread_t thread, syncer;
     pthread_mutex_t lock;
-    pthread_cond_t wake;
+    pthread_cond_t wake;      /* writer: a batch arrived, a sync finished, or stopping */
+    pthread_cond_t sync_wake; /* sync thread: a ticket was posted, or stop */
     struct pipeline_batch *head, *tail; /* queue, guarded by lock */
     size_t queued_samples;              /* guarded by lock */
     int stopping;                       /* guarded by lock */
+    struct tsdb_sync_ticket ticket;     /* guarded by lock */
+    bool sync_posted, sync_done, sync_stop; /* guarded by lock */
+    /* writer thread only */
+    struct blist work, applied, committed;
+    size_t applied_samples;
+    bool sync_busy; /* a ticket is posted and not finished */
     int64_t last_maintain_ms;
     int64_t last_tick_ms;
     int64_t origin_ns; /* of the batch being applied (writer thread); 0 outside batches */
@@ -98,6 +116,7 @@ static inline void evaluate(struct pipeline *p, uint32_t ref, const struct pl_sa
 
 void pipeline_opts_init(struct pipeline_opts *o)
 {
+    memset(o, 0, sizeof *o);
     o->max_queued_samples = 4000000;
     o->maintain_every_ms = 10000;
 }
@@ -202,22 +221,27 @@ int pipeline_submit(struct pipeline *p, struct pipeline_batch *b,
     return rc;
 }
 
-/* Appends one batch's samples; sets b->rc, b->stored. */
-static void apply_batch(struct pipeline *p, struct pipeline_batch *b)
+/* Appends samples [b->applied, to) of b (the first slice also runs b->exec). */
+static void apply_range(struct pipeline *p, struct pipeline_batch *b, size_t to)
 {
     struct tsdb_label labels[TSDB_MAX_LABELS];
     uint32_t last_ref = 0;
     const char *last_key = NULL;
     size_t last_len = 0;
     int64_t now = pw_now_ms();
-    b->rc = PW_OK;
-    b->stored = 0;
     p->origin_ns = b->origin_ns;
-    if (b->exec)
-        b->exec(p, b->exec_ctx);
-    for (size_t i = 0; i < b->n; i++) {
+    if (b->applied == 0) {
+        b->rc = PW_OK;
+        b->stored = 0;
+        if (b->exec)
+            b->exec(p, b->exec_ctx);
+    }
+    size_t i = b->applied;
+    for (; i < to; i++) {
         const struct pl_sample *s = &b->samples[i];
         if (s->nlabels == 0) {
+            if (i + 8 < to && b->samples[i + 8].nlabels == 0)
+                tsdb_prefetch(p->db, b->samples[i + 8].label_off);
             int arc = tsdb_append(p->db, s->label_off, s->ts, s->value, s->quality);
             if (arc == PW_OK) {
                 b->stored++;
@@ -228,8 +252,10 @@ static void apply_batch(struct pipeline *p, struct pipeline_batch *b)
                 b->rc = arc;
                 b->first_error_index = i;
             }
-            if (arc == PW_ENOSPC || arc == PW_EIO)
+            if (arc == PW_ENOSPC || arc == PW_EIO) {
+                i = b->n;
                 break;
+            }
             continue;
         }
         const char *key = b->arena.data + s->label_off;
@@ -259,8 +285,10 @@ static void apply_batch(struct pipeline *p, struct pipeline_batch *b)
                 b->first_error_index = i;
             }
             /* an invalid sample costs only itself; a refusing engine refuses the rest too */
-            if (rc == PW_ENOSPC || rc == PW_EIO)
+            if (rc == PW_ENOSPC || rc == PW_EIO) {
+                i = b->n;
                 break;
+            }
             continue;
         }
         last_key = key;
@@ -269,6 +297,7 @@ static void apply_batch(struct pipeline *p, struct pipeline_batch *b)
         b->stored++;
         evaluate(p, ref, s, now);
     }
+    b->applied = i;
 }
 
 static void maintain(struct pipeline *p)
@@ -280,7 +309,8 @@ static void maintain(struct pipeline *p)
         rules_tick(p->opt.rules, now, pipeline_emit, p);
         alarm_tick(p->opt.alarms, now);
     }
-    if (now - p->last_maintain_ms < p->opt.maintain_every_ms)
+    /* storage housekeeping waits for the outstanding fsync (it may rotate the WAL) */
+    if (p->sync_busy || now - p->last_maintain_ms < p->opt.maintain_every_ms)
         return;
     p->last_maintain_ms = now;
     int rc = tsdb_maintain(p->db, now);
@@ -288,64 +318,217 @@ static void maintain(struct pipeline *p)
         PW_LOG_WARN("pipeline", "storage maintenance failed", "err=%s", pw_errname(rc));
 }
 
-static void write_group(struct pipeline *p, struct pipeline_batch *group)
+static void list_push(struct blist *l, struct pipeline_batch *b)
 {
-    uint64_t seq = 0, durable = 0;
-    size_t samples = 0, failed = 0;
-    for (struct pipeline_batch *b = group; b; b = b->next) {
-        apply_batch(p, b);
-        samples += b->stored;
-        failed += b->n - b->stored;
+    b->next = NULL;
+    if (l->tail)
+        l->tail->next = b;
+    else
+        l->head = b;
+    l->tail = b;
+}
+
+static struct pipeline_batch *list_pop(struct blist *l)
+{
+    struct pipeline_batch *b = l->head;
+    if (b) {
+        l->head = b->next;
+        if (!l->head)
+            l->tail = NULL;
+        b->next = NULL;
     }
+    return b;
+}
+
+/* Reports b (rc overrides b->rc when not PW_OK) and frees it. */
+static void finish_batch(struct pipeline_batch *b, int rc)
+{
+    if (rc != PW_OK) {
+        b->rc = rc;
+        b->stored = 0;
+    }
+    pw_counter_add(m_samples, b->rc == PW_OK || rc == PW_OK ? b->stored : 0);
+    pw_counter_add(m_failed, b->n - b->stored);
+    if (b->done)
+        b->done(b, b->rc, b->arg);
+    pipeline_batch_free(b);
+}
+
+/* Applies a small batch waiting in the work list, or else one slice of the first (large) one.
+ * Small batches (a device's frame, a reading) thus go between the slices of a large body, while
+ * large bodies keep their arrival order (interleaving them would only turn their samples out of
+ * order against each other). */
+static void apply_slice(struct pipeline *p)
+{
+    struct pipeline_batch *b = p->work.head, *prev = NULL;
+    for (; b; prev = b, b = b->next)
+        if (b->n - b->applied <= PIPELINE_SLICE)
+            break;
+    if (b) {
+        if (prev)
+            prev->next = b->next;
+        else
+            p->work.head = b->next;
+        if (p->work.tail == b)
+            p->work.tail = prev;
+        b->next = NULL;
+        apply_range(p, b, b->n);
+    } else {
+        b = p->work.head;
+        apply_range(p, b, b->applied + PIPELINE_SLICE);
+        if (b->applied < b->n)
+            return;
+        list_pop(&p->work);
+    }
+    p->applied_samples += b->stored;
+    list_push(&p->applied, b);
+}
+
+/* Writes everything applied to the WAL: the applied batches wait for an fsync from now on. */
+static void commit_applied(struct pipeline *p)
+{
+    uint64_t seq = 0;
     int rc = tsdb_commit(p->db, &seq);
-    if (rc == PW_OK)
-        rc = tsdb_sync(p->db, &durable);
+    pw_counter_add(m_groups, 1);
+    p->applied_samples = 0;
+    struct pipeline_batch *b;
     if (rc != PW_OK) {
         pw_counter_add(m_fsync_errors, 1);
-        PW_LOG_ERROR("pipeline", "commit failed; not acknowledging", "err=%s samples=%zu",
-                     pw_errname(rc), samples);
+        PW_LOG_ERROR("pipeline", "commit failed; not acknowledging", "err=%s", pw_errname(rc));
+        while ((b = list_pop(&p->applied)))
+            finish_batch(b, rc);
+        return;
     }
-    pw_counter_add(m_samples, rc == PW_OK ? samples : 0);
-    pw_counter_add(m_failed, rc == PW_OK ? failed : samples + failed);
-    pw_counter_add(m_groups, 1);
-    struct pipeline_batch *next;
-    for (struct pipeline_batch *b = group; b; b = next) {
-        next = b->next;
-        if (rc != PW_OK) {
-            b->rc = rc;
-            b->stored = 0;
+    while ((b = list_pop(&p->applied))) {
+        b->seq = seq;
+        list_push(&p->committed, b);
+    }
+}
+
+/* Reports the committed batches that are durable (all of them with PW_OK... or rc). */
+static void complete_committed(struct pipeline *p, uint64_t durable, int rc)
+{
+    struct pipeline_batch *b;
+    while (p->committed.head && (rc != PW_OK || p->committed.head->seq <= durable)) {
+        b = list_pop(&p->committed);
+        finish_batch(b, rc);
+    }
+}
+
+/* Hands a ticket for everything committed to the sync thread, or completes what needs none. */
+static void start_sync(struct pipeline *p)
+{
+    struct tsdb_sync_ticket t;
+    if (!tsdb_sync_prepare(p->db, &t)) {
+        /* nothing to fsync (fsync=always|off, or already durable) */
+        uint64_t durable = tsdb_durable_seq(p->db);
+        complete_committed(p, durable, PW_OK);
+        if (p->committed.head) {
+            /* cannot happen: a commit that no fsync will cover is never acknowledged */
+            PW_LOG_ERROR("pipeline", "commit not covered by a sync; not acknowledging",
+                         "seq=%llu durable=%llu", (unsigned long long)p->committed.head->seq,
+                         (unsigned long long)durable);
+            complete_committed(p, durable, PW_EIO);
         }
-        if (b->done)
-            b->done(b, b->rc, b->arg);
-        pipeline_batch_free(b);
+        return;
     }
+    pthread_mutex_lock(&p->lock);
+    p->ticket = t;
+    p->sync_posted = true;
+    pthread_cond_signal(&p->sync_wake);
+    pthread_mutex_unlock(&p->lock);
+    p->sync_busy = true;
+}
+
+static void finish_sync(struct pipeline *p)
+{
+    pthread_mutex_lock(&p->lock);
+    struct tsdb_sync_ticket t = p->ticket;
+    pthread_mutex_unlock(&p->lock);
+    uint64_t durable = 0;
+    int rc = tsdb_sync_finish(p->db, &t, &durable);
+    p->sync_busy = false;
+    if (rc != PW_OK) {
+        pw_counter_add(m_fsync_errors, 1);
+        PW_LOG_ERROR("pipeline", "fsync failed; not acknowledging", "err=%s", pw_errname(rc));
+    }
+    complete_committed(p, durable, rc);
+}
+
+static bool idle(const struct pipeline *p)
+{
+    return !p->work.head && !p->applied.head && !p->committed.head && !p->sync_busy;
 }
 
 static void *run(void *arg)
 {
     struct pipeline *p = arg;
-    pthread_mutex_lock(&p->lock);
     for (;;) {
-        while (!p->head && !p->stopping) {
+        pthread_mutex_lock(&p->lock);
+        while (!p->head && !p->sync_done && !p->work.head && !(p->stopping && idle(p))) {
             struct timespec ts;
             clock_gettime(CLOCK_REALTIME, &ts);
             ts.tv_sec += 1;
-            pthread_cond_timedwait(&p->wake, &p->lock, &ts);
-            if (!p->head) {
+            if (pthread_cond_timedwait(&p->wake, &p->lock, &ts) == ETIMEDOUT) {
                 pthread_mutex_unlock(&p->lock);
                 maintain(p);
                 pthread_mutex_lock(&p->lock);
             }
         }
-        if (!p->head && p->stopping)
-            break;
-        struct pipeline_batch *group = p->head;
+        /* new batches join the work list at the back */
+        struct pipeline_batch *b = p->head;
         p->head = p->tail = NULL;
         p->queued_samples = 0;
+        bool synced = p->sync_done;
+        p->sync_done = false;
+        bool stop = p->stopping;
         pthread_mutex_unlock(&p->lock);
-        write_group(p, group);
+        while (b) {
+            struct pipeline_batch *next = b->next;
+            list_push(&p->work, b);
+            b = next;
+        }
+
+        if (synced)
+            finish_sync(p);
+        if (p->work.head)
+            apply_slice(p);
+        /* commit when everything queued is applied, or as soon as the sync thread is free for
+         * it (under a steady stream the work list never empties) */
+        if (p->applied.head && (!p->work.head || !p->sync_busy))
+            commit_applied(p);
+        if (!p->sync_busy && p->committed.head)
+            start_sync(p);
         maintain(p);
+        if (stop && idle(p)) {
+            pthread_mutex_lock(&p->lock);
+            bool more = p->head != NULL;
+            pthread_mutex_unlock(&p->lock);
+            if (!more)
+                break;
+        }
+    }
+    return NULL;
+}
+
+/* The sync thread: performs one ticket at a time. */
+static void *syncer(void *arg)
+{
+    struct pipeline *p = arg;
+    pthread_mutex_lock(&p->lock);
+    for (;;) {
+        while (!p->sync_posted && !p->sync_stop)
+            pthread_cond_wait(&p->sync_wake, &p->lock);
+        if (!p->sync_posted)
+            break;
+        struct tsdb_sync_ticket t = p->ticket;
+        pthread_mutex_unlock(&p->lock);
+        tsdb_sync_perform(&t);
         pthread_mutex_lock(&p->lock);
+        p->ticket.rc = t.rc;
+        p->sync_posted = false;
+        p->sync_done = true;
+        pthread_cond_signal(&p->wake);
     }
     pthread_mutex_unlock(&p->lock);
     return NULL;
@@ -362,28 +545,39 @@ int pipeline_open(struct tsdb *db, const struct pipeline_opts *o, struct pipelin
     p->last_maintain_ms = pw_now_ms();
     pthread_mutex_init(&p->lock, NULL);
     pthread_cond_init(&p->wake, NULL);
+    pthread_cond_init(&p->sync_wake, NULL);
     m_samples = pw_counter_get("parkwatch_pipeline_samples_total", "",
                                "Samples stored durably by the pipeline.");
     m_failed = pw_counter_get("parkwatch_pipeline_samples_failed_total", "",
                               "Samples the pipeline could not store (invalid, or storage error).");
     m_groups = pw_counter_get("parkwatch_pipeline_commits_total", "",
-                              "Group commits (one WAL write and one sync each).");
+                              "Group commits (one WAL write each; an fsync covers one or more).");
     m_full = pw_counter_get("parkwatch_pipeline_queue_full_total", "",
                             "Batches refused because the pipeline queue was full.");
     m_fsync_errors = pw_counter_get("parkwatch_pipeline_commit_errors_total", "",
-                                    "Group commits that failed (nothing acknowledged).");
+                                    "WAL writes or fsyncs that failed (nothing acknowledged).");
     m_transitions = pw_counter_get("parkwatch_pipeline_alarm_transitions_total", "",
                                    "Rule transitions applied to the alarm store.");
     m_alarm_errors = pw_counter_get("parkwatch_pipeline_alarm_errors_total", "",
                                     "Rule transitions the alarm store refused or failed.");
+    if (pthread_create(&p->syncer, NULL, syncer, p) != 0)
+        goto fail;
     if (pthread_create(&p->thread, NULL, run, p) != 0) {
-        pthread_mutex_destroy(&p->lock);
-        pthread_cond_destroy(&p->wake);
-        free(p);
-        return PW_EIO;
+        pthread_mutex_lock(&p->lock);
+        p->sync_stop = true;
+        pthread_cond_signal(&p->sync_wake);
+        pthread_mutex_unlock(&p->lock);
+        pthread_join(p->syncer, NULL);
+        goto fail;
     }
     *out = p;
     return PW_OK;
+fail:
+    pthread_mutex_destroy(&p->lock);
+    pthread_cond_destroy(&p->wake);
+    pthread_cond_destroy(&p->sync_wake);
+    free(p);
+    return PW_EIO;
 }
 
 void pipeline_close(struct pipeline *p)
@@ -395,8 +589,14 @@ void pipeline_close(struct pipeline *p)
     pthread_cond_signal(&p->wake);
     pthread_mutex_unlock(&p->lock);
     pthread_join(p->thread, NULL);
+    pthread_mutex_lock(&p->lock);
+    p->sync_stop = true;
+    pthread_cond_signal(&p->sync_wake);
+    pthread_mutex_unlock(&p->lock);
+    pthread_join(p->syncer, NULL);
     pthread_mutex_destroy(&p->lock);
     pthread_cond_destroy(&p->wake);
+    pthread_cond_destroy(&p->sync_wake);
     free(p);
 }
 

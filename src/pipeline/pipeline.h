@@ -1,7 +1,11 @@
 /* pipeline.h — the single writer. Ingest threads hand it batches of samples; its one thread
  * appends them to the time-series engine (and, as they land, to the rules), commits the WAL once
  * for everything that arrived together, syncs once (group commit), and only then reports each
- * batch as done — so a device is acknowledged only after its data is durable.
+ * batch as done — so a device is acknowledged only after its data is durable. The fsync runs on
+ * a second thread, so the writer applies (and evaluates) the next group while the previous one
+ * is being synced; batches of more than PIPELINE_SLICE samples are applied in slices with the small
+ * batches that arrive meanwhile in between, so a reading that crosses a setpoint is evaluated
+ * within a slice of arriving, however large the body queued ahead of it.
  *
  *     struct pipeline_batch *b = pipeline_batch_new();
  *     pipeline_batch_add(b, labels, n, ts, value, quality);   // copies labels
@@ -32,6 +36,8 @@
 
 struct pipeline;
 
+#define PIPELINE_SLICE 1024 /* samples applied before batches that arrived meanwhile get a turn */
+
 struct pipeline_batch {
     /* filled by pipeline_batch_add */
     size_t n;                 /* samples */
@@ -50,6 +56,8 @@ struct pipeline_batch {
      * rule queries): see pipeline_exec */
     void (*exec)(struct pipeline *p, void *ctx);
     void *exec_ctx;
+    size_t applied;           /* samples [0, applied) done (writer thread) */
+    uint64_t seq;             /* tsdb commit that covers it (writer thread) */
     struct pipeline_batch *next;
 };
 

@@ -39,6 +39,7 @@
 #ifndef PW_TSDB_H
 #define PW_TSDB_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -149,6 +150,8 @@ int tsdb_series_lookup_many(struct tsdb *db, const struct tsdb_label *const *set
  * timestamp outside [TSDB_TS_MIN, TSDB_TS_MAX], or the refusing-state error (PW_ENOSPC ...), in
  * which case nothing was stored. [writer] */
 int tsdb_append(struct tsdb *db, uint32_t ref, int64_t ts, double value, uint8_t quality);
+/* Hints that ref will be appended to soon (prefetches its head into the cache). [writer] */
+void tsdb_prefetch(struct tsdb *db, uint32_t ref);
 
 struct tsdb_point {
     const struct tsdb_label *labels;
@@ -170,8 +173,30 @@ int tsdb_commit(struct tsdb *db, uint64_t *seq);
 
 /* Makes every written commit durable per storage.fsync (one fsync for the whole group) and
  * returns the highest durable commit sequence in *durable. On fsync failure returns PW_EIO or
- * PW_ENOSPC; the unsynced commits are rewritten by the next commit. [writer] */
+ * PW_ENOSPC; the unsynced commits are rewritten by the next commit. Not while a ticket is
+ * outstanding (PW_EAGAIN). [writer] */
 int tsdb_sync(struct tsdb *db, uint64_t *durable);
+
+/* Asynchronous sync, so the writer applies the next group while this one is fsynced:
+ *     tsdb_sync_prepare(db, &t)        [writer] after tsdb_commit: a ticket covering every commit
+ *                                      written so far; false when there is nothing to fsync
+ *                                      (everything durable, or storage.fsync is not "batch")
+ *     tsdb_sync_perform(&t)            [any one thread] the fsyncs; touches no engine state
+ *     tsdb_sync_finish(db, &t, &dur)   [writer] publishes the result as tsdb_sync would
+ * Between prepare and finish the writer may append and commit; a checkpoint that falls due
+ * meanwhile (tsdb_commit, tsdb_maintain) is deferred to tsdb_sync_finish, and tsdb_sync and
+ * tsdb_checkpoint refuse with PW_EAGAIN. At most one ticket is outstanding. */
+struct tsdb_sync_ticket {
+    uint64_t seq; /* every commit with seq <= this is durable once the ticket succeeds */
+    /* internal */
+    const struct tsdb_io *io;
+    int fd[2];       /* series log, WAL */
+    size_t bytes[2]; /* written bytes the fsyncs cover */
+    int rc;
+};
+bool tsdb_sync_prepare(struct tsdb *db, struct tsdb_sync_ticket *t);
+int tsdb_sync_perform(struct tsdb_sync_ticket *t);
+int tsdb_sync_finish(struct tsdb *db, struct tsdb_sync_ticket *t, uint64_t *durable);
 
 /* Highest durable commit sequence. [any thread] */
 uint64_t tsdb_durable_seq(struct tsdb *db);

@@ -152,8 +152,10 @@ int tsdb_key_build(const struct tsdb_label *labels, size_t n, char *buf, size_t 
  * holding the unescaped strings; out holds at most TSDB_MAX_LABELS. PW_EINVAL when malformed. */
 int tsdb_key_parse(const char *key, size_t len, struct tsdb_label *out, size_t *n, char **lbuf);
 
-/* One series. Identity fields are immutable after publication; head fields are written by the
- * writer under mu and read by readers under mu. */
+/* One series. Identity fields are immutable after publication. The head belongs to the writer:
+ * it changes it inside a write section of seq (odd while changing), and when it reallocates or
+ * frees head memory it holds mu as well. Readers hold mu (so nothing they follow moves or is
+ * freed) and retry their copy when seq changed meanwhile (see tsdb.c, "the head"). */
 struct tsdb_hchunk {
     int64_t mint, maxt;
     uint32_t n, len;
@@ -164,23 +166,25 @@ struct tsdb_run_raw {
     uint32_t n, cap;
 };
 struct tsdb_series {
+    /* head (guarded by mu against readers); first, so an append touches few cache lines */
     pthread_mutex_t mu;
+    _Atomic uint32_t seq;         /* odd while the writer changes the head */
+    struct tsdb_run_raw open;     /* in-order open chunk (raw, ascending) */
+    int64_t max_ts;               /* largest ts in the in-order run; TSDB_NO_TS when empty */
+    struct tsdb_sample last;      /* newest sample ever (ts TSDB_NO_TS: none) */
+    uint64_t head_samples;        /* appended since the last checkpoint (upper bound) */
+    struct tsdb_hchunk **chunks; /* in-order sealed chunks, ascending, disjoint */
+    uint32_t nchunks, capchunks;
+    struct tsdb_hchunk **ooo;    /* out-of-order sealed chunks, in sealing order */
+    uint32_t nooo, capooo;
+    struct tsdb_run_raw ooo_open; /* out-of-order open buffer (raw, ascending) */
+    /* identity */
     uint32_t id;
     uint32_t keylen;
     char *key;
     size_t nlabels;
-    struct tsdb_label labels[TSDB_MAX_LABELS]; /* name first when present */
     char *lbuf;
-    /* head (guarded by mu against readers) */
-    struct tsdb_hchunk **chunks; /* in-order sealed chunks, ascending, disjoint */
-    uint32_t nchunks, capchunks;
-    struct tsdb_run_raw open;    /* in-order open chunk (raw, ascending) */
-    struct tsdb_hchunk **ooo;    /* out-of-order sealed chunks, in sealing order */
-    uint32_t nooo, capooo;
-    struct tsdb_run_raw ooo_open; /* out-of-order open buffer (raw, ascending) */
-    int64_t max_ts;               /* largest ts in the in-order run; TSDB_NO_TS when empty */
-    struct tsdb_sample last;      /* newest sample ever (ts TSDB_NO_TS: none) */
-    uint64_t head_samples;        /* appended since the last checkpoint (upper bound) */
+    struct tsdb_label labels[TSDB_MAX_LABELS]; /* name first when present */
 };
 
 /* ---- wal.c ----------------------------------------------------------------------------- */
@@ -228,6 +232,11 @@ int tsdb_log_flush(struct tsdb_log *l);
  * truncates the file back to the last synced offset and makes every unsynced byte pending
  * again. */
 int tsdb_log_sync(struct tsdb_log *l, bool do_fsync);
+/* The first `bytes` written bytes were fsynced (elsewhere): drops them from memory. */
+void tsdb_log_synced(struct tsdb_log *l, size_t bytes);
+/* An fsync failed: truncates the file back to the last synced offset and makes every unsynced
+ * byte pending again. */
+void tsdb_log_unsync(struct tsdb_log *l);
 /* Bytes in the file plus pending. */
 uint64_t tsdb_log_size(const struct tsdb_log *l);
 /* Drops all buffered bytes (after a checkpoint made them redundant). */
@@ -351,6 +360,8 @@ struct tsdb {
     int state;             /* PW_OK or the error appends are refused with */
     int64_t state_retry_ns;
     bool pending;          /* samples appended since the last commit */
+    bool sync_outstanding; /* a tsdb_sync_prepare'd ticket is not finished yet */
+    bool checkpoint_due;   /* the WAL passed checkpoint_wal_bytes while a sync was outstanding */
     int64_t last_checkpoint_ms;
     uint64_t head_total;
 

@@ -157,16 +157,19 @@ void tsdb_log_begin(struct tsdb_log *l, uint8_t type)
 
 void tsdb_log_sample(struct tsdb_log *l, uint32_t id, int64_t ts, double v, uint8_t q)
 {
-    uint8_t tmp[32];
     if (l->rec_start == SIZE_MAX || l->rec_type != TSDB_REC_SAMPLES)
         tsdb_log_begin(l, TSDB_REC_SAMPLES);
-    size_t k = tsdb_put_uvarint(tmp, id);
-    k += tsdb_put_uvarint(tmp + k, tsdb_zigzag((int64_t)((uint64_t)ts - (uint64_t)l->rec_prev_ts)));
-    memcpy(tmp + k, &v, 8);
+    /* encoded in place: at most 5 + 10 + 8 + 1 bytes */
+    if (l->buf.cap - l->buf.len < 25)
+        pw_buf_reserve(&l->buf, 24);
+    uint8_t *p = (uint8_t *)l->buf.data + l->buf.len;
+    size_t k = tsdb_put_uvarint(p, id);
+    k += tsdb_put_uvarint(p + k, tsdb_zigzag((int64_t)((uint64_t)ts - (uint64_t)l->rec_prev_ts)));
+    memcpy(p + k, &v, 8);
     k += 8;
-    tmp[k++] = q;
+    p[k++] = q;
+    l->buf.len += k;
     l->rec_prev_ts = ts;
-    pw_buf_append(&l->buf, tmp, k);
     if (l->buf.len - l->rec_start - TSDB_REC_HDR >= TSDB_REC_SPLIT)
         tsdb_log_end(l);
 }
@@ -187,6 +190,23 @@ int tsdb_log_flush(struct tsdb_log *l)
     return PW_OK;
 }
 
+void tsdb_log_synced(struct tsdb_log *l, size_t bytes)
+{
+    if (bytes > l->written)
+        bytes = l->written;
+    l->synced_off += (off_t)bytes;
+    pw_buf_consume(&l->buf, bytes);
+    if (l->rec_start != SIZE_MAX)
+        l->rec_start -= bytes;
+    l->written -= bytes;
+}
+
+void tsdb_log_unsync(struct tsdb_log *l)
+{
+    (void)l->io->ftruncate(l->io->ctx, l->fd, l->synced_off);
+    l->written = 0;
+}
+
 int tsdb_log_sync(struct tsdb_log *l, bool do_fsync)
 {
     if (l->written == 0)
@@ -194,16 +214,11 @@ int tsdb_log_sync(struct tsdb_log *l, bool do_fsync)
     if (do_fsync) {
         int e = l->io->fsync(l->io->ctx, l->fd);
         if (e < 0) {
-            (void)l->io->ftruncate(l->io->ctx, l->fd, l->synced_off);
-            l->written = 0;
+            tsdb_log_unsync(l);
             return tsdb_err_io(e);
         }
     }
-    l->synced_off += (off_t)l->written;
-    pw_buf_consume(&l->buf, l->written);
-    if (l->rec_start != SIZE_MAX)
-        l->rec_start -= l->written;
-    l->written = 0;
+    tsdb_log_synced(l, l->written);
     return PW_OK;
 }
 
