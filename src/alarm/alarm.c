@@ -297,7 +297,8 @@ static int64_t scalar(struct alarm_store *s, const char *sql, const char *a1, co
 /* ---- events ---- */
 
 void alarm_evq_push(struct alarm_evq *q, enum alarm_event_type type, const struct alarm_info *a,
-                    const char *user, const char *text, int64_t at, bool notify)
+                    const char *user, const char *text, int64_t at, bool notify,
+                    int64_t origin_ns)
 {
     if (q->n >= ALARM_EVQ_MAX)
         return;
@@ -308,6 +309,7 @@ void alarm_evq_push(struct alarm_evq *q, enum alarm_event_type type, const struc
     snprintf(it->text, sizeof it->text, "%s", text ? text : "");
     it->ev.at = at;
     it->ev.notify = notify;
+    it->ev.origin_ns = origin_ns;
 }
 
 void alarm_evq_fire(struct alarm_store *s, struct alarm_evq *q)
@@ -626,14 +628,14 @@ static int do_raise(struct alarm_store *s, const struct alarm_transition *t, int
                 return rc;
             if ((rc = alarm_load(s, NULL, id, a)) != PW_OK)
                 return rc;
-            alarm_evq_push(q, ev, a, "system", "", now, false);
-            alarm_evq_push(q, ALARM_EV_FLAPPING, a, "system", "", now, !quiet);
+            alarm_evq_push(q, ev, a, "system", "", now, false, t->origin_ns);
+            alarm_evq_push(q, ALARM_EV_FLAPPING, a, "system", "", now, !quiet, t->origin_ns);
             return PW_OK;
         }
     }
     if ((rc = alarm_load(s, NULL, id, a)) != PW_OK)
         return rc;
-    alarm_evq_push(q, ev, a, "system", "", now, notify);
+    alarm_evq_push(q, ev, a, "system", "", now, notify, t->origin_ns);
     return PW_OK;
 }
 
@@ -685,7 +687,7 @@ static int do_clear(struct alarm_store *s, const struct alarm_transition *t, int
         return rc;
     if (!cur.flapping)
         alarm_evq_push(q, ALARM_EV_CLEARED, a, "system", "", now,
-                       !silenced && !cur.inhibited && !cur.group_id);
+                       !silenced && !cur.inhibited && !cur.group_id, t->origin_ns);
     return PW_OK;
 }
 
@@ -795,7 +797,8 @@ static int act(struct alarm_store *s, const char *scope, int64_t id, const char 
         goto rollback;
     alarm_evq_push(&q, evt[what], &a, user, text, now,
                    what != ACT_COMMENT && what != ACT_ASSIGN && !a.silenced && !a.inhibited &&
-                       !a.group_id);
+                       !a.group_id,
+                   0);
     goto out;
 rollback:
     alarm_db_exec(s, "ROLLBACK");
@@ -888,7 +891,7 @@ void alarm_tick(struct alarm_store *s, int64_t now)
                      "");
         if (rc == PW_OK && (rc = alarm_load(s, NULL, a.id, &a)) == PW_OK)
             alarm_evq_push(&q, a.cond_active ? ALARM_EV_STABLE : ALARM_EV_CLEARED, &a, "system",
-                           "", now, !a.silenced && !a.inhibited && !a.group_id);
+                           "", now, !a.silenced && !a.inhibited && !a.group_id, 0);
     }
     if (rc == PW_OK && alarm_db_exec(s, "COMMIT") == PW_OK)
         goto out;

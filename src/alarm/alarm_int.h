@@ -27,7 +27,10 @@ struct alarm_store {
     struct alarm_sub subs[ALARM_SUBSCRIBERS_MAX];
 };
 
-/* Events produced under the mutex, fired after it is released. */
+/* Events produced under the mutex, fired after it is released. alarm_evq_push copies a, user and
+ * text; origin_ns is the transition's (alarm_transition.origin_ns) for events a transition
+ * produced, 0 for user actions and timer-driven events. At most ALARM_EVQ_MAX events; further
+ * pushes are dropped. */
 #define ALARM_EVQ_MAX 4
 struct alarm_evq_item {
     struct alarm_event ev;
@@ -39,7 +42,8 @@ struct alarm_evq {
     struct alarm_evq_item it[ALARM_EVQ_MAX];
 };
 void alarm_evq_push(struct alarm_evq *q, enum alarm_event_type type, const struct alarm_info *a,
-                    const char *user, const char *text, int64_t at, bool notify);
+                    const char *user, const char *text, int64_t at, bool notify,
+                    int64_t origin_ns);
 void alarm_evq_fire(struct alarm_store *s, struct alarm_evq *q);
 
 int alarm_db_exec(struct alarm_store *s, const char *sql);

@@ -20,7 +20,20 @@
  *                   (connected/online, last seen) when it changed, at most every 5 s
  *   event: hello    data: {}   first message; its id is the stream position
  *   event: reset    data: {}   the client missed events: reload
- *   ": keepalive" comments every 15 s. */
+ *   ": keepalive" comments every 15 s.
+ *
+ * Latency. An alarm event produced by a transition carries origin_ns, the pw_mono_ns() at which
+ * the sample behind it was decoded (alarm_event.origin_ns); the ring item keeps it. Each client
+ * remembers, for every such event it copied into its out buffer, the offset of the event's last
+ * byte. When the reader hands out bytes to MHD, every event whose last byte is among them is
+ * observed once, pw_mono_ns() - origin_ns, into parkwatch_alarm_event_latency_seconds: one
+ * observation per event per client that was sent the event (a scoped client that skips another
+ * enterprise's event observes nothing for it; events without an origin — user actions, timers —
+ * are not observed). A partial hand-over (out larger than MHD's buffer) observes only the events
+ * it completes. With a thread per connection, MHD writes the bytes to the socket right after the
+ * reader returns, and calls the reader again only once they are sent: a client that reads slowly
+ * delays the hand-over of the events queued behind, which is counted; the time spent in the last
+ * send itself is not. */
 #include "http/http_int.h"
 
 #include "alarm/alarm.h"
@@ -50,6 +63,21 @@ struct sse_item {
     char *enterprise; /* "" = park-owned */
     char *text;       /* the complete SSE message ("id: …\nevent: …\ndata: …\n\n") */
     size_t len;
+    int64_t origin_ns; /* alarm_event.origin_ns; 0 = not observed */
+};
+
+/* Upper bounds (seconds) of parkwatch_alarm_event_latency_seconds: fine around the 2 ms target
+ * (design.md, "Performance targets") so that p99 can be read against it. */
+static const double latency_bounds[] = {
+    0.0001, 0.0002, 0.0003, 0.0004, 0.0005, 0.00075, 0.001, 0.00125, 0.0015, 0.00175, 0.002,
+    0.0025, 0.003, 0.004, 0.005, 0.0075, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10,
+};
+
+/* An event in a client's out buffer whose latency is observed once its last byte is handed to
+ * MHD. */
+struct sse_pending {
+    size_t end; /* offset in out just past the event's last byte */
+    int64_t origin_ns;
 };
 
 struct sse_hub {
@@ -62,6 +90,7 @@ struct sse_hub {
     struct alarm_store *alarms;
     int sub; /* subscription handle, -1 when none */
     struct pw_counter *m_events, *m_clients, *m_resets;
+    struct pw_histogram *m_latency;
 };
 
 struct sse_client {
@@ -72,6 +101,10 @@ struct sse_client {
     uint64_t cursor; /* next event id to send */
     struct pw_buf out;
     size_t out_off;
+    /* events in out still to be observed, in order of end; [pend_done, npend) are pending.
+     * Bounded by out's size (out stops growing at 256 KiB plus one event). */
+    struct sse_pending *pend;
+    size_t npend, pend_done, pend_cap;
     int64_t last_write_ms;
     /* values stream */
     uint32_t *refs;
@@ -87,7 +120,7 @@ struct sse_client {
 };
 
 static void hub_append(struct sse_hub *h, const char *enterprise, const char *event,
-                       const char *data, size_t dlen)
+                       const char *data, size_t dlen, int64_t origin_ns)
 {
     struct pw_buf b;
     pw_buf_init(&b, 0);
@@ -102,6 +135,7 @@ static void hub_append(struct sse_hub *h, const char *enterprise, const char *ev
     it->id = id;
     it->enterprise = pw_xstrdup(enterprise ? enterprise : "");
     it->text = pw_buf_steal(&b, &it->len);
+    it->origin_ns = origin_ns;
     pthread_cond_broadcast(&h->cond);
     pthread_mutex_unlock(&h->lock);
     pw_counter_add(h->m_events, 1);
@@ -115,7 +149,7 @@ static void on_alarm_event(const struct alarm_event *ev, void *arg)
     pw_buf_init(&b, 0);
     if (alarm_event_json(ev, &b) == PW_OK && b.data) {
         /* one line: JSON has no raw newlines */
-        hub_append(h, ev->alarm.enterprise, "alarm", b.data, b.len);
+        hub_append(h, ev->alarm.enterprise, "alarm", b.data, b.len, ev->origin_ns);
     }
     pw_buf_release(&b);
 }
@@ -134,6 +168,11 @@ struct sse_hub *sse_hub_open(struct alarm_store *alarms)
     h->m_clients = pw_gauge_get("parkwatch_sse_clients", "", "Connected server-sent event clients.");
     h->m_resets = pw_counter_get("parkwatch_sse_resets_total", "",
                                  "Clients that fell behind the event ring and were told to reload.");
+    h->m_latency = pw_histogram_get(
+        "parkwatch_alarm_event_latency_seconds", "",
+        "Time from the sample behind an alarm event being decoded to the event being written to"
+        " an SSE client's socket.",
+        latency_bounds, PW_ARRAY_LEN(latency_bounds));
     h->alarms = alarms;
     h->sub = alarms ? alarm_subscribe(alarms, on_alarm_event, h) : -1;
     return h;
@@ -276,6 +315,29 @@ static void polled_events(struct sse_client *c, int64_t now)
     pw_buf_release(&b);
 }
 
+/* Remembers that the event just appended to c->out (ending at c->out.len) has origin origin_ns. */
+static void pending_add(struct sse_client *c, int64_t origin_ns)
+{
+    if (c->npend == c->pend_cap) {
+        c->pend_cap = c->pend_cap ? 2 * c->pend_cap : 16;
+        c->pend = pw_xrealloc(c->pend, c->pend_cap * sizeof *c->pend);
+    }
+    c->pend[c->npend++] = (struct sse_pending){.end = c->out.len, .origin_ns = origin_ns};
+}
+
+/* Observes the latency of every pending event that ends at or before c->out_off, i.e. whose last
+ * byte has just been handed to MHD, and marks it done. */
+static void pending_observe(struct sse_client *c)
+{
+    if (c->pend_done == c->npend || c->pend[c->pend_done].end > c->out_off)
+        return;
+    int64_t now = pw_mono_ns();
+    while (c->pend_done < c->npend && c->pend[c->pend_done].end <= c->out_off) {
+        int64_t d = now - c->pend[c->pend_done++].origin_ns;
+        pw_histogram_observe(c->hub->m_latency, d > 0 ? (double)d / 1e9 : 0.0);
+    }
+}
+
 /* MHD content reader: blocks this connection's thread until there is something to send. */
 static ssize_t reader(void *cls, uint64_t pos, char *buf, size_t max)
 {
@@ -288,9 +350,11 @@ static ssize_t reader(void *cls, uint64_t pos, char *buf, size_t max)
                 n = max;
             memcpy(buf, c->out.data + c->out_off, n);
             c->out_off += n;
+            pending_observe(c);
             if (c->out_off == c->out.len) {
                 pw_buf_reset(&c->out);
                 c->out_off = 0;
+                c->npend = c->pend_done = 0;
             }
             c->last_write_ms = pw_now_ms();
             return (ssize_t)n;
@@ -309,8 +373,11 @@ static ssize_t reader(void *cls, uint64_t pos, char *buf, size_t max)
         }
         while (c->cursor < h->next_id && c->out.len < 256 * 1024) {
             struct sse_item *it = &h->ring[c->cursor % SSE_RING];
-            if (!c->scoped || strcmp(it->enterprise, c->scope) == 0)
+            if (!c->scoped || strcmp(it->enterprise, c->scope) == 0) {
                 pw_buf_append(&c->out, it->text, it->len);
+                if (it->origin_ns != 0)
+                    pending_add(c, it->origin_ns);
+            }
             c->cursor++;
         }
         if (c->out.len == 0) {
@@ -338,6 +405,7 @@ static void client_free(void *cls)
     pw_gauge_set(c->hub->m_clients, (uint64_t)c->hub->clients);
     pthread_mutex_unlock(&c->hub->lock);
     pw_buf_release(&c->out);
+    free(c->pend);
     free(c->refs);
     free(c->last);
     free(c->selector);

@@ -241,3 +241,36 @@ test('the event stream carries device status and vehicle positions on request', 
   assert.ok(Array.isArray(veh.json));
   sse.close();
 });
+
+// parkwatch_alarm_event_latency_seconds from GET /metrics: { count, sum, inf, type }.
+async function latencyHistogram() {
+  const r = await d.get('/metrics');
+  assert.equal(r.status, 200);
+  const h = { count: NaN, sum: NaN, inf: NaN, type: null };
+  for (const line of r.text.split('\n')) {
+    let m;
+    if ((m = /^# TYPE parkwatch_alarm_event_latency_seconds (\w+)$/.exec(line))) h.type = m[1];
+    else if ((m = /^parkwatch_alarm_event_latency_seconds_count (\S+)$/.exec(line))) h.count = Number(m[1]);
+    else if ((m = /^parkwatch_alarm_event_latency_seconds_sum (\S+)$/.exec(line))) h.sum = Number(m[1]);
+    else if ((m = /^parkwatch_alarm_event_latency_seconds_bucket\{le="\+Inf"\} (\S+)$/.exec(line))) h.inf = Number(m[1]);
+  }
+  return h;
+}
+
+test('an alarm event written to an SSE client is observed in the latency histogram', async () => {
+  const before = await latencyHistogram();
+  assert.equal(before.type, 'histogram');
+  assert.equal(before.inf, before.count);
+  const sse = await new Sse(d, admin).open();
+  const t = now();
+  await write([`gas,device=E1-GD-001 concentration=0 ${t}`]);
+  await write([`gas,device=E1-GD-001 concentration=60 ${t + 1000}`]);
+  await sse.waitFor((e) => e.json?.alarm?.source === 'E1-GD-001-P' && e.json.alarm.value === 60);
+  // the observation is made when the event is handed to the connection, before it is sent
+  const afterH = await latencyHistogram();
+  assert.ok(afterH.count >= before.count + 1, `count ${before.count} -> ${afterH.count}`);
+  assert.ok(afterH.sum > 0 && afterH.sum >= before.sum, `sum ${before.sum} -> ${afterH.sum}`);
+  assert.equal(afterH.inf, afterH.count);
+  sse.close();
+  await write([`gas,device=E1-GD-001 concentration=0 ${t + 2000}`]);
+});

@@ -23,6 +23,7 @@ struct fx_ev {
     bool notify;
     enum alarm_state state;
     int level;
+    int64_t origin_ns;
 };
 
 struct fx {
@@ -45,7 +46,7 @@ static inline void fx_on_event(const struct alarm_event *e, void *arg)
     if (f->n >= FX_MAX_EV)
         abort();
     f->ev[f->n++] = (struct fx_ev){e->type, e->alarm.id, e->notify, e->alarm.state,
-                                   e->alarm.level};
+                                   e->alarm.level, e->origin_ns};
 }
 
 static inline void fx_reopen(struct fx *f)

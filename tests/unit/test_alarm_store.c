@@ -348,6 +348,53 @@ static void test_events(void **state)
     fx_free(f);
 }
 
+/* Events produced by a transition carry its origin_ns (the decode time of the sample behind it);
+ * user actions and timer-driven events carry 0. */
+static void test_event_origin(void **state)
+{
+    struct fx *f = fx_new();
+    f->o.flap_count = 1;
+    f->o.flap_window_ms = 60000;
+    fx_reopen(f);
+    struct alarm_transition t = fx_tr(ALARM_RAISE, "GD1", "E1", "A1", "gas", 3);
+    t.origin_ns = 1001;
+    int64_t id = fx_apply(f, t, T0);
+    assert_int_equal(f->ev[0].type, ALARM_EV_RAISED);
+    assert_int_equal(f->ev[0].origin_ns, 1001);
+    t.level = 4;
+    t.origin_ns = 1002;
+    fx_apply(f, t, T0 + 1);
+    assert_int_equal(f->ev[1].type, ALARM_EV_UPDATED);
+    assert_int_equal(f->ev[1].origin_ns, 1002);
+    assert_int_equal(alarm_ack(f->s, NULL, id, "op", NULL, T0 + 2), PW_OK);
+    assert_int_equal(f->ev[2].type, ALARM_EV_ACKED);
+    assert_int_equal(f->ev[2].origin_ns, 0);
+    struct alarm_transition c = fx_tr(ALARM_CLEAR, "GD1", "E1", "A1", "gas", 3);
+    c.origin_ns = 1003;
+    fx_apply(f, c, T0 + 3);
+    assert_int_equal(f->ev[3].type, ALARM_EV_CLEARED);
+    assert_int_equal(f->ev[3].origin_ns, 1003);
+    t.origin_ns = 1004;
+    fx_apply(f, t, T0 + 4);
+    assert_int_equal(f->ev[4].type, ALARM_EV_RERAISED);
+    assert_int_equal(f->ev[4].origin_ns, 1004);
+    fx_apply(f, c, T0 + 5);
+    /* the second re-raise starts flapping: both its events come from the transition */
+    t.origin_ns = 1005;
+    fx_apply(f, t, T0 + 6);
+    assert_int_equal(f->n, 8);
+    assert_int_equal(f->ev[6].type, ALARM_EV_RERAISED);
+    assert_int_equal(f->ev[6].origin_ns, 1005);
+    assert_int_equal(f->ev[7].type, ALARM_EV_FLAPPING);
+    assert_int_equal(f->ev[7].origin_ns, 1005);
+    /* settled by the timer */
+    alarm_tick(f->s, T0 + 6 + 60000);
+    assert_int_equal(f->n, 9);
+    assert_int_equal(f->ev[8].type, ALARM_EV_STABLE);
+    assert_int_equal(f->ev[8].origin_ns, 0);
+    fx_free(f);
+}
+
 static void test_event_json(void **state)
 {
     struct alarm_event ev;
@@ -394,6 +441,7 @@ int main(void)
         cmocka_unit_test(test_invalid_transitions),
         cmocka_unit_test(test_restart),
         cmocka_unit_test(test_events),
+        cmocka_unit_test(test_event_origin),
         cmocka_unit_test(test_event_json),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
