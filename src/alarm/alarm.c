@@ -14,6 +14,7 @@
 #include "alarm/alarm_int.h"
 
 #include "base/err.h"
+#include "base/hash.h"
 #include "base/log.h"
 #include "base/mem.h"
 #include "base/timeutil.h"
@@ -125,17 +126,48 @@ int alarm_db_exec(struct alarm_store *s, const char *sql)
 
 int alarm_db_prepare(struct alarm_store *s, const char *sql, sqlite3_stmt **st)
 {
-    if (sqlite3_prepare_v2(s->db, sql, -1, st, NULL) != SQLITE_OK) {
+    uint64_t h = pw_hash64(sql, strlen(sql), 0);
+    struct alarm_stmt *free_slot = NULL;
+    for (size_t i = 0; i < ALARM_STMT_CACHE; i++) {
+        struct alarm_stmt *c = &s->stmts[i];
+        if (!c->st) {
+            if (!free_slot)
+                free_slot = c;
+        } else if (!c->busy && c->hash == h && strcmp(sqlite3_sql(c->st), sql) == 0) {
+            c->busy = true;
+            *st = c->st;
+            return PW_OK;
+        }
+    }
+    if (sqlite3_prepare_v3(s->db, sql, -1, free_slot ? SQLITE_PREPARE_PERSISTENT : 0, st,
+                           NULL) != SQLITE_OK) {
         char q[256];
         PW_LOG_ERROR("alarm", "sqlite prepare failed", "err=%s",
                      pw_log_quote(q, sizeof q, sqlite3_errmsg(s->db)));
         *st = NULL;
         return PW_EDB;
     }
+    if (free_slot) /* a full cache leaves the statement uncached: finalized when finished */
+        *free_slot = (struct alarm_stmt){.st = *st, .hash = h, .busy = true};
     return PW_OK;
 }
 
-/* Runs a prepared statement to completion (no rows expected). Finalizes it. */
+void alarm_db_finish(struct alarm_store *s, sqlite3_stmt *st)
+{
+    if (!st)
+        return;
+    for (size_t i = 0; i < ALARM_STMT_CACHE; i++) {
+        if (s->stmts[i].st == st) {
+            sqlite3_reset(st);
+            sqlite3_clear_bindings(st);
+            s->stmts[i].busy = false;
+            return;
+        }
+    }
+    sqlite3_finalize(st);
+}
+
+/* Runs a prepared statement to completion (no rows expected). Finishes it. */
 static int step_done(struct alarm_store *s, sqlite3_stmt *st)
 {
     int rc = sqlite3_step(st) == SQLITE_DONE ? PW_OK : PW_EDB;
@@ -144,7 +176,7 @@ static int step_done(struct alarm_store *s, sqlite3_stmt *st)
         PW_LOG_ERROR("alarm", "sqlite step failed", "err=%s",
                      pw_log_quote(q, sizeof q, sqlite3_errmsg(s->db)));
     }
-    sqlite3_finalize(st);
+    alarm_db_finish(s, st);
     return rc;
 }
 
@@ -229,7 +261,7 @@ int alarm_load(struct alarm_store *s, const char *scope, int64_t id, struct alar
     } else {
         rc = r == SQLITE_DONE ? PW_ENOTFOUND : PW_EDB;
     }
-    sqlite3_finalize(st);
+    alarm_db_finish(s, st);
     return rc;
 }
 
@@ -247,7 +279,7 @@ static int load_open(struct alarm_store *s, const char *source, const char *rule
     if (r == SQLITE_ROW)
         alarm_row_info(st, a);
     rc = r == SQLITE_ROW ? PW_OK : r == SQLITE_DONE ? PW_ENOTFOUND : PW_EDB;
-    sqlite3_finalize(st);
+    alarm_db_finish(s, st);
     return rc;
 }
 
@@ -290,7 +322,7 @@ static int64_t scalar(struct alarm_store *s, const char *sql, const char *a1, co
     int64_t v = dflt;
     if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_type(st, 0) != SQLITE_NULL)
         v = sqlite3_column_int64(st, 0);
-    sqlite3_finalize(st);
+    alarm_db_finish(s, st);
     return v;
 }
 
@@ -392,8 +424,11 @@ int alarm_store_open(const char *path, const struct alarm_opts *o, struct alarm_
         goto out;
     }
     sqlite3_busy_timeout(s->db, 5000);
-    if ((rc = alarm_db_exec(s, "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;"
-                               " PRAGMA foreign_keys = ON;")) != PW_OK)
+    /* the daemon is the only user of alarms.db: an exclusive lock taken once spares every
+     * transaction the shared-memory index and its lock calls (half of the time a transition
+     * took); WAL keeps a crash from corrupting it; NORMAL syncs at checkpoints only */
+    if ((rc = alarm_db_exec(s, "PRAGMA locking_mode = EXCLUSIVE; PRAGMA journal_mode = WAL;"
+                               " PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;")) != PW_OK)
         goto out;
     if ((rc = migrate(s)) != PW_OK)
         goto out;
@@ -408,6 +443,8 @@ void alarm_store_close(struct alarm_store *s)
 {
     if (!s)
         return;
+    for (size_t i = 0; i < ALARM_STMT_CACHE; i++)
+        sqlite3_finalize(s->stmts[i].st);
     sqlite3_close_v2(s->db);
     pthread_mutex_destroy(&s->mu);
     pthread_mutex_destroy(&s->sub_mu);
@@ -442,7 +479,7 @@ static int64_t silence_match(struct alarm_store *s, const struct alarm_info *a, 
     bind_str(st, 6, a->source);
     bind_str(st, 7, a->enterprise);
     int64_t id = sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
-    sqlite3_finalize(st);
+    alarm_db_finish(s, st);
     return id;
 }
 
@@ -577,7 +614,7 @@ static int do_raise(struct alarm_store *s, const struct alarm_transition *t, int
             sqlite3_bind_int64(cs, 1, id);
             sqlite3_bind_int64(cs, 2, now - s->o.flap_window_ms);
             cycles = sqlite3_step(cs) == SQLITE_ROW ? sqlite3_column_int64(cs, 0) : 0;
-            sqlite3_finalize(cs);
+            alarm_db_finish(s, cs);
             start_flap = cycles + 1 > s->o.flap_count;
         }
         bool flapping = cur.flapping || start_flap;
@@ -865,7 +902,7 @@ void alarm_tick(struct alarm_store *s, int64_t now)
         sqlite3_bind_int64(st, 1, now - s->o.flap_window_ms);
         while (n < 64 && sqlite3_step(st) == SQLITE_ROW)
             ids[n++] = sqlite3_column_int64(st, 0);
-        sqlite3_finalize(st);
+        alarm_db_finish(s, st);
     }
     for (int i = 0; i < n && rc == PW_OK; i++) {
         struct alarm_info a;
@@ -924,7 +961,7 @@ int alarm_foreach_open(struct alarm_store *s,
         rc = fn((const char *)sqlite3_column_text(st, 0), (const char *)sqlite3_column_text(st, 1),
                 (const char *)sqlite3_column_text(st, 2), arg);
     }
-    sqlite3_finalize(st);
+    alarm_db_finish(s, st);
     pthread_mutex_unlock(&s->mu);
     return rc;
 }

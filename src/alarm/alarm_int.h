@@ -5,6 +5,8 @@
 #include "alarm/alarm.h"
 
 #include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
 #include <sqlite3.h>
 
 /* Column list read by alarm_row_info, in its order. */
@@ -19,9 +21,19 @@ struct alarm_sub {
     void *arg;
 };
 
+/* Prepared statements kept for reuse, keyed by their SQL text (preparing was most of the time
+ * an alarm transition took). */
+#define ALARM_STMT_CACHE 48
+struct alarm_stmt {
+    sqlite3_stmt *st;
+    uint64_t hash; /* of the SQL text */
+    bool busy;     /* handed out, not yet finished */
+};
+
 struct alarm_store {
     sqlite3 *db;
-    pthread_mutex_t mu; /* guards db */
+    pthread_mutex_t mu; /* guards db and stmts */
+    struct alarm_stmt stmts[ALARM_STMT_CACHE];
     struct alarm_opts o;
     pthread_mutex_t sub_mu; /* guards subs; held while callbacks run */
     struct alarm_sub subs[ALARM_SUBSCRIBERS_MAX];
@@ -47,7 +59,12 @@ void alarm_evq_push(struct alarm_evq *q, enum alarm_event_type type, const struc
 void alarm_evq_fire(struct alarm_store *s, struct alarm_evq *q);
 
 int alarm_db_exec(struct alarm_store *s, const char *sql);
+/* A prepared statement for sql, from the statement cache when it was prepared before (reset,
+ * no bindings). Give it back with alarm_db_finish. Caller holds s->mu. */
 int alarm_db_prepare(struct alarm_store *s, const char *sql, sqlite3_stmt **st);
+/* Returns st to the cache (reset, bindings cleared), or finalizes it when it is not cached.
+ * NULL is accepted. */
+void alarm_db_finish(struct alarm_store *s, sqlite3_stmt *st);
 void alarm_row_info(sqlite3_stmt *st, struct alarm_info *a);
 /* Caller holds s->mu. */
 int alarm_load(struct alarm_store *s, const char *scope, int64_t id, struct alarm_info *a);

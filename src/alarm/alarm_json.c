@@ -172,7 +172,7 @@ int alarm_list_json(struct alarm_store *s, const char *scope, const struct alarm
             n++;
         }
         rc = rc ? rc : pw_buf_putc(out, ']');
-        sqlite3_finalize(st);
+        alarm_db_finish(s, st);
     }
     pthread_mutex_unlock(&s->mu);
     if (rc != PW_OK)
@@ -225,7 +225,7 @@ int alarm_get_json(struct alarm_store *s, const char *scope, int64_t id, struct 
             rc = rc ? rc : kv_str(out, "flags", (const char *)sqlite3_column_text(st, 6));
             rc = rc ? rc : pw_buf_putc(out, '}');
         }
-        sqlite3_finalize(st);
+        alarm_db_finish(s, st);
         st = NULL;
     }
     rc = rc ? rc : pw_buf_putc(out, ']');
@@ -239,7 +239,7 @@ int alarm_get_json(struct alarm_store *s, const char *scope, int64_t id, struct 
                  i++)
                 rc = pw_buf_printf(out, "%s%lld", i ? "," : "",
                                    (long long)sqlite3_column_int64(st, 0));
-            sqlite3_finalize(st);
+            alarm_db_finish(s, st);
         }
         rc = rc ? rc : pw_buf_putc(out, ']');
     }
@@ -276,7 +276,7 @@ int alarm_groups_json(struct alarm_store *s, const char *scope, struct pw_buf *o
                                          alarm_level_name(sqlite3_column_int(st, 5)));
         }
         rc = rc ? rc : pw_buf_putc(out, ']');
-        sqlite3_finalize(st);
+        alarm_db_finish(s, st);
     }
     pthread_mutex_unlock(&s->mu);
     if (rc != PW_OK)
@@ -320,7 +320,7 @@ int alarm_silences_json(struct alarm_store *s, const char *scope, bool all, int6
                                          !ended && exp > now ? "true" : "false");
         }
         rc = rc ? rc : pw_buf_putc(out, ']');
-        sqlite3_finalize(st);
+        alarm_db_finish(s, st);
     }
     pthread_mutex_unlock(&s->mu);
     if (rc != PW_OK)
