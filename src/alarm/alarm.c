@@ -23,6 +23,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 static const char *const migrations[] = {
     /* 1 */
@@ -406,12 +407,62 @@ static int migrate(struct alarm_store *s)
     return PW_OK;
 }
 
+#define CKPT_PAGES 1000     /* checkpoint once the WAL holds this many pages ... */
+#define CKPT_EVERY_MS 10000 /* ... or this often */
+
+/* Commit hook of the main connection (under s->mu): wakes the checkpointer when the WAL grew. */
+static int wal_grew(void *arg, sqlite3 *db, const char *name, int pages)
+{
+    struct alarm_store *s = arg;
+    if (pages >= CKPT_PAGES) {
+        pthread_mutex_lock(&s->ckpt_mu);
+        s->ckpt_want = true;
+        pthread_cond_signal(&s->ckpt_cond);
+        pthread_mutex_unlock(&s->ckpt_mu);
+    }
+    return SQLITE_OK;
+}
+
+static void *checkpointer(void *arg)
+{
+    struct alarm_store *s = arg;
+    pthread_mutex_lock(&s->ckpt_mu);
+    while (!s->ckpt_stop) {
+        if (!s->ckpt_want) {
+            struct timespec ts;
+            clock_gettime(CLOCK_REALTIME, &ts);
+            ts.tv_sec += CKPT_EVERY_MS / 1000;
+            pthread_cond_timedwait(&s->ckpt_cond, &s->ckpt_mu, &ts);
+            if (s->ckpt_stop)
+                break;
+        }
+        s->ckpt_want = false;
+        pthread_mutex_unlock(&s->ckpt_mu);
+        /* PASSIVE: copies what no reader still needs, waits for nobody */
+        int log = 0, done = 0;
+        int rc = sqlite3_wal_checkpoint_v2(s->ckpt_db, "main", SQLITE_CHECKPOINT_PASSIVE, &log,
+                                           &done);
+        if (rc == SQLITE_OK)
+            pw_counter_add(s->m_ckpt, 1);
+        else if (rc != SQLITE_BUSY) {
+            char q[256];
+            PW_LOG_WARN("alarm", "WAL checkpoint failed, will retry", "err=%s",
+                        pw_log_quote(q, sizeof q, sqlite3_errmsg(s->ckpt_db)));
+        }
+        pthread_mutex_lock(&s->ckpt_mu);
+    }
+    pthread_mutex_unlock(&s->ckpt_mu);
+    return NULL;
+}
+
 int alarm_store_open(const char *path, const struct alarm_opts *o, struct alarm_store **out)
 {
     struct alarm_store *s = pw_xcalloc(1, sizeof *s);
     int rc = PW_EDB;
     pthread_mutex_init(&s->mu, NULL);
     pthread_mutex_init(&s->sub_mu, NULL);
+    pthread_mutex_init(&s->ckpt_mu, NULL);
+    pthread_cond_init(&s->ckpt_cond, NULL);
     if (o)
         s->o = *o;
     else
@@ -424,14 +475,29 @@ int alarm_store_open(const char *path, const struct alarm_opts *o, struct alarm_
         goto out;
     }
     sqlite3_busy_timeout(s->db, 5000);
-    /* the daemon is the only user of alarms.db: an exclusive lock taken once spares every
-     * transaction the shared-memory index and its lock calls (half of the time a transition
-     * took); WAL keeps a crash from corrupting it; NORMAL syncs at checkpoints only */
-    if ((rc = alarm_db_exec(s, "PRAGMA locking_mode = EXCLUSIVE; PRAGMA journal_mode = WAL;"
-                               " PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;")) != PW_OK)
+    /* WAL: a crash cannot corrupt it; NORMAL: commits write the WAL and only checkpoints fsync,
+     * and those run on the checkpointer (no automatic checkpoint inside a commit) */
+    if ((rc = alarm_db_exec(s, "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;"
+                               " PRAGMA foreign_keys = ON; PRAGMA wal_autocheckpoint = 0;")) != PW_OK)
         goto out;
     if ((rc = migrate(s)) != PW_OK)
         goto out;
+    rc = PW_EDB;
+    if (sqlite3_open_v2(path, &s->ckpt_db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL) !=
+        SQLITE_OK) {
+        PW_LOG_ERROR("alarm", "cannot open database for checkpoints", "err=%s",
+                     sqlite3_errmsg(s->ckpt_db));
+        goto out;
+    }
+    sqlite3_busy_timeout(s->ckpt_db, 1000);
+    sqlite3_exec(s->ckpt_db, "PRAGMA synchronous = NORMAL", NULL, NULL, NULL);
+    s->m_ckpt = pw_counter_get("parkwatch_alarm_db_checkpoints_total", "",
+                               "WAL checkpoints of alarms.db (run beside the writer thread).");
+    sqlite3_wal_hook(s->db, wal_grew, s);
+    if (pthread_create(&s->ckpt_thread, NULL, checkpointer, s) != 0)
+        goto out;
+    s->ckpt_running = true;
+    rc = PW_OK;
     *out = s;
     s = NULL;
 out:
@@ -443,9 +509,19 @@ void alarm_store_close(struct alarm_store *s)
 {
     if (!s)
         return;
+    if (s->ckpt_running) {
+        pthread_mutex_lock(&s->ckpt_mu);
+        s->ckpt_stop = true;
+        pthread_cond_signal(&s->ckpt_cond);
+        pthread_mutex_unlock(&s->ckpt_mu);
+        pthread_join(s->ckpt_thread, NULL);
+    }
+    sqlite3_close_v2(s->ckpt_db);
     for (size_t i = 0; i < ALARM_STMT_CACHE; i++)
         sqlite3_finalize(s->stmts[i].st);
-    sqlite3_close_v2(s->db);
+    sqlite3_close_v2(s->db); /* the last connection checkpoints and removes the WAL */
+    pthread_mutex_destroy(&s->ckpt_mu);
+    pthread_cond_destroy(&s->ckpt_cond);
     pthread_mutex_destroy(&s->mu);
     pthread_mutex_destroy(&s->sub_mu);
     free(s);

@@ -3,6 +3,7 @@
 #define PW_ALARM_INT_H
 
 #include "alarm/alarm.h"
+#include "base/metrics.h"
 
 #include <pthread.h>
 #include <stdbool.h>
@@ -34,6 +35,15 @@ struct alarm_store {
     sqlite3 *db;
     pthread_mutex_t mu; /* guards db and stmts */
     struct alarm_stmt stmts[ALARM_STMT_CACHE];
+    /* the WAL is checkpointed by a second connection on its own thread, so the checkpoint's
+     * fsyncs never hold up a transition (they took 8-16 ms on the writer thread) */
+    sqlite3 *ckpt_db;
+    pthread_t ckpt_thread;
+    bool ckpt_running;
+    pthread_mutex_t ckpt_mu; /* guards the two flags below */
+    pthread_cond_t ckpt_cond;
+    bool ckpt_stop, ckpt_want;
+    struct pw_counter *m_ckpt;
     struct alarm_opts o;
     pthread_mutex_t sub_mu; /* guards subs; held while callbacks run */
     struct alarm_sub subs[ALARM_SUBSCRIBERS_MAX];

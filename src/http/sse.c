@@ -41,6 +41,7 @@
 #include "base/log.h"
 #include "base/mem.h"
 #include "base/metrics.h"
+#include "base/sched.h"
 #include "base/hash.h"
 #include "base/timeutil.h"
 #include "ingest/field.h"
@@ -115,6 +116,7 @@ struct sse_client {
     int64_t interval_ms, last_values_ms;
     /* polled snapshots: sent when their hash changed */
     bool vehicles, devices;
+    bool short_slice; /* this connection's thread asked for short scheduler slices */
     int64_t last_vehicles_ms, last_devices_ms;
     uint64_t vehicles_hash, devices_hash;
 };
@@ -343,6 +345,12 @@ static ssize_t reader(void *cls, uint64_t pos, char *buf, size_t max)
 {
     struct sse_client *c = cls;
     struct sse_hub *h = c->hub;
+    if (!c->short_slice) {
+        /* the connection's own thread (MHD runs one per connection, for its lifetime): woken by
+         * an alarm event, it must not wait for a bulk parser's time slice */
+        c->short_slice = true;
+        (void)pw_sched_short_slice(PW_SHORT_SLICE_NS);
+    }
     for (;;) {
         if (c->out_off < c->out.len) {
             size_t n = c->out.len - c->out_off;

@@ -17,6 +17,7 @@
 #include "base/log.h"
 #include "base/mem.h"
 #include "base/metrics.h"
+#include "base/sched.h"
 #include "base/timeutil.h"
 
 #include <errno.h>
@@ -463,6 +464,8 @@ static bool idle(const struct pipeline *p)
 static void *run(void *arg)
 {
     struct pipeline *p = arg;
+    /* a reading that arrives must not wait for a bulk parser's time slice */
+    (void)pw_sched_short_slice(PW_SHORT_SLICE_NS);
     for (;;) {
         pthread_mutex_lock(&p->lock);
         while (!p->head && !p->sync_done && !p->work.head && !(p->stopping && idle(p))) {

@@ -6,6 +6,7 @@
 #include <cmocka.h>
 
 #include "alarm_fx.h"
+#include "base/metrics.h"
 
 static void test_raise_update_clear_close(void **state)
 {
@@ -314,6 +315,27 @@ static void test_restart(void **state)
     fx_free(f);
 }
 
+/* The WAL is checkpointed on the checkpointer thread once it grows (never inside a transition),
+ * and everything is still there after a reopen. */
+static void test_wal_checkpointed(void **state)
+{
+    struct fx *f = fx_new();
+    alarm_unsubscribe(f->s, f->sub);
+    struct pw_counter *ck = pw_counter_get("parkwatch_alarm_db_checkpoints_total", "", "");
+    uint64_t before = __atomic_load_n(&ck->value, __ATOMIC_RELAXED);
+    int64_t id = 0;
+    for (int i = 0; i < 1500; i++) {
+        id = fx_apply(f, fx_tr(ALARM_RAISE, "GD1", "E1", "A1", "gas", 3 + i % 2), T0 + i);
+        assert_true(id > 0);
+    }
+    for (int i = 0; i < 200 && __atomic_load_n(&ck->value, __ATOMIC_RELAXED) == before; i++)
+        usleep(50000);
+    assert_true(__atomic_load_n(&ck->value, __ATOMIC_RELAXED) > before);
+    fx_reopen(f);
+    assert_int_equal(fx_get(f, id).level, 4);
+    fx_free(f);
+}
+
 static void test_events(void **state)
 {
     struct fx *f = fx_new();
@@ -440,6 +462,7 @@ int main(void)
         cmocka_unit_test(test_json_shape),
         cmocka_unit_test(test_invalid_transitions),
         cmocka_unit_test(test_restart),
+        cmocka_unit_test(test_wal_checkpointed),
         cmocka_unit_test(test_events),
         cmocka_unit_test(test_event_origin),
         cmocka_unit_test(test_event_json),
