@@ -111,8 +111,8 @@ static inline void evaluate(struct pipeline *p, uint32_t ref, const struct pl_sa
 {
     if (!p->opt.rules)
         return;
-    rules_on_sample(p->opt.rules, ref, tsdb_series_key(p->db, ref), s->ts, s->value, s->quality,
-                    now, pipeline_emit, p);
+    const char *key = rules_needs_key(p->opt.rules, ref) ? tsdb_series_key(p->db, ref) : NULL;
+    rules_on_sample(p->opt.rules, ref, key, s->ts, s->value, s->quality, now, pipeline_emit, p);
 }
 
 void pipeline_opts_init(struct pipeline_opts *o)

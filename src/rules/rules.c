@@ -457,6 +457,11 @@ static void eval_sample(struct rules *rs, struct rser *s, int64_t ts, double v, 
 
 /* ---- lookup ---- */
 
+bool rules_needs_key(const struct rules *rs, uint32_t ref)
+{
+    return ref == RULES_NO_REF || ref >= rs->refcap || rs->refc[ref] == 0;
+}
+
 static int32_t lookup(struct rules *rs, uint32_t ref, const char *key)
 {
     if (ref != RULES_NO_REF && ref < rs->refcap && rs->refc[ref])

@@ -199,6 +199,10 @@ void rules_close(struct rules *rs);
  * are cleared through emit. Returns as rules_open; on error the old set stays in force. */
 int rules_reload(struct rules *rs, struct model *m, int64_t now, rules_emit_fn emit, void *arg);
 
+/* Whether rules_on_sample needs `key` for ref: false once the ref's lookup is cached, so the
+ * caller may pass NULL and skip fetching the key (one cache miss per sample less). */
+bool rules_needs_key(const struct rules *rs, uint32_t ref);
+
 /* Evaluates one stored sample. `key` is the canonical series key (tsdb_series_key: labels
  * sorted by name); `ref` is the tsdb ref or RULES_NO_REF. With a ref the lookup is cached in an
  * array indexed by ref (series without rules are cached too), so the hot path is one array read;
