@@ -500,9 +500,10 @@ static void *run(void *arg)
          * it (under a steady stream the work list never empties) */
         if (p->applied.head && (!p->work.head || !p->sync_busy))
             commit_applied(p);
+        /* between two syncs: the only time storage maintenance may run under a steady load */
+        maintain(p);
         if (!p->sync_busy && p->committed.head)
             start_sync(p);
-        maintain(p);
         if (stop && idle(p)) {
             pthread_mutex_lock(&p->lock);
             bool more = p->head != NULL;
