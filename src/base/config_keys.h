@@ -22,6 +22,9 @@
       "Directory of the web UI's static files (relative to the working directory).")               \
     X(http, session_ttl, DUR, "12h", "1m", "30d", 1,                                               \
       "A login session expires this long after it was created.")                                   \
+    X(http, write_cache, SIZE, "16MiB", "0", "1GiB", 0,                                            \
+      "Memory for POST /write's cache of series by their raw line bytes (an eighth for its "       \
+      "table, the rest for keys); samples it cannot hold are resolved the slower way. 0 = off.")  \
     X(auth, ingest_loopback_open, BOOL, "true", "", "", 1,                                         \
       "Whether POST /write from a loopback address needs no token.")                               \
     X(auth, login_max_failures, INT, "5", "1", "1000", 1,                                          \

@@ -6,6 +6,7 @@
  * park model's point → device → enterprise); every read below filters the selected series through
  * scope_filter() before touching samples. */
 #include "http/http_int.h"
+#include "http/write_cache_int.h"
 
 #include "base/err.h"
 #include "base/log.h"
@@ -27,7 +28,8 @@
 #define LAST_MAX_SERIES 50000
 #define WRITE_MAX_ERRORS 10
 
-static struct pw_counter *m_write_lines_bad, *m_write_samples;
+static struct pw_counter *m_write_lines_bad, *m_write_samples, *m_write_cache_hits,
+    *m_write_cache_misses, *m_write_cache_bytes;
 
 /* ---- query arguments ---- */
 
@@ -209,86 +211,209 @@ static bool select_series(struct http_server *s, struct http_req *r, struct http
 
 /* ---- POST /write ---- */
 
-/* Samples of a /write body are resolved to series refs here, on the HTTP thread, WRITE_PENDING
- * at a time with one index lock round (tsdb_series_lookup_many), so the single writer only
- * appends by ref; series that do not exist yet travel with their labels. */
+/* Samples of a /write body are resolved to series refs here, on the HTTP thread, so the single
+ * writer only appends by ref; series that do not exist yet travel with their labels.
+ *
+ * Hit path: the server's write cache (write_cache_int.h) maps the raw bytes of a line's
+ * `measurement[,tags]` (hashed once per line) and of each field key to the ref; a hit is added to
+ * the batch at once, without copying or checking labels (the cached key passed every check when
+ * it was inserted, and a hit is an exact byte match).
+ * Miss path: the sample's name and, once per line, its tags are checked and copied into text;
+ * WRITE_PENDING samples at a time are resolved with one index lock round
+ * (tsdb_series_lookup_many), and every existing series found is inserted into the cache. A hit
+ * that arrives while misses are pending queues behind them, so the batch keeps body order (the
+ * last of two samples with one timestamp wins). */
 #define WRITE_PENDING 32
+#define NO_SET SIZE_MAX
 
 struct pending_sample {
-    size_t off;      /* label text (name NUL value NUL ...) in write_ctx.text */
-    size_t nlabels;
+    uint32_t ref;    /* a cache hit queued behind misses; UINT32_MAX: resolve by labels */
+    size_t nlabels;  /* __name__ + tags */
+    size_t name_off; /* metric name in write_ctx.text, NUL-terminated */
+    size_t tags;     /* the line's first tag in write_ctx.tag_off */
+    size_t set;      /* while flushing: index of its label set, NO_SET for hits */
     int64_t ts;
     double value;
+    /* where the ref goes in the cache once resolved */
+    size_t line;
+    const struct write_cache_series *se; /* NULL: not known yet */
+    struct influx_str series, field;     /* raw, into the body */
+    uint64_t hash;                       /* of (db, series) */
 };
 
 struct write_ctx {
     struct pipeline_batch *b;
     struct tsdb *db;
+    struct write_cache *cache; /* NULL: not used for this request */
+    const char *dbname;        /* `db` argument ("" when absent) */
+    size_t dbname_len;
+    uint64_t seed; /* write_cache_seed(dbname) */
     int rc;
+    size_t hits, misses;
+    /* the line being delivered */
+    size_t line;                         /* 0 before the first sample */
+    uint64_t hash;                       /* of (db, raw series) */
+    const struct write_cache_series *se; /* its cache entry, or NULL */
+    size_t hint;                         /* for write_cache_field_get */
+    bool checked;                        /* its labels were checked: bad holds the verdict */
+    int bad;                             /* PW_OK, or why its labels are refused */
+    size_t line_tags;                    /* its tags in tag_off, or NO_SET when not copied */
+    /* label text of the pending samples: names and tags, each NUL-terminated */
     struct pw_buf text;
+    size_t tag_off[WRITE_PENDING * TSDB_MAX_LABELS][2]; /* name, value offsets into text */
+    size_t ntags;
     struct pending_sample p[WRITE_PENDING];
     size_t np;
 };
+
+/* Inserts the ref tsdb found for pending sample p into the cache. */
+static void cache_fill(struct write_ctx *x, struct pending_sample *p, uint32_t ref)
+{
+    const struct write_cache_series *se = p->se;
+    if (!se) {
+        se = write_cache_series_put(x->cache, p->hash, x->dbname, x->dbname_len, p->series.p,
+                                    p->series.len);
+        if (!se)
+            return;
+        /* the line's other pending samples and its next ones need not look it up again */
+        for (struct pending_sample *q = p + 1; q < x->p + x->np; q++)
+            if (q->line == p->line)
+                q->se = se;
+        if (p->line == x->line)
+            x->se = se;
+    }
+    write_cache_field_put(x->cache, se, p->field.p, p->field.len, ref);
+}
 
 static void write_flush(struct write_ctx *x)
 {
     struct tsdb_label labels[WRITE_PENDING][TSDB_MAX_LABELS];
     const struct tsdb_label *sets[WRITE_PENDING];
-    size_t nl[WRITE_PENDING];
+    size_t nl[WRITE_PENDING], m = 0;
     uint32_t refs[WRITE_PENDING];
     for (size_t i = 0; i < x->np; i++) {
-        const char *q = x->text.data + x->p[i].off;
-        for (size_t k = 0; k < x->p[i].nlabels; k++) {
-            labels[i][k].name = q;
-            q += strlen(q) + 1;
-            labels[i][k].value = q;
-            q += strlen(q) + 1;
+        struct pending_sample *p = &x->p[i];
+        p->set = NO_SET;
+        if (p->ref != UINT32_MAX)
+            continue;
+        struct tsdb_label *l = labels[m];
+        l[0].name = "__name__";
+        l[0].value = x->text.data + p->name_off;
+        for (size_t k = 1; k < p->nlabels; k++) {
+            l[k].name = x->text.data + x->tag_off[p->tags + k - 1][0];
+            l[k].value = x->text.data + x->tag_off[p->tags + k - 1][1];
         }
-        sets[i] = labels[i];
-        nl[i] = x->p[i].nlabels;
+        sets[m] = l;
+        nl[m] = p->nlabels;
+        p->set = m++;
     }
-    tsdb_series_lookup_many(x->db, sets, nl, x->np, refs);
+    if (m)
+        tsdb_series_lookup_many(x->db, sets, nl, m, refs);
     for (size_t i = 0; i < x->np; i++) {
-        if (refs[i] != UINT32_MAX)
-            pipeline_batch_add_ref(x->b, refs[i], x->p[i].ts, x->p[i].value, 0);
-        else if (pipeline_batch_add(x->b, labels[i], nl[i], x->p[i].ts, x->p[i].value, 0) !=
-                 PW_OK)
+        struct pending_sample *p = &x->p[i];
+        uint32_t ref = p->set == NO_SET ? p->ref : refs[p->set];
+        if (ref != UINT32_MAX)
+            pipeline_batch_add_ref(x->b, ref, p->ts, p->value, 0);
+        else if (pipeline_batch_add(x->b, labels[p->set], nl[p->set], p->ts, p->value, 0) != PW_OK)
             x->rc = PW_ETOOBIG;
     }
+    if (x->cache)
+        for (size_t i = 0; i < x->np; i++)
+            if (x->p[i].set != NO_SET && refs[x->p[i].set] != UINT32_MAX)
+                cache_fill(x, &x->p[i], refs[x->p[i].set]);
     x->np = 0;
+    x->ntags = 0;
+    x->line_tags = NO_SET;
     pw_buf_reset(&x->text);
+}
+
+/* Checks the labels of smp's line: PW_OK, PW_ETOOBIG (too many) or PW_EINVAL (a NUL byte: label
+ * text is kept NUL-terminated). The metric name is checked per sample. */
+static int check_labels(const struct influx_sample *smp)
+{
+    if (smp->n_labels + 1 > TSDB_MAX_LABELS)
+        return PW_ETOOBIG;
+    for (size_t i = 0; i < smp->n_labels; i++)
+        if (memchr(smp->labels[i].name.p, '\0', smp->labels[i].name.len) ||
+            memchr(smp->labels[i].value.p, '\0', smp->labels[i].value.len))
+            return PW_EINVAL;
+    return PW_OK;
+}
+
+static size_t text_put(struct pw_buf *t, struct influx_str s)
+{
+    size_t off = t->len;
+    pw_buf_append(t, s.p, s.len);
+    pw_buf_putc(t, '\0');
+    return off;
 }
 
 static int on_influx_sample(void *arg, const struct influx_sample *smp)
 {
     struct write_ctx *x = arg;
-    if (smp->n_labels + 1 > TSDB_MAX_LABELS) {
-        x->rc = PW_ETOOBIG;
+    if (smp->line != x->line) {
+        x->line = smp->line;
+        x->checked = false;
+        x->line_tags = NO_SET;
+        x->se = NULL;
+        x->hint = 0;
+        if (x->cache) {
+            x->hash = write_cache_hash(x->seed, smp->series.p, smp->series.len);
+            x->se = write_cache_series_get(x->cache, x->hash, x->dbname, x->dbname_len,
+                                           smp->series.p, smp->series.len);
+        }
+    }
+    if (x->se) {
+        uint32_t ref =
+            write_cache_field_get(x->cache, x->se, smp->field.p, smp->field.len, &x->hint);
+        if (ref != UINT32_MAX) {
+            x->hits++;
+            if (x->np == 0) {
+                pipeline_batch_add_ref(x->b, ref, smp->ts_ms, smp->value, 0);
+                return 0;
+            }
+            struct pending_sample *p = &x->p[x->np++];
+            p->ref = ref;
+            p->ts = smp->ts_ms;
+            p->value = smp->value;
+            p->line = smp->line;
+            if (x->np == WRITE_PENDING)
+                write_flush(x);
+            return 0;
+        }
+    }
+    x->misses++;
+    if (!x->checked) {
+        x->bad = check_labels(smp);
+        x->checked = true;
+    }
+    int bad = x->bad;
+    if (bad == PW_OK && memchr(smp->name.p, '\0', smp->name.len))
+        bad = PW_EINVAL;
+    if (bad != PW_OK) {
+        x->rc = bad;
         return 0; /* counted as a failed sample, the rest goes on */
     }
-    /* label text is kept NUL-terminated: a NUL byte inside a name or value is refused */
-    bool nul = memchr(smp->name.p, '\0', smp->name.len) != NULL;
-    for (size_t i = 0; i < smp->n_labels && !nul; i++)
-        nul = memchr(smp->labels[i].name.p, '\0', smp->labels[i].name.len) ||
-              memchr(smp->labels[i].value.p, '\0', smp->labels[i].value.len);
-    if (nul) {
-        x->rc = PW_EINVAL;
-        return 0;
+    if (x->line_tags == NO_SET) {
+        x->line_tags = x->ntags;
+        for (size_t i = 0; i < smp->n_labels; i++) {
+            x->tag_off[x->ntags][0] = text_put(&x->text, smp->labels[i].name);
+            x->tag_off[x->ntags][1] = text_put(&x->text, smp->labels[i].value);
+            x->ntags++;
+        }
     }
     struct pending_sample *p = &x->p[x->np++];
-    p->off = x->text.len;
+    p->ref = UINT32_MAX;
     p->nlabels = smp->n_labels + 1;
+    p->name_off = text_put(&x->text, smp->name);
+    p->tags = x->line_tags;
     p->ts = smp->ts_ms;
     p->value = smp->value;
-    pw_buf_append(&x->text, "__name__", 9);
-    pw_buf_append(&x->text, smp->name.p, smp->name.len);
-    pw_buf_putc(&x->text, '\0');
-    for (size_t i = 0; i < smp->n_labels; i++) {
-        pw_buf_append(&x->text, smp->labels[i].name.p, smp->labels[i].name.len);
-        pw_buf_putc(&x->text, '\0');
-        pw_buf_append(&x->text, smp->labels[i].value.p, smp->labels[i].value.len);
-        pw_buf_putc(&x->text, '\0');
-    }
+    p->line = smp->line;
+    p->se = x->se;
+    p->series = smp->series;
+    p->field = smp->field;
+    p->hash = x->hash;
     if (x->np == WRITE_PENDING)
         write_flush(x);
     return 0;
@@ -371,11 +496,31 @@ static void h_write(struct http_server *s, struct http_req *r, struct http_resp 
     struct write_ctx x = {.b = pipeline_batch_new(), .db = s->deps.tsdb, .rc = PW_OK};
     x.b->origin_ns = received_ns;
     pw_buf_init(&x.text, 0);
-    /* a line of telemetry is ~60 bytes per sample and label text about as much: size once */
-    pipeline_batch_reserve(x.b, len / 16 + 16, len * 2 + 64);
+    /* The cache is sound only while a sample's name and labels follow from (db, raw series, raw
+     * field key) alone (write_cache_int.h): not with skip_single_field (the name depends on the
+     * number of fields), nor when another separator or skip_measurement would name the same
+     * bytes differently from request to request. Today's options always allow it. */
+    if (!o.skip_single_field && !o.skip_measurement && !o.sep) {
+        x.cache = s->wcache;
+        x.dbname = o.db_len ? o.db : "";
+        x.dbname_len = o.db_len;
+        x.seed = write_cache_seed(x.dbname, x.dbname_len);
+    }
+    /* samples: ~13 bytes a sample in multi-field lines (more in single-field ones; the unused
+     * tail is never touched). Label text is only copied for series not in the cache: no reserve */
+    pipeline_batch_reserve(x.b, len / 12 + 16, 0);
     int prc = influx_parse(body, len, &o, on_influx_sample, &x, errs, WRITE_MAX_ERRORS, &res);
     write_flush(&x);
     pw_buf_release(&x.text);
+    if (x.cache) {
+        pw_counter_add(m_write_cache_hits, x.hits);
+        pw_counter_add(m_write_cache_misses, x.misses);
+        if (x.misses) { /* the cache may have grown */
+            struct write_cache_stats st;
+            write_cache_stats(x.cache, &st);
+            pw_gauge_set(m_write_cache_bytes, st.bytes);
+        }
+    }
     size_t n = x.b->n, stored = 0;
     int rc = PW_OK;
     if (n > 0)
@@ -669,10 +814,34 @@ const struct http_route http_routes_tsdb[] = {
     {NULL, NULL, 0, false, NULL},
 };
 
+struct write_cache *http_write_cache_new(size_t budget)
+{
+    /* an eighth of the budget for the slot array (8 bytes a slot, a power of two, half of them
+     * usable), the rest for entries. With the default 16 MiB: 131,072 line heads at most, and
+     * 14 MiB of entries, e.g. ~27,000 heads of 10 fields (~530 bytes each) = 270,000 series, or
+     * ~90,000 single-field series (~160 bytes each) */
+    if (budget == 0)
+        return NULL;
+    size_t slots = 16;
+    while (2 * slots * sizeof(void *) <= budget / 8)
+        slots *= 2;
+    size_t table = slots * sizeof(void *);
+    return write_cache_new(slots / 2, budget > table ? budget - table : 0);
+}
+
 void http_tsdb_metrics_init(void)
 {
     m_write_samples = pw_counter_get("parkwatch_write_samples_total", "",
                                      "Samples stored durably through POST /write.");
     m_write_lines_bad = pw_counter_get("parkwatch_write_lines_rejected_total", "",
                                        "Line protocol lines rejected by POST /write.");
+    m_write_cache_hits =
+        pw_counter_get("parkwatch_write_cache_hits_total", "",
+                       "POST /write samples resolved to their series by the write cache.");
+    m_write_cache_misses =
+        pw_counter_get("parkwatch_write_cache_misses_total", "",
+                       "POST /write samples not in the write cache (resolved through tsdb).");
+    m_write_cache_bytes =
+        pw_gauge_get("parkwatch_write_cache_bytes", "",
+                     "Memory held by the entries of the write cache (bounded by http.write_cache).");
 }

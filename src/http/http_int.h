@@ -65,12 +65,14 @@ struct http_route {
 
 struct ratelimit;
 struct sse_hub;
+struct write_cache;
 
 struct http_server {
     struct MHD_Daemon *mhd;
     struct http_deps deps;
     struct ratelimit *rl;
     struct sse_hub *sse;
+    struct write_cache *wcache; /* POST /write's series resolution cache (write_cache_int.h) */
     char listen[128];
 };
 
@@ -110,6 +112,9 @@ int http_select_scoped(struct http_server *s, const char *scope, const char *sel
                        size_t limit, uint32_t **refs, size_t *n, char *err, size_t errcap);
 
 void http_tsdb_metrics_init(void);
+/* POST /write's cache within `budget` bytes (http.write_cache), NULL when 0; freed with
+ * write_cache_free (api_tsdb.c). */
+struct write_cache *http_write_cache_new(size_t budget);
 
 /* static files (static.c) */
 void http_static(struct http_server *s, struct http_req *r, struct http_resp *w);

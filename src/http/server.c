@@ -7,6 +7,7 @@
  * Threads: MHD runs a small thread pool; handlers run on those threads and may block briefly on
  * SQLite (the model serialises itself). */
 #include "http/http_int.h"
+#include "http/write_cache_int.h"
 
 #include "base/err.h"
 #include "base/log.h"
@@ -455,6 +456,7 @@ int http_start(const struct http_deps *deps, struct http_server **out)
     s->deps = *deps;
     s->rl = ratelimit_new();
     s->sse = sse_hub_open(deps->alarms);
+    s->wcache = http_write_cache_new((size_t)deps->cfg->http_write_cache);
     snprintf(s->listen, sizeof s->listen, "%s", deps->cfg->http_listen);
     /* a thread per connection: server-sent event streams block their thread while waiting,
      * and /write waits for durability; neither may hold up other requests */
@@ -472,6 +474,7 @@ int http_start(const struct http_deps *deps, struct http_server **out)
         PW_LOG_ERROR("http", "cannot listen", "http.listen=%s", deps->cfg->http_listen);
         sse_hub_free(s->sse);
         ratelimit_free(s->rl);
+        write_cache_free(s->wcache);
         free(s);
         return PW_EIO;
     }
@@ -485,8 +488,9 @@ void http_stop(struct http_server *s)
     if (!s)
         return;
     sse_hub_shutdown(s->sse);
-    MHD_stop_daemon(s->mhd);
+    MHD_stop_daemon(s->mhd); /* every request thread has ended: nothing uses the cache */
     sse_hub_free(s->sse);
     ratelimit_free(s->rl);
+    write_cache_free(s->wcache);
     free(s);
 }

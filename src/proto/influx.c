@@ -51,6 +51,7 @@ static const unsigned char k_cls[256] = {
 
 struct field {
     struct influx_str key;
+    struct influx_str raw; /* the key as written */
     double value;
     bool skip; /* a string value under INFLUX_STRINGS_SKIP */
 };
@@ -68,6 +69,7 @@ struct parser {
     size_t fields_cap;
     size_t n_labels, n_fields;
     struct influx_str meas;
+    struct influx_str series; /* raw measurement and tags */
     int64_t ts_ms;
     char *scratch;
     size_t scratch_cap, scratch_used;
@@ -461,6 +463,7 @@ static enum line_rc parse_line(struct parser *ps, const char *s, const char *e)
     }
     if (q == e)
         return bad(ps, PW_EINVAL, "no fields (missing space after measurement and tags)");
+    ps->series = (struct influx_str){s, (size_t)(q - s)};
     while (q < e && *q == ' ')
         q++;
     if (q == e)
@@ -480,6 +483,7 @@ static enum line_rc parse_line(struct parser *ps, const char *s, const char *e)
             return LINE_GROW_FIELDS;
         struct field *f = &ps->fields[nf];
         f->key = unescape(ps, p, ke, esc);
+        f->raw = (struct influx_str){p, (size_t)(ke - p)};
         f->skip = false;
         p = ke + 1;
         char *tmp = ps->scratch + ps->scratch_used; /* float slow path; see parse_float */
@@ -559,12 +563,14 @@ static int emit_line(struct parser *ps, size_t line, influx_sample_fn fn, void *
                      struct influx_result *res)
 {
     const struct influx_opts *o = ps->o;
-    struct influx_sample smp = {
-        .labels = ps->labels,
-        .n_labels = ps->n_labels,
-        .ts_ms = ps->ts_ms,
-        .line = line,
-    };
+    /* every member is set here or per field below: no initializer, which would zero the whole
+     * struct first (a `rep stos` per line, measurably slower) */
+    struct influx_sample smp;
+    smp.labels = ps->labels;
+    smp.n_labels = ps->n_labels;
+    smp.ts_ms = ps->ts_ms;
+    smp.line = line;
+    smp.series = ps->series;
     /* VictoriaMetrics, app/vminsert/influx/request_handler.go: name = measurement + sep + field;
      * the separator only after a non-empty measurement; skipSingleField names a one-field line
      * after its measurement alone. skip_measurement wins over skip_single_field here (VM would
@@ -594,6 +600,7 @@ static int emit_line(struct parser *ps, size_t line, influx_sample_fn fn, void *
             smp.name = (struct influx_str){nb, plen + f->key.len};
         }
         smp.value = f->value;
+        smp.field = f->raw;
         int rc = fn(ctx, &smp);
         if (rc)
             return rc;

@@ -74,14 +74,24 @@ struct influx_label {
     struct influx_str value;
 };
 
-/* One sample, as handed to the callback. Everything it points to is valid only during the call. */
+/* One sample, as handed to the callback. name and labels are valid only during the call.
+ *
+ * series and field are RAW: the bytes exactly as written in the body (escapes included, nothing
+ * dropped or reordered), pointing into the body itself, so they stay valid as long as the body.
+ * series is the line's `measurement[,tag=value...]` up to its first unescaped space; field is the
+ * field key up to its unescaped '='. All samples of one line share the same series pointer. With
+ * the same options, name and labels are a function of (series, field) alone, except that
+ * skip_single_field also looks at the number of fields in the line: a caller may cache what it
+ * derives from the name and labels under the raw bytes (POST /write does). */
 struct influx_sample {
     struct influx_str name;            /* metric name, e.g. "sensor_value" */
     const struct influx_label *labels; /* tags in line order (empty ones dropped), then `db` */
     size_t n_labels;
     int64_t ts_ms;
     double value;
-    size_t line; /* 1-based line number in the body */
+    size_t line;              /* 1-based line number in the body */
+    struct influx_str series; /* raw measurement and tags, e.g. "m,b=2,a=x\ y" */
+    struct influx_str field;  /* raw field key, e.g. "temp\ C" */
 };
 
 /* Called once per sample, in body order. Return 0 to go on; any other value stops the parse and

@@ -1,7 +1,10 @@
 /* libFuzzer target for the InfluxDB line protocol parser. The first byte picks options (precision,
  * string mode, naming switches, small limits so the bounds are reached); the rest is the body.
  * Invariants checked on every sample: a non-empty name, non-empty label names and values, a finite
- * value, a line number within the body; the series key helper is run on each sample. */
+ * value, a line number within the body; the series key helper is run on each sample. The raw series
+ * and field parts lie within the body and, unless skip_single_field is set, determine the series
+ * (POST /write caches series under them): the line `<series> <field>=1` alone names the same
+ * series. */
 #include "base/buf.h"
 #include "base/err.h"
 #include "proto/influx.h"
@@ -17,7 +20,22 @@ struct fctx {
     size_t max_line;
     size_t n;
     struct pw_buf key;
+    const char *body;
+    size_t len;
+    const struct influx_opts *o;
+    struct pw_buf mini, mini_key; /* the re-parse of `<series> <field>=1` */
+    size_t mini_n;
 };
+
+static int on_mini(void *ctx, const struct influx_sample *s)
+{
+    struct fctx *f = ctx;
+    pw_buf_reset(&f->mini_key);
+    if (influx_series_key(&f->mini_key, s->name, s->labels, s->n_labels) != PW_OK)
+        abort();
+    f->mini_n++;
+    return 0;
+}
 
 static int on_sample(void *ctx, const struct influx_sample *s)
 {
@@ -30,6 +48,22 @@ static int on_sample(void *ctx, const struct influx_sample *s)
     pw_buf_reset(&f->key);
     if (influx_series_key(&f->key, s->name, s->labels, s->n_labels) != PW_OK)
         abort();
+    if (s->series.p < f->body || s->series.p + s->series.len > f->body + f->len ||
+        s->field.p < f->body || s->field.p + s->field.len > f->body + f->len || s->field.len == 0)
+        abort();
+    if (!f->o->skip_single_field) {
+        struct influx_result res;
+        pw_buf_reset(&f->mini);
+        pw_buf_append(&f->mini, s->series.p, s->series.len);
+        pw_buf_putc(&f->mini, ' ');
+        pw_buf_append(&f->mini, s->field.p, s->field.len);
+        pw_buf_append(&f->mini, "=1", 2);
+        f->mini_n = 0;
+        if (influx_parse(f->mini.data, f->mini.len, f->o, on_mini, f, NULL, 0, &res) != PW_OK ||
+            f->mini_n != 1 || f->mini_key.len != f->key.len ||
+            memcmp(f->mini_key.data, f->key.data, f->key.len) != 0)
+            abort();
+    }
     f->n++;
     return 0;
 }
@@ -60,10 +94,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         o.max_fields = 4;
     }
 
-    struct fctx f = {.max_line = 1};
+    struct fctx f = {.max_line = 1, .body = body, .len = len, .o = &o};
     for (size_t i = 0; i < len; i++)
         f.max_line += body[i] == '\n';
     pw_buf_init(&f.key, 0);
+    pw_buf_init(&f.mini, 0);
+    pw_buf_init(&f.mini_key, 0);
     struct influx_error errs[4];
     struct influx_result res;
     int rc = influx_parse(body, len, &o, on_sample, &f, errs, 4, &res);
@@ -77,5 +113,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             !memchr(errs[i].msg, 0, INFLUX_ERR_MSG) || (i && errs[i].line <= errs[i - 1].line))
             abort();
     pw_buf_release(&f.key);
+    pw_buf_release(&f.mini);
+    pw_buf_release(&f.mini_key);
     return 0;
 }

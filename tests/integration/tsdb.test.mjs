@@ -78,6 +78,38 @@ test('a NUL byte inside a label is refused, the other lines are stored', async (
   assert.deepEqual(bad, []);
 });
 
+test('the write cache: spellings of one series, the db argument, body order, checks on hits', async () => {
+  const w = async (q, body) => { const r = await d.post(`/write?precision=ms${q}`, body); return r; };
+  // 1: a new series (created by the writer); 2: found in tsdb and cached; 3: a cache hit
+  assert.equal((await w('', `cache,b=2,a=1 v=1,w=10 ${T0}`)).status, 204);
+  assert.equal((await w('', `cache,b=2,a=1 v=2 ${T0 + 1000}`)).status, 204);
+  assert.equal((await w('', `cache,b=2,a=1 v=3 ${T0 + 2000}`)).status, 204);
+  // the tags in another order (another cache key): still the one series
+  assert.equal((await w('', `cache,a=1,b=2 v=4 ${T0 + 3000}`)).status, 204);
+  // the db argument names another series, also once the line without it is cached
+  assert.equal((await w('&db=x', `cache,b=2,a=1 v=5 ${T0 + 4000}`)).status, 204);
+  assert.equal((await w('&db=x', `cache,b=2,a=1 v=5.5 ${T0 + 4500}`)).status, 204);
+  // a db tag in the line wins over the argument
+  assert.equal((await w('&db=x', `cache,b=2,a=1,db=y v=6 ${T0 + 4000}`)).status, 204);
+  // a cached series with a field key holding a NUL byte is still refused; its neighbour is stored
+  let r = await w('', `cache,b=2,a=1 v\u0000=7 ${T0 + 5000}\ncache,b=2,a=1 v=8 ${T0 + 5000}`);
+  assert.equal(r.status, 400);
+  // body order is kept when a miss (a new spelling) and a hit share a timestamp: the last wins
+  r = await w('', `cache,b=2,a=1,z= v=100 ${T0 + 6000}\ncache,b=2,a=1 v=200 ${T0 + 6000}`);
+  assert.equal(r.status, 204, r.text);
+  const all = exportLines((await d.get('/api/v1/export?match[]=cache_v', { token: admin })).text);
+  assert.equal(all.length, 3);
+  const plain = all.find((l) => l.metric.db === undefined);
+  assert.deepEqual(plain.metric, { __name__: 'cache_v', a: '1', b: '2' });
+  assert.deepEqual(plain.timestamps, [T0, T0 + 1000, T0 + 2000, T0 + 3000, T0 + 5000, T0 + 6000]);
+  assert.deepEqual(plain.values, [1, 2, 3, 4, 8, 200]);
+  assert.deepEqual(all.find((l) => l.metric.db === 'x').values, [5, 5.5]);
+  assert.deepEqual(all.find((l) => l.metric.db === 'y').values, [6]);
+  assert.equal(exportLines((await d.get('/api/v1/export?match[]=cache_w', { token: admin })).text).length, 1);
+  const m = await d.get('/metrics');
+  assert.match(m.text, /parkwatch_write_cache_hits_total [1-9]/);
+});
+
 test('series, labels and label values as in the Prometheus API', async () => {
   const s = await d.get('/api/v1/series?match[]=gas_concentration', { token: admin });
   assert.equal(s.json.status, 'success');

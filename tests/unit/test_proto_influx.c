@@ -703,6 +703,58 @@ static void test_floats_match_strtod(void **state)
     pw_buf_release(&b);
 }
 
+/* The raw series and field parts: bytes exactly as written, pointing into the body. */
+struct raws {
+    size_t n;
+    const char *body;
+    size_t body_len;
+    char series[8][64], field[8][32];
+    const char *series_p[8];
+};
+
+static int collect_raw(void *ctx, const struct influx_sample *s)
+{
+    struct raws *w = ctx;
+    assert_true(w->n < 8);
+    /* both point into the body */
+    assert_true(s->series.p >= w->body && s->series.p + s->series.len <= w->body + w->body_len);
+    assert_true(s->field.p >= w->body && s->field.p + s->field.len <= w->body + w->body_len);
+    assert_true(s->series.len < sizeof w->series[0] && s->field.len < sizeof w->field[0]);
+    memcpy(w->series[w->n], s->series.p, s->series.len);
+    w->series[w->n][s->series.len] = '\0';
+    memcpy(w->field[w->n], s->field.p, s->field.len);
+    w->field[w->n][s->field.len] = '\0';
+    w->series_p[w->n] = s->series.p;
+    w->n++;
+    return 0;
+}
+
+static void test_raw_parts(void **state)
+{
+    static const char body[] = "m\\ x,b=2,a=x\\ y,e= t\\=k=1,s=\"str\",u\\,v=2i 1700000000000\n"
+                               "cpu  usage=1\n"
+                               "bad line\n"
+                               "m,a=1 f=3\r\n";
+    struct raws w = {.body = body, .body_len = sizeof body - 1};
+    struct influx_opts o;
+    struct influx_result res;
+    influx_opts_init(&o, NOW);
+    o.db = "db1";
+    o.db_len = 3;
+    assert_int_equal(influx_parse(body, sizeof body - 1, &o, collect_raw, &w, NULL, 0, &res),
+                     PW_EINVAL);
+    assert_int_equal(w.n, 4); /* the string field is skipped */
+    assert_string_equal(w.series[0], "m\\ x,b=2,a=x\\ y,e=");
+    assert_string_equal(w.field[0], "t\\=k");
+    assert_string_equal(w.series[1], "m\\ x,b=2,a=x\\ y,e=");
+    assert_string_equal(w.field[1], "u\\,v");
+    assert_ptr_equal(w.series_p[0], w.series_p[1]); /* one line, one series pointer */
+    assert_string_equal(w.series[2], "cpu");
+    assert_string_equal(w.field[2], "usage");
+    assert_string_equal(w.series[3], "m,a=1");
+    assert_string_equal(w.field[3], "f");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -719,6 +771,7 @@ int main(void)
         cmocka_unit_test(test_big_lines),
         cmocka_unit_test(test_many_lines),
         cmocka_unit_test(test_floats_match_strtod),
+        cmocka_unit_test(test_raw_parts),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
