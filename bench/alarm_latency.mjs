@@ -79,20 +79,28 @@ const res = await fetch(`${base}/api/v1/events`, { headers: { Authorization: `Be
   }
 })().catch(() => {});
 
-// background load: every 100 ms, RATE/10 samples over 1,000 series
+// background load: two loops, each posting RATE/20 samples (over 1,000 series) every 100 ms. The
+// bodies are built before timing, as bench/write_load.mjs does: building them on the fly took the
+// client milliseconds of CPU per tick on this 2-core machine, time the daemon's threads then
+// waited for a CPU (perf sched showed the writer runnable behind node for up to 4.6 ms).
 let ts = Date.now() - 3600 * 1000, bgSamples = 0, stop = false;
-const perTick = RATE / 20, lines = perTick / 10; // two loops, each RATE/2
+const perTick = RATE / 20, lines = perTick / 10;
+const bodies = [];
+for (let b = 0; b < 2 * (Math.ceil(DURATION / 100) + 10); b++) {
+  const out = [];
+  for (let i = 0; i < lines; i++) {
+    const f = [];
+    for (let k = 0; k < 10; k++) f.push(`f${k}=${(i + k + b) % 100}.5`);
+    out.push(`load,device=L${i % 1000} ${f.join(',')} ${ts + Math.floor(i / 1000)}`);
+  }
+  ts += Math.ceil(lines / 1000) + 1;
+  bodies.push(Buffer.from(out.join('\n')));
+}
+let nextBody = 0;
 async function background() {
-  while (!stop) {
+  while (!stop && nextBody < bodies.length) {
     const t0 = Date.now();
-    const out = [];
-    for (let i = 0; i < lines; i++) {
-      const f = [];
-      for (let k = 0; k < 10; k++) f.push(`f${k}=${(i + k) % 100}.5`);
-      out.push(`load,device=L${i % 1000} ${f.join(',')} ${ts + Math.floor(i / 1000)}`);
-    }
-    ts += Math.ceil(lines / 1000) + 1;
-    await post('/write?precision=ms', out.join('\n'));
+    await post('/write?precision=ms', bodies[nextBody++]);
     bgSamples += perTick;
     const left = 100 - (Date.now() - t0);
     if (left > 0) await new Promise((r) => setTimeout(r, left));

@@ -2,9 +2,8 @@
  *
  * Batches move through four lists, all but the queue owned by the writer thread:
  *   queue      submitted by producers (guarded by lock)
- *   work       being applied: any small batch (at most PIPELINE_SLICE samples) whole, else one
- *              slice of the first batch; so a small batch waits for at most one slice, and
- *              large ones keep their order
+ *   work       being applied, a slice at a time (see apply_slice): small batches first, large
+ *              ones in arrival order; so a small batch waits for about one slice
  *   applied    every sample appended (and evaluated by the rules); waiting for a commit
  *   committed  written to the WAL by tsdb_commit (b->seq), waiting for an fsync that covers it
  * A commit writes everything applied so far; the sync thread fsyncs one ticket at a time
@@ -222,8 +221,10 @@ int pipeline_submit(struct pipeline *p, struct pipeline_batch *b,
     return rc;
 }
 
-/* Appends samples [b->applied, to) of b (the first slice also runs b->exec). */
-static void apply_range(struct pipeline *p, struct pipeline_batch *b, size_t to)
+/* Appends samples [b->applied, to) of b, or fewer when the clock passes deadline_ns (checked
+ * every 16 samples); the first slice also runs b->exec. */
+static void apply_range(struct pipeline *p, struct pipeline_batch *b, size_t to,
+                        int64_t deadline_ns)
 {
     struct tsdb_label labels[TSDB_MAX_LABELS];
     uint32_t last_ref = 0;
@@ -240,6 +241,8 @@ static void apply_range(struct pipeline *p, struct pipeline_batch *b, size_t to)
     size_t i = b->applied;
     for (; i < to; i++) {
         const struct pl_sample *s = &b->samples[i];
+        if ((i & 15) == 15 && pw_mono_ns() > deadline_ns)
+            break;
         if (s->nlabels == 0) {
             if (i + 8 < to && b->samples[i + 8].nlabels == 0)
                 tsdb_prefetch(p->db, b->samples[i + 8].label_off);
@@ -355,31 +358,38 @@ static void finish_batch(struct pipeline_batch *b, int rc)
     pipeline_batch_free(b);
 }
 
-/* Applies a small batch waiting in the work list, or else one slice of the first (large) one.
- * Small batches (a device's frame, a reading) thus go between the slices of a large body, while
- * large bodies keep their arrival order (interleaving them would only turn their samples out of
- * order against each other). */
+/* Applies a slice — at most PIPELINE_SLICE samples and PIPELINE_SLICE_NS of work — of the
+ * first small batch waiting in the work list (at most PIPELINE_SLICE samples left), or else of
+ * the first batch. Small batches (a device's frame, a reading) thus go between the slices of a
+ * large body, and large bodies keep their arrival order (interleaving them would only turn their
+ * samples out of order against each other). A batch whose slice ran out of time goes to the back
+ * (rare: sealing a chunk for every series at once, creating series, an alarm storm), so no batch
+ * waits for more than about one slice of each batch ahead of it. */
 static void apply_slice(struct pipeline *p)
 {
     struct pipeline_batch *b = p->work.head, *prev = NULL;
     for (; b; prev = b, b = b->next)
         if (b->n - b->applied <= PIPELINE_SLICE)
             break;
-    if (b) {
-        if (prev)
-            prev->next = b->next;
-        else
-            p->work.head = b->next;
-        if (p->work.tail == b)
-            p->work.tail = prev;
-        b->next = NULL;
-        apply_range(p, b, b->n);
-    } else {
+    if (!b) {
         b = p->work.head;
-        apply_range(p, b, b->applied + PIPELINE_SLICE);
-        if (b->applied < b->n)
-            return;
-        list_pop(&p->work);
+        prev = NULL;
+    }
+    size_t to = b->n - b->applied > PIPELINE_SLICE ? b->applied + PIPELINE_SLICE : b->n;
+    apply_range(p, b, to, pw_mono_ns() + PIPELINE_SLICE_NS);
+    bool done = b->applied == b->n, timed_out = b->applied < to;
+    if (!done && !timed_out)
+        return; /* a large batch after a full slice: it keeps its place at the head */
+    if (prev)
+        prev->next = b->next;
+    else
+        p->work.head = b->next;
+    if (p->work.tail == b)
+        p->work.tail = prev;
+    b->next = NULL;
+    if (!done) {
+        list_push(&p->work, b); /* out of time: to the back */
+        return;
     }
     p->applied_samples += b->stored;
     list_push(&p->applied, b);

@@ -3,9 +3,9 @@
  * for everything that arrived together, syncs once (group commit), and only then reports each
  * batch as done — so a device is acknowledged only after its data is durable. The fsync runs on
  * a second thread, so the writer applies (and evaluates) the next group while the previous one
- * is being synced; batches of more than PIPELINE_SLICE samples are applied in slices with the small
- * batches that arrive meanwhile in between, so a reading that crosses a setpoint is evaluated
- * within a slice of arriving, however large the body queued ahead of it.
+ * is being synced. Work is applied in slices (PIPELINE_SLICE samples or PIPELINE_SLICE_NS, which
+ * ever ends first), small batches first, so a reading that crosses a setpoint is evaluated within
+ * about a slice of arriving, however large the bodies queued ahead of it.
  *
  *     struct pipeline_batch *b = pipeline_batch_new();
  *     pipeline_batch_add(b, labels, n, ts, value, quality);   // copies labels
@@ -36,7 +36,8 @@
 
 struct pipeline;
 
-#define PIPELINE_SLICE 1024 /* samples applied before batches that arrived meanwhile get a turn */
+#define PIPELINE_SLICE 1024      /* samples applied before batches that arrived meanwhile get a turn */
+#define PIPELINE_SLICE_NS 200000 /* ... or this much time (0.2 ms), whichever comes first */
 
 struct pipeline_batch {
     /* filled by pipeline_batch_add */
