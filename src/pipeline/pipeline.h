@@ -4,8 +4,8 @@
  * batch as done — so a device is acknowledged only after its data is durable. The fsync runs on
  * a second thread, so the writer applies (and evaluates) the next group while the previous one
  * is being synced. Work is applied in slices (PIPELINE_SLICE samples or PIPELINE_SLICE_NS,
- * whichever ends first), small batches first, so a reading that crosses a setpoint is evaluated within
- * about a slice of arriving, however large the bodies queued ahead of it.
+ * whichever ends first), small batches first, so a reading that crosses a setpoint is evaluated
+ * within about a slice of arriving, however large the bodies queued ahead of it.
  *
  *     struct pipeline_batch *b = pipeline_batch_new();
  *     pipeline_batch_add(b, labels, n, ts, value, quality);   // copies labels
