@@ -477,8 +477,9 @@ int alarm_store_open(const char *path, const struct alarm_opts *o, struct alarm_
     sqlite3_busy_timeout(s->db, 5000);
     /* WAL: a crash cannot corrupt it; NORMAL: commits write the WAL and only checkpoints fsync,
      * and those run on the checkpointer (no automatic checkpoint inside a commit) */
-    if ((rc = alarm_db_exec(s, "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;"
-                               " PRAGMA foreign_keys = ON; PRAGMA wal_autocheckpoint = 0;")) != PW_OK)
+    rc = alarm_db_exec(s, "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;"
+                          " PRAGMA foreign_keys = ON; PRAGMA wal_autocheckpoint = 0;");
+    if (rc != PW_OK)
         goto out;
     if ((rc = migrate(s)) != PW_OK)
         goto out;

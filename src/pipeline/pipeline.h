@@ -36,8 +36,10 @@
 
 struct pipeline;
 
-#define PIPELINE_SLICE 1024      /* samples applied before batches that arrived meanwhile get a turn */
-#define PIPELINE_SLICE_NS 200000 /* ... or this much time (0.2 ms), whichever comes first */
+/* A slice: at most this many samples, or this much time (0.2 ms), before batches that arrived
+ * meanwhile get a turn. */
+#define PIPELINE_SLICE 1024
+#define PIPELINE_SLICE_NS 200000
 
 struct pipeline_batch {
     /* filled by pipeline_batch_add */
