@@ -53,6 +53,7 @@ struct pipeline {
     bool sync_posted, sync_done, sync_stop; /* guarded by lock */
     /* writer thread only */
     struct blist work, applied, committed;
+    struct blist order; /* every batch taken from the queue, in submission order (by onext) */
     size_t applied_samples;
     bool sync_busy; /* a ticket is posted and not finished */
     int64_t last_maintain_ms;
@@ -344,18 +345,30 @@ static struct pipeline_batch *list_pop(struct blist *l)
     return b;
 }
 
-/* Reports b (rc overrides b->rc when not PW_OK) and frees it. */
+/* Marks b finished (rc overrides b->rc when not PW_OK); release() reports it. */
 static void finish_batch(struct pipeline_batch *b, int rc)
 {
     if (rc != PW_OK) {
         b->rc = rc;
         b->stored = 0;
     }
-    pw_counter_add(m_samples, b->rc == PW_OK || rc == PW_OK ? b->stored : 0);
-    pw_counter_add(m_failed, b->n - b->stored);
-    if (b->done)
-        b->done(b, b->rc, b->arg);
-    pipeline_batch_free(b);
+    b->finished = true;
+}
+
+/* Reports and frees the finished batches at the front of the submission order. */
+static void release(struct pipeline *p)
+{
+    struct pipeline_batch *b;
+    while ((b = p->order.head) && b->finished) {
+        p->order.head = b->onext;
+        if (!p->order.head)
+            p->order.tail = NULL;
+        pw_counter_add(m_samples, b->stored); /* zero when its commit or fsync failed */
+        pw_counter_add(m_failed, b->n - b->stored);
+        if (b->done)
+            b->done(b, b->rc, b->arg);
+        pipeline_batch_free(b);
+    }
 }
 
 /* Applies a slice — at most PIPELINE_SLICE samples and PIPELINE_SLICE_NS of work — of the
@@ -468,7 +481,8 @@ static void finish_sync(struct pipeline *p)
 
 static bool idle(const struct pipeline *p)
 {
-    return !p->work.head && !p->applied.head && !p->committed.head && !p->sync_busy;
+    return !p->work.head && !p->applied.head && !p->committed.head && !p->sync_busy &&
+           !p->order.head;
 }
 
 static void *run(void *arg)
@@ -498,6 +512,12 @@ static void *run(void *arg)
         pthread_mutex_unlock(&p->lock);
         while (b) {
             struct pipeline_batch *next = b->next;
+            b->onext = NULL;
+            if (p->order.tail)
+                p->order.tail->onext = b;
+            else
+                p->order.head = b;
+            p->order.tail = b;
             list_push(&p->work, b);
             b = next;
         }
@@ -514,6 +534,7 @@ static void *run(void *arg)
         maintain(p);
         if (!p->sync_busy && p->committed.head)
             start_sync(p);
+        release(p);
         if (stop && idle(p)) {
             pthread_mutex_lock(&p->lock);
             bool more = p->head != NULL;

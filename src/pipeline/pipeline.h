@@ -13,6 +13,9 @@
  *     ... on_done(b, rc, arg) runs on the pipeline thread once b is durable (rc == PW_OK), or
  *         failed (rc < 0, b->stored samples were stored); the pipeline frees b after it returns.
  *
+ * on_done calls come in submission order, whatever order the batches were applied in (a
+ * listener's replies queued as empty batches behind its acknowledgements rely on it).
+ *
  * on_done must be quick and must not call back into the pipeline: a libuv listener posts the
  * acknowledgement to its loop with uv_async_send; a blocking caller uses pipeline_write(),
  * which waits on a condition variable.
@@ -61,7 +64,9 @@ struct pipeline_batch {
     void *exec_ctx;
     size_t applied;           /* samples [0, applied) done (writer thread) */
     uint64_t seq;             /* tsdb commit that covers it (writer thread) */
+    bool finished;            /* durable or failed; on_done waits for the batches before it */
     struct pipeline_batch *next;
+    struct pipeline_batch *onext; /* submission order (writer thread) */
 };
 
 struct pipeline_opts {
