@@ -54,7 +54,6 @@ struct pipeline {
     /* writer thread only */
     struct blist work, applied, committed;
     struct blist order; /* every batch taken from the queue, in submission order (by onext) */
-    size_t applied_samples;
     bool sync_busy; /* a ticket is posted and not finished */
     int64_t last_maintain_ms;
     int64_t last_tick_ms;
@@ -333,15 +332,23 @@ static void list_push(struct blist *l, struct pipeline_batch *b)
     l->tail = b;
 }
 
+/* Removes b, which follows prev (NULL: b is the head). */
+static void list_unlink(struct blist *l, struct pipeline_batch *prev, struct pipeline_batch *b)
+{
+    if (prev)
+        prev->next = b->next;
+    else
+        l->head = b->next;
+    if (l->tail == b)
+        l->tail = prev;
+    b->next = NULL;
+}
+
 static struct pipeline_batch *list_pop(struct blist *l)
 {
     struct pipeline_batch *b = l->head;
-    if (b) {
-        l->head = b->next;
-        if (!l->head)
-            l->tail = NULL;
-        b->next = NULL;
-    }
+    if (b)
+        list_unlink(l, NULL, b);
     return b;
 }
 
@@ -393,18 +400,11 @@ static void apply_slice(struct pipeline *p)
     bool done = b->applied == b->n, timed_out = b->applied < to;
     if (!done && !timed_out)
         return; /* a large batch after a full slice: it keeps its place at the head */
-    if (prev)
-        prev->next = b->next;
-    else
-        p->work.head = b->next;
-    if (p->work.tail == b)
-        p->work.tail = prev;
-    b->next = NULL;
+    list_unlink(&p->work, prev, b);
     if (!done) {
         list_push(&p->work, b); /* out of time: to the back */
         return;
     }
-    p->applied_samples += b->stored;
     list_push(&p->applied, b);
 }
 
@@ -414,7 +414,6 @@ static void commit_applied(struct pipeline *p)
     uint64_t seq = 0;
     int rc = tsdb_commit(p->db, &seq);
     pw_counter_add(m_groups, 1);
-    p->applied_samples = 0;
     struct pipeline_batch *b;
     if (rc != PW_OK) {
         pw_counter_add(m_fsync_errors, 1);

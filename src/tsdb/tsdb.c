@@ -562,6 +562,18 @@ int tsdb_append_batch(struct tsdb *db, const struct tsdb_point *pts, size_t n, s
     return rc;
 }
 
+/* Checkpoints when the WAL passed checkpoint_wal_bytes and no sync is outstanding (a failure is
+ * logged; the next commit retries). */
+static void checkpoint_if_due(struct tsdb *db)
+{
+    if (db->sync_outstanding || tsdb_log_size(&db->wal) <= db->opt.checkpoint_wal_bytes)
+        return;
+    int c = tsdb_checkpoint(db);
+    if (c != PW_OK)
+        PW_LOG_WARN(MOD, "checkpoint failed, will retry", "dir=%s err=%s", db->dir,
+                    pw_errname(c));
+}
+
 int tsdb_commit(struct tsdb *db, uint64_t *seq)
 {
     if (!db->pending && db->state == PW_OK) {
@@ -585,16 +597,7 @@ int tsdb_commit(struct tsdb *db, uint64_t *seq)
         uint64_t d;
         (void)tsdb_sync(db, &d);
     }
-    if (tsdb_log_size(&db->wal) > db->opt.checkpoint_wal_bytes) {
-        if (db->sync_outstanding) {
-            db->checkpoint_due = true;
-        } else {
-            int c = tsdb_checkpoint(db);
-            if (c != PW_OK)
-                PW_LOG_WARN(MOD, "checkpoint failed, will retry", "dir=%s err=%s", db->dir,
-                            pw_errname(c));
-        }
-    }
+    checkpoint_if_due(db); /* with a sync outstanding, tsdb_sync_finish does it */
     return PW_OK;
 }
 
@@ -652,14 +655,8 @@ int tsdb_sync_finish(struct tsdb *db, struct tsdb_sync_ticket *t, uint64_t *dura
         set_state(db, rc);
     }
     *durable = atomic_load(&db->durable_seq);
-    if (rc == PW_OK && (db->checkpoint_due ||
-                        tsdb_log_size(&db->wal) > db->opt.checkpoint_wal_bytes)) {
-        db->checkpoint_due = false;
-        int c = tsdb_checkpoint(db);
-        if (c != PW_OK)
-            PW_LOG_WARN(MOD, "checkpoint failed, will retry", "dir=%s err=%s", db->dir,
-                        pw_errname(c));
-    }
+    if (rc == PW_OK)
+        checkpoint_if_due(db);
     return rc;
 }
 

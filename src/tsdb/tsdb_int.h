@@ -361,7 +361,6 @@ struct tsdb {
     int64_t state_retry_ns;
     bool pending;          /* samples appended since the last commit */
     bool sync_outstanding; /* a tsdb_sync_prepare'd ticket is not finished yet */
-    bool checkpoint_due;   /* the WAL passed checkpoint_wal_bytes while a sync was outstanding */
     int64_t last_checkpoint_ms;
     uint64_t head_total;
 
