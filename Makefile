@@ -73,7 +73,14 @@ mod_closure = $(call mod_lib,$(1)) $(foreach d,$(MOD_DEPS_$(1)),$(call mod_lib,$
 ALL_LIBS := $(foreach m,$(MODULES),$(call mod_lib,$(m)))
 
 # ---- the program ----
-all: deps $(B)/parkwatch
+all: deps $(B)/parkwatch $(B)/layering.ok
+
+# The layering rule over every module's whole archive (includes and symbols), not only over what a
+# unit test links: scripts/check-layering.sh.
+$(B)/layering.ok: $(ALL_LIBS) scripts/check-layering.sh
+	@echo "  CHECK   layering"
+	$(Q)scripts/check-layering.sh $(B) "$(MODULES)" $(foreach m,$(MODULES),"$(m):$(MOD_DEPS_$(m))")
+	$(Q)touch $@
 
 # src/*.c: the command-line tool (main.c dispatches to cmd_*.c); it may use every module.
 TOP_OBJS := $(patsubst src/%.c,$(B)/obj/%.o,$(wildcard src/*.c))
