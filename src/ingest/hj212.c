@@ -11,8 +11,8 @@
  *     device's time zone, with the data flag as the quality code; the batch goes to the
  *     pipeline and, when the A bit is set, 9014 is written only once it is durable (one per split
  *     packet, in frame order — other replies of the connection queue behind it);
- *   - notifications (1013, 2012, 2022 ...) get 9013; other CNs are logged, counted, answered with
- *     9014 when A is set.
+ *   - notifications (1013, 2012, 2022 ...) get 9013; responses (9011-9014) are never answered,
+ *     whatever their Flag; other CNs are logged, counted, answered with 9014 when A is set.
  * Clock: on the first frame of a known device on a connection the platform sets the device clock
  * (1012, SystemTime = now in the device's time zone), as the standard expects after connecting.
  * Gaps: for minute (2051) and hour (2061) data the listener remembers, per MN, the newest
@@ -74,6 +74,7 @@ struct hj212_srv {
     struct hj212_msg msg; /* decode scratch (the loop is single-threaded) */
     struct pw_counter *m_frames, *m_samples, *m_acks, *m_notify_acks, *m_modbus_crc,
         *m_unknown_cn, *m_pw_rejected, *m_unknown_mn[3], *m_recalls, *m_time_sets, *m_dropped[9];
+    struct pw_counter *m_responses; /* 9013/9014 received: never answered */
 };
 
 /* per-connection state */
@@ -351,6 +352,14 @@ static void handle_frame(struct ingest *ig, struct conn *c, struct hj212_msg *m)
                 d->recall_busy[k] = false;
         return;
     }
+    if (m->cn == 9013 || m->cn == 9014) {
+        /* a response is never acknowledged, A bit or not: two systems answering each other's
+         * answers would ping-pong forever */
+        pw_counter_add(hs->m_responses, 1);
+        PW_LOG_DEBUG("hj212", "response received; not answered", "mn=%s cn=%d qn=%s flag_a=%d",
+                     m->mn, m->cn, m->qn ? m->qn : "", m->ack);
+        return;
+    }
 
     if (is_data_cn(m->cn)) {
         struct pipeline_batch *b = pipeline_batch_new();
@@ -512,6 +521,8 @@ int hj212_srv_start(struct ingest *ig)
                                 "HJ 212 replies sent after the data was durable.");
     hs->m_notify_acks = pw_counter_get("parkwatch_hj212_acks_total", "cn=\"9013\"",
                                        "HJ 212 replies sent after the data was durable.");
+    hs->m_responses = pw_counter_get("parkwatch_hj212_responses_total", "",
+                                     "HJ 212 responses (9013, 9014) received; never answered.");
     hs->m_modbus_crc = pw_counter_get("parkwatch_hj212_modbus_crc_total", "",
                                       "Frames accepted with a CRC-16/MODBUS checksum.");
     hs->m_unknown_cn = pw_counter_get("parkwatch_hj212_unknown_cn_total", "",

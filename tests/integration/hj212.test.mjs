@@ -122,6 +122,30 @@ test('notifications get 9013 and a 2005 frame without QN or Flag is stored', asy
   st.close();
 });
 
+test('responses (9011-9014) are never answered, even with the A bit set: no ping-pong', async () => {
+  const st = new Station(d.ports.hj212);
+  await st.connect();
+  const m0 = await d.get('/metrics');
+  const before = Number((/parkwatch_hj212_responses_total (\d+)/.exec(m0.text) || [0, 0])[1]);
+  // a data frame first: its 1012 and 9014 are what this connection gets from us
+  await st.write(frame(`QN=20261123150000000;ST=22;CN=2011;PW=123456;MN=${MN};Flag=5;CP=&&DataTime=20261123150000;a21026-Rtd=3&&`));
+  await st.next(/CN=9014/);
+  st.frames.length = 0;
+  // another platform's (or a confused logger's) answers, Flag=5 (A set, 2017) and Flag=9 (2025)
+  for (const [cn, flag] of [[9014, 5], [9013, 5], [9011, 9], [9012, 5]]) {
+    await st.write(frame(`QN=20261123150000000;ST=91;CN=${cn};PW=123456;MN=${MN};Flag=${flag};CP=&&${cn === 9011 ? 'QnRtn=1' : cn === 9012 ? 'ExeRtn=1' : ''}&&`));
+  }
+  // the connection still answers data, and nothing else came back
+  await st.write(frame(`QN=20261123150100000;ST=22;CN=2011;PW=123456;MN=${MN};Flag=5;CP=&&DataTime=20261123150100;a21026-Rtd=4&&`));
+  const ack = await st.next(/CN=9014/);
+  assert.match(ack, /QN=20261123150100000;ST=91;CN=9014;/);
+  await sleep(200);
+  assert.deepEqual(st.frames, [], 'responses were answered');
+  const m1 = await d.get('/metrics');
+  assert.equal(Number(/parkwatch_hj212_responses_total (\d+)/.exec(m1.text)[1]), before + 2);
+  st.close();
+});
+
 test('a reject policy closes the connection of an unknown MN', async () => {
   const d2 = await new Daemon({ set: ['hj212.unknown_devices=reject'] }).start();
   try {
