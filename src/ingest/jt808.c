@@ -3,13 +3,18 @@
  * Per connection the bytes go through jt808_scan() (frames split or merged arbitrarily across
  * reads; garbage skipped, resynchronisation on 0x7E) and jt808_frame_decode(). A frame that does
  * not decode (checksum, length/format, oversize) is dropped, logged with the peer and counted by
- * reason; the connection stays. Subpackaged messages are reassembled per connection (each packet
- * answered 0x8001; the message handled once complete).
+ * reason; the connection stays. Subpackaged messages are reassembled per connection, only for the
+ * phone the connection authenticated, within one listener-wide budget (jt808.reassembly_budget;
+ * each packet answered 0x8001; the message handled once complete).
  *
  * Session: a terminal registers (0x0100 → 0x8100 with an auth code persisted in meta.db, see
- * model_terminal_register) and authenticates (0x0102 → 0x8001). Until a connection has
- * authenticated a phone, every other message from that phone gets 0x8001 result 1 and is not
- * processed. Heartbeats (0x0002) are answered 0x8001 result 0 and keep the connection open
+ * model_terminal_register) and authenticates (0x0102 → 0x8001). A phone that holds a code is not
+ * given it again: its registration gets 0x8100 result 3, unless an operator reset it (then a
+ * fresh code, and a session on the old one is closed). One session per phone: a second
+ * authentication replaces or is refused by jt808.duplicate_session. Three failed
+ * authentications close a connection. Until a connection has authenticated a phone, every other
+ * message from that phone gets 0x8001 result 1, is not processed and creates no state.
+ * Heartbeats (0x0002) are answered 0x8001 result 0 and keep the connection open
  * (jt808.idle_timeout); deregistration (0x0003) forgets the auth code; 0x0004 gets 0x8004.
  * Unknown terminals (phone in no vehicle or device of the park model) follow
  * jt808.unknown_terminals: accept (stored and supervised), quarantine (stored, listed for
