@@ -53,7 +53,10 @@
 #define INPUT_INIT 256 /* first input buffer of a connection; grows to JT808_MAX_FRAME */
 #define LOCATE_QUEUE_MAX 1024
 
-#define AUTH_FAILS_MAX 3 /* failed 0x0102 on one connection before it is closed */
+#define AUTH_FAILS_MAX 3     /* failed 0x0102 on one connection before it is closed */
+#define SESSION_MSGS_MAX 8   /* 0x0100 + 0x0102 on one connection before it is closed */
+#define UNKNOWN_TERMS_MIN 64 /* records of phones outside the model: at least this many, */
+                             /* else 2 × jt808.max_connections */
 
 enum { POLICY_ACCEPT, POLICY_QUARANTINE, POLICY_REJECT };
 enum { DROP_CHECKSUM, DROP_FORMAT, DROP_OVERSIZE, DROP_GARBAGE, DROP_BODY, DROP_REASM,
@@ -93,12 +96,14 @@ struct jt_conn {
     struct jt_conn *rnext, *rprev; /* in js->reasm_conns while reasm is set */
     uint16_t serial;       /* our next serial on this connection */
     uint8_t auth_fails;    /* failed authentications on this connection */
+    uint8_t session_msgs;  /* registrations and authentications on this connection */
     bool close_after;      /* rejected: close once the reply is written */
 };
 
 struct jt808_srv {
     struct jt_term *buckets[TERM_BUCKETS];
     size_t n_terms;
+    size_t n_unknown_terms; /* records created for phones not in the park model */
     struct vehicles *vs;
     uv_timer_t tick;
     uv_async_t locate;
@@ -117,7 +122,8 @@ struct jt808_srv {
         *m_auth_ok, *m_auth_failures, *m_unauth, *m_unsupported, *m_unknown[3], *m_deregs,
         *m_online, *m_locates, *m_alarms[VEHICLE_ALARM_KINDS], *m_reg_refused, *m_resets_used,
         *m_sessions_replaced, *m_sessions_refused, *m_auth_closed, *m_skipped[SKIP_N],
-        *m_quirks[QUIRK_N], *m_reasm_bytes, *m_reasm_peak;
+        *m_quirks[QUIRK_N], *m_reasm_bytes, *m_reasm_peak, *m_unknown_refused,
+        *m_session_closed;
 };
 
 static int policy(struct ingest *ig)
@@ -145,6 +151,7 @@ static struct jt_term *term_get(struct ingest *ig, const char *phone)
     struct jt808_srv *js = ig->jt;
     struct jt_term *t = term_find(js, phone);
     int64_t now = pw_now_ms();
+    bool created = !t;
     if (!t) {
         uint64_t h = pw_hash64(phone, strlen(phone), 0) % TERM_BUCKETS;
         t = pw_xcalloc(1, sizeof *t);
@@ -173,6 +180,8 @@ static struct jt_term *term_get(struct ingest *ig, const char *phone)
         pthread_mutex_unlock(&ig->status_lock);
         t->md_at = now;
     }
+    if (created && !t->known)
+        js->n_unknown_terms++;
     return t;
 }
 
@@ -377,6 +386,22 @@ static bool take_location(struct ingest *ig, struct jt_term *t, struct pipeline_
 
 /* ---- messages ---- */
 
+/* Counts a failed authentication on c; the third closes it (codes are not guessed). */
+static void auth_failed(struct ingest *ig, struct conn *c, const char *phone, int rc)
+{
+    struct jt808_srv *js = ig->jt;
+    struct jt_conn *jc = c->proto;
+    pw_counter_add(js->m_auth_failures, 1);
+    PW_LOG_WARN("jt808", "authentication failed", "phone=%s peer=%s reason=%s", phone, c->peer,
+                pw_errname(rc));
+    if (++jc->auth_fails >= AUTH_FAILS_MAX && !jc->close_after) {
+        pw_counter_add(js->m_auth_closed, 1);
+        PW_LOG_WARN("jt808", "connection closed after failed authentications",
+                    "phone=%s peer=%s failures=%u", phone, c->peer, jc->auth_fails);
+        jc->close_after = true;
+    }
+}
+
 static void on_register(struct ingest *ig, struct conn *c, struct jt_term *t,
                         const struct jt808_header *h, const uint8_t *body, size_t n,
                         uint16_t rs)
@@ -485,23 +510,14 @@ static void on_auth(struct ingest *ig, struct conn *c, struct jt_term *t,
         rc = model_terminal_auth(ig->deps.model, t->phone, au.code, au.code_len);
     }
     if (rc != PW_OK) {
-        pw_counter_add(js->m_auth_failures, 1);
         pthread_mutex_lock(&ig->status_lock);
         t->auth_failures++;
         pthread_mutex_unlock(&ig->status_lock);
-        PW_LOG_WARN("jt808", "authentication failed", "phone=%s peer=%s reason=%s", t->phone,
-                    c->peer, pw_errname(rc));
         if (jc->term == t) {
             jc->term = NULL;
             set_online(ig, t, c, false);
         }
-        if (++jc->auth_fails >= AUTH_FAILS_MAX && !jc->close_after) {
-            /* codes are not guessed on one connection */
-            pw_counter_add(js->m_auth_closed, 1);
-            PW_LOG_WARN("jt808", "connection closed after failed authentications",
-                        "phone=%s peer=%s failures=%u", t->phone, c->peer, jc->auth_fails);
-            jc->close_after = true;
-        }
+        auth_failed(ig, c, t->phone, rc);
         reply_8001(ig, c, h, rs, JT808_RES_FAIL, NULL, 0);
         return;
     }
@@ -535,6 +551,43 @@ static void on_auth(struct ingest *ig, struct conn *c, struct jt_term *t,
     reply_8001(ig, c, h, rs, JT808_RES_OK, NULL, 0);
 }
 
+/* Whether a registration or authentication for a phone without a record may create one: an
+ * authentication only for a registered phone, a registration of a phone outside the park model
+ * only while fewer than max(UNKNOWN_TERMS_MIN, 2 × jt808.max_connections) such records exist (so
+ * strangers cannot grow the table and meta.db without bound). Answers and counts the refusals. */
+static bool term_admissible(struct ingest *ig, struct conn *c, const struct jt808_header *h,
+                            uint16_t rs)
+{
+    struct jt808_srv *js = ig->jt;
+    if (h->msg_id == JT808_MSG_AUTH) {
+        int rc = model_terminal_registered(ig->deps.model, h->phone_norm);
+        if (rc == PW_OK)
+            return true;
+        auth_failed(ig, c, h->phone_norm, rc);
+        reply_8001(ig, c, h, rs, JT808_RES_FAIL, NULL, 0);
+        return false;
+    }
+    size_t cap = 2 * (size_t)ig->deps.cfg->jt808_max_connections;
+    if (cap < UNKNOWN_TERMS_MIN)
+        cap = UNKNOWN_TERMS_MIN;
+    struct model_jt808_terminal md;
+    if (js->n_unknown_terms < cap ||
+        model_terminal_by_phone(ig->deps.model, h->phone_norm, &md) != PW_ENOTFOUND)
+        return true;
+    pw_counter_add(js->m_unknown_refused, 1);
+    PW_LOG_WARN("jt808", "registration refused: too many terminals outside the park model",
+                "phone=%s peer=%s records=%zu", h->phone_norm, c->peer, js->n_unknown_terms);
+    struct jt808_addr a;
+    uint8_t out[64];
+    size_t len = 0;
+    jt808_addr_from_header(h, &a);
+    if (jt808_encode_8100(&a, next_serial(c), rs, JT808_REG_TERMINAL_UNKNOWN, NULL, 0, out,
+                          sizeof out, &len) != PW_OK)
+        len = 0;
+    submit(ig, c, NULL, out, len, 0);
+    return false;
+}
+
 /* A complete message (reassembled when subpackaged). rs: the serial to answer. */
 static void handle_msg(struct ingest *ig, struct conn *c, const struct jt808_header *h,
                        const uint8_t *body, size_t n, uint16_t rs)
@@ -545,7 +598,20 @@ static void handle_msg(struct ingest *ig, struct conn *c, const struct jt808_hea
     /* A terminal record (and a model lookup) only for registration, authentication and the
      * phone this connection authenticated: frames of strangers create no state. */
     bool session_msg = h->msg_id == JT808_MSG_REGISTER || h->msg_id == JT808_MSG_AUTH;
+    if (session_msg && ++jc->session_msgs > SESSION_MSGS_MAX) {
+        /* a terminal registers and authenticates once per connection, with a retry or two */
+        if (!jc->close_after) {
+            pw_counter_add(js->m_session_closed, 1);
+            PW_LOG_WARN("jt808", "connection closed: too many registrations/authentications",
+                        "phone=%s peer=%s max=%d", h->phone_norm, c->peer, SESSION_MSGS_MAX);
+            jc->close_after = true;
+        }
+        reply_8001(ig, c, h, rs, JT808_RES_FAIL, NULL, 0);
+        return;
+    }
     struct jt_term *t = term_find(js, h->phone_norm);
+    if (!t && session_msg && !term_admissible(ig, c, h, rs))
+        return;
     if (session_msg || (t && jc->term == t))
         t = term_get(ig, h->phone_norm);
     if (!t || (!session_msg && jc->term != t)) {
@@ -1015,6 +1081,12 @@ int jt808_srv_start(struct ingest *ig)
                                      "Bytes held for subpackaged messages in progress.");
     js->m_reasm_peak = pw_gauge_get("parkwatch_jt808_reassembly_peak_bytes", "",
                                     "Most bytes held for subpackaged messages at once.");
+    js->m_unknown_refused = pw_counter_get("parkwatch_jt808_unknown_terminals_refused_total", "",
+                                           "Registrations of phones outside the park model refused "
+                                           "because the terminal table holds its bound of them.");
+    js->m_session_closed = pw_counter_get("parkwatch_jt808_session_flood_closed_total", "",
+                                          "Connections closed after more than 8 registrations "
+                                          "and authentications.");
     js->budget.cap = (size_t)cfg->jt808_reassembly_budget;
     static const char *const pols[3] = {"accept", "quarantine", "reject"};
     for (int i = 0; i < 3; i++) {

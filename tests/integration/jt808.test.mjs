@@ -400,6 +400,53 @@ test('jt808.duplicate_session = refuse: the second connection is refused and clo
   } finally { await d2.stop(); }
 });
 
+test('strangers create no state: authentications for unregistered phones leave no record; 8 registrations per connection at most', async () => {
+  const x = await new Terminal(d.ports.jt808, { phone: '19900000000' }).connect();
+  for (let i = 1; i <= 3; i++) {
+    x.write(frame({ id: MSG.AUTH, phone: `1990000000${i}`, serial: i, body: [...Buffer.from('0123456789abcdef')] }));
+    assert.equal((await x.next(MSG.PLAT_REPLY)).body[4], 1);
+  }
+  await until(async () => x.closed, 'closed after 3 failed authentications');
+  const terms = (await d.get('/api/v1/jt808/terminals', { token: admin })).json;
+  assert.ok(!terms.terminals.some((v) => v.phone.startsWith('199000000')), 'no record for unregistered phones');
+  // one connection registering phone after phone: the 9th session message closes it
+  const y = await new Terminal(d.ports.jt808, { phone: '19800000000' }).connect();
+  const results = [];
+  for (let i = 1; i <= 9; i++) {
+    y.write(frame({ id: MSG.REGISTER, phone: `1980000000${i}`, serial: i, body: register2013({ plate: [] }) }));
+    const r = await y.next(i < 9 ? MSG.REGISTER_REPLY : MSG.PLAT_REPLY);
+    results.push(i < 9 ? r.body[2] : r.body[4]);
+  }
+  assert.deepEqual(results, [0, 0, 0, 0, 0, 0, 0, 0, 1]);
+  await until(async () => y.closed, 'closed after 8 registrations');
+  assert.ok(!(await d.get('/api/v1/jt808/terminals', { token: admin })).json.terminals.some((v) => v.phone === '19800000009'));
+  assert.ok(await metric(/parkwatch_jt808_session_flood_closed_total (\d+)/) >= 1);
+});
+
+test('registrations of phones outside the park model are bounded (2 x jt808.max_connections, at least 64)', async () => {
+  const d2 = await new Daemon({ set: ['jt808.max_connections=10'] }).start();
+  try {
+    const res = [];
+    for (let c = 0; c < 9; c++) {
+      const t = await new Terminal(d2.ports.jt808, { phone: '0' }).connect();
+      for (let i = 0; i < 8; i++) {
+        const n = c * 8 + i;
+        t.write(frame({ id: MSG.REGISTER, phone: `1970000${String(n).padStart(4, '0')}`, serial: n, body: register2013({ plate: [] }) }));
+        res.push((await t.next(MSG.REGISTER_REPLY)).body[2]);
+      }
+      t.close();
+    }
+    assert.equal(res.filter((r) => r === 0).length, 64);
+    assert.deepEqual(res.slice(64), [4, 4, 4, 4, 4, 4, 4, 4], 'beyond the bound: terminal not in database');
+    // V1 (in the park model) still registers
+    const v = await new Terminal(d2.ports.jt808, { phone: PHONE }).connect();
+    v.send(MSG.REGISTER, register2013({ plate: PLATE_GBK }));
+    assert.equal((await v.next(MSG.REGISTER_REPLY)).body[2], 0);
+    v.close();
+    assert.match((await d2.get('/metrics')).text, /parkwatch_jt808_unknown_terminals_refused_total 8/);
+  } finally { await d2.stop(); }
+});
+
 // ---- reassembly: not before authentication, within one budget ----
 
 test('unauthenticated subpackages are not reassembled: 16 connections x 1,000 packets cost no memory', async () => {
