@@ -75,6 +75,7 @@ struct hj212_srv {
     struct pw_counter *m_frames, *m_samples, *m_acks, *m_notify_acks, *m_modbus_crc,
         *m_unknown_cn, *m_pw_rejected, *m_unknown_mn[3], *m_recalls, *m_time_sets, *m_dropped[9];
     struct pw_counter *m_responses; /* 9013/9014 received: never answered */
+    struct pw_counter *m_bad_values; /* numeric items whose text was not a number */
 };
 
 /* per-connection state */
@@ -362,6 +363,15 @@ static void handle_frame(struct ingest *ig, struct conn *c, struct hj212_msg *m)
     }
 
     if (is_data_cn(m->cn)) {
+        for (size_t i = 0; i < m->n_items && m->n_bad_values; i++) {
+            const struct hj212_item *it = &m->items[i];
+            if (it->bad_value)
+                PW_LOG_WARN("hj212", "item value is not a number: not stored, the rest is",
+                            "mn=%s cn=%d item=%s-%s text=\"%.24s\" peer=%s", m->mn, m->cn,
+                            it->code, it->suffix_raw, it->text, c->peer);
+        }
+        if (m->n_bad_values)
+            pw_counter_add(hs->m_bad_values, m->n_bad_values);
         struct pipeline_batch *b = pipeline_batch_new();
         char cn[8];
         snprintf(cn, sizeof cn, "%d", m->cn);
@@ -521,6 +531,9 @@ int hj212_srv_start(struct ingest *ig)
                                 "HJ 212 replies sent after the data was durable.");
     hs->m_notify_acks = pw_counter_get("parkwatch_hj212_acks_total", "cn=\"9013\"",
                                        "HJ 212 replies sent after the data was durable.");
+    hs->m_bad_values = pw_counter_get("parkwatch_hj212_items_skipped_total",
+                                      "reason=\"not_a_number\"",
+                                      "HJ 212 items not stored (the frame's others are).");
     hs->m_responses = pw_counter_get("parkwatch_hj212_responses_total", "",
                                      "HJ 212 responses (9013, 9014) received; never answered.");
     hs->m_modbus_crc = pw_counter_get("parkwatch_hj212_modbus_crc_total", "",

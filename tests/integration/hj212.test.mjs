@@ -146,6 +146,21 @@ test('responses (9011-9014) are never answered, even with the A bit set: no ping
   st.close();
 });
 
+test('a value that is not a number costs that value only: the other factors are stored and acknowledged', async () => {
+  const st = new Station(d.ports.hj212);
+  await st.connect();
+  const ts = Date.UTC(2026, 10, 23, 8, 0, 0);
+  const qn = qnOf(ts);
+  await st.write(frame(`QN=${qn};ST=22;CN=2011;PW=123456;MN=${MN};Flag=5;CP=&&DataTime=${local14(ts)};a21026-Rtd=-,a21026-Flag=D;a34004-Rtd=41,a34004-Flag=N&&`));
+  const ack = await st.next(/CN=9014/);
+  assert.match(ack, new RegExp(`QN=${qn};ST=91;CN=9014;`));
+  const e = exportLines((await d.get(`/api/v1/export?match[]=hj212_rtd{mn="${MN}"}&start=${ts / 1000 - 1}&end=${ts / 1000 + 1}`, { token: admin })).text);
+  assert.deepEqual(e.map((l) => [l.metric.code, l.values]), [['a34004', [41]]]);
+  assert.match((await d.get('/metrics')).text, /parkwatch_hj212_items_skipped_total\{reason="not_a_number"\} 1/);
+  assert.match(d.stderr, /item value is not a number/);
+  st.close();
+});
+
 test('a reject policy closes the connection of an unknown MN', async () => {
   const d2 = await new Daemon({ set: ['hj212.unknown_devices=reject'] }).start();
   try {
