@@ -422,6 +422,9 @@ static void on_register(struct ingest *ig, struct conn *c, struct jt_term *t,
     char plate[3 * JT808_STR_MAX + 1];
     if (jt808_gbk_to_utf8(r.plate, r.plate_len, plate, sizeof plate, NULL) != PW_OK)
         plate[0] = '\0';
+    if (r.plate_truncated)
+        PW_LOG_INFO("jt808", "registration plate longer than 32 bytes: kept its first characters",
+                    "phone=%s peer=%s plate=%s", t->phone, c->peer, plate);
     if (!t->known && policy(ig) == POLICY_REJECT) {
         PW_LOG_WARN("jt808", "unknown terminal rejected", "phone=%s peer=%s plate=%s", t->phone,
                     c->peer, plate);

@@ -286,10 +286,12 @@ struct jt808_register { /* 0x0100 */
     uint8_t plate_color;      /* 0 = no plate: plate[] holds the VIN */
     uint8_t plate[JT808_STR_MAX]; /* GBK bytes, trailing NULs stripped, not NUL-terminated */
     uint8_t plate_len;
+    bool plate_truncated;     /* the plate was longer than JT808_STR_MAX: cut at a character */
 };
 /* edition selects the layout (use the header's). A 2013 body too short for BYTE[20] model but
- * long enough for the 2011 layout (model BYTE[8]) is decoded as 2011. Returns PW_OK, PW_EPROTO
- * (too short) or PW_ETOOBIG (plate longer than JT808_STR_MAX). */
+ * long enough for the 2011 layout (model BYTE[8]) is decoded as 2011. A plate longer than
+ * JT808_STR_MAX is cut at the last GBK character boundary within it (plate_truncated). Returns
+ * PW_OK or PW_EPROTO (too short). */
 int jt808_decode_register(const uint8_t *b, size_t n, int edition, struct jt808_register *out);
 
 #define JT808_AUTH_MAX 255

@@ -57,9 +57,25 @@ int jt808_decode_register(const uint8_t *b, size_t n, int edition, struct jt808_
     size_t plate = n - fixed;
     while (plate > 0 && b[fixed + plate - 1] == 0)
         plate--;
-    if (plate > JT808_STR_MAX)
-        return PW_ETOOBIG;
+    bool cut = false;
+    if (plate > JT808_STR_MAX) {
+        /* an overlong plate/VIN costs its tail, not the registration: cut at the last GBK
+         * (GB18030) character boundary within the bound */
+        const uint8_t *q = b + fixed;
+        size_t i = 0;
+        for (;;) {
+            size_t w = q[i] < 0x81 ? 1 : (i + 1 < plate && q[i + 1] >= 0x30 && q[i + 1] <= 0x39)
+                                               ? 4
+                                               : 2;
+            if (i + w > JT808_STR_MAX)
+                break;
+            i += w;
+        }
+        plate = i;
+        cut = true;
+    }
     memset(out, 0, sizeof *out);
+    out->plate_truncated = cut;
     out->province = jt808_rd16(b);
     out->city = jt808_rd16(b + 2);
     const uint8_t *p = b + 4;

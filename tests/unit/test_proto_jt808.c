@@ -449,13 +449,21 @@ static void test_register(void **state)
     assert_string_equal(utf, "");
     uint8_t g2[2];
     assert_int_equal(jt808_utf8_to_gbk(PLATE_UTF8, strlen(PLATE_UTF8), g2, 2, &pl), PW_ETOOBIG);
-    /* a plate over the bound */
+    /* a plate over the bound costs its tail, not the registration (cut at a character) */
     r.n = 0;
     put16(&r, 1), put16(&r, 1), put(&r, "MAKER", 5);
-    for (int i = 0; i < 27 + 40; i++)
+    for (int i = 0; i < 27; i++)
         put8(&r, 'x');
     put8(&r, 1);
-    assert_int_equal(jt808_decode_register(r.b, r.n, JT808_2013, &reg), PW_ETOOBIG);
+    for (int i = 0; i < 7; i++)
+        put(&r, PLATE_GBK, 2); /* 鲁 x7 = 14 bytes */
+    put(&r, "ABCDEFGHIJKLMNOPQ", 17); /* 17 more: 31, then 鲁 does not fit */
+    put(&r, PLATE_GBK, sizeof PLATE_GBK);
+    assert_int_equal(jt808_decode_register(r.b, r.n, JT808_2013, &reg), PW_OK);
+    assert_true(reg.plate_truncated);
+    assert_int_equal(reg.plate_len, 31);
+    assert_int_equal(jt808_gbk_to_utf8(reg.plate, reg.plate_len, utf, sizeof utf, NULL), PW_OK);
+    assert_string_equal(utf, "鲁鲁鲁鲁鲁鲁鲁ABCDEFGHIJKLMNOPQ");
 }
 
 static void test_auth(void **state)
