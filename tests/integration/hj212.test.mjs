@@ -161,6 +161,27 @@ test('a value that is not a number costs that value only: the other factors are 
   st.close();
 });
 
+test('records of MNs outside the park model are bounded (2 x hj212.max_connections, at least 64); known MNs keep working', async () => {
+  const d2 = await new Daemon({ set: ['hj212.max_connections=10'] }).start();
+  try {
+    const st = new Station(d2.ports.hj212);
+    await st.connect();
+    const frames = [];
+    for (let i = 0; i < 80; i++) frames.push(frame(`QN=20261123160000${String(i).padStart(3, '0')};ST=22;CN=2011;PW=123456;MN=FAKE${i};Flag=5;CP=&&DataTime=20261123160000;a21026-Rtd=${i}&&`));
+    await st.write(Buffer.concat(frames));
+    for (let i = 0; i < 64; i++) await st.next(/CN=9014/);
+    await st.write(frame(`QN=20261123160100000;ST=22;CN=2011;PW=123456;MN=${MN};Flag=5;CP=&&DataTime=20261123160100;a21026-Rtd=9&&`));
+    assert.match(await st.next(/CN=9014/), /QN=20261123160100000;/);
+    await sleep(200);
+    assert.ok(!st.frames.some((f) => /CN=9014/.test(f)), 'frames beyond the bound are not acknowledged');
+    const devs = (await d2.get('/api/v1/hj212/devices', { token: await d2.login() })).json;
+    const list = Array.isArray(devs) ? devs : devs.devices;
+    assert.equal(list.filter((x) => /^FAKE/.test(x.mn)).length, 64);
+    assert.match((await d2.get('/metrics')).text, /parkwatch_hj212_unknown_refused_total 16/);
+    st.close();
+  } finally { await d2.stop(); }
+});
+
 test('a reject policy closes the connection of an unknown MN', async () => {
   const d2 = await new Daemon({ set: ['hj212.unknown_devices=reject'] }).start();
   try {
