@@ -585,3 +585,19 @@ test('deregistration forgets the auth code', async () => {
   await send(t1, MSG.AUTH, [...Buffer.from(code)], 1);
   t1.close();
 });
+
+test('after a platform restart a terminal authenticates with its stored code, and the code is still not handed out', async () => {
+  const P = '13700000009';
+  const { t, code: c } = await registered(P);
+  t.close();
+  await d.restart();
+  const { t: a, r } = await authed(P, c);
+  assert.equal(r, 0);
+  a.send(MSG.HEARTBEAT);
+  assert.equal((await a.next(MSG.PLAT_REPLY)).body[4], 0);
+  const x = await new Terminal(d.ports.jt808, { phone: P }).connect();
+  x.send(MSG.REGISTER, register2013({ plate: [] }));
+  assert.deepEqual([...(await x.next(MSG.REGISTER_REPLY)).body.subarray(2)], [3]);
+  x.close();
+  a.close();
+});
