@@ -579,6 +579,17 @@ test('a terminal whose phone field is a hex id registers, is matched to the mode
   t.close();
 });
 
+test('an emergency from a terminal without a fix (out-of-range coordinates) is stored, acknowledged and raised', async () => {
+  const ts = Math.floor(Date.now() / 1000) * 1000 + 20000; // newer than every earlier position
+  await send(t1, MSG.LOCATION, location({ lat: 4294.967295, lon: 4294.967295, ts, status: 0x0, alarm: 0x1 }), 0);
+  const a = (await d.get('/api/v1/vehicles/alarms', { token: admin })).json;
+  assert.ok(a.some((x) => x.vehicle === 'V1' && x.kind === 'terminal_emergency'));
+  const st = exportLines((await d.get(`/api/v1/export?match[]=vehicle_alarm_bits{phone="${NORM}"}&start=${ts / 1000 - 0.5}&end=${ts / 1000 + 0.5}`, { token: admin })).text);
+  assert.deepEqual(st[0].values, [1]);
+  await send(t1, MSG.LOCATION, location({ lat: 36.183, lon: 118.1915, ts: ts + 1000 }), 0);
+  assert.ok(!(await d.get('/api/v1/vehicles/alarms', { token: admin })).json.some((x) => x.vehicle === 'V1' && x.kind === 'terminal_emergency'));
+});
+
 test('deregistration forgets the auth code', async () => {
   await send(t1, MSG.DEREGISTER, [], 0);
   await send(t1, MSG.HEARTBEAT, [], 1);
