@@ -3,7 +3,7 @@
  * Decoding copies the data segment into msg->text and splits it in place: every ';', ',', '=' and
  * the '-' before a suffix that ends a token is overwritten with NUL, so all strings in the
  * message are NUL-terminated pointers into msg->text and nothing is allocated. The frame layout
- * is described in hj212.h; the protocol facts in /work/shared/reference/hj212.md. */
+ * is described in hj212.h; what is accepted and why in docs/protocols/hj212.md. */
 #include "proto/hj212.h"
 #include "proto/hj212_crc_int.h"
 

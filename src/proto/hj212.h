@@ -1,7 +1,7 @@
 /* hj212.h — the HJ 212 codec (HJ/T 212-2005, HJ 212-2017, HJ 212-2025): pure, no I/O, no
  * globals, no logging, no allocation. Thread-safe: every call works only on what it is given.
  *
- * Frame (all editions; /work/shared/reference/hj212.md, docs/protocols/hj212.md):
+ * Frame (all editions; docs/protocols/hj212.md):
  *
  *     "##" LLLL <data segment> CCCC "\r\n"
  *
