@@ -26,6 +26,7 @@ int cmd_user(struct cli *c);
 int cmd_token(struct cli *c);
 int cmd_fsck(struct cli *c);
 int cmd_sim(struct cli *c);
+int cmd_terminal(struct cli *c);
 
 /* Alarming (cmd_alarming.c): alarm store, rule set, webhooks. NULL after logging the reason. */
 struct alarming;

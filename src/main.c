@@ -38,6 +38,9 @@ static const char usage[] =
     "                                create an API token (printed once)\n"
     "  token list | token revoke NAME\n"
     "  fsck [DIR]                    check a data directory's time-series store offline\n"
+    "  terminal reset PHONE --reason TEXT\n"
+    "                                let a registered JT/T 808 terminal register once more\n"
+    "  terminal resets PHONE         the record of a terminal's resets (JSON)\n"
     "  sim --park FILE [--scenario FILE] [--speed X] [--duration D] ...\n"
     "                                play the park's devices against a daemon (docs/simulator.md)\n"
     "  version                       print the version\n"
@@ -134,6 +137,7 @@ int main(int argc, char **argv)
         {"serve", cmd_serve}, {"import", cmd_import}, {"export", cmd_export},
         {"config", cmd_config}, {"user", cmd_user},   {"token", cmd_token},
         {"fsck", cmd_fsck},     {"sim", cmd_sim},
+        {"terminal", cmd_terminal},
     };
     if (argc < 2 || strcmp(argv[1], "help") == 0 || strcmp(argv[1], "--help") == 0 ||
         strcmp(argv[1], "-h") == 0) {

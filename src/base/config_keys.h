@@ -62,6 +62,14 @@
       "Close a JT/T 808 connection that sent nothing for this long.")                              \
     X(jt808, max_connections, INT, "20000", "1", "200000", 0,                                      \
       "Most JT/T 808 connections open at once.")                                                   \
+    X(jt808, reassembly_budget, SIZE, "64MiB", "0", "4GiB", 0,                                     \
+      "Memory all JT/T 808 connections together may hold for subpackaged messages in progress "    \
+      "(authenticated terminals only); a message that would exceed it is dropped and counted.")    \
+    X(jt808, duplicate_session, ENUM, "replace", "replace|refuse", "", 1,                          \
+      "A terminal authenticating while its phone has a session on another connection: replace "    \
+      "(the old connection is closed) or refuse (the new one is answered result 1 and closed).")   \
+    X(jt808, reset_window, DUR, "24h", "1m", "30d", 1,                                             \
+      "How long an operator's terminal reset lets that registered terminal register again.")       \
     X(mqtt, broker, STR, "127.0.0.1:1883", "", "", 0,                                              \
       "Mosquitto broker host:port; empty disables MQTT.")                                          \
     X(mqtt, client_id, STR, "parkwatch", "", "", 0,                                                \

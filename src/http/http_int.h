@@ -97,6 +97,7 @@ extern const struct http_route http_routes_tsdb[];
 extern const struct http_route http_routes_ingest[];
 extern const struct http_route http_routes_events[];
 extern const struct http_route http_routes_vehicles[];
+extern const struct http_route http_routes_jt808[];
 extern const struct http_route http_routes_sse[];
 extern const struct http_route http_routes_alarms[];
 extern const struct http_route http_routes_ui[];

@@ -42,6 +42,7 @@ static const struct http_route *const route_tables[] = {
     http_routes_ingest,
     http_routes_events,
     http_routes_vehicles,
+    http_routes_jt808,
     http_routes_sse,
     http_routes_alarms,
     http_routes_ui,

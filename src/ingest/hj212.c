@@ -11,8 +11,8 @@
  *     device's time zone, with the data flag as the quality code; the batch goes to the
  *     pipeline and, when the A bit is set, 9014 is written only once it is durable (one per split
  *     packet, in frame order — other replies of the connection queue behind it);
- *   - notifications (1013, 2012, 2022 ...) get 9013; other CNs are logged, counted, answered with
- *     9014 when A is set.
+ *   - notifications (1013, 2012, 2022 ...) get 9013; responses (9011-9014) are never answered,
+ *     whatever their Flag; other CNs are logged, counted, answered with 9014 when A is set.
  * Clock: on the first frame of a known device on a connection the platform sets the device clock
  * (1012, SystemTime = now in the device's time zone), as the standard expects after connecting.
  * Gaps: for minute (2051) and hour (2061) data the listener remembers, per MN, the newest
@@ -74,6 +74,13 @@ struct hj212_srv {
     struct hj212_msg msg; /* decode scratch (the loop is single-threaded) */
     struct pw_counter *m_frames, *m_samples, *m_acks, *m_notify_acks, *m_modbus_crc,
         *m_unknown_cn, *m_pw_rejected, *m_unknown_mn[3], *m_recalls, *m_time_sets, *m_dropped[9];
+    struct pw_counter *m_responses; /* 9013/9014 received: never answered */
+    struct pw_counter *m_bad_values; /* numeric items whose text was not a number */
+    /* records of MNs outside the park model: at most max(64, 2 × hj212.max_connections), so
+     * frames with made-up MNs cannot grow the table (and its store lookups) without bound */
+    size_t n_unknown;
+    uint64_t n_refused;
+    struct pw_counter *m_unknown_refused;
 };
 
 /* per-connection state */
@@ -96,13 +103,19 @@ static int policy(struct ingest *ig)
                                       : POLICY_QUARANTINE;
 }
 
-static struct hj_dev *dev_get(struct ingest *ig, const char *mn)
+/* The record of mn, created when needed; NULL for an MN outside the park model (!known) when
+ * the policy rejects it or the table holds its bound of such records. */
+static struct hj_dev *dev_get(struct ingest *ig, const char *mn, bool known)
 {
     struct hj212_srv *hs = ig->hj;
     uint64_t h = pw_hash64(mn, strlen(mn), 0) % DEV_BUCKETS;
     for (struct hj_dev *d = hs->buckets[h]; d; d = d->next)
         if (strcmp(d->mn, mn) == 0)
             return d;
+    size_t cap = 2 * (size_t)ig->deps.cfg->hj212_max_connections;
+    if (!known && (policy(ig) == POLICY_REJECT || hs->n_unknown >= (cap < 64 ? 64 : cap)))
+        return NULL;
+    hs->n_unknown += !known;
     struct hj_dev *d = pw_xcalloc(1, sizeof *d);
     snprintf(d->mn, sizeof d->mn, "%s", mn);
     d->first_seen = pw_now_ms();
@@ -290,7 +303,7 @@ static void handle_frame(struct ingest *ig, struct conn *c, struct hj212_msg *m)
         if (strcmp(hc->cached_mn, m->mn) != 0)
             hc->time_set = false;
         snprintf(hc->cached_mn, sizeof hc->cached_mn, "%s", m->mn);
-        hc->dev = dev_get(ig, m->mn);
+        hc->dev = dev_get(ig, m->mn, hc->md_known);
     }
     struct hj_dev *d = hc->dev;
     int utc_off = hc->md_known ? hc->md.utc_offset_minutes
@@ -315,6 +328,15 @@ static void handle_frame(struct ingest *ig, struct conn *c, struct hj212_msg *m)
             return;
         }
         quarantine = pol == POLICY_QUARANTINE;
+        if (!d) {
+            pw_counter_add(hs->m_unknown_refused, 1);
+            uint64_t k = ++hs->n_refused;
+            if ((k & (k - 1)) == 0) /* the 1st, 2nd, 4th, 8th ...: a bounded log */
+                PW_LOG_WARN("hj212", "unknown MN dropped: too many MNs outside the park model",
+                            "mn=%s peer=%s records=%zu dropped=%llu", m->mn, c->peer,
+                            hs->n_unknown, (unsigned long long)hs->n_refused);
+            return;
+        }
         if (d->frames == 0)
             PW_LOG_WARN("hj212", quarantine ? "unknown MN quarantined" : "unknown MN accepted",
                         "mn=%s peer=%s st=%s", m->mn, c->peer, m->st_raw ? m->st_raw : "");
@@ -351,8 +373,25 @@ static void handle_frame(struct ingest *ig, struct conn *c, struct hj212_msg *m)
                 d->recall_busy[k] = false;
         return;
     }
+    if (m->cn == 9013 || m->cn == 9014) {
+        /* a response is never acknowledged, A bit or not: two systems answering each other's
+         * answers would ping-pong forever */
+        pw_counter_add(hs->m_responses, 1);
+        PW_LOG_DEBUG("hj212", "response received; not answered", "mn=%s cn=%d qn=%s flag_a=%d",
+                     m->mn, m->cn, m->qn ? m->qn : "", m->ack);
+        return;
+    }
 
     if (is_data_cn(m->cn)) {
+        for (size_t i = 0; i < m->n_items && m->n_bad_values; i++) {
+            const struct hj212_item *it = &m->items[i];
+            if (it->bad_value)
+                PW_LOG_WARN("hj212", "item value is not a number: not stored, the rest is",
+                            "mn=%s cn=%d item=%s-%s text=\"%.24s\" peer=%s", m->mn, m->cn,
+                            it->code, it->suffix_raw, it->text, c->peer);
+        }
+        if (m->n_bad_values)
+            pw_counter_add(hs->m_bad_values, m->n_bad_values);
         struct pipeline_batch *b = pipeline_batch_new();
         char cn[8];
         snprintf(cn, sizeof cn, "%d", m->cn);
@@ -512,6 +551,14 @@ int hj212_srv_start(struct ingest *ig)
                                 "HJ 212 replies sent after the data was durable.");
     hs->m_notify_acks = pw_counter_get("parkwatch_hj212_acks_total", "cn=\"9013\"",
                                        "HJ 212 replies sent after the data was durable.");
+    hs->m_bad_values = pw_counter_get("parkwatch_hj212_items_skipped_total",
+                                      "reason=\"not_a_number\"",
+                                      "HJ 212 items not stored (the frame's others are).");
+    hs->m_unknown_refused = pw_counter_get("parkwatch_hj212_unknown_refused_total", "",
+                                           "Frames of new MNs outside the park model dropped: the "
+                                           "device table holds its bound of them.");
+    hs->m_responses = pw_counter_get("parkwatch_hj212_responses_total", "",
+                                     "HJ 212 responses (9013, 9014) received; never answered.");
     hs->m_modbus_crc = pw_counter_get("parkwatch_hj212_modbus_crc_total", "",
                                       "Frames accepted with a CRC-16/MODBUS checksum.");
     hs->m_unknown_cn = pw_counter_get("parkwatch_hj212_unknown_cn_total", "",

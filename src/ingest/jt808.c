@@ -3,13 +3,18 @@
  * Per connection the bytes go through jt808_scan() (frames split or merged arbitrarily across
  * reads; garbage skipped, resynchronisation on 0x7E) and jt808_frame_decode(). A frame that does
  * not decode (checksum, length/format, oversize) is dropped, logged with the peer and counted by
- * reason; the connection stays. Subpackaged messages are reassembled per connection (each packet
- * answered 0x8001; the message handled once complete).
+ * reason; the connection stays. Subpackaged messages are reassembled per connection, only for the
+ * phone the connection authenticated, within one listener-wide budget (jt808.reassembly_budget;
+ * each packet answered 0x8001; the message handled once complete).
  *
  * Session: a terminal registers (0x0100 → 0x8100 with an auth code persisted in meta.db, see
- * model_terminal_register) and authenticates (0x0102 → 0x8001). Until a connection has
- * authenticated a phone, every other message from that phone gets 0x8001 result 1 and is not
- * processed. Heartbeats (0x0002) are answered 0x8001 result 0 and keep the connection open
+ * model_terminal_register) and authenticates (0x0102 → 0x8001). A phone that holds a code is not
+ * given it again: its registration gets 0x8100 result 3, unless an operator reset it (then a
+ * fresh code, and a session on the old one is closed). One session per phone: a second
+ * authentication replaces or is refused by jt808.duplicate_session. Three failed
+ * authentications close a connection. Until a connection has authenticated a phone, every other
+ * message from that phone gets 0x8001 result 1, is not processed and creates no state.
+ * Heartbeats (0x0002) are answered 0x8001 result 0 and keep the connection open
  * (jt808.idle_timeout); deregistration (0x0003) forgets the auth code; 0x0004 gets 0x8004.
  * Unknown terminals (phone in no vehicle or device of the park model) follow
  * jt808.unknown_terminals: accept (stored and supervised), quarantine (stored, listed for
@@ -48,10 +53,24 @@
 #define INPUT_INIT 256 /* first input buffer of a connection; grows to JT808_MAX_FRAME */
 #define LOCATE_QUEUE_MAX 1024
 
+#define AUTH_FAILS_MAX 3     /* failed 0x0102 on one connection before it is closed */
+#define SESSION_MSGS_MAX 8   /* 0x0100 + 0x0102 on one connection before it is closed */
+#define UNKNOWN_TERMS_MIN 64 /* records of phones outside the model: at least this many, */
+                             /* else 2 × jt808.max_connections */
+
 enum { POLICY_ACCEPT, POLICY_QUARANTINE, POLICY_REJECT };
-enum { DROP_CHECKSUM, DROP_FORMAT, DROP_OVERSIZE, DROP_GARBAGE, DROP_BODY, DROP_REASM, DROP_N };
-static const char *const drop_names[DROP_N] = {"checksum", "format", "oversize", "garbage",
-                                               "body", "reassembly"};
+enum { DROP_CHECKSUM, DROP_FORMAT, DROP_OVERSIZE, DROP_GARBAGE, DROP_BODY, DROP_REASM,
+       DROP_REASM_BUDGET, DROP_N };
+static const char *const drop_names[DROP_N] = {"checksum", "format",  "oversize",
+                                               "garbage",  "body",    "reassembly",
+                                               "reassembly_budget"};
+/* additional items of a location that were skipped (the location itself is kept) */
+enum { SKIP_UNKNOWN, SKIP_LENGTH, SKIP_TRUNCATED, SKIP_N };
+static const char *const skip_names[SKIP_N] = {"unknown", "length", "truncated"};
+/* tolerated deviations from the standard, counted */
+enum { QUIRK_BARE_ESCAPE, QUIRK_HEX_PHONE, QUIRK_UNPOSITIONED_RANGE, QUIRK_N };
+static const char *const quirk_names[QUIRK_N] = {"bare_escape", "hex_phone",
+                                                 "unpositioned_out_of_range"};
 
 /* What we know about one terminal (by normalised phone); lives for the life of the daemon.
  * Fields the API reads are written under ig->status_lock. */
@@ -66,21 +85,25 @@ struct jt_term {
     struct jt808_addr addr; /* how to address it (edition, phone as sent) */
     struct conn *conn;      /* the connection it authenticated on, or NULL (not owned) */
     int64_t first_seen, last_frame, last_location;
-    uint64_t frames, locations, errors, auth_failures;
+    uint64_t frames, locations, errors, auth_failures, reg_refused;
     struct jt_term *next;
 };
 
 /* per-connection state: kept small (10,000 idle terminals) */
 struct jt_conn {
     struct jt_term *term;  /* the phone authenticated on this connection, or NULL */
-    jt808_reasm *reasm;    /* created at the first subpackage */
+    jt808_reasm *reasm;    /* created at the first subpackage after authentication */
+    struct jt_conn *rnext, *rprev; /* in js->reasm_conns while reasm is set */
     uint16_t serial;       /* our next serial on this connection */
+    uint8_t auth_fails;    /* failed authentications on this connection */
+    uint8_t session_msgs;  /* registrations and authentications on this connection */
     bool close_after;      /* rejected: close once the reply is written */
 };
 
 struct jt808_srv {
     struct jt_term *buckets[TERM_BUCKETS];
     size_t n_terms;
+    size_t n_unknown_terms; /* records created for phones not in the park model */
     struct vehicles *vs;
     uv_timer_t tick;
     uv_async_t locate;
@@ -91,9 +114,16 @@ struct jt808_srv {
     uint64_t gf_hash, veh_hash;
     int online;
     struct jt808_frame frame; /* decode scratch (the loop is single-threaded) */
+    /* reassembly: one budget for every connection (jt808.reassembly_budget), and the
+     * connections holding a reassembler, expired on the tick */
+    struct jt808_reasm_budget budget;
+    struct jt_conn *reasm_conns;
     struct pw_counter *m_frames, *m_dropped[DROP_N], *m_locations, *m_acks, *m_registrations,
         *m_auth_ok, *m_auth_failures, *m_unauth, *m_unsupported, *m_unknown[3], *m_deregs,
-        *m_online, *m_locates, *m_alarms[VEHICLE_ALARM_KINDS];
+        *m_online, *m_locates, *m_alarms[VEHICLE_ALARM_KINDS], *m_reg_refused, *m_resets_used,
+        *m_sessions_replaced, *m_sessions_refused, *m_auth_closed, *m_skipped[SKIP_N],
+        *m_quirks[QUIRK_N], *m_reasm_bytes, *m_reasm_peak, *m_unknown_refused,
+        *m_session_closed;
 };
 
 static int policy(struct ingest *ig)
@@ -121,6 +151,7 @@ static struct jt_term *term_get(struct ingest *ig, const char *phone)
     struct jt808_srv *js = ig->jt;
     struct jt_term *t = term_find(js, phone);
     int64_t now = pw_now_ms();
+    bool created = !t;
     if (!t) {
         uint64_t h = pw_hash64(phone, strlen(phone), 0) % TERM_BUCKETS;
         t = pw_xcalloc(1, sizeof *t);
@@ -149,6 +180,8 @@ static struct jt_term *term_get(struct ingest *ig, const char *phone)
         pthread_mutex_unlock(&ig->status_lock);
         t->md_at = now;
     }
+    if (created && !t->known)
+        js->n_unknown_terms++;
     return t;
 }
 
@@ -253,12 +286,17 @@ static void add_sample(struct pipeline_batch *b, const char *phone, const char *
     pipeline_batch_add(b, l, 2, ts, v, q);
 }
 
-/* Adds the samples of one location; fills *p for the state machine. Returns false when the
- * coordinates are out of range (nothing added). */
+/* Adds the samples of one location; fills *p for the state machine and *odd when the
+ * coordinates were out of range but the fix not positioned (kept without them). Returns false
+ * when a positioned fix has coordinates out of range (nothing added). */
 static bool add_location(struct pipeline_batch *b, const char *phone,
-                         const struct jt808_location *loc, int64_t rx_ms, struct vehicle_pos *p)
+                         const struct jt808_location *loc, int64_t rx_ms, struct vehicle_pos *p,
+                         bool *odd)
 {
-    if (!(fabs(loc->lat) <= 90.0) || !(fabs(loc->lon) <= 180.0))
+    bool in_range = fabs(loc->lat) <= 90.0 && fabs(loc->lon) <= 180.0;
+    bool positioned = jt808_location_quality(loc) == JT808_Q_OK;
+    *odd = false;
+    if (!in_range && positioned)
         return false;
     int64_t ts;
     uint8_t qt = JT808_Q_OK;
@@ -267,8 +305,14 @@ static bool add_location(struct pipeline_batch *b, const char *phone,
         qt = JT808_Q_BAD_TIME;
     }
     uint8_t qp = qt ? qt : jt808_location_quality(loc);
-    add_sample(b, phone, "vehicle_lat", ts, loc->lat, qp);
-    add_sample(b, phone, "vehicle_lon", ts, loc->lon, qp);
+    /* a fix that is not positioned has meaningless coordinates: out of range, they are left out
+     * and the rest (status, alarms, items) is stored as usual */
+    if (in_range) {
+        add_sample(b, phone, "vehicle_lat", ts, loc->lat, qp);
+        add_sample(b, phone, "vehicle_lon", ts, loc->lon, qp);
+    } else {
+        *odd = true;
+    }
     add_sample(b, phone, "vehicle_altitude_m", ts, loc->altitude_m, qp);
     add_sample(b, phone, "vehicle_speed_kmh", ts, loc->speed_kmh, qp);
     add_sample(b, phone, "vehicle_heading", ts, loc->heading, qp);
@@ -290,10 +334,11 @@ static bool add_location(struct pipeline_batch *b, const char *phone,
         add_sample(b, phone, "vehicle_signal", ts, loc->signal, qt);
     if (loc->present & JT808_HAS_SATELLITES)
         add_sample(b, phone, "vehicle_satellites", ts, loc->satellites, qt);
-    *p = (struct vehicle_pos){.ts = ts, .lat = loc->lat, .lon = loc->lon,
-                              .speed_kmh = loc->speed_kmh, .heading = loc->heading,
-                              .altitude_m = loc->altitude_m, .alarm = loc->alarm,
-                              .status = loc->status, .positioned = qp == JT808_Q_OK};
+    *p = (struct vehicle_pos){.ts = ts, .lat = in_range ? loc->lat : NAN,
+                              .lon = in_range ? loc->lon : NAN, .speed_kmh = loc->speed_kmh,
+                              .heading = loc->heading, .altitude_m = loc->altitude_m,
+                              .alarm = loc->alarm, .status = loc->status,
+                              .positioned = qp == JT808_Q_OK};
     return true;
 }
 
@@ -301,12 +346,30 @@ static bool add_location(struct pipeline_batch *b, const char *phone,
 static bool take_location(struct ingest *ig, struct jt_term *t, struct pipeline_batch *b,
                           const struct jt808_location *loc, int64_t rx_ms)
 {
+    struct jt808_srv *js = ig->jt;
     struct vehicle_pos p;
-    if (!add_location(b, t->phone, loc, rx_ms, &p)) {
-        pw_counter_add(ig->jt->m_dropped[DROP_BODY], 1);
-        PW_LOG_WARN("jt808", "location dropped: coordinates out of range", "phone=%s lat=%f "
-                    "lon=%f", t->phone, loc->lat, loc->lon);
+    bool odd;
+    if (!add_location(b, t->phone, loc, rx_ms, &p, &odd)) {
+        pw_counter_add(js->m_dropped[DROP_BODY], 1);
+        PW_LOG_WARN("jt808", "location dropped: positioned, coordinates out of range",
+                    "phone=%s lat=%f lon=%f status=0x%08x", t->phone, loc->lat, loc->lon,
+                    loc->status);
         return false;
+    }
+    if (odd) {
+        pw_counter_add(js->m_quirks[QUIRK_UNPOSITIONED_RANGE], 1);
+        PW_LOG_DEBUG("jt808", "not positioned, coordinates out of range: stored without them",
+                     "phone=%s lat=%f lon=%f status=0x%08x", t->phone, loc->lat, loc->lon,
+                     loc->status);
+    }
+    if (loc->n_unknown)
+        pw_counter_add(js->m_skipped[SKIP_UNKNOWN], loc->n_unknown);
+    if (loc->n_bad_length)
+        pw_counter_add(js->m_skipped[SKIP_LENGTH], loc->n_bad_length);
+    if (loc->truncated) {
+        pw_counter_add(js->m_skipped[SKIP_TRUNCATED], 1);
+        PW_LOG_INFO("jt808", "location items truncated: basic block and earlier items kept",
+                    "phone=%s items=%u", t->phone, loc->n_items);
     }
     pthread_mutex_lock(&ig->status_lock);
     t->locations++;
@@ -322,6 +385,22 @@ static bool take_location(struct ingest *ig, struct jt_term *t, struct pipeline_
 }
 
 /* ---- messages ---- */
+
+/* Counts a failed authentication on c; the third closes it (codes are not guessed). */
+static void auth_failed(struct ingest *ig, struct conn *c, const char *phone, int rc)
+{
+    struct jt808_srv *js = ig->jt;
+    struct jt_conn *jc = c->proto;
+    pw_counter_add(js->m_auth_failures, 1);
+    PW_LOG_WARN("jt808", "authentication failed", "phone=%s peer=%s reason=%s", phone, c->peer,
+                pw_errname(rc));
+    if (++jc->auth_fails >= AUTH_FAILS_MAX && !jc->close_after) {
+        pw_counter_add(js->m_auth_closed, 1);
+        PW_LOG_WARN("jt808", "connection closed after failed authentications",
+                    "phone=%s peer=%s failures=%u", phone, c->peer, jc->auth_fails);
+        jc->close_after = true;
+    }
+}
 
 static void on_register(struct ingest *ig, struct conn *c, struct jt_term *t,
                         const struct jt808_header *h, const uint8_t *body, size_t n,
@@ -343,6 +422,9 @@ static void on_register(struct ingest *ig, struct conn *c, struct jt_term *t,
     char plate[3 * JT808_STR_MAX + 1];
     if (jt808_gbk_to_utf8(r.plate, r.plate_len, plate, sizeof plate, NULL) != PW_OK)
         plate[0] = '\0';
+    if (r.plate_truncated)
+        PW_LOG_INFO("jt808", "registration plate longer than 32 bytes: kept its first characters",
+                    "phone=%s peer=%s plate=%s", t->phone, c->peer, plate);
     if (!t->known && policy(ig) == POLICY_REJECT) {
         PW_LOG_WARN("jt808", "unknown terminal rejected", "phone=%s peer=%s plate=%s", t->phone,
                     c->peer, plate);
@@ -367,9 +449,40 @@ static void on_register(struct ingest *ig, struct conn *c, struct jt_term *t,
             *s = '?';
     struct model_terminal_reg reg = {plate, r.plate_color, maker, model, tid};
     char code[MODEL_AUTH_CODE_LEN + 1];
-    if (model_terminal_register(ig->deps.model, t->phone, &reg, code, sizeof code) != PW_OK) {
+    bool after_reset = false;
+    int rc = model_terminal_register(ig->deps.model, t->phone, &reg,
+                                     ig->deps.cfg->jt808_reset_window, c->peer, code, sizeof code,
+                                     &after_reset);
+    if (rc == PW_EEXIST) {
+        /* the code of a registered terminal is never handed out again (whoever asks): the
+         * terminal authenticates with the code it holds, or an operator resets it */
+        pw_counter_add(js->m_reg_refused, 1);
+        pthread_mutex_lock(&ig->status_lock);
+        t->reg_refused++;
+        pthread_mutex_unlock(&ig->status_lock);
+        PW_LOG_WARN("jt808", "registration refused: terminal already registered (result 3)",
+                    "phone=%s peer=%s plate=%s session_peer=%s", t->phone, c->peer, plate,
+                    t->conn && t->authed ? t->peer : "-");
+        if (jt808_encode_8100(&a, next_serial(c), rs, JT808_REG_TERMINAL_REGISTERED, NULL, 0,
+                              out, sizeof out, &len) != PW_OK)
+            len = 0;
+        submit(ig, c, NULL, out, len, 0);
+        return;
+    }
+    if (rc != PW_OK) {
         reply_8001(ig, c, h, rs, JT808_RES_FAIL, NULL, 0);
         return;
+    }
+    if (after_reset) {
+        pw_counter_add(js->m_resets_used, 1);
+        PW_LOG_WARN("jt808", "terminal registered again after an operator reset: new code",
+                    "phone=%s peer=%s plate=%s", t->phone, c->peer, plate);
+        /* the old code no longer works: a session that authenticated with it ends */
+        if (t->conn && t->conn != c && !t->conn->closing) {
+            PW_LOG_WARN("jt808", "session closed: its code was replaced", "phone=%s peer=%s "
+                        "by=%s", t->phone, t->conn->peer, c->peer);
+            conn_close(t->conn);
+        }
     }
     pthread_mutex_lock(&ig->status_lock);
     if (!t->md.plate[0] && plate[0])
@@ -391,6 +504,7 @@ static void on_auth(struct ingest *ig, struct conn *c, struct jt_term *t,
     struct jt_conn *jc = c->proto;
     struct jt808_auth au;
     int rc = jt808_decode_auth(body, n, h->edition, &au);
+    bool refuse_second = strcmp(ig->deps.cfg->jt808_duplicate_session, "refuse") == 0;
     if (rc == PW_OK && !t->known && policy(ig) == POLICY_REJECT) {
         PW_LOG_WARN("jt808", "unknown terminal rejected", "phone=%s peer=%s", t->phone, c->peer);
         jc->close_after = true;
@@ -399,18 +513,32 @@ static void on_auth(struct ingest *ig, struct conn *c, struct jt_term *t,
         rc = model_terminal_auth(ig->deps.model, t->phone, au.code, au.code_len);
     }
     if (rc != PW_OK) {
-        pw_counter_add(js->m_auth_failures, 1);
         pthread_mutex_lock(&ig->status_lock);
         t->auth_failures++;
         pthread_mutex_unlock(&ig->status_lock);
-        PW_LOG_WARN("jt808", "authentication failed", "phone=%s peer=%s reason=%s", t->phone,
-                    c->peer, pw_errname(rc));
         if (jc->term == t) {
             jc->term = NULL;
             set_online(ig, t, c, false);
         }
+        auth_failed(ig, c, t->phone, rc);
         reply_8001(ig, c, h, rs, JT808_RES_FAIL, NULL, 0);
         return;
+    }
+    /* never two sessions for one phone: jt808.duplicate_session says which one stays */
+    if (t->conn && t->conn != c && !t->conn->closing && t->authed) {
+        if (refuse_second) {
+            pw_counter_add(js->m_sessions_refused, 1);
+            PW_LOG_WARN("jt808", "second session refused (jt808.duplicate_session = refuse)",
+                        "phone=%s peer=%s session_peer=%s", t->phone, c->peer, t->conn->peer);
+            jc->close_after = true;
+            reply_8001(ig, c, h, rs, JT808_RES_FAIL, NULL, 0);
+            return;
+        }
+        pw_counter_add(js->m_sessions_replaced, 1);
+        PW_LOG_WARN("jt808", "session replaced by a new connection (jt808.duplicate_session = "
+                    "replace): old connection closed", "phone=%s peer=%s old_peer=%s", t->phone,
+                    c->peer, t->conn->peer);
+        conn_close(t->conn); /* its on_close ends the old session */
     }
     if (jc->term && jc->term != t)
         set_online(ig, jc->term, c, false);
@@ -426,6 +554,43 @@ static void on_auth(struct ingest *ig, struct conn *c, struct jt_term *t,
     reply_8001(ig, c, h, rs, JT808_RES_OK, NULL, 0);
 }
 
+/* Whether a registration or authentication for a phone without a record may create one: an
+ * authentication only for a registered phone, a registration of a phone outside the park model
+ * only while fewer than max(UNKNOWN_TERMS_MIN, 2 × jt808.max_connections) such records exist (so
+ * strangers cannot grow the table and meta.db without bound). Answers and counts the refusals. */
+static bool term_admissible(struct ingest *ig, struct conn *c, const struct jt808_header *h,
+                            uint16_t rs)
+{
+    struct jt808_srv *js = ig->jt;
+    if (h->msg_id == JT808_MSG_AUTH) {
+        int rc = model_terminal_registered(ig->deps.model, h->phone_norm);
+        if (rc == PW_OK)
+            return true;
+        auth_failed(ig, c, h->phone_norm, rc);
+        reply_8001(ig, c, h, rs, JT808_RES_FAIL, NULL, 0);
+        return false;
+    }
+    size_t cap = 2 * (size_t)ig->deps.cfg->jt808_max_connections;
+    if (cap < UNKNOWN_TERMS_MIN)
+        cap = UNKNOWN_TERMS_MIN;
+    struct model_jt808_terminal md;
+    if (js->n_unknown_terms < cap ||
+        model_terminal_by_phone(ig->deps.model, h->phone_norm, &md) != PW_ENOTFOUND)
+        return true;
+    pw_counter_add(js->m_unknown_refused, 1);
+    PW_LOG_WARN("jt808", "registration refused: too many terminals outside the park model",
+                "phone=%s peer=%s records=%zu", h->phone_norm, c->peer, js->n_unknown_terms);
+    struct jt808_addr a;
+    uint8_t out[64];
+    size_t len = 0;
+    jt808_addr_from_header(h, &a);
+    if (jt808_encode_8100(&a, next_serial(c), rs, JT808_REG_TERMINAL_UNKNOWN, NULL, 0, out,
+                          sizeof out, &len) != PW_OK)
+        len = 0;
+    submit(ig, c, NULL, out, len, 0);
+    return false;
+}
+
 /* A complete message (reassembled when subpackaged). rs: the serial to answer. */
 static void handle_msg(struct ingest *ig, struct conn *c, const struct jt808_header *h,
                        const uint8_t *body, size_t n, uint16_t rs)
@@ -433,7 +598,35 @@ static void handle_msg(struct ingest *ig, struct conn *c, const struct jt808_hea
     struct jt808_srv *js = ig->jt;
     struct jt_conn *jc = c->proto;
     int64_t now = pw_now_ms();
-    struct jt_term *t = term_get(ig, h->phone_norm);
+    /* A terminal record (and a model lookup) only for registration, authentication and the
+     * phone this connection authenticated: frames of strangers create no state. */
+    bool session_msg = h->msg_id == JT808_MSG_REGISTER || h->msg_id == JT808_MSG_AUTH;
+    if (session_msg && ++jc->session_msgs > SESSION_MSGS_MAX) {
+        /* a terminal registers and authenticates once per connection, with a retry or two */
+        if (!jc->close_after) {
+            pw_counter_add(js->m_session_closed, 1);
+            PW_LOG_WARN("jt808", "connection closed: too many registrations/authentications",
+                        "phone=%s peer=%s max=%d", h->phone_norm, c->peer, SESSION_MSGS_MAX);
+            jc->close_after = true;
+        }
+        reply_8001(ig, c, h, rs, JT808_RES_FAIL, NULL, 0);
+        return;
+    }
+    struct jt_term *t = term_find(js, h->phone_norm);
+    if (!t && session_msg && !term_admissible(ig, c, h, rs))
+        return;
+    if (session_msg || (t && jc->term == t))
+        t = term_get(ig, h->phone_norm);
+    if (!t || (!session_msg && jc->term != t)) {
+        if (h->msg_id == JT808_MSG_TERM_REPLY)
+            return;
+        pw_counter_add(js->m_unauth, 1);
+        PW_LOG_INFO("jt808", "message before authentication refused", "phone=%s peer=%s "
+                    "msg=0x%04x", h->phone_norm, c->peer, h->msg_id);
+        if (h->msg_id != JT808_MSG_LOCATION_REPLY)
+            reply_8001(ig, c, h, rs, JT808_RES_FAIL, NULL, 0);
+        return;
+    }
     pthread_mutex_lock(&ig->status_lock);
     t->frames++;
     t->last_frame = now;
@@ -462,14 +655,6 @@ static void handle_msg(struct ingest *ig, struct conn *c, const struct jt808_hea
     }
     if (h->msg_id == JT808_MSG_AUTH) {
         on_auth(ig, c, t, h, body, n, rs);
-        return;
-    }
-    if (jc->term != t) {
-        pw_counter_add(js->m_unauth, 1);
-        PW_LOG_INFO("jt808", "message before authentication refused", "phone=%s peer=%s "
-                    "msg=0x%04x", t->phone, c->peer, h->msg_id);
-        if (h->msg_id != JT808_MSG_LOCATION_REPLY)
-            reply_8001(ig, c, h, rs, JT808_RES_FAIL, NULL, 0);
         return;
     }
 
@@ -600,33 +785,77 @@ static void handle_frame(struct ingest *ig, struct conn *c, const uint8_t *buf, 
         return;
     }
     pw_counter_add(js->m_frames, 1);
+    if (f->h.quirks & JT808_QUIRK_BARE_ESCAPE)
+        pw_counter_add(js->m_quirks[QUIRK_BARE_ESCAPE], 1);
+    if (f->h.quirks & JT808_QUIRK_HEX_PHONE)
+        pw_counter_add(js->m_quirks[QUIRK_HEX_PHONE], 1);
     if (!f->h.subpackage) {
         handle_msg(ig, c, &f->h, f->body, f->body_len, f->h.serial);
         return;
     }
-    if (!jc->reasm)
-        jc->reasm = jt808_reasm_open(NULL);
+    /* No reassembly before authentication: only the phone this connection authenticated may
+     * send subpackages, and their memory comes out of the listener-wide budget. */
+    if (!jc->term || strcmp(jc->term->phone, f->h.phone_norm) != 0) {
+        pw_counter_add(js->m_unauth, 1);
+        PW_LOG_INFO("jt808", "subpackage before authentication refused", "phone=%s peer=%s "
+                    "msg=0x%04x", f->h.phone_norm, c->peer, f->h.msg_id);
+        reply_8001(ig, c, &f->h, f->h.serial, JT808_RES_FAIL, NULL, 0);
+        return;
+    }
+    if (!jc->reasm) {
+        struct jt808_reasm_limits lim = {.budget = &js->budget};
+        jc->reasm = jt808_reasm_open(&lim);
+        jc->rprev = NULL;
+        jc->rnext = js->reasm_conns;
+        if (js->reasm_conns)
+            js->reasm_conns->rprev = jc;
+        js->reasm_conns = jc;
+    }
     struct jt808_header h;
     const uint8_t *body;
     size_t n;
     uint16_t last_serial = f->h.serial;
     rc = jt808_reasm_add(jc->reasm, f, pw_now_ms(), &h, &body, &n);
+    pw_gauge_set(js->m_reasm_bytes, js->budget.used);
+    pw_gauge_set(js->m_reasm_peak, js->budget.peak);
     if (rc == PW_OK) {
         handle_msg(ig, c, &h, body, n, last_serial);
         return;
     }
-    if (rc != PW_EAGAIN) {
+    if (rc == PW_EFULL) {
+        pw_counter_add(js->m_dropped[DROP_REASM_BUDGET], 1);
+        PW_LOG_WARN("jt808", "subpackaged message dropped: reassembly budget exhausted",
+                    "peer=%s phone=%s msg=0x%04x used=%zu budget=%zu", c->peer, f->h.phone_norm,
+                    f->h.msg_id, js->budget.used, js->budget.cap);
+    } else if (rc != PW_EAGAIN) {
         pw_counter_add(js->m_dropped[DROP_REASM], 1);
         PW_LOG_WARN("jt808", "subpackage dropped", "peer=%s phone=%s reason=%s", c->peer,
                     f->h.phone_norm, pw_errname(rc));
     }
-    /* each packet is answered; the message itself once complete */
-    struct jt_term *t = term_get(ig, f->h.phone_norm);
+    /* each packet is answered; the message itself once complete. Out of budget is a failure
+     * the terminal may retry (result 1); a malformed packet is result 2. */
     reply_8001(ig, c, &f->h, f->h.serial,
-               jc->term != t ? JT808_RES_FAIL
-               : rc == PW_EAGAIN ? JT808_RES_OK
-                                 : JT808_RES_BAD_MSG,
+               rc == PW_EAGAIN ? JT808_RES_OK
+               : rc == PW_EFULL ? JT808_RES_FAIL
+                                : JT808_RES_BAD_MSG,
                NULL, 0);
+}
+
+/* Drops c's reassembler (its memory goes back to the budget). */
+static void reasm_release(struct jt808_srv *js, struct jt_conn *jc)
+{
+    if (!jc->reasm)
+        return;
+    jt808_reasm_free(jc->reasm);
+    jc->reasm = NULL;
+    if (jc->rprev)
+        jc->rprev->rnext = jc->rnext;
+    else
+        js->reasm_conns = jc->rnext;
+    if (jc->rnext)
+        jc->rnext->rprev = jc->rprev;
+    jc->rnext = jc->rprev = NULL;
+    pw_gauge_set(js->m_reasm_bytes, js->budget.used);
 }
 
 static void on_data(struct conn *c)
@@ -666,7 +895,7 @@ static void on_close(struct conn *c)
     if (jc) {
         if (jc->term)
             set_online(ig, jc->term, c, false);
-        jt808_reasm_free(jc->reasm);
+        reasm_release(ig->jt, jc);
         free(jc);
     }
     c->proto = NULL;
@@ -725,9 +954,9 @@ static void reload_model(struct ingest *ig)
             const cJSON *hz = cJSON_GetObjectItemCaseSensitive(o, "hazmat_class");
             if (!cJSON_IsString(id) || !cJSON_IsString(ph))
                 continue;
-            const char *phone = ph->valuestring;
-            while (phone[0] == '0' && phone[1])
-                phone++;
+            char phone[JT808_PHONE_MAX + 1];
+            if (jt808_phone_normalise(ph->valuestring, phone, sizeof phone) != PW_OK)
+                continue;
             struct vehicle_ident vi = {phone, id->valuestring,
                                        cJSON_IsString(pl) ? pl->valuestring : "",
                                        cJSON_IsString(en) ? en->valuestring : "",
@@ -752,6 +981,13 @@ static void on_tick(uv_timer_t *tm)
     if (now - js->last_reload >= RELOAD_MS) {
         js->last_reload = now;
         reload_model(ig);
+    }
+    /* subpackaged messages that did not complete in time give their memory back */
+    for (struct jt_conn *jc = js->reasm_conns, *next; jc; jc = next) {
+        next = jc->rnext;
+        jt808_reasm_expire(jc->reasm, now);
+        if (jt808_reasm_pending(jc->reasm) == 0)
+            reasm_release(js, jc);
     }
     vehicles_tick(js->vs, now);
 }
@@ -815,6 +1051,46 @@ int jt808_srv_start(struct ingest *ig)
                                    "Position queries (0x8201) sent.");
     js->m_online = pw_gauge_get("parkwatch_jt808_terminals_online", "",
                                 "Terminals connected and authenticated.");
+    js->m_reg_refused = pw_counter_get("parkwatch_jt808_registrations_refused_total", "",
+                                       "Registrations of an already registered terminal answered "
+                                       "0x8100 result 3 (no code handed out).");
+    js->m_resets_used = pw_counter_get("parkwatch_jt808_registrations_after_reset_total", "",
+                                       "Registrations that replaced a code after an operator "
+                                       "reset.");
+    js->m_sessions_replaced = pw_counter_get("parkwatch_jt808_sessions_replaced_total", "",
+                                             "Sessions closed because the same phone "
+                                             "authenticated on a new connection.");
+    js->m_sessions_refused = pw_counter_get("parkwatch_jt808_sessions_refused_total", "",
+                                            "Authentications refused because the phone has a "
+                                            "session (jt808.duplicate_session = refuse).");
+    js->m_auth_closed = pw_counter_get("parkwatch_jt808_auth_closed_total", "",
+                                       "Connections closed after repeated failed "
+                                       "authentications.");
+    for (int i = 0; i < SKIP_N; i++) {
+        char l[40];
+        snprintf(l, sizeof l, "reason=\"%s\"", skip_names[i]);
+        js->m_skipped[i] = pw_counter_get("parkwatch_jt808_location_items_skipped_total", l,
+                                          "Additional items of stored locations that were not "
+                                          "decoded (unknown id, unexpected length, truncated).");
+    }
+    for (int i = 0; i < QUIRK_N; i++) {
+        char l[48];
+        snprintf(l, sizeof l, "quirk=\"%s\"", quirk_names[i]);
+        js->m_quirks[i] = pw_counter_get("parkwatch_jt808_quirks_total", l,
+                                         "Frames or locations accepted despite a known deviation "
+                                         "from the standard.");
+    }
+    js->m_reasm_bytes = pw_gauge_get("parkwatch_jt808_reassembly_bytes", "",
+                                     "Bytes held for subpackaged messages in progress.");
+    js->m_reasm_peak = pw_gauge_get("parkwatch_jt808_reassembly_peak_bytes", "",
+                                    "Most bytes held for subpackaged messages at once.");
+    js->m_unknown_refused = pw_counter_get("parkwatch_jt808_unknown_terminals_refused_total", "",
+                                           "Registrations of phones outside the park model refused "
+                                           "because the terminal table holds its bound of them.");
+    js->m_session_closed = pw_counter_get("parkwatch_jt808_session_flood_closed_total", "",
+                                          "Connections closed after more than 8 registrations "
+                                          "and authentications.");
+    js->budget.cap = (size_t)cfg->jt808_reassembly_budget;
     static const char *const pols[3] = {"accept", "quarantine", "reject"};
     for (int i = 0; i < 3; i++) {
         char l[40];
@@ -936,9 +1212,10 @@ int ingest_jt808_terminals_json(struct ingest *ig, const char *scope, struct pw_
             pw_buf_json_time(out, t->last_location);
             pw_buf_printf(out,
                           ",\"frames\":%llu,\"locations\":%llu,\"errors\":%llu,"
-                          "\"auth_failures\":%llu}",
+                          "\"auth_failures\":%llu,\"registrations_refused\":%llu}",
                           (unsigned long long)t->frames, (unsigned long long)t->locations,
-                          (unsigned long long)t->errors, (unsigned long long)t->auth_failures);
+                          (unsigned long long)t->errors, (unsigned long long)t->auth_failures,
+                          (unsigned long long)t->reg_refused);
             if (!t->known && !scope) {
                 pw_buf_puts(&q, firstq ? "{\"phone\":" : ",{\"phone\":");
                 firstq = false;

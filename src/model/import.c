@@ -382,7 +382,9 @@ static int get_item(struct ictx *c, const cJSON *obj, const char *key, bool req,
     return PW_OK;
 }
 
-enum charset { CS_TEXT, CS_ID, CS_DIGITS, CS_MN, CS_PASSWORD, CS_HOST, CS_QUANTITY, CS_PHONE };
+enum charset {
+    CS_TEXT, CS_ID, CS_DIGITS, CS_MN, CS_PASSWORD, CS_HOST, CS_QUANTITY, CS_PHONE, CS_TERMINAL
+};
 
 static bool in_charset(const char *s, enum charset cs)
 {
@@ -411,6 +413,9 @@ static bool in_charset(const char *s, enum charset cs)
             ok = (ch >= '0' && ch <= '9') || ch == '+' || ch == '-' || ch == ' ' || ch == '(' ||
                  ch == ')';
             break;
+        case CS_TERMINAL: /* a JT/T 808 phone: BCD digits, or hex ids some terminals send */
+            ok = (ch >= '0' && ch <= '9') || (ch >= 'a' && ch <= 'f') || (ch >= 'A' && ch <= 'F');
+            break;
         default:
             ok = true;
             break;
@@ -430,6 +435,7 @@ static const char *const charset_desc[] = {
     [CS_HOST] = "a host name or address",
     [CS_QUANTITY] = "lower-case letters, digits or '_'",
     [CS_PHONE] = "digits, '+', '-', ' ', '(' or ')'",
+    [CS_TERMINAL] = "digits (or hex digits a-f)",
 };
 
 /* Validates string v (path already pushed) of at most max bytes (min 1 unless allow_empty). */
@@ -1186,6 +1192,7 @@ struct dev_addr {
     const char *mn, *password, *st, *phone, *topic;
     double utc;
     bool has_utc;
+    char phone_key[MODEL_PHONE_KEY_CAP];
 };
 
 static int import_protocol(struct ictx *c, const cJSON *d, const char *id, const char *proto,
@@ -1221,9 +1228,9 @@ static int import_protocol(struct ictx *c, const cJSON *d, const char *id, const
             rc = get_num(c, o, "utc_offset_minutes", OPT, -720, 840, true, &a->utc, &a->has_utc);
     } else if (strcmp(proto, "jt808") == 0) {
         if (!(rc = check_keys(c, o, jt_keys)) &&
-            !(rc = get_str(c, o, "phone", REQ, 20, CS_DIGITS, &a->phone)))
-            rc = check_unique(c, ST_DUP_PHONE, model_phone_key(a->phone), id, "phone", "device",
-                              "phone");
+            !(rc = get_str(c, o, "phone", REQ, 20, CS_TERMINAL, &a->phone)))
+            rc = check_unique(c, ST_DUP_PHONE, model_phone_key(a->phone, a->phone_key), id,
+                              "phone", "device", "phone");
     } else if (strcmp(proto, "modbus") == 0) {
         const char *s;
         if (!(rc = check_keys(c, o, mb_keys)) &&
@@ -1326,7 +1333,7 @@ static int import_device(struct ictx *c, cJSON *d, long *npoints)
                                a.password, a.st);
     bind_num(st, 11, a.has_utc, a.utc);
     bind_text(st, 12, a.phone);
-    bind_text(st, 13, a.phone ? model_phone_key(a.phone) : NULL);
+    bind_text(st, 13, a.phone ? model_phone_key(a.phone, a.phone_key) : NULL);
     bind_text(st, 14, a.topic);
     bind_text(st, 15, doc);
     rc = st_run(c, st);
@@ -1354,6 +1361,7 @@ static int import_vehicle(struct ictx *c, cJSON *v)
                                        "un_number", "cargo", "terminal_phone", "enterprise",
                                        NULL};
     const char *id, *plate, *s, *cls, *un, *phone, *ent;
+    char pk[MODEL_PHONE_KEY_CAP];
     int rc;
     if (!cJSON_IsObject(v))
         return expected(c, "an object", v);
@@ -1383,14 +1391,14 @@ static int import_vehicle(struct ictx *c, cJSON *v)
         return rc;
     }
     if ((rc = get_str(c, v, "cargo", OPT, MODEL_NAME_MAX, CS_TEXT, &s)) ||
-        (rc = get_str(c, v, "terminal_phone", OPT, 20, CS_DIGITS, &phone)) ||
-        (phone && (rc = check_unique(c, ST_DUP_VPHONE, model_phone_key(phone), id, "terminal phone",
-                                     "vehicle", "terminal_phone"))) ||
+        (rc = get_str(c, v, "terminal_phone", OPT, 20, CS_TERMINAL, &phone)) ||
+        (phone && (rc = check_unique(c, ST_DUP_VPHONE, model_phone_key(phone, pk), id,
+                                     "terminal phone", "vehicle", "terminal_phone"))) ||
         (rc = get_ref(c, v, "enterprise", OPT, ST_EXISTS_ENTERPRISE, &ent)))
         return rc;
     char *doc = print_doc(v);
     rc = st_run(c, st_bind(c, ST_UP_VEHICLE, 8, id, plate, ent, phone,
-                           phone ? model_phone_key(phone) : NULL, cls, un, doc));
+                           phone ? model_phone_key(phone, pk) : NULL, cls, un, doc));
     free(doc);
     return rc;
 }

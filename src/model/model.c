@@ -185,11 +185,15 @@ bool model_valid_utf8(const char *s, size_t n)
     return true;
 }
 
-const char *model_phone_key(const char *s)
+const char *model_phone_key(const char *s, char buf[MODEL_PHONE_KEY_CAP])
 {
     while (s[0] == '0' && s[1])
         s++;
-    return s;
+    size_t k = 0;
+    for (; s[k] && k + 1 < MODEL_PHONE_KEY_CAP; k++)
+        buf[k] = s[k] >= 'A' && s[k] <= 'F' ? (char)(s[k] - 'A' + 'a') : s[k];
+    buf[k] = '\0';
+    return buf;
 }
 
 /* ---- lifecycle ---- */
@@ -803,7 +807,8 @@ int model_terminal_by_phone(struct model *m, const char *phone, struct model_jt8
 {
     struct model_jt808_terminal t;
     memset(&t, 0, sizeof t);
-    const char *key = model_phone_key(phone);
+    char kb[MODEL_PHONE_KEY_CAP];
+    const char *key = model_phone_key(phone, kb);
     sqlite3_stmt *st = NULL;
     bool found = false;
     pthread_mutex_lock(&m->mu);

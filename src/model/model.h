@@ -360,8 +360,11 @@ void model_modbus_devices_free(struct model_modbus_device *d, size_t n);
 
 /* ==== JT/T 808 terminal registrations (src/model/terminals.c; owned by the JT/T 808 listener)
  * Auth codes issued at registration (0x0100) persist in meta.db, table jt808_terminal, keyed by
- * the normalised phone (leading zeros removed). The table is created by terminals.c on first use
- * (CREATE TABLE IF NOT EXISTS), outside the numbered migrations. Thread-safe like the rest. */
+ * the normalised phone (leading zeros removed, hex digits lowered). Operator resets are kept in
+ * jt808_terminal_reset (never deleted: who, when, why, and which registration used it). The
+ * tables are created by terminals.c on first use (CREATE TABLE IF NOT EXISTS), outside the
+ * numbered migrations. Thread-safe like the rest. Phones are 1-20 hex digits (decimal for every
+ * standard terminal). */
 
 #define MODEL_AUTH_CODE_LEN 16 /* hex characters of a generated auth code */
 
@@ -370,13 +373,17 @@ struct model_terminal_reg {
     int plate_color;
     const char *maker, *model, *terminal_id; /* printable ASCII, may be NULL */
 };
-/* Registers the terminal `phone` (normalised) and writes its auth code (NUL-terminated, at most
- * MODEL_AUTH_CODE_LEN characters) to code[0 .. cap). A terminal already registered keeps its code
- * (registration is idempotent: a terminal that lost our answer registers again and gets the same
- * code); its details are updated. Returns PW_OK, PW_EINVAL (phone not 1-20 digits, cap too small)
- * or PW_EDB. code is untouched on error. */
+/* Registers the terminal `phone` and writes a fresh auth code (NUL-terminated, at most
+ * MODEL_AUTH_CODE_LEN characters) to code[0 .. cap). A phone that already holds a code is not
+ * registered again — its code is never handed out a second time — unless an operator reset it
+ * (model_terminal_reset) less than reset_window_ms ago (0: resets do not expire) and that reset
+ * has not been used: then the code is replaced (the old one stops working), the reset is marked
+ * used by `peer`, and *after_reset (may be NULL) is set. Returns PW_OK, PW_EEXIST (registered, no
+ * usable reset: nothing changed), PW_EINVAL (phone not 1-20 hex digits, cap too small) or PW_EDB.
+ * code and *after_reset are untouched on error. */
 int model_terminal_register(struct model *m, const char *phone,
-                            const struct model_terminal_reg *reg, char *code, size_t cap);
+                            const struct model_terminal_reg *reg, int64_t reset_window_ms,
+                            const char *peer, char *code, size_t cap, bool *after_reset);
 /* Checks an auth code (raw bytes code[0 .. len)). Returns PW_OK, PW_EAUTH (wrong code),
  * PW_ENOTFOUND (terminal not registered) or PW_EDB. */
 int model_terminal_auth(struct model *m, const char *phone, const void *code, size_t len);
@@ -384,5 +391,22 @@ int model_terminal_auth(struct model *m, const char *phone, const void *code, si
 int model_terminal_deregister(struct model *m, const char *phone);
 /* Whether `phone` holds an auth code (PW_OK) or not (PW_ENOTFOUND); PW_EDB. */
 int model_terminal_registered(struct model *m, const char *phone);
+
+struct model_terminal_reset {
+    int64_t id;       /* of the reset record */
+    int64_t reset_ms; /* when */
+    char phone_key[21];
+};
+/* An operator allows the registered terminal `phone` to register once more (it lost its code,
+ * or was replaced): records who (`by`, 1-128 bytes UTF-8) and why (`reason`, 1-500 bytes UTF-8,
+ * not blank). The current code keeps working until a registration uses the reset. Returns PW_OK
+ * (*out filled when not NULL), PW_ENOTFOUND (phone not registered), PW_EINVAL or PW_EDB. */
+int model_terminal_reset(struct model *m, const char *phone, const char *by, const char *reason,
+                         struct model_terminal_reset *out);
+/* Appends {"phone","registered","registered_at","resets":[{"id","at","by","reason","state"
+ * (pending|used|expired),"used_at","used_by_peer"}]} (newest first, at most 100) for `phone`.
+ * Returns PW_OK, PW_EINVAL (bad phone) or PW_EDB. */
+int model_terminal_resets_json(struct model *m, const char *phone, int64_t reset_window_ms,
+                               struct pw_buf *out);
 
 #endif

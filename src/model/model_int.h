@@ -26,7 +26,11 @@ void model_db_col_text(sqlite3_stmt *st, int i, char *buf, size_t cap);
 bool model_valid_id(const char *s);
 /* True when s (length n) is valid UTF-8 without NUL or other C0 control characters except tab. */
 bool model_valid_utf8(const char *s, size_t n);
-/* s with its leading zeros removed ("0" when all zeros). */
-const char *model_phone_key(const char *s);
+/* The key of JT/T 808 phone s, written to buf and returned: leading zeros removed ("0" when all
+ * zeros), 'A'-'F' lowered (terminals with hex ids in the phone field), at most
+ * MODEL_PHONE_KEY_CAP - 1 characters. The listener names terminals the same way
+ * (jt808_phone_normalise), so the model, the auth codes and the series agree. */
+#define MODEL_PHONE_KEY_CAP 21
+const char *model_phone_key(const char *s, char buf[MODEL_PHONE_KEY_CAP]);
 
 #endif

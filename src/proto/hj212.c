@@ -3,7 +3,7 @@
  * Decoding copies the data segment into msg->text and splits it in place: every ';', ',', '=' and
  * the '-' before a suffix that ends a token is overwritten with NUL, so all strings in the
  * message are NUL-terminated pointers into msg->text and nothing is allocated. The frame layout
- * is described in hj212.h; the protocol in docs/protocols/hj212.md. */
+ * is described in hj212.h; what is accepted and why in docs/protocols/hj212.md. */
 #include "proto/hj212.h"
 #include "proto/hj212_crc_int.h"
 
@@ -861,6 +861,7 @@ static enum hj212_err parse_cp(struct dec *d, char *t, size_t cpos, size_t dlen)
                 it->suffix = hj212_suffix_parse(dash + 1, slen);
                 it->group = group;
                 it->has_value = false;
+                it->bad_value = false;
                 it->flag = 0;
                 it->quality = 0;
                 switch (it->suffix) {
@@ -889,10 +890,11 @@ static enum hj212_err parse_cp(struct dec *d, char *t, size_t cpos, size_t dlen)
                         break;
                     *v1 = 0;
                     if (!parse_number(v0, (size_t)(v1 - v0), &it->value)) {
-                        char fld[HJ212_MAX_CODE + 16];
-                        snprintf(fld, sizeof fld, "%s-%.12s", key, dash + 1);
-                        return fail(d, HJ212_E_FIELD, d->base + eqp + 1, fld,
-                                    "%s value \"%.24s\" is not a number", fld, v0);
+                        /* one bad value costs that value, not the frame's other factors */
+                        it->value = 0;
+                        it->bad_value = true;
+                        m->n_bad_values++;
+                        break;
                     }
                     it->has_value = true;
                     break;

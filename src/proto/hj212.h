@@ -207,6 +207,8 @@ struct hj212_item {
     bool has_value;  /* numeric suffixes: text is a decimal number ("" leaves it false);
                       * Info/other suffixes: set when text happens to be a number;
                       * Flag EFlag SampleTime SN: never */
+    bool bad_value;  /* numeric suffix whose text is not a number ("-", "NaN", "1.2.3"): kept
+                      * without a value (has_value false) instead of failing the frame */
     char flag;       /* the data flag in force for this factor: the first character,
                       * upper-cased, of the "<code>-Flag" item of the same group (else
                       * of the frame); 0 when the frame has none */
@@ -251,6 +253,7 @@ struct hj212_msg {
     uint16_t n_params; /* CP keys without '-', in order (DataTime etc. included) */
     uint16_t n_items;
     uint16_t n_groups;
+    uint16_t n_bad_values; /* items with bad_value */
     struct hj212_kv params[HJ212_MAX_PARAMS];
     struct hj212_item items[HJ212_MAX_ITEMS];
 
@@ -269,9 +272,10 @@ struct hj212_decode_opts {
  * Returns HJ212_OK and fills *m; or an error, with *err filled (code, position, field, message)
  * and *m in an unspecified state. Checks, in order: size <= HJ212_MAX_FRAME, "##", LLLL digits,
  * CRLF, LLLL == data length, CRC, then the data segment: required ST CN PW MN and CP; QN and
- * Flag optional; unknown keys ignored; D bit => PNUM and PNO with 1 <= PNO <= PNUM; numeric items
- * must be decimal numbers (or empty); DataTime/BeginTime/EndTime must be valid dates. Unknown CN
- * and ST values are not errors. Pure: no allocation, no global state. */
+ * Flag optional; unknown keys ignored; D bit => PNUM and PNO with 1 <= PNO <= PNUM; a numeric
+ * item that is not a decimal number is kept without a value (bad_value, counted in
+ * n_bad_values), the frame still decodes; DataTime/BeginTime/EndTime must be valid dates.
+ * Unknown CN and ST values are not errors. Pure: no allocation, no global state. */
 enum hj212_err hj212_decode(const char *buf, size_t len, const struct hj212_decode_opts *opts,
                             struct hj212_msg *m, struct hj212_error *err);
 

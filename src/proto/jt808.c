@@ -40,9 +40,11 @@ enum jt808_scan jt808_scan(const uint8_t *buf, size_t len, size_t *n)
 }
 
 /* Unescapes in[0 .. n) (the bytes between the flags) into out[0 .. cap). A 0x7D as the very
- * last byte is taken literally (the unescaped-checksum quirk). Returns the length, or a
+ * last byte is taken literally (the unescaped-checksum quirk), and so is a 0x7D followed by
+ * anything but 0x01/0x02 (terminals that do not escape 0x7D at all; *bare is set): the checksum
+ * and the body length, checked afterwards, still have to agree. Returns the length, or a
  * negative PW_ error. */
-static long unescape(const uint8_t *in, size_t n, uint8_t *out, size_t cap)
+static long unescape(const uint8_t *in, size_t n, uint8_t *out, size_t cap, bool *bare)
 {
     size_t o = 0;
     for (size_t i = 0; i < n; i++) {
@@ -50,13 +52,13 @@ static long unescape(const uint8_t *in, size_t n, uint8_t *out, size_t cap)
         if (c == JT808_FLAG)
             return PW_EPROTO;
         if (c == JT808_ESC && i + 1 < n) {
-            uint8_t d = in[++i];
-            if (d == 0x01)
-                c = JT808_ESC;
-            else if (d == 0x02)
-                c = JT808_FLAG;
-            else
-                return PW_EPROTO;
+            uint8_t d = in[i + 1];
+            if (d == 0x01 || d == 0x02) {
+                c = d == 0x01 ? JT808_ESC : JT808_FLAG;
+                i++;
+            } else {
+                *bare = true;
+            }
         }
         if (o == cap)
             return PW_ETOOBIG;
@@ -65,22 +67,44 @@ static long unescape(const uint8_t *in, size_t n, uint8_t *out, size_t cap)
     return (long)o;
 }
 
-/* BCD phone digits p[0 .. nb) into out (2*nb digits + NUL) and the normalised form. */
-static int phone_decode(const uint8_t *p, size_t nb, char *out, char *norm)
+/* Phone nibbles p[0 .. nb) into out (2*nb digits + NUL) and the normalised form. Nibbles above
+ * 9 (terminals that put hex ids in the phone field) become 'a'-'f'; *hex says one was seen. */
+static void phone_decode(const uint8_t *p, size_t nb, char *out, char *norm, bool *hex)
 {
+    static const char digits[] = "0123456789abcdef";
     size_t k = 0;
     for (size_t i = 0; i < nb; i++) {
         uint8_t hi = p[i] >> 4, lo = p[i] & 15;
         if (hi > 9 || lo > 9)
-            return PW_EPROTO;
-        out[k++] = (char)('0' + hi);
-        out[k++] = (char)('0' + lo);
+            *hex = true;
+        out[k++] = digits[hi];
+        out[k++] = digits[lo];
     }
     out[k] = '\0';
-    size_t z = 0;
-    while (z + 1 < k && out[z] == '0')
-        z++;
-    memcpy(norm, out + z, k - z + 1);
+    jt808_phone_normalise(out, norm, JT808_PHONE_MAX + 1);
+}
+
+bool jt808_phone_valid(const char *s)
+{
+    size_t n = 0;
+    for (; s[n]; n++)
+        if (n >= JT808_PHONE_MAX || !((s[n] >= '0' && s[n] <= '9') ||
+                                      (s[n] >= 'a' && s[n] <= 'f') ||
+                                      (s[n] >= 'A' && s[n] <= 'F')))
+            return false;
+    return n > 0;
+}
+
+int jt808_phone_normalise(const char *in, char *out, size_t cap)
+{
+    if (!jt808_phone_valid(in) || cap < strlen(in) + 1)
+        return PW_EINVAL;
+    while (in[0] == '0' && in[1])
+        in++;
+    size_t k = 0;
+    for (; in[k]; k++)
+        out[k] = in[k] >= 'A' && in[k] <= 'F' ? (char)(in[k] - 'A' + 'a') : in[k];
+    out[k] = '\0';
     return PW_OK;
 }
 
@@ -90,7 +114,8 @@ int jt808_frame_decode(const uint8_t *buf, size_t len, struct jt808_frame *f)
         return PW_ETOOBIG;
     if (len < 2 || buf[0] != JT808_FLAG || buf[len - 1] != JT808_FLAG)
         return PW_EPROTO;
-    long m = unescape(buf + 1, len - 2, f->raw, sizeof f->raw);
+    bool bare = false, hex = false;
+    long m = unescape(buf + 1, len - 2, f->raw, sizeof f->raw, &bare);
     if (m < 0)
         return (int)m;
     if (m < JT808_HDR_2013 + 1)
@@ -125,8 +150,8 @@ int jt808_frame_decode(const uint8_t *buf, size_t len, struct jt808_frame *f)
     if (h->edition == JT808_2019)
         h->proto_version = *p++;
     size_t nb = h->edition == JT808_2019 ? 10 : 6;
-    if (phone_decode(p, nb, h->phone, h->phone_norm) != PW_OK)
-        return PW_EPROTO;
+    phone_decode(p, nb, h->phone, h->phone_norm, &hex);
+    h->quirks = (uint8_t)((bare ? JT808_QUIRK_BARE_ESCAPE : 0) | (hex ? JT808_QUIRK_HEX_PHONE : 0));
     p += nb;
     h->serial = jt808_rd16(p);
     if (h->subpackage) {
@@ -158,13 +183,15 @@ static int phone_encode(const char *phone, size_t nb, uint8_t *p)
     char d[JT808_PHONE_MAX];
     size_t pad = 2 * nb - n;
     memset(d, '0', pad);
-    for (size_t i = 0; i < n; i++) {
-        if (phone[i] < '0' || phone[i] > '9')
-            return PW_EINVAL;
+    if (!jt808_phone_valid(phone))
+        return PW_EINVAL;
+    for (size_t i = 0; i < n; i++)
         d[pad + i] = phone[i];
+    for (size_t i = 0; i < 2 * nb; i++) {
+        char c = d[i];
+        uint8_t v = (uint8_t)(c <= '9' ? c - '0' : c >= 'a' ? c - 'a' + 10 : c - 'A' + 10);
+        p[i / 2] = i % 2 ? (uint8_t)(p[i / 2] | v) : (uint8_t)(v << 4);
     }
-    for (size_t i = 0; i < nb; i++)
-        p[i] = (uint8_t)(((d[2 * i] - '0') << 4) | (d[2 * i + 1] - '0'));
     return PW_OK;
 }
 

@@ -19,6 +19,11 @@
  *   - bit 14 set but the 2019 layout does not add up to the frame length while the 2013 layout
  *     does: the frame is decoded as 2013 (header.edition says which layout was used).
  *   - a checksum byte of 0x7D sent unescaped just before the closing flag.
+ *   - a 0x7D followed by anything but 0x01/0x02 (terminals that never escape 0x7D, e.g. a
+ *     Traccar test frame with vendor items "0A 7D A0 03"): taken literally; the checksum and the
+ *     body length must still agree (header.quirks has JT808_QUIRK_BARE_ESCAPE).
+ *   - phone nibbles above 9 (terminals that put a hex id in the phone field, as Traccar
+ *     accepts): decoded as lower-case hex digits (JT808_QUIRK_HEX_PHONE).
  *   - the body length in props disagreeing with the frame is NOT tolerated (PW_EPROTO).
  *
  * Typical listener use, per connection (buffer `in`, `n` bytes received so far):
@@ -221,15 +226,20 @@ struct jt808_header {
     bool version_flag;      /* props bit 14 as sent */
     uint8_t edition;        /* enum jt808_edition: the layout used */
     uint8_t proto_version;  /* 2019 version byte; 0 for 2013 */
-    /* phone: every BCD digit as sent, 12 (2013) or 20 (2019), NUL-terminated */
+    /* phone: every nibble as sent, 12 (2013) or 20 (2019), NUL-terminated; nibbles above 9 as
+     * 'a'-'f' */
     char phone[JT808_PHONE_MAX + 1];
-    /* phone_norm: phone without leading zeros ("0" if all zeros). The same terminal gives the
-     * same phone_norm in both editions: this is the platform's identity for a terminal. */
+    /* phone_norm: phone without leading zeros ("0" if all zeros), lower case
+     * (jt808_phone_normalise). The same terminal gives the same phone_norm in both editions: this
+     * is the platform's identity for a terminal. */
     char phone_norm[JT808_PHONE_MAX + 1];
     uint16_t serial;
     uint16_t pkt_total; /* 0 unless subpackaged */
     uint16_t pkt_index; /* 1-based; 0 unless subpackaged */
+    uint8_t quirks;     /* JT808_QUIRK_*: tolerated deviations seen in this frame */
 };
+#define JT808_QUIRK_BARE_ESCAPE 0x01 /* a 0x7D not followed by 0x01/0x02, taken literally */
+#define JT808_QUIRK_HEX_PHONE 0x02   /* phone nibbles above 9 */
 
 struct jt808_frame {
     struct jt808_header h;
@@ -238,10 +248,18 @@ struct jt808_frame {
     uint8_t raw[JT808_MAX_RAW]; /* unescaped header + body + checksum */
 };
 
+/* A terminal phone as the platform names it: 1-20 hex digits (decimal in every standard frame;
+ * 'a'-'f'/'A'-'F' from terminals with hex ids). */
+bool jt808_phone_valid(const char *s);
+/* The normalised form of phone `in` (jt808_phone_valid): leading zeros removed ("0" if all
+ * zeros), 'A'-'F' lowered. Writes out[0 .. cap) NUL-terminated; in and out may be the same.
+ * Returns PW_OK or PW_EINVAL (not a valid phone, or cap too small); out untouched on error. */
+int jt808_phone_normalise(const char *in, char *out, size_t cap);
+
 /* Decodes one frame buf[0 .. len) that starts and ends with 0x7E (as jt808_scan returns it):
  * unescapes into f->raw, checks the checksum, parses the header and locates the body.
- * Returns PW_OK; PW_EPROTO for bad framing, escape, checksum, BCD phone or a length that
- * matches neither header layout; PW_ETOOBIG for a frame longer than JT808_MAX_FRAME or one
+ * Returns PW_OK; PW_EPROTO for bad framing, checksum or a length that matches neither header
+ * layout; PW_ETOOBIG for a frame longer than JT808_MAX_FRAME or one
  * that unescapes to more than JT808_MAX_RAW bytes. On error
  * *f holds unspecified partial content. Encrypted bodies are returned as sent. */
 int jt808_frame_decode(const uint8_t *buf, size_t len, struct jt808_frame *f);
@@ -268,10 +286,12 @@ struct jt808_register { /* 0x0100 */
     uint8_t plate_color;      /* 0 = no plate: plate[] holds the VIN */
     uint8_t plate[JT808_STR_MAX]; /* GBK bytes, trailing NULs stripped, not NUL-terminated */
     uint8_t plate_len;
+    bool plate_truncated;     /* the plate was longer than JT808_STR_MAX: cut at a character */
 };
 /* edition selects the layout (use the header's). A 2013 body too short for BYTE[20] model but
- * long enough for the 2011 layout (model BYTE[8]) is decoded as 2011. Returns PW_OK, PW_EPROTO
- * (too short) or PW_ETOOBIG (plate longer than JT808_STR_MAX). */
+ * long enough for the 2011 layout (model BYTE[8]) is decoded as 2011. A plate longer than
+ * JT808_STR_MAX is cut at the last GBK character boundary within it (plate_truncated). Returns
+ * PW_OK or PW_EPROTO (too short). */
 int jt808_decode_register(const uint8_t *b, size_t n, int edition, struct jt808_register *out);
 
 #define JT808_AUTH_MAX 255
@@ -315,6 +335,8 @@ struct jt808_location { /* 0x0200 body */
     uint8_t signal;
     uint8_t satellites;
     uint16_t n_items;     /* additional items walked, known or not */
+    uint16_t n_unknown;   /* of which ids not decoded here (vendor items ...), skipped */
+    uint16_t n_bad_length; /* of which known ids with an unexpected length, skipped */
     bool truncated;       /* an item ran past the body end; items before it are kept */
 };
 /* Decodes a 0x0200 body (also the location part of 0x0201 and each 0x0704 item). Known items
@@ -388,12 +410,13 @@ void jt808_time_from_utc_ms(int64_t utc_ms, struct jt808_time *t);
  * Every encoder writes one complete escaped frame (flags, header, body, checksum) to
  * out[0 .. cap) and sets *out_len. Returns PW_OK, PW_ETOOBIG when the body exceeds 1023 bytes
  * or the frame does not fit cap (JT808_MAX_FRAME always fits), PW_EINVAL for a phone that is not
- * 1-12 (2013) / 1-20 (2019) decimal digits. out is unspecified on error. */
+ * 1-12 (2013) / 1-20 (2019) hex digits (decimal for every standard terminal). out is unspecified
+ * on error. */
 
 struct jt808_addr {
     uint8_t edition;       /* enum jt808_edition: header layout to write */
     uint8_t proto_version; /* 2019 version byte (1 for JT/T 808-2019) */
-    char phone[JT808_PHONE_MAX + 1]; /* decimal digits; left-padded with zeros when written */
+    char phone[JT808_PHONE_MAX + 1]; /* hex digits; left-padded with zeros when written */
 };
 /* The address to answer the sender of h in its own edition and phone form. */
 void jt808_addr_from_header(const struct jt808_header *h, struct jt808_addr *a);
@@ -454,15 +477,27 @@ int jt808_location_encode(const struct jt808_location *loc, uint8_t *out, size_t
  * modulo 65536. Memory per message in progress is bounded by max_bytes; at most max_msgs are in
  * progress (the oldest is dropped to make room) and each has at most max_packets packets. The
  * caller owns the clock: every call takes now_ms, and messages older than timeout_ms are
- * dropped. */
+ * dropped.
+ *
+ * Reassemblers may share a budget: every byte they hold for messages in progress (packet data,
+ * the per-packet tables, the last completed body) is charged to it and released when the message
+ * completes, expires, is dropped or the reassembler is freed. A message that would take the
+ * budget over its cap is dropped (PW_EFULL). The budget is not locked: use it from one thread. */
+struct jt808_reasm_budget {
+    size_t cap;       /* bytes; 0 = nothing may be reassembled */
+    size_t used;      /* bytes charged now */
+    size_t peak;      /* highest `used` seen */
+    uint64_t refused; /* messages dropped because the budget was exhausted */
+};
 struct jt808_reasm_limits {
     uint16_t max_msgs;    /* default 4 */
     uint16_t max_packets; /* default 256 */
     uint32_t max_bytes;   /* per message, default 256 KiB */
     int64_t timeout_ms;   /* default 60 s */
+    struct jt808_reasm_budget *budget; /* NULL: none (each reassembler bounded on its own) */
 };
 struct jt808_reasm_stats {
-    uint64_t completed, expired, evicted, too_big, bad;
+    uint64_t completed, expired, evicted, too_big, bad, no_budget;
 };
 typedef struct jt808_reasm jt808_reasm;
 
@@ -477,11 +512,14 @@ void jt808_reasm_free(jt808_reasm *r); /* accepts NULL */
  *   PW_EAGAIN   stored (or a duplicate ignored), more packets needed;
  *   PW_EPROTO   index 0 or > total, total 0 or > max_packets, or total differs from the
  *               message in progress (which is dropped);
- *   PW_ETOOBIG  the message would exceed max_bytes (it is dropped).
- * *h, *body, *body_len are written only on PW_OK. */
+ *   PW_ETOOBIG  the message would exceed max_bytes (it is dropped);
+ *   PW_EFULL    the shared budget cannot hold this packet (the message is dropped).
+ * *h, *body, *body_len are written only on PW_OK. The body of the previous PW_OK is released at
+ * the next call. */
 int jt808_reasm_add(jt808_reasm *r, const struct jt808_frame *f, int64_t now_ms,
                     struct jt808_header *h, const uint8_t **body, size_t *body_len);
-/* Drops messages older than timeout_ms; returns how many were dropped. */
+/* Drops messages older than timeout_ms (and the last completed body); returns how many messages
+ * were dropped. */
 int jt808_reasm_expire(jt808_reasm *r, int64_t now_ms);
 /* messages in progress */
 size_t jt808_reasm_pending(const jt808_reasm *r);

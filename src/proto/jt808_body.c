@@ -57,9 +57,25 @@ int jt808_decode_register(const uint8_t *b, size_t n, int edition, struct jt808_
     size_t plate = n - fixed;
     while (plate > 0 && b[fixed + plate - 1] == 0)
         plate--;
-    if (plate > JT808_STR_MAX)
-        return PW_ETOOBIG;
+    bool cut = false;
+    if (plate > JT808_STR_MAX) {
+        /* an overlong plate/VIN costs its tail, not the registration: cut at the last GBK
+         * (GB18030) character boundary within the bound */
+        const uint8_t *q = b + fixed;
+        size_t i = 0;
+        for (;;) {
+            size_t w = q[i] < 0x81 ? 1 : (i + 1 < plate && q[i + 1] >= 0x30 && q[i + 1] <= 0x39)
+                                               ? 4
+                                               : 2;
+            if (i + w > JT808_STR_MAX)
+                break;
+            i += w;
+        }
+        plate = i;
+        cut = true;
+    }
     memset(out, 0, sizeof *out);
+    out->plate_truncated = cut;
     out->province = jt808_rd16(b);
     out->city = jt808_rd16(b + 2);
     const uint8_t *p = b + 4;
@@ -104,59 +120,61 @@ int jt808_decode_auth(const uint8_t *b, size_t n, int edition, struct jt808_auth
     return PW_OK;
 }
 
-static void decode_item(struct jt808_location *loc, uint8_t id, const uint8_t *v, uint8_t len)
+/* Decodes one additional item into loc. Returns 0 when decoded, 1 for an id not decoded here,
+ * 2 for a known id with an unexpected length (both skipped by their length). */
+static int decode_item(struct jt808_location *loc, uint8_t id, const uint8_t *v, uint8_t len)
 {
     switch (id) {
     case JT808_ITEM_MILEAGE:
-        if (len == 4) {
-            loc->mileage_km = jt808_rd32(v) / 10.0;
-            loc->present |= JT808_HAS_MILEAGE;
-        }
-        break;
+        if (len != 4)
+            return 2;
+        loc->mileage_km = jt808_rd32(v) / 10.0;
+        loc->present |= JT808_HAS_MILEAGE;
+        return 0;
     case JT808_ITEM_FUEL:
-        if (len == 2) {
-            loc->fuel_l = jt808_rd16(v) / 10.0;
-            loc->present |= JT808_HAS_FUEL;
-        }
-        break;
+        if (len != 2)
+            return 2;
+        loc->fuel_l = jt808_rd16(v) / 10.0;
+        loc->present |= JT808_HAS_FUEL;
+        return 0;
     case JT808_ITEM_TACHO_SPEED:
-        if (len == 2) {
-            loc->tacho_speed_kmh = jt808_rd16(v) / 10.0;
-            loc->present |= JT808_HAS_TACHO_SPEED;
-        }
-        break;
+        if (len != 2)
+            return 2;
+        loc->tacho_speed_kmh = jt808_rd16(v) / 10.0;
+        loc->present |= JT808_HAS_TACHO_SPEED;
+        return 0;
     case JT808_ITEM_EXT_SIGNALS:
-        if (len == 4) {
-            loc->ext_signals = jt808_rd32(v);
-            loc->present |= JT808_HAS_EXT_SIGNALS;
-        }
-        break;
+        if (len != 4)
+            return 2;
+        loc->ext_signals = jt808_rd32(v);
+        loc->present |= JT808_HAS_EXT_SIGNALS;
+        return 0;
     case JT808_ITEM_IO:
-        if (len == 2) {
-            loc->io = jt808_rd16(v);
-            loc->present |= JT808_HAS_IO;
-        }
-        break;
+        if (len != 2)
+            return 2;
+        loc->io = jt808_rd16(v);
+        loc->present |= JT808_HAS_IO;
+        return 0;
     case JT808_ITEM_ANALOG:
-        if (len == 4) {
-            loc->analog = jt808_rd32(v);
-            loc->present |= JT808_HAS_ANALOG;
-        }
-        break;
+        if (len != 4)
+            return 2;
+        loc->analog = jt808_rd32(v);
+        loc->present |= JT808_HAS_ANALOG;
+        return 0;
     case JT808_ITEM_SIGNAL:
-        if (len == 1) {
-            loc->signal = v[0];
-            loc->present |= JT808_HAS_SIGNAL;
-        }
-        break;
+        if (len != 1)
+            return 2;
+        loc->signal = v[0];
+        loc->present |= JT808_HAS_SIGNAL;
+        return 0;
     case JT808_ITEM_SATELLITES:
-        if (len == 1) {
-            loc->satellites = v[0];
-            loc->present |= JT808_HAS_SATELLITES;
-        }
-        break;
+        if (len != 1)
+            return 2;
+        loc->satellites = v[0];
+        loc->present |= JT808_HAS_SATELLITES;
+        return 0;
     default: /* unknown or not decoded: skipped by length */
-        break;
+        return 1;
     }
 }
 
@@ -191,7 +209,9 @@ int jt808_decode_location(const uint8_t *b, size_t n, struct jt808_location *out
             break;
         }
         uint8_t id = b[i], len = b[i + 1];
-        decode_item(l, id, b + i + 2, len);
+        int r = decode_item(l, id, b + i + 2, len);
+        l->n_unknown += r == 1;
+        l->n_bad_length += r == 2;
         l->n_items++;
         i += 2 + (size_t)len;
     }

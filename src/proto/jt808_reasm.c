@@ -28,15 +28,47 @@ struct slot {
     uint32_t *len;         /* [total] */
     uint8_t *data;
     size_t data_len, data_cap;
+    size_t charged; /* bytes charged to the budget for this slot */
 };
 
 struct jt808_reasm {
     struct jt808_reasm_limits lim;
     struct jt808_reasm_stats st;
     struct slot *slots; /* [lim.max_msgs] */
-    uint8_t *out;       /* the last completed body */
+    uint8_t *out;       /* the last completed body (until the next call) */
     size_t out_cap;
 };
+
+/* Charges n more bytes to r's budget; false (nothing charged) when it would exceed the cap. */
+static bool charge(jt808_reasm *r, size_t n)
+{
+    struct jt808_reasm_budget *b = r->lim.budget;
+    if (!b)
+        return true;
+    if (n > b->cap || b->used > b->cap - n)
+        return false;
+    b->used += n;
+    if (b->used > b->peak)
+        b->peak = b->used;
+    return true;
+}
+
+static void uncharge(jt808_reasm *r, size_t n)
+{
+    struct jt808_reasm_budget *b = r->lim.budget;
+    if (b)
+        b->used = b->used >= n ? b->used - n : 0;
+}
+
+static void out_release(jt808_reasm *r)
+{
+    if (r->out) {
+        uncharge(r, r->out_cap);
+        free(r->out);
+        r->out = NULL;
+        r->out_cap = 0;
+    }
+}
 
 jt808_reasm *jt808_reasm_open(const struct jt808_reasm_limits *lim)
 {
@@ -55,8 +87,9 @@ jt808_reasm *jt808_reasm_open(const struct jt808_reasm_limits *lim)
     return r;
 }
 
-static void slot_clear(struct slot *s)
+static void slot_clear(jt808_reasm *r, struct slot *s)
 {
+    uncharge(r, s->charged);
     free(s->off);
     free(s->len);
     free(s->data);
@@ -68,19 +101,20 @@ void jt808_reasm_free(jt808_reasm *r)
     if (!r)
         return;
     for (size_t i = 0; i < r->lim.max_msgs; i++)
-        slot_clear(&r->slots[i]);
+        slot_clear(r, &r->slots[i]);
     free(r->slots);
-    free(r->out);
+    out_release(r);
     free(r);
 }
 
 int jt808_reasm_expire(jt808_reasm *r, int64_t now_ms)
 {
     int n = 0;
+    out_release(r);
     for (size_t i = 0; i < r->lim.max_msgs; i++) {
         struct slot *s = &r->slots[i];
         if (s->used && now_ms - s->started_ms > r->lim.timeout_ms) {
-            slot_clear(s);
+            slot_clear(r, s);
             r->st.expired++;
             n++;
         }
@@ -112,10 +146,12 @@ static struct slot *slot_find(jt808_reasm *r, const struct jt808_header *h, uint
     return NULL;
 }
 
+/* A new slot for the message of h, or NULL when the budget cannot hold its tables. */
 static struct slot *slot_new(jt808_reasm *r, const struct jt808_header *h, uint16_t first,
                              int64_t now_ms)
 {
     struct slot *s = NULL;
+    size_t tables = (sizeof *s->off + sizeof *s->len) * (size_t)h->pkt_total;
     for (size_t i = 0; i < r->lim.max_msgs && !s; i++)
         if (!r->slots[i].used)
             s = &r->slots[i];
@@ -124,9 +160,12 @@ static struct slot *slot_new(jt808_reasm *r, const struct jt808_header *h, uint1
         for (size_t i = 1; i < r->lim.max_msgs; i++)
             if (r->slots[i].started_ms < s->started_ms)
                 s = &r->slots[i];
-        slot_clear(s);
+        slot_clear(r, s);
         r->st.evicted++;
     }
+    if (!charge(r, tables))
+        return NULL;
+    s->charged = tables;
     s->used = true;
     memcpy(s->phone, h->phone_norm, sizeof s->phone);
     s->msg_id = h->msg_id;
@@ -145,7 +184,7 @@ int jt808_reasm_add(jt808_reasm *r, const struct jt808_frame *f, int64_t now_ms,
                     struct jt808_header *h, const uint8_t **body, size_t *body_len)
 {
     const struct jt808_header *fh = &f->h;
-    jt808_reasm_expire(r, now_ms);
+    jt808_reasm_expire(r, now_ms); /* also releases the previous body */
     if (!fh->subpackage || fh->pkt_total == 0 || fh->pkt_total > r->lim.max_packets ||
         fh->pkt_index == 0 || fh->pkt_index > fh->pkt_total) {
         r->st.bad++;
@@ -154,17 +193,20 @@ int jt808_reasm_add(jt808_reasm *r, const struct jt808_frame *f, int64_t now_ms,
     uint16_t first = (uint16_t)(fh->serial - (fh->pkt_index - 1));
     struct slot *s = slot_find(r, fh, first);
     if (s && s->total != fh->pkt_total) {
-        slot_clear(s);
+        slot_clear(r, s);
         r->st.bad++;
         return PW_EPROTO;
     }
-    if (!s)
-        s = slot_new(r, fh, first, now_ms);
+    if (!s && !(s = slot_new(r, fh, first, now_ms))) {
+        r->st.no_budget++;
+        r->lim.budget->refused++;
+        return PW_EFULL;
+    }
     size_t idx = fh->pkt_index - 1;
     if (s->off[idx] != MISSING)
         return PW_EAGAIN; /* duplicate */
     if (f->body_len > r->lim.max_bytes - s->data_len) {
-        slot_clear(s);
+        slot_clear(r, s);
         r->st.too_big++;
         return PW_ETOOBIG;
     }
@@ -174,6 +216,13 @@ int jt808_reasm_add(jt808_reasm *r, const struct jt808_frame *f, int64_t now_ms,
             cap *= 2;
         if (cap > r->lim.max_bytes)
             cap = r->lim.max_bytes;
+        if (!charge(r, cap - s->data_cap)) {
+            slot_clear(r, s);
+            r->st.no_budget++;
+            r->lim.budget->refused++;
+            return PW_EFULL;
+        }
+        s->charged += cap - s->data_cap;
         s->data = pw_xrealloc(s->data, cap);
         s->data_cap = cap;
     }
@@ -185,11 +234,18 @@ int jt808_reasm_add(jt808_reasm *r, const struct jt808_frame *f, int64_t now_ms,
     if (++s->received < s->total)
         return PW_EAGAIN;
 
-    if (r->out_cap < s->data_len || !r->out) {
-        size_t cap = s->data_len ? s->data_len : 1;
-        r->out = pw_xrealloc(r->out, cap);
-        r->out_cap = cap;
+    /* the complete body moves from the slot's charge to out's */
+    size_t cap = s->data_len ? s->data_len : 1;
+    uncharge(r, s->charged);
+    s->charged = 0;
+    if (!charge(r, cap)) { /* cannot happen: the slot held at least as much */
+        slot_clear(r, s);
+        r->st.no_budget++;
+        r->lim.budget->refused++;
+        return PW_EFULL;
     }
+    r->out = pw_xmalloc(cap);
+    r->out_cap = cap;
     size_t k = 0;
     for (size_t i = 0; i < s->total; i++) {
         if (s->len[i])
@@ -204,7 +260,7 @@ int jt808_reasm_add(jt808_reasm *r, const struct jt808_frame *f, int64_t now_ms,
     h->body_len = k > 0xFFFF ? 0xFFFF : (uint16_t)k;
     *body = r->out;
     *body_len = k;
-    slot_clear(s);
+    slot_clear(r, s);
     r->st.completed++;
     return PW_OK;
 }

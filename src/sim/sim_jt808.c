@@ -1,5 +1,7 @@
-/* sim_jt808.c — JT/T 808 vehicle terminals: each a TCP client that registers (0x0100),
- * authenticates (0x0102) with the code of 0x8100, sends a heartbeat (0x0002) every minute and a
+/* sim_jt808.c — JT/T 808 vehicle terminals: each a TCP client that registers (0x0100) once,
+ * authenticates (0x0102) with the code of 0x8100 — and, like a real terminal that keeps its code,
+ * authenticates directly with it after a reconnection (the platform answers a second
+ * registration with result 3, no code) — sends a heartbeat (0x0002) every minute and a
  * location (0x0200) every 10 s, checks each 0x8001 (reply serial and id echoed in order, result
  * 0), answers 0x8201 with 0x0201, and replays a blind area as one 0x0704 back-fill.
  *
@@ -419,6 +421,25 @@ static void report(struct sim *s, struct sim_dev *d, int64_t t)
     }
 }
 
+/* Sends 0x0102 with the code v holds. */
+static void send_auth(struct sim *s, struct sim_vehicle *v)
+{
+    struct jt808_addr a;
+    addr_of(v, &a);
+    uint8_t out[JT808_MAX_FRAME];
+    size_t n;
+    struct jt808_auth au;
+    memset(&au, 0, sizeof au);
+    memcpy(au.code, v->auth, v->auth_len);
+    au.code_len = (uint8_t)v->auth_len;
+    uint16_t ser = v->serial++;
+    if (jt808_encode_0102(&a, ser, &au, out, sizeof out, &n) == PW_OK) {
+        send_frame(s, v, out, n);
+        pend_push(v, ser, JT808_MSG_AUTH);
+        v->state = 2;
+    }
+}
+
 void sim_jt808_tick(struct sim *s, struct sim_dev *d)
 {
     struct sim_vehicle *v = d->veh;
@@ -434,7 +455,9 @@ void sim_jt808_tick(struct sim *s, struct sim_dev *d)
         if (sim_conn_start(&v->c, s->jt_host, s->jt_port) != PW_OK)
             sim_conn_close(&v->c, s->wall + 1000);
     }
-    if (v->c.fd >= 0 && v->c.up && v->state == 0) {
+    if (v->c.fd >= 0 && v->c.up && v->state == 0 && v->auth_len > 0) {
+        send_auth(s, v); /* registered before: the stored code */
+    } else if (v->c.fd >= 0 && v->c.up && v->state == 0) {
         struct jt808_register r;
         memset(&r, 0, sizeof r);
         r.province = 37, r.city = 303;
@@ -507,12 +530,15 @@ static void on_frame(struct sim *s, struct sim_dev *d, const struct jt808_frame 
         v->pend_head = (v->pend_head + 1) % SIM_PEND;
         v->pend_n--;
         if (f->h.msg_id == JT808_MSG_REGISTER_REPLY) {
-            struct jt808_register_reply rr;
+            struct jt808_register_reply rr = {0};
             if (want_id != JT808_MSG_REGISTER ||
                 jt808_decode_register_reply(f->body, f->body_len, &rr) != PW_OK ||
                 rr.reply_serial != want_ser || rr.result != 0 || rr.auth_len == 0 ||
                 rr.auth_len > sizeof v->auth) {
-                sim_error(s, "jt808 %s: bad 0x8100", v->vid);
+                sim_error(s, "jt808 %s: bad 0x8100 (result %u%s)", v->vid, rr.result,
+                          rr.result == 3 ? ": already registered; reset it with `parkwatch "
+                                           "terminal reset PHONE --reason ...`"
+                                         : "");
                 s->jt_bad++;
                 return;
             }
@@ -520,16 +546,7 @@ static void on_frame(struct sim *s, struct sim_dev *d, const struct jt808_frame 
             v->auth_len = rr.auth_len;
             s->jt_regs++;
             s->jt_acks++;
-            struct jt808_auth au;
-            memset(&au, 0, sizeof au);
-            memcpy(au.code, v->auth, v->auth_len);
-            au.code_len = (uint8_t)v->auth_len;
-            uint16_t ser = v->serial++;
-            if (jt808_encode_0102(&a, ser, &au, out, sizeof out, &n) == PW_OK) {
-                send_frame(s, v, out, n);
-                pend_push(v, ser, JT808_MSG_AUTH);
-                v->state = 2;
-            }
+            send_auth(s, v);
             return;
         }
         struct jt808_reply r;

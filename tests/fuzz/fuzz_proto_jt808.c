@@ -72,6 +72,7 @@ static void bodies(const uint8_t *b, size_t n, int edition, int msg_id, bool rou
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     static struct jt808_frame f;
+    struct jt808_reasm_budget bud = {.cap = 6000}; /* small: the budget's refusals are fuzzed too */
     jt808_reasm *r = NULL;
     size_t off = 0, n;
     int64_t now = 0;
@@ -95,7 +96,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                 size_t blen;
                 if (!r) {
                     struct jt808_reasm_limits lim = {.max_bytes = 8192, .max_packets = 16,
-                                                     .timeout_ms = 1000};
+                                                     .timeout_ms = 1000, .budget = &bud};
                     r = jt808_reasm_open(&lim);
                 }
                 if (jt808_reasm_add(r, &f, now += 100, &h, &body, &blen) == PW_OK)
@@ -107,6 +108,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         off += n;
     }
     jt808_reasm_free(r);
+    if (bud.used != 0 || bud.peak > bud.cap)
+        abort(); /* every byte charged is given back, and the cap holds */
     if (size > 0)
         bodies(data + 1, size - 1, data[0] & 1, -1, false);
     return 0;

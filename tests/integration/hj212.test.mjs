@@ -122,6 +122,66 @@ test('notifications get 9013 and a 2005 frame without QN or Flag is stored', asy
   st.close();
 });
 
+test('responses (9011-9014) are never answered, even with the A bit set: no ping-pong', async () => {
+  const st = new Station(d.ports.hj212);
+  await st.connect();
+  const m0 = await d.get('/metrics');
+  const before = Number((/parkwatch_hj212_responses_total (\d+)/.exec(m0.text) || [0, 0])[1]);
+  // a data frame first: its 1012 and 9014 are what this connection gets from us
+  await st.write(frame(`QN=20261123150000000;ST=22;CN=2011;PW=123456;MN=${MN};Flag=5;CP=&&DataTime=20261123150000;a21026-Rtd=3&&`));
+  await st.next(/CN=9014/);
+  st.frames.length = 0;
+  // another platform's (or a confused logger's) answers, Flag=5 (A set, 2017) and Flag=9 (2025)
+  for (const [cn, flag] of [[9014, 5], [9013, 5], [9011, 9], [9012, 5]]) {
+    await st.write(frame(`QN=20261123150000000;ST=91;CN=${cn};PW=123456;MN=${MN};Flag=${flag};CP=&&${cn === 9011 ? 'QnRtn=1' : cn === 9012 ? 'ExeRtn=1' : ''}&&`));
+  }
+  // the connection still answers data, and nothing else came back
+  await st.write(frame(`QN=20261123150100000;ST=22;CN=2011;PW=123456;MN=${MN};Flag=5;CP=&&DataTime=20261123150100;a21026-Rtd=4&&`));
+  const ack = await st.next(/CN=9014/);
+  assert.match(ack, /QN=20261123150100000;ST=91;CN=9014;/);
+  await sleep(200);
+  assert.deepEqual(st.frames, [], 'responses were answered');
+  const m1 = await d.get('/metrics');
+  assert.equal(Number(/parkwatch_hj212_responses_total (\d+)/.exec(m1.text)[1]), before + 2);
+  st.close();
+});
+
+test('a value that is not a number costs that value only: the other factors are stored and acknowledged', async () => {
+  const st = new Station(d.ports.hj212);
+  await st.connect();
+  const ts = Date.UTC(2026, 10, 23, 8, 0, 0);
+  const qn = qnOf(ts);
+  await st.write(frame(`QN=${qn};ST=22;CN=2011;PW=123456;MN=${MN};Flag=5;CP=&&DataTime=${local14(ts)};a21026-Rtd=-,a21026-Flag=D;a34004-Rtd=41,a34004-Flag=N&&`));
+  const ack = await st.next(/CN=9014/);
+  assert.match(ack, new RegExp(`QN=${qn};ST=91;CN=9014;`));
+  const e = exportLines((await d.get(`/api/v1/export?match[]=hj212_rtd{mn="${MN}"}&start=${ts / 1000 - 1}&end=${ts / 1000 + 1}`, { token: admin })).text);
+  assert.deepEqual(e.map((l) => [l.metric.code, l.values]), [['a34004', [41]]]);
+  assert.match((await d.get('/metrics')).text, /parkwatch_hj212_items_skipped_total\{reason="not_a_number"\} 1/);
+  assert.match(d.stderr, /item value is not a number/);
+  st.close();
+});
+
+test('records of MNs outside the park model are bounded (2 x hj212.max_connections, at least 64); known MNs keep working', async () => {
+  const d2 = await new Daemon({ set: ['hj212.max_connections=10'] }).start();
+  try {
+    const st = new Station(d2.ports.hj212);
+    await st.connect();
+    const frames = [];
+    for (let i = 0; i < 80; i++) frames.push(frame(`QN=20261123160000${String(i).padStart(3, '0')};ST=22;CN=2011;PW=123456;MN=FAKE${i};Flag=5;CP=&&DataTime=20261123160000;a21026-Rtd=${i}&&`));
+    await st.write(Buffer.concat(frames));
+    for (let i = 0; i < 64; i++) await st.next(/CN=9014/);
+    await st.write(frame(`QN=20261123160100000;ST=22;CN=2011;PW=123456;MN=${MN};Flag=5;CP=&&DataTime=20261123160100;a21026-Rtd=9&&`));
+    assert.match(await st.next(/CN=9014/), /QN=20261123160100000;/);
+    await sleep(200);
+    assert.ok(!st.frames.some((f) => /CN=9014/.test(f)), 'frames beyond the bound are not acknowledged');
+    const devs = (await d2.get('/api/v1/hj212/devices', { token: await d2.login() })).json;
+    const list = Array.isArray(devs) ? devs : devs.devices;
+    assert.equal(list.filter((x) => /^FAKE/.test(x.mn)).length, 64);
+    assert.match((await d2.get('/metrics')).text, /parkwatch_hj212_unknown_refused_total 16/);
+    st.close();
+  } finally { await d2.stop(); }
+});
+
 test('a reject policy closes the connection of an unknown MN', async () => {
   const d2 = await new Daemon({ set: ['hj212.unknown_devices=reject'] }).start();
   try {

@@ -5,7 +5,8 @@
 // time query, deregistration.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { Daemon, sleep } from './harness.mjs';
+import { readFileSync } from 'node:fs';
+import { Daemon, sleep, cli } from './harness.mjs';
 import {
   MSG, Terminal, frame, location, register2013, register2019, auth2019, reply8001, batch,
 } from './jt808lib.mjs';
@@ -16,7 +17,7 @@ const PLATE_GBK = [0xc2, 0xb3, ...Buffer.from('C12345')]; // 鲁C12345
 let d, admin, code;
 
 before(async () => {
-  d = await new Daemon({ set: ['vehicles.max_stop_outside_lot=2s', 'vehicles.speeding_for=1s'] }).start();
+  d = await new Daemon({ set: ['vehicles.max_stop_outside_lot=2s', 'vehicles.speeding_for=1s', 'jt808.reassembly_budget=8KiB'] }).start();
   admin = await d.login();
 });
 after(async () => { await d.stop(); });
@@ -67,12 +68,10 @@ test('2013: a message before authentication gets result 1; registration issues a
   await send(t1, MSG.HEARTBEAT, [], 0);
   assert.ok(await metric(/parkwatch_jt808_auth_failures_total (\d+)/) >= 1);
   assert.ok(await metric(/parkwatch_jt808_unauthenticated_total (\d+)/) >= 2);
-  // registering again returns the same (persisted) code
+  // registering again: terminal already registered (result 3), and no code
   const rs2 = t1.send(MSG.REGISTER, register2013({ plate: PLATE_GBK }));
   const r2 = await t1.next(MSG.REGISTER_REPLY);
-  ps++;
-  assert.equal(r2.body.readUInt16BE(0), rs2);
-  assert.equal(r2.body.subarray(3).toString('latin1'), code);
+  assert.deepEqual(r2.wire, frame({ id: MSG.REGISTER_REPLY, phone: PHONE, serial: ps++, body: [rs2 >> 8, rs2 & 255, 3] }));
   const terms = (await d.get('/api/v1/jt808/terminals', { token: admin })).json;
   const me = terms.terminals.find((x) => x.phone === NORM);
   assert.equal(me.vehicle, 'V1');
@@ -262,9 +261,354 @@ test('an enterprise user sees only its vehicles', async () => {
   assert.equal((await d.post('/api/v1/vehicles/V1/locate', undefined, { token: tok })).status, 404);
 });
 
+// ---- nobody speaks for someone else's vehicle ----
+
+const codeOf = (r) => { assert.equal(r.body[2], 0, `0x8100 result ${r.body[2]}`); return r.body.subarray(3).toString('latin1'); };
+async function registered(phone, opts = {}) {
+  const t = await new Terminal(d.ports.jt808, { phone, ...opts }).connect();
+  t.send(MSG.REGISTER, (opts.ed2019 ? register2019 : register2013)({ plate: [...Buffer.from('TEST01')] }));
+  const c = codeOf(await t.next(MSG.REGISTER_REPLY));
+  return { t, code: c };
+}
+async function authed(phone, c, opts = {}) {
+  const t = await new Terminal(d.ports.jt808, { phone, ...opts }).connect();
+  t.send(MSG.AUTH, opts.ed2019 ? auth2019(c) : [...Buffer.from(c)]);
+  return { t, r: (await t.next(MSG.PLAT_REPLY)).body[4] };
+}
+const rss = () => Number(/VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${d.proc.pid}/status`, 'utf8'))[1]);
+
+test("a second client cannot get V1's code, authenticate or raise alarms while V1 is connected", async () => {
+  const x = await new Terminal(d.ports.jt808, { phone: PHONE }).connect();
+  const rs = x.send(MSG.REGISTER, register2013({ plate: PLATE_GBK }));
+  const r = await x.next(MSG.REGISTER_REPLY);
+  assert.deepEqual([...r.body], [rs >> 8, rs & 255, 3], 'terminal already registered, no auth code');
+  // emergency and a position off the route, unauthenticated: refused, nothing raised
+  x.send(MSG.LOCATION, location({ lat: 36.176, lon: 118.175, ts: Date.now(), alarm: 0x1 }));
+  assert.equal((await x.next(MSG.PLAT_REPLY)).body[4], 1);
+  // guessing codes: three failures close the connection
+  for (let i = 0; i < 3; i++) { x.send(MSG.AUTH, [...Buffer.from(`guess${i}guess${i}xx`)]); assert.equal((await x.next(MSG.PLAT_REPLY)).body[4], 1); }
+  await until(async () => x.closed, 'connection closed after 3 failed authentications');
+  const a = (await d.get('/api/v1/vehicles/alarms', { token: admin })).json;
+  assert.ok(!a.some((v) => v.vehicle === 'V1' && v.kind === 'terminal_emergency'));
+  assert.ok(await metric(/parkwatch_jt808_registrations_refused_total (\d+)/) >= 2);
+  assert.ok(await metric(/parkwatch_jt808_auth_closed_total (\d+)/) >= 1);
+  const me = (await d.get('/api/v1/jt808/terminals', { token: admin })).json.terminals.find((v) => v.phone === NORM);
+  assert.ok(me.registrations_refused >= 2);
+  assert.equal(me.authenticated, true);
+  // the real terminal is untouched
+  await send(t1, MSG.HEARTBEAT, [], 0);
+});
+
+test('an operator reset (API, who and why recorded) lets the replaced terminal register once; the old code stops working', async () => {
+  const P = '13700000002';
+  const { t: old, code: c1 } = await registered(P);
+  old.send(MSG.AUTH, [...Buffer.from(c1)]);
+  assert.equal((await old.next(MSG.PLAT_REPLY)).body[4], 0);
+  // not without a reason, not for a viewer or an enterprise user, not for an unknown phone
+  assert.equal((await d.post(`/api/v1/jt808/terminals/${P}/reset`, {}, { token: admin })).status, 400);
+  assert.equal((await d.post(`/api/v1/jt808/terminals/${P}/reset`, { reason: '  ' }, { token: admin })).status, 400);
+  assert.equal((await d.post('/api/v1/jt808/terminals/12-34/reset', { reason: 'x' }, { token: admin })).status, 400);
+  assert.equal((await d.post('/api/v1/jt808/terminals/13799999999/reset', { reason: 'x' }, { token: admin })).status, 404);
+  const u = await d.post('/api/v1/users', { name: 'e1user', password: 'e1-password-1', role: 'enterprise', enterprise: 'E1' }, { token: admin });
+  assert.ok([200, 201].includes(u.status), u.text);
+  const e1 = await d.login('e1user', 'e1-password-1');
+  assert.equal((await d.post(`/api/v1/jt808/terminals/${P}/reset`, { reason: 'mine' }, { token: e1 })).status, 403);
+  // a stranger's registration before the reset: result 3
+  const { t: x } = { t: await new Terminal(d.ports.jt808, { phone: P }).connect() };
+  x.send(MSG.REGISTER, register2013({ plate: [] }));
+  assert.equal((await x.next(MSG.REGISTER_REPLY)).body[2], 3);
+  x.close();
+  const rr = await d.post(`/api/v1/jt808/terminals/0${P}/reset`, { reason: '终端更换 / terminal replaced' }, { token: admin });
+  assert.equal(rr.status, 200, rr.text);
+  assert.equal(rr.json.phone, P);
+  assert.equal(rr.json.by, 'admin');
+  assert.equal(rr.json.reason, '终端更换 / terminal replaced');
+  // the replacement registers: a fresh code; the session on the old code is closed
+  const { t: fresh, code: c2 } = await registered(P);
+  assert.notEqual(c2, c1);
+  await until(async () => old.closed, 'the session on the replaced code is closed');
+  assert.equal((await authed(P, c1)).r, 1, 'the old code no longer authenticates');
+  fresh.send(MSG.AUTH, [...Buffer.from(c2)]);
+  assert.equal((await fresh.next(MSG.PLAT_REPLY)).body[4], 0);
+  // one reset, one registration
+  const y = await new Terminal(d.ports.jt808, { phone: P }).connect();
+  y.send(MSG.REGISTER, register2013({ plate: [] }));
+  assert.equal((await y.next(MSG.REGISTER_REPLY)).body[2], 3);
+  y.close();
+  const h = (await d.get(`/api/v1/jt808/terminals/${P}/resets`, { token: admin })).json;
+  assert.equal(h.registered, true);
+  assert.equal(h.resets.length, 1);
+  assert.equal(h.resets[0].state, 'used');
+  assert.equal(h.resets[0].by, 'admin');
+  assert.match(h.resets[0].used_by_peer, /^127\.0\.0\.1:\d+$/);
+  assert.ok(await metric(/parkwatch_jt808_registrations_after_reset_total (\d+)/) >= 1);
+  // the CLI does the same on the running daemon's data directory
+  assert.equal(cli(['terminal', 'reset', P, '--data', d.dir]).status, 2, 'a reason is required');
+  const c = cli(['terminal', 'reset', P, '--reason', 'second swap', '--data', d.dir]);
+  assert.equal(c.status, 0, c.stderr);
+  assert.match(c.stdout, /terminal 13700000002 reset/);
+  const { code: c3 } = await registered(P);
+  assert.notEqual(c3, c2);
+  const hist = JSON.parse(cli(['terminal', 'resets', P, '--data', d.dir]).stdout);
+  assert.equal(hist.resets.length, 2);
+  assert.match(hist.resets[0].by, /^cli:/);
+  assert.equal(hist.resets[0].reason, 'second swap');
+  assert.equal(cli(['terminal', 'reset', '13799999999', '--reason', 'x', '--data', d.dir]).status, 1);
+  assert.equal(cli(['terminal', '--help']).status, 0);
+  fresh.close();
+});
+
+test('one session per phone: a new authenticated connection replaces the old one (logged, counted); the real terminal reconnects with its stored code', async () => {
+  const P = '13700000003';
+  const { t: a, code: c } = await registered(P);
+  a.send(MSG.AUTH, [...Buffer.from(c)]);
+  assert.equal((await a.next(MSG.PLAT_REPLY)).body[4], 0);
+  const n0 = await metric(/parkwatch_jt808_sessions_replaced_total (\d+)/);
+  const { t: b, r } = await authed(P, c);
+  assert.equal(r, 0);
+  await until(async () => a.closed, 'the first session is closed');
+  assert.equal(await metric(/parkwatch_jt808_sessions_replaced_total (\d+)/), n0 + 1);
+  assert.match(d.stderr, /session replaced by a new connection/);
+  b.send(MSG.HEARTBEAT);
+  assert.equal((await b.next(MSG.PLAT_REPLY)).body[4], 0);
+  const me = (await d.get('/api/v1/jt808/terminals', { token: admin })).json.terminals.find((v) => v.phone === P);
+  assert.equal(me.authenticated, true);
+  b.close();
+  await sleep(100);
+  // reconnecting later with the stored code works
+  const { t: again, r: r2 } = await authed(P, c);
+  assert.equal(r2, 0);
+  again.close();
+});
+
+test('jt808.duplicate_session = refuse: the second connection is refused and closed, the first stays', async () => {
+  const d2 = await new Daemon({ set: ['jt808.duplicate_session=refuse'] }).start();
+  try {
+    const a = await new Terminal(d2.ports.jt808, { phone: '13700000004' }).connect();
+    a.send(MSG.REGISTER, register2013({ plate: [] }));
+    const c = codeOf(await a.next(MSG.REGISTER_REPLY));
+    a.send(MSG.AUTH, [...Buffer.from(c)]);
+    assert.equal((await a.next(MSG.PLAT_REPLY)).body[4], 0);
+    const b = await new Terminal(d2.ports.jt808, { phone: '13700000004' }).connect();
+    b.send(MSG.AUTH, [...Buffer.from(c)]);
+    assert.equal((await b.next(MSG.PLAT_REPLY)).body[4], 1);
+    await until(async () => b.closed, 'refused connection closed');
+    a.send(MSG.HEARTBEAT);
+    assert.equal((await a.next(MSG.PLAT_REPLY)).body[4], 0);
+    assert.match(d2.stderr, /second session refused/);
+    a.close();
+  } finally { await d2.stop(); }
+});
+
+test('strangers create no state: authentications for unregistered phones leave no record; 8 registrations per connection at most', async () => {
+  const x = await new Terminal(d.ports.jt808, { phone: '19900000000' }).connect();
+  for (let i = 1; i <= 3; i++) {
+    x.write(frame({ id: MSG.AUTH, phone: `1990000000${i}`, serial: i, body: [...Buffer.from('0123456789abcdef')] }));
+    assert.equal((await x.next(MSG.PLAT_REPLY)).body[4], 1);
+  }
+  await until(async () => x.closed, 'closed after 3 failed authentications');
+  const terms = (await d.get('/api/v1/jt808/terminals', { token: admin })).json;
+  assert.ok(!terms.terminals.some((v) => v.phone.startsWith('199000000')), 'no record for unregistered phones');
+  // one connection registering phone after phone: the 9th session message closes it
+  const y = await new Terminal(d.ports.jt808, { phone: '19800000000' }).connect();
+  const results = [];
+  for (let i = 1; i <= 9; i++) {
+    y.write(frame({ id: MSG.REGISTER, phone: `1980000000${i}`, serial: i, body: register2013({ plate: [] }) }));
+    const r = await y.next(i < 9 ? MSG.REGISTER_REPLY : MSG.PLAT_REPLY);
+    results.push(i < 9 ? r.body[2] : r.body[4]);
+  }
+  assert.deepEqual(results, [0, 0, 0, 0, 0, 0, 0, 0, 1]);
+  await until(async () => y.closed, 'closed after 8 registrations');
+  assert.ok(!(await d.get('/api/v1/jt808/terminals', { token: admin })).json.terminals.some((v) => v.phone === '19800000009'));
+  assert.ok(await metric(/parkwatch_jt808_session_flood_closed_total (\d+)/) >= 1);
+});
+
+test('registrations of phones outside the park model are bounded (2 x jt808.max_connections, at least 64)', async () => {
+  const d2 = await new Daemon({ set: ['jt808.max_connections=10'] }).start();
+  try {
+    const res = [];
+    for (let c = 0; c < 9; c++) {
+      const t = await new Terminal(d2.ports.jt808, { phone: '0' }).connect();
+      for (let i = 0; i < 8; i++) {
+        const n = c * 8 + i;
+        t.write(frame({ id: MSG.REGISTER, phone: `1970000${String(n).padStart(4, '0')}`, serial: n, body: register2013({ plate: [] }) }));
+        res.push((await t.next(MSG.REGISTER_REPLY)).body[2]);
+      }
+      t.close();
+    }
+    assert.equal(res.filter((r) => r === 0).length, 64);
+    assert.deepEqual(res.slice(64), [4, 4, 4, 4, 4, 4, 4, 4], 'beyond the bound: terminal not in database');
+    // V1 (in the park model) still registers
+    const v = await new Terminal(d2.ports.jt808, { phone: PHONE }).connect();
+    v.send(MSG.REGISTER, register2013({ plate: PLATE_GBK }));
+    assert.equal((await v.next(MSG.REGISTER_REPLY)).body[2], 0);
+    v.close();
+    assert.match((await d2.get('/metrics')).text, /parkwatch_jt808_unknown_terminals_refused_total 8/);
+  } finally { await d2.stop(); }
+});
+
+// ---- reassembly: not before authentication, within one budget ----
+
+test('unauthenticated subpackages are not reassembled: 16 connections x 1,000 packets cost no memory', async () => {
+  const P = '13700000006';
+  const before = rss();
+  const conns = await Promise.all(Array.from({ length: 16 }, () => new Terminal(d.ports.jt808, { phone: P }).connect()));
+  const body = Buffer.alloc(1023, 0x11);
+  await Promise.all(conns.map(async (t) => {
+    for (let m = 0; m < 4; m++) {
+      const frames = [];
+      for (let i = 1; i <= 250; i++) frames.push(frame({ id: MSG.BATCH, phone: P, serial: (m * 256 + i) & 0xffff, body, sub: { total: 256, index: i } }));
+      t.write(Buffer.concat(frames));
+    }
+    for (let i = 0; i < 1000; i++) assert.equal((await t.next(MSG.PLAT_REPLY, 20000)).body[4], 1);
+  }));
+  const grown = rss() - before;
+  assert.equal(await metric(/parkwatch_jt808_reassembly_peak_bytes (\d+)/), 0);
+  assert.ok(grown < 8 * 1024, `RSS grew by ${grown} kB`);
+  for (const t of conns) t.close();
+});
+
+test('an authenticated terminal reassembles within jt808.reassembly_budget; beyond it the message is dropped and counted', async () => {
+  const P = '13700000007';
+  const { t, code: c } = await registered(P);
+  t.send(MSG.AUTH, [...Buffer.from(c)]);
+  assert.equal((await t.next(MSG.PLAT_REPLY)).body[4], 0);
+  const base = Math.floor(Date.now() / 1000) * 1000 - 5 * 3600e3;
+  const body = Buffer.from(batch(1, Array.from({ length: 30 }, (_, i) => location({ lat: 36.17, lon: 118.17, speed: i, ts: base + i * 1000 }))));
+  const parts = [body.subarray(0, 300), body.subarray(300, 600), body.subarray(600)];
+  const s0 = t.serial;
+  t.serial += 3;
+  parts.forEach((b, i) => t.write(frame({ id: MSG.BATCH, phone: P, serial: s0 + i, body: b, sub: { total: 3, index: i + 1 } })));
+  const replies = [await t.next(MSG.PLAT_REPLY), await t.next(MSG.PLAT_REPLY), await t.next(MSG.PLAT_REPLY)];
+  assert.deepEqual(replies.map((r) => [r.body.readUInt16BE(0), r.body.readUInt16BE(2), r.body[4]]),
+    [[s0, MSG.BATCH, 0], [s0 + 1, MSG.BATCH, 0], [s0 + 2, MSG.BATCH, 0]]);
+  const e = exportLines((await d.get(`/api/v1/export?match[]=vehicle_speed_kmh{phone="${P}"}&start=${base / 1000 - 1}&end=${base / 1000 + 40}`, { token: admin })).text);
+  assert.equal(e[0].values.length, 30);
+  // a message larger than the 8 KiB budget: dropped when it would exceed it, the packet answered 1
+  const d0 = await metric(/parkwatch_jt808_frames_dropped_total\{reason="reassembly_budget"\} (\d+)/);
+  const big = Buffer.alloc(1000, 0x22);
+  const results = [];
+  for (let i = 1; i <= 10; i++) {
+    t.write(frame({ id: 0x0801, phone: P, serial: (t.serial++) & 0xffff, body: big, sub: { total: 10, index: i } }));
+    results.push((await t.next(MSG.PLAT_REPLY)).body[4]);
+  }
+  assert.deepEqual(results.slice(0, 4), [0, 0, 0, 0]);
+  assert.ok(results.includes(1), `results ${results}`);
+  assert.ok(await metric(/parkwatch_jt808_frames_dropped_total\{reason="reassembly_budget"\} (\d+)/) > d0);
+  assert.ok(await metric(/parkwatch_jt808_reassembly_peak_bytes (\d+)/) <= 8192);
+  // the memory comes back once the terminal goes
+  t.close();
+  await until(async () => (await metric(/parkwatch_jt808_reassembly_bytes (\d+)/)) === 0, 'reassembly memory released');
+});
+
+// ---- real devices' quirks ----
+
+// Traccar's JT/T 808 decoder test frame (HuabaoProtocolDecoderTest): vendor items 0xE1, 0x5D, 0xFE
+// and 0x7D bytes that were never escaped.
+const TRACCAR_0200 = '7E0200008201215233475100030000000000000003015A7F6106CF8CEC003D0000000021071311481901040000005630011931011AE10200755D3D0601CC0024990A7dA0032301CC002499099B2941FC01CC002499099B29430B01CC0024990A7dA0290601CC0024990A7dA015FD01CC0026220994506BFFFE157C010400000001F10C000000000000000000000000997E';
+
+test("Traccar's 0x0200 with vendor items and unescaped 0x7D is stored and acknowledged with result 0", async () => {
+  const P = '012152334751';
+  const { t, code: c } = await registered(P);
+  t.send(MSG.AUTH, [...Buffer.from(c)]);
+  assert.equal((await t.next(MSG.PLAT_REPLY)).body[4], 0);
+  const u0 = await metric(/parkwatch_jt808_location_items_skipped_total\{reason="unknown"\} (\d+)/);
+  t.write(Buffer.from(TRACCAR_0200, 'hex'));
+  const r = await t.next(MSG.PLAT_REPLY);
+  assert.deepEqual([r.body.readUInt16BE(0), r.body.readUInt16BE(2), r.body[4]], [3, MSG.LOCATION, 0]);
+  const ts = Date.UTC(2021, 6, 13, 3, 48, 19); // 21-07-13 11:48:19 UTC+8
+  const e = exportLines((await d.get(`/api/v1/export?match[]=vehicle_lat{phone="12152334751"}&start=${ts / 1000 - 1}&end=${ts / 1000 + 1}`, { token: admin })).text);
+  assert.deepEqual(e[0].values, [22.708065]);
+  assert.deepEqual(e[0].timestamps, [ts]);
+  const sat = exportLines((await d.get(`/api/v1/export?match[]=vehicle_satellites{phone="12152334751"}&start=${ts / 1000 - 1}&end=${ts / 1000 + 1}`, { token: admin })).text);
+  assert.deepEqual(sat[0].values, [26]);
+  assert.equal(await metric(/parkwatch_jt808_location_items_skipped_total\{reason="unknown"\} (\d+)/), u0 + 3);
+  assert.ok(await metric(/parkwatch_jt808_quirks_total\{quirk="bare_escape"\} (\d+)/) >= 1);
+  t.close();
+});
+
+test('a 0x0704 of not-positioned fixes with out-of-range coordinates is stored (status, quality) and acknowledged', async () => {
+  const P = '13700000008';
+  const { t, code: c } = await registered(P);
+  t.send(MSG.AUTH, [...Buffer.from(c)]);
+  assert.equal((await t.next(MSG.PLAT_REPLY)).body[4], 0);
+  const base = Math.floor(Date.now() / 1000) * 1000 - 6 * 3600e3;
+  const body = batch(1, [
+    location({ lat: 4294.967295, lon: 4294.967295, speed: 0, ts: base, status: 0x0 }), // all-ones, no fix
+    location({ lat: 0, lon: 0, speed: 0, ts: base + 1000, status: 0x1, alarm: 0x1 }), // no fix, emergency
+    location({ lat: 36.17, lon: 118.17, speed: 5, ts: base + 2000, status: 0x3 }), // a fix
+  ]);
+  const rs = t.send(MSG.BATCH, body);
+  const r = await t.next(MSG.PLAT_REPLY);
+  assert.deepEqual([r.body.readUInt16BE(0), r.body[4]], [rs, 0]);
+  const q = (m) => d.get(`/api/v1/export?match[]=${m}{phone="${P}"}&start=${base / 1000 - 1}&end=${base / 1000 + 3}`, { token: admin });
+  const st = exportLines((await q('vehicle_status_bits')).text);
+  assert.deepEqual(st[0].values, [0, 1, 3]);
+  assert.deepEqual(st[0].timestamps, [base, base + 1000, base + 2000]);
+  const al = exportLines((await q('vehicle_alarm_bits')).text);
+  assert.deepEqual(al[0].values, [0, 1, 0]);
+  const lat = exportLines((await q('vehicle_lat')).text);
+  assert.deepEqual(lat[0].timestamps, [base + 1000, base + 2000], 'no coordinates for the out-of-range fix');
+  assert.ok(await metric(/parkwatch_jt808_quirks_total\{quirk="unpositioned_out_of_range"\} (\d+)/) >= 1);
+  // a positioned fix with impossible coordinates is still refused (result 2)
+  const rb = t.send(MSG.LOCATION, location({ lat: 95, lon: 118.17, ts: base + 3000, status: 0x3 }));
+  const r2 = await t.next(MSG.PLAT_REPLY);
+  assert.deepEqual([r2.body.readUInt16BE(0), r2.body[4]], [rb, 2]);
+  t.close();
+});
+
+test('a terminal whose phone field is a hex id registers, is matched to the model and labelled in lower case', async () => {
+  const imp = await d.post('/api/v1/model/import', { version: 1, vehicles: [{ id: 'V-HEX', plate: '鲁C0HEX', enterprise: 'E1', terminal_phone: '00004F07788EF676' }] }, { token: admin });
+  assert.equal(imp.status, 200, imp.text);
+  const { t, code: c } = await registered('4f07788ef676');
+  t.send(MSG.AUTH, [...Buffer.from(c)]);
+  assert.equal((await t.next(MSG.PLAT_REPLY)).body[4], 0);
+  const ts = Math.floor(Date.now() / 1000) * 1000;
+  const rs = t.send(MSG.LOCATION, location({ lat: 36.17, lon: 118.17, ts }));
+  const r = await t.next(MSG.PLAT_REPLY);
+  assert.deepEqual([r.body.readUInt16BE(0), r.body[4]], [rs, 0]);
+  assert.equal(r.phone, '4f07788ef676', 'answered with the phone as it sent it');
+  const e = exportLines((await d.get(`/api/v1/export?match[]=vehicle_lat{phone="4f07788ef676"}&start=${ts / 1000 - 1}`, { token: admin })).text);
+  assert.deepEqual(e[0].values, [36.17]);
+  const me = (await d.get('/api/v1/jt808/terminals', { token: admin })).json.terminals.find((v) => v.phone === '4f07788ef676');
+  assert.equal(me.vehicle, 'V-HEX');
+  assert.equal(me.known, true);
+  assert.ok(await metric(/parkwatch_jt808_quirks_total\{quirk="hex_phone"\} (\d+)/) >= 1);
+  // the reset takes the phone in any case
+  assert.equal((await d.post('/api/v1/jt808/terminals/4F07788EF676/reset', { reason: 'hex' }, { token: admin })).status, 200);
+  t.close();
+});
+
+test('an emergency from a terminal without a fix (out-of-range coordinates) is stored, acknowledged and raised', async () => {
+  const ts = Math.floor(Date.now() / 1000) * 1000 + 20000; // newer than every earlier position
+  await send(t1, MSG.LOCATION, location({ lat: 4294.967295, lon: 4294.967295, ts, status: 0x0, alarm: 0x1 }), 0);
+  const a = (await d.get('/api/v1/vehicles/alarms', { token: admin })).json;
+  assert.ok(a.some((x) => x.vehicle === 'V1' && x.kind === 'terminal_emergency'));
+  const st = exportLines((await d.get(`/api/v1/export?match[]=vehicle_alarm_bits{phone="${NORM}"}&start=${ts / 1000 - 0.5}&end=${ts / 1000 + 0.5}`, { token: admin })).text);
+  assert.deepEqual(st[0].values, [1]);
+  await send(t1, MSG.LOCATION, location({ lat: 36.183, lon: 118.1915, ts: ts + 1000 }), 0);
+  assert.ok(!(await d.get('/api/v1/vehicles/alarms', { token: admin })).json.some((x) => x.vehicle === 'V1' && x.kind === 'terminal_emergency'));
+});
+
 test('deregistration forgets the auth code', async () => {
   await send(t1, MSG.DEREGISTER, [], 0);
   await send(t1, MSG.HEARTBEAT, [], 1);
   await send(t1, MSG.AUTH, [...Buffer.from(code)], 1);
   t1.close();
+});
+
+test('after a platform restart a terminal authenticates with its stored code, and the code is still not handed out', async () => {
+  const P = '13700000009';
+  const { t, code: c } = await registered(P);
+  t.close();
+  await d.restart();
+  const { t: a, r } = await authed(P, c);
+  assert.equal(r, 0);
+  a.send(MSG.HEARTBEAT);
+  assert.equal((await a.next(MSG.PLAT_REPLY)).body[4], 0);
+  const x = await new Terminal(d.ports.jt808, { phone: P }).connect();
+  x.send(MSG.REGISTER, register2013({ plate: [] }));
+  assert.deepEqual([...(await x.next(MSG.REGISTER_REPLY)).body.subarray(2)], [3]);
+  x.close();
+  a.close();
 });

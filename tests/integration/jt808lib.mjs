@@ -10,7 +10,8 @@ export const MSG = {
 
 const u16 = (v) => [(v >> 8) & 0xff, v & 0xff];
 const u32 = (v) => [(v >>> 24) & 0xff, (v >>> 16) & 0xff, (v >>> 8) & 0xff, v & 0xff];
-const bcd = (s) => { const out = []; for (let i = 0; i < s.length; i += 2) out.push((+s[i] << 4) | +s[i + 1]); return out; };
+// packed digits; hex digits a-f too (terminals with a hex id in the phone field)
+const bcd = (s) => { const out = []; for (let i = 0; i < s.length; i += 2) out.push((parseInt(s[i], 16) << 4) | parseInt(s[i + 1], 16)); return out; };
 
 export function escape(bytes) {
   const out = [];
@@ -22,13 +23,15 @@ export function escape(bytes) {
   return out;
 }
 
-// One frame: { id, phone (digits), serial, body (array/Buffer), ed2019, version }.
-export function frame({ id, phone, serial, body = [], ed2019 = false, version = 1 }) {
+// One frame: { id, phone (digits), serial, body (array/Buffer), ed2019, version, sub }; sub =
+// { total, index } makes it one packet of a subpackaged message.
+export function frame({ id, phone, serial, body = [], ed2019 = false, version = 1, sub }) {
   body = [...body];
-  const props = body.length | (ed2019 ? 0x4000 : 0);
+  const props = body.length | (ed2019 ? 0x4000 : 0) | (sub ? 0x2000 : 0);
   const head = [...u16(id), ...u16(props)];
   if (ed2019) head.push(version);
   head.push(...bcd(phone.padStart(ed2019 ? 20 : 12, '0')), ...u16(serial));
+  if (sub) head.push(...u16(sub.total), ...u16(sub.index));
   const content = [...head, ...body];
   let x = 0;
   for (const b of content) x ^= b;

@@ -383,11 +383,16 @@ static void test_numbers(void **state)
                                       "0x10",  "nan", "inf", "1 2",   "."};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         char d[256];
-        struct hj212_error e;
-        snprintf(d, sizeof d, "ST=22;CN=2011;PW=1;MN=M;CP=&&a21026-Rtd=%s&&", bad[i]);
-        assert_int_equal(dec(d, &e), HJ212_E_FIELD);
-        assert_string_equal(e.field, "a21026-Rtd");
-        assert_non_null(strstr(e.msg, "not a number"));
+        /* one bad value costs that value, not the frame: the other factor is kept */
+        snprintf(d, sizeof d, "ST=22;CN=2011;PW=1;MN=M;CP=&&a21026-Rtd=%s;a34004-Rtd=35&&", bad[i]);
+        dec_ok(d);
+        assert_int_equal(msg.n_items, 2);
+        assert_int_equal(msg.n_bad_values, 1);
+        assert_true(msg.items[0].bad_value);
+        assert_false(msg.items[0].has_value);
+        assert_false(msg.items[1].bad_value);
+        assert_true(msg.items[1].has_value);
+        assert_true(msg.items[1].value == 35);
     }
 }
 

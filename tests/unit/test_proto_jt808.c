@@ -269,11 +269,15 @@ static void test_malformed(void **state)
     k = wrap(r.b, r.n, out);
     assert_int_equal(jt808_frame_decode(out, k, F), PW_EPROTO);
 
-    /* a non-decimal BCD phone */
+    /* a non-decimal BCD phone (a hex id, as some terminals send and Traccar accepts): decoded as
+     * lower-case hex digits, flagged */
     r.n = 0;
     put16(&r, 0x0002), put16(&r, 0), put_bcd(&r, "01391234567:"), put16(&r, 7);
     k = wrap(r.b, r.n, out);
-    assert_int_equal(jt808_frame_decode(out, k, F), PW_EPROTO);
+    assert_int_equal(jt808_frame_decode(out, k, F), PW_OK);
+    assert_string_equal(F->h.phone, "01391234567a");
+    assert_string_equal(F->h.phone_norm, "1391234567a");
+    assert_int_equal(F->h.quirks, JT808_QUIRK_HEX_PHONE);
 
     /* 0x7E inside a frame handed to decode directly */
     k = mk_frame(0, false, 0x0002, 7, NULL, 0, out);
@@ -445,13 +449,21 @@ static void test_register(void **state)
     assert_string_equal(utf, "");
     uint8_t g2[2];
     assert_int_equal(jt808_utf8_to_gbk(PLATE_UTF8, strlen(PLATE_UTF8), g2, 2, &pl), PW_ETOOBIG);
-    /* a plate over the bound */
+    /* a plate over the bound costs its tail, not the registration (cut at a character) */
     r.n = 0;
     put16(&r, 1), put16(&r, 1), put(&r, "MAKER", 5);
-    for (int i = 0; i < 27 + 40; i++)
+    for (int i = 0; i < 27; i++)
         put8(&r, 'x');
     put8(&r, 1);
-    assert_int_equal(jt808_decode_register(r.b, r.n, JT808_2013, &reg), PW_ETOOBIG);
+    for (int i = 0; i < 7; i++)
+        put(&r, PLATE_GBK, 2); /* 鲁 x7 = 14 bytes */
+    put(&r, "ABCDEFGHIJKLMNOPQ", 17); /* 17 more: 31, then 鲁 does not fit */
+    put(&r, PLATE_GBK, sizeof PLATE_GBK);
+    assert_int_equal(jt808_decode_register(r.b, r.n, JT808_2013, &reg), PW_OK);
+    assert_true(reg.plate_truncated);
+    assert_int_equal(reg.plate_len, 31);
+    assert_int_equal(jt808_gbk_to_utf8(reg.plate, reg.plate_len, utf, sizeof utf, NULL), PW_OK);
+    assert_string_equal(utf, "鲁鲁鲁鲁鲁鲁鲁ABCDEFGHIJKLMNOPQ");
 }
 
 static void test_auth(void **state)
@@ -771,7 +783,7 @@ static void test_platform_encoders(void **state)
     assert_int_equal(jt808_encode_8201(&a, 3, out, sizeof out, &k), PW_EINVAL);
     a.edition = JT808_2019;
     assert_int_equal(jt808_encode_8201(&a, 3, out, sizeof out, &k), PW_OK);
-    snprintf(a.phone, sizeof a.phone, "12a");
+    snprintf(a.phone, sizeof a.phone, "12z");
     assert_int_equal(jt808_encode_8201(&a, 3, out, sizeof out, &k), PW_EINVAL);
     a.phone[0] = '\0';
     assert_int_equal(jt808_encode_8201(&a, 3, out, sizeof out, &k), PW_EINVAL);
@@ -888,6 +900,185 @@ static void test_reasm(void **state)
     jt808_reasm_free(NULL);
 }
 
+/* ---- frames of real terminals (Traccar's JT/T 808 decoder tests, HuabaoProtocolDecoderTest,
+ * Apache-2.0; the hex is data sent by devices in the field) ---- */
+
+static size_t unhex(const char *s, uint8_t *out)
+{
+    size_t n = strlen(s) / 2;
+    for (size_t i = 0; i < n; i++) {
+        unsigned v;
+        sscanf(s + 2 * i, "%2x", &v);
+        out[i] = (uint8_t)v;
+    }
+    return n;
+}
+
+/* a 0x0200 with vendor items (0xE1, 0x5D cell list, 0xFE) whose bytes contain 0x7D never
+ * escaped ("0A 7D A0 03"): dropped as "format" before */
+static const char traccar_0200[] =
+    "7E0200008201215233475100030000000000000003015A7F6106CF8CEC003D0000000021071311481901040000"
+    "005630011931011AE10200755D3D0601CC0024990A7dA0032301CC002499099B2941FC01CC002499099B29430B"
+    "01CC0024990A7dA0290601CC0024990A7dA015FD01CC0026220994506BFFFE157C010400000001F10C00000000"
+    "0000000000000000997E";
+/* 0x0102 and 0x0704 from terminals whose phone field is a hex id */
+static const char traccar_0102_hex[] =
+    "7e010200204f07788ef67601824f4459344f544d314d4459774d4441314d444977626d5633553235536457786c"
+    "ba7e";
+static const char traccar_0704_hex[] =
+    "7e070401654eb6fb4afd9e485b000601003900000000000c000301f5a58700ca24c5000d000000492511121545"
+    "4501040000000025040000000030011731010aeb095554432b30383a3030003900000000000c000301f5a58e00"
+    "ca24cd000d0000002825111215454701040000000025040000000030011731010aeb095554432b30383a303000"
+    "3900000000000c000301f5a5ad00ca24de000e0000011025111215455901040000000025040000000030011931"
+    "010aeb095554432b30383a3030003900000000000c000301f5a5b100ca24ed000e000000462511121546140104"
+    "0000000025040000000030011931010aeb095554432b30383a3030003900000000000c000301f5a5a900ca24f5"
+    "000e000000a125111215461701040000000025040000000030011931010aeb095554432b30383a303000390000"
+    "0000000c000301f5a5af00ca24fb000e000000dd25111215463201040000000025040000000030011731010beb"
+    "095554432b30383a3030537e";
+
+static void test_field_frames(void **state)
+{
+    static uint8_t b[1024];
+    size_t n = unhex(traccar_0200, b), k;
+    assert_int_equal(jt808_scan(b, n, &k), JT808_SCAN_FRAME);
+    assert_int_equal(k, n);
+    assert_int_equal(jt808_frame_decode(b, n, F), PW_OK);
+    assert_int_equal(F->h.quirks, JT808_QUIRK_BARE_ESCAPE);
+    assert_string_equal(F->h.phone_norm, "12152334751");
+    assert_int_equal(F->body_len, 130);
+    struct jt808_location l;
+    assert_int_equal(jt808_decode_location(F->body, F->body_len, &l), PW_OK);
+    assert_int_equal(l.status, 3);
+    assert_true(fabs(l.lat - 22.708065) < 1e-9);
+    assert_true(fabs(l.lon - 114.265324) < 1e-9);
+    assert_int_equal(l.time.year, 2021);
+    assert_int_equal(l.time.sec, 19);
+    assert_int_equal(l.n_items, 6);   /* 01 30 31 E1 5D FE */
+    assert_int_equal(l.n_unknown, 3); /* E1 5D FE */
+    assert_int_equal(l.n_bad_length, 0);
+    assert_false(l.truncated);
+    assert_int_equal(l.present, JT808_HAS_MILEAGE | JT808_HAS_SIGNAL | JT808_HAS_SATELLITES);
+    assert_true(fabs(l.mileage_km - 8.6) < 1e-9);
+    assert_int_equal(l.satellites, 26);
+    /* the same frame with one literal byte changed no longer adds up: still refused */
+    b[40] ^= 0x01;
+    assert_int_equal(jt808_frame_decode(b, n, F), PW_EPROTO);
+
+    n = unhex(traccar_0102_hex, b);
+    assert_int_equal(jt808_frame_decode(b, n, F), PW_OK);
+    assert_int_equal(F->h.quirks, JT808_QUIRK_HEX_PHONE);
+    assert_string_equal(F->h.phone, "4f07788ef676");
+    assert_string_equal(F->h.phone_norm, "4f07788ef676");
+    /* answered in the phone form it sent */
+    struct jt808_addr a;
+    jt808_addr_from_header(&F->h, &a);
+    uint8_t out[64];
+    assert_int_equal(jt808_encode_8001(&a, 1, F->h.serial, 0x0102, 0, out, sizeof out, &k), PW_OK);
+    assert_memory_equal(out + 5, b + 5, 6); /* the phone bytes as received */
+    assert_int_equal(jt808_frame_decode(out, k, F), PW_OK);
+    assert_string_equal(F->h.phone, "4f07788ef676");
+
+    n = unhex(traccar_0704_hex, b);
+    assert_int_equal(jt808_frame_decode(b, n, F), PW_OK);
+    assert_string_equal(F->h.phone_norm, "4eb6fb4afd9e");
+    struct jt808_batch it;
+    int rc, good = 0;
+    assert_int_equal(jt808_batch_init(&it, F->body, F->body_len), PW_OK);
+    while ((rc = jt808_batch_next(&it, &l)) != PW_ENOTFOUND) {
+        assert_int_equal(rc, PW_OK);
+        assert_int_equal(l.n_unknown, 1); /* 0xEB */
+        good++;
+    }
+    assert_int_equal(good, 6);
+}
+
+static void test_phone_normalise(void **state)
+{
+    char out[JT808_PHONE_MAX + 1];
+    assert_int_equal(jt808_phone_normalise("013912345678", out, sizeof out), PW_OK);
+    assert_string_equal(out, "13912345678");
+    assert_int_equal(jt808_phone_normalise("00004F07788EF676", out, sizeof out), PW_OK);
+    assert_string_equal(out, "4f07788ef676");
+    assert_int_equal(jt808_phone_normalise("0000", out, sizeof out), PW_OK);
+    assert_string_equal(out, "0");
+    snprintf(out, sizeof out, "00AbC");
+    assert_int_equal(jt808_phone_normalise(out, out, sizeof out), PW_OK); /* in place */
+    assert_string_equal(out, "abc");
+    assert_int_equal(jt808_phone_normalise("12z", out, sizeof out), PW_EINVAL);
+    assert_int_equal(jt808_phone_normalise("", out, sizeof out), PW_EINVAL);
+    assert_int_equal(jt808_phone_normalise("123456789012345678901", out, sizeof out), PW_EINVAL);
+    assert_int_equal(jt808_phone_normalise("1234", out, 3), PW_EINVAL);
+    assert_true(jt808_phone_valid("13912345678"));
+    assert_false(jt808_phone_valid("139-1234"));
+}
+
+/* items that do not decode are counted, and never cost the location */
+static void test_location_items_counted(void **state)
+{
+    struct rawbuf r = {.n = 0};
+    put32(&r, 0), put32(&r, 3), put32(&r, 36180000), put32(&r, 118170000);
+    put16(&r, 10), put16(&r, 100), put16(&r, 90);
+    const uint8_t t[6] = {0x26, 0x03, 0x05, 0x14, 0x30, 0x59};
+    put(&r, t, 6);
+    put8(&r, 0x01), put8(&r, 3), put8(&r, 0), put8(&r, 0), put8(&r, 1); /* mileage, 3 bytes */
+    put8(&r, 0xE5), put8(&r, 2), put16(&r, 0x1234);                    /* vendor item */
+    put8(&r, 0x30), put8(&r, 1), put8(&r, 21);                          /* signal */
+    put8(&r, 0x2B), put8(&r, 9), put8(&r, 1);                           /* runs past the end */
+    struct jt808_location l;
+    assert_int_equal(jt808_decode_location(r.b, r.n, &l), PW_OK);
+    assert_int_equal(l.n_items, 3);
+    assert_int_equal(l.n_unknown, 1);
+    assert_int_equal(l.n_bad_length, 1);
+    assert_true(l.truncated);
+    assert_int_equal(l.present, JT808_HAS_SIGNAL);
+    assert_int_equal(l.signal, 21);
+    assert_true(fabs(l.lat - 36.18) < 1e-9);
+}
+
+/* reassemblers sharing a budget: a message that would exceed it is dropped (PW_EFULL), every
+ * byte is given back */
+static void test_reasm_budget(void **state)
+{
+    static uint8_t msg[3000];
+    struct jt808_header h;
+    const uint8_t *body;
+    size_t blen;
+    struct jt808_reasm_budget bud = {.cap = 6000};
+    struct jt808_reasm_limits lim = {.budget = &bud};
+    jt808_reasm *a = jt808_reasm_open(&lim), *b = jt808_reasm_open(&lim);
+    assert_int_equal(add_part(a, 0, 0x0704, 1, 3, 1, msg, 1000, 0, &h, &body, &blen), PW_EAGAIN);
+    size_t one = bud.used;
+    assert_true(one >= 1000 && one <= 2100); /* tables + first data block */
+    assert_int_equal(add_part(b, 0, 0x0704, 1, 3, 1, msg, 1000, 0, &h, &body, &blen), PW_EAGAIN);
+    assert_int_equal(bud.used, 2 * one);
+    /* a's message grows to 4096 bytes of data: does not fit next to b's */
+    assert_int_equal(add_part(a, 0, 0x0704, 2, 3, 2, msg, 1000, 0, &h, &body, &blen), PW_EAGAIN);
+    assert_int_equal(add_part(a, 0, 0x0704, 3, 3, 3, msg, 1000, 0, &h, &body, &blen), PW_EFULL);
+    assert_int_equal(bud.used, one); /* a's message was dropped and gave its bytes back */
+    assert_int_equal(bud.refused, 1);
+    assert_int_equal(jt808_reasm_pending(a), 0);
+    struct jt808_reasm_stats st;
+    jt808_reasm_get_stats(a, &st);
+    assert_int_equal(st.no_budget, 1);
+    /* b completes: the body is charged until the next call */
+    assert_int_equal(add_part(b, 0, 0x0704, 2, 3, 2, msg, 500, 0, &h, &body, &blen), PW_EAGAIN);
+    assert_int_equal(add_part(b, 0, 0x0704, 3, 3, 3, msg, 500, 0, &h, &body, &blen), PW_OK);
+    assert_int_equal(blen, 2000);
+    assert_int_equal(bud.used, 2000);
+    assert_int_equal(jt808_reasm_expire(b, 1), 0);
+    assert_int_equal(bud.used, 0);
+    assert_true(bud.peak >= 2 * one);
+    /* a zero budget reassembles nothing; a freed reassembler gives everything back */
+    assert_int_equal(add_part(a, 0, 0x0200, 9, 2, 1, msg, 10, 0, &h, &body, &blen), PW_EAGAIN);
+    assert_true(bud.used > 0);
+    jt808_reasm_free(a);
+    assert_int_equal(bud.used, 0);
+    bud.cap = 0;
+    assert_int_equal(add_part(b, 0, 0x0200, 9, 2, 1, msg, 10, 0, &h, &body, &blen), PW_EFULL);
+    jt808_reasm_free(b);
+    assert_int_equal(bud.used, 0);
+}
+
 /* ---- malformed input in bulk: random mutations never crash and never read out of bounds
  * (the sanitizer build checks that) ---- */
 
@@ -965,6 +1156,10 @@ int main(void)
         cmocka_unit_test(test_batch),
         cmocka_unit_test(test_platform_encoders),
         cmocka_unit_test(test_reasm),
+        cmocka_unit_test(test_field_frames),
+        cmocka_unit_test(test_phone_normalise),
+        cmocka_unit_test(test_location_items_counted),
+        cmocka_unit_test(test_reasm_budget),
         cmocka_unit_test(test_random_mutations),
     };
     return cmocka_run_group_tests(tests, setup, teardown);

@@ -1,5 +1,7 @@
 // 设备与接入: the status of every device (virtualised list), and the quarantined unknown HJ 212
-// stations and JT/T 808 terminals with a one-click path to register them in the park model.
+// stations and JT/T 808 terminals with a one-click path to register them in the park model, and
+// (park roles) the terminals' registrations with the reset action (a replaced terminal, or one
+// that lost its auth code, may register once more; the reason is recorded).
 import { h, ref, shallowRef, reactive, computed, onMounted, onBeforeUnmount } from '/vendor/vue.esm-browser.prod.js';
 import { t, lang } from '../i18n.js';
 import { state, model, api, can, fmtTime, fmtAgo, shortName, entName, toast, loadModel } from './core.js';
@@ -11,7 +13,8 @@ export default {
   setup() {
     const status = shallowRef(null);
     const quarantine = shallowRef([]);
-    const terminals = shallowRef({ quarantine: [] });
+    const terminals = shallowRef({ terminals: [], quarantine: [] });
+    const rst = reactive({ phone: '', reason: '', err: '' });
     const f = reactive({ kind: '', ent: '', st: '', text: '' });
     const reg = reactive({ open: false, proto: 'hj212', key: '', id: '', name: '', enterprise: '', kind: 'env_station', plate: '', err: '' });
     let timer = 0;
@@ -56,8 +59,20 @@ export default {
       } catch (e) { reg.err = e.message; }
     }
 
+    async function resetTerminal() {
+      rst.err = '';
+      if (!rst.reason.trim()) { rst.err = t('resetRequired'); return; }
+      try {
+        await api(`/api/v1/jt808/terminals/${encodeURIComponent(rst.phone)}/reset`, { method: 'POST', json: { reason: rst.reason.trim() } });
+        rst.phone = '';
+        toast(t('resetDone'));
+        load();
+      } catch (e) { rst.err = e.message; }
+    }
+
     return () => {
       void lang.value;
+      const terms = terminals.value.terminals || [];
       const by = kindCounts(status.value);
       const kinds = [...new Set(model.devices.map((d) => d.kind))];
       const inp = (k, ph) => h('input', { value: reg[k], placeholder: ph, onInput: (e) => { reg[k] = e.target.value; } });
@@ -96,6 +111,21 @@ export default {
               h('tbody', (terminals.value.quarantine || []).length ? terminals.value.quarantine.map((q) => h('tr', { key: q.phone }, [h('td', h('code', q.phone)), h('td', q.plate || ''), h('td', fmtTime(q.last_seen_at, true)),
                 can.admin() ? h('td', button(t('register'), () => openRegister('jt808', q.phone, { plate: q.plate || '' }), { class: 'small' })) : null])) : [h('tr', h('td', { colspan: 4, class: 'muted' }, t('noQuarantine')))]),
             ])),
+            can.park() ? panel(`${t('jtTerminals')} (${terms.length})`, [
+              h('table', { class: 'tbl compact', id: 'jt-terminals' }, [
+                h('thead', h('tr', [h('th', t('phone')), h('th', t('plate')), h('th', t('status')), h('th', t('refusedRegs')), h('th', '')])),
+                h('tbody', terms.length ? terms.map((x) => h('tr', { key: x.phone }, [h('td', h('code', x.phone)), h('td', x.plate || x.vehicle || ''),
+                  h('td', x.authenticated ? t('authed') : x.connected ? t('online') : t('offline')), h('td', String(x.registrations_refused || 0)),
+                  h('td', button(t('resetReg'), () => Object.assign(rst, { phone: x.phone, reason: '', err: '' }), { class: 'small', 'data-phone': x.phone }))]))
+                  : [h('tr', h('td', { colspan: 5, class: 'muted' }, t('noTerminals')))]),
+              ]),
+              rst.phone ? h('div', { class: 'form', id: 'reset-form' }, [
+                h('p', { class: 'muted' }, `${t('phone')}: ${rst.phone} — ${t('resetHint')}`),
+                h('label', [t('resetReason'), h('input', { value: rst.reason, id: 'reset-reason', onInput: (e) => { rst.reason = e.target.value; } })]),
+                h('div', { class: 'btnrow' }, [button(t('resetReg'), resetTerminal, { id: 'btn-reset' }), button(t('cancel'), () => { rst.phone = ''; }, { class: 'ghost' })]),
+                rst.err ? h('p', { class: 'error', role: 'alert' }, rst.err) : null,
+              ]) : null,
+            ]) : null,
             reg.open ? panel(t('registerDevice'), h('div', { class: 'form', id: 'register-form' }, [
               h('p', { class: 'muted' }, `${reg.proto === 'hj212' ? 'MN' : t('phone')}: ${reg.key}`),
               h('label', [t('id'), inp('id', 'E01-AQ-02')]),
