@@ -121,7 +121,8 @@ struct influx_result {
 void influx_opts_init(struct influx_opts *o, int64_t now_ms);
 
 /* Maps a `precision` query argument to the enum, accepting what VictoriaMetrics accepts: "ns",
- * "u", "us", "µ", "ms", "s", "m", "h"; an empty string gives AUTO. Returns PW_OK, or PW_EINVAL for
+ * "u", "us", "µ", "ms", "s", "m", "h", and InfluxDB 1.x's "n" (nanoseconds: the 1.x clients send
+ * it); an empty string gives AUTO. Returns PW_OK, or PW_EINVAL for
  * anything else (VictoriaMetrics silently treats unknown values as AUTO; we let the HTTP layer say
  * 400). *out is left unmodified on error. */
 int influx_precision_parse(const char *s, size_t len, enum influx_precision *out);

@@ -1,0 +1,94 @@
+// Real InfluxDB clients against parkwatch: the v2 client (Authorization: Token), the 1.x `influx`
+// client (Basic auth, precision=n, /ping, CREATE DATABASE and SHOW DATABASES through /query), the
+// 1.x u/p query arguments, and names that InfluxDB and VictoriaMetrics accept.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { InfluxDB as Influx2, Point } from '@influxdata/influxdb-client';
+import Influx1 from 'influx';
+import { Daemon } from './harness.mjs';
+
+let d, admin, token;
+const T0 = 1763870400000;
+const exportLines = (text) => text.trim().split('\n').filter(Boolean).map((l) => JSON.parse(l));
+const exp = async (sel) => {
+  const r = await d.get(`/api/v1/export?match[]=${encodeURIComponent(sel)}`, { token: admin });
+  assert.equal(r.status, 200, r.text);
+  return exportLines(r.text);
+};
+
+before(async () => {
+  d = await new Daemon({ set: ['auth.ingest_loopback_open=false'] }).start();
+  admin = await d.login();
+  const t = await d.post('/api/v1/tokens', { name: 'telegraf', role: 'supervisor' }, { token: admin });
+  assert.equal(t.status, 201, t.text);
+  token = t.json.token;
+});
+after(async () => { await d.stop(); });
+
+test('the InfluxDB 2 client writes with Authorization: Token', async () => {
+  const api = new Influx2({ url: d.base, token, timeout: 5000 }).getWriteApi('park', 'telegraf', 'ns', { maxRetries: 0 });
+  api.writePoint(new Point('cpu').tag('host', 'h1').floatField('load', 1.5).timestamp(new Date(T0)));
+  await api.close();
+  const l = await exp('cpu_load{host="h1"}');
+  assert.equal(l.length, 1);
+  assert.deepEqual(l[0].values, [1.5]);
+  assert.deepEqual(l[0].timestamps, [T0]);
+  // a wrong token is still refused
+  const bad = new Influx2({ url: d.base, token: 'pwt_nope', timeout: 5000 }).getWriteApi('park', 'telegraf', 'ns', { maxRetries: 0 });
+  bad.writePoint(new Point('cpu').tag('host', 'h2').floatField('load', 2).timestamp(new Date(T0)));
+  await assert.rejects(bad.close(), (e) => e.statusCode === 401);
+  // InfluxDB 1.8's v2 API sends `Token user:password`
+  const r = await fetch(`${d.base}/api/v2/write?bucket=b&precision=ms`, { method: 'POST', headers: { Authorization: `Token telegraf:${token}` }, body: `cpu,host=h3 load=3 ${T0}` });
+  assert.equal(r.status, 204, await r.text());
+});
+
+test('the InfluxDB 1.x client: ping, CREATE DATABASE, SHOW DATABASES, precision=n, Basic auth', async () => {
+  const c = new Influx1.InfluxDB({ host: '127.0.0.1', port: d.ports.http, database: 'parkwatch', username: 'telegraf', password: token });
+  const pings = await c.ping(5000);
+  assert.equal(pings[0].online, true);
+  assert.equal(pings[0].version, '1.8.10');
+  await c.createDatabase('parkwatch');
+  await c.writePoints([{ measurement: 'tank', tags: { site: 'north' }, fields: { level: 12.5 }, timestamp: new Date(T0) }]);
+  const l = await exp('tank_level{site="north"}');
+  assert.equal(l.length, 1);
+  assert.deepEqual(l[0].metric, { __name__: 'tank_level', db: 'parkwatch', site: 'north' });
+  assert.deepEqual(l[0].timestamps, [T0]);
+  assert.ok((await c.getDatabaseNames()).includes('parkwatch'));
+  // without credentials the client is refused
+  const anon = new Influx1.InfluxDB({ host: '127.0.0.1', port: d.ports.http, database: 'parkwatch' });
+  await assert.rejects(anon.writePoints([{ measurement: 'tank', fields: { level: 1 } }]), /401|authentication/);
+});
+
+test('u/p query arguments and Basic are accepted on /write only; a user password is not a token', async () => {
+  let r = await fetch(`${d.base}/write?db=up&u=telegraf&p=${token}&precision=n`, { method: 'POST', body: `m,k=v f=1 ${T0}000000` });
+  assert.equal(r.status, 204, await r.text());
+  assert.deepEqual((await exp('m_f{db="up"}'))[0].timestamps, [T0]);
+  r = await fetch(`${d.base}/write?db=up&u=admin&p=admin-test-pw-1`, { method: 'POST', body: `m,k=v f=1 ${T0}` });
+  assert.equal(r.status, 401);
+  const basic = 'Basic ' + Buffer.from(`x:${token}`).toString('base64');
+  r = await fetch(`${d.base}/write?db=basic`, { method: 'POST', headers: { Authorization: basic }, body: `m,k=v f=2 ${T0}` });
+  assert.equal(r.status, 204);
+  // not elsewhere: the API proper takes Bearer/Token only
+  assert.equal((await fetch(`${d.base}/api/v1/devices?p=${token}`)).status, 401);
+  assert.equal((await fetch(`${d.base}/api/v1/devices`, { headers: { Authorization: basic } })).status, 401);
+  assert.equal((await fetch(`${d.base}/api/v1/devices`, { headers: { Authorization: `Token ${token}` } })).status, 200);
+});
+
+test('/ping, /health and /query answer as InfluxDB does', async () => {
+  let r = await fetch(`${d.base}/ping`);
+  assert.equal(r.status, 204);
+  assert.equal(r.headers.get('x-influxdb-version'), '1.8.10');
+  // HEAD /ping is routed to the same handler; whether HEAD survives send_resp at all is the
+  // dispatcher's business (tests/integration/robustness), so it is asserted there
+  r = await fetch(`${d.base}/health`);
+  assert.equal(r.status, 200);
+  assert.equal((await r.json()).status, 'pass');
+  // Telegraf's startup statement, as a form body
+  r = await fetch(`${d.base}/query`, { method: 'POST', headers: { Authorization: `Token ${token}`, 'Content-Type': 'application/x-www-form-urlencoded' }, body: 'q=CREATE+DATABASE+%22telegraf%22' });
+  assert.equal(r.status, 200);
+  assert.deepEqual(await r.json(), { results: [{ statement_id: 0 }] });
+  r = await fetch(`${d.base}/query?q=${encodeURIComponent('SELECT * FROM cpu')}`, { headers: { Authorization: `Token ${token}` } });
+  assert.equal(r.status, 400);
+  assert.match((await r.json()).error, /only CREATE DATABASE and SHOW DATABASES/);
+  assert.equal((await fetch(`${d.base}/query?q=SHOW+DATABASES`)).status, 401);
+});
