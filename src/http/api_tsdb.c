@@ -241,6 +241,11 @@ struct pending_sample {
     uint64_t hash;                       /* of (db, series) */
 };
 
+struct line_mark {
+    size_t index; /* batch sample index; for refused lines: the reason (pw_err) */
+    size_t line;
+};
+
 struct write_ctx {
     struct pipeline_batch *b;
     struct tsdb *db;
@@ -264,7 +269,37 @@ struct write_ctx {
     size_t ntags;
     struct pending_sample p[WRITE_PENDING];
     size_t np;
+    /* which line each batch sample came from: samples [lmap[k].index, lmap[k + 1].index) are of
+     * line lmap[k].line (one entry per line, appended as the batch grows) */
+    struct line_mark *lmap;
+    size_t nlmap, caplmap;
+    /* lines with samples refused here, before the pipeline (label checks), in body order */
+    struct line_mark *refused;
+    size_t nrefused, caprefused;
+    size_t sent; /* samples put in the batch */
 };
+
+static void mark_push(struct line_mark **v, size_t *n, size_t *cap, size_t index, size_t line)
+{
+    if (*n == *cap) {
+        *cap = *cap ? *cap * 2 : 256;
+        *v = pw_xrealloc(*v, *cap * sizeof **v);
+    }
+    (*v)[(*n)++] = (struct line_mark){index, line};
+}
+
+/* Notes that the next sample added to the batch is of `line`. */
+static inline void note_line(struct write_ctx *x, size_t line)
+{
+    if (x->nlmap == 0 || x->lmap[x->nlmap - 1].line != line)
+        mark_push(&x->lmap, &x->nlmap, &x->caplmap, x->b->n, line);
+}
+
+static void note_refused(struct write_ctx *x, size_t line, int why)
+{
+    if (x->nrefused == 0 || x->refused[x->nrefused - 1].line != line)
+        mark_push(&x->refused, &x->nrefused, &x->caprefused, (size_t)why, line);
+}
 
 /* Inserts the ref tsdb found for pending sample p into the cache. */
 static void cache_fill(struct write_ctx *x, struct pending_sample *p, uint32_t ref)
@@ -312,10 +347,14 @@ static void write_flush(struct write_ctx *x)
     for (size_t i = 0; i < x->np; i++) {
         struct pending_sample *p = &x->p[i];
         uint32_t ref = p->set == NO_SET ? p->ref : refs[p->set];
+        note_line(x, p->line);
         if (ref != UINT32_MAX)
             pipeline_batch_add_ref(x->b, ref, p->ts, p->value, 0);
-        else if (pipeline_batch_add(x->b, labels[p->set], nl[p->set], p->ts, p->value, 0) != PW_OK)
+        else if (pipeline_batch_add(x->b, labels[p->set], nl[p->set], p->ts, p->value, 0) !=
+                 PW_OK) {
             x->rc = PW_ETOOBIG;
+            note_refused(x, p->line, PW_ETOOBIG);
+        }
     }
     if (x->cache)
         for (size_t i = 0; i < x->np; i++)
@@ -369,6 +408,7 @@ static int on_influx_sample(void *arg, const struct influx_sample *smp)
         if (ref != UINT32_MAX) {
             x->hits++;
             if (x->np == 0) {
+                note_line(x, smp->line);
                 pipeline_batch_add_ref(x->b, ref, smp->ts_ms, smp->value, 0);
                 return 0;
             }
@@ -392,6 +432,7 @@ static int on_influx_sample(void *arg, const struct influx_sample *smp)
         bad = PW_EINVAL;
     if (bad != PW_OK) {
         x->rc = bad;
+        note_refused(x, smp->line, bad);
         return 0; /* counted as a failed sample, the rest goes on */
     }
     if (x->line_tags == NO_SET) {
@@ -452,6 +493,83 @@ static int gunzip(const char *in, size_t len, size_t max, struct pw_buf *out)
     if (rc != PW_OK)
         pw_buf_release(out);
     return rc;
+}
+
+static const char *refusal_text(int why, long long max_series)
+{
+    static __thread char buf[128];
+    switch (why) {
+    case PW_EFULL:
+        snprintf(buf, sizeof buf, "series limit reached (storage.max_series = %lld): new series "
+                                  "not created", max_series);
+        return buf;
+    case PW_ETOOBIG: return "more than 32 labels, or a series key longer than 4096 bytes";
+    case PW_ERANGE: return "timestamp out of range";
+    default: return "invalid label set (a NUL byte, or an empty or duplicate name)";
+    }
+}
+
+/* The 400 of a /write some of whose lines were rejected by the parser or had samples refused
+ * (here or by the pipeline): counts, then the first WRITE_MAX_ERRORS lines with their reason, in
+ * line order. Everything else of the body is stored. The three sources are each in line order
+ * (the batch is in body order), so they are merged without allocating: a body of a million
+ * refused samples costs a pass over them. */
+static void write_report(struct http_server *s, struct http_req *r, struct http_resp *w,
+                         const struct write_ctx *x, const struct influx_result *res,
+                         const struct influx_error *errs, const struct pipeline_report *rep)
+{
+    long long max_series = (long long)s->deps.cfg->storage_max_series;
+    size_t a = 0, b = 0, c = 0, k = 0, refused_lines = 0, shown = 0, last = 0;
+    struct pw_buf list;
+    pw_buf_init(&list, 8192);
+    for (;;) {
+        size_t la = a < res->n_errors ? errs[a].line : SIZE_MAX;
+        size_t lb = b < x->nrefused ? x->refused[b].line : SIZE_MAX;
+        size_t lc = SIZE_MAX;
+        if (c < rep->refused) {
+            size_t idx = rep->refusals[c].index;
+            while (k + 1 < x->nlmap && x->lmap[k + 1].index <= idx)
+                k++;
+            lc = x->nlmap ? x->lmap[k].line : 0;
+        }
+        size_t line = la < lb ? (la < lc ? la : lc) : (lb < lc ? lb : lc);
+        if (line == SIZE_MAX)
+            break;
+        const char *msg;
+        if (line == la) {
+            msg = errs[a++].msg;
+        } else if (line == lb) {
+            msg = refusal_text((int)x->refused[b++].index, max_series);
+        } else {
+            msg = refusal_text(rep->refusals[c++].why, max_series);
+        }
+        if (line == last)
+            continue; /* one reason per line */
+        last = line;
+        if (line != la)
+            refused_lines++;
+        if (shown < WRITE_MAX_ERRORS)
+            pw_buf_printf(&list, "%sline %zu: %s", shown++ ? "; " : "", line, msg);
+    }
+    struct pw_buf msg;
+    pw_buf_init(&msg, 16384);
+    pw_buf_printf(&msg, "%zu of %zu lines rejected", res->bad_lines, res->lines);
+    if (refused_lines)
+        pw_buf_printf(&msg, ", %zu with samples refused", refused_lines);
+    pw_buf_printf(&msg, " (%zu samples stored, %zu refused): %s", rep->stored,
+                  rep->refused + (res->samples - x->sent), list.data ? list.data : "");
+    PW_LOG_INFO("http", "write rejected lines",
+                "peer=%s bad_lines=%zu refused_lines=%zu stored=%zu refused=%zu", r->peer,
+                res->bad_lines, refused_lines, rep->stored, rep->refused);
+    /* not http_json_error: its message is bounded to a line */
+    w->status = 400;
+    w->content_type = "application/json";
+    pw_buf_reset(&w->body);
+    pw_buf_puts(&w->body, "{\"status\":\"error\",\"error\":");
+    pw_buf_json_str(&w->body, msg.data ? msg.data : "bad request");
+    pw_buf_puts(&w->body, "}\n");
+    pw_buf_release(&msg);
+    pw_buf_release(&list);
 }
 
 static void h_write(struct http_server *s, struct http_req *r, struct http_resp *w)
@@ -521,46 +639,36 @@ static void h_write(struct http_server *s, struct http_req *r, struct http_resp 
             pw_gauge_set(m_write_cache_bytes, st.bytes);
         }
     }
-    size_t n = x.b->n, stored = 0;
+    size_t n = x.b->n;
+    x.sent = n;
+    struct pipeline_report rep = {0};
     int rc = PW_OK;
     if (n > 0)
-        rc = pipeline_write(s->deps.pipeline, x.b, &stored);
+        rc = pipeline_write_report(s->deps.pipeline, x.b, &rep);
     else
         pipeline_batch_free(x.b);
     if (inflated)
         pw_buf_release(&plain);
-    pw_counter_add(m_write_samples, stored);
+    pw_counter_add(m_write_samples, rep.stored);
     pw_counter_add(m_write_lines_bad, res.bad_lines);
 
     if (rc == PW_EFULL || rc == PW_ECLOSED) {
         http_json_error(w, 503, "ingest queue full; retry (nothing from this request was stored)");
         http_add_header(w, "Retry-After", "1");
-        return;
-    }
-    if (rc == PW_ENOSPC || rc == PW_EIO) {
+    } else if (rc == PW_ENOSPC || rc == PW_EIO) {
         http_json_error(w, 507, "storage cannot write (%s); nothing from this request was "
                                 "acknowledged", pw_strerror(rc));
-        return;
+    } else if (rc != PW_OK) {
+        http_json_error(w, 500, "storing failed (%s); nothing from this request was "
+                                "acknowledged", pw_strerror(rc));
+    } else if (prc != PW_OK || res.bad_lines > 0 || rep.refused > 0 || x.nrefused > 0) {
+        write_report(s, r, w, &x, &res, errs, &rep);
+    } else {
+        w->status = 204;
     }
-    if (prc != PW_OK || res.bad_lines > 0 || rc != PW_OK || x.rc != PW_OK) {
-        struct pw_buf msg;
-        pw_buf_init(&msg, 8192);
-        if (res.bad_lines > 0) {
-            pw_buf_printf(&msg, "%zu of %zu lines rejected (%zu samples from good lines stored): ",
-                          res.bad_lines, res.lines, stored);
-            for (size_t i = 0; i < res.n_errors; i++)
-                pw_buf_printf(&msg, "%sline %zu: %s", i ? "; " : "", errs[i].line, errs[i].msg);
-        } else {
-            pw_buf_printf(&msg, "%zu of %zu samples not stored: %s", n - stored, n,
-                          pw_strerror(rc != PW_OK ? rc : x.rc));
-        }
-        PW_LOG_INFO("http", "write rejected lines", "peer=%s bad_lines=%zu stored=%zu", r->peer,
-                    res.bad_lines, stored);
-        http_json_error(w, 400, "%s", msg.data ? msg.data : "bad request");
-        pw_buf_release(&msg);
-        return;
-    }
-    w->status = 204;
+    free(rep.refusals);
+    free(x.lmap);
+    free(x.refused);
 }
 
 /* ---- Prometheus-style reads ---- */

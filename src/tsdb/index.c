@@ -88,7 +88,10 @@ void tsdb_map_release(struct tsdb_map *m)
 
 /* ---- names and keys ---- */
 
-static bool label_name_ok(const char *s, size_t n, bool metric)
+/* A name the classic Prometheus syntax can write bare: [a-zA-Z_:][a-zA-Z0-9_:]* for metric
+ * names, the same without ':' for label names. Other names (UTF-8, '-', '.', spaces ... as
+ * InfluxDB and VictoriaMetrics accept them) are written quoted, as Prometheus 3 writes them. */
+static bool name_is_bare(const char *s, size_t n, bool metric)
 {
     if (n == 0)
         return false;
@@ -100,6 +103,12 @@ static bool label_name_ok(const char *s, size_t n, bool metric)
             return false;
     }
     return true;
+}
+
+/* Any non-empty name is stored (they are NUL-terminated strings: no NUL inside). */
+static bool label_name_ok(const char *s, size_t n, bool metric)
+{
+    return n > 0;
 }
 
 int tsdb_key_build(const struct tsdb_label *labels, size_t n, char *buf, size_t cap,
@@ -147,29 +156,42 @@ int tsdb_key_build(const struct tsdb_label *labels, size_t n, char *buf, size_t 
         memcpy(buf + o, (p), (k));                                                                 \
         o += (k);                                                                                  \
     } while (0)
-    if (name)
+#define PUTQ(str)                                                                                  \
+    do {                                                                                           \
+        PUT("\"", 1);                                                                              \
+        for (const char *v = (str); *v; v++) {                                                     \
+            if (*v == '\\')                                                                        \
+                PUT("\\\\", 2);                                                                    \
+            else if (*v == '"')                                                                    \
+                PUT("\\\"", 2);                                                                    \
+            else if (*v == '\n')                                                                   \
+                PUT("\\n", 2);                                                                     \
+            else                                                                                   \
+                PUT(v, 1);                                                                         \
+        }                                                                                          \
+        PUT("\"", 1);                                                                              \
+    } while (0)
+    /* name{a="x"} for classic names; {"name","a.b"="x"} (Prometheus 3's quoting) otherwise */
+    bool quoted_name = name && !name_is_bare(name, strlen(name), true);
+    if (name && !quoted_name)
         PUT(name, strlen(name));
-    if (nl) {
+    if (nl || quoted_name) {
         PUT("{", 1);
+        if (quoted_name)
+            PUTQ(name);
         for (size_t i = 0; i < nl; i++) {
-            if (i)
+            if (i || quoted_name)
                 PUT(",", 1);
-            PUT(l[i]->name, strlen(l[i]->name));
-            PUT("=\"", 2);
-            for (const char *v = l[i]->value; *v; v++) {
-                if (*v == '\\')
-                    PUT("\\\\", 2);
-                else if (*v == '"')
-                    PUT("\\\"", 2);
-                else if (*v == '\n')
-                    PUT("\\n", 2);
-                else
-                    PUT(v, 1);
-            }
-            PUT("\"", 1);
+            if (name_is_bare(l[i]->name, strlen(l[i]->name), false))
+                PUT(l[i]->name, strlen(l[i]->name));
+            else
+                PUTQ(l[i]->name);
+            PUT("=", 1);
+            PUTQ(l[i]->value);
         }
         PUT("}", 1);
     }
+#undef PUTQ
 #undef PUT
     buf[o] = '\0';
     *len = o;
@@ -238,6 +260,7 @@ static int sel_lex(const char *s, size_t len, char *vb, struct sel_item *it, siz
     while (i < len && ((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= 'A' && s[i] <= 'Z') ||
                        s[i] == '_' || s[i] == ':' || (i > st && s[i] >= '0' && s[i] <= '9')))
         i++;
+    bool has_name = i > st;
     if (i > st) {
         memcpy(vb + vo, "__name__", 9);
         it[k].name = vb + vo;
@@ -262,17 +285,42 @@ static int sel_lex(const char *s, size_t len, char *vb, struct sel_item *it, siz
                 return PW_EINVAL;
             }
             st = i;
-            while (i < len && ((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= 'A' && s[i] <= 'Z') ||
-                               s[i] == '_' || (i > st && s[i] >= '0' && s[i] <= '9')))
-                i++;
-            if (i == st) {
-                snprintf(err, errcap, "expected a label name at offset %zu", i);
-                return PW_EINVAL;
+            if (s[i] == '"' || s[i] == '\'') {
+                /* a quoted name (Prometheus 3): "host.name"="x", or alone the metric name */
+                it[k].name = vb + vo;
+                if (!lex_string(s, len, &i, vb, &vo) || !it[k].name[0]) {
+                    snprintf(err, errcap, "bad quoted name at offset %zu", st);
+                    return PW_EINVAL;
+                }
+                skip_ws(s, len, &i);
+                if (i < len && (s[i] == ',' || s[i] == '}')) {
+                    if (has_name) {
+                        snprintf(err, errcap, "second metric name at offset %zu", st);
+                        return PW_EINVAL;
+                    }
+                    has_name = true;
+                    it[k].value = it[k].name;
+                    memcpy(vb + vo, "__name__", 9);
+                    it[k].name = vb + vo;
+                    vo += 9;
+                    it[k++].op = TSDB_MATCH_EQ;
+                    if (s[i] == ',')
+                        i++;
+                    continue;
+                }
+            } else {
+                while (i < len && ((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= 'A' && s[i] <= 'Z') ||
+                                   s[i] == '_' || (i > st && s[i] >= '0' && s[i] <= '9')))
+                    i++;
+                if (i == st) {
+                    snprintf(err, errcap, "expected a label name at offset %zu", i);
+                    return PW_EINVAL;
+                }
+                memcpy(vb + vo, s + st, i - st);
+                it[k].name = vb + vo;
+                vo += i - st;
+                vb[vo++] = '\0';
             }
-            memcpy(vb + vo, s + st, i - st);
-            it[k].name = vb + vo;
-            vo += i - st;
-            vb[vo++] = '\0';
             skip_ws(s, len, &i);
             if (i + 1 < len && s[i] == '=' && s[i + 1] == '~') {
                 it[k].op = TSDB_MATCH_RE;

@@ -92,3 +92,64 @@ test('/ping, /health and /query answer as InfluxDB does', async () => {
   assert.match((await r.json()).error, /only CREATE DATABASE and SHOW DATABASES/);
   assert.equal((await fetch(`${d.base}/query?q=SHOW+DATABASES`)).status, 401);
 });
+
+test('names InfluxDB and VictoriaMetrics accept are stored as VictoriaMetrics names them', async () => {
+  const body = [
+    `cpu-load,host.name=a,com.docker.compose.project=p value=1 ${T0}`,
+    `温度,区域=东区 值=21.5 ${T0}`,
+    `my\\,meas\\ ure,t=1 fi\\=e\\ ld=2 ${T0}`,
+  ].join('\n');
+  const r = await fetch(`${d.base}/write?precision=ms`, { method: 'POST', headers: { Authorization: `Token ${token}` }, body });
+  assert.equal(r.status, 204, await r.text());
+  assert.deepEqual((await exp('{__name__="cpu-load_value"}'))[0].metric, { __name__: 'cpu-load_value', 'host.name': 'a', 'com.docker.compose.project': 'p' });
+  // Prometheus 3's quoted names select them too
+  const t = await exp('{"温度_值","区域"="东区"}');
+  assert.deepEqual(t[0].metric, { __name__: '温度_值', 区域: '东区' });
+  assert.deepEqual(t[0].values, [21.5]);
+  assert.deepEqual((await exp('{__name__="my,meas ure_fi=e ld"}'))[0].metric, { __name__: 'my,meas ure_fi=e ld', t: '1' });
+  const lv = await d.get(`/api/v1/label/${encodeURIComponent('host.name')}/values`, { token: admin });
+  assert.deepEqual(lv.json.data, ['a']);
+  // the second write of the same lines goes through the write cache: still one series each
+  assert.equal((await fetch(`${d.base}/write?precision=ms`, { method: 'POST', headers: { Authorization: `Token ${token}` }, body })).status, 204);
+  assert.equal((await exp('{__name__="cpu-load_value"}')).length, 1);
+});
+
+test('a body mixing good lines, bad values and refused label sets: every count and line is right', async () => {
+  const body = [
+    `good,k=v f=1 ${T0}`, // 1
+    `bad,k=v f=abc ${T0}`, // 2: parser
+    `nul,k=a\0b f=1 ${T0}`, // 3: refused (NUL)
+    `good,k=w f=1,g=2 ${T0}`, // 4
+  ].join('\n');
+  const r = await fetch(`${d.base}/write?precision=ms`, { method: 'POST', headers: { Authorization: `Token ${token}` }, body });
+  assert.equal(r.status, 400);
+  const msg = (await r.json()).error;
+  assert.match(msg, /^1 of 4 lines rejected, 1 with samples refused \(3 samples stored, 1 refused\): line 2: .*; line 3: invalid label set/);
+  assert.equal((await exp('{__name__=~"good_.*"}')).length, 3);
+});
+
+test('the series limit: what was stored is stored, the rest named, counted, logged; HJ 212 still gets 9014', async () => {
+  const d2 = await new Daemon({ set: ['storage.max_series=1000'] }).start();
+  try {
+    const lines = [];
+    for (let i = 0; i < 1200; i++) lines.push(`lim,i=${i} v=${i} ${T0}`);
+    const r = await d2.post('/write?precision=ms', lines.join('\n'));
+    assert.equal(r.status, 400, r.text);
+    const series = (await d2.get('/api/v1/series?match[]=lim_v', { token: await d2.login() })).json.data.length;
+    assert.ok(series > 900 && series <= 1000, `series stored: ${series}`);
+    const refused = 1200 - series;
+    assert.match(r.json.error, new RegExp(`^0 of 1200 lines rejected, ${refused} with samples refused \\(${series} samples stored, ${refused} refused\\): line ${series + 1}: series limit reached \\(storage.max_series = 1000\\)`));
+    const m = await (await fetch(`${d2.base}/metrics`)).text();
+    assert.match(m, new RegExp(`parkwatch_pipeline_refused_samples_total\\{reason="series_limit"\\} ${refused}\\b`));
+    assert.match(d2.stderr, /samples refused.*series_limit=\d+/);
+    // an HJ 212 station whose frame creates new series: acknowledged (what can be stored is)
+    const { frame, local14, qnOf, Station } = await import('./hj212lib.mjs');
+    const MN = '010000A8900016F000169DC0';
+    const st = new Station(d2.ports.hj212);
+    await st.connect();
+    const ts = Date.UTC(2026, 10, 23, 2, 0, 0);
+    await st.write(frame(`QN=${qnOf(ts)};ST=22;CN=2011;PW=123456;MN=${MN};Flag=5;CP=&&DataTime=${local14(ts)};a21026-Rtd=12.5,a21026-Flag=N&&`));
+    assert.match(await st.next(/CN=9014/), /CN=9014/);
+    st.close();
+  } finally { await d2.stop(); }
+});

@@ -230,13 +230,38 @@ static void test_selectors(void **state)
     struct tsdb_label dup[] = {{"__name__", "x"}, {"a", "1"}, {"a", "2"}};
     uint32_t r;
     assert_int_equal(tsdb_series_ref(db, dup, 3, &r), PW_EINVAL);
-    struct tsdb_label badname[] = {{"__name__", "x-y"}};
-    assert_int_equal(tsdb_series_ref(db, badname, 1, &r), PW_EINVAL);
+    struct tsdb_label noname[] = {{"__name__", "x"}, {"", "1"}};
+    assert_int_equal(tsdb_series_ref(db, noname, 2, &r), PW_EINVAL);
     /* label order and empty labels do not change identity */
     struct tsdb_label l1[] = {{"code", "a21026"}, {"mn", "A1"}, {"__name__", "hj212_rtd"},
                               {"empty", ""}};
     assert_int_equal(tsdb_series_ref(db, l1, 4, &r), PW_OK);
     assert_int_equal(r, 0);
+    /* names beyond the classic syntax (InfluxDB, VictoriaMetrics, Prometheus 3 accept them) are
+     * stored, their key quoting them; they survive a reopen (the series log is parsed back) */
+    struct tsdb_label utf[] = {{"__name__", "cpu-load_value"}, {"host.name", "a\"b"},
+                               {"区域", "东区"}, {"ok", "1"}};
+    uint32_t ru, ru2, rq;
+    assert_int_equal(tsdb_series_ref(db, utf, 4, &ru), PW_OK);
+    assert_string_equal(tsdb_series_key(db, ru),
+                        "{\"cpu-load_value\",\"host.name\"=\"a\\\"b\",ok=\"1\",\"区域\"=\"东区\"}");
+    struct tsdb_label q[] = {{"__name__", "m"}, {"a b", "x"}};
+    assert_int_equal(tsdb_series_ref(db, q, 2, &rq), PW_OK);
+    assert_string_equal(tsdb_series_key(db, rq), "m{\"a b\"=\"x\"}");
+    assert_int_equal(tsdb_selector_parse("{\"cpu-load_value\", \"区域\"=~\"东.*\"}", 38, &sel,
+                                         err, sizeof err), PW_OK);
+    uint32_t *refs;
+    size_t nr;
+    assert_int_equal(tsdb_select(db, &sel, 0, &refs, &nr), PW_OK);
+    assert_int_equal(nr, 1);
+    assert_int_equal(refs[0], ru);
+    free(refs);
+    tsdb_selector_release(&sel);
+    assert_int_equal(tsdb_selector_parse("{\"a\",\"b\"}", 9, &sel, err, sizeof err), PW_EINVAL);
+    assert_int_equal(tsdb_close(db), PW_OK);
+    db = open_db(dir, 0);
+    assert_int_equal(tsdb_series_ref(db, utf, 4, &ru2), PW_OK);
+    assert_int_equal(ru2, ru);
     assert_int_equal(tsdb_close(db), PW_OK);
     tu_rmrf(dir);
 }
