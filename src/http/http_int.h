@@ -9,6 +9,7 @@
 
 #include <microhttpd.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -74,6 +75,7 @@ struct http_server {
     struct sse_hub *sse;
     struct write_cache *wcache; /* POST /write's series resolution cache (write_cache_int.h) */
     char listen[128];
+    atomic_bool stopping; /* http_stop began: running queries end (api_tsdb.c polls it) */
 };
 
 /* responses */

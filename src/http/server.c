@@ -536,6 +536,7 @@ void http_stop(struct http_server *s)
 {
     if (!s)
         return;
+    atomic_store(&s->stopping, true); /* queries in flight end at their next poll */
     sse_hub_shutdown(s->sse);
     MHD_stop_daemon(s->mhd); /* every request thread has ended: nothing uses the cache */
     sse_hub_free(s->sse);

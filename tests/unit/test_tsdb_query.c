@@ -266,6 +266,58 @@ static void test_selectors(void **state)
     tu_rmrf(dir);
 }
 
+static bool always(void *arg)
+{
+    (*(int *)arg)++;
+    return true;
+}
+
+/* Regexes run in bounded time and memory: POSIX regexec took gigabytes on nested repeats. */
+static void test_regex_bounded(void **state)
+{
+    char dir[64], err[256];
+    tu_tmpdir(dir, sizeof dir, "re");
+    struct tsdb *db = open_db(dir, 0);
+    mkref(db, "m", "v", "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa!", NULL, NULL);
+    mkref(db, "m", "v", "x7", NULL, NULL);
+    mkref(db, "m", "v", "line\nbreak", NULL, NULL);
+    struct tsdb_selector sel;
+    uint32_t *refs = NULL;
+    size_t n;
+    /* the selector: refused at compile (the program would be too large), quickly */
+    const char *nested = "{__name__=~\"(((.{1,40}){1,40}){1,40}){1,40}\"}";
+    assert_int_equal(tsdb_selector_parse(nested, strlen(nested), &sel, err, sizeof err),
+                     PW_EINVAL);
+    assert_non_null(strstr(err, "regex"));
+    /* catastrophic backtracking on a subject: the step limit fails the query (not a non-match) */
+    const char *evil = "m{v=~\"(a|aa)+\"}";
+    assert_int_equal(tsdb_selector_parse(evil, strlen(evil), &sel, err, sizeof err), PW_OK);
+    assert_int_equal(tsdb_select(db, &sel, 0, &refs, &n), PW_ERANGE);
+    tsdb_selector_release(&sel);
+    /* RE2 semantics: \d and friends, anchoring, `.` stops at a newline, no backreferences */
+    sel_refs(db, "m{v=~\"x\\\\d\"}", 1);
+    sel_refs(db, "m{v=~\"x\"}", 0);
+    sel_refs(db, "m{v=~\"line.break\"}", 0);
+    sel_refs(db, "m{v=~\"a|x7\"}", 1);    /* anchoring covers every alternative */
+    sel_refs(db, "m{v=~\"x|line\"}", 0);
+    const char *bref = "m{v=~\"(a)\\\\1\"}";
+    assert_int_equal(tsdb_selector_parse(bref, strlen(bref), &sel, err, sizeof err), PW_EINVAL);
+    assert_non_null(strstr(err, "backreferences"));
+    /* the budget: a cancelled query stops */
+    int polls = 0;
+    struct tsdb_budget b = {.cancelled = always, .arg = &polls};
+    assert_int_equal(tsdb_selector_parse("m", 1, &sel, err, sizeof err), PW_OK);
+    sel.budget = &b;
+    assert_int_equal(tsdb_select(db, &sel, 0, &refs, &n), PW_ECLOSED);
+    assert_true(polls > 0);
+    b.cancelled = NULL;
+    b.deadline_ns = 1; /* long past */
+    assert_int_equal(tsdb_select(db, &sel, 0, &refs, &n), PW_ETIMEDOUT);
+    tsdb_selector_release(&sel);
+    assert_int_equal(tsdb_close(db), PW_OK);
+    tu_rmrf(dir);
+}
+
 static void test_downsample_export(void **state)
 {
     char dir[64];
@@ -471,6 +523,7 @@ int main(void)
         cmocka_unit_test(test_out_of_order_and_duplicates),
         cmocka_unit_test(test_retention),
         cmocka_unit_test(test_selectors),
+        cmocka_unit_test(test_regex_bounded),
         cmocka_unit_test(test_downsample_export),
         cmocka_unit_test(test_concurrent_readers),
         cmocka_unit_test(test_concurrent_head_consistency),
