@@ -47,6 +47,7 @@ static const struct http_route *const route_tables[] = {
     http_routes_alarms,
     http_routes_ui,
     http_routes_influx,
+    http_routes_promrw,
 };
 
 /* ---- responses ---- */

@@ -306,7 +306,7 @@ static int sel_lex(const char *s, size_t len, char *vb, struct sel_item *it, siz
                 return PW_EINVAL;
             }
             st = i;
-            if (s[i] == '"' || s[i] == '\'') {
+            if (i < len && (s[i] == '"' || s[i] == '\'')) {
                 /* a quoted name (Prometheus 3): "host.name"="x", or alone the metric name */
                 it[k].name = vb + vo;
                 if (!lex_string(s, len, &i, vb, &vo) || !it[k].name[0]) {
