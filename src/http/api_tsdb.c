@@ -387,7 +387,7 @@ struct write_ctx {
     /* which line each batch sample came from: samples [lmap[k].index, lmap[k + 1].index) are of
      * line lmap[k].line (one entry per line, appended as the batch grows) */
     struct line_mark *lmap;
-    size_t nlmap, caplmap;
+    size_t nlmap, caplmap, lmap_line; /* lmap_line: of the last entry (0: none; lines are 1-based) */
     /* lines with samples refused here, before the pipeline (label checks), in body order */
     struct line_mark *refused;
     size_t nrefused, caprefused;
@@ -406,8 +406,10 @@ static void mark_push(struct line_mark **v, size_t *n, size_t *cap, size_t index
 /* Notes that the next sample added to the batch is of `line`. */
 static inline void note_line(struct write_ctx *x, size_t line)
 {
-    if (x->nlmap == 0 || x->lmap[x->nlmap - 1].line != line)
+    if (x->lmap_line != line) {
         mark_push(&x->lmap, &x->nlmap, &x->caplmap, x->b->n, line);
+        x->lmap_line = line;
+    }
 }
 
 static void note_refused(struct write_ctx *x, size_t line, int why)
