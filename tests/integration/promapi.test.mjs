@@ -69,6 +69,15 @@ test('regular expressions are bounded: the nested repeat and catastrophic backtr
     assert.match(r.json.error, /regular expression exceeded its match limit/);
   }
   assert.ok(Date.now() - t < 5000, `took ${Date.now() - t} ms`);
+  // the live stream's values= selector goes through the same bounded engine
+  for (const sel of ['{__name__=~"(((.{1,40}){1,40}){1,40}){1,40}"}', 'evil_x{v=~"(a|aa)+"}']) {
+    const ac = new AbortController();
+    const timer = setTimeout(() => ac.abort(), 5000);
+    const ev = await fetch(`${d.base}/api/v1/events?values=${encodeURIComponent(sel)}`, { headers: { Authorization: `Bearer ${admin}` }, signal: ac.signal });
+    clearTimeout(timer);
+    assert.equal(ev.status, 400, sel);
+    assert.match((await ev.json()).error, /values: .*(regex|regular expression)/);
+  }
   // RE2 syntax that POSIX ERE lacked works
   r = await q('/api/v1/series', [['match[]', '{__name__=~"\\\\w+_v", site=~"\\\\w"}']]);
   assert.equal(r.json.data.length, 3);
