@@ -771,48 +771,12 @@ static int label_cmp(const struct influx_label *a, const struct influx_label *b)
     return (a->name.len > b->name.len) - (a->name.len < b->name.len);
 }
 
-static bool name_is_bare(struct influx_str s, bool metric)
-{
-    if (s.len == 0)
-        return false;
-    for (size_t i = 0; i < s.len; i++) {
-        char c = s.p[i];
-        bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_' ||
-                  (metric && c == ':') || (i > 0 && c >= '0' && c <= '9');
-        if (!ok)
-            return false;
-    }
-    return true;
-}
-
-/* Appends s in double quotes, escaped as the Prometheus text format escapes label values. */
-static int put_quoted(struct pw_buf *out, struct influx_str s)
-{
-    int rc = pw_buf_putc(out, '"');
-    const char *v = s.p, *ve = v + s.len, *run = v;
-    for (; v < ve && !rc; v++) {
-        const char *rep = *v == '\\' ? "\\\\" : *v == '"' ? "\\\"" : *v == '\n' ? "\\n" : NULL;
-        if (!rep)
-            continue;
-        rc = pw_buf_append(out, run, (size_t)(v - run));
-        if (!rc)
-            rc = pw_buf_append(out, rep, 2);
-        run = v + 1;
-    }
-    if (!rc)
-        rc = pw_buf_append(out, run, (size_t)(ve - run));
-    if (!rc)
-        rc = pw_buf_putc(out, '"');
-    return rc;
-}
-
 int influx_series_key(struct pw_buf *out, struct influx_str name, const struct influx_label *labels,
                       size_t n_labels)
 {
     const struct influx_label *stack_idx[64], **idx = stack_idx;
-    bool quoted = !name_is_bare(name, true);
-    int rc = quoted ? PW_OK : pw_buf_append(out, name.p, name.len);
-    if (rc || (n_labels == 0 && !quoted))
+    int rc = pw_buf_append(out, name.p, name.len);
+    if (rc || n_labels == 0)
         return rc;
     if (n_labels > PW_ARRAY_LEN(stack_idx))
         idx = pw_xmalloc(n_labels * sizeof *idx);
@@ -826,19 +790,28 @@ int influx_series_key(struct pw_buf *out, struct influx_str name, const struct i
         idx[j] = &labels[i];
     }
     rc = pw_buf_putc(out, '{');
-    if (!rc && quoted)
-        rc = put_quoted(out, name);
     for (size_t i = 0; i < n_labels && !rc; i++) {
         const struct influx_label *l = idx[i];
-        if (i || quoted)
+        if (i)
             rc = pw_buf_putc(out, ',');
         if (!rc)
-            rc = name_is_bare(l->name, false) ? pw_buf_append(out, l->name.p, l->name.len)
-                                              : put_quoted(out, l->name);
+            rc = pw_buf_append(out, l->name.p, l->name.len);
         if (!rc)
-            rc = pw_buf_putc(out, '=');
+            rc = pw_buf_append(out, "=\"", 2);
+        const char *v = l->value.p, *ve = v + l->value.len, *run = v;
+        for (; v < ve && !rc; v++) {
+            const char *rep = *v == '\\' ? "\\\\" : *v == '"' ? "\\\"" : *v == '\n' ? "\\n" : NULL;
+            if (!rep)
+                continue;
+            rc = pw_buf_append(out, run, (size_t)(v - run));
+            if (!rc)
+                rc = pw_buf_append(out, rep, 2);
+            run = v + 1;
+        }
         if (!rc)
-            rc = put_quoted(out, l->value);
+            rc = pw_buf_append(out, run, (size_t)(ve - run));
+        if (!rc)
+            rc = pw_buf_putc(out, '"');
     }
     if (!rc)
         rc = pw_buf_putc(out, '}');

@@ -140,10 +140,9 @@ int influx_parse(const char *body, size_t len, const struct influx_opts *opts, i
 /* Appends the canonical Prometheus-style key of a series to out:
  *     name{k1="v1",k2="v2"}
  * labels sorted by name (bytewise, a prefix first; equal names keep their order), label values
- * escaped as the Prometheus text format does (\\ \" \n); just `name` when there are no labels.
- * Names that the classic syntax cannot write bare (`cpu-load_value`, `host.name`, CJK ...) are
- * quoted the way Prometheus 3 and the tsdb's canonical keys quote them:
- *     {"cpu-load_value","host.name"="a"} Returns PW_OK, or PW_ETOOBIG when out's bound is reached (out then
+ * escaped as the Prometheus text format does (\\ \" \n), names written as they are (a display
+ * form for logs and tests: ambiguous for names with `{`, `,`, `=` or `"`; the storage's canonical
+ * key quotes such names, see tsdb.h); just `name` when there are no labels. Returns PW_OK, or PW_ETOOBIG when out's bound is reached (out then
  * holds a truncated key; the caller resets it). */
 int influx_series_key(struct pw_buf *out, struct influx_str name, const struct influx_label *labels,
                       size_t n_labels);
