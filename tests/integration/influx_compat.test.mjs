@@ -153,3 +153,26 @@ test('the series limit: what was stored is stored, the rest named, counted, logg
     st.close();
   } finally { await d2.stop(); }
 });
+
+test('a point of the park model can be bound to a series with such names; scoping follows it', async () => {
+  const { readFileSync, writeFileSync, mkdtempSync } = await import('node:fs');
+  const { tmpdir } = await import('node:os');
+  const path = await import('node:path');
+  const { DATA } = await import('./harness.mjs');
+  const park = JSON.parse(readFileSync(path.join(DATA, 'small-park.json'), 'utf8'));
+  park.devices.push({ id: 'E1-TG-001', name: 'telegraf host', kind: 'env_station', enterprise: 'E1', area: 'E1-A1', protocol: 'none',
+    points: [{ id: 'E1-TG-001-T', name: '温度', quantity: 'temperature', unit: '°C', series: '{"温度_值", "区域"="东区", "host.name"="h1"}' }] });
+  const file = path.join(mkdtempSync(path.join(tmpdir(), 'pw-park-')), 'park.json');
+  writeFileSync(file, JSON.stringify(park));
+  const d2 = await new Daemon({ model: file }).start();
+  try {
+    const adm = await d2.login();
+    assert.equal((await d2.post('/api/v1/users', { name: 'e1', password: 'e1-password-1', role: 'enterprise', enterprise: 'E1' }, { token: adm })).status, 201);
+    const e1 = await d2.login('e1', 'e1-password-1');
+    assert.equal((await d2.post('/write?precision=ms', `温度,区域=东区,host.name=h1 值=21.5 ${T0}\n温度,区域=西区,host.name=h1 值=9 ${T0}`)).status, 204);
+    // the enterprise user sees the bound series (the model's key equals the storage's) and not the other
+    const r = await d2.get(`/api/v1/export?match[]=${encodeURIComponent('{"温度_值"}')}`, { token: e1 });
+    const lines = r.text.trim().split('\n').filter(Boolean).map((l) => JSON.parse(l));
+    assert.deepEqual(lines.map((l) => l.metric['区域']), ['东区']);
+  } finally { await d2.stop(); }
+});
