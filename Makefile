@@ -31,9 +31,10 @@ SANFLAGS := -fsanitize=$(SANITIZE) -fno-omit-frame-pointer -fno-sanitize-recover
 endif
 
 PKGS := libuv libmicrohttpd sqlite3 libsodium libmosquitto libmodbus libzstd zlib libcjson \
-        libcurl inih
+        libcurl inih libpcre2-8
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
-PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+# snappy (Prometheus remote write) ships no pkg-config file in Debian
+PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lsnappy
 CMOCKA_LIBS := $(shell pkg-config --libs cmocka 2>/dev/null)
 
 CFLAGS ?= -O2 -g

@@ -9,6 +9,7 @@ PKGS=(
   libuv1-dev libmicrohttpd-dev libsqlite3-dev sqlite3 libsodium-dev
   libmosquitto-dev mosquitto mosquitto-clients libmodbus-dev
   libzstd-dev zlib1g-dev libcjson-dev libcurl4-openssl-dev curl libinih-dev libcmocka-dev
+  libpcre2-dev libsnappy-dev prometheus
   nodejs chromium
 )
 # Benchmarks compare against VictoriaMetrics; only installed when asked (make bench sets it).

@@ -39,6 +39,14 @@
       "longest legal minimum (environmental ledgers, 5 years).")                                   \
     X(storage, max_series, INT, "10000000", "1000", "1000000000", 0,                               \
       "Most distinct series; new series beyond it are refused and counted.")                       \
+    X(query, max_series, INT, "100000", "1", "100000000", 0,                                       \
+      "Most series one read request (/api/v1/export, series, labels, read, last) may select; "     \
+      "more is answered 422.")                                                                     \
+    X(query, max_samples, INT, "20000000", "1000", "10000000000", 0,                               \
+      "Most samples one /api/v1/export or /api/v1/read request may return; more is answered 422.") \
+    X(query, timeout, DUR, "60s", "1s", "1h", 0,                                                   \
+      "A read request still working after this long is ended (503); so is one whose client left, " \
+      "and every one at shutdown.")                                                                \
     X(hj212, listen, STR, "127.0.0.1:9212", "", "", 0,                                             \
       "HJ 212 TCP listener (environmental stations): host:port; empty disables it.")               \
     X(hj212, unknown_devices, ENUM, "quarantine", "accept|quarantine|reject", "", 1,               \

@@ -18,6 +18,7 @@
 #include "tsdb/tsdb.h"
 
 #include <math.h>
+#include <poll.h>
 #include <stdlib.h>
 #include <string.h>
 #include <zlib.h>
@@ -31,28 +32,103 @@
 static struct pw_counter *m_write_lines_bad, *m_write_samples, *m_write_cache_hits,
     *m_write_cache_misses, *m_write_cache_bytes;
 
-/* ---- query arguments ---- */
+/* ---- query control: caps, deadline, cancellation ----
+ *
+ * Every read request gets a query_ctl: its series and samples caps (query.max_series,
+ * query.max_samples), a deadline (query.timeout) and a cancellation test — the client closed
+ * its connection, or the server is stopping — polled by tsdb while it selects and here between
+ * series, so a request nobody waits for stops burning a core and shutdown does not wait for it. */
 
-struct match_args {
-    const char *v[MAX_MATCH];
-    int n;
-    bool too_many;
+struct query_ctl {
+    struct tsdb_budget b;
+    struct http_server *s;
+    int fd; /* the client's socket, -1 if unknown */
+    size_t max_series, max_samples;
 };
 
-static enum MHD_Result collect_match(void *cls, enum MHD_ValueKind kind, const char *key,
-                                     const char *value)
+static bool query_cancelled(void *arg)
 {
-    struct match_args *m = cls;
-    if (strcmp(key, "match[]") != 0 || !value)
-        return MHD_YES;
-    if (m->n == MAX_MATCH) {
-        m->too_many = true;
-        return MHD_YES;
-    }
-    m->v[m->n++] = value;
-    return MHD_YES;
+    struct query_ctl *q = arg;
+    if (atomic_load(&q->s->stopping))
+        return true;
+    if (q->fd < 0)
+        return false;
+    struct pollfd p = {.fd = q->fd, .events = POLLRDHUP};
+    return poll(&p, 1, 0) > 0 && (p.revents & (POLLRDHUP | POLLHUP | POLLERR | POLLNVAL));
 }
 
+static void query_init(struct query_ctl *q, struct http_server *s, struct http_req *r)
+{
+    memset(q, 0, sizeof *q);
+    q->s = s;
+    q->fd = -1;
+    const union MHD_ConnectionInfo *ci =
+        r->conn ? MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_CONNECTION_FD) : NULL;
+    if (ci)
+        q->fd = ci->connect_fd;
+    q->b.deadline_ns = pw_mono_ns() + s->deps.cfg->query_timeout * 1000000;
+    q->b.cancelled = query_cancelled;
+    q->b.arg = q;
+    q->max_series = (size_t)s->deps.cfg->query_max_series;
+    q->max_samples = (size_t)s->deps.cfg->query_max_samples;
+}
+
+/* PW_OK, or why the query must stop. */
+static int query_poll(struct query_ctl *q)
+{
+    if (pw_mono_ns() > q->b.deadline_ns)
+        return PW_ETIMEDOUT;
+    return query_cancelled(q) ? PW_ECLOSED : PW_OK;
+}
+
+/* Answers a query that could not complete. */
+static void query_error(struct http_resp *w, struct query_ctl *q, int rc, const char *what)
+{
+    switch (rc) {
+    case PW_ETOOBIG:
+        http_json_error(w, 422, "%s: more than %zu series match (query.max_series); narrow the "
+                                "selector", what, q->max_series);
+        break;
+    case PW_ERANGE:
+        http_json_error(w, 422, "%s: a regular expression exceeded its match limit; simplify it",
+                        what);
+        break;
+    case PW_EFULL:
+        http_json_error(w, 422, "%s: more than %zu samples (query.max_samples); narrow the range "
+                                "or the selector", what, q->max_samples);
+        break;
+    case PW_ETIMEDOUT:
+        http_json_error(w, 503, "%s: took longer than query.timeout; narrow the query", what);
+        break;
+    case PW_ECLOSED:
+        http_json_error(w, 503, "%s: cancelled (the client left or the server is stopping)", what);
+        break;
+    case PW_EINVAL: http_json_error(w, 400, "%s: invalid selector", what); break;
+    default: http_json_error(w, 500, "%s: %s", what, pw_strerror(rc)); break;
+    }
+}
+
+/* A time argument from the query string or the form body (see http_time_arg). */
+static bool form_time(const struct http_form *f, struct http_resp *w, const char *name,
+                      int64_t def, int64_t *out)
+{
+    const char *v = http_form_get(f, name);
+    if (!v || !*v) {
+        *out = def;
+        return true;
+    }
+    if (pw_time_parse(v, out) != PW_OK) {
+        http_json_error(w, 400, "%s: cannot parse '%.64s' as Unix seconds or RFC 3339", name, v);
+        return false;
+    }
+    return true;
+}
+
+static int cmp_u32(const void *a, const void *b)
+{
+    uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+    return x < y ? -1 : x > y;
+}
 
 /* An allowed-series set for a scope: the canonical keys of the enterprise's points, sorted. */
 struct keyset {
@@ -110,11 +186,17 @@ int http_select_scoped(struct http_server *s, const char *scope, const char *sel
     *n = 0;
     if (tsdb_selector_parse(selector, strlen(selector), &sel, err, errcap) != PW_OK)
         return PW_EINVAL;
+    struct tsdb_budget b = {.deadline_ns = pw_mono_ns() + s->deps.cfg->query_timeout * 1000000};
+    sel.budget = &b;
     int rc = tsdb_select(s->deps.tsdb, &sel, limit, refs, n);
     tsdb_selector_release(&sel);
     if (rc != PW_OK) {
         if (rc == PW_ETOOBIG)
             snprintf(err, errcap, "more than %zu series match", limit);
+        else if (rc == PW_ERANGE)
+            snprintf(err, errcap, "a regular expression exceeded its match limit");
+        else if (rc == PW_ETIMEDOUT)
+            snprintf(err, errcap, "selecting took longer than query.timeout");
         else
             snprintf(err, errcap, "%s", pw_strerror(rc));
         free(*refs);
@@ -130,24 +212,63 @@ int http_select_scoped(struct http_server *s, const char *scope, const char *sel
     return rc;
 }
 
-/* Selects the union of the match[] selectors (sorted, deduplicated, scoped). With required =
- * false and no match[] given, selects nothing and returns true with *n = 0 and *all = true. */
-static bool select_series(struct http_server *s, struct http_req *r, struct http_resp *w,
-                          bool required, size_t limit, uint32_t **out, size_t *n, bool *all)
+/* Keeps the series that have a sample in [start, end] (the Prometheus API's start/end of
+ * /api/v1/series and the label endpoints). */
+static int filter_range(struct http_server *s, struct query_ctl *q, uint32_t *refs, size_t *n,
+                        int64_t start, int64_t end)
 {
-    struct match_args m = {.n = 0};
+    struct tsdb_samples smp = {0};
+    size_t o = 0;
+    int rc = PW_OK;
+    for (size_t i = 0; i < *n; i++) {
+        if (i % 256 == 255 && (rc = query_poll(q)) != PW_OK)
+            break;
+        int r = tsdb_read(s->deps.tsdb, refs[i], start, end, 1, &smp);
+        if ((r == PW_OK || r == PW_ETOOBIG) && smp.n > 0)
+            refs[o++] = refs[i];
+    }
+    tsdb_samples_release(&smp);
+    *n = o;
+    return rc;
+}
+
+/* Selects the union of the match[] selectors (query string or form body; sorted, deduplicated,
+ * scoped), at most `limit` series (0: q->max_series). With required = false and no match[] given,
+ * selects nothing and returns true with *n = 0 and *all = true. On false the error is answered. */
+static bool select_series(struct http_server *s, struct http_req *r, struct http_resp *w,
+                          const struct http_form *f, struct query_ctl *q, bool required,
+                          size_t limit, uint32_t **out, size_t *n, bool *all)
+{
+    const char *sels[MAX_MATCH];
+    int nsel = 0;
     uint32_t *refs = NULL;
     size_t total = 0;
+    int rc = PW_OK;
     *out = NULL;
     *n = 0;
     if (all)
         *all = false;
-    MHD_get_connection_values(r->conn, MHD_GET_ARGUMENT_KIND, collect_match, &m);
-    if (m.too_many) {
-        http_json_error(w, 400, "match[]: at most %d selectors", MAX_MATCH);
+    if (!limit || limit > q->max_series)
+        limit = q->max_series;
+    if (f->too_many) {
+        http_json_error(w, 400, "too many arguments (at most %d)", HTTP_FORM_MAX_ARGS);
         return false;
     }
-    if (m.n == 0) {
+    for (size_t i = 0; i < f->n; i++) {
+        if (strcmp(f->key[i], "match[]") != 0)
+            continue;
+        bool dup = false; /* the same selector twice selects the same series: once is enough */
+        for (int k = 0; k < nsel && !dup; k++)
+            dup = strcmp(sels[k], f->val[i]) == 0;
+        if (dup)
+            continue;
+        if (nsel == MAX_MATCH) {
+            http_json_error(w, 400, "match[]: at most %d distinct selectors", MAX_MATCH);
+            return false;
+        }
+        sels[nsel++] = f->val[i];
+    }
+    if (nsel == 0) {
         if (!required && all) {
             *all = true;
             return true;
@@ -155,24 +276,21 @@ static bool select_series(struct http_server *s, struct http_req *r, struct http
         http_json_error(w, 400, "match[]: at least one selector is required");
         return false;
     }
-    for (int i = 0; i < m.n; i++) {
+    for (int i = 0; i < nsel; i++) {
         struct tsdb_selector sel;
         char err[256];
         uint32_t *part = NULL;
         size_t pn = 0;
-        if (tsdb_selector_parse(m.v[i], strlen(m.v[i]), &sel, err, sizeof err) != PW_OK) {
+        if (tsdb_selector_parse(sels[i], strlen(sels[i]), &sel, err, sizeof err) != PW_OK) {
             http_json_error(w, 400, "match[]: %s", err);
             free(refs);
             return false;
         }
-        int rc = tsdb_select(s->deps.tsdb, &sel, limit, &part, &pn);
+        sel.budget = &q->b;
+        rc = tsdb_select(s->deps.tsdb, &sel, limit, &part, &pn);
         tsdb_selector_release(&sel);
         if (rc != PW_OK) {
-            if (rc == PW_ETOOBIG)
-                http_json_error(w, 422, "match[]: more than %zu series match; narrow the selector",
-                                limit);
-            else
-                http_json_error(w, 400, "match[]: %s", pw_strerror(rc));
+            query_error(w, q, rc, "match[]");
             free(refs);
             free(part);
             return false;
@@ -182,22 +300,19 @@ static bool select_series(struct http_server *s, struct http_req *r, struct http
         total += pn;
         free(part);
     }
-    if (m.n > 1) {
-        /* union: sort and drop duplicates */
-        for (size_t i = 1; i < total; i++) {
-            uint32_t v = refs[i];
-            size_t j = i;
-            while (j > 0 && refs[j - 1] > v) {
-                refs[j] = refs[j - 1];
-                j--;
-            }
-            refs[j] = v;
-        }
+    if (nsel > 1) {
+        /* union: sort and drop duplicates, O(n log n) */
+        qsort(refs, total, sizeof *refs, cmp_u32);
         size_t o = 0;
         for (size_t i = 0; i < total; i++)
             if (o == 0 || refs[o - 1] != refs[i])
                 refs[o++] = refs[i];
         total = o;
+        if (total > limit) {
+            query_error(w, q, PW_ETOOBIG, "match[]");
+            free(refs);
+            return false;
+        }
     }
     if (scope_filter(s, r->scope, refs, &total) != PW_OK) {
         http_json_error(w, 500, "cannot read the park model");
@@ -241,6 +356,11 @@ struct pending_sample {
     uint64_t hash;                       /* of (db, series) */
 };
 
+struct line_mark {
+    size_t index; /* batch sample index; for refused lines: the reason (pw_err) */
+    size_t line;
+};
+
 struct write_ctx {
     struct pipeline_batch *b;
     struct tsdb *db;
@@ -264,7 +384,39 @@ struct write_ctx {
     size_t ntags;
     struct pending_sample p[WRITE_PENDING];
     size_t np;
+    /* which line each batch sample came from: samples [lmap[k].index, lmap[k + 1].index) are of
+     * line lmap[k].line (one entry per line, appended as the batch grows) */
+    struct line_mark *lmap;
+    size_t nlmap, caplmap, lmap_line; /* lmap_line: of the last entry (0: none; lines are 1-based) */
+    /* lines with samples refused here, before the pipeline (label checks), in body order */
+    struct line_mark *refused;
+    size_t nrefused, caprefused;
+    size_t sent; /* samples put in the batch */
 };
+
+static void mark_push(struct line_mark **v, size_t *n, size_t *cap, size_t index, size_t line)
+{
+    if (*n == *cap) {
+        *cap = *cap ? *cap * 2 : 256;
+        *v = pw_xrealloc(*v, *cap * sizeof **v);
+    }
+    (*v)[(*n)++] = (struct line_mark){index, line};
+}
+
+/* Notes that the next sample added to the batch is of `line`. */
+static inline void note_line(struct write_ctx *x, size_t line)
+{
+    if (x->lmap_line != line) {
+        mark_push(&x->lmap, &x->nlmap, &x->caplmap, x->b->n, line);
+        x->lmap_line = line;
+    }
+}
+
+static void note_refused(struct write_ctx *x, size_t line, int why)
+{
+    if (x->nrefused == 0 || x->refused[x->nrefused - 1].line != line)
+        mark_push(&x->refused, &x->nrefused, &x->caprefused, (size_t)why, line);
+}
 
 /* Inserts the ref tsdb found for pending sample p into the cache. */
 static void cache_fill(struct write_ctx *x, struct pending_sample *p, uint32_t ref)
@@ -312,10 +464,14 @@ static void write_flush(struct write_ctx *x)
     for (size_t i = 0; i < x->np; i++) {
         struct pending_sample *p = &x->p[i];
         uint32_t ref = p->set == NO_SET ? p->ref : refs[p->set];
+        note_line(x, p->line);
         if (ref != UINT32_MAX)
             pipeline_batch_add_ref(x->b, ref, p->ts, p->value, 0);
-        else if (pipeline_batch_add(x->b, labels[p->set], nl[p->set], p->ts, p->value, 0) != PW_OK)
+        else if (pipeline_batch_add(x->b, labels[p->set], nl[p->set], p->ts, p->value, 0) !=
+                 PW_OK) {
             x->rc = PW_ETOOBIG;
+            note_refused(x, p->line, PW_ETOOBIG);
+        }
     }
     if (x->cache)
         for (size_t i = 0; i < x->np; i++)
@@ -369,6 +525,7 @@ static int on_influx_sample(void *arg, const struct influx_sample *smp)
         if (ref != UINT32_MAX) {
             x->hits++;
             if (x->np == 0) {
+                note_line(x, smp->line);
                 pipeline_batch_add_ref(x->b, ref, smp->ts_ms, smp->value, 0);
                 return 0;
             }
@@ -392,6 +549,7 @@ static int on_influx_sample(void *arg, const struct influx_sample *smp)
         bad = PW_EINVAL;
     if (bad != PW_OK) {
         x->rc = bad;
+        note_refused(x, smp->line, bad);
         return 0; /* counted as a failed sample, the rest goes on */
     }
     if (x->line_tags == NO_SET) {
@@ -452,6 +610,83 @@ static int gunzip(const char *in, size_t len, size_t max, struct pw_buf *out)
     if (rc != PW_OK)
         pw_buf_release(out);
     return rc;
+}
+
+static const char *refusal_text(int why, long long max_series)
+{
+    static __thread char buf[128];
+    switch (why) {
+    case PW_EFULL:
+        snprintf(buf, sizeof buf, "series limit reached (storage.max_series = %lld): new series "
+                                  "not created", max_series);
+        return buf;
+    case PW_ETOOBIG: return "more than 32 labels, or a series key longer than 4096 bytes";
+    case PW_ERANGE: return "timestamp out of range";
+    default: return "invalid label set (a NUL byte, or an empty or duplicate name)";
+    }
+}
+
+/* The 400 of a /write some of whose lines were rejected by the parser or had samples refused
+ * (here or by the pipeline): counts, then the first WRITE_MAX_ERRORS lines with their reason, in
+ * line order. Everything else of the body is stored. The three sources are each in line order
+ * (the batch is in body order), so they are merged without allocating: a body of a million
+ * refused samples costs a pass over them. */
+static void write_report(struct http_server *s, struct http_req *r, struct http_resp *w,
+                         const struct write_ctx *x, const struct influx_result *res,
+                         const struct influx_error *errs, const struct pipeline_report *rep)
+{
+    long long max_series = (long long)s->deps.cfg->storage_max_series;
+    size_t a = 0, b = 0, c = 0, k = 0, refused_lines = 0, shown = 0, last = 0;
+    struct pw_buf list;
+    pw_buf_init(&list, 8192);
+    for (;;) {
+        size_t la = a < res->n_errors ? errs[a].line : SIZE_MAX;
+        size_t lb = b < x->nrefused ? x->refused[b].line : SIZE_MAX;
+        size_t lc = SIZE_MAX;
+        if (c < rep->refused) {
+            size_t idx = rep->refusals[c].index;
+            while (k + 1 < x->nlmap && x->lmap[k + 1].index <= idx)
+                k++;
+            lc = x->nlmap ? x->lmap[k].line : 0;
+        }
+        size_t line = la < lb ? (la < lc ? la : lc) : (lb < lc ? lb : lc);
+        if (line == SIZE_MAX)
+            break;
+        const char *msg;
+        if (line == la) {
+            msg = errs[a++].msg;
+        } else if (line == lb) {
+            msg = refusal_text((int)x->refused[b++].index, max_series);
+        } else {
+            msg = refusal_text(rep->refusals[c++].why, max_series);
+        }
+        if (line == last)
+            continue; /* one reason per line */
+        last = line;
+        if (line != la)
+            refused_lines++;
+        if (shown < WRITE_MAX_ERRORS)
+            pw_buf_printf(&list, "%sline %zu: %s", shown++ ? "; " : "", line, msg);
+    }
+    struct pw_buf msg;
+    pw_buf_init(&msg, 16384);
+    pw_buf_printf(&msg, "%zu of %zu lines rejected", res->bad_lines, res->lines);
+    if (refused_lines)
+        pw_buf_printf(&msg, ", %zu with samples refused", refused_lines);
+    pw_buf_printf(&msg, " (%zu samples stored, %zu refused): %s", rep->stored,
+                  rep->refused + (res->samples - x->sent), list.data ? list.data : "");
+    PW_LOG_INFO("http", "write rejected lines",
+                "peer=%s bad_lines=%zu refused_lines=%zu stored=%zu refused=%zu", r->peer,
+                res->bad_lines, refused_lines, rep->stored, rep->refused);
+    /* not http_json_error: its message is bounded to a line */
+    w->status = 400;
+    w->content_type = "application/json";
+    pw_buf_reset(&w->body);
+    pw_buf_puts(&w->body, "{\"status\":\"error\",\"error\":");
+    pw_buf_json_str(&w->body, msg.data ? msg.data : "bad request");
+    pw_buf_puts(&w->body, "}\n");
+    pw_buf_release(&msg);
+    pw_buf_release(&list);
 }
 
 static void h_write(struct http_server *s, struct http_req *r, struct http_resp *w)
@@ -521,81 +756,134 @@ static void h_write(struct http_server *s, struct http_req *r, struct http_resp 
             pw_gauge_set(m_write_cache_bytes, st.bytes);
         }
     }
-    size_t n = x.b->n, stored = 0;
+    size_t n = x.b->n;
+    x.sent = n;
+    struct pipeline_report rep = {0};
     int rc = PW_OK;
     if (n > 0)
-        rc = pipeline_write(s->deps.pipeline, x.b, &stored);
+        rc = pipeline_write_report(s->deps.pipeline, x.b, &rep);
     else
         pipeline_batch_free(x.b);
     if (inflated)
         pw_buf_release(&plain);
-    pw_counter_add(m_write_samples, stored);
+    pw_counter_add(m_write_samples, rep.stored);
     pw_counter_add(m_write_lines_bad, res.bad_lines);
 
     if (rc == PW_EFULL || rc == PW_ECLOSED) {
         http_json_error(w, 503, "ingest queue full; retry (nothing from this request was stored)");
         http_add_header(w, "Retry-After", "1");
-        return;
-    }
-    if (rc == PW_ENOSPC || rc == PW_EIO) {
+    } else if (rc == PW_ENOSPC || rc == PW_EIO) {
         http_json_error(w, 507, "storage cannot write (%s); nothing from this request was "
                                 "acknowledged", pw_strerror(rc));
-        return;
+    } else if (rc != PW_OK) {
+        http_json_error(w, 500, "storing failed (%s); nothing from this request was "
+                                "acknowledged", pw_strerror(rc));
+    } else if (prc != PW_OK || res.bad_lines > 0 || rep.refused > 0 || x.nrefused > 0) {
+        write_report(s, r, w, &x, &res, errs, &rep);
+    } else {
+        w->status = 204;
     }
-    if (prc != PW_OK || res.bad_lines > 0 || rc != PW_OK || x.rc != PW_OK) {
-        struct pw_buf msg;
-        pw_buf_init(&msg, 8192);
-        if (res.bad_lines > 0) {
-            pw_buf_printf(&msg, "%zu of %zu lines rejected (%zu samples from good lines stored): ",
-                          res.bad_lines, res.lines, stored);
-            for (size_t i = 0; i < res.n_errors; i++)
-                pw_buf_printf(&msg, "%sline %zu: %s", i ? "; " : "", errs[i].line, errs[i].msg);
-        } else {
-            pw_buf_printf(&msg, "%zu of %zu samples not stored: %s", n - stored, n,
-                          pw_strerror(rc != PW_OK ? rc : x.rc));
-        }
-        PW_LOG_INFO("http", "write rejected lines", "peer=%s bad_lines=%zu stored=%zu", r->peer,
-                    res.bad_lines, stored);
-        http_json_error(w, 400, "%s", msg.data ? msg.data : "bad request");
-        pw_buf_release(&msg);
-        return;
-    }
-    w->status = 204;
+    free(rep.refusals);
+    free(x.lmap);
+    free(x.refused);
 }
 
 /* ---- Prometheus-style reads ---- */
 
 static void h_export(struct http_server *s, struct http_req *r, struct http_resp *w)
 {
-    uint32_t *refs;
-    size_t n;
+    uint32_t *refs = NULL;
+    size_t n, samples = 0;
     int64_t start, end;
-    if (!http_time_arg(r, w, "start", TSDB_TS_MIN, &start) || !http_time_arg(r, w, "end", TSDB_TS_MAX, &end))
-        return;
-    if (!select_series(s, r, w, true, 0, &refs, &n, NULL))
-        return;
+    struct http_form f;
+    struct query_ctl q;
+    http_form_parse(r, &f);
+    query_init(&q, s, r);
+    if (!form_time(&f, w, "start", TSDB_TS_MIN, &start) ||
+        !form_time(&f, w, "end", TSDB_TS_MAX, &end))
+        goto out;
+    if (!select_series(s, r, w, &f, &q, true, 0, &refs, &n, NULL))
+        goto out;
     w->body.max = EXPORT_MAX_BYTES;
     for (size_t i = 0; i < n; i++) {
-        int rc = tsdb_export_json(s->deps.tsdb, refs[i], start, end, &w->body);
+        size_t wrote = 0;
+        int rc = query_poll(&q);
+        if (rc == PW_OK)
+            rc = tsdb_export_json_max(s->deps.tsdb, refs[i], start, end,
+                                      q.max_samples - samples, &wrote, &w->body);
+        samples += wrote;
+        if (rc == PW_OK && samples >= q.max_samples && i + 1 < n)
+            rc = PW_ERANGE; /* the cap is used up and series remain */
         if (rc != PW_OK) {
-            http_json_error(w, rc == PW_ETOOBIG ? 422 : 500,
-                            rc == PW_ETOOBIG ? "export larger than %u MiB; narrow the range"
-                                             : "export failed",
-                            EXPORT_MAX_BYTES >> 20);
-            free(refs);
-            return;
+            if (rc == PW_ETOOBIG)
+                http_json_error(w, 422, "export larger than %u MiB; narrow the range",
+                                EXPORT_MAX_BYTES >> 20);
+            else
+                query_error(w, &q, rc == PW_ERANGE ? PW_EFULL : rc, "export");
+            goto out;
         }
     }
-    free(refs);
     w->content_type = "application/stream+json";
+out:
+    free(refs);
+    http_form_release(&f);
+}
+
+/* The series of a /api/v1/series or label request: match[] (or all, when allowed), restricted to
+ * those with samples in [start, end] when either is given. */
+static bool select_ranged(struct http_server *s, struct http_req *r, struct http_resp *w,
+                          const struct http_form *f, struct query_ctl *q, bool required,
+                          uint32_t **refs, size_t *n, bool *all, bool *ranged)
+{
+    int64_t start, end;
+    if (!form_time(f, w, "start", TSDB_TS_MIN, &start) ||
+        !form_time(f, w, "end", TSDB_TS_MAX, &end))
+        return false;
+    *ranged = start != TSDB_TS_MIN || end != TSDB_TS_MAX;
+    if (!select_series(s, r, w, f, q, required, 0, refs, n, all))
+        return false;
+    if (all && *all && (*ranged || r->scope)) {
+        /* every series (of the scope) */
+        struct tsdb_selector sel;
+        char err[128];
+        tsdb_selector_init(&sel);
+        tsdb_selector_add(&sel, TSDB_MATCH_RE, "__name__", ".+", err, sizeof err);
+        sel.budget = &q->b;
+        int rc = tsdb_select(s->deps.tsdb, &sel, 0, refs, n);
+        tsdb_selector_release(&sel);
+        if (rc == PW_OK && scope_filter(s, r->scope, *refs, n) != PW_OK)
+            rc = PW_EDB;
+        if (rc != PW_OK) {
+            query_error(w, q, rc, "series");
+            free(*refs);
+            *refs = NULL;
+            return false;
+        }
+        *all = false;
+    }
+    if (*ranged) {
+        int rc = filter_range(s, q, *refs, n, start, end);
+        if (rc != PW_OK) {
+            query_error(w, q, rc, "series");
+            free(*refs);
+            *refs = NULL;
+            return false;
+        }
+    }
+    return true;
 }
 
 static void h_series(struct http_server *s, struct http_req *r, struct http_resp *w)
 {
-    uint32_t *refs;
+    uint32_t *refs = NULL;
     size_t n;
-    if (!select_series(s, r, w, true, 100000, &refs, &n, NULL))
-        return;
+    bool ranged;
+    struct http_form f;
+    struct query_ctl q;
+    http_form_parse(r, &f);
+    query_init(&q, s, r);
+    if (!select_ranged(s, r, w, &f, &q, true, &refs, &n, NULL, &ranged))
+        goto out;
     w->content_type = "application/json";
     pw_buf_puts(&w->body, "{\"status\":\"success\",\"data\":[");
     for (size_t i = 0; i < n; i++) {
@@ -604,7 +892,9 @@ static void h_series(struct http_server *s, struct http_req *r, struct http_resp
         tsdb_series_json(s->deps.tsdb, refs[i], &w->body);
     }
     pw_buf_puts(&w->body, "]}\n");
+out:
     free(refs);
+    http_form_release(&f);
 }
 
 static void strings_json(struct http_resp *w, char **v, size_t n)
@@ -625,36 +915,26 @@ static void labels_common(struct http_server *s, struct http_req *r, struct http
 {
     uint32_t *refs = NULL;
     size_t n = 0;
-    bool all = false;
+    bool all = false, ranged;
     char **v = NULL;
     size_t nv = 0;
-    int rc;
-    if (!select_series(s, r, w, false, 0, &refs, &n, &all))
-        return;
-    if (all && !r->scope) {
-        rc = value_of ? tsdb_label_values(s->deps.tsdb, value_of, NULL, &v, &nv)
-                      : tsdb_label_names(s->deps.tsdb, NULL, &v, &nv);
+    struct http_form f;
+    struct query_ctl q;
+    http_form_parse(r, &f);
+    query_init(&q, s, r);
+    if (!select_ranged(s, r, w, &f, &q, false, &refs, &n, &all, &ranged))
+        goto out;
+    if (all) {
+        /* unscoped, no selector, no range: straight from the index */
+        int rc = value_of ? tsdb_label_values(s->deps.tsdb, value_of, NULL, &v, &nv)
+                          : tsdb_label_names(s->deps.tsdb, NULL, &v, &nv);
         if (rc != PW_OK) {
             http_json_error(w, 500, "labels: %s", pw_strerror(rc));
-            return;
+            goto out;
         }
         strings_json(w, v, nv);
         tsdb_strings_free(v, nv);
-        return;
-    }
-    if (all) {
-        /* scoped, no selector: every series of the scope */
-        struct tsdb_selector sel;
-        char err[128];
-        tsdb_selector_init(&sel);
-        tsdb_selector_add(&sel, TSDB_MATCH_RE, "__name__", ".+", err, sizeof err);
-        rc = tsdb_select(s->deps.tsdb, &sel, 0, &refs, &n);
-        tsdb_selector_release(&sel);
-        if (rc != PW_OK || scope_filter(s, r->scope, refs, &n) != PW_OK) {
-            http_json_error(w, 500, "labels: cannot select series");
-            free(refs);
-            return;
-        }
+        goto out;
     }
     /* collect distinct names or values over refs */
     struct keyset ks = {0};
@@ -680,7 +960,9 @@ static void labels_common(struct http_server *s, struct http_req *r, struct http
             ks.keys[o++] = ks.keys[i];
     strings_json(w, ks.keys, o);
     free(ks.keys);
+out:
     free(refs);
+    http_form_release(&f);
 }
 
 static void h_labels(struct http_server *s, struct http_req *r, struct http_resp *w)
@@ -710,13 +992,19 @@ static void json_double(struct pw_buf *b, double v)
  * Without step: raw samples (at most 100,000 per series). With step: one sample per bucket. */
 static void h_read(struct http_server *s, struct http_req *r, struct http_resp *w)
 {
-    uint32_t *refs;
-    size_t n;
+    uint32_t *refs = NULL;
+    size_t n, samples = 0;
     int64_t now = pw_now_ms(), start, end, step = 0;
     enum tsdb_agg agg = TSDB_AGG_AVG;
-    if (!http_time_arg(r, w, "start", now - 3600 * 1000, &start) || !http_time_arg(r, w, "end", now, &end))
-        return;
-    const char *st = http_arg(r, "step"), *ag = http_arg(r, "agg");
+    struct http_form f;
+    struct query_ctl q;
+    struct tsdb_samples smp = {0};
+    http_form_parse(r, &f);
+    query_init(&q, s, r);
+    if (!form_time(&f, w, "start", now - 3600 * 1000, &start) ||
+        !form_time(&f, w, "end", now, &end))
+        goto out;
+    const char *st = http_form_get(&f, "step"), *ag = http_form_get(&f, "agg");
     if (st) {
         char *e;
         double sec = strtod(st, &e);
@@ -724,33 +1012,46 @@ static void h_read(struct http_server *s, struct http_req *r, struct http_resp *
             step = (int64_t)(sec * 1000);
         else if (pw_duration_parse(st, &step) != PW_OK || step <= 0) {
             http_json_error(w, 400, "step: expected seconds or a duration such as 5m");
-            return;
+            goto out;
         }
     }
     if (ag && tsdb_agg_parse(ag, &agg) != PW_OK) {
         http_json_error(w, 400, "agg: expected avg, min, max, sum, count, first or last");
-        return;
+        goto out;
     }
     if (end < start) {
         http_json_error(w, 400, "end: before start");
-        return;
+        goto out;
     }
     if (step && (end - start) / step > 100000) {
         http_json_error(w, 400, "step: more than 100000 buckets; use a larger step");
-        return;
+        goto out;
     }
-    if (!select_series(s, r, w, true, READ_MAX_SERIES, &refs, &n, NULL))
-        return;
-    struct tsdb_samples smp = {0};
+    if (!select_series(s, r, w, &f, &q, true, READ_MAX_SERIES, &refs, &n, NULL))
+        goto out;
     w->content_type = "application/json";
     pw_buf_puts(&w->body, "{\"status\":\"success\",\"data\":[");
     for (size_t i = 0; i < n; i++) {
-        int rc = step ? tsdb_downsample(s->deps.tsdb, refs[i], start, end, step, agg, &smp)
-                      : tsdb_read(s->deps.tsdb, refs[i], start, end, 100000, &smp);
+        int rc = query_poll(&q);
+        if (rc == PW_OK && samples >= q.max_samples)
+            rc = PW_EFULL;
+        if (rc != PW_OK) {
+            query_error(w, &q, rc, "read");
+            goto out;
+        }
+        size_t left = q.max_samples - samples;
+        rc = step ? tsdb_downsample(s->deps.tsdb, refs[i], start, end, step, agg, &smp)
+                  : tsdb_read(s->deps.tsdb, refs[i], start, end, left < 100000 ? left : 100000,
+                              &smp);
+        if (rc == PW_ETOOBIG && left < 100000) {
+            query_error(w, &q, PW_EFULL, "read");
+            goto out;
+        }
         if (rc != PW_OK && rc != PW_ETOOBIG) {
             http_json_error(w, 500, "read: %s", pw_strerror(rc));
             goto out;
         }
+        samples += smp.n;
         pw_buf_puts(&w->body, i ? ",{\"metric\":" : "{\"metric\":");
         tsdb_series_json(s->deps.tsdb, refs[i], &w->body);
         pw_buf_printf(&w->body, ",\"truncated\":%s,\"timestamps\":[",
@@ -772,6 +1073,7 @@ static void h_read(struct http_server *s, struct http_req *r, struct http_resp *
 out:
     tsdb_samples_release(&smp);
     free(refs);
+    http_form_release(&f);
 }
 
 /* GET /api/v1/last?match[]=SEL → {"status":"success","data":[{"metric":{…},"ts":ms,"value":v,
@@ -780,7 +1082,13 @@ static void h_last(struct http_server *s, struct http_req *r, struct http_resp *
 {
     uint32_t *refs;
     size_t n;
-    if (!select_series(s, r, w, true, LAST_MAX_SERIES, &refs, &n, NULL))
+    struct http_form f;
+    struct query_ctl q;
+    http_form_parse(r, &f);
+    query_init(&q, s, r);
+    bool ok = select_series(s, r, w, &f, &q, true, LAST_MAX_SERIES, &refs, &n, NULL);
+    http_form_release(&f);
+    if (!ok)
         return;
     struct tsdb_sample *v = pw_xmalloc((n ? n : 1) * sizeof *v);
     tsdb_last_values(s->deps.tsdb, refs, n, v);
@@ -811,6 +1119,13 @@ const struct http_route http_routes_tsdb[] = {
     {"GET", "/api/v1/label/{name}/values", ACCESS_USER, false, h_label_values},
     {"GET", "/api/v1/read", ACCESS_USER, false, h_read},
     {"GET", "/api/v1/last", ACCESS_USER, false, h_last},
+    /* the same with a form body (Grafana and the Prometheus clients POST them) */
+    {"POST", "/api/v1/export", ACCESS_USER, false, h_export},
+    {"POST", "/api/v1/series", ACCESS_USER, false, h_series},
+    {"POST", "/api/v1/labels", ACCESS_USER, false, h_labels},
+    {"POST", "/api/v1/label/{name}/values", ACCESS_USER, false, h_label_values},
+    {"POST", "/api/v1/read", ACCESS_USER, false, h_read},
+    {"POST", "/api/v1/last", ACCESS_USER, false, h_last},
     {NULL, NULL, 0, false, NULL},
 };
 

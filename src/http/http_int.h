@@ -9,6 +9,7 @@
 
 #include <microhttpd.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -74,6 +75,7 @@ struct http_server {
     struct sse_hub *sse;
     struct write_cache *wcache; /* POST /write's series resolution cache (write_cache_int.h) */
     char listen[128];
+    atomic_bool stopping; /* http_stop began: running queries end (api_tsdb.c polls it) */
 };
 
 /* responses */
@@ -101,6 +103,8 @@ extern const struct http_route http_routes_jt808[];
 extern const struct http_route http_routes_sse[];
 extern const struct http_route http_routes_alarms[];
 extern const struct http_route http_routes_ui[];
+extern const struct http_route http_routes_influx[];
+extern const struct http_route http_routes_promrw[];
 
 /* sse.c */
 struct sse_hub *sse_hub_open(struct alarm_store *alarms);
@@ -116,6 +120,23 @@ void http_tsdb_metrics_init(void);
 /* POST /write's cache within `budget` bytes (http.write_cache), NULL when 0; freed with
  * write_cache_free (api_tsdb.c). */
 struct write_cache *http_write_cache_new(size_t budget);
+
+/* Request arguments: the query string, then (POST with Content-Type
+ * application/x-www-form-urlencoded) the decoded body, in order; repeated keys kept (form.c).
+ * Strings valid until http_form_release and the end of the request. */
+#define HTTP_FORM_MAX_ARGS 256
+struct http_form {
+    const char *key[HTTP_FORM_MAX_ARGS];
+    const char *val[HTTP_FORM_MAX_ARGS];
+    size_t n;
+    bool too_many; /* more than HTTP_FORM_MAX_ARGS arguments: the rest were dropped */
+    char *buf;
+};
+void http_form_parse(struct http_req *r, struct http_form *f);
+void http_form_release(struct http_form *f);
+/* The first value of name, or NULL. */
+const char *http_form_get(const struct http_form *f, const char *name);
+bool http_form_is_urlencoded(struct http_req *r);
 
 /* static files (static.c) */
 void http_static(struct http_server *s, struct http_req *r, struct http_resp *w);

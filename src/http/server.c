@@ -21,6 +21,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sodium.h>
 #include <sys/socket.h>
 
 /* Per-request state kept by MHD between calls (its *con_cls). */
@@ -46,6 +47,8 @@ static const struct http_route *const route_tables[] = {
     http_routes_sse,
     http_routes_alarms,
     http_routes_ui,
+    http_routes_influx,
+    http_routes_promrw,
 };
 
 /* ---- responses ---- */
@@ -171,18 +174,64 @@ static const struct http_route *route_find(struct http_req *r, bool *path_known)
     return NULL;
 }
 
-/* ---- authentication: Bearer token (API token or session) or the session cookie ---- */
+/* ---- authentication ----
+ *
+ * Credentials, in this order:
+ *   Authorization: Bearer <secret>       API token (pwt_...) or session token (pws_...)
+ *   Authorization: Token <secret>        the same (InfluxDB 2 clients, Telegraf influxdb_v2);
+ *                                        `Token user:secret` (InfluxDB 1.8's v2 API) uses the
+ *                                        part after the last ':'
+ *   ingest routes only (/write ...), as InfluxDB 1.x clients send them:
+ *   Authorization: Basic base64(user:secret)   the password field carries the token
+ *   ?u=user&p=secret                            the same in the query string
+ *   otherwise the pw_session cookie.
+ * The user name of Basic and u/p is ignored: the token names its principal. A user's password is
+ * never accepted there (it would cost an argon2 hash per write). */
 
-static void authenticate(struct http_server *s, struct http_req *r)
+#define CRED_MAX 256
+
+/* The secret the request carries, copied into buf (cap > CRED_MAX), or NULL. */
+static const char *credential_of(struct http_req *r, bool ingest, char *buf, size_t cap)
 {
     const char *auth = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "Authorization");
     const char *secret = NULL;
-    int64_t now = pw_now_ms();
-    if (auth && strncasecmp(auth, "Bearer ", 7) == 0)
+    if (auth && strncasecmp(auth, "Bearer ", 7) == 0) {
         secret = auth + 7;
-    else
+    } else if (auth && strncasecmp(auth, "Token ", 6) == 0) {
+        const char *colon = strrchr(auth + 6, ':');
+        secret = colon ? colon + 1 : auth + 6;
+    } else if (auth && ingest && strncasecmp(auth, "Basic ", 6) == 0) {
+        size_t n = 0;
+        const char *b64 = auth + 6;
+        while (*b64 == ' ')
+            b64++;
+        if (strlen(b64) > 2 * CRED_MAX ||
+            sodium_base642bin((unsigned char *)buf, cap - 1, b64, strlen(b64), NULL, &n, NULL,
+                              sodium_base64_VARIANT_ORIGINAL) != 0)
+            return NULL;
+        buf[n] = '\0';
+        const char *colon = memchr(buf, ':', n);
+        if (!colon || memchr(buf, '\0', n))
+            return NULL;
+        secret = colon + 1;
+    } else if (ingest && http_arg(r, "p")) {
+        secret = http_arg(r, "p");
+    } else {
         secret = MHD_lookup_connection_value(r->conn, MHD_COOKIE_KIND, "pw_session");
-    if (!secret || !*secret || strlen(secret) > 256)
+    }
+    size_t len = secret ? strlen(secret) : 0;
+    if (len == 0 || len > CRED_MAX)
+        return NULL;
+    memmove(buf, secret, len + 1); /* secret may point into buf (Basic) */
+    return buf;
+}
+
+static void authenticate(struct http_server *s, struct http_req *r, bool ingest)
+{
+    char cred[CRED_MAX * 2 + 2];
+    const char *secret = credential_of(r, ingest, cred, sizeof cred);
+    int64_t now = pw_now_ms();
+    if (!secret)
         return;
     int rc;
     if (strncmp(secret, "pwt_", 4) == 0) {
@@ -193,6 +242,7 @@ static void authenticate(struct http_server *s, struct http_req *r)
             r->session_secret = pw_xstrdup(secret);
     }
     r->authed = rc == PW_OK;
+    sodium_memzero(cred, sizeof cred);
 }
 
 /* The one place where roles become permissions and scope. Returns 0 when allowed, otherwise
@@ -238,7 +288,7 @@ static void dispatch(struct http_server *s, struct http_req *r, struct http_resp
         return;
     }
     if (rt->access != ACCESS_PUBLIC)
-        authenticate(s, r);
+        authenticate(s, r, rt->access == ACCESS_INGEST);
     int deny = authorize(s, rt, r);
     if (deny == 401) {
         pw_counter_add(m_unauth, 1);
@@ -488,6 +538,7 @@ void http_stop(struct http_server *s)
 {
     if (!s)
         return;
+    atomic_store(&s->stopping, true); /* queries in flight end at their next poll */
     sse_hub_shutdown(s->sse);
     MHD_stop_daemon(s->mhd); /* every request thread has ended: nothing uses the cache */
     sse_hub_free(s->sse);

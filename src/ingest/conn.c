@@ -290,6 +290,7 @@ static void on_durable(struct pipeline_batch *b, int rc, void *arg)
     struct ingest *ig = x->c->srv->ig;
     x->rc = rc;
     x->stored = b->stored;
+    x->refused = b->refused;
     pthread_mutex_lock(&ig->lock);
     x->next = NULL;
     if (ig->done_tail)

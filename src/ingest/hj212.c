@@ -57,6 +57,7 @@ struct hj_dev {
     int edition;
     int64_t first_seen, last_frame, last_data;
     uint64_t frames, samples, errors, acks, recalls;
+    uint64_t refused; /* samples refused for good (series limit ...): acknowledged, not stored */
     /* gap detection, per GAP_MIN / GAP_HOUR */
     bool gap_init;
     int64_t newest[2];   /* newest DataTime seen (UTC ms), 0 = none */
@@ -276,9 +277,15 @@ static void on_frame_done(struct completion *x)
     struct ingest *ig = x->c->srv->ig;
     pthread_mutex_lock(&ig->status_lock);
     d->samples += x->stored;
+    bool first_refusal = x->refused && d->refused == 0;
+    d->refused += x->refused;
     if (x->reply)
         d->acks++;
     pthread_mutex_unlock(&ig->status_lock);
+    if (first_refusal) /* once per station; the pipeline logs the totals every minute */
+        PW_LOG_WARN("hj212", "samples of a frame refused (acknowledged, not stored)",
+                    "mn=%s peer=%s refused=%zu stored=%zu", d->mn, x->c->peer, x->refused,
+                    x->stored);
     pw_counter_add(ig->hj->m_samples, x->stored);
     if (x->reply)
         pw_counter_add(ig->hj->m_acks, 1);
@@ -664,10 +671,10 @@ int ingest_hj212_devices_json(struct ingest *ig, const char *scope, struct pw_bu
             pw_buf_json_time(out, d->last_data);
             pw_buf_printf(out,
                           ",\"frames\":%llu,\"samples\":%llu,\"errors\":%llu,\"acks\":%llu,"
-                          "\"recalls\":%llu}",
+                          "\"recalls\":%llu,\"refused\":%llu}",
                           (unsigned long long)d->frames, (unsigned long long)d->samples,
                           (unsigned long long)d->errors, (unsigned long long)d->acks,
-                          (unsigned long long)d->recalls);
+                          (unsigned long long)d->recalls, (unsigned long long)d->refused);
         }
     }
     pthread_mutex_unlock(&ig->status_lock);

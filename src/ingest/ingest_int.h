@@ -61,6 +61,7 @@ struct completion {
     size_t len;
     int rc;      /* the batch's result, set by the pipeline thread */
     size_t stored;
+    size_t refused; /* samples refused for good (series limit, invalid label set): not resent */
     void (*after)(struct completion *x); /* optional, on the loop after the write */
     void *arg;
     struct completion *next;

@@ -323,6 +323,57 @@ static const char *skip_ws(const char *p)
     return p;
 }
 
+/* Decodes a quoted string at *pp ('...' or "...", escapes \\ \" \' \n) into scratch[*sl...];
+ * false when it does not parse or does not fit. */
+static bool quoted(const char **pp, char *scratch, size_t *sl)
+{
+    const char *p = *pp;
+    char quote = *p++;
+    while (*p != quote) {
+        char c = *p++;
+        if (c == '\0')
+            return false;
+        if (c == '\\') {
+            c = *p++;
+            if (c == 'n')
+                c = '\n';
+            else if (c != '\\' && c != '"' && c != '\'')
+                return false;
+        }
+        if (*sl >= MODEL_SERIES_MAX)
+            return false;
+        scratch[(*sl)++] = c;
+    }
+    *pp = p + 1;
+    return true;
+}
+
+static bool bare(const char *s, size_t n, bool metric)
+{
+    if (n == 0 || !name_start(s[0], metric))
+        return false;
+    for (size_t i = 1; i < n; i++)
+        if (!name_char(s[i], metric))
+            return false;
+    return true;
+}
+
+/* Appends a name as the tsdb's canonical key writes it: bare when the classic syntax allows,
+ * otherwise quoted and escaped like a value (Prometheus 3). */
+static int put_name(struct pw_buf *b, const char *s, size_t n, bool metric)
+{
+    if (bare(s, n, metric))
+        return pw_buf_append(b, s, n);
+    int rc = pw_buf_putc(b, '"');
+    for (size_t k = 0; k < n && !rc; k++) {
+        if (s[k] == '\\' || s[k] == '"')
+            rc = pw_buf_putc(b, '\\');
+        if (!rc)
+            rc = s[k] == '\n' ? pw_buf_append(b, "\\n", 2) : pw_buf_putc(b, s[k]);
+    }
+    return rc ? rc : pw_buf_putc(b, '"');
+}
+
 int model_series_key(const char *series, char *buf, size_t cap)
 {
     enum { MAX_LABELS = 32 };
@@ -332,22 +383,53 @@ int model_series_key(const char *series, char *buf, size_t cap)
     if (strlen(series) > MODEL_SERIES_MAX)
         return PW_ETOOBIG;
     const char *p = skip_ws(series), *name = p;
-    if (!name_start(*p, true))
-        return PW_EINVAL;
-    while (name_char(*p, true))
-        p++;
-    size_t namelen = (size_t)(p - name);
-    p = skip_ws(p);
+    size_t namelen;
+    bool in_braces = false;
     if (*p == '{') {
+        /* Prometheus 3: {"cpu-load_value", "host.name"="a"} — the quoted metric name first */
         p = skip_ws(p + 1);
+        if (*p != '"' && *p != '\'')
+            return PW_EINVAL;
+        size_t off = sl;
+        if (!quoted(&p, scratch, &sl) || sl == off)
+            return PW_EINVAL;
+        name = scratch + off;
+        namelen = sl - off;
+        p = skip_ws(p);
+        if (*p != ',' && *p != '}')
+            return PW_EINVAL;
+        in_braces = true;
+        if (*p == ',')
+            p = skip_ws(p + 1);
+    } else {
+        if (!name_start(*p, true))
+            return PW_EINVAL;
+        while (name_char(*p, true))
+            p++;
+        namelen = (size_t)(p - name);
+        p = skip_ws(p);
+    }
+    if (in_braces || *p == '{') {
+        if (!in_braces)
+            p = skip_ws(p + 1);
         while (*p != '}') {
-            if (nl == MAX_LABELS || !name_start(*p, false))
+            if (nl == MAX_LABELS)
                 return PW_EINVAL;
             struct label *l = &lb[nl];
-            l->name = p;
-            while (name_char(*p, false))
-                p++;
-            l->nlen = (size_t)(p - l->name);
+            if (*p == '"' || *p == '\'') {
+                size_t off = sl;
+                if (!quoted(&p, scratch, &sl) || sl == off)
+                    return PW_EINVAL;
+                l->name = scratch + off;
+                l->nlen = sl - off;
+            } else {
+                if (!name_start(*p, false))
+                    return PW_EINVAL;
+                l->name = p;
+                while (name_char(*p, false))
+                    p++;
+                l->nlen = (size_t)(p - l->name);
+            }
             if (l->nlen == 8 && memcmp(l->name, "__name__", 8) == 0)
                 return PW_EINVAL;
             p = skip_ws(p);
@@ -405,14 +487,19 @@ int model_series_key(const char *series, char *buf, size_t cap)
     }
     struct pw_buf b;
     pw_buf_init(&b, cap ? cap - 1 : 0);
-    int rc = cap ? pw_buf_append(&b, name, namelen) : PW_ETOOBIG;
-    if (nl && !rc)
+    bool qname = !bare(name, namelen, true);
+    int rc = cap ? PW_OK : PW_ETOOBIG;
+    if (!rc && !qname)
+        rc = pw_buf_append(&b, name, namelen);
+    if ((nl || qname) && !rc)
         rc = pw_buf_putc(&b, '{');
+    if (qname && !rc)
+        rc = put_name(&b, name, namelen, true);
     for (size_t i = 0; i < nl && !rc; i++) {
-        if (i)
+        if (i || qname)
             rc = pw_buf_putc(&b, ',');
         if (!rc)
-            rc = pw_buf_append(&b, lb[i].name, lb[i].nlen);
+            rc = put_name(&b, lb[i].name, lb[i].nlen, false);
         if (!rc)
             rc = pw_buf_append(&b, "=\"", 2);
         for (size_t k = 0; k < lb[i].vlen && !rc; k++) {
@@ -425,7 +512,7 @@ int model_series_key(const char *series, char *buf, size_t cap)
         if (!rc)
             rc = pw_buf_putc(&b, '"');
     }
-    if (nl && !rc)
+    if ((nl || qname) && !rc)
         rc = pw_buf_putc(&b, '}');
     if (!rc)
         memcpy(buf, b.data, b.len + 1);

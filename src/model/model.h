@@ -202,7 +202,10 @@ int model_points_foreach(struct model *m, int (*fn)(const struct model_point_inf
                          void *arg);
 
 /* Canonicalises a single-series selector `name{l="v",...}` (labels sorted by name, `=` only,
- * values re-escaped) into buf. Returns PW_OK, PW_EINVAL (does not parse) or PW_ETOOBIG. */
+ * values re-escaped) into buf, byte for byte the tsdb's canonical key. Names outside the classic
+ * syntax are quoted as in Prometheus 3, in the input and the output:
+ * `{"cpu-load_value","host.name"="a"}`. Returns PW_OK, PW_EINVAL (does not parse) or
+ * PW_ETOOBIG. */
 int model_series_key(const char *series, char *buf, size_t cap);
 
 /* ---- accounts ---- */

@@ -21,6 +21,7 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -62,6 +63,63 @@ struct pipeline {
 
 static struct pw_counter *m_samples, *m_failed, *m_groups, *m_full, *m_fsync_errors,
     *m_transitions, *m_alarm_errors;
+
+/* ---- refused samples: counted by reason, logged at most once per REFUSED_LOG_MS ---- */
+
+#define REFUSED_LOG_MS 60000
+enum { R_SERIES_LIMIT, R_INVALID, R_TOO_BIG, R_TIMESTAMP, R_N };
+static const char *const refused_reason[R_N] = {"series_limit", "invalid", "too_big", "timestamp"};
+static struct pw_counter *m_refused[R_N];
+static uint64_t refused_since_log[R_N]; /* writer thread */
+static int64_t refused_logged_ms;       /* writer thread */
+static char refused_example[160];       /* writer thread: a metric name refused since the log */
+
+static bool refusable(int rc, int *reason)
+{
+    switch (rc) {
+    case PW_EFULL: *reason = R_SERIES_LIMIT; return true;
+    case PW_EINVAL: *reason = R_INVALID; return true;
+    case PW_ETOOBIG: *reason = R_TOO_BIG; return true;
+    case PW_ERANGE: *reason = R_TIMESTAMP; return true;
+    default: return false;
+    }
+}
+
+static void refuse(struct pipeline_batch *b, size_t i, int rc, int reason, const char *name)
+{
+    if ((b->refused & (b->refused - 1)) == 0 && b->refused >= 4) /* grows at 4, 8, 16 ... */
+        b->refusals = pw_xrealloc(b->refusals, 2 * b->refused * sizeof *b->refusals);
+    else if (!b->refusals)
+        b->refusals = pw_xmalloc(4 * sizeof *b->refusals);
+    b->refusals[b->refused].index = i;
+    b->refusals[b->refused].why = rc;
+    b->refused++;
+    pw_counter_add(m_refused[reason], 1);
+    if (refused_since_log[reason]++ == 0 && name)
+        snprintf(refused_example, sizeof refused_example, "%s", name);
+}
+
+/* Logs what was refused since the last log line, at most once per REFUSED_LOG_MS. */
+static void refused_log(struct pipeline *p, int64_t now)
+{
+    uint64_t total = 0;
+    for (int r = 0; r < R_N; r++)
+        total += refused_since_log[r];
+    if (!total || now - refused_logged_ms < REFUSED_LOG_MS)
+        return;
+    refused_logged_ms = now;
+    struct tsdb_stats st;
+    tsdb_stats(p->db, &st);
+    PW_LOG_WARN("pipeline", "samples refused",
+                "series_limit=%llu invalid=%llu too_big=%llu timestamp=%llu series=%llu "
+                "example=%s",
+                (unsigned long long)refused_since_log[R_SERIES_LIMIT],
+                (unsigned long long)refused_since_log[R_INVALID],
+                (unsigned long long)refused_since_log[R_TOO_BIG],
+                (unsigned long long)refused_since_log[R_TIMESTAMP],
+                (unsigned long long)st.series, refused_example);
+    memset(refused_since_log, 0, sizeof refused_since_log);
+}
 
 void pipeline_emit(const struct rules_transition *t, void *arg)
 {
@@ -134,6 +192,7 @@ void pipeline_batch_free(struct pipeline_batch *b)
         return;
     pw_buf_release(&b->arena);
     free(b->samples);
+    free(b->refusals);
     free(b);
 }
 
@@ -252,6 +311,13 @@ static void apply_range(struct pipeline *p, struct pipeline_batch *b, size_t to,
                 evaluate(p, s->label_off, s, now);
                 continue;
             }
+            int why;
+            if (arc == PW_ENOTFOUND)
+                arc = PW_EINVAL; /* a ref the producer made up */
+            if (refusable(arc, &why)) {
+                refuse(b, i, arc, why, NULL);
+                continue;
+            }
             if (b->rc == PW_OK) {
                 b->rc = arc;
                 b->first_error_index = i;
@@ -283,6 +349,15 @@ static void apply_range(struct pipeline *p, struct pipeline_batch *b, size_t to,
         }
         if (rc == PW_OK)
             rc = tsdb_append(p->db, ref, s->ts, s->value, s->quality);
+        int why;
+        if (rc != PW_OK && refusable(rc, &why)) {
+            const char *name = NULL;
+            for (size_t k = 0; k < s->nlabels && !name; k++)
+                if (strcmp(labels[k].name, "__name__") == 0)
+                    name = labels[k].value;
+            refuse(b, i, rc, why, name);
+            continue;
+        }
         if (rc != PW_OK) {
             if (b->rc == PW_OK) {
                 b->rc = rc;
@@ -302,6 +377,7 @@ static void apply_range(struct pipeline *p, struct pipeline_batch *b, size_t to,
         evaluate(p, ref, s, now);
     }
     b->applied = i;
+    refused_log(p, now);
 }
 
 static void maintain(struct pipeline *p)
@@ -583,7 +659,15 @@ int pipeline_open(struct tsdb *db, const struct pipeline_opts *o, struct pipelin
     m_samples = pw_counter_get("parkwatch_pipeline_samples_total", "",
                                "Samples stored durably by the pipeline.");
     m_failed = pw_counter_get("parkwatch_pipeline_samples_failed_total", "",
-                              "Samples the pipeline could not store (invalid, or storage error).");
+                              "Samples the pipeline could not store (refused, or storage error).");
+    for (int r = 0; r < R_N; r++) {
+        char l[48];
+        snprintf(l, sizeof l, "reason=\"%s\"", refused_reason[r]);
+        m_refused[r] = pw_counter_get("parkwatch_pipeline_refused_samples_total", l,
+                                      "Samples refused for good: series limit "
+                                      "(storage.max_series), invalid or too big label set, "
+                                      "timestamp out of range.");
+    }
     m_groups = pw_counter_get("parkwatch_pipeline_commits_total", "",
                               "Group commits (one WAL write each; an fsync covers one or more).");
     m_full = pw_counter_get("parkwatch_pipeline_queue_full_total", "",
@@ -687,7 +771,9 @@ struct waiter {
     pthread_cond_t cond;
     int done;
     int rc;
-    size_t stored;
+    size_t stored, refused;
+    struct pipeline_refusal *refusals;
+    bool want_refusals;
 };
 
 static void wake_waiter(struct pipeline_batch *b, int rc, void *arg)
@@ -697,26 +783,48 @@ static void wake_waiter(struct pipeline_batch *b, int rc, void *arg)
     w->done = 1;
     w->rc = rc;
     w->stored = b->stored;
+    w->refused = b->refused;
+    if (w->want_refusals) {
+        w->refusals = b->refusals;
+        b->refusals = NULL;
+    }
     pthread_cond_signal(&w->cond);
     pthread_mutex_unlock(&w->lock);
+}
+
+static int write_wait(struct pipeline *p, struct pipeline_batch *b, struct waiter *w)
+{
+    pthread_mutex_init(&w->lock, NULL);
+    pthread_cond_init(&w->cond, NULL);
+    int rc = pipeline_submit(p, b, wake_waiter, w);
+    if (rc == PW_OK) {
+        pthread_mutex_lock(&w->lock);
+        while (!w->done)
+            pthread_cond_wait(&w->cond, &w->lock);
+        pthread_mutex_unlock(&w->lock);
+        rc = w->rc;
+    }
+    pthread_mutex_destroy(&w->lock);
+    pthread_cond_destroy(&w->cond);
+    return rc;
 }
 
 int pipeline_write(struct pipeline *p, struct pipeline_batch *b, size_t *stored)
 {
     struct waiter w = {.done = 0};
-    pthread_mutex_init(&w.lock, NULL);
-    pthread_cond_init(&w.cond, NULL);
-    int rc = pipeline_submit(p, b, wake_waiter, &w);
-    if (rc == PW_OK) {
-        pthread_mutex_lock(&w.lock);
-        while (!w.done)
-            pthread_cond_wait(&w.cond, &w.lock);
-        pthread_mutex_unlock(&w.lock);
-        rc = w.rc;
-    }
+    int rc = write_wait(p, b, &w);
     if (stored)
         *stored = rc == PW_OK || w.done ? w.stored : 0;
-    pthread_mutex_destroy(&w.lock);
-    pthread_cond_destroy(&w.cond);
+    return rc;
+}
+
+int pipeline_write_report(struct pipeline *p, struct pipeline_batch *b,
+                          struct pipeline_report *rep)
+{
+    struct waiter w = {.done = 0, .want_refusals = true};
+    int rc = write_wait(p, b, &w);
+    rep->stored = rc == PW_OK || w.done ? w.stored : 0;
+    rep->refused = w.done ? w.refused : 0;
+    rep->refusals = w.refusals;
     return rc;
 }

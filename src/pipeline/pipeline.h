@@ -13,6 +13,15 @@
  *     ... on_done(b, rc, arg) runs on the pipeline thread once b is durable (rc == PW_OK), or
  *         failed (rc < 0, b->stored samples were stored); the pipeline frees b after it returns.
  *
+ * Refused samples: a sample this store will never take as it is — its label set is invalid
+ * (PW_EINVAL) or too big (PW_ETOOBIG), it would create a series past storage.max_series
+ * (PW_EFULL), its timestamp is out of range (PW_ERANGE) — costs only itself: it is counted in
+ * b->refused and listed in b->refusals, and the batch still succeeds (rc == PW_OK, stored =
+ * n - refused) so its sender is acknowledged for what was stored and does not resend what can
+ * never be stored. They are counted in /metrics (parkwatch_pipeline_refused_samples_total by
+ * reason) and logged at most once a minute. rc < 0 means the whole batch failed (storage error,
+ * queue full, shutting down).
+ *
  * on_done calls come in submission order, whatever order the batches were applied in (a
  * listener's replies queued as empty batches behind its acknowledgements rely on it).
  *
@@ -44,12 +53,22 @@ struct pipeline;
 #define PIPELINE_SLICE 1024
 #define PIPELINE_SLICE_NS 200000
 
+/* One refused sample: its index in the batch and why (PW_EINVAL, PW_ETOOBIG, PW_EFULL,
+ * PW_ERANGE). */
+struct pipeline_refusal {
+    size_t index;
+    int why;
+};
+
 struct pipeline_batch {
     /* filled by pipeline_batch_add */
     size_t n;                 /* samples */
     size_t stored;            /* set before on_done: samples stored */
     int rc;                   /* set before on_done */
     size_t first_error_index; /* when rc != PW_OK: the sample that failed */
+    size_t refused;           /* set before on_done: samples refused (see above) */
+    struct pipeline_refusal *refusals; /* the refused samples in order (malloc'ed; the pipeline
+                                        * frees it with b unless on_done takes it, NULLing it) */
     int64_t origin_ns;        /* pw_mono_ns() when the samples were decoded; 0 = at submit. Carried
                                * to the alarm events they raise (latency measurement) */
     /* internal */
@@ -118,8 +137,18 @@ struct alarm_store *pipeline_alarms(struct pipeline *p);
  * rules_on_event(pipeline_rules(p), ..., pipeline_emit, p)). */
 void pipeline_emit(const struct rules_transition *t, void *p);
 
-/* Submits b and waits until it is durable or failed. Returns its rc (PW_OK: all samples durable)
- * and *stored; frees b. PW_EFULL/PW_ECLOSED when it could not be queued (nothing stored). */
+/* Submits b and waits until it is durable or failed. Returns its rc (PW_OK: every sample not
+ * refused is durable) and *stored; frees b. PW_EFULL/PW_ECLOSED when it could not be queued
+ * (nothing stored). */
 int pipeline_write(struct pipeline *p, struct pipeline_batch *b, size_t *stored);
+
+/* pipeline_write, also telling which samples were refused and why. */
+struct pipeline_report {
+    size_t stored;
+    size_t refused;
+    struct pipeline_refusal *refusals; /* `refused` entries in sample order, malloc'ed (free()) */
+};
+int pipeline_write_report(struct pipeline *p, struct pipeline_batch *b,
+                          struct pipeline_report *rep);
 
 #endif

@@ -638,7 +638,8 @@ int influx_precision_parse(const char *s, size_t len, enum influx_precision *out
         const char *s;
         enum influx_precision p;
     } k[] = {
-        {"", INFLUX_PREC_AUTO}, {"ns", INFLUX_PREC_NS},       {"u", INFLUX_PREC_US},
+        {"", INFLUX_PREC_AUTO}, {"ns", INFLUX_PREC_NS},       {"n", INFLUX_PREC_NS},
+        {"u", INFLUX_PREC_US},
         {"us", INFLUX_PREC_US}, {"\xc2\xb5", INFLUX_PREC_US}, {"ms", INFLUX_PREC_MS},
         {"s", INFLUX_PREC_S},   {"m", INFLUX_PREC_M},         {"h", INFLUX_PREC_H},
     };

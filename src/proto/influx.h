@@ -121,7 +121,8 @@ struct influx_result {
 void influx_opts_init(struct influx_opts *o, int64_t now_ms);
 
 /* Maps a `precision` query argument to the enum, accepting what VictoriaMetrics accepts: "ns",
- * "u", "us", "µ", "ms", "s", "m", "h"; an empty string gives AUTO. Returns PW_OK, or PW_EINVAL for
+ * "u", "us", "µ", "ms", "s", "m", "h", and InfluxDB 1.x's "n" (nanoseconds: the 1.x clients send
+ * it); an empty string gives AUTO. Returns PW_OK, or PW_EINVAL for
  * anything else (VictoriaMetrics silently treats unknown values as AUTO; we let the HTTP layer say
  * 400). *out is left unmodified on error. */
 int influx_precision_parse(const char *s, size_t len, enum influx_precision *out);
@@ -139,8 +140,9 @@ int influx_parse(const char *body, size_t len, const struct influx_opts *opts, i
 /* Appends the canonical Prometheus-style key of a series to out:
  *     name{k1="v1",k2="v2"}
  * labels sorted by name (bytewise, a prefix first; equal names keep their order), label values
- * escaped as the Prometheus text format does (\\ \" \n), names written as they are; just `name`
- * when there are no labels. Returns PW_OK, or PW_ETOOBIG when out's bound is reached (out then
+ * escaped as the Prometheus text format does (\\ \" \n), names written as they are (a display
+ * form for logs and tests: ambiguous for names with `{`, `,`, `=` or `"`; the storage's canonical
+ * key quotes such names, see tsdb.h); just `name` when there are no labels. Returns PW_OK, or PW_ETOOBIG when out's bound is reached (out then
  * holds a truncated key; the caller resets it). */
 int influx_series_key(struct pw_buf *out, struct influx_str name, const struct influx_label *labels,
                       size_t n_labels);

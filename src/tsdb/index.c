@@ -7,6 +7,23 @@
  * Inverted index: label name -> label value -> postings (ascending series ids). The writer adds
  * a series under index_lock held for writing (rare: only when a series is created); readers
  * evaluate matchers under index_lock held for reading.
+ *
+ * Regular expressions (=~, !~) are PCRE2, compiled anchored at both ends (as Prometheus anchors
+ * its RE2 regexes), UTF-8 (invalid subjects allowed), `$` only at the very end, `.` not matching
+ * a newline — RE2's defaults — and refused when they use backreferences (not RE2). PCRE2
+ * backtracks, so every regex is bounded instead of linear-time:
+ *   compile   pattern at most TSDB_MAX_KEY bytes, parentheses nested at most RE_NEST_LIMIT deep,
+ *             compiled program within PCRE2's own size limit (so `(((.{1,40}){1,40}){1,40})`
+ *             is refused: "regular expression is too large");
+ *   match     at most RE_MATCH_LIMIT backtracking steps, RE_DEPTH_LIMIT depth and RE_HEAP_KIB
+ *             KiB of heap per subject (JIT: the step limit and a 32 KiB JIT stack). A subject
+ *             over a limit fails the whole query (PW_ERANGE: "regex too expensive"), never
+ *             counts as a match or a non-match;
+ *   query     selector->budget (deadline, cancellation) is polled every TSDB_POLL_EVERY
+ *             label values or series, so a regex cheap per value but run over millions of them
+ *             stops at the deadline or when the client left (PW_ETIMEDOUT, PW_ECLOSED).
+ * PCRE2 rather than POSIX regcomp (exponential backtracking, no limits) or RE2 (C++ only in
+ * Debian): a maintained C library with exactly these knobs.
  */
 #include "tsdb/tsdb_int.h"
 
@@ -15,7 +32,11 @@
 #include "base/hash.h"
 #include "base/mem.h"
 
-#include <regex.h>
+#include "base/timeutil.h"
+
+#define PCRE2_CODE_UNIT_WIDTH 8
+#include <pcre2.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -88,7 +109,10 @@ void tsdb_map_release(struct tsdb_map *m)
 
 /* ---- names and keys ---- */
 
-static bool label_name_ok(const char *s, size_t n, bool metric)
+/* A name the classic Prometheus syntax can write bare: [a-zA-Z_:][a-zA-Z0-9_:]* for metric
+ * names, the same without ':' for label names. Other names (UTF-8, '-', '.', spaces ... as
+ * InfluxDB and VictoriaMetrics accept them) are written quoted, as Prometheus 3 writes them. */
+static bool name_is_bare(const char *s, size_t n, bool metric)
 {
     if (n == 0)
         return false;
@@ -100,6 +124,12 @@ static bool label_name_ok(const char *s, size_t n, bool metric)
             return false;
     }
     return true;
+}
+
+/* Any non-empty name is stored (they are NUL-terminated strings: no NUL inside). */
+static bool label_name_ok(const char *s, size_t n, bool metric)
+{
+    return n > 0;
 }
 
 int tsdb_key_build(const struct tsdb_label *labels, size_t n, char *buf, size_t cap,
@@ -147,29 +177,42 @@ int tsdb_key_build(const struct tsdb_label *labels, size_t n, char *buf, size_t 
         memcpy(buf + o, (p), (k));                                                                 \
         o += (k);                                                                                  \
     } while (0)
-    if (name)
+#define PUTQ(str)                                                                                  \
+    do {                                                                                           \
+        PUT("\"", 1);                                                                              \
+        for (const char *v = (str); *v; v++) {                                                     \
+            if (*v == '\\')                                                                        \
+                PUT("\\\\", 2);                                                                    \
+            else if (*v == '"')                                                                    \
+                PUT("\\\"", 2);                                                                    \
+            else if (*v == '\n')                                                                   \
+                PUT("\\n", 2);                                                                     \
+            else                                                                                   \
+                PUT(v, 1);                                                                         \
+        }                                                                                          \
+        PUT("\"", 1);                                                                              \
+    } while (0)
+    /* name{a="x"} for classic names; {"name","a.b"="x"} (Prometheus 3's quoting) otherwise */
+    bool quoted_name = name && !name_is_bare(name, strlen(name), true);
+    if (name && !quoted_name)
         PUT(name, strlen(name));
-    if (nl) {
+    if (nl || quoted_name) {
         PUT("{", 1);
+        if (quoted_name)
+            PUTQ(name);
         for (size_t i = 0; i < nl; i++) {
-            if (i)
+            if (i || quoted_name)
                 PUT(",", 1);
-            PUT(l[i]->name, strlen(l[i]->name));
-            PUT("=\"", 2);
-            for (const char *v = l[i]->value; *v; v++) {
-                if (*v == '\\')
-                    PUT("\\\\", 2);
-                else if (*v == '"')
-                    PUT("\\\"", 2);
-                else if (*v == '\n')
-                    PUT("\\n", 2);
-                else
-                    PUT(v, 1);
-            }
-            PUT("\"", 1);
+            if (name_is_bare(l[i]->name, strlen(l[i]->name), false))
+                PUT(l[i]->name, strlen(l[i]->name));
+            else
+                PUTQ(l[i]->name);
+            PUT("=", 1);
+            PUTQ(l[i]->value);
         }
         PUT("}", 1);
     }
+#undef PUTQ
 #undef PUT
     buf[o] = '\0';
     *len = o;
@@ -238,6 +281,7 @@ static int sel_lex(const char *s, size_t len, char *vb, struct sel_item *it, siz
     while (i < len && ((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= 'A' && s[i] <= 'Z') ||
                        s[i] == '_' || s[i] == ':' || (i > st && s[i] >= '0' && s[i] <= '9')))
         i++;
+    bool has_name = i > st;
     if (i > st) {
         memcpy(vb + vo, "__name__", 9);
         it[k].name = vb + vo;
@@ -262,17 +306,42 @@ static int sel_lex(const char *s, size_t len, char *vb, struct sel_item *it, siz
                 return PW_EINVAL;
             }
             st = i;
-            while (i < len && ((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= 'A' && s[i] <= 'Z') ||
-                               s[i] == '_' || (i > st && s[i] >= '0' && s[i] <= '9')))
-                i++;
-            if (i == st) {
-                snprintf(err, errcap, "expected a label name at offset %zu", i);
-                return PW_EINVAL;
+            if (i < len && (s[i] == '"' || s[i] == '\'')) {
+                /* a quoted name (Prometheus 3): "host.name"="x", or alone the metric name */
+                it[k].name = vb + vo;
+                if (!lex_string(s, len, &i, vb, &vo) || !it[k].name[0]) {
+                    snprintf(err, errcap, "bad quoted name at offset %zu", st);
+                    return PW_EINVAL;
+                }
+                skip_ws(s, len, &i);
+                if (i < len && (s[i] == ',' || s[i] == '}')) {
+                    if (has_name) {
+                        snprintf(err, errcap, "second metric name at offset %zu", st);
+                        return PW_EINVAL;
+                    }
+                    has_name = true;
+                    it[k].value = it[k].name;
+                    memcpy(vb + vo, "__name__", 9);
+                    it[k].name = vb + vo;
+                    vo += 9;
+                    it[k++].op = TSDB_MATCH_EQ;
+                    if (s[i] == ',')
+                        i++;
+                    continue;
+                }
+            } else {
+                while (i < len && ((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= 'A' && s[i] <= 'Z') ||
+                                   s[i] == '_' || (i > st && s[i] >= '0' && s[i] <= '9')))
+                    i++;
+                if (i == st) {
+                    snprintf(err, errcap, "expected a label name at offset %zu", i);
+                    return PW_EINVAL;
+                }
+                memcpy(vb + vo, s + st, i - st);
+                it[k].name = vb + vo;
+                vo += i - st;
+                vb[vo++] = '\0';
             }
-            memcpy(vb + vo, s + st, i - st);
-            it[k].name = vb + vo;
-            vo += i - st;
-            vb[vo++] = '\0';
             skip_ws(s, len, &i);
             if (i + 1 < len && s[i] == '=' && s[i + 1] == '~') {
                 it[k].op = TSDB_MATCH_RE;
@@ -348,6 +417,93 @@ out:
     return rc;
 }
 
+/* ---- regular expressions (see the top of the file) ---- */
+
+#define RE_MATCH_LIMIT 100000
+#define RE_DEPTH_LIMIT 1000
+#define RE_HEAP_KIB 1024
+#define RE_NEST_LIMIT 64
+
+static pthread_once_t re_once = PTHREAD_ONCE_INIT;
+static pcre2_compile_context *re_cctx;
+static pcre2_match_context *re_mctx;
+static pthread_key_t re_md_key;
+/* set by a match that hit a limit on this thread; select_locked turns it into PW_ERANGE */
+static __thread bool re_exhausted;
+
+static void re_md_free(void *md)
+{
+    pcre2_match_data_free(md);
+}
+
+static void re_init(void)
+{
+    re_cctx = pcre2_compile_context_create(NULL);
+    re_mctx = pcre2_match_context_create(NULL);
+    if (!re_cctx || !re_mctx)
+        abort(); /* out of memory at the first regex: as pw_xmalloc does */
+    pcre2_set_parens_nest_limit(re_cctx, RE_NEST_LIMIT);
+    pcre2_set_match_limit(re_mctx, RE_MATCH_LIMIT);
+    pcre2_set_depth_limit(re_mctx, RE_DEPTH_LIMIT);
+    pcre2_set_heap_limit(re_mctx, RE_HEAP_KIB);
+    pthread_key_create(&re_md_key, re_md_free);
+}
+
+/* This thread's match data (one ovector pair: only whether it matched is asked). */
+static pcre2_match_data *re_md(void)
+{
+    pcre2_match_data *md = pthread_getspecific(re_md_key);
+    if (!md) {
+        md = pcre2_match_data_create(1, NULL);
+        if (!md)
+            abort();
+        pthread_setspecific(re_md_key, md);
+    }
+    return md;
+}
+
+/* Compiles pattern for a matcher: PW_OK and *out, or PW_EINVAL with a message. */
+static int re_compile(const char *name, const char *pattern, pcre2_code **out, char *err,
+                      size_t errcap)
+{
+    int ecode;
+    PCRE2_SIZE eoff;
+    pthread_once(&re_once, re_init);
+    pcre2_code *re = pcre2_compile((PCRE2_SPTR)pattern, strlen(pattern),
+                                   PCRE2_ANCHORED | PCRE2_ENDANCHORED | PCRE2_UTF |
+                                       PCRE2_MATCH_INVALID_UTF | PCRE2_DOLLAR_ENDONLY |
+                                       PCRE2_NEVER_BACKSLASH_C,
+                                   &ecode, &eoff, re_cctx);
+    if (!re) {
+        char msg[128];
+        pcre2_get_error_message(ecode, (PCRE2_UCHAR *)msg, sizeof msg);
+        snprintf(err, errcap, "bad regex for label %s at offset %zu: %s", name, (size_t)eoff,
+                 msg);
+        return PW_EINVAL;
+    }
+    uint32_t backrefs = 0;
+    pcre2_pattern_info(re, PCRE2_INFO_BACKREFMAX, &backrefs);
+    if (backrefs) {
+        pcre2_code_free(re);
+        snprintf(err, errcap, "bad regex for label %s: backreferences are not supported (RE2 "
+                              "syntax)", name);
+        return PW_EINVAL;
+    }
+    pcre2_jit_compile(re, PCRE2_JIT_COMPLETE); /* best effort: the interpreter is bounded too */
+    *out = re;
+    return PW_OK;
+}
+
+static bool re_match(const pcre2_code *re, const char *v, size_t len)
+{
+    int r = pcre2_match(re, (PCRE2_SPTR)v, len, 0, 0, re_md(), re_mctx);
+    if (r >= 0)
+        return true;
+    if (r != PCRE2_ERROR_NOMATCH)
+        re_exhausted = true; /* a limit (or an internal error): the query fails */
+    return false;
+}
+
 /* ---- selectors ---- */
 
 void tsdb_selector_init(struct tsdb_selector *sel)
@@ -362,10 +518,7 @@ void tsdb_selector_release(struct tsdb_selector *sel)
     for (size_t i = 0; i < sel->n; i++) {
         free(sel->m[i].name);
         free(sel->m[i].value);
-        if (sel->m[i].re) {
-            regfree(sel->m[i].re);
-            free(sel->m[i].re);
-        }
+        pcre2_code_free(sel->m[i].re);
     }
     sel->n = 0;
 }
@@ -381,23 +534,14 @@ int tsdb_selector_add(struct tsdb_selector *sel, enum tsdb_match_op op, const ch
     m->op = op;
     m->re = NULL;
     if (op == TSDB_MATCH_RE || op == TSDB_MATCH_NRE) {
-        size_t vl = strlen(value);
-        if (vl > TSDB_MAX_KEY) {
+        if (strlen(value) > TSDB_MAX_KEY) {
             snprintf(err, errcap, "regex for label %s too long", name);
             return PW_ETOOBIG;
         }
-        char *pat = pw_xmalloc(vl + 5);
-        snprintf(pat, vl + 5, "^(%s)$", value);
-        regex_t *re = pw_xmalloc(sizeof *re);
-        int e = regcomp(re, pat, REG_EXTENDED | REG_NOSUB);
-        free(pat);
-        if (e != 0) {
-            char msg[128];
-            regerror(e, re, msg, sizeof msg);
-            free(re);
-            snprintf(err, errcap, "bad regex for label %s: %s", name, msg);
-            return PW_EINVAL;
-        }
+        pcre2_code *re;
+        int rc = re_compile(name, value, &re, err, errcap);
+        if (rc != PW_OK)
+            return rc;
         m->re = re;
     }
     m->name = pw_xstrdup(name);
@@ -444,10 +588,26 @@ static bool match_str(const struct tsdb_matcher *m, const char *v)
     switch (m->op) {
     case TSDB_MATCH_EQ: return strcmp(v, m->value) == 0;
     case TSDB_MATCH_NE: return strcmp(v, m->value) != 0;
-    case TSDB_MATCH_RE: return regexec(m->re, v, 0, NULL, 0) == 0;
-    case TSDB_MATCH_NRE: return regexec(m->re, v, 0, NULL, 0) != 0;
+    case TSDB_MATCH_RE: return re_match(m->re, v, strlen(v));
+    case TSDB_MATCH_NRE: return !re_match(m->re, v, strlen(v));
     }
     return false;
+}
+
+/* PW_OK while the query may go on; PW_ETIMEDOUT past its deadline, PW_ECLOSED when cancelled,
+ * PW_ERANGE when a regex hit its limits. */
+static int budget_check(const struct tsdb_selector *sel)
+{
+    if (re_exhausted)
+        return PW_ERANGE;
+    const struct tsdb_budget *b = sel ? sel->budget : NULL;
+    if (!b)
+        return PW_OK;
+    if (b->deadline_ns && pw_mono_ns() > b->deadline_ns)
+        return PW_ETIMEDOUT;
+    if (b->cancelled && b->cancelled(b->arg))
+        return PW_ECLOSED;
+    return PW_OK;
 }
 
 bool tsdb_matcher_match(const struct tsdb_matcher *m, const struct tsdb_series *s)
@@ -595,14 +755,16 @@ static int cmp_u32(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
-/* Candidate ids for one positive matcher (EQ non-empty or RE not matching ""); malloc'ed. */
-static void candidates(struct tsdb *db, const struct tsdb_matcher *m, uint32_t **ids, size_t *n)
+/* Candidate ids for one positive matcher (EQ non-empty or RE not matching ""); malloc'ed.
+ * Returns PW_OK or the budget's verdict (*ids is still set). */
+static int candidates(struct tsdb *db, const struct tsdb_selector *sel,
+                      const struct tsdb_matcher *m, uint32_t **ids, size_t *n)
 {
     struct tsdb_lname *ln = lname_get(db, m->name, false);
     *ids = NULL;
     *n = 0;
     if (!ln)
-        return;
+        return PW_OK;
     if (m->op == TSDB_MATCH_EQ) {
         struct tsdb_lvalue *lv = lvalue_get(ln, m->value, false);
         if (lv && lv->n) {
@@ -610,14 +772,17 @@ static void candidates(struct tsdb *db, const struct tsdb_matcher *m, uint32_t *
             memcpy(*ids, lv->ids, lv->n * sizeof **ids);
             *n = lv->n;
         }
-        return;
+        return PW_OK;
     }
     size_t cap = 0, k = 0;
     uint32_t *v = NULL;
     bool sorted = true;
+    int rc = PW_OK;
     for (size_t i = 0; i < ln->nvals; i++) {
         struct tsdb_lvalue *lv = ln->list[i];
-        if (!lv->n || regexec(m->re, lv->value, 0, NULL, 0) != 0)
+        if (i % TSDB_POLL_EVERY == TSDB_POLL_EVERY - 1 && (rc = budget_check(sel)) != PW_OK)
+            break;
+        if (!lv->n || !re_match(m->re, lv->value, lv->vlen))
             continue;
         if (k + lv->n > cap) {
             cap = (k + lv->n) * 2;
@@ -632,6 +797,7 @@ static void candidates(struct tsdb *db, const struct tsdb_matcher *m, uint32_t *
         qsort(v, k, sizeof *v, cmp_u32);
     *ids = v;
     *n = k;
+    return rc != PW_OK ? rc : budget_check(sel);
 }
 
 static int select_locked(struct tsdb *db, const struct tsdb_selector *sel, size_t limit,
@@ -639,6 +805,9 @@ static int select_locked(struct tsdb *db, const struct tsdb_selector *sel, size_
 {
     const struct tsdb_matcher *best = NULL;
     size_t best_n = SIZE_MAX;
+    re_exhausted = false;
+    *refs = NULL;
+    *nout = 0;
     for (size_t i = 0; i < sel->n; i++) {
         const struct tsdb_matcher *m = &sel->m[i];
         if (match_str(m, ""))
@@ -658,8 +827,13 @@ static int select_locked(struct tsdb *db, const struct tsdb_selector *sel, size_
     }
     uint32_t *ids = NULL;
     size_t n = 0;
+    int rc = PW_OK;
     if (best) {
-        candidates(db, best, &ids, &n);
+        rc = candidates(db, sel, best, &ids, &n);
+        if (rc != PW_OK) {
+            free(ids);
+            return rc;
+        }
     } else {
         /* only "x!=\"\""-style positive matchers: scan every series */
         bool any = false;
@@ -673,8 +847,9 @@ static int select_locked(struct tsdb *db, const struct tsdb_selector *sel, size_
             ids[n++] = i;
     }
     size_t k = 0;
-    int rc = PW_OK;
     for (size_t i = 0; i < n; i++) {
+        if (i % TSDB_POLL_EVERY == TSDB_POLL_EVERY - 1 && (rc = budget_check(sel)) != PW_OK)
+            break;
         struct tsdb_series *s = tsdb_series_get(db, ids[i]);
         if (!s)
             continue;
@@ -688,6 +863,15 @@ static int select_locked(struct tsdb *db, const struct tsdb_selector *sel, size_
             break;
         }
         ids[k++] = ids[i];
+    }
+    if (rc == PW_OK || rc == PW_ETOOBIG) {
+        int brc = budget_check(sel);
+        if (brc != PW_OK)
+            rc = brc;
+    }
+    if (rc != PW_OK && rc != PW_ETOOBIG) {
+        free(ids);
+        return rc;
     }
     *refs = ids;
     *nout = k;

@@ -1600,9 +1600,19 @@ static int put_double(struct pw_buf *b, double v)
 int tsdb_export_json(struct tsdb *db, uint32_t ref, int64_t start, int64_t end,
                      struct pw_buf *out)
 {
+    return tsdb_export_json_max(db, ref, start, end, 0, NULL, out);
+}
+
+int tsdb_export_json_max(struct tsdb *db, uint32_t ref, int64_t start, int64_t end, size_t max,
+                         size_t *written, struct pw_buf *out)
+{
     struct tsdb_samples s = {0};
     size_t mark = out->len;
-    int rc = tsdb_read(db, ref, start, end, 0, &s);
+    int rc = tsdb_read(db, ref, start, end, max, &s);
+    if (rc == PW_ETOOBIG)
+        rc = PW_ERANGE; /* more than max samples: nothing written */
+    if (written)
+        *written = rc == PW_OK ? s.n : 0;
     if (rc != PW_OK || s.n == 0)
         goto out;
     if ((rc = pw_buf_puts(out, "{\"metric\":")) != PW_OK ||

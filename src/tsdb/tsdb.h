@@ -218,17 +218,30 @@ struct tsdb_matcher {
     enum tsdb_match_op op;
     char *name;  /* owned */
     char *value; /* owned; the regex source for RE/NRE */
-    void *re;    /* compiled, anchored regex (regex_t *) for RE/NRE */
+    void *re;    /* compiled, anchored, bounded regex (pcre2_code *) for RE/NRE */
+};
+
+/* Bounds of one query, polled while it selects (about every TSDB_POLL_EVERY label values or
+ * series) [reader]. */
+#define TSDB_POLL_EVERY 1024
+struct tsdb_budget {
+    int64_t deadline_ns;          /* pw_mono_ns() clock; 0 = none: PW_ETIMEDOUT past it */
+    bool (*cancelled)(void *arg); /* NULL = never; true: PW_ECLOSED (client gone, shutdown) */
+    void *arg;
 };
 
 struct tsdb_selector {
     size_t n;
     struct tsdb_matcher m[TSDB_MAX_MATCHERS];
+    const struct tsdb_budget *budget; /* NULL = unbounded; borrowed; set after parsing */
 };
 
 /* Parses a PromQL selector `metric{label="v",other=~"re",x!="y",y!~"re"}` (metric optional,
- * strings in "..." or '...' with Go escapes, regexes POSIX ERE anchored at both ends as
- * Prometheus anchors them). At most `len` bytes of s are read. Returns PW_OK and *sel (release it
+ * strings in "..." or '...' with Go escapes). Names outside the classic syntax are quoted as in
+ * Prometheus 3: `{"cpu-load_value","host.name"="a"}` (a quoted string alone is the metric
+ * name). Regexes are RE2-like and bounded (PCRE2 with match limits, anchored at both ends as
+ * Prometheus anchors them; index.c has the rules); a regex that cannot compile within the
+ * limits is refused here. At most `len` bytes of s are read. Returns PW_OK and *sel (release it
  * with tsdb_selector_release), or PW_EINVAL with a message naming the offset in err. */
 int tsdb_selector_parse(const char *s, size_t len, struct tsdb_selector *sel, char *err,
                         size_t errcap);
@@ -242,7 +255,9 @@ void tsdb_selector_release(struct tsdb_selector *sel);
 
 /* Series matching every matcher, sorted by ref. As in Prometheus an absent label matches as "",
  * and at least one matcher must not match the empty string (PW_EINVAL otherwise). At most
- * `limit` refs (0 = no limit; PW_ETOOBIG when more match). *refs is malloc'ed (caller frees). */
+ * `limit` refs (0 = no limit; PW_ETOOBIG when more match: *refs holds the first `limit`).
+ * *refs is malloc'ed (caller frees). PW_ERANGE when a regex exceeded its match limits,
+ * PW_ETIMEDOUT / PW_ECLOSED from sel->budget (nothing returned then). */
 int tsdb_select(struct tsdb *db, const struct tsdb_selector *sel, size_t limit, uint32_t **refs,
                 size_t *n);
 
@@ -309,6 +324,10 @@ void tsdb_last_values(struct tsdb *db, const uint32_t *refs, size_t n, struct ts
  * "NaN", "+Inf", "-Inf" (as the Prometheus API does). PW_ETOOBIG when out's bound is reached. */
 int tsdb_export_json(struct tsdb *db, uint32_t ref, int64_t start, int64_t end,
                      struct pw_buf *out);
+/* The same for a series of at most max samples in the range (0 = no limit): PW_ERANGE, with
+ * nothing written, when it has more. *written (may be NULL) = samples written. */
+int tsdb_export_json_max(struct tsdb *db, uint32_t ref, int64_t start, int64_t end, size_t max,
+                         size_t *written, struct pw_buf *out);
 
 struct tsdb_stats {
     uint64_t series;

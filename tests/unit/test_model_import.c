@@ -553,6 +553,23 @@ static void test_series_key(void **state)
     assert_int_equal(model_series_key("m{a=\"1\"} x", k, sizeof k), PW_EINVAL);
     assert_int_equal(model_series_key("m{__name__=\"x\"}", k, sizeof k), PW_EINVAL);
     assert_int_equal(model_series_key("m{a=\"123456789\"}", k, 8), PW_ETOOBIG);
+    /* names outside the classic syntax (Telegraf, InfluxDB, Prometheus 3), quoted as the tsdb's
+     * canonical key quotes them, so such series can be bound to points */
+    assert_int_equal(model_series_key("{'cpu-load_value', \"host.name\"=\"a\", ok=\"1\"}", k,
+                                      sizeof k), PW_OK);
+    assert_string_equal(k, "{\"cpu-load_value\",\"host.name\"=\"a\",ok=\"1\"}");
+    assert_int_equal(model_series_key("{\"温度_值\"}", k, sizeof k), PW_OK);
+    assert_string_equal(k, "{\"温度_值\"}");
+    assert_int_equal(model_series_key("m{\"a b\"=\"x\"}", k, sizeof k), PW_OK);
+    assert_string_equal(k, "m{\"a b\"=\"x\"}");
+    assert_int_equal(model_series_key("{\"x\\\"y\"}", k, sizeof k), PW_OK);
+    assert_string_equal(k, "{\"x\\\"y\"}");
+    assert_int_equal(model_series_key("{\"ok_name\",a=\"1\"}", k, sizeof k), PW_OK);
+    assert_string_equal(k, "ok_name{a=\"1\"}"); /* a classic name is written bare */
+    assert_int_equal(model_series_key("{}", k, sizeof k), PW_EINVAL);
+    assert_int_equal(model_series_key("{\"\"}", k, sizeof k), PW_EINVAL);
+    assert_int_equal(model_series_key("{a=\"1\"}", k, sizeof k), PW_EINVAL); /* no metric name */
+    assert_int_equal(model_series_key("{\"m\" a=\"1\"}", k, sizeof k), PW_EINVAL);
 }
 
 static void test_demo_park(void **state)

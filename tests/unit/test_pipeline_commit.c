@@ -383,6 +383,32 @@ static void test_close_drains(void **state)
     }
 }
 
+/* A sample the store will never take costs only itself: the batch succeeds with the others,
+ * and the report names the refused sample and why (it used to fail the batch, so its sender was
+ * never acknowledged and resent forever). */
+static void test_refused_samples(void **state)
+{
+    struct fixture *fx = *state;
+    fx_open(fx, TSDB_FSYNC_BATCH);
+    struct pipeline_batch *b = pipeline_batch_new();
+    struct tsdb_label good[] = {{"__name__", "m"}, {"k", "1"}};
+    struct tsdb_label dup[] = {{"__name__", "m"}, {"k", "1"}, {"k", "2"}};
+    assert_int_equal(pipeline_batch_add(b, good, 2, 1000, 1.0, 0), PW_OK);
+    assert_int_equal(pipeline_batch_add(b, dup, 3, 1000, 2.0, 0), PW_OK);
+    assert_int_equal(pipeline_batch_add(b, good, 2, TSDB_TS_MAX + 1, 3.0, 0), PW_OK);
+    assert_int_equal(pipeline_batch_add(b, good, 2, 2000, 4.0, 0), PW_OK);
+    struct pipeline_report rep;
+    assert_int_equal(pipeline_write_report(fx->p, b, &rep), PW_OK);
+    assert_int_equal(rep.stored, 2);
+    assert_int_equal(rep.refused, 2);
+    assert_int_equal(rep.refusals[0].index, 1);
+    assert_int_equal(rep.refusals[0].why, PW_EINVAL);
+    assert_int_equal(rep.refusals[1].index, 2);
+    assert_int_equal(rep.refusals[1].why, PW_ERANGE);
+    free(rep.refusals);
+    fx_close(fx);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -390,6 +416,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_fsync_failure, setup, teardown),
         cmocka_unit_test_setup_teardown(test_small_not_behind_large, setup, teardown),
         cmocka_unit_test_setup_teardown(test_close_drains, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_refused_samples, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -326,6 +326,9 @@ static void test_precisions(void **state)
     enum influx_precision p = INFLUX_PREC_H;
     assert_int_equal(influx_precision_parse("ns", 2, &p), PW_OK);
     assert_int_equal(p, INFLUX_PREC_NS);
+    p = INFLUX_PREC_H;
+    assert_int_equal(influx_precision_parse("n", 1, &p), PW_OK); /* InfluxDB 1.x clients */
+    assert_int_equal(p, INFLUX_PREC_NS);
     assert_int_equal(influx_precision_parse("u", 1, &p), PW_OK);
     assert_int_equal(p, INFLUX_PREC_US);
     assert_int_equal(influx_precision_parse("\xc2\xb5", 2, &p), PW_OK);

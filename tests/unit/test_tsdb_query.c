@@ -230,13 +230,90 @@ static void test_selectors(void **state)
     struct tsdb_label dup[] = {{"__name__", "x"}, {"a", "1"}, {"a", "2"}};
     uint32_t r;
     assert_int_equal(tsdb_series_ref(db, dup, 3, &r), PW_EINVAL);
-    struct tsdb_label badname[] = {{"__name__", "x-y"}};
-    assert_int_equal(tsdb_series_ref(db, badname, 1, &r), PW_EINVAL);
+    struct tsdb_label noname[] = {{"__name__", "x"}, {"", "1"}};
+    assert_int_equal(tsdb_series_ref(db, noname, 2, &r), PW_EINVAL);
     /* label order and empty labels do not change identity */
     struct tsdb_label l1[] = {{"code", "a21026"}, {"mn", "A1"}, {"__name__", "hj212_rtd"},
                               {"empty", ""}};
     assert_int_equal(tsdb_series_ref(db, l1, 4, &r), PW_OK);
     assert_int_equal(r, 0);
+    /* names beyond the classic syntax (InfluxDB, VictoriaMetrics, Prometheus 3 accept them) are
+     * stored, their key quoting them; they survive a reopen (the series log is parsed back) */
+    struct tsdb_label utf[] = {{"__name__", "cpu-load_value"}, {"host.name", "a\"b"},
+                               {"区域", "东区"}, {"ok", "1"}};
+    uint32_t ru, ru2, rq;
+    assert_int_equal(tsdb_series_ref(db, utf, 4, &ru), PW_OK);
+    assert_string_equal(tsdb_series_key(db, ru),
+                        "{\"cpu-load_value\",\"host.name\"=\"a\\\"b\",ok=\"1\",\"区域\"=\"东区\"}");
+    struct tsdb_label q[] = {{"__name__", "m"}, {"a b", "x"}};
+    assert_int_equal(tsdb_series_ref(db, q, 2, &rq), PW_OK);
+    assert_string_equal(tsdb_series_key(db, rq), "m{\"a b\"=\"x\"}");
+    assert_int_equal(tsdb_selector_parse("{\"cpu-load_value\", \"区域\"=~\"东.*\"}", 38, &sel,
+                                         err, sizeof err), PW_OK);
+    uint32_t *refs;
+    size_t nr;
+    assert_int_equal(tsdb_select(db, &sel, 0, &refs, &nr), PW_OK);
+    assert_int_equal(nr, 1);
+    assert_int_equal(refs[0], ru);
+    free(refs);
+    tsdb_selector_release(&sel);
+    assert_int_equal(tsdb_selector_parse("{\"a\",\"b\"}", 9, &sel, err, sizeof err), PW_EINVAL);
+    assert_int_equal(tsdb_close(db), PW_OK);
+    db = open_db(dir, 0);
+    assert_int_equal(tsdb_series_ref(db, utf, 4, &ru2), PW_OK);
+    assert_int_equal(ru2, ru);
+    assert_int_equal(tsdb_close(db), PW_OK);
+    tu_rmrf(dir);
+}
+
+static bool always(void *arg)
+{
+    (*(int *)arg)++;
+    return true;
+}
+
+/* Regexes run in bounded time and memory: POSIX regexec took gigabytes on nested repeats. */
+static void test_regex_bounded(void **state)
+{
+    char dir[64], err[256];
+    tu_tmpdir(dir, sizeof dir, "re");
+    struct tsdb *db = open_db(dir, 0);
+    mkref(db, "m", "v", "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa!", NULL, NULL);
+    mkref(db, "m", "v", "x7", NULL, NULL);
+    mkref(db, "m", "v", "line\nbreak", NULL, NULL);
+    struct tsdb_selector sel;
+    uint32_t *refs = NULL;
+    size_t n;
+    /* the issue's selector: refused at compile (the program would be too large), quickly */
+    const char *nested = "{__name__=~\"(((.{1,40}){1,40}){1,40}){1,40}\"}";
+    assert_int_equal(tsdb_selector_parse(nested, strlen(nested), &sel, err, sizeof err),
+                     PW_EINVAL);
+    assert_non_null(strstr(err, "regex"));
+    /* catastrophic backtracking on a subject: the step limit fails the query (not a non-match) */
+    const char *evil = "m{v=~\"(a|aa)+\"}";
+    assert_int_equal(tsdb_selector_parse(evil, strlen(evil), &sel, err, sizeof err), PW_OK);
+    assert_int_equal(tsdb_select(db, &sel, 0, &refs, &n), PW_ERANGE);
+    tsdb_selector_release(&sel);
+    /* RE2 semantics: \d and friends, anchoring, `.` stops at a newline, no backreferences */
+    sel_refs(db, "m{v=~\"x\\\\d\"}", 1);
+    sel_refs(db, "m{v=~\"x\"}", 0);
+    sel_refs(db, "m{v=~\"line.break\"}", 0);
+    sel_refs(db, "m{v=~\"a|x7\"}", 1);    /* anchoring covers every alternative */
+    sel_refs(db, "m{v=~\"x|line\"}", 0);
+    const char *bref = "m{v=~\"(a)\\\\1\"}";
+    assert_int_equal(tsdb_selector_parse(bref, strlen(bref), &sel, err, sizeof err), PW_EINVAL);
+    assert_non_null(strstr(err, "backreferences"));
+    /* the budget: a cancelled query stops */
+    int polls = 0;
+    struct tsdb_budget b = {.cancelled = always, .arg = &polls};
+    assert_int_equal(tsdb_selector_parse("m", 1, &sel, err, sizeof err), PW_OK);
+    sel.budget = &b;
+    assert_int_equal(tsdb_select(db, &sel, 0, &refs, &n), PW_ECLOSED);
+    assert_true(polls > 0);
+    b.cancelled = NULL;
+    b.deadline_ns = 1; /* long past */
+    assert_int_equal(tsdb_select(db, &sel, 0, &refs, &n), PW_ETIMEDOUT);
+    tsdb_selector_release(&sel);
     assert_int_equal(tsdb_close(db), PW_OK);
     tu_rmrf(dir);
 }
@@ -446,6 +523,7 @@ int main(void)
         cmocka_unit_test(test_out_of_order_and_duplicates),
         cmocka_unit_test(test_retention),
         cmocka_unit_test(test_selectors),
+        cmocka_unit_test(test_regex_bounded),
         cmocka_unit_test(test_downsample_export),
         cmocka_unit_test(test_concurrent_readers),
         cmocka_unit_test(test_concurrent_head_consistency),
