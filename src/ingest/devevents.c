@@ -21,6 +21,7 @@
 #include "base/metrics.h"
 #include "base/timeutil.h"
 #include "model/model.h"
+#include "supervise/supervise.h"
 
 #include <cjson/cJSON.h>
 #include <math.h>
@@ -173,6 +174,12 @@ void devevents_set_listener(struct devevents *ev,
     ev->listener = fn;
     ev->listener_arg = arg;
     pthread_mutex_unlock(&ev->mu);
+}
+
+void devevents_to_supervision(const struct device_event *e, void *arg)
+{
+    if (e->type == DEVEV_FIRE_PANEL)
+        supervise_fire_event(arg, e->device, e->enterprise, e->kind, e->ts);
 }
 
 /* ---- validation ---- */

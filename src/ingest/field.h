@@ -71,6 +71,9 @@ void devevents_close(struct devevents *ev);
  * before producers start; fn NULL removes it. */
 void devevents_set_listener(struct devevents *ev,
                             void (*fn)(const struct device_event *e, void *arg), void *arg);
+/* The listener the daemon sets (arg = the struct pipeline): fire-panel events go to
+ * supervise_fire_event. */
+void devevents_to_supervision(const struct device_event *e, void *arg);
 
 /* Validates one JSON event object (docs/api.md, "Device events") into *out. `device` (may be
  * NULL) is the device the transport already established (MQTT topic): the object's "device" must

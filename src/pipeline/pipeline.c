@@ -63,28 +63,11 @@ struct pipeline {
 static struct pw_counter *m_samples, *m_failed, *m_groups, *m_full, *m_fsync_errors,
     *m_transitions, *m_alarm_errors;
 
-void pipeline_emit(const struct rules_transition *t, void *arg)
+void pipeline_emit(const struct alarm_transition *t, void *arg)
 {
     struct pipeline *p = arg;
-    struct alarm_transition a = {
-        .action = (enum alarm_action)t->action,
-        .source = t->source,
-        .source_kind = t->source_kind,
-        .rule = t->rule,
-        .condition = t->condition,
-        .level = t->level,
-        .gas_level = t->gas_level,
-        .device = t->device,
-        .enterprise = t->enterprise,
-        .area = t->area,
-        .point = t->point,
-        .series = t->series,
-        .value = t->value,
-        .threshold = t->threshold,
-        .ts = t->ts,
-        .message = t->message,
-        .origin_ns = p->origin_ns,
-    };
+    struct alarm_transition a = *t;
+    a.origin_ns = p->origin_ns;
     pw_counter_add(m_transitions, 1);
     int rc = alarm_apply(p->opt.alarms, &a, pw_now_ms(), NULL);
     if (rc != PW_OK) {

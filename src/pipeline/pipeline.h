@@ -116,7 +116,7 @@ struct rules *pipeline_rules(struct pipeline *p);
 struct alarm_store *pipeline_alarms(struct pipeline *p);
 /* Applies a rules transition to the alarm store (for fn's run by pipeline_exec, e.g.
  * rules_on_event(pipeline_rules(p), ..., pipeline_emit, p)). */
-void pipeline_emit(const struct rules_transition *t, void *p);
+void pipeline_emit(const struct alarm_transition *t, void *p);
 
 /* Submits b and waits until it is durable or failed. Returns its rc (PW_OK: all samples durable)
  * and *stored; frees b. PW_EFULL/PW_ECLOSED when it could not be queued (nothing stored). */

@@ -1,0 +1,196 @@
+/* alarming.c — the alarm subsystem assembled: the alarm store (<data>/alarms.db), the rule
+ * overrides (<data>/rules.db), the rule set built from the park model and restored after a
+ * restart (open alarms, then the last sample of every series), the webhook notifier; and the
+ * fire-panel event mapping onto the rules. Contract in supervise.h. */
+#include "supervise/supervise.h"
+
+#include "alarm/alarm.h"
+#include "base/err.h"
+#include "base/log.h"
+#include "base/mem.h"
+#include "base/timeutil.h"
+#include "pipeline/pipeline.h"
+#include "rules/rules.h"
+#include "supervise/supervise_int.h"
+#include "tsdb/tsdb.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static int restore_alarm(const char *source, const char *rule, const char *condition, void *arg)
+{
+    struct supervise *sv = arg;
+    rules_restore_alarm(sv->rules, source, rule, condition);
+    return PW_OK;
+}
+
+/* Rule transitions during restore go straight to the store (the pipeline is not running yet). */
+static void restore_emit(const struct alarm_transition *t, void *arg)
+{
+    struct alarm_store *s = arg;
+    alarm_apply(s, t, pw_now_ms(), NULL);
+}
+
+static void restore_samples(struct supervise *sv, struct tsdb *db)
+{
+    struct tsdb_selector sel;
+    char err[128];
+    uint32_t *refs = NULL;
+    size_t n = 0;
+    tsdb_selector_init(&sel);
+    tsdb_selector_add(&sel, TSDB_MATCH_RE, "__name__", ".+", err, sizeof err);
+    if (tsdb_select(db, &sel, 0, &refs, &n) == PW_OK && n > 0) {
+        struct tsdb_sample *v = pw_xmalloc(n * sizeof *v);
+        tsdb_last_values(db, refs, n, v);
+        int64_t now = pw_now_ms();
+        for (size_t i = 0; i < n; i++)
+            if (v[i].ts != TSDB_NO_TS)
+                rules_restore_sample(sv->rules, refs[i], tsdb_series_key(db, refs[i]), v[i].ts,
+                                     v[i].value, v[i].quality, now, restore_emit, sv->store);
+        free(v);
+    }
+    free(refs);
+    tsdb_selector_release(&sel);
+}
+
+static void rules_opts_from_config(const struct pw_config *cfg, struct rules_opts *ro)
+{
+    rules_opts_init(ro);
+    ro->offline_after_ms = cfg->rules_offline_after;
+    ro->on_delay_ms = cfg->rules_on_delay;
+    ro->off_delay_ms = cfg->rules_off_delay;
+    ro->flatline_window_ms = cfg->rules_flatline_window;
+    ro->early_window_ms = cfg->rules_early_window;
+    ro->early_horizon_ms = cfg->rules_early_horizon;
+    ro->linked_count = (int)cfg->rules_linked_count;
+    ro->linked_level = (int)cfg->rules_linked_level;
+    ro->linked_window_ms = cfg->rules_linked_window;
+}
+
+int supervise_open(const struct pw_config *cfg, const char *data_dir, struct model *m,
+                   struct tsdb *db, struct supervise **out)
+{
+    char path[4096];
+    struct supervise *sv = pw_xcalloc(1, sizeof *sv);
+    sv->cfg = cfg;
+    sv->model = m;
+    struct alarm_opts ao;
+    alarm_opts_init(&ao);
+    ao.flap_window_ms = cfg->alarm_flap_window;
+    ao.flap_count = (int)cfg->alarm_flap_count;
+    snprintf(path, sizeof path, "%s/alarms.db", data_dir);
+    int rc = alarm_store_open(path, &ao, &sv->store);
+    if (rc == PW_OK) {
+        snprintf(path, sizeof path, "%s/rules.db", data_dir);
+        rc = rules_db_open(path, &sv->rdb);
+    }
+    if (rc != PW_OK) {
+        PW_LOG_ERROR("supervise", "cannot open the alarm databases", "path=%s err=%s", path,
+                     pw_errname(rc));
+        goto fail;
+    }
+    struct rules_opts ro;
+    rules_opts_from_config(cfg, &ro);
+    rc = rules_open(m, sv->rdb, &ro, pw_now_ms(), &sv->rules);
+    if (rc != PW_OK) {
+        PW_LOG_ERROR("supervise", "cannot build the rule set", "err=%s", pw_errname(rc));
+        goto fail;
+    }
+    alarm_foreach_open(sv->store, restore_alarm, sv);
+    restore_samples(sv, db);
+    struct alarm_webhook_opts wo;
+    alarm_webhook_opts_init(&wo);
+    wo.urls = cfg->alarm_webhook_urls;
+    wo.max_tries = (int)cfg->alarm_webhook_max_tries;
+    wo.backoff_ms = cfg->alarm_webhook_backoff;
+    wo.timeout_ms = cfg->alarm_webhook_timeout;
+    wo.queue = (size_t)cfg->alarm_webhook_queue;
+    rc = alarm_webhook_start(sv->store, &wo, &sv->webhook);
+    if (rc != PW_OK) {
+        PW_LOG_ERROR("supervise", "bad alarm.webhook_urls", "err=%s", pw_errname(rc));
+        goto fail;
+    }
+    PW_LOG_INFO("supervise", "alarming ready", "series_with_rules=%zu rules=%zu",
+                rules_series_count(sv->rules), rules_instance_count(sv->rules));
+    *out = sv;
+    return PW_OK;
+fail:
+    supervise_close(sv);
+    return rc;
+}
+
+void supervise_close(struct supervise *sv)
+{
+    if (!sv)
+        return;
+    alarm_webhook_stop(sv->webhook);
+    rules_close(sv->rules);
+    rules_db_close(sv->rdb);
+    alarm_store_close(sv->store);
+    free(sv);
+}
+
+void supervise_pipeline_opts(struct supervise *sv, struct pipeline_opts *o)
+{
+    o->rules = sv->rules;
+    o->alarms = sv->store;
+}
+
+struct alarm_store *supervise_alarms(struct supervise *sv)
+{
+    return sv ? sv->store : NULL;
+}
+
+struct rules *supervise_rules(struct supervise *sv)
+{
+    return sv ? sv->rules : NULL;
+}
+
+struct rules_db *supervise_rules_db(struct supervise *sv)
+{
+    return sv ? sv->rdb : NULL;
+}
+
+/* ---- fire-panel events → writer thread ---- */
+
+struct fire_ev {
+    enum rules_event ev;
+    int64_t ts;
+    char device[80], enterprise[80];
+};
+
+static void apply_fire(struct pipeline *p, void *ctx)
+{
+    struct fire_ev *f = ctx;
+    struct rules *rs = pipeline_rules(p);
+    if (rs)
+        rules_on_event(rs, f->device, f->enterprise[0] ? f->enterprise : NULL, NULL, f->ev, f->ts,
+                       pipeline_emit, p);
+    free(f);
+}
+
+int supervise_fire_event(struct pipeline *p, const char *device, const char *enterprise,
+                         const char *kind, int64_t ts)
+{
+    enum rules_event ev;
+    if (strcmp(kind, "fire") == 0)
+        ev = RULES_EV_FIRE;
+    else if (strcmp(kind, "fault") == 0)
+        ev = RULES_EV_FAULT;
+    else if (strcmp(kind, "supervisory") == 0 || strcmp(kind, "isolation") == 0)
+        ev = RULES_EV_SUPERVISORY; /* an isolated zone cannot report: supervise it */
+    else if (strcmp(kind, "reset") == 0)
+        ev = RULES_EV_RESET;
+    else
+        return PW_OK;
+    struct fire_ev *f = pw_xcalloc(1, sizeof *f);
+    f->ev = ev;
+    f->ts = ts;
+    snprintf(f->device, sizeof f->device, "%s", device);
+    snprintf(f->enterprise, sizeof f->enterprise, "%s", enterprise ? enterprise : "");
+    int rc = pipeline_exec(p, apply_fire, f, false);
+    if (rc != PW_OK)
+        free(f); /* not queued: fn will not run */
+    return rc;
+}
