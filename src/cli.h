@@ -27,10 +27,6 @@ int cmd_token(struct cli *c);
 int cmd_fsck(struct cli *c);
 int cmd_sim(struct cli *c);
 
-/* ingest_deps.on_vehicle_alarm (cmd_alarming.c); arg is the struct pipeline. */
-struct vehicle_alarm;
-void alarming_on_vehicle_alarm(const struct vehicle_alarm *a, void *arg);
-
 /* Opens <data>/meta.db (creating the directory). Returns NULL after printing the reason. */
 struct model *cli_open_model(struct cli *c);
 

@@ -168,9 +168,7 @@ int cmd_serve(struct cli *c)
         goto out;
 
     struct ingest_deps id = {.cfg = &c->cfg, .model = m, .pipeline = pl, .tsdb = db,
-                             .data_dir = c->data_dir,
-                             .on_vehicle_alarm = alarming_on_vehicle_alarm,
-                             .on_vehicle_alarm_arg = pl};
+                             .vehicles = supervise_vehicles(sv)};
     if (ingest_start(&id, &ig) != PW_OK)
         goto out;
     if (start_field(c, m, pl, &fh) != PW_OK)

@@ -9,7 +9,9 @@
  * A commit writes everything applied so far; the sync thread fsyncs one ticket at a time
  * (tsdb_sync_prepare/perform/finish) while the writer goes on applying, and when a ticket
  * finishes every batch it covers gets its on_done. Everything that arrives while one fsync runs
- * shares the next one (group commit). */
+ * shares the next one (group commit). Side stores (pipeline_side_store: databases the writer
+ * writes beside the tsdb) commit with each tsdb commit and sync with each tsdb fsync, on the same
+ * threads, so their writes are acknowledged under the same rule. */
 #include "pipeline/pipeline.h"
 
 #include "base/err.h"
@@ -51,10 +53,13 @@ struct pipeline {
     int stopping;                       /* guarded by lock */
     struct tsdb_sync_ticket ticket;     /* guarded by lock */
     bool sync_posted, sync_done, sync_stop; /* guarded by lock */
+    bool side_posted;                   /* guarded by lock: the ticket also syncs side stores */
+    int side_rc;                        /* guarded by lock: their result */
     /* writer thread only */
     struct blist work, applied, committed;
     struct blist order; /* every batch taken from the queue, in submission order (by onext) */
     bool sync_busy; /* a ticket is posted and not finished */
+    bool side_dirty; /* side stores committed since their last sync */
     int64_t last_maintain_ms;
     int64_t last_tick_ms;
     int64_t origin_ns; /* of the batch being applied (writer thread); 0 outside batches */
@@ -117,6 +122,7 @@ void pipeline_batch_free(struct pipeline_batch *b)
         return;
     pw_buf_release(&b->arena);
     free(b->samples);
+    free(b->pos);
     free(b);
 }
 
@@ -148,6 +154,15 @@ void pipeline_batch_add_ref(struct pipeline_batch *b, uint32_t ref, int64_t ts, 
     s->value = value;
     s->quality = quality;
     b->n++;
+}
+
+void pipeline_batch_add_position(struct pipeline_batch *b, const struct pipeline_position *pos)
+{
+    if (b->npos == b->pos_cap) {
+        b->pos_cap = b->pos_cap ? b->pos_cap * 2 : 4;
+        b->pos = pw_xrealloc(b->pos, b->pos_cap * sizeof *b->pos);
+    }
+    b->pos[b->npos++] = *pos;
 }
 
 int pipeline_batch_add(struct pipeline_batch *b, const struct tsdb_label *labels, size_t n,
@@ -285,6 +300,12 @@ static void apply_range(struct pipeline *p, struct pipeline_batch *b, size_t to,
         evaluate(p, ref, s, now);
     }
     b->applied = i;
+    /* the batch's typed records, after its samples (a refusing engine refused them too) */
+    if (i == b->n && b->npos && b->rc != PW_ENOSPC && b->rc != PW_EIO &&
+        p->opt.supervisor.positions) {
+        p->opt.supervisor.positions(p, b->pos, b->npos, p->opt.supervisor.arg);
+        b->npos = 0;
+    }
 }
 
 static void maintain(struct pipeline *p)
@@ -294,6 +315,8 @@ static void maintain(struct pipeline *p)
     if (p->opt.rules && now - p->last_tick_ms >= 1000) {
         p->last_tick_ms = now;
         rules_tick(p->opt.rules, now, pipeline_emit, p);
+        if (p->opt.supervisor.tick)
+            p->opt.supervisor.tick(p, now, p->opt.supervisor.arg);
         alarm_tick(p->opt.alarms, now);
     }
     /* storage housekeeping waits for the outstanding fsync (it may rotate the WAL) */
@@ -397,6 +420,14 @@ static void commit_applied(struct pipeline *p)
     uint64_t seq = 0;
     int rc = tsdb_commit(p->db, &seq);
     pw_counter_add(m_groups, 1);
+    for (size_t i = 0; i < p->opt.n_side && rc == PW_OK; i++) {
+        const struct pipeline_side_store *ss = &p->opt.side[i];
+        rc = ss->commit(ss->arg);
+        if (rc != PW_OK)
+            PW_LOG_ERROR("pipeline", "side store commit failed", "store=%s err=%s", ss->name,
+                         pw_errname(rc));
+        p->side_dirty = true;
+    }
     struct pipeline_batch *b;
     if (rc != PW_OK) {
         pw_counter_add(m_fsync_errors, 1);
@@ -421,13 +452,40 @@ static void complete_committed(struct pipeline *p, uint64_t durable, int rc)
     }
 }
 
+/* Syncs every side store (sync thread, or the writer when no tsdb ticket is needed). */
+static int sync_side(struct pipeline *p)
+{
+    int rc = PW_OK;
+    for (size_t i = 0; i < p->opt.n_side; i++) {
+        const struct pipeline_side_store *ss = &p->opt.side[i];
+        int r = ss->sync(ss->arg);
+        if (r != PW_OK) {
+            PW_LOG_ERROR("pipeline", "side store sync failed", "store=%s err=%s", ss->name,
+                         pw_errname(r));
+            if (rc == PW_OK)
+                rc = r;
+        }
+    }
+    return rc;
+}
+
 /* Hands a ticket for everything committed to the sync thread, or completes what needs none. */
 static void start_sync(struct pipeline *p)
 {
     struct tsdb_sync_ticket t;
     if (!tsdb_sync_prepare(p->db, &t)) {
-        /* nothing to fsync (fsync=always|off, or already durable) */
+        /* nothing to fsync in the tsdb (fsync=always|off, or already durable) */
         uint64_t durable = tsdb_durable_seq(p->db);
+        int src = PW_OK;
+        if (p->side_dirty) {
+            p->side_dirty = false;
+            src = sync_side(p);
+        }
+        if (src != PW_OK) {
+            pw_counter_add(m_fsync_errors, 1);
+            complete_committed(p, durable, src);
+            return;
+        }
         complete_committed(p, durable, PW_OK);
         if (p->committed.head) {
             /* cannot happen: a commit that no fsync will cover is never acknowledged */
@@ -440,6 +498,8 @@ static void start_sync(struct pipeline *p)
     }
     pthread_mutex_lock(&p->lock);
     p->ticket = t;
+    p->side_posted = p->side_dirty;
+    p->side_dirty = false;
     p->sync_posted = true;
     pthread_cond_signal(&p->sync_wake);
     pthread_mutex_unlock(&p->lock);
@@ -450,9 +510,12 @@ static void finish_sync(struct pipeline *p)
 {
     pthread_mutex_lock(&p->lock);
     struct tsdb_sync_ticket t = p->ticket;
+    int src = p->side_rc;
     pthread_mutex_unlock(&p->lock);
     uint64_t durable = 0;
     int rc = tsdb_sync_finish(p->db, &t, &durable);
+    if (rc == PW_OK)
+        rc = src;
     p->sync_busy = false;
     if (rc != PW_OK) {
         pw_counter_add(m_fsync_errors, 1);
@@ -539,10 +602,13 @@ static void *syncer(void *arg)
         if (!p->sync_posted)
             break;
         struct tsdb_sync_ticket t = p->ticket;
+        bool side = p->side_posted;
         pthread_mutex_unlock(&p->lock);
         tsdb_sync_perform(&t);
+        int src = side ? sync_side(p) : PW_OK;
         pthread_mutex_lock(&p->lock);
         p->ticket.rc = t.rc;
+        p->side_rc = src;
         p->sync_posted = false;
         p->sync_done = true;
         pthread_cond_signal(&p->wake);

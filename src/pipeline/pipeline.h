@@ -9,6 +9,7 @@
  *
  *     struct pipeline_batch *b = pipeline_batch_new();
  *     pipeline_batch_add(b, labels, n, ts, value, quality);   // copies labels
+ *     pipeline_batch_add_position(b, &pos);                   // typed records, after the samples
  *     pipeline_submit(p, b, on_done, arg);                    // p owns b from here
  *     ... on_done(b, rc, arg) runs on the pipeline thread once b is durable (rc == PW_OK), or
  *         failed (rc < 0, b->stored samples were stored); the pipeline frees b after it returns.
@@ -39,6 +40,48 @@
 
 struct pipeline;
 
+/* A decoded vehicle position (JT/T 808 0x0200 / 0x0704) with who it belongs to: a typed record
+ * of a batch, handed to the supervisor (pipeline_opts.supervisor) on the writer thread after the
+ * batch's samples were applied. Strings are copied into the record (NUL-terminated). */
+struct pipeline_position {
+    char phone[21];      /* normalised terminal phone; the key */
+    char vehicle[65];    /* model vehicle id; "" for an accepted unknown terminal */
+    char plate[33];
+    char enterprise[65]; /* "" = none */
+    bool hazmat;         /* the lot and corridor rules apply */
+    bool positioned;     /* false: lat/lon/speed/heading not usable */
+    int64_t ts;          /* device time, ms UTC */
+    int64_t rx_ms;       /* wall clock when received */
+    double lat, lon, speed_kmh, heading, altitude_m;
+    uint32_t alarm, status; /* the 0x0200 alarm and status DWORDs */
+};
+
+/* Domain supervision beside the rules, on the writer thread (supervise/ fills it). */
+struct pipeline_supervisor {
+    /* the position records of one batch, after its samples (not called when storage refused
+     * the batch) */
+    void (*positions)(struct pipeline *p, const struct pipeline_position *pos, size_t n,
+                      void *arg);
+    /* about once a second, after rules_tick */
+    void (*tick)(struct pipeline *p, int64_t now, void *arg);
+    void *arg;
+};
+
+/* A side store: a database other than the tsdb that the writer thread writes while it applies
+ * batches, committed with the group commit so that "acknowledged means durable" covers it too.
+ * commit runs on the writer thread when the applied batches are committed (it must not fsync:
+ * e.g. an SQLite COMMIT with synchronous=NORMAL in WAL mode, which only writes the WAL); sync
+ * runs on the sync thread beside the tsdb fsync and makes everything committed so far durable
+ * (e.g. fsync of the SQLite WAL). A batch is acknowledged only when both succeeded for the
+ * commit that covers it; an error fails the group as a tsdb error does. */
+struct pipeline_side_store {
+    const char *name; /* for the log */
+    int (*commit)(void *arg);
+    int (*sync)(void *arg);
+    void *arg;
+};
+#define PIPELINE_SIDE_STORES_MAX 4
+
 /* A slice: at most this many samples, or this much time (0.2 ms), before batches that arrived
  * meanwhile get a turn. */
 #define PIPELINE_SLICE 1024
@@ -62,6 +105,8 @@ struct pipeline_batch {
      * rule queries): see pipeline_exec */
     void (*exec)(struct pipeline *p, void *ctx);
     void *exec_ctx;
+    struct pipeline_position *pos; /* typed records (pipeline_batch_add_position) */
+    size_t npos, pos_cap;
     size_t applied;           /* samples [0, applied) done (writer thread) */
     uint64_t seq;             /* tsdb commit that covers it (writer thread) */
     bool finished;            /* durable or failed; on_done waits for the batches before it */
@@ -77,6 +122,9 @@ struct pipeline_opts {
      * alarm_apply; rules_tick and alarm_tick run about once a second. */
     struct rules *rules;
     struct alarm_store *alarms;
+    struct pipeline_supervisor supervisor; /* positions NULL: records are dropped */
+    struct pipeline_side_store side[PIPELINE_SIDE_STORES_MAX];
+    size_t n_side;
 };
 void pipeline_opts_init(struct pipeline_opts *o);
 
@@ -96,6 +144,8 @@ void pipeline_batch_free(struct pipeline_batch *b);
 /* Adds a sample of a series already resolved with tsdb_series_lookup_many (no labels copied). */
 void pipeline_batch_add_ref(struct pipeline_batch *b, uint32_t ref, int64_t ts, double value,
                             uint8_t quality);
+/* Adds a typed position record (copied). */
+void pipeline_batch_add_position(struct pipeline_batch *b, const struct pipeline_position *pos);
 /* Preallocates for about `samples` samples and `label_bytes` bytes of label text. */
 void pipeline_batch_reserve(struct pipeline_batch *b, size_t samples, size_t label_bytes);
 

@@ -12,6 +12,7 @@
 #include "pipeline/pipeline.h"
 #include "rules/rules.h"
 #include "supervise/supervise_int.h"
+#include "supervise/vehicles.h"
 #include "tsdb/tsdb.h"
 
 #include <stdio.h>
@@ -21,7 +22,8 @@
 static int restore_alarm(const char *source, const char *rule, const char *condition, void *arg)
 {
     struct supervise *sv = arg;
-    rules_restore_alarm(sv->rules, source, rule, condition);
+    if (rules_restore_alarm(sv->rules, source, rule, condition) == PW_ENOTFOUND)
+        supervise_restore_external(sv, source, rule, condition);
     return PW_OK;
 }
 
@@ -97,6 +99,8 @@ int supervise_open(const struct pw_config *cfg, const char *data_dir, struct mod
         PW_LOG_ERROR("supervise", "cannot build the rule set", "err=%s", pw_errname(rc));
         goto fail;
     }
+    if ((rc = supervise_vehicles_open(sv, data_dir)) != PW_OK)
+        goto fail;
     alarm_foreach_open(sv->store, restore_alarm, sv);
     restore_samples(sv, db);
     struct alarm_webhook_opts wo;
@@ -125,6 +129,7 @@ void supervise_close(struct supervise *sv)
     if (!sv)
         return;
     alarm_webhook_stop(sv->webhook);
+    vehicles_close(sv->vehicles);
     rules_close(sv->rules);
     rules_db_close(sv->rdb);
     alarm_store_close(sv->store);
@@ -135,6 +140,7 @@ void supervise_pipeline_opts(struct supervise *sv, struct pipeline_opts *o)
 {
     o->rules = sv->rules;
     o->alarms = sv->store;
+    supervise_vehicles_pipeline_opts(sv, o);
 }
 
 struct alarm_store *supervise_alarms(struct supervise *sv)

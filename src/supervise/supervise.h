@@ -12,8 +12,11 @@
 #ifndef PW_SUPERVISE_H
 #define PW_SUPERVISE_H
 
+#include "base/buf.h"
 #include "base/config.h"
 
+#include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 struct alarm_store;
@@ -24,6 +27,7 @@ struct rules;
 struct rules_db;
 struct supervise;
 struct tsdb;
+struct vehicles;
 
 /* Opens alarms.db and rules.db in data_dir, builds the rule set from m with the rules.*
  * configuration, restores it (open alarms first, then the last sample of every series in db),
@@ -48,5 +52,31 @@ struct rules_db *supervise_rules_db(struct supervise *sv);
  * = the device's from the model. Returns PW_OK, or the pipeline_exec error (not queued). */
 int supervise_fire_event(struct pipeline *p, const char *device, const char *enterprise,
                          const char *kind, int64_t ts);
+
+/* ==== vehicle supervision (vehicles.c; docs/vehicles.md) ====
+ *
+ * Positions reach it as typed records of pipeline batches (pipeline_batch_add_position); it
+ * runs on the writer thread after the batch's samples, beside the rules, and its alarms go
+ * through rules_external to the alarm store like every other transition (rule
+ * "vehicle_<kind>", source the vehicle id or, for an accepted unknown terminal, the phone).
+ * After a restart the open vehicle alarms are restored into the vehicle state, so the next
+ * position that finds the condition gone clears them. The entry/exit log (<data>/vehicles.db)
+ * is committed with the pipeline's group commit. The functions below may be called from any
+ * thread. */
+struct vehicles *supervise_vehicles(struct supervise *sv);
+/* Terminal connection state, for "online" in the live state. */
+void vehicles_set_online(struct vehicles *vs, const char *phone, bool online);
+/* Vehicles with live state, as a JSON array (docs/vehicles.md); scope: NULL = all, else only
+ * vehicles of that enterprise. */
+int vehicles_live_json(struct vehicles *vs, const char *scope, struct pw_buf *out);
+/* Active vehicle alarms: [{"vehicle","plate","phone","kind","since",...}], scoped as above. */
+int vehicles_alarms_json(struct vehicles *vs, const char *scope, struct pw_buf *out);
+/* The entry/exit log page: {"entries":[...],"next":id|null}; newest first; before_id 0 = from
+ * the newest. Returns PW_OK, PW_ENOTFOUND (no log kept) or PW_EDB. */
+int vehicles_entries_json(struct vehicles *vs, const char *scope, int64_t since, int64_t until,
+                          int limit, int64_t before_id, struct pw_buf *out);
+/* The phone of a vehicle id (scoped); PW_OK or PW_ENOTFOUND. */
+int vehicles_phone_of(struct vehicles *vs, const char *scope, const char *vehicle, char *phone,
+                      size_t cap);
 
 #endif

@@ -1,11 +1,12 @@
-/* vehicles.h — vehicle supervision inside src/ingest/ (not a public header): the per-vehicle
+/* vehicles.h — vehicle supervision inside src/supervise/ (not a public header): the per-vehicle
  * state machine fed by decoded JT/T 808 positions, the geofences of the park model, the vehicle
  * alarms and the entry/exit log (<data>/vehicles.db). Rules and keys: docs/vehicles.md.
  *
- * Threads: one producer (the ingest loop, or a unit test) calls vehicles_position/_tick/
- * _declare/_load_geofences/_set_online; the *_json readers may run on any thread. A mutex inside
- * struct vehicles guards everything; on_alarm is called with it held and must not call back
- * into vehicles_*.
+ * Threads: one producer (the pipeline's writer thread, or a unit test) calls vehicles_position/
+ * _tick/_declare/_load_geofences/_restore_alarm/_log_commit; vehicles_log_sync runs on the
+ * pipeline's sync thread; vehicles_set_online and the readers (supervise.h) on any thread. A
+ * mutex inside struct vehicles guards the state; on_alarm is called after it was released, in
+ * the order the transitions happened, on the producer's thread.
  *
  * Time: every position carries its device time (ms UTC). A vehicle's live state moves forward
  * only: a position older than the newest one seen (0x0704 back-fill) updates nothing here (its
@@ -15,12 +16,35 @@
 #ifndef PW_INGEST_VEHICLES_H
 #define PW_INGEST_VEHICLES_H
 
-#include "ingest/ingest.h"
+#include "supervise/supervise.h"
 
 #include <stdbool.h>
 #include <stdint.h>
 
-struct vehicles;
+/* A vehicle alarm transition. Strings are NUL-terminated and valid during the callback only. */
+enum vehicle_alarm_kind {
+    VEHICLE_ALARM_STOP_OUTSIDE_LOT = 0, /* hazmat vehicle stopped outside the parking lot */
+    VEHICLE_ALARM_RESTRICTED = 1,       /* inside a restricted geofence */
+    VEHICLE_ALARM_OFF_ROUTE = 2,        /* hazmat vehicle outside every route corridor */
+    VEHICLE_ALARM_SPEEDING = 3,         /* above the zone limit for vehicles.speeding_for */
+    VEHICLE_ALARM_OVERSTAY = 4,         /* in the park longer than vehicles.max_stay */
+    VEHICLE_ALARM_SILENT = 5,           /* terminal silent for vehicles.silent_after in the park */
+    VEHICLE_ALARM_TERMINAL = 6,         /* a terminal alarm bit (vehicle_alarm.bit) */
+    VEHICLE_ALARM_KINDS
+};
+struct vehicle_alarm {
+    enum vehicle_alarm_kind kind;
+    int bit;                 /* VEHICLE_ALARM_TERMINAL: the 0x0200 alarm bit (0-31); else -1 */
+    const char *name;        /* "stop_outside_lot", ..., "terminal_emergency" */
+    const char *vehicle;     /* model vehicle id; "" for an accepted unknown terminal */
+    const char *plate;
+    const char *phone;       /* normalised */
+    const char *enterprise;  /* "" = none */
+    bool raise;              /* true: raised; false: cleared */
+    int64_t ts;              /* ms UTC (device time of the position that decided it) */
+    double lat, lon;
+    const char *detail;      /* e.g. the geofence id, the speed and limit */
+};
 
 struct vehicles_opts {
     int64_t max_stop_outside_lot_ms;
@@ -54,7 +78,12 @@ struct vehicle_pos {
 
 /* Opens the supervisor. db_path: the entry/exit log (created, WAL, schema version 1), or NULL
  * to keep no log. on_alarm may be NULL. Returns PW_OK and *out, PW_EDB, or PW_ECONFLICT (log
- * written by a newer parkwatch). */
+ * written by a newer parkwatch).
+ *
+ * The log is a side store of the pipeline: rows are written inside an open transaction that
+ * vehicles_log_commit commits (synchronous=NORMAL: the WAL is written, not fsynced) and
+ * vehicles_log_sync makes durable (fsync of the WAL; checkpoints, with their own fsyncs, run
+ * there too, never on the producer). Readers see a row once it was committed. */
 int vehicles_open(const char *db_path, const struct vehicles_opts *o,
                   void (*on_alarm)(const struct vehicle_alarm *a, void *arg), void *arg,
                   struct vehicles **out);
@@ -69,25 +98,24 @@ void vehicles_opts_from_config(const struct pw_config *cfg, struct vehicles_opts
  * do not parse are skipped (logged). Returns PW_OK or PW_EINVAL (not a JSON array). */
 int vehicles_load_geofences(struct vehicles *vs, const char *json, size_t len, double ref_lon,
                             double ref_lat);
+/* The side store hooks (PW_OK, PW_EDB, PW_EIO). */
+int vehicles_log_commit(struct vehicles *vs);
+int vehicles_log_sync(struct vehicles *vs);
+
+/* Restart: marks the alarm `name` ("speeding", "terminal_emergency", ...) of the vehicle with
+ * model id or phone `source` as raised without a transition, so the next position that finds
+ * the condition gone clears it. Returns PW_OK or PW_ENOTFOUND (unknown name). */
+int vehicles_restore_alarm(struct vehicles *vs, const char *source, const char *name);
+
 /* Makes a vehicle known (listed by the live API before its first position) or updates its
  * identity. */
 void vehicles_declare(struct vehicles *vs, const struct vehicle_ident *id);
-/* Terminal connection state, for "online" in the live state. */
-void vehicles_set_online(struct vehicles *vs, const char *phone, bool online);
 /* One decoded position, received at rx_ms (wall clock). */
 void vehicles_position(struct vehicles *vs, const struct vehicle_ident *id,
                        const struct vehicle_pos *p, int64_t rx_ms);
 /* Time-based conditions (silence, stop, stay) at wall-clock now_ms. */
 void vehicles_tick(struct vehicles *vs, int64_t now_ms);
 
-/* JSON for the API (ingest.h describes the shapes). */
-int vehicles_live_json(struct vehicles *vs, const char *scope, struct pw_buf *out);
-int vehicles_alarms_json(struct vehicles *vs, const char *scope, struct pw_buf *out);
-int vehicles_entries_json(struct vehicles *vs, const char *scope, int64_t since, int64_t until,
-                          int limit, int64_t before_id, struct pw_buf *out);
-/* The vehicle of a phone / the phone of a vehicle id (scoped); PW_OK or PW_ENOTFOUND. */
-int vehicles_phone_of(struct vehicles *vs, const char *scope, const char *vehicle, char *phone,
-                      size_t cap);
 
 /* Tests: whether an alarm is active (bit: the terminal bit for VEHICLE_ALARM_TERMINAL; -1 =
  * any terminal bit). */

@@ -24,7 +24,7 @@
  * An alarm clears when its condition ends. Positions that are not positioned only refresh the
  * silence clock and the terminal bits.
  *
- * The entry/exit log (<data>/vehicles.db, WAL, synchronous=FULL, PRAGMA user_version = 1):
+ * The entry/exit log (<data>/vehicles.db, WAL, synchronous=NORMAL, PRAGMA user_version = 1):
  *
  *     entry(id INTEGER PRIMARY KEY, ts INTEGER NOT NULL,        -- ms UTC, device time
  *           direction TEXT NOT NULL CHECK (direction IN ('in','out')),
@@ -32,29 +32,37 @@
  *           enterprise TEXT NOT NULL, gate TEXT,                -- NULL: no gate geofence
  *           lat REAL NOT NULL, lon REAL NOT NULL, recorded_ms INTEGER NOT NULL)
  *
- * written by the producer thread (one row per crossing, its own transaction), read through a
- * second, read-only connection by the API. */
-#include "ingest/vehicles.h"
+ * written by the producer thread (one row per crossing) inside a transaction that
+ * vehicles_log_commit ends with the pipeline's group commit; vehicles_log_sync (the pipeline's
+ * sync thread) fsyncs the WAL and checkpoints it on a third connection when it grew, so no fsync
+ * runs on the producer. Read through a second, read-only connection by the API. */
+#include "supervise/vehicles.h"
 
 #include "base/err.h"
 #include "base/log.h"
 #include "base/mem.h"
+#include "base/metrics.h"
 #include "base/timeutil.h"
 #include "geo/geo.h"
 
 #include <cjson/cJSON.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <math.h>
 #include <pthread.h>
 #include <sqlite3.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #define V_BUCKETS 1024
 #define WHERE_MAX 256 /* bytes of the comma-separated geofence ids a vehicle is in */
 #define DETAIL_MAX 96
 #define IN_EPS_M 1.0
 #define LOG_SCHEMA_VERSION 1
+#define CKPT_PAGES 1000 /* checkpoint the log's WAL once it holds this many pages */
 
 enum gf_kind { GF_PARK, GF_LOT, GF_RESTRICTED, GF_ROUTE, GF_GATE, GF_OTHER };
 
@@ -93,11 +101,20 @@ struct vstate {
     struct vstate *next;
 };
 
+/* A transition waiting for the mutex to be released (copies of the strings). */
+struct pending {
+    struct vehicle_alarm a;
+    char name[48], vehicle[65], plate[33], phone[21], enterprise[65], detail[DETAIL_MAX];
+};
+
 struct vehicles {
     pthread_mutex_t mu;
     struct vehicles_opts o;
     void (*on_alarm)(const struct vehicle_alarm *a, void *arg);
     void *arg;
+    struct pending *pend; /* producer thread, under mu */
+    size_t n_pend, pend_cap;
+    struct pw_counter *m_raised[VEHICLE_ALARM_KINDS];
     struct geo_proj proj;
     bool has_proj;
     struct geofence *gf;
@@ -105,7 +122,12 @@ struct vehicles {
     bool has_routes;
     struct vstate *buckets[V_BUCKETS];
     size_t n_vehicles;
-    sqlite3 *db, *rdb;
+    sqlite3 *db, *rdb, *ckpt;
+    char wal_path[4096];
+    bool in_txn;              /* producer thread */
+    atomic_int wal_pages;     /* WAL size after the last commit (commit hook) */
+    atomic_ulong committed;   /* commits with rows; synced reads it on the sync thread */
+    unsigned long synced;     /* sync thread */
 };
 
 static const char *const kind_names[VEHICLE_ALARM_KINDS] = {
@@ -134,6 +156,14 @@ static int db_exec(sqlite3 *db, const char *sql)
     return PW_OK;
 }
 
+/* Commit hook of the writing connection: the WAL's size, for the checkpoint decision. */
+static int wal_hook(void *arg, sqlite3 *db, const char *name, int pages)
+{
+    struct vehicles *vs = arg;
+    atomic_store(&vs->wal_pages, pages);
+    return SQLITE_OK;
+}
+
 static int log_open(struct vehicles *vs, const char *path)
 {
     int rc = PW_EDB;
@@ -145,8 +175,13 @@ static int log_open(struct vehicles *vs, const char *path)
         return PW_EDB;
     }
     sqlite3_busy_timeout(vs->db, 5000);
-    if (db_exec(vs->db, "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;") != PW_OK)
+    /* NORMAL: a commit writes the WAL without fsync; vehicles_log_sync fsyncs it with the
+     * pipeline's group commit, and checkpoints run there (no automatic checkpoint in a commit) */
+    if (db_exec(vs->db, "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;"
+                        " PRAGMA wal_autocheckpoint = 0;") != PW_OK)
         return PW_EDB;
+    snprintf(vs->wal_path, sizeof vs->wal_path, "%s-wal", path);
+    sqlite3_wal_hook(vs->db, wal_hook, vs);
     if (sqlite3_prepare_v2(vs->db, "PRAGMA user_version", -1, &st, NULL) != SQLITE_OK ||
         sqlite3_step(st) != SQLITE_ROW)
         goto out;
@@ -173,6 +208,11 @@ static int log_open(struct vehicles *vs, const char *path)
         SQLITE_OK)
         goto out;
     sqlite3_busy_timeout(vs->rdb, 5000);
+    if (sqlite3_open_v2(path, &vs->ckpt, SQLITE_OPEN_READWRITE | SQLITE_OPEN_FULLMUTEX, NULL) !=
+        SQLITE_OK)
+        goto out;
+    sqlite3_busy_timeout(vs->ckpt, 5000);
+    db_exec(vs->ckpt, "PRAGMA synchronous = NORMAL");
     rc = PW_OK;
 out:
     sqlite3_finalize(st);
@@ -188,6 +228,11 @@ static void log_entry(struct vehicles *vs, const struct vstate *v, bool in, int6
     if (!vs->db)
         return;
     sqlite3_stmt *st = NULL;
+    if (!vs->in_txn) {
+        if (db_exec(vs->db, "BEGIN IMMEDIATE") != PW_OK)
+            goto fail;
+        vs->in_txn = true;
+    }
     if (sqlite3_prepare_v2(vs->db,
                            "INSERT INTO entry(ts, direction, vehicle, plate, phone, enterprise, "
                            "gate, lat, lon, recorded_ms) VALUES (?,?,?,?,?,?,?,?,?,?)",
@@ -216,6 +261,47 @@ fail:
     sqlite3_finalize(st);
 }
 
+int vehicles_log_commit(struct vehicles *vs)
+{
+    if (!vs->in_txn)
+        return PW_OK;
+    vs->in_txn = false;
+    if (db_exec(vs->db, "COMMIT") != PW_OK) {
+        db_exec(vs->db, "ROLLBACK");
+        return PW_EDB;
+    }
+    atomic_fetch_add(&vs->committed, 1);
+    return PW_OK;
+}
+
+int vehicles_log_sync(struct vehicles *vs)
+{
+    unsigned long c = atomic_load(&vs->committed);
+    if (!vs->db || c == vs->synced)
+        return PW_OK;
+    int fd = open(vs->wal_path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0 || fsync(fd) != 0) {
+        int e = errno;
+        PW_LOG_ERROR("vehicles", "cannot sync the entry/exit log", "path=%s err=\"%s\"",
+                     vs->wal_path, strerror(e));
+        if (fd >= 0)
+            close(fd);
+        return e == ENOSPC ? PW_ENOSPC : PW_EIO;
+    }
+    close(fd);
+    vs->synced = c;
+    if (atomic_load(&vs->wal_pages) >= CKPT_PAGES) {
+        int log = 0, done = 0;
+        if (sqlite3_wal_checkpoint_v2(vs->ckpt, "main", SQLITE_CHECKPOINT_PASSIVE, &log, &done) !=
+            SQLITE_OK)
+            PW_LOG_WARN("vehicles", "entry/exit log checkpoint failed, will retry", "err=\"%s\"",
+                        sqlite3_errmsg(vs->ckpt));
+        else if (done == log)
+            atomic_store(&vs->wal_pages, 0);
+    }
+    return PW_OK;
+}
+
 /* ---- lifecycle ---- */
 
 void vehicles_opts_from_config(const struct pw_config *cfg, struct vehicles_opts *o)
@@ -238,6 +324,15 @@ int vehicles_open(const char *db_path, const struct vehicles_opts *o,
     vs->o = *o;
     vs->on_alarm = on_alarm;
     vs->arg = arg;
+    static const char *const kinds[VEHICLE_ALARM_KINDS] = {
+        "stop_outside_lot", "restricted_zone", "off_route", "speeding", "overstay", "silent",
+        "terminal"};
+    for (int i = 0; i < VEHICLE_ALARM_KINDS; i++) {
+        char l[40];
+        snprintf(l, sizeof l, "kind=\"%s\"", kinds[i]);
+        vs->m_raised[i] = pw_counter_get("parkwatch_vehicle_alarms_raised_total", l,
+                                         "Vehicle alarms raised, by kind.");
+    }
     if (db_path) {
         int rc = log_open(vs, db_path);
         if (rc != PW_OK) {
@@ -270,8 +365,12 @@ void vehicles_close(struct vehicles *vs)
         }
     }
     gf_free(vs->gf, vs->n_gf);
-    sqlite3_close_v2(vs->db);
+    if (vs->in_txn)
+        vehicles_log_commit(vs);
+    sqlite3_close_v2(vs->ckpt);
     sqlite3_close_v2(vs->rdb);
+    sqlite3_close_v2(vs->db); /* the last connection checkpoints (fsyncs) and removes the WAL */
+    free(vs->pend);
     pthread_mutex_destroy(&vs->mu);
     free(vs);
 }
@@ -576,6 +675,51 @@ void vehicles_set_online(struct vehicles *vs, const char *phone, bool online)
     pthread_mutex_unlock(&vs->mu);
 }
 
+int vehicles_restore_alarm(struct vehicles *vs, const char *source, const char *name)
+{
+    int kind = -1, bit = -1;
+    if (strncmp(name, "terminal_", 9) == 0) {
+        for (int b = 0; b < 32; b++)
+            if (strcmp(name + 9, term_bit_names[b]) == 0)
+                bit = b;
+        if (bit >= 0)
+            kind = VEHICLE_ALARM_TERMINAL;
+    } else {
+        for (int k = 0; k < VEHICLE_ALARM_TERMINAL; k++)
+            if (strcmp(name, kind_names[k]) == 0)
+                kind = k;
+    }
+    if (kind < 0 || strlen(source) > 64)
+        return PW_ENOTFOUND;
+    pthread_mutex_lock(&vs->mu);
+    /* the source is the model vehicle id, or the phone of an accepted unknown terminal */
+    struct vstate *v = NULL;
+    for (size_t b = 0; b < V_BUCKETS && !v; b++)
+        for (struct vstate *x = vs->buckets[b]; x && !v; x = x->next)
+            if (x->vehicle[0] && strcmp(x->vehicle, source) == 0)
+                v = x;
+    bool phone = *source && strlen(source) < sizeof v->phone;
+    for (const char *c = source; *c; c++)
+        phone &= *c >= '0' && *c <= '9';
+    if (!v && phone)
+        v = v_get(vs, &(struct vehicle_ident){.phone = source, .vehicle = "", .plate = "",
+                                              .enterprise = ""});
+    if (!v) {
+        pthread_mutex_unlock(&vs->mu);
+        return PW_ENOTFOUND;
+    }
+    if (kind == VEHICLE_ALARM_TERMINAL) {
+        v->term_active |= 1u << bit;
+        v->active |= 1u << VEHICLE_ALARM_TERMINAL;
+    } else {
+        v->active |= 1u << kind;
+        snprintf(v->detail[kind], DETAIL_MAX, "%s", "raised before the restart");
+    }
+    pthread_mutex_unlock(&vs->mu);
+    PW_LOG_INFO("vehicles", "vehicle alarm restored", "alarm=%s source=%s", name, source);
+    return PW_OK;
+}
+
 /* Raises or clears one alarm; reports a transition. Caller holds vs->mu. */
 static void set_alarm(struct vehicles *vs, struct vstate *v, enum vehicle_alarm_kind kind, int bit,
                       bool on, int64_t ts, const char *detail)
@@ -611,14 +755,45 @@ static void set_alarm(struct vehicles *vs, struct vstate *v, enum vehicle_alarm_
     PW_LOG_WARN("vehicles", on ? "vehicle alarm raised" : "vehicle alarm cleared",
                 "alarm=%s vehicle=%s plate=%s phone=%s at=%s detail=\"%s\"", name, v->vehicle,
                 v->plate, v->phone, pw_time_format(ts, t, sizeof t), detail ? detail : "");
-    if (vs->on_alarm) {
-        struct vehicle_alarm a = {
-            .kind = kind, .bit = kind == VEHICLE_ALARM_TERMINAL ? bit : -1, .name = name,
-            .vehicle = v->vehicle, .plate = v->plate, .phone = v->phone,
-            .enterprise = v->enterprise, .raise = on, .ts = ts, .lat = v->last.lat,
-            .lon = v->last.lon, .detail = detail ? detail : ""};
+    if (on)
+        pw_counter_add(vs->m_raised[kind], 1);
+    if (!vs->on_alarm)
+        return;
+    if (vs->n_pend == vs->pend_cap) {
+        vs->pend_cap = vs->pend_cap ? vs->pend_cap * 2 : 16;
+        vs->pend = pw_xrealloc(vs->pend, vs->pend_cap * sizeof *vs->pend);
+    }
+    struct pending *q = &vs->pend[vs->n_pend++];
+    snprintf(q->name, sizeof q->name, "%s", name);
+    snprintf(q->vehicle, sizeof q->vehicle, "%s", v->vehicle);
+    snprintf(q->plate, sizeof q->plate, "%s", v->plate);
+    snprintf(q->phone, sizeof q->phone, "%s", v->phone);
+    snprintf(q->enterprise, sizeof q->enterprise, "%s", v->enterprise);
+    snprintf(q->detail, sizeof q->detail, "%s", detail ? detail : "");
+    q->a = (struct vehicle_alarm){
+        .kind = kind, .bit = kind == VEHICLE_ALARM_TERMINAL ? bit : -1, .raise = on, .ts = ts,
+        .lat = v->last.lat, .lon = v->last.lon};
+}
+
+/* Releases vs->mu, then reports the transitions queued under it, in order. */
+static void unlock_and_report(struct vehicles *vs)
+{
+    struct pending *q = vs->pend;
+    size_t n = vs->n_pend;
+    vs->pend = NULL;
+    vs->n_pend = vs->pend_cap = 0;
+    pthread_mutex_unlock(&vs->mu);
+    for (size_t i = 0; i < n; i++) {
+        struct vehicle_alarm a = q[i].a;
+        a.name = q[i].name;
+        a.vehicle = q[i].vehicle;
+        a.plate = q[i].plate;
+        a.phone = q[i].phone;
+        a.enterprise = q[i].enterprise;
+        a.detail = q[i].detail;
         vs->on_alarm(&a, vs->arg);
     }
+    free(q);
 }
 
 /* The duration rules at device time t (positions and ticks). Caller holds vs->mu. */
@@ -668,7 +843,7 @@ void vehicles_position(struct vehicles *vs, const struct vehicle_ident *id,
             v->last.alarm = p->alarm;
             v->last.status = p->status;
         }
-        pthread_mutex_unlock(&vs->mu);
+        unlock_and_report(vs);
         return;
     }
     v->last = *p;
@@ -732,7 +907,7 @@ void vehicles_position(struct vehicles *vs, const struct vehicle_ident *id,
         }
     }
     eval_durations(vs, v, p->ts);
-    pthread_mutex_unlock(&vs->mu);
+    unlock_and_report(vs);
 }
 
 void vehicles_tick(struct vehicles *vs, int64_t now_ms)
@@ -753,7 +928,7 @@ void vehicles_tick(struct vehicles *vs, int64_t now_ms)
             eval_durations(vs, v, t);
         }
     }
-    pthread_mutex_unlock(&vs->mu);
+    unlock_and_report(vs);
 }
 
 /* ---- JSON ---- */

@@ -1,4 +1,4 @@
-/* Unit tests for the vehicle supervision state machine (src/ingest/vehicles.c): positions with
+/* Unit tests for the vehicle supervision state machine (src/supervise/vehicles.c): positions with
  * explicit device times, ticks with explicit wall-clock times, the entry/exit log on disk. */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -9,7 +9,7 @@
 
 #include "base/buf.h"
 #include "base/err.h"
-#include "ingest/vehicles.h"
+#include "supervise/vehicles.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -42,7 +42,7 @@ struct fx {
     char db[128];
     struct vehicles *vs;
     int raised, cleared;
-    char last[48];
+    char last[48], last_cleared[48];
 };
 
 static void on_alarm(const struct vehicle_alarm *a, void *arg)
@@ -52,6 +52,8 @@ static void on_alarm(const struct vehicle_alarm *a, void *arg)
         f->raised++;
     else
         f->cleared++;
+    if (!a->raise)
+        snprintf(f->last_cleared, sizeof f->last_cleared, "%s", a->name);
     snprintf(f->last, sizeof f->last, "%s", a->name);
 }
 
@@ -116,6 +118,9 @@ static char *entries(struct fx *f, const char *scope)
 {
     struct pw_buf b;
     pw_buf_init(&b, 0);
+    /* what the pipeline's group commit does: rows become visible once committed */
+    assert_int_equal(vehicles_log_commit(f->vs), PW_OK);
+    assert_int_equal(vehicles_log_sync(f->vs), PW_OK);
     assert_int_equal(vehicles_entries_json(f->vs, scope, INT64_MIN, INT64_MAX, 100, 0, &b), PW_OK);
     pw_buf_putc(&b, '\0');
     return b.data;
@@ -157,6 +162,55 @@ static void test_entry_exit_log(void **state)
     e = entries(f, "E1");
     assert_non_null(strstr(e, "\"direction\":\"out\""));
     free(e);
+}
+
+/* Rows written but not yet committed by the group commit are not visible (nor acknowledged). */
+static void test_rows_visible_after_commit(void **state)
+{
+    struct fx *f = *state;
+    at(f, &V1, T0, 36.166, 118.170, 30);
+    at(f, &V1, T0 + SEC, 36.171, 118.170, 15); /* in */
+    struct pw_buf b;
+    pw_buf_init(&b, 0);
+    assert_int_equal(vehicles_entries_json(f->vs, NULL, INT64_MIN, INT64_MAX, 100, 0, &b), PW_OK);
+    pw_buf_putc(&b, '\0');
+    assert_non_null(strstr(b.data, "\"entries\":[]"));
+    pw_buf_release(&b);
+    char *e = entries(f, NULL); /* commits */
+    assert_non_null(strstr(e, "\"direction\":\"in\""));
+    free(e);
+}
+
+/* After a restart the open alarms are restored into the state: a position that finds the
+ * condition gone clears them (issue 15: a terminal bit alarm stayed active forever). */
+static void test_restored_alarm_clears(void **state)
+{
+    struct fx *f = *state;
+    struct vehicle_pos p = {.ts = T0, .lat = 36.176, .lon = 118.175, .alarm = 0x1u,
+                            .positioned = true};
+    vehicles_position(f->vs, &V1, &p, T0);
+    assert_true(vehicles_alarm_active(f->vs, V1.phone, VEHICLE_ALARM_TERMINAL, 0));
+    at(f, &V2, T0, 36.176, 118.175, 50); /* V2 speeding starts */
+    /* restart: a new supervisor knows nothing until the restore */
+    vehicles_close(f->vs);
+    struct vehicles_opts o = opts();
+    assert_int_equal(vehicles_open(f->db, &o, on_alarm, f, &f->vs), PW_OK);
+    assert_int_equal(vehicles_load_geofences(f->vs, geofences, strlen(geofences), 118.17, 36.18),
+                     PW_OK);
+    vehicles_declare(f->vs, &V1);
+    assert_int_equal(vehicles_restore_alarm(f->vs, "V1", "terminal_emergency"), PW_OK);
+    assert_int_equal(vehicles_restore_alarm(f->vs, "13900000009", "silent"), PW_OK);
+    assert_int_equal(vehicles_restore_alarm(f->vs, "V1", "no_such_alarm"), PW_ENOTFOUND);
+    assert_int_equal(vehicles_restore_alarm(f->vs, "V-GONE", "speeding"), PW_ENOTFOUND);
+    assert_true(vehicles_alarm_active(f->vs, V1.phone, VEHICLE_ALARM_TERMINAL, 0));
+    assert_true(vehicles_alarm_active(f->vs, "13900000009", VEHICLE_ALARM_SILENT, -1));
+    int cleared = f->cleared;
+    p = (struct vehicle_pos){.ts = T0 + 10 * SEC, .lat = 36.176, .lon = 118.175, .alarm = 0,
+                             .positioned = true};
+    vehicles_position(f->vs, &V1, &p, T0 + 10 * SEC);
+    assert_false(vehicles_alarm_active(f->vs, V1.phone, VEHICLE_ALARM_TERMINAL, 0));
+    assert_int_equal(f->cleared, cleared + 1);
+    assert_string_equal(f->last_cleared, "terminal_emergency");
 }
 
 static void test_first_position_inside_logs_nothing(void **state)
@@ -337,6 +391,8 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_entry_exit_log, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_rows_visible_after_commit, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_restored_alarm_clears, setup, teardown),
         cmocka_unit_test_setup_teardown(test_first_position_inside_logs_nothing, setup, teardown),
         cmocka_unit_test_setup_teardown(test_off_route_and_stop_outside_lot, setup, teardown),
         cmocka_unit_test_setup_teardown(test_stop_detected_by_tick, setup, teardown),
