@@ -106,16 +106,14 @@ static int open_tsdb(struct cli *c, struct tsdb **out)
     return PW_OK;
 }
 
-/* MQTT, Modbus and the device event log (<data>/events.db); started after the pipeline. */
+/* MQTT, Modbus and device event intake (into the event store through the pipeline); started
+ * after the pipeline. */
 static int start_field(struct cli *c, struct model *m, struct pipeline *pl,
-                       struct field_handles *fh)
+                       struct events_store *store, struct field_handles *fh)
 {
-    char path[4096];
-    snprintf(path, sizeof path, "%s/events.db", c->data_dir);
-    int rc = devevents_open(path, m, &fh->events);
+    int rc = devevents_open(store, m, pl, &fh->events);
     if (rc != PW_OK)
         return rc;
-    devevents_set_listener(fh->events, devevents_to_supervision, pl);
     struct field_deps fd = {.cfg = &c->cfg, .model = m, .pipeline = pl, .events = fh->events};
     if ((rc = modbus_poller_start(&fd, &fh->modbus)) != PW_OK)
         return rc;
@@ -171,7 +169,7 @@ int cmd_serve(struct cli *c)
                              .vehicles = supervise_vehicles(sv)};
     if (ingest_start(&id, &ig) != PW_OK)
         goto out;
-    if (start_field(c, m, pl, &fh) != PW_OK)
+    if (start_field(c, m, pl, supervise_events(sv), &fh) != PW_OK)
         goto out;
 
     struct http_deps hd = {.cfg = &c->cfg,

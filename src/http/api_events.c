@@ -119,7 +119,7 @@ static void h_get_events(struct http_server *s, struct http_req *r, struct http_
     struct devevents *ev = events_of(s, w);
     if (!ev)
         return;
-    struct devevents_query q = {.scope = r->scope, .since = INT64_MIN, .until = INT64_MAX};
+    struct events_query q = {.scope = r->scope, .since = INT64_MIN, .until = INT64_MAX};
     int64_t limit = 100, after = 0, before = 0;
     const char *order;
     if (!enum_arg(r, w, "type", types, &q.type) || !enum_arg(r, w, "kind", kinds, &q.kind) ||

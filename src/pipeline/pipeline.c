@@ -156,6 +156,12 @@ void pipeline_batch_add_ref(struct pipeline_batch *b, uint32_t ref, int64_t ts, 
     b->n++;
 }
 
+void pipeline_batch_set_events(struct pipeline_batch *b, struct device_event *e, size_t n)
+{
+    b->events = e;
+    b->nevents = n;
+}
+
 void pipeline_batch_add_position(struct pipeline_batch *b, const struct pipeline_position *pos)
 {
     if (b->npos == b->pos_cap) {
@@ -217,6 +223,26 @@ int pipeline_submit(struct pipeline *p, struct pipeline_batch *b,
     if (rc != PW_OK)
         pipeline_batch_free(b);
     return rc;
+}
+
+/* The batch's typed records, after its samples: device events to the event store (then to the
+ * supervisor), then vehicle positions. */
+static void apply_records(struct pipeline *p, struct pipeline_batch *b)
+{
+    if (b->nevents) {
+        int rc = p->opt.events ? events_append(p->opt.events, b->events, b->nevents, NULL)
+                               : PW_EINVAL;
+        if (rc != PW_OK) {
+            if (b->rc == PW_OK) {
+                b->rc = rc;
+                b->first_error_index = b->n;
+            }
+        } else if (p->opt.supervisor.events) {
+            p->opt.supervisor.events(p, b->events, b->nevents, p->opt.supervisor.arg);
+        }
+    }
+    if (b->npos && p->opt.supervisor.positions)
+        p->opt.supervisor.positions(p, b->pos, b->npos, p->opt.supervisor.arg);
 }
 
 /* Appends samples [b->applied, to) of b, or fewer when the clock passes deadline_ns (checked
@@ -301,10 +327,10 @@ static void apply_range(struct pipeline *p, struct pipeline_batch *b, size_t to,
     }
     b->applied = i;
     /* the batch's typed records, after its samples (a refusing engine refused them too) */
-    if (i == b->n && b->npos && b->rc != PW_ENOSPC && b->rc != PW_EIO &&
-        p->opt.supervisor.positions) {
-        p->opt.supervisor.positions(p, b->pos, b->npos, p->opt.supervisor.arg);
-        b->npos = 0;
+    if (i == b->n && !b->records_done) {
+        b->records_done = true;
+        if (b->rc != PW_ENOSPC && b->rc != PW_EIO)
+            apply_records(p, b);
     }
 }
 
@@ -625,6 +651,9 @@ int pipeline_open(struct tsdb *db, const struct pipeline_opts *o, struct pipelin
         p->opt = *o;
     else
         pipeline_opts_init(&p->opt);
+    if (p->opt.events && p->opt.n_side < PIPELINE_SIDE_STORES_MAX)
+        p->opt.side[p->opt.n_side++] =
+            (struct pipeline_side_store){"events.db", events_commit, events_sync, p->opt.events};
     p->last_maintain_ms = pw_now_ms();
     pthread_mutex_init(&p->lock, NULL);
     pthread_cond_init(&p->wake, NULL);

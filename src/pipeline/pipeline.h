@@ -10,6 +10,7 @@
  *     struct pipeline_batch *b = pipeline_batch_new();
  *     pipeline_batch_add(b, labels, n, ts, value, quality);   // copies labels
  *     pipeline_batch_add_position(b, &pos);                   // typed records, after the samples
+ *     pipeline_batch_set_events(b, events, n);                // device events, to the event store
  *     pipeline_submit(p, b, on_done, arg);                    // p owns b from here
  *     ... on_done(b, rc, arg) runs on the pipeline thread once b is durable (rc == PW_OK), or
  *         failed (rc < 0, b->stored samples were stored); the pipeline frees b after it returns.
@@ -31,6 +32,7 @@
 
 #include "alarm/alarm.h"
 #include "base/buf.h"
+#include "events/events.h"
 #include "rules/rules.h"
 #include "tsdb/tsdb.h"
 
@@ -58,6 +60,9 @@ struct pipeline_position {
 
 /* Domain supervision beside the rules, on the writer thread (supervise/ fills it). */
 struct pipeline_supervisor {
+    /* the device events of one batch once appended to the event store (duplicates flagged),
+     * after its samples */
+    void (*events)(struct pipeline *p, const struct device_event *e, size_t n, void *arg);
     /* the position records of one batch, after its samples (not called when storage refused
      * the batch) */
     void (*positions)(struct pipeline *p, const struct pipeline_position *pos, size_t n,
@@ -107,6 +112,9 @@ struct pipeline_batch {
     void *exec_ctx;
     struct pipeline_position *pos; /* typed records (pipeline_batch_add_position) */
     size_t npos, pos_cap;
+    struct device_event *events;   /* borrowed (pipeline_batch_set_events) */
+    size_t nevents;
+    bool records_done;             /* events and positions applied (writer thread) */
     size_t applied;           /* samples [0, applied) done (writer thread) */
     uint64_t seq;             /* tsdb commit that covers it (writer thread) */
     bool finished;            /* durable or failed; on_done waits for the batches before it */
@@ -123,6 +131,9 @@ struct pipeline_opts {
     struct rules *rules;
     struct alarm_store *alarms;
     struct pipeline_supervisor supervisor; /* positions NULL: records are dropped */
+    /* The event store (borrowed): device events of the batches are appended to it on the writer
+     * thread and it is committed and synced as a side store (pipeline_open adds it). */
+    struct events_store *events;
     struct pipeline_side_store side[PIPELINE_SIDE_STORES_MAX];
     size_t n_side;
 };
@@ -144,6 +155,11 @@ void pipeline_batch_free(struct pipeline_batch *b);
 /* Adds a sample of a series already resolved with tsdb_series_lookup_many (no labels copied). */
 void pipeline_batch_add_ref(struct pipeline_batch *b, uint32_t ref, int64_t ts, double value,
                             uint8_t quality);
+/* Attaches n device events to b, appended to the event store after b's samples, ids and
+ * duplicate flags written back into e. e is borrowed and must stay valid until on_done ran:
+ * use it with pipeline_write. A batch whose events could not be appended fails (rc) and is not
+ * acknowledged; without an event store it fails with PW_EINVAL. */
+void pipeline_batch_set_events(struct pipeline_batch *b, struct device_event *e, size_t n);
 /* Adds a typed position record (copied). */
 void pipeline_batch_add_position(struct pipeline_batch *b, const struct pipeline_position *pos);
 /* Preallocates for about `samples` samples and `label_bytes` bytes of label text. */

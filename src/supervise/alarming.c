@@ -1,7 +1,8 @@
-/* alarming.c — the alarm subsystem assembled: the alarm store (<data>/alarms.db), the rule
- * overrides (<data>/rules.db), the rule set built from the park model and restored after a
- * restart (open alarms, then the last sample of every series), the webhook notifier; and the
- * fire-panel event mapping onto the rules. Contract in supervise.h. */
+/* alarming.c — the supervision layer assembled: the alarm store (<data>/alarms.db), the rule
+ * overrides (<data>/rules.db), the event store (<data>/events.db), the rule set built from the
+ * park model and restored after a restart (open alarms, then the last sample of every series),
+ * vehicle supervision, the webhook notifier; and the fire-panel event mapping onto the rules.
+ * Contract in supervise.h. */
 #include "supervise/supervise.h"
 
 #include "alarm/alarm.h"
@@ -9,6 +10,7 @@
 #include "base/log.h"
 #include "base/mem.h"
 #include "base/timeutil.h"
+#include "events/events.h"
 #include "pipeline/pipeline.h"
 #include "rules/rules.h"
 #include "supervise/supervise_int.h"
@@ -87,9 +89,15 @@ int supervise_open(const struct pw_config *cfg, const char *data_dir, struct mod
         snprintf(path, sizeof path, "%s/rules.db", data_dir);
         rc = rules_db_open(path, &sv->rdb);
     }
+    if (rc == PW_OK) {
+        char legacy[4096];
+        snprintf(path, sizeof path, "%s/events.db", data_dir);
+        snprintf(legacy, sizeof legacy, "%s/vehicles.db", data_dir);
+        rc = events_open(path, legacy, &sv->events);
+    }
     if (rc != PW_OK) {
-        PW_LOG_ERROR("supervise", "cannot open the alarm databases", "path=%s err=%s", path,
-                     pw_errname(rc));
+        PW_LOG_ERROR("supervise", "cannot open the supervision databases", "path=%s err=%s",
+                     path, pw_errname(rc));
         goto fail;
     }
     struct rules_opts ro;
@@ -99,7 +107,7 @@ int supervise_open(const struct pw_config *cfg, const char *data_dir, struct mod
         PW_LOG_ERROR("supervise", "cannot build the rule set", "err=%s", pw_errname(rc));
         goto fail;
     }
-    if ((rc = supervise_vehicles_open(sv, data_dir)) != PW_OK)
+    if ((rc = supervise_vehicles_open(sv)) != PW_OK)
         goto fail;
     alarm_foreach_open(sv->store, restore_alarm, sv);
     restore_samples(sv, db);
@@ -130,17 +138,47 @@ void supervise_close(struct supervise *sv)
         return;
     alarm_webhook_stop(sv->webhook);
     vehicles_close(sv->vehicles);
+    events_close(sv->events);
     rules_close(sv->rules);
     rules_db_close(sv->rdb);
     alarm_store_close(sv->store);
     free(sv);
 }
 
+/* ---- fire-panel events (writer thread, once appended to the event store) ---- */
+
+static bool fire_event_of(const char *kind, enum rules_event *ev)
+{
+    if (strcmp(kind, "fire") == 0)
+        *ev = RULES_EV_FIRE;
+    else if (strcmp(kind, "fault") == 0)
+        *ev = RULES_EV_FAULT;
+    else if (strcmp(kind, "supervisory") == 0 || strcmp(kind, "isolation") == 0)
+        *ev = RULES_EV_SUPERVISORY; /* an isolated zone cannot report: supervise it */
+    else if (strcmp(kind, "reset") == 0)
+        *ev = RULES_EV_RESET;
+    else
+        return false;
+    return true;
+}
+
+static void on_events(struct pipeline *p, const struct device_event *e, size_t n, void *arg)
+{
+    struct supervise *sv = arg;
+    enum rules_event ev;
+    for (size_t i = 0; i < n; i++)
+        if (e[i].type == DEVEV_FIRE_PANEL && !e[i].duplicate && fire_event_of(e[i].kind, &ev))
+            rules_on_event(sv->rules, e[i].device, e[i].enterprise[0] ? e[i].enterprise : NULL,
+                           NULL, ev, e[i].ts, pipeline_emit, p);
+}
+
 void supervise_pipeline_opts(struct supervise *sv, struct pipeline_opts *o)
 {
     o->rules = sv->rules;
     o->alarms = sv->store;
-    supervise_vehicles_pipeline_opts(sv, o);
+    o->events = sv->events;
+    o->supervisor = (struct pipeline_supervisor){.events = on_events, .arg = sv};
+    supervise_vehicles_hooks(sv, &o->supervisor);
 }
 
 struct alarm_store *supervise_alarms(struct supervise *sv)
@@ -158,45 +196,8 @@ struct rules_db *supervise_rules_db(struct supervise *sv)
     return sv ? sv->rdb : NULL;
 }
 
-/* ---- fire-panel events → writer thread ---- */
-
-struct fire_ev {
-    enum rules_event ev;
-    int64_t ts;
-    char device[80], enterprise[80];
-};
-
-static void apply_fire(struct pipeline *p, void *ctx)
+struct events_store *supervise_events(struct supervise *sv)
 {
-    struct fire_ev *f = ctx;
-    struct rules *rs = pipeline_rules(p);
-    if (rs)
-        rules_on_event(rs, f->device, f->enterprise[0] ? f->enterprise : NULL, NULL, f->ev, f->ts,
-                       pipeline_emit, p);
-    free(f);
+    return sv ? sv->events : NULL;
 }
 
-int supervise_fire_event(struct pipeline *p, const char *device, const char *enterprise,
-                         const char *kind, int64_t ts)
-{
-    enum rules_event ev;
-    if (strcmp(kind, "fire") == 0)
-        ev = RULES_EV_FIRE;
-    else if (strcmp(kind, "fault") == 0)
-        ev = RULES_EV_FAULT;
-    else if (strcmp(kind, "supervisory") == 0 || strcmp(kind, "isolation") == 0)
-        ev = RULES_EV_SUPERVISORY; /* an isolated zone cannot report: supervise it */
-    else if (strcmp(kind, "reset") == 0)
-        ev = RULES_EV_RESET;
-    else
-        return PW_OK;
-    struct fire_ev *f = pw_xcalloc(1, sizeof *f);
-    f->ev = ev;
-    f->ts = ts;
-    snprintf(f->device, sizeof f->device, "%s", device);
-    snprintf(f->enterprise, sizeof f->enterprise, "%s", enterprise ? enterprise : "");
-    int rc = pipeline_exec(p, apply_fire, f, false);
-    if (rc != PW_OK)
-        free(f); /* not queued: fn will not run */
-    return rc;
-}

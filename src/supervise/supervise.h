@@ -1,14 +1,15 @@
 /* supervise.h — the supervision layer, between the pipeline and the listeners: it assembles the
  * alarm subsystem (the alarm store <data>/alarms.db, the rule overrides <data>/rules.db, the rule
- * set built from the park model, the restore after a restart, the webhook notifier) and maps
- * domain events onto the rules (fire-panel events). docs/alarms.md describes the behaviour.
+ * set built from the park model, the restore after a restart, the webhook notifier), opens the
+ * event store (<data>/events.db), maps domain events onto the rules (fire-panel events) and runs
+ * vehicle supervision. docs/alarms.md describes the behaviour.
  *
  * Start order (cmd_serve.c): supervise_open after the time-series store (it restores the rules
  * from the last sample of every series), then the pipeline with supervise_pipeline_opts, then
  * the listeners. Stop: listeners, pipeline_close, supervise_close.
  *
- * Threads: supervise_open/_close from the owner; supervise_fire_event from any thread (it queues
- * the work for the writer thread with pipeline_exec). */
+ * Threads: supervise_open/_close from the owner; what it does for the pipeline runs on the
+ * writer thread (pipeline_supervisor hooks); the readers below from any thread. */
 #ifndef PW_SUPERVISE_H
 #define PW_SUPERVISE_H
 
@@ -20,6 +21,7 @@
 #include <stdint.h>
 
 struct alarm_store;
+struct events_store;
 struct model;
 struct pipeline;
 struct pipeline_opts;
@@ -46,12 +48,13 @@ struct alarm_store *supervise_alarms(struct supervise *sv);
 struct rules *supervise_rules(struct supervise *sv);
 struct rules_db *supervise_rules_db(struct supervise *sv);
 
-/* A fire-panel event (docs/alarms.md, "Fire panels"): kind fire → fire alarm, fault → fault,
- * supervisory and isolation → supervisory (an isolated zone cannot report), reset → clears all
- * three for the device; other kinds are ignored. Queued for the writer thread. enterprise ""
- * = the device's from the model. Returns PW_OK, or the pipeline_exec error (not queued). */
-int supervise_fire_event(struct pipeline *p, const char *device, const char *enterprise,
-                         const char *kind, int64_t ts);
+/* The event store (<data>/events.db, events.h): device events, gate passages and occupancy,
+ * the vehicle entry/exit log. Device events reach it in pipeline batches
+ * (pipeline_batch_set_events); once appended on the writer thread, fire-panel events become
+ * rule events (docs/alarms.md): kind fire → fire alarm, fault → fault, supervisory and
+ * isolation → supervisory (an isolated zone cannot report), reset → clears all three for the
+ * device; duplicates and other kinds do nothing. */
+struct events_store *supervise_events(struct supervise *sv);
 
 /* ==== vehicle supervision (vehicles.c; docs/vehicles.md) ====
  *
@@ -60,8 +63,8 @@ int supervise_fire_event(struct pipeline *p, const char *device, const char *ent
  * through rules_external to the alarm store like every other transition (rule
  * "vehicle_<kind>", source the vehicle id or, for an accepted unknown terminal, the phone).
  * After a restart the open vehicle alarms are restored into the vehicle state, so the next
- * position that finds the condition gone clears them. The entry/exit log (<data>/vehicles.db)
- * is committed with the pipeline's group commit. The functions below may be called from any
+ * position that finds the condition gone clears them. Entry/exit rows go to the event store,
+ * committed with the pipeline's group commit. The functions below may be called from any
  * thread. */
 struct vehicles *supervise_vehicles(struct supervise *sv);
 /* Terminal connection state, for "online" in the live state. */

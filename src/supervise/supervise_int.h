@@ -11,6 +11,7 @@ struct supervise {
     struct rules_db *rdb;
     struct rules *rules;
     struct alarm_webhook *webhook;
+    struct events_store *events; /* <data>/events.db */
     /* vehicle supervision (vehicle_alarms.c) */
     struct vehicles *vehicles;
     struct pipeline *pl; /* writer thread: the pipeline of the running hook */
@@ -18,11 +19,11 @@ struct supervise {
     uint64_t gf_hash, veh_hash;
 };
 
-struct pipeline_opts;
-/* vehicle_alarms.c: opens <data>/vehicles.db and loads the model's geofences and vehicles;
- * the pipeline hooks; the restore of an open vehicle alarm. */
-int supervise_vehicles_open(struct supervise *sv, const char *data_dir);
-void supervise_vehicles_pipeline_opts(struct supervise *sv, struct pipeline_opts *o);
+struct pipeline_supervisor;
+/* vehicle_alarms.c: opens the supervisor (entry/exit rows to sv->events) and loads the model's
+ * geofences and vehicles; its pipeline hooks; the restore of an open vehicle alarm. */
+int supervise_vehicles_open(struct supervise *sv);
+void supervise_vehicles_hooks(struct supervise *sv, struct pipeline_supervisor *h);
 void supervise_restore_external(struct supervise *sv, const char *source, const char *rule,
                                 const char *condition);
 

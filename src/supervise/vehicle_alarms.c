@@ -1,8 +1,7 @@
 /* vehicle_alarms.c — vehicle supervision wired into the writer thread: the pipeline supervisor
  * hooks (position records after the batch's samples, the once-a-second tick), the park model's
  * geofences and vehicles, vehicle alarms as transitions through rules_external (their levels
- * below), the restore of open vehicle alarms after a restart, and the entry/exit log as a side
- * store committed with the group commit. */
+ * below) and the restore of open vehicle alarms after a restart. */
 #include "alarm/alarm.h"
 #include "base/err.h"
 #include "base/hash.h"
@@ -159,41 +158,24 @@ static void on_tick(struct pipeline *p, int64_t now, void *arg)
     vehicles_tick(sv->vehicles, now);
 }
 
-static int log_commit(void *arg)
-{
-    return vehicles_log_commit(arg);
-}
-
-static int log_sync(void *arg)
-{
-    return vehicles_log_sync(arg);
-}
-
 /* ---- assembly ---- */
 
-int supervise_vehicles_open(struct supervise *sv, const char *data_dir)
+int supervise_vehicles_open(struct supervise *sv)
 {
-    char path[4096];
     struct vehicles_opts o;
     vehicles_opts_from_config(sv->cfg, &o);
-    snprintf(path, sizeof path, "%s/vehicles.db", data_dir);
-    int rc = vehicles_open(path, &o, on_vehicle_alarm, sv, &sv->vehicles);
-    if (rc != PW_OK) {
-        PW_LOG_ERROR("supervise", "cannot open the vehicle entry/exit log", "path=%s err=%s",
-                     path, pw_errname(rc));
+    int rc = vehicles_open(sv->events, &o, on_vehicle_alarm, sv, &sv->vehicles);
+    if (rc != PW_OK)
         return rc;
-    }
     sv->last_reload = pw_now_ms();
     reload_model(sv);
     return PW_OK;
 }
 
-void supervise_vehicles_pipeline_opts(struct supervise *sv, struct pipeline_opts *o)
+void supervise_vehicles_hooks(struct supervise *sv, struct pipeline_supervisor *h)
 {
-    o->supervisor = (struct pipeline_supervisor){on_positions, on_tick, sv};
-    if (o->n_side < PIPELINE_SIDE_STORES_MAX)
-        o->side[o->n_side++] =
-            (struct pipeline_side_store){"vehicles.db", log_commit, log_sync, sv->vehicles};
+    h->positions = on_positions;
+    h->tick = on_tick;
 }
 
 void supervise_restore_external(struct supervise *sv, const char *source, const char *rule,

@@ -24,18 +24,8 @@
  * An alarm clears when its condition ends. Positions that are not positioned only refresh the
  * silence clock and the terminal bits.
  *
- * The entry/exit log (<data>/vehicles.db, WAL, synchronous=NORMAL, PRAGMA user_version = 1):
- *
- *     entry(id INTEGER PRIMARY KEY, ts INTEGER NOT NULL,        -- ms UTC, device time
- *           direction TEXT NOT NULL CHECK (direction IN ('in','out')),
- *           vehicle TEXT NOT NULL, plate TEXT NOT NULL, phone TEXT NOT NULL,
- *           enterprise TEXT NOT NULL, gate TEXT,                -- NULL: no gate geofence
- *           lat REAL NOT NULL, lon REAL NOT NULL, recorded_ms INTEGER NOT NULL)
- *
- * written by the producer thread (one row per crossing) inside a transaction that
- * vehicles_log_commit ends with the pipeline's group commit; vehicles_log_sync (the pipeline's
- * sync thread) fsyncs the WAL and checkpoints it on a third connection when it grew, so no fsync
- * runs on the producer. Read through a second, read-only connection by the API. */
+ * Entry/exit rows go to the event store (events.h, events_append_entry), written on the
+ * producer thread and committed with the pipeline's group commit. */
 #include "supervise/vehicles.h"
 
 #include "base/err.h"
@@ -43,26 +33,20 @@
 #include "base/mem.h"
 #include "base/metrics.h"
 #include "base/timeutil.h"
+#include "events/events.h"
 #include "geo/geo.h"
 
 #include <cjson/cJSON.h>
-#include <errno.h>
-#include <fcntl.h>
 #include <math.h>
 #include <pthread.h>
-#include <sqlite3.h>
-#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #define V_BUCKETS 1024
 #define WHERE_MAX 256 /* bytes of the comma-separated geofence ids a vehicle is in */
 #define DETAIL_MAX 96
 #define IN_EPS_M 1.0
-#define LOG_SCHEMA_VERSION 1
-#define CKPT_PAGES 1000 /* checkpoint the log's WAL once it holds this many pages */
 
 enum gf_kind { GF_PARK, GF_LOT, GF_RESTRICTED, GF_ROUTE, GF_GATE, GF_OTHER };
 
@@ -122,12 +106,7 @@ struct vehicles {
     bool has_routes;
     struct vstate *buckets[V_BUCKETS];
     size_t n_vehicles;
-    sqlite3 *db, *rdb, *ckpt;
-    char wal_path[4096];
-    bool in_txn;              /* producer thread */
-    atomic_int wal_pages;     /* WAL size after the last commit (commit hook) */
-    atomic_ulong committed;   /* commits with rows; synced reads it on the sync thread */
-    unsigned long synced;     /* sync thread */
+    struct events_store *events; /* borrowed; NULL: no entry/exit log */
 };
 
 static const char *const kind_names[VEHICLE_ALARM_KINDS] = {
@@ -144,162 +123,18 @@ static const char *const term_bit_names[32] = {
 
 /* ---- the entry/exit log ---- */
 
-static int db_exec(sqlite3 *db, const char *sql)
-{
-    char *msg = NULL;
-    if (sqlite3_exec(db, sql, NULL, NULL, &msg) != SQLITE_OK) {
-        PW_LOG_ERROR("vehicles", "sqlite exec failed", "err=\"%s\"",
-                     msg ? msg : sqlite3_errmsg(db));
-        sqlite3_free(msg);
-        return PW_EDB;
-    }
-    return PW_OK;
-}
-
-/* Commit hook of the writing connection: the WAL's size, for the checkpoint decision. */
-static int wal_hook(void *arg, sqlite3 *db, const char *name, int pages)
-{
-    struct vehicles *vs = arg;
-    atomic_store(&vs->wal_pages, pages);
-    return SQLITE_OK;
-}
-
-static int log_open(struct vehicles *vs, const char *path)
-{
-    int rc = PW_EDB;
-    sqlite3_stmt *st = NULL;
-    if (sqlite3_open_v2(path, &vs->db,
-                        SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX,
-                        NULL) != SQLITE_OK) {
-        PW_LOG_ERROR("vehicles", "cannot open the entry/exit log", "path=%s", path);
-        return PW_EDB;
-    }
-    sqlite3_busy_timeout(vs->db, 5000);
-    /* NORMAL: a commit writes the WAL without fsync; vehicles_log_sync fsyncs it with the
-     * pipeline's group commit, and checkpoints run there (no automatic checkpoint in a commit) */
-    if (db_exec(vs->db, "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;"
-                        " PRAGMA wal_autocheckpoint = 0;") != PW_OK)
-        return PW_EDB;
-    snprintf(vs->wal_path, sizeof vs->wal_path, "%s-wal", path);
-    sqlite3_wal_hook(vs->db, wal_hook, vs);
-    if (sqlite3_prepare_v2(vs->db, "PRAGMA user_version", -1, &st, NULL) != SQLITE_OK ||
-        sqlite3_step(st) != SQLITE_ROW)
-        goto out;
-    int v = sqlite3_column_int(st, 0);
-    if (v > LOG_SCHEMA_VERSION) {
-        PW_LOG_ERROR("vehicles", "entry/exit log written by a newer parkwatch", "path=%s "
-                     "version=%d", path, v);
-        rc = PW_ECONFLICT;
-        goto out;
-    }
-    if (v < 1 &&
-        db_exec(vs->db, "BEGIN IMMEDIATE;"
-                        "CREATE TABLE entry (id INTEGER PRIMARY KEY, ts INTEGER NOT NULL,"
-                        " direction TEXT NOT NULL CHECK (direction IN ('in','out')),"
-                        " vehicle TEXT NOT NULL, plate TEXT NOT NULL, phone TEXT NOT NULL,"
-                        " enterprise TEXT NOT NULL, gate TEXT, lat REAL NOT NULL,"
-                        " lon REAL NOT NULL, recorded_ms INTEGER NOT NULL);"
-                        "CREATE INDEX entry_ts ON entry(ts);"
-                        "PRAGMA user_version = 1; COMMIT;") != PW_OK) {
-        db_exec(vs->db, "ROLLBACK");
-        goto out;
-    }
-    if (sqlite3_open_v2(path, &vs->rdb, SQLITE_OPEN_READONLY | SQLITE_OPEN_FULLMUTEX, NULL) !=
-        SQLITE_OK)
-        goto out;
-    sqlite3_busy_timeout(vs->rdb, 5000);
-    if (sqlite3_open_v2(path, &vs->ckpt, SQLITE_OPEN_READWRITE | SQLITE_OPEN_FULLMUTEX, NULL) !=
-        SQLITE_OK)
-        goto out;
-    sqlite3_busy_timeout(vs->ckpt, 5000);
-    db_exec(vs->ckpt, "PRAGMA synchronous = NORMAL");
-    rc = PW_OK;
-out:
-    sqlite3_finalize(st);
-    return rc;
-}
-
 static void log_entry(struct vehicles *vs, const struct vstate *v, bool in, int64_t ts,
                       double lat, double lon, const char *gate)
 {
     PW_LOG_INFO("vehicles", in ? "vehicle entered the park" : "vehicle left the park",
                 "vehicle=%s plate=%s phone=%s gate=%s", v->vehicle, v->plate, v->phone,
                 gate ? gate : "-");
-    if (!vs->db)
+    if (!vs->events)
         return;
-    sqlite3_stmt *st = NULL;
-    if (!vs->in_txn) {
-        if (db_exec(vs->db, "BEGIN IMMEDIATE") != PW_OK)
-            goto fail;
-        vs->in_txn = true;
-    }
-    if (sqlite3_prepare_v2(vs->db,
-                           "INSERT INTO entry(ts, direction, vehicle, plate, phone, enterprise, "
-                           "gate, lat, lon, recorded_ms) VALUES (?,?,?,?,?,?,?,?,?,?)",
-                           -1, &st, NULL) != SQLITE_OK)
-        goto fail;
-    sqlite3_bind_int64(st, 1, ts);
-    sqlite3_bind_text(st, 2, in ? "in" : "out", -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 3, v->vehicle, -1, SQLITE_TRANSIENT);
-    sqlite3_bind_text(st, 4, v->plate, -1, SQLITE_TRANSIENT);
-    sqlite3_bind_text(st, 5, v->phone, -1, SQLITE_TRANSIENT);
-    sqlite3_bind_text(st, 6, v->enterprise, -1, SQLITE_TRANSIENT);
-    if (gate)
-        sqlite3_bind_text(st, 7, gate, -1, SQLITE_TRANSIENT);
-    else
-        sqlite3_bind_null(st, 7);
-    sqlite3_bind_double(st, 8, lat);
-    sqlite3_bind_double(st, 9, lon);
-    sqlite3_bind_int64(st, 10, pw_now_ms());
-    if (sqlite3_step(st) != SQLITE_DONE)
-        goto fail;
-    sqlite3_finalize(st);
-    return;
-fail:
-    PW_LOG_ERROR("vehicles", "entry/exit row not written", "phone=%s err=\"%s\"", v->phone,
-                 sqlite3_errmsg(vs->db));
-    sqlite3_finalize(st);
-}
-
-int vehicles_log_commit(struct vehicles *vs)
-{
-    if (!vs->in_txn)
-        return PW_OK;
-    vs->in_txn = false;
-    if (db_exec(vs->db, "COMMIT") != PW_OK) {
-        db_exec(vs->db, "ROLLBACK");
-        return PW_EDB;
-    }
-    atomic_fetch_add(&vs->committed, 1);
-    return PW_OK;
-}
-
-int vehicles_log_sync(struct vehicles *vs)
-{
-    unsigned long c = atomic_load(&vs->committed);
-    if (!vs->db || c == vs->synced)
-        return PW_OK;
-    int fd = open(vs->wal_path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0 || fsync(fd) != 0) {
-        int e = errno;
-        PW_LOG_ERROR("vehicles", "cannot sync the entry/exit log", "path=%s err=\"%s\"",
-                     vs->wal_path, strerror(e));
-        if (fd >= 0)
-            close(fd);
-        return e == ENOSPC ? PW_ENOSPC : PW_EIO;
-    }
-    close(fd);
-    vs->synced = c;
-    if (atomic_load(&vs->wal_pages) >= CKPT_PAGES) {
-        int log = 0, done = 0;
-        if (sqlite3_wal_checkpoint_v2(vs->ckpt, "main", SQLITE_CHECKPOINT_PASSIVE, &log, &done) !=
-            SQLITE_OK)
-            PW_LOG_WARN("vehicles", "entry/exit log checkpoint failed, will retry", "err=\"%s\"",
-                        sqlite3_errmsg(vs->ckpt));
-        else if (done == log)
-            atomic_store(&vs->wal_pages, 0);
-    }
-    return PW_OK;
+    struct events_entry en = {.ts = ts, .in = in, .vehicle = v->vehicle, .plate = v->plate,
+                              .phone = v->phone, .enterprise = v->enterprise, .gate = gate,
+                              .lat = lat, .lon = lon};
+    events_append_entry(vs->events, &en); /* logged on failure */
 }
 
 /* ---- lifecycle ---- */
@@ -315,7 +150,7 @@ void vehicles_opts_from_config(const struct pw_config *cfg, struct vehicles_opts
     o->stop_speed_kmh = 3.0;
 }
 
-int vehicles_open(const char *db_path, const struct vehicles_opts *o,
+int vehicles_open(struct events_store *events, const struct vehicles_opts *o,
                   void (*on_alarm)(const struct vehicle_alarm *a, void *arg), void *arg,
                   struct vehicles **out)
 {
@@ -333,13 +168,7 @@ int vehicles_open(const char *db_path, const struct vehicles_opts *o,
         vs->m_raised[i] = pw_counter_get("parkwatch_vehicle_alarms_raised_total", l,
                                          "Vehicle alarms raised, by kind.");
     }
-    if (db_path) {
-        int rc = log_open(vs, db_path);
-        if (rc != PW_OK) {
-            vehicles_close(vs);
-            return rc;
-        }
-    }
+    vs->events = events;
     *out = vs;
     return PW_OK;
 }
@@ -365,11 +194,6 @@ void vehicles_close(struct vehicles *vs)
         }
     }
     gf_free(vs->gf, vs->n_gf);
-    if (vs->in_txn)
-        vehicles_log_commit(vs);
-    sqlite3_close_v2(vs->ckpt);
-    sqlite3_close_v2(vs->rdb);
-    sqlite3_close_v2(vs->db); /* the last connection checkpoints (fsyncs) and removes the WAL */
     free(vs->pend);
     pthread_mutex_destroy(&vs->mu);
     free(vs);
@@ -1060,60 +884,9 @@ int vehicles_alarms_json(struct vehicles *vs, const char *scope, struct pw_buf *
 int vehicles_entries_json(struct vehicles *vs, const char *scope, int64_t since, int64_t until,
                           int limit, int64_t before_id, struct pw_buf *out)
 {
-    if (!vs->rdb)
+    if (!vs->events)
         return PW_ENOTFOUND;
-    sqlite3_stmt *st = NULL;
-    if (sqlite3_prepare_v2(vs->rdb,
-                           "SELECT id, ts, direction, vehicle, plate, phone, enterprise, gate, "
-                           "lat, lon FROM entry WHERE ts >= ? AND ts <= ? AND id < ? AND "
-                           "(? IS NULL OR enterprise = ?) ORDER BY id DESC LIMIT ?",
-                           -1, &st, NULL) != SQLITE_OK) {
-        PW_LOG_ERROR("vehicles", "entry query failed", "err=\"%s\"", sqlite3_errmsg(vs->rdb));
-        return PW_EDB;
-    }
-    sqlite3_bind_int64(st, 1, since);
-    sqlite3_bind_int64(st, 2, until);
-    sqlite3_bind_int64(st, 3, before_id > 0 ? before_id : INT64_MAX);
-    if (scope) {
-        sqlite3_bind_text(st, 4, scope, -1, SQLITE_TRANSIENT);
-        sqlite3_bind_text(st, 5, scope, -1, SQLITE_TRANSIENT);
-    }
-    sqlite3_bind_int(st, 6, limit + 1);
-    pw_buf_puts(out, "{\"entries\":[");
-    int n = 0, s;
-    int64_t last_id = 0;
-    bool more = false;
-    while ((s = sqlite3_step(st)) == SQLITE_ROW) {
-        if (n == limit) {
-            more = true;
-            break;
-        }
-        last_id = sqlite3_column_int64(st, 0);
-        pw_buf_printf(out, "%s{\"id\":%lld,\"ts\":", n ? "," : "", (long long)last_id);
-        pw_buf_json_time(out, sqlite3_column_int64(st, 1));
-        pw_buf_puts(out, ",\"direction\":");
-        pw_buf_json_str(out, (const char *)sqlite3_column_text(st, 2));
-        pw_buf_puts(out, ",\"vehicle\":");
-        pw_buf_json_str_or_null(out, (const char *)sqlite3_column_text(st, 3));
-        pw_buf_puts(out, ",\"plate\":");
-        pw_buf_json_str(out, (const char *)sqlite3_column_text(st, 4));
-        pw_buf_puts(out, ",\"phone\":");
-        pw_buf_json_str(out, (const char *)sqlite3_column_text(st, 5));
-        pw_buf_puts(out, ",\"enterprise\":");
-        pw_buf_json_str_or_null(out, (const char *)sqlite3_column_text(st, 6));
-        pw_buf_puts(out, ",\"gate\":");
-        pw_buf_json_str_or_null(out, (const char *)sqlite3_column_text(st, 7));
-        pw_buf_printf(out, ",\"lat\":%.6f,\"lon\":%.6f}", sqlite3_column_double(st, 8),
-                      sqlite3_column_double(st, 9));
-        n++;
-    }
-    int rc = s == SQLITE_ROW || s == SQLITE_DONE ? PW_OK : PW_EDB;
-    sqlite3_finalize(st);
-    if (more)
-        pw_buf_printf(out, "],\"next\":%lld}\n", (long long)last_id);
-    else
-        pw_buf_puts(out, "],\"next\":null}\n");
-    return rc;
+    return events_entries_json(vs->events, scope, since, until, limit, before_id, out);
 }
 
 int vehicles_phone_of(struct vehicles *vs, const char *scope, const char *vehicle, char *phone,

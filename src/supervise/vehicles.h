@@ -1,10 +1,11 @@
 /* vehicles.h — vehicle supervision inside src/supervise/ (not a public header): the per-vehicle
  * state machine fed by decoded JT/T 808 positions, the geofences of the park model, the vehicle
- * alarms and the entry/exit log (<data>/vehicles.db). Rules and keys: docs/vehicles.md.
+ * alarms and the rows of the entry/exit log (written to the event store, events.h). Rules and
+ * keys: docs/vehicles.md.
  *
  * Threads: one producer (the pipeline's writer thread, or a unit test) calls vehicles_position/
- * _tick/_declare/_load_geofences/_restore_alarm/_log_commit; vehicles_log_sync runs on the
- * pipeline's sync thread; vehicles_set_online and the readers (supervise.h) on any thread. A
+ * _tick/_declare/_load_geofences/_restore_alarm; vehicles_set_online and the readers
+ * (supervise.h) on any thread. A
  * mutex inside struct vehicles guards the state; on_alarm is called after it was released, in
  * the order the transitions happened, on the producer's thread.
  *
@@ -76,15 +77,11 @@ struct vehicle_pos {
     bool positioned;    /* false: position fields not usable (quality 16) */
 };
 
-/* Opens the supervisor. db_path: the entry/exit log (created, WAL, schema version 1), or NULL
- * to keep no log. on_alarm may be NULL. Returns PW_OK and *out, PW_EDB, or PW_ECONFLICT (log
- * written by a newer parkwatch).
- *
- * The log is a side store of the pipeline: rows are written inside an open transaction that
- * vehicles_log_commit commits (synchronous=NORMAL: the WAL is written, not fsynced) and
- * vehicles_log_sync makes durable (fsync of the WAL; checkpoints, with their own fsyncs, run
- * there too, never on the producer). Readers see a row once it was committed. */
-int vehicles_open(const char *db_path, const struct vehicles_opts *o,
+struct events_store;
+/* Opens the supervisor. events (borrowed, may be NULL: no log): where entry/exit rows go, on the
+ * producer thread (the writer thread's group transaction). on_alarm may be NULL. Returns PW_OK
+ * and *out. */
+int vehicles_open(struct events_store *events, const struct vehicles_opts *o,
                   void (*on_alarm)(const struct vehicle_alarm *a, void *arg), void *arg,
                   struct vehicles **out);
 /* NULL accepted. */
@@ -98,10 +95,6 @@ void vehicles_opts_from_config(const struct pw_config *cfg, struct vehicles_opts
  * do not parse are skipped (logged). Returns PW_OK or PW_EINVAL (not a JSON array). */
 int vehicles_load_geofences(struct vehicles *vs, const char *json, size_t len, double ref_lon,
                             double ref_lat);
-/* The side store hooks (PW_OK, PW_EDB, PW_EIO). */
-int vehicles_log_commit(struct vehicles *vs);
-int vehicles_log_sync(struct vehicles *vs);
-
 /* Restart: marks the alarm `name` ("speeding", "terminal_emergency", ...) of the vehicle with
  * model id or phone `source` as raised without a transition, so the next position that finds
  * the condition gone clears it. Returns PW_OK or PW_ENOTFOUND (unknown name). */

@@ -1,17 +1,36 @@
 // Supervision beside the rules (issue 15), over real sockets: vehicle alarms go through the same
 // transition, restore and restart path as every other alarm — a terminal alarm bit raised before
-// a restart clears when the terminal reports the bit clear afterwards.
+// a restart clears when the terminal reports the bit clear afterwards; entry/exit rows and gate
+// events are durable when acknowledged (they survive kill -9 right after the acknowledgement).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { mkdtempSync, readFileSync, writeFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { Daemon, sleep } from './harness.mjs';
 import { MSG, Terminal, location, register2013 } from './jt808lib.mjs';
 
 const PHONE = '013800000001'; // V1 in small-park.json
 const PLATE_GBK = [0xc2, 0xb3, ...Buffer.from('C12345')]; // 鲁C12345
-let d, admin;
+let d, admin, dir;
 
-before(async () => { d = await new Daemon().start(); admin = await d.login(); });
-after(async () => { await d.stop(); });
+// small-park.json plus a gate and a fire panel
+const here = path.dirname(fileURLToPath(import.meta.url));
+const model = JSON.parse(readFileSync(path.join(here, 'data', 'small-park.json'), 'utf8'));
+model.devices.push(
+  { id: 'GATE-1', name: '1号门', kind: 'gate', protocol: 'mqtt', mqtt: { topic: 'park/PARK/GATE-1' }, points: [] },
+  { id: 'FP-1', name: '火灾报警控制器', kind: 'fire_panel', enterprise: 'E1', protocol: 'mqtt', mqtt: { topic: 'park/E1/FP-1' }, points: [] },
+);
+
+before(async () => {
+  dir = mkdtempSync(path.join(tmpdir(), 'pw-sup-'));
+  const file = path.join(dir, 'model.json');
+  writeFileSync(file, JSON.stringify(model));
+  d = await new Daemon({ model: file }).start();
+  admin = await d.login();
+});
+after(async () => { await d.stop(); rmSync(dir, { recursive: true, force: true }); });
 
 async function until(fn, what, ms = 5000) {
   const end = Date.now() + ms;
@@ -24,6 +43,9 @@ async function until(fn, what, ms = 5000) {
 }
 
 // Registers (first time) or authenticates V1's terminal; returns it connected and authenticated.
+let savedCode;
+const codeOf = async () => savedCode;
+
 async function terminal(code) {
   const t = await new Terminal(d.ports.jt808, { phone: PHONE }).connect();
   if (!code) {
@@ -32,6 +54,7 @@ async function terminal(code) {
     assert.equal(r.body[2], 0);
     code = r.body.subarray(3).toString('latin1');
   }
+  savedCode = code;
   t.send(MSG.AUTH, [...Buffer.from(code)]);
   const a = await t.next(MSG.PLAT_REPLY);
   assert.equal(a.body[4], 0, 'authenticated');
@@ -78,5 +101,41 @@ test('a vehicle alarm raised before a restart clears when the terminal clears th
   assert.ok(a.cleared_at || a.state === 'cleared');
   assert.ok(!(await d.get('/api/v1/vehicles/alarms', { token: admin })).json
     .some((x) => x.kind === 'terminal_emergency'));
+  t.close();
+});
+
+test('entry/exit rows and gate events survive kill -9 right after their acknowledgement', async () => {
+  // a gate passage and a fire event by HTTP: 201 once durable, then the process is killed at once
+  let r = await d.post('/api/v1/events/device', [
+    { device: 'GATE-1', subject: 'vehicle', plate: '鲁C12345', direction: 'in', hazmat: true, id: 'g-1' },
+    { device: 'FP-1', kind: 'fire', zone: 4, id: 'f-1' },
+  ], { token: admin });
+  assert.equal(r.status, 201, r.text);
+  const ids = r.json.ids;
+  await d.restart('SIGKILL');
+  admin = await d.login();
+  const ev = (await d.get('/api/v1/device-events?limit=100', { token: admin })).json.events;
+  for (const id of ids) assert.ok(ev.some((e) => e.id === id), `event ${id} survived`);
+  const occ = (await d.get('/api/v1/gates/occupancy', { token: admin })).json;
+  assert.equal(occ.vehicles, 1);
+  assert.equal(occ.hazmat_vehicles, 1);
+  // the fire event reached the rules on the writer thread
+  assert.ok((await d.get('/api/v1/alarms', { token: admin })).json.some((a) => a.source === 'FP-1' && a.rule === 'fire'));
+  // redelivered after the crash: recognised, same ids
+  r = await d.post('/api/v1/events/device', { device: 'GATE-1', subject: 'vehicle', plate: '鲁C12345', direction: 'in', hazmat: true, id: 'g-1' }, { token: admin });
+  assert.equal(r.status, 201, r.text);
+  assert.equal(r.json.duplicates, 1);
+  assert.deepEqual(r.json.ids, [ids[0]]);
+
+  // a vehicle crossing the park boundary: its 0x8001 means the entry row is durable
+  const { t } = await terminal(await codeOf());
+  const ts = Date.now();
+  await position(t, { lat: 36.166, lon: 118.170, speed: 20, ts }); // outside
+  await position(t, { lat: 36.171, lon: 118.170, speed: 20, ts: ts + 1000 }); // in, south gate
+  await d.restart('SIGKILL');
+  admin = await d.login();
+  const en = (await d.get('/api/v1/vehicles/entries', { token: admin })).json.entries;
+  assert.ok(en.some((e) => e.vehicle === 'V1' && e.direction === 'in' && e.gate === 'G-GATE-S' &&
+    Date.parse(e.ts) === Math.floor((ts + 1000) / 1000) * 1000), JSON.stringify(en));
   t.close();
 });

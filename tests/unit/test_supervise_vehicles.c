@@ -9,6 +9,7 @@
 
 #include "base/buf.h"
 #include "base/err.h"
+#include "events/events.h"
 #include "supervise/vehicles.h"
 
 #include <math.h>
@@ -41,6 +42,7 @@ struct fx {
     char dir[64];
     char db[128];
     struct vehicles *vs;
+    struct events_store *es;
     int raised, cleared;
     char last[48], last_cleared[48];
 };
@@ -74,9 +76,10 @@ static int setup(void **state)
     struct fx *f = calloc(1, sizeof *f);
     snprintf(f->dir, sizeof f->dir, "/tmp/pw-veh-XXXXXX");
     assert_non_null(mkdtemp(f->dir));
-    snprintf(f->db, sizeof f->db, "%s/vehicles.db", f->dir);
+    snprintf(f->db, sizeof f->db, "%s/events.db", f->dir);
     struct vehicles_opts o = opts();
-    assert_int_equal(vehicles_open(f->db, &o, on_alarm, f, &f->vs), PW_OK);
+    assert_int_equal(events_open(f->db, NULL, &f->es), PW_OK);
+    assert_int_equal(vehicles_open(f->es, &o, on_alarm, f, &f->vs), PW_OK);
     assert_int_equal(vehicles_load_geofences(f->vs, geofences, strlen(geofences), 118.17, 36.18),
                      PW_OK);
     *state = f;
@@ -87,6 +90,7 @@ static int teardown(void **state)
 {
     struct fx *f = *state;
     vehicles_close(f->vs);
+    events_close(f->es);
     char p[160];
     const char *sfx[] = {"", "-wal", "-shm"};
     for (int i = 0; i < 3; i++) {
@@ -119,8 +123,8 @@ static char *entries(struct fx *f, const char *scope)
     struct pw_buf b;
     pw_buf_init(&b, 0);
     /* what the pipeline's group commit does: rows become visible once committed */
-    assert_int_equal(vehicles_log_commit(f->vs), PW_OK);
-    assert_int_equal(vehicles_log_sync(f->vs), PW_OK);
+    assert_int_equal(events_commit(f->es), PW_OK);
+    assert_int_equal(events_sync(f->es), PW_OK);
     assert_int_equal(vehicles_entries_json(f->vs, scope, INT64_MIN, INT64_MAX, 100, 0, &b), PW_OK);
     pw_buf_putc(&b, '\0');
     return b.data;
@@ -157,8 +161,10 @@ static void test_entry_exit_log(void **state)
     free(e);
     /* persists across a reopen */
     vehicles_close(f->vs);
+    events_close(f->es);
     struct vehicles_opts o = opts();
-    assert_int_equal(vehicles_open(f->db, &o, on_alarm, f, &f->vs), PW_OK);
+    assert_int_equal(events_open(f->db, NULL, &f->es), PW_OK);
+    assert_int_equal(vehicles_open(f->es, &o, on_alarm, f, &f->vs), PW_OK);
     e = entries(f, "E1");
     assert_non_null(strstr(e, "\"direction\":\"out\""));
     free(e);
@@ -194,7 +200,7 @@ static void test_restored_alarm_clears(void **state)
     /* restart: a new supervisor knows nothing until the restore */
     vehicles_close(f->vs);
     struct vehicles_opts o = opts();
-    assert_int_equal(vehicles_open(f->db, &o, on_alarm, f, &f->vs), PW_OK);
+    assert_int_equal(vehicles_open(f->es, &o, on_alarm, f, &f->vs), PW_OK);
     assert_int_equal(vehicles_load_geofences(f->vs, geofences, strlen(geofences), 118.17, 36.18),
                      PW_OK);
     vehicles_declare(f->vs, &V1);
