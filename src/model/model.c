@@ -268,6 +268,12 @@ int model_open(const char *path, struct model **out)
         goto out;
     if ((rc = migrate(m)) != PW_OK)
         goto out;
+    /* outside the numbered migrations on purpose: every version tolerates the extra table, and
+     * the counter must exist in databases of any schema version */
+    if ((rc = model_db_exec(m, "CREATE TABLE IF NOT EXISTS model_generation ("
+                               " id INTEGER PRIMARY KEY CHECK (id = 1), gen INTEGER NOT NULL);"
+                               "INSERT OR IGNORE INTO model_generation VALUES (1, 1);")) != PW_OK)
+        goto out;
     *out = m;
     m = NULL;
 out:
@@ -283,6 +289,33 @@ void model_close(struct model *m)
     pthread_mutex_destroy(&m->mu);
     sodium_memzero(m->dummy_hash, sizeof m->dummy_hash);
     free(m);
+}
+
+/* Reads the generation (caller holds m->mu). */
+static void generation_read(struct model *m)
+{
+    sqlite3_stmt *st;
+    if (model_db_prepare(m, "SELECT gen FROM model_generation WHERE id = 1", &st) != PW_OK)
+        return;
+    if (sqlite3_step(st) == SQLITE_ROW) {
+        sqlite3_int64 g = sqlite3_column_int64(st, 0);
+        atomic_store(&m->gen, (unsigned long long)(g > 0 ? g : 1));
+    }
+    sqlite3_finalize(st);
+}
+
+uint64_t model_generation(struct model *m)
+{
+    int64_t now = pw_mono_ns();
+    int64_t at = atomic_load(&m->gen_at_ns);
+    if ((at == 0 || now - at >= (int64_t)MODEL_GENERATION_POLL_MS * 1000000) &&
+        pthread_mutex_trylock(&m->mu) == 0) {
+        generation_read(m);
+        atomic_store(&m->gen_at_ns, now);
+        pthread_mutex_unlock(&m->mu);
+    }
+    uint64_t g = atomic_load(&m->gen);
+    return g ? g : 1;
 }
 
 int model_schema_version(struct model *m)

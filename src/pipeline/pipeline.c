@@ -334,17 +334,22 @@ static void apply_range(struct pipeline *p, struct pipeline_batch *b, size_t to,
     }
 }
 
+/* The once-a-second work: time-based rules, the supervisor, storm control. */
+static void tick(struct pipeline *p, int64_t now)
+{
+    p->last_tick_ms = now;
+    rules_tick(p->opt.rules, now, pipeline_emit, p);
+    if (p->opt.supervisor.tick)
+        p->opt.supervisor.tick(p, now, p->opt.supervisor.arg);
+    alarm_tick(p->opt.alarms, now);
+}
+
 static void maintain(struct pipeline *p)
 {
     int64_t now = pw_now_ms();
     p->origin_ns = 0;
-    if (p->opt.rules && now - p->last_tick_ms >= 1000) {
-        p->last_tick_ms = now;
-        rules_tick(p->opt.rules, now, pipeline_emit, p);
-        if (p->opt.supervisor.tick)
-            p->opt.supervisor.tick(p, now, p->opt.supervisor.arg);
-        alarm_tick(p->opt.alarms, now);
-    }
+    if (p->opt.rules && now - p->last_tick_ms >= 1000)
+        tick(p, now);
     /* storage housekeeping waits for the outstanding fsync (it may rotate the WAL) */
     if (p->sync_busy || now - p->last_maintain_ms < p->opt.maintain_every_ms)
         return;
@@ -756,6 +761,17 @@ int pipeline_exec(struct pipeline *p, void (*fn)(struct pipeline *p, void *ctx),
     pthread_mutex_destroy(&w.lock);
     pthread_cond_destroy(&w.cond);
     return rc;
+}
+
+static void tick_now(struct pipeline *p, void *ctx)
+{
+    if (p->opt.rules)
+        tick(p, pw_now_ms());
+}
+
+int pipeline_tick_now(struct pipeline *p)
+{
+    return pipeline_exec(p, tick_now, NULL, false);
 }
 
 /* ---- blocking submit ---- */

@@ -176,6 +176,11 @@ int pipeline_submit(struct pipeline *p, struct pipeline_batch *b,
  * run and the caller still owns ctx. */
 int pipeline_exec(struct pipeline *p, void (*fn)(struct pipeline *p, void *ctx), void *ctx,
                   bool wait);
+/* Runs the once-a-second work (rules_tick, the supervisor's tick, alarm_tick) on the writer
+ * thread as soon as possible, e.g. after this process changed the park model, so consumers that
+ * watch the model generation apply it at once instead of within a second. PW_OK or as
+ * pipeline_exec. */
+int pipeline_tick_now(struct pipeline *p);
 /* The rule set and alarm store given at open (NULL without alarming). pipeline_rules() may only
  * be used inside a pipeline_exec function. */
 struct rules *pipeline_rules(struct pipeline *p);

@@ -11,6 +11,7 @@
 #include "base/mem.h"
 #include "base/timeutil.h"
 #include "events/events.h"
+#include "model/model.h"
 #include "pipeline/pipeline.h"
 #include "rules/rules.h"
 #include "supervise/supervise_int.h"
@@ -102,6 +103,7 @@ int supervise_open(const struct pw_config *cfg, const char *data_dir, struct mod
     }
     struct rules_opts ro;
     rules_opts_from_config(cfg, &ro);
+    sv->model_gen = model_generation(m); /* before reading the model: a change meanwhile is seen */
     rc = rules_open(m, sv->rdb, &ro, pw_now_ms(), &sv->rules);
     if (rc != PW_OK) {
         PW_LOG_ERROR("supervise", "cannot build the rule set", "err=%s", pw_errname(rc));
@@ -143,6 +145,30 @@ void supervise_close(struct supervise *sv)
     rules_db_close(sv->rdb);
     alarm_store_close(sv->store);
     free(sv);
+}
+
+/* ---- the park model changing under us (writer thread) ---- */
+
+void supervise_model_check(struct supervise *sv, struct pipeline *p, int64_t now)
+{
+    uint64_t g = model_generation(sv->model);
+    if (g == sv->model_gen)
+        return;
+    int64_t t0 = pw_mono_ns();
+    int rc = rules_reload(sv->rules, sv->model, now, pipeline_emit, p);
+    if (rc != PW_OK) {
+        /* the old set stays in force; retried at the next tick */
+        PW_LOG_ERROR("supervise", "park model changed; rules not reloaded", "generation=%llu "
+                     "err=%s", (unsigned long long)g, pw_errname(rc));
+        return;
+    }
+    supervise_vehicles_model_changed(sv);
+    PW_LOG_INFO("supervise", "park model changed: rules and vehicle supervision reloaded",
+                "generation=%llu previous=%llu series_with_rules=%zu rules=%zu ms=%lld",
+                (unsigned long long)g, (unsigned long long)sv->model_gen,
+                rules_series_count(sv->rules), rules_instance_count(sv->rules),
+                (long long)((pw_mono_ns() - t0) / 1000000));
+    sv->model_gen = g;
 }
 
 /* ---- fire-panel events (writer thread, once appended to the event store) ---- */

@@ -15,7 +15,7 @@ struct supervise {
     /* vehicle supervision (vehicle_alarms.c) */
     struct vehicles *vehicles;
     struct pipeline *pl; /* writer thread: the pipeline of the running hook */
-    int64_t last_reload;
+    uint64_t model_gen; /* the model generation rules and vehicles were built from */
     uint64_t gf_hash, veh_hash;
 };
 
@@ -24,6 +24,10 @@ struct pipeline_supervisor;
  * geofences and vehicles; its pipeline hooks; the restore of an open vehicle alarm. */
 int supervise_vehicles_open(struct supervise *sv);
 void supervise_vehicles_hooks(struct supervise *sv, struct pipeline_supervisor *h);
+void supervise_vehicles_model_changed(struct supervise *sv);
+/* alarming.c, writer thread (the supervisor tick): rebuilds the rules and the vehicle model when
+ * the model generation moved, logging it. */
+void supervise_model_check(struct supervise *sv, struct pipeline *p, int64_t now);
 void supervise_restore_external(struct supervise *sv, const char *source, const char *rule,
                                 const char *condition);
 

@@ -19,7 +19,6 @@
 #include <stdio.h>
 #include <string.h>
 
-#define RELOAD_MS 30000 /* how often the geofences and vehicles are re-read from the model */
 
 /* Levels of the vehicle alarms (docs/vehicles.md). */
 static int vehicle_level(const struct vehicle_alarm *v)
@@ -144,17 +143,21 @@ static void on_positions(struct pipeline *p, const struct pipeline_position *pos
     }
 }
 
+/* The park model changed (a new generation): geofences and vehicles are rebuilt where they
+ * differ. */
+void supervise_vehicles_model_changed(struct supervise *sv)
+{
+    reload_model(sv);
+}
+
 static void on_tick(struct pipeline *p, int64_t now, void *arg)
 {
     struct supervise *sv = arg;
     sv->pl = p;
+    supervise_model_check(sv, p, now);
     struct vehicles_opts o;
     vehicles_opts_from_config(sv->cfg, &o);
     vehicles_set_opts(sv->vehicles, &o);
-    if (now - sv->last_reload >= RELOAD_MS) {
-        sv->last_reload = now;
-        reload_model(sv);
-    }
     vehicles_tick(sv->vehicles, now);
 }
 
@@ -167,7 +170,6 @@ int supervise_vehicles_open(struct supervise *sv)
     int rc = vehicles_open(sv->events, &o, on_vehicle_alarm, sv, &sv->vehicles);
     if (rc != PW_OK)
         return rc;
-    sv->last_reload = pw_now_ms();
     reload_model(sv);
     return PW_OK;
 }

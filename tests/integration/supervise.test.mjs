@@ -8,7 +8,7 @@ import { mkdtempSync, readFileSync, writeFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Daemon, sleep } from './harness.mjs';
+import { Daemon, cli, sleep } from './harness.mjs';
 import { MSG, Terminal, location, register2013 } from './jt808lib.mjs';
 
 const PHONE = '013800000001'; // V1 in small-park.json
@@ -138,4 +138,32 @@ test('entry/exit rows and gate events survive kill -9 right after their acknowle
   assert.ok(en.some((e) => e.vehicle === 'V1' && e.direction === 'in' && e.gate === 'G-GATE-S' &&
     Date.parse(e.ts) === Math.floor((ts + 1000) / 1000) * 1000), JSON.stringify(en));
   t.close();
+});
+
+test('a setpoint lowered with the CLI while serving: the next reading above it raises an alarm', async () => {
+  const gasAlarm = async () => (await d.get('/api/v1/alarms', { token: admin })).json
+    .find((a) => a.source === 'E1-GD-001-P' && a.rule === 'gas' && a.state !== 'closed');
+  let t = Date.now();
+  const write = async (v) => {
+    t += 1000;
+    const r = await d.post('/write?precision=ms', `gas,device=E1-GD-001 concentration=${v} ${t}`);
+    assert.equal(r.status, 204, r.text);
+  };
+  await write(20); // below alarm1 = 25
+  assert.equal(await gasAlarm(), undefined);
+  // the operator lowers alarm1 to 15 with `parkwatch import` from another process
+  const lowered = JSON.parse(JSON.stringify(model));
+  lowered.devices.find((x) => x.id === 'E1-GD-001').points[0].setpoints.alarm1 = 15;
+  const file = path.join(dir, 'lowered.json');
+  writeFileSync(file, JSON.stringify(lowered));
+  const logAt = d.stderr.length;
+  const r = cli(['import', '--data', d.dir, file]);
+  assert.equal(r.status, 0, r.stderr);
+  // the daemon notices the new model generation within a few seconds and says so
+  await until(() => d.stderr.slice(logAt).includes('park model changed: rules and vehicle supervision reloaded'),
+    'reload logged', 8000);
+  await write(20); // now above alarm1 = 15
+  const a = await until(gasAlarm, 'gas alarm raised');
+  assert.equal(a.condition, 'alarm1');
+  assert.equal(a.threshold, 15);
 });
