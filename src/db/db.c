@@ -24,6 +24,8 @@ struct db {
     atomic_ulong commits;   /* commits that wrote the WAL (commit hook) */
     atomic_int wal_pages;   /* WAL size after the last commit */
     unsigned long synced;   /* commits covered by the last db_sync */
+    void (*on_commit)(void *arg, int wal_pages);
+    void *on_commit_arg;
 };
 
 static int map_err(int code, int sys)
@@ -90,6 +92,8 @@ static int commit_hook(void *arg, sqlite3 *h, const char *name, int pages)
     struct db *d = arg;
     atomic_store(&d->wal_pages, pages);
     atomic_fetch_add(&d->commits, 1);
+    if (d->on_commit)
+        d->on_commit(d->on_commit_arg, pages);
     return SQLITE_OK;
 }
 
@@ -134,6 +138,8 @@ int db_open(const char *path, const struct db_opts *o, struct db **out)
     snprintf(d->path, sizeof d->path, "%s", path);
     snprintf(d->wal, sizeof d->wal, "%s-wal", path);
     d->dur = o->durability;
+    d->on_commit = o->on_commit;
+    d->on_commit_arg = o->on_commit_arg;
     int flags = SQLITE_OPEN_FULLMUTEX |
                 (d->dur == DB_READONLY ? SQLITE_OPEN_READONLY
                                        : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE);
@@ -151,6 +157,17 @@ int db_open(const char *path, const struct db_opts *o, struct db **out)
                                 " PRAGMA wal_autocheckpoint = 0;";
     if ((rc = db_exec(d, pragmas)))
         goto out;
+    sqlite3_stmt *st = NULL;
+    if ((rc = db_prepare(d, "PRAGMA journal_mode", &st)))
+        goto out;
+    bool wal = db_step(d, st) == 1 && sqlite3_column_text(st, 0) &&
+               strcmp((const char *)sqlite3_column_text(st, 0), "wal") == 0;
+    sqlite3_finalize(st);
+    if (!wal) {
+        PW_LOG_ERROR("db", "cannot switch to WAL mode", "store=%s path=%s", d->what, d->path);
+        rc = PW_EDB;
+        goto out;
+    }
     if (o->foreign_keys && (rc = db_exec(d, "PRAGMA foreign_keys = ON")))
         goto out;
     if ((rc = migrate(d, o)))

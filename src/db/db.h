@@ -38,6 +38,10 @@ struct db_opts {
     const char *const *migrations;   /* NULL for DB_READONLY */
     size_t n_migrations;
     bool foreign_keys;
+    /* DB_GROUP: called after every commit of the connection with the WAL's size in pages (e.g.
+     * to wake a checkpointer), on the committing thread; may be NULL */
+    void (*on_commit)(void *arg, int wal_pages);
+    void *on_commit_arg;
 };
 
 /* Opens (creating unless DB_READONLY) path and runs the migrations. Returns PW_OK and *out, or

@@ -9,7 +9,8 @@
 #include <stdatomic.h>
 
 struct model {
-    sqlite3 *db;
+    struct db *dbh;         /* db.h: DB_DURABLE */
+    sqlite3 *db;            /* its connection */
     atomic_ullong gen;      /* the model generation last read (model_generation) */
     atomic_llong gen_at_ns; /* pw_mono_ns() of that read; 0 = read at the next call */
     pthread_mutex_t mu; /* guards db and everything below */
