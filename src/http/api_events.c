@@ -61,6 +61,16 @@ static void h_post_events(struct http_server *s, struct http_req *r, struct http
     }
     size_t dups = 0;
     int rc = devevents_append(ev, e, (size_t)n, &dups);
+    if (rc == PW_EFULL || rc == PW_ECLOSED) {
+        http_json_error(w, 503, "ingest queue full; retry (none of these events was stored)");
+        http_add_header(w, "Retry-After", "1");
+        goto out;
+    }
+    if (rc == PW_ENOSPC || rc == PW_EIO) {
+        http_json_error(w, 507, "storage cannot write (%s); none of these events was acknowledged",
+                        pw_strerror(rc));
+        goto out;
+    }
     if (rc) {
         http_json_error(w, 500, "storing the events failed: %s", pw_strerror(rc));
         goto out;

@@ -22,10 +22,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #define TS_MIN 946684800000LL   /* 2000-01-01 */
 #define TS_FUTURE_MS 86400000LL /* events up to a day ahead of our clock are accepted */
 #define ADDR_MAX 1000000
+#define APPEND_WAIT_NS (2LL * 1000 * 1000 * 1000) /* how long a full pipeline queue is waited out */
 
 struct devevents {
     struct model *model;
@@ -353,9 +355,19 @@ int devevents_append(struct devevents *ev, struct device_event *e, size_t n, siz
         *dups = 0;
     if (!ev->store || !ev->pipeline)
         return PW_ECLOSED;
-    struct pipeline_batch *b = pipeline_batch_new();
-    pipeline_batch_set_events(b, e, n);
-    int rc = pipeline_write(ev->pipeline, b, NULL); /* e stays ours: pipeline_write waits */
+    /* a full queue is waited out for a while (the callers block anyway: the MQTT thread before
+     * its next message, an HTTP request before its answer) */
+    int64_t deadline = pw_mono_ns() + APPEND_WAIT_NS;
+    int rc;
+    for (;;) {
+        struct pipeline_batch *b = pipeline_batch_new();
+        pipeline_batch_set_events(b, e, n);
+        rc = pipeline_write(ev->pipeline, b, NULL); /* e stays ours: pipeline_write waits */
+        if (rc != PW_EFULL || pw_mono_ns() > deadline)
+            break;
+        struct timespec ts = {0, 10 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+    }
     if (rc == PW_OK && dups)
         for (size_t i = 0; i < n; i++)
             *dups += e[i].duplicate;

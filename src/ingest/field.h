@@ -51,7 +51,8 @@ int devevents_parse(struct devevents *ev, const struct cJSON *obj, const char *d
 /* Stores n events, all or none, and returns once they are durable (the pipeline's group
  * commit), assigning e[i].id; an event whose (device, ext_id) is already stored is not stored
  * again and keeps the id it was given then (*dups counts them; may be NULL). Fire-panel events
- * then reach the rules on the writer thread. Returns PW_OK, PW_EFULL (pipeline queue full),
+ * then reach the rules on the writer thread. Returns PW_OK, PW_EFULL (pipeline queue still full
+ * after waiting 2 s),
  * PW_ECLOSED (no store or shutting down) or the store's error (nothing stored). Blocks: for the
  * MQTT thread and HTTP threads, never for the libuv loop. */
 int devevents_append(struct devevents *ev, struct device_event *e, size_t n, size_t *dups);
@@ -86,6 +87,8 @@ struct modbus_poller;
 /* Loads the Modbus devices of the model and starts polling (no devices: no threads). Returns
  * PW_OK and *out, or PW_EDB. Model changes are picked up at the next start. */
 int modbus_poller_start(const struct field_deps *deps, struct modbus_poller **out);
+/* (A change of the park model is seen as a new model_generation(), model.h; the poller does not
+ * watch it yet: its devices are those of the model at start.) */
 void modbus_poller_stop(struct modbus_poller *mp);
 /* [{"device","enterprise","host","port","unit","online","consecutive_failures","polls",
  *   "failures","last_ok_at","last_error","points":[{"id","series","value","quality",

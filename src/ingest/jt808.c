@@ -58,6 +58,7 @@ struct jt_term {
     struct model_jt808_terminal md;
     bool known, quarantined, connected, authed;
     int64_t md_at;
+    uint64_t md_gen; /* model generation of md (model.h) */
     char plate[33];  /* from the model, else from the registration (UTF-8) */
     char peer[64];
     uint8_t edition;
@@ -126,7 +127,9 @@ static struct jt_term *term_get(struct ingest *ig, const char *phone)
         js->n_terms++;
         pthread_mutex_unlock(&ig->status_lock);
     }
-    if (t->md_at == 0 || now - t->md_at > CACHE_TTL_MS) {
+    uint64_t gen = model_generation(ig->deps.model);
+    if (t->md_at == 0 || now - t->md_at > CACHE_TTL_MS || t->md_gen != gen) {
+        t->md_gen = gen;
         struct model_jt808_terminal md;
         int rc = model_terminal_by_phone(ig->deps.model, phone, &md);
         pthread_mutex_lock(&ig->status_lock);
