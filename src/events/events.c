@@ -544,6 +544,28 @@ out:
     return rc;
 }
 
+int events_last_entries(struct events_store *es,
+                        int (*fn)(const char *phone, bool in, int64_t ts, void *arg), void *arg)
+{
+    sqlite3_stmt *st = NULL;
+    pthread_mutex_lock(&es->rmu);
+    int rc = db_prepare(es->rdb,
+                        "SELECT phone, direction, ts FROM entry WHERE id IN"
+                        " (SELECT max(id) FROM entry GROUP BY phone)",
+                        &st);
+    while (rc == PW_OK && (rc = db_step(es->rdb, st)) == 1) {
+        const char *phone = (const char *)sqlite3_column_text(st, 0);
+        const char *dir = (const char *)sqlite3_column_text(st, 1);
+        rc = fn(phone ? phone : "", dir && strcmp(dir, "in") == 0, sqlite3_column_int64(st, 2),
+                arg);
+    }
+    if (rc == 1)
+        rc = PW_OK;
+    sqlite3_finalize(st);
+    pthread_mutex_unlock(&es->rmu);
+    return rc;
+}
+
 int events_entries_json(struct events_store *es, const char *scope, int64_t since, int64_t until,
                         int limit, int64_t before_id, struct pw_buf *out)
 {

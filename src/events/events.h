@@ -97,6 +97,12 @@ int events_sync(void *es);
 
 /* ---- readers (any thread) ---- */
 
+/* Calls fn(phone, in, ts) with the newest entry/exit row of every phone (restart: who is in the
+ * park since when). Stops at fn's first non-PW_OK value and returns it; else PW_OK or the
+ * error. */
+int events_last_entries(struct events_store *es,
+                        int (*fn)(const char *phone, bool in, int64_t ts, void *arg), void *arg);
+
 /* A page of events as JSON: {"events":[...],"next":N|null}. NULL/empty filters do not filter.
  * order_desc: newest first, `cursor` is "before this id"; else oldest first, "after this id"
  * (0 = from the start). scope: NULL = whole park, else only that enterprise's devices. */

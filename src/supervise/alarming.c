@@ -22,12 +22,46 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* Open alarms the rule set does not know (vehicle alarms), restored after the scan. */
+struct external {
+    struct supervise *sv;
+    struct external_alarm {
+        char source[ALARM_ID_MAX + 1], rule[ALARM_ID_MAX + 1];
+    } *v;
+    size_t n, cap;
+};
+
+/* Runs under the alarm store's mutex: only remembers what it cannot restore here. */
 static int restore_alarm(const char *source, const char *rule, const char *condition, void *arg)
 {
-    struct supervise *sv = arg;
-    if (rules_restore_alarm(sv->rules, source, rule, condition) == PW_ENOTFOUND)
-        supervise_restore_external(sv, source, rule, condition);
+    struct external *x = arg;
+    if (rules_restore_alarm(x->sv->rules, source, rule, condition) != PW_ENOTFOUND)
+        return PW_OK;
+    if (x->n == x->cap) {
+        x->cap = x->cap ? x->cap * 2 : 16;
+        x->v = pw_xrealloc(x->v, x->cap * sizeof *x->v);
+    }
+    snprintf(x->v[x->n].source, sizeof x->v[0].source, "%s", source);
+    snprintf(x->v[x->n].rule, sizeof x->v[0].rule, "%s", rule);
+    x->n++;
     return PW_OK;
+}
+
+/* Restart: open alarms go back into the rule set and vehicle supervision (the time they were
+ * raised from the store), then who is in the park from the entry/exit log. */
+static void restore_alarms(struct supervise *sv)
+{
+    struct external x = {.sv = sv};
+    alarm_foreach_open(sv->store, restore_alarm, &x);
+    for (size_t i = 0; i < x.n; i++) {
+        struct alarm_info a;
+        int64_t since = alarm_find_open(sv->store, x.v[i].source, x.v[i].rule, &a) == PW_OK
+                            ? a.data_ts
+                            : 0;
+        supervise_restore_external(sv, x.v[i].source, x.v[i].rule, since);
+    }
+    free(x.v);
+    supervise_vehicles_restore_presence(sv);
 }
 
 /* Rule transitions during restore go straight to the store (the pipeline is not running yet). */
@@ -111,7 +145,7 @@ int supervise_open(const struct pw_config *cfg, const char *data_dir, struct mod
     }
     if ((rc = supervise_vehicles_open(sv)) != PW_OK)
         goto fail;
-    alarm_foreach_open(sv->store, restore_alarm, sv);
+    restore_alarms(sv);
     restore_samples(sv, db);
     struct alarm_webhook_opts wo;
     alarm_webhook_opts_init(&wo);

@@ -29,6 +29,7 @@ void supervise_vehicles_model_changed(struct supervise *sv);
  * the model generation moved, logging it. */
 void supervise_model_check(struct supervise *sv, struct pipeline *p, int64_t now);
 void supervise_restore_external(struct supervise *sv, const char *source, const char *rule,
-                                const char *condition);
+                                int64_t since);
+void supervise_vehicles_restore_presence(struct supervise *sv);
 
 #endif

@@ -8,6 +8,7 @@
 #include "base/log.h"
 #include "base/mem.h"
 #include "base/timeutil.h"
+#include "events/events.h"
 #include "model/model.h"
 #include "pipeline/pipeline.h"
 #include "rules/rules.h"
@@ -181,10 +182,22 @@ void supervise_vehicles_hooks(struct supervise *sv, struct pipeline_supervisor *
 }
 
 void supervise_restore_external(struct supervise *sv, const char *source, const char *rule,
-                                const char *condition)
+                                int64_t since)
 {
     if (strncmp(rule, "vehicle_", 8) == 0 && sv->vehicles)
-        vehicles_restore_alarm(sv->vehicles, source, rule + 8);
+        vehicles_restore_alarm(sv->vehicles, source, rule + 8, since);
+}
+
+static int presence(const char *phone, bool in, int64_t ts, void *arg)
+{
+    vehicles_restore_presence(arg, phone, in, ts);
+    return PW_OK;
+}
+
+void supervise_vehicles_restore_presence(struct supervise *sv)
+{
+    if (sv->events && sv->vehicles)
+        events_last_entries(sv->events, presence, sv->vehicles);
 }
 
 struct vehicles *supervise_vehicles(struct supervise *sv)

@@ -499,7 +499,19 @@ void vehicles_set_online(struct vehicles *vs, const char *phone, bool online)
     pthread_mutex_unlock(&vs->mu);
 }
 
-int vehicles_restore_alarm(struct vehicles *vs, const char *source, const char *name)
+void vehicles_restore_presence(struct vehicles *vs, const char *phone, bool in, int64_t ts)
+{
+    pthread_mutex_lock(&vs->mu);
+    struct vstate *v = v_find(vs, phone);
+    if (v && v->park == -1) {
+        v->park = in ? 1 : 0;
+        v->entered_at = in ? ts : 0;
+    }
+    pthread_mutex_unlock(&vs->mu);
+}
+
+int vehicles_restore_alarm(struct vehicles *vs, const char *source, const char *name,
+                           int64_t since)
 {
     int kind = -1, bit = -1;
     if (strncmp(name, "terminal_", 9) == 0) {
@@ -534,10 +546,17 @@ int vehicles_restore_alarm(struct vehicles *vs, const char *source, const char *
     }
     if (kind == VEHICLE_ALARM_TERMINAL) {
         v->term_active |= 1u << bit;
+        v->term_since[bit] = since;
         v->active |= 1u << VEHICLE_ALARM_TERMINAL;
     } else {
         v->active |= 1u << kind;
+        v->since[kind] = since;
         snprintf(v->detail[kind], DETAIL_MAX, "%s", "raised before the restart");
+        /* the duration clocks: the condition had lasted its duration when it was raised */
+        if (kind == VEHICLE_ALARM_STOP_OUTSIDE_LOT && since > 0)
+            v->stop_since = since - vs->o.max_stop_outside_lot_ms - 1;
+        if (kind == VEHICLE_ALARM_SPEEDING && since > 0)
+            v->speeding_since = since - vs->o.speeding_for_ms;
     }
     pthread_mutex_unlock(&vs->mu);
     PW_LOG_INFO("vehicles", "vehicle alarm restored", "alarm=%s source=%s", name, source);

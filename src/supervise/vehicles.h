@@ -96,9 +96,15 @@ void vehicles_opts_from_config(const struct pw_config *cfg, struct vehicles_opts
 int vehicles_load_geofences(struct vehicles *vs, const char *json, size_t len, double ref_lon,
                             double ref_lat);
 /* Restart: marks the alarm `name` ("speeding", "terminal_emergency", ...) of the vehicle with
- * model id or phone `source` as raised without a transition, so the next position that finds
- * the condition gone clears it. Returns PW_OK or PW_ENOTFOUND (unknown name). */
-int vehicles_restore_alarm(struct vehicles *vs, const char *source, const char *name);
+ * model id or phone `source` as raised since `since` (the device time of the data that raised
+ * it; 0 = unknown) without a transition, so the next position that finds the condition gone
+ * clears it and one that finds it still true keeps it (the stop and speeding clocks count from
+ * before `since`). Returns PW_OK or PW_ENOTFOUND (unknown name or vehicle). */
+int vehicles_restore_alarm(struct vehicles *vs, const char *source, const char *name,
+                           int64_t since);
+/* Restart: the vehicle of `phone` was last seen entering (in) or leaving the park at ts (the
+ * newest entry/exit row), so "in the park since" and the stay survive a restart. */
+void vehicles_restore_presence(struct vehicles *vs, const char *phone, bool in, int64_t ts);
 
 /* Makes a vehicle known (listed by the live API before its first position) or updates its
  * identity. */

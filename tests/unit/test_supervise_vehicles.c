@@ -204,10 +204,10 @@ static void test_restored_alarm_clears(void **state)
     assert_int_equal(vehicles_load_geofences(f->vs, geofences, strlen(geofences), 118.17, 36.18),
                      PW_OK);
     vehicles_declare(f->vs, &V1);
-    assert_int_equal(vehicles_restore_alarm(f->vs, "V1", "terminal_emergency"), PW_OK);
-    assert_int_equal(vehicles_restore_alarm(f->vs, "13900000009", "silent"), PW_OK);
-    assert_int_equal(vehicles_restore_alarm(f->vs, "V1", "no_such_alarm"), PW_ENOTFOUND);
-    assert_int_equal(vehicles_restore_alarm(f->vs, "V-GONE", "speeding"), PW_ENOTFOUND);
+    assert_int_equal(vehicles_restore_alarm(f->vs, "V1", "terminal_emergency", T0), PW_OK);
+    assert_int_equal(vehicles_restore_alarm(f->vs, "13900000009", "silent", T0), PW_OK);
+    assert_int_equal(vehicles_restore_alarm(f->vs, "V1", "no_such_alarm", T0), PW_ENOTFOUND);
+    assert_int_equal(vehicles_restore_alarm(f->vs, "V-GONE", "speeding", T0), PW_ENOTFOUND);
     assert_true(vehicles_alarm_active(f->vs, V1.phone, VEHICLE_ALARM_TERMINAL, 0));
     assert_true(vehicles_alarm_active(f->vs, "13900000009", VEHICLE_ALARM_SILENT, -1));
     int cleared = f->cleared;
@@ -217,6 +217,42 @@ static void test_restored_alarm_clears(void **state)
     assert_false(vehicles_alarm_active(f->vs, V1.phone, VEHICLE_ALARM_TERMINAL, 0));
     assert_int_equal(f->cleared, cleared + 1);
     assert_string_equal(f->last_cleared, "terminal_emergency");
+}
+
+/* After a restart, an alarm whose condition still holds stays raised with no transition, and
+ * the stay counts from the entry in the log, not from the first position after the restart. */
+static void test_restored_state_still_true(void **state)
+{
+    struct fx *f = *state;
+    at(f, &V2, T0, 36.166, 118.170, 10);
+    at(f, &V2, T0 + SEC, 36.176, 118.175, 10); /* in */
+    at(f, &V1, T0, 36.166, 118.170, 10);
+    at(f, &V1, T0 + SEC, 36.176, 118.175, 0);        /* V1 (hazmat) stops outside the lot */
+    at(f, &V1, T0 + 62 * SEC, 36.176, 118.175, 0);   /* stop_outside_lot raised */
+    at(f, &V2, T0 + 3602 * SEC, 36.176, 118.175, 10); /* overstay raised */
+    assert_true(on(f, V1.phone, VEHICLE_ALARM_STOP_OUTSIDE_LOT));
+    assert_true(on(f, V2.phone, VEHICLE_ALARM_OVERSTAY));
+    free(entries(f, NULL)); /* the group commit */
+    vehicles_close(f->vs);
+    struct vehicles_opts o = opts();
+    assert_int_equal(vehicles_open(f->es, &o, on_alarm, f, &f->vs), PW_OK);
+    assert_int_equal(vehicles_load_geofences(f->vs, geofences, strlen(geofences), 118.17, 36.18),
+                     PW_OK);
+    vehicles_declare(f->vs, &V1);
+    vehicles_declare(f->vs, &V2);
+    assert_int_equal(vehicles_restore_alarm(f->vs, "V1", "stop_outside_lot", T0 + 62 * SEC),
+                     PW_OK);
+    assert_int_equal(vehicles_restore_alarm(f->vs, "V2", "overstay", T0 + 3602 * SEC), PW_OK);
+    assert_int_equal(vehicles_restore_alarm(f->vs, "V1", "off_route", T0 + SEC), PW_OK);
+    vehicles_restore_presence(f->vs, V2.phone, true, T0 + SEC);
+    int raised = f->raised, cleared = f->cleared;
+    at(f, &V1, T0 + 4000 * SEC, 36.176, 118.175, 0);  /* still stopped outside the lot */
+    at(f, &V2, T0 + 4000 * SEC, 36.176, 118.175, 10); /* still in the park */
+    assert_true(on(f, V1.phone, VEHICLE_ALARM_STOP_OUTSIDE_LOT));
+    assert_true(on(f, V2.phone, VEHICLE_ALARM_OVERSTAY));
+    assert_int_equal(f->cleared, cleared);
+    assert_int_equal(f->raised, raised);
+    assert_int_equal(vehicles_in_park(f->vs, V2.phone), 1);
 }
 
 static void test_first_position_inside_logs_nothing(void **state)
@@ -399,6 +435,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_entry_exit_log, setup, teardown),
         cmocka_unit_test_setup_teardown(test_rows_visible_after_commit, setup, teardown),
         cmocka_unit_test_setup_teardown(test_restored_alarm_clears, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_restored_state_still_true, setup, teardown),
         cmocka_unit_test_setup_teardown(test_first_position_inside_logs_nothing, setup, teardown),
         cmocka_unit_test_setup_teardown(test_off_route_and_stop_outside_lot, setup, teardown),
         cmocka_unit_test_setup_teardown(test_stop_detected_by_tick, setup, teardown),
