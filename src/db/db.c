@@ -23,7 +23,8 @@ struct db {
     enum db_durability dur;
     atomic_ulong commits;   /* commits that wrote the WAL (commit hook) */
     atomic_int wal_pages;   /* WAL size after the last commit */
-    unsigned long synced;   /* commits covered by the last db_sync */
+    atomic_ulong synced;    /* commits covered by the last db_sync (several threads may sync:
+                             * a race costs at most one extra fsync) */
     void (*on_commit)(void *arg, int wal_pages);
     void *on_commit_arg;
 };
@@ -206,7 +207,7 @@ void db_close(struct db *d)
 int db_sync(struct db *d)
 {
     unsigned long c = atomic_load(&d->commits);
-    if (d->dur != DB_GROUP || c == d->synced)
+    if (d->dur != DB_GROUP || c == atomic_load(&d->synced))
         return PW_OK;
     int fd = open(d->wal, O_RDONLY | O_CLOEXEC);
     if (fd < 0 || fsync(fd) != 0) {
@@ -218,7 +219,7 @@ int db_sync(struct db *d)
         return e == ENOSPC ? PW_ENOSPC : PW_EIO;
     }
     close(fd);
-    d->synced = c;
+    atomic_store(&d->synced, c);
     return PW_OK;
 }
 
