@@ -10,6 +10,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Daemon, cli, sleep } from './harness.mjs';
 import { MSG, Terminal, location, register2013 } from './jt808lib.mjs';
+import { frame, local14, qnOf, Station } from './hj212lib.mjs';
 
 const PHONE = '013800000001'; // V1 in small-park.json
 const PLATE_GBK = [0xc2, 0xb3, ...Buffer.from('C12345')]; // 鲁C12345
@@ -166,4 +167,33 @@ test('a setpoint lowered with the CLI while serving: the next reading above it r
   const a = await until(gasAlarm, 'gas alarm raised');
   assert.equal(a.condition, 'alarm1');
   assert.equal(a.threshold, 15);
+});
+
+test('an HJ 212 station onboarded with the CLI while connected is known at its next frame', async () => {
+  const MN = 'NEWSTACK0042';
+  const st = new Station(d.ports.hj212);
+  await st.connect();
+  let t = Date.now();
+  const send = async () => {
+    t += 1000;
+    await st.write(frame(`QN=${qnOf(t)};ST=31;CN=2011;PW=123456;MN=${MN};Flag=5;CP=&&DataTime=${local14(t)};a21026-Rtd=3&&`));
+    await st.next(/CN=9014/);
+  };
+  await send();
+  const known = async () => (await d.get('/api/v1/hj212/devices', { token: admin })).json.find((x) => x.mn === MN)?.known;
+  assert.equal(await known(), false);
+  // onboarded from another process, on the same connection (the lookup cache lives a minute)
+  const onboarded = JSON.parse(JSON.stringify(model));
+  onboarded.devices.push({ id: 'AQ-42', name: '新排口', kind: 'env_station', protocol: 'hj212',
+    hj212: { mn: MN, password: '123456', st: '31' }, points: [] });
+  const file = path.join(dir, 'onboarded.json');
+  writeFileSync(file, JSON.stringify(onboarded));
+  const logAt = d.stderr.length;
+  const r = cli(['import', '--data', d.dir, file]);
+  assert.equal(r.status, 0, r.stderr);
+  await until(async () => { await send(); return await known(); }, 'known after the import', 8000);
+  const me = (await d.get('/api/v1/hj212/devices', { token: admin })).json.find((x) => x.mn === MN);
+  assert.equal(me.device, 'AQ-42');
+  assert.ok(d.stderr.slice(logAt).includes('mod=hj212 msg="park model changed: device lookups refreshed"'));
+  st.close();
 });
