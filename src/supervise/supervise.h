@@ -31,17 +31,22 @@ struct supervise;
 struct tsdb;
 struct vehicles;
 
-/* Opens alarms.db and rules.db in data_dir, builds the rule set from m with the rules.*
- * configuration, restores it (open alarms first, then the last sample of every series in db),
- * starts the webhook notifier. Returns PW_OK and *out, or the error after logging its cause
- * (PW_EDB, PW_ECONFLICT: a database written by a newer parkwatch, PW_ECONFIG: bad webhook
- * URLs). cfg, m and db are borrowed and must outlive it. */
+/* Opens alarms.db, rules.db and events.db in data_dir (migrating a former vehicles.db), builds
+ * the rule set from m with the rules.* configuration and vehicle supervision from its geofences
+ * and vehicles, restores them (open alarms first — rule alarms into the rules, vehicle alarms
+ * into the vehicle state —, then who is in the park from the entry/exit log, then the last
+ * sample of every series in db), starts the webhook notifier. Returns PW_OK and *out, or the
+ * error after logging its cause (PW_EDB, PW_EIO, PW_ENOSPC, PW_ECONFLICT: a database written by
+ * a newer parkwatch, PW_ECONFIG: bad webhook URLs). cfg, m and db are borrowed and must outlive
+ * it. */
 int supervise_open(const struct pw_config *cfg, const char *data_dir, struct model *m,
                    struct tsdb *db, struct supervise **out);
 /* Stops the notifier and closes the stores (after pipeline_close). NULL accepted. */
 void supervise_close(struct supervise *sv);
 
-/* Fills the alarming part of the pipeline's options (rules and alarm store). */
+/* Fills the supervision part of the pipeline's options: rules and alarm store, the event
+ * store, the supervisor hooks (device events, vehicle positions, the tick that also watches the
+ * model generation and rebuilds rules and vehicle supervision when it moves). */
 void supervise_pipeline_opts(struct supervise *sv, struct pipeline_opts *o);
 
 struct alarm_store *supervise_alarms(struct supervise *sv);
