@@ -8,7 +8,7 @@ import { mkdtempSync, readFileSync, writeFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Daemon, cli, sleep } from './harness.mjs';
+import { Daemon, Mosquitto, cli, sleep } from './harness.mjs';
 import { MSG, Terminal, location, register2013 } from './jt808lib.mjs';
 import { frame, local14, qnOf, Station } from './hj212lib.mjs';
 
@@ -196,4 +196,39 @@ test('an HJ 212 station onboarded with the CLI while connected is known at its n
   assert.equal(me.device, 'AQ-42');
   assert.ok(d.stderr.slice(logAt).includes('mod=hj212 msg="park model changed: device lookups refreshed"'));
   st.close();
+});
+
+test('an MQTT device added with the CLI while serving is mapped at its next message', async () => {
+  const broker = await new Mosquitto().start();
+  const d2 = await new Daemon({ model: path.join(dir, 'model.json'), set: [`mqtt.broker=127.0.0.1:${broker.port}`, 'mqtt.client_id=pw-sup'] }).start();
+  try {
+    const tok = await d2.login();
+    await until(async () => (await d2.get('/api/v1/mqtt/status', { token: tok })).json?.connected, 'MQTT connected');
+    const T = Date.now();
+    const stored = async () => {
+      const r = await d2.get(`/api/v1/export?match[]=${encodeURIComponent('tank_level_m{device="TK-9"}')}&start=${Math.floor(T / 1000) - 60}`, { token: tok });
+      return r.text.trim().length > 0;
+    };
+    const dropped = async () => {
+      const m = (await d2.get('/metrics')).text.split('\n').find((l) => l.startsWith('parkwatch_mqtt_messages_dropped_total{reason="unknown_device"} '));
+      return m ? Number(m.split(' ')[1]) : 0;
+    };
+    broker.pub('park/E1/TK-9/telemetry', { ts: T, values: { level: 1 } });
+    await until(async () => await dropped() >= 1, 'unknown device dropped');
+    const added = JSON.parse(JSON.stringify(model));
+    added.devices.push({ id: 'TK-9', name: '储罐9', kind: 'tank_sensor_set', enterprise: 'E1', protocol: 'mqtt',
+      mqtt: { topic: 'park/E1/TK-9' },
+      points: [{ id: 'TK-9.level', name: '液位', quantity: 'level', unit: 'm', series: 'tank_level_m{device="TK-9"}' }] });
+    const file = path.join(dir, 'mqtt-added.json');
+    writeFileSync(file, JSON.stringify(added));
+    const r = cli(['import', '--data', d2.dir, file]);
+    assert.equal(r.status, 0, r.stderr);
+    let k = 0;
+    await until(async () => { broker.pub('park/E1/TK-9/telemetry', { ts: T + 1000 * ++k, values: { level: 2 } }); await sleep(200); return stored(); },
+      'mapped after the import', 8000);
+    assert.match(d2.stderr, /mod=mqtt msg="park model changed: device mapping reloaded"/);
+  } finally {
+    await d2.stop();
+    await broker.stop();
+  }
 });
