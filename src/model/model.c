@@ -209,8 +209,15 @@ int model_open(const char *path, struct model **out)
         goto out;
     m->db = db_handle(m->dbh);
     /* outside the numbered migrations on purpose: every version tolerates the extra table, and
-     * the counter must exist in databases of any schema version */
-    if ((rc = model_db_exec(m, "CREATE TABLE IF NOT EXISTS model_generation ("
+     * the counter must exist in databases of any schema version (created once; opening an
+     * existing database writes nothing) */
+    sqlite3_stmt *st = NULL;
+    bool has_gen = sqlite3_prepare_v2(m->db, "SELECT gen FROM model_generation WHERE id = 1", -1,
+                                      &st, NULL) == SQLITE_OK &&
+                   sqlite3_step(st) == SQLITE_ROW;
+    sqlite3_finalize(st);
+    if (!has_gen &&
+        (rc = model_db_exec(m, "CREATE TABLE IF NOT EXISTS model_generation ("
                                " id INTEGER PRIMARY KEY CHECK (id = 1), gen INTEGER NOT NULL);"
                                "INSERT OR IGNORE INTO model_generation VALUES (1, 1);")) != PW_OK)
         goto out;
