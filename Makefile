@@ -52,17 +52,20 @@ Q := @
 endif
 
 # ---- modules and what each may use (design.md, "Modules and the layering rule") ----
-MODULES := base proto tsdb geo model rules alarm pipeline ingest http sim
+MODULES := base db proto tsdb geo model events alarm rules pipeline supervise ingest http sim
 MOD_DEPS_base     :=
+MOD_DEPS_db       := base
 MOD_DEPS_proto    := base
 MOD_DEPS_tsdb     := base
 MOD_DEPS_geo      := base
-MOD_DEPS_model    := base
-MOD_DEPS_rules    := base geo model
-MOD_DEPS_alarm    := base model
-MOD_DEPS_pipeline := base tsdb geo model rules alarm
-MOD_DEPS_ingest   := base proto tsdb geo model rules alarm pipeline
-MOD_DEPS_http     := base proto tsdb geo model rules alarm pipeline ingest
+MOD_DEPS_model    := base db
+MOD_DEPS_events   := base db
+MOD_DEPS_alarm    := base db model
+MOD_DEPS_rules    := base db geo model alarm
+MOD_DEPS_pipeline := base db tsdb geo model events alarm rules
+MOD_DEPS_supervise := base db tsdb geo model events alarm rules pipeline
+MOD_DEPS_ingest   := base db proto tsdb geo model events alarm rules pipeline supervise
+MOD_DEPS_http     := base db proto tsdb geo model events alarm rules pipeline supervise ingest
 MOD_DEPS_sim      := base proto geo
 
 mod_srcs = $(wildcard src/$(1)/*.c)

@@ -28,22 +28,6 @@ int cmd_fsck(struct cli *c);
 int cmd_sim(struct cli *c);
 int cmd_terminal(struct cli *c);
 
-/* Alarming (cmd_alarming.c): alarm store, rule set, webhooks. NULL after logging the reason. */
-struct alarming;
-struct model;
-struct tsdb;
-struct vehicle_alarm;
-struct alarming *alarming_open(struct cli *c, struct model *m, struct tsdb *db);
-void alarming_close(struct alarming *a);
-struct alarm_store *alarming_store(struct alarming *a);
-struct rules *alarming_rules(struct alarming *a);
-struct rules_db *alarming_rules_db(struct alarming *a);
-/* ingest_deps.on_vehicle_alarm; arg is the struct pipeline. */
-void alarming_on_vehicle_alarm(const struct vehicle_alarm *a, void *arg);
-/* devevents listener: fire panel events become fire/fault/supervisory alarms; arg = pipeline. */
-struct device_event;
-void alarming_on_device_event(const struct device_event *e, void *arg);
-
 /* Opens <data>/meta.db (creating the directory). Returns NULL after printing the reason. */
 struct model *cli_open_model(struct cli *c);
 

@@ -16,6 +16,7 @@
 #include "ingest/ingest.h"
 #include "model/model.h"
 #include "pipeline/pipeline.h"
+#include "supervise/supervise.h"
 #include "tsdb/tsdb.h"
 
 #include <signal.h>
@@ -105,16 +106,14 @@ static int open_tsdb(struct cli *c, struct tsdb **out)
     return PW_OK;
 }
 
-/* MQTT, Modbus and the device event log (<data>/events.db); started after the pipeline. */
+/* MQTT, Modbus and device event intake (into the event store through the pipeline); started
+ * after the pipeline. */
 static int start_field(struct cli *c, struct model *m, struct pipeline *pl,
-                       struct field_handles *fh)
+                       struct events_store *store, struct field_handles *fh)
 {
-    char path[4096];
-    snprintf(path, sizeof path, "%s/events.db", c->data_dir);
-    int rc = devevents_open(path, m, &fh->events);
+    int rc = devevents_open(store, m, pl, &fh->events);
     if (rc != PW_OK)
         return rc;
-    devevents_set_listener(fh->events, alarming_on_device_event, pl);
     struct field_deps fd = {.cfg = &c->cfg, .model = m, .pipeline = pl, .events = fh->events};
     if ((rc = modbus_poller_start(&fd, &fh->modbus)) != PW_OK)
         return rc;
@@ -138,7 +137,7 @@ int cmd_serve(struct cli *c)
     struct pipeline *pl = NULL;
     struct http_server *http = NULL;
     struct ingest *ig = NULL;
-    struct alarming *al = NULL;
+    struct supervise *sv = NULL;
     int status = 1;
     if (c->argc > 0) {
         fprintf(stderr, "parkwatch serve: unexpected argument '%s'\n", c->argv[0]);
@@ -158,23 +157,19 @@ int cmd_serve(struct cli *c)
 
     if (open_tsdb(c, &db) != PW_OK)
         goto out;
-    al = alarming_open(c, m, db);
-    if (!al)
+    if (supervise_open(&c->cfg, c->data_dir, m, db, &sv) != PW_OK)
         goto out;
     struct pipeline_opts po;
     pipeline_opts_init(&po);
-    po.rules = alarming_rules(al);
-    po.alarms = alarming_store(al);
+    supervise_pipeline_opts(sv, &po);
     if (pipeline_open(db, &po, &pl) != PW_OK)
         goto out;
 
     struct ingest_deps id = {.cfg = &c->cfg, .model = m, .pipeline = pl, .tsdb = db,
-                             .data_dir = c->data_dir,
-                             .on_vehicle_alarm = alarming_on_vehicle_alarm,
-                             .on_vehicle_alarm_arg = pl};
+                             .vehicles = supervise_vehicles(sv)};
     if (ingest_start(&id, &ig) != PW_OK)
         goto out;
-    if (start_field(c, m, pl, &fh) != PW_OK)
+    if (start_field(c, m, pl, supervise_events(sv), &fh) != PW_OK)
         goto out;
 
     struct http_deps hd = {.cfg = &c->cfg,
@@ -184,8 +179,8 @@ int cmd_serve(struct cli *c)
                            .ingest = ig,
                            .data_dir = c->data_dir,
                            .field = &fh,
-                           .alarms = alarming_store(al),
-                           .rules_db = alarming_rules_db(al)};
+                           .alarms = supervise_alarms(sv),
+                           .rules_db = supervise_rules_db(sv)};
     if (http_start(&hd, &http) != PW_OK)
         goto out;
 
@@ -209,7 +204,7 @@ out:
     ingest_stop(ig);
     stop_field(&fh);
     pipeline_close(pl);
-    alarming_close(al);
+    supervise_close(sv);
     if (db) {
         int rc = tsdb_close(db);
         if (rc != PW_OK) {

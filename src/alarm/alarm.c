@@ -18,6 +18,7 @@
 #include "base/log.h"
 #include "base/mem.h"
 #include "base/timeutil.h"
+#include "db/db.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -114,15 +115,7 @@ void alarm_opts_init(struct alarm_opts *o)
 
 int alarm_db_exec(struct alarm_store *s, const char *sql)
 {
-    char *msg = NULL;
-    if (sqlite3_exec(s->db, sql, NULL, NULL, &msg) != SQLITE_OK) {
-        char q[256];
-        PW_LOG_ERROR("alarm", "sqlite exec failed", "err=%s",
-                     pw_log_quote(q, sizeof q, msg ? msg : sqlite3_errmsg(s->db)));
-        sqlite3_free(msg);
-        return PW_EDB;
-    }
-    return PW_OK;
+    return db_exec(s->dbh, sql); /* logged, the error names its cause (ENOSPC, EIO, ...) */
 }
 
 int alarm_db_prepare(struct alarm_store *s, const char *sql, sqlite3_stmt **st)
@@ -385,33 +378,11 @@ void alarm_unsubscribe(struct alarm_store *s, int handle)
 
 /* ---- open / close ---- */
 
-static int migrate(struct alarm_store *s)
-{
-    int v = (int)scalar(s, "PRAGMA user_version", NULL, NULL, 0, -1);
-    int n = (int)PW_ARRAY_LEN(migrations), rc;
-    if (v < 0)
-        return PW_EDB;
-    if (v > n)
-        return PW_ECONFLICT;
-    for (; v < n; v++) {
-        char sql[64];
-        snprintf(sql, sizeof sql, "PRAGMA user_version = %d; COMMIT;", v + 1);
-        if ((rc = alarm_db_exec(s, "BEGIN IMMEDIATE")) != PW_OK)
-            return rc;
-        if ((rc = alarm_db_exec(s, migrations[v])) != PW_OK ||
-            (rc = alarm_db_exec(s, sql)) != PW_OK) {
-            alarm_db_exec(s, "ROLLBACK");
-            return rc;
-        }
-    }
-    return PW_OK;
-}
-
 #define CKPT_PAGES 1000     /* checkpoint once the WAL holds this many pages ... */
 #define CKPT_EVERY_MS 10000 /* ... or this often */
 
-/* Commit hook of the main connection (under s->mu): wakes the checkpointer when the WAL grew. */
-static int wal_grew(void *arg, sqlite3 *db, const char *name, int pages)
+/* After each commit (under s->mu): wakes the checkpointer when the WAL grew. */
+static void wal_grew(void *arg, int pages)
 {
     struct alarm_store *s = arg;
     if (pages >= CKPT_PAGES) {
@@ -420,7 +391,6 @@ static int wal_grew(void *arg, sqlite3 *db, const char *name, int pages)
         pthread_cond_signal(&s->ckpt_cond);
         pthread_mutex_unlock(&s->ckpt_mu);
     }
-    return SQLITE_OK;
 }
 
 static void *checkpointer(void *arg)
@@ -438,17 +408,10 @@ static void *checkpointer(void *arg)
         }
         s->ckpt_want = false;
         pthread_mutex_unlock(&s->ckpt_mu);
-        /* PASSIVE: copies what no reader still needs, waits for nobody */
-        int log = 0, done = 0;
-        int rc = sqlite3_wal_checkpoint_v2(s->ckpt_db, "main", SQLITE_CHECKPOINT_PASSIVE, &log,
-                                           &done);
-        if (rc == SQLITE_OK)
+        /* PASSIVE: copies what no reader still needs, waits for nobody (failures logged,
+         * retried at the next wake-up) */
+        if (db_checkpoint(s->dbh, 1) == PW_OK)
             pw_counter_add(s->m_ckpt, 1);
-        else if (rc != SQLITE_BUSY) {
-            char q[256];
-            PW_LOG_WARN("alarm", "WAL checkpoint failed, will retry", "err=%s",
-                        pw_log_quote(q, sizeof q, sqlite3_errmsg(s->ckpt_db)));
-        }
         pthread_mutex_lock(&s->ckpt_mu);
     }
     pthread_mutex_unlock(&s->ckpt_mu);
@@ -467,34 +430,21 @@ int alarm_store_open(const char *path, const struct alarm_opts *o, struct alarm_
         s->o = *o;
     else
         alarm_opts_init(&s->o);
-    if (sqlite3_open_v2(path, &s->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
-                        SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK) {
-        char q[256];
-        PW_LOG_ERROR("alarm", "cannot open database", "path=%s",
-                     pw_log_quote(q, sizeof q, path));
+    /* Durability (db.h DB_GROUP): WAL, synchronous=NORMAL, no automatic checkpoint. A commit
+     * writes the WAL without fsync, so a rule transition costs the writer thread no fsync (an
+     * alarm lost to a power failure is raised again from the restored last samples); every user
+     * action (ack, comment, assign, clear, close, silences) fsyncs the WAL (db_sync) before it
+     * returns, so what a user was told is done survives a power failure. Checkpoints run on the
+     * checkpointer thread. */
+    struct db_opts dbo = {.what = "alarms", .durability = DB_GROUP, .migrations = migrations,
+                          .n_migrations = PW_ARRAY_LEN(migrations), .foreign_keys = true,
+                          .on_commit = wal_grew, .on_commit_arg = s};
+    if ((rc = db_open(path, &dbo, &s->dbh)) != PW_OK)
         goto out;
-    }
-    sqlite3_busy_timeout(s->db, 5000);
-    /* WAL: a crash cannot corrupt it; NORMAL: commits write the WAL and only checkpoints fsync,
-     * and those run on the checkpointer (no automatic checkpoint inside a commit) */
-    rc = alarm_db_exec(s, "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;"
-                          " PRAGMA foreign_keys = ON; PRAGMA wal_autocheckpoint = 0;");
-    if (rc != PW_OK)
-        goto out;
-    if ((rc = migrate(s)) != PW_OK)
-        goto out;
+    s->db = db_handle(s->dbh);
     rc = PW_EDB;
-    if (sqlite3_open_v2(path, &s->ckpt_db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL) !=
-        SQLITE_OK) {
-        PW_LOG_ERROR("alarm", "cannot open database for checkpoints", "err=%s",
-                     sqlite3_errmsg(s->ckpt_db));
-        goto out;
-    }
-    sqlite3_busy_timeout(s->ckpt_db, 1000);
-    sqlite3_exec(s->ckpt_db, "PRAGMA synchronous = NORMAL", NULL, NULL, NULL);
     s->m_ckpt = pw_counter_get("parkwatch_alarm_db_checkpoints_total", "",
                                "WAL checkpoints of alarms.db (run beside the writer thread).");
-    sqlite3_wal_hook(s->db, wal_grew, s);
     if (pthread_create(&s->ckpt_thread, NULL, checkpointer, s) != 0)
         goto out;
     s->ckpt_running = true;
@@ -517,10 +467,9 @@ void alarm_store_close(struct alarm_store *s)
         pthread_mutex_unlock(&s->ckpt_mu);
         pthread_join(s->ckpt_thread, NULL);
     }
-    sqlite3_close_v2(s->ckpt_db);
     for (size_t i = 0; i < ALARM_STMT_CACHE; i++)
         sqlite3_finalize(s->stmts[i].st);
-    sqlite3_close_v2(s->db); /* the last connection checkpoints and removes the WAL */
+    db_close(s->dbh); /* the last connection checkpoints and removes the WAL */
     pthread_mutex_destroy(&s->ckpt_mu);
     pthread_cond_destroy(&s->ckpt_cond);
     pthread_mutex_destroy(&s->mu);
@@ -918,6 +867,8 @@ rollback:
     alarm_db_exec(s, "ROLLBACK");
 out:
     pthread_mutex_unlock(&s->mu);
+    if (rc == PW_OK)
+        rc = db_sync(s->dbh); /* a user action is durable before it is answered */
     alarm_evq_fire(s, &q);
     return rc;
 }
@@ -1098,6 +1049,8 @@ int alarm_silence_add(struct alarm_store *s, const char *scope,
             *id = sqlite3_last_insert_rowid(s->db);
     }
     pthread_mutex_unlock(&s->mu);
+    if (rc == PW_OK)
+        rc = db_sync(s->dbh);
     return rc;
 }
 
@@ -1124,5 +1077,7 @@ int alarm_silence_end(struct alarm_store *s, const char *scope, int64_t id, cons
             rc = PW_ENOTFOUND;
     }
     pthread_mutex_unlock(&s->mu);
+    if (rc == PW_OK)
+        rc = db_sync(s->dbh);
     return rc;
 }

@@ -94,8 +94,10 @@ enum alarm_state { ALARM_ACTIVE = 0, ALARM_ACKED = 1, ALARM_CLEARED = 2, ALARM_C
 const char *alarm_state_name(enum alarm_state s);
 int alarm_state_parse(const char *s, enum alarm_state *out);
 
-/* ---- input: a transition (the fields of struct rules_transition, copied by the pipeline) ---- */
-enum alarm_action { ALARM_RAISE = 1, ALARM_CLEAR = 2 }; /* == RULES_RAISE, RULES_CLEAR */
+/* ---- input: a transition ----
+ * The one transition type from the rules to the store: rules/ fills it (rules.h describes the
+ * fields as the rules set them), the pipeline passes it on unchanged but for origin_ns. */
+enum alarm_action { ALARM_RAISE = 1, ALARM_CLEAR = 2 };
 
 struct alarm_transition {
     enum alarm_action action;

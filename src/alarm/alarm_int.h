@@ -32,12 +32,12 @@ struct alarm_stmt {
 };
 
 struct alarm_store {
-    sqlite3 *db;
+    struct db *dbh; /* db.h: DB_GROUP (see alarm_store_open) */
+    sqlite3 *db;    /* its connection */
     pthread_mutex_t mu; /* guards db and stmts */
     struct alarm_stmt stmts[ALARM_STMT_CACHE];
-    /* the WAL is checkpointed by a second connection on its own thread, so the checkpoint's
-     * fsyncs never hold up a transition (they took 8-16 ms on the writer thread) */
-    sqlite3 *ckpt_db;
+    /* the WAL is checkpointed by db.h's checkpoint connection on its own thread, so the
+     * checkpoint's fsyncs never hold up a transition (they took 8-16 ms on the writer thread) */
     pthread_t ckpt_thread;
     bool ckpt_running;
     pthread_mutex_t ckpt_mu; /* guards the two flags below */

@@ -61,6 +61,16 @@ static void h_post_events(struct http_server *s, struct http_req *r, struct http
     }
     size_t dups = 0;
     int rc = devevents_append(ev, e, (size_t)n, &dups);
+    if (rc == PW_EFULL || rc == PW_ECLOSED) {
+        http_json_error(w, 503, "ingest queue full; retry (none of these events was stored)");
+        http_add_header(w, "Retry-After", "1");
+        goto out;
+    }
+    if (rc == PW_ENOSPC || rc == PW_EIO) {
+        http_json_error(w, 507, "storage cannot write (%s); none of these events was acknowledged",
+                        pw_strerror(rc));
+        goto out;
+    }
     if (rc) {
         http_json_error(w, 500, "storing the events failed: %s", pw_strerror(rc));
         goto out;
@@ -119,7 +129,7 @@ static void h_get_events(struct http_server *s, struct http_req *r, struct http_
     struct devevents *ev = events_of(s, w);
     if (!ev)
         return;
-    struct devevents_query q = {.scope = r->scope, .since = INT64_MIN, .until = INT64_MAX};
+    struct events_query q = {.scope = r->scope, .since = INT64_MIN, .until = INT64_MAX};
     int64_t limit = 100, after = 0, before = 0;
     const char *order;
     if (!enum_arg(r, w, "type", types, &q.type) || !enum_arg(r, w, "kind", kinds, &q.kind) ||

@@ -133,16 +133,6 @@ static void h_geofences(struct http_server *s, struct http_req *r, struct http_r
     finish(w, model_json_geofences(s->deps.model, &w->body), "geofences");
 }
 
-/* After an import the rule set is rebuilt on the writer thread (state of unchanged rules kept). */
-static void reload_rules(struct pipeline *p, void *ctx)
-{
-    struct rules *rs = pipeline_rules(p);
-    if (!rs)
-        return;
-    int rc = rules_reload(rs, ctx, pw_now_ms(), pipeline_emit, p);
-    if (rc != PW_OK)
-        PW_LOG_ERROR("http", "rules not reloaded after import", "err=%s", pw_errname(rc));
-}
 
 /* POST /api/v1/model/import            body: the park model JSON (?replace=1 to replace)
  * POST /api/v1/model/import?csv=devices body: a CSV ledger (also csv=points) */
@@ -173,8 +163,9 @@ static void h_import(struct http_server *s, struct http_req *r, struct http_resp
     }
     PW_LOG_INFO("http", "model imported", "by=%s bytes=%zu csv=%s", r->who.user, r->body_len,
                 csv ? csv : "-");
+    /* the import bumped the model generation: rules and supervision rebuild at the next tick */
     if (s->deps.pipeline)
-        pipeline_exec(s->deps.pipeline, reload_rules, s->deps.model, false);
+        pipeline_tick_now(s->deps.pipeline);
     json_ok(w);
     pw_buf_puts(&w->body, "{\"status\":\"ok\"}\n");
 }

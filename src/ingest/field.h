@@ -14,6 +14,7 @@
 
 #include "base/buf.h"
 #include "base/config.h"
+#include "events/events.h"
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -22,55 +23,19 @@
 struct model;
 struct pipeline;
 
-/* ==== the device event log (<data>/events.db) ==== */
-
-#define DEVEV_ID_MAX 64
-#define DEVEV_TEXT_MAX 200
-#define DEVEV_PLATE_MAX 32
-#define DEVEV_BATCH_MAX 1000 /* events in one HTTP request */
-
-enum devev_type { DEVEV_FIRE_PANEL = 0, DEVEV_GATE = 1 };
-
-/* One event. Integer fields are -1 when absent. */
-struct device_event {
-    int64_t id;          /* assigned by the log, increasing; 0 before append */
-    int64_t ts;          /* when it happened (device time), ms UTC */
-    int64_t received_ms; /* when the platform received it */
-    enum devev_type type;
-    char kind[16]; /* fire panel: fire|fault|supervisory|isolation|reset;
-                      gate: passage|reset */
-    char device[DEVEV_ID_MAX + 1];
-    char enterprise[DEVEV_ID_MAX + 1]; /* the device's, from the model; "" = park-owned */
-    char source[8];                    /* "mqtt" | "http" */
-    char ext_id[DEVEV_ID_MAX + 1];     /* the sender's own id ("" = none): duplicates ignored */
-    /* fire panel */
-    int loop, zone, detector;
-    char text[DEVEV_TEXT_MAX + 1];
-    /* gate passage */
-    char subject[8];   /* person | vehicle */
-    char direction[4]; /* in | out */
-    char plate[DEVEV_PLATE_MAX + 1];
-    char person[DEVEV_ID_MAX + 1]; /* badge / card id, optional */
-    char gate[DEVEV_ID_MAX + 1];   /* lane or gate id; the device id when not given */
-    bool hazmat;
-    /* gate reset: the head count found (e.g. by roll call); -1 = 0 */
-    int people, vehicles;
-};
+/* ==== device events (fire panels, gates) into the event store (events/events.h) ==== */
 
 struct devevents;
+struct events_store;
 
-/* Opens (creating) the log at `path` (WAL, synchronous=FULL, versioned schema). model is
- * borrowed (device lookups). Returns PW_OK and *out, PW_EDB, or PW_ECONFLICT (written by a newer
- * parkwatch). */
-int devevents_open(const char *path, struct model *model, struct devevents **out);
+/* The intake side of device events: validation against the model and submission through the
+ * pipeline, so that an event is stored by the writer thread in the event store and committed
+ * with the group commit. store (may be NULL: events are validated but cannot be appended) and
+ * pipeline are borrowed. Returns PW_OK and *out. */
+int devevents_open(struct events_store *store, struct model *model, struct pipeline *pipeline,
+                   struct devevents **out);
 /* NULL accepted. No other thread may be using it. */
 void devevents_close(struct devevents *ev);
-
-/* The hook for the rules engine: fn is called for every event appended (after it is durable),
- * on the appending thread (the MQTT thread or an HTTP thread), outside the log's lock. Set it
- * before producers start; fn NULL removes it. */
-void devevents_set_listener(struct devevents *ev,
-                            void (*fn)(const struct device_event *e, void *arg), void *arg);
 
 /* Validates one JSON event object (docs/api.md, "Device events") into *out. `device` (may be
  * NULL) is the device the transport already established (MQTT topic): the object's "device" must
@@ -83,30 +48,17 @@ int devevents_parse(struct devevents *ev, const struct cJSON *obj, const char *d
                     const char *source, int64_t now_ms, struct device_event *out, char *err,
                     size_t errcap);
 
-/* Appends n events in one transaction (durable when it returns PW_OK), assigning e[i].id; an event
- * whose (device, ext_id) is already in the log is not stored again and keeps the id it was given
- * then (*dups counts them; may be NULL). Returns PW_OK or PW_EDB (nothing appended). */
+/* Stores n events, all or none, and returns once they are durable (the pipeline's group
+ * commit), assigning e[i].id; an event whose (device, ext_id) is already stored is not stored
+ * again and keeps the id it was given then (*dups counts them; may be NULL). Fire-panel events
+ * then reach the rules on the writer thread. Returns PW_OK, PW_EFULL (pipeline queue still full
+ * after waiting 2 s),
+ * PW_ECLOSED (no store or shutting down) or the store's error (nothing stored). Blocks: for the
+ * MQTT thread and HTTP threads, never for the libuv loop. */
 int devevents_append(struct devevents *ev, struct device_event *e, size_t n, size_t *dups);
 
-/* A page of events as JSON: {"events":[...],"next":N|null}. NULL/empty filters do not filter.
- * order_desc: newest first, `cursor` is "before this id"; else oldest first, "after this id"
- * (0 = from the start). scope: NULL = whole park, else only that enterprise's devices. */
-struct devevents_query {
-    const char *scope;
-    const char *type; /* fire_panel | gate */
-    const char *kind;
-    const char *device;
-    int64_t since, until; /* ts bounds, inclusive; INT64_MIN / INT64_MAX = none */
-    int64_t cursor;
-    bool order_desc;
-    int limit; /* 1..1000 */
-};
-int devevents_query_json(struct devevents *ev, const struct devevents_query *q, struct pw_buf *out);
-
-/* People and vehicles inside the park from gate passages: ins minus outs since the latest gate
- * `reset` event (plus the counts it carries), or since the log began. Scoped as above.
- * {"people","vehicles","hazmat_vehicles","since","reset_id","people_in","people_out",
- *  "vehicles_in","vehicles_out","passages"}. */
+/* The readers of the event store (events_query_json, events_occupancy_json). */
+int devevents_query_json(struct devevents *ev, const struct events_query *q, struct pw_buf *out);
 int devevents_occupancy_json(struct devevents *ev, const char *scope, struct pw_buf *out);
 
 /* ==== the MQTT client ==== */
@@ -135,6 +87,8 @@ struct modbus_poller;
 /* Loads the Modbus devices of the model and starts polling (no devices: no threads). Returns
  * PW_OK and *out, or PW_EDB. Model changes are picked up at the next start. */
 int modbus_poller_start(const struct field_deps *deps, struct modbus_poller **out);
+/* (A change of the park model is seen as a new model_generation(), model.h; the poller does not
+ * watch it yet: its devices are those of the model at start.) */
 void modbus_poller_stop(struct modbus_poller *mp);
 /* [{"device","enterprise","host","port","unit","online","consecutive_failures","polls",
  *   "failures","last_ok_at","last_error","points":[{"id","series","value","quality",

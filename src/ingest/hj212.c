@@ -3,7 +3,7 @@
  * Per connection the bytes go through hj212_scan() (frames split or merged arbitrarily across
  * reads; resynchronisation on "##" after garbage) and hj212_decode(). A good frame:
  *   - identifies its device by MN in the park model (cached per connection, refreshed every
- *     minute). Unknown MN: hj212.unknown_devices — accept (stored), quarantine (stored, listed
+ *     minute and when the model generation moves, model.h). Unknown MN: hj212.unknown_devices — accept (stored), quarantine (stored, listed
  *     by GET /api/v1/hj212/quarantine for onboarding) or reject (dropped, connection closed).
  *     A registered MN with the wrong PW is dropped, logged and counted.
  *   - data uploads (2011 real-time, 2051 minute, 2061 hour, 2031 day, 2041 run time, 2021 run
@@ -73,6 +73,7 @@ struct hj212_srv {
     struct hj_dev *buckets[DEV_BUCKETS];
     uv_timer_t tick; /* recall retries */
     struct hj212_msg msg; /* decode scratch (the loop is single-threaded) */
+    uint64_t model_gen;   /* the model generation last seen (logged when it moves) */
     struct pw_counter *m_frames, *m_samples, *m_acks, *m_notify_acks, *m_modbus_crc,
         *m_unknown_cn, *m_pw_rejected, *m_unknown_mn[3], *m_recalls, *m_time_sets, *m_dropped[9];
     struct pw_counter *m_responses; /* 9013/9014 received: never answered */
@@ -90,6 +91,7 @@ struct hj_conn {
     struct model_hj212_device md;
     bool md_known;
     int64_t md_at;
+    uint64_t md_gen; /* model generation of md */
     bool time_set;
     char cached_mn[HJ212_MAX_MN + 1];
 };
@@ -303,10 +305,19 @@ static void handle_frame(struct ingest *ig, struct conn *c, struct hj212_msg *m)
         pw_counter_add(hs->m_modbus_crc, 1);
 
     /* who is it? */
-    if (strcmp(hc->cached_mn, m->mn) != 0 || now - hc->md_at > CACHE_TTL_MS) {
+    uint64_t gen = model_generation(ig->deps.model);
+    if (gen != hs->model_gen) {
+        if (hs->model_gen)
+            PW_LOG_INFO("hj212", "park model changed: device lookups refreshed",
+                        "generation=%llu", (unsigned long long)gen);
+        hs->model_gen = gen;
+    }
+    if (strcmp(hc->cached_mn, m->mn) != 0 || now - hc->md_at > CACHE_TTL_MS ||
+        hc->md_gen != gen) {
         int rc = model_device_by_mn(ig->deps.model, m->mn, &hc->md);
         hc->md_known = rc == PW_OK;
         hc->md_at = now;
+        hc->md_gen = gen;
         if (strcmp(hc->cached_mn, m->mn) != 0)
             hc->time_set = false;
         snprintf(hc->cached_mn, sizeof hc->cached_mn, "%s", m->mn);

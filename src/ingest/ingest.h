@@ -19,17 +19,16 @@ struct model;
 struct pipeline;
 struct tsdb;
 struct ingest;
-struct vehicle_alarm;
+struct vehicles;
 
 struct ingest_deps {
     const struct pw_config *cfg; /* borrowed */
     struct model *model;         /* borrowed: device lookups */
     struct pipeline *pipeline;   /* borrowed: where samples go */
     struct tsdb *tsdb;           /* borrowed, read-only: last data times for gap detection */
-    const char *data_dir;        /* borrowed; NULL: the vehicle entry/exit log is not kept */
-    /* vehicle alarm transitions (vehicles.c), called on the ingest loop thread; may be NULL */
-    void (*on_vehicle_alarm)(const struct vehicle_alarm *a, void *arg);
-    void *on_vehicle_alarm_arg;
+    /* borrowed: vehicle supervision (supervise.h) — its live state for the API and the
+     * terminals' online flag; positions reach it through the pipeline; may be NULL */
+    struct vehicles *vehicles;
 };
 
 /* Binds every configured listener (an empty *.listen disables it) and starts the loop thread.
@@ -49,32 +48,8 @@ int ingest_hj212_devices_json(struct ingest *ig, const char *scope, struct pw_bu
  * "last_seen_at","frames","st"}]. */
 int ingest_hj212_quarantine_json(struct ingest *ig, struct pw_buf *out);
 
-/* ==== JT/T 808 and vehicle supervision (jt808.c, vehicles.c; docs/vehicles.md) ==== */
+/* ==== JT/T 808 (jt808.c); vehicle supervision lives in src/supervise/ (docs/vehicles.md) ==== */
 
-/* A vehicle alarm transition. Strings are NUL-terminated and valid during the callback only. */
-enum vehicle_alarm_kind {
-    VEHICLE_ALARM_STOP_OUTSIDE_LOT = 0, /* hazmat vehicle stopped outside the parking lot */
-    VEHICLE_ALARM_RESTRICTED = 1,       /* inside a restricted geofence */
-    VEHICLE_ALARM_OFF_ROUTE = 2,        /* hazmat vehicle outside every route corridor */
-    VEHICLE_ALARM_SPEEDING = 3,         /* above the zone limit for vehicles.speeding_for */
-    VEHICLE_ALARM_OVERSTAY = 4,         /* in the park longer than vehicles.max_stay */
-    VEHICLE_ALARM_SILENT = 5,           /* terminal silent for vehicles.silent_after in the park */
-    VEHICLE_ALARM_TERMINAL = 6,         /* a terminal alarm bit (vehicle_alarm.bit) */
-    VEHICLE_ALARM_KINDS
-};
-struct vehicle_alarm {
-    enum vehicle_alarm_kind kind;
-    int bit;                 /* VEHICLE_ALARM_TERMINAL: the 0x0200 alarm bit (0-31); else -1 */
-    const char *name;        /* "stop_outside_lot", ..., "terminal_emergency" */
-    const char *vehicle;     /* model vehicle id; "" for an accepted unknown terminal */
-    const char *plate;
-    const char *phone;       /* normalised */
-    const char *enterprise;  /* "" = none */
-    bool raise;              /* true: raised; false: cleared */
-    int64_t ts;              /* ms UTC (device time of the position that decided it) */
-    double lat, lon;
-    const char *detail;      /* e.g. the geofence id, the speed and limit */
-};
 /* Vehicles with live state, as a JSON array (docs/vehicles.md); scope: NULL = all, else only
  * vehicles of that enterprise. */
 int ingest_vehicles_live_json(struct ingest *ig, const char *scope, struct pw_buf *out);

@@ -27,11 +27,10 @@
  * one connection keep the order of its frames. 0x0001 and 0x0201 are replies themselves and are
  * not answered. Encrypted bodies and other message ids get 0x8001 result 3.
  *
- * Supervision: each location of a supervised terminal is handed, in arrival order, to the
- * vehicle state machine (vehicles.c). Geofences and the vehicle list are re-read from the park
- * model every 30 s (rebuilt only when they changed). */
+ * Supervision: each location of a supervised terminal goes into its frame's pipeline batch as a
+ * typed position record beside its samples; vehicle supervision (src/supervise/) evaluates it
+ * on the writer thread after the samples. This file makes no supervision decision. */
 #include "ingest/ingest_int.h"
-#include "ingest/vehicles.h"
 
 #include "base/err.h"
 #include "base/hash.h"
@@ -40,8 +39,8 @@
 #include "base/timeutil.h"
 #include "model/model.h"
 #include "proto/jt808.h"
+#include "supervise/supervise.h"
 
-#include <cjson/cJSON.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -49,7 +48,6 @@
 
 #define TERM_BUCKETS 4096
 #define CACHE_TTL_MS 60000
-#define RELOAD_MS 30000
 #define INPUT_INIT 256 /* first input buffer of a connection; grows to JT808_MAX_FRAME */
 #define LOCATE_QUEUE_MAX 1024
 
@@ -79,6 +77,7 @@ struct jt_term {
     struct model_jt808_terminal md;
     bool known, quarantined, connected, authed;
     int64_t md_at;
+    uint64_t md_gen; /* model generation of md (model.h) */
     char plate[33];  /* from the model, else from the registration (UTF-8) */
     char peer[64];
     uint8_t edition;
@@ -104,14 +103,11 @@ struct jt808_srv {
     struct jt_term *buckets[TERM_BUCKETS];
     size_t n_terms;
     size_t n_unknown_terms; /* records created for phones not in the park model */
-    struct vehicles *vs;
     uv_timer_t tick;
     uv_async_t locate;
     pthread_mutex_t locate_mu;
     char (*locate_q)[JT808_PHONE_MAX + 1];
     size_t locate_n;
-    int64_t last_reload;
-    uint64_t gf_hash, veh_hash;
     int online;
     struct jt808_frame frame; /* decode scratch (the loop is single-threaded) */
     /* reassembly: one budget for every connection (jt808.reassembly_budget), and the
@@ -120,7 +116,7 @@ struct jt808_srv {
     struct jt_conn *reasm_conns;
     struct pw_counter *m_frames, *m_dropped[DROP_N], *m_locations, *m_acks, *m_registrations,
         *m_auth_ok, *m_auth_failures, *m_unauth, *m_unsupported, *m_unknown[3], *m_deregs,
-        *m_online, *m_locates, *m_alarms[VEHICLE_ALARM_KINDS], *m_reg_refused, *m_resets_used,
+        *m_online, *m_locates, *m_reg_refused, *m_resets_used,
         *m_sessions_replaced, *m_sessions_refused, *m_auth_closed, *m_skipped[SKIP_N],
         *m_quirks[QUIRK_N], *m_reasm_bytes, *m_reasm_peak, *m_unknown_refused,
         *m_session_closed;
@@ -163,7 +159,9 @@ static struct jt_term *term_get(struct ingest *ig, const char *phone)
         js->n_terms++;
         pthread_mutex_unlock(&ig->status_lock);
     }
-    if (t->md_at == 0 || now - t->md_at > CACHE_TTL_MS) {
+    uint64_t gen = model_generation(ig->deps.model);
+    if (t->md_at == 0 || now - t->md_at > CACHE_TTL_MS || t->md_gen != gen) {
+        t->md_gen = gen;
         struct model_jt808_terminal md;
         int rc = model_terminal_by_phone(ig->deps.model, phone, &md);
         pthread_mutex_lock(&ig->status_lock);
@@ -204,7 +202,8 @@ static void set_online(struct ingest *ig, struct jt_term *t, struct conn *c, boo
         js->online += on ? 1 : -1;
         pw_gauge_set(js->m_online, (uint64_t)(js->online > 0 ? js->online : 0));
     }
-    vehicles_set_online(js->vs, t->phone, on);
+    if (ig->deps.vehicles)
+        vehicles_set_online(ig->deps.vehicles, t->phone, on);
 }
 
 static bool supervised(struct ingest *ig, const struct jt_term *t)
@@ -212,13 +211,13 @@ static bool supervised(struct ingest *ig, const struct jt_term *t)
     return t->known || policy(ig) == POLICY_ACCEPT;
 }
 
-static void ident_of(const struct jt_term *t, struct vehicle_ident *id)
+static void ident_of(const struct jt_term *t, struct pipeline_position *p)
 {
-    id->phone = t->phone;
-    id->vehicle = t->md.vehicle;
-    id->plate = t->plate;
-    id->enterprise = t->md.enterprise;
-    id->hazmat = t->md.hazmat_class[0] != '\0';
+    snprintf(p->phone, sizeof p->phone, "%s", t->phone);
+    snprintf(p->vehicle, sizeof p->vehicle, "%s", t->md.vehicle);
+    snprintf(p->plate, sizeof p->plate, "%s", t->plate);
+    snprintf(p->enterprise, sizeof p->enterprise, "%s", t->md.enterprise);
+    p->hazmat = t->md.hazmat_class[0] != '\0';
 }
 
 /* ---- replies ---- */
@@ -286,12 +285,12 @@ static void add_sample(struct pipeline_batch *b, const char *phone, const char *
     pipeline_batch_add(b, l, 2, ts, v, q);
 }
 
-/* Adds the samples of one location; fills *p for the state machine and *odd when the
+/* Adds the samples of one location; fills *p for vehicle supervision and *odd when the
  * coordinates were out of range but the fix not positioned (kept without them). Returns false
  * when a positioned fix has coordinates out of range (nothing added). */
 static bool add_location(struct pipeline_batch *b, const char *phone,
-                         const struct jt808_location *loc, int64_t rx_ms, struct vehicle_pos *p,
-                         bool *odd)
+                         const struct jt808_location *loc, int64_t rx_ms,
+                         struct pipeline_position *p, bool *odd)
 {
     bool in_range = fabs(loc->lat) <= 90.0 && fabs(loc->lon) <= 180.0;
     bool positioned = jt808_location_quality(loc) == JT808_Q_OK;
@@ -334,11 +333,12 @@ static bool add_location(struct pipeline_batch *b, const char *phone,
         add_sample(b, phone, "vehicle_signal", ts, loc->signal, qt);
     if (loc->present & JT808_HAS_SATELLITES)
         add_sample(b, phone, "vehicle_satellites", ts, loc->satellites, qt);
-    *p = (struct vehicle_pos){.ts = ts, .lat = in_range ? loc->lat : NAN,
-                              .lon = in_range ? loc->lon : NAN, .speed_kmh = loc->speed_kmh,
-                              .heading = loc->heading, .altitude_m = loc->altitude_m,
-                              .alarm = loc->alarm, .status = loc->status,
-                              .positioned = qp == JT808_Q_OK};
+    *p = (struct pipeline_position){.ts = ts, .rx_ms = rx_ms,
+                                    .lat = in_range ? loc->lat : NAN,
+                                    .lon = in_range ? loc->lon : NAN, .speed_kmh = loc->speed_kmh,
+                                    .heading = loc->heading, .altitude_m = loc->altitude_m,
+                                    .alarm = loc->alarm, .status = loc->status,
+                                    .positioned = qp == JT808_Q_OK};
     return true;
 }
 
@@ -347,7 +347,7 @@ static bool take_location(struct ingest *ig, struct jt_term *t, struct pipeline_
                           const struct jt808_location *loc, int64_t rx_ms)
 {
     struct jt808_srv *js = ig->jt;
-    struct vehicle_pos p;
+    struct pipeline_position p;
     bool odd;
     if (!add_location(b, t->phone, loc, rx_ms, &p, &odd)) {
         pw_counter_add(js->m_dropped[DROP_BODY], 1);
@@ -377,9 +377,8 @@ static bool take_location(struct ingest *ig, struct jt_term *t, struct pipeline_
         t->last_location = p.ts;
     pthread_mutex_unlock(&ig->status_lock);
     if (supervised(ig, t)) {
-        struct vehicle_ident id;
-        ident_of(t, &id);
-        vehicles_position(ig->jt->vs, &id, &p, rx_ms);
+        ident_of(t, &p);
+        pipeline_batch_add_position(b, &p);
     }
     return true;
 }
@@ -901,95 +900,19 @@ static void on_close(struct conn *c)
     c->proto = NULL;
 }
 
-/* ---- vehicle alarms, the model, the clock ---- */
-
-static void relay_alarm(const struct vehicle_alarm *a, void *arg)
-{
-    struct ingest *ig = arg;
-    if (a->raise && ig->jt)
-        pw_counter_add(ig->jt->m_alarms[a->kind], 1);
-    if (ig->deps.on_vehicle_alarm)
-        ig->deps.on_vehicle_alarm(a, ig->deps.on_vehicle_alarm_arg);
-}
-
-/* Re-reads geofences and vehicles from the model; rebuilds only what changed. */
-static void reload_model(struct ingest *ig)
-{
-    struct jt808_srv *js = ig->jt;
-    struct pw_buf b;
-    pw_buf_init(&b, 0);
-    if (model_json_geofences(ig->deps.model, &b) == PW_OK) {
-        uint64_t h = pw_hash64(b.data, b.len, 1);
-        if (h != js->gf_hash) {
-            double lon = NAN, lat = NAN;
-            struct pw_buf p;
-            pw_buf_init(&p, 0);
-            if (model_json_park(ig->deps.model, &p) == PW_OK) {
-                cJSON *o = cJSON_ParseWithLength(p.data, p.len);
-                const cJSON *l = cJSON_GetObjectItemCaseSensitive(o, "location");
-                if (cJSON_GetArraySize(l) == 2 && cJSON_IsNumber(cJSON_GetArrayItem(l, 0)) &&
-                    cJSON_IsNumber(cJSON_GetArrayItem(l, 1))) {
-                    lon = cJSON_GetArrayItem(l, 0)->valuedouble;
-                    lat = cJSON_GetArrayItem(l, 1)->valuedouble;
-                }
-                cJSON_Delete(o);
-            }
-            pw_buf_release(&p);
-            if (vehicles_load_geofences(js->vs, b.data, b.len, lon, lat) == PW_OK) {
-                js->gf_hash = h;
-                PW_LOG_INFO("jt808", "geofences loaded", "bytes=%zu", b.len);
-            }
-        }
-    }
-    pw_buf_reset(&b);
-    if (model_json_vehicles(ig->deps.model, NULL, &b) == PW_OK) {
-        uint64_t h = pw_hash64(b.data, b.len, 2);
-        cJSON *arr = h != js->veh_hash ? cJSON_ParseWithLength(b.data, b.len) : NULL;
-        const cJSON *o;
-        cJSON_ArrayForEach(o, arr) {
-            const cJSON *id = cJSON_GetObjectItemCaseSensitive(o, "id");
-            const cJSON *ph = cJSON_GetObjectItemCaseSensitive(o, "terminal_phone");
-            const cJSON *pl = cJSON_GetObjectItemCaseSensitive(o, "plate");
-            const cJSON *en = cJSON_GetObjectItemCaseSensitive(o, "enterprise");
-            const cJSON *hz = cJSON_GetObjectItemCaseSensitive(o, "hazmat_class");
-            if (!cJSON_IsString(id) || !cJSON_IsString(ph))
-                continue;
-            char phone[JT808_PHONE_MAX + 1];
-            if (jt808_phone_normalise(ph->valuestring, phone, sizeof phone) != PW_OK)
-                continue;
-            struct vehicle_ident vi = {phone, id->valuestring,
-                                       cJSON_IsString(pl) ? pl->valuestring : "",
-                                       cJSON_IsString(en) ? en->valuestring : "",
-                                       cJSON_IsString(hz) && hz->valuestring[0]};
-            vehicles_declare(js->vs, &vi);
-        }
-        if (arr)
-            js->veh_hash = h;
-        cJSON_Delete(arr);
-    }
-    pw_buf_release(&b);
-}
+/* ---- the clock: subpackaged messages that did not complete in time give their memory back ---- */
 
 static void on_tick(uv_timer_t *tm)
 {
     struct ingest *ig = tm->data;
     struct jt808_srv *js = ig->jt;
     int64_t now = pw_now_ms();
-    struct vehicles_opts o;
-    vehicles_opts_from_config(ig->deps.cfg, &o);
-    vehicles_set_opts(js->vs, &o);
-    if (now - js->last_reload >= RELOAD_MS) {
-        js->last_reload = now;
-        reload_model(ig);
-    }
-    /* subpackaged messages that did not complete in time give their memory back */
     for (struct jt_conn *jc = js->reasm_conns, *next; jc; jc = next) {
         next = jc->rnext;
         jt808_reasm_expire(jc->reasm, now);
         if (jt808_reasm_pending(jc->reasm) == 0)
             reasm_release(js, jc);
     }
-    vehicles_tick(js->vs, now);
 }
 
 /* Sends the queued position queries (HTTP threads → loop). */
@@ -1098,31 +1021,12 @@ int jt808_srv_start(struct ingest *ig)
         js->m_unknown[i] = pw_counter_get("parkwatch_jt808_unknown_terminal_frames_total", l,
                                           "Frames from terminals not in the park model.");
     }
-    static const char *const kinds[VEHICLE_ALARM_KINDS] = {
-        "stop_outside_lot", "restricted_zone", "off_route", "speeding", "overstay", "silent",
-        "terminal"};
-    for (int i = 0; i < VEHICLE_ALARM_KINDS; i++) {
-        char l[40];
-        snprintf(l, sizeof l, "kind=\"%s\"", kinds[i]);
-        js->m_alarms[i] = pw_counter_get("parkwatch_vehicle_alarms_raised_total", l,
-                                         "Vehicle alarms raised, by kind.");
-    }
-    struct vehicles_opts o;
-    vehicles_opts_from_config(cfg, &o);
-    char path[4096];
-    if (ig->deps.data_dir)
-        snprintf(path, sizeof path, "%s/vehicles.db", ig->deps.data_dir);
-    int rc = vehicles_open(ig->deps.data_dir ? path : NULL, &o, relay_alarm, ig, &js->vs);
-    if (rc != PW_OK)
-        return rc;
     js->locate_q = pw_xcalloc(LOCATE_QUEUE_MAX, sizeof *js->locate_q);
     pthread_mutex_init(&js->locate_mu, NULL);
     uv_async_init(&ig->loop, &js->locate, on_locate);
     js->locate.data = ig;
     uv_timer_init(&ig->loop, &js->tick);
     js->tick.data = ig;
-    js->last_reload = pw_now_ms();
-    reload_model(ig);
     uv_timer_start(&js->tick, on_tick, 1000, 1000);
     if (!cfg->jt808_listen[0])
         return PW_OK;
@@ -1162,7 +1066,6 @@ void jt808_srv_free(struct ingest *ig)
             free(t);
         }
     }
-    vehicles_close(js->vs);
     if (js->locate_q)
         pthread_mutex_destroy(&js->locate_mu);
     free(js->locate_q);
@@ -1245,7 +1148,8 @@ int ingest_jt808_locate(struct ingest *ig, const char *scope, const char *vehicl
 {
     struct jt808_srv *js = ig->jt;
     char phone[JT808_PHONE_MAX + 1];
-    if (!js || vehicles_phone_of(js->vs, scope, vehicle, phone, sizeof phone) != PW_OK)
+    if (!js || !ig->deps.vehicles ||
+        vehicles_phone_of(ig->deps.vehicles, scope, vehicle, phone, sizeof phone) != PW_OK)
         return PW_ENOTFOUND;
     pthread_mutex_lock(&ig->status_lock);
     struct jt_term *t = term_find(js, phone);
@@ -1267,16 +1171,22 @@ int ingest_jt808_locate(struct ingest *ig, const char *scope, const char *vehicl
 
 int ingest_vehicles_live_json(struct ingest *ig, const char *scope, struct pw_buf *out)
 {
-    return vehicles_live_json(ig->jt->vs, scope, out);
+    if (!ig->deps.vehicles)
+        return PW_ENOTFOUND;
+    return vehicles_live_json(ig->deps.vehicles, scope, out);
 }
 
 int ingest_vehicles_alarms_json(struct ingest *ig, const char *scope, struct pw_buf *out)
 {
-    return vehicles_alarms_json(ig->jt->vs, scope, out);
+    if (!ig->deps.vehicles)
+        return PW_ENOTFOUND;
+    return vehicles_alarms_json(ig->deps.vehicles, scope, out);
 }
 
 int ingest_vehicles_entries_json(struct ingest *ig, const char *scope, int64_t since,
                                  int64_t until, int limit, int64_t before_id, struct pw_buf *out)
 {
-    return vehicles_entries_json(ig->jt->vs, scope, since, until, limit, before_id, out);
+    if (!ig->deps.vehicles)
+        return PW_ENOTFOUND;
+    return vehicles_entries_json(ig->deps.vehicles, scope, since, until, limit, before_id, out);
 }

@@ -332,6 +332,7 @@ struct mqtt_ingest {
     /* network thread only */
     struct mq_dev *cache[CACHE_BUCKETS];
     size_t cache_n;
+    uint64_t model_gen; /* the model generation the cache was filled from (model.h) */
     /* status (atomics) */
     int connected;
     uint64_t connects;
@@ -365,10 +366,19 @@ static void cache_clear(struct mqtt_ingest *mq)
     mq->cache_n = 0;
 }
 
-/* The cached entry for prefix, (re)loaded from the model when missing or older than a minute.
- * *fresh is set when it was just loaded. Never NULL. */
+/* The cached entry for prefix, (re)loaded from the model when missing or older than a minute,
+ * and all of them when the model generation moved. *fresh is set when it was just loaded. Never
+ * NULL. */
 static struct mq_dev *cache_get(struct mqtt_ingest *mq, const char *prefix, bool *fresh)
 {
+    uint64_t gen = model_generation(mq->deps.model);
+    if (gen != mq->model_gen) {
+        if (mq->model_gen)
+            PW_LOG_INFO("mqtt", "park model changed: device mapping reloaded", "generation=%llu",
+                        (unsigned long long)gen);
+        cache_clear(mq);
+        mq->model_gen = gen;
+    }
     uint64_t h = pw_hash64(prefix, strlen(prefix), 0) % CACHE_BUCKETS;
     int64_t now = pw_now_ms();
     struct mq_dev **pp = &mq->cache[h];

@@ -1569,9 +1569,13 @@ static int finish(struct ictx *c, int rc)
 {
     st_finalize_all(c);
     if (rc == PW_OK) {
-        if (model_db_exec(c->m, "DELETE FROM imp_seen; DELETE FROM imp_done; COMMIT")) {
+        /* the model generation moves with the change, in its transaction (model.h) */
+        if (model_db_exec(c->m, "UPDATE model_generation SET gen = gen + 1 WHERE id = 1;"
+                                " DELETE FROM imp_seen; DELETE FROM imp_done; COMMIT")) {
             rc = dbfail(c);
             model_db_exec(c->m, "ROLLBACK");
+        } else {
+            atomic_store(&c->m->gen_at_ns, 0); /* this process sees its own change at once */
         }
     } else {
         model_db_exec(c->m, "ROLLBACK");

@@ -15,6 +15,7 @@
 #include "base/log.h"
 #include "base/mem.h"
 #include "base/timeutil.h"
+#include "db/db.h"
 
 #include <sodium.h>
 #include <stdio.h>
@@ -105,27 +106,12 @@ static const char *const migrations[] = {
 
 int model_db_exec(struct model *m, const char *sql)
 {
-    char *msg = NULL;
-    if (sqlite3_exec(m->db, sql, NULL, NULL, &msg) != SQLITE_OK) {
-        char q[256];
-        PW_LOG_ERROR("model", "sqlite exec failed", "err=%s",
-                     pw_log_quote(q, sizeof q, msg ? msg : sqlite3_errmsg(m->db)));
-        sqlite3_free(msg);
-        return PW_EDB;
-    }
-    return PW_OK;
+    return db_exec(m->dbh, sql); /* logged; the error names its cause (ENOSPC, EIO, ...) */
 }
 
 int model_db_prepare(struct model *m, const char *sql, sqlite3_stmt **st)
 {
-    if (sqlite3_prepare_v2(m->db, sql, -1, st, NULL) != SQLITE_OK) {
-        char q[256];
-        PW_LOG_ERROR("model", "sqlite prepare failed", "err=%s",
-                     pw_log_quote(q, sizeof q, sqlite3_errmsg(m->db)));
-        *st = NULL;
-        return PW_EDB;
-    }
-    return PW_OK;
+    return db_prepare(m->dbh, sql, st);
 }
 
 void model_db_col_text(sqlite3_stmt *st, int i, char *buf, size_t cap)
@@ -212,65 +198,32 @@ static int user_version(struct model *m, int *v)
     return rc;
 }
 
-static int migrate(struct model *m)
-{
-    int v = 0, rc = user_version(m, &v);
-    if (rc)
-        return rc;
-    int n = (int)PW_ARRAY_LEN(migrations);
-    if (v > n) {
-        PW_LOG_ERROR("model", "database schema is newer than this program", "version=%d ours=%d", v,
-                     n);
-        return PW_ECONFLICT;
-    }
-    for (; v < n; v++) {
-        char sql[64];
-        snprintf(sql, sizeof sql, "PRAGMA user_version = %d", v + 1);
-        if ((rc = model_db_exec(m, "BEGIN IMMEDIATE")) != PW_OK)
-            return rc;
-        if ((rc = model_db_exec(m, migrations[v])) != PW_OK ||
-            (rc = model_db_exec(m, sql)) != PW_OK || (rc = model_db_exec(m, "COMMIT")) != PW_OK) {
-            model_db_exec(m, "ROLLBACK");
-            return rc;
-        }
-        PW_LOG_INFO("model", "schema migrated", "version=%d", v + 1);
-    }
-    return PW_OK;
-}
-
 int model_open(const char *path, struct model **out)
 {
     if (sodium_init() < 0)
         return PW_ENOMEM;
     struct model *m = pw_xcalloc(1, sizeof *m);
-    int rc = PW_EDB;
-    char q[256];
     pthread_mutex_init(&m->mu, NULL);
-    if (sqlite3_open_v2(path, &m->db,
-                        SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
-                        NULL) != SQLITE_OK) {
-        PW_LOG_ERROR("model", "cannot open database", "path=%s err=%s",
-                     pw_log_quote(q, sizeof q, path),
-                     m->db ? sqlite3_errmsg(m->db) : "out of memory");
+    /* DB_DURABLE (synchronous=FULL): imports, accounts, tokens, sessions and terminal auth codes
+     * are durable when the call returns */
+    struct db_opts o = {.what = "meta", .durability = DB_DURABLE, .migrations = migrations,
+                        .n_migrations = PW_ARRAY_LEN(migrations), .foreign_keys = true};
+    int rc = db_open(path, &o, &m->dbh);
+    if (rc != PW_OK)
         goto out;
-    }
-    sqlite3_busy_timeout(m->db, 5000);
-    sqlite3_extended_result_codes(m->db, 1);
-    if ((rc = model_db_exec(m, "PRAGMA foreign_keys = ON; PRAGMA synchronous = FULL;")) != PW_OK)
-        goto out;
-    sqlite3_stmt *st;
-    if ((rc = model_db_prepare(m, "PRAGMA journal_mode = WAL", &st)) != PW_OK)
-        goto out;
-    if (sqlite3_step(st) != SQLITE_ROW ||
-        strcmp((const char *)sqlite3_column_text(st, 0), "wal") != 0) {
-        PW_LOG_ERROR("model", "cannot switch to WAL mode", "path=%s",
-                     pw_log_quote(q, sizeof q, path));
-        rc = PW_EDB;
-    }
+    m->db = db_handle(m->dbh);
+    /* outside the numbered migrations on purpose: every version tolerates the extra table, and
+     * the counter must exist in databases of any schema version (created once; opening an
+     * existing database writes nothing) */
+    sqlite3_stmt *st = NULL;
+    bool has_gen = sqlite3_prepare_v2(m->db, "SELECT gen FROM model_generation WHERE id = 1", -1,
+                                      &st, NULL) == SQLITE_OK &&
+                   sqlite3_step(st) == SQLITE_ROW;
     sqlite3_finalize(st);
-    if (rc)
-        goto out;
-    if ((rc = migrate(m)) != PW_OK)
+    if (!has_gen &&
+        (rc = model_db_exec(m, "CREATE TABLE IF NOT EXISTS model_generation ("
+                               " id INTEGER PRIMARY KEY CHECK (id = 1), gen INTEGER NOT NULL);"
+                               "INSERT OR IGNORE INTO model_generation VALUES (1, 1);")) != PW_OK)
         goto out;
     *out = m;
     m = NULL;
@@ -283,10 +236,37 @@ void model_close(struct model *m)
 {
     if (!m)
         return;
-    sqlite3_close_v2(m->db);
+    db_close(m->dbh);
     pthread_mutex_destroy(&m->mu);
     sodium_memzero(m->dummy_hash, sizeof m->dummy_hash);
     free(m);
+}
+
+/* Reads the generation (caller holds m->mu). */
+static void generation_read(struct model *m)
+{
+    sqlite3_stmt *st;
+    if (model_db_prepare(m, "SELECT gen FROM model_generation WHERE id = 1", &st) != PW_OK)
+        return;
+    if (sqlite3_step(st) == SQLITE_ROW) {
+        sqlite3_int64 g = sqlite3_column_int64(st, 0);
+        atomic_store(&m->gen, (unsigned long long)(g > 0 ? g : 1));
+    }
+    sqlite3_finalize(st);
+}
+
+uint64_t model_generation(struct model *m)
+{
+    int64_t now = pw_mono_ns();
+    int64_t at = atomic_load(&m->gen_at_ns);
+    if ((at == 0 || now - at >= (int64_t)MODEL_GENERATION_POLL_MS * 1000000) &&
+        pthread_mutex_trylock(&m->mu) == 0) {
+        generation_read(m);
+        atomic_store(&m->gen_at_ns, now);
+        pthread_mutex_unlock(&m->mu);
+    }
+    uint64_t g = atomic_load(&m->gen);
+    return g ? g : 1;
 }
 
 int model_schema_version(struct model *m)

@@ -76,6 +76,22 @@ void model_close(struct model *m);
 /* The schema version of the open database (== the number of migrations after model_open). */
 int model_schema_version(struct model *m);
 
+/* ---- the model generation ----
+ *
+ * A counter in meta.db (table model_generation) that every change to the park model bumps in
+ * the same transaction as the change: imports (JSON and CSV, by HTTP or by `parkwatch import`
+ * from another process while the daemon runs) and any edit of the model. Consumers that keep
+ * something derived from the model (rules, vehicle supervision, HJ 212 and JT/T 808 device
+ * lookups, the MQTT topic map, the Modbus poller) remember the generation they built it from
+ * and rebuild when model_generation() returns another value, logging the new generation.
+ *
+ * model_generation() is cheap on any thread (an atomic read): it re-reads the database at most
+ * once per MODEL_GENERATION_POLL_MS (without waiting for the model's lock: a busy model is read
+ * at the next call), so a change by another process is seen within about a second, and a
+ * change by this process at once. Never 0 (0 can mean "not built yet" to a consumer). */
+#define MODEL_GENERATION_POLL_MS 1000
+uint64_t model_generation(struct model *m);
+
 /* ---- import and export ---- */
 
 #define MODEL_IMPORT_REPLACE 1u /* delete every object the input does not mention */

@@ -6,9 +6,13 @@
 
 #include <pthread.h>
 #include <sqlite3.h>
+#include <stdatomic.h>
 
 struct model {
-    sqlite3 *db;
+    struct db *dbh;         /* db.h: DB_DURABLE */
+    sqlite3 *db;            /* its connection */
+    atomic_ullong gen;      /* the model generation last read (model_generation) */
+    atomic_llong gen_at_ns; /* pw_mono_ns() of that read; 0 = read at the next call */
     pthread_mutex_t mu; /* guards db and everything below */
     char dummy_hash[128]; /* argon2id of a random password, verified for unknown users ("" = not
                              yet computed) */

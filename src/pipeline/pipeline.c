@@ -9,7 +9,9 @@
  * A commit writes everything applied so far; the sync thread fsyncs one ticket at a time
  * (tsdb_sync_prepare/perform/finish) while the writer goes on applying, and when a ticket
  * finishes every batch it covers gets its on_done. Everything that arrives while one fsync runs
- * shares the next one (group commit). */
+ * shares the next one (group commit). Side stores (pipeline_side_store: databases the writer
+ * writes beside the tsdb) commit with each tsdb commit and sync with each tsdb fsync, on the same
+ * threads, so their writes are acknowledged under the same rule. */
 #include "pipeline/pipeline.h"
 
 #include "base/err.h"
@@ -52,10 +54,13 @@ struct pipeline {
     int stopping;                       /* guarded by lock */
     struct tsdb_sync_ticket ticket;     /* guarded by lock */
     bool sync_posted, sync_done, sync_stop; /* guarded by lock */
+    bool side_posted;                   /* guarded by lock: the ticket also syncs side stores */
+    int side_rc;                        /* guarded by lock: their result */
     /* writer thread only */
     struct blist work, applied, committed;
     struct blist order; /* every batch taken from the queue, in submission order (by onext) */
     bool sync_busy; /* a ticket is posted and not finished */
+    bool side_dirty; /* side stores committed since their last sync */
     int64_t last_maintain_ms;
     int64_t last_tick_ms;
     int64_t origin_ns; /* of the batch being applied (writer thread); 0 outside batches */
@@ -121,28 +126,11 @@ static void refused_log(struct pipeline *p, int64_t now)
     memset(refused_since_log, 0, sizeof refused_since_log);
 }
 
-void pipeline_emit(const struct rules_transition *t, void *arg)
+void pipeline_emit(const struct alarm_transition *t, void *arg)
 {
     struct pipeline *p = arg;
-    struct alarm_transition a = {
-        .action = (enum alarm_action)t->action,
-        .source = t->source,
-        .source_kind = t->source_kind,
-        .rule = t->rule,
-        .condition = t->condition,
-        .level = t->level,
-        .gas_level = t->gas_level,
-        .device = t->device,
-        .enterprise = t->enterprise,
-        .area = t->area,
-        .point = t->point,
-        .series = t->series,
-        .value = t->value,
-        .threshold = t->threshold,
-        .ts = t->ts,
-        .message = t->message,
-        .origin_ns = p->origin_ns,
-    };
+    struct alarm_transition a = *t;
+    a.origin_ns = p->origin_ns;
     pw_counter_add(m_transitions, 1);
     int rc = alarm_apply(p->opt.alarms, &a, pw_now_ms(), NULL);
     if (rc != PW_OK) {
@@ -193,6 +181,7 @@ void pipeline_batch_free(struct pipeline_batch *b)
     pw_buf_release(&b->arena);
     free(b->samples);
     free(b->refusals);
+    free(b->pos);
     free(b);
 }
 
@@ -224,6 +213,21 @@ void pipeline_batch_add_ref(struct pipeline_batch *b, uint32_t ref, int64_t ts, 
     s->value = value;
     s->quality = quality;
     b->n++;
+}
+
+void pipeline_batch_set_events(struct pipeline_batch *b, struct device_event *e, size_t n)
+{
+    b->events = e;
+    b->nevents = n;
+}
+
+void pipeline_batch_add_position(struct pipeline_batch *b, const struct pipeline_position *pos)
+{
+    if (b->npos == b->pos_cap) {
+        b->pos_cap = b->pos_cap ? b->pos_cap * 2 : 4;
+        b->pos = pw_xrealloc(b->pos, b->pos_cap * sizeof *b->pos);
+    }
+    b->pos[b->npos++] = *pos;
 }
 
 int pipeline_batch_add(struct pipeline_batch *b, const struct tsdb_label *labels, size_t n,
@@ -278,6 +282,26 @@ int pipeline_submit(struct pipeline *p, struct pipeline_batch *b,
     if (rc != PW_OK)
         pipeline_batch_free(b);
     return rc;
+}
+
+/* The batch's typed records, after its samples: device events to the event store (then to the
+ * supervisor), then vehicle positions. */
+static void apply_records(struct pipeline *p, struct pipeline_batch *b)
+{
+    if (b->nevents) {
+        int rc = p->opt.events ? events_append(p->opt.events, b->events, b->nevents, NULL)
+                               : PW_EINVAL;
+        if (rc != PW_OK) {
+            if (b->rc == PW_OK) {
+                b->rc = rc;
+                b->first_error_index = b->n;
+            }
+        } else if (p->opt.supervisor.events) {
+            p->opt.supervisor.events(p, b->events, b->nevents, p->opt.supervisor.arg);
+        }
+    }
+    if (b->npos && p->opt.supervisor.positions)
+        p->opt.supervisor.positions(p, b->pos, b->npos, p->opt.supervisor.arg);
 }
 
 /* Appends samples [b->applied, to) of b, or fewer when the clock passes deadline_ns (checked
@@ -378,17 +402,30 @@ static void apply_range(struct pipeline *p, struct pipeline_batch *b, size_t to,
     }
     b->applied = i;
     refused_log(p, now);
+    /* the batch's typed records, after its samples (a refusing engine refused them too) */
+    if (i == b->n && !b->records_done) {
+        b->records_done = true;
+        if (b->rc != PW_ENOSPC && b->rc != PW_EIO)
+            apply_records(p, b);
+    }
+}
+
+/* The once-a-second work: time-based rules, the supervisor, storm control. */
+static void tick(struct pipeline *p, int64_t now)
+{
+    p->last_tick_ms = now;
+    rules_tick(p->opt.rules, now, pipeline_emit, p);
+    if (p->opt.supervisor.tick)
+        p->opt.supervisor.tick(p, now, p->opt.supervisor.arg);
+    alarm_tick(p->opt.alarms, now);
 }
 
 static void maintain(struct pipeline *p)
 {
     int64_t now = pw_now_ms();
     p->origin_ns = 0;
-    if (p->opt.rules && now - p->last_tick_ms >= 1000) {
-        p->last_tick_ms = now;
-        rules_tick(p->opt.rules, now, pipeline_emit, p);
-        alarm_tick(p->opt.alarms, now);
-    }
+    if (p->opt.rules && now - p->last_tick_ms >= 1000)
+        tick(p, now);
     /* storage housekeeping waits for the outstanding fsync (it may rotate the WAL) */
     if (p->sync_busy || now - p->last_maintain_ms < p->opt.maintain_every_ms)
         return;
@@ -490,6 +527,14 @@ static void commit_applied(struct pipeline *p)
     uint64_t seq = 0;
     int rc = tsdb_commit(p->db, &seq);
     pw_counter_add(m_groups, 1);
+    for (size_t i = 0; i < p->opt.n_side && rc == PW_OK; i++) {
+        const struct pipeline_side_store *ss = &p->opt.side[i];
+        rc = ss->commit(ss->arg);
+        if (rc != PW_OK)
+            PW_LOG_ERROR("pipeline", "side store commit failed", "store=%s err=%s", ss->name,
+                         pw_errname(rc));
+        p->side_dirty = true;
+    }
     struct pipeline_batch *b;
     if (rc != PW_OK) {
         pw_counter_add(m_fsync_errors, 1);
@@ -514,13 +559,40 @@ static void complete_committed(struct pipeline *p, uint64_t durable, int rc)
     }
 }
 
+/* Syncs every side store (sync thread, or the writer when no tsdb ticket is needed). */
+static int sync_side(struct pipeline *p)
+{
+    int rc = PW_OK;
+    for (size_t i = 0; i < p->opt.n_side; i++) {
+        const struct pipeline_side_store *ss = &p->opt.side[i];
+        int r = ss->sync(ss->arg);
+        if (r != PW_OK) {
+            PW_LOG_ERROR("pipeline", "side store sync failed", "store=%s err=%s", ss->name,
+                         pw_errname(r));
+            if (rc == PW_OK)
+                rc = r;
+        }
+    }
+    return rc;
+}
+
 /* Hands a ticket for everything committed to the sync thread, or completes what needs none. */
 static void start_sync(struct pipeline *p)
 {
     struct tsdb_sync_ticket t;
     if (!tsdb_sync_prepare(p->db, &t)) {
-        /* nothing to fsync (fsync=always|off, or already durable) */
+        /* nothing to fsync in the tsdb (fsync=always|off, or already durable) */
         uint64_t durable = tsdb_durable_seq(p->db);
+        int src = PW_OK;
+        if (p->side_dirty) {
+            p->side_dirty = false;
+            src = sync_side(p);
+        }
+        if (src != PW_OK) {
+            pw_counter_add(m_fsync_errors, 1);
+            complete_committed(p, durable, src);
+            return;
+        }
         complete_committed(p, durable, PW_OK);
         if (p->committed.head) {
             /* cannot happen: a commit that no fsync will cover is never acknowledged */
@@ -533,6 +605,8 @@ static void start_sync(struct pipeline *p)
     }
     pthread_mutex_lock(&p->lock);
     p->ticket = t;
+    p->side_posted = p->side_dirty;
+    p->side_dirty = false;
     p->sync_posted = true;
     pthread_cond_signal(&p->sync_wake);
     pthread_mutex_unlock(&p->lock);
@@ -543,9 +617,12 @@ static void finish_sync(struct pipeline *p)
 {
     pthread_mutex_lock(&p->lock);
     struct tsdb_sync_ticket t = p->ticket;
+    int src = p->side_rc;
     pthread_mutex_unlock(&p->lock);
     uint64_t durable = 0;
     int rc = tsdb_sync_finish(p->db, &t, &durable);
+    if (rc == PW_OK)
+        rc = src;
     p->sync_busy = false;
     if (rc != PW_OK) {
         pw_counter_add(m_fsync_errors, 1);
@@ -632,10 +709,13 @@ static void *syncer(void *arg)
         if (!p->sync_posted)
             break;
         struct tsdb_sync_ticket t = p->ticket;
+        bool side = p->side_posted;
         pthread_mutex_unlock(&p->lock);
         tsdb_sync_perform(&t);
+        int src = side ? sync_side(p) : PW_OK;
         pthread_mutex_lock(&p->lock);
         p->ticket.rc = t.rc;
+        p->side_rc = src;
         p->sync_posted = false;
         p->sync_done = true;
         pthread_cond_signal(&p->wake);
@@ -652,6 +732,9 @@ int pipeline_open(struct tsdb *db, const struct pipeline_opts *o, struct pipelin
         p->opt = *o;
     else
         pipeline_opts_init(&p->opt);
+    if (p->opt.events && p->opt.n_side < PIPELINE_SIDE_STORES_MAX)
+        p->opt.side[p->opt.n_side++] =
+            (struct pipeline_side_store){"events.db", events_commit, events_sync, p->opt.events};
     p->last_maintain_ms = pw_now_ms();
     pthread_mutex_init(&p->lock, NULL);
     pthread_cond_init(&p->wake, NULL);
@@ -762,6 +845,17 @@ int pipeline_exec(struct pipeline *p, void (*fn)(struct pipeline *p, void *ctx),
     pthread_mutex_destroy(&w.lock);
     pthread_cond_destroy(&w.cond);
     return rc;
+}
+
+static void tick_now(struct pipeline *p, void *ctx)
+{
+    if (p->opt.rules)
+        tick(p, pw_now_ms());
+}
+
+int pipeline_tick_now(struct pipeline *p)
+{
+    return pipeline_exec(p, tick_now, NULL, false);
 }
 
 /* ---- blocking submit ---- */

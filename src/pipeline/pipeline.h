@@ -9,6 +9,8 @@
  *
  *     struct pipeline_batch *b = pipeline_batch_new();
  *     pipeline_batch_add(b, labels, n, ts, value, quality);   // copies labels
+ *     pipeline_batch_add_position(b, &pos);                   // typed records, after the samples
+ *     pipeline_batch_set_events(b, events, n);                // device events, to the event store
  *     pipeline_submit(p, b, on_done, arg);                    // p owns b from here
  *     ... on_done(b, rc, arg) runs on the pipeline thread once b is durable (rc == PW_OK), or
  *         failed (rc < 0, b->stored samples were stored); the pipeline frees b after it returns.
@@ -39,6 +41,7 @@
 
 #include "alarm/alarm.h"
 #include "base/buf.h"
+#include "events/events.h"
 #include "rules/rules.h"
 #include "tsdb/tsdb.h"
 
@@ -47,6 +50,51 @@
 #include <stdint.h>
 
 struct pipeline;
+
+/* A decoded vehicle position (JT/T 808 0x0200 / 0x0704) with who it belongs to: a typed record
+ * of a batch, handed to the supervisor (pipeline_opts.supervisor) on the writer thread after the
+ * batch's samples were applied. Strings are copied into the record (NUL-terminated). */
+struct pipeline_position {
+    char phone[21];      /* normalised terminal phone; the key */
+    char vehicle[65];    /* model vehicle id; "" for an accepted unknown terminal */
+    char plate[33];
+    char enterprise[65]; /* "" = none */
+    bool hazmat;         /* the lot and corridor rules apply */
+    bool positioned;     /* false: lat/lon/speed/heading not usable */
+    int64_t ts;          /* device time, ms UTC */
+    int64_t rx_ms;       /* wall clock when received */
+    double lat, lon, speed_kmh, heading, altitude_m;
+    uint32_t alarm, status; /* the 0x0200 alarm and status DWORDs */
+};
+
+/* Domain supervision beside the rules, on the writer thread (supervise/ fills it). */
+struct pipeline_supervisor {
+    /* the device events of one batch once appended to the event store (duplicates flagged),
+     * after its samples */
+    void (*events)(struct pipeline *p, const struct device_event *e, size_t n, void *arg);
+    /* the position records of one batch, after its samples (not called when storage refused
+     * the batch) */
+    void (*positions)(struct pipeline *p, const struct pipeline_position *pos, size_t n,
+                      void *arg);
+    /* about once a second, after rules_tick */
+    void (*tick)(struct pipeline *p, int64_t now, void *arg);
+    void *arg;
+};
+
+/* A side store: a database other than the tsdb that the writer thread writes while it applies
+ * batches, committed with the group commit so that "acknowledged means durable" covers it too.
+ * commit runs on the writer thread when the applied batches are committed (it must not fsync:
+ * e.g. an SQLite COMMIT with synchronous=NORMAL in WAL mode, which only writes the WAL); sync
+ * runs on the sync thread beside the tsdb fsync and makes everything committed so far durable
+ * (e.g. fsync of the SQLite WAL). A batch is acknowledged only when both succeeded for the
+ * commit that covers it; an error fails the group as a tsdb error does. */
+struct pipeline_side_store {
+    const char *name; /* for the log */
+    int (*commit)(void *arg);
+    int (*sync)(void *arg);
+    void *arg;
+};
+#define PIPELINE_SIDE_STORES_MAX 4
 
 /* A slice: at most this many samples, or this much time (0.2 ms), before batches that arrived
  * meanwhile get a turn. */
@@ -81,6 +129,11 @@ struct pipeline_batch {
      * rule queries): see pipeline_exec */
     void (*exec)(struct pipeline *p, void *ctx);
     void *exec_ctx;
+    struct pipeline_position *pos; /* typed records (pipeline_batch_add_position) */
+    size_t npos, pos_cap;
+    struct device_event *events;   /* borrowed (pipeline_batch_set_events) */
+    size_t nevents;
+    bool records_done;             /* events and positions applied (writer thread) */
     size_t applied;           /* samples [0, applied) done (writer thread) */
     uint64_t seq;             /* tsdb commit that covers it (writer thread) */
     bool finished;            /* durable or failed; on_done waits for the batches before it */
@@ -96,6 +149,12 @@ struct pipeline_opts {
      * alarm_apply; rules_tick and alarm_tick run about once a second. */
     struct rules *rules;
     struct alarm_store *alarms;
+    struct pipeline_supervisor supervisor; /* positions NULL: records are dropped */
+    /* The event store (borrowed): device events of the batches are appended to it on the writer
+     * thread and it is committed and synced as a side store (pipeline_open adds it). */
+    struct events_store *events;
+    struct pipeline_side_store side[PIPELINE_SIDE_STORES_MAX];
+    size_t n_side;
 };
 void pipeline_opts_init(struct pipeline_opts *o);
 
@@ -115,6 +174,13 @@ void pipeline_batch_free(struct pipeline_batch *b);
 /* Adds a sample of a series already resolved with tsdb_series_lookup_many (no labels copied). */
 void pipeline_batch_add_ref(struct pipeline_batch *b, uint32_t ref, int64_t ts, double value,
                             uint8_t quality);
+/* Attaches n device events to b, appended to the event store after b's samples, ids and
+ * duplicate flags written back into e. e is borrowed and must stay valid until on_done ran:
+ * use it with pipeline_write. A batch whose events could not be appended fails (rc) and is not
+ * acknowledged; without an event store it fails with PW_EINVAL. */
+void pipeline_batch_set_events(struct pipeline_batch *b, struct device_event *e, size_t n);
+/* Adds a typed position record (copied). */
+void pipeline_batch_add_position(struct pipeline_batch *b, const struct pipeline_position *pos);
 /* Preallocates for about `samples` samples and `label_bytes` bytes of label text. */
 void pipeline_batch_reserve(struct pipeline_batch *b, size_t samples, size_t label_bytes);
 
@@ -129,13 +195,18 @@ int pipeline_submit(struct pipeline *p, struct pipeline_batch *b,
  * run and the caller still owns ctx. */
 int pipeline_exec(struct pipeline *p, void (*fn)(struct pipeline *p, void *ctx), void *ctx,
                   bool wait);
+/* Runs the once-a-second work (rules_tick, the supervisor's tick, alarm_tick) on the writer
+ * thread as soon as possible, e.g. after this process changed the park model, so consumers that
+ * watch the model generation apply it at once instead of within a second. PW_OK or as
+ * pipeline_exec. */
+int pipeline_tick_now(struct pipeline *p);
 /* The rule set and alarm store given at open (NULL without alarming). pipeline_rules() may only
  * be used inside a pipeline_exec function. */
 struct rules *pipeline_rules(struct pipeline *p);
 struct alarm_store *pipeline_alarms(struct pipeline *p);
 /* Applies a rules transition to the alarm store (for fn's run by pipeline_exec, e.g.
  * rules_on_event(pipeline_rules(p), ..., pipeline_emit, p)). */
-void pipeline_emit(const struct rules_transition *t, void *p);
+void pipeline_emit(const struct alarm_transition *t, void *p);
 
 /* Submits b and waits until it is durable or failed. Returns its rc (PW_OK: every sample not
  * refused is durable) and *stored; frees b. PW_EFULL/PW_ECLOSED when it could not be queued

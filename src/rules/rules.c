@@ -191,12 +191,12 @@ static int cond_parse(const struct rinst *in, const char *name)
 static void emit_series(struct rules *rs, struct rser *s, struct rinst *in, int old, int target,
                         int64_t ts, double v, rules_emit_fn emit, void *arg)
 {
-    struct rules_transition t;
+    struct alarm_transition t;
     char msg[256];
     int c = target ? target : old;
     memset(&t, 0, sizeof t);
     cond_info(in, c, &t.condition, &t.level, &t.gas_level, &t.threshold);
-    t.action = target ? RULES_RAISE : RULES_CLEAR;
+    t.action = target ? ALARM_RAISE : ALARM_CLEAR;
     t.source = s->point;
     t.source_kind = "point";
     t.rule = rules_kind_names[in->kind];
@@ -223,9 +223,9 @@ static void emit_other(const char *source, const char *kind, const char *rule, c
                        const char *area, int64_t ts, const char *msg, rules_emit_fn emit,
                        void *arg)
 {
-    struct rules_transition t;
+    struct alarm_transition t;
     memset(&t, 0, sizeof t);
-    t.action = raise ? RULES_RAISE : RULES_CLEAR;
+    t.action = raise ? ALARM_RAISE : ALARM_CLEAR;
     t.source = source;
     t.source_kind = kind;
     t.rule = rule;
@@ -696,14 +696,14 @@ int rules_on_event(struct rules *rs, const char *device, const char *enterprise,
     return PW_OK;
 }
 
-int rules_external(struct rules *rs, const struct rules_transition *t, rules_emit_fn emit,
+int rules_external(struct rules *rs, const struct alarm_transition *t, rules_emit_fn emit,
                    void *arg)
 {
     static const char *const builtin[] = {"gas", "threshold", "exceed", "early", "flatline",
                                           "roc", "curve", "offline", "linked", "fire", "fault",
                                           "supervisory"};
     if (!t || !valid_id(t->source) || !valid_id(t->rule) ||
-        (t->action != RULES_RAISE && t->action != RULES_CLEAR) ||
+        (t->action != ALARM_RAISE && t->action != ALARM_CLEAR) ||
         t->level < RULES_LEVEL_BLUE || t->level > RULES_LEVEL_RED)
         return PW_EINVAL;
     for (size_t i = 0; i < PW_ARRAY_LEN(builtin); i++)
@@ -714,7 +714,7 @@ int rules_external(struct rules *rs, const struct rules_transition *t, rules_emi
     for (size_t i = 0; i < PW_ARRAY_LEN(fields); i++)
         if (fields[i] && strlen(fields[i]) > RULES_ID_MAX)
             return PW_EINVAL;
-    struct rules_transition c = *t;
+    struct alarm_transition c = *t;
     c.source_kind = t->source_kind ? t->source_kind : "external";
     c.condition = t->condition ? t->condition : t->rule;
     c.device = t->device ? t->device : "";

@@ -9,7 +9,8 @@
  * of a rule's condition come out as transitions through a callback: RAISE (a new condition or a
  * change of level/condition) or CLEAR. The pipeline forwards each transition to the alarm store
  * (alarm/alarm.h, alarm_apply), which owns lifecycle, storm control and notifications. Rules never
- * talk to the alarm store or the tsdb themselves (layering: rules may use base, geo, model).
+ * talk to the alarm store or the tsdb themselves: from alarm/ they use only the transition type
+ * (layering: rules may use base, geo, model, alarm).
  *
  * Derived rules (rule names are the `rule` of the transition; one per kind per point):
  *   gas        points with setpoint alarm1 and/or alarm2 (GB/T 50493 first/second level), upper
@@ -77,6 +78,7 @@
 #ifndef PW_RULES_H
 #define PW_RULES_H
 
+#include "alarm/alarm.h"
 #include "base/buf.h"
 
 #include <stdbool.h>
@@ -104,34 +106,19 @@ enum rules_level {
     RULES_LEVEL_RED = 4,
 };
 
-enum rules_action {
-    RULES_RAISE = 1, /* new condition, or level/condition changed while raised */
-    RULES_CLEAR = 2, /* condition gone */
-};
-
-/* One transition. Every pointer is borrowed and valid only during the callback; strings are
- * NUL-terminated, "" when not applicable. */
-struct rules_transition {
-    enum rules_action action;
-    const char *source;      /* point id, device id, area id, or the external source */
-    const char *source_kind; /* "point" | "device" | "area" | caller's kind for external */
-    const char *rule;        /* "gas" "threshold" "exceed" "early" "offline" "flatline" ... */
-    const char *condition;   /* "alarm2" "hi" ...; on CLEAR the condition that was raised */
-    int level;               /* enum rules_level; on CLEAR the level that was raised */
-    int gas_level;           /* 0, 1, 2 */
-    const char *device;
-    const char *enterprise;  /* "" = park-owned */
-    const char *area;
-    const char *point;
-    const char *series;
-    double value;            /* the value that caused it (NAN when none: offline, events) */
-    double threshold;        /* the setpoint crossed (NAN when none) */
-    int64_t ts;              /* data time: the sample ts, or when a delay ran out */
-    const char *message;     /* short English text, e.g. "value 0.71 >= alarm2 0.68 ppm" */
-};
+/* Transitions are struct alarm_transition (alarm/alarm.h), the alarm store's input: the rules
+ * fill it and the pipeline hands the same struct to alarm_apply (adding only origin_ns). Every
+ * pointer is borrowed and valid only during the callback; strings are NUL-terminated, "" when
+ * not applicable. source is the point, device or area id (or the external caller's source),
+ * source_kind "point" | "device" | "area" | the caller's kind for external; rule as above;
+ * condition "alarm2" "hi" ... (on CLEAR the condition that was raised); level enum rules_level
+ * (on CLEAR the level that was raised); value the value that caused it and threshold the
+ * setpoint crossed (NAN when none: offline, events); ts the data time (the sample ts, or when a
+ * delay ran out); message a short English text, e.g. "value 0.71 >= alarm2 0.68 ppm".
+ * origin_ns is left 0 (the pipeline sets it). */
 
 /* Called for each transition, in order. Must not call back into the same struct rules. */
-typedef void (*rules_emit_fn)(const struct rules_transition *t, void *arg);
+typedef void (*rules_emit_fn)(const struct alarm_transition *t, void *arg);
 
 /* ---- options (the pipeline fills them from the rules.* configuration keys) ---- */
 struct rules_opts {
@@ -230,7 +217,7 @@ int rules_on_event(struct rules *rs, const char *device, const char *enterprise,
 /* A transition from outside the rule set (vehicle rules, ...): checked (ids bounded, level 1..4,
  * rule not one of the built-in names) and passed to emit unchanged. No state is kept: the alarm
  * store deduplicates by (source, rule). Returns PW_OK or PW_EINVAL. */
-int rules_external(struct rules *rs, const struct rules_transition *t, rules_emit_fn emit,
+int rules_external(struct rules *rs, const struct alarm_transition *t, rules_emit_fn emit,
                    void *arg);
 
 /* Restart (see the top of this file). rules_restore_alarm marks (source, rule) as raised with

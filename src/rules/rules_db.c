@@ -3,13 +3,15 @@
  * Schema (migration 1): override(target TEXT PRIMARY KEY, doc TEXT NOT NULL, updated_ms INTEGER
  * NOT NULL, updated_by TEXT NOT NULL). doc is the override JSON as the user sent it (validated by
  * rules_ovr_parse before it is stored). The schema version is PRAGMA user_version; migrations are
- * applied in order at open, each in its own transaction. One connection, guarded by a mutex. */
+ * applied in order at open, each in its own transaction (db.h). One connection, guarded by a
+ * mutex; synchronous=FULL (DB_DURABLE). */
 #include "rules/rules_int.h"
 
 #include "base/err.h"
 #include "base/log.h"
 #include "base/mem.h"
 #include "base/timeutil.h"
+#include "db/db.h"
 
 #include <pthread.h>
 #include <sqlite3.h>
@@ -18,7 +20,8 @@
 #include <string.h>
 
 struct rules_db {
-    sqlite3 *db;
+    struct db *dbh; /* db.h */
+    sqlite3 *db;    /* its connection */
     pthread_mutex_t mu;
     uint64_t gen; /* accessed only through __atomic builtins */
 };
@@ -31,73 +34,23 @@ static const char *const migrations[] = {
     ");",
 };
 
-static int exec(struct rules_db *d, const char *sql)
-{
-    char *msg = NULL;
-    if (sqlite3_exec(d->db, sql, NULL, NULL, &msg) != SQLITE_OK) {
-        char q[256];
-        PW_LOG_ERROR("rules", "sqlite exec failed", "err=%s",
-                     pw_log_quote(q, sizeof q, msg ? msg : sqlite3_errmsg(d->db)));
-        sqlite3_free(msg);
-        return PW_EDB;
-    }
-    return PW_OK;
-}
-
 static int prepare(struct rules_db *d, const char *sql, sqlite3_stmt **st)
 {
-    if (sqlite3_prepare_v2(d->db, sql, -1, st, NULL) != SQLITE_OK) {
-        char q[256];
-        PW_LOG_ERROR("rules", "sqlite prepare failed", "err=%s",
-                     pw_log_quote(q, sizeof q, sqlite3_errmsg(d->db)));
-        *st = NULL;
-        return PW_EDB;
-    }
-    return PW_OK;
-}
-
-static int migrate(struct rules_db *d)
-{
-    sqlite3_stmt *st;
-    int v = 0, rc;
-    if ((rc = prepare(d, "PRAGMA user_version", &st)) != PW_OK)
-        return rc;
-    if (sqlite3_step(st) == SQLITE_ROW)
-        v = sqlite3_column_int(st, 0);
-    sqlite3_finalize(st);
-    int n = (int)PW_ARRAY_LEN(migrations);
-    if (v > n)
-        return PW_ECONFLICT;
-    for (; v < n; v++) {
-        char sql[64];
-        snprintf(sql, sizeof sql, "PRAGMA user_version = %d; COMMIT;", v + 1);
-        if ((rc = exec(d, "BEGIN IMMEDIATE")) != PW_OK)
-            return rc;
-        if ((rc = exec(d, migrations[v])) != PW_OK || (rc = exec(d, sql)) != PW_OK) {
-            exec(d, "ROLLBACK");
-            return rc;
-        }
-    }
-    return PW_OK;
+    return db_prepare(d->dbh, sql, st); /* logged, the error names its cause */
 }
 
 int rules_db_open(const char *path, struct rules_db **out)
 {
     struct rules_db *d = pw_xcalloc(1, sizeof *d);
-    int rc = PW_EDB;
     pthread_mutex_init(&d->mu, NULL);
-    if (sqlite3_open_v2(path, &d->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
-                        SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK) {
-        char q[256];
-        PW_LOG_ERROR("rules", "cannot open database", "path=%s",
-                     pw_log_quote(q, sizeof q, path));
+    /* DB_DURABLE (synchronous=FULL): an override edit is durable when the API answers; edits
+     * are rare and made on HTTP threads, never on the writer */
+    struct db_opts o = {.what = "rules", .durability = DB_DURABLE, .migrations = migrations,
+                        .n_migrations = PW_ARRAY_LEN(migrations)};
+    int rc = db_open(path, &o, &d->dbh);
+    if (rc != PW_OK)
         goto out;
-    }
-    sqlite3_busy_timeout(d->db, 5000);
-    if ((rc = exec(d, "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;")) != PW_OK)
-        goto out;
-    if ((rc = migrate(d)) != PW_OK)
-        goto out;
+    d->db = db_handle(d->dbh);
     *out = d;
     d = NULL;
 out:
@@ -109,7 +62,7 @@ void rules_db_close(struct rules_db *d)
 {
     if (!d)
         return;
-    sqlite3_close_v2(d->db);
+    db_close(d->dbh);
     pthread_mutex_destroy(&d->mu);
     free(d);
 }

@@ -43,7 +43,7 @@ static inline void fx_quiet(const char *line, size_t len, void *arg)
     (void)line, (void)len, (void)arg;
 }
 
-static inline void fx_emit(const struct rules_transition *t, void *arg)
+static inline void fx_emit(const struct alarm_transition *t, void *arg)
 {
     struct fx *f = arg;
     if (f->n >= FX_MAX_TR)

@@ -1,6 +1,7 @@
 /* Unit tests for the field-device intake: MQTT telemetry parsing and value → point mapping,
- * topic splitting, Modbus register decoding and read planning, and the device event log
- * (validation, append-only storage, idempotence, paging, scope, gate occupancy) on a real model. */
+ * topic splitting, Modbus register decoding and read planning, and device event intake
+ * (validation; stored through a real pipeline into the event store: append-only, idempotence,
+ * paging, scope, gate occupancy) on a real model. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -8,8 +9,11 @@
 
 #include "base/err.h"
 #include "base/mem.h"
+#include "events/events.h"
 #include "ingest/field_int.h"
 #include "model/model.h"
+#include "pipeline/pipeline.h"
+#include "tsdb/tsdb.h"
 
 #include <cjson/cJSON.h>
 #include <math.h>
@@ -283,8 +287,21 @@ static const char model_json[] =
 struct fixture {
     char dir[64];
     struct model *m;
+    struct tsdb *db;
+    struct events_store *es;
+    struct pipeline *p;
     struct devevents *ev;
 };
+
+static int64_t listener_calls;
+/* the supervisor's events hook: writer thread, after the append */
+static void listener(struct pipeline *p, const struct device_event *e, size_t n, void *arg)
+{
+    for (size_t i = 0; i < n; i++) {
+        assert_true(e[i].id > 0);
+        listener_calls += !e[i].duplicate;
+    }
+}
 
 static int setup(void **state)
 {
@@ -302,7 +319,20 @@ static int setup(void **state)
         return -1;
     }
     snprintf(path, sizeof path, "%s/events.db", f->dir);
-    if (devevents_open(path, f->m, &f->ev) != PW_OK)
+    if (events_open(path, NULL, &f->es) != PW_OK)
+        return -1;
+    snprintf(path, sizeof path, "%s/tsdb", f->dir);
+    struct tsdb_options to;
+    tsdb_options_init(&to);
+    if (tsdb_open(path, &to, &f->db) != PW_OK)
+        return -1;
+    struct pipeline_opts po;
+    pipeline_opts_init(&po);
+    po.events = f->es;
+    po.supervisor.events = listener;
+    if (pipeline_open(f->db, &po, &f->p) != PW_OK)
+        return -1;
+    if (devevents_open(f->es, f->m, f->p, &f->ev) != PW_OK)
         return -1;
     *state = f;
     return 0;
@@ -313,6 +343,9 @@ static int teardown(void **state)
     struct fixture *f = *state;
     char cmd[128];
     devevents_close(f->ev);
+    pipeline_close(f->p);
+    tsdb_close(f->db);
+    events_close(f->es);
     model_close(f->m);
     snprintf(cmd, sizeof cmd, "rm -rf %s", f->dir);
     if (system(cmd) != 0)
@@ -419,13 +452,6 @@ static void test_event_validation(void **state)
     }
 }
 
-static int64_t listener_calls;
-static void listener(const struct device_event *e, void *arg)
-{
-    listener_calls++;
-    assert_true(e->id > 0);
-}
-
 static void test_event_log(void **state)
 {
     struct fixture *f = *state;
@@ -442,7 +468,7 @@ static void test_event_log(void **state)
     const char *dev[] = {"FP-1", "GATE-1", "GATE-1", "GATE-1", "GATE-1", "FP-1"};
     for (int i = 0; i < 6; i++)
         assert_int_equal(ev_parse(f, in[i], dev[i], &e[i], err), PW_OK);
-    devevents_set_listener(f->ev, listener, NULL);
+    listener_calls = 0;
     size_t dups;
     assert_int_equal(devevents_append(f->ev, e, 5, &dups), PW_OK);
     assert_int_equal(dups, 0);
@@ -454,7 +480,7 @@ static void test_event_log(void **state)
 
     struct pw_buf b;
     pw_buf_init(&b, 0);
-    struct devevents_query q = {.since = INT64_MIN, .until = INT64_MAX, .limit = 2};
+    struct events_query q = {.since = INT64_MIN, .until = INT64_MAX, .limit = 2};
     assert_int_equal(devevents_query_json(f->ev, &q, &b), PW_OK);
     cJSON *j = cJSON_Parse(b.data);
     assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItem(j, "events")), 2);
@@ -475,7 +501,7 @@ static void test_event_log(void **state)
     cJSON_Delete(j);
     /* scope E1 sees only the fire event; newest first */
     pw_buf_reset(&b);
-    struct devevents_query qs = {
+    struct events_query qs = {
         .scope = "E1", .since = INT64_MIN, .until = INT64_MAX, .order_desc = true, .limit = 10};
     assert_int_equal(devevents_query_json(f->ev, &qs, &b), PW_OK);
     j = cJSON_Parse(b.data);
@@ -510,7 +536,6 @@ static void test_event_log(void **state)
     assert_int_equal(cJSON_GetObjectItem(j, "hazmat_vehicles")->valueint, 0);
     cJSON_Delete(j);
     pw_buf_release(&b);
-    devevents_set_listener(f->ev, NULL, NULL);
 }
 
 int main(void)

@@ -287,6 +287,31 @@ static const struct bad_case bad_cases[] = {
      "got \"moat\""},
 };
 
+/* Every model change moves the generation, in its transaction: this connection sees it at once,
+ * a new connection (another process) reads it; a refused import leaves it. */
+static void test_generation(void **state)
+{
+    struct fx *f = *state;
+    uint64_t g0 = model_generation(f->m);
+    assert_true(g0 >= 1);
+    import_fixture(f->m);
+    uint64_t g1 = model_generation(f->m);
+    assert_int_equal(g1, g0 + 1);
+    char err[1024] = "";
+    assert_int_not_equal(import_str(f->m, bad_cases[0].json, 0, err, sizeof err), PW_OK);
+    assert_int_equal(model_generation(f->m), g1);
+    struct model *m2;
+    assert_int_equal(model_open(f->db, &m2), PW_OK);
+    assert_int_equal(model_generation(m2), g1);
+    import_fixture(m2); /* e.g. `parkwatch import` while the daemon runs */
+    assert_int_equal(model_generation(m2), g1 + 1);
+    model_close(m2);
+    /* reopened: persisted */
+    model_close(f->m);
+    assert_int_equal(model_open(f->db, &f->m), PW_OK);
+    assert_int_equal(model_generation(f->m), g1 + 1);
+}
+
 static void test_import_invalid(void **state)
 {
     struct fx *f = *state;
@@ -645,6 +670,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_open_migrations, setup, teardown),
         cmocka_unit_test_setup_teardown(test_import_valid, setup, teardown),
         cmocka_unit_test_setup_teardown(test_export_roundtrip, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_generation, setup, teardown),
         cmocka_unit_test_setup_teardown(test_import_invalid, setup, teardown),
         cmocka_unit_test_setup_teardown(test_import_too_many_points, setup, teardown),
         cmocka_unit_test_setup_teardown(test_upsert_semantics, setup, teardown),

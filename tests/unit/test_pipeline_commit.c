@@ -197,7 +197,7 @@ struct fixture {
     struct pipeline *p;
 };
 
-static void fx_open(struct fixture *fx, enum tsdb_fsync mode)
+static void fx_open_with(struct fixture *fx, enum tsdb_fsync mode, const struct pipeline_opts *po)
 {
     struct tsdb_options o;
     tsdb_options_init(&o);
@@ -205,7 +205,12 @@ static void fx_open(struct fixture *fx, enum tsdb_fsync mode)
     o.fsync = mode;
     o.io = &gate.io;
     assert_int_equal(tsdb_open(fx->dir, &o, &fx->db), PW_OK);
-    assert_int_equal(pipeline_open(fx->db, NULL, &fx->p), PW_OK);
+    assert_int_equal(pipeline_open(fx->db, po, &fx->p), PW_OK);
+}
+
+static void fx_open(struct fixture *fx, enum tsdb_fsync mode)
+{
+    fx_open_with(fx, mode, NULL);
 }
 
 static void fx_close(struct fixture *fx)
@@ -409,6 +414,82 @@ static void test_refused_samples(void **state)
     fx_close(fx);
 }
 
+/* ---- a side store and position records ---- */
+
+struct side {
+    atomic_int commits, syncs, fail_sync;
+    atomic_int positions;      /* records seen by the supervisor */
+    atomic_int samples_before; /* newest "pos" sample value when the records were evaluated */
+    atomic_int syncs_at_done;  /* syncs when the batch was reported done */
+    struct fixture *fx;
+};
+static struct side side;
+
+static int side_commit(void *arg)
+{
+    atomic_fetch_add(&side.commits, 1);
+    return PW_OK;
+}
+
+static int side_sync(void *arg)
+{
+    atomic_fetch_add(&side.syncs, 1);
+    return atomic_load(&side.fail_sync) ? PW_EIO : PW_OK;
+}
+
+static void on_positions(struct pipeline *p, const struct pipeline_position *pos, size_t n,
+                         void *arg)
+{
+    atomic_fetch_add(&side.positions, (int)n);
+    assert_string_equal(pos[0].phone, "13800000001");
+    atomic_store(&side.samples_before, (int)newest(side.fx->db, "pos"));
+}
+
+static void on_done_side(struct pipeline_batch *b, int rc, void *arg)
+{
+    atomic_store(&side.syncs_at_done, atomic_load(&side.syncs));
+    on_done(b, rc, arg);
+}
+
+/* Records are evaluated after the batch's samples; a batch is done only after the side store
+ * committed and synced; a failed side sync acknowledges nothing. */
+static void test_side_store_and_positions(void **state)
+{
+    struct fixture *fx = *state;
+    struct tag a = {1}, b = {2};
+    memset(&side, 0, sizeof side);
+    side.fx = fx;
+    struct pipeline_opts po;
+    pipeline_opts_init(&po);
+    po.supervisor.positions = on_positions;
+    po.side[0] = (struct pipeline_side_store){"test", side_commit, side_sync, NULL};
+    po.n_side = 1;
+    fx_open_with(fx, TSDB_FSYNC_BATCH, &po);
+    gate_set(true, false);
+    struct pipeline_batch *x = make_batch("pos", 1000, 8);
+    struct pipeline_position r = {.phone = "13800000001", .ts = 1000, .positioned = true};
+    pipeline_batch_add_position(x, &r);
+    pipeline_batch_add_position(x, &r);
+    assert_int_equal(pipeline_submit(fx->p, x, on_done_side, &a), PW_OK);
+    gate_wait_held();
+    assert_int_equal(atomic_load(&side.positions), 2);
+    assert_int_equal(atomic_load(&side.samples_before), 7); /* all 8 samples applied first */
+    assert_int_equal(atomic_load(&side.commits), 1);
+    assert_int_equal(done_count(), 0);
+    gate_set(false, false);
+    done_wait(1);
+    assert_int_equal(done.rc[0], PW_OK);
+    assert_int_equal(atomic_load(&side.syncs_at_done), 1); /* synced before the ack */
+
+    atomic_store(&side.fail_sync, 1);
+    assert_int_equal(pipeline_submit(fx->p, make_batch("pos", 2000, 4), on_done_side, &b),
+                     PW_OK);
+    done_wait(2);
+    assert_int_equal(done.rc[1], PW_EIO);
+    assert_int_equal(done.stored[1], 0);
+    fx_close(fx);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -417,6 +498,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_small_not_behind_large, setup, teardown),
         cmocka_unit_test_setup_teardown(test_close_drains, setup, teardown),
         cmocka_unit_test_setup_teardown(test_refused_samples, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_side_store_and_positions, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

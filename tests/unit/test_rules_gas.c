@@ -21,7 +21,7 @@ static void test_levels(void **state)
     fx_sample(f, K, T0 + 2000, 7.1); /* reaching the setpoint raises */
     assert_int_equal(f->n, 1);
     const struct fx_tr *t = fx_last(f, 0);
-    assert_int_equal(t->action, RULES_RAISE);
+    assert_int_equal(t->action, ALARM_RAISE);
     assert_string_equal(t->source, "GD1.p");
     assert_string_equal(t->rule, "gas");
     assert_string_equal(t->condition, "alarm1");
@@ -40,20 +40,20 @@ static void test_levels(void **state)
     assert_int_equal(f->n, 2);
     fx_sample(f, K, T0 + 5000, 13.1); /* 14.1 - 1: leaves alarm2, still alarm1 */
     assert_int_equal(f->n, 3);
-    assert_int_equal(fx_last(f, 0)->action, RULES_RAISE);
+    assert_int_equal(fx_last(f, 0)->action, ALARM_RAISE);
     assert_string_equal(fx_last(f, 0)->condition, "alarm1");
     fx_sample(f, K, T0 + 6000, 6.5); /* inside the deadband of alarm1 */
     assert_int_equal(f->n, 3);
     fx_sample(f, K, T0 + 7000, 6.1); /* 7.1 - 1 */
     assert_int_equal(f->n, 4);
-    assert_int_equal(fx_last(f, 0)->action, RULES_CLEAR);
+    assert_int_equal(fx_last(f, 0)->action, ALARM_CLEAR);
     assert_string_equal(fx_last(f, 0)->condition, "alarm1");
     fx_sample(f, K, T0 + 8000, 20.0); /* straight to the second level */
     assert_int_equal(f->n, 5);
     assert_string_equal(fx_last(f, 0)->condition, "alarm2");
     fx_sample(f, K, T0 + 9000, 0.0); /* straight back */
     assert_int_equal(f->n, 6);
-    assert_int_equal(fx_last(f, 0)->action, RULES_CLEAR);
+    assert_int_equal(fx_last(f, 0)->action, ALARM_CLEAR);
     assert_string_equal(fx_last(f, 0)->condition, "alarm2");
     fx_free(f);
 }
@@ -71,7 +71,7 @@ static void test_hysteresis_edges_zero_deadband(void **state)
     assert_int_equal(f->n, 1);
     fx_sample(f, K, T0 + 4, 24.999); /* no deadband: leaves at once */
     assert_int_equal(f->n, 2);
-    assert_int_equal(fx_last(f, 0)->action, RULES_CLEAR);
+    assert_int_equal(fx_last(f, 0)->action, ALARM_CLEAR);
     fx_sample(f, K, T0 + 5, 50);
     assert_int_equal(f->n, 3);
     assert_string_equal(fx_last(f, 0)->condition, "alarm2");
@@ -91,11 +91,11 @@ static void test_oxygen(void **state)
     assert_int_equal(fx_last(f, 0)->level, RULES_LEVEL_ORANGE);
     fx_sample(f, FX_KEY("OX1"), T0 + 3, 23.6); /* low to high */
     assert_int_equal(f->n, 2);
-    assert_int_equal(fx_last(f, 0)->action, RULES_RAISE);
+    assert_int_equal(fx_last(f, 0)->action, ALARM_RAISE);
     assert_string_equal(fx_last(f, 0)->condition, "o2_hi");
     fx_sample(f, FX_KEY("OX1"), T0 + 4, 21);
     assert_int_equal(f->n, 3);
-    assert_int_equal(fx_last(f, 0)->action, RULES_CLEAR);
+    assert_int_equal(fx_last(f, 0)->action, ALARM_CLEAR);
     assert_string_equal(fx_last(f, 0)->condition, "o2_hi");
     fx_free(f);
 }
@@ -140,7 +140,7 @@ static void test_on_delay(void **state)
     assert_int_equal(f->n, 1);
     fx_sample(f, K, T0 + 91000, 2);
     assert_int_equal(f->n, 2);
-    assert_int_equal(fx_last(f, 0)->action, RULES_CLEAR);
+    assert_int_equal(fx_last(f, 0)->action, ALARM_CLEAR);
     fx_free(f);
 }
 
@@ -247,7 +247,7 @@ static void test_restart_mid_on_delay(void **state)
     assert_int_equal(f->n, 0);
     fx_tick(f, T0 + 90000);
     assert_int_equal(f->n, 1);
-    assert_int_equal(fx_last(f, 0)->action, RULES_RAISE);
+    assert_int_equal(fx_last(f, 0)->action, ALARM_RAISE);
     fx_free(f);
 }
 
@@ -272,7 +272,7 @@ static void test_restart_with_open_alarm(void **state)
     assert_int_equal(f->n, 0);
     fx_tick(f, T0 + 63000);
     assert_int_equal(f->n, 1);
-    assert_int_equal(fx_last(f, 0)->action, RULES_CLEAR);
+    assert_int_equal(fx_last(f, 0)->action, ALARM_CLEAR);
     assert_string_equal(fx_last(f, 0)->condition, "alarm2");
     fx_free(f);
 }
@@ -284,7 +284,7 @@ static void test_restart_open_alarm_value_now_normal(void **state)
     rules_restore_alarm(f->rs, "GD1.p", "gas", "alarm1");
     rules_restore_sample(f->rs, RULES_NO_REF, K, T0 - 5000, 1, 0, T0, fx_emit, f);
     assert_int_equal(f->n, 1); /* no off-delay: cleared at once */
-    assert_int_equal(fx_last(f, 0)->action, RULES_CLEAR);
+    assert_int_equal(fx_last(f, 0)->action, ALARM_CLEAR);
     fx_free(f);
 }
 

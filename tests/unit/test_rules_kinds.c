@@ -46,10 +46,10 @@ static void test_threshold(void **state)
         const struct fx_tr *t = fx_last(f, 0);
         assert_string_equal(t->rule, "threshold");
         if (seq_c[want[i]]) {
-            assert_int_equal(t->action, RULES_RAISE);
+            assert_int_equal(t->action, ALARM_RAISE);
             assert_string_equal(t->condition, seq_c[want[i]]);
         } else {
-            assert_int_equal(t->action, RULES_CLEAR);
+            assert_int_equal(t->action, ALARM_CLEAR);
         }
     }
     assert_int_equal(f->tr[1].level, RULES_LEVEL_ORANGE); /* hihi */
@@ -102,7 +102,7 @@ static void test_exceed(void **state)
     assert_int_equal(f->n, 1);
     fx_sample(f, SO2, T0 + 7, 49);
     assert_int_equal(f->n, 2);
-    assert_int_equal(fx_last(f, 0)->action, RULES_CLEAR);
+    assert_int_equal(fx_last(f, 0)->action, ALARM_CLEAR);
     fx_free(f);
 }
 
@@ -131,7 +131,7 @@ static void test_offline(void **state)
     /* even an out-of-order or bad-quality sample proves the device alive */
     rules_on_sample(f->rs, RULES_NO_REF, LVL, T0 - 5, 5, 3, T0 + 200001, fx_emit, f);
     assert_int_equal(f->n, 3);
-    assert_int_equal(fx_last(f, 0)->action, RULES_CLEAR);
+    assert_int_equal(fx_last(f, 0)->action, ALARM_CLEAR);
     assert_string_equal(fx_last(f, 0)->source, "TK1");
     fx_free(f);
 }
@@ -156,7 +156,7 @@ static void test_offline_restart(void **state)
     assert_int_equal(f->n, 0);
     fx_sample(f, LVL, T0 + 2000001, 5);
     assert_int_equal(f->n, 1);
-    assert_int_equal(fx_last(f, 0)->action, RULES_CLEAR);
+    assert_int_equal(fx_last(f, 0)->action, ALARM_CLEAR);
     fx_free(f);
 }
 
@@ -183,10 +183,10 @@ static void test_linked(void **state)
     fx_open(f, T0);
     fx_sample(f, FX_KEY("G1"), T0, 15);
     fx_sample(f, FX_KEY("G4"), T0, 15); /* other area */
-    assert_int_equal(count_rule(f, "linked", RULES_RAISE), 0);
+    assert_int_equal(count_rule(f, "linked", ALARM_RAISE), 0);
     fx_sample(f, FX_KEY("G1"), T0 + 10000, 0); /* G1 leaves; counts for 60 s more */
     fx_sample(f, FX_KEY("G2"), T0 + 50000, 12);
-    assert_int_equal(count_rule(f, "linked", RULES_RAISE), 1);
+    assert_int_equal(count_rule(f, "linked", ALARM_RAISE), 1);
     const struct fx_tr *t = fx_last(f, 0);
     assert_string_equal(t->rule, "linked");
     assert_string_equal(t->source, "A1");
@@ -194,12 +194,12 @@ static void test_linked(void **state)
     assert_string_equal(t->enterprise, "E1");
     assert_int_equal(t->level, RULES_LEVEL_RED);
     fx_tick(f, T0 + 69999);
-    assert_int_equal(count_rule(f, "linked", RULES_CLEAR), 0);
+    assert_int_equal(count_rule(f, "linked", ALARM_CLEAR), 0);
     fx_tick(f, T0 + 70000); /* G1's 60 s are over; only G2 left */
-    assert_int_equal(count_rule(f, "linked", RULES_CLEAR), 1);
+    assert_int_equal(count_rule(f, "linked", ALARM_CLEAR), 1);
     /* two detectors far apart in time but both still in alarm do count */
     fx_sample(f, FX_KEY("G3"), T0 + 500000, 11);
-    assert_int_equal(count_rule(f, "linked", RULES_RAISE), 2);
+    assert_int_equal(count_rule(f, "linked", ALARM_RAISE), 2);
     fx_free(f);
 }
 
@@ -216,9 +216,9 @@ static void test_linked_level2_override(void **state)
     fx_sample(f, FX_KEY("G1"), T0, 25);
     fx_sample(f, FX_KEY("G2"), T0, 25);
     fx_sample(f, FX_KEY("G3"), T0, 15); /* first level only */
-    assert_int_equal(count_rule(f, "linked", RULES_RAISE), 0);
+    assert_int_equal(count_rule(f, "linked", ALARM_RAISE), 0);
     fx_sample(f, FX_KEY("G3"), T0 + 1, 21);
-    assert_int_equal(count_rule(f, "linked", RULES_RAISE), 1);
+    assert_int_equal(count_rule(f, "linked", ALARM_RAISE), 1);
     fx_free(f);
 }
 
@@ -229,15 +229,15 @@ static void test_flatline(void **state)
     fx_open(f, T0);
     for (int i = 0; i <= 59; i++)
         fx_sample(f, TEMP, T0 + i * 60000, 21.5);
-    assert_int_equal(count_rule(f, "flatline", RULES_RAISE), 0);
+    assert_int_equal(count_rule(f, "flatline", ALARM_RAISE), 0);
     fx_sample(f, TEMP, T0 + 3600000, 21.5);
-    assert_int_equal(count_rule(f, "flatline", RULES_RAISE), 1);
+    assert_int_equal(count_rule(f, "flatline", ALARM_RAISE), 1);
     assert_string_equal(fx_last(f, 0)->condition, "stuck");
     assert_int_equal(fx_last(f, 0)->level, RULES_LEVEL_BLUE);
     fx_sample(f, TEMP, T0 + 3660000, 21.5);
     assert_int_equal(f->n, 1);
     fx_sample(f, TEMP, T0 + 3720000, 21.6);
-    assert_int_equal(count_rule(f, "flatline", RULES_CLEAR), 1);
+    assert_int_equal(count_rule(f, "flatline", ALARM_CLEAR), 1);
     fx_free(f);
 }
 
@@ -269,7 +269,7 @@ static void test_rate_of_change(void **state)
     /* flat again: the rate over the last minute falls below 1.5 per minute */
     for (int i = 14; i <= 21; i++)
         fx_sample(f, TEMP, T0 + i * 10000, 25);
-    assert_int_equal(count_rule(f, "roc", RULES_CLEAR), 1);
+    assert_int_equal(count_rule(f, "roc", ALARM_CLEAR), 1);
     /* a fall */
     fx_sample(f, TEMP, T0 + 220000, 20);
     assert_string_equal(fx_last(f, 0)->condition, "fall");
@@ -292,7 +292,7 @@ static void test_early_warning(void **state)
     int raised_at = -1;
     for (int i = 0; i < 40 && raised_at < 0; i++, t += 30000, v += 0.25) {
         fx_sample(f, FX_KEY("G1"), t, v);
-        if (count_rule(f, "early", RULES_RAISE))
+        if (count_rule(f, "early", ALARM_RAISE))
             raised_at = i;
     }
     assert_true(raised_at > 0);
@@ -303,12 +303,12 @@ static void test_early_warning(void **state)
     /* predicted crossing within 10 min: value at most 10 - 0.5 * 10 = 5 (+ tolerance) */
     if (!(e->value >= 4.5 && e->value <= 5.5))
         fail_msg("raised at %g", e->value);
-    assert_int_equal(count_rule(f, "gas", RULES_RAISE), 0);
+    assert_int_equal(count_rule(f, "gas", ALARM_RAISE), 0);
     /* the real alarm supersedes the prediction */
     for (; v < 10.5; t += 30000, v += 0.25)
         fx_sample(f, FX_KEY("G1"), t, v);
-    assert_int_equal(count_rule(f, "gas", RULES_RAISE), 1);
-    assert_int_equal(count_rule(f, "early", RULES_CLEAR), 1);
+    assert_int_equal(count_rule(f, "gas", ALARM_RAISE), 1);
+    assert_int_equal(count_rule(f, "early", ALARM_CLEAR), 1);
     fx_free(f);
 }
 
@@ -338,7 +338,7 @@ static void test_curve(void **state)
     assert_string_equal(fx_last(f, 0)->condition, "below");
     fx_sample(f, TEMP, T0 + 5 * 3600000, 20); /* after the curve: cleared */
     assert_int_equal(f->n, 4);
-    assert_int_equal(fx_last(f, 0)->action, RULES_CLEAR);
+    assert_int_equal(fx_last(f, 0)->action, ALARM_CLEAR);
     fx_free(f);
 }
 
@@ -360,11 +360,11 @@ static void test_device_events(void **state)
     assert_string_equal(fx_last(f, 0)->enterprise, "E1"); /* remembered from the first event */
     rules_on_event(f->rs, "FP1", NULL, NULL, RULES_EV_FAULT_CLEAR, T0 + 3, fx_emit, f);
     assert_int_equal(f->n, 3);
-    assert_int_equal(fx_last(f, 0)->action, RULES_CLEAR);
+    assert_int_equal(fx_last(f, 0)->action, ALARM_CLEAR);
     rules_on_event(f->rs, "FP1", NULL, NULL, RULES_EV_RESET, T0 + 4, fx_emit, f);
     assert_int_equal(f->n, 4);
     assert_string_equal(fx_last(f, 0)->rule, "fire");
-    assert_int_equal(fx_last(f, 0)->action, RULES_CLEAR);
+    assert_int_equal(fx_last(f, 0)->action, ALARM_CLEAR);
     /* a device of the model gets its enterprise from the model */
     rules_on_event(f->rs, "TK1", NULL, NULL, RULES_EV_SUPERVISORY, T0 + 5, fx_emit, f);
     assert_string_equal(fx_last(f, 0)->enterprise, "E1");
@@ -377,7 +377,7 @@ static void test_external(void **state)
 {
     struct fx *f = fx_new(TANK);
     fx_open(f, T0);
-    struct rules_transition t = {.action = RULES_RAISE, .source = "V-001",
+    struct alarm_transition t = {.action = ALARM_RAISE, .source = "V-001",
                                  .source_kind = "vehicle", .rule = "vehicle_speeding",
                                  .condition = "speed", .level = RULES_LEVEL_YELLOW,
                                  .enterprise = "E1", .value = 45, .threshold = 30, .ts = T0,

@@ -72,7 +72,7 @@ static void test_edit_picked_up_by_tick(void **state)
                      PW_OK);
     fx_tick(f, T0 + 1000);
     assert_int_equal(f->n, 2);
-    assert_int_equal(fx_last(f, 0)->action, RULES_CLEAR);
+    assert_int_equal(fx_last(f, 0)->action, ALARM_CLEAR);
     fx_sample(f, K, T0 + 2000, 11);
     assert_int_equal(f->n, 2);
     fx_sample(f, K, T0 + 3000, 12);
@@ -84,7 +84,7 @@ static void test_edit_picked_up_by_tick(void **state)
                      PW_OK);
     fx_tick(f, T0 + 4000);
     assert_int_equal(f->n, 4);
-    assert_int_equal(fx_last(f, 0)->action, RULES_CLEAR);
+    assert_int_equal(fx_last(f, 0)->action, ALARM_CLEAR);
     assert_string_equal(fx_last(f, 0)->rule, "gas");
     fx_sample(f, K, T0 + 5000, 60);
     assert_string_equal(fx_last(f, 0)->rule, "threshold");

@@ -24,28 +24,21 @@
  * An alarm clears when its condition ends. Positions that are not positioned only refresh the
  * silence clock and the terminal bits.
  *
- * The entry/exit log (<data>/vehicles.db, WAL, synchronous=FULL, PRAGMA user_version = 1):
- *
- *     entry(id INTEGER PRIMARY KEY, ts INTEGER NOT NULL,        -- ms UTC, device time
- *           direction TEXT NOT NULL CHECK (direction IN ('in','out')),
- *           vehicle TEXT NOT NULL, plate TEXT NOT NULL, phone TEXT NOT NULL,
- *           enterprise TEXT NOT NULL, gate TEXT,                -- NULL: no gate geofence
- *           lat REAL NOT NULL, lon REAL NOT NULL, recorded_ms INTEGER NOT NULL)
- *
- * written by the producer thread (one row per crossing, its own transaction), read through a
- * second, read-only connection by the API. */
-#include "ingest/vehicles.h"
+ * Entry/exit rows go to the event store (events.h, events_append_entry), written on the
+ * producer thread and committed with the pipeline's group commit. */
+#include "supervise/vehicles.h"
 
 #include "base/err.h"
 #include "base/log.h"
 #include "base/mem.h"
+#include "base/metrics.h"
 #include "base/timeutil.h"
+#include "events/events.h"
 #include "geo/geo.h"
 
 #include <cjson/cJSON.h>
 #include <math.h>
 #include <pthread.h>
-#include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -54,7 +47,6 @@
 #define WHERE_MAX 256 /* bytes of the comma-separated geofence ids a vehicle is in */
 #define DETAIL_MAX 96
 #define IN_EPS_M 1.0
-#define LOG_SCHEMA_VERSION 1
 
 enum gf_kind { GF_PARK, GF_LOT, GF_RESTRICTED, GF_ROUTE, GF_GATE, GF_OTHER };
 
@@ -93,11 +85,20 @@ struct vstate {
     struct vstate *next;
 };
 
+/* A transition waiting for the mutex to be released (copies of the strings). */
+struct pending {
+    struct vehicle_alarm a;
+    char name[48], vehicle[65], plate[33], phone[21], enterprise[65], detail[DETAIL_MAX];
+};
+
 struct vehicles {
     pthread_mutex_t mu;
     struct vehicles_opts o;
     void (*on_alarm)(const struct vehicle_alarm *a, void *arg);
     void *arg;
+    struct pending *pend; /* producer thread, under mu */
+    size_t n_pend, pend_cap;
+    struct pw_counter *m_raised[VEHICLE_ALARM_KINDS];
     struct geo_proj proj;
     bool has_proj;
     struct geofence *gf;
@@ -105,7 +106,7 @@ struct vehicles {
     bool has_routes;
     struct vstate *buckets[V_BUCKETS];
     size_t n_vehicles;
-    sqlite3 *db, *rdb;
+    struct events_store *events; /* borrowed; NULL: no entry/exit log */
 };
 
 static const char *const kind_names[VEHICLE_ALARM_KINDS] = {
@@ -122,98 +123,18 @@ static const char *const term_bit_names[32] = {
 
 /* ---- the entry/exit log ---- */
 
-static int db_exec(sqlite3 *db, const char *sql)
-{
-    char *msg = NULL;
-    if (sqlite3_exec(db, sql, NULL, NULL, &msg) != SQLITE_OK) {
-        PW_LOG_ERROR("vehicles", "sqlite exec failed", "err=\"%s\"",
-                     msg ? msg : sqlite3_errmsg(db));
-        sqlite3_free(msg);
-        return PW_EDB;
-    }
-    return PW_OK;
-}
-
-static int log_open(struct vehicles *vs, const char *path)
-{
-    int rc = PW_EDB;
-    sqlite3_stmt *st = NULL;
-    if (sqlite3_open_v2(path, &vs->db,
-                        SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX,
-                        NULL) != SQLITE_OK) {
-        PW_LOG_ERROR("vehicles", "cannot open the entry/exit log", "path=%s", path);
-        return PW_EDB;
-    }
-    sqlite3_busy_timeout(vs->db, 5000);
-    if (db_exec(vs->db, "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;") != PW_OK)
-        return PW_EDB;
-    if (sqlite3_prepare_v2(vs->db, "PRAGMA user_version", -1, &st, NULL) != SQLITE_OK ||
-        sqlite3_step(st) != SQLITE_ROW)
-        goto out;
-    int v = sqlite3_column_int(st, 0);
-    if (v > LOG_SCHEMA_VERSION) {
-        PW_LOG_ERROR("vehicles", "entry/exit log written by a newer parkwatch", "path=%s "
-                     "version=%d", path, v);
-        rc = PW_ECONFLICT;
-        goto out;
-    }
-    if (v < 1 &&
-        db_exec(vs->db, "BEGIN IMMEDIATE;"
-                        "CREATE TABLE entry (id INTEGER PRIMARY KEY, ts INTEGER NOT NULL,"
-                        " direction TEXT NOT NULL CHECK (direction IN ('in','out')),"
-                        " vehicle TEXT NOT NULL, plate TEXT NOT NULL, phone TEXT NOT NULL,"
-                        " enterprise TEXT NOT NULL, gate TEXT, lat REAL NOT NULL,"
-                        " lon REAL NOT NULL, recorded_ms INTEGER NOT NULL);"
-                        "CREATE INDEX entry_ts ON entry(ts);"
-                        "PRAGMA user_version = 1; COMMIT;") != PW_OK) {
-        db_exec(vs->db, "ROLLBACK");
-        goto out;
-    }
-    if (sqlite3_open_v2(path, &vs->rdb, SQLITE_OPEN_READONLY | SQLITE_OPEN_FULLMUTEX, NULL) !=
-        SQLITE_OK)
-        goto out;
-    sqlite3_busy_timeout(vs->rdb, 5000);
-    rc = PW_OK;
-out:
-    sqlite3_finalize(st);
-    return rc;
-}
-
 static void log_entry(struct vehicles *vs, const struct vstate *v, bool in, int64_t ts,
                       double lat, double lon, const char *gate)
 {
     PW_LOG_INFO("vehicles", in ? "vehicle entered the park" : "vehicle left the park",
                 "vehicle=%s plate=%s phone=%s gate=%s", v->vehicle, v->plate, v->phone,
                 gate ? gate : "-");
-    if (!vs->db)
+    if (!vs->events)
         return;
-    sqlite3_stmt *st = NULL;
-    if (sqlite3_prepare_v2(vs->db,
-                           "INSERT INTO entry(ts, direction, vehicle, plate, phone, enterprise, "
-                           "gate, lat, lon, recorded_ms) VALUES (?,?,?,?,?,?,?,?,?,?)",
-                           -1, &st, NULL) != SQLITE_OK)
-        goto fail;
-    sqlite3_bind_int64(st, 1, ts);
-    sqlite3_bind_text(st, 2, in ? "in" : "out", -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 3, v->vehicle, -1, SQLITE_TRANSIENT);
-    sqlite3_bind_text(st, 4, v->plate, -1, SQLITE_TRANSIENT);
-    sqlite3_bind_text(st, 5, v->phone, -1, SQLITE_TRANSIENT);
-    sqlite3_bind_text(st, 6, v->enterprise, -1, SQLITE_TRANSIENT);
-    if (gate)
-        sqlite3_bind_text(st, 7, gate, -1, SQLITE_TRANSIENT);
-    else
-        sqlite3_bind_null(st, 7);
-    sqlite3_bind_double(st, 8, lat);
-    sqlite3_bind_double(st, 9, lon);
-    sqlite3_bind_int64(st, 10, pw_now_ms());
-    if (sqlite3_step(st) != SQLITE_DONE)
-        goto fail;
-    sqlite3_finalize(st);
-    return;
-fail:
-    PW_LOG_ERROR("vehicles", "entry/exit row not written", "phone=%s err=\"%s\"", v->phone,
-                 sqlite3_errmsg(vs->db));
-    sqlite3_finalize(st);
+    struct events_entry en = {.ts = ts, .in = in, .vehicle = v->vehicle, .plate = v->plate,
+                              .phone = v->phone, .enterprise = v->enterprise, .gate = gate,
+                              .lat = lat, .lon = lon};
+    events_append_entry(vs->events, &en); /* logged on failure */
 }
 
 /* ---- lifecycle ---- */
@@ -229,7 +150,7 @@ void vehicles_opts_from_config(const struct pw_config *cfg, struct vehicles_opts
     o->stop_speed_kmh = 3.0;
 }
 
-int vehicles_open(const char *db_path, const struct vehicles_opts *o,
+int vehicles_open(struct events_store *events, const struct vehicles_opts *o,
                   void (*on_alarm)(const struct vehicle_alarm *a, void *arg), void *arg,
                   struct vehicles **out)
 {
@@ -238,13 +159,16 @@ int vehicles_open(const char *db_path, const struct vehicles_opts *o,
     vs->o = *o;
     vs->on_alarm = on_alarm;
     vs->arg = arg;
-    if (db_path) {
-        int rc = log_open(vs, db_path);
-        if (rc != PW_OK) {
-            vehicles_close(vs);
-            return rc;
-        }
+    static const char *const kinds[VEHICLE_ALARM_KINDS] = {
+        "stop_outside_lot", "restricted_zone", "off_route", "speeding", "overstay", "silent",
+        "terminal"};
+    for (int i = 0; i < VEHICLE_ALARM_KINDS; i++) {
+        char l[40];
+        snprintf(l, sizeof l, "kind=\"%s\"", kinds[i]);
+        vs->m_raised[i] = pw_counter_get("parkwatch_vehicle_alarms_raised_total", l,
+                                         "Vehicle alarms raised, by kind.");
     }
+    vs->events = events;
     *out = vs;
     return PW_OK;
 }
@@ -270,8 +194,7 @@ void vehicles_close(struct vehicles *vs)
         }
     }
     gf_free(vs->gf, vs->n_gf);
-    sqlite3_close_v2(vs->db);
-    sqlite3_close_v2(vs->rdb);
+    free(vs->pend);
     pthread_mutex_destroy(&vs->mu);
     free(vs);
 }
@@ -576,6 +499,70 @@ void vehicles_set_online(struct vehicles *vs, const char *phone, bool online)
     pthread_mutex_unlock(&vs->mu);
 }
 
+void vehicles_restore_presence(struct vehicles *vs, const char *phone, bool in, int64_t ts)
+{
+    pthread_mutex_lock(&vs->mu);
+    struct vstate *v = v_find(vs, phone);
+    if (v && v->park == -1) {
+        v->park = in ? 1 : 0;
+        v->entered_at = in ? ts : 0;
+    }
+    pthread_mutex_unlock(&vs->mu);
+}
+
+int vehicles_restore_alarm(struct vehicles *vs, const char *source, const char *name,
+                           int64_t since)
+{
+    int kind = -1, bit = -1;
+    if (strncmp(name, "terminal_", 9) == 0) {
+        for (int b = 0; b < 32; b++)
+            if (strcmp(name + 9, term_bit_names[b]) == 0)
+                bit = b;
+        if (bit >= 0)
+            kind = VEHICLE_ALARM_TERMINAL;
+    } else {
+        for (int k = 0; k < VEHICLE_ALARM_TERMINAL; k++)
+            if (strcmp(name, kind_names[k]) == 0)
+                kind = k;
+    }
+    if (kind < 0 || strlen(source) > 64)
+        return PW_ENOTFOUND;
+    pthread_mutex_lock(&vs->mu);
+    /* the source is the model vehicle id, or the phone of an accepted unknown terminal */
+    struct vstate *v = NULL;
+    for (size_t b = 0; b < V_BUCKETS && !v; b++)
+        for (struct vstate *x = vs->buckets[b]; x && !v; x = x->next)
+            if (x->vehicle[0] && strcmp(x->vehicle, source) == 0)
+                v = x;
+    bool phone = *source && strlen(source) < sizeof v->phone;
+    for (const char *c = source; *c; c++)
+        phone &= *c >= '0' && *c <= '9';
+    if (!v && phone)
+        v = v_get(vs, &(struct vehicle_ident){.phone = source, .vehicle = "", .plate = "",
+                                              .enterprise = ""});
+    if (!v) {
+        pthread_mutex_unlock(&vs->mu);
+        return PW_ENOTFOUND;
+    }
+    if (kind == VEHICLE_ALARM_TERMINAL) {
+        v->term_active |= 1u << bit;
+        v->term_since[bit] = since;
+        v->active |= 1u << VEHICLE_ALARM_TERMINAL;
+    } else {
+        v->active |= 1u << kind;
+        v->since[kind] = since;
+        snprintf(v->detail[kind], DETAIL_MAX, "%s", "raised before the restart");
+        /* the duration clocks: the condition had lasted its duration when it was raised */
+        if (kind == VEHICLE_ALARM_STOP_OUTSIDE_LOT && since > 0)
+            v->stop_since = since - vs->o.max_stop_outside_lot_ms - 1;
+        if (kind == VEHICLE_ALARM_SPEEDING && since > 0)
+            v->speeding_since = since - vs->o.speeding_for_ms;
+    }
+    pthread_mutex_unlock(&vs->mu);
+    PW_LOG_INFO("vehicles", "vehicle alarm restored", "alarm=%s source=%s", name, source);
+    return PW_OK;
+}
+
 /* Raises or clears one alarm; reports a transition. Caller holds vs->mu. */
 static void set_alarm(struct vehicles *vs, struct vstate *v, enum vehicle_alarm_kind kind, int bit,
                       bool on, int64_t ts, const char *detail)
@@ -611,14 +598,45 @@ static void set_alarm(struct vehicles *vs, struct vstate *v, enum vehicle_alarm_
     PW_LOG_WARN("vehicles", on ? "vehicle alarm raised" : "vehicle alarm cleared",
                 "alarm=%s vehicle=%s plate=%s phone=%s at=%s detail=\"%s\"", name, v->vehicle,
                 v->plate, v->phone, pw_time_format(ts, t, sizeof t), detail ? detail : "");
-    if (vs->on_alarm) {
-        struct vehicle_alarm a = {
-            .kind = kind, .bit = kind == VEHICLE_ALARM_TERMINAL ? bit : -1, .name = name,
-            .vehicle = v->vehicle, .plate = v->plate, .phone = v->phone,
-            .enterprise = v->enterprise, .raise = on, .ts = ts, .lat = v->last.lat,
-            .lon = v->last.lon, .detail = detail ? detail : ""};
+    if (on)
+        pw_counter_add(vs->m_raised[kind], 1);
+    if (!vs->on_alarm)
+        return;
+    if (vs->n_pend == vs->pend_cap) {
+        vs->pend_cap = vs->pend_cap ? vs->pend_cap * 2 : 16;
+        vs->pend = pw_xrealloc(vs->pend, vs->pend_cap * sizeof *vs->pend);
+    }
+    struct pending *q = &vs->pend[vs->n_pend++];
+    snprintf(q->name, sizeof q->name, "%s", name);
+    snprintf(q->vehicle, sizeof q->vehicle, "%s", v->vehicle);
+    snprintf(q->plate, sizeof q->plate, "%s", v->plate);
+    snprintf(q->phone, sizeof q->phone, "%s", v->phone);
+    snprintf(q->enterprise, sizeof q->enterprise, "%s", v->enterprise);
+    snprintf(q->detail, sizeof q->detail, "%s", detail ? detail : "");
+    q->a = (struct vehicle_alarm){
+        .kind = kind, .bit = kind == VEHICLE_ALARM_TERMINAL ? bit : -1, .raise = on, .ts = ts,
+        .lat = v->last.lat, .lon = v->last.lon};
+}
+
+/* Releases vs->mu, then reports the transitions queued under it, in order. */
+static void unlock_and_report(struct vehicles *vs)
+{
+    struct pending *q = vs->pend;
+    size_t n = vs->n_pend;
+    vs->pend = NULL;
+    vs->n_pend = vs->pend_cap = 0;
+    pthread_mutex_unlock(&vs->mu);
+    for (size_t i = 0; i < n; i++) {
+        struct vehicle_alarm a = q[i].a;
+        a.name = q[i].name;
+        a.vehicle = q[i].vehicle;
+        a.plate = q[i].plate;
+        a.phone = q[i].phone;
+        a.enterprise = q[i].enterprise;
+        a.detail = q[i].detail;
         vs->on_alarm(&a, vs->arg);
     }
+    free(q);
 }
 
 /* The duration rules at device time t (positions and ticks). Caller holds vs->mu. */
@@ -668,7 +686,7 @@ void vehicles_position(struct vehicles *vs, const struct vehicle_ident *id,
             v->last.alarm = p->alarm;
             v->last.status = p->status;
         }
-        pthread_mutex_unlock(&vs->mu);
+        unlock_and_report(vs);
         return;
     }
     v->last = *p;
@@ -732,7 +750,7 @@ void vehicles_position(struct vehicles *vs, const struct vehicle_ident *id,
         }
     }
     eval_durations(vs, v, p->ts);
-    pthread_mutex_unlock(&vs->mu);
+    unlock_and_report(vs);
 }
 
 void vehicles_tick(struct vehicles *vs, int64_t now_ms)
@@ -753,7 +771,7 @@ void vehicles_tick(struct vehicles *vs, int64_t now_ms)
             eval_durations(vs, v, t);
         }
     }
-    pthread_mutex_unlock(&vs->mu);
+    unlock_and_report(vs);
 }
 
 /* ---- JSON ---- */
@@ -885,60 +903,9 @@ int vehicles_alarms_json(struct vehicles *vs, const char *scope, struct pw_buf *
 int vehicles_entries_json(struct vehicles *vs, const char *scope, int64_t since, int64_t until,
                           int limit, int64_t before_id, struct pw_buf *out)
 {
-    if (!vs->rdb)
+    if (!vs->events)
         return PW_ENOTFOUND;
-    sqlite3_stmt *st = NULL;
-    if (sqlite3_prepare_v2(vs->rdb,
-                           "SELECT id, ts, direction, vehicle, plate, phone, enterprise, gate, "
-                           "lat, lon FROM entry WHERE ts >= ? AND ts <= ? AND id < ? AND "
-                           "(? IS NULL OR enterprise = ?) ORDER BY id DESC LIMIT ?",
-                           -1, &st, NULL) != SQLITE_OK) {
-        PW_LOG_ERROR("vehicles", "entry query failed", "err=\"%s\"", sqlite3_errmsg(vs->rdb));
-        return PW_EDB;
-    }
-    sqlite3_bind_int64(st, 1, since);
-    sqlite3_bind_int64(st, 2, until);
-    sqlite3_bind_int64(st, 3, before_id > 0 ? before_id : INT64_MAX);
-    if (scope) {
-        sqlite3_bind_text(st, 4, scope, -1, SQLITE_TRANSIENT);
-        sqlite3_bind_text(st, 5, scope, -1, SQLITE_TRANSIENT);
-    }
-    sqlite3_bind_int(st, 6, limit + 1);
-    pw_buf_puts(out, "{\"entries\":[");
-    int n = 0, s;
-    int64_t last_id = 0;
-    bool more = false;
-    while ((s = sqlite3_step(st)) == SQLITE_ROW) {
-        if (n == limit) {
-            more = true;
-            break;
-        }
-        last_id = sqlite3_column_int64(st, 0);
-        pw_buf_printf(out, "%s{\"id\":%lld,\"ts\":", n ? "," : "", (long long)last_id);
-        pw_buf_json_time(out, sqlite3_column_int64(st, 1));
-        pw_buf_puts(out, ",\"direction\":");
-        pw_buf_json_str(out, (const char *)sqlite3_column_text(st, 2));
-        pw_buf_puts(out, ",\"vehicle\":");
-        pw_buf_json_str_or_null(out, (const char *)sqlite3_column_text(st, 3));
-        pw_buf_puts(out, ",\"plate\":");
-        pw_buf_json_str(out, (const char *)sqlite3_column_text(st, 4));
-        pw_buf_puts(out, ",\"phone\":");
-        pw_buf_json_str(out, (const char *)sqlite3_column_text(st, 5));
-        pw_buf_puts(out, ",\"enterprise\":");
-        pw_buf_json_str_or_null(out, (const char *)sqlite3_column_text(st, 6));
-        pw_buf_puts(out, ",\"gate\":");
-        pw_buf_json_str_or_null(out, (const char *)sqlite3_column_text(st, 7));
-        pw_buf_printf(out, ",\"lat\":%.6f,\"lon\":%.6f}", sqlite3_column_double(st, 8),
-                      sqlite3_column_double(st, 9));
-        n++;
-    }
-    int rc = s == SQLITE_ROW || s == SQLITE_DONE ? PW_OK : PW_EDB;
-    sqlite3_finalize(st);
-    if (more)
-        pw_buf_printf(out, "],\"next\":%lld}\n", (long long)last_id);
-    else
-        pw_buf_puts(out, "],\"next\":null}\n");
-    return rc;
+    return events_entries_json(vs->events, scope, since, until, limit, before_id, out);
 }
 
 int vehicles_phone_of(struct vehicles *vs, const char *scope, const char *vehicle, char *phone,

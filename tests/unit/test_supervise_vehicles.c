@@ -1,4 +1,4 @@
-/* Unit tests for the vehicle supervision state machine (src/ingest/vehicles.c): positions with
+/* Unit tests for the vehicle supervision state machine (src/supervise/vehicles.c): positions with
  * explicit device times, ticks with explicit wall-clock times, the entry/exit log on disk. */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -9,7 +9,8 @@
 
 #include "base/buf.h"
 #include "base/err.h"
-#include "ingest/vehicles.h"
+#include "events/events.h"
+#include "supervise/vehicles.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -41,8 +42,9 @@ struct fx {
     char dir[64];
     char db[128];
     struct vehicles *vs;
+    struct events_store *es;
     int raised, cleared;
-    char last[48];
+    char last[48], last_cleared[48];
 };
 
 static void on_alarm(const struct vehicle_alarm *a, void *arg)
@@ -52,6 +54,8 @@ static void on_alarm(const struct vehicle_alarm *a, void *arg)
         f->raised++;
     else
         f->cleared++;
+    if (!a->raise)
+        snprintf(f->last_cleared, sizeof f->last_cleared, "%s", a->name);
     snprintf(f->last, sizeof f->last, "%s", a->name);
 }
 
@@ -72,9 +76,10 @@ static int setup(void **state)
     struct fx *f = calloc(1, sizeof *f);
     snprintf(f->dir, sizeof f->dir, "/tmp/pw-veh-XXXXXX");
     assert_non_null(mkdtemp(f->dir));
-    snprintf(f->db, sizeof f->db, "%s/vehicles.db", f->dir);
+    snprintf(f->db, sizeof f->db, "%s/events.db", f->dir);
     struct vehicles_opts o = opts();
-    assert_int_equal(vehicles_open(f->db, &o, on_alarm, f, &f->vs), PW_OK);
+    assert_int_equal(events_open(f->db, NULL, &f->es), PW_OK);
+    assert_int_equal(vehicles_open(f->es, &o, on_alarm, f, &f->vs), PW_OK);
     assert_int_equal(vehicles_load_geofences(f->vs, geofences, strlen(geofences), 118.17, 36.18),
                      PW_OK);
     *state = f;
@@ -85,6 +90,7 @@ static int teardown(void **state)
 {
     struct fx *f = *state;
     vehicles_close(f->vs);
+    events_close(f->es);
     char p[160];
     const char *sfx[] = {"", "-wal", "-shm"};
     for (int i = 0; i < 3; i++) {
@@ -116,6 +122,9 @@ static char *entries(struct fx *f, const char *scope)
 {
     struct pw_buf b;
     pw_buf_init(&b, 0);
+    /* what the pipeline's group commit does: rows become visible once committed */
+    assert_int_equal(events_commit(f->es), PW_OK);
+    assert_int_equal(events_sync(f->es), PW_OK);
     assert_int_equal(vehicles_entries_json(f->vs, scope, INT64_MIN, INT64_MAX, 100, 0, &b), PW_OK);
     pw_buf_putc(&b, '\0');
     return b.data;
@@ -152,11 +161,98 @@ static void test_entry_exit_log(void **state)
     free(e);
     /* persists across a reopen */
     vehicles_close(f->vs);
+    events_close(f->es);
     struct vehicles_opts o = opts();
-    assert_int_equal(vehicles_open(f->db, &o, on_alarm, f, &f->vs), PW_OK);
+    assert_int_equal(events_open(f->db, NULL, &f->es), PW_OK);
+    assert_int_equal(vehicles_open(f->es, &o, on_alarm, f, &f->vs), PW_OK);
     e = entries(f, "E1");
     assert_non_null(strstr(e, "\"direction\":\"out\""));
     free(e);
+}
+
+/* Rows written but not yet committed by the group commit are not visible (nor acknowledged). */
+static void test_rows_visible_after_commit(void **state)
+{
+    struct fx *f = *state;
+    at(f, &V1, T0, 36.166, 118.170, 30);
+    at(f, &V1, T0 + SEC, 36.171, 118.170, 15); /* in */
+    struct pw_buf b;
+    pw_buf_init(&b, 0);
+    assert_int_equal(vehicles_entries_json(f->vs, NULL, INT64_MIN, INT64_MAX, 100, 0, &b), PW_OK);
+    pw_buf_putc(&b, '\0');
+    assert_non_null(strstr(b.data, "\"entries\":[]"));
+    pw_buf_release(&b);
+    char *e = entries(f, NULL); /* commits */
+    assert_non_null(strstr(e, "\"direction\":\"in\""));
+    free(e);
+}
+
+/* After a restart the open alarms are restored into the state: a position that finds the
+ * condition gone clears them (issue 15: a terminal bit alarm stayed active forever). */
+static void test_restored_alarm_clears(void **state)
+{
+    struct fx *f = *state;
+    struct vehicle_pos p = {.ts = T0, .lat = 36.176, .lon = 118.175, .alarm = 0x1u,
+                            .positioned = true};
+    vehicles_position(f->vs, &V1, &p, T0);
+    assert_true(vehicles_alarm_active(f->vs, V1.phone, VEHICLE_ALARM_TERMINAL, 0));
+    at(f, &V2, T0, 36.176, 118.175, 50); /* V2 speeding starts */
+    /* restart: a new supervisor knows nothing until the restore */
+    vehicles_close(f->vs);
+    struct vehicles_opts o = opts();
+    assert_int_equal(vehicles_open(f->es, &o, on_alarm, f, &f->vs), PW_OK);
+    assert_int_equal(vehicles_load_geofences(f->vs, geofences, strlen(geofences), 118.17, 36.18),
+                     PW_OK);
+    vehicles_declare(f->vs, &V1);
+    assert_int_equal(vehicles_restore_alarm(f->vs, "V1", "terminal_emergency", T0), PW_OK);
+    assert_int_equal(vehicles_restore_alarm(f->vs, "13900000009", "silent", T0), PW_OK);
+    assert_int_equal(vehicles_restore_alarm(f->vs, "V1", "no_such_alarm", T0), PW_ENOTFOUND);
+    assert_int_equal(vehicles_restore_alarm(f->vs, "V-GONE", "speeding", T0), PW_ENOTFOUND);
+    assert_true(vehicles_alarm_active(f->vs, V1.phone, VEHICLE_ALARM_TERMINAL, 0));
+    assert_true(vehicles_alarm_active(f->vs, "13900000009", VEHICLE_ALARM_SILENT, -1));
+    int cleared = f->cleared;
+    p = (struct vehicle_pos){.ts = T0 + 10 * SEC, .lat = 36.176, .lon = 118.175, .alarm = 0,
+                             .positioned = true};
+    vehicles_position(f->vs, &V1, &p, T0 + 10 * SEC);
+    assert_false(vehicles_alarm_active(f->vs, V1.phone, VEHICLE_ALARM_TERMINAL, 0));
+    assert_int_equal(f->cleared, cleared + 1);
+    assert_string_equal(f->last_cleared, "terminal_emergency");
+}
+
+/* After a restart, an alarm whose condition still holds stays raised with no transition, and
+ * the stay counts from the entry in the log, not from the first position after the restart. */
+static void test_restored_state_still_true(void **state)
+{
+    struct fx *f = *state;
+    at(f, &V2, T0, 36.166, 118.170, 10);
+    at(f, &V2, T0 + SEC, 36.176, 118.175, 10); /* in */
+    at(f, &V1, T0, 36.166, 118.170, 10);
+    at(f, &V1, T0 + SEC, 36.176, 118.175, 0);        /* V1 (hazmat) stops outside the lot */
+    at(f, &V1, T0 + 62 * SEC, 36.176, 118.175, 0);   /* stop_outside_lot raised */
+    at(f, &V2, T0 + 3602 * SEC, 36.176, 118.175, 10); /* overstay raised */
+    assert_true(on(f, V1.phone, VEHICLE_ALARM_STOP_OUTSIDE_LOT));
+    assert_true(on(f, V2.phone, VEHICLE_ALARM_OVERSTAY));
+    free(entries(f, NULL)); /* the group commit */
+    vehicles_close(f->vs);
+    struct vehicles_opts o = opts();
+    assert_int_equal(vehicles_open(f->es, &o, on_alarm, f, &f->vs), PW_OK);
+    assert_int_equal(vehicles_load_geofences(f->vs, geofences, strlen(geofences), 118.17, 36.18),
+                     PW_OK);
+    vehicles_declare(f->vs, &V1);
+    vehicles_declare(f->vs, &V2);
+    assert_int_equal(vehicles_restore_alarm(f->vs, "V1", "stop_outside_lot", T0 + 62 * SEC),
+                     PW_OK);
+    assert_int_equal(vehicles_restore_alarm(f->vs, "V2", "overstay", T0 + 3602 * SEC), PW_OK);
+    assert_int_equal(vehicles_restore_alarm(f->vs, "V1", "off_route", T0 + SEC), PW_OK);
+    vehicles_restore_presence(f->vs, V2.phone, true, T0 + SEC);
+    int raised = f->raised, cleared = f->cleared;
+    at(f, &V1, T0 + 4000 * SEC, 36.176, 118.175, 0);  /* still stopped outside the lot */
+    at(f, &V2, T0 + 4000 * SEC, 36.176, 118.175, 10); /* still in the park */
+    assert_true(on(f, V1.phone, VEHICLE_ALARM_STOP_OUTSIDE_LOT));
+    assert_true(on(f, V2.phone, VEHICLE_ALARM_OVERSTAY));
+    assert_int_equal(f->cleared, cleared);
+    assert_int_equal(f->raised, raised);
+    assert_int_equal(vehicles_in_park(f->vs, V2.phone), 1);
 }
 
 static void test_first_position_inside_logs_nothing(void **state)
@@ -337,6 +433,9 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_entry_exit_log, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_rows_visible_after_commit, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_restored_alarm_clears, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_restored_state_still_true, setup, teardown),
         cmocka_unit_test_setup_teardown(test_first_position_inside_logs_nothing, setup, teardown),
         cmocka_unit_test_setup_teardown(test_off_route_and_stop_outside_lot, setup, teardown),
         cmocka_unit_test_setup_teardown(test_stop_detected_by_tick, setup, teardown),
