@@ -716,3 +716,43 @@ int model_session_purge(struct model *m, int64_t now_ms, int *n)
     pthread_mutex_unlock(&m->mu);
     return rc;
 }
+
+int model_principal_refresh(struct model *m, const struct model_principal *p,
+                            const char *session_secret, int64_t now_ms,
+                            struct model_principal *out)
+{
+    if (session_secret)
+        return model_session_lookup(m, session_secret, now_ms, out);
+    sqlite3_stmt *st;
+    pthread_mutex_lock(&m->mu);
+    int rc = model_db_prepare(m,
+                              p->is_token ? "SELECT role, enterprise_id, expires_ms FROM token"
+                                            " WHERE name = ?1 AND revoked_ms IS NULL"
+                                          : "SELECT role, enterprise_id, 0 FROM account"
+                                            " WHERE name = ?1",
+                              &st);
+    if (rc)
+        goto out;
+    sqlite3_bind_text(st, 1, p->user, -1, SQLITE_TRANSIENT);
+    int s = sqlite3_step(st);
+    if (s == SQLITE_ROW) {
+        int64_t exp = sqlite3_column_int64(st, 2);
+        if (exp == 0 || now_ms < exp) {
+            struct model_principal q = *p;
+            enum model_role role = MODEL_ROLE_VIEWER;
+            model_role_parse((const char *)sqlite3_column_text(st, 0), &role);
+            q.role = role;
+            model_db_col_text(st, 1, q.enterprise, sizeof q.enterprise);
+            q.expires_ms = exp;
+            *out = q;
+        } else {
+            rc = PW_EAUTH;
+        }
+    } else {
+        rc = s == SQLITE_DONE ? PW_EAUTH : PW_EDB;
+    }
+    sqlite3_finalize(st);
+out:
+    pthread_mutex_unlock(&m->mu);
+    return rc;
+}

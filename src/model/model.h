@@ -293,6 +293,14 @@ int model_session_lookup(struct model *m, const char *secret, int64_t now_ms,
                          struct model_principal *out);
 /* Logout. PW_OK or PW_ENOTFOUND. */
 int model_session_delete(struct model *m, const char *secret);
+/* Checks again, at now_ms, a principal authenticated earlier (a long-lived event stream): with
+ * session_secret, the session (as model_session_lookup); else for a token principal, the token
+ * named p->user (not revoked, not expired); else the user named p->user. PW_OK fills *out with the
+ * principal as it is now (role and enterprise may have changed); PW_EAUTH when the credential is
+ * no longer valid; PW_EDB when it could not be checked. */
+int model_principal_refresh(struct model *m, const struct model_principal *p,
+                            const char *session_secret, int64_t now_ms,
+                            struct model_principal *out);
 /* Deletes every session expired at now_ms; *n (may be NULL) gets the count. */
 int model_session_purge(struct model *m, int64_t now_ms, int *n);
 
