@@ -145,6 +145,13 @@ int model_json_point(struct model *m, const char *scope, const char *id, struct 
 int model_json_vehicles(struct model *m, const char *scope, struct pw_buf *out);
 int model_json_geofences(struct model *m, struct pw_buf *out);
 
+/* For writes that name a model object (a silence on a device, ...): whether `scope` may act on
+ * the object of `kind` ("enterprise", "area", "installation", "device", "point", "vehicle") with
+ * this id. scope NULL (the whole park) may name anything, even an object not imported yet: PW_OK.
+ * Otherwise PW_OK only when the object exists within scope, exactly as the reads see it;
+ * PW_ENOTFOUND when it does not exist or is outside scope; PW_EINVAL for another kind; PW_EDB. */
+int model_scope_allows(struct model *m, const char *scope, const char *kind, const char *id);
+
 /* ---- lookups for the ingest side ----
  * Copies into caller-owned structs; strings are NUL-terminated, "" when absent. Return PW_OK,
  * PW_ENOTFOUND (out untouched) or PW_EDB. */
