@@ -119,7 +119,7 @@ struct write_cache *http_write_cache_new(size_t budget);
 /* static files (static.c) */
 void http_static(struct http_server *s, struct http_req *r, struct http_resp *w);
 
-/* login rate limiting (auth.c) */
+/* login rate limiting (ratelimit.c, ratelimit_int.h) */
 struct ratelimit *ratelimit_new(void);
 void ratelimit_free(struct ratelimit *rl);
 
