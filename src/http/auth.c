@@ -64,6 +64,13 @@ static const char *json_string(cJSON *j, const char *key)
     return cJSON_IsString(v) ? v->valuestring : NULL;
 }
 
+/* The status of a refused account write: the request's fault (400), or the server's — the disk
+ * is full (507) or the database failed (500); the message says which. */
+static int write_status(int rc)
+{
+    return rc == PW_ENOSPC ? 507 : rc == PW_EDB || rc == PW_ENOMEM ? 500 : 400;
+}
+
 static void h_login(struct http_server *s, struct http_req *r, struct http_resp *w)
 {
     char secret[128], cookie[256], limit[32], dev[RL_COOKIE_CAP];
@@ -108,6 +115,11 @@ static void h_login(struct http_server *s, struct http_req *r, struct http_resp 
                       cfg->auth_login_window, pw_now_ms());
     int64_t ttl = s->deps.cfg->http_session_ttl;
     rc = model_session_create(s->deps.model, who.user, ttl, secret, sizeof secret);
+    if (rc == PW_EFULL) {
+        http_json_error(w, 503, "session: %d sessions are open, the most there may be",
+                        MODEL_SESSIONS_MAX);
+        goto out;
+    }
     if (rc != PW_OK) {
         http_model_error(w, rc, "session");
         goto out;
@@ -186,7 +198,7 @@ static void h_user_add(struct http_server *s, struct http_req *r, struct http_re
         if (rc == PW_EEXIST)
             http_json_error(w, 409, "user %s already exists", name);
         else
-            http_json_error(w, 400, "%s", err[0] ? err : pw_strerror(rc));
+            http_json_error(w, write_status(rc), "%s", err[0] ? err : pw_strerror(rc));
         goto out;
     }
     PW_LOG_INFO("http", "user added", "user=%s role=%s by=%s", name, rs, r->who.user);
@@ -230,7 +242,8 @@ static void h_token_create(struct http_server *s, struct http_req *r, struct htt
     int rc = model_token_create(s->deps.model, name, role, ent, ttl, secret, sizeof secret, err,
                                 sizeof err);
     if (rc != PW_OK) {
-        http_json_error(w, rc == PW_EEXIST ? 409 : 400, "%s", err[0] ? err : pw_strerror(rc));
+        http_json_error(w, rc == PW_EEXIST ? 409 : write_status(rc), "%s",
+                        err[0] ? err : pw_strerror(rc));
         goto out;
     }
     PW_LOG_INFO("http", "token created", "name=%s role=%s by=%s", name, rs, r->who.user);

@@ -279,6 +279,7 @@ void model_close(struct model *m)
 {
     if (!m)
         return;
+    model_sessions_close(m);
     sqlite3_close_v2(m->db);
     pthread_mutex_destroy(&m->mu);
     sodium_memzero(m->dummy_hash, sizeof m->dummy_hash);

@@ -288,10 +288,14 @@ int model_token_revoke(struct model *m, const char *name);
 /* [{"name","role","enterprise","created_at","expires_at","revoked_at","last_used_at"}]. */
 int model_token_list_json(struct model *m, struct pw_buf *out);
 
-/* Login sessions: `pws_` + base64url of 32 random bytes; only its SHA-256 is stored. Expiry is
+/* Most login sessions at once (64 per user at most; a user's oldest gives way). */
+#define MODEL_SESSIONS_MAX 200000
+/* Login sessions: `pws_` + base64url of 32 random bytes; only its SHA-256 is stored. They live in
+ * memory with meta.db as best-effort persistence: create, lookup and delete keep working when the
+ * disk is full (what could not be written is retried, and logged). Expiry is
  * fixed at creation (ttl_ms > 0). The principal is read from the user at each lookup, so a role
  * change applies at once. out needs MODEL_SECRET_CAP bytes. PW_OK, PW_EINVAL, PW_ENOTFOUND
- * (user), PW_EDB. */
+ * (user), PW_EFULL (MODEL_SESSIONS_MAX live sessions), PW_EDB (meta.db cannot be read). */
 int model_session_create(struct model *m, const char *user, int64_t ttl_ms, char *out,
                          size_t cap);
 /* PW_OK fills *out (expires_ms = the session's); PW_EAUTH when malformed, unknown or expired at

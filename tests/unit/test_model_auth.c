@@ -315,6 +315,37 @@ static void test_sessions(void **state)
     assert_int_equal(model_session_lookup(f->m, s1, now, &p), PW_EAUTH);
 }
 
+/* Sessions live in memory with meta.db behind: they survive a reopen, a user keeps at most 64
+ * (the oldest gives way), and a row deleted by another process (the CLI) ends the session. */
+static void test_sessions_memory_and_db(void **state)
+{
+    struct fx *f = *state;
+    char err[256], s[70][MODEL_SECRET_CAP];
+    struct model_principal p;
+    int64_t now = pw_now_ms();
+    assert_int_equal(
+        model_user_add(f->m, "op", "password1", MODEL_ROLE_VIEWER, NULL, NULL, err, sizeof err),
+        PW_OK);
+    for (int i = 0; i < 70; i++)
+        assert_int_equal(model_session_create(f->m, "op", 60000, s[i], sizeof s[i]), PW_OK);
+    for (int i = 0; i < 70; i++)
+        assert_int_equal(model_session_lookup(f->m, s[i], now, &p), i < 6 ? PW_EAUTH : PW_OK);
+    assert_int_equal(model_session_delete(f->m, s[69]), PW_OK);
+    model_close(f->m);
+    assert_int_equal(model_open(f->db, &f->m), PW_OK);
+    assert_int_equal(model_session_lookup(f->m, s[10], now, &p), PW_OK);
+    assert_string_equal(p.user, "op");
+    assert_int_equal(model_session_lookup(f->m, s[69], now, &p), PW_EAUTH);
+    assert_int_equal(model_session_lookup(f->m, s[0], now, &p), PW_EAUTH);
+    /* another connection deletes every row: the sessions end */
+    sqlite3 *db;
+    assert_int_equal(sqlite3_open(f->db, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db, "DELETE FROM session", NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(db);
+    assert_int_equal(model_session_lookup(f->m, s[10], now, &p), PW_EAUTH);
+    assert_int_equal(model_session_lookup(f->m, s[11], now, &p), PW_EAUTH);
+}
+
 int main(void)
 {
     model_set_pwhash_limits(crypto_pwhash_OPSLIMIT_MIN, crypto_pwhash_MEMLIMIT_MIN);
@@ -324,6 +355,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_rehash, setup, teardown),
         cmocka_unit_test_setup_teardown(test_tokens, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sessions, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_sessions_memory_and_db, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
