@@ -64,6 +64,38 @@ static const char *json_string(cJSON *j, const char *key)
     return cJSON_IsString(v) ? v->valuestring : NULL;
 }
 
+int http_password_check(struct http_server *s, struct http_req *r, const char *user,
+                        const char *pass, struct model_principal *who, int64_t *wait_ms)
+{
+    const struct pw_config *cfg = s->deps.cfg;
+    int fails;
+    int64_t last_fail, now = pw_now_ms();
+    login_metrics();
+    /* a database error counts as an existing account: its budget applies */
+    bool exists = model_user_failures(s->deps.model, user, &fails, &last_fail) != PW_ENOTFOUND;
+    const char *device = MHD_lookup_connection_value(r->conn, MHD_COOKIE_KIND, "pw_device");
+    struct rl_attempt at;
+    ratelimit_attempt_init(s->rl, &at, user, exists, r->peer, device, now);
+    int64_t wait = ratelimit_charge(s->rl, &at, (int)cfg->auth_login_max_failures,
+                                    cfg->auth_login_window, now);
+    if (wait > 0) {
+        pw_counter_add(m_login_limited, 1);
+        PW_LOG_WARN("http", "login rate limited", "user=%.64s peer=%s trusted=%d", user, r->peer,
+                    at.trusted);
+        *wait_ms = wait;
+        return PW_EFULL;
+    }
+    int rc = model_user_authenticate(s->deps.model, user, pass, who);
+    if (rc != PW_OK) {
+        pw_counter_add(m_login_fail, 1);
+        PW_LOG_WARN("http", "login failed", "user=%.64s peer=%s", user, r->peer);
+        return PW_EAUTH;
+    }
+    ratelimit_success(s->rl, &at, who->user, r->peer, (int)cfg->auth_login_max_failures,
+                      cfg->auth_login_window, pw_now_ms());
+    return PW_OK;
+}
+
 /* The status of a refused account write: the request's fault (400), or the server's — the disk
  * is full (507) or the database failed (500); the message says which. */
 static int write_status(int rc)
@@ -85,34 +117,18 @@ static void h_login(struct http_server *s, struct http_req *r, struct http_resp 
         http_json_error(w, 400, "body: expected {\"user\": string, \"password\": string}");
         goto out;
     }
-    const struct pw_config *cfg = s->deps.cfg;
-    int fails;
-    int64_t last_fail, now = pw_now_ms();
-    /* a database error counts as an existing account: its budget applies */
-    bool exists = model_user_failures(s->deps.model, user, &fails, &last_fail) != PW_ENOTFOUND;
-    const char *device = MHD_lookup_connection_value(r->conn, MHD_COOKIE_KIND, "pw_device");
-    struct rl_attempt at;
-    ratelimit_attempt_init(s->rl, &at, user, exists, r->peer, device, now);
-    int64_t wait = ratelimit_charge(s->rl, &at, (int)cfg->auth_login_max_failures,
-                                    cfg->auth_login_window, now);
-    if (wait > 0) {
-        pw_counter_add(m_login_limited, 1);
+    int64_t wait = 0;
+    int rc = http_password_check(s, r, user, pass, &who, &wait);
+    if (rc == PW_EFULL) {
         snprintf(limit, sizeof limit, "%lld", (long long)((wait + 999) / 1000));
         http_json_error(w, 429, "too many failed logins; retry in %s s", limit);
         http_add_header(w, "Retry-After", limit);
-        PW_LOG_WARN("http", "login rate limited", "user=%.64s peer=%s trusted=%d", user, r->peer,
-                    at.trusted);
         goto out;
     }
-    int rc = model_user_authenticate(s->deps.model, user, pass, &who);
     if (rc != PW_OK) {
-        pw_counter_add(m_login_fail, 1);
-        PW_LOG_WARN("http", "login failed", "user=%.64s peer=%s", user, r->peer);
         http_json_error(w, 401, "wrong user name or password");
         goto out;
     }
-    ratelimit_success(s->rl, &at, who.user, r->peer, (int)cfg->auth_login_max_failures,
-                      cfg->auth_login_window, pw_now_ms());
     int64_t ttl = s->deps.cfg->http_session_ttl;
     rc = model_session_create(s->deps.model, who.user, ttl, secret, sizeof secret);
     if (rc == PW_EFULL) {

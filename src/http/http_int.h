@@ -119,6 +119,14 @@ struct write_cache *http_write_cache_new(size_t budget);
 /* static files (static.c) */
 void http_static(struct http_server *s, struct http_req *r, struct http_resp *w);
 
+/* Checks a user name and password under the login rate limits (auth.c; policy in
+ * ratelimit_int.h): every password check — the login, and any scheme that carries a password
+ * (Basic, u/p) — must go through here, or the budgets can be bypassed. PW_OK fills *who; PW_EAUTH
+ * (wrong name or password); PW_EFULL when a budget is spent (*wait_ms until the next try: answer
+ * 429 with Retry-After). Counted in parkwatch_logins_total and logged. */
+int http_password_check(struct http_server *s, struct http_req *r, const char *user,
+                        const char *pass, struct model_principal *who, int64_t *wait_ms);
+
 /* login rate limiting (ratelimit.c, ratelimit_int.h) */
 struct ratelimit *ratelimit_new(void);
 void ratelimit_free(struct ratelimit *rl);
