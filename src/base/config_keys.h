@@ -28,8 +28,8 @@
     X(auth, ingest_loopback_open, BOOL, "true", "", "", 1,                                         \
       "Whether POST /write from a loopback address needs no token.")                               \
     X(auth, login_max_failures, INT, "5", "1", "1000", 1,                                          \
-      "Failed logins allowed in a burst per user name and per trusted client (4 times as many "   \
-      "per client address); one is given back every auth.login_window / this.")                   \
+      "Failed logins allowed in a burst per user name and per trusted client (4 times as many "    \
+      "per client address); one is given back every auth.login_window / this.")                    \
     X(auth, login_window, DUR, "15m", "1s", "1d", 1,                                               \
       "Time in which a spent login budget refills completely (docs/operations.md).")               \
     X(storage, fsync, ENUM, "batch", "always|batch|off", "", 0,                                    \

@@ -230,8 +230,12 @@ static void format_pairs(struct lbuf *b, const char *fmt, va_list ap)
             lm = LM_LL;
             f += 2;
         } else if (*f && strchr("hlzjtL", *f)) {
-            lm = *f == 'h' ? LM_H : *f == 'l' ? LM_L : *f == 'z' ? LM_Z : *f == 'j' ? LM_J
-                 : *f == 't' ? LM_T : LM_BIGL;
+            lm = *f == 'h'   ? LM_H
+                 : *f == 'l' ? LM_L
+                 : *f == 'z' ? LM_Z
+                 : *f == 'j' ? LM_J
+                 : *f == 't' ? LM_T
+                             : LM_BIGL;
             f++;
         }
         char conv = *f;
@@ -259,24 +263,53 @@ static void format_pairs(struct lbuf *b, const char *fmt, va_list ap)
             text = true;
             break;
         }
-        case 'c': n = PW_LOG_FMT(va_arg(ap, int)); text = true; break;
-        case 'd': case 'i': case 'u': case 'x': case 'X': case 'o':
+        case 'c':
+            n = PW_LOG_FMT(va_arg(ap, int));
+            text = true;
+            break;
+        case 'd':
+        case 'i':
+        case 'u':
+        case 'x':
+        case 'X':
+        case 'o':
             switch (lm) {
-            case LM_L: n = PW_LOG_FMT(va_arg(ap, long)); break;
-            case LM_LL: n = PW_LOG_FMT(va_arg(ap, long long)); break;
-            case LM_Z: n = PW_LOG_FMT(va_arg(ap, size_t)); break;
-            case LM_J: n = PW_LOG_FMT(va_arg(ap, intmax_t)); break;
-            case LM_T: n = PW_LOG_FMT(va_arg(ap, ptrdiff_t)); break;
-            default: n = PW_LOG_FMT(va_arg(ap, int)); break;
+            case LM_L:
+                n = PW_LOG_FMT(va_arg(ap, long));
+                break;
+            case LM_LL:
+                n = PW_LOG_FMT(va_arg(ap, long long));
+                break;
+            case LM_Z:
+                n = PW_LOG_FMT(va_arg(ap, size_t));
+                break;
+            case LM_J:
+                n = PW_LOG_FMT(va_arg(ap, intmax_t));
+                break;
+            case LM_T:
+                n = PW_LOG_FMT(va_arg(ap, ptrdiff_t));
+                break;
+            default:
+                n = PW_LOG_FMT(va_arg(ap, int));
+                break;
             }
             break;
-        case 'e': case 'E': case 'f': case 'F': case 'g': case 'G': case 'a': case 'A':
+        case 'e':
+        case 'E':
+        case 'f':
+        case 'F':
+        case 'g':
+        case 'G':
+        case 'a':
+        case 'A':
             if (lm == LM_BIGL)
                 n = PW_LOG_FMT(va_arg(ap, long double));
             else
                 n = PW_LOG_FMT(va_arg(ap, double));
             break;
-        case 'p': n = PW_LOG_FMT(va_arg(ap, void *)); break;
+        case 'p':
+            n = PW_LOG_FMT(va_arg(ap, void *));
+            break;
         default:
             lb_puts(b, "?", 1); /* %n and unknown conversions: stop, the arguments are unknown */
             return;
@@ -303,11 +336,10 @@ void pw_log_write(int level, const char *mod, const char *msg, const char *fmt, 
     gmtime_r(&tv.tv_sec, &tm);
     if (level < 0 || level > 3)
         level = PW_LL_ERROR;
-    int n = snprintf(line, sizeof line,
-                     "ts=%04d-%02d-%02dT%02d:%02d:%02d.%03dZ level=%s mod=%s msg=%s",
-                     tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
-                     tm.tm_sec, (int)(tv.tv_usec / 1000), level_names[level], mod,
-                     pw_log_quote(qmsg, sizeof qmsg, msg));
+    int n = snprintf(
+        line, sizeof line, "ts=%04d-%02d-%02dT%02d:%02d:%02d.%03dZ level=%s mod=%s msg=%s",
+        tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+        (int)(tv.tv_usec / 1000), level_names[level], mod, pw_log_quote(qmsg, sizeof qmsg, msg));
     if (n < 0)
         return;
     size_t len = (size_t)n < sizeof line ? (size_t)n : sizeof line - 1;

@@ -124,12 +124,12 @@ static struct rl_slot *table_find(struct rl_table *t, uint64_t key, bool create,
     return reuse;
 }
 
-void ratelimit_cookie(struct ratelimit *rl, const char *name, int64_t now_ms, char *out,
-                      size_t cap)
+void ratelimit_cookie(struct ratelimit *rl, const char *name, int64_t now_ms, char *out, size_t cap)
 {
     char msg[128];
     unsigned char mac[crypto_auth_BYTES];
-    char b64[sodium_base64_ENCODED_LEN(crypto_auth_BYTES, sodium_base64_VARIANT_URLSAFE_NO_PADDING)];
+    char
+        b64[sodium_base64_ENCODED_LEN(crypto_auth_BYTES, sodium_base64_VARIANT_URLSAFE_NO_PADDING)];
     int n = snprintf(msg, sizeof msg, "%" PRId64 ":%s", now_ms, name);
     crypto_auth(mac, (const unsigned char *)msg, n > 0 && (size_t)n < sizeof msg ? (size_t)n : 0,
                 rl->key);
@@ -242,16 +242,16 @@ void ratelimit_success(struct ratelimit *rl, struct rl_attempt *a, const char *n
     if (burst < 1)
         burst = 1;
     int64_t iv = window_ms / burst > 0 ? window_ms / burst : 1;
-    int64_t iv_addr = window_ms / (RL_ADDR_FACTOR * burst) > 0 ? window_ms / (RL_ADDR_FACTOR * burst)
-                                                              : 1;
+    int64_t iv_addr =
+        window_ms / (RL_ADDR_FACTOR * burst) > 0 ? window_ms / (RL_ADDR_FACTOR * burst) : 1;
     pthread_mutex_lock(&rl->lock);
     struct rl_slot *sl;
     if (a->charged_pair && (sl = table_find(&rl->pair, a->pair, false, now)))
         bucket_give(sl, iv);
     if (a->charged_addr && (sl = table_find(&rl->addr, a->addr, true, now)))
         bucket_give(sl, iv_addr);
-    if (a->charged_name && (sl = table_find(a->account ? &rl->name : &rl->ghost, a->name, false,
-                                            now)))
+    if (a->charged_name &&
+        (sl = table_find(a->account ? &rl->name : &rl->ghost, a->name, false, now)))
         bucket_give(sl, iv);
     /* trust this (name, address) from now on: its own budget, full */
     size_t nl = strlen(name);

@@ -51,7 +51,7 @@ void ratelimit_free(struct ratelimit *rl);
 /* What one login attempt is subject to; filled by ratelimit_attempt_init. */
 struct rl_attempt {
     uint64_t addr, name, pair; /* table keys */
-    bool account; /* name is an existing account (else: the table of other names) */
+    bool account;              /* name is an existing account (else: the table of other names) */
     bool trusted;
     bool charged_addr, charged_name, charged_pair;
 };

@@ -205,7 +205,8 @@ struct sse_hub *sse_hub_open(struct alarm_store *alarms)
     h->m_events = pw_counter_get("parkwatch_sse_events_total", "", "Server-sent events published.");
     h->m_clients = pw_gauge_get("parkwatch_sse_clients", "", "Connected server-sent event clients.");
     h->m_resets = pw_counter_get("parkwatch_sse_resets_total", "",
-                                 "Clients that fell behind the event ring and were told to reload.");
+                                 "Clients told to reload: they fell behind the event ring, or"
+                                 " resumed from an id it does not hold.");
     h->m_revoked = pw_counter_get("parkwatch_sse_revoked_total", "",
                                   "Event streams ended because their credential was revoked.");
     h->m_latency = pw_histogram_get(
@@ -389,8 +390,9 @@ static void reauth(struct sse_client *c, int64_t now)
     const char *why = NULL;
     int rc = model_principal_refresh(c->s->deps.model, &c->who, c->session_secret, now, &p);
     if (rc == PW_EAUTH)
-        why = c->session_secret ? "session ended" : c->who.is_token ? "token revoked or expired"
-                                                                    : "user removed";
+        why = c->session_secret ? "session ended"
+              : c->who.is_token ? "token revoked or expired"
+                                : "user removed";
     else if (rc == PW_OK && (p.role != c->who.role || strcmp(p.enterprise, c->who.enterprise)))
         why = "role or enterprise changed";
     if (!why)

@@ -1052,8 +1052,7 @@ void model_sessions_close(struct model *m)
 }
 
 int model_principal_refresh(struct model *m, const struct model_principal *p,
-                            const char *session_secret, int64_t now_ms,
-                            struct model_principal *out)
+                            const char *session_secret, int64_t now_ms, struct model_principal *out)
 {
     if (session_secret)
         return model_session_lookup(m, session_secret, now_ms, out);

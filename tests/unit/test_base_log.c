@@ -69,7 +69,8 @@ static int teardown(void **state)
 static void test_newline_in_a_plate_cannot_forge_a_line(void **state)
 {
     (void)state;
-    const char *plate = "鲁C12345\nts=2026-01-01T00:00:00.000Z level=error mod=http msg=\"admin logged in\"";
+    const char *plate =
+        "鲁C12345\nts=2026-01-01T00:00:00.000Z level=error mod=http msg=\"admin logged in\"";
     PW_LOG_WARN("jt808", "registration", "phone=%s plate=%s peer=%s", "13800000001", plate,
                 "10.0.0.1:4000");
     assert_one_line();
@@ -121,9 +122,9 @@ static void test_preformatted_text_and_numbers(void **state)
     assert_string_equal(pairs(), "topics=3 subscribe_err=timeout");
     PW_LOG_INFO("t", "m", "file=%s %s", "/d/x", "offset=12\nforged=1");
     assert_string_equal(pairs(), "file=/d/x offset=12\\nforged=1");
-    PW_LOG_INFO("t", "m", "a=%d b=%lld c=%llu d=%zu e=%u f=%04x g=%.2f h=%g i=%ld j=%s%%",
-                -5, (long long)INT64_MIN, (unsigned long long)UINT64_MAX, (size_t)7, 9u, 0xabu,
-                1.005, 2.5, -1L, "ok");
+    PW_LOG_INFO("t", "m", "a=%d b=%lld c=%llu d=%zu e=%u f=%04x g=%.2f h=%g i=%ld j=%s%%", -5,
+                (long long)INT64_MIN, (unsigned long long)UINT64_MAX, (size_t)7, 9u, 0xabu, 1.005,
+                2.5, -1L, "ok");
     assert_string_equal(pairs(), "a=-5 b=-9223372036854775808 c=18446744073709551615 d=7 e=9 "
                                  "f=00ab g=1.00 h=2.5 i=-1 j=ok%");
     PW_LOG_INFO("t", "m", "w=%*d p=%.*s", 4, 7, 3, "abcdef");
@@ -149,7 +150,8 @@ static void test_long_values_stay_one_line(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_newline_in_a_plate_cannot_forge_a_line, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_newline_in_a_plate_cannot_forge_a_line, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_spaces_and_equals_cannot_forge_keys, setup, teardown),
         cmocka_unit_test_setup_teardown(test_control_bytes_and_quotes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_quoted_values_pass_through, setup, teardown),

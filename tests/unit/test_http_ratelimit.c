@@ -18,7 +18,7 @@
 
 /* One failed attempt (charged and not given back); returns the wait (0 = it was allowed). */
 static int64_t attempt_fail(struct ratelimit *rl, const char *name, bool account, const char *addr,
-                    const char *cookie, int64_t now)
+                            const char *cookie, int64_t now)
 {
     struct rl_attempt a;
     ratelimit_attempt_init(rl, &a, name, account, addr, cookie, now);
@@ -122,7 +122,8 @@ static void test_trusted_clients_are_not_locked_out(void **state)
     forged[strlen(forged) - 2] ^= 1;
     assert_true(login_ok(rl, "admin", "203.0.113.60", forged, T0 + 6000) > 0);
     assert_true(login_ok(rl, "admin", "203.0.113.61", "garbage", T0 + 6000) > 0);
-    assert_int_equal(login_ok(rl, "other", "203.0.113.62", cookie, T0 + 6000), 0); /* untrusted, own budget */
+    assert_int_equal(login_ok(rl, "other", "203.0.113.62", cookie, T0 + 6000),
+                     0); /* untrusted, own budget */
     char old[RL_COOKIE_CAP];
     ratelimit_cookie(rl, "admin", T0 - RL_COOKIE_MAX_AGE_MS - 1, old, sizeof old);
     assert_true(login_ok(rl, "admin", "203.0.113.63", old, T0 + 6000) > 0);
@@ -167,7 +168,8 @@ static void test_floods_do_not_reset_or_grow(void **state)
     }
     assert_true(attempt_fail(rl, "admin", true, "203.0.113.1", NULL, T0 + 1001) > 0);
     assert_true(attempt_fail(rl, "y", false, "198.51.100.2", NULL, T0 + 1001) > 0);
-    assert_true(ratelimit_used(rl) <= RL_ADDR_SLOTS + RL_NAME_SLOTS + RL_GHOST_SLOTS + RL_PAIR_SLOTS);
+    assert_true(ratelimit_used(rl) <=
+                RL_ADDR_SLOTS + RL_NAME_SLOTS + RL_GHOST_SLOTS + RL_PAIR_SLOTS);
     ratelimit_free(rl);
 }
 
