@@ -64,6 +64,37 @@ static const char *json_string(cJSON *j, const char *key)
     return cJSON_IsString(v) ? v->valuestring : NULL;
 }
 
+/* Failed and refused logins are logged at most LOGIN_LOG_PER_S a second (a flood of guesses must
+ * not flood the log); the next line written says how many were left out. */
+#define LOGIN_LOG_PER_S 10
+
+static pthread_mutex_t login_log_mu = PTHREAD_MUTEX_INITIALIZER;
+static int64_t login_log_sec;
+static int login_log_n;
+static long long login_log_dropped;
+
+/* Whether a login line may be written now; *dropped gets the count left out before it. */
+static bool login_log_allowed(long long *dropped)
+{
+    int64_t sec = pw_now_ms() / 1000;
+    bool ok;
+    pthread_mutex_lock(&login_log_mu);
+    if (sec != login_log_sec) {
+        login_log_sec = sec;
+        login_log_n = 0;
+    }
+    ok = login_log_n < LOGIN_LOG_PER_S;
+    if (ok) {
+        login_log_n++;
+        *dropped = login_log_dropped;
+        login_log_dropped = 0;
+    } else {
+        login_log_dropped++;
+    }
+    pthread_mutex_unlock(&login_log_mu);
+    return ok;
+}
+
 int http_password_check(struct http_server *s, struct http_req *r, const char *user,
                         const char *pass, struct model_principal *who, int64_t *wait_ms)
 {
@@ -79,16 +110,22 @@ int http_password_check(struct http_server *s, struct http_req *r, const char *u
     int64_t wait = ratelimit_charge(s->rl, &at, (int)cfg->auth_login_max_failures,
                                     cfg->auth_login_window, now);
     if (wait > 0) {
+        long long dropped;
         pw_counter_add(m_login_limited, 1);
-        PW_LOG_WARN("http", "login rate limited", "user=%.64s peer=%s trusted=%d", user, r->peer,
-                    at.trusted);
+        if (login_log_allowed(&dropped))
+            PW_LOG_WARN("http", "login rate limited",
+                        "user=%.64s peer=%s trusted=%d lines_left_out=%lld", user, r->peer,
+                        at.trusted, dropped);
         *wait_ms = wait;
         return PW_EFULL;
     }
     int rc = model_user_authenticate(s->deps.model, user, pass, who);
     if (rc != PW_OK) {
+        long long dropped;
         pw_counter_add(m_login_fail, 1);
-        PW_LOG_WARN("http", "login failed", "user=%.64s peer=%s", user, r->peer);
+        if (login_log_allowed(&dropped))
+            PW_LOG_WARN("http", "login failed", "user=%.64s peer=%s lines_left_out=%lld", user,
+                        r->peer, dropped);
         return PW_EAUTH;
     }
     ratelimit_success(s->rl, &at, who->user, r->peer, (int)cfg->auth_login_max_failures,

@@ -270,6 +270,8 @@ void ratelimit_success(struct ratelimit *rl, struct rl_attempt *a, const char *n
         *sl = (struct rl_slot){.key = pk, .tat = now};
     }
     sl->trusted = now + RL_TRUST_MS;
+    if (sl->tat > now)
+        sl->tat = now; /* the password was right: this client's budget is full again */
     a->charged_addr = a->charged_name = a->charged_pair = false;
     pthread_mutex_unlock(&rl->lock);
 }

@@ -776,6 +776,14 @@ static void sess_flush(struct model *m, struct model_sessions *ss, int64_t now, 
     }
 }
 
+static void sess_free_all(struct model_sessions *ss)
+{
+    for (size_t i = 0; i < SESS_BUCKETS; i++)
+        while (ss->b[i])
+            sess_unlink(ss, &ss->b[i]);
+    free(ss);
+}
+
 /* The table, loaded from meta.db at first use (unexpired rows). Caller holds m->mu. NULL with
  * PW_EDB when it cannot be read. */
 static struct model_sessions *sessions(struct model *m, int64_t now)
@@ -810,8 +818,7 @@ static struct model_sessions *sessions(struct model *m, int64_t now)
     }
     sqlite3_finalize(st);
     if (sr != SQLITE_DONE) {
-        m->sessions = ss;
-        model_sessions_close(m);
+        sess_free_all(ss);
         return NULL;
     }
     m->sessions = ss;
@@ -1042,10 +1049,7 @@ void model_sessions_close(struct model *m)
     struct model_sessions *ss = m->sessions;
     if (ss) {
         sess_flush(m, ss, pw_now_ms(), true);
-        for (size_t i = 0; i < SESS_BUCKETS; i++)
-            while (ss->b[i])
-                sess_unlink(ss, &ss->b[i]);
-        free(ss);
+        sess_free_all(ss);
         m->sessions = NULL;
     }
     pthread_mutex_unlock(&m->mu);
