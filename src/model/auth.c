@@ -576,7 +576,8 @@ int model_token_lookup(struct model *m, const char *secret, int64_t now_ms,
         p.is_token = true;
         p.expires_ms = sqlite3_column_int64(st, 5);
         sqlite3_int64 id = sqlite3_column_int64(st, 0);
-        bool touch = now_ms - sqlite3_column_int64(st, 7) >= 60000; /* at most once a minute */
+        /* at most once a minute, and not on every request while the disk refuses writes */
+        bool touch = now_ms - sqlite3_column_int64(st, 7) >= 60000 && now_ms >= m->touch_retry_ms;
         *out = p;
         rc = PW_OK;
         sqlite3_finalize(st);
@@ -585,7 +586,8 @@ int model_token_lookup(struct model *m, const char *secret, int64_t now_ms,
             model_db_prepare(m, "UPDATE token SET last_used_ms = ?2 WHERE id = ?1", &st) == 0) {
             sqlite3_bind_int64(st, 1, id);
             sqlite3_bind_int64(st, 2, now_ms);
-            run_write(st);
+            if (run_write(st) != PW_OK)
+                m->touch_retry_ms = now_ms + 60000;
             st = NULL;
         }
     }

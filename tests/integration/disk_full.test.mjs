@@ -12,7 +12,7 @@ import path from 'node:path';
 import { Daemon, cli, sleep, DATA, until } from './harness.mjs';
 
 const root = process.getuid && process.getuid() === 0;
-let d, mnt, admin, fill;
+let d, mnt, admin, fill, apiToken;
 
 // Writes zeros into `file` until the file system refuses (ENOSPC).
 function fillUp(file) {
@@ -45,6 +45,9 @@ before(async () => {
   await d.start();
   admin = await d.login();
   assert.equal((await d.post('/api/v1/users', { name: 'op', password: 'op-password', role: 'supervisor' }, { token: admin })).status, 201);
+  const t = await d.post('/api/v1/tokens', { name: 'board', role: 'viewer' }, { token: admin });
+  assert.equal(t.status, 201, t.text);
+  apiToken = t.json.token;
 });
 
 after(async () => {
@@ -70,6 +73,8 @@ test('with the disk full, logins, reads and logouts work; refused writes name th
     assert.equal(dev.status, 200);
     assert.ok(dev.json.length > 0);
   }
+  // API tokens too (their last-use stamp simply waits)
+  for (let i = 0; i < 3; i++) assert.equal((await d.get('/api/v1/alarms', { token: apiToken })).status, 200);
   // the cookie works the same
   const c = await d.get('/api/v1/me', { headers: { Cookie: `pw_session=${whileFull}` } });
   assert.equal(c.status, 200);
