@@ -13,7 +13,7 @@ struct model {
     char dummy_hash[128]; /* argon2id of a random password, verified for unknown users ("" = not
                              yet computed) */
     struct model_sessions *sessions; /* login sessions in memory (auth.c); NULL until first use */
-    int64_t touch_retry_ms; /* auth.c: no token last-use write before this (one failed) */
+    int64_t touch_retry_ms;          /* auth.c: no token last-use write before this (one failed) */
 };
 
 /* auth.c: writes the sessions not yet in meta.db (best effort) and frees them. Caller holds no
