@@ -201,8 +201,8 @@ out:
 
 static void h_logout(struct http_server *s, struct http_req *r, struct http_resp *w)
 {
-    if (r->session_secret)
-        model_session_delete(s->deps.model, r->session_secret);
+    if (r->session_secret && model_session_delete(s->deps.model, r->session_secret) == PW_OK)
+        sse_hub_credentials_changed(s->sse); /* its event streams end now */
     http_add_header(w, "Set-Cookie", "pw_session=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0");
     w->content_type = "application/json";
     pw_buf_puts(&w->body, "{\"status\":\"ok\"}\n");
@@ -269,6 +269,7 @@ static void h_user_del(struct http_server *s, struct http_req *r, struct http_re
         http_model_error(w, rc, "user");
         return;
     }
+    sse_hub_credentials_changed(s->sse);
     PW_LOG_INFO("http", "user deleted", "user=%s by=%s", r->params[0], r->who.user);
     w->content_type = "application/json";
     pw_buf_puts(&w->body, "{\"status\":\"ok\"}\n");

@@ -104,6 +104,9 @@ extern const struct http_route http_routes_ui[];
 /* sse.c */
 struct sse_hub *sse_hub_open(struct alarm_store *alarms);
 void sse_hub_shutdown(struct sse_hub *h); /* wakes and ends every stream */
+/* A session was logged out or a user deleted: every stream checks its credential now (the
+ * periodic check catches what happens elsewhere, e.g. the CLI). */
+void sse_hub_credentials_changed(struct sse_hub *h);
 void sse_hub_free(struct sse_hub *h);
 
 /* Series matching `selector` that `scope` may see (api_tsdb.c). *refs malloc'ed. PW_OK, or

@@ -37,11 +37,12 @@
  *                             back ids they were given) is treated as unknown: `reset`, from now.
  * An empty ring slot is never read: only ids in [oldest, next) are.
  *
- * Revocation. A stream lives as long as its credential: every SSE_REAUTH_MS the reader checks it
- * again (model_principal_refresh: the session still exists and has not expired, the API token is
- * not revoked or expired, the user still exists with the same role and enterprise). When it is not
- * valid any more, the client gets `event: revoked` and the stream ends; its reconnection then
- * gets 401.
+ * Revocation. A stream lives as long as its credential: every SSE_REAUTH_MS, and at once when a
+ * logout or a user deletion through the API says so (sse_hub_credentials_changed), the reader
+ * checks it again (model_principal_refresh: the session still exists and has not expired, the
+ * API token is not revoked or expired, the user still exists with the same role and
+ * enterprise). When it is not valid any more, the client gets `event: revoked` and the stream
+ * ends; its reconnection then gets 401.
  *
  * Latency. An alarm event produced by a transition carries origin_ns, the pw_mono_ns() at which
  * the sample behind it was decoded (alarm_event.origin_ns); the ring item keeps it. Each client
@@ -110,6 +111,7 @@ struct sse_hub {
     uint64_t first_id; /* id of the first event of this run */
     uint64_t next_id;  /* id of the next event; events [hub_oldest(), next_id) are held */
     bool closing;
+    uint64_t auth_gen; /* bumped when a credential may have been revoked: recheck at once */
     int clients;
     struct alarm_store *alarms;
     int sub; /* subscription handle, -1 when none */
@@ -127,7 +129,8 @@ struct sse_client {
     struct model_principal who;
     char *session_secret; /* NULL when not a session */
     int64_t last_auth_ms;
-    bool ending; /* revoked: end the stream once out is sent */
+    uint64_t auth_gen; /* the hub's auth_gen at the last check */
+    bool ending;       /* revoked: end the stream once out is sent */
     struct pw_buf out;
     size_t out_off;
     /* events in out still to be observed, in order of end; [pend_done, npend) are pending.
@@ -225,6 +228,16 @@ void sse_hub_shutdown(struct sse_hub *h)
         return;
     pthread_mutex_lock(&h->lock);
     h->closing = true;
+    pthread_cond_broadcast(&h->cond);
+    pthread_mutex_unlock(&h->lock);
+}
+
+void sse_hub_credentials_changed(struct sse_hub *h)
+{
+    if (!h)
+        return;
+    pthread_mutex_lock(&h->lock);
+    __atomic_add_fetch(&h->auth_gen, 1, __ATOMIC_RELEASE);
     pthread_cond_broadcast(&h->cond);
     pthread_mutex_unlock(&h->lock);
 }
@@ -383,9 +396,11 @@ static void pending_observe(struct sse_client *c)
  * role or enterprise changed), queues `event: revoked` and marks the stream as ending. */
 static void reauth(struct sse_client *c, int64_t now)
 {
-    if (c->ending || now - c->last_auth_ms < SSE_REAUTH_MS)
+    uint64_t gen = __atomic_load_n(&c->hub->auth_gen, __ATOMIC_ACQUIRE);
+    if (c->ending || (now - c->last_auth_ms < SSE_REAUTH_MS && gen == c->auth_gen))
         return;
     c->last_auth_ms = now;
+    c->auth_gen = gen;
     struct model_principal p;
     const char *why = NULL;
     int rc = model_principal_refresh(c->s->deps.model, &c->who, c->session_secret, now, &p);
@@ -601,6 +616,7 @@ static void h_events(struct http_server *s, struct http_req *r, struct http_resp
     if (r->session_secret)
         c->session_secret = pw_xstrdup(r->session_secret);
     c->last_write_ms = c->last_auth_ms = pw_now_ms();
+    c->auth_gen = __atomic_load_n(&h->auth_gen, __ATOMIC_ACQUIRE);
 
     w->stream = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 16 * 1024, reader, c,
                                                   client_free);
