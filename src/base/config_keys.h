@@ -28,9 +28,10 @@
     X(auth, ingest_loopback_open, BOOL, "true", "", "", 1,                                         \
       "Whether POST /write from a loopback address needs no token.")                               \
     X(auth, login_max_failures, INT, "5", "1", "1000", 1,                                          \
-      "Failed logins allowed per user and per client address within auth.login_window.")          \
+      "Failed logins allowed in a burst per user name and per trusted client (4 times as many "    \
+      "per client address); one is given back every auth.login_window / this.")                    \
     X(auth, login_window, DUR, "15m", "1s", "1d", 1,                                               \
-      "Window over which failed logins are counted; the lockout lasts as long.")                   \
+      "Time in which a spent login budget refills completely (docs/operations.md).")               \
     X(storage, fsync, ENUM, "batch", "always|batch|off", "", 0,                                    \
       "WAL durability: always = fsync each append, batch = group commit (one fsync covers a "      \
       "batch), off = never fsync (tests only: acknowledged data can be lost).")                    \

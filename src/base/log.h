@@ -5,8 +5,12 @@
  *
  *     PW_LOG_WARN("hj212", "bad crc", "peer=%s mn=%s", peer, mn);
  *
- * `fmt` gives the trailing key=value pairs (printf-checked); values that may contain spaces or
- * quotes must go through pw_log_quote(). Thread-safe: each line is written with one write(2). */
+ * `fmt` gives the trailing key=value pairs (printf-checked). The text of every %s / %c is escaped
+ * by pw_log_write itself, whoever the caller: a value right after `=` is quoted when it holds a
+ * space, `=`, `"`, `\` or a control byte; inside `key="%s"` quotes and backslashes are escaped;
+ * control bytes become \n, \r, \t or \xHH everywhere. So a device's or user's string can neither
+ * end the line nor forge a key (log.c has the rules). pw_log_quote() output passes through
+ * unchanged. Thread-safe: each line is written with one write(2). */
 #ifndef PW_LOG_H
 #define PW_LOG_H
 
@@ -27,8 +31,8 @@ int pw_log_level_parse(const char *s);
 void pw_log_write(int level, const char *mod, const char *msg, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 
-/* Writes `s` as a logfmt value into buf (quoted and escaped when needed, truncated to fit) and
- * returns buf. */
+/* Writes `s` as a logfmt value into buf (quoted and escaped when needed, truncated to fit — a
+ * truncated quoted value keeps its closing quote) and returns buf. */
 char *pw_log_quote(char *buf, size_t cap, const char *s);
 
 /* Test hook: capture lines into a callback instead of stderr (NULL restores stderr). */

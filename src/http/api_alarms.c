@@ -8,6 +8,7 @@
 #include "alarm/alarm.h"
 #include "base/err.h"
 #include "base/log.h"
+#include "base/mem.h"
 #include "base/timeutil.h"
 #include "pipeline/pipeline.h"
 #include "rules/rules.h"
@@ -248,6 +249,32 @@ static void h_silences(struct http_server *s, struct http_req *r, struct http_re
         alarm_error(w, rc, "silences");
 }
 
+/* Whether `scope` may silence `target` of `kind`: the model object (device, point, area,
+ * enterprise) must be visible in scope; a "source" is a visible point, device, area,
+ * installation or vehicle, or the source of an alarm visible in scope. Unknown kinds pass (the
+ * alarm store refuses them with 400). The whole park (scope NULL) may name anything. */
+static bool silence_target_visible(struct http_server *s, const char *scope, const char *kind,
+                                   const char *target)
+{
+    static const char *const source_kinds[] = {"point", "device", "area", "installation",
+                                               "vehicle"};
+    if (!scope)
+        return true;
+    if (strcmp(kind, "source") != 0) {
+        int rc = model_scope_allows(s->deps.model, scope, kind, target);
+        return rc != PW_ENOTFOUND && rc != PW_EDB;
+    }
+    for (size_t i = 0; i < PW_ARRAY_LEN(source_kinds); i++)
+        if (model_scope_allows(s->deps.model, scope, source_kinds[i], target) == PW_OK)
+            return true;
+    struct alarm_filter f = {.source = target, .limit = 1};
+    struct pw_buf b;
+    pw_buf_init(&b, 0);
+    bool seen = alarm_list_json(s->deps.alarms, scope, &f, &b, NULL) == PW_OK && b.len > 2;
+    pw_buf_release(&b);
+    return seen;
+}
+
 /* POST /api/v1/silences {"kind":"device","target":"E1-GD-001","reason":"检修","duration":"2h"}
  * (or "expires_at": RFC 3339 / Unix seconds) */
 static void h_silence_add(struct http_server *s, struct http_req *r, struct http_resp *w)
@@ -284,6 +311,11 @@ static void h_silence_add(struct http_server *s, struct http_req *r, struct http
         }
     } else {
         http_json_error(w, 400, "body: duration or expires_at is required");
+        goto out;
+    }
+    if (!silence_target_visible(s, r->scope, k->valuestring, t->valuestring)) {
+        /* as a read of it would: another enterprise's object does not exist */
+        http_json_error(w, 404, "silence target: no %.16s %.64s", k->valuestring, t->valuestring);
         goto out;
     }
     struct alarm_silence_spec spec = {k->valuestring, t->valuestring, re->valuestring, expires};

@@ -1,11 +1,12 @@
 /* auth.c — login, logout, sessions, users and API tokens over HTTP, and login rate limiting.
  *
- * Rate limiting: failed logins are counted per user name and per client address in a fixed
- * table (RL_SLOTS entries, oldest evicted). When either count reaches auth.login_max_failures
- * within auth.login_window, further attempts for that key answer 429 (with Retry-After) without
- * checking the password, until the window has passed. A successful login clears the user's
- * count. */
+ * Rate limiting (ratelimit_int.h has the policy): before the password is checked, the attempt
+ * reserves one failure from its budgets — the client address and the user name, or, for a client
+ * that logged in as that user before (same address, or the pw_device cookie set at a successful
+ * login), that client's own budget. An empty budget answers 429 with Retry-After without checking
+ * the password; a success gives the reservation back. */
 #include "http/http_int.h"
+#include "http/ratelimit_int.h"
 
 #include "base/err.h"
 #include "base/hash.h"
@@ -18,94 +19,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-#define RL_SLOTS 4096
-
-struct rl_slot {
-    uint64_t key; /* hash of "u:<name>" or "a:<addr>"; 0 = empty */
-    int64_t window_start;
-    int failures;
-};
-
-struct ratelimit {
-    pthread_mutex_t lock;
-    struct rl_slot slots[RL_SLOTS];
-};
-
-struct ratelimit *ratelimit_new(void)
-{
-    struct ratelimit *rl = pw_xcalloc(1, sizeof *rl);
-    pthread_mutex_init(&rl->lock, NULL);
-    return rl;
-}
-
-void ratelimit_free(struct ratelimit *rl)
-{
-    if (!rl)
-        return;
-    pthread_mutex_destroy(&rl->lock);
-    free(rl);
-}
-
-static uint64_t rl_key(char kind, const char *s)
-{
-    uint64_t h = pw_hash64(s, strlen(s), (uint64_t)kind);
-    return h ? h : 1;
-}
-
-/* Finds the slot for key (or claims the oldest of its probe run). Caller holds the lock. */
-static struct rl_slot *rl_slot(struct ratelimit *rl, uint64_t key, int64_t now, int64_t window)
-{
-    struct rl_slot *oldest = NULL;
-    for (int i = 0; i < 8; i++) {
-        struct rl_slot *sl = &rl->slots[(key + (uint64_t)i) % RL_SLOTS];
-        if (sl->key == key) {
-            if (now - sl->window_start >= window) {
-                sl->window_start = now;
-                sl->failures = 0;
-            }
-            return sl;
-        }
-        if (!oldest || sl->key == 0 || sl->window_start < oldest->window_start)
-            oldest = sl;
-    }
-    oldest->key = key;
-    oldest->window_start = now;
-    oldest->failures = 0;
-    return oldest;
-}
-
-/* Returns seconds until retry is allowed (0 = allowed now). */
-static int64_t rl_check(struct http_server *s, const char *user, const char *addr)
-{
-    const struct pw_config *cfg = s->deps.cfg;
-    int64_t now = pw_now_ms(), wait = 0;
-    pthread_mutex_lock(&s->rl->lock);
-    struct rl_slot *a = rl_slot(s->rl, rl_key('u', user), now, cfg->auth_login_window);
-    if (a->failures >= cfg->auth_login_max_failures)
-        wait = a->window_start + cfg->auth_login_window - now;
-    struct rl_slot *b = rl_slot(s->rl, rl_key('a', addr), now, cfg->auth_login_window);
-    if (b->failures >= cfg->auth_login_max_failures &&
-        b->window_start + cfg->auth_login_window - now > wait)
-        wait = b->window_start + cfg->auth_login_window - now;
-    pthread_mutex_unlock(&s->rl->lock);
-    return wait > 0 ? (wait + 999) / 1000 : 0;
-}
-
-static void rl_record(struct http_server *s, const char *user, const char *addr, bool ok)
-{
-    const struct pw_config *cfg = s->deps.cfg;
-    int64_t now = pw_now_ms();
-    pthread_mutex_lock(&s->rl->lock);
-    struct rl_slot *a = rl_slot(s->rl, rl_key('u', user), now, cfg->auth_login_window);
-    if (ok) {
-        a->failures = 0;
-    } else {
-        a->failures++;
-        rl_slot(s->rl, rl_key('a', addr), now, cfg->auth_login_window)->failures++;
-    }
-    pthread_mutex_unlock(&s->rl->lock);
-}
 
 static struct pw_counter *m_login_ok, *m_login_fail, *m_login_limited;
 
@@ -151,9 +64,85 @@ static const char *json_string(cJSON *j, const char *key)
     return cJSON_IsString(v) ? v->valuestring : NULL;
 }
 
+/* Failed and refused logins are logged at most LOGIN_LOG_PER_S a second (a flood of guesses must
+ * not flood the log); the next line written says how many were left out. */
+#define LOGIN_LOG_PER_S 10
+
+static pthread_mutex_t login_log_mu = PTHREAD_MUTEX_INITIALIZER;
+static int64_t login_log_sec;
+static int login_log_n;
+static long long login_log_dropped;
+
+/* Whether a login line may be written now; *dropped gets the count left out before it. */
+static bool login_log_allowed(long long *dropped)
+{
+    int64_t sec = pw_now_ms() / 1000;
+    bool ok;
+    pthread_mutex_lock(&login_log_mu);
+    if (sec != login_log_sec) {
+        login_log_sec = sec;
+        login_log_n = 0;
+    }
+    ok = login_log_n < LOGIN_LOG_PER_S;
+    if (ok) {
+        login_log_n++;
+        *dropped = login_log_dropped;
+        login_log_dropped = 0;
+    } else {
+        login_log_dropped++;
+    }
+    pthread_mutex_unlock(&login_log_mu);
+    return ok;
+}
+
+int http_password_check(struct http_server *s, struct http_req *r, const char *user,
+                        const char *pass, struct model_principal *who, int64_t *wait_ms)
+{
+    const struct pw_config *cfg = s->deps.cfg;
+    int fails;
+    int64_t last_fail, now = pw_now_ms();
+    login_metrics();
+    /* a database error counts as an existing account: its budget applies */
+    bool exists = model_user_failures(s->deps.model, user, &fails, &last_fail) != PW_ENOTFOUND;
+    const char *device = MHD_lookup_connection_value(r->conn, MHD_COOKIE_KIND, "pw_device");
+    struct rl_attempt at;
+    ratelimit_attempt_init(s->rl, &at, user, exists, r->peer, device, now);
+    int64_t wait = ratelimit_charge(s->rl, &at, (int)cfg->auth_login_max_failures,
+                                    cfg->auth_login_window, now);
+    if (wait > 0) {
+        long long dropped;
+        pw_counter_add(m_login_limited, 1);
+        if (login_log_allowed(&dropped))
+            PW_LOG_WARN("http", "login rate limited",
+                        "user=%.64s peer=%s trusted=%d lines_left_out=%lld", user, r->peer,
+                        at.trusted, dropped);
+        *wait_ms = wait;
+        return PW_EFULL;
+    }
+    int rc = model_user_authenticate(s->deps.model, user, pass, who);
+    if (rc != PW_OK) {
+        long long dropped;
+        pw_counter_add(m_login_fail, 1);
+        if (login_log_allowed(&dropped))
+            PW_LOG_WARN("http", "login failed", "user=%.64s peer=%s lines_left_out=%lld", user,
+                        r->peer, dropped);
+        return PW_EAUTH;
+    }
+    ratelimit_success(s->rl, &at, who->user, r->peer, (int)cfg->auth_login_max_failures,
+                      cfg->auth_login_window, pw_now_ms());
+    return PW_OK;
+}
+
+/* The status of a refused account write: the request's fault (400), or the server's — the disk
+ * is full (507) or the database failed (500); the message says which. */
+static int write_status(int rc)
+{
+    return rc == PW_ENOSPC ? 507 : rc == PW_EDB || rc == PW_ENOMEM ? 500 : 400;
+}
+
 static void h_login(struct http_server *s, struct http_req *r, struct http_resp *w)
 {
-    char secret[128], cookie[256], limit[32];
+    char secret[128], cookie[256], limit[32], dev[RL_COOKIE_CAP];
     struct model_principal who;
     login_metrics();
     cJSON *j = json_body(r, w);
@@ -165,25 +154,25 @@ static void h_login(struct http_server *s, struct http_req *r, struct http_resp 
         http_json_error(w, 400, "body: expected {\"user\": string, \"password\": string}");
         goto out;
     }
-    int64_t wait = rl_check(s, user, r->peer);
-    if (wait > 0) {
-        pw_counter_add(m_login_limited, 1);
-        snprintf(limit, sizeof limit, "%lld", (long long)wait);
-        http_json_error(w, 429, "too many failed logins; retry in %lld s", (long long)wait);
+    int64_t wait = 0;
+    int rc = http_password_check(s, r, user, pass, &who, &wait);
+    if (rc == PW_EFULL) {
+        snprintf(limit, sizeof limit, "%lld", (long long)((wait + 999) / 1000));
+        http_json_error(w, 429, "too many failed logins; retry in %s s", limit);
         http_add_header(w, "Retry-After", limit);
-        PW_LOG_WARN("http", "login rate limited", "user=%.64s peer=%s", user, r->peer);
         goto out;
     }
-    int rc = model_user_authenticate(s->deps.model, user, pass, &who);
-    rl_record(s, user, r->peer, rc == PW_OK);
     if (rc != PW_OK) {
-        pw_counter_add(m_login_fail, 1);
-        PW_LOG_WARN("http", "login failed", "user=%.64s peer=%s", user, r->peer);
         http_json_error(w, 401, "wrong user name or password");
         goto out;
     }
     int64_t ttl = s->deps.cfg->http_session_ttl;
     rc = model_session_create(s->deps.model, who.user, ttl, secret, sizeof secret);
+    if (rc == PW_EFULL) {
+        http_json_error(w, 503, "session: %d sessions are open, the most there may be",
+                        MODEL_SESSIONS_MAX);
+        goto out;
+    }
     if (rc != PW_OK) {
         http_model_error(w, rc, "session");
         goto out;
@@ -193,6 +182,12 @@ static void h_login(struct http_server *s, struct http_req *r, struct http_resp 
                 r->peer);
     snprintf(cookie, sizeof cookie, "pw_session=%s; Path=/; HttpOnly; SameSite=Strict; Max-Age=%lld",
              secret, (long long)(ttl / 1000));
+    http_add_header(w, "Set-Cookie", cookie);
+    /* this browser logged in as this user: its own login budget from now on */
+    ratelimit_cookie(s->rl, who.user, pw_now_ms(), dev, sizeof dev);
+    snprintf(cookie, sizeof cookie,
+             "pw_device=%s; Path=/api/v1/login; HttpOnly; SameSite=Strict; Max-Age=%lld", dev,
+             (long long)(RL_COOKIE_MAX_AGE_MS / 1000));
     http_add_header(w, "Set-Cookie", cookie);
     w->content_type = "application/json";
     pw_buf_puts(&w->body, "{\"token\":");
@@ -206,8 +201,8 @@ out:
 
 static void h_logout(struct http_server *s, struct http_req *r, struct http_resp *w)
 {
-    if (r->session_secret)
-        model_session_delete(s->deps.model, r->session_secret);
+    if (r->session_secret && model_session_delete(s->deps.model, r->session_secret) == PW_OK)
+        sse_hub_credentials_changed(s->sse); /* its event streams end now */
     http_add_header(w, "Set-Cookie", "pw_session=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0");
     w->content_type = "application/json";
     pw_buf_puts(&w->body, "{\"status\":\"ok\"}\n");
@@ -256,7 +251,7 @@ static void h_user_add(struct http_server *s, struct http_req *r, struct http_re
         if (rc == PW_EEXIST)
             http_json_error(w, 409, "user %s already exists", name);
         else
-            http_json_error(w, 400, "%s", err[0] ? err : pw_strerror(rc));
+            http_json_error(w, write_status(rc), "%s", err[0] ? err : pw_strerror(rc));
         goto out;
     }
     PW_LOG_INFO("http", "user added", "user=%s role=%s by=%s", name, rs, r->who.user);
@@ -274,6 +269,7 @@ static void h_user_del(struct http_server *s, struct http_req *r, struct http_re
         http_model_error(w, rc, "user");
         return;
     }
+    sse_hub_credentials_changed(s->sse);
     PW_LOG_INFO("http", "user deleted", "user=%s by=%s", r->params[0], r->who.user);
     w->content_type = "application/json";
     pw_buf_puts(&w->body, "{\"status\":\"ok\"}\n");
@@ -300,7 +296,8 @@ static void h_token_create(struct http_server *s, struct http_req *r, struct htt
     int rc = model_token_create(s->deps.model, name, role, ent, ttl, secret, sizeof secret, err,
                                 sizeof err);
     if (rc != PW_OK) {
-        http_json_error(w, rc == PW_EEXIST ? 409 : 400, "%s", err[0] ? err : pw_strerror(rc));
+        http_json_error(w, rc == PW_EEXIST ? 409 : write_status(rc), "%s",
+                        err[0] ? err : pw_strerror(rc));
         goto out;
     }
     PW_LOG_INFO("http", "token created", "name=%s role=%s by=%s", name, rs, r->who.user);

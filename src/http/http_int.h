@@ -109,6 +109,9 @@ extern const struct http_route http_routes_promrw[];
 /* sse.c */
 struct sse_hub *sse_hub_open(struct alarm_store *alarms);
 void sse_hub_shutdown(struct sse_hub *h); /* wakes and ends every stream */
+/* A session was logged out or a user deleted: every stream checks its credential now (the
+ * periodic check catches what happens elsewhere, e.g. the CLI). */
+void sse_hub_credentials_changed(struct sse_hub *h);
 void sse_hub_free(struct sse_hub *h);
 
 /* Series matching `selector` that `scope` may see (api_tsdb.c). *refs malloc'ed. PW_OK, or
@@ -141,7 +144,15 @@ bool http_form_is_urlencoded(struct http_req *r);
 /* static files (static.c) */
 void http_static(struct http_server *s, struct http_req *r, struct http_resp *w);
 
-/* login rate limiting (auth.c) */
+/* Checks a user name and password under the login rate limits (auth.c; policy in
+ * ratelimit_int.h): every password check — the login, and any scheme that carries a password
+ * (Basic, u/p) — must go through here, or the budgets can be bypassed. PW_OK fills *who; PW_EAUTH
+ * (wrong name or password); PW_EFULL when a budget is spent (*wait_ms until the next try: answer
+ * 429 with Retry-After). Counted in parkwatch_logins_total and logged. */
+int http_password_check(struct http_server *s, struct http_req *r, const char *user,
+                        const char *pass, struct model_principal *who, int64_t *wait_ms);
+
+/* login rate limiting (ratelimit.c, ratelimit_int.h) */
 struct ratelimit *ratelimit_new(void);
 void ratelimit_free(struct ratelimit *rl);
 

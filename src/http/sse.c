@@ -20,7 +20,29 @@
  *                   (connected/online, last seen) when it changed, at most every 5 s
  *   event: hello    data: {}   first message; its id is the stream position
  *   event: reset    data: {}   the client missed events: reload
+ *   event: revoked  data: {"reason":"…"}   the credential of the stream was revoked; the stream
+ *                   ends after it
  *   ": keepalive" comments every 15 s.
+ *
+ * Resuming (Last-Event-ID header, else ?last_event_id=). Ids are decimal integers that increase
+ * over the life of the data directory (they start at the daemon's start time in ms × 1000). The
+ * hub holds the events [oldest, next): oldest is the first event of this run until the ring has
+ * wrapped, then next - SSE_RING. With a resume id X:
+ *   X + 1 in [oldest, next]   the stream continues right after X: nothing is lost;
+ *   X + 1 < oldest            stale (older than the ring, or from before a restart): `reset`, then
+ *                             every event still held, from oldest;
+ *   X + 1 > next              in the future (not issued by this daemon): `reset`, then from now;
+ *   not a decimal integer     (negative, empty, too large for 64 bits, other text): the query
+ *                             parameter answers 400 naming it; the header (browsers only send
+ *                             back ids they were given) is treated as unknown: `reset`, from now.
+ * An empty ring slot is never read: only ids in [oldest, next) are.
+ *
+ * Revocation. A stream lives as long as its credential: every SSE_REAUTH_MS, and at once when a
+ * logout or a user deletion through the API says so (sse_hub_credentials_changed), the reader
+ * checks it again (model_principal_refresh: the session still exists and has not expired, the
+ * API token is not revoked or expired, the user still exists with the same role and
+ * enterprise). When it is not valid any more, the client gets `event: revoked` and the stream
+ * ends; its reconnection then gets 401.
  *
  * Latency. An alarm event produced by a transition carries origin_ns, the pw_mono_ns() at which
  * the sample behind it was decoded (alarm_event.origin_ns); the ring item keeps it. Each client
@@ -58,6 +80,7 @@
 #define SSE_KEEPALIVE_MS 15000
 #define SSE_MAX_VALUES 5000
 #define SSE_RESELECT_MS 30000
+#define SSE_REAUTH_MS 2000
 
 struct sse_item {
     uint64_t id;
@@ -85,12 +108,14 @@ struct sse_hub {
     pthread_mutex_t lock;
     pthread_cond_t cond;
     struct sse_item ring[SSE_RING];
-    uint64_t next_id; /* id of the next event; events [next_id - SSE_RING, next_id) are held */
+    uint64_t first_id; /* id of the first event of this run */
+    uint64_t next_id;  /* id of the next event; events [hub_oldest(), next_id) are held */
     bool closing;
+    uint64_t auth_gen; /* bumped when a credential may have been revoked: recheck at once */
     int clients;
     struct alarm_store *alarms;
     int sub; /* subscription handle, -1 when none */
-    struct pw_counter *m_events, *m_clients, *m_resets;
+    struct pw_counter *m_events, *m_clients, *m_resets, *m_revoked;
     struct pw_histogram *m_latency;
 };
 
@@ -100,6 +125,12 @@ struct sse_client {
     char scope[MODEL_ID_MAX + 1];
     bool scoped;
     uint64_t cursor; /* next event id to send */
+    /* the credential the stream was opened with, checked again every SSE_REAUTH_MS */
+    struct model_principal who;
+    char *session_secret; /* NULL when not a session */
+    int64_t last_auth_ms;
+    uint64_t auth_gen; /* the hub's auth_gen at the last check */
+    bool ending;       /* revoked: end the stream once out is sent */
     struct pw_buf out;
     size_t out_off;
     /* events in out still to be observed, in order of end; [pend_done, npend) are pending.
@@ -120,6 +151,13 @@ struct sse_client {
     int64_t last_vehicles_ms, last_devices_ms;
     uint64_t vehicles_hash, devices_hash;
 };
+
+/* Oldest event id still held. Caller holds h->lock. */
+static uint64_t hub_oldest(const struct sse_hub *h)
+{
+    uint64_t ring_start = h->next_id > SSE_RING ? h->next_id - SSE_RING : 0;
+    return ring_start > h->first_id ? ring_start : h->first_id;
+}
 
 static void hub_append(struct sse_hub *h, const char *enterprise, const char *event,
                        const char *data, size_t dlen, int64_t origin_ns)
@@ -166,10 +204,14 @@ struct sse_hub *sse_hub_open(struct alarm_store *alarms)
     pthread_cond_init(&h->cond, &ca);
     pthread_condattr_destroy(&ca);
     h->next_id = (uint64_t)pw_now_ms() * 1000; /* ids stay increasing across restarts */
+    h->first_id = h->next_id;
     h->m_events = pw_counter_get("parkwatch_sse_events_total", "", "Server-sent events published.");
     h->m_clients = pw_gauge_get("parkwatch_sse_clients", "", "Connected server-sent event clients.");
     h->m_resets = pw_counter_get("parkwatch_sse_resets_total", "",
-                                 "Clients that fell behind the event ring and were told to reload.");
+                                 "Clients told to reload: they fell behind the event ring, or"
+                                 " resumed from an id it does not hold.");
+    h->m_revoked = pw_counter_get("parkwatch_sse_revoked_total", "",
+                                  "Event streams ended because their credential was revoked.");
     h->m_latency = pw_histogram_get(
         "parkwatch_alarm_event_latency_seconds", "",
         "Time from the sample behind an alarm event being decoded to the event being written to"
@@ -186,6 +228,16 @@ void sse_hub_shutdown(struct sse_hub *h)
         return;
     pthread_mutex_lock(&h->lock);
     h->closing = true;
+    pthread_cond_broadcast(&h->cond);
+    pthread_mutex_unlock(&h->lock);
+}
+
+void sse_hub_credentials_changed(struct sse_hub *h)
+{
+    if (!h)
+        return;
+    pthread_mutex_lock(&h->lock);
+    __atomic_add_fetch(&h->auth_gen, 1, __ATOMIC_RELEASE);
     pthread_cond_broadcast(&h->cond);
     pthread_mutex_unlock(&h->lock);
 }
@@ -340,6 +392,32 @@ static void pending_observe(struct sse_client *c)
     }
 }
 
+/* Checks the stream's credential again every SSE_REAUTH_MS; when it is no longer valid (or its
+ * role or enterprise changed), queues `event: revoked` and marks the stream as ending. */
+static void reauth(struct sse_client *c, int64_t now)
+{
+    uint64_t gen = __atomic_load_n(&c->hub->auth_gen, __ATOMIC_ACQUIRE);
+    if (c->ending || (now - c->last_auth_ms < SSE_REAUTH_MS && gen == c->auth_gen))
+        return;
+    c->last_auth_ms = now;
+    c->auth_gen = gen;
+    struct model_principal p;
+    const char *why = NULL;
+    int rc = model_principal_refresh(c->s->deps.model, &c->who, c->session_secret, now, &p);
+    if (rc == PW_EAUTH)
+        why = c->session_secret ? "session ended"
+              : c->who.is_token ? "token revoked or expired"
+                                : "user removed";
+    else if (rc == PW_OK && (p.role != c->who.role || strcmp(p.enterprise, c->who.enterprise)))
+        why = "role or enterprise changed";
+    if (!why)
+        return; /* valid, or the check itself failed (database error): try again later */
+    c->ending = true;
+    pw_counter_add(c->hub->m_revoked, 1);
+    PW_LOG_INFO("http", "event stream ended", "user=%s reason=%s", c->who.user, why);
+    pw_buf_printf(&c->out, "event: revoked\ndata: {\"reason\":\"%s\"}\n\n", why);
+}
+
 /* MHD content reader: blocks this connection's thread until there is something to send. */
 static ssize_t reader(void *cls, uint64_t pos, char *buf, size_t max)
 {
@@ -352,6 +430,7 @@ static ssize_t reader(void *cls, uint64_t pos, char *buf, size_t max)
         (void)pw_sched_short_slice(PW_SHORT_SLICE_NS);
     }
     for (;;) {
+        reauth(c, pw_now_ms());
         if (c->out_off < c->out.len) {
             size_t n = c->out.len - c->out_off;
             if (n > max)
@@ -367,12 +446,14 @@ static ssize_t reader(void *cls, uint64_t pos, char *buf, size_t max)
             c->last_write_ms = pw_now_ms();
             return (ssize_t)n;
         }
+        if (c->ending)
+            return MHD_CONTENT_READER_END_OF_STREAM;
         pthread_mutex_lock(&h->lock);
         if (h->closing) {
             pthread_mutex_unlock(&h->lock);
             return MHD_CONTENT_READER_END_OF_STREAM;
         }
-        uint64_t oldest = h->next_id > SSE_RING ? h->next_id - SSE_RING : 0;
+        uint64_t oldest = hub_oldest(h);
         if (c->cursor < oldest) {
             pw_counter_add(h->m_resets, 1);
             pw_buf_printf(&c->out, "id: %llu\nevent: reset\ndata: {}\n\n",
@@ -381,7 +462,9 @@ static ssize_t reader(void *cls, uint64_t pos, char *buf, size_t max)
         }
         while (c->cursor < h->next_id && c->out.len < 256 * 1024) {
             struct sse_item *it = &h->ring[c->cursor % SSE_RING];
-            if (!c->scoped || strcmp(it->enterprise, c->scope) == 0) {
+            /* [oldest, next_id) are all written; the id check guards the invariant */
+            if (it->id == c->cursor && it->text &&
+                (!c->scoped || strcmp(it->enterprise, c->scope) == 0)) {
                 pw_buf_append(&c->out, it->text, it->len);
                 if (it->origin_ns != 0)
                     pending_add(c, it->origin_ns);
@@ -405,6 +488,18 @@ static ssize_t reader(void *cls, uint64_t pos, char *buf, size_t max)
     }
 }
 
+/* Frees a client that is not (or no longer) counted in the hub. */
+static void client_release(struct sse_client *c)
+{
+    pw_buf_release(&c->out);
+    free(c->pend);
+    free(c->refs);
+    free(c->last);
+    free(c->selector);
+    free(c->session_secret);
+    free(c);
+}
+
 static void client_free(void *cls)
 {
     struct sse_client *c = cls;
@@ -412,12 +507,25 @@ static void client_free(void *cls)
     c->hub->clients--;
     pw_gauge_set(c->hub->m_clients, (uint64_t)c->hub->clients);
     pthread_mutex_unlock(&c->hub->lock);
-    pw_buf_release(&c->out);
-    free(c->pend);
-    free(c->refs);
-    free(c->last);
-    free(c->selector);
-    free(c);
+    client_release(c);
+}
+
+/* Parses a resume id: a decimal integer that fits 64 bits, nothing else. */
+static bool parse_event_id(const char *s, uint64_t *out)
+{
+    uint64_t v = 0;
+    if (!*s || strlen(s) > 20)
+        return false;
+    for (const char *p = s; *p; p++) {
+        if (*p < '0' || *p > '9')
+            return false;
+        unsigned d = (unsigned)(*p - '0');
+        if (v > (UINT64_MAX - d) / 10)
+            return false;
+        v = v * 10 + d;
+    }
+    *out = v;
+    return true;
 }
 
 static void h_events(struct http_server *s, struct http_req *r, struct http_resp *w)
@@ -438,7 +546,7 @@ static void h_events(struct http_server *s, struct http_req *r, struct http_resp
         double sec = strtod(iv, &end);
         if (*end || !(sec >= 1 && sec <= 3600)) {
             http_json_error(w, 400, "interval: expected seconds between 1 and 3600");
-            free(c);
+            client_release(c);
             return;
         }
         c->interval_ms = (int64_t)(sec * 1000);
@@ -453,7 +561,7 @@ static void h_events(struct http_server *s, struct http_req *r, struct http_resp
                                     sizeof err);
         if (rc != PW_OK) {
             http_json_error(w, 400, "values: %s", err);
-            free(c);
+            client_release(c);
             return;
         }
         c->last = pw_xcalloc(c->nrefs ? c->nrefs : 1, sizeof *c->last);
@@ -463,17 +571,37 @@ static void h_events(struct http_server *s, struct http_req *r, struct http_resp
         c->last_select_ms = pw_now_ms();
     }
 
+    /* the resume position (see the top of this file) */
+    const char *lei = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "Last-Event-ID");
+    bool have_id = false, bad_id = false;
+    uint64_t last_id = 0;
+    if (lei) {
+        have_id = parse_event_id(lei, &last_id);
+        bad_id = !have_id;
+    } else if ((lei = http_arg(r, "last_event_id")) != NULL) {
+        if (!parse_event_id(lei, &last_id)) {
+            http_json_error(w, 400, "last_event_id: expected a decimal event id, got '%.32s'", lei);
+            client_release(c);
+            return;
+        }
+        have_id = true;
+    }
+    bool reset = bad_id;
     pthread_mutex_lock(&h->lock);
     c->cursor = h->next_id;
-    const char *lei = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "Last-Event-ID");
-    if (!lei)
-        lei = http_arg(r, "last_event_id");
-    if (lei) {
-        char *end;
-        unsigned long long id = strtoull(lei, &end, 10);
-        if (*end == '\0' && id + 1 <= h->next_id)
-            c->cursor = id + 1;
+    if (have_id) {
+        uint64_t oldest = hub_oldest(h);
+        if (last_id >= h->next_id) {
+            reset = true; /* in the future: not one of ours */
+        } else if (last_id + 1 < oldest) {
+            reset = true; /* stale: replay what is still held */
+            c->cursor = oldest;
+        } else {
+            c->cursor = last_id + 1;
+        }
     }
+    if (reset)
+        pw_counter_add(h->m_resets, 1);
     h->clients++;
     pw_gauge_set(h->m_clients, (uint64_t)h->clients);
     pthread_mutex_unlock(&h->lock);
@@ -481,7 +609,14 @@ static void h_events(struct http_server *s, struct http_req *r, struct http_resp
      * still resumes from here after a disconnection */
     pw_buf_printf(&c->out, "retry: 2000\nid: %llu\nevent: hello\ndata: {}\n\n",
                   (unsigned long long)(c->cursor - 1));
-    c->last_write_ms = pw_now_ms();
+    if (reset)
+        pw_buf_printf(&c->out, "id: %llu\nevent: reset\ndata: {}\n\n",
+                      (unsigned long long)(c->cursor - 1));
+    c->who = r->who;
+    if (r->session_secret)
+        c->session_secret = pw_xstrdup(r->session_secret);
+    c->last_write_ms = c->last_auth_ms = pw_now_ms();
+    c->auth_gen = __atomic_load_n(&h->auth_gen, __ATOMIC_ACQUIRE);
 
     w->stream = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 16 * 1024, reader, c,
                                                   client_free);

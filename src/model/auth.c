@@ -62,6 +62,10 @@ static void errf(char *err, size_t cap, const char *fmt, ...)
     va_end(ap);
 }
 
+struct model_sessions;
+static sqlite3_int64 account_id(struct model *m, const char *name);
+static void sess_drop_account(struct model_sessions *ss, sqlite3_int64 account, bool rows_gone);
+
 static bool valid_name(const char *s)
 {
     size_t n = 0;
@@ -136,6 +140,8 @@ static int run_write(sqlite3_stmt *st)
     sqlite3_finalize(st);
     if (s == SQLITE_DONE)
         return PW_OK;
+    if (s == SQLITE_FULL)
+        return PW_ENOSPC; /* the disk is full: callers say so */
     return s == SQLITE_CONSTRAINT_UNIQUE || s == SQLITE_CONSTRAINT_PRIMARYKEY ? PW_EEXIST : PW_EDB;
 }
 
@@ -238,16 +244,33 @@ int model_user_set_password(struct model *m, const char *name, const char *passw
         rc = run_write(st);
     }
     model_db_exec(m, rc ? "ROLLBACK" : "COMMIT");
+    if (!rc) /* the transaction deleted their rows */
+        sess_drop_account(m->sessions, account_id(m, name), true);
 out:
     pthread_mutex_unlock(&m->mu);
     sodium_memzero(hash, sizeof hash);
     return rc;
 }
 
+/* The id of account `name` (0 when none). Caller holds m->mu. */
+static sqlite3_int64 account_id(struct model *m, const char *name)
+{
+    sqlite3_stmt *st;
+    sqlite3_int64 id = 0;
+    if (model_db_prepare(m, "SELECT id FROM account WHERE name = ?1", &st) == PW_OK) {
+        sqlite3_bind_text(st, 1, name, -1, SQLITE_TRANSIENT);
+        if (sqlite3_step(st) == SQLITE_ROW)
+            id = sqlite3_column_int64(st, 0);
+        sqlite3_finalize(st);
+    }
+    return id;
+}
+
 int model_user_delete(struct model *m, const char *name)
 {
     sqlite3_stmt *st;
     pthread_mutex_lock(&m->mu);
+    sqlite3_int64 id = account_id(m, name);
     int rc = model_db_prepare(m, "DELETE FROM account WHERE name = ?1", &st);
     if (!rc) {
         sqlite3_bind_text(st, 1, name, -1, SQLITE_TRANSIENT);
@@ -255,6 +278,8 @@ int model_user_delete(struct model *m, const char *name)
         if (!rc && sqlite3_changes(m->db) == 0)
             rc = PW_ENOTFOUND;
     }
+    if (!rc) /* its session rows went with it (ON DELETE CASCADE) */
+        sess_drop_account(m->sessions, id, true);
     pthread_mutex_unlock(&m->mu);
     return rc;
 }
@@ -551,7 +576,8 @@ int model_token_lookup(struct model *m, const char *secret, int64_t now_ms,
         p.is_token = true;
         p.expires_ms = sqlite3_column_int64(st, 5);
         sqlite3_int64 id = sqlite3_column_int64(st, 0);
-        bool touch = now_ms - sqlite3_column_int64(st, 7) >= 60000; /* at most once a minute */
+        /* at most once a minute, and not on every request while the disk refuses writes */
+        bool touch = now_ms - sqlite3_column_int64(st, 7) >= 60000 && now_ms >= m->touch_retry_ms;
         *out = p;
         rc = PW_OK;
         sqlite3_finalize(st);
@@ -560,7 +586,8 @@ int model_token_lookup(struct model *m, const char *secret, int64_t now_ms,
             model_db_prepare(m, "UPDATE token SET last_used_ms = ?2 WHERE id = ?1", &st) == 0) {
             sqlite3_bind_int64(st, 1, id);
             sqlite3_bind_int64(st, 2, now_ms);
-            run_write(st);
+            if (run_write(st) != PW_OK)
+                m->touch_retry_ms = now_ms + 60000;
             st = NULL;
         }
     }
@@ -604,7 +631,255 @@ int model_token_list_json(struct model *m, struct pw_buf *out)
                      cols, 7, out);
 }
 
-/* ---- sessions ---- */
+/* ---- sessions ----
+ *
+ * Login sessions live in memory (m->sessions), with meta.db as their best-effort persistence:
+ * logins and every authenticated request must keep working when the disk is full and nothing can
+ * be written (reads still work). The table is loaded from meta.db at first use. Each entry is
+ *   SYNCED          the row in meta.db says the same;
+ *   PENDING_INSERT  created, not yet written (the write failed);
+ *   PENDING_DELETE  logged out (or dropped), the row still to be deleted — refused at once.
+ * A session is created and ended in memory first, then written; a failed write leaves it
+ * pending, logs the cause once a minute (`sessions kept in memory only … err="database or disk
+ * is full"`), and is retried at most every SESS_RETRY_MS with the next session call and at close.
+ * A lookup checks the user's row (role changes apply at once; a deleted user's sessions end) and,
+ * for a SYNCED session, that its row still exists (the CLI, another process, may have ended it).
+ * Bounds: SESS_PER_USER sessions per user (the oldest gives way), MODEL_SESSIONS_MAX in all. */
+
+#define SESS_BUCKETS 4096
+#define SESS_PER_USER 64
+#define SESS_RETRY_MS 5000
+#define SESS_WARN_MS 60000
+
+enum sess_state { SESS_SYNCED, SESS_PENDING_INSERT, SESS_PENDING_DELETE };
+
+struct msess {
+    unsigned char hash[crypto_hash_sha256_BYTES];
+    sqlite3_int64 account;
+    int64_t created_ms, expires_ms;
+    uint64_t seq; /* creation order in this process (0 = loaded): ties of created_ms */
+    enum sess_state state;
+    struct msess *next;
+};
+
+struct model_sessions {
+    struct msess *b[SESS_BUCKETS];
+    size_t n, pending;
+    uint64_t seq;
+    int64_t next_try_ms, last_warn_ms;
+    bool failing;
+};
+
+static size_t sess_bucket(const unsigned char *hash)
+{
+    uint64_t v;
+    memcpy(&v, hash, sizeof v);
+    return (size_t)(v % SESS_BUCKETS);
+}
+
+static struct msess **sess_find(struct model_sessions *ss, const unsigned char *hash)
+{
+    struct msess **pp = &ss->b[sess_bucket(hash)];
+    while (*pp && sodium_memcmp((*pp)->hash, hash, crypto_hash_sha256_BYTES) != 0)
+        pp = &(*pp)->next;
+    return pp;
+}
+
+static void sess_unlink(struct model_sessions *ss, struct msess **pp)
+{
+    struct msess *e = *pp;
+    *pp = e->next;
+    if (e->state != SESS_SYNCED)
+        ss->pending--;
+    ss->n--;
+    sodium_memzero(e, sizeof *e);
+    free(e);
+}
+
+static void sess_set(struct model_sessions *ss, struct msess *e, enum sess_state st)
+{
+    if ((e->state != SESS_SYNCED) != (st != SESS_SYNCED))
+        ss->pending += st != SESS_SYNCED ? 1 : (size_t)-1;
+    e->state = st;
+}
+
+/* Ends session *pp: gone at once from memory's point of view; the row is deleted now or later. */
+static void sess_end(struct model_sessions *ss, struct msess **pp)
+{
+    if ((*pp)->state == SESS_PENDING_INSERT)
+        sess_unlink(ss, pp); /* never written: nothing to delete */
+    else
+        sess_set(ss, *pp, SESS_PENDING_DELETE);
+}
+
+/* Writes one pending entry. PW_OK (the entry may have been freed: *pp changed) or PW_EDB. */
+static int sess_write(struct model *m, struct model_sessions *ss, struct msess **pp)
+{
+    struct msess *e = *pp;
+    sqlite3_stmt *st;
+    int rc = model_db_prepare(
+        m,
+        e->state == SESS_PENDING_INSERT
+            ? "INSERT OR IGNORE INTO session(hash, account_id, created_ms, expires_ms)"
+              " SELECT ?1, id, ?3, ?4 FROM account WHERE id = ?2"
+            : "DELETE FROM session WHERE hash = ?1",
+        &st);
+    if (rc)
+        return rc;
+    sqlite3_bind_blob(st, 1, e->hash, sizeof e->hash, SQLITE_TRANSIENT);
+    if (e->state == SESS_PENDING_INSERT) {
+        sqlite3_bind_int64(st, 2, e->account);
+        sqlite3_bind_int64(st, 3, e->created_ms);
+        sqlite3_bind_int64(st, 4, e->expires_ms);
+    }
+    int sr = sqlite3_step(st);
+    sqlite3_finalize(st);
+    if (sr != SQLITE_DONE)
+        return PW_EDB;
+    if (e->state == SESS_PENDING_DELETE || sqlite3_changes(m->db) == 0)
+        sess_unlink(ss, pp); /* deleted, or its user is gone */
+    else
+        sess_set(ss, e, SESS_SYNCED);
+    return PW_OK;
+}
+
+/* Writes what is pending (all of it, or until a write fails). Caller holds m->mu. */
+static void sess_flush(struct model *m, struct model_sessions *ss, int64_t now, bool force)
+{
+    if (!ss->pending || (!force && now < ss->next_try_ms))
+        return;
+    int rc = PW_OK;
+    for (size_t i = 0; i < SESS_BUCKETS && ss->pending && rc == PW_OK; i++) {
+        struct msess **pp = &ss->b[i];
+        while (*pp && rc == PW_OK) {
+            struct msess *e = *pp;
+            if (e->state == SESS_SYNCED) {
+                pp = &e->next;
+                continue;
+            }
+            rc = sess_write(m, ss, pp);
+            if (rc == PW_OK && *pp == e)
+                pp = &e->next;
+        }
+    }
+    if (rc != PW_OK) {
+        ss->next_try_ms = now + SESS_RETRY_MS;
+        if (!ss->failing || now - ss->last_warn_ms >= SESS_WARN_MS) {
+            char q[256];
+            ss->last_warn_ms = now;
+            PW_LOG_WARN("model", "sessions kept in memory only: meta.db refuses writes",
+                        "pending=%zu err=%s", ss->pending,
+                        pw_log_quote(q, sizeof q, sqlite3_errmsg(m->db)));
+        }
+        ss->failing = true;
+    } else if (ss->failing) {
+        ss->failing = false;
+        PW_LOG_INFO("model", "sessions written to meta.db again", "sessions=%zu", ss->n);
+    }
+}
+
+static void sess_free_all(struct model_sessions *ss)
+{
+    for (size_t i = 0; i < SESS_BUCKETS; i++)
+        while (ss->b[i])
+            sess_unlink(ss, &ss->b[i]);
+    free(ss);
+}
+
+/* The table, loaded from meta.db at first use (unexpired rows). Caller holds m->mu. NULL with
+ * PW_EDB when it cannot be read. */
+static struct model_sessions *sessions(struct model *m, int64_t now)
+{
+    if (m->sessions)
+        return m->sessions;
+    sqlite3_stmt *st;
+    if (model_db_prepare(m,
+                         "SELECT hash, account_id, created_ms, expires_ms FROM session"
+                         " WHERE expires_ms > ?1",
+                         &st) != PW_OK)
+        return NULL;
+    struct model_sessions *ss = pw_xcalloc(1, sizeof *ss);
+    sqlite3_bind_int64(st, 1, now);
+    int sr;
+    while ((sr = sqlite3_step(st)) == SQLITE_ROW) {
+        if (sqlite3_column_bytes(st, 0) != crypto_hash_sha256_BYTES || ss->n >= MODEL_SESSIONS_MAX)
+            continue;
+        struct msess *e = pw_xcalloc(1, sizeof *e);
+        memcpy(e->hash, sqlite3_column_blob(st, 0), sizeof e->hash);
+        e->account = sqlite3_column_int64(st, 1);
+        e->created_ms = sqlite3_column_int64(st, 2);
+        e->expires_ms = sqlite3_column_int64(st, 3);
+        e->state = SESS_SYNCED;
+        struct msess **pp = sess_find(ss, e->hash);
+        if (*pp) {
+            free(e);
+            continue;
+        }
+        *pp = e;
+        ss->n++;
+    }
+    sqlite3_finalize(st);
+    if (sr != SQLITE_DONE) {
+        sess_free_all(ss);
+        return NULL;
+    }
+    m->sessions = ss;
+    return ss;
+}
+
+/* Ends every session of account (memory; rows already deleted by the caller's statement, or
+ * deleted later). Caller holds m->mu. */
+static void sess_drop_account(struct model_sessions *ss, sqlite3_int64 account, bool rows_gone)
+{
+    if (!ss)
+        return;
+    for (size_t i = 0; i < SESS_BUCKETS; i++) {
+        struct msess **pp = &ss->b[i];
+        while (*pp) {
+            if ((*pp)->account != account) {
+                pp = &(*pp)->next;
+                continue;
+            }
+            if (rows_gone)
+                sess_unlink(ss, pp);
+            else {
+                struct msess *e = *pp;
+                sess_end(ss, pp);
+                if (*pp == e)
+                    pp = &e->next;
+            }
+        }
+    }
+}
+
+/* Makes room for one more session of account: drops its oldest beyond SESS_PER_USER, refuses
+ * (PW_EFULL) when the whole table is full of live sessions. Caller holds m->mu. */
+static int sess_room(struct model_sessions *ss, sqlite3_int64 account, int64_t now)
+{
+    struct msess **oldest = NULL;
+    size_t mine = 0;
+    for (size_t i = 0; i < SESS_BUCKETS; i++) {
+        struct msess **pp = &ss->b[i];
+        while (*pp) {
+            struct msess *e = *pp;
+            if (e->expires_ms <= now && e->state != SESS_PENDING_DELETE) {
+                sess_end(ss, pp); /* expired: make it go */
+                if (*pp != e)
+                    continue;
+            }
+            if (e->account == account && e->state != SESS_PENDING_DELETE) {
+                mine++;
+                if (!oldest || e->created_ms < (*oldest)->created_ms ||
+                    (e->created_ms == (*oldest)->created_ms && e->seq < (*oldest)->seq))
+                    oldest = pp;
+            }
+            pp = &e->next;
+        }
+    }
+    if (mine >= SESS_PER_USER && oldest)
+        sess_end(ss, oldest);
+    return ss->n >= MODEL_SESSIONS_MAX ? PW_EFULL : PW_OK;
+}
 
 int model_session_create(struct model *m, const char *user, int64_t ttl_ms, char *out, size_t cap)
 {
@@ -615,19 +890,39 @@ int model_session_create(struct model *m, const char *user, int64_t ttl_ms, char
     make_secret("pws_", secret, sizeof secret, hash);
     int64_t now = pw_now_ms();
     sqlite3_stmt *st;
+    sqlite3_int64 account = 0;
     pthread_mutex_lock(&m->mu);
-    int rc = model_db_prepare(m,
-                              "INSERT INTO session(hash, account_id, created_ms, expires_ms)"
-                              " SELECT ?1, id, ?3, ?4 FROM account WHERE name = ?2",
-                              &st);
+    struct model_sessions *ss = sessions(m, now);
+    int rc = ss ? model_db_prepare(m, "SELECT id FROM account WHERE name = ?1", &st) : PW_EDB;
     if (!rc) {
-        sqlite3_bind_blob(st, 1, hash, sizeof hash, SQLITE_TRANSIENT);
-        sqlite3_bind_text(st, 2, user, -1, SQLITE_TRANSIENT);
-        sqlite3_bind_int64(st, 3, now);
-        sqlite3_bind_int64(st, 4, now + ttl_ms);
-        rc = run_write(st);
-        if (!rc && sqlite3_changes(m->db) == 0)
-            rc = PW_ENOTFOUND;
+        sqlite3_bind_text(st, 1, user, -1, SQLITE_TRANSIENT);
+        int sr = sqlite3_step(st);
+        if (sr == SQLITE_ROW)
+            account = sqlite3_column_int64(st, 0);
+        rc = sr == SQLITE_ROW ? PW_OK : sr == SQLITE_DONE ? PW_ENOTFOUND : PW_EDB;
+        sqlite3_finalize(st);
+    }
+    if (!rc)
+        rc = sess_room(ss, account, now);
+    if (!rc) {
+        struct msess *e = pw_xcalloc(1, sizeof *e);
+        memcpy(e->hash, hash, sizeof hash);
+        e->account = account;
+        e->created_ms = now;
+        e->expires_ms = now + ttl_ms;
+        e->state = SESS_PENDING_INSERT;
+        e->seq = ++ss->seq;
+        struct msess **pp = sess_find(ss, hash);
+        *pp = e; /* 256 random bits: never already there */
+        ss->n++;
+        ss->pending++;
+        /* written now when the disk allows; if not, the login still works */
+        if (sess_write(m, ss, pp) != PW_OK) {
+            ss->next_try_ms = 0;
+            sess_flush(m, ss, now, false);
+        } else {
+            sess_flush(m, ss, now, false);
+        }
     }
     pthread_mutex_unlock(&m->mu);
     if (!rc)
@@ -642,44 +937,54 @@ int model_session_lookup(struct model *m, const char *secret, int64_t now_ms,
     unsigned char hash[crypto_hash_sha256_BYTES];
     if (!hash_secret("pws_", secret, hash))
         return PW_EAUTH;
-    sqlite3_stmt *st;
+    sqlite3_stmt *st = NULL;
     pthread_mutex_lock(&m->mu);
-    int rc = model_db_prepare(m,
-                              "SELECT s.id, s.hash, s.expires_ms, a.name, a.role,"
-                              " a.enterprise_id FROM session s JOIN account a"
-                              " ON a.id = s.account_id WHERE s.hash = ?1",
-                              &st);
+    struct model_sessions *ss = sessions(m, now_ms);
+    int rc = ss ? PW_EAUTH : PW_EDB;
+    struct msess **pp = ss ? sess_find(ss, hash) : NULL;
+    if (!pp || !*pp || (*pp)->state == SESS_PENDING_DELETE)
+        goto out;
+    struct msess *e = *pp;
+    if (now_ms >= e->expires_ms) {
+        sess_end(ss, pp);
+        goto out;
+    }
+    /* the user as it is now, and (for a written session) whether its row is still there */
+    rc = model_db_prepare(m,
+                          "SELECT name, role, enterprise_id,"
+                          " EXISTS (SELECT 1 FROM session WHERE hash = ?2)"
+                          " FROM account WHERE id = ?1",
+                          &st);
     if (rc)
         goto out;
-    sqlite3_bind_blob(st, 1, hash, sizeof hash, SQLITE_TRANSIENT);
-    rc = PW_EAUTH;
-    if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_bytes(st, 1) == sizeof hash &&
-        sodium_memcmp(sqlite3_column_blob(st, 1), hash, sizeof hash) == 0) {
-        sqlite3_int64 id = sqlite3_column_int64(st, 0);
-        int64_t exp = sqlite3_column_int64(st, 2);
-        if (now_ms < exp) {
-            struct model_principal p;
-            memset(&p, 0, sizeof p);
-            model_db_col_text(st, 3, p.user, sizeof p.user);
-            enum model_role role = MODEL_ROLE_VIEWER;
-            model_role_parse((const char *)sqlite3_column_text(st, 4), &role);
-            p.role = role;
-            model_db_col_text(st, 5, p.enterprise, sizeof p.enterprise);
-            p.expires_ms = exp;
-            *out = p;
-            rc = PW_OK;
-        } else {
-            sqlite3_finalize(st);
-            st = NULL;
-            if (model_db_prepare(m, "DELETE FROM session WHERE id = ?1", &st) == PW_OK) {
-                sqlite3_bind_int64(st, 1, id);
-                run_write(st);
-                st = NULL;
-            }
-        }
+    sqlite3_bind_int64(st, 1, e->account);
+    sqlite3_bind_blob(st, 2, hash, sizeof hash, SQLITE_TRANSIENT);
+    int sr = sqlite3_step(st);
+    if (sr == SQLITE_ROW && (e->state != SESS_SYNCED || sqlite3_column_int(st, 3))) {
+        struct model_principal p;
+        memset(&p, 0, sizeof p);
+        model_db_col_text(st, 0, p.user, sizeof p.user);
+        enum model_role role = MODEL_ROLE_VIEWER;
+        model_role_parse((const char *)sqlite3_column_text(st, 1), &role);
+        p.role = role;
+        model_db_col_text(st, 2, p.enterprise, sizeof p.enterprise);
+        p.expires_ms = e->expires_ms;
+        *out = p;
+        rc = PW_OK;
+    } else if (sr == SQLITE_ROW || sr == SQLITE_DONE) {
+        /* the user is gone, or the row was deleted behind our back: the session ended */
+        rc = PW_EAUTH;
+        if (e->state == SESS_SYNCED && sr == SQLITE_ROW)
+            sess_unlink(ss, pp);
+        else
+            sess_end(ss, pp);
+    } else {
+        rc = PW_EDB;
     }
-    sqlite3_finalize(st);
 out:
+    sqlite3_finalize(st);
+    if (ss)
+        sess_flush(m, ss, now_ms, false);
     pthread_mutex_unlock(&m->mu);
     return rc;
 }
@@ -689,15 +994,19 @@ int model_session_delete(struct model *m, const char *secret)
     unsigned char hash[crypto_hash_sha256_BYTES];
     if (!hash_secret("pws_", secret, hash))
         return PW_ENOTFOUND;
-    sqlite3_stmt *st;
+    int64_t now = pw_now_ms();
     pthread_mutex_lock(&m->mu);
-    int rc = model_db_prepare(m, "DELETE FROM session WHERE hash = ?1", &st);
-    if (!rc) {
-        sqlite3_bind_blob(st, 1, hash, sizeof hash, SQLITE_TRANSIENT);
-        rc = run_write(st);
-        if (!rc && sqlite3_changes(m->db) == 0)
-            rc = PW_ENOTFOUND;
+    struct model_sessions *ss = sessions(m, now);
+    int rc = ss ? PW_ENOTFOUND : PW_EDB;
+    struct msess **pp = ss ? sess_find(ss, hash) : NULL;
+    if (pp && *pp && (*pp)->state != SESS_PENDING_DELETE && now < (*pp)->expires_ms) {
+        rc = PW_OK;
+        sess_end(ss, pp);
+        if (*pp && (*pp)->state == SESS_PENDING_DELETE)
+            sess_write(m, ss, pp); /* now if the disk allows, else with the next flush */
     }
+    if (ss)
+        sess_flush(m, ss, now, false);
     pthread_mutex_unlock(&m->mu);
     return rc;
 }
@@ -705,14 +1014,84 @@ int model_session_delete(struct model *m, const char *secret)
 int model_session_purge(struct model *m, int64_t now_ms, int *n)
 {
     sqlite3_stmt *st;
+    int gone = 0;
     pthread_mutex_lock(&m->mu);
+    struct model_sessions *ss = sessions(m, now_ms);
+    if (ss) {
+        /* expired sessions leave memory whatever their state: an expired row authenticates no
+         * one, and the statement below deletes them */
+        for (size_t i = 0; i < SESS_BUCKETS; i++) {
+            struct msess **pp = &ss->b[i];
+            while (*pp) {
+                if ((*pp)->expires_ms <= now_ms) {
+                    gone += (*pp)->state != SESS_PENDING_DELETE;
+                    sess_unlink(ss, pp);
+                } else {
+                    pp = &(*pp)->next;
+                }
+            }
+        }
+        sess_flush(m, ss, now_ms, true);
+    }
     int rc = model_db_prepare(m, "DELETE FROM session WHERE expires_ms <= ?1", &st);
     if (!rc) {
         sqlite3_bind_int64(st, 1, now_ms);
         rc = run_write(st);
-        if (!rc && n)
-            *n = sqlite3_changes(m->db);
     }
+    pthread_mutex_unlock(&m->mu);
+    if (n)
+        *n = gone;
+    /* a full disk only delays the row deletions: memory is already clean */
+    return ss ? PW_OK : rc;
+}
+
+void model_sessions_close(struct model *m)
+{
+    pthread_mutex_lock(&m->mu);
+    struct model_sessions *ss = m->sessions;
+    if (ss) {
+        sess_flush(m, ss, pw_now_ms(), true);
+        sess_free_all(ss);
+        m->sessions = NULL;
+    }
+    pthread_mutex_unlock(&m->mu);
+}
+
+int model_principal_refresh(struct model *m, const struct model_principal *p,
+                            const char *session_secret, int64_t now_ms, struct model_principal *out)
+{
+    if (session_secret)
+        return model_session_lookup(m, session_secret, now_ms, out);
+    sqlite3_stmt *st;
+    pthread_mutex_lock(&m->mu);
+    int rc = model_db_prepare(m,
+                              p->is_token ? "SELECT role, enterprise_id, expires_ms FROM token"
+                                            " WHERE name = ?1 AND revoked_ms IS NULL"
+                                          : "SELECT role, enterprise_id, 0 FROM account"
+                                            " WHERE name = ?1",
+                              &st);
+    if (rc)
+        goto out;
+    sqlite3_bind_text(st, 1, p->user, -1, SQLITE_TRANSIENT);
+    int s = sqlite3_step(st);
+    if (s == SQLITE_ROW) {
+        int64_t exp = sqlite3_column_int64(st, 2);
+        if (exp == 0 || now_ms < exp) {
+            struct model_principal q = *p;
+            enum model_role role = MODEL_ROLE_VIEWER;
+            model_role_parse((const char *)sqlite3_column_text(st, 0), &role);
+            q.role = role;
+            model_db_col_text(st, 1, q.enterprise, sizeof q.enterprise);
+            q.expires_ms = exp;
+            *out = q;
+        } else {
+            rc = PW_EAUTH;
+        }
+    } else {
+        rc = s == SQLITE_DONE ? PW_EAUTH : PW_EDB;
+    }
+    sqlite3_finalize(st);
+out:
     pthread_mutex_unlock(&m->mu);
     return rc;
 }

@@ -236,6 +236,7 @@ void model_close(struct model *m)
 {
     if (!m)
         return;
+    model_sessions_close(m);
     db_close(m->dbh);
     pthread_mutex_destroy(&m->mu);
     sodium_memzero(m->dummy_hash, sizeof m->dummy_hash);
@@ -703,6 +704,39 @@ out:
     pthread_mutex_unlock(&m->mu);
     if (rc)
         restore(out, start);
+    return rc;
+}
+
+int model_scope_allows(struct model *m, const char *scope, const char *kind, const char *id)
+{
+    static const char *const sql[][2] = {
+        {"enterprise", "SELECT 1 FROM enterprise WHERE id = ?2 AND id = ?1"},
+        {"area", "SELECT 1 FROM area WHERE id = ?2 AND enterprise_id = ?1"},
+        {"installation", "SELECT 1 FROM installation WHERE id = ?2 AND enterprise_id = ?1"},
+        {"device", "SELECT 1 FROM device WHERE id = ?2 AND enterprise_id = ?1"},
+        {"point", "SELECT 1 FROM point p JOIN device d ON d.id = p.device_id"
+                  " WHERE p.id = ?2 AND d.enterprise_id = ?1"},
+        {"vehicle", "SELECT 1 FROM vehicle WHERE id = ?2 AND enterprise_id = ?1"},
+    };
+    const char *q = NULL;
+    for (size_t i = 0; i < PW_ARRAY_LEN(sql); i++)
+        if (kind && strcmp(kind, sql[i][0]) == 0)
+            q = sql[i][1];
+    if (!q || !id)
+        return PW_EINVAL;
+    if (!scope)
+        return PW_OK;
+    sqlite3_stmt *st;
+    pthread_mutex_lock(&m->mu);
+    int rc = model_db_prepare(m, q, &st);
+    if (!rc) {
+        bind_opt(st, 1, scope);
+        bind_opt(st, 2, id);
+        int s = sqlite3_step(st);
+        rc = s == SQLITE_ROW ? PW_OK : s == SQLITE_DONE ? PW_ENOTFOUND : PW_EDB;
+        sqlite3_finalize(st);
+    }
+    pthread_mutex_unlock(&m->mu);
     return rc;
 }
 

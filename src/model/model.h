@@ -161,6 +161,13 @@ int model_json_point(struct model *m, const char *scope, const char *id, struct 
 int model_json_vehicles(struct model *m, const char *scope, struct pw_buf *out);
 int model_json_geofences(struct model *m, struct pw_buf *out);
 
+/* For writes that name a model object (a silence on a device, ...): whether `scope` may act on
+ * the object of `kind` ("enterprise", "area", "installation", "device", "point", "vehicle") with
+ * this id. scope NULL (the whole park) may name anything, even an object not imported yet: PW_OK.
+ * Otherwise PW_OK only when the object exists within scope, exactly as the reads see it;
+ * PW_ENOTFOUND when it does not exist or is outside scope; PW_EINVAL for another kind; PW_EDB. */
+int model_scope_allows(struct model *m, const char *scope, const char *kind, const char *id);
+
 /* ---- lookups for the ingest side ----
  * Copies into caller-owned structs; strings are NUL-terminated, "" when absent. Return PW_OK,
  * PW_ENOTFOUND (out untouched) or PW_EDB. */
@@ -300,10 +307,14 @@ int model_token_revoke(struct model *m, const char *name);
 /* [{"name","role","enterprise","created_at","expires_at","revoked_at","last_used_at"}]. */
 int model_token_list_json(struct model *m, struct pw_buf *out);
 
-/* Login sessions: `pws_` + base64url of 32 random bytes; only its SHA-256 is stored. Expiry is
+/* Most login sessions at once (64 per user at most; a user's oldest gives way). */
+#define MODEL_SESSIONS_MAX 200000
+/* Login sessions: `pws_` + base64url of 32 random bytes; only its SHA-256 is stored. They live in
+ * memory with meta.db as best-effort persistence: create, lookup and delete keep working when the
+ * disk is full (what could not be written is retried, and logged). Expiry is
  * fixed at creation (ttl_ms > 0). The principal is read from the user at each lookup, so a role
  * change applies at once. out needs MODEL_SECRET_CAP bytes. PW_OK, PW_EINVAL, PW_ENOTFOUND
- * (user), PW_EDB. */
+ * (user), PW_EFULL (MODEL_SESSIONS_MAX live sessions), PW_EDB (meta.db cannot be read). */
 int model_session_create(struct model *m, const char *user, int64_t ttl_ms, char *out,
                          size_t cap);
 /* PW_OK fills *out (expires_ms = the session's); PW_EAUTH when malformed, unknown or expired at
@@ -312,6 +323,14 @@ int model_session_lookup(struct model *m, const char *secret, int64_t now_ms,
                          struct model_principal *out);
 /* Logout. PW_OK or PW_ENOTFOUND. */
 int model_session_delete(struct model *m, const char *secret);
+/* Checks again, at now_ms, a principal authenticated earlier (a long-lived event stream): with
+ * session_secret, the session (as model_session_lookup); else for a token principal, the token
+ * named p->user (not revoked, not expired); else the user named p->user. PW_OK fills *out with the
+ * principal as it is now (role and enterprise may have changed); PW_EAUTH when the credential is
+ * no longer valid; PW_EDB when it could not be checked. */
+int model_principal_refresh(struct model *m, const struct model_principal *p,
+                            const char *session_secret, int64_t now_ms,
+                            struct model_principal *out);
 /* Deletes every session expired at now_ms; *n (may be NULL) gets the count. */
 int model_session_purge(struct model *m, int64_t now_ms, int *n);
 

@@ -16,7 +16,13 @@ struct model {
     pthread_mutex_t mu; /* guards db and everything below */
     char dummy_hash[128]; /* argon2id of a random password, verified for unknown users ("" = not
                              yet computed) */
+    struct model_sessions *sessions; /* login sessions in memory (auth.c); NULL until first use */
+    int64_t touch_retry_ms;          /* auth.c: no token last-use write before this (one failed) */
 };
+
+/* auth.c: writes the sessions not yet in meta.db (best effort) and frees them. Caller holds no
+ * lock; called by model_close. */
+void model_sessions_close(struct model *m);
 
 /* Runs `sql` (one or more statements, no results). Returns PW_OK or PW_EDB (logged). Caller holds
  * m->mu. */

@@ -315,6 +315,77 @@ static void test_sessions(void **state)
     assert_int_equal(model_session_lookup(f->m, s1, now, &p), PW_EAUTH);
 }
 
+/* Sessions live in memory with meta.db behind: they survive a reopen, a user keeps at most 64
+ * (the oldest gives way), and a row deleted by another process (the CLI) ends the session. */
+static void test_sessions_memory_and_db(void **state)
+{
+    struct fx *f = *state;
+    char err[256], s[70][MODEL_SECRET_CAP];
+    struct model_principal p;
+    int64_t now = pw_now_ms();
+    assert_int_equal(
+        model_user_add(f->m, "op", "password1", MODEL_ROLE_VIEWER, NULL, NULL, err, sizeof err),
+        PW_OK);
+    for (int i = 0; i < 70; i++)
+        assert_int_equal(model_session_create(f->m, "op", 60000, s[i], sizeof s[i]), PW_OK);
+    for (int i = 0; i < 70; i++)
+        assert_int_equal(model_session_lookup(f->m, s[i], now, &p), i < 6 ? PW_EAUTH : PW_OK);
+    assert_int_equal(model_session_delete(f->m, s[69]), PW_OK);
+    model_close(f->m);
+    assert_int_equal(model_open(f->db, &f->m), PW_OK);
+    assert_int_equal(model_session_lookup(f->m, s[10], now, &p), PW_OK);
+    assert_string_equal(p.user, "op");
+    assert_int_equal(model_session_lookup(f->m, s[69], now, &p), PW_EAUTH);
+    assert_int_equal(model_session_lookup(f->m, s[0], now, &p), PW_EAUTH);
+    /* another connection deletes every row: the sessions end */
+    sqlite3 *db;
+    assert_int_equal(sqlite3_open(f->db, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db, "DELETE FROM session", NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(db);
+    assert_int_equal(model_session_lookup(f->m, s[10], now, &p), PW_EAUTH);
+    assert_int_equal(model_session_lookup(f->m, s[11], now, &p), PW_EAUTH);
+}
+
+/* A long-lived stream checks its credential again: a session that expired or was logged out, a
+ * revoked or expired token and a deleted user all fail; a role change shows. */
+static void test_principal_refresh(void **state)
+{
+    struct fx *f = *state;
+    char err[256], sec[MODEL_SECRET_CAP], tok[MODEL_SECRET_CAP], tok2[MODEL_SECRET_CAP];
+    struct model_principal p, q;
+    int64_t now = pw_now_ms();
+    assert_int_equal(
+        model_user_add(f->m, "op", "password1", MODEL_ROLE_VIEWER, NULL, NULL, err, sizeof err),
+        PW_OK);
+    assert_int_equal(model_session_create(f->m, "op", 60000, sec, sizeof sec), PW_OK);
+    assert_int_equal(model_session_lookup(f->m, sec, now, &p), PW_OK);
+    assert_int_equal(model_principal_refresh(f->m, &p, sec, now + 1000, &q), PW_OK);
+    assert_string_equal(q.user, "op");
+    assert_int_equal(model_principal_refresh(f->m, &p, sec, now + 61000, &q), PW_EAUTH);
+    assert_int_equal(model_session_create(f->m, "op", 60000, sec, sizeof sec), PW_OK);
+    assert_int_equal(model_session_delete(f->m, sec), PW_OK);
+    assert_int_equal(model_principal_refresh(f->m, &p, sec, now, &q), PW_EAUTH);
+    /* the user without a session (a password scheme): until it is deleted */
+    assert_int_equal(model_principal_refresh(f->m, &p, NULL, now, &q), PW_OK);
+    assert_int_equal(model_user_delete(f->m, "op"), PW_OK);
+    assert_int_equal(model_principal_refresh(f->m, &p, NULL, now, &q), PW_EAUTH);
+    /* tokens: revoked, expired */
+    assert_int_equal(model_token_create(f->m, "board", MODEL_ROLE_VIEWER, NULL, 0, tok, sizeof tok,
+                                        err, sizeof err),
+                     PW_OK);
+    assert_int_equal(model_token_lookup(f->m, tok, now, &p), PW_OK);
+    assert_int_equal(model_principal_refresh(f->m, &p, NULL, now, &q), PW_OK);
+    assert_true(q.is_token);
+    assert_int_equal(model_token_revoke(f->m, "board"), PW_OK);
+    assert_int_equal(model_principal_refresh(f->m, &p, NULL, now, &q), PW_EAUTH);
+    assert_int_equal(model_token_create(f->m, "short", MODEL_ROLE_VIEWER, NULL, 1000, tok2,
+                                        sizeof tok2, err, sizeof err),
+                     PW_OK);
+    assert_int_equal(model_token_lookup(f->m, tok2, now, &p), PW_OK);
+    assert_int_equal(model_principal_refresh(f->m, &p, NULL, now + 500, &q), PW_OK);
+    assert_int_equal(model_principal_refresh(f->m, &p, NULL, now + 5000, &q), PW_EAUTH);
+}
+
 int main(void)
 {
     model_set_pwhash_limits(crypto_pwhash_OPSLIMIT_MIN, crypto_pwhash_MEMLIMIT_MIN);
@@ -324,6 +395,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_rehash, setup, teardown),
         cmocka_unit_test_setup_teardown(test_tokens, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sessions, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_sessions_memory_and_db, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_principal_refresh, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -260,6 +260,8 @@ export const sse = {
     es.addEventListener('alarm', (e) => { note(e); this.queue.push(JSON.parse(e.data)); this.schedule(); });
     es.addEventListener('values', (e) => { note(e); this.vqueue.push(...JSON.parse(e.data)); this.schedule(); });
     es.addEventListener('reset', (e) => { note(e); reloadOpenAlarms().catch(() => {}); });
+    // the session was logged out elsewhere, expired or the user removed: back to the login
+    es.addEventListener('revoked', () => { this.stop(); state.me = null; });
   },
   stop() {
     clearTimeout(this.retryTimer);

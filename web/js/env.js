@@ -5,6 +5,7 @@ import { t, lang } from '../i18n.js';
 import { state, model, api, sse, seriesKey, fmtTime, fmtNum, quality, shortName, entName, describe, parseSeries } from './core.js';
 import { Chart, panel, levelBadge, stateBadge, onlineBadge, axisStyle, tooltip, button } from './ui.js';
 import { historyOption } from './point.js';
+import { html } from './html.js';
 
 const KINDS = [['rtd', '2011', 'hj212_rtd', 6 * 3600e3], ['min', '2051', 'hj212_avg', 86400e3], ['hour', '2061', 'hj212_avg', 7 * 86400e3], ['day', '2031', 'hj212_avg', 30 * 86400e3]];
 const FLAG = { 0: 'N', 1: 'F', 2: 'M', 3: 'S', 4: 'D', 5: 'C', 6: 'T', 7: 'B' };
@@ -108,7 +109,7 @@ export default {
       m.rows.forEach((r, y) => r.counts.forEach((c, x) => data.push([x, y, r.grade[x], c])));
       return {
         grid: { left: 200, right: 20, top: 10, bottom: 50 },
-        tooltip: { formatter: (p) => `${m.rows[p.value[1]].name}<br>${fmtTime(m.start + p.value[0] * 3600e3, true)}: ${p.value[3]} ${t('samples')}` },
+        tooltip: { formatter: (p) => html`${m.rows[p.value[1]].name}<br>${fmtTime(m.start + p.value[0] * 3600e3, true)}: ${p.value[3]} ${t('samples')}` },
         xAxis: { type: 'category', data: m.rows[0]?.counts.map((_, i) => new Date(m.start + i * 3600e3).getHours() + ':00'), ...axisStyle, splitArea: { show: false } },
         yAxis: { type: 'category', data: m.rows.map((r) => shortName(r.name)), ...axisStyle, axisLabel: { color: '#8fb0d3', width: 180, overflow: 'truncate' } },
         visualMap: { type: 'piecewise', orient: 'horizontal', bottom: 0, left: 'center', textStyle: { color: '#8fb0d3' },

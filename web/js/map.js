@@ -3,6 +3,7 @@
 import { echarts } from './ui.js';
 import { model, LEVEL_COLOR, shortName } from './core.js';
 import { t } from '../i18n.js';
+import { html } from './html.js';
 
 let registered = false;
 let lines = [];
@@ -82,7 +83,7 @@ export function mapOption({ worst = new Map(), vehicles = [], track = null, labe
       })),
       label: { show: vehicleLabels && vehicles.length < 30, formatter: '{b}', position: 'right', color: '#fff', fontSize: 10 },
       emphasis: { label: { show: true, formatter: '{b}', position: 'right', color: '#fff' } },
-      tooltip: { formatter: (p) => `${p.name}<br>${t('speed')}: ${p.value[2] ?? '—'} km/h` },
+      tooltip: { formatter: (p) => html`${p.name}<br>${t('speed')}: ${p.value[2] ?? '—'} km/h` },
     },
   ];
   if (track && track.length) {
@@ -98,7 +99,7 @@ export function mapOption({ worst = new Map(), vehicles = [], track = null, labe
       map: 'park', roam: true, zoom, aspectScale: Math.cos((lat * Math.PI) / 180), layoutCenter: ['50%', '50%'],
       layoutSize: '96%', regions, label: { show: false, formatter: (p) => nameOf(p.name) },
       itemStyle: { areaColor: '#1a2b40', borderColor: '#2a4a6a' },
-      tooltip: { show: true, formatter: (p) => nameOf(p.name) },
+      tooltip: { show: true, formatter: (p) => html`${nameOf(p.name)}` },
       emphasis: { label: { show: true, color: '#fff' } },
       selectedMode: false,
     },

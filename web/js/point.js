@@ -4,6 +4,7 @@ import { h, ref, shallowRef, computed, onMounted, onBeforeUnmount, watch } from 
 import { t, lang } from '../i18n.js';
 import { state, model, api, sse, openAlarms, lastValues, keyOf, seriesKey, fmtTime, fmtNum, fmtAgo, quality, entName, describe, navigate } from './core.js';
 import { Chart, panel, kv, levelBadge, stateBadge, onlineBadge, axisStyle, tooltip, button } from './ui.js';
+import { html } from './html.js';
 
 export const RANGES = [['1h', 3600e3], ['6h', 6 * 3600e3], ['24h', 86400e3], ['7d', 7 * 86400e3], ['30d', 30 * 86400e3]];
 const SP_STYLE = {
@@ -43,7 +44,7 @@ export function historyOption(p, data, range) {
       { name: p.name, type: 'line', showSymbol: good.length < 60, data: good, lineStyle: { width: 1.6, color: '#2fa8ff' }, itemStyle: { color: '#2fa8ff' },
         areaStyle: { color: 'rgba(47,168,255,0.08)' }, markLine: marks.length ? { silent: true, symbol: 'none', data: marks } : undefined },
       { name: t('badQuality'), type: 'scatter', data: bad, symbolSize: 7, itemStyle: { color: '#ff5a5a' },
-        tooltip: { trigger: 'item', formatter: (x) => `${fmtTime(x.value[0], true)}<br>${fmtNum(x.value[1])} · ${quality(x.value[2])}` } },
+        tooltip: { trigger: 'item', formatter: (x) => html`${fmtTime(x.value[0], true)}<br>${fmtNum(x.value[1])} · ${quality(x.value[2])}` } },
     ],
   };
 }

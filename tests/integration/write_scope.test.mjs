@@ -1,0 +1,158 @@
+// Writes are scoped the way reads are: an enterprise user (logged in, or with an enterprise API
+// token) acting on another enterprise's (or the park's) objects gets 404, as a read of them
+// would, and nothing changes. Every write route of src/http/*.c is covered: routes above the
+// enterprise role must answer 403, routes an enterprise may use must have an entry in CROSS below
+// (a new write route without one fails this test).
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync, readdirSync, writeFileSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { Daemon, DATA, ROOT, sleep } from './harness.mjs';
+
+let d, admin, tmp;
+const actors = {}; // name -> bearer secret
+let clock = Date.now();
+const now = () => { clock += 10000; return clock; };
+
+const write = async (lines) => {
+  const r = await d.post('/write?precision=ms', lines.join('\n'));
+  assert.equal(r.status, 204, r.text);
+};
+
+// the write routes as the route tables declare them
+function writeRoutes() {
+  const dir = path.join(ROOT, 'src/http');
+  const out = [];
+  for (const f of readdirSync(dir).filter((n) => n.endsWith('.c'))) {
+    const src = readFileSync(path.join(dir, f), 'utf8');
+    for (const m of src.matchAll(/\{\s*"(POST|PUT|DELETE|PATCH)",\s*"([^"]+)",\s*(ACCESS_\w+),\s*(true|false)/g))
+      out.push({ method: m[1], pattern: m[2], access: m[3], writes: m[4] === 'true', file: f });
+  }
+  return out;
+}
+
+let e2Alarm, e1Alarm, parkSilence, e2Silence;
+
+before(async () => {
+  tmp = mkdtempSync(path.join(tmpdir(), 'pw-scope-'));
+  const model = JSON.parse(readFileSync(path.join(DATA, 'small-park.json'), 'utf8'));
+  model.vehicles.push({ id: 'V2', plate: '鲁C67890', carrier: '乙物流', hazmat_class: '8', un_number: 'UN1789', cargo: '盐酸', terminal_phone: '013800000002', enterprise: 'E2' });
+  const mp = path.join(tmp, 'park.json');
+  writeFileSync(mp, JSON.stringify(model));
+  d = await new Daemon({ model: mp }).start();
+  admin = await d.login();
+  for (const u of [
+    { name: 'ent1', password: 'ent1-password', role: 'enterprise', enterprise: 'E1' },
+    { name: 'ent2', password: 'ent2-password', role: 'enterprise', enterprise: 'E2' },
+  ]) assert.equal((await d.post('/api/v1/users', u, { token: admin })).status, 201);
+  actors.session = await d.login('ent1', 'ent1-password');
+  const t = await d.post('/api/v1/tokens', { name: 'e1-api', role: 'enterprise', enterprise: 'E1' }, { token: admin });
+  assert.equal(t.status, 201, t.text);
+  actors.token = t.json.token;
+  const ts = now();
+  await write([`gas,device=E2-GD-001 concentration=20 ${ts}`, `gas,device=E1-GD-001 concentration=30 ${ts}`]);
+  for (let i = 0; i < 50 && (!e1Alarm || !e2Alarm); i++) {
+    const list = (await d.get('/api/v1/alarms', { token: admin })).json;
+    e2Alarm = list.find((a) => a.device === 'E2-GD-001')?.id;
+    e1Alarm = list.find((a) => a.device === 'E1-GD-001')?.id;
+    await sleep(100);
+  }
+  assert.ok(e1Alarm && e2Alarm, 'alarms raised for both enterprises');
+  const ent2 = await d.login('ent2', 'ent2-password');
+  const ps = await d.post('/api/v1/silences', { kind: 'device', target: 'AQ-01', reason: '检修', duration: '2h' }, { token: admin });
+  assert.equal(ps.status, 201, ps.text);
+  parkSilence = ps.json.id;
+  const es = await d.post('/api/v1/silences', { kind: 'device', target: 'E2-GD-001', reason: '检修', duration: '2h' }, { token: ent2 });
+  assert.equal(es.status, 201, es.text);
+  e2Silence = es.json.id;
+});
+after(async () => { await d.stop(); rmSync(tmp, { recursive: true, force: true }); });
+
+const silence = (kind, target) => ({ kind, target, reason: 'x', duration: '1h' });
+
+// Per operator-level write route: attempts on objects outside E1 (each must be 404) and one on
+// E1's own object (must succeed: the route is reachable, so the 404s mean something).
+const CROSS = {
+  'POST /api/v1/alarms/{id}/ack': { foreign: () => [[`/api/v1/alarms/${e2Alarm}/ack`, { text: 'x' }]], own: () => [`/api/v1/alarms/${e1Alarm}/ack`, { text: 'ok' }] },
+  'POST /api/v1/alarms/{id}/comment': { foreign: () => [[`/api/v1/alarms/${e2Alarm}/comment`, { text: 'x' }]], own: () => [`/api/v1/alarms/${e1Alarm}/comment`, { text: 'ok' }] },
+  'POST /api/v1/alarms/{id}/assign': { foreign: () => [[`/api/v1/alarms/${e2Alarm}/assign`, { assignee: 'ent1' }]], own: () => [`/api/v1/alarms/${e1Alarm}/assign`, { assignee: 'ent1' }] },
+  'POST /api/v1/alarms/{id}/clear': { foreign: () => [[`/api/v1/alarms/${e2Alarm}/clear`, { text: 'x' }]], own: null },
+  'POST /api/v1/alarms/{id}/close': { foreign: () => [[`/api/v1/alarms/${e2Alarm}/close`, { text: 'x' }]], own: null },
+  'POST /api/v1/silences': {
+    foreign: () => [
+      ['/api/v1/silences', silence('device', 'E2-GD-001')],
+      ['/api/v1/silences', silence('device', 'AQ-01')], // park-owned
+      ['/api/v1/silences', silence('point', 'E2-GD-001-P')],
+      ['/api/v1/silences', silence('area', 'E2-A1')],
+      ['/api/v1/silences', silence('enterprise', 'E2')],
+      ['/api/v1/silences', silence('source', 'E2-GD-001-P')],
+      ['/api/v1/silences', silence('source', 'V2')],
+      ['/api/v1/silences', silence('device', 'NO-SUCH-DEVICE')],
+    ],
+    own: () => ['/api/v1/silences', silence('point', 'E1-GD-001-P')],
+  },
+  'DELETE /api/v1/silences/{id}': { foreign: () => [[`/api/v1/silences/${parkSilence}`], [`/api/v1/silences/${e2Silence}`]], own: null },
+  'POST /api/v1/vehicles/{id}/locate': { foreign: () => [['/api/v1/vehicles/V2/locate']], own: null },
+};
+
+test('every write route of an enterprise is in the cross-enterprise matrix; the others refuse it', async () => {
+  const routes = writeRoutes();
+  assert.ok(routes.length >= 10, `found ${routes.length} write routes`);
+  for (const r of routes) {
+    const key = `${r.method} ${r.pattern}`;
+    if (r.access === 'ACCESS_OPERATOR' || (r.access === 'ACCESS_USER' && r.writes)) {
+      assert.ok(CROSS[key], `${key} (${r.file}): an enterprise may call it, so it needs a cross-enterprise case here`);
+      continue;
+    }
+    if (r.access === 'ACCESS_PUBLIC' || r.access === 'ACCESS_USER') continue;
+    // above the enterprise role: 403 for both kinds of enterprise credential
+    const p = r.pattern.replace(/\{[^}]+\}/g, 'x');
+    for (const [who, tok] of Object.entries(actors)) {
+      const res = await d.req(r.method, p, { token: tok, body: {} });
+      assert.equal(res.status, 403, `${who} ${r.method} ${p}: ${res.text}`);
+    }
+  }
+});
+
+for (const who of ['session', 'token']) {
+  test(`an enterprise ${who} gets 404 for every write on another enterprise's or the park's objects`, async () => {
+    for (const [key, c] of Object.entries(CROSS)) {
+      const method = key.split(' ')[0];
+      for (const [p, body] of c.foreign()) {
+        const r = await d.req(method, p, { token: actors[who], body });
+        assert.equal(r.status, 404, `${who}: ${method} ${p} ${JSON.stringify(body)} → ${r.status} ${r.text}`);
+      }
+    }
+    // nothing changed: the E2 alarm untouched, no silence stamped or aimed outside E1, both
+    // foreign silences still in force
+    const a = (await d.get(`/api/v1/alarms/${e2Alarm}`, { token: admin })).json;
+    assert.equal(a.state, 'active');
+    assert.ok(!a.history.some((h) => h.user === 'ent1' || h.user === 'e1-api'), JSON.stringify(a.history));
+    const sil = (await d.get('/api/v1/silences', { token: admin })).json;
+    const bad = sil.filter((s) => (s.created_by === 'ent1' || s.created_by === 'e1-api') && s.target !== 'E1-GD-001-P');
+    assert.deepEqual(bad, [], 'no silence created on foreign objects');
+    for (const id of [parkSilence, e2Silence]) assert.ok(sil.some((s) => s.id === id), `silence ${id} still in force`);
+  });
+}
+
+test('the same writes on its own enterprise\'s objects succeed', async () => {
+  for (const who of ['session', 'token']) {
+    for (const [key, c] of Object.entries(CROSS)) {
+      if (!c.own) continue;
+      const method = key.split(' ')[0];
+      const [p, body] = c.own();
+      const r = await d.req(method, p, { token: actors[who], body });
+      // 2xx, or 409 when the alarm's state no longer allows it (the second actor): found in scope
+      assert.ok((r.status >= 200 && r.status < 300) || r.status === 409, `${who}: ${method} ${p} → ${r.status} ${r.text}`);
+    }
+  }
+  // locate of its own vehicle reaches the terminal check (not connected), not the scope check
+  const r = await d.post('/api/v1/vehicles/V1/locate', undefined, { token: actors.session });
+  assert.equal(r.status, 409, r.text);
+  // and its own silences can be ended
+  const sil = (await d.get('/api/v1/silences', { token: actors.session })).json;
+  const mine = sil.find((s) => s.created_by === 'ent1');
+  assert.ok(mine);
+  assert.equal((await d.req('DELETE', `/api/v1/silences/${mine.id}`, { token: actors.session })).status, 200);
+});
