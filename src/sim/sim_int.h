@@ -131,11 +131,15 @@ struct sim_ctl {           /* one Modbus controller = one TCP server */
     char host[64];
     int port;
     int nregs;
-    void *ctx;             /* modbus_t */
-    void *map;             /* modbus_mapping_t */
+    int lfd;               /* listening socket; -1 */
+    uint16_t *regs;        /* nregs input registers (lock) */
     pthread_mutex_t lock;
     int clients[32];
     int nclients;
+    struct sim_mbin {      /* per client: bytes of a request not complete yet */
+        uint8_t b[260];
+        size_t n;
+    } in[32];
 };
 
 enum sim_inc_type { INC_RAMP, INC_OFFLINE, INC_OUTAGE, INC_FIRE, INC_SPEEDING, INC_STOP,

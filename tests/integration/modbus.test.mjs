@@ -136,7 +136,9 @@ test('a server that stops answering: its devices go offline, nothing false is st
   a.mute();
   const s = await until(async () => { const x = await status(); return !x['GD-1'].online && !x['GD-3'].online && x; }, { timeout: 15000, what: 'offline' });
   assert.equal(s['GD-1'].points[0].quality, 34);
-  assert.equal(s['GD-1'].points[0].value, 30.75); // the last good value, kept with its time
+  assert.equal(s['GD-1'].points[0].value, null); // no current value
+  assert.equal(s['GD-1'].points[0].last_value, 30.75); // the last good value, kept with its time
+  assert.ok(s['GD-1'].points[0].last_ok_at);
   assert.match(s['GD-1'].last_error, /Connection timed out/);
   assert.equal(s['GD-4'].online, true); // the other controller is unaffected
   assert.ok(await metric('parkwatch_modbus_devices_offline') >= 3);
