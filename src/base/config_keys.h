@@ -53,6 +53,11 @@
     X(hj212, utc_offset_minutes, INT, "480", "-720", "840", 1,                                     \
       "Time zone of DataTime for devices that do not set their own (minutes east of UTC; "         \
       "480 = UTC+8, China).")                                                                      \
+    X(hj212, max_connections_per_address, INT, "100", "0", "100000", 0,                            \
+      "Most HJ 212 connections open at once from one IP address (0 = no limit beyond "           \
+      "hj212.max_connections); more are refused, so one address cannot lock out the others.")   \
+    X(hj212, frame_timeout, DUR, "30s", "1s", "1h", 0,                                             \
+      "Close an HJ 212 connection whose frame stays incomplete for this long.")                   \
     X(jt808, listen, STR, "127.0.0.1:6808", "", "", 0,                                             \
       "JT/T 808 TCP listener (vehicle terminals): host:port; empty disables it.")                  \
     X(jt808, unknown_terminals, ENUM, "quarantine", "accept|quarantine|reject", "", 1,             \
@@ -62,6 +67,11 @@
       "Close a JT/T 808 connection that sent nothing for this long.")                              \
     X(jt808, max_connections, INT, "20000", "1", "200000", 0,                                      \
       "Most JT/T 808 connections open at once.")                                                   \
+    X(jt808, max_connections_per_address, INT, "1000", "0", "200000", 0,                           \
+      "Most JT/T 808 connections open at once from one IP address (0 = no limit beyond "          \
+      "jt808.max_connections; terminals behind a carrier NAT share addresses).")                 \
+    X(jt808, frame_timeout, DUR, "30s", "1s", "1h", 0,                                             \
+      "Close a JT/T 808 connection whose frame stays incomplete for this long.")                  \
     X(mqtt, broker, STR, "127.0.0.1:1883", "", "", 0,                                              \
       "Mosquitto broker host:port; empty disables MQTT.")                                          \
     X(mqtt, client_id, STR, "parkwatch", "", "", 0,                                                \

@@ -186,6 +186,31 @@ test('device events by HTTP: validation names the field, paging, scope, roles', 
   assert.equal(occ.json.people, 1);
 });
 
+test('retained messages are not new readings: without a ts they are not stored again on every reconnect', async () => {
+  const sel = 'tank_level_m{device="TK-2"}', sel1 = 'tank_level_m{device="TK-1"}';
+  const count = async (q, v) => ((await series(q))[0]?.values || []).filter((x) => x === v).length;
+  // published live (retain set by the device): delivered with the retain flag clear, a reading
+  broker.pub('plant/e2/tank2/telemetry', { values: { level: 42.5 } }, { retain: true });
+  await until(async () => (await count(sel, 42.5)) === 1, { what: 'the live reading' });
+  broker.pub('park/E1/TK-1/telemetry', { ts: T0 + 60000, values: { level: 43.5 } }, { retain: true });
+  await until(async () => (await count(sel1, 43.5)) === 1, { what: 'the reading with its own time' });
+  // every reconnect subscribes again, and the broker hands out its retained copies again
+  for (let i = 0; i < 2; i++) {
+    await d.restart();
+    admin = await d.login();
+    await until(async () => (await metric('parkwatch_mqtt_retained_skipped_total')) >= 1, { what: 'retained copy seen' });
+  }
+  await sleep(300);
+  assert.equal(await count(sel, 42.5), 1, 'a retained copy without ts was stored with a new time');
+  assert.equal(await count(sel1, 43.5), 1, 'the retained reading with its own ts is one sample at that ts');
+  const l = (await series(sel1))[0];
+  assert.equal(l.timestamps[l.values.indexOf(43.5)], T0 + 60000);
+  assert.match(d.stderr, /msg="retained values without a timestamp not stored" topic=plant\/e2\/tank2\/telemetry device=TK-2 n=1/);
+  // clear the broker's copies (an empty retained message); the daemon drops the empty payloads
+  broker.pub('plant/e2/tank2/telemetry', '', { retain: true });
+  broker.pub('park/E1/TK-1/telemetry', '', { retain: true });
+});
+
 test('the persistent session keeps QoS 1 messages while the daemon is down', async () => {
   d.proc.kill('SIGTERM');
   await d.exited;
