@@ -11,6 +11,7 @@ import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, writeFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
+import http from 'node:http';
 import net from 'node:net';
 import path from 'node:path';
 import { Daemon, ModbusServer, Mosquitto, freePort, sleep, until } from './harness.mjs';
@@ -67,14 +68,26 @@ test('1,100 device connections, a Modbus controller that never answers, a broker
     devices: [
       { id: 'GD-1', name: 'GD-1', kind: 'gas_detector', enterprise: 'E1', protocol: 'modbus',
         modbus: { host: '127.0.0.1', port: mb.port, unit: 1, poll_interval: '500ms' },
-        points: [{ id: 'GD-1.c', name: 'c', quantity: 'combustible', unit: '%LEL', series: 'gas_concentration{device="GD-1"}', register: { table: 'input', address: 0, type: 'float32' } }] },
+        points: [{ id: 'GD-1.c', name: 'c', quantity: 'combustible', unit: '%LEL', series: 'gas_concentration{device="GD-1"}', register: { table: 'input', address: 0, type: 'float32' }, setpoints: { alarm1: 25, alarm2: 50 } }] },
       { id: 'TK-1', name: 'TK-1', kind: 'tank_sensor_set', enterprise: 'E1', protocol: 'mqtt', mqtt: { topic: 'park/E1/TK-1' },
         points: [{ id: 'TK-1.level', name: 'level', quantity: 'level', unit: 'm', series: 'tank_level_m{device="TK-1"}' }] },
     ],
   }));
+  // a webhook receiver: alarm notifications go out over libcurl from the daemon, on a socket
+  // numbered above 1024 once the connections are open
+  const hooks = [];
+  const hookSrv = http.createServer((req, res) => {
+    let b = '';
+    req.on('data', (c) => { b += c; });
+    req.on('end', () => { hooks.push(b); res.writeHead(204); res.end(); });
+  });
+  await new Promise((r) => hookSrv.listen(0, '127.0.0.1', r));
+  cleanup.push(() => new Promise((r) => hookSrv.close(r)));
+  const prefix = process.env.PW_CONNS_PREFIX ? JSON.parse(process.env.PW_CONNS_PREFIX) : [];
   const d = new Daemon({
-    model: file, keepModbusPorts: true, prefix: ['prlimit', '--nofile=1024:20000', '--'],
-    set: [`mqtt.broker=127.0.0.1:${broker.port}`, 'mqtt.client_id=pw-conns', 'modbus.timeout=300ms', 'modbus.retries=1'],
+    model: file, keepModbusPorts: true, prefix: [...prefix, 'prlimit', '--nofile=1024:20000', '--'],
+    set: [`mqtt.broker=127.0.0.1:${broker.port}`, 'mqtt.client_id=pw-conns', 'modbus.timeout=300ms', 'modbus.retries=1',
+      `alarm.webhook_urls=http://127.0.0.1:${hookSrv.address().port}/hook`],
   });
   await d.start();
   cleanup.push(() => d.stop());
@@ -114,6 +127,11 @@ test('1,100 device connections, a Modbus controller that never answers, a broker
     const r = await d.get(`/api/v1/export?match[]=${encodeURIComponent('tank_level_m{device="TK-1"}')}&start=${ts / 1000 - 60}`, { token: admin });
     return r.text.includes('3.25');
   }, { timeout: 10000, every: 1000, what: 'MQTT data stored after the restart' });
+
+  // an alarm notification goes out by webhook
+  const tw = Date.now();
+  assert.equal((await d.post('/write?precision=ms', `gas,device=GD-1 concentration=80 ${tw}`)).status, 204);
+  await until(() => hooks.some((h) => h.includes('GD-1')), { timeout: 10000, what: 'webhook delivered' });
 
   // the daemon is alive, still holds the connections, and the controller comes back
   assert.equal(d.proc.exitCode, null);
