@@ -73,7 +73,12 @@ export class Daemon {
     const argv = this.prefix.length ? [...pre, BIN, ...this.args] : this.args;
     this.proc = spawn(cmd, argv, { cwd: ROOT, env: { ...process.env, PARKWATCH_ADMIN_PASSWORD: ADMIN_PASSWORD } });
     this.proc.stderr.on('data', (d) => { this.stderr += d; });
-    this.exited = new Promise((resolve) => this.proc.on('exit', (code, signal) => resolve({ code, signal })));
+    this.exited = new Promise((resolve) => this.proc.on('exit', (code, signal) => {
+      // a crash (not our SIGTERM): show why, or the test only sees "fetch failed"
+      if (signal && signal !== 'SIGTERM' && signal !== 'SIGKILL' || code)
+        process.stderr.write(`parkwatch exited code=${code} signal=${signal}:\n${this.stderr.slice(-6000)}\n`);
+      resolve({ code, signal });
+    }));
     for (let i = 0; i < 200; i++) {
       try { const r = await fetch(`${this.base}/healthz`); if (r.ok) return this; } catch { /* not up yet */ }
       if (this.proc.exitCode !== null) break;
