@@ -57,6 +57,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -363,7 +364,8 @@ struct mqtt_ingest {
     bool connect_called; /* mosquitto_connect_async was accepted once: reconnect from now on */
     bool attempt_failed_logged;
     int64_t backoff_ms, next_attempt, attempt_started;
-    uint64_t connects_seen; /* connects when the current attempt started */
+    bool attempt_open; /* an attempt's socket is open and its outcome not counted yet */
+    bool got_connack;  /* the current attempt was answered (on_connect) */
     /* status (atomics) */
     int connected;
     uint64_t connects;
@@ -683,6 +685,7 @@ static void on_connect(struct mosquitto *mosq, void *obj, int rc, int flags,
     __atomic_fetch_add(&mq->connects, 1, __ATOMIC_RELAXED);
     mq->backoff_ms = BACKOFF_MIN_MS;
     mq->attempt_failed_logged = false;
+    mq->got_connack = true;
     pw_gauge_set(mq->m_connected, 1);
     pw_counter_add(mq->m_connects, 1);
     cache_clear(mq); /* the model may have changed while we were away */
@@ -811,6 +814,8 @@ static void attempt(struct mqtt_ingest *mq)
     if (rc == MOSQ_ERR_SUCCESS || rc == MOSQ_ERR_ERRNO || rc == MOSQ_ERR_EAI)
         mq->connect_called = true; /* the host and port are kept: reconnect from now on */
     mq->attempt_started = mono_ms();
+    mq->got_connack = false;
+    mq->attempt_open = rc == MOSQ_ERR_SUCCESS && mosquitto_socket(mq->mosq) >= 0;
     if (rc != MOSQ_ERR_SUCCESS)
         attempt_failed(mq, rc == MOSQ_ERR_ERRNO ? strerror(errno) : mosquitto_strerror(rc));
 }
@@ -819,23 +824,21 @@ static void attempt(struct mqtt_ingest *mq)
 static void *net_thread(void *arg)
 {
     struct mqtt_ingest *mq = arg;
-    bool had_socket = false;
     while (!__atomic_load_n(&mq->stop, __ATOMIC_RELAXED)) {
         int sock = mosquitto_socket(mq->mosq);
         int64_t now = mono_ms();
         if (sock < 0) {
-            if (had_socket && !__atomic_load_n(&mq->connected, __ATOMIC_RELAXED)) {
-                /* the socket went away: after a CONNACK (on_disconnect logged it) or before */
-                if (mq->attempt_started && mq->connects_seen == mq->connects)
-                    attempt_failed(mq, "connection closed before CONNACK");
+            if (mq->attempt_open) {
+                /* the socket went away: after a CONNACK (on_disconnect logged it; retry soon)
+                 * or before one (a failed attempt: back off) */
+                mq->attempt_open = false;
+                if (mq->got_connack)
+                    mq->next_attempt = now + BACKOFF_MIN_MS;
                 else
-                    mq->next_attempt = now + mq->backoff_ms;
+                    attempt_failed(mq, "connection closed before CONNACK");
             }
-            had_socket = false;
             if (now >= mq->next_attempt) {
-                mq->connects_seen = __atomic_load_n(&mq->connects, __ATOMIC_RELAXED);
                 attempt(mq);
-                had_socket = mosquitto_socket(mq->mosq) >= 0;
                 continue;
             }
             struct pollfd w = {.fd = mq->wake[0], .events = POLLIN};
@@ -843,7 +846,6 @@ static void *net_thread(void *arg)
             poll(&w, 1, (int)(wait > 1000 ? 1000 : wait));
             continue;
         }
-        had_socket = true;
         struct pollfd pf[2] = {
             {.fd = sock, .events = (short)(POLLIN | (mosquitto_want_write(mq->mosq) ? POLLOUT : 0))},
             {.fd = mq->wake[0], .events = POLLIN}};
@@ -857,11 +859,13 @@ static void *net_thread(void *arg)
         if (mosquitto_socket(mq->mosq) < 0)
             continue;
         mosquitto_loop_misc(mq->mosq); /* keep-alive: PINGREQ, and a silent broker is dropped */
-        if (!__atomic_load_n(&mq->connected, __ATOMIC_RELAXED) &&
+        if (mq->attempt_open && !mq->got_connack &&
             mono_ms() - mq->attempt_started > CONNACK_TIMEOUT_MS) {
-            mq->attempt_started = 0; /* counted here, not again when the socket goes */
+            /* connected at TCP level, never answered: give the attempt up. shutdown() makes the
+             * next read see the end of the stream, and libmosquitto closes its socket itself */
+            mq->attempt_open = false;
             attempt_failed(mq, "no CONNACK in time");
-            mosquitto_disconnect(mq->mosq);
+            shutdown(mosquitto_socket(mq->mosq), SHUT_RDWR);
             mosquitto_loop_read(mq->mosq, 1);
         }
     }

@@ -7,6 +7,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, writeFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
+import net from 'node:net';
 import path from 'node:path';
 import { Daemon, Mosquitto, sleep, until } from './harness.mjs';
 
@@ -232,4 +233,24 @@ test('the client reconnects by itself after the broker restarts', async () => {
   broker.pub('park/E1/TK-1/telemetry', { ts: T0 + 180000, values: { level: 15 } });
   await until(async () => (await series('tank_level_m{device="TK-1"}'))[0].values.includes(15), { what: 'value after reconnect' });
   assert.ok(await metric('parkwatch_mqtt_connects_total') >= 2);
+});
+
+test('a broker that accepts the TCP connection but never answers CONNECT: the attempt is given up, logged and retried', { timeout: 40000 }, async () => {
+  const conns = [];
+  const srv = net.createServer((s) => { conns.push(s); s.on('error', () => {}); });
+  await new Promise((r) => srv.listen(0, '127.0.0.1', r));
+  const dh = new Daemon({ model: null, set: [`mqtt.broker=127.0.0.1:${srv.address().port}`, 'mqtt.client_id=pw-hung'] });
+  await dh.start();
+  try {
+    await until(() => conns.length >= 1, { what: 'TCP connection' });
+    await until(() => /msg="cannot connect to the broker; retrying with backoff" broker=127\.0\.0\.1:\d+ err="no CONNACK in time"/.test(dh.stderr), { timeout: 15000, what: 'the attempt given up' });
+    await until(() => conns.length >= 2, { timeout: 10000, what: 'a new attempt' });
+    const m = (await dh.get('/metrics')).text;
+    assert.match(m, /\nparkwatch_mqtt_connected 0\n/);
+    assert.match(m, /\nparkwatch_mqtt_connect_failures_total [1-9]/);
+  } finally {
+    await dh.stop();
+    for (const s of conns) s.destroy();
+    await new Promise((r) => srv.close(r));
+  }
 });
