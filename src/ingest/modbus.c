@@ -1119,6 +1119,17 @@ void modbus_poller_stop(struct modbus_poller *mp)
     free(mp);
 }
 
+int modbus_poller_device_online(struct modbus_poller *mp, const char *id)
+{
+    int r = -1;
+    pthread_mutex_lock(&mp->status_lock);
+    for (size_t i = 0; i < mp->n_devs && r < 0; i++)
+        if (strcmp(mp->devs[i].md->dev.id, id) == 0)
+            r = mp->devs[i].online ? 1 : 0;
+    pthread_mutex_unlock(&mp->status_lock);
+    return r;
+}
+
 static void json_time_or_null(struct pw_buf *out, const char *key, int64_t ms)
 {
     pw_buf_printf(out, ",\"%s\":", key);

@@ -195,9 +195,15 @@ test('a controller that accepts but never answers (default timing, 1 s polls): o
     assert.ok(noValueAfter < 3000, `the old value was shown as current for ${noValueAfter} ms`);
     assert.ok(s1.points[0].quality === 33 || s1.points[0].quality === 34, `quality ${s1.points[0].quality}`);
     assert.equal(s1.points[0].last_value, 4.5);
+    const ui = async () => (await dl.get('/api/v1/ui/device-status', { token: tok })).json.devices.find((x) => x.id === 'GD-1');
+    assert.equal((await ui()).online, true);
     await until(async () => !(await st()).online, { timeout: 40000, what: 'offline' });
     const offlineAfter = Date.now() - t0;
     assert.ok(offlineAfter < 6000, `offline only after ${offlineAfter} ms (3 polls of 1 s)`);
+    // what the web UI reads: the device is offline now, not once its data is 5 minutes old
+    const u = await ui();
+    assert.equal(u.online, false);
+    assert.ok(u.last_seen <= t0 + 1000, 'the last sample keeps its own (old) time');
     assert.match(dl.stderr, /msg="device offline" device=GD-1 .*err="read input 0\+2 unit 1: Connection timed out"/);
   } finally {
     await dl.stop();
