@@ -82,8 +82,11 @@
     X(mqtt, cafile, STR, "", "", "", 0, "CA certificate file for MQTT over TLS.")                  \
     X(modbus, poll_interval, DUR, "5s", "100ms", "1h", 1,                                          \
       "Default Modbus TCP poll interval (a device may set its own).")                              \
-    X(modbus, timeout, DUR, "1s", "10ms", "1m", 1, "Modbus TCP response timeout.")                 \
-    X(modbus, retries, INT, "2", "0", "10", 1, "Modbus read retries before a poll counts as failed.") \
+    X(modbus, timeout, DUR, "1s", "10ms", "1m", 1,                                                 \
+      "Modbus TCP response timeout; also the connect timeout.")                                    \
+    X(modbus, retries, INT, "2", "0", "10", 1,                                                    \
+      "Retries of a Modbus read that timed out, while its poll's deadline (start + max(poll "     \
+      "interval, modbus.timeout)) has not passed.")                                                \
     X(modbus, offline_after, INT, "3", "1", "1000", 1,                                             \
       "Consecutive failed polls after which a Modbus device is offline.")                       \
     X(vehicles, max_stop_outside_lot, DUR, "10m", "1s", "1d", 1,                                   \
