@@ -1,6 +1,6 @@
 /* sim_int.h — the simulator's internals, shared by the files of src/sim/ only. One struct sim
  * owns everything; the main thread runs the schedule and the TCP clients (poll(2)), a second
- * thread serves the Modbus controllers, libmosquitto runs its own network thread. The only
+ * thread serves the Modbus controllers, a third drives libmosquitto (poll(2)). The only
  * state the threads share are the Modbus register tables (each behind its controller's mutex)
  * and the MQTT acknowledgement counter (atomic). */
 #ifndef PW_SIM_INT_H
@@ -204,6 +204,8 @@ struct sim {
     int hj_port, jt_port, mq_port;
     void *mosq;
     bool mq_up;
+    pthread_t mq_thread;   /* our poll(2) loop around libmosquitto's socket */
+    atomic_int mq_stop;
     atomic_ullong mq_acked;
     uint64_t mq_sent, mq_samples, mq_events, mq_fail;
     /* Modbus thread */
