@@ -173,8 +173,8 @@ static void on_frame_timeout(uv_timer_t *t)
 {
     struct conn *c = t->data;
     pw_counter_add(c->srv->m_frame_closed, 1);
-    PW_LOG_INFO(c->srv->proto, "incomplete frame timed out; closing", "peer=%s bytes=%zu",
-                c->peer, c->len);
+    PW_LOG_INFO(c->srv->proto, "incomplete frame timed out; closing", "peer=%s bytes=%zu", c->peer,
+                c->len);
     conn_close(c);
 }
 

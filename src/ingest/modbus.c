@@ -151,7 +151,6 @@ out:
     return rc;
 }
 
-
 /* ==== the poller ==== */
 
 struct mb_point {
@@ -161,9 +160,9 @@ struct mb_point {
     size_t run; /* index into its group's runs of its table */
     size_t off; /* offset of its first value in the poll's buffer of its table */
     /* status (status_lock) */
-    double value;      /* the last good value */
-    uint8_t quality;   /* of the latest poll */
-    int64_t last_ok;   /* when value was read; 0 = never */
+    double value;    /* the last good value */
+    uint8_t quality; /* of the latest poll */
+    int64_t last_ok; /* when value was read; 0 = never */
 };
 
 struct mb_dev {
@@ -190,8 +189,8 @@ struct mb_group {
     size_t *points, n_points; /* indices into mp->points */
     struct modbus_run *runs[4];
     size_t n_runs[4];
-    size_t words[4];       /* values of all runs of a table */
-    struct mb_poll *poll;  /* the poll in progress, or NULL */
+    size_t words[4];      /* values of all runs of a table */
+    struct mb_poll *poll; /* the poll in progress, or NULL */
 };
 
 /* A poll in progress: its reads are queued at (or in flight on) the group's controller. */
@@ -203,7 +202,7 @@ struct mb_poll {
     uint8_t *runq[4]; /* per run: quality of its read */
     uint16_t *regs[4];
     uint8_t *bits[4];
-    char err[200];    /* the last failure */
+    char err[200]; /* the last failure */
 };
 
 /* A read of one run of a poll. */
@@ -279,18 +278,18 @@ static int64_t mono_ms(void)
 
 static const char *table_name(int t)
 {
-    return t == MODEL_MB_HOLDING  ? "holding"
-           : t == MODEL_MB_INPUT  ? "input"
-           : t == MODEL_MB_COIL   ? "coil"
-                                  : "discrete";
+    return t == MODEL_MB_HOLDING ? "holding"
+           : t == MODEL_MB_INPUT ? "input"
+           : t == MODEL_MB_COIL  ? "coil"
+                                 : "discrete";
 }
 
 static uint8_t table_fc(int t)
 {
-    return t == MODEL_MB_HOLDING  ? MBTCP_FC_READ_HOLDING
-           : t == MODEL_MB_INPUT  ? MBTCP_FC_READ_INPUT
-           : t == MODEL_MB_COIL   ? MBTCP_FC_READ_COILS
-                                  : MBTCP_FC_READ_DISCRETE;
+    return t == MODEL_MB_HOLDING ? MBTCP_FC_READ_HOLDING
+           : t == MODEL_MB_INPUT ? MBTCP_FC_READ_INPUT
+           : t == MODEL_MB_COIL  ? MBTCP_FC_READ_COILS
+                                 : MBTCP_FC_READ_DISCRETE;
 }
 
 /* ---- setup ---- */
@@ -494,8 +493,8 @@ static void poll_finish(struct modbus_poller *mp, struct mb_poll *p)
             v = p->bits[t][pt->off] ? 1 : 0;
             rc = PW_OK;
         } else {
-            rc = modbus_decode(p->regs[t] + pt->off, pt->p->type, pt->p->word_little,
-                               pt->p->scale, pt->p->offset, &v);
+            rc = modbus_decode(p->regs[t] + pt->off, pt->p->type, pt->p->word_little, pt->p->scale,
+                               pt->p->offset, &v);
         }
         if (rc != PW_OK) {
             pt->quality = MODBUS_Q_BAD_VALUE;
@@ -559,8 +558,7 @@ static void poll_finish(struct modbus_poller *mp, struct mb_poll *p)
     struct mb_store *s = pw_xmalloc(sizeof *s);
     s->samples = mp->m_samples;
     s->failed = mp->m_store_failed;
-    snprintf(s->where, sizeof s->where, "host=%s port=%d unit=%d", g->c->host, g->c->port,
-             g->unit);
+    snprintf(s->where, sizeof s->where, "host=%s port=%d unit=%d", g->c->host, g->c->port, g->unit);
     size_t n = b->n;
     int rc = pipeline_submit(mp->deps.pipeline, b, on_stored, s);
     if (rc != PW_OK) {
@@ -802,10 +800,9 @@ static void on_response(struct mb_ctrl *c, const uint8_t *adu, size_t len)
     struct mb_poll *p = r.poll;
     uint8_t ex = 0;
     char err[128];
-    int rc = mbtcp_decode_response(adu, len, &c->req,
-                                   p->regs[r.table] ? p->regs[r.table] + r.off : NULL,
-                                   p->bits[r.table] ? p->bits[r.table] + r.off : NULL, &ex, err,
-                                   sizeof err);
+    int rc = mbtcp_decode_response(
+        adu, len, &c->req, p->regs[r.table] ? p->regs[r.table] + r.off : NULL,
+        p->bits[r.table] ? p->bits[r.table] + r.off : NULL, &ex, err, sizeof err);
     if (rc == PW_EPROTO) {
         pw_counter_add(mp->m_read_errors[2], 1);
         cur_failed(c, MODBUS_Q_READ_FAILED, err);
@@ -831,8 +828,8 @@ static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
         return;
     if (n < 0) {
         char why[96];
-        snprintf(why, sizeof why, "%s", n == UV_EOF ? "connection closed by the controller"
-                                                    : uv_strerror((int)n));
+        snprintf(why, sizeof why, "%s",
+                 n == UV_EOF ? "connection closed by the controller" : uv_strerror((int)n));
         if (c->busy) {
             pw_counter_add(c->mp->m_read_errors[2], 1);
             cur_failed(c, MODBUS_Q_READ_FAILED, why);
@@ -931,7 +928,7 @@ static void poll_start(struct modbus_poller *mp, struct mb_group *g, int64_t now
     }
     struct mb_poll *p = pw_xcalloc(1, sizeof *p);
     int64_t span = g->interval_ms > mp->deps.cfg->modbus_timeout ? g->interval_ms
-                                                                   : mp->deps.cfg->modbus_timeout;
+                                                                 : mp->deps.cfg->modbus_timeout;
     p->g = g;
     p->ts = pw_now_ms();
     p->deadline = now + span;
@@ -1074,8 +1071,8 @@ int modbus_poller_start(const struct field_deps *deps, struct modbus_poller **ou
         for (int t = 0; t < 4; t++)
             runs += mp->groups[k].n_runs[t];
     PW_LOG_INFO("modbus", "poller started",
-                "devices=%zu points=%zu controllers=%zu groups=%zu reads_per_round=%zu",
-                mp->n_devs, mp->n_points, mp->n_ctrls, mp->n_groups, runs);
+                "devices=%zu points=%zu controllers=%zu groups=%zu reads_per_round=%zu", mp->n_devs,
+                mp->n_points, mp->n_ctrls, mp->n_groups, runs);
     *out = mp;
     return PW_OK;
 fail:

@@ -167,12 +167,11 @@ static int parse_record(const cJSON *r, int64_t now, struct mqtt_telemetry *t, s
             t->v = pw_xrealloc(t->v, *cap * sizeof *t->v);
         }
         const cJSON *q = quality ? cJSON_GetObjectItemCaseSensitive(quality, v->string) : NULL;
-        t->v[t->n++] = (struct mqtt_value){
-            .name = v->string,
-            .ts = when,
-            .value = d,
-            .quality = q ? (uint8_t)q->valuedouble : 0,
-            .has_ts = has_ts};
+        t->v[t->n++] = (struct mqtt_value){.name = v->string,
+                                           .ts = when,
+                                           .value = d,
+                                           .quality = q ? (uint8_t)q->valuedouble : 0,
+                                           .has_ts = has_ts};
     }
     return PW_OK;
 }
@@ -495,8 +494,8 @@ static void on_telemetry(struct mqtt_ingest *mq, struct mq_dev *d, const char *t
             char q[600];
             pw_counter_add(mq->m_retained_skipped, skipped);
             PW_LOG_INFO("mqtt", "retained values without a timestamp not stored",
-                        "topic=%s device=%s n=%zu", pw_log_quote(q, sizeof q, topic),
-                        d->md.dev.id, skipped);
+                        "topic=%s device=%s n=%zu", pw_log_quote(q, sizeof q, topic), d->md.dev.id,
+                        skipped);
         }
     }
     struct pipeline_batch *b = build_batch(d, &t, &unknown, &first_unknown);
@@ -561,8 +560,7 @@ static void on_event(struct mqtt_ingest *mq, struct mq_dev *d, const char *topic
                 char q[600];
                 pw_counter_add(mq->m_retained_skipped, (uint64_t)(n > 0 ? n : 1));
                 PW_LOG_INFO("mqtt", "retained event without ts and id not appended",
-                            "topic=%s device=%s", pw_log_quote(q, sizeof q, topic),
-                            d->md.dev.id);
+                            "topic=%s device=%s", pw_log_quote(q, sizeof q, topic), d->md.dev.id);
                 cJSON_Delete(doc);
                 return;
             }
@@ -847,7 +845,8 @@ static void *net_thread(void *arg)
             continue;
         }
         struct pollfd pf[2] = {
-            {.fd = sock, .events = (short)(POLLIN | (mosquitto_want_write(mq->mosq) ? POLLOUT : 0))},
+            {.fd = sock,
+             .events = (short)(POLLIN | (mosquitto_want_write(mq->mosq) ? POLLOUT : 0))},
             {.fd = mq->wake[0], .events = POLLIN}};
         int n = poll(pf, 2, 1000);
         if (n < 0 && errno != EINTR)

@@ -60,7 +60,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         uint8_t q[MBTCP_REQ_LEN];
         struct mbtcp_req back;
         if (mbtcp_encode_request(&want, q, sizeof q) == PW_OK &&
-            (mbtcp_decode_request(q, sizeof q, &back) != PW_OK || memcmp(&back, &want, sizeof back)))
+            (mbtcp_decode_request(q, sizeof q, &back) != PW_OK ||
+             memcmp(&back, &want, sizeof back)))
             abort();
     }
     const uint8_t *p = data;

@@ -16,8 +16,8 @@ static void test_encode_request(void **st)
 {
     (void)st;
     uint8_t b[MBTCP_REQ_LEN];
-    struct mbtcp_req r = {.tid = 0x1234, .unit = 7, .fc = MBTCP_FC_READ_INPUT, .start = 0x0102,
-                          .count = 60};
+    struct mbtcp_req r = {
+        .tid = 0x1234, .unit = 7, .fc = MBTCP_FC_READ_INPUT, .start = 0x0102, .count = 60};
     assert_int_equal(mbtcp_encode_request(&r, b, sizeof b), PW_OK);
     const uint8_t want[] = {0x12, 0x34, 0, 0, 0, 6, 7, 4, 0x01, 0x02, 0, 60};
     assert_memory_equal(b, want, sizeof want);
@@ -43,7 +43,8 @@ static void test_encode_request(void **st)
 static void test_decode_registers(void **st)
 {
     (void)st;
-    struct mbtcp_req r = {.tid = 9, .unit = 1, .fc = MBTCP_FC_READ_HOLDING, .start = 10, .count = 2};
+    struct mbtcp_req r = {
+        .tid = 9, .unit = 1, .fc = MBTCP_FC_READ_HOLDING, .start = 10, .count = 2};
     const uint8_t a[] = {0, 9, 0, 0, 0, 7, 1, 3, 4, 0x41, 0x48, 0xFF, 0x01};
     uint16_t regs[2] = {0};
     uint8_t ex = 0;
@@ -95,7 +96,8 @@ static void test_exception(void **st)
 {
     (void)st;
     const uint8_t a[] = {0, 5, 0, 0, 0, 3, 1, 0x84, 2};
-    struct mbtcp_req r = {.tid = 5, .unit = 1, .fc = MBTCP_FC_READ_INPUT, .start = 5000, .count = 2};
+    struct mbtcp_req r = {
+        .tid = 5, .unit = 1, .fc = MBTCP_FC_READ_INPUT, .start = 5000, .count = 2};
     uint16_t regs[2];
     uint8_t ex = 0;
     char err[64];
@@ -137,7 +139,12 @@ static void test_server_side(void **st)
 {
     (void)st;
     uint8_t q[MBTCP_REQ_LEN], out[MBTCP_ADU_MAX];
-    struct mbtcp_req r = {.tid = 77, .unit = 3, .fc = MBTCP_FC_READ_INPUT, .start = 0, .count = 125}, got;
+    struct mbtcp_req r = {.tid = 77,
+                          .unit = 3,
+                          .fc = MBTCP_FC_READ_INPUT,
+                          .start = 0,
+                          .count = 125},
+                     got;
     assert_int_equal(mbtcp_encode_request(&r, q, sizeof q), PW_OK);
     assert_int_equal(mbtcp_decode_request(q, sizeof q, &got), PW_OK);
     assert_memory_equal(&got, &r, sizeof r);
