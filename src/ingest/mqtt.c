@@ -905,7 +905,6 @@ int mqtt_ingest_start(const struct field_deps *deps, struct mqtt_ingest **out)
     mosquitto_disconnect_v5_callback_set(mq->mosq, on_disconnect);
     mosquitto_message_callback_set(mq->mosq, on_message);
     mosquitto_log_callback_set(mq->mosq, on_log);
-    mosquitto_reconnect_delay_set(mq->mosq, 1, 60, true);
     mosquitto_max_inflight_messages_set(mq->mosq, 20);
     if (cfg->mqtt_username[0] &&
         mosquitto_username_pw_set(mq->mosq, cfg->mqtt_username,
