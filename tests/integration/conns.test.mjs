@@ -3,6 +3,7 @@
 //    is started with a soft open-file limit of 1024 and must raise it itself), a Modbus controller
 //    that accepts but never answers, and the Mosquitto broker restarted: the daemon survives, the
 //    Modbus device goes offline, MQTT reconnects within seconds and data flows again;
+//  - the binary imports no select()/pselect() and does not link libmodbus;
 //  - per-address connection limits: one address holding half-sent HJ 212 frames cannot lock out
 //    a station from another address (127.0.0.2 against 127.0.0.1);
 //  - a frame kept incomplete (a byte now and then, so the idle timeout never fires) is closed
@@ -14,7 +15,8 @@ import { tmpdir } from 'node:os';
 import http from 'node:http';
 import net from 'node:net';
 import path from 'node:path';
-import { Daemon, ModbusServer, Mosquitto, freePort, sleep, until } from './harness.mjs';
+import { spawnSync } from 'node:child_process';
+import { BIN, Daemon, ModbusServer, Mosquitto, freePort, sleep, until } from './harness.mjs';
 import { frame, local14, qnOf, Station } from './hj212lib.mjs';
 
 const MN = '010000A8900016F000169DC0'; // AQ-01 in small-park.json, PW 123456
@@ -140,6 +142,16 @@ test('1,100 device connections, a Modbus controller that never answers, a broker
   mb.unmute();
   await until(async () => (await status()).points[0].value === 6.5, { timeout: 10000, what: 'Modbus back' });
   assert.doesNotMatch(d.stderr, /FD_SETSIZE|buffer overflow/);
+});
+
+test('the daemon binary neither calls select() nor links libmodbus (whose waits are select())', () => {
+  const nm = spawnSync('nm', ['-D', '--undefined-only', BIN], { encoding: 'utf8' });
+  assert.equal(nm.status, 0, nm.stderr);
+  const bad = nm.stdout.split('\n').map((l) => l.trim().split(/\s+/).pop().split('@')[0])
+    .filter((sym) => /^(select|pselect|__fdelt_chk|__fdelt_warn|modbus_.*)$/.test(sym));
+  assert.deepEqual(bad, []);
+  const ldd = spawnSync('ldd', [BIN], { encoding: 'utf8' });
+  assert.doesNotMatch(ldd.stdout, /libmodbus/);
 });
 
 test('one address cannot take every HJ 212 connection: per-address limit, a station from another address is served', async () => {
