@@ -209,6 +209,7 @@ static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
     pw_counter_add(c->srv->m_bytes, (uint64_t)nread);
     uv_timer_again(&c->idle);
     conn_ref(c); /* on_data may close c */
+    size_t have = c->len;
     c->srv->on_data(c);
     if (!c->closing && c->len == c->srv->buf_cap) {
         /* the protocol could not decide on a full buffer: a bug, not the peer's fault */
@@ -221,11 +222,12 @@ static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
         c->buf = NULL;
         c->cap = 0;
     }
-    /* part of a frame kept: it has frame_ms from now to complete (the timer is not restarted
-     * while more of the same frame trickles in) */
+    /* part of a frame kept: it has frame_ms to complete from when it began — the timer is
+     * (re)started when bytes in front of it were consumed (a frame ended, so the kept bytes
+     * begin a new one), and left running while more of the same frame trickles in */
     if (!c->closing && c->len == 0)
         uv_timer_stop(&c->frame);
-    else if (!c->closing && !uv_is_active((uv_handle_t *)&c->frame))
+    else if (!c->closing && (c->len < have || !uv_is_active((uv_handle_t *)&c->frame)))
         uv_timer_start(&c->frame, on_frame_timeout, (uint64_t)c->srv->frame_ms, 0);
     conn_unref(c);
 }

@@ -207,5 +207,24 @@ test('a frame kept incomplete is closed after hj212.frame_timeout, even while by
   await sleep(500);
   await st.write(f.subarray(20));
   await st.next(/CN=9014/);
+  // a steady stream whose every write ends inside the next frame: each frame completes within
+  // the deadline, so the connection stays, for longer than frame_timeout in all
+  const frames = [];
+  for (let i = 0; i < 14; i++) {
+    const t = ts + (i + 1) * 1000;
+    frames.push(frame(`QN=${qnOf(t)};ST=22;CN=2011;PW=123456;MN=${MN};Flag=5;CP=&&DataTime=${local14(t)};a21026-Rtd=${i},a21026-Flag=N&&`));
+  }
+  const all = Buffer.concat(frames), step = frames[0].length;
+  let closedEarly = false;
+  st.sock.once('close', () => { closedEarly = true; });
+  // 0 .. step/2, then a frame's length at a time: every write but the last ends mid-frame
+  for (let off = 0; off < all.length;) {
+    const end = off === 0 ? step >> 1 : Math.min(all.length, off + step);
+    await st.write(all.subarray(off, end));
+    off = end;
+    await sleep(200);
+  }
+  assert.equal(closedEarly, false, 'a connection streaming whole frames was closed');
+  for (let i = 0; i < frames.length; i++) await st.next(/CN=9014/);
   st.close();
 });
