@@ -24,6 +24,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -50,6 +51,33 @@ static void install_signals(void)
 
 /* First start: create the admin user from PARKWATCH_ADMIN_PASSWORD or a generated password
  * printed once. */
+/* Raises the soft limit on open files to the hard limit: the listeners are sized for tens of
+ * thousands of device connections (hj212/jt808.max_connections), far above the usual soft limit
+ * of 1024. Logs the limit the daemon runs with, and warns when it is below what the listeners
+ * are configured to hold. */
+static void raise_fd_limit(const struct pw_config *cfg)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+        return;
+    rlim_t before = rl.rlim_cur;
+    if (rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
+            getrlimit(RLIMIT_NOFILE, &rl);
+    }
+    long long want = (long long)cfg->http_max_connections + cfg->hj212_max_connections +
+                     cfg->jt808_max_connections + 64;
+    if (rl.rlim_cur != RLIM_INFINITY && (long long)rl.rlim_cur < want)
+        PW_LOG_WARN("serve", "open-file limit below the configured connection limits",
+                    "nofile=%llu was=%llu wanted=%lld hint=\"raise the hard limit (LimitNOFILE=, "
+                    "ulimit -Hn) or lower *.max_connections\"",
+                    (unsigned long long)rl.rlim_cur, (unsigned long long)before, want);
+    else
+        PW_LOG_INFO("serve", "open-file limit", "nofile=%llu was=%llu",
+                    (unsigned long long)rl.rlim_cur, (unsigned long long)before);
+}
+
 static int ensure_admin(struct model *m)
 {
     char generated[32], err[256] = "";
@@ -149,6 +177,7 @@ int cmd_serve(struct cli *c)
     }
     install_signals();
     PW_LOG_INFO("serve", "starting", "version=%s data=%s", PARKWATCH_VERSION, c->data_dir);
+    raise_fd_limit(&c->cfg);
     m = cli_open_model(c);
     if (!m)
         goto out;

@@ -62,6 +62,11 @@
     X(hj212, utc_offset_minutes, INT, "480", "-720", "840", 1,                                     \
       "Time zone of DataTime for devices that do not set their own (minutes east of UTC; "         \
       "480 = UTC+8, China).")                                                                      \
+    X(hj212, max_connections_per_address, INT, "100", "0", "100000", 0,                            \
+      "Most HJ 212 connections open at once from one IP address (0 = no limit beyond "           \
+      "hj212.max_connections); more are refused, so one address cannot lock out the others.")   \
+    X(hj212, frame_timeout, DUR, "30s", "1s", "1h", 0,                                             \
+      "Close an HJ 212 connection whose frame stays incomplete for this long.")                   \
     X(jt808, listen, STR, "127.0.0.1:6808", "", "", 0,                                             \
       "JT/T 808 TCP listener (vehicle terminals): host:port; empty disables it.")                  \
     X(jt808, unknown_terminals, ENUM, "quarantine", "accept|quarantine|reject", "", 1,             \
@@ -79,6 +84,11 @@
       "(the old connection is closed) or refuse (the new one is answered result 1 and closed).")   \
     X(jt808, reset_window, DUR, "24h", "1m", "30d", 1,                                             \
       "How long an operator's terminal reset lets that registered terminal register again.")       \
+    X(jt808, max_connections_per_address, INT, "1000", "0", "200000", 0,                           \
+      "Most JT/T 808 connections open at once from one IP address (0 = no limit beyond "          \
+      "jt808.max_connections; terminals behind a carrier NAT share addresses).")                 \
+    X(jt808, frame_timeout, DUR, "30s", "1s", "1h", 0,                                             \
+      "Close a JT/T 808 connection whose frame stays incomplete for this long.")                  \
     X(mqtt, broker, STR, "127.0.0.1:1883", "", "", 0,                                              \
       "Mosquitto broker host:port; empty disables MQTT.")                                          \
     X(mqtt, client_id, STR, "parkwatch", "", "", 0,                                                \
@@ -89,8 +99,11 @@
     X(mqtt, cafile, STR, "", "", "", 0, "CA certificate file for MQTT over TLS.")                  \
     X(modbus, poll_interval, DUR, "5s", "100ms", "1h", 1,                                          \
       "Default Modbus TCP poll interval (a device may set its own).")                              \
-    X(modbus, timeout, DUR, "1s", "10ms", "1m", 1, "Modbus TCP response timeout.")                 \
-    X(modbus, retries, INT, "2", "0", "10", 1, "Modbus read retries before a poll counts as failed.") \
+    X(modbus, timeout, DUR, "1s", "10ms", "1m", 1,                                                 \
+      "Modbus TCP response timeout; also the connect timeout.")                                    \
+    X(modbus, retries, INT, "2", "0", "10", 1,                                                    \
+      "Retries of a Modbus read that timed out, while its poll's deadline (start + max(poll "     \
+      "interval, modbus.timeout)) has not passed.")                                                \
     X(modbus, offline_after, INT, "3", "1", "1000", 1,                                             \
       "Consecutive failed polls after which a Modbus device is offline.")                       \
     X(vehicles, max_stop_outside_lot, DUR, "10m", "1s", "1d", 1,                                   \

@@ -6,7 +6,9 @@
  *      "devices":[{"id","enterprise","last_seen":ms|null,"online":bool}]}
  *     One row per device that has at least one point with a series; last_seen is the newest
  *     sample of any of its points; online = last_seen within rules.offline_after (5 min when
- *     that is 0). Devices without points (cameras, gates, fire panels) are not listed.
+ *     that is 0) and, for a Modbus device, the poller does not count it offline (a controller
+ *     that stopped answering is offline after modbus.offline_after polls, not minutes later).
+ *     Devices without points (cameras, gates, fire panels) are not listed.
  *
  *   GET /api/v1/ui/today
  *     {"since":ms,"alarms_raised":n,"alarms_closed":n,"alarms_open":n,"entries":n,"exits":n}
@@ -20,6 +22,7 @@
 #include "base/err.h"
 #include "base/mem.h"
 #include "base/timeutil.h"
+#include "ingest/field.h"
 #include "ingest/ingest.h"
 #include "tsdb/tsdb.h"
 
@@ -111,11 +114,13 @@ static void h_device_status(struct http_server *s, struct http_req *r, struct ht
         pw_buf_json_str(&w->body, c.v[i].device);
         pw_buf_puts(&w->body, ",\"enterprise\":");
         pw_buf_json_str(&w->body, c.v[i].enterprise);
+        bool polled_off = s->deps.field && s->deps.field->modbus &&
+                          modbus_poller_device_online(s->deps.field->modbus, c.v[i].device) == 0;
         if (newest == TSDB_NO_TS)
             pw_buf_puts(&w->body, ",\"last_seen\":null,\"online\":false}");
         else
             pw_buf_printf(&w->body, ",\"last_seen\":%lld,\"online\":%s}", (long long)newest,
-                          now - newest <= after ? "true" : "false");
+                          now - newest <= after && !polled_off ? "true" : "false");
         i = j;
     }
     pw_buf_puts(&w->body, "]}\n");

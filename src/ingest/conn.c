@@ -7,7 +7,13 @@
  * An idle timer closes connections that stay silent for the protocol's idle_timeout. A
  * connection is freed only when its handles are closed and no completion
  * (a reply waiting for durability) refers to it: conn_close() may be called from anywhere on the
- * loop, including inside the read callback. */
+ * loop, including inside the read callback.
+ *
+ * Fairness between peers: a listener holds at most max_per_addr connections from one IP address
+ * (more are accepted and closed at once, counted and logged), and a frame must be complete within
+ * frame_ms of its first byte (a frame timer runs while the buffer holds part of one), so one
+ * address that opens thousands of connections, or keeps frames half-sent, cannot use up the
+ * listener's max_conns and lock out every other device. */
 #include "ingest/ingest_int.h"
 
 #include "base/err.h"
@@ -16,6 +22,67 @@
 
 #include <stdlib.h>
 #include <string.h>
+
+#define ADDR_BUCKETS 4096
+#define ADDR_LOG_EVERY 1000
+
+/* ---- connections per peer address ---- */
+
+struct addr_count {
+    uint8_t key[17]; /* family (4 or 6), then the address (4 or 16 bytes, zero-padded) */
+    int n;
+    uint64_t refused;
+    struct addr_count *next;
+};
+
+/* The peer's address as a key; false when it cannot be had (then it is not counted). */
+static bool addr_key(uv_tcp_t *t, uint8_t key[17])
+{
+    struct sockaddr_storage ss;
+    int len = sizeof ss;
+    memset(key, 0, 17);
+    if (uv_tcp_getpeername(t, (struct sockaddr *)&ss, &len) != 0)
+        return false;
+    if (ss.ss_family == AF_INET) {
+        key[0] = 4;
+        memcpy(key + 1, &((struct sockaddr_in *)&ss)->sin_addr, 4);
+    } else if (ss.ss_family == AF_INET6) {
+        const uint8_t *a = ((struct sockaddr_in6 *)&ss)->sin6_addr.s6_addr;
+        static const uint8_t v4mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xFF, 0xFF};
+        if (memcmp(a, v4mapped, 12) == 0) { /* the same host, whichever socket family */
+            key[0] = 4;
+            memcpy(key + 1, a + 12, 4);
+        } else {
+            key[0] = 6;
+            memcpy(key + 1, a, 16);
+        }
+    } else {
+        return false;
+    }
+    return true;
+}
+
+static struct addr_count **addr_slot(struct server *s, const uint8_t key[17])
+{
+    uint32_t h = 2166136261u;
+    for (int i = 0; i < 17; i++)
+        h = (h ^ key[i]) * 16777619u;
+    struct addr_count **pp = &s->addrs[h % ADDR_BUCKETS];
+    while (*pp && memcmp((*pp)->key, key, 17) != 0)
+        pp = &(*pp)->next;
+    return pp;
+}
+
+static void addr_release(struct server *s, struct addr_count *a)
+{
+    if (!a || --a->n > 0)
+        return;
+    struct addr_count **pp = addr_slot(s, a->key);
+    if (*pp == a) {
+        *pp = a->next;
+        free(a);
+    }
+}
 
 /* ---- connections ---- */
 
@@ -50,10 +117,13 @@ void conn_close(struct conn *c)
     c->closing = true;
     c->srv->n_conns--;
     pw_gauge_set(c->srv->m_conns, (uint64_t)c->srv->n_conns);
+    addr_release(c->srv, c->addr);
+    c->addr = NULL;
     if (c->srv->on_close)
         c->srv->on_close(c);
     uv_close((uv_handle_t *)&c->tcp, on_handle_closed);
     uv_close((uv_handle_t *)&c->idle, on_handle_closed);
+    uv_close((uv_handle_t *)&c->frame, on_handle_closed);
     c->refs--; /* the "open" reference */
 }
 
@@ -99,6 +169,15 @@ static void on_idle(uv_timer_t *t)
     conn_close(c);
 }
 
+static void on_frame_timeout(uv_timer_t *t)
+{
+    struct conn *c = t->data;
+    pw_counter_add(c->srv->m_frame_closed, 1);
+    PW_LOG_INFO(c->srv->proto, "incomplete frame timed out; closing", "peer=%s bytes=%zu", c->peer,
+                c->len);
+    conn_close(c);
+}
+
 static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 {
     struct conn *c = h->data;
@@ -130,6 +209,7 @@ static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
     pw_counter_add(c->srv->m_bytes, (uint64_t)nread);
     uv_timer_again(&c->idle);
     conn_ref(c); /* on_data may close c */
+    size_t have = c->len;
     c->srv->on_data(c);
     if (!c->closing && c->len == c->srv->buf_cap) {
         /* the protocol could not decide on a full buffer: a bug, not the peer's fault */
@@ -142,6 +222,13 @@ static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
         c->buf = NULL;
         c->cap = 0;
     }
+    /* part of a frame kept: it has frame_ms to complete from when it began — the timer is
+     * (re)started when bytes in front of it were consumed (a frame ended, so the kept bytes
+     * begin a new one), and left running while more of the same frame trickles in */
+    if (!c->closing && c->len == 0)
+        uv_timer_stop(&c->frame);
+    else if (!c->closing && (c->len < have || !uv_is_active((uv_handle_t *)&c->frame)))
+        uv_timer_start(&c->frame, on_frame_timeout, (uint64_t)c->srv->frame_ms, 0);
     conn_unref(c);
 }
 
@@ -188,6 +275,7 @@ static void on_connection(uv_stream_t *ls, int status)
     }
     struct conn *c = pw_xcalloc(1, sizeof *c);
     c->srv = s;
+    uint8_t key[17];
     if (!s->buf_init) {
         c->buf = pw_xmalloc(s->buf_cap);
         c->cap = s->buf_cap;
@@ -197,12 +285,36 @@ static void on_connection(uv_stream_t *ls, int status)
     c->tcp.data = c;
     uv_timer_init(ls->loop, &c->idle);
     c->idle.data = c;
-    c->handles = 2;
-    if (uv_accept(ls, (uv_stream_t *)&c->tcp) != 0) {
+    uv_timer_init(ls->loop, &c->frame);
+    c->frame.data = c;
+    c->handles = 3;
+    bool accepted = uv_accept(ls, (uv_stream_t *)&c->tcp) == 0;
+    if (accepted && s->max_per_addr > 0 && addr_key(&c->tcp, key)) {
+        struct addr_count **pp = addr_slot(s, key);
+        if (*pp && (*pp)->n >= s->max_per_addr) {
+            pw_counter_add(s->m_refused_addr, 1);
+            if ((*pp)->refused++ % ADDR_LOG_EVERY == 0) {
+                peer_name(&c->tcp, c->peer, sizeof c->peer);
+                PW_LOG_WARN(s->proto, "connection refused: per-address limit reached",
+                            "peer=%s max_connections_per_address=%d refused=%llu", c->peer,
+                            s->max_per_addr, (unsigned long long)(*pp)->refused);
+            }
+            accepted = false;
+        } else {
+            if (!*pp) {
+                *pp = pw_xcalloc(1, sizeof **pp);
+                memcpy((*pp)->key, key, sizeof key);
+            }
+            (*pp)->n++;
+            c->addr = *pp;
+        }
+    }
+    if (!accepted) {
         c->closing = true;
         c->refs = 0;
         uv_close((uv_handle_t *)&c->tcp, on_handle_closed);
         uv_close((uv_handle_t *)&c->idle, on_handle_closed);
+        uv_close((uv_handle_t *)&c->frame, on_handle_closed);
         return;
     }
     s->n_conns++;
@@ -230,6 +342,24 @@ int server_listen(struct ingest *ig, struct server *s, const char *addr)
     s->m_bytes = pw_counter_get("parkwatch_ingest_bytes_total", labels, "Bytes received.");
     s->m_idle_closed = pw_counter_get("parkwatch_ingest_idle_closed_total", labels,
                                       "Connections closed after idle_timeout.");
+    s->m_refused_addr = pw_counter_get(
+        "parkwatch_ingest_connections_refused_per_address_total", labels,
+        "Device connections refused at the per-address limit (max_connections_per_address).");
+    s->m_frame_closed = pw_counter_get("parkwatch_ingest_frame_timeouts_total", labels,
+                                       "Connections closed because a frame stayed incomplete "
+                                       "for frame_timeout.");
+    const struct pw_config *cfg = ig->deps.cfg;
+    if (strcmp(s->proto, "hj212") == 0) {
+        s->max_per_addr = (int)cfg->hj212_max_connections_per_address;
+        s->frame_ms = cfg->hj212_frame_timeout;
+    } else if (strcmp(s->proto, "jt808") == 0) {
+        s->max_per_addr = (int)cfg->jt808_max_connections_per_address;
+        s->frame_ms = cfg->jt808_frame_timeout;
+    }
+    if (s->frame_ms <= 0)
+        s->frame_ms = 30000;
+    if (!s->addrs)
+        s->addrs = pw_xcalloc(ADDR_BUCKETS, sizeof *s->addrs);
     if (!colon || (size_t)(colon - addr) >= sizeof host)
         goto bad;
     memcpy(host, addr, (size_t)(colon - addr));
@@ -275,11 +405,21 @@ static void close_walk(uv_handle_t *h, void *arg)
 
 void server_close(struct server *s)
 {
-    if (!s->listening)
-        return;
-    s->listening = false;
-    uv_close((uv_handle_t *)&s->listener, NULL);
-    uv_walk(&s->ig->loop, close_walk, s);
+    if (s->listening) {
+        s->listening = false;
+        uv_close((uv_handle_t *)&s->listener, NULL);
+        uv_walk(&s->ig->loop, close_walk, s);
+    }
+    /* every connection is closing: the counts go with them */
+    for (size_t b = 0; s->addrs && b < ADDR_BUCKETS; b++) {
+        while (s->addrs[b]) {
+            struct addr_count *a = s->addrs[b];
+            s->addrs[b] = a->next;
+            free(a);
+        }
+    }
+    free(s->addrs);
+    s->addrs = NULL;
 }
 
 /* ---- completions: pipeline thread → loop ---- */

@@ -84,16 +84,20 @@ int mqtt_ingest_status_json(struct mqtt_ingest *mq, struct pw_buf *out);
 
 struct modbus_poller;
 
-/* Loads the Modbus devices of the model and starts polling (no devices: no threads). Returns
- * PW_OK and *out, or PW_EDB. Model changes are picked up at the next start. */
+/* Loads the Modbus devices of the model and starts polling (one loop thread). Returns PW_OK
+ * and *out, or PW_EDB. Model changes are picked up at the next start. */
 int modbus_poller_start(const struct field_deps *deps, struct modbus_poller **out);
 /* (A change of the park model is seen as a new model_generation(), model.h; the poller does not
  * watch it yet: its devices are those of the model at start.) */
 void modbus_poller_stop(struct modbus_poller *mp);
 /* [{"device","enterprise","host","port","unit","online","consecutive_failures","polls",
  *   "failures","last_ok_at","last_error","points":[{"id","series","value","quality",
- *   "last_ok_at"}]}], scoped as above. */
+ *   "last_value","last_ok_at"}]}], scoped as above. "value" is null unless the latest poll read
+ * the point good. */
 int modbus_poller_devices_json(struct modbus_poller *mp, const char *scope, struct pw_buf *out);
+/* Whether the poller counts model device `id` online: 1 online, 0 offline (modbus.offline_after
+ * failed polls in a row), -1 not one of its devices. Any thread. */
+int modbus_poller_device_online(struct modbus_poller *mp, const char *id);
 
 /* The handles the HTTP API reads (http_deps.field); members may be NULL. */
 struct field_handles {

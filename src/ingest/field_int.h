@@ -34,6 +34,7 @@ struct mqtt_value {
     int64_t ts;
     double value;
     uint8_t quality;
+    bool has_ts; /* the record gave its own "ts" (else ts is the time of receipt) */
 };
 
 struct mqtt_telemetry {

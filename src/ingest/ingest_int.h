@@ -13,6 +13,7 @@
 #include <stdint.h>
 #include <uv.h>
 
+struct addr_count;
 struct conn;
 struct server;
 struct hj212_srv;
@@ -36,13 +37,22 @@ struct server {
     /* called once when the connection closes (before it is freed) */
     void (*on_close)(struct conn *c);
     void *proto_srv; /* the protocol's server state */
-    struct pw_counter *m_conns, *m_accepted, *m_refused, *m_bytes, *m_idle_closed;
+    /* per peer address: at most max_per_addr connections (0 = no limit); a frame must complete
+     * within frame_ms of its first byte (set by server_listen from <proto>.max_connections_per_
+     * address and <proto>.frame_timeout) */
+    int max_per_addr;
+    int64_t frame_ms;
+    struct addr_count **addrs; /* ADDR_BUCKETS chains */
+    struct pw_counter *m_conns, *m_accepted, *m_refused, *m_bytes, *m_idle_closed,
+        *m_refused_addr, *m_frame_closed;
 };
 
 /* One TCP connection. Freed when closed and no completion refers to it any more (refs == 0). */
 struct conn {
     uv_tcp_t tcp; /* tcp.data == this */
     uv_timer_t idle;
+    uv_timer_t frame; /* runs while buf holds part of a frame: frame_ms from its first byte */
+    struct addr_count *addr; /* the peer address's count; NULL when not counted */
     struct server *srv;
     char peer[64];
     char *buf;

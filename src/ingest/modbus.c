@@ -1,26 +1,36 @@
 /* modbus.c — the Modbus TCP poller (docs/protocols/modbus.md).
  *
  * At start the model's modbus devices are grouped: a controller is one TCP endpoint (host, port)
- * with one libmodbus connection; a poll group is the devices of one controller with the same unit
- * id and the same poll interval. Per group and register table the points' address spans are
- * merged into the fewest reads of contiguous addresses (at most 125 registers or 2000 bits each:
+ * with one connection; a poll group is the devices of one controller with the same unit id and
+ * the same poll interval. Per group and register table the points' address spans are merged into
+ * the fewest reads of contiguous addresses (at most 125 registers or 2000 bits each:
  * modbus_plan_runs), so 30 detectors at consecutive input registers cost one request per poll.
  *
- * A poll reads every run (each retried modbus.retries times, timeout modbus.timeout), decodes
- * each point (int16/uint16/int32/uint32/float32, word order, raw * scale + offset) and stores the
- * good values with quality 0 in one batch, durable before the next poll (pipeline_write). A failed
- * read stores nothing: the point's state (GET /api/v1/modbus/devices) carries the quality code of
- * the failure (field_int.h: 32 read failed, 33 timeout, 34 offline, 35 bad value) and the time of
- * its last good value. A device whose reads failed modbus.offline_after polls in a row is offline
- * (logged once, counted, gauge parkwatch_modbus_devices_offline); its next good poll brings it
- * back (logged).
+ * Transport: our own Modbus TCP codec (src/proto/modbus.c) on a libuv loop in one thread that
+ * owns every controller's socket (epoll: no select(), any fd number). A controller has one
+ * request in flight at a time; the reads of due polls queue behind it.
  *
- * Connections: a controller that refuses or drops the connection, or that times out (after which
- * the stream may hold a late answer), is closed and reconnected before its next poll, with a
- * backoff from 1 s doubling to 60 s while connecting fails; polls due meanwhile count as failed.
+ * A poll reads every run and ends by its deadline, start + max(poll interval, modbus.timeout):
+ * a read that timed out (modbus.timeout) is retried (modbus.retries) only while the deadline has
+ * not passed, so a device that stops answering fails one poll per interval and is offline after
+ * modbus.offline_after of them. Each point (int16/uint16/int32/uint32/float32, word order,
+ * raw * scale + offset) read good is stored with quality 0 in one batch per poll (submitted to
+ * the pipeline; the status counts it when durable). A failed read stores nothing: the point's
+ * state (GET /api/v1/modbus/devices) shows the failure's quality code (field_int.h: 32 read
+ * failed, 33 timeout, 34 offline, 35 bad value) and no current value — the last good one is kept
+ * apart, with its time. A device whose reads failed modbus.offline_after polls in a row is
+ * offline (logged once, counted, gauge parkwatch_modbus_devices_offline); its next good poll
+ * brings it back (logged). A poll still running when the group is due again is not doubled: that
+ * due poll is skipped (counted as failed).
  *
- * Threads: min(controllers, 16) poller threads; controller i belongs to thread i % n, which owns
- * its connection and groups. The status the API reads is guarded by mp->status_lock. */
+ * Connections: a controller that refuses the connection, or does not accept it within
+ * modbus.timeout, is retried with a backoff from 1 s doubling to 60 s; reads due meanwhile fail
+ * at once ("not connected"). A response timeout closes the connection (a late answer must not be
+ * taken for the next request's; transaction ids are checked as well) and the next read
+ * reconnects at once.
+ *
+ * Threads: the loop thread owns controllers, groups and polls; the status the API reads is
+ * guarded by mp->status_lock. */
 #include "ingest/field_int.h"
 
 #include "base/err.h"
@@ -30,20 +40,22 @@
 #include "base/timeutil.h"
 #include "model/model.h"
 #include "pipeline/pipeline.h"
+#include "proto/modbus.h"
 #include "tsdb/tsdb.h"
 
 #include <errno.h>
 #include <math.h>
-#include <modbus.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
+#include <uv.h>
 
-#define MAX_THREADS 16
 #define BACKOFF_MIN_MS 1000
 #define BACKOFF_MAX_MS 60000
+
+_Static_assert(MODBUS_MAX_REGS == MBTCP_MAX_REGS && MODBUS_MAX_BITS == MBTCP_MAX_BITS,
+               "the planner's limits are the protocol's");
 
 /* ==== pure helpers ==== */
 
@@ -146,10 +158,11 @@ struct mb_point {
     struct field_labels labels;
     size_t dev; /* index into mp->devs */
     size_t run; /* index into its group's runs of its table */
+    size_t off; /* offset of its first value in the poll's buffer of its table */
     /* status (status_lock) */
-    double value;
-    uint8_t quality;
-    int64_t last_ok;
+    double value;    /* the last good value */
+    uint8_t quality; /* of the latest poll */
+    int64_t last_ok; /* when value was read; 0 = never */
 };
 
 struct mb_dev {
@@ -161,10 +174,11 @@ struct mb_dev {
     int consecutive_failures;
     uint64_t polls, failures;
     int64_t last_ok, last_poll;
-    char last_error[128];
+    char last_error[200];
 };
 
 struct mb_ctrl;
+struct mb_poll;
 
 struct mb_group {
     struct mb_ctrl *c;
@@ -175,17 +189,62 @@ struct mb_group {
     size_t *points, n_points; /* indices into mp->points */
     struct modbus_run *runs[4];
     size_t n_runs[4];
+    size_t words[4];      /* values of all runs of a table */
+    struct mb_poll *poll; /* the poll in progress, or NULL */
 };
 
+/* A poll in progress: its reads are queued at (or in flight on) the group's controller. */
+struct mb_poll {
+    struct mb_group *g;
+    int64_t ts;       /* wall clock at the start: the samples' time */
+    int64_t deadline; /* monotonic ms */
+    size_t pending;   /* reads not finished */
+    uint8_t *runq[4]; /* per run: quality of its read */
+    uint16_t *regs[4];
+    uint8_t *bits[4];
+    char err[200]; /* the last failure */
+};
+
+/* A read of one run of a poll. */
+struct mb_read {
+    struct mb_poll *poll;
+    int table;
+    size_t run;
+    size_t off; /* into the poll's buffer of the table */
+    int attempts;
+};
+
+/* One TCP connection of a controller; freed when its handle is closed. */
+struct mb_link {
+    uv_tcp_t tcp;
+    uv_connect_t creq;
+    uv_write_t wreq;
+    struct mb_ctrl *c; /* NULL once closed: late callbacks are ignored */
+    uint8_t out[MBTCP_REQ_LEN];
+    uint8_t in[MBTCP_ADU_MAX];
+    size_t len;
+};
+
+enum mb_state { MB_DOWN, MB_RESOLVING, MB_CONNECTING, MB_UP };
+
 struct mb_ctrl {
+    struct modbus_poller *mp;
     char host[254];
     int port;
-    modbus_t *ctx;
-    bool connected;
+    enum mb_state state;
+    struct mb_link *link;
+    uv_timer_t timer; /* connect or response timeout */
+    uv_getaddrinfo_t gai;
     int64_t next_connect; /* monotonic ms */
     int64_t backoff_ms;
     bool logged_up; /* "connected" logged since the last failure to connect */
-    int thread;
+    /* reads waiting (a ring) and the one in flight */
+    struct mb_read *q;
+    size_t qhead, qn, qcap;
+    bool busy;
+    struct mb_read cur;
+    struct mbtcp_req req;
+    uint16_t tid;
 };
 
 struct modbus_poller {
@@ -200,20 +259,37 @@ struct modbus_poller {
     size_t n_ctrls;
     struct mb_group *groups;
     size_t n_groups;
-    pthread_t threads[MAX_THREADS];
-    int n_threads;
-    pthread_mutex_t lock; /* guards stopping (with cond) */
-    pthread_cond_t cond;
-    bool stopping;
+    uv_loop_t loop;
+    uv_thread_t thread;
+    uv_async_t stop;
+    uv_timer_t tick;
+    bool loop_ready, thread_started;
     pthread_mutex_t status_lock;
     size_t offline;
     struct pw_counter *m_polls_ok, *m_polls_failed, *m_reads, *m_read_errors[3], *m_samples,
-        *m_bad_values, *m_connects, *m_connect_failures, *m_offline, *m_offline_total;
+        *m_bad_values, *m_connects, *m_connect_failures, *m_offline, *m_offline_total,
+        *m_store_failed;
 };
 
 static int64_t mono_ms(void)
 {
     return pw_mono_ns() / 1000000;
+}
+
+static const char *table_name(int t)
+{
+    return t == MODEL_MB_HOLDING ? "holding"
+           : t == MODEL_MB_INPUT ? "input"
+           : t == MODEL_MB_COIL  ? "coil"
+                                 : "discrete";
+}
+
+static uint8_t table_fc(int t)
+{
+    return t == MODEL_MB_HOLDING ? MBTCP_FC_READ_HOLDING
+           : t == MODEL_MB_INPUT ? MBTCP_FC_READ_INPUT
+           : t == MODEL_MB_COIL  ? MBTCP_FC_READ_COILS
+                                 : MBTCP_FC_READ_DISCRETE;
 }
 
 /* ---- setup ---- */
@@ -232,6 +308,7 @@ static size_t ctrl_get(struct modbus_poller *mp, const struct model_modbus_devic
     snprintf(c->host, sizeof c->host, "%s", d->host);
     c->port = d->port;
     c->backoff_ms = BACKOFF_MIN_MS;
+    c->mp = mp;
     return mp->n_ctrls++;
 }
 
@@ -255,7 +332,7 @@ static unsigned point_len(const struct model_modbus_point *p)
                                                                       : modbus_type_words(p->type);
 }
 
-/* Plans the runs of each table of g and assigns each point its run. */
+/* Plans the runs of each table of g and assigns each point its run and buffer offset. */
 static int group_plan(struct modbus_poller *mp, struct mb_group *g)
 {
     for (int t = 0; t < 4; t++) {
@@ -277,17 +354,23 @@ static int group_plan(struct modbus_poller *mp, struct mb_group *g)
         free(len);
         if (rc)
             return rc;
+        g->words[t] = 0;
+        for (size_t r = 0; r < g->n_runs[t]; r++)
+            g->words[t] += g->runs[t][r].count;
         for (size_t i = 0; i < g->n_points; i++) {
             struct mb_point *pt = &mp->points[g->points[i]];
             if ((int)pt->p->table != t)
                 continue;
+            size_t off = 0;
             for (size_t r = 0; r < g->n_runs[t]; r++) {
                 const struct modbus_run *run = &g->runs[t][r];
                 if (pt->p->address >= run->start && (uint32_t)pt->p->address + point_len(pt->p) <=
                                                         (uint32_t)run->start + run->count) {
                     pt->run = r;
+                    pt->off = off + (pt->p->address - run->start);
                     break;
                 }
+                off += run->count;
             }
         }
     }
@@ -356,170 +439,61 @@ static int build(struct modbus_poller *mp)
     return PW_OK;
 }
 
-/* ---- polling ---- */
+/* ---- storing (the pipeline thread calls back; it must not touch the poller) ---- */
 
-static void ctrl_close(struct mb_ctrl *c)
+struct mb_store {
+    struct pw_counter *samples, *failed;
+    char where[300];
+};
+
+static void on_stored(struct pipeline_batch *b, int rc, void *arg)
 {
-    if (c->ctx) {
-        modbus_close(c->ctx);
-        modbus_free(c->ctx);
-        c->ctx = NULL;
+    struct mb_store *s = arg;
+    pw_counter_add(s->samples, b->stored);
+    if (rc != PW_OK) {
+        pw_counter_add(s->failed, 1);
+        PW_LOG_WARN("modbus", "storing a poll failed", "%s err=%s stored=%zu of=%zu", s->where,
+                    pw_errname(rc), b->stored, b->n);
     }
-    c->connected = false;
+    free(s);
 }
 
-/* Connects c when needed (respecting the backoff). Returns PW_OK or PW_EIO with err set. */
-static int ctrl_connect(struct modbus_poller *mp, struct mb_ctrl *c, char *err, size_t cap)
-{
-    if (c->connected)
-        return PW_OK;
-    int64_t now = mono_ms();
-    if (now < c->next_connect) {
-        snprintf(err, cap, "not connected (next attempt in %lld ms)",
-                 (long long)(c->next_connect - now));
-        return PW_EIO;
-    }
-    char port[8];
-    snprintf(port, sizeof port, "%d", c->port);
-    c->ctx = modbus_new_tcp_pi(c->host, port);
-    if (!c->ctx) {
-        snprintf(err, cap, "modbus_new_tcp_pi: %s", modbus_strerror(errno));
-        return PW_EIO;
-    }
-    int64_t to = mp->deps.cfg->modbus_timeout;
-    modbus_set_response_timeout(c->ctx, (uint32_t)(to / 1000), (uint32_t)(to % 1000) * 1000);
-    if (modbus_connect(c->ctx) != 0) {
-        snprintf(err, cap, "connect: %s", modbus_strerror(errno));
-        ctrl_close(c);
-        pw_counter_add(mp->m_connect_failures, 1);
-        c->logged_up = false;
-        if (c->backoff_ms == BACKOFF_MIN_MS)
-            PW_LOG_WARN("modbus", "cannot connect; retrying with backoff", "host=%s port=%d err=%s",
-                        c->host, c->port, modbus_strerror(errno));
-        c->next_connect = now + c->backoff_ms;
-        c->backoff_ms = c->backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : c->backoff_ms * 2;
-        return PW_EIO;
-    }
-    pw_counter_add(mp->m_connects, 1);
-    /* reconnects after a timeout are routine for a hung device: logged once, then at debug */
-    if (!c->logged_up)
-        PW_LOG_INFO("modbus", "connected", "host=%s port=%d", c->host, c->port);
-    else
-        PW_LOG_DEBUG("modbus", "reconnected", "host=%s port=%d", c->host, c->port);
-    c->logged_up = true;
-    c->connected = true;
-    c->backoff_ms = BACKOFF_MIN_MS;
-    c->next_connect = 0;
-    return PW_OK;
-}
+/* ---- polls ---- */
 
-/* One read with retries. Returns MODBUS_Q_GOOD or the failure's quality code (err set). */
-static int read_run(struct modbus_poller *mp, struct mb_group *g, int table,
-                    const struct modbus_run *run, uint16_t *regs, uint8_t *bits, char *err,
-                    size_t cap)
+static void poll_free(struct mb_poll *p)
 {
-    struct mb_ctrl *c = g->c;
-    int tries = 1 + (int)mp->deps.cfg->modbus_retries;
-    int q = MODBUS_Q_READ_FAILED;
-    for (int i = 0; i < tries; i++) {
-        if (ctrl_connect(mp, c, err, cap) != PW_OK)
-            return MODBUS_Q_READ_FAILED;
-        modbus_set_slave(c->ctx, g->unit);
-        int n;
-        pw_counter_add(mp->m_reads, 1);
-        switch (table) {
-        case MODEL_MB_HOLDING:
-            n = modbus_read_registers(c->ctx, run->start, run->count, regs);
-            break;
-        case MODEL_MB_INPUT:
-            n = modbus_read_input_registers(c->ctx, run->start, run->count, regs);
-            break;
-        case MODEL_MB_COIL:
-            n = modbus_read_bits(c->ctx, run->start, run->count, bits);
-            break;
-        default:
-            n = modbus_read_input_bits(c->ctx, run->start, run->count, bits);
-            break;
-        }
-        if (n == run->count)
-            return MODBUS_Q_GOOD;
-        int e = n < 0 ? errno : EMBBADDATA;
-        snprintf(err, cap, "read %s %u+%u unit %d: %s",
-                 table == MODEL_MB_HOLDING ? "holding"
-                 : table == MODEL_MB_INPUT ? "input"
-                 : table == MODEL_MB_COIL  ? "coil"
-                                           : "discrete",
-                 run->start, run->count, g->unit, modbus_strerror(e));
-        if (e == ETIMEDOUT) {
-            pw_counter_add(mp->m_read_errors[1], 1);
-            q = MODBUS_Q_TIMEOUT;
-            ctrl_close(c); /* a late answer may still arrive: start a clean stream */
-        } else if (e > MODBUS_ENOBASE && e < EMBBADCRC) {
-            pw_counter_add(mp->m_read_errors[0], 1);
-            q = MODBUS_Q_READ_FAILED; /* an exception response: the connection is fine */
-        } else {
-            pw_counter_add(mp->m_read_errors[2], 1);
-            q = MODBUS_Q_READ_FAILED;
-            ctrl_close(c);
-        }
-    }
-    return q;
-}
-
-static void poll_group(struct modbus_poller *mp, struct mb_group *g)
-{
-    int64_t ts = pw_now_ms();
-    size_t maxr = 0;
-    char err[160] = "";
-    for (int t = 0; t < 4; t++)
-        maxr = g->n_runs[t] > maxr ? g->n_runs[t] : maxr;
-    int *runq[4];
-    uint16_t *regs[4];
-    uint8_t *bits[4];
     for (int t = 0; t < 4; t++) {
-        size_t words = 0;
-        for (size_t r = 0; r < g->n_runs[t]; r++)
-            words += g->runs[t][r].count;
-        runq[t] = pw_xcalloc(g->n_runs[t] + 1, sizeof *runq[t]);
-        regs[t] = t < 2 ? pw_xcalloc(words + 1, sizeof *regs[t]) : NULL;
-        bits[t] = t >= 2 ? pw_xcalloc(words + 1, 1) : NULL;
-        size_t off = 0;
-        for (size_t r = 0; r < g->n_runs[t]; r++) {
-            if (__atomic_load_n(&mp->stopping, __ATOMIC_RELAXED)) { /* shutting down: skip */
-                runq[t][r] = MODBUS_Q_READ_FAILED;
-                snprintf(err, sizeof err, "poller stopping");
-                continue;
-            }
-            runq[t][r] = read_run(mp, g, t, &g->runs[t][r], regs[t] ? regs[t] + off : NULL,
-                                  bits[t] ? bits[t] + off : NULL, err, sizeof err);
-            off += g->runs[t][r].count;
-        }
+        free(p->runq[t]);
+        free(p->regs[t]);
+        free(p->bits[t]);
     }
-    /* decode; a device fails this poll when any of its reads failed */
+    free(p);
+}
+
+/* All reads of p are done: decode, update the status, store the good values. */
+static void poll_finish(struct modbus_poller *mp, struct mb_poll *p)
+{
+    struct mb_group *g = p->g;
     struct pipeline_batch *b = pipeline_batch_new();
     bool *dev_failed = pw_xcalloc(mp->n_devs, sizeof *dev_failed);
-    int *dev_q = pw_xcalloc(mp->n_devs, sizeof *dev_q);
+    uint8_t *dev_q = pw_xcalloc(mp->n_devs, sizeof *dev_q);
     pthread_mutex_lock(&mp->status_lock);
     for (size_t i = 0; i < g->n_points; i++) {
         struct mb_point *pt = &mp->points[g->points[i]];
         int t = (int)pt->p->table;
-        int q = runq[t][pt->run];
+        uint8_t q = p->runq[t][pt->run];
         if (q != MODBUS_Q_GOOD) {
             dev_failed[pt->dev] = true;
             dev_q[pt->dev] = q;
             continue;
         }
-        size_t off = 0;
-        for (size_t r = 0; r < pt->run; r++)
-            off += g->runs[t][r].count;
-        off += pt->p->address - g->runs[t][pt->run].start;
         double v;
         int rc;
         if (t >= 2) {
-            v = bits[t][off] ? 1 : 0;
+            v = p->bits[t][pt->off] ? 1 : 0;
             rc = PW_OK;
         } else {
-            rc = modbus_decode(regs[t] + off, pt->p->type, pt->p->word_little, pt->p->scale,
+            rc = modbus_decode(p->regs[t] + pt->off, pt->p->type, pt->p->word_little, pt->p->scale,
                                pt->p->offset, &v);
         }
         if (rc != PW_OK) {
@@ -529,15 +503,16 @@ static void poll_group(struct modbus_poller *mp, struct mb_group *g)
         }
         pt->value = v;
         pt->quality = MODBUS_Q_GOOD;
-        pt->last_ok = ts;
-        pipeline_batch_add(b, pt->labels.l, pt->labels.n, ts, v, MODBUS_Q_GOOD);
+        pt->last_ok = p->ts;
+        pipeline_batch_add(b, pt->labels.l, pt->labels.n, p->ts, v, MODBUS_Q_GOOD);
     }
     int64_t offline_after = mp->deps.cfg->modbus_offline_after;
+    bool any_failed = false;
     for (size_t k = 0; k < g->n_devs; k++) {
         size_t di = g->devs[k];
         struct mb_dev *d = &mp->devs[di];
         d->polls++;
-        d->last_poll = ts;
+        d->last_poll = p->ts;
         if (!dev_failed[di]) {
             if (!d->online) {
                 PW_LOG_INFO("modbus", "device back online", "device=%s host=%s port=%d unit=%d",
@@ -547,107 +522,490 @@ static void poll_group(struct modbus_poller *mp, struct mb_group *g)
             d->online = true;
             d->ever_ok = true;
             d->consecutive_failures = 0;
-            d->last_ok = ts;
+            d->last_ok = p->ts;
             continue;
         }
+        any_failed = true;
         d->failures++;
         d->consecutive_failures++;
-        snprintf(d->last_error, sizeof d->last_error, "%s", err);
+        snprintf(d->last_error, sizeof d->last_error, "%s", p->err);
         if (d->online && d->consecutive_failures >= offline_after) {
             d->online = false;
             mp->offline++;
             pw_counter_add(mp->m_offline_total, 1);
             PW_LOG_WARN("modbus", "device offline",
-                        "device=%s host=%s port=%d unit=%d failures=%d "
-                        "err=\"%s\"",
-                        d->md->dev.id, g->c->host, g->c->port, g->unit, d->consecutive_failures,
-                        err);
+                        "device=%s host=%s port=%d unit=%d failures=%d err=\"%s\"", d->md->dev.id,
+                        g->c->host, g->c->port, g->unit, d->consecutive_failures, p->err);
         }
         /* the points' state shows the failure; no sample is stored */
         for (size_t i = 0; i < g->n_points; i++) {
             struct mb_point *pt = &mp->points[g->points[i]];
             if (pt->dev == di)
-                pt->quality = (uint8_t)(d->online ? dev_q[di] : MODBUS_Q_OFFLINE);
+                pt->quality = d->online ? dev_q[di] : MODBUS_Q_OFFLINE;
         }
     }
     pw_gauge_set(mp->m_offline, mp->offline);
     pthread_mutex_unlock(&mp->status_lock);
-    bool any_failed = false;
-    for (size_t k = 0; k < g->n_devs; k++)
-        any_failed |= dev_failed[g->devs[k]];
     pw_counter_add(any_failed ? mp->m_polls_failed : mp->m_polls_ok, 1);
     free(dev_failed);
     free(dev_q);
-    for (int t = 0; t < 4; t++) {
-        free(runq[t]);
-        free(regs[t]);
-        free(bits[t]);
-    }
-    size_t n = b->n, stored = 0;
-    if (n == 0) {
+    g->poll = NULL;
+    poll_free(p);
+    if (b->n == 0) {
         pipeline_batch_free(b);
         return;
     }
-    int rc = pipeline_write(mp->deps.pipeline, b, &stored);
-    pw_counter_add(mp->m_samples, stored);
-    if (rc != PW_OK)
-        PW_LOG_WARN("modbus", "storing a poll failed",
-                    "host=%s port=%d unit=%d err=%s stored=%zu "
-                    "of=%zu",
-                    g->c->host, g->c->port, g->unit, pw_errname(rc), stored, n);
+    struct mb_store *s = pw_xmalloc(sizeof *s);
+    s->samples = mp->m_samples;
+    s->failed = mp->m_store_failed;
+    snprintf(s->where, sizeof s->where, "host=%s port=%d unit=%d", g->c->host, g->c->port, g->unit);
+    size_t n = b->n;
+    int rc = pipeline_submit(mp->deps.pipeline, b, on_stored, s);
+    if (rc != PW_OK) {
+        pw_counter_add(mp->m_store_failed, 1);
+        PW_LOG_WARN("modbus", "storing a poll failed", "%s err=%s stored=0 of=%zu", s->where,
+                    pw_errname(rc), n);
+        free(s);
+    }
 }
 
-struct thread_arg {
-    struct modbus_poller *mp;
-    int index;
-};
-
-static void *run(void *arg)
+/* Read r finished with quality q (err says why when q != good). */
+static void read_done(struct modbus_poller *mp, struct mb_read *r, uint8_t q, const char *err)
 {
-    struct thread_arg *ta = arg;
-    struct modbus_poller *mp = ta->mp;
-    int me = ta->index;
-    free(ta);
-    pthread_mutex_lock(&mp->lock);
-    while (!mp->stopping) {
-        pthread_mutex_unlock(&mp->lock);
-        int64_t now = mono_ms(), next = now + 1000;
-        for (size_t k = 0; k < mp->n_groups; k++) {
-            struct mb_group *g = &mp->groups[k];
-            if (g->c->thread != me)
-                continue;
-            if (g->next_due <= now) {
-                poll_group(mp, g);
-                /* keep the cadence; after an overrun start again from now */
-                g->next_due += g->interval_ms;
-                now = mono_ms();
-                if (g->next_due <= now)
-                    g->next_due = now + g->interval_ms;
-            }
-            if (g->next_due < next)
-                next = g->next_due;
+    struct mb_poll *p = r->poll;
+    p->runq[r->table][r->run] = q;
+    if (q != MODBUS_Q_GOOD && err)
+        snprintf(p->err, sizeof p->err, "%s", err);
+    if (--p->pending == 0)
+        poll_finish(mp, p);
+}
+
+static void read_fail(struct mb_ctrl *c, struct mb_read *r, uint8_t q, const char *why)
+{
+    char err[200];
+    const struct modbus_run *run = &r->poll->g->runs[r->table][r->run];
+    snprintf(err, sizeof err, "read %s %u+%u unit %d: %s", table_name(r->table), run->start,
+             run->count, r->poll->g->unit, why);
+    read_done(c->mp, r, q, err);
+}
+
+static void q_push(struct mb_ctrl *c, const struct mb_read *r, bool front)
+{
+    if (c->qn == c->qcap) {
+        size_t cap = c->qcap ? c->qcap * 2 : 16;
+        struct mb_read *nq = pw_xmalloc(cap * sizeof *nq);
+        for (size_t i = 0; i < c->qn; i++)
+            nq[i] = c->q[(c->qhead + i) % c->qcap];
+        free(c->q);
+        c->q = nq;
+        c->qcap = cap;
+        c->qhead = 0;
+    }
+    if (front) {
+        c->qhead = (c->qhead + c->qcap - 1) % c->qcap;
+        c->q[c->qhead] = *r;
+    } else {
+        c->q[(c->qhead + c->qn) % c->qcap] = *r;
+    }
+    c->qn++;
+}
+
+static struct mb_read q_pop(struct mb_ctrl *c)
+{
+    struct mb_read r = c->q[c->qhead];
+    c->qhead = (c->qhead + 1) % c->qcap;
+    c->qn--;
+    return r;
+}
+
+static void ctrl_kick(struct mb_ctrl *c);
+
+/* ---- connections ---- */
+
+static void on_link_closed(uv_handle_t *h)
+{
+    free(h->data);
+}
+
+/* Closes c's connection (if any); the controller is DOWN and may reconnect from `retry_at`. */
+static void ctrl_close(struct mb_ctrl *c, int64_t retry_at)
+{
+    if (c->link) {
+        c->link->c = NULL;
+        uv_close((uv_handle_t *)&c->link->tcp, on_link_closed);
+        c->link = NULL;
+    }
+    if (c->state != MB_RESOLVING) /* a resolution in flight finishes and is dropped */
+        c->state = MB_DOWN;
+    c->next_connect = retry_at;
+    uv_timer_stop(&c->timer);
+}
+
+/* A connection attempt failed: back off; every waiting read fails. */
+static void connect_failed(struct mb_ctrl *c, const char *why)
+{
+    struct modbus_poller *mp = c->mp;
+    int64_t now = mono_ms();
+    pw_counter_add(mp->m_connect_failures, 1);
+    if (c->backoff_ms == BACKOFF_MIN_MS || c->logged_up)
+        PW_LOG_WARN("modbus", "cannot connect; retrying with backoff", "host=%s port=%d err=\"%s\"",
+                    c->host, c->port, why);
+    c->logged_up = false;
+    ctrl_close(c, now + c->backoff_ms);
+    c->state = MB_DOWN;
+    c->backoff_ms = c->backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : c->backoff_ms * 2;
+    char err[160];
+    snprintf(err, sizeof err, "connect: %s", why);
+    while (c->qn) {
+        struct mb_read r = q_pop(c);
+        read_fail(c, &r, MODBUS_Q_READ_FAILED, err);
+    }
+}
+
+static void on_timer(uv_timer_t *t);
+static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf);
+
+static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+{
+    struct mb_link *l = h->data;
+    *buf = uv_buf_init((char *)l->in + l->len, (unsigned)(sizeof l->in - l->len));
+}
+
+static void on_connected(uv_connect_t *req, int status)
+{
+    struct mb_link *l = req->data;
+    struct mb_ctrl *c = l->c;
+    if (!c) /* closed meanwhile (connect timeout, shutdown) */
+        return;
+    if (status < 0) {
+        connect_failed(c, uv_strerror(status));
+        return;
+    }
+    uv_timer_stop(&c->timer);
+    uv_tcp_nodelay(&l->tcp, 1);
+    uv_read_start((uv_stream_t *)&l->tcp, on_alloc, on_read);
+    pw_counter_add(c->mp->m_connects, 1);
+    /* reconnects after a timeout are routine for a hung device: logged once, then at debug */
+    if (!c->logged_up)
+        PW_LOG_INFO("modbus", "connected", "host=%s port=%d", c->host, c->port);
+    else
+        PW_LOG_DEBUG("modbus", "reconnected", "host=%s port=%d", c->host, c->port);
+    c->logged_up = true;
+    c->state = MB_UP;
+    c->backoff_ms = BACKOFF_MIN_MS;
+    ctrl_kick(c);
+}
+
+static void connect_to(struct mb_ctrl *c, const struct sockaddr *sa)
+{
+    struct mb_link *l = pw_xcalloc(1, sizeof *l);
+    l->c = c;
+    uv_tcp_init(&c->mp->loop, &l->tcp);
+    l->tcp.data = l;
+    l->creq.data = l;
+    l->wreq.data = l;
+    c->link = l;
+    c->state = MB_CONNECTING;
+    uv_timer_start(&c->timer, on_timer, (uint64_t)c->mp->deps.cfg->modbus_timeout, 0);
+    int rc = uv_tcp_connect(&l->creq, &l->tcp, sa, on_connected);
+    if (rc < 0)
+        connect_failed(c, uv_strerror(rc));
+}
+
+static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
+{
+    struct mb_ctrl *c = req->data;
+    bool wanted = c->state == MB_RESOLVING && c->mp->loop_ready;
+    if (wanted)
+        c->state = MB_DOWN;
+    if (wanted && (status < 0 || !res))
+        connect_failed(c, status < 0 ? uv_strerror(status) : "no address");
+    else if (wanted)
+        connect_to(c, res->ai_addr);
+    uv_freeaddrinfo(res);
+}
+
+static void ctrl_connect(struct mb_ctrl *c)
+{
+    struct sockaddr_storage ss;
+    memset(&ss, 0, sizeof ss);
+    if (uv_ip4_addr(c->host, c->port, (struct sockaddr_in *)&ss) == 0 ||
+        uv_ip6_addr(c->host, c->port, (struct sockaddr_in6 *)&ss) == 0) {
+        connect_to(c, (struct sockaddr *)&ss);
+        return;
+    }
+    char port[8];
+    snprintf(port, sizeof port, "%d", c->port);
+    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM};
+    c->gai.data = c;
+    c->state = MB_RESOLVING;
+    int rc = uv_getaddrinfo(&c->mp->loop, &c->gai, on_resolved, c->host, port, &hints);
+    if (rc < 0) {
+        c->state = MB_DOWN;
+        connect_failed(c, uv_strerror(rc));
+    }
+}
+
+/* ---- requests ---- */
+
+static void on_written(uv_write_t *w, int status)
+{
+    struct mb_link *l = w->data;
+    struct mb_ctrl *c = l->c;
+    if (!c || status >= 0)
+        return;
+    char why[96];
+    snprintf(why, sizeof why, "write: %s", uv_strerror(status));
+    pw_counter_add(c->mp->m_read_errors[2], 1);
+    struct mb_read r = c->cur;
+    c->busy = false;
+    ctrl_close(c, mono_ms());
+    read_fail(c, &r, MODBUS_Q_READ_FAILED, why);
+    ctrl_kick(c);
+}
+
+/* The read in flight failed with a timeout or an I/O error: the connection is closed; retried
+ * while attempts remain and the poll's deadline has not passed. */
+static void cur_failed(struct mb_ctrl *c, uint8_t q, const char *why)
+{
+    struct mb_read r = c->cur;
+    c->busy = false;
+    ctrl_close(c, mono_ms());
+    if (r.attempts < 1 + c->mp->deps.cfg->modbus_retries && mono_ms() < r.poll->deadline)
+        q_push(c, &r, true);
+    else
+        read_fail(c, &r, q, why);
+    ctrl_kick(c);
+}
+
+static void on_timer(uv_timer_t *t)
+{
+    struct mb_ctrl *c = t->data;
+    if (c->state == MB_CONNECTING) {
+        connect_failed(c, strerror(ETIMEDOUT));
+        return;
+    }
+    if (c->busy) {
+        pw_counter_add(c->mp->m_read_errors[1], 1);
+        cur_failed(c, MODBUS_Q_TIMEOUT, strerror(ETIMEDOUT));
+    }
+}
+
+static void on_response(struct mb_ctrl *c, const uint8_t *adu, size_t len)
+{
+    struct modbus_poller *mp = c->mp;
+    if (!c->busy || mbtcp_tid(adu) != c->req.tid)
+        return; /* a late answer to a request given up on, or unasked: ignored */
+    struct mb_read r = c->cur;
+    struct mb_poll *p = r.poll;
+    uint8_t ex = 0;
+    char err[128];
+    int rc = mbtcp_decode_response(
+        adu, len, &c->req, p->regs[r.table] ? p->regs[r.table] + r.off : NULL,
+        p->bits[r.table] ? p->bits[r.table] + r.off : NULL, &ex, err, sizeof err);
+    if (rc == PW_EPROTO) {
+        pw_counter_add(mp->m_read_errors[2], 1);
+        cur_failed(c, MODBUS_Q_READ_FAILED, err);
+        return;
+    }
+    uv_timer_stop(&c->timer);
+    c->busy = false;
+    if (rc == PW_ERANGE) {
+        /* an exception response: the connection is fine; the answer will not change on retry */
+        pw_counter_add(mp->m_read_errors[0], 1);
+        read_fail(c, &r, MODBUS_Q_READ_FAILED, mbtcp_exception_str(ex));
+    } else {
+        read_done(mp, &r, MODBUS_Q_GOOD, NULL);
+    }
+    ctrl_kick(c);
+}
+
+static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
+{
+    struct mb_link *l = s->data;
+    struct mb_ctrl *c = l->c;
+    if (!c || n == 0)
+        return;
+    if (n < 0) {
+        char why[96];
+        snprintf(why, sizeof why, "%s",
+                 n == UV_EOF ? "connection closed by the controller" : uv_strerror((int)n));
+        if (c->busy) {
+            pw_counter_add(c->mp->m_read_errors[2], 1);
+            cur_failed(c, MODBUS_Q_READ_FAILED, why);
+        } else {
+            ctrl_close(c, mono_ms());
         }
-        pthread_mutex_lock(&mp->lock);
-        if (mp->stopping)
+        return;
+    }
+    l->len += (size_t)n;
+    size_t used = 0;
+    while (c->link == l) {
+        size_t adu;
+        int rc = mbtcp_frame(l->in + used, l->len - used, &adu);
+        if (rc == PW_EAGAIN)
             break;
-        int64_t wait = next - mono_ms();
-        if (wait > 0) {
-            struct timespec ts;
-            clock_gettime(CLOCK_MONOTONIC, &ts);
-            ts.tv_sec += wait / 1000;
-            ts.tv_nsec += (wait % 1000) * 1000000L;
-            if (ts.tv_nsec >= 1000000000L) {
-                ts.tv_sec++;
-                ts.tv_nsec -= 1000000000L;
+        if (rc != PW_OK) {
+            pw_counter_add(c->mp->m_read_errors[2], 1);
+            if (c->busy)
+                cur_failed(c, MODBUS_Q_READ_FAILED, "not a Modbus TCP frame");
+            else
+                ctrl_close(c, mono_ms());
+            return;
+        }
+        on_response(c, l->in + used, adu); /* may close l */
+        used += adu;
+    }
+    if (c->link != l || l->c == NULL)
+        return;
+    memmove(l->in, l->in + used, l->len - used);
+    l->len -= used;
+}
+
+/* Sends the next waiting read, or (re)connects for it, or fails what cannot be done in time. */
+static void ctrl_kick(struct mb_ctrl *c)
+{
+    struct modbus_poller *mp = c->mp;
+    int64_t now = mono_ms();
+    while (c->qn && !c->busy) {
+        struct mb_read *head = &c->q[c->qhead];
+        if (now >= head->poll->deadline) {
+            struct mb_read r = q_pop(c);
+            read_fail(c, &r, MODBUS_Q_TIMEOUT,
+                      c->state == MB_UP ? "no time left in the poll" : strerror(ETIMEDOUT));
+            continue;
+        }
+        if (c->state == MB_RESOLVING || c->state == MB_CONNECTING)
+            return;
+        if (c->state == MB_DOWN) {
+            if (now < c->next_connect) {
+                char why[80];
+                snprintf(why, sizeof why, "not connected (next attempt in %lld ms)",
+                         (long long)(c->next_connect - now));
+                while (c->qn) {
+                    struct mb_read r = q_pop(c);
+                    read_fail(c, &r, MODBUS_Q_READ_FAILED, why);
+                }
+                return;
             }
-            pthread_cond_timedwait(&mp->cond, &mp->lock, &ts);
+            ctrl_connect(c);
+            continue; /* connecting now, or failed (then the queue is empty) */
+        }
+        /* MB_UP: send */
+        struct mb_read r = q_pop(c);
+        const struct modbus_run *run = &r.poll->g->runs[r.table][r.run];
+        c->req = (struct mbtcp_req){.tid = ++c->tid,
+                                    .unit = (uint8_t)r.poll->g->unit,
+                                    .fc = table_fc(r.table),
+                                    .start = run->start,
+                                    .count = run->count};
+        if (mbtcp_encode_request(&c->req, c->link->out, sizeof c->link->out) != PW_OK) {
+            read_fail(c, &r, MODBUS_Q_READ_FAILED, "cannot encode the request");
+            continue;
+        }
+        r.attempts++;
+        c->cur = r;
+        c->busy = true;
+        pw_counter_add(mp->m_reads, 1);
+        uv_buf_t b = uv_buf_init((char *)c->link->out, MBTCP_REQ_LEN);
+        uv_timer_start(&c->timer, on_timer, (uint64_t)mp->deps.cfg->modbus_timeout, 0);
+        int rc = uv_write(&c->link->wreq, (uv_stream_t *)&c->link->tcp, &b, 1, on_written);
+        if (rc < 0) {
+            pw_counter_add(mp->m_read_errors[2], 1);
+            cur_failed(c, MODBUS_Q_READ_FAILED, uv_strerror(rc));
+            return;
         }
     }
-    pthread_mutex_unlock(&mp->lock);
+}
+
+/* ---- the schedule ---- */
+
+static void poll_start(struct modbus_poller *mp, struct mb_group *g, int64_t now)
+{
+    if (g->poll) { /* still running: this one is skipped, not doubled */
+        pw_counter_add(mp->m_polls_failed, 1);
+        return;
+    }
+    struct mb_poll *p = pw_xcalloc(1, sizeof *p);
+    int64_t span = g->interval_ms > mp->deps.cfg->modbus_timeout ? g->interval_ms
+                                                                 : mp->deps.cfg->modbus_timeout;
+    p->g = g;
+    p->ts = pw_now_ms();
+    p->deadline = now + span;
+    for (int t = 0; t < 4; t++) {
+        p->runq[t] = pw_xcalloc(g->n_runs[t] + 1, 1);
+        if (t < 2)
+            p->regs[t] = pw_xcalloc(g->words[t] + 1, sizeof *p->regs[t]);
+        else
+            p->bits[t] = pw_xcalloc(g->words[t] + 1, 1);
+        p->pending += g->n_runs[t];
+    }
+    if (p->pending == 0) {
+        poll_free(p);
+        return;
+    }
+    g->poll = p;
+    for (int t = 0; t < 4; t++) {
+        size_t off = 0;
+        for (size_t r = 0; r < g->n_runs[t]; r++) {
+            struct mb_read rd = {.poll = p, .table = t, .run = r, .off = off};
+            q_push(g->c, &rd, false);
+            off += g->runs[t][r].count;
+        }
+    }
+    ctrl_kick(g->c);
+}
+
+static void on_tick(uv_timer_t *t)
+{
+    struct modbus_poller *mp = t->data;
+    int64_t now = mono_ms(), next = now + 1000;
+    for (size_t k = 0; k < mp->n_groups; k++) {
+        struct mb_group *g = &mp->groups[k];
+        if (g->next_due <= now) {
+            poll_start(mp, g, now);
+            /* keep the cadence; after an overrun start again from now */
+            g->next_due += g->interval_ms;
+            if (g->next_due <= now)
+                g->next_due = now + g->interval_ms;
+        }
+        if (g->next_due < next)
+            next = g->next_due;
+    }
+    /* reads waiting behind a connect or a slow controller fail at their poll's deadline */
+    for (size_t i = 0; i < mp->n_ctrls; i++) {
+        struct mb_ctrl *c = &mp->ctrls[i];
+        if (c->qn && !c->busy && c->state != MB_CONNECTING)
+            ctrl_kick(c);
+        if (c->qn && c->q[c->qhead].poll->deadline < next)
+            next = c->q[c->qhead].poll->deadline;
+    }
+    now = mono_ms();
+    uv_timer_start(&mp->tick, on_tick, (uint64_t)(next > now ? next - now : 1), 0);
+}
+
+static void close_walk(uv_handle_t *h, void *arg)
+{
+    if (!uv_is_closing(h))
+        uv_close(h, h->type == UV_TCP ? on_link_closed : NULL);
+}
+
+static void on_stop(uv_async_t *a)
+{
+    struct modbus_poller *mp = a->data;
+    mp->loop_ready = false; /* resolutions still in flight are dropped */
     for (size_t i = 0; i < mp->n_ctrls; i++)
-        if (mp->ctrls[i].thread == me)
-            ctrl_close(&mp->ctrls[i]);
-    return NULL;
+        if (mp->ctrls[i].link) {
+            mp->ctrls[i].link->c = NULL;
+            mp->ctrls[i].link = NULL;
+        }
+    uv_walk(&mp->loop, close_walk, NULL);
+}
+
+static void run(void *arg)
+{
+    struct modbus_poller *mp = arg;
+    uv_run(&mp->loop, UV_RUN_DEFAULT);
 }
 
 static void register_metrics(struct modbus_poller *mp)
@@ -678,45 +1036,43 @@ static void register_metrics(struct modbus_poller *mp)
         pw_gauge_get("parkwatch_modbus_devices_offline", "", "Modbus devices currently offline.");
     mp->m_offline_total =
         pw_counter_get("parkwatch_modbus_offline_total", "", "Times a Modbus device went offline.");
+    mp->m_store_failed = pw_counter_get("parkwatch_modbus_store_failures_total", "",
+                                        "Modbus polls whose samples the store refused.");
 }
 
 int modbus_poller_start(const struct field_deps *deps, struct modbus_poller **out)
 {
     struct modbus_poller *mp = pw_xcalloc(1, sizeof *mp);
     mp->deps = *deps;
-    pthread_mutex_init(&mp->lock, NULL);
     pthread_mutex_init(&mp->status_lock, NULL);
-    pthread_condattr_t ca;
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    pthread_cond_init(&mp->cond, &ca);
-    pthread_condattr_destroy(&ca);
     register_metrics(mp);
     int rc = model_modbus_devices(deps->model, &mp->mdevs, &mp->n_mdevs);
     if (rc || (rc = build(mp)))
         goto fail;
     pw_gauge_set(mp->m_offline, 0);
-    mp->n_threads = (int)(mp->n_ctrls < MAX_THREADS ? mp->n_ctrls : MAX_THREADS);
-    for (size_t i = 0; i < mp->n_ctrls; i++)
-        mp->ctrls[i].thread = (int)(i % (size_t)(mp->n_threads ? mp->n_threads : 1));
-    for (int i = 0; i < mp->n_threads; i++) {
-        struct thread_arg *ta = pw_xmalloc(sizeof *ta);
-        ta->mp = mp;
-        ta->index = i;
-        if (pthread_create(&mp->threads[i], NULL, run, ta) != 0) {
-            free(ta);
-            mp->n_threads = i;
-            rc = PW_ENOMEM;
-            goto fail;
-        }
+    uv_loop_init(&mp->loop);
+    uv_async_init(&mp->loop, &mp->stop, on_stop);
+    mp->stop.data = mp;
+    uv_timer_init(&mp->loop, &mp->tick);
+    mp->tick.data = mp;
+    for (size_t i = 0; i < mp->n_ctrls; i++) {
+        uv_timer_init(&mp->loop, &mp->ctrls[i].timer);
+        mp->ctrls[i].timer.data = &mp->ctrls[i];
     }
+    mp->loop_ready = true;
+    uv_timer_start(&mp->tick, on_tick, 0, 0);
+    if (uv_thread_create(&mp->thread, run, mp) != 0) {
+        rc = PW_ENOMEM;
+        goto fail;
+    }
+    mp->thread_started = true;
     size_t runs = 0;
     for (size_t k = 0; k < mp->n_groups; k++)
         for (int t = 0; t < 4; t++)
             runs += mp->groups[k].n_runs[t];
     PW_LOG_INFO("modbus", "poller started",
-                "devices=%zu points=%zu controllers=%zu groups=%zu reads_per_round=%zu threads=%d",
-                mp->n_devs, mp->n_points, mp->n_ctrls, mp->n_groups, runs, mp->n_threads);
+                "devices=%zu points=%zu controllers=%zu groups=%zu reads_per_round=%zu", mp->n_devs,
+                mp->n_points, mp->n_ctrls, mp->n_groups, runs);
     *out = mp;
     return PW_OK;
 fail:
@@ -728,20 +1084,27 @@ void modbus_poller_stop(struct modbus_poller *mp)
 {
     if (!mp)
         return;
-    pthread_mutex_lock(&mp->lock);
-    __atomic_store_n(&mp->stopping, true, __ATOMIC_RELAXED);
-    pthread_cond_broadcast(&mp->cond);
-    pthread_mutex_unlock(&mp->lock);
-    for (int i = 0; i < mp->n_threads; i++)
-        pthread_join(mp->threads[i], NULL);
-    for (size_t i = 0; i < mp->n_ctrls; i++)
-        ctrl_close(&mp->ctrls[i]);
-    for (size_t k = 0; k < mp->n_groups; k++) {
-        free(mp->groups[k].devs);
-        free(mp->groups[k].points);
-        for (int t = 0; t < 4; t++)
-            free(mp->groups[k].runs[t]);
+    if (mp->loop_ready || mp->thread_started) {
+        if (mp->thread_started) {
+            uv_async_send(&mp->stop);
+            uv_thread_join(&mp->thread);
+        } else {
+            on_stop(&mp->stop);
+            uv_run(&mp->loop, UV_RUN_DEFAULT);
+        }
+        uv_loop_close(&mp->loop);
     }
+    for (size_t k = 0; k < mp->n_groups; k++) {
+        struct mb_group *g = &mp->groups[k];
+        if (g->poll)
+            poll_free(g->poll); /* not stored: the poller is stopping */
+        free(g->devs);
+        free(g->points);
+        for (int t = 0; t < 4; t++)
+            free(g->runs[t]);
+    }
+    for (size_t i = 0; i < mp->n_ctrls; i++)
+        free(mp->ctrls[i].q);
     for (size_t i = 0; i < mp->n_points; i++)
         field_labels_release(&mp->points[i].labels);
     free(mp->groups);
@@ -749,10 +1112,19 @@ void modbus_poller_stop(struct modbus_poller *mp)
     free(mp->points);
     free(mp->devs);
     model_modbus_devices_free(mp->mdevs, mp->n_mdevs);
-    pthread_cond_destroy(&mp->cond);
-    pthread_mutex_destroy(&mp->lock);
     pthread_mutex_destroy(&mp->status_lock);
     free(mp);
+}
+
+int modbus_poller_device_online(struct modbus_poller *mp, const char *id)
+{
+    int r = -1;
+    pthread_mutex_lock(&mp->status_lock);
+    for (size_t i = 0; i < mp->n_devs && r < 0; i++)
+        if (strcmp(mp->devs[i].md->dev.id, id) == 0)
+            r = mp->devs[i].online ? 1 : 0;
+    pthread_mutex_unlock(&mp->status_lock);
+    return r;
 }
 
 static void json_time_or_null(struct pw_buf *out, const char *key, int64_t ms)
@@ -807,11 +1179,17 @@ int modbus_poller_devices_json(struct modbus_poller *mp, const char *scope, stru
             pw_buf_json_str(out, pt->p->id);
             pw_buf_puts(out, ",\"series\":");
             pw_buf_json_str(out, pt->p->series_key);
-            if (pt->last_ok)
+            /* value: the latest poll's reading, only when it was good (a value the device
+             * does not give any more is not current); last_value: the last good one */
+            if (pt->last_ok && pt->quality == MODBUS_Q_GOOD)
                 pw_buf_printf(out, ",\"value\":%.17g", pt->value);
             else
                 pw_buf_puts(out, ",\"value\":null");
             pw_buf_printf(out, ",\"quality\":%d", pt->quality);
+            if (pt->last_ok)
+                pw_buf_printf(out, ",\"last_value\":%.17g", pt->value);
+            else
+                pw_buf_puts(out, ",\"last_value\":null");
             json_time_or_null(out, "last_ok_at", pt->last_ok);
             pw_buf_putc(out, '}');
         }

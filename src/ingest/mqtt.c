@@ -2,11 +2,24 @@
  * (docs/protocols/mqtt.md).
  *
  * One libmosquitto client (MQTT 3.1.1, client id mqtt.client_id, clean_session = false: the
- * broker keeps our subscriptions and queues QoS 1 messages while we are away) runs its network
- * thread with mosquitto_loop_start; it reconnects by itself with exponential backoff (1 s doubling
- * to 60 s). On every connect it subscribes at QoS 1 to `park/+/+/telemetry`, `park/+/+/event`
- * and, for model devices whose topic prefix is not of the form park/<a>/<b>, to
- * `<prefix>/telemetry` and `<prefix>/event`.
+ * broker keeps our subscriptions and queues QoS 1 messages while we are away). libmosquitto's own
+ * loop (mosquitto_loop, mosquitto_loop_start) waits with pselect() and refuses a socket at or
+ * above FD_SETSIZE (1024), so in a daemon holding thousands of device connections it would never
+ * talk to the broker again after a reconnect. We drive it from our own network thread instead:
+ * poll(2) on mosquitto_socket() (plus a pipe to stop), then mosquitto_loop_read / _write / _misc.
+ * The thread reconnects (mosquitto_reconnect_async) with a backoff from 1 s doubling to 30 s
+ * while attempts fail, logs every lost connection and the first failed attempt, and keeps
+ * parkwatch_mqtt_connected true to CONNACK. An attempt that gets no CONNACK within
+ * CONNACK_TIMEOUT_MS is abandoned. On every connect it subscribes at QoS 1 to
+ * `park/+/+/telemetry`, `park/+/+/event` and, for model devices whose topic prefix is not of the
+ * form park/<a>/<b>, to `<prefix>/telemetry` and `<prefix>/event`.
+ *
+ * Retained messages (the broker's stored copy of a topic's last message, delivered with the
+ * retain flag on every new subscription — so on every reconnect) are not new readings: values
+ * without their own "ts" are not stored (counted in parkwatch_mqtt_retained_skipped_total);
+ * values with a "ts" are stored at that time (a repeat of a stored sample changes nothing);
+ * retained events are appended only when they carry "ts" and "id" (the id makes repeats
+ * duplicates, which the event log ignores).
  *
  * A message's device is the model device whose mqtt.topic is the topic without its last level
  * (cached per prefix for a minute, misses too). Telemetry values become samples of the device's
@@ -34,14 +47,19 @@
 #include "tsdb/tsdb.h"
 
 #include <cjson/cJSON.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <math.h>
 #include <mosquitto.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <time.h>
+#include <unistd.h>
 
 #define CACHE_BUCKETS 1024
 #define CACHE_TTL_MS 60000
@@ -50,6 +68,9 @@
 #define KEEPALIVE_S 30
 #define SUBS_PER_CALL 64
 #define STORE_RETRY_MS 10000
+#define BACKOFF_MIN_MS 1000
+#define BACKOFF_MAX_MS 30000
+#define CONNACK_TIMEOUT_MS 10000
 
 /* ==== telemetry parsing (pure) ==== */
 
@@ -106,6 +127,7 @@ static int parse_record(const cJSON *r, int64_t now, struct mqtt_telemetry *t, s
             return perr(err, errcap, "%s%.40s: unknown key (ts, values, quality)", at, c->string);
     }
     int64_t when = now;
+    bool has_ts = ts && !cJSON_IsNull(ts);
     int rc = parse_ts(ts, now, &when, at, err, errcap);
     if (rc)
         return rc;
@@ -145,8 +167,11 @@ static int parse_record(const cJSON *r, int64_t now, struct mqtt_telemetry *t, s
             t->v = pw_xrealloc(t->v, *cap * sizeof *t->v);
         }
         const cJSON *q = quality ? cJSON_GetObjectItemCaseSensitive(quality, v->string) : NULL;
-        t->v[t->n++] = (struct mqtt_value){
-            .name = v->string, .ts = when, .value = d, .quality = q ? (uint8_t)q->valuedouble : 0};
+        t->v[t->n++] = (struct mqtt_value){.name = v->string,
+                                           .ts = when,
+                                           .value = d,
+                                           .quality = q ? (uint8_t)q->valuedouble : 0,
+                                           .has_ts = has_ts};
     }
     return PW_OK;
 }
@@ -328,16 +353,24 @@ struct mqtt_ingest {
     char host[256];
     int port;
     char broker[300];
-    bool loop_started;
+    pthread_t thread;
+    bool thread_started;
+    int wake[2]; /* pipe: written to stop the network thread */
+    int stop;    /* atomic */
     /* network thread only */
     struct mq_dev *cache[CACHE_BUCKETS];
     size_t cache_n;
     uint64_t model_gen; /* the model generation the cache was filled from (model.h) */
+    bool connect_called; /* mosquitto_connect_async was accepted once: reconnect from now on */
+    bool attempt_failed_logged;
+    int64_t backoff_ms, next_attempt, attempt_started;
+    bool attempt_open; /* an attempt's socket is open and its outcome not counted yet */
+    bool got_connack;  /* the current attempt was answered (on_connect) */
     /* status (atomics) */
     int connected;
     uint64_t connects;
     struct pw_counter *m_msgs[2], *m_dropped[DROP_N], *m_samples, *m_unknown_values, *m_connected,
-        *m_connects, *m_events;
+        *m_connects, *m_events, *m_retained_skipped, *m_connect_failures;
 };
 
 static void mq_dev_free(struct mq_dev *d)
@@ -457,6 +490,24 @@ static void on_telemetry(struct mqtt_ingest *mq, struct mq_dev *d, const char *t
     }
     size_t unknown, n, stored = 0;
     const char *first_unknown;
+    if (msg->retain) {
+        /* the broker's copy of an old message: only values that say when they were read */
+        size_t kept = 0, skipped = 0;
+        for (size_t i = 0; i < t.n; i++) {
+            if (t.v[i].has_ts)
+                t.v[kept++] = t.v[i];
+            else
+                skipped++;
+        }
+        t.n = kept;
+        if (skipped) {
+            char q[600];
+            pw_counter_add(mq->m_retained_skipped, skipped);
+            PW_LOG_INFO("mqtt", "retained values without a timestamp not stored",
+                        "topic=%s device=%s n=%zu", pw_log_quote(q, sizeof q, topic), d->md.dev.id,
+                        skipped);
+        }
+    }
     struct pipeline_batch *b = build_batch(d, &t, &unknown, &first_unknown);
     if (unknown) {
         char q[600], nm[200];
@@ -509,6 +560,22 @@ static void on_event(struct mqtt_ingest *mq, struct mq_dev *d, const char *topic
         return;
     }
     int n = cJSON_IsArray(doc) ? cJSON_GetArraySize(doc) : 1;
+    if (msg->retain) {
+        /* the broker's copy of an old message: appended only when every event says when it
+         * happened and has an id (a repeat is then a duplicate the log ignores) */
+        const cJSON *o = cJSON_IsArray(doc) ? doc->child : doc;
+        for (; o; o = cJSON_IsArray(doc) ? o->next : NULL) {
+            if (!cJSON_GetObjectItemCaseSensitive(o, "ts") ||
+                !cJSON_GetObjectItemCaseSensitive(o, "id")) {
+                char q[600];
+                pw_counter_add(mq->m_retained_skipped, (uint64_t)(n > 0 ? n : 1));
+                PW_LOG_INFO("mqtt", "retained event without ts and id not appended",
+                            "topic=%s device=%s", pw_log_quote(q, sizeof q, topic), d->md.dev.id);
+                cJSON_Delete(doc);
+                return;
+            }
+        }
+    }
     if (n < 1 || n > MQTT_EVENTS_MAX) {
         snprintf(err, sizeof err, "an event message holds 1..%d events, got %d", MQTT_EVENTS_MAX,
                  n);
@@ -624,6 +691,9 @@ static void on_connect(struct mosquitto *mosq, void *obj, int rc, int flags,
     }
     __atomic_store_n(&mq->connected, 1, __ATOMIC_RELAXED);
     __atomic_fetch_add(&mq->connects, 1, __ATOMIC_RELAXED);
+    mq->backoff_ms = BACKOFF_MIN_MS;
+    mq->attempt_failed_logged = false;
+    mq->got_connack = true;
     pw_gauge_set(mq->m_connected, 1);
     pw_counter_add(mq->m_connects, 1);
     cache_clear(mq); /* the model may have changed while we were away */
@@ -647,11 +717,11 @@ static void on_connect(struct mosquitto *mosq, void *obj, int rc, int flags,
 static void on_disconnect(struct mosquitto *mosq, void *obj, int rc, const mosquitto_property *p)
 {
     struct mqtt_ingest *mq = obj;
-    __atomic_store_n(&mq->connected, 0, __ATOMIC_RELAXED);
+    bool was = __atomic_exchange_n(&mq->connected, 0, __ATOMIC_RELAXED);
     pw_gauge_set(mq->m_connected, 0);
-    if (rc != 0)
-        PW_LOG_WARN("mqtt", "disconnected; reconnecting with backoff", "broker=%s err=\"%s\"",
-                    mq->broker, mosquitto_strerror(rc));
+    if (was && !__atomic_load_n(&mq->stop, __ATOMIC_RELAXED))
+        PW_LOG_WARN("mqtt", "disconnected; reconnecting", "broker=%s err=\"%s\"", mq->broker,
+                    rc ? mosquitto_strerror(rc) : "closed");
 }
 
 static void on_log(struct mosquitto *mosq, void *obj, int level, const char *str)
@@ -713,6 +783,106 @@ static void register_metrics(struct mqtt_ingest *mq)
         pw_gauge_get("parkwatch_mqtt_connected", "", "1 while connected to the MQTT broker.");
     mq->m_connects = pw_counter_get("parkwatch_mqtt_connects_total", "",
                                     "Successful connections to the MQTT broker.");
+    mq->m_connect_failures = pw_counter_get("parkwatch_mqtt_connect_failures_total", "",
+                                            "Connection attempts to the MQTT broker that failed.");
+    mq->m_retained_skipped = pw_counter_get(
+        "parkwatch_mqtt_retained_skipped_total", "",
+        "Values and events of retained MQTT messages not stored: no timestamp (or no event id).");
+}
+
+static int64_t mono_ms(void)
+{
+    return pw_mono_ns() / 1000000;
+}
+
+/* An attempt failed (refused, no CONNACK, lost before CONNACK): the next one after the backoff. */
+static void attempt_failed(struct mqtt_ingest *mq, const char *why)
+{
+    pw_counter_add(mq->m_connect_failures, 1);
+    if (!mq->attempt_failed_logged)
+        PW_LOG_WARN("mqtt", "cannot connect to the broker; retrying with backoff",
+                    "broker=%s err=\"%s\" retry_ms=%lld", mq->broker, why,
+                    (long long)mq->backoff_ms);
+    else
+        PW_LOG_DEBUG("mqtt", "connection attempt failed", "broker=%s err=\"%s\" retry_ms=%lld",
+                     mq->broker, why, (long long)mq->backoff_ms);
+    mq->attempt_failed_logged = true;
+    mq->next_attempt = mono_ms() + mq->backoff_ms;
+    mq->backoff_ms = mq->backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : mq->backoff_ms * 2;
+}
+
+/* Starts a connection attempt (non-blocking connect; CONNECT goes out when it completes). */
+static void attempt(struct mqtt_ingest *mq)
+{
+    int rc;
+    if (!mq->connect_called)
+        rc = mosquitto_connect_async(mq->mosq, mq->host, mq->port, KEEPALIVE_S);
+    else
+        rc = mosquitto_reconnect_async(mq->mosq);
+    if (rc == MOSQ_ERR_SUCCESS || rc == MOSQ_ERR_ERRNO || rc == MOSQ_ERR_EAI)
+        mq->connect_called = true; /* the host and port are kept: reconnect from now on */
+    mq->attempt_started = mono_ms();
+    mq->got_connack = false;
+    mq->attempt_open = rc == MOSQ_ERR_SUCCESS && mosquitto_socket(mq->mosq) >= 0;
+    if (rc != MOSQ_ERR_SUCCESS)
+        attempt_failed(mq, rc == MOSQ_ERR_ERRNO ? strerror(errno) : mosquitto_strerror(rc));
+}
+
+/* The network thread: our loop around libmosquitto's socket (poll(2), no select()). */
+static void *net_thread(void *arg)
+{
+    struct mqtt_ingest *mq = arg;
+    while (!__atomic_load_n(&mq->stop, __ATOMIC_RELAXED)) {
+        int sock = mosquitto_socket(mq->mosq);
+        int64_t now = mono_ms();
+        if (sock < 0) {
+            if (mq->attempt_open) {
+                /* the socket went away: after a CONNACK (on_disconnect logged it; retry soon)
+                 * or before one (a failed attempt: back off) */
+                mq->attempt_open = false;
+                if (mq->got_connack)
+                    mq->next_attempt = now + BACKOFF_MIN_MS;
+                else
+                    attempt_failed(mq, "connection closed before CONNACK");
+            }
+            if (now >= mq->next_attempt) {
+                attempt(mq);
+                continue;
+            }
+            struct pollfd w = {.fd = mq->wake[0], .events = POLLIN};
+            int64_t wait = mq->next_attempt - now;
+            poll(&w, 1, (int)(wait > 1000 ? 1000 : wait));
+            continue;
+        }
+        struct pollfd pf[2] = {
+            {.fd = sock,
+             .events = (short)(POLLIN | (mosquitto_want_write(mq->mosq) ? POLLOUT : 0))},
+            {.fd = mq->wake[0], .events = POLLIN}};
+        int n = poll(pf, 2, 1000);
+        if (n < 0 && errno != EINTR)
+            break;
+        if (n > 0 && (pf[0].revents & (POLLIN | POLLERR | POLLHUP)))
+            mosquitto_loop_read(mq->mosq, 1);
+        if (n > 0 && (pf[0].revents & POLLOUT) && mosquitto_socket(mq->mosq) >= 0)
+            mosquitto_loop_write(mq->mosq, 1);
+        if (mosquitto_socket(mq->mosq) < 0)
+            continue;
+        mosquitto_loop_misc(mq->mosq); /* keep-alive: PINGREQ, and a silent broker is dropped */
+        if (mq->attempt_open && !mq->got_connack &&
+            mono_ms() - mq->attempt_started > CONNACK_TIMEOUT_MS) {
+            /* connected at TCP level, never answered: give the attempt up. shutdown() makes the
+             * next read see the end of the stream, and libmosquitto closes its socket itself */
+            mq->attempt_open = false;
+            attempt_failed(mq, "no CONNACK in time");
+            shutdown(mosquitto_socket(mq->mosq), SHUT_RDWR);
+            mosquitto_loop_read(mq->mosq, 1);
+        }
+    }
+    if (__atomic_load_n(&mq->connected, __ATOMIC_RELAXED)) {
+        mosquitto_disconnect(mq->mosq); /* not in a callback: written at once */
+        mosquitto_loop_write(mq->mosq, 1);
+    }
+    return NULL;
 }
 
 int mqtt_ingest_start(const struct field_deps *deps, struct mqtt_ingest **out)
@@ -725,6 +895,7 @@ int mqtt_ingest_start(const struct field_deps *deps, struct mqtt_ingest **out)
     }
     struct mqtt_ingest *mq = pw_xcalloc(1, sizeof *mq);
     mq->deps = *deps;
+    mq->wake[0] = mq->wake[1] = -1;
     int rc = PW_OK;
     snprintf(mq->broker, sizeof mq->broker, "%s", cfg->mqtt_broker);
     if (parse_broker(cfg->mqtt_broker, cfg->mqtt_tls, mq->host, sizeof mq->host, &mq->port)) {
@@ -744,7 +915,6 @@ int mqtt_ingest_start(const struct field_deps *deps, struct mqtt_ingest **out)
     mosquitto_disconnect_v5_callback_set(mq->mosq, on_disconnect);
     mosquitto_message_callback_set(mq->mosq, on_message);
     mosquitto_log_callback_set(mq->mosq, on_log);
-    mosquitto_reconnect_delay_set(mq->mosq, 1, 60, true);
     mosquitto_max_inflight_messages_set(mq->mosq, 20);
     if (cfg->mqtt_username[0] &&
         mosquitto_username_pw_set(mq->mosq, cfg->mqtt_username,
@@ -767,15 +937,17 @@ int mqtt_ingest_start(const struct field_deps *deps, struct mqtt_ingest **out)
             goto out;
         }
     }
-    int crc = mosquitto_connect_async(mq->mosq, mq->host, mq->port, KEEPALIVE_S);
-    if (crc != MOSQ_ERR_SUCCESS)
-        PW_LOG_WARN("mqtt", "broker not reachable yet; retrying in the background",
-                    "broker=%s err=\"%s\"", mq->broker, mosquitto_strerror(crc));
-    if (mosquitto_loop_start(mq->mosq) != MOSQ_ERR_SUCCESS) {
+    mq->backoff_ms = BACKOFF_MIN_MS;
+    if (pipe2(mq->wake, O_CLOEXEC | O_NONBLOCK) != 0) {
+        mq->wake[0] = mq->wake[1] = -1;
+        rc = PW_EIO;
+        goto out;
+    }
+    if (pthread_create(&mq->thread, NULL, net_thread, mq) != 0) {
         rc = PW_ENOMEM;
         goto out;
     }
-    mq->loop_started = true;
+    mq->thread_started = true;
     PW_LOG_INFO("mqtt", "started", "broker=%s client_id=%s tls=%d", mq->broker, cfg->mqtt_client_id,
                 (int)cfg->mqtt_tls);
 out:
@@ -791,13 +963,21 @@ void mqtt_ingest_stop(struct mqtt_ingest *mq)
 {
     if (!mq)
         return;
+    if (mq->thread_started) {
+        __atomic_store_n(&mq->stop, 1, __ATOMIC_RELAXED);
+        char b = 1;
+        if (write(mq->wake[1], &b, 1) < 0 && errno != EAGAIN)
+            PW_LOG_WARN("mqtt", "cannot wake the network thread", "err=%s", strerror(errno));
+        pthread_join(mq->thread, NULL);
+    }
     if (mq->mosq) {
-        mosquitto_disconnect(mq->mosq);
-        if (mq->loop_started)
-            mosquitto_loop_stop(mq->mosq, false);
         mosquitto_destroy(mq->mosq);
         mosquitto_lib_cleanup();
     }
+    if (mq->wake[0] >= 0)
+        close(mq->wake[0]);
+    if (mq->wake[1] >= 0)
+        close(mq->wake[1]);
     cache_clear(mq);
     if (mq->m_connected)
         pw_gauge_set(mq->m_connected, 0);

@@ -1,6 +1,6 @@
 /* sim_int.h — the simulator's internals, shared by the files of src/sim/ only. One struct sim
  * owns everything; the main thread runs the schedule and the TCP clients (poll(2)), a second
- * thread serves the Modbus controllers, libmosquitto runs its own network thread. The only
+ * thread serves the Modbus controllers, a third drives libmosquitto (poll(2)). The only
  * state the threads share are the Modbus register tables (each behind its controller's mutex)
  * and the MQTT acknowledgement counter (atomic). */
 #ifndef PW_SIM_INT_H
@@ -131,11 +131,15 @@ struct sim_ctl {           /* one Modbus controller = one TCP server */
     char host[64];
     int port;
     int nregs;
-    void *ctx;             /* modbus_t */
-    void *map;             /* modbus_mapping_t */
+    int lfd;               /* listening socket; -1 */
+    uint16_t *regs;        /* nregs input registers (lock) */
     pthread_mutex_t lock;
     int clients[32];
     int nclients;
+    struct sim_mbin {      /* per client: bytes of a request not complete yet */
+        uint8_t b[260];
+        size_t n;
+    } in[32];
 };
 
 enum sim_inc_type { INC_RAMP, INC_OFFLINE, INC_OUTAGE, INC_FIRE, INC_SPEEDING, INC_STOP,
@@ -200,6 +204,8 @@ struct sim {
     int hj_port, jt_port, mq_port;
     void *mosq;
     bool mq_up;
+    pthread_t mq_thread;   /* our poll(2) loop around libmosquitto's socket */
+    atomic_int mq_stop;
     atomic_ullong mq_acked;
     uint64_t mq_sent, mq_samples, mq_events, mq_fail;
     /* Modbus thread */

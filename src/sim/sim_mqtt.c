@@ -1,13 +1,20 @@
 /* sim_mqtt.c — the MQTT devices: one libmosquitto client publishes, at QoS 1, each tank's and
  * kiln's telemetry ({"ts": ms, "values": {name: value}}, docs/protocols/mqtt.md) to
  * `<topic>/telemetry` (tanks every 30 s, kilns every 10 s) and fire panel and gate events to
- * `<topic>/event`. Publish acknowledgements (PUBACK) are counted from the network thread. */
+ * `<topic>/event`. Publish acknowledgements (PUBACK) are counted from the network thread.
+ *
+ * The network thread is ours: poll(2) on mosquitto_socket(), then mosquitto_loop_read / _write
+ * / _misc, as in the daemon (src/ingest/mqtt.c) — libmosquitto's own loop waits with pselect()
+ * and stops working once its socket is numbered 1,024 or above. Publishing happens on the main
+ * thread (mosquitto_threaded_set: libmosquitto locks its queues); the loop picks new packets up
+ * within MQ_POLL_MS. A lost connection is re-made (blocking connect) every second. */
 #include "sim/sim_int.h"
 
 #include "base/err.h"
 #include "base/log.h"
 
 #include <mosquitto.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,6 +27,34 @@ static void on_publish(struct mosquitto *m, void *arg, int mid)
     atomic_fetch_add(&s->mq_acked, 1);
 }
 
+#define MQ_POLL_MS 20
+
+static void *mq_loop(void *arg)
+{
+    struct sim *s = arg;
+    struct mosquitto *m = s->mosq;
+    while (!atomic_load(&s->mq_stop)) {
+        int fd = mosquitto_socket(m);
+        if (fd < 0) {
+            usleep(1000000);
+            if (!atomic_load(&s->mq_stop) && mosquitto_reconnect(m) != MOSQ_ERR_SUCCESS)
+                PW_LOG_WARN("sim", "MQTT reconnect failed", "broker=%s:%d", s->mq_host,
+                            s->mq_port);
+            continue;
+        }
+        short ev = (short)(POLLIN | (mosquitto_want_write(m) ? POLLOUT : 0));
+        struct pollfd p = {.fd = fd, .events = ev};
+        int n = poll(&p, 1, MQ_POLL_MS);
+        if (n > 0 && (p.revents & (POLLIN | POLLERR | POLLHUP)))
+            mosquitto_loop_read(m, 1);
+        if (mosquitto_socket(m) >= 0 && mosquitto_want_write(m))
+            mosquitto_loop_write(m, 1);
+        if (mosquitto_socket(m) >= 0)
+            mosquitto_loop_misc(m);
+    }
+    return NULL;
+}
+
 int sim_mqtt_start(struct sim *s)
 {
     char id[64];
@@ -29,6 +64,7 @@ int sim_mqtt_start(struct sim *s)
     if (!m)
         return PW_ENOMEM;
     mosquitto_publish_callback_set(m, on_publish);
+    mosquitto_threaded_set(m, true);
     mosquitto_max_inflight_messages_set(m, 1000);
     int rc = mosquitto_connect(m, s->mq_host, s->mq_port, 30);
     if (rc != MOSQ_ERR_SUCCESS) {
@@ -37,8 +73,13 @@ int sim_mqtt_start(struct sim *s)
         mosquitto_destroy(m);
         return PW_EIO;
     }
-    mosquitto_loop_start(m);
     s->mosq = m;
+    atomic_store(&s->mq_stop, 0);
+    if (pthread_create(&s->mq_thread, NULL, mq_loop, s) != 0) {
+        mosquitto_destroy(m);
+        s->mosq = NULL;
+        return PW_EIO;
+    }
     s->mq_up = true;
     return PW_OK;
 }
@@ -49,8 +90,11 @@ void sim_mqtt_stop(struct sim *s)
         return;
     for (int i = 0; i < 100 && atomic_load(&s->mq_acked) < s->mq_sent; i++)
         usleep(50000);
+    atomic_store(&s->mq_stop, 1);
+    pthread_join(s->mq_thread, NULL);
     mosquitto_disconnect(s->mosq);
-    mosquitto_loop_stop(s->mosq, false);
+    if (mosquitto_socket(s->mosq) >= 0)
+        mosquitto_loop_write(s->mosq, 1);
     mosquitto_destroy(s->mosq);
     mosquitto_lib_cleanup();
     s->mosq = NULL;

@@ -356,6 +356,7 @@ static int ctl_get(struct sim *s, const char *host, int port)
     memset(c, 0, sizeof *c);
     snprintf(c->host, sizeof c->host, "%s", host);
     c->port = port;
+    c->lfd = -1;
     pthread_mutex_init(&c->lock, NULL);
     return s->nctl++;
 }

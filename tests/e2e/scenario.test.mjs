@@ -22,6 +22,13 @@ before(async () => {
   // the demo model, with the site plan inlined so the copy imports from the data directory
   const park = JSON.parse(readFileSync(path.join(ROOT, 'demo/park.json'), 'utf8'));
   park.park.site_plan = JSON.parse(readFileSync(path.join(ROOT, 'demo', park.park.site_plan), 'utf8'));
+  // the demo's Modbus controllers (127.0.0.1:15020...) on free ports: `make run` may hold those
+  const ports = new Map();
+  for (const dev of park.devices) {
+    if (!dev.modbus) continue;
+    if (!ports.has(dev.modbus.port)) ports.set(dev.modbus.port, await freePort());
+    dev.modbus.port = ports.get(dev.modbus.port);
+  }
   d.model = path.join(d.dir, 'park.json');
   writeFileSync(d.model, JSON.stringify(park));
   d.ports = { http: await freePort(), hj212: await freePort(), jt808: await freePort(), mqtt: mosq.port };

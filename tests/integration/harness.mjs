@@ -1,7 +1,7 @@
 // Test harness: starts a real parkwatch daemon on free loopback ports with its own data directory
 // and talks to it over HTTP. Each test file starts its own daemon.
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import net from 'node:net';
 import path from 'node:path';
@@ -29,15 +29,29 @@ export function cli(args, opts = {}) {
 export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 export class Daemon {
-  constructor({ model = path.join(DATA, 'small-park.json'), set = [] } = {}) {
+  // prefix: a command the daemon is started under (e.g. ['prlimit', '--nofile=1024:20000', '--']).
+  // keepModbusPorts: use the model's Modbus ports as they are. Otherwise every Modbus device of
+  // the model is pointed at a free port nobody serves, so that a fixture's fixed ports (the small
+  // park's 15020/15021) never reach a simulator that happens to run on this machine (`make run`).
+  constructor({ model = path.join(DATA, 'small-park.json'), set = [], prefix = [], keepModbusPorts = false } = {}) {
     this.model = model;
     this.extraSet = set;
+    this.prefix = prefix;
+    this.keepModbusPorts = keepModbusPorts;
     this.dir = mkdtempSync(path.join(tmpdir(), 'pw-it-'));
     this.stderr = '';
   }
 
   async start() {
     this.ports = { http: await freePort(), hj212: await freePort(), jt808: await freePort(), mqtt: await freePort() };
+    if (this.model && !this.keepModbusPorts) {
+      const m = JSON.parse(readFileSync(this.model, 'utf8'));
+      if ((m.devices || []).some((dev) => dev.modbus)) {
+        for (const dev of m.devices) if (dev.modbus) dev.modbus.port = await freePort();
+        this.model = path.join(this.dir, 'model-free-ports.json');
+        writeFileSync(this.model, JSON.stringify(m));
+      }
+    }
     if (this.model) {
       const r = cli(['import', '--data', this.dir, this.model]);
       if (r.status !== 0) throw new Error(`import failed: ${r.stderr}`);
@@ -55,9 +69,16 @@ export class Daemon {
 
   // (Re)starts the daemon process on the same data directory and ports; waits for /healthz.
   async spawn() {
-    this.proc = spawn(BIN, this.args, { cwd: ROOT, env: { ...process.env, PARKWATCH_ADMIN_PASSWORD: ADMIN_PASSWORD } });
+    const [cmd, ...pre] = this.prefix.length ? this.prefix : [BIN];
+    const argv = this.prefix.length ? [...pre, BIN, ...this.args] : this.args;
+    this.proc = spawn(cmd, argv, { cwd: ROOT, env: { ...process.env, PARKWATCH_ADMIN_PASSWORD: ADMIN_PASSWORD } });
     this.proc.stderr.on('data', (d) => { this.stderr += d; });
-    this.exited = new Promise((resolve) => this.proc.on('exit', (code, signal) => resolve({ code, signal })));
+    this.exited = new Promise((resolve) => this.proc.on('exit', (code, signal) => {
+      // a crash (not our SIGTERM): show why, or the test only sees "fetch failed"
+      if (signal && signal !== 'SIGTERM' && signal !== 'SIGKILL' || code)
+        process.stderr.write(`parkwatch exited code=${code} signal=${signal}:\n${this.stderr.slice(-6000)}\n`);
+      resolve({ code, signal });
+    }));
     for (let i = 0; i < 200; i++) {
       try { const r = await fetch(`${this.base}/healthz`); if (r.ok) return this; } catch { /* not up yet */ }
       if (this.proc.exitCode !== null) break;
@@ -132,9 +153,9 @@ export class Mosquitto {
   }
 
   // mosquitto_pub at QoS 1; payload is a string or an object (sent as JSON).
-  pub(topic, payload, { qos = 1 } = {}) {
+  pub(topic, payload, { qos = 1, retain = false } = {}) {
     const m = typeof payload === 'string' ? payload : JSON.stringify(payload);
-    const r = spawnSync('mosquitto_pub', ['-h', '127.0.0.1', '-p', String(this.port), '-q', String(qos), '-t', topic, '-s'],
+    const r = spawnSync('mosquitto_pub', ['-h', '127.0.0.1', '-p', String(this.port), '-q', String(qos), '-t', topic, m === '' ? '-n' : '-s', ...(retain ? ['-r'] : [])],
       { input: m, encoding: 'utf8', timeout: 10000 });
     if (r.status !== 0) throw new Error(`mosquitto_pub ${topic}: ${r.status} ${r.stderr}`);
   }

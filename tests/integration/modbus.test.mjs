@@ -74,7 +74,7 @@ before(async () => {
   dir = mkdtempSync(path.join(tmpdir(), 'pw-modbus-'));
   const file = path.join(dir, 'model.json');
   writeFileSync(file, JSON.stringify(model(a.port, b.port)));
-  d = new Daemon({ model: file, set: ['modbus.timeout=200ms', 'modbus.retries=1', 'modbus.offline_after=2'] });
+  d = new Daemon({ model: file, keepModbusPorts: true, set: ['modbus.timeout=200ms', 'modbus.retries=1', 'modbus.offline_after=2'] });
   await d.start();
   admin = await d.login();
   assert.equal((await d.post('/api/v1/users', { name: 'ent2', password: 'ent2-password', role: 'enterprise', enterprise: 'E2' }, { token: admin })).status, 201);
@@ -136,7 +136,9 @@ test('a server that stops answering: its devices go offline, nothing false is st
   a.mute();
   const s = await until(async () => { const x = await status(); return !x['GD-1'].online && !x['GD-3'].online && x; }, { timeout: 15000, what: 'offline' });
   assert.equal(s['GD-1'].points[0].quality, 34);
-  assert.equal(s['GD-1'].points[0].value, 30.75); // the last good value, kept with its time
+  assert.equal(s['GD-1'].points[0].value, null); // no current value
+  assert.equal(s['GD-1'].points[0].last_value, 30.75); // the last good value, kept with its time
+  assert.ok(s['GD-1'].points[0].last_ok_at);
   assert.match(s['GD-1'].last_error, /Connection timed out/);
   assert.equal(s['GD-4'].online, true); // the other controller is unaffected
   assert.ok(await metric('parkwatch_modbus_devices_offline') >= 3);
@@ -167,4 +169,45 @@ test('a server that goes away is reconnected by itself', async () => {
   await until(async () => (await values('gas_concentration{device="GD-4"}')).includes(99), { timeout: 20000, what: 'reconnected' });
   assert.equal((await status())['GD-4'].online, true);
   assert.ok(await metric('parkwatch_modbus_connects_total') >= 3);
+});
+
+test('a controller that accepts but never answers (default timing, 1 s polls): offline within a few polls, no old value shown as current', { timeout: 60000 }, async () => {
+  const c = await new ModbusServer(await freePort()).start();
+  c.set('input', 0, 'float32', 4.5);
+  await c.sync();
+  const dir2 = mkdtempSync(path.join(tmpdir(), 'pw-modbus-live-'));
+  const file = path.join(dir2, 'model.json');
+  const m = model(c.port, c.port);
+  m.devices = [{ ...m.devices[0], modbus: { host: '127.0.0.1', port: c.port, unit: 1, poll_interval: '1s' } }];
+  writeFileSync(file, JSON.stringify(m));
+  // modbus.timeout=1s, modbus.retries=2, modbus.offline_after=3: the defaults
+  const dl = new Daemon({ model: file, keepModbusPorts: true });
+  await dl.start();
+  try {
+    const tok = await dl.login();
+    const st = async () => (await dl.get('/api/v1/modbus/devices', { token: tok })).json[0];
+    await until(async () => (await st()).points[0].value === 4.5, { what: 'first value' });
+    c.mute();
+    const t0 = Date.now();
+    // from the first failed poll on, the point has no current value and a bad quality
+    const s1 = await until(async () => { const s = await st(); return s.points[0].value === null && s; }, { timeout: 10000, what: 'no current value' });
+    const noValueAfter = Date.now() - t0;
+    assert.ok(noValueAfter < 3000, `the old value was shown as current for ${noValueAfter} ms`);
+    assert.ok(s1.points[0].quality === 33 || s1.points[0].quality === 34, `quality ${s1.points[0].quality}`);
+    assert.equal(s1.points[0].last_value, 4.5);
+    const ui = async () => (await dl.get('/api/v1/ui/device-status', { token: tok })).json.devices.find((x) => x.id === 'GD-1');
+    assert.equal((await ui()).online, true);
+    await until(async () => !(await st()).online, { timeout: 40000, what: 'offline' });
+    const offlineAfter = Date.now() - t0;
+    assert.ok(offlineAfter < 6000, `offline only after ${offlineAfter} ms (3 polls of 1 s)`);
+    // what the web UI reads: the device is offline now, not once its data is 5 minutes old
+    const u = await ui();
+    assert.equal(u.online, false);
+    assert.ok(u.last_seen <= t0 + 1000, 'the last sample keeps its own (old) time');
+    assert.match(dl.stderr, /msg="device offline" device=GD-1 .*err="read input 0\+2 unit 1: Connection timed out"/);
+  } finally {
+    await dl.stop();
+    await c.stop();
+    rmSync(dir2, { recursive: true, force: true });
+  }
 });

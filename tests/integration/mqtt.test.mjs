@@ -7,6 +7,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, writeFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
+import net from 'node:net';
 import path from 'node:path';
 import { Daemon, Mosquitto, sleep, until } from './harness.mjs';
 
@@ -186,6 +187,31 @@ test('device events by HTTP: validation names the field, paging, scope, roles', 
   assert.equal(occ.json.people, 1);
 });
 
+test('retained messages are not new readings: without a ts they are not stored again on every reconnect', async () => {
+  const sel = 'tank_level_m{device="TK-2"}', sel1 = 'tank_level_m{device="TK-1"}';
+  const count = async (q, v) => ((await series(q))[0]?.values || []).filter((x) => x === v).length;
+  // published live (retain set by the device): delivered with the retain flag clear, a reading
+  broker.pub('plant/e2/tank2/telemetry', { values: { level: 42.5 } }, { retain: true });
+  await until(async () => (await count(sel, 42.5)) === 1, { what: 'the live reading' });
+  broker.pub('park/E1/TK-1/telemetry', { ts: T0 + 60000, values: { level: 43.5 } }, { retain: true });
+  await until(async () => (await count(sel1, 43.5)) === 1, { what: 'the reading with its own time' });
+  // every reconnect subscribes again, and the broker hands out its retained copies again
+  for (let i = 0; i < 2; i++) {
+    await d.restart();
+    admin = await d.login();
+    await until(async () => (await metric('parkwatch_mqtt_retained_skipped_total')) >= 1, { what: 'retained copy seen' });
+  }
+  await sleep(300);
+  assert.equal(await count(sel, 42.5), 1, 'a retained copy without ts was stored with a new time');
+  assert.equal(await count(sel1, 43.5), 1, 'the retained reading with its own ts is one sample at that ts');
+  const l = (await series(sel1))[0];
+  assert.equal(l.timestamps[l.values.indexOf(43.5)], T0 + 60000);
+  assert.match(d.stderr, /msg="retained values without a timestamp not stored" topic=plant\/e2\/tank2\/telemetry device=TK-2 n=1/);
+  // clear the broker's copies (an empty retained message); the daemon drops the empty payloads
+  broker.pub('plant/e2/tank2/telemetry', '', { retain: true });
+  broker.pub('park/E1/TK-1/telemetry', '', { retain: true });
+});
+
 test('the persistent session keeps QoS 1 messages while the daemon is down', async () => {
   d.proc.kill('SIGTERM');
   await d.exited;
@@ -207,4 +233,24 @@ test('the client reconnects by itself after the broker restarts', async () => {
   broker.pub('park/E1/TK-1/telemetry', { ts: T0 + 180000, values: { level: 15 } });
   await until(async () => (await series('tank_level_m{device="TK-1"}'))[0].values.includes(15), { what: 'value after reconnect' });
   assert.ok(await metric('parkwatch_mqtt_connects_total') >= 2);
+});
+
+test('a broker that accepts the TCP connection but never answers CONNECT: the attempt is given up, logged and retried', { timeout: 40000 }, async () => {
+  const conns = [];
+  const srv = net.createServer((s) => { conns.push(s); s.on('error', () => {}); });
+  await new Promise((r) => srv.listen(0, '127.0.0.1', r));
+  const dh = new Daemon({ model: null, set: [`mqtt.broker=127.0.0.1:${srv.address().port}`, 'mqtt.client_id=pw-hung'] });
+  await dh.start();
+  try {
+    await until(() => conns.length >= 1, { what: 'TCP connection' });
+    await until(() => /msg="cannot connect to the broker; retrying with backoff" broker=127\.0\.0\.1:\d+ err="no CONNACK in time"/.test(dh.stderr), { timeout: 15000, what: 'the attempt given up' });
+    await until(() => conns.length >= 2, { timeout: 10000, what: 'a new attempt' });
+    const m = (await dh.get('/metrics')).text;
+    assert.match(m, /\nparkwatch_mqtt_connected 0\n/);
+    assert.match(m, /\nparkwatch_mqtt_connect_failures_total [1-9]/);
+  } finally {
+    await dh.stop();
+    for (const s of conns) s.destroy();
+    await new Promise((r) => srv.close(r));
+  }
 });

@@ -45,6 +45,7 @@ static void test_telemetry_single(void **state)
     assert_string_equal(t.v[0].name, "level");
     assert_true(t.v[0].value == 12.5);
     assert_int_equal(t.v[0].ts, 1700000000000LL);
+    assert_true(t.v[0].has_ts);
     assert_int_equal(t.v[0].quality, 0);
     assert_true(t.v[1].value == -3);
     assert_int_equal(t.v[1].quality, 7);
@@ -53,6 +54,14 @@ static void test_telemetry_single(void **state)
     /* no ts: now; RFC 3339 ts */
     assert_int_equal(parse("{\"values\":{\"a\":1}}", &t, err), PW_OK);
     assert_int_equal(t.v[0].ts, NOW);
+    assert_false(t.v[0].has_ts); /* the time of receipt: a retained copy is not stored */
+    mqtt_telemetry_release(&t);
+    assert_int_equal(parse("[{\"ts\":null,\"values\":{\"a\":1}},{\"ts\":1700000000000,"
+                           "\"values\":{\"b\":2}}]",
+                           &t, err),
+                     PW_OK);
+    assert_false(t.v[0].has_ts);
+    assert_true(t.v[1].has_ts);
     mqtt_telemetry_release(&t);
     assert_int_equal(parse("{\"ts\":\"2023-11-14T22:13:20Z\",\"values\":{\"a\":1}}", &t, err),
                      PW_OK);
