@@ -296,7 +296,8 @@ static bool select_series(struct http_server *s, struct http_req *r, struct http
             return false;
         }
         refs = pw_xrealloc(refs, (total + pn + 1) * sizeof *refs);
-        memcpy(refs + total, part, pn * sizeof *refs);
+        if (pn) /* part may be NULL when nothing matched */
+            memcpy(refs + total, part, pn * sizeof *refs);
         total += pn;
         free(part);
     }
