@@ -483,6 +483,8 @@ int tsdb_series_ref(struct tsdb *db, const struct tsdb_label *labels, size_t n, 
     k += tsdb_put_uvarint(tmp + k, kl);
     pw_buf_append(&db->slog.buf, tmp, k);
     pw_buf_append(&db->slog.buf, key, kl);
+    if (db->slog.buf.len - db->slog.rec_start - TSDB_REC_HDR >= TSDB_REC_SPLIT)
+        tsdb_log_end(&db->slog); /* records stay under TSDB_REC_WRITTEN_MAX */
     db->pending = true;
     *ref = s->id;
     return PW_OK;
@@ -749,6 +751,105 @@ struct replay {
     int err;
 };
 
+/* Copies a damaged file to <dir>/damaged/<name>[.<unix ms>] before it is repaired or replaced,
+ * so what was found can be inspected. Best effort: a failure is logged. */
+static void keep_damaged(struct tsdb *db, const char *path, bool stamp)
+{
+    char ddir[4096], to[8300];
+    const char *base = strrchr(path, '/');
+    base = base ? base + 1 : path;
+    path_join(ddir, sizeof ddir, db->dir, "damaged");
+    if (stamp)
+        snprintf(to, sizeof to, "%s/%s.%lld", ddir, base, (long long)pw_now_ms());
+    else
+        snprintf(to, sizeof to, "%s/%s", ddir, base);
+    struct stat st;
+    if (!stamp && stat(to, &st) == 0)
+        return; /* kept at an earlier open */
+    int rc = pw_mkdir_p(ddir);
+    int in = -1, out = -1;
+    char *buf = NULL;
+    if (rc != PW_OK)
+        goto out;
+    in = open(path, O_RDONLY | O_CLOEXEC);
+    out = open(to, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
+    if (in < 0 || out < 0) {
+        rc = pw_err_from_errno(errno);
+        goto out;
+    }
+    buf = pw_xmalloc(1 << 20);
+    for (off_t at = 0;;) {
+        ssize_t n = pread(in, buf, 1 << 20, at);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0) {
+            rc = pw_err_from_errno(errno);
+            goto out;
+        }
+        if (n == 0)
+            break;
+        if ((rc = tsdb_io_write_all(tsdb_io_posix(), out, buf, (size_t)n, at)) != PW_OK)
+            goto out;
+        at += n;
+    }
+    if (fsync(out) != 0)
+        rc = pw_err_from_errno(errno);
+out:
+    free(buf);
+    if (in >= 0)
+        close(in);
+    if (out >= 0)
+        close(out);
+    if (rc != PW_OK) {
+        PW_LOG_ERROR(MOD, "cannot keep a copy of the damaged file", "file=%s copy=%s err=%s",
+                     path, to, pw_errname(rc));
+        unlink(to);
+    } else {
+        PW_LOG_WARN(MOD, "damaged file copied for inspection", "file=%s copy=%s", path, to);
+    }
+}
+
+struct damage_ctx {
+    struct tsdb *db;
+    const char *path;
+};
+
+static void on_damage(void *arg, off_t off, off_t len, const char *what)
+{
+    struct damage_ctx *d = arg;
+    d->db->damaged_regions++;
+    d->db->damaged_bytes += (uint64_t)len;
+    PW_LOG_ERROR(MOD, "corrupt bytes skipped, the valid records after them are kept",
+                 "file=%s offset=%lld bytes=%lld problem=\"%s\"", d->path, (long long)off,
+                 (long long)len, what);
+}
+
+/* A series the WAL names whose key was lost with a damaged series record: kept under a
+ * placeholder key, so its acknowledged samples survive and an operator can see them. */
+static struct tsdb_series *lost_series(struct replay *r, uint64_t id)
+{
+    char key[64];
+    struct tsdb_series *s = NULL;
+    struct tsdb *db = r->db;
+    if (id >= db->opt.max_series)
+        return NULL;
+    int kl = snprintf(key, sizeof key, "pw_lost_series{id=\"%llu\"}", (unsigned long long)id);
+    if (tsdb_map_get(&db->bykey, key, (size_t)kl, tsdb_key_hash(key, (size_t)kl)) ||
+        tsdb_series_create(db, key, (size_t)kl, (uint32_t)id, &s) != PW_OK)
+        return NULL;
+    uint8_t tmp[20];
+    tsdb_log_begin(&db->slog, TSDB_REC_SERIES);
+    size_t k = tsdb_put_uvarint(tmp, id);
+    k += tsdb_put_uvarint(tmp + k, (uint64_t)kl);
+    pw_buf_append(&db->slog.buf, tmp, k);
+    pw_buf_append(&db->slog.buf, key, (size_t)kl);
+    db->pending = true;
+    db->lost_series++;
+    PW_LOG_ERROR(MOD, "WAL names a series whose key was lost, kept under a placeholder key",
+                 "file=%s id=%llu key=%s", r->path, (unsigned long long)id, key);
+    return s;
+}
+
 static int replay_series(struct replay *r, const uint8_t *p, size_t len, off_t off)
 {
     const uint8_t *c = p, *end = p + len;
@@ -802,7 +903,7 @@ static int replay_samples(struct replay *r, const uint8_t *p, size_t len, off_t 
         uint8_t q = c[8];
         c += 9;
         struct tsdb_series *s = id < UINT32_MAX ? tsdb_series_get(r->db, (uint32_t)id) : NULL;
-        if (!s || ts < TSDB_TS_MIN || ts > TSDB_TS_MAX) {
+        if (ts < TSDB_TS_MIN || ts > TSDB_TS_MAX || (!s && !(s = lost_series(r, id)))) {
             r->unknown++;
             continue;
         }
@@ -821,22 +922,84 @@ static int replay_rec(void *arg, uint8_t type, const uint8_t *p, size_t len, off
 
 static int open_series_log(struct tsdb *db)
 {
-    char path[4096], why[256];
-    off_t end = 0;
+    char path[4096];
     struct replay r = {db, path, 0, 0, 0};
+    struct damage_ctx dc = {db, path};
+    struct tsdb_replay_info ri = {.on_damage = on_damage, .damage_arg = &dc};
     path_join(path, sizeof path, db->dir, "series.log");
-    int rc = tsdb_log_replay(db->io, path, tsdb_series_magic, NULL, replay_rec, &r, &end, why,
-                             sizeof why);
-    if (rc == PW_ENOTFOUND || (rc == PW_OK && end < TSDB_SEG_HDR))
+    int rc = tsdb_log_replay(db->io, path, tsdb_series_magic, NULL, replay_rec, &r, &ri);
+    if (rc == PW_ENOTFOUND || (rc == PW_OK && ri.end < TSDB_SEG_HDR))
         return tsdb_log_create(&db->slog, db->io, path, tsdb_series_magic, 0);
+    if (rc == PW_ECORRUPT) {
+        /* not a series log at all (or wholly damaged): keep it, start an empty one; the
+         * blocks still name their series and the WAL's series get placeholder keys */
+        PW_LOG_ERROR(MOD, "series log unreadable, starting a new one", "file=%s %s", path, ri.why);
+        keep_damaged(db, path, true);
+        db->damaged_regions++;
+        db->damaged_bytes += (uint64_t)ri.size;
+        db->slog_damaged = true;
+        return tsdb_log_create(&db->slog, db->io, path, tsdb_series_magic, 0);
+    }
     if (rc != PW_OK) {
-        PW_LOG_ERROR(MOD, "series log unreadable", "file=%s %s err=%s", path, why,
+        PW_LOG_ERROR(MOD, "series log unreadable", "file=%s %s err=%s", path, ri.why,
                      pw_errname(rc));
         return rc;
     }
-    if (why[0])
-        PW_LOG_WARN(MOD, "series log torn tail cut off", "file=%s %s", path, why);
-    return tsdb_log_reopen(&db->slog, db->io, path, end, 0);
+    if (ri.damaged) {
+        keep_damaged(db, path, true);
+        db->slog_damaged = true; /* rewritten from memory at the end of open */
+    }
+    if (ri.tail_off >= 0) {
+        db->torn_tails++;
+        PW_LOG_WARN(MOD, "series log torn tail cut off", "file=%s offset=%lld bytes=%llu %s",
+                    path, (long long)ri.tail_off, (unsigned long long)ri.tail_bytes, ri.why);
+    }
+    return tsdb_log_reopen(&db->slog, db->io, path, ri.end, 0);
+}
+
+/* After a damaged series log was read: writes every known series into a fresh series log
+ * (temp file, fsync, rename, directory fsync) and appends to that from now on. */
+static int rewrite_series_log(struct tsdb *db)
+{
+    char path[4096], tmp[4200];
+    struct tsdb_log l;
+    path_join(path, sizeof path, db->dir, "series.log");
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    int rc = tsdb_log_create(&l, db->io, tmp, tsdb_series_magic, 0);
+    if (rc != PW_OK)
+        return rc;
+    uint32_t n = atomic_load(&db->nseries);
+    for (uint32_t i = 0; i < n; i++) {
+        struct tsdb_series *s = tsdb_series_get(db, i);
+        if (!s)
+            continue;
+        uint8_t hdr[20];
+        tsdb_log_begin(&l, TSDB_REC_SERIES);
+        size_t k = tsdb_put_uvarint(hdr, s->id);
+        k += tsdb_put_uvarint(hdr + k, s->keylen);
+        pw_buf_append(&l.buf, hdr, k);
+        pw_buf_append(&l.buf, s->key, s->keylen);
+        if (l.buf.len - l.rec_start - TSDB_REC_HDR >= TSDB_REC_SPLIT)
+            tsdb_log_end(&l);
+    }
+    if ((rc = tsdb_log_flush(&l)) == PW_OK)
+        rc = tsdb_log_sync(&l, true);
+    off_t end = (off_t)tsdb_log_size(&l);
+    tsdb_log_close(&l);
+    if (rc == PW_OK)
+        rc = tsdb_err_io(db->io->rename(db->io->ctx, tmp, path));
+    if (rc == PW_OK)
+        rc = tsdb_err_io(db->io->fsync_dir(db->io->ctx, db->dir));
+    if (rc != PW_OK) {
+        db->io->unlink(db->io->ctx, tmp);
+        return rc;
+    }
+    tsdb_log_close(&db->slog);
+    rc = tsdb_log_reopen(&db->slog, db->io, path, end, 0);
+    if (rc == PW_OK)
+        PW_LOG_WARN(MOD, "series log rewritten from memory after damage", "file=%s series=%u",
+                    path, n);
+    return rc;
 }
 
 static void block_register(struct tsdb *db, struct tsdb_block *b, bool *ok)
@@ -860,6 +1023,47 @@ static void block_register(struct tsdb *db, struct tsdb_block *b, bool *ok)
         if (s && (s->last.ts == TSDB_NO_TS || e->last.ts >= s->last.ts))
             s->last = e->last;
     }
+}
+
+/* (sid, key) of a salvaged block entry agrees with the series table, or neither is known. */
+static bool open_key_ok(void *arg, uint32_t sid, const char *key, size_t kl)
+{
+    struct tsdb *db = arg;
+    struct tsdb_series *s = tsdb_series_get(db, sid);
+    if (s)
+        return s->keylen == kl && memcmp(s->key, key, kl) == 0;
+    return tsdb_map_get(&db->bykey, key, kl, tsdb_key_hash(key, kl)) == NULL;
+}
+
+/* A block whose header, footer or index is damaged: keeps what its chunks vouch for, logs
+ * exactly what is missing, copies the file to damaged/. */
+static int salvage_block(struct tsdb *db, const char *path, int64_t part, uint64_t seq,
+                         const char *why, struct tsdb_block **out)
+{
+    struct tsdb_salvage_info si;
+    memset(&si, 0, sizeof si);
+    pw_buf_init(&si.lost, 0);
+    PW_LOG_ERROR(MOD, "damaged block, recovering what its chunks' checksums vouch for",
+                 "file=%s %s", path, why);
+    keep_damaged(db, path, false);
+    int rc = tsdb_block_salvage(db->io, path, part, seq, db->opt.partition_ms, open_key_ok, db,
+                                out, &si);
+    for (char *l = si.lost.data, *e; si.lost.len && l && *l; l = e ? e + 1 : NULL) {
+        e = strchr(l, '\n');
+        PW_LOG_ERROR(MOD, "damaged block", "file=%s %.*s", path,
+                     (int)(e ? e - l : (long)strlen(l)), l);
+    }
+    db->salvaged_blocks++;
+    db->lost_chunks += si.lost_chunks;
+    db->damaged_regions++;
+    if (rc == PW_OK) {
+        PW_LOG_WARN(MOD, "damaged block recovered in part", "file=%s series=%" PRIu64
+                    " chunks=%" PRIu64 " samples=%" PRIu64 " lost_chunks=%" PRIu64, path,
+                    si.series, si.chunks, si.samples, si.lost_chunks);
+        (*out)->nocompact = false; /* a compaction rewrites it cleanly (the copy stays) */
+    }
+    pw_buf_release(&si.lost);
+    return rc;
 }
 
 static int load_blocks(struct tsdb *db)
@@ -886,6 +1090,8 @@ static int load_blocks(struct tsdb *db)
             db->next_block_seq = seq + 1;
         struct tsdb_block *b;
         int rc = tsdb_block_load(db->io, path, &b, why, sizeof why);
+        if (rc == PW_ECORRUPT)
+            rc = salvage_block(db, path, part, seq, why, &b);
         if (rc != PW_OK) {
             PW_LOG_ERROR(MOD, "corrupt block left out (run fsck)", "file=%s %s err=%s", path, why,
                          pw_errname(rc));
@@ -933,7 +1139,7 @@ static int load_blocks(struct tsdb *db)
 
 static int replay_wal(struct tsdb *db)
 {
-    char waldir[4096], path[4200], why[256];
+    char waldir[4096], path[4200];
     struct seglist sl;
     int rc;
     path_join(waldir, sizeof waldir, db->dir, "wal");
@@ -941,37 +1147,70 @@ static int replay_wal(struct tsdb *db)
         return rc;
     off_t end = 0;
     uint64_t last = 0;
+    bool last_ok = true;
     int64_t t0 = pw_mono_ns();
     struct replay r = {db, path, 0, 0, 0};
+    struct damage_ctx dc = {db, path};
     for (size_t i = 0; i < sl.n; i++) {
+        struct tsdb_replay_info ri = {.on_damage = on_damage, .damage_arg = &dc};
+        bool is_last = i + 1 == sl.n;
         seg_path(path, sizeof path, db->dir, sl.idx[i]);
-        rc = tsdb_log_replay(db->io, path, tsdb_wal_magic, NULL, replay_rec, &r, &end, why,
-                             sizeof why);
+        rc = tsdb_log_replay(db->io, path, tsdb_wal_magic, NULL, replay_rec, &r, &ri);
+        end = ri.end;
+        last_ok = true;
+        if (rc == PW_EFULL)
+            break;
         if (rc != PW_OK) {
-            PW_LOG_ERROR(MOD, "WAL segment unreadable, skipped", "file=%s %s err=%s", path, why,
+            PW_LOG_ERROR(MOD, "WAL segment unreadable, skipped", "file=%s %s err=%s", path, ri.why,
                          pw_errname(rc));
-            end = 0;
-        } else if (why[0] && i + 1 < sl.n) {
-            PW_LOG_ERROR(MOD, "corrupt WAL record, rest of segment skipped", "file=%s %s", path,
-                         why);
-        } else if (why[0]) {
-            PW_LOG_WARN(MOD, "WAL torn tail cut off", "file=%s %s", path, why);
+            db->damaged_regions++;
+            db->damaged_bytes += (uint64_t)ri.size;
+            keep_damaged(db, path, true);
+            db->wal_damaged = true;
+            last_ok = false;
+            rc = PW_OK;
+            continue;
+        }
+        if (ri.tail_off >= 0 && !is_last) {
+            /* an earlier segment was complete when the next one started: not a crash's tail */
+            db->damaged_regions++;
+            db->damaged_bytes += ri.tail_bytes;
+            PW_LOG_ERROR(MOD, "corrupt tail of an earlier WAL segment skipped",
+                         "file=%s offset=%lld bytes=%llu %s", path, (long long)ri.tail_off,
+                         (unsigned long long)ri.tail_bytes, ri.why);
+            db->wal_damaged = true;
+        } else if (ri.tail_off >= 0) {
+            db->torn_tails++;
+            PW_LOG_WARN(MOD, "WAL torn tail cut off", "file=%s offset=%lld bytes=%llu %s", path,
+                        (long long)ri.tail_off, (unsigned long long)ri.tail_bytes, ri.why);
+        }
+        if (ri.damaged || (ri.tail_off >= 0 && !is_last)) {
+            keep_damaged(db, path, true);
+            db->wal_damaged = true; /* checkpointed at the end of open */
+            last_ok = ri.damaged == 0;
         }
         last = sl.idx[i];
     }
+    if (rc == PW_EFULL) {
+        free(sl.idx);
+        return rc;
+    }
+    if (sl.n)
+        last = sl.idx[sl.n - 1];
     db->replayed = r.samples;
     if (r.unknown)
-        PW_LOG_WARN(MOD, "WAL samples of unknown series skipped", "dir=%s count=%" PRIu64,
-                    db->dir, r.unknown);
+        PW_LOG_ERROR(MOD, "WAL samples skipped (timestamp out of range or series table full)",
+                     "dir=%s count=%" PRIu64, db->dir, r.unknown);
     if (sl.n)
         PW_LOG_INFO(MOD, "WAL replayed", "dir=%s segments=%zu samples=%" PRIu64 " ms=%lld",
                     db->dir, sl.n, r.samples, (long long)((pw_mono_ns() - t0) / 1000000));
     free(sl.idx);
     rc = PW_OK;
-    if (sl.n && end >= TSDB_SEG_HDR) {
+    if (sl.n && end >= TSDB_SEG_HDR && last_ok) {
         seg_path(path, sizeof path, db->dir, last);
         rc = tsdb_log_reopen(&db->wal, db->io, path, end, last);
     } else {
+        /* no segment, or the last one is damaged in the middle: appends go to a new one */
         seg_path(path, sizeof path, db->dir, last + 1);
         rc = tsdb_log_create(&db->wal, db->io, path, tsdb_wal_magic, last + 1);
         if (rc == PW_OK)
@@ -1072,6 +1311,23 @@ int tsdb_open(const char *dir, const struct tsdb_options *opt, struct tsdb **out
         struct tsdb_series *s = tsdb_series_get(db, i);
         if (s)
             db->head_total += s->head_samples;
+    }
+    /* repair what was found damaged (copies are in damaged/): the series log is rewritten from
+     * memory, the WAL is moved into blocks; on failure the damaged files stay and are read the
+     * same way at the next open */
+    if (db->slog_damaged) {
+        /* on success the pending placeholder records are in the new file; on failure they stay
+         * pending for the old one */
+        int r2 = rewrite_series_log(db);
+        if (r2 != PW_OK)
+            PW_LOG_ERROR(MOD, "cannot rewrite the damaged series log", "dir=%s err=%s", dir,
+                         pw_errname(r2));
+    }
+    if (db->wal_damaged || (db->slog_damaged && db->lost_series)) {
+        int r2 = tsdb_checkpoint(db);
+        if (r2 != PW_OK)
+            PW_LOG_ERROR(MOD, "checkpoint after WAL damage failed", "dir=%s err=%s", dir,
+                         pw_errname(r2));
     }
 out:
     if (rc != PW_OK) {
@@ -1663,6 +1919,12 @@ void tsdb_stats(struct tsdb *db, struct tsdb_stats *st)
     st->refused_appends = db->refused;
     st->replayed_samples = db->replayed;
     st->state = db->state;
+    st->damaged_regions = db->damaged_regions;
+    st->damaged_bytes = db->damaged_bytes;
+    st->torn_tails = db->torn_tails;
+    st->lost_series = db->lost_series;
+    st->salvaged_blocks = db->salvaged_blocks;
+    st->lost_chunks = db->lost_chunks;
 }
 
 /* ---- fsck ---- */
@@ -1702,30 +1964,102 @@ static int fsck_rec(void *arg, uint8_t type, const uint8_t *p, size_t len, off_t
     return PW_OK;
 }
 
-static void fsck_log(const char *path, const char magic[8], bool last, struct pw_buf *report,
-                     struct tsdb_fsck_result *res)
+static void fsck_damage(void *arg, off_t off, off_t len, const char *what)
 {
-    char why[256];
-    off_t end;
+    struct fsck_ctx *f = arg;
+    pw_buf_printf(f->report,
+                  "error %s offset=%lld %lld bytes damaged (%s); the valid records after them "
+                  "are recovered at the next open, the file is copied to damaged/\n",
+                  f->path, (long long)off, (long long)len, what);
+    f->res->errors++;
+}
+
+static void fsck_log(const char *path, const char magic[8], bool last, bool live,
+                     struct pw_buf *report, struct tsdb_fsck_result *res)
+{
     struct fsck_ctx f = {res, report, path};
+    struct tsdb_replay_info ri = {.on_damage = fsck_damage, .damage_arg = &f};
+    int rc = tsdb_log_replay(tsdb_io_posix(), path, magic, NULL, fsck_rec, &f, &ri);
+    if (rc == PW_ENOTFOUND && live)
+        return; /* removed by the daemon's checkpoint meanwhile */
     res->files++;
-    int rc = tsdb_log_replay(tsdb_io_posix(), path, magic, NULL, fsck_rec, &f, &end, why,
-                             sizeof why);
     if (rc != PW_OK) {
-        pw_buf_printf(report, "error %s %s (%s)\n", path, why[0] ? why : "unreadable",
+        pw_buf_printf(report, "error %s %s (%s)\n", path, ri.why[0] ? ri.why : "unreadable",
                       pw_errname(rc));
         res->errors++;
-    } else if (why[0] && last) {
-        pw_buf_printf(report, "warning %s %s (torn tail, cut off at next open)\n", path, why);
+    } else if (ri.tail_off >= 0 && last && live) {
+        pw_buf_printf(report,
+                      "info %s offset=%lld %llu bytes not (yet) a whole record: the daemon is "
+                      "writing this file\n",
+                      path, (long long)ri.tail_off, (unsigned long long)ri.tail_bytes);
+    } else if (ri.tail_off >= 0 && last) {
+        pw_buf_printf(report,
+                      "warning %s %s: torn tail of %llu bytes, nothing valid after it (cut off "
+                      "at the next open)\n",
+                      path, ri.why, (unsigned long long)ri.tail_bytes);
         res->warnings++;
-    } else if (why[0]) {
-        pw_buf_printf(report, "error %s %s (records after it are lost)\n", path, why);
+    } else if (ri.tail_off >= 0) {
+        pw_buf_printf(report,
+                      "error %s offset=%lld %llu bytes at the end of an earlier segment are not "
+                      "valid records (lost)\n",
+                      path, (long long)ri.tail_off, (unsigned long long)ri.tail_bytes);
         res->errors++;
     }
 }
 
+/* id -> key of the series log, for cross-checking block entries. */
+struct fsck_keys {
+    struct fsck_key {
+        uint32_t id;
+        uint32_t len;
+        char *key;
+    } *k;
+    size_t n, cap;
+};
+
+static int fsck_keys_rec(void *arg, uint8_t type, const uint8_t *p, size_t len, off_t off)
+{
+    struct fsck_keys *fk = arg;
+    const uint8_t *c = p, *end = p + len;
+    while (type == TSDB_REC_SERIES && c < end) {
+        uint64_t id, kl;
+        if (!tsdb_get_uvarint(&c, end, &id) || !tsdb_get_uvarint(&c, end, &kl) || kl == 0 ||
+            kl > TSDB_MAX_KEY || (uint64_t)(end - c) < kl || id >= UINT32_MAX)
+            break;
+        if (fk->n == fk->cap) {
+            fk->cap = fk->cap ? fk->cap * 2 : 256;
+            fk->k = pw_xrealloc(fk->k, fk->cap * sizeof *fk->k);
+        }
+        fk->k[fk->n++] = (struct fsck_key){(uint32_t)id, (uint32_t)kl,
+                                           pw_xstrndup((const char *)c, kl)};
+        c += kl;
+    }
+    return PW_OK;
+}
+
+static int cmp_fsck_key(const void *a, const void *b)
+{
+    const struct fsck_key *x = a, *y = b;
+    return x->id < y->id ? -1 : x->id > y->id;
+}
+
+static bool fsck_key_ok(void *arg, uint32_t sid, const char *key, size_t kl)
+{
+    struct fsck_keys *fk = arg;
+    struct fsck_key probe = {.id = sid};
+    const struct fsck_key *k = bsearch(&probe, fk->k, fk->n, sizeof *fk->k, cmp_fsck_key);
+    return !k || (k->len == kl && memcmp(k->key, key, kl) == 0);
+}
+
 int tsdb_fsck(const char *dir, struct pw_buf *report, struct tsdb_fsck_result *res)
 {
+    return tsdb_fsck_ex(dir, 0, report, res);
+}
+
+int tsdb_fsck_ex(const char *dir, unsigned flags, struct pw_buf *report,
+                 struct tsdb_fsck_result *res)
+{
+    bool live = flags & TSDB_FSCK_LIVE;
     char path[8200], sub[4096];
     struct tsdb_fsck_result local;
     struct stat st;
@@ -1737,16 +2071,23 @@ int tsdb_fsck(const char *dir, struct pw_buf *report, struct tsdb_fsck_result *r
     if (path_join(path, sizeof path, dir, "series.log") != PW_OK)
         return PW_EINVAL;
     if (stat(path, &st) == 0)
-        fsck_log(path, tsdb_series_magic, true, report, res);
+        fsck_log(path, tsdb_series_magic, true, live, report, res);
     path_join(sub, sizeof sub, dir, "wal");
     struct seglist sl;
     if (list_segments(sub, &sl) == PW_OK) {
         for (size_t i = 0; i < sl.n; i++) {
             seg_path(path, sizeof path, dir, sl.idx[i]);
-            fsck_log(path, tsdb_wal_magic, i + 1 == sl.n, report, res);
+            fsck_log(path, tsdb_wal_magic, i + 1 == sl.n, live, report, res);
         }
         free(sl.idx);
     }
+    struct fsck_keys fk = {0};
+    struct tsdb_replay_info kri = {0};
+    path_join(path, sizeof path, dir, "series.log");
+    (void)tsdb_log_replay(tsdb_io_posix(), path, tsdb_series_magic, NULL, fsck_keys_rec, &fk,
+                          &kri);
+    if (fk.n)
+        qsort(fk.k, fk.n, sizeof *fk.k, cmp_fsck_key);
     path_join(sub, sizeof sub, dir, "blocks");
     DIR *d = opendir(sub);
     if (d) {
@@ -1757,10 +2098,13 @@ int tsdb_fsck(const char *dir, struct pw_buf *report, struct tsdb_fsck_result *r
             if (!tsdb_block_name_parse(de->d_name, &part, &seq))
                 continue;
             snprintf(path, sizeof path, "%s/%s", sub, de->d_name);
-            tsdb_block_fsck(path, report, res);
+            tsdb_block_fsck(path, live, fk.n ? fsck_key_ok : NULL, &fk, report, res);
         }
         closedir(d);
     }
+    for (size_t i = 0; i < fk.n; i++)
+        free(fk.k[i].key);
+    free(fk.k);
     pw_buf_printf(report,
                   "summary files=%" PRIu64 " wal_records=%" PRIu64 " samples=%" PRIu64
                   " chunks=%" PRIu64 " errors=%" PRIu64 " warnings=%" PRIu64 "\n",

@@ -322,6 +322,12 @@ struct tsdb_stats {
     uint64_t corrupt_chunks;    /* skipped by reads since open */
     uint64_t refused_appends;   /* refused while the WAL could not be written */
     uint64_t replayed_samples;  /* at open */
+    /* found at open: damaged log regions skipped (valid records after them were kept) and their
+     * bytes, torn tails cut off, series whose key was lost with a damaged series record (kept
+     * as pw_lost_series{id="N"}), blocks read past a damaged header/footer/index, and block
+     * chunks lost in them */
+    uint64_t damaged_regions, damaged_bytes, torn_tails, lost_series, salvaged_blocks,
+        lost_chunks;
     int state;                  /* 0 ok, else the error the writer is refusing with */
 };
 void tsdb_stats(struct tsdb *db, struct tsdb_stats *st);
@@ -338,5 +344,11 @@ struct tsdb_fsck_result {
  * `<level> <file> offset=<n> <problem>` is appended to report. Returns PW_OK when no error was
  * found, PW_ECORRUPT when some was, PW_ENOTFOUND/PW_EIO when dir cannot be read. */
 int tsdb_fsck(const char *dir, struct pw_buf *report, struct tsdb_fsck_result *res);
+/* The same with flags. TSDB_FSCK_LIVE: a daemon is writing the directory (its lock is held):
+ * an incomplete record at the end of the last WAL segment or the series log is a write in
+ * flight (reported as info), and files a checkpoint removed meanwhile are skipped. */
+#define TSDB_FSCK_LIVE 1u
+int tsdb_fsck_ex(const char *dir, unsigned flags, struct pw_buf *report,
+                 struct tsdb_fsck_result *res);
 
 #endif

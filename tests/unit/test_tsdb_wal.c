@@ -13,6 +13,8 @@
 
 #include "tsdb_testutil.h"
 
+#include <dirent.h>
+
 #include <fcntl.h>
 #include <sys/stat.h>
 
@@ -216,7 +218,8 @@ static void test_corrupt_block_and_fsck(void **state)
     tsdb_samples_release(&s);
     assert_int_equal(tsdb_close(db), PW_OK);
 
-    /* a damaged index: the block is left out, the engine opens */
+    /* a damaged index (the last chunk ref's max ts): the block is salvaged, only that chunk
+     * (1808 samples) is lost besides the one damaged above; fsck says exactly which */
     fd = open(path, O_RDWR);
     off_t sz = lseek(fd, 0, SEEK_END);
     assert_int_equal(pread(fd, &byte, 1, sz - 40), 1);
@@ -224,20 +227,28 @@ static void test_corrupt_block_and_fsck(void **state)
     assert_int_equal(pwrite(fd, &byte, 1, sz - 40), 1);
     close(fd);
     assert_int_equal(tsdb_open(dir, &o, &db), PW_OK);
-    assert_int_equal(count(db, a), 0);
+    assert_int_equal(count(db, a), 4096);
+    tsdb_stats(db, &st);
+    assert_int_equal(st.salvaged_blocks, 1);
+    assert_int_equal(st.lost_chunks, 2); /* the chunk damaged above and the last one */
     assert_int_equal(tsdb_close(db), PW_OK);
     pw_buf_reset(&rep);
     assert_int_equal(tsdb_fsck(dir, &rep, &res), PW_ECORRUPT);
     assert_non_null(strstr(rep.data, "index checksum"));
+    assert_non_null(strstr(rep.data, "chunk 2 of series id 0 (m{dev=\"a\"}): 1808 samples"));
+    assert_non_null(strstr(rep.data, "recoverable from the chunks' own checksums: 1 series"));
+    snprintf(path, sizeof path, "%s/damaged/p19676-1.blk", dir);
+    assert_int_equal(access(path, R_OK), 0); /* kept for inspection */
     pw_log_set_sink(NULL, NULL);
     pw_buf_release(&rep);
     tu_rmrf(dir);
 }
 
-/* A record in the middle of the WAL damaged: the rest of that segment is skipped, logged. */
+/* A record in the middle of the WAL damaged: only that record is lost, the records after it
+ * are replayed; fsck reports it as an error (not a torn tail); the file is kept in damaged/. */
 static void test_corrupt_wal_record(void **state)
 {
-    char dir[64], wal[256];
+    char dir[64], wal[256], ddir[128];
     struct tsdb *db;
     uint64_t seq;
     struct pw_buf rep;
@@ -258,13 +269,32 @@ static void test_corrupt_wal_record(void **state)
     assert_int_equal(pwrite(fd, &byte, 1, 16 + 12 + 5), 1); /* inside the first record */
     close(fd);
     pw_buf_init(&rep, 1 << 20);
-    assert_int_equal(tsdb_fsck(dir, &rep, &res), PW_OK); /* last segment: reported as torn */
-    assert_int_equal(res.warnings, 1);
-    assert_non_null(strstr(rep.data, "offset=16 record checksum mismatch"));
+    assert_int_equal(tsdb_fsck(dir, &rep, &res), PW_ECORRUPT);
+    assert_int_equal(res.warnings, 0);
+    assert_non_null(strstr(rep.data, "offset=16 "));
+    assert_non_null(strstr(rep.data, "record checksum mismatch"));
+    assert_non_null(strstr(rep.data, "valid records after them are recovered"));
     pw_log_set_sink(quiet, NULL);
     assert_int_equal(tsdb_open(dir, &o, &db), PW_OK);
-    assert_int_equal(count(db, a), 0);
+    assert_int_equal(count(db, a), 20);
+    struct tsdb_stats st;
+    tsdb_stats(db, &st);
+    assert_int_equal(st.damaged_regions, 1);
     assert_int_equal(tsdb_close(db), PW_OK);
+    /* repaired at that open (checkpointed): clean now, the damaged segment is kept */
+    pw_buf_reset(&rep);
+    assert_int_equal(tsdb_fsck(dir, &rep, &res), PW_OK);
+    assert_int_equal(tsdb_open(dir, &o, &db), PW_OK);
+    assert_int_equal(count(db, a), 20);
+    assert_int_equal(tsdb_close(db), PW_OK);
+    snprintf(ddir, sizeof ddir, "%s/damaged", dir);
+    DIR *d = opendir(ddir);
+    assert_non_null(d);
+    int kept = 0;
+    for (struct dirent *de; (de = readdir(d));)
+        kept += strncmp(de->d_name, "0000000000000001.wal.", 21) == 0;
+    closedir(d);
+    assert_int_equal(kept, 1);
     pw_log_set_sink(NULL, NULL);
     pw_buf_release(&rep);
     tu_rmrf(dir);
