@@ -25,6 +25,7 @@ int cmd_config(struct cli *c);
 int cmd_user(struct cli *c);
 int cmd_token(struct cli *c);
 int cmd_fsck(struct cli *c);
+int cmd_flush(struct cli *c);
 int cmd_sim(struct cli *c);
 
 /* Alarming (cmd_alarming.c): alarm store, rule set, webhooks. NULL after logging the reason. */
@@ -45,6 +46,9 @@ void alarming_on_device_event(const struct device_event *e, void *arg);
 
 /* Opens <data>/meta.db (creating the directory). Returns NULL after printing the reason. */
 struct model *cli_open_model(struct cli *c);
+/* Opens an existing <data>/meta.db only (for commands that only read): creates nothing, and
+ * says so when there is none. */
+struct model *cli_open_model_existing(struct cli *c);
 
 /* Finds "--name VALUE" in c->argv (removing both); returns VALUE or NULL. */
 const char *cli_take_opt(struct cli *c, const char *name);

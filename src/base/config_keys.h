@@ -39,6 +39,9 @@
       "longest legal minimum (environmental ledgers, 5 years).")                                   \
     X(storage, max_series, INT, "10000000", "1000", "1000000000", 0,                               \
       "Most distinct series; new series beyond it are refused and counted.")                       \
+    X(storage, shutdown_checkpoint, DUR, "60s", "0s", "1h", 0,                                     \
+      "On SIGTERM/SIGINT, move the WAL's samples into compressed blocks, giving up (the next "     \
+      "start replays the WAL) when building them takes longer than this. 0s = no checkpoint.")    \
     X(hj212, listen, STR, "127.0.0.1:9212", "", "", 0,                                             \
       "HJ 212 TCP listener (environmental stations): host:port; empty disables it.")               \
     X(hj212, unknown_devices, ENUM, "quarantine", "accept|quarantine|reject", "", 1,               \

@@ -30,6 +30,7 @@
 #include "base/fsutil.h"
 #include "base/log.h"
 #include "base/mem.h"
+#include "base/metrics.h"
 #include "base/timeutil.h"
 
 #include <dirent.h>
@@ -38,6 +39,7 @@
 #include <inttypes.h>
 #include <math.h>
 #include <sched.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/stat.h>
@@ -407,6 +409,10 @@ static void block_runs(struct tsdb *db, uint32_t sid, int64_t lo, int64_t hi, st
         int rc = tsdb_block_read(db->io, b, e, lo, hi, runs_new(rs), &bad_off);
         if (rc != PW_OK) {
             atomic_fetch_add(&db->corrupt_chunks, 1);
+            pw_counter_add(pw_counter_get("parkwatch_tsdb_corrupt_chunks_total", "",
+                                          "Block chunks skipped by reads because their checksum "
+                                          "failed (logged with file and offset)."),
+                           1);
             if (bad)
                 *bad = true;
             PW_LOG_ERROR(MOD, "corrupt chunk skipped", "file=%s offset=%" PRIu64 " err=%s",
@@ -417,13 +423,38 @@ static void block_runs(struct tsdb *db, uint32_t sid, int64_t lo, int64_t hi, st
 
 /* ---- series refs and appends ---- */
 
+/* The write state, published for other threads (tsdb_write_state) and /metrics. */
+static void publish_state(struct tsdb *db, int rc)
+{
+    if (atomic_load_explicit(&db->state_pub, memory_order_relaxed) == rc)
+        return;
+    atomic_store(&db->state_pub, rc);
+    pw_gauge_set(pw_gauge_get("parkwatch_tsdb_writable", "",
+                              "1 while the time-series store accepts samples, 0 while a failed "
+                              "write (disk full, read-only, I/O error) makes it refuse them."),
+                 rc == PW_OK);
+}
+
 static void set_state(struct tsdb *db, int rc)
 {
-    if (db->state == PW_OK)
-        PW_LOG_ERROR(MOD, "storage write failed, refusing samples until it works", "dir=%s err=%s",
-                     db->dir, pw_errname(rc));
+    if (db->state == PW_OK) {
+        char labels[64];
+        PW_LOG_ERROR(MOD, "storage write failed, refusing samples until it works",
+                     "dir=%s err=%s cause=\"%s\"", db->dir, pw_errname(rc), pw_strerror(rc));
+        snprintf(labels, sizeof labels, "err=\"%s\"", pw_errname(rc));
+        pw_counter_add(pw_counter_get("parkwatch_tsdb_write_failures_total", labels,
+                                      "Times the time-series store started refusing samples, by "
+                                      "cause (PW_ENOSPC disk full, PW_EROFS read-only, PW_EIO)."),
+                       1);
+    }
     db->state = rc;
     db->state_retry_ns = pw_mono_ns() + 1000000000LL;
+    publish_state(db, rc);
+}
+
+int tsdb_write_state(struct tsdb *db)
+{
+    return atomic_load(&db->state_pub);
 }
 
 /* Writes every pending byte (and fsyncs with fsync=always). */
@@ -451,6 +482,7 @@ static int check_state(struct tsdb *db)
         if (rc == PW_OK) {
             PW_LOG_INFO(MOD, "storage writable again", "dir=%s", db->dir);
             db->state = PW_OK;
+            publish_state(db, PW_OK);
             db->pending = true; /* the rewritten bytes get a seq at the next commit */
             return PW_OK;
         }
@@ -587,7 +619,10 @@ int tsdb_commit(struct tsdb *db, uint64_t *seq)
         set_state(db, rc);
         return rc;
     }
-    db->state = PW_OK;
+    if (db->state != PW_OK) {
+        db->state = PW_OK;
+        publish_state(db, PW_OK);
+    }
     db->pending = false;
     db->commit_seq++;
     db->written_seq = db->commit_seq;
@@ -1258,6 +1293,33 @@ static void db_free(struct tsdb *db)
     free(db);
 }
 
+/* What recovery found at open, as gauges (they describe the last open). */
+static void publish_recovery(struct tsdb *db)
+{
+    static const struct {
+        const char *name, *help;
+        size_t off;
+    } g[] = {
+        {"parkwatch_tsdb_damaged_regions", "Damaged regions of the series log and WAL skipped at "
+         "the last open (the valid records after them were kept; copies in tsdb/damaged/).",
+         offsetof(struct tsdb, damaged_regions)},
+        {"parkwatch_tsdb_damaged_bytes", "Bytes in those damaged regions.",
+         offsetof(struct tsdb, damaged_bytes)},
+        {"parkwatch_tsdb_torn_tails", "Torn tails (an interrupted write after the last durable "
+         "record) cut off at the last open.", offsetof(struct tsdb, torn_tails)},
+        {"parkwatch_tsdb_lost_series_keys", "Series whose key was lost with a damaged series "
+         "record, kept as pw_lost_series{id=...} at the last open.",
+         offsetof(struct tsdb, lost_series)},
+        {"parkwatch_tsdb_salvaged_blocks", "Blocks with a damaged header, footer or index read "
+         "from their chunks' checksums at the last open.", offsetof(struct tsdb, salvaged_blocks)},
+        {"parkwatch_tsdb_lost_chunks", "Block chunks those salvages could not vouch for.",
+         offsetof(struct tsdb, lost_chunks)},
+    };
+    for (size_t i = 0; i < PW_ARRAY_LEN(g); i++)
+        pw_gauge_set(pw_gauge_get(g[i].name, "", g[i].help),
+                     *(const uint64_t *)((const char *)db + g[i].off));
+}
+
 int tsdb_open(const char *dir, const struct tsdb_options *opt, struct tsdb **out)
 {
     int rc = PW_OK;
@@ -1270,6 +1332,7 @@ int tsdb_open(const char *dir, const struct tsdb_options *opt, struct tsdb **out
     pthread_rwlock_init(&db->blk_lock, &ra);
     pthread_rwlockattr_destroy(&ra);
     db->wal.fd = db->slog.fd = -1;
+    atomic_store(&db->state_pub, 1); /* not a state: the first publish_state sets the gauge */
     if (opt)
         db->opt = *opt;
     else
@@ -1329,9 +1392,12 @@ int tsdb_open(const char *dir, const struct tsdb_options *opt, struct tsdb **out
             PW_LOG_ERROR(MOD, "checkpoint after WAL damage failed", "dir=%s err=%s", dir,
                          pw_errname(r2));
     }
+    publish_state(db, PW_OK);
+    publish_recovery(db);
 out:
     if (rc != PW_OK) {
-        PW_LOG_ERROR(MOD, "open failed", "dir=%s err=%s", dir, pw_errname(rc));
+        PW_LOG_ERROR(MOD, "open failed", "dir=%s err=%s cause=\"%s\"", dir, pw_errname(rc),
+                     pw_strerror(rc));
         db_free(db);
         return rc;
     }
@@ -1516,6 +1582,10 @@ int tsdb_checkpoint(struct tsdb *db)
         struct tsdb_series *s = tsdb_series_get(db, i);
         if (!s || head_empty(s))
             continue;
+        if (db->ckpt_deadline_ns && (i & 255) == 0 && pw_mono_ns() > db->ckpt_deadline_ns) {
+            rc = PW_ETIMEDOUT; /* nothing changed yet: the WAL still has everything */
+            goto out;
+        }
         head_runs(s, INT64_MIN, INT64_MAX, &rs);
         runs_merge(&rs, &m);
         runs_release(&rs);
@@ -1595,6 +1665,14 @@ out:
     free(bs.b);
     free(nb);
     tsdb_samples_release(&m);
+    return rc;
+}
+
+int tsdb_checkpoint_within(struct tsdb *db, int64_t max_ms)
+{
+    db->ckpt_deadline_ns = pw_mono_ns() + max_ms * 1000000;
+    int rc = tsdb_checkpoint(db);
+    db->ckpt_deadline_ns = 0;
     return rc;
 }
 

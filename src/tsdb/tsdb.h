@@ -205,6 +205,15 @@ uint64_t tsdb_durable_seq(struct tsdb *db);
  * truncates the WAL. On failure nothing visible changes and the WAL is kept. [writer] */
 int tsdb_checkpoint(struct tsdb *db);
 
+/* tsdb_checkpoint bounded in time: when building the blocks takes longer than max_ms it gives
+ * up with PW_ETIMEDOUT and nothing changed (the WAL keeps everything; the next open replays
+ * it). Writing the built blocks is not interrupted. For a clean shutdown. [writer] */
+int tsdb_checkpoint_within(struct tsdb *db, int64_t max_ms);
+
+/* PW_OK while appends are accepted, else the error they are refused with (PW_ENOSPC disk full,
+ * PW_EROFS read-only file system, PW_EIO ...). [any thread] */
+int tsdb_write_state(struct tsdb *db);
+
 /* Housekeeping, call every few seconds to minutes: checkpoint when due, drop partitions that
  * ended before now_ms - retention, merge the blocks of a partition that has several. Returns the
  * first error (work continues past it). [writer] */

@@ -397,6 +397,8 @@ struct tsdb {
     uint64_t written_seq;
     _Atomic uint64_t durable_seq;
     int state;             /* PW_OK or the error appends are refused with */
+    _Atomic int state_pub; /* a copy of state for other threads */
+    int64_t ckpt_deadline_ns; /* tsdb_checkpoint_within: give up building past this */
     int64_t state_retry_ns;
     bool pending;          /* samples appended since the last commit */
     bool sync_outstanding; /* a tsdb_sync_prepare'd ticket is not finished yet */
