@@ -524,8 +524,9 @@ static bool chunk_good(struct salvage *sv, const uint8_t *r)
     return true;
 }
 
-/* Keeps what is good of the well-formed entry at idx[p]. */
-static void entry_keep(struct salvage *sv, uint64_t p)
+/* Keeps what is good of the well-formed entry at idx[p]; false when its (id, key) is not
+ * trusted (then its id does not order the entries after it). */
+static bool entry_keep(struct salvage *sv, uint64_t p)
 {
     const uint8_t *q = sv->idx + p;
     uint32_t sid = tsdb_get_u32(q);
@@ -544,7 +545,7 @@ static void entry_keep(struct salvage *sv, uint64_t p)
                       "match the series log; its %u chunks (%" PRIu64 " samples) left out\n",
                       at, sid, (int)(kl > 200 ? 200 : kl), key, nch, n);
         sv->lost_chunks += nch;
-        return;
+        return false;
     }
     struct tsdb_blk_entry e = {.sid = sid, .keylen = kl, .mint = INT64_MAX, .maxt = INT64_MIN};
     size_t key_at = sv->store.len;
@@ -576,7 +577,7 @@ static void entry_keep(struct salvage *sv, uint64_t p)
     }
     if (e.nchunks == 0) {
         sv->store.len = key_at;
-        return;
+        return true;
     }
     if (sv->ne == sv->cap) {
         sv->cap = sv->cap ? sv->cap * 2 : 64;
@@ -587,6 +588,7 @@ static void entry_keep(struct salvage *sv, uint64_t p)
     sv->e_key[sv->ne] = key_at;
     sv->e_refs[sv->ne] = refs_at;
     sv->e[sv->ne++] = e;
+    return true;
 }
 
 /* Salvage-parses the index at [ioff, ioff + ilen); results in sv. */
@@ -596,8 +598,8 @@ static void salvage_index(struct salvage *sv)
     int64_t prev_sid = -1;
     while (p < sv->ilen) {
         if (entry_shape(sv, p, prev_sid, &len)) {
-            entry_keep(sv, p);
-            prev_sid = tsdb_get_u32(sv->idx + p);
+            if (entry_keep(sv, p))
+                prev_sid = tsdb_get_u32(sv->idx + p);
             p += len;
             continue;
         }

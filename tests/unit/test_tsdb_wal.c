@@ -300,6 +300,51 @@ static void test_corrupt_wal_record(void **state)
     tu_rmrf(dir);
 }
 
+/* One commit creating more series than fit a 16 MiB record: the series log's record is split
+ * (it used to be one record past the bound, refused at the next open as a bad length, and every
+ * series of that commit was lost). */
+static void test_big_series_commit(void **state)
+{
+    char dir[64], dev[4096];
+    struct tsdb *db;
+    uint64_t seq;
+    struct tsdb_options o = opts();
+    o.fsync = TSDB_FSYNC_OFF;
+    tu_tmpdir(dir, sizeof dir, "bigser");
+    assert_int_equal(tsdb_open(dir, &o, &db), PW_OK);
+    memset(dev, 'x', 4000);
+    enum { N = 4400 }; /* 4400 keys of ~4 KB: 17.7 MB of series entries */
+    for (int i = 0; i < N; i++) {
+        snprintf(dev + 4000, 16, "%05d", i);
+        uint32_t r = ref_of(db, "m", dev);
+        assert_int_equal(tsdb_append(db, r, i, i, 0), PW_OK);
+    }
+    assert_int_equal(tsdb_commit(db, &seq), PW_OK);
+    assert_int_equal(tsdb_close(db), PW_OK);
+    struct pw_buf rep;
+    struct tsdb_fsck_result res;
+    pw_buf_init(&rep, 1 << 20);
+    assert_int_equal(tsdb_fsck(dir, &rep, &res), PW_OK);
+    assert_int_equal(res.warnings, 0);
+    pw_buf_release(&rep);
+    assert_int_equal(tsdb_open(dir, &o, &db), PW_OK);
+    struct tsdb_stats st;
+    tsdb_stats(db, &st);
+    assert_int_equal(st.series, N);
+    assert_int_equal(st.lost_series, 0);
+    assert_int_equal(st.torn_tails, 0);
+    assert_int_equal(st.replayed_samples, N);
+    snprintf(dev + 4000, 16, "%05d", N - 1);
+    struct tsdb_label l[] = {{"__name__", "m"}, {"dev", dev}};
+    const struct tsdb_label *sets[] = {l};
+    size_t nl = 2;
+    uint32_t ref;
+    assert_int_equal(tsdb_series_lookup_many(db, sets, &nl, 1, &ref), PW_OK);
+    assert_int_equal(ref, N - 1);
+    assert_int_equal(tsdb_close(db), PW_OK);
+    tu_rmrf(dir);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -307,6 +352,7 @@ int main(void)
         cmocka_unit_test(test_cut_every_offset),
         cmocka_unit_test(test_corrupt_block_and_fsck),
         cmocka_unit_test(test_corrupt_wal_record),
+        cmocka_unit_test(test_big_series_commit),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
