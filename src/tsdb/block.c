@@ -44,8 +44,9 @@
  *     salvage-parsed and the better kept;
  *   - index damaged (or its CRC unknown): entries are read one by one and each is kept only
  *     when it is well-formed, its key parses, the caller's key check agrees (the series log's
- *     id -> key), and per chunk: the chunk CRC matches and it decodes to exactly the count and
- *     time range of its ref. A malformed entry is skipped by searching forward for the next
+ *     id -> key), and per chunk: it starts where the previous kept chunk ended (the writer lays
+ *     chunks out in index order; later only after a loss), the chunk CRC matches and it decodes
+ *     to exactly the count and time range of its ref. A malformed entry is skipped by searching forward for the next
  *     entry that passes these checks. The newest sample is taken from the last good chunk.
  * Everything left out is described, one line each ("offset=N what is missing"): chunks by
  * series id, key, sample count and time range; unreadable index ranges by the ids around them.
@@ -466,6 +467,8 @@ struct salvage {
     size_t *e_key, *e_refs; /* offsets into store */
     uint32_t ne, cap;
     uint64_t good_chunks, lost_chunks, good_bytes, samples;
+    uint64_t expect_off; /* where the next chunk starts: the writer lays chunks out in index order */
+    bool gap_ok;         /* something was lost before: the next chunk may start later */
     struct tsdb_samples tmp;
 };
 
@@ -545,6 +548,7 @@ static bool entry_keep(struct salvage *sv, uint64_t p)
                       "match the series log; its %u chunks (%" PRIu64 " samples) left out\n",
                       at, sid, (int)(kl > 200 ? 200 : kl), key, nch, n);
         sv->lost_chunks += nch;
+        sv->gap_ok = true;
         return false;
     }
     struct tsdb_blk_entry e = {.sid = sid, .keylen = kl, .mint = INT64_MAX, .maxt = INT64_MIN};
@@ -554,16 +558,25 @@ static bool entry_keep(struct salvage *sv, uint64_t p)
     for (uint32_t c = 0; c < nch; c++) {
         const uint8_t *r = refs + (size_t)c * TSDB_CHUNKREF_SIZE;
         int64_t mn = (int64_t)tsdb_get_u64(r + 16), mx = (int64_t)tsdb_get_u64(r + 24);
-        if (!chunk_good(sv, r)) {
+        uint64_t off = tsdb_get_u64(r);
+        /* a chunk is where the previous one ended (after a loss: later), never elsewhere — so a
+         * damaged offset cannot make one series' chunk pass for another's */
+        bool placed = off == sv->expect_off || (sv->gap_ok && off > sv->expect_off);
+        if (!placed || !chunk_good(sv, r)) {
+            sv->gap_ok = true;
             pw_buf_printf(sv->lost,
                           "offset=%" PRIu64 " chunk %u of series id %u (%.*s): %u samples from "
-                          "%" PRId64 " to %" PRId64 " lost (checksum or contents)\n",
+                          "%" PRId64 " to %" PRId64 " lost (%s)\n",
                           tsdb_get_u64(r), c, sid, (int)(kl > 200 ? 200 : kl), key,
-                          tsdb_get_u32(r + 12), mn, mx);
+                          tsdb_get_u32(r + 12), mn, mx,
+                          placed ? "checksum or contents" : "its offset does not follow the "
+                                                            "previous chunk: damaged ref");
             sv->lost_chunks++;
             continue;
         }
         pw_buf_append(&sv->store, r, TSDB_CHUNKREF_SIZE);
+        sv->expect_off = off + 4 + tsdb_get_u32(r + 8);
+        sv->gap_ok = false;
         e.nchunks++;
         if (mn < e.mint)
             e.mint = mn;
@@ -610,9 +623,11 @@ static void salvage_index(struct salvage *sv)
                 continue;
             uint16_t kl;
             memcpy(&kl, sv->idx + q + 4, 2);
-            if (chunk_good(sv, sv->idx + q + 6 + kl + 21))
+            const uint8_t *r = sv->idx + q + 6 + kl + 21;
+            if (tsdb_get_u64(r) >= sv->expect_off && chunk_good(sv, r))
                 break;
         }
+        sv->gap_ok = true;
         if (q >= sv->ilen) {
             pw_buf_printf(sv->lost,
                           "offset=%" PRIu64 " index unreadable from here to its end (%" PRIu64
@@ -633,6 +648,8 @@ static void salvage_reset(struct salvage *sv)
     pw_buf_reset(&sv->store);
     sv->ne = 0;
     sv->good_chunks = sv->lost_chunks = sv->good_bytes = sv->samples = 0;
+    sv->expect_off = BLK_HDR;
+    sv->gap_ok = false;
 }
 
 int tsdb_block_salvage(const struct tsdb_io *io, const char *path, int64_t part, uint64_t seq,
