@@ -1152,8 +1152,8 @@ static int load_blocks(struct tsdb *db)
         struct tsdb_block *a = db->blocks[i];
         bool gone = false;
         for (size_t j = i + 1; j < db->nblocks && db->blocks[j]->part == a->part; j++)
-            if (db->blocks[j]->covers_from <= a->seq)
-                gone = true;
+            if (db->blocks[j]->covers_from <= a->seq && !db->blocks[j]->salvaged)
+                gone = true; /* a damaged merged block never costs its intact inputs */
         if (gone) {
             PW_LOG_INFO(MOD, "removing block replaced by compaction", "file=%s", a->path);
             db->io->unlink(db->io->ctx, a->path);
