@@ -2007,11 +2007,16 @@ void tsdb_stats(struct tsdb *db, struct tsdb_stats *st)
 
 /* ---- fsck ---- */
 
+struct fsck_keys;
+
 struct fsck_ctx {
     struct tsdb_fsck_result *res;
     struct pw_buf *report;
     const char *path;
+    struct fsck_keys *keys; /* WAL: ids with no key are counted there (NULL: not checked) */
 };
+
+static void fsck_sample_id(struct fsck_keys *fk, uint64_t id);
 
 static int fsck_rec(void *arg, uint8_t type, const uint8_t *p, size_t len, off_t off)
 {
@@ -2030,6 +2035,8 @@ static int fsck_rec(void *arg, uint8_t type, const uint8_t *p, size_t len, off_t
             if (ok) {
                 c += 9;
                 f->res->samples++;
+                if (f->keys)
+                    fsck_sample_id(f->keys, a);
             }
         }
         if (!ok) {
@@ -2053,9 +2060,9 @@ static void fsck_damage(void *arg, off_t off, off_t len, const char *what)
 }
 
 static void fsck_log(const char *path, const char magic[8], bool last, bool live,
-                     struct pw_buf *report, struct tsdb_fsck_result *res)
+                     struct fsck_keys *keys, struct pw_buf *report, struct tsdb_fsck_result *res)
 {
-    struct fsck_ctx f = {res, report, path};
+    struct fsck_ctx f = {res, report, path, keys};
     struct tsdb_replay_info ri = {.on_damage = fsck_damage, .damage_arg = &f};
     int rc = tsdb_log_replay(tsdb_io_posix(), path, magic, NULL, fsck_rec, &f, &ri);
     if (rc == PW_ENOTFOUND && live)
@@ -2085,7 +2092,9 @@ static void fsck_log(const char *path, const char magic[8], bool last, bool live
     }
 }
 
-/* id -> key of the series log, for cross-checking block entries. */
+/* id -> key of the series log, for cross-checking block entries; the ids blocks name beyond it;
+ * the WAL's sample ids named by neither (their key was lost with a damaged series record). */
+#define FSCK_LOST_MAX 1000
 struct fsck_keys {
     struct fsck_key {
         uint32_t id;
@@ -2093,6 +2102,13 @@ struct fsck_keys {
         char *key;
     } *k;
     size_t n, cap;
+    uint32_t *extra; /* ids known from blocks only */
+    size_t nextra, capextra;
+    struct {
+        uint64_t id, samples;
+    } lost[FSCK_LOST_MAX];
+    size_t nlost;
+    uint64_t lost_other; /* samples of ids past FSCK_LOST_MAX */
 };
 
 static int fsck_keys_rec(void *arg, uint8_t type, const uint8_t *p, size_t len, off_t off)
@@ -2121,12 +2137,47 @@ static int cmp_fsck_key(const void *a, const void *b)
     return x->id < y->id ? -1 : x->id > y->id;
 }
 
+static const struct fsck_key *fsck_key_find(const struct fsck_keys *fk, uint64_t id)
+{
+    struct fsck_key probe = {.id = (uint32_t)id};
+    return id < UINT32_MAX && fk->n ? bsearch(&probe, fk->k, fk->n, sizeof *fk->k, cmp_fsck_key)
+                                    : NULL;
+}
+
 static bool fsck_key_ok(void *arg, uint32_t sid, const char *key, size_t kl)
 {
     struct fsck_keys *fk = arg;
-    struct fsck_key probe = {.id = sid};
-    const struct fsck_key *k = bsearch(&probe, fk->k, fk->n, sizeof *fk->k, cmp_fsck_key);
-    return !k || (k->len == kl && memcmp(k->key, key, kl) == 0);
+    const struct fsck_key *k = fsck_key_find(fk, sid);
+    if (!k) {
+        if (fk->nextra == fk->capextra) {
+            fk->capextra = fk->capextra ? fk->capextra * 2 : 64;
+            fk->extra = pw_xrealloc(fk->extra, fk->capextra * sizeof *fk->extra);
+        }
+        fk->extra[fk->nextra++] = sid;
+        return true;
+    }
+    return k->len == kl && memcmp(k->key, key, kl) == 0;
+}
+
+static void fsck_sample_id(struct fsck_keys *fk, uint64_t id)
+{
+    if (fsck_key_find(fk, id))
+        return;
+    for (size_t i = 0; i < fk->nextra; i++)
+        if (fk->extra[i] == id)
+            return;
+    for (size_t i = 0; i < fk->nlost; i++) {
+        if (fk->lost[i].id == id) {
+            fk->lost[i].samples++;
+            return;
+        }
+    }
+    if (fk->nlost < FSCK_LOST_MAX) {
+        fk->lost[fk->nlost].id = id;
+        fk->lost[fk->nlost++].samples = 1;
+    } else {
+        fk->lost_other++;
+    }
 }
 
 int tsdb_fsck(const char *dir, struct pw_buf *report, struct tsdb_fsck_result *res)
@@ -2148,24 +2199,18 @@ int tsdb_fsck_ex(const char *dir, unsigned flags, struct pw_buf *report,
         return pw_err_from_errno(errno);
     if (path_join(path, sizeof path, dir, "series.log") != PW_OK)
         return PW_EINVAL;
-    if (stat(path, &st) == 0)
-        fsck_log(path, tsdb_series_magic, true, live, report, res);
-    path_join(sub, sizeof sub, dir, "wal");
-    struct seglist sl;
-    if (list_segments(sub, &sl) == PW_OK) {
-        for (size_t i = 0; i < sl.n; i++) {
-            seg_path(path, sizeof path, dir, sl.idx[i]);
-            fsck_log(path, tsdb_wal_magic, i + 1 == sl.n, live, report, res);
-        }
-        free(sl.idx);
-    }
-    struct fsck_keys fk = {0};
+    bool have_slog = stat(path, &st) == 0;
+    if (have_slog)
+        fsck_log(path, tsdb_series_magic, true, live, NULL, report, res);
+    /* the series log's keys (what survives of it), then the blocks (cross-checked against
+     * them), then the WAL (whose sample ids must be named by one of them) */
+    struct fsck_keys *fk = pw_xcalloc(1, sizeof *fk);
     struct tsdb_replay_info kri = {0};
-    path_join(path, sizeof path, dir, "series.log");
-    (void)tsdb_log_replay(tsdb_io_posix(), path, tsdb_series_magic, NULL, fsck_keys_rec, &fk,
-                          &kri);
-    if (fk.n)
-        qsort(fk.k, fk.n, sizeof *fk.k, cmp_fsck_key);
+    if (have_slog)
+        (void)tsdb_log_replay(tsdb_io_posix(), path, tsdb_series_magic, NULL, fsck_keys_rec, fk,
+                              &kri);
+    if (fk->n)
+        qsort(fk->k, fk->n, sizeof *fk->k, cmp_fsck_key);
     path_join(sub, sizeof sub, dir, "blocks");
     DIR *d = opendir(sub);
     if (d) {
@@ -2176,13 +2221,39 @@ int tsdb_fsck_ex(const char *dir, unsigned flags, struct pw_buf *report,
             if (!tsdb_block_name_parse(de->d_name, &part, &seq))
                 continue;
             snprintf(path, sizeof path, "%s/%s", sub, de->d_name);
-            tsdb_block_fsck(path, live, fk.n ? fsck_key_ok : NULL, &fk, report, res);
+            tsdb_block_fsck(path, live, fsck_key_ok, fk, report, res);
         }
         closedir(d);
     }
-    for (size_t i = 0; i < fk.n; i++)
-        free(fk.k[i].key);
-    free(fk.k);
+    path_join(sub, sizeof sub, dir, "wal");
+    struct seglist sl;
+    if (list_segments(sub, &sl) == PW_OK) {
+        for (size_t i = 0; i < sl.n; i++) {
+            seg_path(path, sizeof path, dir, sl.idx[i]);
+            /* live: a series created after the series log was read is no finding */
+            fsck_log(path, tsdb_wal_magic, i + 1 == sl.n, live, have_slog && !live ? fk : NULL,
+                     report, res);
+        }
+        free(sl.idx);
+    }
+    for (size_t i = 0; i < fk->nlost; i++) {
+        pw_buf_printf(report,
+                      "error %s/wal %" PRIu64 " samples of series id %" PRIu64 " whose key is in "
+                      "no series record or block (its series record was damaged): kept at the "
+                      "next open as pw_lost_series{id=\"%" PRIu64 "\"}\n",
+                      dir, fk->lost[i].samples, fk->lost[i].id, fk->lost[i].id);
+        res->errors++;
+    }
+    if (fk->lost_other) {
+        pw_buf_printf(report, "error %s/wal %" PRIu64 " more samples of other series ids without "
+                              "a key\n", dir, fk->lost_other);
+        res->errors++;
+    }
+    for (size_t i = 0; i < fk->n; i++)
+        free(fk->k[i].key);
+    free(fk->k);
+    free(fk->extra);
+    free(fk);
     pw_buf_printf(report,
                   "summary files=%" PRIu64 " wal_records=%" PRIu64 " samples=%" PRIu64
                   " chunks=%" PRIu64 " errors=%" PRIu64 " warnings=%" PRIu64 "\n",

@@ -93,6 +93,11 @@ static void tf_read_file(const char *p, uint8_t **out, size_t *len)
     *len = (size_t)n;
 }
 
+static void tf_cleanup(void)
+{
+    nftw(tf_base, tf_rm, 16, FTW_DEPTH | FTW_PHYS);
+}
+
 /* Builds the valid directory once: 6 series, 3 in a block (two chunks each) and all in the WAL. */
 static void tf_init(void)
 {
@@ -109,6 +114,7 @@ static void tf_init(void)
              (long)getpid());
     nftw(tf_base, tf_rm, 16, FTW_DEPTH | FTW_PHYS);
     mkdir(tf_base, 0750);
+    atexit(tf_cleanup);
     snprintf(p, sizeof p, "%s/valid", tf_base);
     struct tsdb_options o = tf_opts();
     if (tsdb_open(p, &o, &db) != PW_OK)
