@@ -42,6 +42,7 @@
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -1288,6 +1289,8 @@ static void db_free(struct tsdb *db)
     free(db->blocks);
     tsdb_log_close(&db->wal);
     tsdb_log_close(&db->slog);
+    if (db->lock_fd >= 0)
+        close(db->lock_fd); /* releases the flock */
     pthread_rwlock_destroy(&db->index_lock);
     pthread_rwlock_destroy(&db->blk_lock);
     free(db);
@@ -1332,6 +1335,7 @@ int tsdb_open(const char *dir, const struct tsdb_options *opt, struct tsdb **out
     pthread_rwlock_init(&db->blk_lock, &ra);
     pthread_rwlockattr_destroy(&ra);
     db->wal.fd = db->slog.fd = -1;
+    db->lock_fd = -1;
     atomic_store(&db->state_pub, 1); /* not a state: the first publish_state sets the gauge */
     if (opt)
         db->opt = *opt;
@@ -1357,6 +1361,19 @@ int tsdb_open(const char *dir, const struct tsdb_options *opt, struct tsdb **out
     db->pages = pw_xcalloc(db->npages, sizeof *db->pages);
     if ((rc = pw_mkdir_p(dir)) != PW_OK)
         goto out;
+    /* one engine per directory, whatever process opens it (the daemon also locks its data
+     * directory, naming itself): a second writer would overwrite the first one's WAL */
+    path_join(sub, sizeof sub, dir, "lock");
+    db->lock_fd = open(sub, O_RDWR | O_CREAT | O_CLOEXEC, 0640);
+    if (db->lock_fd < 0) {
+        rc = pw_err_from_errno(errno);
+        goto out;
+    }
+    if (flock(db->lock_fd, LOCK_EX | LOCK_NB) != 0) {
+        rc = errno == EWOULDBLOCK ? PW_ECONFLICT : pw_err_from_errno(errno);
+        PW_LOG_ERROR(MOD, "the store is open in another process or handle", "dir=%s", dir);
+        goto out;
+    }
     path_join(sub, sizeof sub, dir, "wal");
     if ((rc = pw_mkdir_p(sub)) != PW_OK)
         goto out;

@@ -112,11 +112,14 @@ void tsdb_options_init(struct tsdb_options *o);
 /* "always" | "batch" | "off" → PW_OK and *out, or PW_EINVAL (*out untouched). */
 int tsdb_fsync_parse(const char *s, enum tsdb_fsync *out);
 
-/* Opens (creating if needed) the engine in `dir` (the daemon passes <data>/tsdb): loads the
- * series log and block indexes, replays the WAL (a torn tail is cut off), and removes leftover
- * temporary files. A corrupt block is logged with its file and offset and left out, never fatal.
- * Returns PW_OK and *out, or PW_EIO/PW_ENOSPC/PW_EINVAL/PW_ECORRUPT (series log unreadable);
- * *out untouched on error. */
+/* Opens (creating if needed) the engine in `dir` (the daemon passes <data>/tsdb): locks it
+ * (flock on dir/lock; PW_ECONFLICT while another handle has it open), loads the series log and
+ * block indexes, replays the WAL, and removes leftover temporary files. Damage never stops it
+ * and never costs more than the damaged bytes (docs/storage.md, "Recovery on start"): a torn
+ * tail is cut off; a damaged log region is skipped (logged as an error with file and offset),
+ * the records after it are kept, the file copied to dir/damaged/ and repaired; a block with a
+ * damaged header, footer or index is salvaged from its chunks' checksums. Returns PW_OK and
+ * *out, or PW_ECONFLICT, PW_EIO/PW_ENOSPC/PW_EROFS/PW_EPERM/PW_EINVAL; *out untouched on error. */
 int tsdb_open(const char *dir, const struct tsdb_options *opt, struct tsdb **out);
 
 /* Writes and syncs whatever is pending and frees everything. Returns the first error of that

@@ -368,6 +368,7 @@ struct tsdb_lname; /* index.c */
 
 struct tsdb {
     char dir[3800];
+    int lock_fd;            /* flock on <dir>/lock while open: one engine per directory */
     struct tsdb_options opt;
     const struct tsdb_io *io;
 

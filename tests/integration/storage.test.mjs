@@ -12,8 +12,10 @@ import { Daemon, BIN, ROOT, DATA, cli, freePort, sleep, until } from './harness.
 const daemons = [];
 after(async () => { for (const d of daemons) await d.stop(); });
 
-async function daemon(opts) {
-  const d = new Daemon(opts);
+// No park model: its Modbus devices would be polled (a Modbus server another test or `make run`
+// left on their port adds samples), and these tests count samples exactly.
+async function daemon(opts = {}) {
+  const d = new Daemon({ model: null, ...opts });
   daemons.push(d);
   await d.start();
   return d;
@@ -210,7 +212,7 @@ test('a full disk: writes are refused with the cause in the log, /healthz and /m
   let d;
   try {
     assert.ok(mountTmpfs(mnt, 'size=48m'));
-    d = new Daemon();
+    d = new Daemon({ model: null });
     rmSync(d.dir, { recursive: true, force: true });
     d.dir = path.join(mnt, 'data');
     await d.start();

@@ -345,6 +345,30 @@ static void test_big_series_commit(void **state)
     tu_rmrf(dir);
 }
 
+/* One engine per directory: a second open (this process or another) is refused while the
+ * first is open, and works once it is closed. */
+static void test_second_open_refused(void **state)
+{
+    char dir[64];
+    struct tsdb *db, *db2 = NULL;
+    struct tsdb_options o = opts();
+    tu_tmpdir(dir, sizeof dir, "lock");
+    assert_int_equal(tsdb_open(dir, &o, &db), PW_OK);
+    pw_log_set_sink(quiet, NULL);
+    assert_int_equal(tsdb_open(dir, &o, &db2), PW_ECONFLICT);
+    assert_null(db2);
+    pw_log_set_sink(NULL, NULL);
+    uint32_t a = ref_of(db, "m", "a");
+    uint64_t seq;
+    assert_int_equal(tsdb_append(db, a, 1, 1, 0), PW_OK);
+    assert_int_equal(tsdb_commit(db, &seq), PW_OK);
+    assert_int_equal(tsdb_close(db), PW_OK);
+    assert_int_equal(tsdb_open(dir, &o, &db2), PW_OK);
+    assert_int_equal(count(db2, a), 1);
+    assert_int_equal(tsdb_close(db2), PW_OK);
+    tu_rmrf(dir);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -353,6 +377,7 @@ int main(void)
         cmocka_unit_test(test_corrupt_block_and_fsck),
         cmocka_unit_test(test_corrupt_wal_record),
         cmocka_unit_test(test_big_series_commit),
+        cmocka_unit_test(test_second_open_refused),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
