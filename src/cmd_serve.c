@@ -19,6 +19,7 @@
 #include "base/fsutil.h"
 #include "base/log.h"
 #include "base/mem.h"
+#include "base/metrics.h"
 #include "base/timeutil.h"
 #include "http/http.h"
 #include "ingest/field.h"
@@ -77,7 +78,6 @@ static void install_signals(void)
 static int lock_data_dir(struct cli *c, struct pw_dirlock *lk)
 {
     struct pw_dirlock_holder h;
-    struct statvfs v;
     int rc = pw_mkdir_p(c->data_dir);
     if (rc == PW_OK)
         rc = pw_dirlock_take(c->data_dir, "serve", lk, &h);
@@ -96,10 +96,6 @@ static int lock_data_dir(struct cli *c, struct pw_dirlock *lk)
                 rc == PW_EROFS ? "; remount it read-write or choose another --data" : "");
         return rc;
     }
-    if (statvfs(c->data_dir, &v) == 0 &&
-        (unsigned long long)v.f_bavail * v.f_frsize < LOW_SPACE_BYTES)
-        PW_LOG_WARN("serve", "little free space in the data directory", "data=%s free_bytes=%llu",
-                    c->data_dir, (unsigned long long)v.f_bavail * v.f_frsize);
     return PW_OK;
 }
 
@@ -127,6 +123,34 @@ static void serve_flush(struct cli *c, struct pipeline *pl, struct tsdb *db, int
     snprintf(path, sizeof path, "%s/flush.result", c->data_dir);
     if (pw_file_replace(path, text, (size_t)n) != PW_OK)
         PW_LOG_WARN("serve", "cannot write the flush result", "path=%s", path);
+}
+
+/* The data directory's free space and read-only flag, as gauges; a warning when space runs low
+ * or the file system turns read-only (once per change). */
+static void watch_disk(struct cli *c, bool *low, bool *ro)
+{
+    static struct pw_counter *g_free, *g_ro;
+    struct statvfs v;
+    if (!g_free) {
+        g_free = pw_gauge_get("parkwatch_storage_free_bytes", "",
+                              "Free bytes on the data directory's file system.");
+        g_ro = pw_gauge_get("parkwatch_storage_read_only", "",
+                            "1 when the data directory's file system is mounted read-only.");
+    }
+    if (statvfs(c->data_dir, &v) != 0)
+        return;
+    unsigned long long free_b = (unsigned long long)v.f_bavail * v.f_frsize;
+    bool now_low = free_b < LOW_SPACE_BYTES, now_ro = v.f_flag & ST_RDONLY;
+    pw_gauge_set(g_free, free_b);
+    pw_gauge_set(g_ro, now_ro);
+    if (now_low && !*low)
+        PW_LOG_WARN("serve", "little free space in the data directory", "data=%s free_bytes=%llu",
+                    c->data_dir, free_b);
+    if (now_ro && !*ro)
+        PW_LOG_ERROR("serve", "the data directory's file system is read-only",
+                     "data=%s cause=\"%s\"", c->data_dir, pw_strerror(PW_EROFS));
+    *low = now_low;
+    *ro = now_ro;
 }
 
 /* Clean shutdown: the WAL's samples into blocks, bounded by storage.shutdown_checkpoint. */
@@ -298,10 +322,15 @@ int cmd_serve(struct cli *c)
         goto out;
 
     PW_LOG_INFO("serve", "ready", "http=%s", c->cfg.http_listen);
-    int64_t last_purge = pw_now_ms();
+    int64_t last_purge = pw_now_ms(), last_disk = 0;
+    bool disk_low = false, disk_ro = false;
     while (!stop_requested) {
         struct timespec ts = {0, 100 * 1000 * 1000};
         nanosleep(&ts, NULL);
+        if (pw_now_ms() - last_disk >= 5000) {
+            last_disk = pw_now_ms();
+            watch_disk(c, &disk_low, &disk_ro);
+        }
         if (flush_requests != flushes_done) {
             flushes_done = flush_requests;
             serve_flush(c, pl, db, flush_token);

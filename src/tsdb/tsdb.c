@@ -1038,27 +1038,40 @@ static int rewrite_series_log(struct tsdb *db)
     return rc;
 }
 
+/* Registers a block's series. An entry whose id the series table gives another key, or whose
+ * key the table has under another id, is left out alone (logged): the rest of the block stays. */
 static void block_register(struct tsdb *db, struct tsdb_block *b, bool *ok)
 {
-    *ok = true;
+    uint32_t k = 0;
     for (uint32_t i = 0; i < b->ne; i++) {
-        const struct tsdb_blk_entry *e = &b->e[i];
+        struct tsdb_blk_entry *e = &b->e[i];
         struct tsdb_series *s = tsdb_series_get(db, e->sid);
         if (s && (s->keylen != e->keylen || memcmp(s->key, e->key, e->keylen) != 0)) {
-            PW_LOG_ERROR(MOD, "block names a series id with another key, block left out",
-                         "file=%s id=%u", b->path, e->sid);
-            *ok = false;
-            return;
+            PW_LOG_ERROR(MOD, "block names a series id with another key, that entry left out",
+                         "file=%s id=%u chunks=%u", b->path, e->sid, e->nchunks);
+            continue;
         }
-    }
-    for (uint32_t i = 0; i < b->ne; i++) {
-        const struct tsdb_blk_entry *e = &b->e[i];
-        struct tsdb_series *s = tsdb_series_get(db, e->sid);
-        if (!s && !tsdb_map_get(&db->bykey, e->key, e->keylen, tsdb_key_hash(e->key, e->keylen)))
-            (void)tsdb_series_create(db, e->key, e->keylen, e->sid, &s);
-        if (s && (s->last.ts == TSDB_NO_TS || e->last.ts >= s->last.ts))
+        if (!s) {
+            struct tsdb_series *o =
+                tsdb_map_get(&db->bykey, e->key, e->keylen, tsdb_key_hash(e->key, e->keylen));
+            if (o) {
+                PW_LOG_ERROR(MOD, "block names a series key under another id, that entry left out",
+                             "file=%s id=%u series_id=%u chunks=%u", b->path, e->sid, o->id,
+                             e->nchunks);
+                continue;
+            }
+            if (tsdb_series_create(db, e->key, e->keylen, e->sid, &s) != PW_OK) {
+                PW_LOG_ERROR(MOD, "block names a series that cannot be created, entry left out",
+                             "file=%s id=%u", b->path, e->sid);
+                continue;
+            }
+        }
+        if (s->last.ts == TSDB_NO_TS || e->last.ts >= s->last.ts)
             s->last = e->last;
+        b->e[k++] = *e;
     }
+    b->ne = k;
+    *ok = k > 0;
 }
 
 /* (sid, key) of a salvaged block entry agrees with the series table, or neither is known. */
@@ -1134,9 +1147,12 @@ static int load_blocks(struct tsdb *db)
             continue;
         }
         if (b->part != part || b->seq != seq) {
-            PW_LOG_ERROR(MOD, "block header does not match its name, left out", "file=%s", path);
-            tsdb_block_free(db->io, b);
-            continue;
+            /* renamed by hand: the header is checksummed, it wins (hiding the block would not) */
+            PW_LOG_ERROR(MOD, "block header does not match its name, using the header",
+                         "file=%s partition=%lld seq=%llu", path, (long long)b->part,
+                         (unsigned long long)b->seq);
+            if (b->seq >= db->next_block_seq)
+                db->next_block_seq = b->seq + 1;
         }
         if (db->nblocks == cap) {
             cap = cap ? cap * 2 : 16;

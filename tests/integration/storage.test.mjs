@@ -233,6 +233,9 @@ test('a full disk: writes are refused with the cause in the log, /healthz and /m
     assert.equal(h.json.storage.cause, 'no space left on device');
     const m = await d.get('/metrics');
     assert.match(m.text, /^parkwatch_tsdb_writable 0$/m);
+    await until(async () => /^parkwatch_storage_free_bytes \d+$/m.test((await d.get('/metrics')).text), { what: 'the free-space gauge' });
+    assert.equal(h.json.storage.read_only, false);
+    assert.ok(h.json.storage.free_bytes < 1 << 20, `free ${h.json.storage.free_bytes}`);
     assert.match(m.text, /^parkwatch_tsdb_write_failures_total\{err="PW_ENOSPC"\} [1-9]/m);
     assert.match(d.stderr, /storage write failed, refusing samples until it works.*err=PW_ENOSPC cause="no space left on device"/);
     rmSync(filler);

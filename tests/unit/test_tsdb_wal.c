@@ -369,6 +369,53 @@ static void test_second_open_refused(void **state)
     tu_rmrf(dir);
 }
 
+/* A block entry that disagrees with the series log (id with another key) costs that entry only,
+ * not the whole block (it used to hide every series of the block). */
+static void test_block_entry_key_mismatch(void **state)
+{
+    char dir[64], path[256];
+    struct tsdb *db;
+    uint64_t seq;
+    struct tsdb_options o = opts();
+    tu_tmpdir(dir, sizeof dir, "mism");
+    assert_int_equal(tsdb_open(dir, &o, &db), PW_OK);
+    uint32_t a = ref_of(db, "m", "a"), b = ref_of(db, "m", "b");
+    for (int i = 0; i < 100; i++) {
+        assert_int_equal(tsdb_append(db, a, 1700006400000LL + i, i, 0), PW_OK);
+        assert_int_equal(tsdb_append(db, b, 1700006400000LL + i, i, 0), PW_OK);
+    }
+    assert_int_equal(tsdb_commit(db, &seq), PW_OK);
+    assert_int_equal(tsdb_checkpoint(db), PW_OK);
+    assert_int_equal(tsdb_close(db), PW_OK);
+    /* a series log that gives b's id another key */
+    struct tsdb_log l;
+    snprintf(path, sizeof path, "%s/series.log", dir);
+    assert_int_equal(tsdb_log_create(&l, tsdb_io_posix(), path, tsdb_series_magic, 0), PW_OK);
+    const char *keys[] = {"m{dev=\"a\"}", "m{dev=\"other\"}"};
+    for (uint32_t i = 0; i < 2; i++) {
+        uint8_t hdr[2] = {(uint8_t)i, (uint8_t)strlen(keys[i])};
+        tsdb_log_begin(&l, TSDB_REC_SERIES);
+        pw_buf_append(&l.buf, hdr, 2);
+        pw_buf_append(&l.buf, keys[i], strlen(keys[i]));
+    }
+    assert_int_equal(tsdb_log_flush(&l), PW_OK);
+    assert_int_equal(tsdb_log_sync(&l, true), PW_OK);
+    tsdb_log_close(&l);
+    struct pw_buf rep;
+    struct tsdb_fsck_result res;
+    pw_buf_init(&rep, 1 << 20);
+    assert_int_equal(tsdb_fsck(dir, &rep, &res), PW_ECORRUPT);
+    assert_non_null(strstr(rep.data, "series id 1: the key in the block does not match"));
+    pw_buf_release(&rep);
+    pw_log_set_sink(quiet, NULL);
+    assert_int_equal(tsdb_open(dir, &o, &db), PW_OK);
+    assert_int_equal(count(db, a), 100);
+    assert_int_equal(count(db, b), 0); /* id 1 is "other" now; its block entry is left out */
+    assert_int_equal(tsdb_close(db), PW_OK);
+    pw_log_set_sink(NULL, NULL);
+    tu_rmrf(dir);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -378,6 +425,7 @@ int main(void)
         cmocka_unit_test(test_corrupt_wal_record),
         cmocka_unit_test(test_big_series_commit),
         cmocka_unit_test(test_second_open_refused),
+        cmocka_unit_test(test_block_entry_key_mismatch),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
