@@ -19,8 +19,9 @@
  * SERIES payload: repeated { uvarint id, uvarint key length K (1..4096), K bytes canonical key }.
  * SAMPLES payload: repeated { uvarint series id, uvarint zigzag(ts - previous ts in this record,
  *   the first relative to 0), 8 bytes IEEE-754 double LE, u8 quality } until the payload ends.
- *   Samples of one commit are in append order; a commit may span several records (a record is
- *   closed once its payload passes 1 MiB).
+ *   Samples of one commit are in append order; a commit may span several records. Records of
+ *   both types are closed once their payload passes 1 MiB (TSDB_REC_SPLIT), so a record the
+ *   writer makes is at most TSDB_REC_WRITTEN_MAX (1 MiB + 4112 bytes).
  *
  * Writing: records are built in memory and written with pwrite at the tracked end of the file.
  * A failed write truncates the file back to the end of the last good record and keeps the bytes
@@ -40,8 +41,12 @@
  *     continues after them. The engine logs an error naming the file and offset, counts it
  *     (tsdb_stats.damaged_regions), copies the file to <dir>/damaged/ for inspection and then
  *     repairs it: the series log is rewritten from memory, the WAL is checkpointed into blocks.
+ *     A WAL sample whose series' key was in a damaged series record is kept under the key
+ *     pw_lost_series{id="N"} (tsdb.c), never dropped.
  *   - a bad magic with valid records after the header is damage of the header only (the records
- *     vouch for themselves by their CRC); with no valid record at all the file is refused.
+ *     vouch for themselves by their CRC); with no valid record at all the file is not a log
+ *     (PW_ECORRUPT): a WAL segment is skipped, a series log started afresh — both copied to
+ *     damaged/ first.
  * Replaying a WAL whose samples are also in blocks is harmless: the head takes precedence and
  * holds the same last writes.
  */
