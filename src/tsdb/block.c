@@ -701,7 +701,7 @@ int tsdb_block_salvage(const struct tsdb_io *io, const char *path, int64_t part,
     uint64_t cand[2][2];
     int nc = 0;
     uint64_t fi = tsdb_get_u64(f), fl = tsdb_get_u64(f + 8);
-    if (fi >= BLK_HDR && fi + 4 <= foff)
+    if (fi >= BLK_HDR && fi <= foff - 4)
         cand[nc][0] = fi, cand[nc][1] = foff - fi, nc++;
     if (!footer_ok && fl >= 4 && fl <= foff - BLK_HDR && foff - fl != fi)
         cand[nc][0] = foff - fl, cand[nc][1] = fl, nc++;
