@@ -46,8 +46,9 @@
  *     when it is well-formed, its key parses, the caller's key check agrees (the series log's
  *     id -> key), and per chunk: it starts where the previous kept chunk ended (the writer lays
  *     chunks out in index order; later only after a loss), the chunk CRC matches and it decodes
- *     to exactly the count and time range of its ref. A malformed entry is skipped by searching forward for the next
- *     entry that passes these checks. The newest sample is taken from the last good chunk.
+ *     to exactly the count and time range of its ref. A malformed entry is skipped by
+ *     searching forward for the next entry that passes these checks. The newest sample is
+ *     taken from the last good chunk.
  * Everything left out is described, one line each ("offset=N what is missing"): chunks by
  * series id, key, sample count and time range; unreadable index ranges by the ids around them.
  */
@@ -467,7 +468,7 @@ struct salvage {
     size_t *e_key, *e_refs; /* offsets into store */
     uint32_t ne, cap;
     uint64_t good_chunks, lost_chunks, good_bytes, samples;
-    uint64_t expect_off; /* where the next chunk starts: the writer lays chunks out in index order */
+    uint64_t expect_off; /* where the next chunk starts (chunks are laid out in index order) */
     bool gap_ok;         /* something was lost before: the next chunk may start later */
     struct tsdb_samples tmp;
 };
@@ -710,7 +711,7 @@ int tsdb_block_salvage(const struct tsdb_io *io, const char *path, int64_t part,
         if (tsdb_crc32c(0, data + cand[i][0], cand[i][1]) == tsdb_get_u32(f + 16))
             best = i;
     info->index_damaged = best < 0;
-    if (best < 0 && nc > 1) { /* no index checksum to go by: keep the candidate that recovers more */
+    if (best < 0 && nc > 1) { /* no index checksum to go by: keep the one that recovers more */
         uint64_t most = 0;
         struct pw_buf scratch;
         pw_buf_init(&scratch, 0);

@@ -460,7 +460,8 @@ static void test_block_header_footer(void **state)
         }
         pw_buf_reset(&rep);
         assert_int_equal(tsdb_fsck(dir, &rep, &res), PW_ECORRUPT);
-        assert_non_null(strstr(rep.data, k == 0 ? "header damaged" : "footer damaged: index taken"));
+        assert_non_null(
+            strstr(rep.data, k == 0 ? "header damaged" : "footer damaged: index taken"));
         assert_non_null(strstr(rep.data, "recoverable from the chunks' own checksums: 1 series, "
                                          "2 chunks, 5000 samples"));
         assert_int_equal(tsdb_open(dir, &o, &db), PW_OK);
