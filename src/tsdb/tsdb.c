@@ -789,7 +789,7 @@ struct replay {
 
 /* Copies a damaged file to <dir>/damaged/<name>[.<unix ms>] before it is repaired or replaced,
  * so what was found can be inspected. Best effort: a failure is logged. */
-static void keep_damaged(struct tsdb *db, const char *path, bool stamp)
+static bool keep_damaged(struct tsdb *db, const char *path, bool stamp)
 {
     char ddir[4096], to[8300];
     const char *base = strrchr(path, '/');
@@ -801,7 +801,7 @@ static void keep_damaged(struct tsdb *db, const char *path, bool stamp)
         snprintf(to, sizeof to, "%s/%s", ddir, base);
     struct stat st;
     if (!stamp && stat(to, &st) == 0)
-        return; /* kept at an earlier open */
+        return true; /* kept at an earlier open */
     int rc = pw_mkdir_p(ddir);
     int in = -1, out = -1;
     char *buf = NULL;
@@ -840,9 +840,10 @@ out:
         PW_LOG_ERROR(MOD, "cannot keep a copy of the damaged file", "file=%s copy=%s err=%s",
                      path, to, pw_errname(rc));
         unlink(to);
-    } else {
-        PW_LOG_WARN(MOD, "damaged file copied for inspection", "file=%s copy=%s", path, to);
+        return false;
     }
+    PW_LOG_WARN(MOD, "damaged file copied for inspection", "file=%s copy=%s", path, to);
+    return true;
 }
 
 struct damage_ctx {
@@ -1094,7 +1095,7 @@ static int salvage_block(struct tsdb *db, const char *path, int64_t part, uint64
     pw_buf_init(&si.lost, 0);
     PW_LOG_ERROR(MOD, "damaged block, recovering what its chunks' checksums vouch for",
                  "file=%s %s", path, why);
-    keep_damaged(db, path, false);
+    bool kept = keep_damaged(db, path, false);
     int rc = tsdb_block_salvage(db->io, path, part, seq, db->opt.partition_ms, open_key_ok, db,
                                 out, &si);
     for (char *l = si.lost.data, *e; si.lost.len && l && *l; l = e ? e + 1 : NULL) {
@@ -1109,9 +1110,53 @@ static int salvage_block(struct tsdb *db, const char *path, int64_t part, uint64
         PW_LOG_WARN(MOD, "damaged block recovered in part", "file=%s series=%" PRIu64
                     " chunks=%" PRIu64 " samples=%" PRIu64 " lost_chunks=%" PRIu64, path,
                     si.series, si.chunks, si.samples, si.lost_chunks);
-        (*out)->nocompact = false; /* a compaction rewrites it cleanly (the copy stays) */
+        (*out)->rewrite = kept; /* rewritten at the end of open, once its copy is safe */
     }
     pw_buf_release(&si.lost);
+    return rc;
+}
+
+/* Rewrites a salvaged block in place with what was recovered: same name, partition and seq
+ * (so its precedence does not change), written as a temp file, fsynced and renamed over the
+ * damaged one (whose copy is in damaged/). On failure the salvaged block stays as it is. */
+static int rewrite_salvaged(struct tsdb *db, size_t i)
+{
+    char why[256], bdir[4096];
+    struct tsdb_block *b = db->blocks[i], *nb = NULL;
+    struct tsdb_blk_builder bb;
+    struct tsdb_samples s = {0};
+    int rc = PW_OK;
+    tsdb_blkb_init(&bb, b->part);
+    for (uint32_t k = 0; k < b->ne; k++) {
+        const struct tsdb_blk_entry *e = &b->e[k];
+        uint64_t bad = 0;
+        s.n = 0;
+        if ((rc = tsdb_block_read(db->io, b, e, INT64_MIN, INT64_MAX, &s, &bad)) != PW_OK)
+            goto out; /* its chunks checked out a moment ago: leave it alone */
+        if (s.n)
+            tsdb_blkb_add(&bb, e->sid, e->key, e->keylen, s.ts, s.value, s.quality, s.n);
+    }
+    if (bb.nseries == 0) {
+        rc = PW_ECORRUPT;
+        goto out;
+    }
+    path_join(bdir, sizeof bdir, db->dir, "blocks");
+    /* covers nothing any more: a merge's inputs still present are intact and have more */
+    if ((rc = tsdb_blkb_write(&bb, db->io, b->path, b->part_ms, b->seq, b->seq)) !=
+            PW_OK ||
+        (rc = tsdb_err_io(db->io->fsync_dir(db->io->ctx, bdir))) != PW_OK)
+        goto out;
+    if ((rc = tsdb_block_load(db->io, b->path, &nb, why, sizeof why)) != PW_OK) {
+        PW_LOG_ERROR(MOD, "rewritten block does not load", "file=%s %s", b->path, why);
+        goto out;
+    }
+    db->blocks[i] = nb;
+    PW_LOG_WARN(MOD, "damaged block rewritten with what was recovered", "file=%s series=%u "
+                "samples=%" PRIu64, b->path, nb->ne, bb.samples);
+    tsdb_block_free(db->io, b);
+out:
+    tsdb_blkb_release(&bb);
+    tsdb_samples_release(&s);
     return rc;
 }
 
@@ -1418,6 +1463,14 @@ int tsdb_open(const char *dir, const struct tsdb_options *opt, struct tsdb **out
         if (r2 != PW_OK)
             PW_LOG_ERROR(MOD, "cannot rewrite the damaged series log", "dir=%s err=%s", dir,
                          pw_errname(r2));
+    }
+    for (size_t i = 0; i < db->nblocks; i++) {
+        if (!db->blocks[i]->rewrite)
+            continue;
+        int r2 = rewrite_salvaged(db, i);
+        if (r2 != PW_OK)
+            PW_LOG_ERROR(MOD, "cannot rewrite the damaged block, it is salvaged at each open",
+                         "file=%s err=%s", db->blocks[i]->path, pw_errname(r2));
     }
     if (db->wal_damaged || (db->slog_damaged && db->lost_series)) {
         int r2 = tsdb_checkpoint(db);

@@ -301,6 +301,7 @@ struct tsdb_block {
     uint32_t ne;
     bool nocompact;          /* a read failed: leave this partition alone */
     bool salvaged;           /* loaded by tsdb_block_salvage: index is rebuilt */
+    bool rewrite;            /* salvaged and its copy kept: rewrite it at the end of open */
 };
 
 /* Builds one block in memory. Series must be added in ascending sid order. */

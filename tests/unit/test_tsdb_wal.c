@@ -226,17 +226,26 @@ static void test_corrupt_block_and_fsck(void **state)
     byte ^= 1;
     assert_int_equal(pwrite(fd, &byte, 1, sz - 40), 1);
     close(fd);
+    pw_buf_reset(&rep);
+    assert_int_equal(tsdb_fsck(dir, &rep, &res), PW_ECORRUPT);
+    assert_non_null(strstr(rep.data, "index checksum"));
+    assert_non_null(strstr(rep.data, "chunk 2 of series id 0 (m{dev=\"a\"}): 1808 samples"));
+    assert_non_null(strstr(rep.data, "recoverable from the chunks' own checksums: 1 series"));
     assert_int_equal(tsdb_open(dir, &o, &db), PW_OK);
     assert_int_equal(count(db, a), 4096);
     tsdb_stats(db, &st);
     assert_int_equal(st.salvaged_blocks, 1);
     assert_int_equal(st.lost_chunks, 2); /* the chunk damaged above and the last one */
     assert_int_equal(tsdb_close(db), PW_OK);
+    /* the block was rewritten with what was recovered (the damaged one is kept): clean now */
     pw_buf_reset(&rep);
-    assert_int_equal(tsdb_fsck(dir, &rep, &res), PW_ECORRUPT);
-    assert_non_null(strstr(rep.data, "index checksum"));
-    assert_non_null(strstr(rep.data, "chunk 2 of series id 0 (m{dev=\"a\"}): 1808 samples"));
-    assert_non_null(strstr(rep.data, "recoverable from the chunks' own checksums: 1 series"));
+    assert_int_equal(tsdb_fsck(dir, &rep, &res), PW_OK);
+    assert_int_equal(res.samples, 4096);
+    assert_int_equal(tsdb_open(dir, &o, &db), PW_OK);
+    assert_int_equal(count(db, a), 4096);
+    tsdb_stats(db, &st);
+    assert_int_equal(st.salvaged_blocks, 0);
+    assert_int_equal(tsdb_close(db), PW_OK);
     snprintf(path, sizeof path, "%s/damaged/p19676-1.blk", dir);
     assert_int_equal(access(path, R_OK), 0); /* kept for inspection */
     pw_log_set_sink(NULL, NULL);
@@ -434,30 +443,28 @@ static void test_block_header_footer(void **state)
     assert_int_equal(tsdb_checkpoint(db), PW_OK);
     assert_int_equal(tsdb_close(db), PW_OK);
     snprintf(path, sizeof path, "%s/blocks/p19676-1.blk", dir);
-    int fd = open(path, O_RDWR);
-    off_t sz = lseek(fd, 0, SEEK_END);
-    uint8_t byte, ftr[32];
-    assert_int_equal(pread(fd, ftr, 32, sz - 32), 32);
+    off_t sz = fsize(path);
+    uint8_t *pristine = malloc((size_t)sz);
+    int fd = open(path, O_RDONLY);
+    assert_int_equal(pread(fd, pristine, (size_t)sz, 0), sz);
+    close(fd);
     struct pw_buf rep;
     struct tsdb_fsck_result res;
     pw_buf_init(&rep, 1 << 20);
     pw_log_set_sink(quiet, NULL);
     for (int k = 0; k < 3; k++) {
-        assert_int_equal(pwrite(fd, ftr, 32, sz - 32), 32); /* restore */
+        fd = open(path, O_WRONLY | O_TRUNC); /* the pristine block, then one kind of damage */
+        assert_int_equal(pwrite(fd, pristine, (size_t)sz, 0), sz);
         if (k == 0) { /* a flipped header byte (the partition number) */
-            assert_int_equal(pread(fd, &byte, 1, 17), 1);
-            byte ^= 4;
+            uint8_t byte = pristine[17] ^ 4;
             assert_int_equal(pwrite(fd, &byte, 1, 17), 1);
-        } else {
-            if (k == 1) { /* header back, the footer's index offset near 2^64 */
-                byte ^= 4;
-                assert_int_equal(pwrite(fd, &byte, 1, 17), 1);
-            }
+        } else { /* the footer's index offset near 2^64 (k 1) or 0xff..00 (k 2) */
             uint8_t bad[8];
             memset(bad, 0xff, 8);
-            bad[0] = k == 1 ? 0xfe : 0x00; /* k 2: offset 0xff..00, also out of bounds */
+            bad[0] = k == 1 ? 0xfe : 0x00;
             assert_int_equal(pwrite(fd, bad, 8, sz - 32), 8);
         }
+        close(fd);
         pw_buf_reset(&rep);
         assert_int_equal(tsdb_fsck(dir, &rep, &res), PW_ECORRUPT);
         assert_non_null(
@@ -467,8 +474,11 @@ static void test_block_header_footer(void **state)
         assert_int_equal(tsdb_open(dir, &o, &db), PW_OK);
         assert_int_equal(count(db, a), 5000);
         assert_int_equal(tsdb_close(db), PW_OK);
+        pw_buf_reset(&rep);
+        assert_int_equal(tsdb_fsck(dir, &rep, &res), PW_OK); /* rewritten at that open */
+        assert_int_equal(res.samples, 5000);
     }
-    close(fd);
+    free(pristine);
     pw_log_set_sink(NULL, NULL);
     pw_buf_release(&rep);
     tu_rmrf(dir);
