@@ -77,7 +77,12 @@ mod_closure = $(call mod_lib,$(1)) $(foreach d,$(MOD_DEPS_$(1)),$(call mod_lib,$
 ALL_LIBS := $(foreach m,$(MODULES),$(call mod_lib,$(m)))
 
 # ---- the program ----
-all: deps $(B)/parkwatch $(B)/layering.ok
+# deps.sh runs first and alone: it may install the headers and .pc files that the compile flags
+# above come from, so the build is a second make that evaluates them again (`make -j2` on a fresh
+# machine used to compile while deps.sh was still installing).
+all: deps
+	$(Q)$(MAKE) --no-print-directory build-all
+build-all: $(B)/parkwatch $(B)/layering.ok
 
 # The layering rule over every module's whole archive (includes and symbols), not only over what a
 # unit test links: scripts/check-layering.sh.
@@ -131,14 +136,15 @@ endef
 $(foreach t,$(patsubst tests/unit/%.c,%,$(UNIT_SRCS)),$(eval $(call UNIT_RULES,$(t))))
 
 unit-build: $(UNIT_BINS)
-unit: deps unit-build
+unit: deps
+	$(Q)$(MAKE) --no-print-directory unit-build
 	$(Q)scripts/run-tests unit $(UNIT_BINS)
 
 # ---- integration-test peers: tests/integration/*.c built into $(B)/tests/ ----
 # modbus_server: a libmodbus server the Modbus integration tests start (and silence). It is a
 # separate process and the only user of libmodbus: the daemon speaks Modbus TCP with its own codec
 # (src/proto/modbus.c), so nothing in build/parkwatch links libmodbus.
-all: $(B)/tests/modbus_server
+build-all: $(B)/tests/modbus_server
 $(B)/tests/modbus_server: tests/integration/modbus_server.c
 	@mkdir -p $(dir $@)
 	@echo "  CC      $@"
@@ -156,7 +162,8 @@ $(B)/bench/%: $(B)/obj/bench/%.o $(ALL_LIBS)
 	@mkdir -p $(dir $@)
 	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $< -Wl,--start-group $(ALL_LIBS) -Wl,--end-group $(LIBS)
 
-bench: all $(BENCH_BINS)
+bench: all
+	$(Q)$(MAKE) --no-print-directory $(BENCH_BINS)
 	$(Q)for b in $(BENCH_BINS); do $$b || exit 1; done
 	$(Q)if [ -x bench/run-extra ]; then bench/run-extra $(B)/parkwatch; fi
 
@@ -195,6 +202,6 @@ endif
 clean:
 	rm -rf build
 
-.PHONY: all test unit unit-build integration bench fuzz run deps clean
+.PHONY: all build-all test unit unit-build integration bench fuzz run deps clean
 
 -include $(shell find $(B) -name '*.d' 2>/dev/null)

@@ -4,6 +4,11 @@
  *                             samples, fsync (batch) every 100 commits
  *   tsdb_append_new_series    series/s created through label sets (one sample each)
  *   tsdb_wal_replay           samples/s replayed at open
+ *   tsdb_wal_replay_damaged   the same open with one byte flipped near the start of the WAL:
+ *                             the search for the next valid record, the copy to damaged/ and
+ *                             the repair checkpoint included (samples kept / lost reported)
+ *   tsdb_checkpoint           samples/s moved from the head into blocks (what a clean shutdown
+ *                             and `parkwatch flush` do)
  *   tsdb_last_values_10k      ms for the last value of 10,000 series
  *   tsdb_bytes_per_sample     block bytes per sample on sensorgen.h data (and the alternatives)
  *   tsdb_range_1day_*         ms to read one day of one series, raw, from blocks
@@ -137,6 +142,27 @@ static void bench_append_replay_last(const char *base)
     printf("tsdb_wal_replay_samples %llu samples\n", (unsigned long long)st.replayed_samples);
     printf("tsdb_open_with_wal %.0f ms\n", (double)el / 1e6);
     tsdb_close(db);
+
+    /* the same WAL with one byte flipped 1000 bytes in: only its record is lost */
+    char wal[400];
+    snprintf(wal, sizeof wal, "%s/wal/%016x.wal", dir, 1);
+    FILE *f = fopen(wal, "r+b");
+    if (f && fseek(f, 1000, SEEK_SET) == 0) {
+        int c = fgetc(f);
+        fseek(f, 1000, SEEK_SET);
+        fputc(c ^ 0x20, f);
+    }
+    if (f)
+        fclose(f);
+    uint64_t before = st.replayed_samples;
+    start = pw_mono_ns();
+    db = open_db(dir);
+    el = pw_mono_ns() - start;
+    tsdb_stats(db, &st);
+    printf("tsdb_wal_replay_damaged %.0f ms\n", (double)el / 1e6);
+    printf("tsdb_wal_replay_damaged_lost %llu samples\n",
+           (unsigned long long)(before - st.replayed_samples));
+    tsdb_close(db);
     free(last);
     free(refs);
 }
@@ -187,9 +213,12 @@ static void bench_storage(const char *base)
     struct tsdb_stats st;
     tsdb_stats(db, &st);
     printf("tsdb_head_bytes_per_sample %.3f bytes\n", (double)st.head_bytes / (double)total);
+    printf("tsdb_wal_bytes_per_sample %.2f bytes\n", (double)st.wal_bytes / (double)total);
+    int64_t c0 = pw_mono_ns();
     int rc = tsdb_checkpoint(db);
     if (rc)
         die("checkpoint", rc);
+    printf("tsdb_checkpoint %.3g samples/s\n", (double)total / secs(pw_mono_ns() - c0));
     tsdb_stats(db, &st);
     printf("tsdb_bytes_per_sample %.3f bytes\n", (double)st.block_bytes / (double)total);
     printf("tsdb_storage_samples %llu samples\n", (unsigned long long)total);

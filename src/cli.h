@@ -25,11 +25,15 @@ int cmd_config(struct cli *c);
 int cmd_user(struct cli *c);
 int cmd_token(struct cli *c);
 int cmd_fsck(struct cli *c);
+int cmd_flush(struct cli *c);
 int cmd_sim(struct cli *c);
 int cmd_terminal(struct cli *c);
 
 /* Opens <data>/meta.db (creating the directory). Returns NULL after printing the reason. */
 struct model *cli_open_model(struct cli *c);
+/* Opens an existing <data>/meta.db only (for commands that only read): creates nothing, and
+ * says so when there is none. */
+struct model *cli_open_model_existing(struct cli *c);
 
 /* Finds "--name VALUE" in c->argv (removing both); returns VALUE or NULL. */
 const char *cli_take_opt(struct cli *c, const char *name);

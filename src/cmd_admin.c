@@ -4,6 +4,7 @@
 #include "cli.h"
 
 #include "base/buf.h"
+#include "base/dirlock.h"
 #include "base/err.h"
 #include "base/fsutil.h"
 #include "base/timeutil.h"
@@ -14,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #define IMPORT_MAX_BYTES (256u << 20)
 
@@ -70,7 +72,7 @@ int cmd_export(struct cli *c)
         fprintf(stderr, "usage: parkwatch export [--data DIR] [-o FILE]\n");
         return 2;
     }
-    struct model *m = cli_open_model(c);
+    struct model *m = cli_open_model_existing(c);
     if (!m)
         return 1;
     pw_buf_init(&b, 0);
@@ -140,7 +142,7 @@ int cmd_user(struct cli *c)
     const char *sub = c->argv[0];
     const char *role_s = cli_take_opt(c, "--role"), *ent = cli_take_opt(c, "--enterprise");
     const char *disp = cli_take_opt(c, "--display");
-    struct model *m = cli_open_model(c);
+    struct model *m = strcmp(sub, "add") == 0 ? cli_open_model(c) : cli_open_model_existing(c);
     if (!m)
         return 1;
     if (strcmp(sub, "list") == 0) {
@@ -205,7 +207,7 @@ int cmd_token(struct cli *c)
     const char *sub = c->argv[0];
     const char *name = cli_take_opt(c, "--name"), *role_s = cli_take_opt(c, "--role");
     const char *ent = cli_take_opt(c, "--enterprise"), *ttl_s = cli_take_opt(c, "--ttl");
-    struct model *m = cli_open_model(c);
+    struct model *m = strcmp(sub, "create") == 0 ? cli_open_model(c) : cli_open_model_existing(c);
     if (!m)
         return 1;
     if (strcmp(sub, "create") == 0) {
@@ -257,26 +259,59 @@ out:
     return status;
 }
 
+/* The data directory a fsck argument names: DIR itself when DIR/tsdb exists (the tsdb
+ * directory is then DIR/tsdb), its parent when DIR is a tsdb directory, else "" (no lock). */
+static void fsck_dirs(const char *d, char *tsdb_dir, size_t tcap, char *data_dir, size_t dcap)
+{
+    struct stat st;
+    snprintf(tsdb_dir, tcap, "%s/tsdb", d);
+    if (stat(tsdb_dir, &st) == 0 && S_ISDIR(st.st_mode)) {
+        snprintf(data_dir, dcap, "%s", d);
+        return;
+    }
+    snprintf(tsdb_dir, tcap, "%s", d);
+    snprintf(data_dir, dcap, "%s", d);
+    char *slash = strrchr(data_dir, '/');
+    if (slash && strcmp(slash + 1, "tsdb") == 0)
+        *slash = '\0';
+    else if (strcmp(data_dir, "tsdb") == 0)
+        snprintf(data_dir, dcap, ".");
+    else
+        data_dir[0] = '\0';
+}
+
 /* parkwatch fsck [DIR]: DIR is a data directory (its tsdb/ is checked) or a tsdb directory;
- * default the --data directory. Exit 0 clean, 1 corruption found or unreadable. */
+ * default the --data directory. With the data directory's lock free, fsck holds it while it
+ * checks (no daemon starts meanwhile); held by a daemon, the check runs live. Exit 0 clean, 1
+ * corruption found or unreadable. */
 int cmd_fsck(struct cli *c)
 {
-    char dir[4096];
+    char dir[4096], data[4096];
     struct pw_buf report;
     struct tsdb_fsck_result res = {0};
+    struct pw_dirlock lock = {-1};
+    struct pw_dirlock_holder h;
+    unsigned flags = 0;
     const char *d = c->argc > 0 ? c->argv[0] : c->data_dir;
     if (c->argc > 1) {
         fprintf(stderr, "usage: parkwatch fsck [DIR]\n");
         return 2;
     }
-    snprintf(dir, sizeof dir, "%s/tsdb", d);
-    FILE *probe = fopen(dir, "r");
-    if (probe)
-        fclose(probe);
-    else
-        snprintf(dir, sizeof dir, "%s", d);
+    fsck_dirs(d, dir, sizeof dir, data, sizeof data);
+    struct stat st;
+    if (data[0] && stat(dir, &st) == 0) {
+        int lrc = pw_dirlock_take(data, "fsck", &lock, &h);
+        if (lrc == PW_ECONFLICT) {
+            flags |= TSDB_FSCK_LIVE;
+            printf("fsck %s: pid %ld (parkwatch %s since %s) is writing this directory; checking "
+                   "it live\n",
+                   dir, (long)h.pid, h.command[0] ? h.command : "?", h.since[0] ? h.since : "?");
+        }
+        /* other failures (a read-only mount) leave nobody to race with: check without it */
+    }
     pw_buf_init(&report, 0);
-    int rc = tsdb_fsck(dir, &report, &res);
+    int rc = tsdb_fsck_ex(dir, flags, &report, &res);
+    pw_dirlock_release(&lock);
     if (report.len)
         fwrite(report.data, 1, report.len, stdout);
     printf("fsck %s: %llu files, %llu WAL records, %llu chunks, %llu samples; %llu errors, "

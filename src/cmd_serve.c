@@ -1,15 +1,25 @@
-/* cmd_serve.c — `parkwatch serve`: open the data directory, start every listener, run until
- * SIGTERM/SIGINT, then shut down in reverse order.
+/* cmd_serve.c — `parkwatch serve`: lock and open the data directory, start every listener, run
+ * until SIGTERM/SIGINT, then shut down in reverse order.
+ *
+ * One daemon per data directory: <data>/lock is held (flock) for the whole run and names our
+ * pid; a second `serve` on the same directory exits at once naming the holder (two writers
+ * would overwrite each other's WAL and lose acknowledged samples).
  *
  * Signals: the handler only sets a flag (first signal) — the main thread notices it within
- * 100 ms and shuts down cleanly: listeners stop accepting, in-flight requests finish, stores are
- * flushed and closed. A second signal during shutdown exits at once (_exit), which is safe
- * because everything acknowledged is already durable. */
+ * 100 ms and shuts down cleanly: listeners stop accepting, in-flight requests finish, the
+ * pipeline writes what is queued, the time-series store is checkpointed (the WAL's samples go
+ * into compressed blocks, bounded by storage.shutdown_checkpoint) and closed. A second signal
+ * during shutdown exits at once (_exit), which is safe because everything acknowledged is
+ * already durable. SIGUSR1 asks for a flush (a checkpoint now): `parkwatch flush` sends it
+ * with sigqueue and a token, and reads the result from <data>/flush.result. */
 #include "cli.h"
 
+#include "base/dirlock.h"
 #include "base/err.h"
+#include "base/fsutil.h"
 #include "base/log.h"
 #include "base/mem.h"
+#include "base/metrics.h"
 #include "base/timeutil.h"
 #include "http/http.h"
 #include "ingest/field.h"
@@ -19,16 +29,29 @@
 #include "supervise/supervise.h"
 #include "tsdb/tsdb.h"
 
+#include <inttypes.h>
 #include <signal.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/statvfs.h>
 #include <time.h>
 #include <unistd.h>
 
+#define LOW_SPACE_BYTES (256ull << 20)
+
 static volatile sig_atomic_t stop_requested;
+static volatile sig_atomic_t flush_requests, flush_token;
+
+static void on_flush_signal(int sig, siginfo_t *si, void *uc)
+{
+    (void)sig;
+    (void)uc;
+    flush_token = si->si_code == SI_QUEUE ? si->si_value.sival_int : 0;
+    flush_requests++;
+}
 
 static void on_signal(int sig)
 {
@@ -47,6 +70,111 @@ static void install_signals(void)
     sigaction(SIGTERM, &sa, NULL);
     sa.sa_handler = SIG_IGN;
     sigaction(SIGPIPE, &sa, NULL);
+    sa.sa_handler = NULL;
+    sa.sa_sigaction = on_flush_signal;
+    sa.sa_flags = SA_SIGINFO | SA_RESTART;
+    sigaction(SIGUSR1, &sa, NULL);
+}
+
+/* Creates and locks the data directory; says why not (another daemon, read-only, full). */
+static int lock_data_dir(struct cli *c, struct pw_dirlock *lk)
+{
+    struct pw_dirlock_holder h;
+    int rc = pw_mkdir_p(c->data_dir);
+    if (rc == PW_OK)
+        rc = pw_dirlock_take(c->data_dir, "serve", lk, &h);
+    if (rc == PW_ECONFLICT) {
+        fprintf(stderr,
+                "parkwatch serve: data directory %s is in use by pid %ld (parkwatch %s since %s);"
+                " one process writes a data directory — stop that one first, or use another "
+                "--data\n",
+                c->data_dir, (long)h.pid, h.command[0] ? h.command : "?",
+                h.since[0] ? h.since : "?");
+        return rc;
+    }
+    if (rc != PW_OK) {
+        fprintf(stderr, "parkwatch serve: cannot write the data directory %s: %s (%s)%s\n",
+                c->data_dir, pw_strerror(rc), pw_errname(rc),
+                rc == PW_EROFS ? "; remount it read-write or choose another --data" : "");
+        return rc;
+    }
+    return PW_OK;
+}
+
+/* A flush asked for by SIGUSR1: checkpoint through the pipeline, result to <data>/flush.result
+ * (read by `parkwatch flush`, matched by its token). */
+static void serve_flush(struct cli *c, struct pipeline *pl, struct tsdb *db, int token)
+{
+    char path[4096], text[512];
+    struct tsdb_stats a, b;
+    tsdb_stats(db, &a);
+    int64_t t0 = pw_mono_ns();
+    int rc = pipeline_flush(pl, 60000);
+    long long ms = (long long)((pw_mono_ns() - t0) / 1000000);
+    tsdb_stats(db, &b);
+    if (rc == PW_OK)
+        PW_LOG_INFO("serve", "flush", "samples=%" PRIu64 " ms=%lld", a.head_samples, ms);
+    else
+        PW_LOG_ERROR("serve", "flush failed", "err=%s", pw_errname(rc));
+    int n = snprintf(text, sizeof text,
+                     "token=%d\nrc=%s\nsamples=%" PRIu64 "\nms=%lld\nwal_bytes_before=%" PRIu64
+                     "\nwal_bytes_after=%" PRIu64 "\nblocks=%" PRIu64 "\nblock_bytes=%" PRIu64
+                     "\n",
+                     token, pw_errname(rc), a.head_samples, ms, a.wal_bytes, b.wal_bytes,
+                     b.blocks, b.block_bytes);
+    snprintf(path, sizeof path, "%s/flush.result", c->data_dir);
+    if (pw_file_replace(path, text, (size_t)n) != PW_OK)
+        PW_LOG_WARN("serve", "cannot write the flush result", "path=%s", path);
+}
+
+/* The data directory's free space and read-only flag, as gauges; a warning when space runs low
+ * or the file system turns read-only (once per change). */
+static void watch_disk(struct cli *c, bool *low, bool *ro)
+{
+    static struct pw_counter *g_free, *g_ro;
+    struct statvfs v;
+    if (!g_free) {
+        g_free = pw_gauge_get("parkwatch_storage_free_bytes", "",
+                              "Free bytes on the data directory's file system.");
+        g_ro = pw_gauge_get("parkwatch_storage_read_only", "",
+                            "1 when the data directory's file system is mounted read-only.");
+    }
+    if (statvfs(c->data_dir, &v) != 0)
+        return;
+    unsigned long long free_b = (unsigned long long)v.f_bavail * v.f_frsize;
+    bool now_low = free_b < LOW_SPACE_BYTES, now_ro = v.f_flag & ST_RDONLY;
+    pw_gauge_set(g_free, free_b);
+    pw_gauge_set(g_ro, now_ro);
+    if (now_low && !*low)
+        PW_LOG_WARN("serve", "little free space in the data directory", "data=%s free_bytes=%llu",
+                    c->data_dir, free_b);
+    if (now_ro && !*ro)
+        PW_LOG_ERROR("serve", "the data directory's file system is read-only",
+                     "data=%s cause=\"%s\"", c->data_dir, pw_strerror(PW_EROFS));
+    *low = now_low;
+    *ro = now_ro;
+}
+
+/* Clean shutdown: the WAL's samples into blocks, bounded by storage.shutdown_checkpoint. */
+static void shutdown_checkpoint(struct cli *c, struct tsdb *db)
+{
+    struct tsdb_stats a, b;
+    if (c->cfg.storage_shutdown_checkpoint <= 0)
+        return;
+    tsdb_stats(db, &a);
+    if (a.head_samples == 0)
+        return;
+    int64_t t0 = pw_mono_ns();
+    int rc = tsdb_checkpoint_within(db, c->cfg.storage_shutdown_checkpoint);
+    long long ms = (long long)((pw_mono_ns() - t0) / 1000000);
+    if (rc != PW_OK) {
+        PW_LOG_WARN("serve", "shutdown checkpoint not made, the next start replays the WAL",
+                    "err=%s ms=%lld", pw_errname(rc), ms);
+        return;
+    }
+    tsdb_stats(db, &b);
+    PW_LOG_INFO("serve", "shutdown checkpoint", "samples=%" PRIu64 " ms=%lld wal_bytes=%" PRIu64
+                " block_bytes=%" PRIu64, a.head_samples, ms, a.wal_bytes, b.block_bytes);
 }
 
 /* First start: create the admin user from PARKWATCH_ADMIN_PASSWORD or a generated password
@@ -166,7 +294,9 @@ int cmd_serve(struct cli *c)
     struct http_server *http = NULL;
     struct ingest *ig = NULL;
     struct supervise *sv = NULL;
+    struct pw_dirlock lock = {-1};
     int status = 1;
+    sig_atomic_t flushes_done = 0;
     if (c->argc > 0) {
         fprintf(stderr, "parkwatch serve: unexpected argument '%s'\n", c->argv[0]);
         return 2;
@@ -176,6 +306,8 @@ int cmd_serve(struct cli *c)
         return 1;
     }
     install_signals();
+    if (lock_data_dir(c, &lock) != PW_OK)
+        return 1;
     PW_LOG_INFO("serve", "starting", "version=%s data=%s", PARKWATCH_VERSION, c->data_dir);
     raise_fd_limit(&c->cfg);
     m = cli_open_model(c);
@@ -214,10 +346,19 @@ int cmd_serve(struct cli *c)
         goto out;
 
     PW_LOG_INFO("serve", "ready", "http=%s", c->cfg.http_listen);
-    int64_t last_purge = pw_now_ms();
+    int64_t last_purge = pw_now_ms(), last_disk = 0;
+    bool disk_low = false, disk_ro = false;
     while (!stop_requested) {
         struct timespec ts = {0, 100 * 1000 * 1000};
         nanosleep(&ts, NULL);
+        if (pw_now_ms() - last_disk >= 5000) {
+            last_disk = pw_now_ms();
+            watch_disk(c, &disk_low, &disk_ro);
+        }
+        if (flush_requests != flushes_done) {
+            flushes_done = flush_requests;
+            serve_flush(c, pl, db, flush_token);
+        }
         if (pw_now_ms() - last_purge >= 60000) {
             int n = 0;
             last_purge = pw_now_ms();
@@ -234,6 +375,8 @@ out:
     stop_field(&fh);
     pipeline_close(pl);
     supervise_close(sv);
+    if (db && status == 0)
+        shutdown_checkpoint(c, db);
     if (db) {
         int rc = tsdb_close(db);
         if (rc != PW_OK) {
@@ -243,6 +386,7 @@ out:
         }
     }
     model_close(m);
+    pw_dirlock_release(&lock);
     if (status == 0)
         PW_LOG_INFO("serve", "stopped", "%s", "");
     return status;

@@ -13,9 +13,13 @@
 #include "base/log.h"
 #include "model/model.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <unistd.h>
 
 static const char usage[] =
     "parkwatch " PARKWATCH_VERSION " — real-time supervision for chemical industrial parks\n"
@@ -37,7 +41,9 @@ static const char usage[] =
     "  token create --name NAME --role ROLE [--enterprise ID] [--ttl 30d]\n"
     "                                create an API token (printed once)\n"
     "  token list | token revoke NAME\n"
-    "  fsck [DIR]                    check a data directory's time-series store offline\n"
+    "  fsck [DIR]                    check a data directory's time-series store (live while served)\n"
+    "  flush [--timeout 2m]          move the WAL's samples into compressed blocks now (through\n"
+    "                                the running daemon, or offline when none runs)\n"
     "  terminal reset PHONE --reason TEXT\n"
     "                                let a registered JT/T 808 terminal register once more\n"
     "  terminal resets PHONE         the record of a terminal's resets (JSON)\n"
@@ -48,7 +54,87 @@ static const char usage[] =
     "\n"
     "roles: admin, supervisor (whole park), enterprise (one enterprise), viewer (read-only)\n"
     "data directory: --data DIR (default ./data) holds meta.db and the time-series store\n"
-    "documentation: docs/ (configuration.md, api.md, operations.md, park-model.md, protocols/)\n";
+    "documentation: docs/ (configuration.md, api.md, operations.md, park-model.md, protocols/)\n"
+    "every command answers --help\n";
+
+/* `parkwatch COMMAND --help`: printed before anything else runs (no file is read or created). */
+static const struct {
+    const char *name, *text;
+} helps[] = {
+    {"serve", "usage: parkwatch serve [--data DIR] [--config FILE] [--set section.key=value ...]\n"
+              "\n"
+              "Runs the platform: HTTP API and web UI, HJ 212 and JT/T 808 listeners, the MQTT\n"
+              "client and the Modbus poller, on the data directory (default ./data), which it\n"
+              "locks: a second serve on the same directory exits naming the first. SIGTERM or\n"
+              "SIGINT stops it cleanly (the WAL is checkpointed, storage.shutdown_checkpoint);\n"
+              "SIGUSR1 flushes (see parkwatch flush). Keys: parkwatch config --defaults.\n"},
+    {"import", "usage: parkwatch import [--data DIR] [--replace] FILE.json\n"
+               "       parkwatch import [--data DIR] --csv devices|points FILE.csv\n"
+               "\n"
+               "Loads a park model (one transaction; errors name the JSON path) or a device or\n"
+               "point ledger into DIR/meta.db (created when missing). Works while serve runs.\n"},
+    {"export", "usage: parkwatch export [--data DIR] [-o FILE]\n"
+               "\n"
+               "Writes the park model of DIR/meta.db as JSON (to FILE or stdout).\n"},
+    {"config", "usage: parkwatch config --defaults | --markdown | --check [--config FILE] "
+               "[--set k=v ...]\n"
+               "\n"
+               "--defaults  a complete commented configuration file\n"
+               "--markdown  the configuration reference as Markdown\n"
+               "--check     validate --config/--set and print the effective configuration\n"},
+    {"user", "usage: parkwatch user add NAME --role ROLE [--enterprise ID] [--display NAME]\n"
+             "       parkwatch user passwd NAME | user del NAME | user list   [--data DIR]\n"
+             "\n"
+             "Roles: admin, supervisor, enterprise (with --enterprise), viewer. The password is\n"
+             "read from PARKWATCH_PASSWORD or one line of stdin (at least 8 characters).\n"},
+    {"token", "usage: parkwatch token create --name NAME --role ROLE [--enterprise ID] "
+              "[--ttl 30d]\n"
+              "       parkwatch token list | token revoke NAME   [--data DIR]\n"
+              "\n"
+              "An API token is printed once at creation; use it as Authorization: Bearer TOKEN.\n"},
+    {"fsck", "usage: parkwatch fsck [--data DIR] [DIR]\n"
+             "\n"
+             "Checks the time-series store of a data directory (or of a tsdb directory): every\n"
+             "WAL and series-log record, every block's header, footer, index and chunk. Lines:\n"
+             "error|warning|info FILE offset=N problem, and what the next open recovers. While\n"
+             "a daemon serves the directory the check runs live (records in flight are not\n"
+             "errors). Exit 0 clean, 1 errors found.\n"},
+    {"flush", "usage: parkwatch flush [--data DIR] [--timeout 2m]\n"
+              "\n"
+              "Checkpoints the time-series store now: the WAL's samples go into compressed\n"
+              "blocks. With a daemon serving DIR (its pid is in DIR/lock) the daemon does it\n"
+              "(SIGUSR1) and this waits for its answer; without one it is done offline.\n"},
+    {"sim", "usage: parkwatch sim --park FILE [--scenario FILE] [--http H:P] [--hj212 H:P]\n"
+            "                     [--jt808 H:P] [--mqtt H:P] [--login USER:PASSWORD | --token T]\n"
+            "                     [--seed N] [--speed X] [--devices N] [--duration D]\n"
+            "                     [--start TIME] [--report FILE] [--hold] [--no-modbus]\n"
+            "       parkwatch sim --emit-park N [--park FILE]\n"
+            "\n"
+            "Plays the park's devices against a running daemon (docs/simulator.md).\n"},
+};
+
+static bool wants_help(int argc, char **argv)
+{
+    for (int i = 2; i < argc; i++) {
+        if (strcmp(argv[i], "--") == 0)
+            return false;
+        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0)
+            return true;
+    }
+    return false;
+}
+
+static int print_help(const char *cmd)
+{
+    for (size_t i = 0; i < sizeof helps / sizeof helps[0]; i++) {
+        if (strcmp(helps[i].name, cmd) == 0) {
+            fputs(helps[i].text, stdout);
+            return 0;
+        }
+    }
+    printf("usage: parkwatch %s ... (see parkwatch help)\n", cmd);
+    return 0;
+}
 
 const char *cli_take_opt(struct cli *c, const char *name)
 {
@@ -75,23 +161,59 @@ bool cli_take_flag(struct cli *c, const char *name)
     return false;
 }
 
-struct model *cli_open_model(struct cli *c)
+/* Why a directory cannot be written, when it cannot: PW_EROFS, PW_ENOSPC, PW_EPERM, or PW_OK. */
+static int dir_write_cause(const char *dir)
+{
+    struct statvfs v;
+    if (statvfs(dir, &v) == 0) {
+        if (v.f_flag & ST_RDONLY)
+            return PW_EROFS;
+        if (v.f_bavail == 0)
+            return PW_ENOSPC;
+    }
+    return access(dir, W_OK) == 0 ? PW_OK : pw_err_from_errno(errno);
+}
+
+static struct model *open_model(struct cli *c, bool create)
 {
     char path[4096];
     struct model *m = NULL;
-    int rc = pw_mkdir_p(c->data_dir);
-    if (rc != PW_OK) {
-        fprintf(stderr, "parkwatch: cannot create data directory %s: %s\n", c->data_dir,
-                pw_strerror(rc));
+    struct stat st;
+    snprintf(path, sizeof path, "%s/meta.db", c->data_dir);
+    if (!create && stat(path, &st) != 0) {
+        fprintf(stderr,
+                "parkwatch: no park data in %s (%s does not exist; parkwatch import or "
+                "parkwatch serve creates it)\n",
+                c->data_dir, path);
         return NULL;
     }
-    snprintf(path, sizeof path, "%s/meta.db", c->data_dir);
+    int rc = pw_mkdir_p(c->data_dir);
+    if (rc != PW_OK) {
+        fprintf(stderr, "parkwatch: cannot create data directory %s: %s (%s)\n", c->data_dir,
+                pw_strerror(rc), pw_errname(rc));
+        return NULL;
+    }
     rc = model_open(path, &m);
     if (rc != PW_OK) {
-        fprintf(stderr, "parkwatch: cannot open %s: %s\n", path, pw_strerror(rc));
+        int cause = dir_write_cause(c->data_dir);
+        if (cause != PW_OK)
+            fprintf(stderr, "parkwatch: cannot open %s: %s — the data directory %s: %s (%s)\n",
+                    path, pw_strerror(rc), c->data_dir, pw_strerror(cause), pw_errname(cause));
+        else
+            fprintf(stderr, "parkwatch: cannot open %s: %s\n", path, pw_strerror(rc));
         return NULL;
     }
     return m;
+}
+
+struct model *cli_open_model(struct cli *c)
+{
+    return open_model(c, true);
+}
+
+struct model *cli_open_model_existing(struct cli *c)
+{
+    return open_model(c, false);
 }
 
 /* Takes --data, --config and every --set out of argv and builds the configuration. */
@@ -138,6 +260,7 @@ int main(int argc, char **argv)
         {"config", cmd_config}, {"user", cmd_user},   {"token", cmd_token},
         {"fsck", cmd_fsck},     {"sim", cmd_sim},
         {"terminal", cmd_terminal},
+        {"flush", cmd_flush},
     };
     if (argc < 2 || strcmp(argv[1], "help") == 0 || strcmp(argv[1], "--help") == 0 ||
         strcmp(argv[1], "-h") == 0) {
@@ -151,6 +274,8 @@ int main(int argc, char **argv)
     for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++) {
         if (strcmp(argv[1], cmds[i].name) != 0)
             continue;
+        if (wants_help(argc, argv))
+            return print_help(argv[1]);
         struct cli c = {0};
         c.argc = argc - 2;
         c.argv = argv + 2;

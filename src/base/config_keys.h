@@ -48,6 +48,9 @@
     X(query, timeout, DUR, "60s", "1s", "1h", 0,                                                   \
       "A read request still working after this long is ended (503); so is one whose client left, " \
       "and every one at shutdown.")                                                                \
+    X(storage, shutdown_checkpoint, DUR, "60s", "0s", "1h", 0,                                     \
+      "On SIGTERM/SIGINT, move the WAL's samples into compressed blocks, giving up (the next "     \
+      "start replays the WAL) when building them takes longer than this. 0s = no checkpoint.")    \
     X(hj212, listen, STR, "127.0.0.1:9212", "", "", 0,                                             \
       "HJ 212 TCP listener (environmental stations): host:port; empty disables it.")               \
     X(hj212, unknown_devices, ENUM, "quarantine", "accept|quarantine|reject", "", 1,               \

@@ -28,6 +28,7 @@ static const struct {
     {PW_ECONFIG, "PW_ECONFIG", "configuration error"},
     {PW_ETOOBIG, "PW_ETOOBIG", "too large"},
     {PW_ECONFLICT, "PW_ECONFLICT", "conflicting state"},
+    {PW_EROFS, "PW_EROFS", "read-only file system"},
 };
 
 const char *pw_strerror(int err)

@@ -25,6 +25,7 @@ enum pw_err {
     PW_ECONFIG = -17,   /* configuration refused */
     PW_ETOOBIG = -18,   /* input larger than its bound */
     PW_ECONFLICT = -19, /* state does not allow the operation */
+    PW_EROFS = -20,     /* read-only file system */
 };
 
 /* A short English description of `err`, never NULL; unknown values give "unknown error". */

@@ -23,6 +23,7 @@ int pw_err_from_errno(int e)
     case ENOMEM: return PW_ENOMEM;
     case EACCES:
     case EPERM: return PW_EPERM;
+    case EROFS: return PW_EROFS;
     default: return PW_EIO;
     }
 }

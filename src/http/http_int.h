@@ -105,6 +105,11 @@ extern const struct http_route http_routes_alarms[];
 extern const struct http_route http_routes_ui[];
 extern const struct http_route http_routes_influx[];
 extern const struct http_route http_routes_promrw[];
+extern const struct http_route http_routes_admin[];
+
+/* Appends `"storage":{...}` (write state and its cause, free space, read-only) for /healthz;
+ * false when the store cannot take writes (api_admin.c). */
+bool http_health_storage(struct http_server *s, struct pw_buf *out);
 
 /* sse.c */
 struct sse_hub *sse_hub_open(struct alarm_store *alarms);

@@ -49,6 +49,7 @@ static const struct http_route *const route_tables[] = {
     http_routes_ui,
     http_routes_influx,
     http_routes_promrw,
+    http_routes_admin,
 };
 
 /* ---- responses ---- */
@@ -112,8 +113,15 @@ bool http_time_arg(struct http_req *r, struct http_resp *w, const char *name, in
 
 static void h_healthz(struct http_server *s, struct http_req *r, struct http_resp *w)
 {
+    struct pw_buf st;
+    pw_buf_init(&st, 0);
+    bool ok = http_health_storage(s, &st);
     w->content_type = "application/json";
-    pw_buf_puts(&w->body, "{\"status\":\"ok\"}\n");
+    if (!ok)
+        w->status = 503;
+    pw_buf_printf(&w->body, "{\"status\":\"%s\",%.*s}\n", ok ? "ok" : "degraded",
+                  (int)st.len, st.data);
+    pw_buf_release(&st);
 }
 
 static void h_metrics(struct http_server *s, struct http_req *r, struct http_resp *w)

@@ -922,3 +922,33 @@ int pipeline_write_report(struct pipeline *p, struct pipeline_batch *b,
     rep->refusals = w.refusals;
     return rc;
 }
+
+/* ---- flush ---- */
+
+struct flush_ctx {
+    struct tsdb *db;
+    int rc;
+};
+
+static void flush_fn(struct pipeline *p, void *ctx)
+{
+    struct flush_ctx *f = ctx;
+    f->rc = tsdb_checkpoint(f->db);
+}
+
+int pipeline_flush(struct pipeline *p, int64_t timeout_ms)
+{
+    struct flush_ctx f = {p->db, PW_OK};
+    int64_t deadline = pw_mono_ns() + timeout_ms * 1000000;
+    for (;;) {
+        int rc = pipeline_exec(p, flush_fn, &f, true);
+        if (rc != PW_OK)
+            return rc;
+        if (f.rc != PW_EAGAIN) /* PW_EAGAIN: an fsync was outstanding; it ends within ms */
+            return f.rc;
+        if (pw_mono_ns() > deadline)
+            return PW_ETIMEDOUT;
+        struct timespec ts = {0, 2 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+    }
+}

@@ -208,6 +208,12 @@ struct alarm_store *pipeline_alarms(struct pipeline *p);
  * rules_on_event(pipeline_rules(p), ..., pipeline_emit, p)). */
 void pipeline_emit(const struct alarm_transition *t, void *p);
 
+/* Checkpoints the store now, on the writer thread in order with the batches (every sample
+ * acknowledged before the call is in blocks when it returns PW_OK; the WAL is truncated). Waits
+ * at most timeout_ms for an outstanding fsync to end first. Returns tsdb_checkpoint's result,
+ * PW_ETIMEDOUT, PW_EFULL or PW_ECLOSED. */
+int pipeline_flush(struct pipeline *p, int64_t timeout_ms);
+
 /* Submits b and waits until it is durable or failed. Returns its rc (PW_OK: every sample not
  * refused is durable) and *stored; frees b. PW_EFULL/PW_ECLOSED when it could not be queued
  * (nothing stored). */

@@ -30,6 +30,7 @@
 #include "base/fsutil.h"
 #include "base/log.h"
 #include "base/mem.h"
+#include "base/metrics.h"
 #include "base/timeutil.h"
 
 #include <dirent.h>
@@ -38,8 +39,10 @@
 #include <inttypes.h>
 #include <math.h>
 #include <sched.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -407,6 +410,10 @@ static void block_runs(struct tsdb *db, uint32_t sid, int64_t lo, int64_t hi, st
         int rc = tsdb_block_read(db->io, b, e, lo, hi, runs_new(rs), &bad_off);
         if (rc != PW_OK) {
             atomic_fetch_add(&db->corrupt_chunks, 1);
+            pw_counter_add(pw_counter_get("parkwatch_tsdb_corrupt_chunks_total", "",
+                                          "Block chunks skipped by reads because their checksum "
+                                          "failed (logged with file and offset)."),
+                           1);
             if (bad)
                 *bad = true;
             PW_LOG_ERROR(MOD, "corrupt chunk skipped", "file=%s offset=%" PRIu64 " err=%s",
@@ -417,13 +424,38 @@ static void block_runs(struct tsdb *db, uint32_t sid, int64_t lo, int64_t hi, st
 
 /* ---- series refs and appends ---- */
 
+/* The write state, published for other threads (tsdb_write_state) and /metrics. */
+static void publish_state(struct tsdb *db, int rc)
+{
+    if (atomic_load_explicit(&db->state_pub, memory_order_relaxed) == rc)
+        return;
+    atomic_store(&db->state_pub, rc);
+    pw_gauge_set(pw_gauge_get("parkwatch_tsdb_writable", "",
+                              "1 while the time-series store accepts samples, 0 while a failed "
+                              "write (disk full, read-only, I/O error) makes it refuse them."),
+                 rc == PW_OK);
+}
+
 static void set_state(struct tsdb *db, int rc)
 {
-    if (db->state == PW_OK)
-        PW_LOG_ERROR(MOD, "storage write failed, refusing samples until it works", "dir=%s err=%s",
-                     db->dir, pw_errname(rc));
+    if (db->state == PW_OK) {
+        char labels[64];
+        PW_LOG_ERROR(MOD, "storage write failed, refusing samples until it works",
+                     "dir=%s err=%s cause=\"%s\"", db->dir, pw_errname(rc), pw_strerror(rc));
+        snprintf(labels, sizeof labels, "err=\"%s\"", pw_errname(rc));
+        pw_counter_add(pw_counter_get("parkwatch_tsdb_write_failures_total", labels,
+                                      "Times the time-series store started refusing samples, by "
+                                      "cause (PW_ENOSPC disk full, PW_EROFS read-only, PW_EIO)."),
+                       1);
+    }
     db->state = rc;
     db->state_retry_ns = pw_mono_ns() + 1000000000LL;
+    publish_state(db, rc);
+}
+
+int tsdb_write_state(struct tsdb *db)
+{
+    return atomic_load(&db->state_pub);
 }
 
 /* Writes every pending byte (and fsyncs with fsync=always). */
@@ -451,6 +483,7 @@ static int check_state(struct tsdb *db)
         if (rc == PW_OK) {
             PW_LOG_INFO(MOD, "storage writable again", "dir=%s", db->dir);
             db->state = PW_OK;
+            publish_state(db, PW_OK);
             db->pending = true; /* the rewritten bytes get a seq at the next commit */
             return PW_OK;
         }
@@ -483,6 +516,8 @@ int tsdb_series_ref(struct tsdb *db, const struct tsdb_label *labels, size_t n, 
     k += tsdb_put_uvarint(tmp + k, kl);
     pw_buf_append(&db->slog.buf, tmp, k);
     pw_buf_append(&db->slog.buf, key, kl);
+    if (db->slog.buf.len - db->slog.rec_start - TSDB_REC_HDR >= TSDB_REC_SPLIT)
+        tsdb_log_end(&db->slog); /* records stay under TSDB_REC_WRITTEN_MAX */
     db->pending = true;
     *ref = s->id;
     return PW_OK;
@@ -585,7 +620,10 @@ int tsdb_commit(struct tsdb *db, uint64_t *seq)
         set_state(db, rc);
         return rc;
     }
-    db->state = PW_OK;
+    if (db->state != PW_OK) {
+        db->state = PW_OK;
+        publish_state(db, PW_OK);
+    }
     db->pending = false;
     db->commit_seq++;
     db->written_seq = db->commit_seq;
@@ -749,6 +787,106 @@ struct replay {
     int err;
 };
 
+/* Copies a damaged file to <dir>/damaged/<name>[.<unix ms>] before it is repaired or replaced,
+ * so what was found can be inspected. Best effort: a failure is logged. */
+static bool keep_damaged(struct tsdb *db, const char *path, bool stamp)
+{
+    char ddir[4096], to[8300];
+    const char *base = strrchr(path, '/');
+    base = base ? base + 1 : path;
+    path_join(ddir, sizeof ddir, db->dir, "damaged");
+    if (stamp)
+        snprintf(to, sizeof to, "%s/%s.%lld", ddir, base, (long long)pw_now_ms());
+    else
+        snprintf(to, sizeof to, "%s/%s", ddir, base);
+    struct stat st;
+    if (!stamp && stat(to, &st) == 0)
+        return true; /* kept at an earlier open */
+    int rc = pw_mkdir_p(ddir);
+    int in = -1, out = -1;
+    char *buf = NULL;
+    if (rc != PW_OK)
+        goto out;
+    in = open(path, O_RDONLY | O_CLOEXEC);
+    out = open(to, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
+    if (in < 0 || out < 0) {
+        rc = pw_err_from_errno(errno);
+        goto out;
+    }
+    buf = pw_xmalloc(1 << 20);
+    for (off_t at = 0;;) {
+        ssize_t n = pread(in, buf, 1 << 20, at);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0) {
+            rc = pw_err_from_errno(errno);
+            goto out;
+        }
+        if (n == 0)
+            break;
+        if ((rc = tsdb_io_write_all(tsdb_io_posix(), out, buf, (size_t)n, at)) != PW_OK)
+            goto out;
+        at += n;
+    }
+    if (fsync(out) != 0)
+        rc = pw_err_from_errno(errno);
+out:
+    free(buf);
+    if (in >= 0)
+        close(in);
+    if (out >= 0)
+        close(out);
+    if (rc != PW_OK) {
+        PW_LOG_ERROR(MOD, "cannot keep a copy of the damaged file", "file=%s copy=%s err=%s",
+                     path, to, pw_errname(rc));
+        unlink(to);
+        return false;
+    }
+    PW_LOG_WARN(MOD, "damaged file copied for inspection", "file=%s copy=%s", path, to);
+    return true;
+}
+
+struct damage_ctx {
+    struct tsdb *db;
+    const char *path;
+};
+
+static void on_damage(void *arg, off_t off, off_t len, const char *what)
+{
+    struct damage_ctx *d = arg;
+    d->db->damaged_regions++;
+    d->db->damaged_bytes += (uint64_t)len;
+    PW_LOG_ERROR(MOD, "corrupt bytes skipped, the valid records after them are kept",
+                 "file=%s offset=%lld bytes=%lld problem=\"%s\"", d->path, (long long)off,
+                 (long long)len, what);
+}
+
+/* A series the WAL names whose key was lost with a damaged series record: kept under a
+ * placeholder key, so its acknowledged samples survive and an operator can see them. */
+static struct tsdb_series *lost_series(struct replay *r, uint64_t id)
+{
+    char key[64];
+    struct tsdb_series *s = NULL;
+    struct tsdb *db = r->db;
+    if (id >= db->opt.max_series)
+        return NULL;
+    int kl = snprintf(key, sizeof key, "pw_lost_series{id=\"%llu\"}", (unsigned long long)id);
+    if (tsdb_map_get(&db->bykey, key, (size_t)kl, tsdb_key_hash(key, (size_t)kl)) ||
+        tsdb_series_create(db, key, (size_t)kl, (uint32_t)id, &s) != PW_OK)
+        return NULL;
+    uint8_t tmp[20];
+    tsdb_log_begin(&db->slog, TSDB_REC_SERIES);
+    size_t k = tsdb_put_uvarint(tmp, id);
+    k += tsdb_put_uvarint(tmp + k, (uint64_t)kl);
+    pw_buf_append(&db->slog.buf, tmp, k);
+    pw_buf_append(&db->slog.buf, key, (size_t)kl);
+    db->pending = true;
+    db->lost_series++;
+    PW_LOG_ERROR(MOD, "WAL names a series whose key was lost, kept under a placeholder key",
+                 "file=%s id=%llu key=%s", r->path, (unsigned long long)id, key);
+    return s;
+}
+
 static int replay_series(struct replay *r, const uint8_t *p, size_t len, off_t off)
 {
     const uint8_t *c = p, *end = p + len;
@@ -802,7 +940,7 @@ static int replay_samples(struct replay *r, const uint8_t *p, size_t len, off_t 
         uint8_t q = c[8];
         c += 9;
         struct tsdb_series *s = id < UINT32_MAX ? tsdb_series_get(r->db, (uint32_t)id) : NULL;
-        if (!s || ts < TSDB_TS_MIN || ts > TSDB_TS_MAX) {
+        if (ts < TSDB_TS_MIN || ts > TSDB_TS_MAX || (!s && !(s = lost_series(r, id)))) {
             r->unknown++;
             continue;
         }
@@ -821,45 +959,205 @@ static int replay_rec(void *arg, uint8_t type, const uint8_t *p, size_t len, off
 
 static int open_series_log(struct tsdb *db)
 {
-    char path[4096], why[256];
-    off_t end = 0;
+    char path[4096];
     struct replay r = {db, path, 0, 0, 0};
+    struct damage_ctx dc = {db, path};
+    struct tsdb_replay_info ri = {.on_damage = on_damage, .damage_arg = &dc};
     path_join(path, sizeof path, db->dir, "series.log");
-    int rc = tsdb_log_replay(db->io, path, tsdb_series_magic, NULL, replay_rec, &r, &end, why,
-                             sizeof why);
-    if (rc == PW_ENOTFOUND || (rc == PW_OK && end < TSDB_SEG_HDR))
+    int rc = tsdb_log_replay(db->io, path, tsdb_series_magic, NULL, replay_rec, &r, &ri);
+    if (rc == PW_ENOTFOUND || (rc == PW_OK && ri.end < TSDB_SEG_HDR))
         return tsdb_log_create(&db->slog, db->io, path, tsdb_series_magic, 0);
+    if (rc == PW_ECORRUPT) {
+        /* not a series log at all (or wholly damaged): keep it, start an empty one; the
+         * blocks still name their series and the WAL's series get placeholder keys */
+        PW_LOG_ERROR(MOD, "series log unreadable, starting a new one", "file=%s %s", path, ri.why);
+        keep_damaged(db, path, true);
+        db->damaged_regions++;
+        db->damaged_bytes += (uint64_t)ri.size;
+        db->slog_damaged = true;
+        return tsdb_log_create(&db->slog, db->io, path, tsdb_series_magic, 0);
+    }
     if (rc != PW_OK) {
-        PW_LOG_ERROR(MOD, "series log unreadable", "file=%s %s err=%s", path, why,
+        PW_LOG_ERROR(MOD, "series log unreadable", "file=%s %s err=%s", path, ri.why,
                      pw_errname(rc));
         return rc;
     }
-    if (why[0])
-        PW_LOG_WARN(MOD, "series log torn tail cut off", "file=%s %s", path, why);
-    return tsdb_log_reopen(&db->slog, db->io, path, end, 0);
+    if (ri.damaged) {
+        keep_damaged(db, path, true);
+        db->slog_damaged = true; /* rewritten from memory at the end of open */
+    }
+    if (ri.tail_off >= 0) {
+        db->torn_tails++;
+        PW_LOG_WARN(MOD, "series log torn tail cut off", "file=%s offset=%lld bytes=%llu %s",
+                    path, (long long)ri.tail_off, (unsigned long long)ri.tail_bytes, ri.why);
+    }
+    return tsdb_log_reopen(&db->slog, db->io, path, ri.end, 0);
 }
 
+/* After a damaged series log was read: writes every known series into a fresh series log
+ * (temp file, fsync, rename, directory fsync) and appends to that from now on. */
+static int rewrite_series_log(struct tsdb *db)
+{
+    char path[4096], tmp[4200];
+    struct tsdb_log l;
+    path_join(path, sizeof path, db->dir, "series.log");
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    int rc = tsdb_log_create(&l, db->io, tmp, tsdb_series_magic, 0);
+    if (rc != PW_OK)
+        return rc;
+    uint32_t n = atomic_load(&db->nseries);
+    for (uint32_t i = 0; i < n; i++) {
+        struct tsdb_series *s = tsdb_series_get(db, i);
+        if (!s)
+            continue;
+        uint8_t hdr[20];
+        tsdb_log_begin(&l, TSDB_REC_SERIES);
+        size_t k = tsdb_put_uvarint(hdr, s->id);
+        k += tsdb_put_uvarint(hdr + k, s->keylen);
+        pw_buf_append(&l.buf, hdr, k);
+        pw_buf_append(&l.buf, s->key, s->keylen);
+        if (l.buf.len - l.rec_start - TSDB_REC_HDR >= TSDB_REC_SPLIT)
+            tsdb_log_end(&l);
+    }
+    if ((rc = tsdb_log_flush(&l)) == PW_OK)
+        rc = tsdb_log_sync(&l, true);
+    off_t end = (off_t)tsdb_log_size(&l);
+    tsdb_log_close(&l);
+    if (rc == PW_OK)
+        rc = tsdb_err_io(db->io->rename(db->io->ctx, tmp, path));
+    if (rc == PW_OK)
+        rc = tsdb_err_io(db->io->fsync_dir(db->io->ctx, db->dir));
+    if (rc != PW_OK) {
+        db->io->unlink(db->io->ctx, tmp);
+        return rc;
+    }
+    tsdb_log_close(&db->slog);
+    rc = tsdb_log_reopen(&db->slog, db->io, path, end, 0);
+    if (rc == PW_OK)
+        PW_LOG_WARN(MOD, "series log rewritten from memory after damage", "file=%s series=%u",
+                    path, n);
+    return rc;
+}
+
+/* Registers a block's series. An entry whose id the series table gives another key, or whose
+ * key the table has under another id, is left out alone (logged): the rest of the block stays. */
 static void block_register(struct tsdb *db, struct tsdb_block *b, bool *ok)
 {
-    *ok = true;
+    uint32_t k = 0;
     for (uint32_t i = 0; i < b->ne; i++) {
-        const struct tsdb_blk_entry *e = &b->e[i];
+        struct tsdb_blk_entry *e = &b->e[i];
         struct tsdb_series *s = tsdb_series_get(db, e->sid);
         if (s && (s->keylen != e->keylen || memcmp(s->key, e->key, e->keylen) != 0)) {
-            PW_LOG_ERROR(MOD, "block names a series id with another key, block left out",
-                         "file=%s id=%u", b->path, e->sid);
-            *ok = false;
-            return;
+            PW_LOG_ERROR(MOD, "block names a series id with another key, that entry left out",
+                         "file=%s id=%u chunks=%u", b->path, e->sid, e->nchunks);
+            continue;
         }
-    }
-    for (uint32_t i = 0; i < b->ne; i++) {
-        const struct tsdb_blk_entry *e = &b->e[i];
-        struct tsdb_series *s = tsdb_series_get(db, e->sid);
-        if (!s && !tsdb_map_get(&db->bykey, e->key, e->keylen, tsdb_key_hash(e->key, e->keylen)))
-            (void)tsdb_series_create(db, e->key, e->keylen, e->sid, &s);
-        if (s && (s->last.ts == TSDB_NO_TS || e->last.ts >= s->last.ts))
+        if (!s) {
+            struct tsdb_series *o =
+                tsdb_map_get(&db->bykey, e->key, e->keylen, tsdb_key_hash(e->key, e->keylen));
+            if (o) {
+                PW_LOG_ERROR(MOD, "block names a series key under another id, that entry left out",
+                             "file=%s id=%u series_id=%u chunks=%u", b->path, e->sid, o->id,
+                             e->nchunks);
+                continue;
+            }
+            if (tsdb_series_create(db, e->key, e->keylen, e->sid, &s) != PW_OK) {
+                PW_LOG_ERROR(MOD, "block names a series that cannot be created, entry left out",
+                             "file=%s id=%u", b->path, e->sid);
+                continue;
+            }
+        }
+        if (s->last.ts == TSDB_NO_TS || e->last.ts >= s->last.ts)
             s->last = e->last;
+        b->e[k++] = *e;
     }
+    b->ne = k;
+    *ok = k > 0;
+}
+
+/* (sid, key) of a salvaged block entry agrees with the series table, or neither is known. */
+static bool open_key_ok(void *arg, uint32_t sid, const char *key, size_t kl)
+{
+    struct tsdb *db = arg;
+    struct tsdb_series *s = tsdb_series_get(db, sid);
+    if (s)
+        return s->keylen == kl && memcmp(s->key, key, kl) == 0;
+    return tsdb_map_get(&db->bykey, key, kl, tsdb_key_hash(key, kl)) == NULL;
+}
+
+/* A block whose header, footer or index is damaged: keeps what its chunks vouch for, logs
+ * exactly what is missing, copies the file to damaged/. */
+static int salvage_block(struct tsdb *db, const char *path, int64_t part, uint64_t seq,
+                         const char *why, struct tsdb_block **out)
+{
+    struct tsdb_salvage_info si;
+    memset(&si, 0, sizeof si);
+    pw_buf_init(&si.lost, 0);
+    PW_LOG_ERROR(MOD, "damaged block, recovering what its chunks' checksums vouch for",
+                 "file=%s %s", path, why);
+    bool kept = keep_damaged(db, path, false);
+    int rc = tsdb_block_salvage(db->io, path, part, seq, db->opt.partition_ms, open_key_ok, db,
+                                out, &si);
+    for (char *l = si.lost.data, *e; si.lost.len && l && *l; l = e ? e + 1 : NULL) {
+        e = strchr(l, '\n');
+        PW_LOG_ERROR(MOD, "damaged block", "file=%s %.*s", path,
+                     (int)(e ? e - l : (long)strlen(l)), l);
+    }
+    db->salvaged_blocks++;
+    db->lost_chunks += si.lost_chunks;
+    db->damaged_regions++;
+    if (rc == PW_OK) {
+        PW_LOG_WARN(MOD, "damaged block recovered in part", "file=%s series=%" PRIu64
+                    " chunks=%" PRIu64 " samples=%" PRIu64 " lost_chunks=%" PRIu64, path,
+                    si.series, si.chunks, si.samples, si.lost_chunks);
+        (*out)->rewrite = kept; /* rewritten at the end of open, once its copy is safe */
+    }
+    pw_buf_release(&si.lost);
+    return rc;
+}
+
+/* Rewrites a salvaged block in place with what was recovered: same name, partition and seq
+ * (so its precedence does not change), written as a temp file, fsynced and renamed over the
+ * damaged one (whose copy is in damaged/). On failure the salvaged block stays as it is. */
+static int rewrite_salvaged(struct tsdb *db, size_t i)
+{
+    char why[256], bdir[4096];
+    struct tsdb_block *b = db->blocks[i], *nb = NULL;
+    struct tsdb_blk_builder bb;
+    struct tsdb_samples s = {0};
+    int rc = PW_OK;
+    tsdb_blkb_init(&bb, b->part);
+    for (uint32_t k = 0; k < b->ne; k++) {
+        const struct tsdb_blk_entry *e = &b->e[k];
+        uint64_t bad = 0;
+        s.n = 0;
+        if ((rc = tsdb_block_read(db->io, b, e, INT64_MIN, INT64_MAX, &s, &bad)) != PW_OK)
+            goto out; /* its chunks checked out a moment ago: leave it alone */
+        if (s.n)
+            tsdb_blkb_add(&bb, e->sid, e->key, e->keylen, s.ts, s.value, s.quality, s.n);
+    }
+    if (bb.nseries == 0) {
+        rc = PW_ECORRUPT;
+        goto out;
+    }
+    path_join(bdir, sizeof bdir, db->dir, "blocks");
+    /* covers nothing any more: a merge's inputs still present are intact and have more */
+    if ((rc = tsdb_blkb_write(&bb, db->io, b->path, b->part_ms, b->seq, b->seq)) !=
+            PW_OK ||
+        (rc = tsdb_err_io(db->io->fsync_dir(db->io->ctx, bdir))) != PW_OK)
+        goto out;
+    if ((rc = tsdb_block_load(db->io, b->path, &nb, why, sizeof why)) != PW_OK) {
+        PW_LOG_ERROR(MOD, "rewritten block does not load", "file=%s %s", b->path, why);
+        goto out;
+    }
+    db->blocks[i] = nb;
+    PW_LOG_WARN(MOD, "damaged block rewritten with what was recovered", "file=%s series=%u "
+                "samples=%" PRIu64, b->path, nb->ne, bb.samples);
+    tsdb_block_free(db->io, b);
+out:
+    tsdb_blkb_release(&bb);
+    tsdb_samples_release(&s);
+    return rc;
 }
 
 static int load_blocks(struct tsdb *db)
@@ -886,15 +1184,20 @@ static int load_blocks(struct tsdb *db)
             db->next_block_seq = seq + 1;
         struct tsdb_block *b;
         int rc = tsdb_block_load(db->io, path, &b, why, sizeof why);
+        if (rc == PW_ECORRUPT)
+            rc = salvage_block(db, path, part, seq, why, &b);
         if (rc != PW_OK) {
             PW_LOG_ERROR(MOD, "corrupt block left out (run fsck)", "file=%s %s err=%s", path, why,
                          pw_errname(rc));
             continue;
         }
         if (b->part != part || b->seq != seq) {
-            PW_LOG_ERROR(MOD, "block header does not match its name, left out", "file=%s", path);
-            tsdb_block_free(db->io, b);
-            continue;
+            /* renamed by hand: the header is checksummed, it wins (hiding the block would not) */
+            PW_LOG_ERROR(MOD, "block header does not match its name, using the header",
+                         "file=%s partition=%lld seq=%llu", path, (long long)b->part,
+                         (unsigned long long)b->seq);
+            if (b->seq >= db->next_block_seq)
+                db->next_block_seq = b->seq + 1;
         }
         if (db->nblocks == cap) {
             cap = cap ? cap * 2 : 16;
@@ -911,8 +1214,8 @@ static int load_blocks(struct tsdb *db)
         struct tsdb_block *a = db->blocks[i];
         bool gone = false;
         for (size_t j = i + 1; j < db->nblocks && db->blocks[j]->part == a->part; j++)
-            if (db->blocks[j]->covers_from <= a->seq)
-                gone = true;
+            if (db->blocks[j]->covers_from <= a->seq && !db->blocks[j]->salvaged)
+                gone = true; /* a damaged merged block never costs its intact inputs */
         if (gone) {
             PW_LOG_INFO(MOD, "removing block replaced by compaction", "file=%s", a->path);
             db->io->unlink(db->io->ctx, a->path);
@@ -933,7 +1236,7 @@ static int load_blocks(struct tsdb *db)
 
 static int replay_wal(struct tsdb *db)
 {
-    char waldir[4096], path[4200], why[256];
+    char waldir[4096], path[4200];
     struct seglist sl;
     int rc;
     path_join(waldir, sizeof waldir, db->dir, "wal");
@@ -941,37 +1244,70 @@ static int replay_wal(struct tsdb *db)
         return rc;
     off_t end = 0;
     uint64_t last = 0;
+    bool last_ok = true;
     int64_t t0 = pw_mono_ns();
     struct replay r = {db, path, 0, 0, 0};
+    struct damage_ctx dc = {db, path};
     for (size_t i = 0; i < sl.n; i++) {
+        struct tsdb_replay_info ri = {.on_damage = on_damage, .damage_arg = &dc};
+        bool is_last = i + 1 == sl.n;
         seg_path(path, sizeof path, db->dir, sl.idx[i]);
-        rc = tsdb_log_replay(db->io, path, tsdb_wal_magic, NULL, replay_rec, &r, &end, why,
-                             sizeof why);
+        rc = tsdb_log_replay(db->io, path, tsdb_wal_magic, NULL, replay_rec, &r, &ri);
+        end = ri.end;
+        last_ok = true;
+        if (rc == PW_EFULL)
+            break;
         if (rc != PW_OK) {
-            PW_LOG_ERROR(MOD, "WAL segment unreadable, skipped", "file=%s %s err=%s", path, why,
+            PW_LOG_ERROR(MOD, "WAL segment unreadable, skipped", "file=%s %s err=%s", path, ri.why,
                          pw_errname(rc));
-            end = 0;
-        } else if (why[0] && i + 1 < sl.n) {
-            PW_LOG_ERROR(MOD, "corrupt WAL record, rest of segment skipped", "file=%s %s", path,
-                         why);
-        } else if (why[0]) {
-            PW_LOG_WARN(MOD, "WAL torn tail cut off", "file=%s %s", path, why);
+            db->damaged_regions++;
+            db->damaged_bytes += (uint64_t)ri.size;
+            keep_damaged(db, path, true);
+            db->wal_damaged = true;
+            last_ok = false;
+            rc = PW_OK;
+            continue;
+        }
+        if (ri.tail_off >= 0 && !is_last) {
+            /* an earlier segment was complete when the next one started: not a crash's tail */
+            db->damaged_regions++;
+            db->damaged_bytes += ri.tail_bytes;
+            PW_LOG_ERROR(MOD, "corrupt tail of an earlier WAL segment skipped",
+                         "file=%s offset=%lld bytes=%llu %s", path, (long long)ri.tail_off,
+                         (unsigned long long)ri.tail_bytes, ri.why);
+            db->wal_damaged = true;
+        } else if (ri.tail_off >= 0) {
+            db->torn_tails++;
+            PW_LOG_WARN(MOD, "WAL torn tail cut off", "file=%s offset=%lld bytes=%llu %s", path,
+                        (long long)ri.tail_off, (unsigned long long)ri.tail_bytes, ri.why);
+        }
+        if (ri.damaged || (ri.tail_off >= 0 && !is_last)) {
+            keep_damaged(db, path, true);
+            db->wal_damaged = true; /* checkpointed at the end of open */
+            last_ok = ri.damaged == 0;
         }
         last = sl.idx[i];
     }
+    if (rc == PW_EFULL) {
+        free(sl.idx);
+        return rc;
+    }
+    if (sl.n)
+        last = sl.idx[sl.n - 1];
     db->replayed = r.samples;
     if (r.unknown)
-        PW_LOG_WARN(MOD, "WAL samples of unknown series skipped", "dir=%s count=%" PRIu64,
-                    db->dir, r.unknown);
+        PW_LOG_ERROR(MOD, "WAL samples skipped (timestamp out of range or series table full)",
+                     "dir=%s count=%" PRIu64, db->dir, r.unknown);
     if (sl.n)
         PW_LOG_INFO(MOD, "WAL replayed", "dir=%s segments=%zu samples=%" PRIu64 " ms=%lld",
                     db->dir, sl.n, r.samples, (long long)((pw_mono_ns() - t0) / 1000000));
     free(sl.idx);
     rc = PW_OK;
-    if (sl.n && end >= TSDB_SEG_HDR) {
+    if (sl.n && end >= TSDB_SEG_HDR && last_ok) {
         seg_path(path, sizeof path, db->dir, last);
         rc = tsdb_log_reopen(&db->wal, db->io, path, end, last);
     } else {
+        /* no segment, or the last one is damaged in the middle: appends go to a new one */
         seg_path(path, sizeof path, db->dir, last + 1);
         rc = tsdb_log_create(&db->wal, db->io, path, tsdb_wal_magic, last + 1);
         if (rc == PW_OK)
@@ -1014,9 +1350,38 @@ static void db_free(struct tsdb *db)
     free(db->blocks);
     tsdb_log_close(&db->wal);
     tsdb_log_close(&db->slog);
+    if (db->lock_fd >= 0)
+        close(db->lock_fd); /* releases the flock */
     pthread_rwlock_destroy(&db->index_lock);
     pthread_rwlock_destroy(&db->blk_lock);
     free(db);
+}
+
+/* What recovery found at open, as gauges (they describe the last open). */
+static void publish_recovery(struct tsdb *db)
+{
+    static const struct {
+        const char *name, *help;
+        size_t off;
+    } g[] = {
+        {"parkwatch_tsdb_damaged_regions", "Damaged regions of the series log and WAL skipped at "
+         "the last open (the valid records after them were kept; copies in tsdb/damaged/).",
+         offsetof(struct tsdb, damaged_regions)},
+        {"parkwatch_tsdb_damaged_bytes", "Bytes in those damaged regions.",
+         offsetof(struct tsdb, damaged_bytes)},
+        {"parkwatch_tsdb_torn_tails", "Torn tails (an interrupted write after the last durable "
+         "record) cut off at the last open.", offsetof(struct tsdb, torn_tails)},
+        {"parkwatch_tsdb_lost_series_keys", "Series whose key was lost with a damaged series "
+         "record, kept as pw_lost_series{id=...} at the last open.",
+         offsetof(struct tsdb, lost_series)},
+        {"parkwatch_tsdb_salvaged_blocks", "Blocks with a damaged header, footer or index read "
+         "from their chunks' checksums at the last open.", offsetof(struct tsdb, salvaged_blocks)},
+        {"parkwatch_tsdb_lost_chunks", "Block chunks those salvages could not vouch for.",
+         offsetof(struct tsdb, lost_chunks)},
+    };
+    for (size_t i = 0; i < PW_ARRAY_LEN(g); i++)
+        pw_gauge_set(pw_gauge_get(g[i].name, "", g[i].help),
+                     *(const uint64_t *)((const char *)db + g[i].off));
 }
 
 int tsdb_open(const char *dir, const struct tsdb_options *opt, struct tsdb **out)
@@ -1031,6 +1396,8 @@ int tsdb_open(const char *dir, const struct tsdb_options *opt, struct tsdb **out
     pthread_rwlock_init(&db->blk_lock, &ra);
     pthread_rwlockattr_destroy(&ra);
     db->wal.fd = db->slog.fd = -1;
+    db->lock_fd = -1;
+    atomic_store(&db->state_pub, 1); /* not a state: the first publish_state sets the gauge */
     if (opt)
         db->opt = *opt;
     else
@@ -1055,6 +1422,19 @@ int tsdb_open(const char *dir, const struct tsdb_options *opt, struct tsdb **out
     db->pages = pw_xcalloc(db->npages, sizeof *db->pages);
     if ((rc = pw_mkdir_p(dir)) != PW_OK)
         goto out;
+    /* one engine per directory, whatever process opens it (the daemon also locks its data
+     * directory, naming itself): a second writer would overwrite the first one's WAL */
+    path_join(sub, sizeof sub, dir, "lock");
+    db->lock_fd = open(sub, O_RDWR | O_CREAT | O_CLOEXEC, 0640);
+    if (db->lock_fd < 0) {
+        rc = pw_err_from_errno(errno);
+        goto out;
+    }
+    if (flock(db->lock_fd, LOCK_EX | LOCK_NB) != 0) {
+        rc = errno == EWOULDBLOCK ? PW_ECONFLICT : pw_err_from_errno(errno);
+        PW_LOG_ERROR(MOD, "the store is open in another process or handle", "dir=%s", dir);
+        goto out;
+    }
     path_join(sub, sizeof sub, dir, "wal");
     if ((rc = pw_mkdir_p(sub)) != PW_OK)
         goto out;
@@ -1073,9 +1453,37 @@ int tsdb_open(const char *dir, const struct tsdb_options *opt, struct tsdb **out
         if (s)
             db->head_total += s->head_samples;
     }
+    /* repair what was found damaged (copies are in damaged/): the series log is rewritten from
+     * memory, the WAL is moved into blocks; on failure the damaged files stay and are read the
+     * same way at the next open */
+    if (db->slog_damaged) {
+        /* on success the pending placeholder records are in the new file; on failure they stay
+         * pending for the old one */
+        int r2 = rewrite_series_log(db);
+        if (r2 != PW_OK)
+            PW_LOG_ERROR(MOD, "cannot rewrite the damaged series log", "dir=%s err=%s", dir,
+                         pw_errname(r2));
+    }
+    for (size_t i = 0; i < db->nblocks; i++) {
+        if (!db->blocks[i]->rewrite)
+            continue;
+        int r2 = rewrite_salvaged(db, i);
+        if (r2 != PW_OK)
+            PW_LOG_ERROR(MOD, "cannot rewrite the damaged block, it is salvaged at each open",
+                         "file=%s err=%s", db->blocks[i]->path, pw_errname(r2));
+    }
+    if (db->wal_damaged || (db->slog_damaged && db->lost_series)) {
+        int r2 = tsdb_checkpoint(db);
+        if (r2 != PW_OK)
+            PW_LOG_ERROR(MOD, "checkpoint after WAL damage failed", "dir=%s err=%s", dir,
+                         pw_errname(r2));
+    }
+    publish_state(db, PW_OK);
+    publish_recovery(db);
 out:
     if (rc != PW_OK) {
-        PW_LOG_ERROR(MOD, "open failed", "dir=%s err=%s", dir, pw_errname(rc));
+        PW_LOG_ERROR(MOD, "open failed", "dir=%s err=%s cause=\"%s\"", dir, pw_errname(rc),
+                     pw_strerror(rc));
         db_free(db);
         return rc;
     }
@@ -1260,6 +1668,10 @@ int tsdb_checkpoint(struct tsdb *db)
         struct tsdb_series *s = tsdb_series_get(db, i);
         if (!s || head_empty(s))
             continue;
+        if (db->ckpt_deadline_ns && (i & 255) == 0 && pw_mono_ns() > db->ckpt_deadline_ns) {
+            rc = PW_ETIMEDOUT; /* nothing changed yet: the WAL still has everything */
+            goto out;
+        }
         head_runs(s, INT64_MIN, INT64_MAX, &rs);
         runs_merge(&rs, &m);
         runs_release(&rs);
@@ -1339,6 +1751,14 @@ out:
     free(bs.b);
     free(nb);
     tsdb_samples_release(&m);
+    return rc;
+}
+
+int tsdb_checkpoint_within(struct tsdb *db, int64_t max_ms)
+{
+    db->ckpt_deadline_ns = pw_mono_ns() + max_ms * 1000000;
+    int rc = tsdb_checkpoint(db);
+    db->ckpt_deadline_ns = 0;
     return rc;
 }
 
@@ -1673,15 +2093,26 @@ void tsdb_stats(struct tsdb *db, struct tsdb_stats *st)
     st->refused_appends = db->refused;
     st->replayed_samples = db->replayed;
     st->state = db->state;
+    st->damaged_regions = db->damaged_regions;
+    st->damaged_bytes = db->damaged_bytes;
+    st->torn_tails = db->torn_tails;
+    st->lost_series = db->lost_series;
+    st->salvaged_blocks = db->salvaged_blocks;
+    st->lost_chunks = db->lost_chunks;
 }
 
 /* ---- fsck ---- */
+
+struct fsck_keys;
 
 struct fsck_ctx {
     struct tsdb_fsck_result *res;
     struct pw_buf *report;
     const char *path;
+    struct fsck_keys *keys; /* WAL: ids with no key are counted there (NULL: not checked) */
 };
+
+static void fsck_sample_id(struct fsck_keys *fk, uint64_t id);
 
 static int fsck_rec(void *arg, uint8_t type, const uint8_t *p, size_t len, off_t off)
 {
@@ -1700,6 +2131,8 @@ static int fsck_rec(void *arg, uint8_t type, const uint8_t *p, size_t len, off_t
             if (ok) {
                 c += 9;
                 f->res->samples++;
+                if (f->keys)
+                    fsck_sample_id(f->keys, a);
             }
         }
         if (!ok) {
@@ -1712,30 +2145,146 @@ static int fsck_rec(void *arg, uint8_t type, const uint8_t *p, size_t len, off_t
     return PW_OK;
 }
 
-static void fsck_log(const char *path, const char magic[8], bool last, struct pw_buf *report,
-                     struct tsdb_fsck_result *res)
+static void fsck_damage(void *arg, off_t off, off_t len, const char *what)
 {
-    char why[256];
-    off_t end;
-    struct fsck_ctx f = {res, report, path};
+    struct fsck_ctx *f = arg;
+    pw_buf_printf(f->report,
+                  "error %s offset=%lld %lld bytes damaged (%s); the valid records after them "
+                  "are recovered at the next open, the file is copied to damaged/\n",
+                  f->path, (long long)off, (long long)len, what);
+    f->res->errors++;
+}
+
+static void fsck_log(const char *path, const char magic[8], bool last, bool live,
+                     struct fsck_keys *keys, struct pw_buf *report, struct tsdb_fsck_result *res)
+{
+    struct fsck_ctx f = {res, report, path, keys};
+    struct tsdb_replay_info ri = {.on_damage = fsck_damage, .damage_arg = &f};
+    int rc = tsdb_log_replay(tsdb_io_posix(), path, magic, NULL, fsck_rec, &f, &ri);
+    if (rc == PW_ENOTFOUND && live)
+        return; /* removed by the daemon's checkpoint meanwhile */
     res->files++;
-    int rc = tsdb_log_replay(tsdb_io_posix(), path, magic, NULL, fsck_rec, &f, &end, why,
-                             sizeof why);
     if (rc != PW_OK) {
-        pw_buf_printf(report, "error %s %s (%s)\n", path, why[0] ? why : "unreadable",
+        pw_buf_printf(report, "error %s %s (%s)\n", path, ri.why[0] ? ri.why : "unreadable",
                       pw_errname(rc));
         res->errors++;
-    } else if (why[0] && last) {
-        pw_buf_printf(report, "warning %s %s (torn tail, cut off at next open)\n", path, why);
+    } else if (ri.tail_off >= 0 && last && live) {
+        pw_buf_printf(report,
+                      "info %s offset=%lld %llu bytes not (yet) a whole record: the daemon is "
+                      "writing this file\n",
+                      path, (long long)ri.tail_off, (unsigned long long)ri.tail_bytes);
+    } else if (ri.tail_off >= 0 && last) {
+        pw_buf_printf(report,
+                      "warning %s %s: torn tail of %llu bytes, nothing valid after it (cut off "
+                      "at the next open)\n",
+                      path, ri.why, (unsigned long long)ri.tail_bytes);
         res->warnings++;
-    } else if (why[0]) {
-        pw_buf_printf(report, "error %s %s (records after it are lost)\n", path, why);
+    } else if (ri.tail_off >= 0) {
+        pw_buf_printf(report,
+                      "error %s offset=%lld %llu bytes at the end of an earlier segment are not "
+                      "valid records (lost)\n",
+                      path, (long long)ri.tail_off, (unsigned long long)ri.tail_bytes);
         res->errors++;
+    }
+}
+
+/* id -> key of the series log, for cross-checking block entries; the ids blocks name beyond it;
+ * the WAL's sample ids named by neither (their key was lost with a damaged series record). */
+#define FSCK_LOST_MAX 1000
+struct fsck_keys {
+    struct fsck_key {
+        uint32_t id;
+        uint32_t len;
+        char *key;
+    } *k;
+    size_t n, cap;
+    uint32_t *extra; /* ids known from blocks only */
+    size_t nextra, capextra;
+    struct {
+        uint64_t id, samples;
+    } lost[FSCK_LOST_MAX];
+    size_t nlost;
+    uint64_t lost_other; /* samples of ids past FSCK_LOST_MAX */
+};
+
+static int fsck_keys_rec(void *arg, uint8_t type, const uint8_t *p, size_t len, off_t off)
+{
+    struct fsck_keys *fk = arg;
+    const uint8_t *c = p, *end = p + len;
+    while (type == TSDB_REC_SERIES && c < end) {
+        uint64_t id, kl;
+        if (!tsdb_get_uvarint(&c, end, &id) || !tsdb_get_uvarint(&c, end, &kl) || kl == 0 ||
+            kl > TSDB_MAX_KEY || (uint64_t)(end - c) < kl || id >= UINT32_MAX)
+            break;
+        if (fk->n == fk->cap) {
+            fk->cap = fk->cap ? fk->cap * 2 : 256;
+            fk->k = pw_xrealloc(fk->k, fk->cap * sizeof *fk->k);
+        }
+        fk->k[fk->n++] = (struct fsck_key){(uint32_t)id, (uint32_t)kl,
+                                           pw_xstrndup((const char *)c, kl)};
+        c += kl;
+    }
+    return PW_OK;
+}
+
+static int cmp_fsck_key(const void *a, const void *b)
+{
+    const struct fsck_key *x = a, *y = b;
+    return x->id < y->id ? -1 : x->id > y->id;
+}
+
+static const struct fsck_key *fsck_key_find(const struct fsck_keys *fk, uint64_t id)
+{
+    struct fsck_key probe = {.id = (uint32_t)id};
+    return id < UINT32_MAX && fk->n ? bsearch(&probe, fk->k, fk->n, sizeof *fk->k, cmp_fsck_key)
+                                    : NULL;
+}
+
+static bool fsck_key_ok(void *arg, uint32_t sid, const char *key, size_t kl)
+{
+    struct fsck_keys *fk = arg;
+    const struct fsck_key *k = fsck_key_find(fk, sid);
+    if (!k) {
+        if (fk->nextra == fk->capextra) {
+            fk->capextra = fk->capextra ? fk->capextra * 2 : 64;
+            fk->extra = pw_xrealloc(fk->extra, fk->capextra * sizeof *fk->extra);
+        }
+        fk->extra[fk->nextra++] = sid;
+        return true;
+    }
+    return k->len == kl && memcmp(k->key, key, kl) == 0;
+}
+
+static void fsck_sample_id(struct fsck_keys *fk, uint64_t id)
+{
+    if (fsck_key_find(fk, id))
+        return;
+    for (size_t i = 0; i < fk->nextra; i++)
+        if (fk->extra[i] == id)
+            return;
+    for (size_t i = 0; i < fk->nlost; i++) {
+        if (fk->lost[i].id == id) {
+            fk->lost[i].samples++;
+            return;
+        }
+    }
+    if (fk->nlost < FSCK_LOST_MAX) {
+        fk->lost[fk->nlost].id = id;
+        fk->lost[fk->nlost++].samples = 1;
+    } else {
+        fk->lost_other++;
     }
 }
 
 int tsdb_fsck(const char *dir, struct pw_buf *report, struct tsdb_fsck_result *res)
 {
+    return tsdb_fsck_ex(dir, 0, report, res);
+}
+
+int tsdb_fsck_ex(const char *dir, unsigned flags, struct pw_buf *report,
+                 struct tsdb_fsck_result *res)
+{
+    bool live = flags & TSDB_FSCK_LIVE;
     char path[8200], sub[4096];
     struct tsdb_fsck_result local;
     struct stat st;
@@ -1746,17 +2295,18 @@ int tsdb_fsck(const char *dir, struct pw_buf *report, struct tsdb_fsck_result *r
         return pw_err_from_errno(errno);
     if (path_join(path, sizeof path, dir, "series.log") != PW_OK)
         return PW_EINVAL;
-    if (stat(path, &st) == 0)
-        fsck_log(path, tsdb_series_magic, true, report, res);
-    path_join(sub, sizeof sub, dir, "wal");
-    struct seglist sl;
-    if (list_segments(sub, &sl) == PW_OK) {
-        for (size_t i = 0; i < sl.n; i++) {
-            seg_path(path, sizeof path, dir, sl.idx[i]);
-            fsck_log(path, tsdb_wal_magic, i + 1 == sl.n, report, res);
-        }
-        free(sl.idx);
-    }
+    bool have_slog = stat(path, &st) == 0;
+    if (have_slog)
+        fsck_log(path, tsdb_series_magic, true, live, NULL, report, res);
+    /* the series log's keys (what survives of it), then the blocks (cross-checked against
+     * them), then the WAL (whose sample ids must be named by one of them) */
+    struct fsck_keys *fk = pw_xcalloc(1, sizeof *fk);
+    struct tsdb_replay_info kri = {0};
+    if (have_slog)
+        (void)tsdb_log_replay(tsdb_io_posix(), path, tsdb_series_magic, NULL, fsck_keys_rec, fk,
+                              &kri);
+    if (fk->n)
+        qsort(fk->k, fk->n, sizeof *fk->k, cmp_fsck_key);
     path_join(sub, sizeof sub, dir, "blocks");
     DIR *d = opendir(sub);
     if (d) {
@@ -1767,10 +2317,39 @@ int tsdb_fsck(const char *dir, struct pw_buf *report, struct tsdb_fsck_result *r
             if (!tsdb_block_name_parse(de->d_name, &part, &seq))
                 continue;
             snprintf(path, sizeof path, "%s/%s", sub, de->d_name);
-            tsdb_block_fsck(path, report, res);
+            tsdb_block_fsck(path, live, fsck_key_ok, fk, report, res);
         }
         closedir(d);
     }
+    path_join(sub, sizeof sub, dir, "wal");
+    struct seglist sl;
+    if (list_segments(sub, &sl) == PW_OK) {
+        for (size_t i = 0; i < sl.n; i++) {
+            seg_path(path, sizeof path, dir, sl.idx[i]);
+            /* live: a series created after the series log was read is no finding */
+            fsck_log(path, tsdb_wal_magic, i + 1 == sl.n, live, have_slog && !live ? fk : NULL,
+                     report, res);
+        }
+        free(sl.idx);
+    }
+    for (size_t i = 0; i < fk->nlost; i++) {
+        pw_buf_printf(report,
+                      "error %s/wal %" PRIu64 " samples of series id %" PRIu64 " whose key is in "
+                      "no series record or block (its series record was damaged): kept at the "
+                      "next open as pw_lost_series{id=\"%" PRIu64 "\"}\n",
+                      dir, fk->lost[i].samples, fk->lost[i].id, fk->lost[i].id);
+        res->errors++;
+    }
+    if (fk->lost_other) {
+        pw_buf_printf(report, "error %s/wal %" PRIu64 " more samples of other series ids without "
+                              "a key\n", dir, fk->lost_other);
+        res->errors++;
+    }
+    for (size_t i = 0; i < fk->n; i++)
+        free(fk->k[i].key);
+    free(fk->k);
+    free(fk->extra);
+    free(fk);
     pw_buf_printf(report,
                   "summary files=%" PRIu64 " wal_records=%" PRIu64 " samples=%" PRIu64
                   " chunks=%" PRIu64 " errors=%" PRIu64 " warnings=%" PRIu64 "\n",

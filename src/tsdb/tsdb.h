@@ -112,11 +112,14 @@ void tsdb_options_init(struct tsdb_options *o);
 /* "always" | "batch" | "off" → PW_OK and *out, or PW_EINVAL (*out untouched). */
 int tsdb_fsync_parse(const char *s, enum tsdb_fsync *out);
 
-/* Opens (creating if needed) the engine in `dir` (the daemon passes <data>/tsdb): loads the
- * series log and block indexes, replays the WAL (a torn tail is cut off), and removes leftover
- * temporary files. A corrupt block is logged with its file and offset and left out, never fatal.
- * Returns PW_OK and *out, or PW_EIO/PW_ENOSPC/PW_EINVAL/PW_ECORRUPT (series log unreadable);
- * *out untouched on error. */
+/* Opens (creating if needed) the engine in `dir` (the daemon passes <data>/tsdb): locks it
+ * (flock on dir/lock; PW_ECONFLICT while another handle has it open), loads the series log and
+ * block indexes, replays the WAL, and removes leftover temporary files. Damage never stops it
+ * and never costs more than the damaged bytes (docs/storage.md, "Recovery on start"): a torn
+ * tail is cut off; a damaged log region is skipped (logged as an error with file and offset),
+ * the records after it are kept, the file copied to dir/damaged/ and repaired; a block with a
+ * damaged header, footer or index is salvaged from its chunks' checksums. Returns PW_OK and
+ * *out, or PW_ECONFLICT, PW_EIO/PW_ENOSPC/PW_EROFS/PW_EPERM/PW_EINVAL; *out untouched on error. */
 int tsdb_open(const char *dir, const struct tsdb_options *opt, struct tsdb **out);
 
 /* Writes and syncs whatever is pending and frees everything. Returns the first error of that
@@ -204,6 +207,15 @@ uint64_t tsdb_durable_seq(struct tsdb *db);
 /* Moves the whole head into block files (one per touched partition, published atomically) and
  * truncates the WAL. On failure nothing visible changes and the WAL is kept. [writer] */
 int tsdb_checkpoint(struct tsdb *db);
+
+/* tsdb_checkpoint bounded in time: when building the blocks takes longer than max_ms it gives
+ * up with PW_ETIMEDOUT and nothing changed (the WAL keeps everything; the next open replays
+ * it). Writing the built blocks is not interrupted. For a clean shutdown. [writer] */
+int tsdb_checkpoint_within(struct tsdb *db, int64_t max_ms);
+
+/* PW_OK while appends are accepted, else the error they are refused with (PW_ENOSPC disk full,
+ * PW_EROFS read-only file system, PW_EIO ...). [any thread] */
+int tsdb_write_state(struct tsdb *db);
 
 /* Housekeeping, call every few seconds to minutes: checkpoint when due, drop partitions that
  * ended before now_ms - retention, merge the blocks of a partition that has several. Returns the
@@ -341,6 +353,12 @@ struct tsdb_stats {
     uint64_t corrupt_chunks;    /* skipped by reads since open */
     uint64_t refused_appends;   /* refused while the WAL could not be written */
     uint64_t replayed_samples;  /* at open */
+    /* found at open: damaged log regions skipped (valid records after them were kept) and their
+     * bytes, torn tails cut off, series whose key was lost with a damaged series record (kept
+     * as pw_lost_series{id="N"}), blocks read past a damaged header/footer/index, and block
+     * chunks lost in them */
+    uint64_t damaged_regions, damaged_bytes, torn_tails, lost_series, salvaged_blocks,
+        lost_chunks;
     int state;                  /* 0 ok, else the error the writer is refusing with */
 };
 void tsdb_stats(struct tsdb *db, struct tsdb_stats *st);
@@ -357,5 +375,11 @@ struct tsdb_fsck_result {
  * `<level> <file> offset=<n> <problem>` is appended to report. Returns PW_OK when no error was
  * found, PW_ECORRUPT when some was, PW_ENOTFOUND/PW_EIO when dir cannot be read. */
 int tsdb_fsck(const char *dir, struct pw_buf *report, struct tsdb_fsck_result *res);
+/* The same with flags. TSDB_FSCK_LIVE: a daemon is writing the directory (its lock is held):
+ * an incomplete record at the end of the last WAL segment or the series log is a write in
+ * flight (reported as info), and files a checkpoint removed meanwhile are skipped. */
+#define TSDB_FSCK_LIVE 1u
+int tsdb_fsck_ex(const char *dir, unsigned flags, struct pw_buf *report,
+                 struct tsdb_fsck_result *res);
 
 #endif

@@ -242,14 +242,33 @@ uint64_t tsdb_log_size(const struct tsdb_log *l);
 /* Drops all buffered bytes (after a checkpoint made them redundant). */
 void tsdb_log_discard(struct tsdb_log *l);
 
-/* Replays one log file: calls fn for every valid record in order. Stops at the first invalid
- * record and returns its offset in *end (== file size when clean) and a description in why
- * (empty when clean). Returns PW_OK, or PW_ENOTFOUND/PW_EIO/PW_ECORRUPT (bad header), or the
- * first error fn returned. */
+/* The largest record the writer makes: a record is closed once its payload passes TSDB_REC_SPLIT,
+ * and one sample (24 bytes) or one series entry (<= 15 + TSDB_MAX_KEY bytes) goes past it. */
+#define TSDB_REC_WRITTEN_MAX (TSDB_REC_SPLIT + 16 + 4096)
+
+/* What tsdb_log_replay found. on_damage/damage_arg are set by the caller (optional): called for
+ * every damaged region (offset, length, what was wrong at its start). */
+struct tsdb_replay_info {
+    void (*on_damage)(void *arg, off_t off, off_t len, const char *what);
+    void *damage_arg;
+    off_t size;          /* file size */
+    off_t end;           /* end of the last valid record (where appending resumes) */
+    uint64_t records;    /* valid records replayed */
+    uint64_t damaged;    /* damaged regions followed by valid records (corruption) */
+    uint64_t damaged_bytes;
+    off_t first_damage;  /* offset of the first damaged region */
+    off_t tail_off;      /* start of an invalid tail with nothing valid after it; -1 none */
+    uint64_t tail_bytes;
+    char why[256];       /* the first problem, "offset=N what"; empty when clean */
+};
+
+/* Replays one log file: calls fn for every valid record in order, skipping damaged regions
+ * (see the top of wal.c). Returns PW_OK, or PW_ENOTFOUND/PW_EIO, PW_ECORRUPT (no valid record
+ * and a bad magic: not such a log), or the first error fn returned. ri is filled in (its
+ * on_damage and damage_arg are kept). */
 typedef int (*tsdb_rec_fn)(void *arg, uint8_t type, const uint8_t *p, size_t len, off_t off);
 int tsdb_log_replay(const struct tsdb_io *io, const char *path, const char magic[8],
-                    uint64_t *index, tsdb_rec_fn fn, void *arg, off_t *end, char *why,
-                    size_t whycap);
+                    uint64_t *index, tsdb_rec_fn fn, void *arg, struct tsdb_replay_info *ri);
 
 extern const char tsdb_wal_magic[8];
 extern const char tsdb_series_magic[8];
@@ -281,6 +300,8 @@ struct tsdb_block {
     struct tsdb_blk_entry *e;
     uint32_t ne;
     bool nocompact;          /* a read failed: leave this partition alone */
+    bool salvaged;           /* loaded by tsdb_block_salvage: index is rebuilt */
+    bool rewrite;            /* salvaged and its copy kept: rewrite it at the end of open */
 };
 
 /* Builds one block in memory. Series must be added in ascending sid order. */
@@ -317,8 +338,27 @@ int tsdb_block_read(const struct tsdb_io *io, const struct tsdb_block *b,
 /* Block file name for (part, seq): "p<part>-<seq>.blk"; parse returns false when not one. */
 void tsdb_block_name(char *buf, size_t cap, int64_t part, uint64_t seq);
 bool tsdb_block_name_parse(const char *name, int64_t *part, uint64_t *seq);
-/* Offline check of one block file, appending findings to report. */
-void tsdb_block_fsck(const char *path, struct pw_buf *report, struct tsdb_fsck_result *res);
+/* Does (sid, key) agree with what the series log says? (false: the entry is not trusted) */
+typedef bool (*tsdb_key_check_fn)(void *arg, uint32_t sid, const char *key, size_t keylen);
+
+/* What tsdb_block_salvage found: which parts were damaged, what it kept, and one line
+ * "offset=N what is missing" per loss in `lost` (the caller initialises and releases it). */
+struct tsdb_salvage_info {
+    bool header_damaged, footer_damaged, index_damaged;
+    uint64_t series, chunks, samples, lost_chunks;
+    struct pw_buf lost;
+};
+/* Reads a block whose header, footer or index is damaged, keeping what the chunks' own CRCs
+ * vouch for (see the top of block.c). part/seq (from the file name) and part_ms (the engine's)
+ * are used when the header is damaged. key_ok may be NULL. Returns PW_OK and *out (salvaged =
+ * true), PW_ECORRUPT when nothing could be kept, or an I/O error. */
+int tsdb_block_salvage(const struct tsdb_io *io, const char *path, int64_t part, uint64_t seq,
+                       int64_t part_ms, tsdb_key_check_fn key_ok, void *key_arg,
+                       struct tsdb_block **out, struct tsdb_salvage_info *info);
+/* Offline check of one block file, appending findings to report (live: see TSDB_FSCK_LIVE).
+ * key_ok (may be NULL) cross-checks the entries' keys against the series log. */
+void tsdb_block_fsck(const char *path, bool live, tsdb_key_check_fn key_ok, void *key_arg,
+                     struct pw_buf *report, struct tsdb_fsck_result *res);
 
 /* ---- the engine (tsdb.c) ----------------------------------------------------------------- */
 
@@ -329,6 +369,7 @@ struct tsdb_lname; /* index.c */
 
 struct tsdb {
     char dir[3800];
+    int lock_fd;            /* flock on <dir>/lock while open: one engine per directory */
     struct tsdb_options opt;
     const struct tsdb_io *io;
 
@@ -358,6 +399,8 @@ struct tsdb {
     uint64_t written_seq;
     _Atomic uint64_t durable_seq;
     int state;             /* PW_OK or the error appends are refused with */
+    _Atomic int state_pub; /* a copy of state for other threads */
+    int64_t ckpt_deadline_ns; /* tsdb_checkpoint_within: give up building past this */
     int64_t state_retry_ns;
     bool pending;          /* samples appended since the last commit */
     bool sync_outstanding; /* a tsdb_sync_prepare'd ticket is not finished yet */
@@ -367,6 +410,10 @@ struct tsdb {
     /* counters */
     _Atomic uint64_t corrupt_chunks;
     uint64_t refused, checkpoints, replayed;
+    /* recovery at open (docs/storage.md, "Recovery on start") */
+    uint64_t damaged_regions, damaged_bytes, torn_tails, lost_series, salvaged_blocks,
+        lost_chunks;
+    bool slog_damaged, wal_damaged;
 };
 
 struct tsdb_series *tsdb_series_get(struct tsdb *db, uint32_t id);

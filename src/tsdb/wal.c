@@ -19,8 +19,9 @@
  * SERIES payload: repeated { uvarint id, uvarint key length K (1..4096), K bytes canonical key }.
  * SAMPLES payload: repeated { uvarint series id, uvarint zigzag(ts - previous ts in this record,
  *   the first relative to 0), 8 bytes IEEE-754 double LE, u8 quality } until the payload ends.
- *   Samples of one commit are in append order; a commit may span several records (a record is
- *   closed once its payload passes 1 MiB).
+ *   Samples of one commit are in append order; a commit may span several records. Records of
+ *   both types are closed once their payload passes 1 MiB (TSDB_REC_SPLIT), so a record the
+ *   writer makes is at most TSDB_REC_WRITTEN_MAX (1 MiB + 4112 bytes).
  *
  * Writing: records are built in memory and written with pwrite at the tracked end of the file.
  * A failed write truncates the file back to the end of the last good record and keeps the bytes
@@ -28,11 +29,26 @@
  * it pending again (the page cache state after a failed fsync is unknown). So the file never has
  * garbage between valid records.
  *
- * Recovery: records are read in order and the first invalid one ends the file: in the last WAL
- * segment and in the series log this is the torn tail of a crash (cut off, logged as a warning);
- * in an earlier segment it is corruption (logged as an error with the file and offset, the rest
- * of that segment is skipped). Replaying a WAL whose samples are also in blocks is harmless: the
- * head takes precedence and holds the same last writes.
+ * Recovery tells a torn tail from corruption. Records are read in order; at an invalid record
+ * the rest of the file is searched for the next valid record (a position where the type, pad and
+ * length are plausible and the CRC matches; lengths up to the largest record the writer makes,
+ * TSDB_REC_WRITTEN_MAX):
+ *   - none follows: the invalid bytes are the torn tail of a crash (the writer never leaves
+ *     garbage between valid records). In the last WAL segment and the series log they are cut
+ *     off (warning); the records before them are all there.
+ *   - valid records follow: it is corruption (a bad disk, a stray write). Only the bytes up to
+ *     the next valid record are lost (at most the damaged record, for a flipped byte); replay
+ *     continues after them. The engine logs an error naming the file and offset, counts it
+ *     (tsdb_stats.damaged_regions), copies the file to <dir>/damaged/ for inspection and then
+ *     repairs it: the series log is rewritten from memory, the WAL is checkpointed into blocks.
+ *     A WAL sample whose series' key was in a damaged series record is kept under the key
+ *     pw_lost_series{id="N"} (tsdb.c), never dropped.
+ *   - a bad magic with valid records after the header is damage of the header only (the records
+ *     vouch for themselves by their CRC); with no valid record at all the file is not a log
+ *     (PW_ECORRUPT): a WAL segment is skipped, a series log started afresh — both copied to
+ *     damaged/ first.
+ * Replaying a WAL whose samples are also in blocks is harmless: the head takes precedence and
+ * holds the same last writes.
  */
 #include "tsdb/tsdb_int.h"
 
@@ -234,15 +250,71 @@ void tsdb_log_discard(struct tsdb_log *l)
     l->rec_start = SIZE_MAX;
 }
 
+/* The record at off is valid (length in range, inside the file, CRC, known type, zero pad). Sets
+ * why (when given) to the reason it is not. */
+static bool rec_valid(const uint8_t *data, size_t size, size_t off, uint32_t max_len, char *why,
+                      size_t whycap)
+{
+    const uint8_t *h = data + off;
+    if (size - off < TSDB_REC_HDR) {
+        if (why)
+            snprintf(why, whycap, "offset=%zu truncated record header", off);
+        return false;
+    }
+    uint32_t len = tsdb_get_u32(h);
+    if (len == 0 || len > max_len) {
+        if (why)
+            snprintf(why, whycap, "offset=%zu bad record length %u", off, len);
+        return false;
+    }
+    if (size - off - TSDB_REC_HDR < len) {
+        if (why)
+            snprintf(why, whycap, "offset=%zu truncated record (%u bytes announced)", off, len);
+        return false;
+    }
+    if ((h[8] != TSDB_REC_SERIES && h[8] != TSDB_REC_SAMPLES) || h[9] || h[10] || h[11]) {
+        if (why)
+            snprintf(why, whycap, "offset=%zu unknown record type %u", off, h[8]);
+        return false;
+    }
+    if (rec_crc(h, len) != tsdb_get_u32(h + 4)) {
+        if (why)
+            snprintf(why, whycap, "offset=%zu record checksum mismatch", off);
+        return false;
+    }
+    return true;
+}
+
+/* The first offset >= from where a valid record starts, or size when none. Cheap tests (type,
+ * pad, length) come before the CRC; lengths are bounded by the largest record the writer makes,
+ * so one candidate costs at most ~1 MiB of CRC. */
+static size_t resync(const uint8_t *data, size_t size, size_t from)
+{
+    for (size_t p = from; p + TSDB_REC_HDR <= size; p++) {
+        const uint8_t *h = data + p;
+        if ((h[8] != TSDB_REC_SERIES && h[8] != TSDB_REC_SAMPLES) || h[9] || h[10] || h[11])
+            continue;
+        uint32_t len = tsdb_get_u32(h);
+        if (len == 0 || len > TSDB_REC_WRITTEN_MAX || size - p - TSDB_REC_HDR < len)
+            continue;
+        if (rec_crc(h, len) == tsdb_get_u32(h + 4))
+            return p;
+    }
+    return size;
+}
+
 int tsdb_log_replay(const struct tsdb_io *io, const char *path, const char magic[8],
-                    uint64_t *index, tsdb_rec_fn fn, void *arg, off_t *end, char *why,
-                    size_t whycap)
+                    uint64_t *index, tsdb_rec_fn fn, void *arg, struct tsdb_replay_info *ri)
 {
     int rc = PW_OK;
     uint8_t *data = NULL;
     struct stat st;
-    why[0] = '\0';
-    *end = 0;
+    void (*on_damage)(void *, off_t, off_t, const char *) = ri->on_damage;
+    void *damage_arg = ri->damage_arg;
+    memset(ri, 0, sizeof *ri);
+    ri->on_damage = on_damage;
+    ri->damage_arg = damage_arg;
+    ri->tail_off = -1;
     int fd = io->open(io->ctx, path, O_RDONLY, 0);
     if (fd < 0)
         return tsdb_err_io(fd);
@@ -251,50 +323,68 @@ int tsdb_log_replay(const struct tsdb_io *io, const char *path, const char magic
         goto out;
     }
     size_t size = (size_t)st.st_size;
+    ri->size = (off_t)size;
     if (size < TSDB_SEG_HDR) {
-        snprintf(why, whycap, "offset=0 file shorter than its header (%zu bytes)", size);
+        snprintf(ri->why, sizeof ri->why, "offset=0 file shorter than its header (%zu bytes)",
+                 size);
+        ri->tail_off = 0;
+        ri->tail_bytes = size;
         goto out;
     }
     data = pw_xmalloc(size);
     if ((rc = tsdb_io_read_all(io, fd, data, size, 0)) != PW_OK)
         goto out;
-    if (memcmp(data, magic, 8) != 0) {
-        snprintf(why, whycap, "offset=0 bad magic");
-        rc = PW_ECORRUPT;
-        goto out;
-    }
-    if (index)
-        *index = tsdb_get_u64(data + 8);
     size_t off = TSDB_SEG_HDR;
-    while (off < size) {
-        const uint8_t *h = data + off;
-        if (size - off < TSDB_REC_HDR) {
-            snprintf(why, whycap, "offset=%zu truncated record header", off);
-            break;
-        }
-        uint32_t len = tsdb_get_u32(h);
-        if (len == 0 || len > TSDB_REC_MAX) {
-            snprintf(why, whycap, "offset=%zu bad record length %u", off, len);
-            break;
-        }
-        if (size - off - TSDB_REC_HDR < len) {
-            snprintf(why, whycap, "offset=%zu truncated record (%u bytes announced)", off, len);
-            break;
-        }
-        if (rec_crc(h, len) != tsdb_get_u32(h + 4)) {
-            snprintf(why, whycap, "offset=%zu record checksum mismatch", off);
-            break;
-        }
-        if ((h[8] != TSDB_REC_SERIES && h[8] != TSDB_REC_SAMPLES) || h[9] || h[10] || h[11]) {
-            snprintf(why, whycap, "offset=%zu unknown record type %u", off, h[8]);
-            break;
-        }
-        rc = fn(arg, h[8], h + TSDB_REC_HDR, len, (off_t)off);
-        if (rc != PW_OK)
+    if (memcmp(data, magic, 8) != 0) {
+        /* a damaged header; the records vouch for themselves. No valid record at all: not a
+         * log file of this kind (or wholly damaged) */
+        size_t first = rec_valid(data, size, off, TSDB_REC_MAX, NULL, 0)
+                           ? off
+                           : resync(data, size, off);
+        if (first == size) {
+            snprintf(ri->why, sizeof ri->why, "offset=0 bad magic");
+            rc = PW_ECORRUPT;
             goto out;
-        off += TSDB_REC_HDR + len;
+        }
+        snprintf(ri->why, sizeof ri->why, "offset=0 bad magic (records follow)");
+        if (ri->damaged++ == 0)
+            ri->first_damage = 0;
+        ri->damaged_bytes += 8;
+        if (ri->on_damage)
+            ri->on_damage(ri->damage_arg, 0, 8, "bad magic in the file header");
+    } else if (index) {
+        *index = tsdb_get_u64(data + 8);
     }
-    *end = (off_t)off;
+    ri->end = (off_t)off;
+    while (off < size) {
+        char why[200];
+        if (rec_valid(data, size, off, TSDB_REC_MAX, why, sizeof why)) {
+            const uint8_t *h = data + off;
+            uint32_t len = tsdb_get_u32(h);
+            rc = fn(arg, h[8], h + TSDB_REC_HDR, len, (off_t)off);
+            if (rc != PW_OK)
+                goto out;
+            off += TSDB_REC_HDR + len;
+            ri->end = (off_t)off;
+            ri->records++;
+            continue;
+        }
+        if (!ri->why[0])
+            snprintf(ri->why, sizeof ri->why, "%s", why);
+        size_t next = resync(data, size, off + 1);
+        if (next == size) { /* nothing valid after it: the torn tail of a crash */
+            ri->tail_off = (off_t)off;
+            ri->tail_bytes = size - off;
+            break;
+        }
+        /* valid records follow: corruption; it costs the bytes up to the next valid record */
+        if (ri->damaged++ == 0)
+            ri->first_damage = (off_t)off;
+        ri->damaged_bytes += next - off;
+        if (ri->on_damage)
+            ri->on_damage(ri->damage_arg, (off_t)off, (off_t)(next - off), why);
+        off = next;
+    }
 out:
     free(data);
     io->close(io->ctx, fd);

@@ -180,12 +180,77 @@ static void test_checkpoint_faults(void **state)
     tu_rmrf(dir);
 }
 
+/* A file system remounted read-only: the write fails with EROFS, the engine refuses with
+ * PW_EROFS (named, not "I/O error") and says so to other threads; it recovers when writable. */
+static void test_read_only(void **state)
+{
+    char dir[64];
+    uint64_t seq, d;
+    tu_tmpdir(dir, sizeof dir, "erofs");
+    pw_log_set_sink(quiet, NULL);
+    tsdb_fault_init(&fault, NULL);
+    struct tsdb *db = open_db(dir);
+    uint32_t r = ref_of(db, "a");
+    assert_int_equal(tsdb_write_state(db), PW_OK);
+    batch(db, r, 0, 10, PW_OK);
+    fault.fail_in = 1;
+    fault.fail_errno = EROFS;
+    assert_int_equal(tsdb_commit(db, &seq), PW_EROFS);
+    assert_int_equal(tsdb_write_state(db), PW_EROFS);
+    assert_string_equal(pw_strerror(tsdb_write_state(db)), "read-only file system");
+    struct tsdb_stats st;
+    tsdb_stats(db, &st);
+    assert_int_equal(st.state, PW_EROFS);
+    assert_int_equal(tsdb_commit(db, &seq), PW_OK); /* writable again (fail_in was one-shot) */
+    assert_int_equal(tsdb_write_state(db), PW_OK);
+    assert_int_equal(tsdb_sync(db, &d), PW_OK);
+    assert_int_equal(tsdb_close(db), PW_OK);
+    db = open_db(dir);
+    assert_int_equal(count(db, r), 10);
+    assert_int_equal(tsdb_close(db), PW_OK);
+    pw_log_set_sink(NULL, NULL);
+    tu_rmrf(dir);
+}
+
+/* tsdb_checkpoint_within: past its time bound while building it gives up, nothing changed;
+ * within it, a normal checkpoint. */
+static void test_checkpoint_within(void **state)
+{
+    char dir[64];
+    uint64_t seq;
+    tu_tmpdir(dir, sizeof dir, "ckw");
+    pw_log_set_sink(quiet, NULL);
+    tsdb_fault_init(&fault, NULL);
+    struct tsdb *db = open_db(dir);
+    uint32_t r = ref_of(db, "a");
+    batch(db, r, 0, 1000, PW_OK);
+    assert_int_equal(tsdb_commit(db, &seq), PW_OK);
+    assert_int_equal(tsdb_checkpoint_within(db, -1), PW_ETIMEDOUT);
+    struct tsdb_stats st;
+    tsdb_stats(db, &st);
+    assert_int_equal(st.blocks, 0);
+    assert_int_equal(st.head_samples, 1000);
+    assert_int_equal(count(db, r), 1000);
+    assert_int_equal(tsdb_checkpoint_within(db, 60000), PW_OK);
+    tsdb_stats(db, &st);
+    assert_int_equal(st.blocks, 1);
+    assert_int_equal(st.head_samples, 0);
+    assert_int_equal(tsdb_close(db), PW_OK);
+    db = open_db(dir);
+    assert_int_equal(count(db, r), 1000);
+    assert_int_equal(tsdb_close(db), PW_OK);
+    pw_log_set_sink(NULL, NULL);
+    tu_rmrf(dir);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_disk_full),
         cmocka_unit_test(test_short_and_failed_writes),
         cmocka_unit_test(test_checkpoint_faults),
+        cmocka_unit_test(test_read_only),
+        cmocka_unit_test(test_checkpoint_within),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
