@@ -13,7 +13,7 @@
 #include <stdint.h>
 
 #define HTTP_MAX_PARAMS 4
-#define HTTP_MAX_HEADERS 4
+#define HTTP_MAX_HEADERS 8
 
 /* Least role a route needs, in increasing power. */
 enum http_access {
@@ -28,6 +28,7 @@ enum http_access {
 
 struct http_req {
     struct MHD_Connection *conn;
+    struct http_server *server;
     const char *method;
     const char *path;
     const char *body;
@@ -41,6 +42,7 @@ struct http_req {
     const char *params[HTTP_MAX_PARAMS]; /* {name} segments of the route, in order */
     char param_buf[512];
     char *session_secret; /* the session this request came with, if any (for logout) */
+    bool head;            /* a HEAD request served by the GET route: headers only */
 };
 
 struct http_resp {
@@ -52,6 +54,14 @@ struct http_resp {
     struct MHD_Response *stream; /* when set: a streaming response sent instead of body */
 };
 
+/* Which bound a route's request body has (checked against Content-Length before the body is
+ * read, and while it streams in). */
+enum http_body_limit {
+    HTTP_BODY_JSON = 0, /* http.max_json_body: the JSON API */
+    HTTP_BODY_IMPORT,   /* http.max_import_body: model import */
+    HTTP_BODY_INGEST,   /* http.max_body: /write and the other bulk ingest routes */
+};
+
 struct http_server;
 typedef void (*http_handler)(struct http_server *s, struct http_req *r, struct http_resp *w);
 
@@ -61,6 +71,7 @@ struct http_route {
     enum http_access access;
     bool writes; /* changes state: refused for viewers */
     http_handler fn;
+    enum http_body_limit body; /* 0 = a JSON API body */
 };
 
 struct ratelimit;
@@ -73,6 +84,7 @@ struct http_server {
     struct ratelimit *rl;
     struct sse_hub *sse;
     struct write_cache *wcache; /* POST /write's series resolution cache (write_cache_int.h) */
+    struct conn_tracker *tracker; /* slow-client deadlines (server.c) */
     char listen[128];
 };
 
@@ -82,6 +94,15 @@ void http_json_error(struct http_resp *w, int status, const char *fmt, ...)
 void http_add_header(struct http_resp *w, const char *name, const char *value);
 /* Maps a pw_err from the model to a status code and message. */
 void http_model_error(struct http_resp *w, int rc, const char *what);
+
+/* The request body parsed as JSON within http.max_json_body, http.json_max_depth and
+ * http.json_max_values (checked before parsing, base/json.h). Returns the tree (the caller
+ * cJSON_Deletes it), or NULL after answering 413 (too large, too many values) or 400 (too deep,
+ * not JSON) naming the bound. */
+struct cJSON *http_json_body(struct http_req *r, struct http_resp *w);
+/* The depth and value bounds alone, for a body another module parses (model import, whose
+ * size the route bounds): true when within them, otherwise false after answering 413/400. */
+bool http_json_bounded(struct http_req *r, struct http_resp *w);
 
 /* query-string argument or NULL */
 const char *http_arg(struct http_req *r, const char *name);
