@@ -375,7 +375,7 @@ static void h_override_put(struct http_server *s, struct http_req *r, struct htt
     int rc = rules_override_put(s->deps.rules_db, r->params[0], r->body, r->body_len, r->who.user,
                                 pw_now_ms(), err, sizeof err);
     if (rc != PW_OK) {
-        http_json_error(w, rc == PW_EINVAL ? 400 : 500, "override: %s",
+        http_json_error(w, rc == PW_EINVAL ? 400 : rc == PW_ETOOBIG ? 413 : 500, "override: %s",
                         err[0] ? err : pw_strerror(rc));
         return;
     }

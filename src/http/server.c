@@ -132,6 +132,8 @@ void http_model_error(struct http_resp *w, int rc, const char *what)
     case PW_EPERM: http_json_error(w, 403, "not allowed: %s", what); break;
     case PW_EINVAL: http_json_error(w, 400, "invalid %s", what); break;
     case PW_EEXIST: http_json_error(w, 409, "%s already exists", what); break;
+    case PW_ERANGE: http_json_error(w, 400, "%s: out of range", what); break;
+    case PW_ETOOBIG: http_json_error(w, 413, "%s: too large", what); break;
     default: http_json_error(w, 500, "%s: %s", what, pw_strerror(rc)); break;
     }
 }
