@@ -744,7 +744,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
             return MHD_YES;
         }
         cs->answered = true;
-        if (!header(&cs->r, "Content-Length") && !header(&cs->r, "Transfer-Encoding")) {
+        const char *cl = header(&cs->r, "Content-Length");
+        if ((!cl || strcmp(cl, "0") == 0) && !header(&cs->r, "Transfer-Encoding")) {
             /* no body: answer at the last call, so the connection stays open */
             cs->early = w;
             cs->deferred = true;
