@@ -12,8 +12,8 @@
 #include <stdio.h>
 #include <string.h>
 
-int pw_json_check(const char *data, size_t len, const struct pw_json_limits *lim,
-                  const char *what, struct pw_json_stats *st, char *err, size_t errcap)
+int pw_json_check(const char *data, size_t len, const struct pw_json_limits *lim, const char *what,
+                  struct pw_json_stats *st, char *err, size_t errcap)
 {
     struct pw_json_stats s = {.bytes = len, .depth = 0, .values = 0};
     int depth = 0, rc = PW_OK;

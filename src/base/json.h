@@ -27,7 +27,7 @@ struct pw_json_stats {
  * max_bytes or more than max_values values) or PW_ERANGE (nested deeper than max_depth) with a
  * message in err that names the bound ("JSON body nested deeper than 64 levels"). `what` names
  * the input in the message ("body"). Never reads past len; NUL bytes are ordinary bytes here. */
-int pw_json_check(const char *data, size_t len, const struct pw_json_limits *lim,
-                  const char *what, struct pw_json_stats *st, char *err, size_t errcap);
+int pw_json_check(const char *data, size_t len, const struct pw_json_limits *lim, const char *what,
+                  struct pw_json_stats *st, char *err, size_t errcap);
 
 #endif

@@ -37,9 +37,18 @@ static size_t nodes(const cJSON *j, int d, int *maxd)
 static void test_counts_bound_the_tree(void **state)
 {
     static const char *const docs[] = {
-        "0", "[]", "{}", "[1,2,3]", "{\"a\":1,\"b\":[1,{\"c\":null}]}", "[[1],[2],[3]]",
-        "[[],[],{}]", "\"[,,,{\"", "{\"k,\":\"v]\\\"[\"}", " [ true , false , null ] ",
-        "[[[[[[[[1]]]]]]]]", "{\"a\":{\"b\":{\"c\":{}}}}",
+        "0",
+        "[]",
+        "{}",
+        "[1,2,3]",
+        "{\"a\":1,\"b\":[1,{\"c\":null}]}",
+        "[[1],[2],[3]]",
+        "[[],[],{}]",
+        "\"[,,,{\"",
+        "{\"k,\":\"v]\\\"[\"}",
+        " [ true , false , null ] ",
+        "[[[[[[[[1]]]]]]]]",
+        "{\"a\":{\"b\":{\"c\":{}}}}",
     };
     char err[160];
     for (size_t i = 0; i < sizeof docs / sizeof docs[0]; i++) {
@@ -106,8 +115,7 @@ static void test_nul_bytes(void **state)
     assert_int_equal(pw_json_check(doc, sizeof doc - 1, &lim, "body", &st, err, sizeof err),
                      PW_ETOOBIG);
     lim.max_values = 4;
-    assert_int_equal(pw_json_check(doc, sizeof doc - 1, &lim, "body", &st, err, sizeof err),
-                     PW_OK);
+    assert_int_equal(pw_json_check(doc, sizeof doc - 1, &lim, "body", &st, err, sizeof err), PW_OK);
 }
 
 int main(void)
