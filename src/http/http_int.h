@@ -104,6 +104,19 @@ struct cJSON *http_json_body(struct http_req *r, struct http_resp *w);
  * size the route bounds): true when within them, otherwise false after answering 413/400. */
 bool http_json_bounded(struct http_req *r, struct http_resp *w);
 
+/* Cross-site request forgery (docs/api.md, "Cross-site requests"): an unsafe request (not
+ * GET/HEAD/OPTIONS) without an Authorization header is refused when Sec-Fetch-Site is neither
+ * same-origin nor none, when its Origin is not scheme://Host, or when it is authenticated by the
+ * session cookie without a non-empty X-Requested-With. The facts are the request's headers (NULL
+ * when absent). Returns NULL when allowed, otherwise `why` holding the reason for the 403. */
+struct http_csrf_facts {
+    const char *method;
+    bool authorization; /* an Authorization header came with the request */
+    const char *sec_fetch_site, *origin, *host, *requested_with;
+    bool cookie_authed; /* authenticated, and the pw_session cookie came with it */
+};
+const char *http_csrf_refusal(const struct http_csrf_facts *f, char *why, size_t cap);
+
 /* query-string argument or NULL */
 const char *http_arg(struct http_req *r, const char *name);
 /* A time argument (Unix seconds with decimals or RFC 3339, as the Prometheus API takes them):

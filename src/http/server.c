@@ -334,37 +334,47 @@ static bool origin_is_host(const char *origin, const char *host)
 /* Cross-site request forgery. A page of another origin (another site, or another port of this
  * host, which SameSite cookies do not separate) can make the browser send a POST with the session
  * cookie and a "simple" content type, but it cannot add a custom header without a CORS preflight,
- * which this server never grants. So an unsafe request (not GET/HEAD/OPTIONS) without an
- * Authorization header is refused when
- *   - the browser says it comes from elsewhere (Sec-Fetch-Site other than same-origin or none),
- *   - its Origin is not this server (scheme://Host),
- *   - it is authenticated by the session cookie and lacks X-Requested-With.
- * The first two also stop login CSRF (signing the victim in as the attacker): browsers send
- * Origin with every cross-origin POST. Returns NULL when allowed, otherwise the reason (in why). */
-static const char *csrf_refusal(struct http_req *r, char *why, size_t cap)
+ * which this server never grants. Hence the rules in http_int.h. The Origin and Sec-Fetch-Site
+ * checks also stop login CSRF (signing the victim in as the attacker): browsers send Origin with
+ * every cross-origin POST. */
+const char *http_csrf_refusal(const struct http_csrf_facts *f, char *why, size_t cap)
 {
-    if (method_safe(r->method) || header(r, "Authorization"))
+    if (method_safe(f->method) || f->authorization)
         return NULL;
-    const char *site = header(r, "Sec-Fetch-Site");
+    const char *site = f->sec_fetch_site;
     if (site && strcasecmp(site, "same-origin") != 0 && strcasecmp(site, "none") != 0) {
         snprintf(why, cap, "cross-site request refused (Sec-Fetch-Site: %.32s)", site);
         return why;
     }
-    const char *origin = header(r, "Origin");
-    if (origin && !origin_is_host(origin, header(r, "Host"))) {
+    if (f->origin && !origin_is_host(f->origin, f->host)) {
         snprintf(why, cap, "cross-origin request refused: Origin %.100s is not this server",
-                 origin);
+                 f->origin);
         return why;
     }
-    const char *xrw = header(r, "X-Requested-With");
-    bool marked = xrw && *xrw;
-    bool cookie = MHD_lookup_connection_value(r->conn, MHD_COOKIE_KIND, "pw_session") != NULL;
-    if (cookie && r->authed && !marked) {
-        snprintf(why, cap, "%s with the session cookie needs the header X-Requested-With "
-                           "(or use Authorization: Bearer)", r->method);
+    if (f->cookie_authed && !(f->requested_with && *f->requested_with)) {
+        snprintf(why, cap,
+                 "%.32s with the session cookie needs the header X-Requested-With "
+                 "(or use Authorization: Bearer)",
+                 f->method);
         return why;
     }
     return NULL;
+}
+
+static const char *csrf_refusal(struct http_req *r, char *why, size_t cap)
+{
+    struct http_csrf_facts f = {
+        .method = r->method,
+        .authorization = header(r, "Authorization") != NULL,
+        .sec_fetch_site = header(r, "Sec-Fetch-Site"),
+        .origin = header(r, "Origin"),
+        .host = header(r, "Host"),
+        .requested_with = header(r, "X-Requested-With"),
+        .cookie_authed =
+            r->authed &&
+            MHD_lookup_connection_value(r->conn, MHD_COOKIE_KIND, "pw_session") != NULL,
+    };
+    return http_csrf_refusal(&f, why, cap);
 }
 
 static size_t route_limit(const struct http_server *s, const struct http_route *rt,
