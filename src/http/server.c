@@ -36,6 +36,8 @@
 #include <sys/socket.h>
 #include <time.h>
 
+#define HTTP_BODY_RESERVE (8u << 20) /* most reserved for a body from its Content-Length */
+
 /* Per-request state kept by MHD between calls (its *con_cls). */
 struct conn_state {
     struct http_req r;
@@ -451,7 +453,7 @@ static bool prepare(struct http_server *s, struct conn_state *cs, struct http_re
     }
     cs->limit = route_limit(s, rt, &cs->limit_key);
 body:;
-    /* the announced length against the route's bound; one allocation when it fits */
+    /* the announced length against the route's bound */
     const char *cl = header(r, "Content-Length");
     unsigned long long n = 0;
     if (cl) {
@@ -465,8 +467,10 @@ body:;
         return false;
     }
     pw_buf_init(&cs->body, cs->limit);
+    /* memory only for what has arrived, beyond a first few MiB: a client that announces 64 MiB
+     * and sends nothing holds no more */
     if (n > 0)
-        pw_buf_reserve(&cs->body, (size_t)n);
+        pw_buf_reserve(&cs->body, (size_t)(n < HTTP_BODY_RESERVE ? n : HTTP_BODY_RESERVE));
     return true;
 }
 
