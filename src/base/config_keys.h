@@ -17,7 +17,7 @@
     X(http, max_connections, INT, "1024", "1", "100000", 0,                                        \
       "Most HTTP connections open at once; more are refused.")                                     \
     X(http, max_body, SIZE, "64MiB", "1KiB", "1GiB", 0,                                            \
-      "Largest request body accepted (after gzip decoding for /write).")                           \
+      "Largest body of the ingest routes (POST /write, /api/v2/write; after gzip decoding).")     \
     X(http, web_root, STR, "web", "", "", 0,                                                       \
       "Directory of the web UI's static files (relative to the working directory).")               \
     X(http, session_ttl, DUR, "12h", "1m", "30d", 1,                                               \
@@ -25,6 +25,26 @@
     X(http, write_cache, SIZE, "16MiB", "0", "1GiB", 0,                                            \
       "Memory for POST /write's cache of series by their raw line bytes (an eighth for its "       \
       "table, the rest for keys); samples it cannot hold are resolved the slower way. 0 = off.")  \
+    X(http, max_json_body, SIZE, "1MiB", "1KiB", "1GiB", 0,                                        \
+      "Largest body of the JSON API routes (everything but model import and the ingest routes, "   \
+      "which use http.max_import_body and http.max_body); checked before the body is read.")      \
+    X(http, max_import_body, SIZE, "32MiB", "1KiB", "1GiB", 0,                                     \
+      "Largest body of POST /api/v1/model/import (park model JSON or a CSV ledger).")              \
+    X(http, json_max_depth, INT, "64", "2", "1000", 0,                                             \
+      "Deepest nesting of arrays and objects accepted in a JSON request body.")                    \
+    X(http, json_max_values, INT, "1000000", "16", "100000000", 0,                                 \
+      "Most values (numbers, strings, arrays, objects, ...) in a JSON request body; checked "      \
+      "before it is parsed.")                                                                      \
+    X(http, max_connections_per_address, INT, "128", "1", "100000", 0,                             \
+      "Most HTTP connections open at once from one client address; more are refused.")            \
+    X(http, header_timeout, DUR, "30s", "1s", "1h", 0,                                             \
+      "Time a connection has to send a request's complete headers (from connecting, or from the "  \
+      "end of the previous response); then it is closed.")                                        \
+    X(http, body_min_rate, SIZE, "4KiB", "0", "1GiB", 0,                                           \
+      "Bytes per second a request body must average once it has taken longer than "                \
+      "http.header_timeout; a slower upload is closed. 0 = no minimum.")                           \
+    X(http, idle_timeout, DUR, "2m", "1s", "1d", 0,                                                \
+      "Close an HTTP connection on which nothing was sent or received for this long.")             \
     X(auth, ingest_loopback_open, BOOL, "true", "", "", 1,                                         \
       "Whether POST /write from a loopback address needs no token.")                               \
     X(auth, login_max_failures, INT, "5", "1", "1000", 1,                                          \

@@ -148,8 +148,10 @@ static bool action_body(struct http_req *r, struct http_resp *w, const char *key
     out[0] = '\0';
     if (r->body_len == 0)
         return true;
-    cJSON *j = cJSON_ParseWithLength(r->body, r->body_len);
-    if (!j || !cJSON_IsObject(j)) {
+    cJSON *j = http_json_body(r, w);
+    if (!j)
+        return false;
+    if (!cJSON_IsObject(j)) {
         cJSON_Delete(j);
         http_json_error(w, 400, "body: expected a JSON object");
         return false;
@@ -281,8 +283,10 @@ static void h_silence_add(struct http_server *s, struct http_req *r, struct http
 {
     if (!need_store(s, w))
         return;
-    cJSON *j = cJSON_ParseWithLength(r->body, r->body_len);
-    if (!j || !cJSON_IsObject(j)) {
+    cJSON *j = http_json_body(r, w);
+    if (!j)
+        return;
+    if (!cJSON_IsObject(j)) {
         cJSON_Delete(j);
         http_json_error(w, 400, "body: expected a JSON object");
         return;
@@ -398,10 +402,12 @@ static void h_override_put(struct http_server *s, struct http_req *r, struct htt
         http_json_error(w, 503, "rules are not running");
         return;
     }
+    if (!http_json_bounded(r, w))
+        return;
     int rc = rules_override_put(s->deps.rules_db, r->params[0], r->body, r->body_len, r->who.user,
                                 pw_now_ms(), err, sizeof err);
     if (rc != PW_OK) {
-        http_json_error(w, rc == PW_EINVAL ? 400 : 500, "override: %s",
+        http_json_error(w, rc == PW_EINVAL ? 400 : rc == PW_ETOOBIG ? 413 : 500, "override: %s",
                         err[0] ? err : pw_strerror(rc));
         return;
     }

@@ -34,11 +34,9 @@ static void h_post_events(struct http_server *s, struct http_req *r, struct http
     struct devevents *ev = events_of(s, w);
     if (!ev)
         return;
-    cJSON *doc = cJSON_ParseWithLength(r->body, r->body_len);
-    if (!doc) {
-        http_json_error(w, 400, "body: expected a JSON event object or an array of them");
+    cJSON *doc = http_json_body(r, w);
+    if (!doc)
         return;
-    }
     bool arr = cJSON_IsArray(doc);
     int n = arr ? cJSON_GetArraySize(doc) : 1;
     struct device_event *e = NULL;

@@ -155,6 +155,8 @@ static void h_import(struct http_server *s, struct http_req *r, struct http_resp
         rc = model_import_csv(s->deps.model, kind, r->body, r->body_len, csv, err, sizeof err);
     } else {
         unsigned flags = replace && strcmp(replace, "1") == 0 ? MODEL_IMPORT_REPLACE : 0;
+        if (!http_json_bounded(r, w))
+            return;
         rc = model_import_json(s->deps.model, r->body, r->body_len, flags, err, sizeof err);
     }
     if (rc != PW_OK) {
@@ -188,7 +190,7 @@ const struct http_route http_routes_model[] = {
     {"GET", "/api/v1/points/{id}", ACCESS_USER, false, h_point},
     {"GET", "/api/v1/vehicles", ACCESS_USER, false, h_vehicles},
     {"GET", "/api/v1/geofences", ACCESS_USER, false, h_geofences},
-    {"POST", "/api/v1/model/import", ACCESS_ADMIN, true, h_import},
+    {"POST", "/api/v1/model/import", ACCESS_ADMIN, true, h_import, HTTP_BODY_IMPORT},
     {"GET", "/api/v1/model/export", ACCESS_ADMIN, false, h_export},
     {NULL, NULL, 0, false, NULL},
 };

@@ -194,6 +194,6 @@ out:
 }
 
 const struct http_route http_routes_promrw[] = {
-    {"POST", "/api/v1/write", ACCESS_INGEST, true, h_remote_write},
+    {"POST", "/api/v1/write", ACCESS_INGEST, true, h_remote_write, HTTP_BODY_INGEST},
     {NULL, NULL, 0, false, NULL},
 };

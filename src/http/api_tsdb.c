@@ -1112,8 +1112,8 @@ static void h_last(struct http_server *s, struct http_req *r, struct http_resp *
 }
 
 const struct http_route http_routes_tsdb[] = {
-    {"POST", "/write", ACCESS_INGEST, true, h_write},
-    {"POST", "/api/v2/write", ACCESS_INGEST, true, h_write},
+    {"POST", "/write", ACCESS_INGEST, true, h_write, HTTP_BODY_INGEST},
+    {"POST", "/api/v2/write", ACCESS_INGEST, true, h_write, HTTP_BODY_INGEST},
     {"GET", "/api/v1/export", ACCESS_USER, false, h_export},
     {"GET", "/api/v1/series", ACCESS_USER, false, h_series},
     {"GET", "/api/v1/labels", ACCESS_USER, false, h_labels},

@@ -49,8 +49,10 @@ static void principal_json(struct pw_buf *b, const struct model_principal *p)
 /* Parses the JSON body; answers 400 and returns NULL when it is not a JSON object. */
 static cJSON *json_body(struct http_req *r, struct http_resp *w)
 {
-    cJSON *j = cJSON_ParseWithLength(r->body, r->body_len);
-    if (!j || !cJSON_IsObject(j)) {
+    cJSON *j = http_json_body(r, w);
+    if (!j)
+        return NULL;
+    if (!cJSON_IsObject(j)) {
         cJSON_Delete(j);
         http_json_error(w, 400, "body: expected a JSON object");
         return NULL;

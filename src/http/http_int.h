@@ -14,7 +14,7 @@
 #include <stdint.h>
 
 #define HTTP_MAX_PARAMS 4
-#define HTTP_MAX_HEADERS 4
+#define HTTP_MAX_HEADERS 8
 
 /* Least role a route needs, in increasing power. */
 enum http_access {
@@ -29,6 +29,7 @@ enum http_access {
 
 struct http_req {
     struct MHD_Connection *conn;
+    struct http_server *server;
     const char *method;
     const char *path;
     const char *body;
@@ -42,6 +43,7 @@ struct http_req {
     const char *params[HTTP_MAX_PARAMS]; /* {name} segments of the route, in order */
     char param_buf[512];
     char *session_secret; /* the session this request came with, if any (for logout) */
+    bool head;            /* a HEAD request served by the GET route: headers only */
 };
 
 struct http_resp {
@@ -53,6 +55,14 @@ struct http_resp {
     struct MHD_Response *stream; /* when set: a streaming response sent instead of body */
 };
 
+/* Which bound a route's request body has (checked against Content-Length before the body is
+ * read, and while it streams in). */
+enum http_body_limit {
+    HTTP_BODY_JSON = 0, /* http.max_json_body: the JSON API */
+    HTTP_BODY_IMPORT,   /* http.max_import_body: model import */
+    HTTP_BODY_INGEST,   /* http.max_body: /write and the other bulk ingest routes */
+};
+
 struct http_server;
 typedef void (*http_handler)(struct http_server *s, struct http_req *r, struct http_resp *w);
 
@@ -62,6 +72,7 @@ struct http_route {
     enum http_access access;
     bool writes; /* changes state: refused for viewers */
     http_handler fn;
+    enum http_body_limit body; /* 0 = a JSON API body */
 };
 
 struct ratelimit;
@@ -74,6 +85,7 @@ struct http_server {
     struct ratelimit *rl;
     struct sse_hub *sse;
     struct write_cache *wcache; /* POST /write's series resolution cache (write_cache_int.h) */
+    struct conn_tracker *tracker; /* slow-client deadlines (server.c) */
     char listen[128];
     atomic_bool stopping; /* http_stop began: running queries end (api_tsdb.c polls it) */
 };
@@ -84,6 +96,28 @@ void http_json_error(struct http_resp *w, int status, const char *fmt, ...)
 void http_add_header(struct http_resp *w, const char *name, const char *value);
 /* Maps a pw_err from the model to a status code and message. */
 void http_model_error(struct http_resp *w, int rc, const char *what);
+
+/* The request body parsed as JSON within http.max_json_body, http.json_max_depth and
+ * http.json_max_values (checked before parsing, base/json.h). Returns the tree (the caller
+ * cJSON_Deletes it), or NULL after answering 413 (too large, too many values) or 400 (too deep,
+ * not JSON) naming the bound. */
+struct cJSON *http_json_body(struct http_req *r, struct http_resp *w);
+/* The depth and value bounds alone, for a body another module parses (model import, whose
+ * size the route bounds): true when within them, otherwise false after answering 413/400. */
+bool http_json_bounded(struct http_req *r, struct http_resp *w);
+
+/* Cross-site request forgery (docs/api.md, "Cross-site requests"): an unsafe request (not
+ * GET/HEAD/OPTIONS) without an Authorization header is refused when Sec-Fetch-Site is neither
+ * same-origin nor none, when its Origin is not scheme://Host, or when it is authenticated by the
+ * session cookie without a non-empty X-Requested-With. The facts are the request's headers (NULL
+ * when absent). Returns NULL when allowed, otherwise `why` holding the reason for the 403. */
+struct http_csrf_facts {
+    const char *method;
+    bool authorization; /* an Authorization header came with the request */
+    const char *sec_fetch_site, *origin, *host, *requested_with;
+    bool cookie_authed; /* authenticated, and the pw_session cookie came with it */
+};
+const char *http_csrf_refusal(const struct http_csrf_facts *f, char *why, size_t cap);
 
 /* query-string argument or NULL */
 const char *http_arg(struct http_req *r, const char *name);

@@ -193,10 +193,14 @@ test('static files: index with CSP and ETag, 304 on revalidation, no escape from
 });
 
 test('oversized bodies are refused with 413', async () => {
-  const d2 = await new Daemon({ set: ['http.max_body=1KiB'] }).start();
+  const d2 = await new Daemon({ set: ['http.max_json_body=1KiB', 'http.max_body=2KiB'] }).start();
   try {
     const r = await d2.post('/api/v1/login', 'x'.repeat(5000));
     assert.equal(r.status, 413);
+    assert.match(r.json.error, /http\.max_json_body/);
+    const w = await d2.post('/write', 'x'.repeat(5000));
+    assert.equal(w.status, 413);
+    assert.match(w.json.error, /http\.max_body/);
     assert.equal((await d2.get('/healthz')).status, 200);
   } finally { await d2.stop(); }
 });

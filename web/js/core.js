@@ -34,7 +34,9 @@ export class ApiError extends Error {
 }
 
 export async function api(path, opts = {}) {
-  const o = { credentials: 'same-origin', ...opts, headers: { ...(opts.headers || {}) } };
+  // X-Requested-With: the server refuses unsafe requests with the session cookie without it
+  // (a cross-origin page cannot add it; docs/api.md, "Cross-site requests").
+  const o = { credentials: 'same-origin', ...opts, headers: { 'X-Requested-With': 'parkwatch', ...(opts.headers || {}) } };
   if (o.json !== undefined) {
     o.body = JSON.stringify(o.json);
     o.headers['Content-Type'] = 'application/json';
