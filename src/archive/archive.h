@@ -249,6 +249,7 @@ uint64_t archive_durable(const struct archive *a);
  * finished on the writer thread (the pipeline's sync thread runs it with the storage's). */
 struct archive_sync_ticket {
     uint64_t size;          /* leaves durable once it succeeds */
+    uint64_t bytes;         /* their bytes in the entries file */
     uint8_t root[ARCHIVE_HASH];
     int fd;
     int rc;
