@@ -132,6 +132,15 @@ $(B)/tests/modbus_server: tests/integration/modbus_server.c
 	@echo "  CC      $@"
 	$(Q)$(CC) $(ALL_CFLAGS) -o $@ $< $(ALL_LDFLAGS) $(LIBS)
 
+# archivecheck: the archive verified with the Go team's transparency-log code
+# (golang.org/x/mod/sumdb, Debian golang-golang-x-mod-dev), built offline from GOPATH.
+all: $(B)/tests/archivecheck
+$(B)/tests/archivecheck: tests/verifiers/archivecheck/main.go
+	@mkdir -p $(dir $@)
+	@echo "  GO      $@"
+	$(Q)GOPATH=/usr/share/gocode GO111MODULE=off GOFLAGS= GOCACHE=$(abspath build/gocache) \
+	  go build -o $@ ./tests/verifiers/archivecheck
+
 # ---- benchmarks: bench/bench_<module>_<what>.c, print `name value unit` ----
 BENCH_SRCS := $(wildcard bench/bench_*.c)
 BENCH_BINS := $(patsubst bench/%.c,$(B)/bench/%,$(BENCH_SRCS))

@@ -10,6 +10,7 @@ PKGS=(
   libmosquitto-dev mosquitto mosquitto-clients libmodbus-dev
   libzstd-dev zlib1g-dev libcjson-dev libcurl4-openssl-dev curl libinih-dev libcmocka-dev
   nodejs chromium
+  golang-go golang-golang-x-mod-dev
 )
 # Benchmarks compare against VictoriaMetrics; only installed when asked (make bench sets it).
 if [ "${PARKWATCH_BENCH_DEPS:-0}" = 1 ]; then PKGS+=(victoria-metrics); fi

@@ -5,6 +5,7 @@
 #include "base/config.h"
 
 #include <stdbool.h>
+#include <stddef.h>
 
 #define PARKWATCH_VERSION "0.1.0"
 
@@ -26,6 +27,12 @@ int cmd_user(struct cli *c);
 int cmd_token(struct cli *c);
 int cmd_fsck(struct cli *c);
 int cmd_sim(struct cli *c);
+int cmd_archive(struct cli *c);
+
+/* The archive's directory (<data>/archive), key file (archive.key_file, or
+ * <data directory>-archive.key beside it) and origin (archive.parkwatch.<park_id>). */
+void cli_archive_paths(struct cli *c, char *dir, size_t dcap, char *key, size_t kcap,
+                       char *origin, size_t ocap);
 
 /* Alarming (cmd_alarming.c): alarm store, rule set, webhooks. NULL after logging the reason. */
 struct alarming;

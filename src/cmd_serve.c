@@ -7,6 +7,7 @@
  * because everything acknowledged is already durable. */
 #include "cli.h"
 
+#include "archive/archive.h"
 #include "base/err.h"
 #include "base/log.h"
 #include "base/mem.h"
@@ -105,6 +106,28 @@ static int open_tsdb(struct cli *c, struct tsdb **out)
     return PW_OK;
 }
 
+/* <data>/archive with the archive.* configuration (archive.enabled = false: *out stays NULL). */
+static int open_archive(struct cli *c, struct archive **out)
+{
+    char dir[4096], key[4096], origin[256], err[512] = "";
+    if (!c->cfg.archive_enabled)
+        return PW_OK;
+    cli_archive_paths(c, dir, sizeof dir, key, sizeof key, origin, sizeof origin);
+    struct archive_opts o;
+    archive_opts_init(&o);
+    o.dir = dir;
+    o.key_file = key;
+    o.origin = origin;
+    o.fsync = strcmp(c->cfg.storage_fsync, "off") != 0;
+    o.checkpoint_interval_ms = c->cfg.archive_checkpoint_interval;
+    o.resign_interval_ms = c->cfg.archive_resign_interval;
+    int rc = archive_open(&o, out, err, sizeof err);
+    if (rc != PW_OK)
+        PW_LOG_ERROR("serve", "cannot open the archive", "dir=%s err=%s detail=\"%s\"", dir,
+                     pw_errname(rc), err);
+    return rc;
+}
+
 /* MQTT, Modbus and the device event log (<data>/events.db); started after the pipeline. */
 static int start_field(struct cli *c, struct model *m, struct pipeline *pl,
                        struct field_handles *fh)
@@ -139,6 +162,7 @@ int cmd_serve(struct cli *c)
     struct http_server *http = NULL;
     struct ingest *ig = NULL;
     struct alarming *al = NULL;
+    struct archive *ar = NULL;
     int status = 1;
     if (c->argc > 0) {
         fprintf(stderr, "parkwatch serve: unexpected argument '%s'\n", c->argv[0]);
@@ -158,6 +182,8 @@ int cmd_serve(struct cli *c)
 
     if (open_tsdb(c, &db) != PW_OK)
         goto out;
+    if (open_archive(c, &ar) != PW_OK)
+        goto out;
     al = alarming_open(c, m, db);
     if (!al)
         goto out;
@@ -165,6 +191,7 @@ int cmd_serve(struct cli *c)
     pipeline_opts_init(&po);
     po.rules = alarming_rules(al);
     po.alarms = alarming_store(al);
+    po.archive = ar;
     if (pipeline_open(db, &po, &pl) != PW_OK)
         goto out;
 
@@ -185,7 +212,8 @@ int cmd_serve(struct cli *c)
                            .data_dir = c->data_dir,
                            .field = &fh,
                            .alarms = alarming_store(al),
-                           .rules_db = alarming_rules_db(al)};
+                           .rules_db = alarming_rules_db(al),
+                           .archive = ar};
     if (http_start(&hd, &http) != PW_OK)
         goto out;
 
@@ -209,6 +237,7 @@ out:
     ingest_stop(ig);
     stop_field(&fh);
     pipeline_close(pl);
+    archive_close(ar);
     alarming_close(al);
     if (db) {
         int rc = tsdb_close(db);

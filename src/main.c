@@ -40,6 +40,8 @@ static const char usage[] =
     "  fsck [DIR]                    check a data directory's time-series store offline\n"
     "  sim --park FILE [--scenario FILE] [--speed X] [--duration D] ...\n"
     "                                play the park's devices against a daemon (docs/simulator.md)\n"
+    "  archive verify|export|vkey    check the tamper-evident archive offline, write a filing\n"
+    "                                package (备案包), print the verifier key (docs/archive.md)\n"
     "  version                       print the version\n"
     "  help                          this text\n"
     "\n"
@@ -133,7 +135,7 @@ int main(int argc, char **argv)
     } cmds[] = {
         {"serve", cmd_serve}, {"import", cmd_import}, {"export", cmd_export},
         {"config", cmd_config}, {"user", cmd_user},   {"token", cmd_token},
-        {"fsck", cmd_fsck},     {"sim", cmd_sim},
+        {"fsck", cmd_fsck},     {"sim", cmd_sim},     {"archive", cmd_archive},
     };
     if (argc < 2 || strcmp(argv[1], "help") == 0 || strcmp(argv[1], "--help") == 0 ||
         strcmp(argv[1], "-h") == 0) {

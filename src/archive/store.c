@@ -91,6 +91,7 @@ struct archive {
     int64_t first_bad_tile_level;
     uint64_t first_bad_tile_index;
     bool bad_tile;
+    bool repair;                     /* second open pass: rewrite every hash file */
 };
 
 static struct pw_counter *m_leaves, *m_bytes, *m_checkpoints, *m_integrity, *m_errors,
@@ -302,14 +303,21 @@ static int reconcile_hashes(struct archive *a, int l)
                 a->first_bad_tile_level = l;
                 a->first_bad_tile_index = idx;
             }
-            if (!a->verify_only)
-                PW_LOG_WARN("archive", "stored hash differs from the entries; rewritten",
+            if (!a->verify_only && !a->repair)
+                PW_LOG_WARN("archive", "stored hash differs from the entries",
                             "level=%d index=%" PRIu64, l, idx);
             break;
         }
     }
-    if (!a->verify_only && (have < p->len || a->bad_tile) && a->fd_hash[l] >= 0)
-        rc = pwrite_full(a->fd_hash[l], p->data, p->len, off);
+    /* a missing tail (a crash before the hashes were written) is filled in; a differing stored
+     * hash is left as it is (it is evidence) until the scan showed the entries agree with
+     * every signed checkpoint: then the pass with repair set rewrites everything */
+    if (!a->verify_only && a->fd_hash[l] >= 0) {
+        if (a->repair)
+            rc = pwrite_full(a->fd_hash[l], p->data, p->len, off);
+        else if (have < p->len)
+            rc = pwrite_full(a->fd_hash[l], p->data + have, p->len - have, off + have);
+    }
     a->hash_len[l] += p->len;
     pw_buf_reset(p);
 out:
@@ -575,6 +583,27 @@ static int open_common(const struct archive_opts *o, const char *vkey, bool veri
         seterr(err, errcap, "archive: cannot read the entries: %s", pw_strerror(rc));
         goto fail;
     }
+    if (!ro && a->bad_tile && a->integrity_ok && a->signed_size <= a->f.size) {
+        /* the entries agree with every checkpoint: the hash tiles were damaged; rewrite them */
+        PW_LOG_WARN("archive", "hash tiles differ from the entries; rebuilding them", "dir=%s",
+                    a->dir);
+        archive_frontier_init(&a->f);
+        a->n_bundles = 0;
+        a->next_cp = 0;
+        for (int l = 0; l < MAX_LEVELS; l++)
+            a->hash_len[l] = 0;
+        a->repair = true;
+        a->bad_tile = false;
+        if ((rc = scan_entries(a)) != PW_OK) {
+            seterr(err, errcap, "archive: cannot read the entries: %s", pw_strerror(rc));
+            goto fail;
+        }
+        a->repair = false;
+        a->bad_tile = false;
+    } else if (!ro && a->bad_tile && a->first_bad_tile_level == 0) {
+        integrity_error(a, "entry %" PRIu64 " differs from its hash stored when it was appended",
+                        a->first_bad_tile_index);
+    }
     if (a->signed_size > a->f.size)
         integrity_error(a,
                         "entries missing: %" PRIu64 " stored, but a checkpoint signed %" PRIu64,
@@ -605,6 +634,9 @@ static int open_common(const struct archive_opts *o, const char *vkey, bool veri
         PW_LOG_INFO("archive", "open", "dir=%s leaves=%" PRIu64 " checkpoints=%zu signed=%" PRIu64
                     " integrity=%s ms=%lld", a->dir, a->f.size, a->n_cps, a->signed_size,
                     a->integrity_ok ? "ok" : "BROKEN", (long long)((pw_mono_ns() - t0) / 1000000));
+    /* what was recovered is durable: sign it now (the first start signs the empty tree) */
+    if (!ro && a->integrity_ok && (!a->latest.len || a->f.size > a->signed_size))
+        (void)archive_checkpoint_maybe(a, pw_now_ms(), true);
     *out = a;
     return PW_OK;
 fail:

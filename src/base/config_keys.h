@@ -122,4 +122,17 @@
       "Delay before the first webhook retry; doubled at each retry (capped at 5 minutes).")        \
     X(alarm, webhook_timeout, DUR, "5s", "100ms", "1m", 0, "Timeout of one webhook request.")      \
     X(alarm, webhook_queue, INT, "1000", "1", "1000000", 0,                                        \
-      "Alarm events waiting for webhook delivery; beyond it new events are dropped (counted).")
+      "Alarm events waiting for webhook delivery; beyond it new events are dropped (counted).")  \
+    X(archive, enabled, BOOL, "true", "", "", 0,                                                   \
+      "Keep the tamper-evident archive (docs/archive.md): every device frame received and every "  \
+      "command sent, durable before the device is acknowledged, in signed transparency-log tiles.") \
+    X(archive, park_id, STR, "park", "", "", 0,                                                    \
+      "Park identifier in the archive's origin and key name archive.parkwatch.<park_id> "          \
+      "(printable ASCII, no space or '+'). Never change it once a regulator holds the key.")       \
+    X(archive, key_file, STR, "", "", "", 0,                                                       \
+      "The archive's Ed25519 signing seed (32 bytes, mode 0600), created on first start; keep it " \
+      "outside the data directory. Empty = <data directory>-archive.key beside it.")               \
+    X(archive, checkpoint_interval, DUR, "10s", "1s", "1h", 0,                                     \
+      "A new checkpoint of the archive is signed at most this often while it grows.")              \
+    X(archive, resign_interval, DUR, "1h", "1m", "30d", 0,                                         \
+      "An unchanged archive is signed again this often (a fresh checkpoint for witnesses).")

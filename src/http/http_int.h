@@ -24,6 +24,8 @@ enum http_access {
     ACCESS_ADMIN,       /* admin only */
     ACCESS_INGEST,      /* data writers: admin/supervisor credentials, or any loopback client
                            when auth.ingest_loopback_open */
+    ACCESS_ARCHIVE,     /* the archive's tiles and checkpoints: admin, supervisor, regulator
+                           (the regulator role may use nothing else) */
 };
 
 struct http_req {
@@ -57,7 +59,8 @@ typedef void (*http_handler)(struct http_server *s, struct http_req *r, struct h
 
 struct http_route {
     const char *method;
-    const char *pattern; /* "/api/v1/devices/{id}": {x} matches one non-empty segment */
+    const char *pattern; /* "/api/v1/devices/{id}": {x} matches one non-empty segment; a
+                          * trailing {*x} matches the non-empty rest of the path */
     enum http_access access;
     bool writes; /* changes state: refused for viewers */
     http_handler fn;
@@ -100,6 +103,7 @@ extern const struct http_route http_routes_vehicles[];
 extern const struct http_route http_routes_sse[];
 extern const struct http_route http_routes_alarms[];
 extern const struct http_route http_routes_ui[];
+extern const struct http_route http_routes_archive[];
 
 /* sse.c */
 struct sse_hub *sse_hub_open(struct alarm_store *alarms);

@@ -50,6 +50,8 @@ struct pipeline {
     size_t queued_samples;              /* guarded by lock */
     int stopping;                       /* guarded by lock */
     struct tsdb_sync_ticket ticket;     /* guarded by lock */
+    struct archive_sync_ticket aticket; /* guarded by lock */
+    bool sync_tsdb, sync_archive;       /* which of the two the posted ticket covers */
     bool sync_posted, sync_done, sync_stop; /* guarded by lock */
     /* writer thread only */
     struct blist work, applied, committed;
@@ -125,6 +127,7 @@ struct pipeline_batch *pipeline_batch_new(void)
 {
     struct pipeline_batch *b = pw_xcalloc(1, sizeof *b);
     pw_buf_init(&b->arena, 0);
+    pw_buf_init(&b->leaves, 0);
     return b;
 }
 
@@ -133,6 +136,7 @@ void pipeline_batch_free(struct pipeline_batch *b)
     if (!b)
         return;
     pw_buf_release(&b->arena);
+    pw_buf_release(&b->leaves);
     free(b->samples);
     free(b);
 }
@@ -165,6 +169,43 @@ void pipeline_batch_add_ref(struct pipeline_batch *b, uint32_t ref, int64_t ts, 
     s->value = value;
     s->quality = quality;
     b->n++;
+}
+
+int pipeline_batch_archive(struct pipeline_batch *b, enum archive_kind kind, int64_t time_ms,
+                           const char *source, const void *bytes, size_t len)
+{
+    if (len > ARCHIVE_MAX_ENTRY)
+        return PW_ETOOBIG;
+    size_t at = b->leaves.len;
+    pw_buf_reserve(&b->leaves, 2 + ARCHIVE_LEAF_HEADER + ARCHIVE_MAX_SOURCE + len);
+    uint8_t *p = (uint8_t *)b->leaves.data + at;
+    size_t n = archive_leaf_encode(p + 2, b->leaves.cap - at - 2, kind, time_ms, source, bytes,
+                                   len);
+    if (n == 0)
+        return PW_ETOOBIG;
+    p[0] = (uint8_t)(n >> 8);
+    p[1] = (uint8_t)n;
+    b->leaves.len = at + 2 + n;
+    b->leaves.data[b->leaves.len] = '\0';
+    return PW_OK;
+}
+
+bool pipeline_archiving(const struct pipeline *p)
+{
+    return p->opt.archive != NULL;
+}
+
+/* Appends b's leaves to the archive (writer thread, once per batch). */
+static void archive_batch(struct pipeline *p, struct pipeline_batch *b)
+{
+    const uint8_t *q = (const uint8_t *)b->leaves.data, *end = q + b->leaves.len;
+    while (q + 2 <= end) {
+        size_t n = (size_t)q[0] << 8 | q[1];
+        int64_t idx = archive_append(p->opt.archive, q + 2, n);
+        if (idx >= 0)
+            b->arch_end = (uint64_t)idx + 1;
+        q += 2 + n;
+    }
 }
 
 int pipeline_batch_add(struct pipeline_batch *b, const struct tsdb_label *labels, size_t n,
@@ -237,6 +278,8 @@ static void apply_range(struct pipeline *p, struct pipeline_batch *b, size_t to,
         b->stored = 0;
         if (b->exec)
             b->exec(p, b->exec_ctx);
+        if (p->opt.archive && b->leaves.len && b->arch_end == 0)
+            archive_batch(p, b);
     }
     size_t i = b->applied;
     for (; i < to; i++) {
@@ -308,6 +351,8 @@ static void maintain(struct pipeline *p)
 {
     int64_t now = pw_now_ms();
     p->origin_ns = 0;
+    if (p->opt.archive)
+        (void)archive_checkpoint_maybe(p->opt.archive, now, false);
     if (p->opt.rules && now - p->last_tick_ms >= 1000) {
         p->last_tick_ms = now;
         rules_tick(p->opt.rules, now, pipeline_emit, p);
@@ -412,9 +457,23 @@ static void apply_slice(struct pipeline *p)
 static void commit_applied(struct pipeline *p)
 {
     uint64_t seq = 0;
+    struct pipeline_batch *b;
+    /* the archive's leaves first: a failed write fails the batches that carry leaves */
+    int arc = p->opt.archive ? archive_write(p->opt.archive) : PW_OK;
+    if (arc != PW_OK) {
+        struct pipeline_batch *prev = NULL, *next;
+        for (b = p->applied.head; b; b = next) {
+            next = b->next;
+            if (b->arch_end) {
+                list_unlink(&p->applied, prev, b);
+                finish_batch(b, arc);
+            } else {
+                prev = b;
+            }
+        }
+    }
     int rc = tsdb_commit(p->db, &seq);
     pw_counter_add(m_groups, 1);
-    struct pipeline_batch *b;
     if (rc != PW_OK) {
         pw_counter_add(m_fsync_errors, 1);
         PW_LOG_ERROR("pipeline", "commit failed; not acknowledging", "err=%s", pw_errname(rc));
@@ -432,7 +491,10 @@ static void commit_applied(struct pipeline *p)
 static void complete_committed(struct pipeline *p, uint64_t durable, int rc)
 {
     struct pipeline_batch *b;
-    while (p->committed.head && (rc != PW_OK || p->committed.head->seq <= durable)) {
+    uint64_t adurable = p->opt.archive ? archive_durable(p->opt.archive) : 0;
+    while (p->committed.head &&
+           (rc != PW_OK || (p->committed.head->seq <= durable &&
+                            p->committed.head->arch_end <= adurable))) {
         b = list_pop(&p->committed);
         finish_batch(b, rc);
     }
@@ -442,7 +504,10 @@ static void complete_committed(struct pipeline *p, uint64_t durable, int rc)
 static void start_sync(struct pipeline *p)
 {
     struct tsdb_sync_ticket t;
-    if (!tsdb_sync_prepare(p->db, &t)) {
+    struct archive_sync_ticket at;
+    bool need_t = tsdb_sync_prepare(p->db, &t);
+    bool need_a = p->opt.archive && archive_sync_prepare(p->opt.archive, &at);
+    if (!need_t && !need_a) {
         /* nothing to fsync (fsync=always|off, or already durable) */
         uint64_t durable = tsdb_durable_seq(p->db);
         complete_committed(p, durable, PW_OK);
@@ -456,7 +521,12 @@ static void start_sync(struct pipeline *p)
         return;
     }
     pthread_mutex_lock(&p->lock);
-    p->ticket = t;
+    if (need_t)
+        p->ticket = t;
+    if (need_a)
+        p->aticket = at;
+    p->sync_tsdb = need_t;
+    p->sync_archive = need_a;
     p->sync_posted = true;
     pthread_cond_signal(&p->sync_wake);
     pthread_mutex_unlock(&p->lock);
@@ -467,9 +537,20 @@ static void finish_sync(struct pipeline *p)
 {
     pthread_mutex_lock(&p->lock);
     struct tsdb_sync_ticket t = p->ticket;
+    struct archive_sync_ticket at = p->aticket;
+    bool need_t = p->sync_tsdb, need_a = p->sync_archive;
     pthread_mutex_unlock(&p->lock);
     uint64_t durable = 0;
-    int rc = tsdb_sync_finish(p->db, &t, &durable);
+    int rc = PW_OK;
+    if (need_t)
+        rc = tsdb_sync_finish(p->db, &t, &durable);
+    else
+        durable = tsdb_durable_seq(p->db);
+    if (need_a) {
+        int arc = archive_sync_finish(p->opt.archive, &at);
+        if (rc == PW_OK)
+            rc = arc;
+    }
     p->sync_busy = false;
     if (rc != PW_OK) {
         pw_counter_add(m_fsync_errors, 1);
@@ -556,10 +637,16 @@ static void *syncer(void *arg)
         if (!p->sync_posted)
             break;
         struct tsdb_sync_ticket t = p->ticket;
+        struct archive_sync_ticket at = p->aticket;
+        bool need_t = p->sync_tsdb, need_a = p->sync_archive;
         pthread_mutex_unlock(&p->lock);
-        tsdb_sync_perform(&t);
+        if (need_t)
+            tsdb_sync_perform(&t);
+        if (need_a)
+            archive_sync_perform(&at);
         pthread_mutex_lock(&p->lock);
         p->ticket.rc = t.rc;
+        p->aticket.rc = at.rc;
         p->sync_posted = false;
         p->sync_done = true;
         pthread_cond_signal(&p->wake);

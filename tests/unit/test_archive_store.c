@@ -111,10 +111,16 @@ static void test_append_reopen_tiles_proofs(void **state)
     struct stat st;
     assert_int_equal(stat(f.key, &st), 0);
     assert_int_equal(st.st_mode & 0777, 0600);
-    struct pw_buf none;
-    pw_buf_init(&none, 0);
-    assert_int_equal(archive_latest_checkpoint(a, &none), PW_ENOTFOUND);
-    pw_buf_release(&none);
+    /* the first start signs the empty tree: SHA-256("") */
+    struct archive_checkpoint cp0;
+    struct pw_buf n0;
+    pw_buf_init(&n0, 0);
+    parse_latest(a, &cp0, &n0);
+    assert_int_equal(cp0.size, 0);
+    uint8_t empty[32];
+    archive_empty_root(empty);
+    assert_memory_equal(cp0.root, empty, 32);
+    pw_buf_release(&n0);
     append_frames(a, 0, 700);
     commit(a);
     assert_int_equal(archive_checkpoint_maybe(a, pw_now_ms(), false), PW_OK);
@@ -214,7 +220,8 @@ static void test_append_reopen_tiles_proofs(void **state)
     assert_int_equal(archive_export_dir(f.dir, NULL, out, &rep), PW_OK);
     static const char *const files[] = {"checkpoint", "vkey", "tile/0/000", "tile/0/003.p/232",
                                         "tile/1/000.p/3", "tile/entries/003.p/232",
-                                        "checkpoints/000001-700", "checkpoints/000002-1000"};
+                                        "checkpoints/000001-0", "checkpoints/000002-700",
+                                        "checkpoints/000003-1000"};
     for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
         snprintf(path, sizeof path, "%s/%s", out, files[i]);
         assert_int_equal(stat(path, &st), 0);
@@ -285,6 +292,10 @@ static void test_tamper_detected(void **state)
     commit(a);
     assert_int_equal(archive_checkpoint_maybe(a, pw_now_ms(), true), PW_ECONFLICT);
     archive_close(a);
+    /* the daemon kept the evidence: the stored hash still names the entry */
+    pw_buf_reset(&rep);
+    assert_int_equal(archive_verify_dir(f.dir, NULL, &rep), PW_ECORRUPT);
+    assert_non_null(strstr(rep.data, "damaged: entry 300 "));
     pw_buf_release(&rep);
     tu_rmrf(f.root);
 

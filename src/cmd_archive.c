@@ -1,0 +1,129 @@
+/* cmd_archive.c — `parkwatch archive verify|export|vkey`, and the archive's options for serve.
+ *
+ *   parkwatch archive verify [--data DIR] [--vkey VKEY]
+ *       recomputes every hash tile and the root from the stored entries offline, checks every
+ *       signed checkpoint (signature, root, consistency with the next); exit 1 naming the first
+ *       damaged entry or tile.
+ *   parkwatch archive export [--data DIR] --out DIR [--vkey VKEY]
+ *       writes a 备案包 (tlog-tiles layout: checkpoint, tile/..., checkpoints/, vkey).
+ *   parkwatch archive vkey
+ *       prints the verifier key of the signing key (archive.key_file). */
+#include "cli.h"
+
+#include "archive/archive.h"
+#include "base/err.h"
+#include "base/log.h"
+
+#include <limits.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char usage[] =
+    "usage: parkwatch archive verify [--data DIR] [--vkey VKEY]\n"
+    "       parkwatch archive export [--data DIR] --out DIR [--vkey VKEY]\n"
+    "       parkwatch archive vkey [--data DIR]\n"
+    "\n"
+    "  verify   recompute every tile and the root from <data>/archive's entries and check every\n"
+    "           signed checkpoint and its consistency with the next; exit 1 naming the first\n"
+    "           damaged entry or tile\n"
+    "  export   write a filing package (备案包): checkpoint, tile/<L>/<N>, tile/entries/<N>,\n"
+    "           checkpoints/, vkey — verifiable without parkwatch (docs/archive.md)\n"
+    "  vkey     print the verifier key (name+id+key) of archive.key_file\n"
+    "\n"
+    "  --vkey VKEY   check against this verifier key (the one you hold); default: the key file's,\n"
+    "                else the copy stored in <data>/archive/vkey\n";
+
+void cli_archive_paths(struct cli *c, char *dir, size_t dcap, char *key, size_t kcap,
+                       char *origin, size_t ocap)
+{
+    snprintf(dir, dcap, "%s/archive", c->data_dir);
+    snprintf(origin, ocap, "archive.parkwatch.%s", c->cfg.archive_park_id);
+    if (c->cfg.archive_key_file[0]) {
+        snprintf(key, kcap, "%s", c->cfg.archive_key_file);
+        return;
+    }
+    char real[PATH_MAX];
+    const char *base = realpath(c->data_dir, real) ? real : c->data_dir;
+    size_t bl = strlen(base);
+    while (bl > 1 && base[bl - 1] == '/')
+        bl--;
+    snprintf(key, kcap, "%.*s-archive.key", (int)bl, base);
+}
+
+/* The verifier key of the key file into out; false when it cannot be read. */
+static bool vkey_of_keyfile(struct cli *c, char *out, size_t cap, bool quiet)
+{
+    char dir[4096], key[4096], origin[256], err[512];
+    uint8_t seed[32];
+    struct archive_key k;
+    cli_archive_paths(c, dir, sizeof dir, key, sizeof key, origin, sizeof origin);
+    if (archive_key_load(key, false, seed, err, sizeof err) != PW_OK) {
+        if (!quiet)
+            fprintf(stderr, "parkwatch archive: %s\n", err);
+        return false;
+    }
+    int rc = archive_key_from_seed(&k, origin, seed);
+    sodium_memzero(seed, sizeof seed);
+    if (rc != PW_OK) {
+        fprintf(stderr, "parkwatch archive: origin '%s' is not a valid key name\n", origin);
+        return false;
+    }
+    archive_vkey_format(&k, out, cap);
+    sodium_memzero(&k, sizeof k);
+    return true;
+}
+
+int cmd_archive(struct cli *c)
+{
+    bool help = cli_take_flag(c, "--help") || cli_take_flag(c, "-h");
+    if (help || c->argc < 1) {
+        fputs(usage, help ? stdout : stderr);
+        return help ? 0 : 2;
+    }
+    if (sodium_init() < 0) {
+        fprintf(stderr, "parkwatch: libsodium failed to initialise\n");
+        return 1;
+    }
+    const char *sub = c->argv[0];
+    c->argv++;
+    c->argc--;
+    const char *vkey = cli_take_opt(c, "--vkey");
+    const char *out = strcmp(sub, "export") == 0 ? cli_take_opt(c, "--out") : NULL;
+    if (c->argc > 0) {
+        fprintf(stderr, "parkwatch archive %s: unexpected argument '%s'\n%s", sub, c->argv[0],
+                usage);
+        return 2;
+    }
+    char vk[1100], dir[4096], key[4096], origin[256];
+    cli_archive_paths(c, dir, sizeof dir, key, sizeof key, origin, sizeof origin);
+    if (strcmp(sub, "vkey") == 0) {
+        if (!vkey_of_keyfile(c, vk, sizeof vk, false))
+            return 1;
+        printf("%s\n", vk);
+        return 0;
+    }
+    if (strcmp(sub, "verify") != 0 && strcmp(sub, "export") != 0) {
+        fprintf(stderr, "parkwatch archive: unknown subcommand '%s'\n%s", sub, usage);
+        return 2;
+    }
+    if (!vkey && vkey_of_keyfile(c, vk, sizeof vk, true))
+        vkey = vk;
+    struct pw_buf rep;
+    pw_buf_init(&rep, 0);
+    int rc;
+    if (strcmp(sub, "verify") == 0) {
+        rc = archive_verify_dir(dir, vkey, &rep);
+    } else {
+        if (!out) {
+            fprintf(stderr, "parkwatch archive export: --out DIR is required\n%s", usage);
+            pw_buf_release(&rep);
+            return 2;
+        }
+        rc = archive_export_dir(dir, vkey, out, &rep);
+    }
+    fputs(rep.data ? rep.data : "", rc == PW_OK ? stdout : stderr);
+    pw_buf_release(&rep);
+    return rc == PW_OK ? 0 : 1;
+}

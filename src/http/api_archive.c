@@ -1,0 +1,202 @@
+/* api_archive.c — the tamper-evident archive, read-only, in the c2sp.org/tlog-tiles layout
+ * (docs/archive.md, docs/api.md "Archive"):
+ *
+ *   GET /archive/checkpoint                 the latest signed checkpoint (not cacheable)
+ *   GET /archive/tile/<L>/<N>[.p/<W>]       hash tiles (immutable)
+ *   GET /archive/tile/entries/<N>[.p/<W>]   entry bundles (immutable)
+ *   GET /archive/vkey                       the verifier key (public)
+ *   GET /api/v1/archive/proof?index=N       a c2sp.org/tlog-proof receipt for leaf N against the
+ *                                           latest checkpoint
+ *   GET /api/v1/archive/consistency?old=M[&size=N]
+ *                                           consistency proof hashes (base64, one per line) from
+ *                                           size M to N (default: the latest checkpoint)
+ * Everything but the vkey needs admin, supervisor or regulator. Tiles are served only up to the
+ * latest checkpoint's size. */
+#include "http/http_int.h"
+
+#include "archive/archive.h"
+#include "base/err.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <sodium.h>
+#include <stdlib.h>
+#include <string.h>
+
+static struct archive *archive_of(struct http_server *s, struct http_resp *w)
+{
+    if (!s->deps.archive)
+        http_json_error(w, 404, "the archive is not enabled (archive.enabled)");
+    return s->deps.archive;
+}
+
+static void h_checkpoint(struct http_server *s, struct http_req *r, struct http_resp *w)
+{
+    struct archive *a = archive_of(s, w);
+    if (!a)
+        return;
+    if (archive_latest_checkpoint(a, &w->body) != PW_OK) {
+        http_json_error(w, 404, "no checkpoint signed yet");
+        return;
+    }
+    w->content_type = "text/plain; charset=utf-8";
+    http_add_header(w, "Cache-Control", "no-cache");
+}
+
+static void h_vkey(struct http_server *s, struct http_req *r, struct http_resp *w)
+{
+    struct archive *a = archive_of(s, w);
+    if (!a)
+        return;
+    char vk[300];
+    archive_vkey(a, vk, sizeof vk);
+    pw_buf_puts(&w->body, vk);
+    pw_buf_putc(&w->body, '\n');
+    w->content_type = "text/plain; charset=utf-8";
+}
+
+static void h_tile(struct http_server *s, struct http_req *r, struct http_resp *w)
+{
+    struct archive *a = archive_of(s, w);
+    if (!a)
+        return;
+    int level;
+    uint64_t n;
+    unsigned width;
+    if (archive_tile_parse(r->params[0], &level, &n, &width) != PW_OK) {
+        http_json_error(w, 400, "tile path: expected <L>/<N>[.p/<W>] or entries/<N>[.p/<W>] "
+                                "with N in x-prefixed 3-digit groups, got '%.64s'",
+                        r->params[0]);
+        return;
+    }
+    int rc = archive_tile_read(a, level, n, width, &w->body);
+    if (rc == PW_ENOTFOUND) {
+        http_json_error(w, 404, "tile %.64s is not in the tree of the latest checkpoint",
+                        r->params[0]);
+        return;
+    }
+    if (rc != PW_OK) {
+        http_json_error(w, 500, "reading tile %.64s: %s", r->params[0], pw_strerror(rc));
+        return;
+    }
+    w->content_type = "application/octet-stream";
+    http_add_header(w, "Cache-Control", "public, max-age=31536000, immutable");
+}
+
+static bool u64_arg(struct http_req *r, struct http_resp *w, const char *name, bool required,
+                    uint64_t def, uint64_t *out)
+{
+    const char *v = http_arg(r, name);
+    if (!v || !*v) {
+        if (required) {
+            http_json_error(w, 400, "%s: required", name);
+            return false;
+        }
+        *out = def;
+        return true;
+    }
+    char *end;
+    errno = 0;
+    unsigned long long x = strtoull(v, &end, 10);
+    if (*end || errno || v[0] == '-' || v[0] == '+' || strlen(v) > 20) {
+        http_json_error(w, 400, "%s: expected a non-negative integer, got '%.32s'", name, v);
+        return false;
+    }
+    *out = x;
+    return true;
+}
+
+/* The latest checkpoint's note and size; false after answering. */
+static bool latest(struct archive *a, struct http_resp *w, struct pw_buf *note, uint64_t *size)
+{
+    if (archive_latest_checkpoint(a, note) != PW_OK) {
+        http_json_error(w, 404, "no checkpoint signed yet");
+        return false;
+    }
+    struct archive_checkpoint cp;
+    char err[128];
+    const char *sep = strstr(note->data, "\n\n");
+    if (!sep || archive_checkpoint_parse(note->data, (size_t)(sep - note->data) + 1, &cp, err,
+                                         sizeof err) != PW_OK) {
+        http_json_error(w, 500, "the stored checkpoint does not parse");
+        return false;
+    }
+    *size = cp.size;
+    return true;
+}
+
+static void h_proof(struct http_server *s, struct http_req *r, struct http_resp *w)
+{
+    struct archive *a = archive_of(s, w);
+    if (!a)
+        return;
+    uint64_t index, size;
+    struct pw_buf note;
+    pw_buf_init(&note, 0);
+    if (!u64_arg(r, w, "index", true, 0, &index) || !latest(a, w, &note, &size))
+        goto out;
+    if (index >= size) {
+        http_json_error(w, 404, "leaf %" PRIu64 " is not in the latest checkpoint (size %" PRIu64
+                                ")", index, size);
+        goto out;
+    }
+    uint8_t proof[ARCHIVE_MAX_PROOF][ARCHIVE_HASH];
+    size_t n = 0;
+    int rc = archive_prove(a, index, size, proof, &n);
+    if (rc != PW_OK) {
+        http_json_error(w, 500, "proof: %s", pw_strerror(rc));
+        goto out;
+    }
+    archive_receipt_format(index, (const uint8_t(*)[ARCHIVE_HASH])proof, n, note.data, note.len,
+                           &w->body);
+    w->content_type = "text/plain; charset=utf-8";
+    char cd[96];
+    snprintf(cd, sizeof cd, "attachment; filename=\"leaf-%" PRIu64 ".tlog-proof\"", index);
+    http_add_header(w, "Content-Disposition", cd);
+out:
+    pw_buf_release(&note);
+}
+
+static void h_consistency(struct http_server *s, struct http_req *r, struct http_resp *w)
+{
+    struct archive *a = archive_of(s, w);
+    if (!a)
+        return;
+    uint64_t old, size, latest_size;
+    struct pw_buf note;
+    pw_buf_init(&note, 0);
+    if (!latest(a, w, &note, &latest_size) || !u64_arg(r, w, "old", true, 0, &old) ||
+        !u64_arg(r, w, "size", false, latest_size, &size))
+        goto out;
+    if (old == 0 || old > size || size > latest_size) {
+        http_json_error(w, 400, "need 0 < old <= size <= %" PRIu64 " (the latest checkpoint)",
+                        latest_size);
+        goto out;
+    }
+    uint8_t proof[ARCHIVE_MAX_PROOF][ARCHIVE_HASH];
+    size_t n = 0;
+    int rc = archive_prove_consistency(a, old, size, proof, &n);
+    if (rc != PW_OK) {
+        http_json_error(w, 500, "proof: %s", pw_strerror(rc));
+        goto out;
+    }
+    for (size_t i = 0; i < n; i++) {
+        char b64[64];
+        sodium_bin2base64(b64, sizeof b64, proof[i], ARCHIVE_HASH,
+                          sodium_base64_VARIANT_ORIGINAL);
+        pw_buf_puts(&w->body, b64);
+        pw_buf_putc(&w->body, '\n');
+    }
+    w->content_type = "text/plain; charset=utf-8";
+out:
+    pw_buf_release(&note);
+}
+
+const struct http_route http_routes_archive[] = {
+    {"GET", "/archive/checkpoint", ACCESS_ARCHIVE, false, h_checkpoint},
+    {"GET", "/archive/vkey", ACCESS_PUBLIC, false, h_vkey},
+    {"GET", "/archive/tile/{*path}", ACCESS_ARCHIVE, false, h_tile},
+    {"GET", "/api/v1/archive/proof", ACCESS_ARCHIVE, false, h_proof},
+    {"GET", "/api/v1/archive/consistency", ACCESS_ARCHIVE, false, h_consistency},
+    {NULL, NULL, 0, false, NULL},
+};
