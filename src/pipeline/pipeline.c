@@ -42,7 +42,7 @@ struct blist {
 struct pipeline {
     struct tsdb *db;
     struct pipeline_opts opt;
-    pthread_t thread, syncer;
+    pthread_t thread, syncer, asyncer;
     pthread_mutex_t lock;
     pthread_cond_t wake;      /* writer: a batch arrived, a sync finished, or stopping */
     pthread_cond_t sync_wake; /* sync thread: a ticket was posted, or stop */
@@ -52,6 +52,11 @@ struct pipeline {
     struct tsdb_sync_ticket ticket;     /* guarded by lock */
     struct archive_sync_ticket aticket; /* guarded by lock */
     bool sync_tsdb, sync_archive;       /* which of the two the posted ticket covers */
+    /* the archive's fsync runs on its own thread at the same time as the WAL's (one fsync's
+     * latency per group, not two): guarded by lock */
+    pthread_cond_t async_wake;
+    struct archive_sync_ticket async_t;
+    bool async_posted, async_done, has_asyncer;
     bool sync_posted, sync_done, sync_stop; /* guarded by lock */
     /* writer thread only */
     struct blist work, applied, committed;
@@ -639,12 +644,25 @@ static void *syncer(void *arg)
         struct tsdb_sync_ticket t = p->ticket;
         struct archive_sync_ticket at = p->aticket;
         bool need_t = p->sync_tsdb, need_a = p->sync_archive;
-        pthread_mutex_unlock(&p->lock);
-        if (need_t)
+        if (need_t && need_a && p->has_asyncer) {
+            p->async_t = at;
+            p->async_posted = true;
+            p->async_done = false;
+            pthread_cond_broadcast(&p->async_wake);
+            pthread_mutex_unlock(&p->lock);
             tsdb_sync_perform(&t);
-        if (need_a)
-            archive_sync_perform(&at);
-        pthread_mutex_lock(&p->lock);
+            pthread_mutex_lock(&p->lock);
+            while (!p->async_done)
+                pthread_cond_wait(&p->async_wake, &p->lock);
+            at = p->async_t;
+        } else {
+            pthread_mutex_unlock(&p->lock);
+            if (need_t)
+                tsdb_sync_perform(&t);
+            if (need_a)
+                archive_sync_perform(&at);
+            pthread_mutex_lock(&p->lock);
+        }
         p->ticket.rc = t.rc;
         p->aticket.rc = at.rc;
         p->sync_posted = false;
@@ -653,6 +671,41 @@ static void *syncer(void *arg)
     }
     pthread_mutex_unlock(&p->lock);
     return NULL;
+}
+
+/* The archive's fsync helper: performs the archive ticket the sync thread hands it. */
+static void *asyncer(void *arg)
+{
+    struct pipeline *p = arg;
+    pthread_mutex_lock(&p->lock);
+    for (;;) {
+        while (!p->async_posted && !p->sync_stop)
+            pthread_cond_wait(&p->async_wake, &p->lock);
+        if (!p->async_posted)
+            break;
+        struct archive_sync_ticket t = p->async_t;
+        pthread_mutex_unlock(&p->lock);
+        archive_sync_perform(&t);
+        pthread_mutex_lock(&p->lock);
+        p->async_t = t;
+        p->async_posted = false;
+        p->async_done = true;
+        pthread_cond_broadcast(&p->async_wake);
+    }
+    pthread_mutex_unlock(&p->lock);
+    return NULL;
+}
+
+static void stop_asyncer(struct pipeline *p)
+{
+    if (!p->has_asyncer)
+        return;
+    pthread_mutex_lock(&p->lock);
+    p->sync_stop = true;
+    pthread_cond_broadcast(&p->async_wake);
+    pthread_mutex_unlock(&p->lock);
+    pthread_join(p->asyncer, NULL);
+    p->has_asyncer = false;
 }
 
 int pipeline_open(struct tsdb *db, const struct pipeline_opts *o, struct pipeline **out)
@@ -667,6 +720,7 @@ int pipeline_open(struct tsdb *db, const struct pipeline_opts *o, struct pipelin
     pthread_mutex_init(&p->lock, NULL);
     pthread_cond_init(&p->wake, NULL);
     pthread_cond_init(&p->sync_wake, NULL);
+    pthread_cond_init(&p->async_wake, NULL);
     m_samples = pw_counter_get("parkwatch_pipeline_samples_total", "",
                                "Samples stored durably by the pipeline.");
     m_failed = pw_counter_get("parkwatch_pipeline_samples_failed_total", "",
@@ -681,14 +735,19 @@ int pipeline_open(struct tsdb *db, const struct pipeline_opts *o, struct pipelin
                                    "Rule transitions applied to the alarm store.");
     m_alarm_errors = pw_counter_get("parkwatch_pipeline_alarm_errors_total", "",
                                     "Rule transitions the alarm store refused or failed.");
-    if (pthread_create(&p->syncer, NULL, syncer, p) != 0)
+    if (p->opt.archive && pthread_create(&p->asyncer, NULL, asyncer, p) == 0)
+        p->has_asyncer = true; /* without it the two fsyncs run one after the other */
+    if (pthread_create(&p->syncer, NULL, syncer, p) != 0) {
+        stop_asyncer(p);
         goto fail;
+    }
     if (pthread_create(&p->thread, NULL, run, p) != 0) {
         pthread_mutex_lock(&p->lock);
         p->sync_stop = true;
         pthread_cond_signal(&p->sync_wake);
         pthread_mutex_unlock(&p->lock);
         pthread_join(p->syncer, NULL);
+        stop_asyncer(p);
         goto fail;
     }
     *out = p;
@@ -697,6 +756,7 @@ fail:
     pthread_mutex_destroy(&p->lock);
     pthread_cond_destroy(&p->wake);
     pthread_cond_destroy(&p->sync_wake);
+    pthread_cond_destroy(&p->async_wake);
     free(p);
     return PW_EIO;
 }
@@ -715,9 +775,11 @@ void pipeline_close(struct pipeline *p)
     pthread_cond_signal(&p->sync_wake);
     pthread_mutex_unlock(&p->lock);
     pthread_join(p->syncer, NULL);
+    stop_asyncer(p);
     pthread_mutex_destroy(&p->lock);
     pthread_cond_destroy(&p->wake);
     pthread_cond_destroy(&p->sync_wake);
+    pthread_cond_destroy(&p->async_wake);
     free(p);
 }
 
