@@ -1,6 +1,6 @@
 /* cmd_archive.c — `parkwatch archive verify|export|vkey`, and the archive's options for serve.
  *
- *   parkwatch archive verify [--data DIR] [--vkey VKEY]
+ *   parkwatch archive verify [--data DIR] [--vkey VKEY] [--from CHECKPOINT]
  *       recomputes every hash tile and the root from the stored entries offline, checks every
  *       signed checkpoint (signature, root, consistency with the next); exit 1 naming the first
  *       damaged entry or tile.
@@ -12,6 +12,7 @@
 
 #include "archive/archive.h"
 #include "base/err.h"
+#include "base/fsutil.h"
 #include "base/log.h"
 
 #include <limits.h>
@@ -21,7 +22,7 @@
 #include <string.h>
 
 static const char usage[] =
-    "usage: parkwatch archive verify [--data DIR] [--vkey VKEY]\n"
+    "usage: parkwatch archive verify [--data DIR] [--vkey VKEY] [--from CHECKPOINT]\n"
     "       parkwatch archive export [--data DIR] --out DIR [--vkey VKEY]\n"
     "       parkwatch archive vkey [--data DIR]\n"
     "\n"
@@ -33,7 +34,8 @@ static const char usage[] =
     "  vkey     print the verifier key (name+id+key) of archive.key_file\n"
     "\n"
     "  --vkey VKEY   check against this verifier key (the one you hold); default: the key file's,\n"
-    "                else the copy stored in <data>/archive/vkey\n";
+    "                else the copy stored in <data>/archive/vkey\n"
+    "  --from FILE   a signed checkpoint you hold: the stored log must contain it as a prefix\n";
 
 void cli_archive_paths(struct cli *c, char *dir, size_t dcap, char *key, size_t kcap,
                        char *origin, size_t ocap)
@@ -91,6 +93,7 @@ int cmd_archive(struct cli *c)
     c->argc--;
     const char *vkey = cli_take_opt(c, "--vkey");
     const char *out = strcmp(sub, "export") == 0 ? cli_take_opt(c, "--out") : NULL;
+    const char *from = strcmp(sub, "verify") == 0 ? cli_take_opt(c, "--from") : NULL;
     if (c->argc > 0) {
         fprintf(stderr, "parkwatch archive %s: unexpected argument '%s'\n%s", sub, c->argv[0],
                 usage);
@@ -114,7 +117,16 @@ int cmd_archive(struct cli *c)
     pw_buf_init(&rep, 0);
     int rc;
     if (strcmp(sub, "verify") == 0) {
-        rc = archive_verify_dir(dir, vkey, &rep);
+        char *held = NULL;
+        size_t held_len = 0;
+        if (from && (rc = pw_file_read(from, ARCHIVE_MAX_NOTE, &held, &held_len)) != PW_OK) {
+            fprintf(stderr, "parkwatch archive verify: cannot read --from %s: %s\n", from,
+                    pw_strerror(rc));
+            pw_buf_release(&rep);
+            return 1;
+        }
+        rc = archive_verify_dir(dir, vkey, held, held_len, &rep);
+        free(held);
     } else {
         if (!out) {
             fprintf(stderr, "parkwatch archive export: --out DIR is required\n%s", usage);

@@ -288,11 +288,15 @@ int archive_prove_consistency(struct archive *a, uint64_t old_size, uint64_t siz
 
 /* Verifies a stored log without a daemon: recomputes every hash tile and the root from the
  * entries, checks every stored tile equals what the entries give, every signed checkpoint's
- * signature (vkey: NULL = the key file's) and that each checkpoint is consistent with the
- * next. Writes progress and the first problem (naming the entry or tile) to report. PW_OK,
- * PW_ECORRUPT (damage found), PW_EIO. */
-int archive_verify_dir(const char *dir, const char *vkey, struct pw_buf *report);
-/* Writes a 备案包 of dir to out_dir: checkpoint, checkpoints/<size>, tile/..., vkey. */
+ * signature (vkey: NULL = the copy in dir/vkey, reported as such) and that each checkpoint is
+ * consistent with the next. from (may be NULL): a signed checkpoint the caller holds, which
+ * the stored log must contain as a prefix. Writes a summary and the first problem (naming the
+ * entry or tile) to report. PW_OK, PW_ECORRUPT (damage found), PW_EINVAL (bad key or --from),
+ * PW_EIO. */
+int archive_verify_dir(const char *dir, const char *vkey, const char *from, size_t from_len,
+                       struct pw_buf *report);
+/* Writes a 备案包 of dir to out_dir: checkpoint, checkpoints/<n>-<size>, tile/..., vkey (NULL:
+ * the copy in dir/vkey). Refuses a damaged log (PW_ECORRUPT). */
 int archive_export_dir(const char *dir, const char *vkey, const char *out_dir,
                        struct pw_buf *report);
 /* Reads or creates (create = true) the 32-byte seed at path (mode 0600). */

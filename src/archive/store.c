@@ -92,6 +92,8 @@ struct archive {
     uint64_t first_bad_tile_index;
     bool bad_tile;
     bool repair;                     /* second open pass: rewrite every hash file */
+    bool has_from, from_seen;        /* archive_verify_dir --from: a checkpoint the caller holds */
+    struct cp_rec from;
 };
 
 static struct pw_counter *m_leaves, *m_bytes, *m_checkpoints, *m_integrity, *m_errors,
@@ -340,6 +342,15 @@ static int reconcile_all(struct archive *a, bool final)
 /* Checks the checkpoints whose size the scan just reached. */
 static void check_checkpoints(struct archive *a)
 {
+    if (a->has_from && !a->from_seen && a->from.size == a->f.size) {
+        uint8_t root[ARCHIVE_HASH];
+        archive_frontier_root(&a->f, root);
+        a->from_seen = true;
+        if (sodium_memcmp(root, a->from.root, ARCHIVE_HASH) != 0)
+            integrity_error(a, "the stored entries give another root at size %" PRIu64
+                               " than the checkpoint given with --from (the log was rewritten)",
+                            a->f.size);
+    }
     while (a->next_cp < a->n_cps && a->cps[a->next_cp].size == a->f.size) {
         uint8_t root[ARCHIVE_HASH];
         archive_frontier_root(&a->f, root);
@@ -502,7 +513,7 @@ static void free_archive(struct archive *a)
 }
 
 static int open_common(const struct archive_opts *o, const char *vkey, bool verify_only,
-                       struct archive **out, char *err, size_t errcap)
+                       const struct cp_rec *from, struct archive **out, char *err, size_t errcap)
 {
     if (!m_leaves)
         metrics_init();
@@ -510,6 +521,10 @@ static int open_common(const struct archive_opts *o, const char *vkey, bool veri
     a->opt = *o;
     a->verify_only = verify_only;
     a->integrity_ok = true;
+    if (from) {
+        a->has_from = true;
+        a->from = *from;
+    }
     a->fd_entries = a->fd_cps = -1;
     for (int l = 0; l < MAX_LEVELS; l++) {
         a->fd_hash[l] = -1;
@@ -604,6 +619,9 @@ static int open_common(const struct archive_opts *o, const char *vkey, bool veri
         integrity_error(a, "entry %" PRIu64 " differs from its hash stored when it was appended",
                         a->first_bad_tile_index);
     }
+    if (a->has_from && !a->from_seen)
+        integrity_error(a, "entries missing: %" PRIu64 " stored, but the checkpoint given with "
+                           "--from has %" PRIu64, a->f.size, a->from.size);
     if (a->signed_size > a->f.size)
         integrity_error(a,
                         "entries missing: %" PRIu64 " stored, but a checkpoint signed %" PRIu64,
@@ -646,7 +664,7 @@ fail:
 
 int archive_open(const struct archive_opts *o, struct archive **out, char *err, size_t errcap)
 {
-    return open_common(o, NULL, false, out, err, errcap);
+    return open_common(o, NULL, false, NULL, out, err, errcap);
 }
 
 void archive_close(struct archive *a)
@@ -1005,7 +1023,8 @@ static int read_vkey_file(const char *dir, char *out, size_t cap)
     return PW_OK;
 }
 
-int archive_verify_dir(const char *dir, const char *vkey, struct pw_buf *report)
+int archive_verify_dir(const char *dir, const char *vkey, const char *from, size_t from_len,
+                       struct pw_buf *report)
 {
     char vk[1100], err[512] = "";
     if (!vkey) {
@@ -1022,7 +1041,25 @@ int archive_verify_dir(const char *dir, const char *vkey, struct pw_buf *report)
     o.dir = dir;
     o.read_only = true;
     struct archive *a = NULL;
-    int rc = open_common(&o, vkey, true, &a, err, sizeof err);
+    struct cp_rec held;
+    if (from) {
+        struct archive_key k;
+        struct archive_checkpoint cp;
+        size_t tl = 0;
+        int vr = archive_vkey_parse(vkey, &k, err, sizeof err);
+        if (vr == PW_OK)
+            vr = archive_note_verify(&k, from, from_len, &tl);
+        if (vr == PW_OK)
+            vr = archive_checkpoint_parse(from, tl, &cp, err, sizeof err);
+        if (vr != PW_OK) {
+            pw_buf_printf(report, "error: the --from checkpoint is not a checkpoint signed by %s\n",
+                          vkey);
+            return PW_EINVAL;
+        }
+        held.size = cp.size;
+        memcpy(held.root, cp.root, ARCHIVE_HASH);
+    }
+    int rc = open_common(&o, vkey, true, from ? &held : NULL, &a, err, sizeof err);
     if (rc != PW_OK) {
         pw_buf_printf(report, "error: %s\n", err);
         return rc == PW_ECONFIG ? PW_EINVAL : PW_EIO;
@@ -1098,7 +1135,7 @@ int archive_export_dir(const char *dir, const char *vkey, const char *out_dir,
     o.dir = dir;
     o.read_only = true;
     struct archive *a = NULL;
-    int rc = open_common(&o, vkey, true, &a, err, sizeof err);
+    int rc = open_common(&o, vkey, true, NULL, &a, err, sizeof err);
     if (rc != PW_OK) {
         pw_buf_printf(report, "error: %s\n", err);
         return rc;

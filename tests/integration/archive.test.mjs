@@ -144,6 +144,8 @@ test('the Go checker and Sigstore accept checkpoints, tiles, proofs and receipts
   const v = cli(['archive', 'verify', '--data', d.dir, ...PARK]);
   assert.equal(v.status, 0, v.stderr);
   assert.match(v.stdout, /^ok: every tile and checkpoint agrees/m);
+  const vf = cli(['archive', 'verify', '--data', d.dir, ...PARK, '--from', path.join(work, 'old-checkpoint')]);
+  assert.equal(vf.status, 0, vf.stderr);
   const out = path.join(work, 'beian');
   const e = cli(['archive', 'export', '--data', d.dir, '--out', out, ...PARK]);
   assert.equal(e.status, 0, e.stderr);

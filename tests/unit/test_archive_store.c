@@ -211,7 +211,7 @@ static void test_append_reopen_tiles_proofs(void **state)
 
     struct pw_buf rep;
     pw_buf_init(&rep, 0);
-    assert_int_equal(archive_verify_dir(f.dir, NULL, &rep), PW_OK);
+    assert_int_equal(archive_verify_dir(f.dir, NULL, NULL, 0, &rep), PW_OK);
     assert_non_null(strstr(rep.data, "ok: every tile"));
     /* export */
     char out[200], path[300];
@@ -283,7 +283,7 @@ static void test_tamper_detected(void **state)
     flip_in_file(entries, "w01018-Flag=N", "w01018-Flag=D", 300);
     struct pw_buf rep;
     pw_buf_init(&rep, 0);
-    assert_int_equal(archive_verify_dir(f.dir, NULL, &rep), PW_ECORRUPT);
+    assert_int_equal(archive_verify_dir(f.dir, NULL, NULL, 0, &rep), PW_ECORRUPT);
     assert_non_null(strstr(rep.data, "damaged: entry 300 "));
     /* the daemon opens it, counts the integrity error and refuses to sign */
     a = open_at(&f, PW_OK);
@@ -294,7 +294,7 @@ static void test_tamper_detected(void **state)
     archive_close(a);
     /* the daemon kept the evidence: the stored hash still names the entry */
     pw_buf_reset(&rep);
-    assert_int_equal(archive_verify_dir(f.dir, NULL, &rep), PW_ECORRUPT);
+    assert_int_equal(archive_verify_dir(f.dir, NULL, NULL, 0, &rep), PW_ECORRUPT);
     assert_non_null(strstr(rep.data, "damaged: entry 300 "));
     pw_buf_release(&rep);
     tu_rmrf(f.root);
@@ -328,7 +328,7 @@ static void test_tamper_detected(void **state)
     char vk[300];
     archive_key_from_seed(&other, "archive.parkwatch.test", seed);
     archive_vkey_format(&other, vk, sizeof vk);
-    assert_int_equal(archive_verify_dir(f.dir, vk, &rep), PW_ECORRUPT);
+    assert_int_equal(archive_verify_dir(f.dir, vk, NULL, 0, &rep), PW_ECORRUPT);
     assert_non_null(strstr(rep.data, "not signed by this log's key"));
     snprintf(hashes, sizeof hashes, "%s/hashes.0", f.dir);
     int fd = open(hashes, O_WRONLY);
@@ -336,13 +336,39 @@ static void test_tamper_detected(void **state)
     assert_int_equal(pwrite(fd, "XXXX", 4, 32 * 257), 4);
     close(fd);
     pw_buf_reset(&rep);
-    assert_int_equal(archive_verify_dir(f.dir, NULL, &rep), PW_ECORRUPT);
+    assert_int_equal(archive_verify_dir(f.dir, NULL, NULL, 0, &rep), PW_ECORRUPT);
     assert_non_null(strstr(rep.data, "entry 257"));
     a = open_at(&f, PW_OK); /* rewrites the tile from the entries */
     assert_true(archive_integrity_ok(a));
     archive_close(a);
     pw_buf_reset(&rep);
-    assert_int_equal(archive_verify_dir(f.dir, NULL, &rep), PW_OK);
+    assert_int_equal(archive_verify_dir(f.dir, NULL, NULL, 0, &rep), PW_OK);
+
+    /* a log rewritten and re-signed with the same key: a checkpoint held from before shows it */
+    struct pw_buf held;
+    pw_buf_init(&held, 0);
+    a = open_at(&f, PW_OK);
+    assert_int_equal(archive_latest_checkpoint(a, &held), PW_OK);
+    archive_close(a);
+    pw_buf_reset(&rep);
+    assert_int_equal(archive_verify_dir(f.dir, NULL, held.data, held.len, &rep), PW_OK);
+    tu_rmrf(f.dir);
+    a = open_at(&f, PW_OK);
+    for (int i = 0; i < 400; i++) { /* other frames, a longer log */
+        char leaf[64];
+        int n = snprintf(leaf, sizeof leaf, "rewritten %d", i);
+        assert_int_equal(archive_append(a, leaf, (size_t)n), i);
+    }
+    commit(a);
+    archive_close(a);
+    pw_buf_reset(&rep);
+    assert_int_equal(archive_verify_dir(f.dir, NULL, NULL, 0, &rep), PW_OK); /* self-consistent */
+    pw_buf_reset(&rep);
+    assert_int_equal(archive_verify_dir(f.dir, NULL, held.data, held.len, &rep), PW_ECORRUPT);
+    assert_non_null(strstr(rep.data, "the log was rewritten"));
+    pw_buf_reset(&rep);
+    assert_int_equal(archive_verify_dir(f.dir, NULL, "junk\n", 5, &rep), PW_EINVAL);
+    pw_buf_release(&held);
     pw_buf_release(&rep);
 
     /* a key file others can read is refused */
@@ -388,7 +414,7 @@ static void test_torn_tail(void **state)
     archive_close(a);
     struct pw_buf rep;
     pw_buf_init(&rep, 0);
-    assert_int_equal(archive_verify_dir(f.dir, NULL, &rep), PW_OK);
+    assert_int_equal(archive_verify_dir(f.dir, NULL, NULL, 0, &rep), PW_OK);
     pw_buf_release(&rep);
     pw_log_set_sink(NULL, NULL);
     tu_rmrf(f.root);
@@ -474,7 +500,7 @@ static void test_kill9(void **state)
     }
     struct pw_buf rep;
     pw_buf_init(&rep, 0);
-    assert_int_equal(archive_verify_dir(f.dir, NULL, &rep), PW_OK);
+    assert_int_equal(archive_verify_dir(f.dir, NULL, NULL, 0, &rep), PW_OK);
     pw_buf_release(&rep);
     pw_log_set_sink(NULL, NULL);
     tu_rmrf(f.root);

@@ -112,7 +112,7 @@ static void run(enum tsdb_fsync mode)
     /* everything is stored, signed and verifiable */
     struct pw_buf rep;
     pw_buf_init(&rep, 0);
-    assert_int_equal(archive_verify_dir(adir, NULL, &rep), PW_OK);
+    assert_int_equal(archive_verify_dir(adir, NULL, NULL, 0, &rep), PW_OK);
     char want[64];
     snprintf(want, sizeof want, "entries %llu\n", (unsigned long long)leaves);
     assert_non_null(strstr(rep.data, want));
