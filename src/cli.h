@@ -33,6 +33,10 @@ int cmd_archive(struct cli *c);
  * <data directory>-archive.key beside it) and origin (archive.parkwatch.<park_id>). */
 void cli_archive_paths(struct cli *c, char *dir, size_t dcap, char *key, size_t kcap,
                        char *origin, size_t ocap);
+/* The witness key (witness.parkwatch.<park_id>, derived from the archive seed). PW_OK, or an
+ * error with err. */
+struct archive_key;
+int cli_archive_witness_key(struct cli *c, struct archive_key *wk, char *err, size_t errcap);
 
 /* Alarming (cmd_alarming.c): alarm store, rule set, webhooks. NULL after logging the reason. */
 struct alarming;

@@ -24,14 +24,15 @@
 static const char usage[] =
     "usage: parkwatch archive verify [--data DIR] [--vkey VKEY] [--from CHECKPOINT]\n"
     "       parkwatch archive export [--data DIR] --out DIR [--vkey VKEY]\n"
-    "       parkwatch archive vkey [--data DIR]\n"
+    "       parkwatch archive vkey [--data DIR] [--witness]\n"
     "\n"
     "  verify   recompute every tile and the root from <data>/archive's entries and check every\n"
     "           signed checkpoint and its consistency with the next; exit 1 naming the first\n"
     "           damaged entry or tile\n"
     "  export   write a filing package (备案包): checkpoint, tile/<L>/<N>, tile/entries/<N>,\n"
     "           checkpoints/, vkey — verifiable without parkwatch (docs/archive.md)\n"
-    "  vkey     print the verifier key (name+id+key) of archive.key_file\n"
+    "  vkey     print the verifier key (name+id+key) of archive.key_file; with --witness the\n"
+    "           cosignature key this parkwatch witnesses other logs with\n"
     "\n"
     "  --vkey VKEY   check against this verifier key (the one you hold); default: the key file's,\n"
     "                else the copy stored in <data>/archive/vkey\n"
@@ -52,6 +53,25 @@ void cli_archive_paths(struct cli *c, char *dir, size_t dcap, char *key, size_t 
     while (bl > 1 && base[bl - 1] == '/')
         bl--;
     snprintf(key, kcap, "%.*s-archive.key", (int)bl, base);
+}
+
+int cli_archive_witness_key(struct cli *c, struct archive_key *wk, char *err, size_t errcap)
+{
+    char dir[4096], key[4096], origin[256], name[256];
+    uint8_t seed[32];
+    cli_archive_paths(c, dir, sizeof dir, key, sizeof key, origin, sizeof origin);
+    int rc = archive_key_load(key, false, seed, err, errcap);
+    if (rc != PW_OK)
+        return rc;
+    snprintf(name, sizeof name, "witness.parkwatch.%s", c->cfg.archive_park_id);
+    if (!archive_name_valid(name)) {
+        snprintf(err, errcap, "witness name '%s' is not a valid key name", name);
+        sodium_memzero(seed, sizeof seed);
+        return PW_ECONFIG;
+    }
+    archive_witness_key_from_seed(wk, name, seed);
+    sodium_memzero(seed, sizeof seed);
+    return PW_OK;
 }
 
 /* The verifier key of the key file into out; false when it cannot be read. */
@@ -94,6 +114,7 @@ int cmd_archive(struct cli *c)
     const char *vkey = cli_take_opt(c, "--vkey");
     const char *out = strcmp(sub, "export") == 0 ? cli_take_opt(c, "--out") : NULL;
     const char *from = strcmp(sub, "verify") == 0 ? cli_take_opt(c, "--from") : NULL;
+    bool witness = strcmp(sub, "vkey") == 0 && cli_take_flag(c, "--witness");
     if (c->argc > 0) {
         fprintf(stderr, "parkwatch archive %s: unexpected argument '%s'\n%s", sub, c->argv[0],
                 usage);
@@ -102,8 +123,18 @@ int cmd_archive(struct cli *c)
     char vk[1100], dir[4096], key[4096], origin[256];
     cli_archive_paths(c, dir, sizeof dir, key, sizeof key, origin, sizeof origin);
     if (strcmp(sub, "vkey") == 0) {
-        if (!vkey_of_keyfile(c, vk, sizeof vk, false))
+        if (witness) {
+            struct archive_key wk;
+            char err[512];
+            if (cli_archive_witness_key(c, &wk, err, sizeof err) != PW_OK) {
+                fprintf(stderr, "parkwatch archive: %s\n", err);
+                return 1;
+            }
+            archive_witness_vkey_format(&wk, vk, sizeof vk);
+            sodium_memzero(&wk, sizeof wk);
+        } else if (!vkey_of_keyfile(c, vk, sizeof vk, false)) {
             return 1;
+        }
         printf("%s\n", vk);
         return 0;
     }

@@ -128,6 +128,35 @@ static int open_archive(struct cli *c, struct archive **out)
     return rc;
 }
 
+/* The witness for other logs (archive.witness_for) and the pusher of our checkpoints to
+ * witnesses (archive.witnesses); either may stay NULL. */
+static int start_witnessing(struct cli *c, struct archive *ar, struct archive_witness **wit,
+                            struct archive_pusher **push, char *wvkey, size_t cap)
+{
+    char err[512] = "", dir[4096];
+    int rc = PW_OK;
+    if (c->cfg.archive_witness_for[0]) {
+        struct archive_key wk;
+        if ((rc = cli_archive_witness_key(c, &wk, err, sizeof err)) == PW_OK) {
+            snprintf(dir, sizeof dir, "%s/archive/witness", c->data_dir);
+            rc = archive_witness_open(dir, &wk, c->cfg.archive_witness_for, wit, err, sizeof err);
+            archive_witness_vkey_format(&wk, wvkey, cap);
+            sodium_memzero(&wk, sizeof wk);
+        }
+        if (rc != PW_OK) {
+            PW_LOG_ERROR("serve", "cannot start the witness", "err=%s detail=\"%s\"",
+                         pw_errname(rc), err);
+            return rc;
+        }
+        PW_LOG_INFO("serve", "witnessing other archives", "vkey=%s", wvkey);
+    }
+    rc = archive_pusher_start(ar, c->cfg.archive_witnesses, push, err, sizeof err);
+    if (rc != PW_OK)
+        PW_LOG_ERROR("serve", "cannot push to the witnesses", "err=%s detail=\"%s\"",
+                     pw_errname(rc), err);
+    return rc;
+}
+
 /* MQTT, Modbus and the device event log (<data>/events.db); started after the pipeline. */
 static int start_field(struct cli *c, struct model *m, struct pipeline *pl,
                        struct field_handles *fh)
@@ -163,6 +192,9 @@ int cmd_serve(struct cli *c)
     struct ingest *ig = NULL;
     struct alarming *al = NULL;
     struct archive *ar = NULL;
+    struct archive_witness *wit = NULL;
+    struct archive_pusher *push = NULL;
+    char wvkey[300] = "";
     int status = 1;
     if (c->argc > 0) {
         fprintf(stderr, "parkwatch serve: unexpected argument '%s'\n", c->argv[0]);
@@ -195,6 +227,9 @@ int cmd_serve(struct cli *c)
     if (pipeline_open(db, &po, &pl) != PW_OK)
         goto out;
 
+    if (ar && start_witnessing(c, ar, &wit, &push, wvkey, sizeof wvkey) != PW_OK)
+        goto out;
+
     struct ingest_deps id = {.cfg = &c->cfg, .model = m, .pipeline = pl, .tsdb = db,
                              .data_dir = c->data_dir,
                              .on_vehicle_alarm = alarming_on_vehicle_alarm,
@@ -213,7 +248,9 @@ int cmd_serve(struct cli *c)
                            .field = &fh,
                            .alarms = alarming_store(al),
                            .rules_db = alarming_rules_db(al),
-                           .archive = ar};
+                           .archive = ar,
+                           .witness = wit};
+    snprintf(hd.witness_vkey, sizeof hd.witness_vkey, "%s", wvkey);
     if (http_start(&hd, &http) != PW_OK)
         goto out;
 
@@ -237,7 +274,9 @@ out:
     ingest_stop(ig);
     stop_field(&fh);
     pipeline_close(pl);
+    archive_pusher_stop(push);
     archive_close(ar);
+    archive_witness_close(wit);
     alarming_close(al);
     if (db) {
         int rc = tsdb_close(db);

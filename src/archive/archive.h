@@ -159,6 +159,38 @@ int archive_receipt_verify(const struct archive_key *k, const char *origin, cons
                            size_t len, const void *leaf, size_t leaf_len, char *err,
                            size_t errcap);
 
+/* ==== witness (witness.c; c2sp.org/tlog-witness) ==== */
+
+struct archive;
+struct archive_witness;
+
+/* The witness key: its own Ed25519 key derived from the archive seed, named `name`, with the
+ * cosignature key ID (type 0x04). */
+void archive_witness_key_from_seed(struct archive_key *k, const char *name,
+                                   const uint8_t seed[32]);
+/* Its verifier key string name+<id>+base64(0x04 ‖ pk). */
+void archive_witness_vkey_format(const struct archive_key *k, char *out, size_t cap);
+/* Parses a cosignature verifier key (type 0x04). PW_EINVAL with err. */
+int archive_witness_vkey_parse(const char *vkey, struct archive_key *k, char *err, size_t errcap);
+/* A witness keeping its state in dir for the logs whose verifier keys are in logs_csv
+ * (comma-separated). PW_ECONFIG (err names the bad key) or PW_EIO. */
+int archive_witness_open(const char *dir, const struct archive_key *key, const char *logs_csv,
+                         struct archive_witness **out, char *err, size_t errcap);
+void archive_witness_close(struct archive_witness *w);
+/* Handles one add-checkpoint request body; returns the HTTP status and writes the response body
+ * (cosignature lines on 200, the held size on 409, a message otherwise) and its content type.
+ * Any thread. */
+int archive_witness_add(struct archive_witness *w, const char *body, size_t len, uint64_t now_s,
+                        struct pw_buf *out, const char **content_type);
+
+/* The log side: pushes every new checkpoint of a to the witnesses in csv ("URL VKEY" entries,
+ * comma-separated; URL is the witness prefix, .../add-checkpoint is appended) from a thread of
+ * its own, and adds each verified cosignature to the served checkpoint. PW_ECONFIG with err. */
+struct archive_pusher;
+int archive_pusher_start(struct archive *a, const char *csv, struct archive_pusher **out,
+                         char *err, size_t errcap);
+void archive_pusher_stop(struct archive_pusher *p);
+
 /* ==== tiles (pure) ==== */
 
 /* "tile/<L>/<N>[.p/<W>]" (level >= 0) or "tile/entries/<N>[.p/<W>]" (level < 0) for tile n
@@ -268,8 +300,15 @@ int archive_checkpoint_maybe(struct archive *a, int64_t now_ms, bool force);
 /* ---- readers (any thread) ---- */
 
 bool archive_integrity_ok(const struct archive *a);
-/* The latest signed checkpoint note into out. PW_ENOTFOUND before the first one. */
+/* The latest signed checkpoint note, with the witnesses' cosignatures collected for it, into
+ * out. PW_ENOTFOUND before the first one. */
 int archive_latest_checkpoint(struct archive *a, struct pw_buf *out);
+/* The latest checkpoint without cosignatures, and its size. */
+int archive_latest_signed(struct archive *a, struct pw_buf *out, uint64_t *size);
+/* Adds a witness's cosignature line to the served checkpoint when cp_text (len bytes) is still
+ * the latest checkpoint's text; returns whether it was added. */
+bool archive_add_cosignature(struct archive *a, const char *cp_text, size_t len,
+                             const char *line, size_t line_len);
 /* Contents of a tile (level >= 0: hashes; level -1: entry bundle) of width w as published by the
  * latest checkpoint (tiles are served only up to its size). PW_ENOTFOUND when the tile does not
  * exist at that size, PW_EIO. */

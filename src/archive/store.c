@@ -81,6 +81,7 @@ struct archive {
     uint64_t signed_size;
     uint8_t signed_root[ARCHIVE_HASH];
     struct pw_buf latest;            /* the latest signed checkpoint note */
+    struct pw_buf cosigs;            /* witnesses' cosignature lines for it */
     struct cp_rec *cps;              /* every checkpoint (verify/export) */
     size_t n_cps, cap_cps;
     bool integrity_ok;
@@ -505,6 +506,7 @@ static void free_archive(struct archive *a)
     }
     pw_buf_release(&a->pend_entries);
     pw_buf_release(&a->latest);
+    pw_buf_release(&a->cosigs);
     pthread_mutex_destroy(&a->lock);
     free(a->bundle_off);
     free(a->cps);
@@ -532,6 +534,7 @@ static int open_common(const struct archive_opts *o, const char *vkey, bool veri
     }
     pw_buf_init(&a->pend_entries, 0);
     pw_buf_init(&a->latest, 0);
+    pw_buf_init(&a->cosigs, 0);
     pthread_mutex_init(&a->lock, NULL);
     archive_frontier_init(&a->f);
     snprintf(a->dir, sizeof a->dir, "%s", o->dir);
@@ -850,6 +853,7 @@ int archive_checkpoint_maybe(struct archive *a, int64_t now_ms, bool force)
     pthread_mutex_lock(&a->lock);
     pw_buf_reset(&a->latest);
     pw_buf_append(&a->latest, rec.data + 4, rec.len - 4);
+    pw_buf_reset(&a->cosigs);
     a->signed_size = size;
     memcpy(a->signed_root, root, ARCHIVE_HASH);
     if (a->n_cps == a->cap_cps) {
@@ -879,8 +883,33 @@ int archive_latest_checkpoint(struct archive *a, struct pw_buf *out)
 {
     pthread_mutex_lock(&a->lock);
     int rc = a->latest.len ? pw_buf_append(out, a->latest.data, a->latest.len) : PW_ENOTFOUND;
+    if (rc == PW_OK && a->cosigs.len)
+        rc = pw_buf_append(out, a->cosigs.data, a->cosigs.len);
     pthread_mutex_unlock(&a->lock);
     return rc;
+}
+
+int archive_latest_signed(struct archive *a, struct pw_buf *out, uint64_t *size)
+{
+    pthread_mutex_lock(&a->lock);
+    int rc = a->latest.len ? pw_buf_append(out, a->latest.data, a->latest.len) : PW_ENOTFOUND;
+    *size = a->signed_size;
+    pthread_mutex_unlock(&a->lock);
+    return rc;
+}
+
+bool archive_add_cosignature(struct archive *a, const char *cp_text, size_t len,
+                             const char *line, size_t line_len)
+{
+    bool added = false;
+    pthread_mutex_lock(&a->lock);
+    if (a->latest.len > len && memcmp(a->latest.data, cp_text, len) == 0 &&
+        a->latest.data[len] == '\n' && a->cosigs.len + line_len < ARCHIVE_MAX_NOTE) {
+        pw_buf_append(&a->cosigs, line, line_len);
+        added = true;
+    }
+    pthread_mutex_unlock(&a->lock);
+    return added;
 }
 
 void archive_vkey(const struct archive *a, char *out, size_t cap)

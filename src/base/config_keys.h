@@ -135,4 +135,11 @@
     X(archive, checkpoint_interval, DUR, "10s", "1s", "1h", 0,                                     \
       "A new checkpoint of the archive is signed at most this often while it grows.")              \
     X(archive, resign_interval, DUR, "1h", "1m", "30d", 0,                                         \
-      "An unchanged archive is signed again this often (a fresh checkpoint for witnesses).")
+      "An unchanged archive is signed again this often (a fresh checkpoint for witnesses).")      \
+    X(archive, witnesses, STR, "", "", "", 0,                                                      \
+      "Witnesses every new checkpoint is pushed to (c2sp.org/tlog-witness), comma-separated "      \
+      "'URL VKEY' pairs: URL the witness prefix (e.g. https://other-park/archive/witness), VKEY "  \
+      "its cosignature key (parkwatch archive vkey --witness there). Empty: none.")             \
+    X(archive, witness_for, STR, "", "", "", 0,                                                    \
+      "Act as a witness for these logs: comma-separated verifier keys of other parkwatch "         \
+      "archives (their GET /archive/vkey). Empty: POST /archive/witness/add-checkpoint answers 404.")

@@ -7,6 +7,9 @@
  *   GET /archive/vkey                       the verifier key (public)
  *   GET /api/v1/archive/proof?index=N       a c2sp.org/tlog-proof receipt for leaf N against the
  *                                           latest checkpoint
+ *   POST /archive/witness/add-checkpoint    c2sp.org/tlog-witness (public: the request is
+ *                                           authenticated by the log's signature)
+ *   GET /archive/witness/vkey               the witness's cosignature key (public)
  *   GET /api/v1/archive/consistency?old=M[&size=N]
  *                                           consistency proof hashes (base64, one per line) from
  *                                           size M to N (default: the latest checkpoint)
@@ -16,6 +19,7 @@
 
 #include "archive/archive.h"
 #include "base/err.h"
+#include "base/timeutil.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -192,11 +196,36 @@ out:
     pw_buf_release(&note);
 }
 
+static void h_witness_add(struct http_server *s, struct http_req *r, struct http_resp *w)
+{
+    if (!s->deps.witness) {
+        http_json_error(w, 404, "this parkwatch is not a witness (archive.witness_for)");
+        return;
+    }
+    const char *ct = NULL;
+    w->status = archive_witness_add(s->deps.witness, r->body ? r->body : "", r->body_len,
+                                    (uint64_t)(pw_now_ms() / 1000), &w->body, &ct);
+    w->content_type = ct;
+}
+
+static void h_witness_vkey(struct http_server *s, struct http_req *r, struct http_resp *w)
+{
+    if (!s->deps.witness_vkey[0]) {
+        http_json_error(w, 404, "this parkwatch is not a witness (archive.witness_for)");
+        return;
+    }
+    pw_buf_puts(&w->body, s->deps.witness_vkey);
+    pw_buf_putc(&w->body, '\n');
+    w->content_type = "text/plain; charset=utf-8";
+}
+
 const struct http_route http_routes_archive[] = {
     {"GET", "/archive/checkpoint", ACCESS_ARCHIVE, false, h_checkpoint},
     {"GET", "/archive/vkey", ACCESS_PUBLIC, false, h_vkey},
     {"GET", "/archive/tile/{*path}", ACCESS_ARCHIVE, false, h_tile},
     {"GET", "/api/v1/archive/proof", ACCESS_ARCHIVE, false, h_proof},
     {"GET", "/api/v1/archive/consistency", ACCESS_ARCHIVE, false, h_consistency},
+    {"POST", "/archive/witness/add-checkpoint", ACCESS_PUBLIC, true, h_witness_add},
+    {"GET", "/archive/witness/vkey", ACCESS_PUBLIC, false, h_witness_vkey},
     {NULL, NULL, 0, false, NULL},
 };
