@@ -5,7 +5,7 @@
  *       signed checkpoint (signature, root, consistency with the next); exit 1 naming the first
  *       damaged entry or tile.
  *   parkwatch archive export [--data DIR] --out DIR [--vkey VKEY]
- *       writes a 备案包 (tlog-tiles layout: checkpoint, tile/..., checkpoints/, vkey).
+ *       writes a 备案包 (tlog-tiles layout: checkpoint, tile/..., checkpoints, vkey).
  *   parkwatch archive vkey
  *       prints the verifier key of the signing key (archive.key_file). */
 #include "cli.h"
@@ -30,7 +30,7 @@ static const char usage[] =
     "           signed checkpoint and its consistency with the next; exit 1 naming the first\n"
     "           damaged entry or tile\n"
     "  export   write a filing package (备案包): checkpoint, tile/<L>/<N>, tile/entries/<N>,\n"
-    "           checkpoints/, vkey — verifiable without parkwatch (docs/archive.md)\n"
+    "           checkpoints, vkey — verifiable without parkwatch (docs/archive.md)\n"
     "  vkey     print the verifier key (name+id+key) of archive.key_file; with --witness the\n"
     "           cosignature key this parkwatch witnesses other logs with\n"
     "\n"

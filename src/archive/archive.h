@@ -334,7 +334,8 @@ int archive_prove_consistency(struct archive *a, uint64_t old_size, uint64_t siz
  * PW_EIO. */
 int archive_verify_dir(const char *dir, const char *vkey, const char *from, size_t from_len,
                        struct pw_buf *report);
-/* Writes a 备案包 of dir to out_dir: checkpoint, checkpoints/<n>-<size>, tile/..., vkey (NULL:
+/* Writes a 备案包 of dir to out_dir: checkpoint, checkpoints (every distinct
+ * signed note, oldest first, one after the other), tile/..., vkey (NULL:
  * the copy in dir/vkey). Refuses a damaged log (PW_ECORRUPT). */
 int archive_export_dir(const char *dir, const char *vkey, const char *out_dir,
                        struct pw_buf *report);

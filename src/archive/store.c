@@ -82,8 +82,9 @@ struct archive {
     uint8_t signed_root[ARCHIVE_HASH];
     struct pw_buf latest;            /* the latest signed checkpoint note */
     struct pw_buf cosigs;            /* witnesses' cosignature lines for it */
-    struct cp_rec *cps;              /* every checkpoint (verify/export) */
+    struct cp_rec *cps;              /* distinct checkpoints (verify/export: all; daemon: latest) */
     size_t n_cps, cap_cps;
+    size_t n_signed;                 /* checkpoint records, re-signs included */
     bool integrity_ok;
     /* open-time checking */
     size_t next_cp;                  /* the next checkpoint whose size the scan has to reach */
@@ -364,7 +365,27 @@ static void check_checkpoints(struct archive *a)
     }
 }
 
-/* Loads every checkpoint record; a torn last record is cut. */
+/* Remembers a checkpoint: every distinct one for the offline tools, only the latest for the
+ * daemon (its root at that size is what the open-time scan compares; the others are implied). */
+static void keep_checkpoint(struct archive *a, uint64_t size, const uint8_t root[ARCHIVE_HASH])
+{
+    a->n_signed++;
+    if (a->n_cps && a->cps[a->n_cps - 1].size == size &&
+        memcmp(a->cps[a->n_cps - 1].root, root, ARCHIVE_HASH) == 0)
+        return; /* re-signed unchanged */
+    if (!a->verify_only && a->n_cps)
+        a->n_cps = 0;
+    if (a->n_cps == a->cap_cps) {
+        a->cap_cps = a->cap_cps ? a->cap_cps * 2 : 64;
+        a->cps = pw_xrealloc(a->cps, a->cap_cps * sizeof *a->cps);
+    }
+    a->cps[a->n_cps].size = size;
+    memcpy(a->cps[a->n_cps].root, root, ARCHIVE_HASH);
+    a->n_cps++;
+}
+
+/* Loads the checkpoint records (read in chunks: the file grows by one record every 10 s); a
+ * torn last record is cut. */
 static int load_checkpoints(struct archive *a)
 {
     struct stat st;
@@ -373,47 +394,56 @@ static int load_checkpoints(struct archive *a)
     uint64_t len = (uint64_t)st.st_size, off = 0;
     if (len > MAX_CHECKPOINTS_FILE)
         return PW_ETOOBIG;
-    char *buf = pw_xmalloc(len + 1);
-    int rc = len ? pread_full(a->fd_cps, buf, len, 0) : PW_OK;
+    char *buf = pw_xmalloc(SCAN_CHUNK + ARCHIVE_MAX_NOTE + 4);
+    size_t have = 0, pos = 0; /* buf holds file bytes [off - pos, off - pos + have) */
+    int rc = PW_OK;
     uint64_t last_size = 0;
     bool first = true;
-    while (rc == PW_OK && off + 4 <= len) {
-        uint32_t n = (uint32_t)(uint8_t)buf[off] << 24 | (uint32_t)(uint8_t)buf[off + 1] << 16 |
-                     (uint32_t)(uint8_t)buf[off + 2] << 8 | (uint8_t)buf[off + 3];
-        if (n > ARCHIVE_MAX_NOTE || off + 4 + n > len)
+    for (;;) {
+        if (have - pos < 4 + ARCHIVE_MAX_NOTE && off - pos + have < len) {
+            memmove(buf, buf + pos, have - pos);
+            have -= pos;
+            pos = 0;
+            uint64_t fo = off + have;
+            size_t want = (size_t)(len - fo < SCAN_CHUNK ? len - fo : SCAN_CHUNK);
+            if ((rc = pread_full(a->fd_cps, buf + have, want, fo)) != PW_OK)
+                break;
+            have += want;
+        }
+        if (have - pos < 4)
             break;
-        const char *note = buf + off + 4;
+        const char *r = buf + pos;
+        uint32_t n = (uint32_t)(uint8_t)r[0] << 24 | (uint32_t)(uint8_t)r[1] << 16 |
+                     (uint32_t)(uint8_t)r[2] << 8 | (uint8_t)r[3];
+        if (n > ARCHIVE_MAX_NOTE || have - pos < 4 + (size_t)n)
+            break;
+        const char *note = r + 4;
         size_t tl = 0;
         struct archive_checkpoint cp;
-        char err[128];
+        char err[128] = "";
         int vr = a->have_key ? archive_note_verify(&a->key, note, n, &tl) : PW_ENOTFOUND;
         if (vr != PW_OK) {
             integrity_error(a, "checkpoint %zu (at byte %" PRIu64 " of checkpoints) %s",
-                            a->n_cps + 1, off,
+                            a->n_signed + 1, off,
                             vr == PW_EAUTH ? "has a signature that does not verify"
                                            : "is not signed by this log's key");
         } else if (archive_checkpoint_parse(note, tl, &cp, err, sizeof err) != PW_OK ||
                    strcmp(cp.origin, a->key.name) != 0) {
-            integrity_error(a, "checkpoint %zu: %s", a->n_cps + 1,
+            integrity_error(a, "checkpoint %zu: %s", a->n_signed + 1,
                             err[0] ? err : "origin is not this log's");
         } else {
             if (!first && cp.size < last_size)
                 integrity_error(a, "checkpoint %zu goes back from size %" PRIu64 " to %" PRIu64,
-                                a->n_cps + 1, last_size, cp.size);
+                                a->n_signed + 1, last_size, cp.size);
             first = false;
             last_size = cp.size;
-            if (a->n_cps == a->cap_cps) {
-                a->cap_cps = a->cap_cps ? a->cap_cps * 2 : 64;
-                a->cps = pw_xrealloc(a->cps, a->cap_cps * sizeof *a->cps);
-            }
-            a->cps[a->n_cps].size = cp.size;
-            memcpy(a->cps[a->n_cps].root, cp.root, ARCHIVE_HASH);
-            a->n_cps++;
+            keep_checkpoint(a, cp.size, cp.root);
             pw_buf_reset(&a->latest);
             pw_buf_append(&a->latest, note, n);
             a->signed_size = cp.size;
             memcpy(a->signed_root, cp.root, ARCHIVE_HASH);
         }
+        pos += 4 + n;
         off += 4 + n;
     }
     if (rc == PW_OK && off < len) {
@@ -653,7 +683,7 @@ static int open_common(const struct archive_opts *o, const char *vkey, bool veri
     pw_gauge_set(m_size, a->signed_size);
     if (!verify_only)
         PW_LOG_INFO("archive", "open", "dir=%s leaves=%" PRIu64 " checkpoints=%zu signed=%" PRIu64
-                    " integrity=%s ms=%lld", a->dir, a->f.size, a->n_cps, a->signed_size,
+                    " integrity=%s ms=%lld", a->dir, a->f.size, a->n_signed, a->signed_size,
                     a->integrity_ok ? "ok" : "BROKEN", (long long)((pw_mono_ns() - t0) / 1000000));
     /* what was recovered is durable: sign it now (the first start signs the empty tree) */
     if (!ro && a->integrity_ok && (!a->latest.len || a->f.size > a->signed_size))
@@ -856,13 +886,7 @@ int archive_checkpoint_maybe(struct archive *a, int64_t now_ms, bool force)
     pw_buf_reset(&a->cosigs);
     a->signed_size = size;
     memcpy(a->signed_root, root, ARCHIVE_HASH);
-    if (a->n_cps == a->cap_cps) {
-        a->cap_cps = a->cap_cps ? a->cap_cps * 2 : 64;
-        a->cps = pw_xrealloc(a->cps, a->cap_cps * sizeof *a->cps);
-    }
-    a->cps[a->n_cps].size = size;
-    memcpy(a->cps[a->n_cps].root, root, ARCHIVE_HASH);
-    a->n_cps++;
+    keep_checkpoint(a, size, root);
     pthread_mutex_unlock(&a->lock);
     pw_counter_add(m_checkpoints, 1);
     pw_gauge_set(m_size, size);
@@ -1093,8 +1117,8 @@ int archive_verify_dir(const char *dir, const char *vkey, const char *from, size
         pw_buf_printf(report, "error: %s\n", err);
         return rc == PW_ECONFIG ? PW_EINVAL : PW_EIO;
     }
-    pw_buf_printf(report, "key %s\nentries %" PRIu64 "\ncheckpoints %zu\n", a->key.name,
-                  a->f.size, a->n_cps);
+    pw_buf_printf(report, "key %s\nentries %" PRIu64 "\ncheckpoints %zu (%zu distinct)\n",
+                  a->key.name, a->f.size, a->n_signed, a->n_cps);
     /* explicit consistency of each checkpoint with the next, from the stored tiles */
     for (size_t i = 0; a->integrity_ok && i + 1 < a->n_cps; i++) {
         uint8_t proof[ARCHIVE_MAX_PROOF][ARCHIVE_HASH];
@@ -1146,6 +1170,62 @@ static int write_out(const char *out_dir, const char *rel, const void *data, siz
     if (rc != PW_OK)
         return rc;
     return pw_file_replace(path, data, len);
+}
+
+/* out_dir/checkpoints: the distinct checkpoint notes of the log in signing order, streamed
+ * (the log adds one every 10 s while it grows), written durably. */
+static int export_checkpoints(struct archive *a, const char *out_dir, size_t *count)
+{
+    char path[4300], tmp[4310];
+    snprintf(path, sizeof path, "%s/checkpoints", out_dir);
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    FILE *f = fopen(tmp, "wb");
+    if (!f)
+        return pw_err_from_errno(errno);
+    char *note = pw_xmalloc(ARCHIVE_MAX_NOTE + 1);
+    uint64_t off = 0, prev_size = UINT64_MAX;
+    uint8_t prev_root[ARCHIVE_HASH] = {0};
+    int rc = PW_OK;
+    *count = 0;
+    while (off + 4 <= a->cps_len) {
+        uint8_t h[4];
+        if ((rc = pread_full(a->fd_cps, h, 4, off)) != PW_OK)
+            break;
+        uint32_t n = (uint32_t)h[0] << 24 | (uint32_t)h[1] << 16 | (uint32_t)h[2] << 8 | h[3];
+        if (n > ARCHIVE_MAX_NOTE || off + 4 + n > a->cps_len) {
+            rc = PW_ECORRUPT;
+            break;
+        }
+        if ((rc = pread_full(a->fd_cps, note, n, off + 4)) != PW_OK)
+            break;
+        off += 4 + n;
+        struct archive_checkpoint cp;
+        char err[128];
+        const char *sep = memmem(note, n, "\n\n", 2);
+        if (!sep || archive_checkpoint_parse(note, (size_t)(sep - note) + 1, &cp, err,
+                                             sizeof err) != PW_OK)
+            continue;
+        if (cp.size == prev_size && memcmp(cp.root, prev_root, ARCHIVE_HASH) == 0)
+            continue; /* re-signed unchanged */
+        prev_size = cp.size;
+        memcpy(prev_root, cp.root, ARCHIVE_HASH);
+        if (fwrite(note, 1, n, f) != n) {
+            rc = pw_err_from_errno(errno);
+            break;
+        }
+        (*count)++;
+    }
+    free(note);
+    if (fflush(f) != 0 || fsync(fileno(f)) != 0)
+        rc = rc == PW_OK ? pw_err_from_errno(errno) : rc;
+    fclose(f);
+    if (rc == PW_OK && rename(tmp, path) != 0)
+        rc = pw_err_from_errno(errno);
+    if (rc == PW_OK)
+        rc = pw_fsync_dir(out_dir);
+    if (rc != PW_OK)
+        unlink(tmp);
+    return rc;
 }
 
 int archive_export_dir(const char *dir, const char *vkey, const char *out_dir,
@@ -1204,34 +1284,14 @@ int archive_export_dir(const char *dir, const char *vkey, const char *out_dir,
             tiles++;
         }
     }
-    /* every checkpoint, from the log */
-    if (rc == PW_OK) {
-        struct stat st;
-        char *buf = NULL;
-        uint64_t off = 0;
-        if (fstat(a->fd_cps, &st) == 0) {
-            buf = pw_xmalloc((size_t)st.st_size + 1);
-            if (pread_full(a->fd_cps, buf, (size_t)st.st_size, 0) == PW_OK) {
-                size_t i = 0;
-                while (rc == PW_OK && off + 4 <= (uint64_t)st.st_size && i < a->n_cps) {
-                    uint32_t n = (uint32_t)(uint8_t)buf[off] << 24 |
-                                 (uint32_t)(uint8_t)buf[off + 1] << 16 |
-                                 (uint32_t)(uint8_t)buf[off + 2] << 8 | (uint8_t)buf[off + 3];
-                    char rel[64];
-                    snprintf(rel, sizeof rel, "checkpoints/%06zu-%" PRIu64, i + 1,
-                             a->cps[i].size);
-                    rc = write_out(out_dir, rel, buf + off + 4, n);
-                    off += 4 + n;
-                    i++;
-                }
-            }
-        }
-        free(buf);
-    }
+    /* every distinct checkpoint, oldest first, one signed note after the other */
+    size_t written_cps = 0;
+    if (rc == PW_OK)
+        rc = export_checkpoints(a, out_dir, &written_cps);
     pw_buf_release(&t);
     if (rc == PW_OK)
         pw_buf_printf(report, "exported size %" PRIu64 ": %" PRIu64 " tiles, %zu checkpoints, vkey "
-                              "to %s\n", size, tiles, a->n_cps, out_dir);
+                              "to %s\n", size, tiles, written_cps, out_dir);
     else
         pw_buf_printf(report, "error: export to %s failed: %s\n", out_dir, pw_strerror(rc));
     free_archive(a);
