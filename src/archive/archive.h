@@ -149,9 +149,11 @@ int archive_cosign_verify(const char *name, const uint8_t pk[32], const char *no
                           uint64_t *t);
 
 /* c2sp.org/tlog-proof@v1: the receipt text for leaf index with its inclusion proof and the
- * signed checkpoint note it is relative to. */
+ * signed checkpoint note it is relative to; extra (may be NULL) goes base64 into the optional
+ * "extra" line (parkwatch puts the leaf there, so that a receipt stands alone). */
 void archive_receipt_format(uint64_t index, const uint8_t proof[][ARCHIVE_HASH], size_t n,
-                            const char *signed_cp, size_t cp_len, struct pw_buf *out);
+                            const char *signed_cp, size_t cp_len, const void *extra,
+                            size_t extra_len, struct pw_buf *out);
 /* Checks a receipt against the leaf bytes and the log's verifier key: the checkpoint's
  * signature, its origin (== k->name when origin is NULL) and the inclusion proof. PW_OK,
  * PW_EPROTO (malformed or wrong proof; err says where), PW_EAUTH (signature). */
@@ -317,6 +319,12 @@ int archive_tile_read(struct archive *a, int level, uint64_t n, unsigned w, stru
 void archive_vkey(const struct archive *a, char *out, size_t cap);
 /* The entry (leaf bytes) at index (must be durable) into out. */
 int archive_entry_read(struct archive *a, uint64_t index, struct pw_buf *out);
+/* Finds the first leaf of the latest checkpoint's tree received at or after from_ms (leaves are
+ * in receive order, give or take the pipeline's reordering) for which match() is true, looking
+ * at most max_leaves leaves. PW_OK and *index, PW_ENOTFOUND, or an I/O error. Any thread. */
+int archive_find(struct archive *a, int64_t from_ms, uint64_t max_leaves,
+                 bool (*match)(const uint8_t *leaf, size_t len, void *arg), void *arg,
+                 uint64_t *index);
 /* Inclusion proof of index in the tree of size (<= the durable size). */
 int archive_prove(struct archive *a, uint64_t index, uint64_t size,
                   uint8_t proof[][ARCHIVE_HASH], size_t *n);

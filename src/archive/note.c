@@ -435,10 +435,21 @@ int archive_cosign_verify(const char *name, const uint8_t pk[32], const char *no
 #define RECEIPT_MAGIC "c2sp.org/tlog-proof@v1"
 
 void archive_receipt_format(uint64_t index, const uint8_t proof[][ARCHIVE_HASH], size_t n,
-                            const char *signed_cp, size_t cp_len, struct pw_buf *out)
+                            const char *signed_cp, size_t cp_len, const void *extra,
+                            size_t extra_len, struct pw_buf *out)
 {
     char b64[64];
-    pw_buf_printf(out, RECEIPT_MAGIC "\nindex %" PRIu64 "\n", index);
+    pw_buf_puts(out, RECEIPT_MAGIC "\n");
+    if (extra) {
+        size_t cap = sodium_base64_ENCODED_LEN(extra_len, sodium_base64_VARIANT_ORIGINAL);
+        char *e = malloc(cap);
+        if (e) {
+            sodium_bin2base64(e, cap, extra, extra_len, B64);
+            pw_buf_printf(out, "extra %s\n", e);
+            free(e);
+        }
+    }
+    pw_buf_printf(out, "index %" PRIu64 "\n", index);
     for (size_t i = 0; i < n; i++) {
         sodium_bin2base64(b64, sizeof b64, proof[i], ARCHIVE_HASH, B64);
         pw_buf_puts(out, b64);

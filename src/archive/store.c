@@ -1020,6 +1020,78 @@ int archive_entry_read(struct archive *a, uint64_t index, struct pw_buf *out)
     return rc;
 }
 
+/* The receive time of the first leaf of bundle n (INT64_MIN when unreadable). */
+static int64_t bundle_time(struct archive *a, uint64_t n)
+{
+    pthread_mutex_lock(&a->lock);
+    uint64_t off = n < a->n_bundles ? a->bundle_off[n] : UINT64_MAX;
+    pthread_mutex_unlock(&a->lock);
+    uint8_t h[2 + ARCHIVE_LEAF_HEADER];
+    if (off == UINT64_MAX || pread_full(a->fd_entries, h, sizeof h, off) != PW_OK)
+        return INT64_MIN;
+    size_t len = (size_t)h[0] << 8 | h[1];
+    struct archive_leaf l;
+    if (len < ARCHIVE_LEAF_HEADER || h[2] != ARCHIVE_LEAF_VERSION)
+        return INT64_MIN;
+    (void)l;
+    uint64_t t = 0;
+    for (int i = 0; i < 8; i++)
+        t = t << 8 | h[4 + i];
+    return (int64_t)t;
+}
+
+int archive_find(struct archive *a, int64_t from_ms, uint64_t max_leaves,
+                 bool (*match)(const uint8_t *leaf, size_t len, void *arg), void *arg,
+                 uint64_t *index)
+{
+    pthread_mutex_lock(&a->lock);
+    uint64_t size = a->latest.len ? a->signed_size : 0;
+    pthread_mutex_unlock(&a->lock);
+    uint64_t nb = (size + ARCHIVE_TILE_WIDTH - 1) / ARCHIVE_TILE_WIDTH;
+    if (nb == 0)
+        return PW_ENOTFOUND;
+    /* the last bundle that starts before from_ms: its later leaves may be the first after it */
+    uint64_t lo = 0, hi = nb;
+    while (hi - lo > 1) {
+        uint64_t mid = lo + (hi - lo) / 2;
+        if (bundle_time(a, mid) < from_ms)
+            lo = mid;
+        else
+            hi = mid;
+    }
+    struct pw_buf b;
+    pw_buf_init(&b, 0);
+    uint64_t seen = 0;
+    int rc = PW_ENOTFOUND;
+    for (uint64_t n = lo; n < nb && seen < max_leaves; n++) {
+        unsigned w = archive_tile_width(-1, n, size);
+        pw_buf_reset(&b);
+        int r = read_bundle(a, n, w, &b);
+        if (r != PW_OK) {
+            rc = r;
+            break;
+        }
+        size_t p = 0;
+        for (unsigned i = 0; i < w && seen < max_leaves; i++) {
+            size_t el = (size_t)(uint8_t)b.data[p] << 8 | (uint8_t)b.data[p + 1];
+            const uint8_t *leaf = (const uint8_t *)b.data + p + 2;
+            p += 2 + el;
+            struct archive_leaf l;
+            if (archive_leaf_decode(leaf, el, &l) != PW_OK || l.time_ms < from_ms)
+                continue;
+            seen++;
+            if (match(leaf, el, arg)) {
+                *index = n * ARCHIVE_TILE_WIDTH + i;
+                rc = PW_OK;
+                goto out;
+            }
+        }
+    }
+out:
+    pw_buf_release(&b);
+    return rc;
+}
+
 /* Subtree hashes from the hash files: a height that is a multiple of 8 is stored; others are
  * folded from up to 128 hashes of the level below. */
 static int stored_subtree(void *ctx, int level, uint64_t index, uint8_t out[ARCHIVE_HASH])

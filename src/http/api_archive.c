@@ -6,7 +6,10 @@
  *   GET /archive/tile/entries/<N>[.p/<W>]   entry bundles (immutable)
  *   GET /archive/vkey                       the verifier key (public)
  *   GET /api/v1/archive/proof?index=N       a c2sp.org/tlog-proof receipt for leaf N against the
- *                                           latest checkpoint
+ *                                           latest checkpoint, the leaf in its extra line
+ *   GET /api/v1/archive/proof?match[]=SERIES&ts=T
+ *                                           the same for the HJ 212 frame that carried the stored
+ *                                           sample (SERIES, T)
  *   POST /archive/witness/add-checkpoint    c2sp.org/tlog-witness (public: the request is
  *                                           authenticated by the log's signature)
  *   GET /archive/witness/vkey               the witness's cosignature key (public)
@@ -19,6 +22,10 @@
 
 #include "archive/archive.h"
 #include "base/err.h"
+#include "base/mem.h"
+#include "model/model.h"
+#include "proto/hj212.h"
+#include "tsdb/tsdb.h"
 #include "base/timeutil.h"
 
 #include <errno.h>
@@ -129,15 +136,129 @@ static bool latest(struct archive *a, struct http_resp *w, struct pw_buf *note, 
     return true;
 }
 
+/* ---- tracing a stored HJ 212 sample to the frame that carried it ---- */
+
+struct trace {
+    const char *mn, *cn, *code;
+    int64_t ts;
+    int utc_off;
+    struct hj212_msg *msg;
+};
+
+static bool frame_carries(const uint8_t *leaf, size_t len, void *arg)
+{
+    struct trace *t = arg;
+    struct archive_leaf l;
+    if (archive_leaf_decode(leaf, len, &l) != PW_OK || l.kind != ARCHIVE_KIND_HJ212_RX)
+        return false;
+    /* cheap filter before decoding */
+    size_t ml = strlen(t->mn);
+    if (!memmem(l.bytes, l.len, t->mn, ml))
+        return false;
+    struct hj212_decode_opts o = {.accept_modbus_crc = true};
+    struct hj212_error e;
+    if (hj212_decode((const char *)l.bytes, l.len, &o, t->msg, &e) != HJ212_OK)
+        return false;
+    char cn[12];
+    snprintf(cn, sizeof cn, "%d", t->msg->cn);
+    if (strcmp(t->msg->mn, t->mn) != 0 || strcmp(cn, t->cn) != 0 || !t->msg->has_data_time ||
+        hj212_datetime_to_ms(&t->msg->data_time, t->utc_off) != t->ts)
+        return false;
+    for (size_t i = 0; i < t->msg->n_items; i++)
+        if (strcmp(t->msg->items[i].code, t->code) == 0)
+            return true;
+    return false;
+}
+
+#define TRACE_SKEW_MS (10 * 60 * 1000)  /* a frame may arrive this much before its DataTime */
+#define TRACE_MAX_LEAVES 2000000        /* leaves looked at after that */
+
+/* The leaf of the frame that carried sample (match[], ts); false after answering. */
+static bool trace_sample(struct http_server *s, struct http_req *r, struct http_resp *w,
+                         struct archive *a, uint64_t *index)
+{
+    const char *sel = http_arg(r, "match[]");
+    int64_t ts = 0;
+    if (!sel || !*sel) {
+        http_json_error(w, 400, "give index=N, or match[]=SERIES and ts=TIME of a stored sample");
+        return false;
+    }
+    if (!http_time_arg(r, w, "ts", INT64_MIN, &ts))
+        return false;
+    if (ts == INT64_MIN) {
+        http_json_error(w, 400, "ts: required with match[]");
+        return false;
+    }
+    uint32_t *refs = NULL;
+    size_t n = 0;
+    char err[256];
+    if (http_select_scoped(s, r->scope, sel, 2, &refs, &n, err, sizeof err) != PW_OK) {
+        http_json_error(w, 400, "match[]: %s", err);
+        return false;
+    }
+    if (n != 1) {
+        http_json_error(w, n ? 400 : 404, "match[] selects %s series; it must select one",
+                        n ? "more than one" : "no");
+        free(refs);
+        return false;
+    }
+    struct tsdb_label labels[TSDB_MAX_LABELS];
+    size_t nl = tsdb_series_labels(s->deps.tsdb, refs[0], labels, TSDB_MAX_LABELS);
+    free(refs);
+    struct trace t = {.ts = ts};
+    const char *name = NULL;
+    for (size_t i = 0; i < nl; i++) {
+        if (strcmp(labels[i].name, "__name__") == 0)
+            name = labels[i].value;
+        else if (strcmp(labels[i].name, "mn") == 0)
+            t.mn = labels[i].value;
+        else if (strcmp(labels[i].name, "cn") == 0)
+            t.cn = labels[i].value;
+        else if (strcmp(labels[i].name, "code") == 0)
+            t.code = labels[i].value;
+    }
+    if (!name || strncmp(name, "hj212_", 6) != 0 || !t.mn || !t.cn || !t.code) {
+        http_json_error(w, 400, "match[]: only HJ 212 series (hj212_*{mn,cn,code}) can be traced "
+                                "to their frame");
+        return false;
+    }
+    struct model_hj212_device md;
+    t.utc_off = model_device_by_mn(s->deps.model, t.mn, &md) == PW_OK
+                    ? md.utc_offset_minutes
+                    : (int)s->deps.cfg->hj212_utc_offset_minutes;
+    t.msg = pw_xmalloc(sizeof *t.msg);
+    int rc = archive_find(a, ts - TRACE_SKEW_MS, TRACE_MAX_LEAVES, frame_carries, &t, index);
+    free(t.msg);
+    if (rc == PW_ENOTFOUND) {
+        http_json_error(w, 404, "no archived frame of MN %s carries %s at that DataTime (among "
+                                "%d leaves received from 10 minutes before it, in the latest "
+                                "checkpoint)", t.mn, t.code, TRACE_MAX_LEAVES);
+        return false;
+    }
+    if (rc != PW_OK) {
+        http_json_error(w, 500, "searching the archive: %s", pw_strerror(rc));
+        return false;
+    }
+    return true;
+}
+
 static void h_proof(struct http_server *s, struct http_req *r, struct http_resp *w)
 {
     struct archive *a = archive_of(s, w);
     if (!a)
         return;
     uint64_t index, size;
-    struct pw_buf note;
+    struct pw_buf note, leaf;
     pw_buf_init(&note, 0);
-    if (!u64_arg(r, w, "index", true, 0, &index) || !latest(a, w, &note, &size))
+    pw_buf_init(&leaf, 0);
+    const char *iv = http_arg(r, "index");
+    if (iv && *iv) {
+        if (!u64_arg(r, w, "index", true, 0, &index))
+            goto out;
+    } else if (!trace_sample(s, r, w, a, &index)) {
+        goto out;
+    }
+    if (!latest(a, w, &note, &size))
         goto out;
     if (index >= size) {
         http_json_error(w, 404, "leaf %" PRIu64 " is not in the latest checkpoint (size %" PRIu64
@@ -147,18 +268,21 @@ static void h_proof(struct http_server *s, struct http_req *r, struct http_resp 
     uint8_t proof[ARCHIVE_MAX_PROOF][ARCHIVE_HASH];
     size_t n = 0;
     int rc = archive_prove(a, index, size, proof, &n);
+    if (rc == PW_OK)
+        rc = archive_entry_read(a, index, &leaf);
     if (rc != PW_OK) {
         http_json_error(w, 500, "proof: %s", pw_strerror(rc));
         goto out;
     }
     archive_receipt_format(index, (const uint8_t(*)[ARCHIVE_HASH])proof, n, note.data, note.len,
-                           &w->body);
+                           leaf.data, leaf.len, &w->body);
     w->content_type = "text/plain; charset=utf-8";
     char cd[96];
     snprintf(cd, sizeof cd, "attachment; filename=\"leaf-%" PRIu64 ".tlog-proof\"", index);
     http_add_header(w, "Content-Disposition", cd);
 out:
     pw_buf_release(&note);
+    pw_buf_release(&leaf);
 }
 
 static void h_consistency(struct http_server *s, struct http_req *r, struct http_resp *w)

@@ -460,13 +460,24 @@ static void test_cross_vector(void **state)
     assert_int_equal(archive_inclusion_proof(naive_get, lh, 12345, N, proof, &np), PW_OK);
     struct pw_buf rec;
     pw_buf_init(&rec, 0);
-    archive_receipt_format(12345, (const uint8_t(*)[32])proof, np, note.data, note.len, &rec);
+    archive_receipt_format(12345, (const uint8_t(*)[32])proof, np, note.data, note.len, NULL, 0,
+                           &rec);
     assert_true(strncmp(rec.data, "c2sp.org/tlog-proof@v1\nindex 12345\n", 35) == 0);
     char leaf[64];
     int ll = snprintf(leaf, sizeof leaf, "##ST=22;CN=2011;MN=TEST%04d;Flag=N;&&", 12345);
     assert_int_equal(archive_receipt_verify(&k, NULL, rec.data, rec.len, leaf, (size_t)ll, err,
                                             sizeof err),
                      PW_OK);
+    /* with the leaf in the optional extra line */
+    struct pw_buf rx;
+    pw_buf_init(&rx, 0);
+    archive_receipt_format(12345, (const uint8_t(*)[32])proof, np, note.data, note.len, leaf,
+                           (size_t)ll, &rx);
+    assert_true(strncmp(rx.data, "c2sp.org/tlog-proof@v1\nextra ", 29) == 0);
+    assert_int_equal(archive_receipt_verify(&k, NULL, rx.data, rx.len, leaf, (size_t)ll, err,
+                                            sizeof err),
+                     PW_OK);
+    pw_buf_release(&rx);
     /* the data flag flipped N -> D: rejected */
     leaf[ll - 4] = 'D';
     assert_int_equal(archive_receipt_verify(&k, NULL, rec.data, rec.len, leaf, (size_t)ll, err,
@@ -486,7 +497,8 @@ static void test_cross_vector(void **state)
     struct archive_key k2;
     archive_key_from_seed(&k2, "parkwatch.example/archive", seed2);
     pw_buf_reset(&rec);
-    archive_receipt_format(12345, (const uint8_t(*)[32])proof, np, note.data, note.len, &rec);
+    archive_receipt_format(12345, (const uint8_t(*)[32])proof, np, note.data, note.len, NULL, 0,
+                           &rec);
     assert_int_equal(archive_receipt_verify(&k2, NULL, rec.data, rec.len, leaf, (size_t)ll, err,
                                             sizeof err),
                      PW_EAUTH);

@@ -2,7 +2,7 @@
 // (golang.org/x/mod/sumdb/note and sumdb/tlog, as packaged by Debian), not with parkwatch's:
 //
 //	archivecheck -vkey VKEY (-url BASE [-token T] | -dir EXPORT) [-old CHECKPOINT_FILE]
-//	             [-receipt FILE -leaf FILE]
+//	             [-receipt FILE [-leaf FILE]]
 //
 // It checks the checkpoint's Ed25519 signature (note.Open), reads the hash tiles through
 // tlog.TileHashReader (which checks every tile it reads against the signed root), recomputes the
@@ -40,7 +40,7 @@ var (
 	flagDir     = flag.String("dir", "", "an exported filing package (parkwatch archive export)")
 	flagOld     = flag.String("old", "", "an older signed checkpoint that must be a prefix")
 	flagReceipt = flag.String("receipt", "", "a .tlog-proof receipt to check")
-	flagLeaf    = flag.String("leaf", "", "the leaf bytes the receipt is for")
+	flagLeaf    = flag.String("leaf", "", "the leaf bytes the receipt is for (default: the receipt's extra line)")
 )
 
 func fail(format string, args ...interface{}) {
@@ -296,9 +296,11 @@ func checkReceipt(v note.Verifier) {
 	if err != nil {
 		fail("%v", err)
 	}
-	leaf, err := os.ReadFile(*flagLeaf)
-	if err != nil {
-		fail("%v", err)
+	var leaf []byte
+	if *flagLeaf != "" {
+		if leaf, err = os.ReadFile(*flagLeaf); err != nil {
+			fail("%v", err)
+		}
 	}
 	parts := bytes.SplitN(r, []byte("\n\n"), 2)
 	if len(parts) != 2 {
@@ -310,10 +312,17 @@ func checkReceipt(v note.Verifier) {
 	}
 	lines = lines[1:]
 	if len(lines) > 0 && strings.HasPrefix(lines[0], "extra ") {
-		if _, err := base64.StdEncoding.DecodeString(lines[0][6:]); err != nil {
+		extra, err := base64.StdEncoding.DecodeString(lines[0][6:])
+		if err != nil {
 			fail("receipt: bad extra line")
 		}
+		if leaf == nil {
+			leaf = extra // parkwatch puts the leaf there
+		}
 		lines = lines[1:]
+	}
+	if leaf == nil {
+		fail("receipt: no -leaf and no extra line")
 	}
 	if len(lines) == 0 || !strings.HasPrefix(lines[0], "index ") {
 		fail("receipt: no index line")
@@ -331,4 +340,7 @@ func checkReceipt(v note.Verifier) {
 		fail("receipt: inclusion proof does not verify: %v", err)
 	}
 	fmt.Printf("receipt OK index=%d\n", idx)
+	if len(leaf) >= 11 && leaf[0] == 1 && len(leaf) >= 11+int(leaf[10]) {
+		fmt.Printf("leaf kind=%d source=%s bytes=%q\n", leaf[1], leaf[11:11+int(leaf[10])], leaf[11+int(leaf[10]):])
+	}
 }
