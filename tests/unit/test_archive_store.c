@@ -102,6 +102,12 @@ static void parse_latest(struct archive *a, struct archive_checkpoint *cp, struc
     assert_string_equal(cp->origin, "archive.parkwatch.test");
 }
 
+static bool is_m350(const uint8_t *leaf, size_t len, void *arg)
+{
+    (void)arg;
+    return memmem(leaf, len, "MN=M00350;", 10) != NULL;
+}
+
 static void test_append_reopen_tiles_proofs(void **state)
 {
     (void)state;
@@ -178,6 +184,15 @@ static void test_append_reopen_tiles_proofs(void **state)
         p += 2 + el;
     }
     assert_int_equal(p, t.len);
+
+    /* archive_find: binary search on receive time, then the predicate */
+    uint64_t found = 0;
+    assert_int_equal(archive_find(a, 1700000000000 + 300, 1000, is_m350, NULL, &found), PW_OK);
+    assert_int_equal(found, 350);
+    assert_int_equal(archive_find(a, 1700000000000 + 351, 1000, is_m350, NULL, &found),
+                     PW_ENOTFOUND);
+    assert_int_equal(archive_find(a, 0, 100, is_m350, NULL, &found), PW_ENOTFOUND); /* bound */
+    assert_int_equal(archive_find(a, 0, 1000, is_m350, NULL, &found), PW_OK);
 
     /* proofs from the stored tiles verify against the signed root */
     for (uint64_t i = 0; i < 700; i += 37) {
