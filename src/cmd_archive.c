@@ -34,8 +34,9 @@ static const char usage[] =
     "  vkey     print the verifier key (name+id+key) of archive.key_file; with --witness the\n"
     "           cosignature key this parkwatch witnesses other logs with\n"
     "\n"
-    "  --vkey VKEY   check against this verifier key (the one you hold); default: the key file's,\n"
-    "                else the copy stored in <data>/archive/vkey\n"
+    "  --vkey VKEY   check against this verifier key (the one you hold; after a key rotation\n"
+    "                'NEW,OLD'); default: the key file's and archive.previous_vkeys, else the\n"
+    "                copy stored in <data>/archive/vkey\n"
     "  --from FILE   a signed checkpoint you hold: the stored log must contain it as a prefix\n";
 
 void cli_archive_paths(struct cli *c, char *dir, size_t dcap, char *key, size_t kcap,
@@ -120,7 +121,7 @@ int cmd_archive(struct cli *c)
                 usage);
         return 2;
     }
-    char vk[1100], dir[4096], key[4096], origin[256];
+    char vk[4096], dir[4096], key[4096], origin[256];
     cli_archive_paths(c, dir, sizeof dir, key, sizeof key, origin, sizeof origin);
     if (strcmp(sub, "vkey") == 0) {
         if (witness) {
@@ -142,8 +143,14 @@ int cmd_archive(struct cli *c)
         fprintf(stderr, "parkwatch archive: unknown subcommand '%s'\n%s", sub, usage);
         return 2;
     }
-    if (!vkey && vkey_of_keyfile(c, vk, sizeof vk, true))
+    if (!vkey && vkey_of_keyfile(c, vk, sizeof vk, true)) {
+        /* and the earlier keys of a rotation */
+        if (c->cfg.archive_previous_vkeys[0]) {
+            size_t l = strlen(vk);
+            snprintf(vk + l, sizeof vk - l, ",%s", c->cfg.archive_previous_vkeys);
+        }
         vkey = vk;
+    }
     struct pw_buf rep;
     pw_buf_init(&rep, 0);
     int rc;

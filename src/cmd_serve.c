@@ -121,6 +121,8 @@ static int open_archive(struct cli *c, struct archive **out)
     o.fsync = strcmp(c->cfg.storage_fsync, "off") != 0;
     o.checkpoint_interval_ms = c->cfg.archive_checkpoint_interval;
     o.resign_interval_ms = c->cfg.archive_resign_interval;
+    o.next_key_file = c->cfg.archive_next_key_file;
+    o.previous_vkeys = c->cfg.archive_previous_vkeys;
     int rc = archive_open(&o, out, err, sizeof err);
     if (rc != PW_OK)
         PW_LOG_ERROR("serve", "cannot open the archive", "dir=%s err=%s detail=\"%s\"", dir,

@@ -118,6 +118,10 @@ int archive_vkey_parse(const char *vkey, struct archive_key *k, char *err, size_
  * "\n" and one signature line "— <name> <base64(id ‖ sig)>\n". PW_EINVAL for bad text. */
 int archive_note_sign(const struct archive_key *k, const char *text, size_t len,
                       struct pw_buf *out);
+/* Appends one more signature line by k over text (a note signed by several keys: key rotation's
+ * overlap). PW_EINVAL for bad text or a key without a secret. */
+int archive_note_sign_line(const struct archive_key *k, const char *text, size_t len,
+                           struct pw_buf *out);
 /* Opens a signed note: PW_OK when a signature line of k (name and key ID) verifies; *text_len
  * is then the length of the signed text (from the start of note). PW_EPROTO (malformed),
  * PW_ENOTFOUND (no signature by k), PW_EAUTH (k's signature does not verify). */
@@ -254,6 +258,12 @@ struct archive_opts {
     int64_t checkpoint_interval_ms; /* sign at most this often while the tree grows */
     int64_t resign_interval_ms;     /* re-sign an unchanged tree this often */
     bool read_only;         /* offline tools: no key needed unless present, no writes */
+    /* Key rotation. next_key_file: the next key (created when missing); while set, every
+     * checkpoint is signed by both keys and, once, a key-rotation leaf records old and new
+     * verifier keys. previous_vkeys: comma-separated verifier keys whose checkpoints are still
+     * accepted (the old key, once key_file is the new one). */
+    const char *next_key_file;
+    const char *previous_vkeys;
 };
 void archive_opts_init(struct archive_opts *o);
 
@@ -335,7 +345,8 @@ int archive_prove_consistency(struct archive *a, uint64_t old_size, uint64_t siz
 
 /* Verifies a stored log without a daemon: recomputes every hash tile and the root from the
  * entries, checks every stored tile equals what the entries give, every signed checkpoint's
- * signature (vkey: NULL = the copy in dir/vkey, reported as such) and that each checkpoint is
+ * signature (vkey: NULL = the copy in dir/vkey, reported as such; several comma-separated
+ * keys of one log, the current first, accept checkpoints signed by any of them) and that each checkpoint is
  * consistent with the next. from (may be NULL): a signed checkpoint the caller holds, which
  * the stored log must contain as a prefix. Writes a summary and the first problem (naming the
  * entry or tile) to report. PW_OK, PW_ECORRUPT (damage found), PW_EINVAL (bad key or --from),

@@ -162,14 +162,22 @@ int archive_note_sign(const struct archive_key *k, const char *text, size_t len,
 {
     if (!k->has_sk || !text_ok(text, len))
         return PW_EINVAL;
+    pw_buf_append(out, text, len);
+    pw_buf_putc(out, '\n');
+    return archive_note_sign_line(k, text, len, out);
+}
+
+int archive_note_sign_line(const struct archive_key *k, const char *text, size_t len,
+                           struct pw_buf *out)
+{
+    if (!k->has_sk || !text_ok(text, len))
+        return PW_EINVAL;
     uint8_t payload[4 + 64];
     payload[0] = (uint8_t)(k->id >> 24);
     payload[1] = (uint8_t)(k->id >> 16);
     payload[2] = (uint8_t)(k->id >> 8);
     payload[3] = (uint8_t)k->id;
     crypto_sign_detached(payload + 4, NULL, (const unsigned char *)text, len, k->sk);
-    pw_buf_append(out, text, len);
-    pw_buf_putc(out, '\n');
     sig_line(out, k->name, payload, sizeof payload);
     return PW_OK;
 }

@@ -58,6 +58,10 @@ struct archive {
     char dir[4096];
     struct archive_key key;
     bool have_key;
+    struct archive_key next;         /* rotation: the next key, signing too while set */
+    bool have_next;
+    struct archive_key prev[8];      /* older keys whose checkpoints are accepted */
+    size_t n_prev;
     int fd_entries, fd_cps;
     int fd_hash[MAX_LEVELS];
     /* writer thread */
@@ -365,6 +369,54 @@ static void check_checkpoints(struct archive *a)
     }
 }
 
+/* A checkpoint signature by the current key, the next one or an accepted previous one. */
+static int note_verify_any(struct archive *a, const char *note, size_t n, size_t *tl)
+{
+    int vr = a->have_key ? archive_note_verify(&a->key, note, n, tl) : PW_ENOTFOUND;
+    if (vr == PW_ENOTFOUND && a->have_next)
+        vr = archive_note_verify(&a->next, note, n, tl);
+    for (size_t i = 0; vr == PW_ENOTFOUND && i < a->n_prev; i++)
+        vr = archive_note_verify(&a->prev[i], note, n, tl);
+    return vr;
+}
+
+/* Parses comma-separated verifier keys into a->prev (same name as a->key). */
+static int parse_prev(struct archive *a, const char *csv, char *err, size_t errcap)
+{
+    const char *p = csv;
+    while (p && *p) {
+        const char *e = strchr(p, ',');
+        size_t n = e ? (size_t)(e - p) : strlen(p);
+        while (n && *p == ' ') {
+            p++;
+            n--;
+        }
+        while (n && p[n - 1] == ' ')
+            n--;
+        if (n) {
+            char vk[512], e2[160];
+            if (n >= sizeof vk || a->n_prev == PW_ARRAY_LEN(a->prev)) {
+                seterr(err, errcap, "previous verifier keys: at most %zu",
+                       PW_ARRAY_LEN(a->prev));
+                return PW_ECONFIG;
+            }
+            memcpy(vk, p, n);
+            vk[n] = '\0';
+            if (archive_vkey_parse(vk, &a->prev[a->n_prev], e2, sizeof e2) != PW_OK) {
+                seterr(err, errcap, "previous verifier key '%.64s': %s", vk, e2);
+                return PW_ECONFIG;
+            }
+            if (a->have_key && strcmp(a->prev[a->n_prev].name, a->key.name) != 0) {
+                seterr(err, errcap, "previous verifier key '%.64s': another log's name", vk);
+                return PW_ECONFIG;
+            }
+            a->n_prev++;
+        }
+        p = e ? e + 1 : NULL;
+    }
+    return PW_OK;
+}
+
 /* Remembers a checkpoint: every distinct one for the offline tools, only the latest for the
  * daemon (its root at that size is what the open-time scan compares; the others are implied). */
 static void keep_checkpoint(struct archive *a, uint64_t size, const uint8_t root[ARCHIVE_HASH])
@@ -421,7 +473,7 @@ static int load_checkpoints(struct archive *a)
         size_t tl = 0;
         struct archive_checkpoint cp;
         char err[128] = "";
-        int vr = a->have_key ? archive_note_verify(&a->key, note, n, &tl) : PW_ENOTFOUND;
+        int vr = note_verify_any(a, note, n, &tl);
         if (vr != PW_OK) {
             integrity_error(a, "checkpoint %zu (at byte %" PRIu64 " of checkpoints) %s",
                             a->n_signed + 1, off,
@@ -544,6 +596,43 @@ static void free_archive(struct archive *a)
     free(a);
 }
 
+/* Once per next key: a leaf recording the rotation (kind archive; "key-rotation v1\nold
+ * <vkey>\nnew <vkey>\n"), durable before the first checkpoint the new key signs; <dir>/rotation
+ * remembers the new key it was logged for. */
+static int log_rotation(struct archive *a)
+{
+    char oldk[300], newk[300], path[4200], *have = NULL;
+    size_t hl = 0;
+    archive_vkey_format(&a->key, oldk, sizeof oldk);
+    archive_vkey_format(&a->next, newk, sizeof newk);
+    snprintf(path, sizeof path, "%s/rotation", a->dir);
+    if (pw_file_read(path, 1024, &have, &hl) == PW_OK) {
+        bool done = hl == strlen(newk) && memcmp(have, newk, hl) == 0;
+        free(have);
+        if (done)
+            return PW_OK;
+    }
+    char body[700];
+    int bl = snprintf(body, sizeof body, "key-rotation v1\nold %s\nnew %s\n", oldk, newk);
+    uint8_t leaf[800];
+    size_t ll = archive_leaf_encode(leaf, sizeof leaf, ARCHIVE_KIND_ARCHIVE, pw_now_ms(), "archive",
+                                    body, (size_t)bl);
+    if (ll == 0 || archive_append(a, leaf, ll) < 0)
+        return PW_ETOOBIG;
+    int rc = archive_write(a);
+    struct archive_sync_ticket t;
+    if (rc == PW_OK && archive_sync_prepare(a, &t)) {
+        archive_sync_perform(&t);
+        rc = archive_sync_finish(a, &t);
+    }
+    if (rc == PW_OK)
+        rc = pw_file_replace(path, newk, strlen(newk));
+    if (rc == PW_OK)
+        PW_LOG_INFO("archive", "key rotation logged; signing with both keys", "old=%s new=%s",
+                    oldk, newk);
+    return rc;
+}
+
 static int open_common(const struct archive_opts *o, const char *vkey, bool verify_only,
                        const struct cp_rec *from, struct archive **out, char *err, size_t errcap)
 {
@@ -572,11 +661,19 @@ static int open_common(const struct archive_opts *o, const char *vkey, bool veri
     bool ro = o->read_only || verify_only;
 
     if (vkey) {
-        if ((rc = archive_vkey_parse(vkey, &a->key, err, errcap)) != PW_OK) {
+        /* "current[,older,...]" */
+        char first[512];
+        const char *comma = strchr(vkey, ',');
+        size_t fl = comma ? (size_t)(comma - vkey) : strlen(vkey);
+        snprintf(first, sizeof first, "%.*s", (int)(fl < sizeof first ? fl : sizeof first - 1),
+                 vkey);
+        if ((rc = archive_vkey_parse(first, &a->key, err, errcap)) != PW_OK) {
             rc = PW_ECONFIG;
             goto fail;
         }
         a->have_key = true;
+        if (comma && (rc = parse_prev(a, comma + 1, err, errcap)) != PW_OK)
+            goto fail;
     } else if (o->key_file && o->key_file[0]) {
         uint8_t seed[32];
         rc = archive_key_load(o->key_file, !ro, seed, err, errcap);
@@ -594,6 +691,21 @@ static int open_common(const struct archive_opts *o, const char *vkey, bool veri
             goto fail;
         }
         rc = PW_OK;
+    }
+    if (!vkey && o->previous_vkeys && (rc = parse_prev(a, o->previous_vkeys, err, errcap)) != PW_OK)
+        goto fail;
+    if (!ro && o->next_key_file && o->next_key_file[0]) {
+        uint8_t seed[32];
+        if ((rc = archive_key_load(o->next_key_file, true, seed, err, errcap)) != PW_OK)
+            goto fail;
+        archive_key_from_seed(&a->next, a->key.name, seed);
+        sodium_memzero(seed, sizeof seed);
+        a->have_next = true;
+        if (memcmp(a->next.pk, a->key.pk, 32) == 0) {
+            seterr(err, errcap, "archive.next_key_file is the same key as archive.key_file");
+            rc = PW_ECONFIG;
+            goto fail;
+        }
     }
     if (!ro && !a->have_key) {
         seterr(err, errcap, "archive: no signing key (archive.key_file)");
@@ -685,6 +797,10 @@ static int open_common(const struct archive_opts *o, const char *vkey, bool veri
         PW_LOG_INFO("archive", "open", "dir=%s leaves=%" PRIu64 " checkpoints=%zu signed=%" PRIu64
                     " integrity=%s ms=%lld", a->dir, a->f.size, a->n_signed, a->signed_size,
                     a->integrity_ok ? "ok" : "BROKEN", (long long)((pw_mono_ns() - t0) / 1000000));
+    if (!ro && a->have_next && a->integrity_ok && (rc = log_rotation(a)) != PW_OK) {
+        seterr(err, errcap, "archive: cannot log the key rotation: %s", pw_strerror(rc));
+        goto fail;
+    }
     /* what was recovered is durable: sign it now (the first start signs the empty tree) */
     if (!ro && a->integrity_ok && (!a->latest.len || a->f.size > a->signed_size))
         (void)archive_checkpoint_maybe(a, pw_now_ms(), true);
@@ -863,6 +979,8 @@ int archive_checkpoint_maybe(struct archive *a, int64_t now_ms, bool force)
     archive_checkpoint_text(&cp, &text);
     pw_buf_append(&rec, "\0\0\0\0", 4);
     int rc = archive_note_sign(&a->key, text.data, text.len, &rec);
+    if (rc == PW_OK && a->have_next)
+        rc = archive_note_sign_line(&a->next, text.data, text.len, &rec);
     if (rc == PW_OK) {
         uint32_t n = (uint32_t)(rec.len - 4);
         rec.data[0] = (char)(n >> 24);
@@ -1151,7 +1269,7 @@ static int read_vkey_file(const char *dir, char *out, size_t cap)
 int archive_verify_dir(const char *dir, const char *vkey, const char *from, size_t from_len,
                        struct pw_buf *report)
 {
-    char vk[1100], err[512] = "";
+    char vk[1100], err[512] = "", first[512];
     if (!vkey) {
         if (read_vkey_file(dir, vk, sizeof vk) != PW_OK) {
             pw_buf_printf(report, "error: no verifier key given and none in %s/vkey\n", dir);
@@ -1171,7 +1289,8 @@ int archive_verify_dir(const char *dir, const char *vkey, const char *from, size
         struct archive_key k;
         struct archive_checkpoint cp;
         size_t tl = 0;
-        int vr = archive_vkey_parse(vkey, &k, err, sizeof err);
+        snprintf(first, sizeof first, "%.*s", (int)strcspn(vkey, ","), vkey);
+        int vr = archive_vkey_parse(first, &k, err, sizeof err);
         if (vr == PW_OK)
             vr = archive_note_verify(&k, from, from_len, &tl);
         if (vr == PW_OK)
@@ -1337,8 +1456,12 @@ int archive_export_dir(const char *dir, const char *vkey, const char *out_dir,
     struct pw_buf t;
     pw_buf_init(&t, 0);
     uint64_t size = a->signed_size, tiles = 0;
-    char vkl[1200];
+    /* the current key first, then earlier ones of a rotation, one per line */
+    char vkl[4200];
     int vn = snprintf(vkl, sizeof vkl, "%s\n", vkey);
+    for (char *q = vkl; *q; q++)
+        if (*q == ',')
+            *q = '\n';
     rc = write_out(out_dir, "checkpoint", a->latest.data, a->latest.len);
     if (rc == PW_OK)
         rc = write_out(out_dir, "vkey", vkl, (size_t)vn);

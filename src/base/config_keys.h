@@ -142,4 +142,10 @@
       "its cosignature key (parkwatch archive vkey --witness there). Empty: none.")             \
     X(archive, witness_for, STR, "", "", "", 0,                                                    \
       "Act as a witness for these logs: comma-separated verifier keys of other parkwatch "         \
-      "archives (their GET /archive/vkey). Empty: POST /archive/witness/add-checkpoint answers 404.")
+      "archives (their GET /archive/vkey). Empty: POST /archive/witness/add-checkpoint answers 404.") \
+    X(archive, next_key_file, STR, "", "", "", 0,                                                  \
+      "Key rotation: the next signing seed (created when missing). While set, checkpoints are "    \
+      "signed by both keys and a key-rotation leaf records the old and new verifier keys.")       \
+    X(archive, previous_vkeys, STR, "", "", "", 0,                                                 \
+      "Comma-separated verifier keys of earlier signing keys whose checkpoints stay valid (after " \
+      "a rotation: the old key, once archive.key_file is the new one).")

@@ -447,6 +447,100 @@ static void test_torn_tail(void **state)
     tu_rmrf(f.root);
 }
 
+static struct archive *open_keys(struct fx *f, const char *key, const char *next,
+                                 const char *prev, int expect)
+{
+    struct archive_opts o;
+    archive_opts_init(&o);
+    o.dir = f->dir;
+    o.key_file = key;
+    o.next_key_file = next;
+    o.previous_vkeys = prev;
+    o.origin = "archive.parkwatch.test";
+    o.checkpoint_interval_ms = 0;
+    struct archive *a = NULL;
+    char err[256] = "";
+    int rc = archive_open(&o, &a, err, sizeof err);
+    if (rc != expect)
+        print_message("archive_open: %s\n", err);
+    assert_int_equal(rc, expect);
+    return a;
+}
+
+static int signature_lines(const struct pw_buf *note)
+{
+    int n = 0;
+    for (const char *q = note->data; (q = strstr(q, "\n\xE2\x80\x94 ")); q++)
+        n++;
+    return n;
+}
+
+static void test_key_rotation(void **state)
+{
+    (void)state;
+    struct fx f;
+    fx_init(&f);
+    pw_log_set_sink(quiet, NULL);
+    char next[200];
+    snprintf(next, sizeof next, "%s/next.key", f.root);
+    struct archive *a = open_at(&f, PW_OK);
+    char va[300], vb[300];
+    archive_vkey(a, va, sizeof va);
+    append_frames(a, 0, 10);
+    commit(a);
+    assert_int_equal(archive_checkpoint_maybe(a, pw_now_ms(), true), PW_OK);
+    archive_close(a);
+
+    /* the overlap: a rotation leaf, checkpoints signed by both keys */
+    a = open_keys(&f, f.key, next, NULL, PW_OK);
+    assert_int_equal(archive_written(a), 11);
+    struct pw_buf note, e;
+    pw_buf_init(&note, 0);
+    pw_buf_init(&e, 0);
+    assert_int_equal(archive_latest_checkpoint(a, &note), PW_OK);
+    assert_int_equal(signature_lines(&note), 2);
+    assert_int_equal(archive_entry_read(a, 10, &e), PW_OK);
+    struct archive_leaf l;
+    assert_int_equal(archive_leaf_decode((const uint8_t *)e.data, e.len, &l), PW_OK);
+    assert_int_equal(l.kind, ARCHIVE_KIND_ARCHIVE);
+    char want[400];
+    snprintf(want, sizeof want, "key-rotation v1\nold %s\nnew ", va);
+    assert_memory_equal(l.bytes, want, strlen(want));
+    archive_close(a);
+    a = open_keys(&f, f.key, next, NULL, PW_OK); /* logged once */
+    assert_int_equal(archive_written(a), 11);
+    archive_close(a);
+
+    /* rotation done: the new key signs alone, the old one's checkpoints stay valid */
+    a = open_keys(&f, next, NULL, va, PW_OK);
+    assert_true(archive_integrity_ok(a));
+    archive_vkey(a, vb, sizeof vb);
+    assert_string_not_equal(va, vb);
+    append_frames(a, 11, 5);
+    commit(a);
+    assert_int_equal(archive_checkpoint_maybe(a, pw_now_ms(), true), PW_OK);
+    pw_buf_reset(&note);
+    assert_int_equal(archive_latest_checkpoint(a, &note), PW_OK);
+    assert_int_equal(signature_lines(&note), 1);
+    archive_close(a);
+    struct pw_buf rep;
+    pw_buf_init(&rep, 0);
+    char both[700];
+    snprintf(both, sizeof both, "%s,%s", vb, va);
+    assert_int_equal(archive_verify_dir(f.dir, both, NULL, 0, &rep), PW_OK);
+    pw_buf_reset(&rep);
+    assert_int_equal(archive_verify_dir(f.dir, vb, NULL, 0, &rep), PW_ECORRUPT);
+    /* without the old key accepted, the daemon reports the old checkpoints */
+    a = open_keys(&f, next, NULL, NULL, PW_OK);
+    assert_false(archive_integrity_ok(a));
+    archive_close(a);
+    pw_buf_release(&rep);
+    pw_buf_release(&note);
+    pw_buf_release(&e);
+    pw_log_set_sink(NULL, NULL);
+    tu_rmrf(f.root);
+}
+
 /* ---- SIGKILL at random moments ---- */
 
 static void child(struct fx *f, const char *acklog, unsigned seed)
@@ -541,6 +635,7 @@ int main(void)
         cmocka_unit_test(test_append_reopen_tiles_proofs),
         cmocka_unit_test(test_tamper_detected),
         cmocka_unit_test(test_torn_tail),
+        cmocka_unit_test(test_key_rotation),
         cmocka_unit_test(test_kill9),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
