@@ -1148,10 +1148,8 @@ static int64_t bundle_time(struct archive *a, uint64_t n)
     if (off == UINT64_MAX || pread_full(a->fd_entries, h, sizeof h, off) != PW_OK)
         return INT64_MIN;
     size_t len = (size_t)h[0] << 8 | h[1];
-    struct archive_leaf l;
     if (len < ARCHIVE_LEAF_HEADER || h[2] != ARCHIVE_LEAF_VERSION)
         return INT64_MIN;
-    (void)l;
     uint64_t t = 0;
     for (int i = 0; i < 8; i++)
         t = t << 8 | h[4 + i];
