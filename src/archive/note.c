@@ -320,12 +320,17 @@ static bool parse_u64(const char *s, size_t len, uint64_t *out)
     return true;
 }
 
+/* Exactly the canonical base64 of 32 bytes (re-encoded and compared: no other spelling). */
 static bool parse_hash(const char *s, size_t len, uint8_t out[ARCHIVE_HASH])
 {
     size_t bl = 0;
     uint8_t tmp[48];
+    char back[64];
     if (len != 44 || sodium_base642bin(tmp, sizeof tmp, s, len, NULL, &bl, NULL, B64) != 0 ||
         bl != ARCHIVE_HASH)
+        return false;
+    sodium_bin2base64(back, sizeof back, tmp, ARCHIVE_HASH, B64);
+    if (memcmp(back, s, 44) != 0)
         return false;
     memcpy(out, tmp, ARCHIVE_HASH);
     return true;
@@ -342,6 +347,11 @@ int archive_checkpoint_parse(const char *text, size_t len, struct archive_checkp
         seterr(err, errcap, "checkpoint line 1: missing or too long origin");
         return PW_EPROTO;
     }
+    for (size_t i = 0; i < ll; i++)
+        if ((unsigned char)line[i] < 0x20 || line[i] == 0x7F) {
+            seterr(err, errcap, "checkpoint line 1: a control character in the origin");
+            return PW_EPROTO;
+        }
     memcpy(t.origin, line, ll);
     if (!next_line(&p, end, &line, &ll) || !parse_u64(line, ll, &t.size)) {
         seterr(err, errcap, "checkpoint line 2: tree size is not a decimal number");

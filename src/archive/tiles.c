@@ -26,7 +26,7 @@ _Static_assert(ARCHIVE_LEAF_HEADER == 11, "leaf header layout");
 
 size_t archive_tile_path(int level, uint64_t n, unsigned w, char *out, size_t cap)
 {
-    char groups[32];
+    char groups[48]; /* at most 7 groups for 64 bits: 6 x "x123/" + "123" */
     size_t gl = 0;
     /* groups from the least significant */
     char tmp[8][8];

@@ -390,6 +390,15 @@ static void test_tile_paths(void **state)
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
         assert_int_equal(archive_tile_parse(bad[i], &l, &n, &w), PW_EINVAL);
 
+    /* the largest indices need seven groups (found by fuzz_archive_parse) */
+    char big[64];
+    assert_true(archive_tile_path(0, UINT64_MAX, 256, big, sizeof big) > 0);
+    assert_string_equal(big, "tile/0/x018/x446/x744/x073/x709/x551/615");
+    assert_int_equal(archive_tile_parse(big + 5, &l, &n, &w), PW_OK);
+    assert_true(n == UINT64_MAX);
+    assert_int_equal(archive_tile_parse("0/x018/x446/x744/x073/x709/x551/616", &l, &n, &w),
+                     PW_EINVAL);
+
     /* size 70,000: 273 full level-0 tiles, 0/273.p/112, 1/000, 1/001.p/17, 2/000.p/1 */
     assert_int_equal(archive_tile_width(0, 272, 70000), 256);
     assert_int_equal(archive_tile_width(0, 273, 70000), 112);
@@ -451,6 +460,15 @@ static void test_cross_vector(void **state)
     struct archive_checkpoint back;
     char err[128];
     assert_int_equal(archive_checkpoint_parse(text.data, text.len, &back, err, sizeof err), PW_OK);
+    /* found by fuzz_archive_parse: a control character in the origin, a root that is not the
+     * canonical base64 of its bytes */
+    static const char nul_origin[] = "park\x01watch\n1\n+QS/Betuax6Nnx+qazsP0ImsqLj0ktHyE6BXLRS3y5A=\n";
+    assert_int_equal(archive_checkpoint_parse(nul_origin, sizeof nul_origin - 1, &back, err,
+                                              sizeof err),
+                     PW_EPROTO);
+    static const char loose[] = "park\n1\n+QS/Betuax6Nnx+qazsP0ImsqLj0ktHyE6BXLRS3y5B=\n";
+    assert_int_equal(archive_checkpoint_parse(loose, sizeof loose - 1, &back, err, sizeof err),
+                     PW_EPROTO);
     assert_int_equal(back.size, N);
     assert_memory_equal(back.root, root, 32);
 
