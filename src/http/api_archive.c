@@ -24,6 +24,7 @@
 #include "base/err.h"
 #include "base/mem.h"
 #include "model/model.h"
+#include "pipeline/pipeline.h"
 #include "proto/hj212.h"
 #include "tsdb/tsdb.h"
 #include "base/timeutil.h"
@@ -341,6 +342,52 @@ static void h_witness_vkey(struct http_server *s, struct http_req *r, struct htt
     pw_buf_puts(&w->body, s->deps.witness_vkey);
     pw_buf_putc(&w->body, '\n');
     w->content_type = "text/plain; charset=utf-8";
+}
+
+int http_archive_action(struct http_server *s, struct http_req *r, const char *action,
+                        const char *detail_json, const void *body, size_t body_len)
+{
+    if (!s->deps.archive || !s->deps.pipeline || !pipeline_archiving(s->deps.pipeline))
+        return PW_OK;
+    struct pw_buf j;
+    pw_buf_init(&j, 0);
+    pw_buf_puts(&j, "{\"action\":");
+    pw_buf_json_str(&j, action);
+    pw_buf_puts(&j, ",\"user\":");
+    pw_buf_json_str(&j, r->who.user);
+    pw_buf_puts(&j, ",\"role\":");
+    pw_buf_json_str(&j, model_role_name(r->who.role));
+    pw_buf_puts(&j, ",\"peer\":");
+    pw_buf_json_str(&j, r->peer);
+    if (detail_json) {
+        pw_buf_puts(&j, ",\"detail\":");
+        pw_buf_puts(&j, detail_json);
+    }
+    if (body) {
+        uint8_t h[32];
+        char hex[65];
+        crypto_hash_sha256(h, body, body_len);
+        sodium_bin2hex(hex, sizeof hex, h, sizeof h);
+        pw_buf_printf(&j, ",\"bytes\":%zu,\"sha256\":\"%s\"", body_len, hex);
+    }
+    pw_buf_puts(&j, "}");
+    /* the body too when it fits in one leaf */
+    if (body && ARCHIVE_LEAF_HEADER + ARCHIVE_MAX_SOURCE + j.len + 1 + body_len <=
+                    ARCHIVE_MAX_ENTRY) {
+        pw_buf_putc(&j, '\n');
+        pw_buf_append(&j, body, body_len);
+    }
+    struct pipeline_batch *b = pipeline_batch_new();
+    char src[ARCHIVE_MAX_SOURCE + 1];
+    snprintf(src, sizeof src, "%s", r->who.user);
+    int rc = pipeline_batch_archive(b, ARCHIVE_KIND_OPERATOR, pw_now_ms(), src, j.data, j.len);
+    pw_buf_release(&j);
+    if (rc != PW_OK) {
+        pipeline_batch_free(b);
+        return rc;
+    }
+    size_t stored = 0;
+    return pipeline_write(s->deps.pipeline, b, &stored);
 }
 
 const struct http_route http_routes_archive[] = {

@@ -120,6 +120,15 @@ void http_tsdb_metrics_init(void);
  * write_cache_free (api_tsdb.c). */
 struct write_cache *http_write_cache_new(size_t budget);
 
+/* Records an operator action in the archive before it takes effect (api_archive.c): one leaf of
+ * kind operator, source = the principal, bytes = {"action":…,"user":…,"role":…,
+ * "detail":<detail_json>} then, when given, "\n" and the body (sha256 and size in the JSON;
+ * the body itself only when the leaf stays within ARCHIVE_MAX_ENTRY). Waits until the leaf is
+ * durable. PW_OK (also when the archive is off), or the error: then the action must not be
+ * carried out. */
+int http_archive_action(struct http_server *s, struct http_req *r, const char *action,
+                        const char *detail_json, const void *body, size_t body_len);
+
 /* static files (static.c) */
 void http_static(struct http_server *s, struct http_req *r, struct http_resp *w);
 

@@ -199,6 +199,25 @@ test('a SIGKILL loses no acknowledged frame; the restarted log verifies and grow
   assert.equal(r.status, 0, r.stderr);
 });
 
+test('a model import is an operator action archived (with its body) before it is applied', async () => {
+  const model = (await d.get('/api/v1/model/export', { token: admin })).text;
+  const r = await d.post('/api/v1/model/import', model, { token: admin, headers: { 'Content-Type': 'application/json' } });
+  assert.equal(r.status, 200, r.text);
+  const ls = await until(async () => { const l = await leaves((await checkpoint()).size); return l.some((x) => x.kind === 9) && l; },
+    { what: 'the import in a checkpoint', timeout: 15000 });
+  const op = ls.filter((l) => l.kind === 9).pop();
+  assert.ok(op, 'an operator leaf');
+  assert.equal(op.source, 'admin');
+  const text = op.bytes.toString('utf8');
+  const nl = text.indexOf('\n');
+  const head = JSON.parse(text.slice(0, nl));
+  assert.equal(head.action, 'model.import');
+  assert.equal(head.user, 'admin');
+  assert.deepEqual(head.detail, { format: 'json', replace: false });
+  assert.equal(head.sha256, createHash('sha256').update(model).digest('hex'));
+  assert.equal(text.slice(nl + 1), model);
+});
+
 test('rejected: a wrong key, a truncated proof, a data flag flipped in a stored frame', async () => {
   // everything received so far signed: the checkpoint no longer changes
   let c = await checkpoint();
