@@ -282,6 +282,10 @@ void archive_close(struct archive *a);
 /* Appends one leaf (hashed into the tree now, written at archive_write). Returns the leaf
  * index, or PW_ETOOBIG (negative) above ARCHIVE_MAX_ENTRY. */
 int64_t archive_append(struct archive *a, const void *leaf, size_t len);
+/* The same with the leaf hash (archive_leaf_hash of exactly these bytes) computed by the caller
+ * beforehand, on its own thread. */
+int64_t archive_append_hashed(struct archive *a, const void *leaf, size_t len,
+                              const uint8_t leaf_hash[ARCHIVE_HASH]);
 /* Writes what was appended to the files (no fsync). Returns PW_OK or the I/O error (then
  * nothing after the last good write counts as stored; the log must be reopened). */
 int archive_write(struct archive *a);

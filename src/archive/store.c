@@ -278,13 +278,18 @@ static void on_complete(int level, uint64_t index, const uint8_t h[ARCHIVE_HASH]
 }
 
 /* Hashes one leaf into the tree (the entry bytes are queued by the caller). */
+static void push_leaf_hash(struct archive *a, const uint8_t lh[ARCHIVE_HASH], uint64_t entry_off)
+{
+    if (a->f.size % ARCHIVE_TILE_WIDTH == 0)
+        bundle_push(a, entry_off);
+    archive_frontier_push(&a->f, lh, on_complete, a);
+}
+
 static void push_leaf(struct archive *a, const void *leaf, size_t len, uint64_t entry_off)
 {
     uint8_t lh[ARCHIVE_HASH];
-    if (a->f.size % ARCHIVE_TILE_WIDTH == 0)
-        bundle_push(a, entry_off);
     archive_leaf_hash(leaf, len, lh);
-    archive_frontier_push(&a->f, lh, on_complete, a);
+    push_leaf_hash(a, lh, entry_off);
 }
 
 /* Open: the pending hashes of level l against the hash file (compare; rewrite what differs
@@ -836,7 +841,8 @@ void archive_close(struct archive *a)
 
 /* ---- writer ---- */
 
-int64_t archive_append(struct archive *a, const void *leaf, size_t len)
+int64_t archive_append_hashed(struct archive *a, const void *leaf, size_t len,
+                              const uint8_t leaf_hash[ARCHIVE_HASH])
 {
     if (len > ARCHIVE_MAX_ENTRY)
         return PW_ETOOBIG;
@@ -845,9 +851,18 @@ int64_t archive_append(struct archive *a, const void *leaf, size_t len)
     pw_buf_append(&a->pend_entries, hdr, 2);
     pw_buf_append(&a->pend_entries, leaf, len);
     int64_t index = (int64_t)a->f.size;
-    push_leaf(a, leaf, len, off);
+    push_leaf_hash(a, leaf_hash, off);
     pw_counter_add(m_leaves, 1);
     return index;
+}
+
+int64_t archive_append(struct archive *a, const void *leaf, size_t len)
+{
+    uint8_t lh[ARCHIVE_HASH];
+    if (len > ARCHIVE_MAX_ENTRY)
+        return PW_ETOOBIG;
+    archive_leaf_hash(leaf, len, lh);
+    return archive_append_hashed(a, leaf, len, lh);
 }
 
 int archive_write(struct archive *a)

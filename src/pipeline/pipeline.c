@@ -181,16 +181,19 @@ int pipeline_batch_archive(struct pipeline_batch *b, enum archive_kind kind, int
 {
     if (len > ARCHIVE_MAX_ENTRY)
         return PW_ETOOBIG;
+    /* uint16 length, the leaf hash (computed here, on the producer's thread: the writer only
+     * hashes the tree's nodes), the leaf */
     size_t at = b->leaves.len;
-    pw_buf_reserve(&b->leaves, 2 + ARCHIVE_LEAF_HEADER + ARCHIVE_MAX_SOURCE + len);
+    pw_buf_reserve(&b->leaves, 2 + ARCHIVE_HASH + ARCHIVE_LEAF_HEADER + ARCHIVE_MAX_SOURCE + len);
     uint8_t *p = (uint8_t *)b->leaves.data + at;
-    size_t n = archive_leaf_encode(p + 2, b->leaves.cap - at - 2, kind, time_ms, source, bytes,
-                                   len);
+    size_t n = archive_leaf_encode(p + 2 + ARCHIVE_HASH, b->leaves.cap - at - 2 - ARCHIVE_HASH,
+                                   kind, time_ms, source, bytes, len);
     if (n == 0)
         return PW_ETOOBIG;
     p[0] = (uint8_t)(n >> 8);
     p[1] = (uint8_t)n;
-    b->leaves.len = at + 2 + n;
+    archive_leaf_hash(p + 2 + ARCHIVE_HASH, n, p + 2);
+    b->leaves.len = at + 2 + ARCHIVE_HASH + n;
     b->leaves.data[b->leaves.len] = '\0';
     return PW_OK;
 }
@@ -204,12 +207,12 @@ bool pipeline_archiving(const struct pipeline *p)
 static void archive_batch(struct pipeline *p, struct pipeline_batch *b)
 {
     const uint8_t *q = (const uint8_t *)b->leaves.data, *end = q + b->leaves.len;
-    while (q + 2 <= end) {
+    while (q + 2 + ARCHIVE_HASH <= end) {
         size_t n = (size_t)q[0] << 8 | q[1];
-        int64_t idx = archive_append(p->opt.archive, q + 2, n);
+        int64_t idx = archive_append_hashed(p->opt.archive, q + 2 + ARCHIVE_HASH, n, q + 2);
         if (idx >= 0)
             b->arch_end = (uint64_t)idx + 1;
-        q += 2 + n;
+        q += 2 + ARCHIVE_HASH + n;
     }
 }
 

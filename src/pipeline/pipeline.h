@@ -68,8 +68,8 @@ struct pipeline_batch {
     bool finished;            /* durable or failed; on_done waits for the batches before it */
     struct pipeline_batch *next;
     struct pipeline_batch *onext; /* submission order (writer thread) */
-    /* archive leaves (pipeline_batch_archive): uint16 length + leaf, appended to the archive
-     * with the batch and durable in the same group commit */
+    /* archive leaves (pipeline_batch_archive): uint16 length, leaf hash, leaf; appended to the
+     * archive with the batch and durable in the same group commit */
     struct pw_buf leaves;
     uint64_t arch_end;        /* archive size after its leaves (writer thread); 0 = none */
 };
