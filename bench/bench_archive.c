@@ -77,8 +77,8 @@ int main(void)
                           "Flag=5;CP=&&DataTime=20261124080000;a21026-Rtd=%d.5,a21026-Flag=N;"
                           "a34004-Rtd=35,a34004-Flag=N&&1C80\r\n",
                           i % 1000, i % 5000, i % 97);
-        size_t ll = archive_leaf_encode(leaf, sizeof leaf, ARCHIVE_KIND_HJ212_RX,
-                                        1764000000000 + i, "192.0.2.7:40211", frame, (size_t)fl);
+        size_t ll = archive_leaf_encode(leaf, sizeof leaf, ARCHIVE_KIND_HJ212_RX, 1764000000000 + i,
+                                        "192.0.2.7:40211", frame, (size_t)fl);
         if (archive_append(a, leaf, ll) < 0)
             die("append", PW_ETOOBIG, NULL);
         if ((i & 255) == 255 && archive_write(a) != PW_OK)
@@ -115,8 +115,7 @@ int main(void)
             die("prove", PW_EIO, NULL);
         proofs++;
     }
-    printf("archive_inclusion_proof %.0f proofs/s\n",
-           proofs / ((double)(pw_mono_ns() - t0) / 1e9));
+    printf("archive_inclusion_proof %.0f proofs/s\n", proofs / ((double)(pw_mono_ns() - t0) / 1e9));
     archive_close(a);
     nftw(root, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
     return 0;

@@ -39,8 +39,8 @@ static const char usage[] =
     "                copy stored in <data>/archive/vkey\n"
     "  --from FILE   a signed checkpoint you hold: the stored log must contain it as a prefix\n";
 
-void cli_archive_paths(struct cli *c, char *dir, size_t dcap, char *key, size_t kcap,
-                       char *origin, size_t ocap)
+void cli_archive_paths(struct cli *c, char *dir, size_t dcap, char *key, size_t kcap, char *origin,
+                       size_t ocap)
 {
     snprintf(dir, dcap, "%s/archive", c->data_dir);
     snprintf(origin, ocap, "archive.parkwatch.%s", c->cfg.archive_park_id);

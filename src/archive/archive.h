@@ -24,13 +24,13 @@
 #include <stdint.h>
 
 #define ARCHIVE_HASH 32
-#define ARCHIVE_MAX_PROOF 64          /* hashes in any proof of a tree below 2^63 leaves */
-#define ARCHIVE_MAX_ENTRY 65535       /* bytes of one leaf (entry bundles use a uint16 length) */
-#define ARCHIVE_TILE_WIDTH 256        /* hashes per full tile, entries per full bundle */
+#define ARCHIVE_MAX_PROOF 64    /* hashes in any proof of a tree below 2^63 leaves */
+#define ARCHIVE_MAX_ENTRY 65535 /* bytes of one leaf (entry bundles use a uint16 length) */
+#define ARCHIVE_TILE_WIDTH 256  /* hashes per full tile, entries per full bundle */
 #define ARCHIVE_TILE_HEIGHT 8
-#define ARCHIVE_MAX_NAME 128          /* key names and origins */
-#define ARCHIVE_MAX_NOTE 4096         /* a checkpoint note with its signatures */
-#define ARCHIVE_MAX_SOURCE 64         /* bytes of a leaf's source field */
+#define ARCHIVE_MAX_NAME 128  /* key names and origins */
+#define ARCHIVE_MAX_NOTE 4096 /* a checkpoint note with its signatures */
+#define ARCHIVE_MAX_SOURCE 64 /* bytes of a leaf's source field */
 
 /* ==== Merkle tree (pure) ==== */
 
@@ -61,8 +61,7 @@ void archive_frontier_root(const struct archive_frontier *f, uint8_t out[ARCHIVE
 
 /* Supplies the hash of the complete subtree of 2^level leaves starting at leaf index << level.
  * Returns PW_OK or an error, which the caller passes on. */
-typedef int (*archive_subtree_fn)(void *ctx, int level, uint64_t index,
-                                  uint8_t out[ARCHIVE_HASH]);
+typedef int (*archive_subtree_fn)(void *ctx, int level, uint64_t index, uint8_t out[ARCHIVE_HASH]);
 
 /* Proof lengths that (index, size) and (old, size) imply; 0 when they are invalid. */
 size_t archive_inclusion_len(uint64_t index, uint64_t size);
@@ -74,8 +73,8 @@ int archive_inclusion_proof(archive_subtree_fn get, void *ctx, uint64_t index, u
                             uint8_t proof[][ARCHIVE_HASH], size_t *n);
 /* RFC 6962 PROOF(old_size, D[size]) (SUBPROOF(m, D[n], true)). old_size == size gives an empty
  * proof. Returns PW_OK, PW_EINVAL (old_size 0 or > size) or get's error. */
-int archive_consistency_proof(archive_subtree_fn get, void *ctx, uint64_t old_size,
-                              uint64_t size, uint8_t proof[][ARCHIVE_HASH], size_t *n);
+int archive_consistency_proof(archive_subtree_fn get, void *ctx, uint64_t old_size, uint64_t size,
+                              uint8_t proof[][ARCHIVE_HASH], size_t *n);
 /* Root of D[0:size] from get (a proof building block). */
 int archive_root_from(archive_subtree_fn get, void *ctx, uint64_t size, uint8_t out[ARCHIVE_HASH]);
 
@@ -98,9 +97,9 @@ int archive_consistency_verify(uint64_t old_size, uint64_t size,
 /* An Ed25519 note key: name, key ID and keys. */
 struct archive_key {
     char name[ARCHIVE_MAX_NAME + 1];
-    uint32_t id;            /* big-endian first 4 bytes of SHA-256(name ‖ "\n" ‖ 0x01 ‖ pk) */
+    uint32_t id; /* big-endian first 4 bytes of SHA-256(name ‖ "\n" ‖ 0x01 ‖ pk) */
     uint8_t pk[32];
-    uint8_t sk[64];         /* zero for a verifier-only key */
+    uint8_t sk[64]; /* zero for a verifier-only key */
     bool has_sk;
 };
 
@@ -138,8 +137,8 @@ struct archive_checkpoint {
 void archive_checkpoint_text(const struct archive_checkpoint *c, struct pw_buf *out);
 /* Parses the text of a checkpoint (extension lines after the root are allowed and ignored).
  * PW_EPROTO with err naming the line. */
-int archive_checkpoint_parse(const char *text, size_t len, struct archive_checkpoint *c,
-                             char *err, size_t errcap);
+int archive_checkpoint_parse(const char *text, size_t len, struct archive_checkpoint *c, char *err,
+                             size_t errcap);
 
 /* c2sp.org/tlog-cosignature v1: a cosignature line by witness key k (its ID uses type 0x04) on
  * the checkpoint text, at unix time t, appended to out. */
@@ -162,8 +161,7 @@ void archive_receipt_format(uint64_t index, const uint8_t proof[][ARCHIVE_HASH],
  * signature, its origin (== k->name when origin is NULL) and the inclusion proof. PW_OK,
  * PW_EPROTO (malformed or wrong proof; err says where), PW_EAUTH (signature). */
 int archive_receipt_verify(const struct archive_key *k, const char *origin, const char *receipt,
-                           size_t len, const void *leaf, size_t leaf_len, char *err,
-                           size_t errcap);
+                           size_t len, const void *leaf, size_t leaf_len, char *err, size_t errcap);
 
 /* ==== witness (witness.c; c2sp.org/tlog-witness) ==== */
 
@@ -172,8 +170,7 @@ struct archive_witness;
 
 /* The witness key: its own Ed25519 key derived from the archive seed, named `name`, with the
  * cosignature key ID (type 0x04). */
-void archive_witness_key_from_seed(struct archive_key *k, const char *name,
-                                   const uint8_t seed[32]);
+void archive_witness_key_from_seed(struct archive_key *k, const char *name, const uint8_t seed[32]);
 /* Its verifier key string name+<id>+base64(0x04 ‖ pk). */
 void archive_witness_vkey_format(const struct archive_key *k, char *out, size_t cap);
 /* Parses a cosignature verifier key (type 0x04). PW_EINVAL with err. */
@@ -193,8 +190,8 @@ int archive_witness_add(struct archive_witness *w, const char *body, size_t len,
  * comma-separated; URL is the witness prefix, .../add-checkpoint is appended) from a thread of
  * its own, and adds each verified cosignature to the served checkpoint. PW_ECONFIG with err. */
 struct archive_pusher;
-int archive_pusher_start(struct archive *a, const char *csv, struct archive_pusher **out,
-                         char *err, size_t errcap);
+int archive_pusher_start(struct archive *a, const char *csv, struct archive_pusher **out, char *err,
+                         size_t errcap);
 void archive_pusher_stop(struct archive_pusher *p);
 
 /* ==== tiles (pure) ==== */
@@ -215,16 +212,16 @@ unsigned archive_tile_width(int level, uint64_t n, uint64_t size);
 
 /* Kinds of leaf (the leaf header's byte 1). Only grows. */
 enum archive_kind {
-    ARCHIVE_KIND_HJ212_RX = 1,   /* an HJ 212 frame received ("##" through CRC and CRLF) */
-    ARCHIVE_KIND_HJ212_TX = 2,   /* an HJ 212 frame parkwatch sent */
+    ARCHIVE_KIND_HJ212_RX = 1, /* an HJ 212 frame received ("##" through CRC and CRLF) */
+    ARCHIVE_KIND_HJ212_TX = 2, /* an HJ 212 frame parkwatch sent */
     ARCHIVE_KIND_JT808_RX = 3,
     ARCHIVE_KIND_JT808_TX = 4,
     ARCHIVE_KIND_MODBUS_RX = 5,
-    ARCHIVE_KIND_MQTT_RX = 6,    /* topic NUL payload */
+    ARCHIVE_KIND_MQTT_RX = 6, /* topic NUL payload */
     ARCHIVE_KIND_DEVICE_EVENT = 7,
     ARCHIVE_KIND_LINE_PROTOCOL = 8,
-    ARCHIVE_KIND_OPERATOR = 9,   /* operator action (JSON) */
-    ARCHIVE_KIND_ARCHIVE = 10,   /* the archive's own events (key rotation, pruning) */
+    ARCHIVE_KIND_OPERATOR = 9, /* operator action (JSON) */
+    ARCHIVE_KIND_ARCHIVE = 10, /* the archive's own events (key rotation, pruning) */
 };
 #define ARCHIVE_LEAF_VERSION 1
 #define ARCHIVE_LEAF_HEADER 11 /* version, kind, time (8), source length (1); then the source */
@@ -251,13 +248,13 @@ const char *archive_kind_name(int kind);
 struct archive;
 
 struct archive_opts {
-    const char *dir;        /* <data>/archive */
-    const char *key_file;   /* 32-byte Ed25519 seed, mode 0600; created when missing */
-    const char *origin;     /* archive.parkwatch.<park id>; also the key name */
-    bool fsync;             /* false: never fsync (tests only) */
+    const char *dir;                /* <data>/archive */
+    const char *key_file;           /* 32-byte Ed25519 seed, mode 0600; created when missing */
+    const char *origin;             /* archive.parkwatch.<park id>; also the key name */
+    bool fsync;                     /* false: never fsync (tests only) */
     int64_t checkpoint_interval_ms; /* sign at most this often while the tree grows */
     int64_t resign_interval_ms;     /* re-sign an unchanged tree this often */
-    bool read_only;         /* offline tools: no key needed unless present, no writes */
+    bool read_only;                 /* offline tools: no key needed unless present, no writes */
     /* Key rotation. next_key_file: the next key (created when missing); while set, every
      * checkpoint is signed by both keys and, once, a key-rotation leaf records old and new
      * verifier keys. previous_vkeys: comma-separated verifier keys whose checkpoints are still
@@ -296,8 +293,8 @@ uint64_t archive_durable(const struct archive *a);
 /* An fsync of everything written, prepared on the writer thread, performed on any thread,
  * finished on the writer thread (the pipeline's sync thread runs it with the storage's). */
 struct archive_sync_ticket {
-    uint64_t size;          /* leaves durable once it succeeds */
-    uint64_t bytes;         /* their bytes in the entries file */
+    uint64_t size;  /* leaves durable once it succeeds */
+    uint64_t bytes; /* their bytes in the entries file */
     uint8_t root[ARCHIVE_HASH];
     int fd;
     int rc;
@@ -323,8 +320,8 @@ int archive_latest_checkpoint(struct archive *a, struct pw_buf *out);
 int archive_latest_signed(struct archive *a, struct pw_buf *out, uint64_t *size);
 /* Adds a witness's cosignature line to the served checkpoint when cp_text (len bytes) is still
  * the latest checkpoint's text; returns whether it was added. */
-bool archive_add_cosignature(struct archive *a, const char *cp_text, size_t len,
-                             const char *line, size_t line_len);
+bool archive_add_cosignature(struct archive *a, const char *cp_text, size_t len, const char *line,
+                             size_t line_len);
 /* Contents of a tile (level >= 0: hashes; level -1: entry bundle) of width w as published by the
  * latest checkpoint (tiles are served only up to its size). PW_ENOTFOUND when the tile does not
  * exist at that size, PW_EIO. */
@@ -340,8 +337,8 @@ int archive_find(struct archive *a, int64_t from_ms, uint64_t max_leaves,
                  bool (*match)(const uint8_t *leaf, size_t len, void *arg), void *arg,
                  uint64_t *index);
 /* Inclusion proof of index in the tree of size (<= the durable size). */
-int archive_prove(struct archive *a, uint64_t index, uint64_t size,
-                  uint8_t proof[][ARCHIVE_HASH], size_t *n);
+int archive_prove(struct archive *a, uint64_t index, uint64_t size, uint8_t proof[][ARCHIVE_HASH],
+                  size_t *n);
 int archive_prove_consistency(struct archive *a, uint64_t old_size, uint64_t size,
                               uint8_t proof[][ARCHIVE_HASH], size_t *n);
 
@@ -350,9 +347,9 @@ int archive_prove_consistency(struct archive *a, uint64_t old_size, uint64_t siz
 /* Verifies a stored log without a daemon: recomputes every hash tile and the root from the
  * entries, checks every stored tile equals what the entries give, every signed checkpoint's
  * signature (vkey: NULL = the copy in dir/vkey, reported as such; several comma-separated
- * keys of one log, the current first, accept checkpoints signed by any of them) and that each checkpoint is
- * consistent with the next. from (may be NULL): a signed checkpoint the caller holds, which
- * the stored log must contain as a prefix. Writes a summary and the first problem (naming the
+ * keys of one log, the current first, accept checkpoints signed by any of them) and that each
+ * checkpoint is consistent with the next. from (may be NULL): a signed checkpoint the caller holds,
+ * which the stored log must contain as a prefix. Writes a summary and the first problem (naming the
  * entry or tile) to report. PW_OK, PW_ECORRUPT (damage found), PW_EINVAL (bad key or --from),
  * PW_EIO. */
 int archive_verify_dir(const char *dir, const char *vkey, const char *from, size_t from_len,

@@ -209,8 +209,8 @@ size_t archive_consistency_len(uint64_t old_size, uint64_t size)
     return n;
 }
 
-int archive_consistency_proof(archive_subtree_fn get, void *ctx, uint64_t old_size,
-                              uint64_t size, uint8_t proof[][ARCHIVE_HASH], size_t *n)
+int archive_consistency_proof(archive_subtree_fn get, void *ctx, uint64_t old_size, uint64_t size,
+                              uint8_t proof[][ARCHIVE_HASH], size_t *n)
 {
     if (old_size == 0 || old_size > size)
         return PW_EINVAL;

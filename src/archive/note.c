@@ -157,8 +157,7 @@ static void sig_line(struct pw_buf *out, const char *name, const uint8_t *payloa
     pw_buf_putc(out, '\n');
 }
 
-int archive_note_sign(const struct archive_key *k, const char *text, size_t len,
-                      struct pw_buf *out)
+int archive_note_sign(const struct archive_key *k, const char *text, size_t len, struct pw_buf *out)
 {
     if (!k->has_sk || !text_ok(text, len))
         return PW_EINVAL;
@@ -248,8 +247,7 @@ struct verify_ctx {
     size_t text_len;
 };
 
-static int verify_one(const char *name, size_t nlen, const uint8_t *payload, size_t plen,
-                      void *arg)
+static int verify_one(const char *name, size_t nlen, const uint8_t *payload, size_t plen, void *arg)
 {
     struct verify_ctx *v = arg;
     if (nlen != strlen(v->k->name) || memcmp(name, v->k->name, nlen) != 0)
@@ -266,8 +264,7 @@ static int verify_one(const char *name, size_t nlen, const uint8_t *payload, siz
     return PW_OK;
 }
 
-int archive_note_verify(const struct archive_key *k, const char *note, size_t len,
-                        size_t *text_len)
+int archive_note_verify(const struct archive_key *k, const char *note, size_t len, size_t *text_len)
 {
     size_t tl, so;
     int rc = note_split(note, len, &tl, &so);
@@ -336,8 +333,8 @@ static bool parse_hash(const char *s, size_t len, uint8_t out[ARCHIVE_HASH])
     return true;
 }
 
-int archive_checkpoint_parse(const char *text, size_t len, struct archive_checkpoint *c,
-                             char *err, size_t errcap)
+int archive_checkpoint_parse(const char *text, size_t len, struct archive_checkpoint *c, char *err,
+                             size_t errcap)
 {
     const char *p = text, *end = text + len, *line;
     size_t ll;
@@ -407,8 +404,7 @@ struct cosign_ctx {
     uint64_t t;
 };
 
-static int cosign_one(const char *name, size_t nlen, const uint8_t *payload, size_t plen,
-                      void *arg)
+static int cosign_one(const char *name, size_t nlen, const uint8_t *payload, size_t plen, void *arg)
 {
     struct cosign_ctx *v = arg;
     if (nlen != strlen(v->name) || memcmp(name, v->name, nlen) != 0)
@@ -478,8 +474,7 @@ void archive_receipt_format(uint64_t index, const uint8_t proof[][ARCHIVE_HASH],
 }
 
 int archive_receipt_verify(const struct archive_key *k, const char *origin, const char *receipt,
-                           size_t len, const void *leaf, size_t leaf_len, char *err,
-                           size_t errcap)
+                           size_t len, const void *leaf, size_t leaf_len, char *err, size_t errcap)
 {
     const char *p = receipt, *end = receipt + len, *line;
     size_t ll;
@@ -519,8 +514,9 @@ int archive_receipt_verify(const struct archive_key *k, const char *origin, cons
     size_t cp_len = (size_t)(end - p), tl;
     int rc = archive_note_verify(k, p, cp_len, &tl);
     if (rc != PW_OK) {
-        seterr(err, errcap, rc == PW_EAUTH ? "receipt: checkpoint signature does not verify"
-                                           : "receipt: checkpoint not signed by this key");
+        seterr(err, errcap,
+               rc == PW_EAUTH ? "receipt: checkpoint signature does not verify"
+                              : "receipt: checkpoint not signed by this key");
         return rc == PW_ENOTFOUND ? PW_EAUTH : rc;
     }
     struct archive_checkpoint cp;

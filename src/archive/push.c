@@ -126,8 +126,7 @@ static void push_one(struct archive_pusher *p, struct target *t, const char *not
             pw_buf_putc(&chk, '\n');
             pw_buf_append(&chk, resp.data, resp.len);
             uint64_t when = 0;
-            if (archive_cosign_verify(t->key.name, t->key.pk, chk.data, chk.len, &when) ==
-                PW_OK) {
+            if (archive_cosign_verify(t->key.name, t->key.pk, chk.data, chk.len, &when) == PW_OK) {
                 /* keep only the witness's own line */
                 const char *line = resp.data;
                 archive_add_cosignature(p->a, note, tl, line, resp.len);
@@ -140,8 +139,8 @@ static void push_one(struct archive_pusher *p, struct target *t, const char *not
                 }
             } else {
                 pw_counter_add(m_push_errors, 1);
-                PW_LOG_WARN("archive", "witness answered without a valid cosignature",
-                            "url=%s", url);
+                PW_LOG_WARN("archive", "witness answered without a valid cosignature", "url=%s",
+                            url);
             }
             pw_buf_release(&chk);
         } else if (status == 409) {
@@ -162,8 +161,9 @@ static void push_one(struct archive_pusher *p, struct target *t, const char *not
             }
         } else {
             pw_counter_add(m_push_errors, 1);
-            PW_LOG_WARN("archive", "witness refused the checkpoint", "url=%s status=%ld body=\"%.100s\"",
-                        url, status, resp.data ? resp.data : "");
+            PW_LOG_WARN("archive", "witness refused the checkpoint",
+                        "url=%s status=%ld body=\"%.100s\"", url, status,
+                        resp.data ? resp.data : "");
         }
         pw_buf_release(&body);
         pw_buf_release(&resp);
@@ -207,8 +207,8 @@ static void *run(void *arg)
     return NULL;
 }
 
-int archive_pusher_start(struct archive *a, const char *csv, struct archive_pusher **out,
-                         char *err, size_t errcap)
+int archive_pusher_start(struct archive *a, const char *csv, struct archive_pusher **out, char *err,
+                         size_t errcap)
 {
     *out = NULL;
     if (!csv || !*csv)

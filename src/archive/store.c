@@ -58,9 +58,9 @@ struct archive {
     char dir[4096];
     struct archive_key key;
     bool have_key;
-    struct archive_key next;         /* rotation: the next key, signing too while set */
+    struct archive_key next; /* rotation: the next key, signing too while set */
     bool have_next;
-    struct archive_key prev[8];      /* older keys whose checkpoints are accepted */
+    struct archive_key prev[8]; /* older keys whose checkpoints are accepted */
     size_t n_prev;
     int fd_entries, fd_cps;
     int fd_hash[MAX_LEVELS];
@@ -68,50 +68,50 @@ struct archive {
     struct archive_frontier f;
     struct pw_buf pend_entries;
     struct pw_buf pend_hash[MAX_LEVELS];
-    uint64_t entries_len;            /* bytes in the entries file */
-    uint64_t hash_len[MAX_LEVELS];   /* bytes in each hash file */
+    uint64_t entries_len;          /* bytes in the entries file */
+    uint64_t hash_len[MAX_LEVELS]; /* bytes in each hash file */
     uint64_t cps_len;
-    uint64_t written;                /* leaves written */
+    uint64_t written; /* leaves written */
     uint8_t written_root[ARCHIVE_HASH];
     uint64_t written_bytes;
-    bool broken;                     /* a write failed: nothing more is stored or signed */
+    bool broken; /* a write failed: nothing more is stored or signed */
     int64_t last_sign_ms;
     /* shared with readers, under lock */
     pthread_mutex_t lock;
-    uint64_t *bundle_off;            /* entries-file offset of entry 256*i */
+    uint64_t *bundle_off; /* entries-file offset of entry 256*i */
     size_t n_bundles, cap_bundles;
     uint64_t durable, durable_bytes;
     uint8_t durable_root[ARCHIVE_HASH];
     uint64_t signed_size;
     uint8_t signed_root[ARCHIVE_HASH];
-    struct pw_buf latest;            /* the latest signed checkpoint note */
-    struct pw_buf cosigs;            /* witnesses' cosignature lines for it */
-    struct cp_rec *cps;              /* distinct checkpoints (verify/export: all; daemon: latest) */
+    struct pw_buf latest; /* the latest signed checkpoint note */
+    struct pw_buf cosigs; /* witnesses' cosignature lines for it */
+    struct cp_rec *cps;   /* distinct checkpoints (verify/export: all; daemon: latest) */
     size_t n_cps, cap_cps;
-    size_t n_signed;                 /* checkpoint records, re-signs included */
+    size_t n_signed; /* checkpoint records, re-signs included */
     bool integrity_ok;
     /* open-time checking */
-    size_t next_cp;                  /* the next checkpoint whose size the scan has to reach */
-    char problem[512];               /* the first integrity problem */
-    bool verify_only;                /* archive_verify_dir: compare, never write */
+    size_t next_cp;    /* the next checkpoint whose size the scan has to reach */
+    char problem[512]; /* the first integrity problem */
+    bool verify_only;  /* archive_verify_dir: compare, never write */
     int64_t first_bad_tile_level;
     uint64_t first_bad_tile_index;
     bool bad_tile;
-    bool repair;                     /* second open pass: rewrite every hash file */
-    bool has_from, from_seen;        /* archive_verify_dir --from: a checkpoint the caller holds */
+    bool repair;              /* second open pass: rewrite every hash file */
+    bool has_from, from_seen; /* archive_verify_dir --from: a checkpoint the caller holds */
     struct cp_rec from;
 };
 
-static struct pw_counter *m_leaves, *m_bytes, *m_checkpoints, *m_integrity, *m_errors,
-    *m_size;
+static struct pw_counter *m_leaves, *m_bytes, *m_checkpoints, *m_integrity, *m_errors, *m_size;
 
 static void metrics_init(void)
 {
-    m_leaves = pw_counter_get("parkwatch_archive_leaves_total", "", "Leaves appended to the archive.");
+    m_leaves =
+        pw_counter_get("parkwatch_archive_leaves_total", "", "Leaves appended to the archive.");
     m_bytes = pw_counter_get("parkwatch_archive_bytes_total", "",
                              "Bytes written to the archive's entries file.");
-    m_checkpoints = pw_counter_get("parkwatch_archive_checkpoints_total", "",
-                                   "Archive checkpoints signed.");
+    m_checkpoints =
+        pw_counter_get("parkwatch_archive_checkpoints_total", "", "Archive checkpoints signed.");
     m_integrity = pw_counter_get("parkwatch_archive_integrity_errors_total", "",
                                  "Archive integrity errors (stored entries disagree with a signed "
                                  "checkpoint); signing stops.");
@@ -128,7 +128,8 @@ void archive_opts_init(struct archive_opts *o)
     o->resign_interval_ms = 3600000;
 }
 
-static void seterr(char *err, size_t cap, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void seterr(char *err, size_t cap, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 static void seterr(char *err, size_t cap, const char *fmt, ...)
 {
     if (!err || !cap)
@@ -153,8 +154,8 @@ static void integrity_error(struct archive *a, const char *fmt, ...)
     a->integrity_ok = false;
     if (!a->verify_only) {
         pw_counter_add(m_integrity, 1);
-        PW_LOG_ERROR("archive", "integrity error; checkpoint signing stopped", "dir=%s detail=\"%s\"",
-                     a->dir, msg);
+        PW_LOG_ERROR("archive", "integrity error; checkpoint signing stopped",
+                     "dir=%s detail=\"%s\"", a->dir, msg);
     }
 }
 
@@ -358,8 +359,9 @@ static void check_checkpoints(struct archive *a)
         archive_frontier_root(&a->f, root);
         a->from_seen = true;
         if (sodium_memcmp(root, a->from.root, ARCHIVE_HASH) != 0)
-            integrity_error(a, "the stored entries give another root at size %" PRIu64
-                               " than the checkpoint given with --from (the log was rewritten)",
+            integrity_error(a,
+                            "the stored entries give another root at size %" PRIu64
+                            " than the checkpoint given with --from (the log was rewritten)",
                             a->f.size);
     }
     while (a->next_cp < a->n_cps && a->cps[a->next_cp].size == a->f.size) {
@@ -401,8 +403,7 @@ static int parse_prev(struct archive *a, const char *csv, char *err, size_t errc
         if (n) {
             char vk[512], e2[160];
             if (n >= sizeof vk || a->n_prev == PW_ARRAY_LEN(a->prev)) {
-                seterr(err, errcap, "previous verifier keys: at most %zu",
-                       PW_ARRAY_LEN(a->prev));
+                seterr(err, errcap, "previous verifier keys: at most %zu", PW_ARRAY_LEN(a->prev));
                 return PW_ECONFIG;
             }
             memcpy(vk, p, n);
@@ -507,8 +508,7 @@ static int load_checkpoints(struct archive *a)
         if (a->verify_only) {
             integrity_error(a, "checkpoints file: a torn record at byte %" PRIu64, off);
         } else {
-            PW_LOG_WARN("archive", "torn last checkpoint record cut", "bytes=%" PRIu64,
-                        len - off);
+            PW_LOG_WARN("archive", "torn last checkpoint record cut", "bytes=%" PRIu64, len - off);
             if (ftruncate(a->fd_cps, (off_t)off) != 0)
                 rc = pw_err_from_errno(errno);
         }
@@ -633,8 +633,8 @@ static int log_rotation(struct archive *a)
     if (rc == PW_OK)
         rc = pw_file_replace(path, newk, strlen(newk));
     if (rc == PW_OK)
-        PW_LOG_INFO("archive", "key rotation logged; signing with both keys", "old=%s new=%s",
-                    oldk, newk);
+        PW_LOG_INFO("archive", "key rotation logged; signing with both keys", "old=%s new=%s", oldk,
+                    newk);
     return rc;
 }
 
@@ -770,11 +770,12 @@ static int open_common(const struct archive_opts *o, const char *vkey, bool veri
                         a->first_bad_tile_index);
     }
     if (a->has_from && !a->from_seen)
-        integrity_error(a, "entries missing: %" PRIu64 " stored, but the checkpoint given with "
-                           "--from has %" PRIu64, a->f.size, a->from.size);
-    if (a->signed_size > a->f.size)
         integrity_error(a,
-                        "entries missing: %" PRIu64 " stored, but a checkpoint signed %" PRIu64,
+                        "entries missing: %" PRIu64 " stored, but the checkpoint given with "
+                        "--from has %" PRIu64,
+                        a->f.size, a->from.size);
+    if (a->signed_size > a->f.size)
+        integrity_error(a, "entries missing: %" PRIu64 " stored, but a checkpoint signed %" PRIu64,
                         a->f.size, a->signed_size);
     if (!ro) {
         for (int l = 0; l < MAX_LEVELS; l++)
@@ -799,8 +800,10 @@ static int open_common(const struct archive_opts *o, const char *vkey, bool veri
     memcpy(a->durable_root, a->written_root, ARCHIVE_HASH);
     pw_gauge_set(m_size, a->signed_size);
     if (!verify_only)
-        PW_LOG_INFO("archive", "open", "dir=%s leaves=%" PRIu64 " checkpoints=%zu signed=%" PRIu64
-                    " integrity=%s ms=%lld", a->dir, a->f.size, a->n_signed, a->signed_size,
+        PW_LOG_INFO("archive", "open",
+                    "dir=%s leaves=%" PRIu64 " checkpoints=%zu signed=%" PRIu64
+                    " integrity=%s ms=%lld",
+                    a->dir, a->f.size, a->n_signed, a->signed_size,
                     a->integrity_ok ? "ok" : "BROKEN", (long long)((pw_mono_ns() - t0) / 1000000));
     if (!ro && a->have_next && a->integrity_ok && (rc = log_rotation(a)) != PW_OK) {
         seterr(err, errcap, "archive: cannot log the key rotation: %s", pw_strerror(rc));
@@ -871,21 +874,19 @@ int archive_write(struct archive *a)
         return PW_EIO;
     if (a->pend_entries.len == 0)
         return PW_OK;
-    int rc = pwrite_full(a->fd_entries, a->pend_entries.data, a->pend_entries.len,
-                         a->entries_len);
+    int rc = pwrite_full(a->fd_entries, a->pend_entries.data, a->pend_entries.len, a->entries_len);
     for (int l = 0; rc == PW_OK && l < MAX_LEVELS; l++) {
         if (a->pend_hash[l].len == 0)
             continue;
-        rc = pwrite_full(a->fd_hash[l], a->pend_hash[l].data, a->pend_hash[l].len,
-                         a->hash_len[l]);
+        rc = pwrite_full(a->fd_hash[l], a->pend_hash[l].data, a->pend_hash[l].len, a->hash_len[l]);
         a->hash_len[l] += a->pend_hash[l].len;
         pw_buf_reset(&a->pend_hash[l]);
     }
     if (rc != PW_OK) {
         a->broken = true;
         pw_counter_add(m_errors, 1);
-        PW_LOG_ERROR("archive", "write failed; nothing more is stored or signed",
-                     "dir=%s err=%s", a->dir, pw_errname(rc));
+        PW_LOG_ERROR("archive", "write failed; nothing more is stored or signed", "dir=%s err=%s",
+                     a->dir, pw_errname(rc));
         return rc;
     }
     pw_counter_add(m_bytes, a->pend_entries.len);
@@ -1055,8 +1056,8 @@ int archive_latest_signed(struct archive *a, struct pw_buf *out, uint64_t *size)
     return rc;
 }
 
-bool archive_add_cosignature(struct archive *a, const char *cp_text, size_t len,
-                             const char *line, size_t line_len)
+bool archive_add_cosignature(struct archive *a, const char *cp_text, size_t len, const char *line,
+                             size_t line_len)
 {
     bool added = false;
     pthread_mutex_lock(&a->lock);
@@ -1123,8 +1124,8 @@ int archive_tile_read(struct archive *a, int level, uint64_t n, unsigned w, stru
     int rc = pw_buf_reserve(out, len);
     if (rc != PW_OK)
         return rc;
-    rc = pread_full(a->fd_hash[level], out->data + base, len,
-                    n * ARCHIVE_TILE_WIDTH * ARCHIVE_HASH);
+    rc =
+        pread_full(a->fd_hash[level], out->data + base, len, n * ARCHIVE_TILE_WIDTH * ARCHIVE_HASH);
     if (rc != PW_OK)
         return rc;
     out->len = base + len;
@@ -1233,8 +1234,7 @@ static int stored_subtree(void *ctx, int level, uint64_t index, uint8_t out[ARCH
         return PW_ENOTFOUND;
     size_t count = (size_t)1 << r;
     uint8_t h[128][ARCHIVE_HASH];
-    int rc = pread_full(a->fd_hash[l], h, count * ARCHIVE_HASH,
-                        (index << r) * ARCHIVE_HASH);
+    int rc = pread_full(a->fd_hash[l], h, count * ARCHIVE_HASH, (index << r) * ARCHIVE_HASH);
     if (rc != PW_OK)
         return rc == PW_ECORRUPT ? PW_ENOTFOUND : rc;
     while (count > 1) {
@@ -1246,8 +1246,8 @@ static int stored_subtree(void *ctx, int level, uint64_t index, uint8_t out[ARCH
     return PW_OK;
 }
 
-int archive_prove(struct archive *a, uint64_t index, uint64_t size,
-                  uint8_t proof[][ARCHIVE_HASH], size_t *n)
+int archive_prove(struct archive *a, uint64_t index, uint64_t size, uint8_t proof[][ARCHIVE_HASH],
+                  size_t *n)
 {
     if (size > archive_durable(a))
         return PW_ENOTFOUND;
@@ -1288,8 +1288,10 @@ int archive_verify_dir(const char *dir, const char *vkey, const char *from, size
             pw_buf_printf(report, "error: no verifier key given and none in %s/vkey\n", dir);
             return PW_EINVAL;
         }
-        pw_buf_printf(report, "note: using the verifier key stored in %s/vkey; give the one you "
-                              "hold with --vkey\n", dir);
+        pw_buf_printf(report,
+                      "note: using the verifier key stored in %s/vkey; give the one you "
+                      "hold with --vkey\n",
+                      dir);
         vkey = vk;
     }
     struct archive_opts o;
@@ -1331,11 +1333,12 @@ int archive_verify_dir(const char *dir, const char *vkey, const char *from, size
         if (x->size == 0)
             continue;
         int prc = archive_consistency_proof(stored_subtree, a, x->size, y->size, proof, &n);
-        if (prc != PW_OK || archive_consistency_verify(x->size, y->size, x->root, y->root,
-                                                       (const uint8_t(*)[ARCHIVE_HASH])proof,
-                                                       n) != PW_OK)
-            integrity_error(a, "checkpoint %zu (size %" PRIu64 ") is not consistent with "
-                               "checkpoint %zu (size %" PRIu64 ")",
+        if (prc != PW_OK ||
+            archive_consistency_verify(x->size, y->size, x->root, y->root,
+                                       (const uint8_t(*)[ARCHIVE_HASH])proof, n) != PW_OK)
+            integrity_error(a,
+                            "checkpoint %zu (size %" PRIu64 ") is not consistent with "
+                            "checkpoint %zu (size %" PRIu64 ")",
                             i + 1, x->size, i + 2, y->size);
     }
     if (a->bad_tile) {
@@ -1345,20 +1348,24 @@ int archive_verify_dir(const char *dir, const char *vkey, const char *from, size
                           a->first_bad_tile_index / ARCHIVE_TILE_WIDTH, ARCHIVE_TILE_WIDTH, tp,
                           sizeof tp);
         if (a->first_bad_tile_level == 0)
-            pw_buf_printf(report, "damaged: entry %" PRIu64 " (its hash in %s differs from the "
-                                  "stored entry)\n", first_entry, tp);
+            pw_buf_printf(report,
+                          "damaged: entry %" PRIu64 " (its hash in %s differs from the "
+                          "stored entry)\n",
+                          first_entry, tp);
         else
-            pw_buf_printf(report, "damaged: hash tile %s (hash %" PRIu64 " of level %" PRId64
-                                  " differs from the entries)\n", tp, a->first_bad_tile_index,
-                          a->first_bad_tile_level);
+            pw_buf_printf(report,
+                          "damaged: hash tile %s (hash %" PRIu64 " of level %" PRId64
+                          " differs from the entries)\n",
+                          tp, a->first_bad_tile_index, a->first_bad_tile_level);
         a->integrity_ok = false;
     }
     if (!a->integrity_ok && a->problem[0])
         pw_buf_printf(report, "damaged: %s\n", a->problem);
     rc = a->integrity_ok ? PW_OK : PW_ECORRUPT;
     if (rc == PW_OK)
-        pw_buf_printf(report, "ok: every tile and checkpoint agrees with the %" PRIu64
-                              " stored entries\n", a->f.size);
+        pw_buf_printf(report,
+                      "ok: every tile and checkpoint agrees with the %" PRIu64 " stored entries\n",
+                      a->f.size);
     free_archive(a);
     return rc;
 }
@@ -1406,8 +1413,8 @@ static int export_checkpoints(struct archive *a, const char *out_dir, size_t *co
         struct archive_checkpoint cp;
         char err[128];
         const char *sep = memmem(note, n, "\n\n", 2);
-        if (!sep || archive_checkpoint_parse(note, (size_t)(sep - note) + 1, &cp, err,
-                                             sizeof err) != PW_OK)
+        if (!sep ||
+            archive_checkpoint_parse(note, (size_t)(sep - note) + 1, &cp, err, sizeof err) != PW_OK)
             continue;
         if (cp.size == prev_size && memcmp(cp.root, prev_root, ARCHIVE_HASH) == 0)
             continue; /* re-signed unchanged */
@@ -1498,8 +1505,10 @@ int archive_export_dir(const char *dir, const char *vkey, const char *out_dir,
         rc = export_checkpoints(a, out_dir, &written_cps);
     pw_buf_release(&t);
     if (rc == PW_OK)
-        pw_buf_printf(report, "exported size %" PRIu64 ": %" PRIu64 " tiles, %zu checkpoints, vkey "
-                              "to %s\n", size, tiles, written_cps, out_dir);
+        pw_buf_printf(report,
+                      "exported size %" PRIu64 ": %" PRIu64 " tiles, %zu checkpoints, vkey "
+                      "to %s\n",
+                      size, tiles, written_cps, out_dir);
     else
         pw_buf_printf(report, "error: export to %s failed: %s\n", out_dir, pw_strerror(rc));
     free_archive(a);

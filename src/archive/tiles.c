@@ -193,16 +193,27 @@ int archive_leaf_decode(const uint8_t *leaf, size_t len, struct archive_leaf *ou
 const char *archive_kind_name(int kind)
 {
     switch (kind) {
-    case ARCHIVE_KIND_HJ212_RX: return "hj212_rx";
-    case ARCHIVE_KIND_HJ212_TX: return "hj212_tx";
-    case ARCHIVE_KIND_JT808_RX: return "jt808_rx";
-    case ARCHIVE_KIND_JT808_TX: return "jt808_tx";
-    case ARCHIVE_KIND_MODBUS_RX: return "modbus_rx";
-    case ARCHIVE_KIND_MQTT_RX: return "mqtt_rx";
-    case ARCHIVE_KIND_DEVICE_EVENT: return "device_event";
-    case ARCHIVE_KIND_LINE_PROTOCOL: return "line_protocol";
-    case ARCHIVE_KIND_OPERATOR: return "operator";
-    case ARCHIVE_KIND_ARCHIVE: return "archive";
-    default: return "unknown";
+    case ARCHIVE_KIND_HJ212_RX:
+        return "hj212_rx";
+    case ARCHIVE_KIND_HJ212_TX:
+        return "hj212_tx";
+    case ARCHIVE_KIND_JT808_RX:
+        return "jt808_rx";
+    case ARCHIVE_KIND_JT808_TX:
+        return "jt808_tx";
+    case ARCHIVE_KIND_MODBUS_RX:
+        return "modbus_rx";
+    case ARCHIVE_KIND_MQTT_RX:
+        return "mqtt_rx";
+    case ARCHIVE_KIND_DEVICE_EVENT:
+        return "device_event";
+    case ARCHIVE_KIND_LINE_PROTOCOL:
+        return "line_protocol";
+    case ARCHIVE_KIND_OPERATOR:
+        return "operator";
+    case ARCHIVE_KIND_ARCHIVE:
+        return "archive";
+    default:
+        return "unknown";
     }
 }

@@ -43,8 +43,7 @@ struct archive_witness {
     pthread_mutex_t lock;
 };
 
-void archive_witness_key_from_seed(struct archive_key *k, const char *name,
-                                   const uint8_t seed[32])
+void archive_witness_key_from_seed(struct archive_key *k, const char *name, const uint8_t seed[32])
 {
     /* a key of its own, derived from the archive seed: a cosignature is never made with the
      * key that signs the park's own log */
@@ -67,8 +66,7 @@ void archive_witness_vkey_format(const struct archive_key *k, char *out, size_t 
     raw[0] = 0x04;
     memcpy(raw + 1, k->pk, 32);
     sodium_bin2base64(b64, sizeof b64, raw, sizeof raw, sodium_base64_VARIANT_ORIGINAL);
-    snprintf(out, cap, "%s+%08" PRIx32 "+%s", k->name, archive_cosign_key_id(k->name, k->pk),
-             b64);
+    snprintf(out, cap, "%s+%08" PRIx32 "+%s", k->name, archive_cosign_key_id(k->name, k->pk), b64);
 }
 
 int archive_witness_vkey_parse(const char *vkey, struct archive_key *k, char *err, size_t errcap)
@@ -216,7 +214,8 @@ int archive_witness_add(struct archive_witness *w, const char *body, size_t len,
         return answer(out, 400, "line 1: expected \"old <size>\"");
     uint64_t old = 0;
     for (const char *q = p + 4; q < nl; q++) {
-        if (*q < '0' || *q > '9' || old > UINT64_MAX / 10 || (q == p + 4 && *q == '0' && q + 1 < nl))
+        if (*q < '0' || *q > '9' || old > UINT64_MAX / 10 ||
+            (q == p + 4 && *q == '0' && q + 1 < nl))
             return answer(out, 400, "line 1: old is not a decimal number");
         old = old * 10 + (uint64_t)(*q - '0');
     }
@@ -286,8 +285,8 @@ int archive_witness_add(struct archive_witness *w, const char *body, size_t len,
             *content_type = "text/x.tlog.size";
             pw_buf_reset(out);
             pw_buf_printf(out, "%" PRIu64 "\n", held_size);
-            PW_LOG_ERROR("witness", "a log signed two roots for one size", "origin=%s size=%" PRIu64,
-                         origin, cp.size);
+            PW_LOG_ERROR("witness", "a log signed two roots for one size",
+                         "origin=%s size=%" PRIu64, origin, cp.size);
             status = 409;
             goto out;
         }
@@ -298,8 +297,8 @@ int archive_witness_add(struct archive_witness *w, const char *body, size_t len,
         }
     } else if (archive_consistency_verify(old, cp.size, held.root, cp.root,
                                           (const uint8_t(*)[ARCHIVE_HASH])proof, n) != PW_OK) {
-        PW_LOG_WARN("witness", "consistency proof rejected", "origin=%s old=%" PRIu64
-                    " size=%" PRIu64, origin, old, cp.size);
+        PW_LOG_WARN("witness", "consistency proof rejected",
+                    "origin=%s old=%" PRIu64 " size=%" PRIu64, origin, old, cp.size);
         status = answer(out, 422, "the consistency proof does not verify");
         goto out;
     }

@@ -76,8 +76,9 @@ static void h_tile(struct http_server *s, struct http_req *r, struct http_resp *
     uint64_t n;
     unsigned width;
     if (archive_tile_parse(r->params[0], &level, &n, &width) != PW_OK) {
-        http_json_error(w, 400, "tile path: expected <L>/<N>[.p/<W>] or entries/<N>[.p/<W>] "
-                                "with N in x-prefixed 3-digit groups, got '%.64s'",
+        http_json_error(w, 400,
+                        "tile path: expected <L>/<N>[.p/<W>] or entries/<N>[.p/<W>] "
+                        "with N in x-prefixed 3-digit groups, got '%.64s'",
                         r->params[0]);
         return;
     }
@@ -171,8 +172,8 @@ static bool frame_carries(const uint8_t *leaf, size_t len, void *arg)
     return false;
 }
 
-#define TRACE_SKEW_MS (10 * 60 * 1000)  /* a frame may arrive this much before its DataTime */
-#define TRACE_MAX_LEAVES 2000000        /* leaves looked at after that */
+#define TRACE_SKEW_MS (10 * 60 * 1000) /* a frame may arrive this much before its DataTime */
+#define TRACE_MAX_LEAVES 2000000       /* leaves looked at after that */
 
 /* The leaf of the frame that carried sample (match[], ts); false after answering. */
 static bool trace_sample(struct http_server *s, struct http_req *r, struct http_resp *w,
@@ -219,8 +220,9 @@ static bool trace_sample(struct http_server *s, struct http_req *r, struct http_
             t.code = labels[i].value;
     }
     if (!name || strncmp(name, "hj212_", 6) != 0 || !t.mn || !t.cn || !t.code) {
-        http_json_error(w, 400, "match[]: only HJ 212 series (hj212_*{mn,cn,code}) can be traced "
-                                "to their frame");
+        http_json_error(w, 400,
+                        "match[]: only HJ 212 series (hj212_*{mn,cn,code}) can be traced "
+                        "to their frame");
         return false;
     }
     struct model_hj212_device md;
@@ -231,9 +233,11 @@ static bool trace_sample(struct http_server *s, struct http_req *r, struct http_
     int rc = archive_find(a, ts - TRACE_SKEW_MS, TRACE_MAX_LEAVES, frame_carries, &t, index);
     free(t.msg);
     if (rc == PW_ENOTFOUND) {
-        http_json_error(w, 404, "no archived frame of MN %s carries %s at that DataTime (among "
-                                "%d leaves received from 10 minutes before it, in the latest "
-                                "checkpoint)", t.mn, t.code, TRACE_MAX_LEAVES);
+        http_json_error(w, 404,
+                        "no archived frame of MN %s carries %s at that DataTime (among "
+                        "%d leaves received from 10 minutes before it, in the latest "
+                        "checkpoint)",
+                        t.mn, t.code, TRACE_MAX_LEAVES);
         return false;
     }
     if (rc != PW_OK) {
@@ -262,8 +266,9 @@ static void h_proof(struct http_server *s, struct http_req *r, struct http_resp 
     if (!latest(a, w, &note, &size))
         goto out;
     if (index >= size) {
-        http_json_error(w, 404, "leaf %" PRIu64 " is not in the latest checkpoint (size %" PRIu64
-                                ")", index, size);
+        http_json_error(w, 404,
+                        "leaf %" PRIu64 " is not in the latest checkpoint (size %" PRIu64 ")",
+                        index, size);
         goto out;
     }
     uint8_t proof[ARCHIVE_MAX_PROOF][ARCHIVE_HASH];
@@ -311,8 +316,7 @@ static void h_consistency(struct http_server *s, struct http_req *r, struct http
     }
     for (size_t i = 0; i < n; i++) {
         char b64[64];
-        sodium_bin2base64(b64, sizeof b64, proof[i], ARCHIVE_HASH,
-                          sodium_base64_VARIANT_ORIGINAL);
+        sodium_bin2base64(b64, sizeof b64, proof[i], ARCHIVE_HASH, sodium_base64_VARIANT_ORIGINAL);
         pw_buf_puts(&w->body, b64);
         pw_buf_putc(&w->body, '\n');
     }
@@ -372,8 +376,8 @@ int http_archive_action(struct http_server *s, struct http_req *r, const char *a
     }
     pw_buf_puts(&j, "}");
     /* the body too when it fits in one leaf */
-    if (body && ARCHIVE_LEAF_HEADER + ARCHIVE_MAX_SOURCE + j.len + 1 + body_len <=
-                    ARCHIVE_MAX_ENTRY) {
+    if (body &&
+        ARCHIVE_LEAF_HEADER + ARCHIVE_MAX_SOURCE + j.len + 1 + body_len <= ARCHIVE_MAX_ENTRY) {
         pw_buf_putc(&j, '\n');
         pw_buf_append(&j, body, body_len);
     }

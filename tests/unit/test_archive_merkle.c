@@ -57,8 +57,8 @@ static void naive_mth(uint8_t (*lh)[32], uint64_t lo, uint64_t hi, uint8_t out[3
 }
 
 /* PATH(m, D[lo:hi]) appended to out. */
-static void naive_path(uint8_t (*lh)[32], uint64_t m, uint64_t lo, uint64_t hi,
-                       uint8_t (*out)[32], size_t *n)
+static void naive_path(uint8_t (*lh)[32], uint64_t m, uint64_t lo, uint64_t hi, uint8_t (*out)[32],
+                       size_t *n)
 {
     if (hi - lo <= 1)
         return;
@@ -94,7 +94,7 @@ static void naive_subproof(uint8_t (*lh)[32], uint64_t m, uint64_t lo, uint64_t 
 /* subtree source for the module: complete subtrees from the leaf hashes */
 static int naive_get(void *ctx, int level, uint64_t index, uint8_t out[32])
 {
-    uint8_t (*lh)[32] = ctx;
+    uint8_t(*lh)[32] = ctx;
     uint64_t lo = index << level;
     naive_mth(lh, lo, lo + (1ull << level), out);
     return PW_OK;
@@ -102,7 +102,12 @@ static int naive_get(void *ctx, int level, uint64_t index, uint8_t out[32])
 
 /* ---- RFC 6962 vectors ---- */
 
-static const char *const rfc_leaves[8] = {"", "00", "10", "2021", "3031", "40414243",
+static const char *const rfc_leaves[8] = {"",
+                                          "00",
+                                          "10",
+                                          "2021",
+                                          "3031",
+                                          "40414243",
                                           "5051525354555657",
                                           "606162636465666768696a6b6c6d6e6f"};
 static const char *const rfc_roots[8] = {
@@ -164,13 +169,11 @@ static void check_tree(uint8_t (*lh)[32], uint64_t size, uint64_t samples)
             assert_int_equal(archive_inclusion_verify(idx, size, lh[idx], pr, ng - 1, root),
                              PW_EPROTO);
             got[ng / 2][7] ^= 0x10;
-            assert_int_equal(archive_inclusion_verify(idx, size, lh[idx], pr, ng, root),
-                             PW_EPROTO);
+            assert_int_equal(archive_inclusion_verify(idx, size, lh[idx], pr, ng, root), PW_EPROTO);
             got[ng / 2][7] ^= 0x10;
         }
         memcpy(got[ng], got[0], 32);
-        assert_int_equal(archive_inclusion_verify(idx, size, lh[idx], pr, ng + 1, root),
-                         PW_EPROTO);
+        assert_int_equal(archive_inclusion_verify(idx, size, lh[idx], pr, ng + 1, root), PW_EPROTO);
         assert_int_equal(archive_inclusion_verify(idx, size, lh[(idx + 1) % size], pr, ng, root),
                          size > 1 ? PW_EPROTO : PW_OK);
         if (size > 1)
@@ -289,12 +292,12 @@ static void test_note_go_example(void **state)
     assert_string_equal(vkey, "PeterNeumann+c74f20a3+ARpc2QcUPDhMQegwxbzhKqiBfsVkmqq/LDE4izWy10TW");
     const char *text = "If you think cryptography is the answer to your problem,\n"
                        "then you don't know what your problem is.\n";
-    const char *want =
-        "If you think cryptography is the answer to your problem,\n"
-        "then you don't know what your problem is.\n"
-        "\n"
-        "\xE2\x80\x94 PeterNeumann x08go/ZJkuBS9UG/SffcvIAQxVBtiFupLLr8pAcElZInNIuGUgYN1FFYC2pZSNXgKv"
-        "qfqdngotpRZb6KE6RyyBwJnAM=\n";
+    const char *want = "If you think cryptography is the answer to your problem,\n"
+                       "then you don't know what your problem is.\n"
+                       "\n"
+                       "\xE2\x80\x94 PeterNeumann "
+                       "x08go/ZJkuBS9UG/SffcvIAQxVBtiFupLLr8pAcElZInNIuGUgYN1FFYC2pZSNXgKv"
+                       "qfqdngotpRZb6KE6RyyBwJnAM=\n";
     struct pw_buf out;
     pw_buf_init(&out, 0);
     assert_int_equal(archive_note_sign(&k, text, strlen(text), &out), PW_OK);
@@ -320,7 +323,8 @@ static void test_note_go_example(void **state)
     assert_int_equal(archive_note_verify(&v, text, strlen(text), NULL), PW_EPROTO);
     /* bad verifier keys */
     assert_int_equal(archive_vkey_parse("PeterNeumann+c74f20a4+ARpc2QcUPDhMQegwxbzhKqiBfsVkmqq/"
-                                        "LDE4izWy10TW", &v, err, sizeof err),
+                                        "LDE4izWy10TW",
+                                        &v, err, sizeof err),
                      PW_EINVAL);
     assert_int_equal(archive_vkey_parse("nope", &v, err, sizeof err), PW_EINVAL);
     /* texts that are not notes */
@@ -384,9 +388,10 @@ static void test_tile_paths(void **state)
     assert_int_equal(l, -1);
     assert_int_equal(n, 273);
     assert_int_equal(w, 112);
-    static const char *const bad[] = {"0/1", "0/0001", "0/x000/001", "0/273.p/0", "0/273.p/256",
-                                      "0/273.p/012", "00/000", "0/000/", "x/000", "0/x001",
-                                      "64/000", "0/273.p/", "entries/", "0/-01", ""};
+    static const char *const bad[] = {
+        "0/1",         "0/0001",   "0/x000/001", "0/273.p/0", "0/273.p/256",
+        "0/273.p/012", "00/000",   "0/000/",     "x/000",     "0/x001",
+        "64/000",      "0/273.p/", "entries/",   "0/-01",     ""};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
         assert_int_equal(archive_tile_parse(bad[i], &l, &n, &w), PW_EINVAL);
 
@@ -462,10 +467,11 @@ static void test_cross_vector(void **state)
     assert_int_equal(archive_checkpoint_parse(text.data, text.len, &back, err, sizeof err), PW_OK);
     /* found by fuzz_archive_parse: a control character in the origin, a root that is not the
      * canonical base64 of its bytes */
-    static const char nul_origin[] = "park\x01watch\n1\n+QS/Betuax6Nnx+qazsP0ImsqLj0ktHyE6BXLRS3y5A=\n";
-    assert_int_equal(archive_checkpoint_parse(nul_origin, sizeof nul_origin - 1, &back, err,
-                                              sizeof err),
-                     PW_EPROTO);
+    static const char nul_origin[] =
+        "park\x01watch\n1\n+QS/Betuax6Nnx+qazsP0ImsqLj0ktHyE6BXLRS3y5A=\n";
+    assert_int_equal(
+        archive_checkpoint_parse(nul_origin, sizeof nul_origin - 1, &back, err, sizeof err),
+        PW_EPROTO);
     static const char loose[] = "park\n1\n+QS/Betuax6Nnx+qazsP0ImsqLj0ktHyE6BXLRS3y5B=\n";
     assert_int_equal(archive_checkpoint_parse(loose, sizeof loose - 1, &back, err, sizeof err),
                      PW_EPROTO);
@@ -483,31 +489,31 @@ static void test_cross_vector(void **state)
     assert_true(strncmp(rec.data, "c2sp.org/tlog-proof@v1\nindex 12345\n", 35) == 0);
     char leaf[64];
     int ll = snprintf(leaf, sizeof leaf, "##ST=22;CN=2011;MN=TEST%04d;Flag=N;&&", 12345);
-    assert_int_equal(archive_receipt_verify(&k, NULL, rec.data, rec.len, leaf, (size_t)ll, err,
-                                            sizeof err),
-                     PW_OK);
+    assert_int_equal(
+        archive_receipt_verify(&k, NULL, rec.data, rec.len, leaf, (size_t)ll, err, sizeof err),
+        PW_OK);
     /* with the leaf in the optional extra line */
     struct pw_buf rx;
     pw_buf_init(&rx, 0);
     archive_receipt_format(12345, (const uint8_t(*)[32])proof, np, note.data, note.len, leaf,
                            (size_t)ll, &rx);
     assert_true(strncmp(rx.data, "c2sp.org/tlog-proof@v1\nextra ", 29) == 0);
-    assert_int_equal(archive_receipt_verify(&k, NULL, rx.data, rx.len, leaf, (size_t)ll, err,
-                                            sizeof err),
-                     PW_OK);
+    assert_int_equal(
+        archive_receipt_verify(&k, NULL, rx.data, rx.len, leaf, (size_t)ll, err, sizeof err),
+        PW_OK);
     pw_buf_release(&rx);
     /* the data flag flipped N -> D: rejected */
     leaf[ll - 4] = 'D';
-    assert_int_equal(archive_receipt_verify(&k, NULL, rec.data, rec.len, leaf, (size_t)ll, err,
-                                            sizeof err),
-                     PW_EPROTO);
+    assert_int_equal(
+        archive_receipt_verify(&k, NULL, rec.data, rec.len, leaf, (size_t)ll, err, sizeof err),
+        PW_EPROTO);
     leaf[ll - 4] = 'N';
     /* a truncated proof (one hash line less) */
     char *second = strchr(strchr(rec.data, '\n') + 1, '\n') + 1; /* first hash line */
     char *after = strchr(second, '\n') + 1;
     memmove(second, after, strlen(after) + 1);
-    assert_int_equal(archive_receipt_verify(&k, NULL, rec.data, strlen(rec.data), leaf,
-                                            (size_t)ll, err, sizeof err),
+    assert_int_equal(archive_receipt_verify(&k, NULL, rec.data, strlen(rec.data), leaf, (size_t)ll,
+                                            err, sizeof err),
                      PW_EPROTO);
     /* a wrong key */
     uint8_t seed2[32];
@@ -517,9 +523,9 @@ static void test_cross_vector(void **state)
     pw_buf_reset(&rec);
     archive_receipt_format(12345, (const uint8_t(*)[32])proof, np, note.data, note.len, NULL, 0,
                            &rec);
-    assert_int_equal(archive_receipt_verify(&k2, NULL, rec.data, rec.len, leaf, (size_t)ll, err,
-                                            sizeof err),
-                     PW_EAUTH);
+    assert_int_equal(
+        archive_receipt_verify(&k2, NULL, rec.data, rec.len, leaf, (size_t)ll, err, sizeof err),
+        PW_EAUTH);
     pw_buf_release(&rec);
     pw_buf_release(&text);
     pw_buf_release(&note);
@@ -551,10 +557,10 @@ int main(void)
     if (sodium_init() < 0)
         return 1;
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_rfc6962_roots),     cmocka_unit_test(test_proofs_random),
+        cmocka_unit_test(test_rfc6962_roots),        cmocka_unit_test(test_proofs_random),
         cmocka_unit_test(test_frontier_completions), cmocka_unit_test(test_note_go_example),
-        cmocka_unit_test(test_cosignature),       cmocka_unit_test(test_tile_paths),
-        cmocka_unit_test(test_cross_vector),      cmocka_unit_test(test_leaf_header),
+        cmocka_unit_test(test_cosignature),          cmocka_unit_test(test_tile_paths),
+        cmocka_unit_test(test_cross_vector),         cmocka_unit_test(test_leaf_header),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

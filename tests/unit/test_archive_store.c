@@ -59,9 +59,11 @@ static struct archive *open_at(struct fx *f, int expect)
 
 static int frame_of(int i, char *out, size_t cap)
 {
-    return snprintf(out, cap, "##0101QN=20240101000000000;ST=22;CN=2011;PW=123456;MN=M%05d;"
-                              "Flag=5;CP=&&DataTime=20240101000000;w01018-Rtd=12.5,"
-                              "w01018-Flag=N&&1C80\r\n", i);
+    return snprintf(out, cap,
+                    "##0101QN=20240101000000000;ST=22;CN=2011;PW=123456;MN=M%05d;"
+                    "Flag=5;CP=&&DataTime=20240101000000;w01018-Rtd=12.5,"
+                    "w01018-Flag=N&&1C80\r\n",
+                    i);
 }
 
 static void append_frames(struct archive *a, int from, int n)
@@ -199,9 +201,9 @@ static void test_append_reopen_tiles_proofs(void **state)
         uint8_t proof[ARCHIVE_MAX_PROOF][32];
         size_t n;
         assert_int_equal(archive_prove(a, i, 700, proof, &n), PW_OK);
-        assert_int_equal(archive_inclusion_verify(i, 700, lh[i], (const uint8_t(*)[32])proof, n,
-                                                  cp.root),
-                         PW_OK);
+        assert_int_equal(
+            archive_inclusion_verify(i, 700, lh[i], (const uint8_t(*)[32])proof, n, cp.root),
+            PW_OK);
     }
     archive_close(a);
 
@@ -220,9 +222,9 @@ static void test_append_reopen_tiles_proofs(void **state)
     uint8_t proof[ARCHIVE_MAX_PROOF][32];
     size_t n;
     assert_int_equal(archive_prove_consistency(a, 700, 1000, proof, &n), PW_OK);
-    assert_int_equal(archive_consistency_verify(700, 1000, cp.root, cp2.root,
-                                                (const uint8_t(*)[32])proof, n),
-                     PW_OK);
+    assert_int_equal(
+        archive_consistency_verify(700, 1000, cp.root, cp2.root, (const uint8_t(*)[32])proof, n),
+        PW_OK);
     archive_close(a);
 
     struct pw_buf rep;
@@ -234,7 +236,8 @@ static void test_append_reopen_tiles_proofs(void **state)
     snprintf(out, sizeof out, "%s/export", f.root);
     pw_buf_reset(&rep);
     assert_int_equal(archive_export_dir(f.dir, NULL, out, &rep), PW_OK);
-    static const char *const files[] = {"checkpoint", "vkey", "tile/0/000", "tile/0/003.p/232",
+    static const char *const files[] = {"checkpoint",     "vkey",
+                                        "tile/0/000",     "tile/0/003.p/232",
                                         "tile/1/000.p/3", "tile/entries/003.p/232",
                                         "checkpoints"};
     for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
@@ -447,8 +450,8 @@ static void test_torn_tail(void **state)
     tu_rmrf(f.root);
 }
 
-static struct archive *open_keys(struct fx *f, const char *key, const char *next,
-                                 const char *prev, int expect)
+static struct archive *open_keys(struct fx *f, const char *key, const char *next, const char *prev,
+                                 int expect)
 {
     struct archive_opts o;
     archive_opts_init(&o);

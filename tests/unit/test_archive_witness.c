@@ -100,8 +100,7 @@ static void test_witness(void **state)
     assert_memory_equal(parsed.pk, wk.pk, 32);
     assert_int_equal(archive_vkey_parse(wvk, &parsed, err, sizeof err), PW_EINVAL); /* type 4 */
     struct archive_witness *w = NULL;
-    assert_int_equal(archive_witness_open(wdir, &wk, "nonsense", &w, err, sizeof err),
-                     PW_ECONFIG);
+    assert_int_equal(archive_witness_open(wdir, &wk, "nonsense", &w, err, sizeof err), PW_ECONFIG);
     assert_int_equal(archive_witness_open(wdir, &wk, vkey, &w, err, sizeof err), PW_OK);
 
     struct pw_buf n1, n2, out, chk;
