@@ -313,6 +313,8 @@ int archive_checkpoint_maybe(struct archive *a, int64_t now_ms, bool force);
 /* ---- readers (any thread) ---- */
 
 bool archive_integrity_ok(const struct archive *a);
+/* The first integrity problem found ("" while there is none); valid until archive_close. */
+const char *archive_problem(const struct archive *a);
 /* The latest signed checkpoint note, with the witnesses' cosignatures collected for it, into
  * out. PW_ENOTFOUND before the first one. */
 int archive_latest_checkpoint(struct archive *a, struct pw_buf *out);

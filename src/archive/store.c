@@ -370,8 +370,8 @@ static void check_checkpoints(struct archive *a)
         if (sodium_memcmp(root, a->cps[a->next_cp].root, ARCHIVE_HASH) != 0)
             integrity_error(a,
                             "the stored entries give another root at size %" PRIu64
-                            " than checkpoint %zu signed",
-                            a->f.size, a->next_cp + 1);
+                            " than the checkpoint signed for it",
+                            a->f.size);
         a->next_cp++;
     }
 }
@@ -766,8 +766,15 @@ static int open_common(const struct archive_opts *o, const char *vkey, bool veri
         a->repair = false;
         a->bad_tile = false;
     } else if (!ro && a->bad_tile && a->first_bad_tile_level == 0) {
+        /* name the entry first: that is what an operator has to look at */
+        char first[sizeof a->problem];
+        snprintf(first, sizeof first, "%s", a->problem);
         integrity_error(a, "entry %" PRIu64 " differs from its hash stored when it was appended",
                         a->first_bad_tile_index);
+        if (first[0])
+            snprintf(a->problem, sizeof a->problem,
+                     "entry %" PRIu64 " was changed after it was appended (%.300s)",
+                     a->first_bad_tile_index, first);
     }
     if (a->has_from && !a->from_seen)
         integrity_error(a,
@@ -1035,6 +1042,11 @@ out:
 bool archive_integrity_ok(const struct archive *a)
 {
     return a->integrity_ok;
+}
+
+const char *archive_problem(const struct archive *a)
+{
+    return a->integrity_ok ? "" : a->problem;
 }
 
 int archive_latest_checkpoint(struct archive *a, struct pw_buf *out)

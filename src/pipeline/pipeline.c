@@ -20,7 +20,9 @@
 #include "base/timeutil.h"
 
 #include <errno.h>
+#include <math.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -65,6 +67,7 @@ struct pipeline {
     int64_t last_maintain_ms;
     int64_t last_tick_ms;
     int64_t origin_ns; /* of the batch being applied (writer thread); 0 outside batches */
+    bool archive_alarmed; /* the archive's integrity alarm was raised (writer thread) */
 };
 
 static struct pw_counter *m_samples, *m_failed, *m_groups, *m_full, *m_fsync_errors,
@@ -355,12 +358,40 @@ static void apply_range(struct pipeline *p, struct pipeline_batch *b, size_t to,
     b->applied = i;
 }
 
+/* The archive found stored entries that disagree with what it signed: an alarm for the people
+ * on duty (orange), once per process. */
+static void raise_archive_alarm(struct pipeline *p, int64_t now)
+{
+    char msg[400];
+    snprintf(msg, sizeof msg, "Archive integrity error, checkpoint signing stopped: %s",
+             archive_problem(p->opt.archive));
+    struct alarm_transition t = {
+        .action = ALARM_RAISE,
+        .source = "archive",
+        .source_kind = "system",
+        .rule = "archive_integrity",
+        .condition = "integrity",
+        .level = 2,
+        .value = NAN,
+        .threshold = NAN,
+        .ts = now,
+        .message = msg,
+    };
+    p->archive_alarmed = true;
+    int rc = alarm_apply(p->opt.alarms, &t, now, NULL);
+    if (rc != PW_OK)
+        PW_LOG_ERROR("pipeline", "archive integrity alarm not stored", "err=%s", pw_errname(rc));
+}
+
 static void maintain(struct pipeline *p)
 {
     int64_t now = pw_now_ms();
     p->origin_ns = 0;
-    if (p->opt.archive)
+    if (p->opt.archive) {
         (void)archive_checkpoint_maybe(p->opt.archive, now, false);
+        if (p->opt.alarms && !p->archive_alarmed && !archive_integrity_ok(p->opt.archive))
+            raise_archive_alarm(p, now);
+    }
     if (p->opt.rules && now - p->last_tick_ms >= 1000) {
         p->last_tick_ms = now;
         rules_tick(p->opt.rules, now, pipeline_emit, p);

@@ -272,6 +272,13 @@ test('rejected: a wrong key, a truncated proof, a data flag flipped in a stored 
   await d.restart();
   const m = await d.get('/metrics');
   assert.match(m.text, /parkwatch_archive_integrity_errors_total [1-9]/);
+  const alarm = await until(async () => {
+    const r = await d.get('/api/v1/alarms', { token: admin });
+    const list = Array.isArray(r.json) ? r.json : (r.json?.alarms || r.json?.items || []);
+    return list.find((a) => a.rule === 'archive_integrity');
+  }, { what: 'the archive integrity alarm' });
+  assert.equal(alarm.source, 'archive');
+  assert.match(alarm.message, new RegExp(`entry ${idx}`));
   const st = new Station(d.ports.hj212);
   await st.connect();
   await sendFrames(st, 2, 3000); // still acknowledged: nothing received is lost
