@@ -22,6 +22,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #define ARCHIVE_HASH 32
 #define ARCHIVE_MAX_PROOF 64    /* hashes in any proof of a tree below 2^63 leaves */
@@ -247,6 +248,15 @@ const char *archive_kind_name(int kind);
 
 struct archive;
 
+/* The archive's writes and fsyncs go through this table, so tests can inject failures. */
+struct archive_io {
+    ssize_t (*pwrite)(void *ctx, int fd, const void *p, size_t n, off_t off);
+    int (*fdatasync)(void *ctx, int fd); /* 0 or -1 with errno */
+    void *ctx;
+};
+/* The POSIX table (pwrite, fdatasync). */
+const struct archive_io *archive_io_posix(void);
+
 struct archive_opts {
     const char *dir;                /* <data>/archive */
     const char *key_file;           /* 32-byte Ed25519 seed, mode 0600; created when missing */
@@ -261,6 +271,7 @@ struct archive_opts {
      * accepted (the old key, once key_file is the new one). */
     const char *next_key_file;
     const char *previous_vkeys;
+    const struct archive_io *io; /* NULL: archive_io_posix() */
 };
 void archive_opts_init(struct archive_opts *o);
 
@@ -297,6 +308,7 @@ struct archive_sync_ticket {
     uint64_t bytes; /* their bytes in the entries file */
     uint8_t root[ARCHIVE_HASH];
     int fd;
+    const struct archive_io *io;
     int rc;
 };
 /* false when nothing needs an fsync (then everything written is durable already). */

@@ -242,11 +242,31 @@ static int pread_full(int fd, void *buf, size_t len, uint64_t off)
     return PW_OK;
 }
 
-static int pwrite_full(int fd, const void *buf, size_t len, uint64_t off)
+static ssize_t posix_pwrite(void *ctx, int fd, const void *p, size_t n, off_t off)
+{
+    (void)ctx;
+    return pwrite(fd, p, n, off);
+}
+
+static int posix_fdatasync(void *ctx, int fd)
+{
+    (void)ctx;
+    return fdatasync(fd);
+}
+
+static const struct archive_io posix_io = {posix_pwrite, posix_fdatasync, NULL};
+
+const struct archive_io *archive_io_posix(void)
+{
+    return &posix_io;
+}
+
+static int pwrite_io(const struct archive_io *io, int fd, const void *buf, size_t len, uint64_t off)
 {
     size_t done = 0;
     while (done < len) {
-        ssize_t n = pwrite(fd, (const char *)buf + done, len - done, (off_t)(off + done));
+        ssize_t n =
+            io->pwrite(io->ctx, fd, (const char *)buf + done, len - done, (off_t)(off + done));
         if (n < 0 && errno == EINTR)
             continue;
         if (n < 0)
@@ -328,9 +348,9 @@ static int reconcile_hashes(struct archive *a, int l)
      * every signed checkpoint: then the pass with repair set rewrites everything */
     if (!a->verify_only && a->fd_hash[l] >= 0) {
         if (a->repair)
-            rc = pwrite_full(a->fd_hash[l], p->data, p->len, off);
+            rc = pwrite_io(a->opt.io, a->fd_hash[l], p->data, p->len, off);
         else if (have < p->len)
-            rc = pwrite_full(a->fd_hash[l], p->data + have, p->len - have, off + have);
+            rc = pwrite_io(a->opt.io, a->fd_hash[l], p->data + have, p->len - have, off + have);
     }
     a->hash_len[l] += p->len;
     pw_buf_reset(p);
@@ -645,6 +665,8 @@ static int open_common(const struct archive_opts *o, const char *vkey, bool veri
         metrics_init();
     struct archive *a = pw_xcalloc(1, sizeof *a);
     a->opt = *o;
+    if (!a->opt.io)
+        a->opt.io = &posix_io;
     a->verify_only = verify_only;
     a->integrity_ok = true;
     if (from) {
@@ -881,11 +903,13 @@ int archive_write(struct archive *a)
         return PW_EIO;
     if (a->pend_entries.len == 0)
         return PW_OK;
-    int rc = pwrite_full(a->fd_entries, a->pend_entries.data, a->pend_entries.len, a->entries_len);
+    int rc = pwrite_io(a->opt.io, a->fd_entries, a->pend_entries.data, a->pend_entries.len,
+                       a->entries_len);
     for (int l = 0; rc == PW_OK && l < MAX_LEVELS; l++) {
         if (a->pend_hash[l].len == 0)
             continue;
-        rc = pwrite_full(a->fd_hash[l], a->pend_hash[l].data, a->pend_hash[l].len, a->hash_len[l]);
+        rc = pwrite_io(a->opt.io, a->fd_hash[l], a->pend_hash[l].data, a->pend_hash[l].len,
+                       a->hash_len[l]);
         a->hash_len[l] += a->pend_hash[l].len;
         pw_buf_reset(&a->pend_hash[l]);
     }
@@ -938,6 +962,7 @@ bool archive_sync_prepare(struct archive *a, struct archive_sync_ticket *t)
     t->bytes = a->written_bytes;
     memcpy(t->root, a->written_root, ARCHIVE_HASH);
     t->fd = a->fd_entries;
+    t->io = a->opt.io;
     t->rc = PW_OK;
     return true;
 }
@@ -946,7 +971,7 @@ int archive_sync_perform(struct archive_sync_ticket *t)
 {
     int r;
     do
-        r = fdatasync(t->fd);
+        r = t->io->fdatasync(t->io->ctx, t->fd);
     while (r != 0 && errno == EINTR);
     t->rc = r == 0 ? PW_OK : pw_err_from_errno(errno);
     return t->rc;
@@ -1010,9 +1035,9 @@ int archive_checkpoint_maybe(struct archive *a, int64_t now_ms, bool force)
         rec.data[1] = (char)(n >> 16);
         rec.data[2] = (char)(n >> 8);
         rec.data[3] = (char)n;
-        rc = pwrite_full(a->fd_cps, rec.data, rec.len, a->cps_len);
+        rc = pwrite_io(a->opt.io, a->fd_cps, rec.data, rec.len, a->cps_len);
     }
-    if (rc == PW_OK && a->opt.fsync && fdatasync(a->fd_cps) != 0)
+    if (rc == PW_OK && a->opt.fsync && a->opt.io->fdatasync(a->opt.io->ctx, a->fd_cps) != 0)
         rc = pw_err_from_errno(errno);
     if (rc != PW_OK) {
         pw_counter_add(m_errors, 1);

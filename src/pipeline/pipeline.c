@@ -58,7 +58,7 @@ struct pipeline {
      * latency per group, not two): guarded by lock */
     pthread_cond_t async_wake;
     struct archive_sync_ticket async_t;
-    bool async_posted, async_done, has_asyncer;
+    bool async_posted, async_done, async_stop, has_asyncer;
     bool sync_posted, sync_done, sync_stop; /* guarded by lock */
     /* writer thread only */
     struct blist work, applied, committed;
@@ -713,7 +713,7 @@ static void *asyncer(void *arg)
     struct pipeline *p = arg;
     pthread_mutex_lock(&p->lock);
     for (;;) {
-        while (!p->async_posted && !p->sync_stop)
+        while (!p->async_posted && !p->async_stop)
             pthread_cond_wait(&p->async_wake, &p->lock);
         if (!p->async_posted)
             break;
@@ -734,8 +734,9 @@ static void stop_asyncer(struct pipeline *p)
 {
     if (!p->has_asyncer)
         return;
+    /* after the sync thread stopped: nothing can be handed to it any more */
     pthread_mutex_lock(&p->lock);
-    p->sync_stop = true;
+    p->async_stop = true;
     pthread_cond_broadcast(&p->async_wake);
     pthread_mutex_unlock(&p->lock);
     pthread_join(p->asyncer, NULL);
