@@ -56,7 +56,7 @@ Q := @
 endif
 
 # ---- modules and what each may use (design.md, "Modules and the layering rule") ----
-MODULES := base db proto tsdb geo model events alarm rules pipeline supervise ingest http sim
+MODULES := base db proto tsdb geo model events alarm rules archive pipeline supervise ingest http sim
 MOD_DEPS_base     :=
 MOD_DEPS_db       := base
 MOD_DEPS_proto    := base
@@ -66,10 +66,11 @@ MOD_DEPS_model    := base db
 MOD_DEPS_events   := base db
 MOD_DEPS_alarm    := base db model
 MOD_DEPS_rules    := base db geo model alarm
-MOD_DEPS_pipeline := base db tsdb geo model events alarm rules
-MOD_DEPS_supervise := base db tsdb geo model events alarm rules pipeline
-MOD_DEPS_ingest   := base db proto tsdb geo model events alarm rules pipeline supervise
-MOD_DEPS_http     := base db proto tsdb geo model events alarm rules pipeline supervise ingest
+MOD_DEPS_archive  := base
+MOD_DEPS_pipeline := base db tsdb geo model events alarm rules archive
+MOD_DEPS_supervise := base db tsdb geo model events alarm rules archive pipeline
+MOD_DEPS_ingest   := base db proto tsdb geo model events alarm rules archive pipeline supervise
+MOD_DEPS_http     := base db proto tsdb geo model events alarm rules archive pipeline supervise ingest
 MOD_DEPS_sim      := base proto geo
 
 mod_srcs = $(wildcard src/$(1)/*.c)
@@ -154,6 +155,15 @@ $(B)/tests/modbus_server: tests/integration/modbus_server.c
 	@echo "  CC      $@"
 	$(Q)$(CC) $(ALL_CFLAGS) $(shell pkg-config --cflags libmodbus) -o $@ $< $(ALL_LDFLAGS) \
 	    $(shell pkg-config --libs libmodbus)
+
+# archivecheck: the archive verified with the Go team's transparency-log code
+# (golang.org/x/mod/sumdb, Debian golang-golang-x-mod-dev), built offline from GOPATH.
+build-all: $(B)/tests/archivecheck
+$(B)/tests/archivecheck: tests/verifiers/archivecheck/main.go
+	@mkdir -p $(dir $@)
+	@echo "  GO      $@"
+	$(Q)GOPATH=/usr/share/gocode GO111MODULE=off GOFLAGS= GOCACHE=$(abspath build/gocache) \
+	  go build -o $@ ./tests/verifiers/archivecheck
 
 # ---- benchmarks: bench/bench_<module>_<what>.c, print `name value unit` ----
 BENCH_SRCS := $(wildcard bench/bench_*.c)

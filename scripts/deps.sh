@@ -11,6 +11,7 @@ PKGS=(
   libzstd-dev zlib1g-dev libcjson-dev libcurl4-openssl-dev curl libinih-dev libcmocka-dev
   libpcre2-dev libsnappy-dev prometheus
   nodejs chromium
+  golang-go golang-golang-x-mod-dev
 )
 # Benchmarks compare against VictoriaMetrics; only installed when asked (make bench sets it).
 if [ "${PARKWATCH_BENCH_DEPS:-0}" = 1 ]; then PKGS+=(victoria-metrics); fi

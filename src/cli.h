@@ -5,6 +5,7 @@
 #include "base/config.h"
 
 #include <stdbool.h>
+#include <stddef.h>
 
 #define PARKWATCH_VERSION "0.1.0"
 
@@ -28,6 +29,16 @@ int cmd_fsck(struct cli *c);
 int cmd_flush(struct cli *c);
 int cmd_sim(struct cli *c);
 int cmd_terminal(struct cli *c);
+int cmd_archive(struct cli *c);
+
+/* The archive's directory (<data>/archive), key file (archive.key_file, or
+ * <data directory>-archive.key beside it) and origin (archive.parkwatch.<park_id>). */
+void cli_archive_paths(struct cli *c, char *dir, size_t dcap, char *key, size_t kcap,
+                       char *origin, size_t ocap);
+/* The witness key (witness.parkwatch.<park_id>, derived from the archive seed). PW_OK, or an
+ * error with err. */
+struct archive_key;
+int cli_archive_witness_key(struct cli *c, struct archive_key *wk, char *err, size_t errcap);
 
 /* Opens <data>/meta.db (creating the directory). Returns NULL after printing the reason. */
 struct model *cli_open_model(struct cli *c);

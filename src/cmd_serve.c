@@ -15,6 +15,7 @@
 #include "cli.h"
 
 #include "base/dirlock.h"
+#include "archive/archive.h"
 #include "base/err.h"
 #include "base/fsutil.h"
 #include "base/log.h"
@@ -262,6 +263,59 @@ static int open_tsdb(struct cli *c, struct tsdb **out)
     return PW_OK;
 }
 
+/* <data>/archive with the archive.* configuration (archive.enabled = false: *out stays NULL). */
+static int open_archive(struct cli *c, struct archive **out)
+{
+    char dir[4096], key[4096], origin[256], err[512] = "";
+    if (!c->cfg.archive_enabled)
+        return PW_OK;
+    cli_archive_paths(c, dir, sizeof dir, key, sizeof key, origin, sizeof origin);
+    struct archive_opts o;
+    archive_opts_init(&o);
+    o.dir = dir;
+    o.key_file = key;
+    o.origin = origin;
+    o.fsync = strcmp(c->cfg.storage_fsync, "off") != 0;
+    o.checkpoint_interval_ms = c->cfg.archive_checkpoint_interval;
+    o.resign_interval_ms = c->cfg.archive_resign_interval;
+    o.next_key_file = c->cfg.archive_next_key_file;
+    o.previous_vkeys = c->cfg.archive_previous_vkeys;
+    int rc = archive_open(&o, out, err, sizeof err);
+    if (rc != PW_OK)
+        PW_LOG_ERROR("serve", "cannot open the archive", "dir=%s err=%s detail=\"%s\"", dir,
+                     pw_errname(rc), err);
+    return rc;
+}
+
+/* The witness for other logs (archive.witness_for) and the pusher of our checkpoints to
+ * witnesses (archive.witnesses); either may stay NULL. */
+static int start_witnessing(struct cli *c, struct archive *ar, struct archive_witness **wit,
+                            struct archive_pusher **push, char *wvkey, size_t cap)
+{
+    char err[512] = "", dir[4096];
+    int rc = PW_OK;
+    if (c->cfg.archive_witness_for[0]) {
+        struct archive_key wk;
+        if ((rc = cli_archive_witness_key(c, &wk, err, sizeof err)) == PW_OK) {
+            snprintf(dir, sizeof dir, "%s/archive/witness", c->data_dir);
+            rc = archive_witness_open(dir, &wk, c->cfg.archive_witness_for, wit, err, sizeof err);
+            archive_witness_vkey_format(&wk, wvkey, cap);
+            sodium_memzero(&wk, sizeof wk);
+        }
+        if (rc != PW_OK) {
+            PW_LOG_ERROR("serve", "cannot start the witness", "err=%s detail=\"%s\"",
+                         pw_errname(rc), err);
+            return rc;
+        }
+        PW_LOG_INFO("serve", "witnessing other archives", "vkey=%s", wvkey);
+    }
+    rc = archive_pusher_start(ar, c->cfg.archive_witnesses, push, err, sizeof err);
+    if (rc != PW_OK)
+        PW_LOG_ERROR("serve", "cannot push to the witnesses", "err=%s detail=\"%s\"",
+                     pw_errname(rc), err);
+    return rc;
+}
+
 /* MQTT, Modbus and device event intake (into the event store through the pipeline); started
  * after the pipeline. */
 static int start_field(struct cli *c, struct model *m, struct pipeline *pl,
@@ -295,6 +349,10 @@ int cmd_serve(struct cli *c)
     struct ingest *ig = NULL;
     struct supervise *sv = NULL;
     struct pw_dirlock lock = {-1};
+    struct archive *ar = NULL;
+    struct archive_witness *wit = NULL;
+    struct archive_pusher *push = NULL;
+    char wvkey[300] = "";
     int status = 1;
     sig_atomic_t flushes_done = 0;
     if (c->argc > 0) {
@@ -318,12 +376,18 @@ int cmd_serve(struct cli *c)
 
     if (open_tsdb(c, &db) != PW_OK)
         goto out;
+    if (open_archive(c, &ar) != PW_OK)
+        goto out;
     if (supervise_open(&c->cfg, c->data_dir, m, db, &sv) != PW_OK)
         goto out;
     struct pipeline_opts po;
     pipeline_opts_init(&po);
     supervise_pipeline_opts(sv, &po);
+    po.archive = ar;
     if (pipeline_open(db, &po, &pl) != PW_OK)
+        goto out;
+
+    if (ar && start_witnessing(c, ar, &wit, &push, wvkey, sizeof wvkey) != PW_OK)
         goto out;
 
     struct ingest_deps id = {.cfg = &c->cfg, .model = m, .pipeline = pl, .tsdb = db,
@@ -341,7 +405,10 @@ int cmd_serve(struct cli *c)
                            .data_dir = c->data_dir,
                            .field = &fh,
                            .alarms = supervise_alarms(sv),
-                           .rules_db = supervise_rules_db(sv)};
+                           .rules_db = supervise_rules_db(sv),
+                           .archive = ar,
+                           .witness = wit};
+    snprintf(hd.witness_vkey, sizeof hd.witness_vkey, "%s", wvkey);
     if (http_start(&hd, &http) != PW_OK)
         goto out;
 
@@ -374,6 +441,9 @@ out:
     ingest_stop(ig);
     stop_field(&fh);
     pipeline_close(pl);
+    archive_pusher_stop(push);
+    archive_close(ar);
+    archive_witness_close(wit);
     supervise_close(sv);
     if (db && status == 0)
         shutdown_checkpoint(c, db);

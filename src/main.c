@@ -49,6 +49,8 @@ static const char usage[] =
     "  terminal resets PHONE         the record of a terminal's resets (JSON)\n"
     "  sim --park FILE [--scenario FILE] [--speed X] [--duration D] ...\n"
     "                                play the park's devices against a daemon (docs/simulator.md)\n"
+    "  archive verify|export|vkey    check the tamper-evident archive offline, write a filing\n"
+    "                                package (备案包), print the verifier key (docs/archive.md)\n"
     "  version                       print the version\n"
     "  help                          this text\n"
     "\n"
@@ -261,6 +263,7 @@ int main(int argc, char **argv)
         {"fsck", cmd_fsck},     {"sim", cmd_sim},
         {"terminal", cmd_terminal},
         {"flush", cmd_flush},
+        {"archive", cmd_archive},
     };
     if (argc < 2 || strcmp(argv[1], "help") == 0 || strcmp(argv[1], "--help") == 0 ||
         strcmp(argv[1], "-h") == 0) {

@@ -175,4 +175,30 @@
       "Delay before the first webhook retry; doubled at each retry (capped at 5 minutes).")        \
     X(alarm, webhook_timeout, DUR, "5s", "100ms", "1m", 0, "Timeout of one webhook request.")      \
     X(alarm, webhook_queue, INT, "1000", "1", "1000000", 0,                                        \
-      "Alarm events waiting for webhook delivery; beyond it new events are dropped (counted).")
+      "Alarm events waiting for webhook delivery; beyond it new events are dropped (counted).")  \
+    X(archive, enabled, BOOL, "true", "", "", 0,                                                   \
+      "Keep the tamper-evident archive (docs/archive.md): every device frame received and every "  \
+      "command sent, durable before the device is acknowledged, in signed transparency-log tiles.") \
+    X(archive, park_id, STR, "park", "", "", 0,                                                    \
+      "Park identifier in the archive's origin and key name archive.parkwatch.<park_id> "          \
+      "(printable ASCII, no space or '+'). Never change it once a regulator holds the key.")       \
+    X(archive, key_file, STR, "", "", "", 0,                                                       \
+      "The archive's Ed25519 signing seed (32 bytes, mode 0600), created on first start; keep it " \
+      "outside the data directory. Empty = <data directory>-archive.key beside it.")               \
+    X(archive, checkpoint_interval, DUR, "10s", "1s", "1h", 0,                                     \
+      "A new checkpoint of the archive is signed at most this often while it grows.")              \
+    X(archive, resign_interval, DUR, "1h", "1m", "30d", 0,                                         \
+      "An unchanged archive is signed again this often (a fresh checkpoint for witnesses).")      \
+    X(archive, witnesses, STR, "", "", "", 0,                                                      \
+      "Witnesses every new checkpoint is pushed to (c2sp.org/tlog-witness), comma-separated "      \
+      "'URL VKEY' pairs: URL the witness prefix (e.g. https://other-park/archive/witness), VKEY "  \
+      "its cosignature key (parkwatch archive vkey --witness there). Empty: none.")             \
+    X(archive, witness_for, STR, "", "", "", 0,                                                    \
+      "Act as a witness for these logs: comma-separated verifier keys of other parkwatch "         \
+      "archives (their GET /archive/vkey). Empty: POST /archive/witness/add-checkpoint answers 404.") \
+    X(archive, next_key_file, STR, "", "", "", 0,                                                  \
+      "Key rotation: the next signing seed (created when missing). While set, checkpoints are "    \
+      "signed by both keys and a key-rotation leaf records the old and new verifier keys.")       \
+    X(archive, previous_vkeys, STR, "", "", "", 0,                                                 \
+      "Comma-separated verifier keys of earlier signing keys whose checkpoints stay valid (after " \
+      "a rotation: the old key, once archive.key_file is the new one).")

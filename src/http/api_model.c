@@ -134,6 +134,24 @@ static void h_geofences(struct http_server *s, struct http_req *r, struct http_r
 }
 
 
+/* The import is an operator action: archived (with its body) before it is applied; false after
+ * answering 503 when the archive cannot store it. */
+static bool archive_import(struct http_server *s, struct http_req *r, struct http_resp *w,
+                          const char *csv, bool replace)
+{
+    char detail[96];
+    snprintf(detail, sizeof detail, "{\"format\":\"%s\",\"replace\":%s}",
+             csv ? (strcmp(csv, "devices") == 0 ? "csv-devices" : "csv-points") : "json",
+             replace ? "true" : "false");
+    int rc = http_archive_action(s, r, "model.import", detail, r->body, r->body_len);
+    if (rc != PW_OK) {
+        http_json_error(w, 503, "the archive cannot record the import (%s); nothing changed",
+                        pw_strerror(rc));
+        return false;
+    }
+    return true;
+}
+
 /* POST /api/v1/model/import            body: the park model JSON (?replace=1 to replace)
  * POST /api/v1/model/import?csv=devices body: a CSV ledger (also csv=points) */
 static void h_import(struct http_server *s, struct http_req *r, struct http_resp *w)
@@ -152,10 +170,13 @@ static void h_import(struct http_server *s, struct http_req *r, struct http_resp
             http_json_error(w, 400, "csv: expected devices or points");
             return;
         }
+        if (!archive_import(s, r, w, csv, false))
+            return;
         rc = model_import_csv(s->deps.model, kind, r->body, r->body_len, csv, err, sizeof err);
     } else {
         unsigned flags = replace && strcmp(replace, "1") == 0 ? MODEL_IMPORT_REPLACE : 0;
-        if (!http_json_bounded(r, w))
+        if (!http_json_bounded(r, w) ||
+            !archive_import(s, r, w, NULL, flags & MODEL_IMPORT_REPLACE))
             return;
         rc = model_import_json(s->deps.model, r->body, r->body_len, flags, err, sizeof err);
     }

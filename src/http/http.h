@@ -21,6 +21,8 @@ struct ingest;
 struct field_handles;
 struct alarm_store;
 struct rules_db;
+struct archive;
+struct archive_witness;
 struct http_server;
 
 struct http_deps {
@@ -33,6 +35,9 @@ struct http_deps {
     const struct field_handles *field; /* borrowed: MQTT, Modbus, device events; may be NULL */
     struct alarm_store *alarms;  /* borrowed: alarm reads and actions; may be NULL */
     struct rules_db *rules_db;   /* borrowed: rule overrides; may be NULL */
+    struct archive *archive;     /* borrowed: the tamper-evident archive (readers); may be NULL */
+    struct archive_witness *witness; /* borrowed: witness for other logs; may be NULL */
+    char witness_vkey[300];      /* its cosignature verifier key ("" when not a witness) */
 };
 
 /* Starts listening on cfg->http_listen ("host:port") with its own threads. Returns PW_OK and

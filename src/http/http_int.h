@@ -25,6 +25,8 @@ enum http_access {
     ACCESS_ADMIN,       /* admin only */
     ACCESS_INGEST,      /* data writers: admin/supervisor credentials, or any loopback client
                            when auth.ingest_loopback_open */
+    ACCESS_ARCHIVE,     /* the archive's tiles and checkpoints: admin, supervisor, regulator
+                           (the regulator role may use nothing else) */
 };
 
 struct http_req {
@@ -68,7 +70,8 @@ typedef void (*http_handler)(struct http_server *s, struct http_req *r, struct h
 
 struct http_route {
     const char *method;
-    const char *pattern; /* "/api/v1/devices/{id}": {x} matches one non-empty segment */
+    const char *pattern; /* "/api/v1/devices/{id}": {x} matches one non-empty segment; a
+                          * trailing {*x} matches the non-empty rest of the path */
     enum http_access access;
     bool writes; /* changes state: refused for viewers */
     http_handler fn;
@@ -144,6 +147,7 @@ extern const struct http_route http_routes_admin[];
 /* Appends `"storage":{...}` (write state and its cause, free space, read-only) for /healthz;
  * false when the store cannot take writes (api_admin.c). */
 bool http_health_storage(struct http_server *s, struct pw_buf *out);
+extern const struct http_route http_routes_archive[];
 
 /* sse.c */
 struct sse_hub *sse_hub_open(struct alarm_store *alarms);
@@ -179,6 +183,14 @@ void http_form_release(struct http_form *f);
 /* The first value of name, or NULL. */
 const char *http_form_get(const struct http_form *f, const char *name);
 bool http_form_is_urlencoded(struct http_req *r);
+/* Records an operator action in the archive before it takes effect (api_archive.c): one leaf of
+ * kind operator, source = the principal, bytes = {"action":…,"user":…,"role":…,
+ * "detail":<detail_json>} then, when given, "\n" and the body (sha256 and size in the JSON;
+ * the body itself only when the leaf stays within ARCHIVE_MAX_ENTRY). Waits until the leaf is
+ * durable. PW_OK (also when the archive is off), or the error: then the action must not be
+ * carried out. */
+int http_archive_action(struct http_server *s, struct http_req *r, const char *action,
+                        const char *detail_json, const void *body, size_t body_len);
 
 /* static files (static.c) */
 void http_static(struct http_server *s, struct http_req *r, struct http_resp *w);

@@ -104,6 +104,7 @@ static const struct http_route *const route_tables[] = {
     http_routes_influx,
     http_routes_promrw,
     http_routes_admin,
+    http_routes_archive,
 };
 
 /* ---- responses ---- */
@@ -203,7 +204,8 @@ static bool route_match(const char *pattern, const char *path, struct http_req *
     while (*p && *q) {
         if (*p == '{') {
             const char *pe = strchr(p, '}');
-            const char *qe = strchr(q, '/');
+            /* {*x}: the rest of the path, slashes included */
+            const char *qe = p[1] == '*' ? NULL : strchr(q, '/');
             size_t n = qe ? (size_t)(qe - q) : strlen(q);
             if (!pe || n == 0 || np >= HTTP_MAX_PARAMS || used + n + 1 > sizeof r->param_buf)
                 return false;
@@ -367,6 +369,8 @@ static int authorize(struct http_server *s, const struct http_route *rt, struct 
         return 401;
     enum model_role role = r->who.role;
     r->scope = role == MODEL_ROLE_ENTERPRISE ? r->who.enterprise : NULL;
+    if (role == MODEL_ROLE_REGULATOR)
+        return rt->access == ACCESS_ARCHIVE && !rt->writes ? 0 : 403;
     if (role == MODEL_ROLE_VIEWER && rt->writes)
         return 403;
     switch (rt->access) {
@@ -376,6 +380,7 @@ static int authorize(struct http_server *s, const struct http_route *rt, struct 
     case ACCESS_INGEST:
     case ACCESS_PARK: return role == MODEL_ROLE_ADMIN || role == MODEL_ROLE_SUPERVISOR ? 0 : 403;
     case ACCESS_ADMIN: return role == MODEL_ROLE_ADMIN ? 0 : 403;
+    case ACCESS_ARCHIVE: return role == MODEL_ROLE_ADMIN || role == MODEL_ROLE_SUPERVISOR ? 0 : 403;
     }
     return 403;
 }

@@ -74,6 +74,10 @@ struct hj212_srv {
     uv_timer_t tick; /* recall retries */
     struct hj212_msg msg; /* decode scratch (the loop is single-threaded) */
     uint64_t model_gen;   /* the model generation last seen (logged when it moves) */
+    /* the frame being handled (in its connection's buffer) until a batch took it as an archive
+     * leaf; NULL outside on_data */
+    const char *rx;
+    size_t rx_len;
     struct pw_counter *m_frames, *m_samples, *m_acks, *m_notify_acks, *m_modbus_crc,
         *m_unknown_cn, *m_pw_rejected, *m_unknown_mn[3], *m_recalls, *m_time_sets, *m_dropped[9];
     struct pw_counter *m_responses; /* 9013/9014 received: never answered */
@@ -160,6 +164,24 @@ static void gap_init(struct ingest *ig, struct hj_dev *d)
     }
 }
 
+/* ---- archive: every frame received and every frame sent is a leaf ---- */
+
+/* Adds the frame being handled (once) and the reply (when given) to b as archive leaves. */
+static void archive_frames(struct ingest *ig, struct conn *c, struct pipeline_batch *b,
+                           const char *reply, size_t rlen)
+{
+    struct hj212_srv *hs = ig->hj;
+    if (!pipeline_archiving(ig->deps.pipeline))
+        return;
+    int64_t now = pw_now_ms();
+    if (hs->rx) {
+        pipeline_batch_archive(b, ARCHIVE_KIND_HJ212_RX, now, c->peer, hs->rx, hs->rx_len);
+        hs->rx = NULL;
+    }
+    if (reply)
+        pipeline_batch_archive(b, ARCHIVE_KIND_HJ212_TX, now, c->peer, reply, rlen);
+}
+
 /* ---- replies ---- */
 
 /* Queues a reply behind the connection's pending acknowledgements (an empty batch through the
@@ -171,7 +193,9 @@ static void send_ordered(struct ingest *ig, struct conn *c, const char *frame, s
     x->reply = pw_xmalloc(len);
     memcpy(x->reply, frame, len);
     x->len = len;
-    ingest_submit(ig, pipeline_batch_new(), x);
+    struct pipeline_batch *b = pipeline_batch_new();
+    archive_frames(ig, c, b, frame, len);
+    ingest_submit(ig, b, x);
 }
 
 static void target_of(const struct hj212_msg *m, const struct hj_dev *d, char qn[18], int utc_off,
@@ -438,6 +462,7 @@ static void handle_frame(struct ingest *ig, struct conn *c, struct hj212_msg *m)
             memcpy(x->reply, reply, rlen);
             x->len = rlen;
         }
+        archive_frames(ig, c, b, x->reply, x->len);
         ingest_submit(ig, b, x);
         return;
     }
@@ -473,6 +498,8 @@ static void on_data(struct conn *c)
                         hj212_errname(why), n);
         } else {
             struct hj212_error e;
+            hs->rx = c->buf + off;
+            hs->rx_len = n;
             enum hj212_err rc = hj212_decode(c->buf + off, n, &opts, &hs->msg, &e);
             if (rc == HJ212_OK) {
                 handle_frame(ig, c, &hs->msg);
@@ -488,6 +515,13 @@ static void on_data(struct conn *c)
                             "detail=\"%s\"", c->peer, hc->cached_mn[0] ? hc->cached_mn : "?",
                             hj212_errname(rc), e.field, e.pos, e.msg);
             }
+            /* a frame no batch carried (answers, refused, undecodable): archived on its own */
+            if (hs->rx && pipeline_archiving(ig->deps.pipeline)) {
+                struct pipeline_batch *b = pipeline_batch_new();
+                archive_frames(ig, c, b, NULL, 0);
+                pipeline_submit(ig->deps.pipeline, b, NULL, NULL);
+            }
+            hs->rx = NULL;
         }
         off += n;
     }

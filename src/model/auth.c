@@ -33,7 +33,8 @@ void model_set_pwhash_limits(unsigned long long opslimit, size_t memlimit)
     pwhash_mem = memlimit;
 }
 
-static const char *const role_names[] = {"admin", "supervisor", "enterprise", "viewer"};
+static const char *const role_names[] = {"admin", "supervisor", "enterprise", "viewer",
+                                         "regulator"};
 
 int model_role_parse(const char *s, enum model_role *out)
 {

@@ -100,6 +100,44 @@ static const char *const migrations[] = {
     ");"
     "CREATE INDEX session_account ON session(account_id);"
     "CREATE INDEX session_expires ON session(expires_ms);",
+    /* 2: the regulator role (reads the tamper-evident archive only). SQLite cannot change a
+     * CHECK constraint: account and token are rebuilt, sessions kept aside meanwhile so the
+     * cascade from account does not remove them. */
+    "CREATE TABLE session_keep AS SELECT * FROM session;"
+    "DROP TABLE session;"
+    "CREATE TABLE account_v2 ("
+    "  id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE, display_name TEXT,"
+    "  role TEXT NOT NULL CHECK (role IN ('admin','supervisor','enterprise','viewer',"
+    "    'regulator')),"
+    "  enterprise_id TEXT REFERENCES enterprise(id) ON DELETE RESTRICT,"
+    "  pwhash TEXT NOT NULL, created_ms INTEGER NOT NULL, last_login_ms INTEGER,"
+    "  failed_logins INTEGER NOT NULL DEFAULT 0, last_failed_ms INTEGER,"
+    "  CHECK ((role = 'enterprise') = (enterprise_id IS NOT NULL))"
+    ");"
+    "INSERT INTO account_v2 SELECT * FROM account;"
+    "DROP TABLE account;"
+    "ALTER TABLE account_v2 RENAME TO account;"
+    "CREATE TABLE session ("
+    "  id INTEGER PRIMARY KEY, hash BLOB NOT NULL UNIQUE,"
+    "  account_id INTEGER NOT NULL REFERENCES account(id) ON DELETE CASCADE,"
+    "  created_ms INTEGER NOT NULL, expires_ms INTEGER NOT NULL"
+    ");"
+    "INSERT INTO session SELECT * FROM session_keep;"
+    "DROP TABLE session_keep;"
+    "CREATE INDEX session_account ON session(account_id);"
+    "CREATE INDEX session_expires ON session(expires_ms);"
+    "CREATE TABLE token_v2 ("
+    "  id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE, hash BLOB NOT NULL UNIQUE,"
+    "  role TEXT NOT NULL CHECK (role IN ('admin','supervisor','enterprise','viewer',"
+    "    'regulator')),"
+    "  enterprise_id TEXT REFERENCES enterprise(id) ON DELETE CASCADE,"
+    "  created_ms INTEGER NOT NULL, expires_ms INTEGER NOT NULL, revoked_ms INTEGER,"
+    "  last_used_ms INTEGER,"
+    "  CHECK ((role = 'enterprise') = (enterprise_id IS NOT NULL))"
+    ");"
+    "INSERT INTO token_v2 SELECT * FROM token;"
+    "DROP TABLE token;"
+    "ALTER TABLE token_v2 RENAME TO token;",
 };
 
 /* ---- small shared helpers ---- */

@@ -238,8 +238,9 @@ enum model_role {
     MODEL_ROLE_SUPERVISOR = 1, /* whole park, operates alarms */
     MODEL_ROLE_ENTERPRISE = 2, /* only its own enterprise */
     MODEL_ROLE_VIEWER = 3,     /* whole park, read-only */
+    MODEL_ROLE_REGULATOR = 4,  /* the regulator's tools: the archive's tiles and checkpoints only */
 };
-/* "admin" | "supervisor" | "enterprise" | "viewer". Returns PW_OK or PW_EINVAL (*out untouched). */
+/* "admin" | "supervisor" | "enterprise" | "viewer" | "regulator". Returns PW_OK or PW_EINVAL (*out untouched). */
 int model_role_parse(const char *s, enum model_role *out);
 /* The name of a role, never NULL ("?" for an invalid value). */
 const char *model_role_name(enum model_role r);

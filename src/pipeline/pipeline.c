@@ -22,6 +22,7 @@
 #include "base/timeutil.h"
 
 #include <errno.h>
+#include <math.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -45,7 +46,7 @@ struct blist {
 struct pipeline {
     struct tsdb *db;
     struct pipeline_opts opt;
-    pthread_t thread, syncer;
+    pthread_t thread, syncer, asyncer;
     pthread_mutex_t lock;
     pthread_cond_t wake;      /* writer: a batch arrived, a sync finished, or stopping */
     pthread_cond_t sync_wake; /* sync thread: a ticket was posted, or stop */
@@ -53,6 +54,13 @@ struct pipeline {
     size_t queued_samples;              /* guarded by lock */
     int stopping;                       /* guarded by lock */
     struct tsdb_sync_ticket ticket;     /* guarded by lock */
+    struct archive_sync_ticket aticket; /* guarded by lock */
+    bool sync_tsdb, sync_archive;       /* which of the two the posted ticket covers */
+    /* the archive's fsync runs on its own thread at the same time as the WAL's (one fsync's
+     * latency per group, not two): guarded by lock */
+    pthread_cond_t async_wake;
+    struct archive_sync_ticket async_t;
+    bool async_posted, async_done, async_stop, has_asyncer;
     bool sync_posted, sync_done, sync_stop; /* guarded by lock */
     bool side_posted;                   /* guarded by lock: the ticket also syncs side stores */
     int side_rc;                        /* guarded by lock: their result */
@@ -64,6 +72,7 @@ struct pipeline {
     int64_t last_maintain_ms;
     int64_t last_tick_ms;
     int64_t origin_ns; /* of the batch being applied (writer thread); 0 outside batches */
+    bool archive_alarmed; /* the archive's integrity alarm was raised (writer thread) */
 };
 
 static struct pw_counter *m_samples, *m_failed, *m_groups, *m_full, *m_fsync_errors,
@@ -171,6 +180,7 @@ struct pipeline_batch *pipeline_batch_new(void)
 {
     struct pipeline_batch *b = pw_xcalloc(1, sizeof *b);
     pw_buf_init(&b->arena, 0);
+    pw_buf_init(&b->leaves, 0);
     return b;
 }
 
@@ -179,6 +189,7 @@ void pipeline_batch_free(struct pipeline_batch *b)
     if (!b)
         return;
     pw_buf_release(&b->arena);
+    pw_buf_release(&b->leaves);
     free(b->samples);
     free(b->refusals);
     free(b->pos);
@@ -228,6 +239,46 @@ void pipeline_batch_add_position(struct pipeline_batch *b, const struct pipeline
         b->pos = pw_xrealloc(b->pos, b->pos_cap * sizeof *b->pos);
     }
     b->pos[b->npos++] = *pos;
+}
+
+int pipeline_batch_archive(struct pipeline_batch *b, enum archive_kind kind, int64_t time_ms,
+                           const char *source, const void *bytes, size_t len)
+{
+    if (len > ARCHIVE_MAX_ENTRY)
+        return PW_ETOOBIG;
+    /* uint16 length, the leaf hash (computed here, on the producer's thread: the writer only
+     * hashes the tree's nodes), the leaf */
+    size_t at = b->leaves.len;
+    pw_buf_reserve(&b->leaves, 2 + ARCHIVE_HASH + ARCHIVE_LEAF_HEADER + ARCHIVE_MAX_SOURCE + len);
+    uint8_t *p = (uint8_t *)b->leaves.data + at;
+    size_t n = archive_leaf_encode(p + 2 + ARCHIVE_HASH, b->leaves.cap - at - 2 - ARCHIVE_HASH,
+                                   kind, time_ms, source, bytes, len);
+    if (n == 0)
+        return PW_ETOOBIG;
+    p[0] = (uint8_t)(n >> 8);
+    p[1] = (uint8_t)n;
+    archive_leaf_hash(p + 2 + ARCHIVE_HASH, n, p + 2);
+    b->leaves.len = at + 2 + ARCHIVE_HASH + n;
+    b->leaves.data[b->leaves.len] = '\0';
+    return PW_OK;
+}
+
+bool pipeline_archiving(const struct pipeline *p)
+{
+    return p->opt.archive != NULL;
+}
+
+/* Appends b's leaves to the archive (writer thread, once per batch). */
+static void archive_batch(struct pipeline *p, struct pipeline_batch *b)
+{
+    const uint8_t *q = (const uint8_t *)b->leaves.data, *end = q + b->leaves.len;
+    while (q + 2 + ARCHIVE_HASH <= end) {
+        size_t n = (size_t)q[0] << 8 | q[1];
+        int64_t idx = archive_append_hashed(p->opt.archive, q + 2 + ARCHIVE_HASH, n, q + 2);
+        if (idx >= 0)
+            b->arch_end = (uint64_t)idx + 1;
+        q += 2 + ARCHIVE_HASH + n;
+    }
 }
 
 int pipeline_batch_add(struct pipeline_batch *b, const struct tsdb_label *labels, size_t n,
@@ -320,6 +371,8 @@ static void apply_range(struct pipeline *p, struct pipeline_batch *b, size_t to,
         b->stored = 0;
         if (b->exec)
             b->exec(p, b->exec_ctx);
+        if (p->opt.archive && b->leaves.len && b->arch_end == 0)
+            archive_batch(p, b);
     }
     size_t i = b->applied;
     for (; i < to; i++) {
@@ -420,10 +473,40 @@ static void tick(struct pipeline *p, int64_t now)
     alarm_tick(p->opt.alarms, now);
 }
 
+/* The archive found stored entries that disagree with what it signed: an alarm for the people
+ * on duty (orange), once per process. */
+static void raise_archive_alarm(struct pipeline *p, int64_t now)
+{
+    char msg[400];
+    snprintf(msg, sizeof msg, "Archive integrity error, checkpoint signing stopped: %s",
+             archive_problem(p->opt.archive));
+    struct alarm_transition t = {
+        .action = ALARM_RAISE,
+        .source = "archive",
+        .source_kind = "system",
+        .rule = "archive_integrity",
+        .condition = "integrity",
+        .level = 2,
+        .value = NAN,
+        .threshold = NAN,
+        .ts = now,
+        .message = msg,
+    };
+    p->archive_alarmed = true;
+    int rc = alarm_apply(p->opt.alarms, &t, now, NULL);
+    if (rc != PW_OK)
+        PW_LOG_ERROR("pipeline", "archive integrity alarm not stored", "err=%s", pw_errname(rc));
+}
+
 static void maintain(struct pipeline *p)
 {
     int64_t now = pw_now_ms();
     p->origin_ns = 0;
+    if (p->opt.archive) {
+        (void)archive_checkpoint_maybe(p->opt.archive, now, false);
+        if (p->opt.alarms && !p->archive_alarmed && !archive_integrity_ok(p->opt.archive))
+            raise_archive_alarm(p, now);
+    }
     if (p->opt.rules && now - p->last_tick_ms >= 1000)
         tick(p, now);
     /* storage housekeeping waits for the outstanding fsync (it may rotate the WAL) */
@@ -525,6 +608,21 @@ static void apply_slice(struct pipeline *p)
 static void commit_applied(struct pipeline *p)
 {
     uint64_t seq = 0;
+    struct pipeline_batch *b;
+    /* the archive's leaves first: a failed write fails the batches that carry leaves */
+    int arc = p->opt.archive ? archive_write(p->opt.archive) : PW_OK;
+    if (arc != PW_OK) {
+        struct pipeline_batch *prev = NULL, *next;
+        for (b = p->applied.head; b; b = next) {
+            next = b->next;
+            if (b->arch_end) {
+                list_unlink(&p->applied, prev, b);
+                finish_batch(b, arc);
+            } else {
+                prev = b;
+            }
+        }
+    }
     int rc = tsdb_commit(p->db, &seq);
     pw_counter_add(m_groups, 1);
     for (size_t i = 0; i < p->opt.n_side && rc == PW_OK; i++) {
@@ -535,7 +633,6 @@ static void commit_applied(struct pipeline *p)
                          pw_errname(rc));
         p->side_dirty = true;
     }
-    struct pipeline_batch *b;
     if (rc != PW_OK) {
         pw_counter_add(m_fsync_errors, 1);
         PW_LOG_ERROR("pipeline", "commit failed; not acknowledging", "err=%s", pw_errname(rc));
@@ -553,7 +650,10 @@ static void commit_applied(struct pipeline *p)
 static void complete_committed(struct pipeline *p, uint64_t durable, int rc)
 {
     struct pipeline_batch *b;
-    while (p->committed.head && (rc != PW_OK || p->committed.head->seq <= durable)) {
+    uint64_t adurable = p->opt.archive ? archive_durable(p->opt.archive) : 0;
+    while (p->committed.head &&
+           (rc != PW_OK || (p->committed.head->seq <= durable &&
+                            p->committed.head->arch_end <= adurable))) {
         b = list_pop(&p->committed);
         finish_batch(b, rc);
     }
@@ -580,8 +680,11 @@ static int sync_side(struct pipeline *p)
 static void start_sync(struct pipeline *p)
 {
     struct tsdb_sync_ticket t;
-    if (!tsdb_sync_prepare(p->db, &t)) {
-        /* nothing to fsync in the tsdb (fsync=always|off, or already durable) */
+    struct archive_sync_ticket at;
+    bool need_t = tsdb_sync_prepare(p->db, &t);
+    bool need_a = p->opt.archive && archive_sync_prepare(p->opt.archive, &at);
+    if (!need_t && !need_a) {
+        /* nothing to fsync (fsync=always|off, or already durable) */
         uint64_t durable = tsdb_durable_seq(p->db);
         int src = PW_OK;
         if (p->side_dirty) {
@@ -604,7 +707,12 @@ static void start_sync(struct pipeline *p)
         return;
     }
     pthread_mutex_lock(&p->lock);
-    p->ticket = t;
+    if (need_t)
+        p->ticket = t;
+    if (need_a)
+        p->aticket = at;
+    p->sync_tsdb = need_t;
+    p->sync_archive = need_a;
     p->side_posted = p->side_dirty;
     p->side_dirty = false;
     p->sync_posted = true;
@@ -617,10 +725,21 @@ static void finish_sync(struct pipeline *p)
 {
     pthread_mutex_lock(&p->lock);
     struct tsdb_sync_ticket t = p->ticket;
+    struct archive_sync_ticket at = p->aticket;
+    bool need_t = p->sync_tsdb, need_a = p->sync_archive;
     int src = p->side_rc;
     pthread_mutex_unlock(&p->lock);
     uint64_t durable = 0;
-    int rc = tsdb_sync_finish(p->db, &t, &durable);
+    int rc = PW_OK;
+    if (need_t)
+        rc = tsdb_sync_finish(p->db, &t, &durable);
+    else
+        durable = tsdb_durable_seq(p->db);
+    if (need_a) {
+        int arc = archive_sync_finish(p->opt.archive, &at);
+        if (rc == PW_OK)
+            rc = arc;
+    }
     if (rc == PW_OK)
         rc = src;
     p->sync_busy = false;
@@ -709,12 +828,35 @@ static void *syncer(void *arg)
         if (!p->sync_posted)
             break;
         struct tsdb_sync_ticket t = p->ticket;
-        bool side = p->side_posted;
-        pthread_mutex_unlock(&p->lock);
-        tsdb_sync_perform(&t);
-        int src = side ? sync_side(p) : PW_OK;
-        pthread_mutex_lock(&p->lock);
+        struct archive_sync_ticket at = p->aticket;
+        bool need_t = p->sync_tsdb, need_a = p->sync_archive, side = p->side_posted;
+        int src = PW_OK;
+        if (need_t && need_a && p->has_asyncer) {
+            /* the archive's fsync on its own thread at the same time as the WAL's */
+            p->async_t = at;
+            p->async_posted = true;
+            p->async_done = false;
+            pthread_cond_broadcast(&p->async_wake);
+            pthread_mutex_unlock(&p->lock);
+            tsdb_sync_perform(&t);
+            if (side)
+                src = sync_side(p);
+            pthread_mutex_lock(&p->lock);
+            while (!p->async_done)
+                pthread_cond_wait(&p->async_wake, &p->lock);
+            at = p->async_t;
+        } else {
+            pthread_mutex_unlock(&p->lock);
+            if (need_t)
+                tsdb_sync_perform(&t);
+            if (need_a)
+                archive_sync_perform(&at);
+            if (side)
+                src = sync_side(p);
+            pthread_mutex_lock(&p->lock);
+        }
         p->ticket.rc = t.rc;
+        p->aticket.rc = at.rc;
         p->side_rc = src;
         p->sync_posted = false;
         p->sync_done = true;
@@ -722,6 +864,42 @@ static void *syncer(void *arg)
     }
     pthread_mutex_unlock(&p->lock);
     return NULL;
+}
+
+/* The archive's fsync helper: performs the archive ticket the sync thread hands it. */
+static void *asyncer(void *arg)
+{
+    struct pipeline *p = arg;
+    pthread_mutex_lock(&p->lock);
+    for (;;) {
+        while (!p->async_posted && !p->async_stop)
+            pthread_cond_wait(&p->async_wake, &p->lock);
+        if (!p->async_posted)
+            break;
+        struct archive_sync_ticket t = p->async_t;
+        pthread_mutex_unlock(&p->lock);
+        archive_sync_perform(&t);
+        pthread_mutex_lock(&p->lock);
+        p->async_t = t;
+        p->async_posted = false;
+        p->async_done = true;
+        pthread_cond_broadcast(&p->async_wake);
+    }
+    pthread_mutex_unlock(&p->lock);
+    return NULL;
+}
+
+static void stop_asyncer(struct pipeline *p)
+{
+    if (!p->has_asyncer)
+        return;
+    /* after the sync thread stopped: nothing can be handed to it any more */
+    pthread_mutex_lock(&p->lock);
+    p->async_stop = true;
+    pthread_cond_broadcast(&p->async_wake);
+    pthread_mutex_unlock(&p->lock);
+    pthread_join(p->asyncer, NULL);
+    p->has_asyncer = false;
 }
 
 int pipeline_open(struct tsdb *db, const struct pipeline_opts *o, struct pipeline **out)
@@ -739,6 +917,7 @@ int pipeline_open(struct tsdb *db, const struct pipeline_opts *o, struct pipelin
     pthread_mutex_init(&p->lock, NULL);
     pthread_cond_init(&p->wake, NULL);
     pthread_cond_init(&p->sync_wake, NULL);
+    pthread_cond_init(&p->async_wake, NULL);
     m_samples = pw_counter_get("parkwatch_pipeline_samples_total", "",
                                "Samples stored durably by the pipeline.");
     m_failed = pw_counter_get("parkwatch_pipeline_samples_failed_total", "",
@@ -761,14 +940,19 @@ int pipeline_open(struct tsdb *db, const struct pipeline_opts *o, struct pipelin
                                    "Rule transitions applied to the alarm store.");
     m_alarm_errors = pw_counter_get("parkwatch_pipeline_alarm_errors_total", "",
                                     "Rule transitions the alarm store refused or failed.");
-    if (pthread_create(&p->syncer, NULL, syncer, p) != 0)
+    if (p->opt.archive && pthread_create(&p->asyncer, NULL, asyncer, p) == 0)
+        p->has_asyncer = true; /* without it the two fsyncs run one after the other */
+    if (pthread_create(&p->syncer, NULL, syncer, p) != 0) {
+        stop_asyncer(p);
         goto fail;
+    }
     if (pthread_create(&p->thread, NULL, run, p) != 0) {
         pthread_mutex_lock(&p->lock);
         p->sync_stop = true;
         pthread_cond_signal(&p->sync_wake);
         pthread_mutex_unlock(&p->lock);
         pthread_join(p->syncer, NULL);
+        stop_asyncer(p);
         goto fail;
     }
     *out = p;
@@ -777,6 +961,7 @@ fail:
     pthread_mutex_destroy(&p->lock);
     pthread_cond_destroy(&p->wake);
     pthread_cond_destroy(&p->sync_wake);
+    pthread_cond_destroy(&p->async_wake);
     free(p);
     return PW_EIO;
 }
@@ -795,9 +980,11 @@ void pipeline_close(struct pipeline *p)
     pthread_cond_signal(&p->sync_wake);
     pthread_mutex_unlock(&p->lock);
     pthread_join(p->syncer, NULL);
+    stop_asyncer(p);
     pthread_mutex_destroy(&p->lock);
     pthread_cond_destroy(&p->wake);
     pthread_cond_destroy(&p->sync_wake);
+    pthread_cond_destroy(&p->async_wake);
     free(p);
 }
 

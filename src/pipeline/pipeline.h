@@ -40,6 +40,7 @@
 #define PW_PIPELINE_H
 
 #include "alarm/alarm.h"
+#include "archive/archive.h"
 #include "base/buf.h"
 #include "events/events.h"
 #include "rules/rules.h"
@@ -139,6 +140,10 @@ struct pipeline_batch {
     bool finished;            /* durable or failed; on_done waits for the batches before it */
     struct pipeline_batch *next;
     struct pipeline_batch *onext; /* submission order (writer thread) */
+    /* archive leaves (pipeline_batch_archive): uint16 length, leaf hash, leaf; appended to the
+     * archive with the batch and durable in the same group commit */
+    struct pw_buf leaves;
+    uint64_t arch_end;        /* archive size after its leaves (writer thread); 0 = none */
 };
 
 struct pipeline_opts {
@@ -155,6 +160,11 @@ struct pipeline_opts {
     struct events_store *events;
     struct pipeline_side_store side[PIPELINE_SIDE_STORES_MAX];
     size_t n_side;
+    /* The archive (borrowed; NULL = off; the pipeline thread becomes its only writer): each
+     * batch's leaves are appended when it is applied, written with the group's commit and
+     * fsynced by the sync thread with the storage; a batch is done only once its leaves are
+     * durable. Checkpoints are signed from the writer thread when due. */
+    struct archive *archive;
 };
 void pipeline_opts_init(struct pipeline_opts *o);
 
@@ -171,6 +181,13 @@ struct pipeline_batch *pipeline_batch_new(void);
 int pipeline_batch_add(struct pipeline_batch *b, const struct tsdb_label *labels, size_t n,
                        int64_t ts, double value, uint8_t quality);
 void pipeline_batch_free(struct pipeline_batch *b);
+/* Adds an archive leaf to b: header (kind, time, source) and the exact bytes. The batch is
+ * reported done only when the leaf is durable. Returns PW_OK or PW_ETOOBIG (leaf above
+ * ARCHIVE_MAX_ENTRY). Cheap to skip: see pipeline_archiving. */
+int pipeline_batch_archive(struct pipeline_batch *b, enum archive_kind kind, int64_t time_ms,
+                           const char *source, const void *bytes, size_t len);
+/* Whether p archives leaves (an archive was given at open). */
+bool pipeline_archiving(const struct pipeline *p);
 /* Adds a sample of a series already resolved with tsdb_series_lookup_many (no labels copied). */
 void pipeline_batch_add_ref(struct pipeline_batch *b, uint32_t ref, int64_t ts, double value,
                             uint8_t quality);

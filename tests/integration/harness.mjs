@@ -100,6 +100,7 @@ export class Daemon {
       await this.exited;
     }
     rmSync(this.dir, { recursive: true, force: true });
+    rmSync(`${this.dir}-archive.key`, { force: true }); // the archive's default key file
   }
 
   async req(method, p, { token, body, headers = {} } = {}) {

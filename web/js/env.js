@@ -2,7 +2,7 @@
 // exceedances, and a missing-data view (hours without data per station over the last day).
 import { h, ref, shallowRef, computed, onMounted, onBeforeUnmount, watch } from '/vendor/vue.esm-browser.prod.js';
 import { t, lang } from '../i18n.js';
-import { state, model, api, sse, seriesKey, fmtTime, fmtNum, quality, shortName, entName, describe, parseSeries } from './core.js';
+import { state, model, api, sse, seriesKey, fmtTime, fmtNum, quality, shortName, entName, describe, parseSeries, can } from './core.js';
 import { Chart, panel, levelBadge, stateBadge, onlineBadge, axisStyle, tooltip, button } from './ui.js';
 import { historyOption } from './point.js';
 import { html } from './html.js';
@@ -136,7 +136,7 @@ export default {
             s ? panel(`${s.name} · MN ${s.hj212?.mn || '—'}`, [
               h('div', { class: 'tabs' }, KINDS.map(([k]) => h('button', { type: 'button', class: ['tab', kind.value === k ? 'on' : ''], 'data-kind': k, onClick: () => { kind.value = k; } }, t(`dataKind.${k}`)))),
               h('table', { class: 'tbl', id: 'factors' }, [
-                h('thead', h('tr', [h('th', t('pollutant')), h('th', t('code')), h('th', t('value')), h('th', t('limit')), h('th', t('flag')), h('th', t('time'))])),
+                h('thead', h('tr', [h('th', t('pollutant')), h('th', t('code')), h('th', t('value')), h('th', t('limit')), h('th', t('flag')), h('th', t('time')), can.park() ? h('th', t('receipt')) : null])),
                 h('tbody', factors.value.map((f) => {
                   const v = last.value.get(seriesKey(parseSeries(variant(f.series, kind.value))));
                   const lim = f.setpoints?.limit;
@@ -145,6 +145,8 @@ export default {
                     h('td', f.name), h('td', parseSeries(f.series).code || ''), h('td', { class: over ? 'q-bad' : '' }, v ? `${fmtNum(v.value)} ${f.unit || ''}` : '—'),
                     h('td', lim != null ? `${lim}` : '—'), h('td', v ? h('span', { class: v.quality ? 'q-bad' : 'q-good', title: quality(v.quality) }, `${FLAG[v.quality] || v.quality} · ${quality(v.quality)}`) : '—'),
                     h('td', v ? fmtTime(v.ts, true) : '—'),
+                    can.park() ? h('td', v ? h('a', { class: 'receipt', title: t('receiptTitle'), download: '', onClick: (e) => e.stopPropagation(),
+                      href: `/api/v1/archive/proof?match[]=${encodeURIComponent(variant(f.series, kind.value))}&ts=${v.ts / 1000}` }, t('receipt')) : '—') : null,
                   ]);
                 })),
               ]),
