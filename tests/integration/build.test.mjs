@@ -16,8 +16,12 @@ test('make -j2 waits for scripts/deps.sh before compiling', () => {
     for (const d of ['scripts', 'src', 'tests/integration']) mkdirSync(path.join(dir, d), { recursive: true });
     writeFileSync(path.join(dir, 'scripts/deps.sh'), '#!/bin/sh\nsleep 1\necho "#define GENERATED 0" > src/generated.h\n');
     chmodSync(path.join(dir, 'scripts/deps.sh'), 0o755);
+    copyFileSync(path.join(ROOT, 'scripts/check-layering.sh'), path.join(dir, 'scripts/check-layering.sh'));
+    chmodSync(path.join(dir, 'scripts/check-layering.sh'), 0o755);
     writeFileSync(path.join(dir, 'src/main.c'), '#include "generated.h"\nint main(void) { return GENERATED; }\n');
     writeFileSync(path.join(dir, 'tests/integration/modbus_server.c'), 'int main(void) { return 0; }\n');
+    mkdirSync(path.join(dir, 'tests/verifiers/archivecheck'), { recursive: true });
+    writeFileSync(path.join(dir, 'tests/verifiers/archivecheck/main.go'), 'package main\n\nfunc main() {}\n');
     const r = spawnSync('make', ['-j2'], { cwd: dir, encoding: 'utf8', timeout: 120000 });
     assert.equal(r.status, 0, r.stdout + r.stderr);
     assert.equal(spawnSync(path.join(dir, 'build/parkwatch')).status, 0);

@@ -11,8 +11,8 @@ import path from 'node:path';
 import { Daemon, ROOT } from './harness.mjs';
 
 const METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'PATCH', 'OPTIONS', 'BREW'];
-const ROLES = ['viewer', 'enterprise', 'supervisor', 'admin'];
-const RANK = { viewer: 1, enterprise: 2, supervisor: 3, admin: 4 };
+const ROLES = ['viewer', 'enterprise', 'supervisor', 'admin', 'regulator'];
+const RANK = { regulator: 0, viewer: 1, enterprise: 2, supervisor: 3, admin: 4 };
 
 // {method, pattern, access, writes} of every route table entry in src/http/*.c
 function routes() {
@@ -30,12 +30,15 @@ function routes() {
 function expected(rt, role) {
   if (rt.access === 'ACCESS_PUBLIC') return null;
   if (!role) return rt.access === 'ACCESS_INGEST' ? null : 401; // loopback ingest is open by default
+  // the regulator reads the archive and nothing else
+  if (role === 'regulator') return rt.access === 'ACCESS_ARCHIVE' && !rt.writes ? null : 403;
   if (role === 'viewer' && rt.writes) return 403;
   switch (rt.access) {
     case 'ACCESS_USER': return null;
     case 'ACCESS_OPERATOR': return role === 'viewer' ? 403 : null;
     case 'ACCESS_PARK': case 'ACCESS_INGEST': return RANK[role] >= 3 ? null : 403;
     case 'ACCESS_ADMIN': return role === 'admin' ? null : 403;
+    case 'ACCESS_ARCHIVE': return RANK[role] >= 3 ? null : 403;
     default: throw new Error(`unknown access ${rt.access}`);
   }
 }
