@@ -307,10 +307,11 @@ size_t disp_chemical_default_levels(const struct disp_chemical *c, struct disp_l
  * m_i the model at detector i for Q = 1 (steady plume). Silent detectors bound Q from above
  * (Q m_k ≤ alarm_k), saturated ones from below (Q m_k ≥ full scale): Q̂ is clamped to those
  * bounds (an empty interval is penalised). The misfit J = Σ (ln c_i − ln Q̂ m_i)² / σ² plus the
- * wind prior ((θ − θ0)/σθ)² weighs each (s, θ) by exp(−J/2). Candidates: the release points
- * given plus a grid (grid_m) over the upwind cone of every reading detector. The source is
+ * wind prior ((θ − θ0)/σθ)² weighs each (s, θ) by exp(−J/2); σ² is sigma_log², or the best fit's
+ * scatter per degree of freedom when that is larger (model error). Candidates: the release
+ * points given plus a grid (grid_m) over the upwind cone of every reading detector. The source is
  * reported as the best position, the area holding 90 % of the weight (convex hull) and Q as the
- * weighted 5–95 % range. */
+ * weighted 5–95 % range widened by each Q̂'s own error (±1.645 σ/√n). */
 enum disp_det_state {
     DISP_DET_READING = 0, /* a reading above the detector's noise: a value */
     DISP_DET_SILENT,      /* below its alarm level: an upper bound */
@@ -341,7 +342,7 @@ struct disp_est_input {
     double cone_len_m;     /* how far upwind, 0 = 500 m */
     double cone_half_deg;  /* 0 = 30° */
     double wind_sigma_deg; /* wind direction error, 0 = 10° */
-    int n_dirs;            /* wind directions tried, odd, 0 = 7 (θ0 ± 1.5 σθ) */
+    int n_dirs;            /* wind directions tried, odd, 0 = 13 (θ0 ± 1.5 σθ) */
     double sigma_log;      /* reading error in log space, 0 = 0.35 */
 };
 struct disp_estimate {

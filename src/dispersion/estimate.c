@@ -20,7 +20,10 @@ struct cand {
 };
 
 struct sample { /* one (candidate, direction) */
-    double lnq, j;
+    double lnq;
+    double d;   /* data misfit Σ (ln c_i − ln Q̂ m_i)² plus the bound violation², log² units */
+    double p;   /* wind prior ((θ − θ0)/σθ)² */
+    double j;   /* d / σ_eff² + p */
 };
 
 static int check(const struct disp_est_input *in, char *err, size_t errcap)
@@ -204,7 +207,7 @@ int disp_estimate_source(const struct disp_est_input *in, struct disp_estimate *
     double len = in->cone_len_m > 0 ? in->cone_len_m : 500;
     double half = in->cone_half_deg > 0 ? in->cone_half_deg : 30;
     double sth = in->wind_sigma_deg > 0 ? in->wind_sigma_deg : 10;
-    int nd = in->n_dirs > 0 ? in->n_dirs : 7;
+    int nd = in->n_dirs > 0 ? in->n_dirs : 13;
     if (nd % 2 == 0)
         nd++;
     double sl = in->sigma_log > 0 ? in->sigma_log : 0.35;
@@ -234,7 +237,8 @@ int disp_estimate_source(const struct disp_est_input *in, struct disp_estimate *
         c[i] = (struct cand){in->rp[i].xy, in->rp[i].height_m, true};
     cone_grid(in, g, len, half, c + in->n_rp, ng);
 
-    double jmin = INFINITY;
+    double jmin = INFINITY, dmin = INFINITY;
+    size_t n_read = 0;
     for (size_t k = 0; k < nc; k++) {
         double u = disp_transport_wind(in->wind.speed_ms, in->wind_height_m, c[k].h, in->z0_m,
                                        in->cls);
@@ -272,8 +276,8 @@ int disp_estimate_source(const struct disp_est_input *in, struct disp_estimate *
                 }
             }
             if (!feasible) {
-                s->j = INFINITY;
-                s->lnq = 0;
+                s->j = s->d = INFINITY;
+                s->lnq = s->p = 0;
                 continue;
             }
             double mean = sum / (double)nr, ss = sum2 - (double)nr * mean * mean;
@@ -282,20 +286,35 @@ int disp_estimate_source(const struct disp_est_input *in, struct disp_estimate *
             double lnq = mean, pen = 0;
             if (lo > hi) {
                 lnq = lo;
-                pen = (lo - hi) * (lo - hi) / (sl * sl);
+                pen = (lo - hi) * (lo - hi);
             } else if (lnq > hi) {
                 lnq = hi;
             } else if (lnq < lo) {
                 lnq = lo;
             }
             /* Σ (d_i − lnq)² = ss + n (mean − lnq)² */
-            double j = (ss + (double)nr * (mean - lnq) * (mean - lnq)) / (sl * sl) + pen +
-                       (off / sth) * (off / sth);
-            s->j = j;
+            s->d = ss + (double)nr * (mean - lnq) * (mean - lnq) + pen;
+            s->p = (off / sth) * (off / sth);
             s->lnq = lnq;
-            if (j < jmin)
-                jmin = j;
+            n_read = nr;
+            if (s->d < dmin)
+                dmin = s->d;
         }
+    }
+    /* The model is never exact (wind direction between the ones tried, σ curves, a source not
+     * on the grid): when even the best fit leaves more scatter than sigma_log, that scatter is
+     * the error to weigh with (σ_eff² = best misfit / (n − 1)), so the area and the Q range
+     * widen instead of claiming a precision the data do not have. */
+    double s2 = sl * sl;
+    if (isfinite(dmin) && n_read > 1 && dmin / (double)(n_read - 1) > s2)
+        s2 = dmin / (double)(n_read - 1);
+    for (size_t k = 0; k < nc * (size_t)nd; k++) {
+        struct sample *s = &smp[k];
+        if (!isfinite(s->d))
+            continue;
+        s->j = s->d / s2 + s->p;
+        if (s->j < jmin)
+            jmin = s->j;
     }
     if (!isfinite(jmin)) {
         disp_errf(err, errcap, "detectors: no candidate source explains the readings");
@@ -344,19 +363,23 @@ int disp_estimate_source(const struct disp_est_input *in, struct disp_estimate *
     double acc = 0, total = 0;
     for (size_t i = 0; i < np; i++)
         total += pairs[2 * i + 1];
-    out->q_lo = out->q_hi = out->q_kg_s;
+    /* plus each Q̂'s own error: ± 1.645 σ_eff / √n */
+    double qe = 1.645 * sqrt(s2 / (double)(n_read ? n_read : 1));
+    double lq_lo = log(out->q_kg_s), lq_hi = lq_lo;
     bool lo_set = false;
     for (size_t i = 0; i < np; i++) {
         acc += pairs[2 * i + 1];
         if (!lo_set && acc >= 0.05 * total) {
-            out->q_lo = exp(pairs[2 * i]);
+            lq_lo = pairs[2 * i];
             lo_set = true;
         }
         if (acc >= 0.95 * total) {
-            out->q_hi = exp(pairs[2 * i]);
+            lq_hi = pairs[2 * i];
             break;
         }
     }
+    out->q_lo = exp(fmin(lq_lo, log(out->q_kg_s)) - qe);
+    out->q_hi = exp(fmax(lq_hi, log(out->q_kg_s)) + qe);
     /* the area: candidates holding 90 % of the weight */
     wsort = malloc(sizeof *wsort * 2 * nc);
     set = malloc(sizeof *set * nc);
