@@ -100,6 +100,7 @@ extern const struct http_route http_routes_vehicles[];
 extern const struct http_route http_routes_sse[];
 extern const struct http_route http_routes_alarms[];
 extern const struct http_route http_routes_ui[];
+extern const struct http_route http_routes_dispersion[];
 
 /* sse.c */
 struct sse_hub *sse_hub_open(struct alarm_store *alarms);

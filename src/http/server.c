@@ -45,6 +45,7 @@ static const struct http_route *const route_tables[] = {
     http_routes_sse,
     http_routes_alarms,
     http_routes_ui,
+    http_routes_dispersion,
 };
 
 /* ---- responses ---- */
