@@ -29,7 +29,10 @@ struct req {
     struct disp_scenario sc;
     struct geo_point src;
     const struct disp_chemical *chem; /* NULL for a chemical given by its properties */
-    char chem_name[DISP_NAME_MAX * 2];
+    const char *origin;               /* "park" (the model's table), "built_in", "request" */
+    struct disp_chemical park;        /* a chemical from the park model (chem points here) */
+    char park_str[4][MODEL_NAME_MAX + 1];
+    char chem_name[MODEL_NAME_MAX + 1];
     struct disp_wind *winds;          /* a list of per-minute winds (puff train), malloc'ed */
     size_t n_winds;
     enum stab_method method;
@@ -74,11 +77,82 @@ static bool only_keys(struct http_resp *w, const cJSON *obj, const char *prefix,
     return true;
 }
 
-static bool parse_chemical(struct http_resp *w, const cJSON *j, struct req *q)
+/* The park model's entry for `key` into q->park (chem = &q->park): PW_OK, PW_ENOTFOUND, or
+ * another error from the model. Only what the calculation needs is taken: the names, M, the
+ * density and the 60-minute AEGLs. */
+static int park_chemical(struct http_server *s, const char *key, struct req *q)
+{
+    struct pw_buf b;
+    pw_buf_init(&b, 0);
+    int rc = model_json_chemical(s->deps.model, key, &b);
+    cJSON *c = rc == PW_OK ? cJSON_ParseWithLength(b.data, b.len) : NULL;
+    pw_buf_release(&b);
+    if (rc != PW_OK)
+        return rc;
+    if (!cJSON_IsObject(c)) {
+        cJSON_Delete(c);
+        return PW_EDB;
+    }
+    struct disp_chemical *p = &q->park;
+    memset(p, 0, sizeof *p);
+    for (int k = 0; k < 3; k++)
+        for (int d = 0; d < DISP_AEGL_N; d++)
+            p->aegl[k][d].v = NAN;
+    static const char *const keys[4] = {"name", "name_zh", "formula", "cas"};
+    const char **dst[4] = {&p->name, &p->name_zh, &p->formula, &p->cas};
+    for (int i = 0; i < 4; i++) {
+        const cJSON *v = cJSON_GetObjectItemCaseSensitive(c, keys[i]);
+        snprintf(q->park_str[i], sizeof q->park_str[i], "%s",
+                 cJSON_IsString(v) ? v->valuestring : "");
+        *dst[i] = q->park_str[i];
+    }
+    const cJSON *mw = cJSON_GetObjectItemCaseSensitive(c, "molecular_weight");
+    const cJSON *de = cJSON_GetObjectItemCaseSensitive(c, "density");
+    p->molar_mass = cJSON_IsNumber(mw) ? mw->valuedouble : 0;
+    p->rel_density = cJSON_IsNumber(de) ? de->valuedouble : 0;
+    const cJSON *lv = cJSON_GetObjectItemCaseSensitive(c, "levels");
+    for (int k = 0; k < 3; k++) {
+        char name[8];
+        snprintf(name, sizeof name, "aegl%d", k + 1);
+        const cJSON *a = cJSON_GetObjectItemCaseSensitive(lv, name);
+        const cJSON *v = cJSON_GetObjectItemCaseSensitive(
+            cJSON_GetObjectItemCaseSensitive(a, "60min"), "value");
+        if (cJSON_IsNumber(v) && v->valuedouble > 0)
+            p->aegl[k][DISP_AEGL_60].v = v->valuedouble;
+    }
+    cJSON_Delete(c);
+    q->chem = p;
+    q->origin = "park";
+    return PW_OK;
+}
+
+/* The park model's table first, then the built-in one. False after answering an error. */
+static bool find_chemical(struct http_server *s, struct http_resp *w, const char *key,
+                          struct req *q)
+{
+    int rc = park_chemical(s, key, q);
+    if (rc == PW_OK)
+        return true;
+    if (rc != PW_ENOTFOUND) {
+        http_model_error(w, rc, "chemical table");
+        return false;
+    }
+    q->chem = disp_chemical_find(key);
+    q->origin = q->chem ? "built_in" : "request";
+    return true;
+}
+
+static bool parse_chemical(struct http_server *s, struct http_resp *w, const cJSON *j,
+                           struct req *q)
 {
     const cJSON *c = cJSON_GetObjectItemCaseSensitive(j, "chemical");
     if (cJSON_IsString(c)) {
-        q->chem = disp_chemical_find(c->valuestring);
+        if (strlen(c->valuestring) > MODEL_NAME_MAX) {
+            http_json_error(w, 400, "chemical: longer than %d bytes", MODEL_NAME_MAX);
+            return false;
+        }
+        if (!find_chemical(s, w, c->valuestring, q))
+            return false;
         if (!q->chem) {
             http_json_error(w, 400, "chemical: unknown chemical \"%.64s\" (give "
                                     "{\"name\", \"molecular_weight\"} instead)",
@@ -103,9 +177,12 @@ static bool parse_chemical(struct http_resp *w, const cJSON *j, struct req *q)
                         sizeof q->chem_name - 1);
         return false;
     }
+    q->origin = "request";
     if (name) {
         snprintf(q->chem_name, sizeof q->chem_name, "%s", name->valuestring);
-        q->chem = disp_chemical_find(name->valuestring); /* its levels, if known */
+        if (!find_chemical(s, w, name->valuestring, q)) /* its levels, if known */
+            return false;
+        q->origin = "request";
     }
     if (!get_number(w, c, "molecular_weight", "chemical.molecular_weight", true, 0,
                     &q->sc.molar_mass) ||
@@ -325,14 +402,14 @@ static bool parse_stability(struct http_resp *w, const cJSON *j, struct req *q)
     return true;
 }
 
-static bool parse(struct http_resp *w, const cJSON *j, struct req *q)
+static bool parse(struct http_server *s, struct http_resp *w, const cJSON *j, struct req *q)
 {
     static const char *const keys[] = {
         "chemical", "source", "release", "wind", "stability", "roughness_m", "terrain",
         "temperature_c", "pressure_kpa", "levels", "cloud", "sigma_theta_deg", "time", NULL};
     if (!only_keys(w, j, "", keys))
         return false;
-    if (!parse_chemical(w, j, q) || !parse_source(w, j, q) || !parse_release(w, j, q) ||
+    if (!parse_chemical(s, w, j, q) || !parse_source(w, j, q) || !parse_release(w, j, q) ||
         !parse_wind(w, j, q))
         return false;
     const cJSON *z0 = cJSON_GetObjectItemCaseSensitive(j, "roughness_m");
@@ -547,7 +624,8 @@ static void put_chemical(struct pw_buf *b, const struct req *q)
 {
     pw_buf_puts(b, "{\"name\":");
     pw_buf_json_str(b, q->chem_name[0] ? q->chem_name : "unnamed");
-    if (q->chem) {
+    pw_buf_printf(b, ",\"origin\":\"%s\"", q->origin);
+    if (q->chem && strcmp(q->origin, "request") != 0) {
         pw_buf_puts(b, ",\"name_zh\":");
         pw_buf_json_str(b, q->chem->name_zh);
         pw_buf_puts(b, ",\"formula\":");
@@ -576,7 +654,7 @@ static void h_dispersion(struct http_server *s, struct http_req *r, struct http_
         http_json_error(w, 400, "body: expected a JSON object");
         goto out;
     }
-    if (!parse(w, j, &q))
+    if (!parse(s, w, j, &q))
         goto out;
     struct geo_proj proj;
     geo_proj_init(&proj, q.src);
@@ -648,66 +726,87 @@ out:
     disp_result_release(&res);
 }
 
-static void put_entry(struct pw_buf *b, const char *key, const struct disp_value *v)
+/* `"key":{"value","source","date"}` when the value exists; *first tracks the commas. */
+static void put_entry(struct pw_buf *b, bool *first, const char *key, const struct disp_value *v)
 {
-    pw_buf_printf(b, "\"%s\":{\"value\":", key);
-    put_value(b, v->v);
-    pw_buf_puts(b, ",\"source\":");
-    pw_buf_json_str_or_null(b, v->source);
+    if (isnan(v->v))
+        return;
+    pw_buf_printf(b, "%s\"%s\":{\"value\":%.6g,\"source\":", *first ? "" : ",", key, v->v);
+    pw_buf_json_str(b, v->source ? v->source : "");
     pw_buf_puts(b, ",\"date\":");
-    pw_buf_json_str_or_null(b, v->date);
+    pw_buf_json_str(b, v->date ? v->date : "");
     pw_buf_putc(b, '}');
+    *first = false;
 }
 
-static void h_chemicals(struct http_server *s, struct http_req *r, struct http_resp *w)
+/* One built-in entry in the park model's import format (docs/park-model.md, chemicals[]), so
+ * that it can be copied into a model file as it is. */
+static void put_builtin(struct pw_buf *b, const struct disp_chemical *c)
 {
     static const char *const dur[DISP_AEGL_N] = {"10min", "30min", "60min", "240min", "480min"};
+    char id[16];
+    size_t k = 0;
+    for (const char *f = c->formula; *f && k + 1 < sizeof id; f++)
+        id[k++] = (char)(*f >= 'A' && *f <= 'Z' ? *f - 'A' + 'a' : *f);
+    id[k] = 0;
+    pw_buf_puts(b, "{\"id\":");
+    pw_buf_json_str(b, id);
+    pw_buf_puts(b, ",\"name\":");
+    pw_buf_json_str(b, c->name);
+    pw_buf_puts(b, ",\"name_zh\":");
+    pw_buf_json_str(b, c->name_zh);
+    pw_buf_puts(b, ",\"formula\":");
+    pw_buf_json_str(b, c->formula);
+    pw_buf_puts(b, ",\"cas\":");
+    pw_buf_json_str(b, c->cas);
+    pw_buf_printf(b, ",\"molecular_weight\":%.6g,\"density\":%.4g,\"levels\":{",
+                  c->molar_mass, c->rel_density);
+    bool first = true;
+    for (int a = 0; a < 3; a++) {
+        bool any = false;
+        for (int d = 0; d < DISP_AEGL_N; d++)
+            any |= !isnan(c->aegl[a][d].v);
+        if (!any)
+            continue;
+        pw_buf_printf(b, "%s\"aegl%d\":{", first ? "" : ",", a + 1);
+        bool f2 = true;
+        for (int d = 0; d < DISP_AEGL_N; d++)
+            put_entry(b, &f2, dur[d], &c->aegl[a][d]);
+        pw_buf_putc(b, '}');
+        first = false;
+    }
+    static const char *const erpg[3] = {"erpg1", "erpg2", "erpg3"};
+    static const char *const pac[3] = {"pac1", "pac2", "pac3"};
+    for (int a = 0; a < 3; a++) {
+        put_entry(b, &first, erpg[a], &c->erpg[a]);
+        put_entry(b, &first, pac[a], &c->pac[a]);
+    }
+    put_entry(b, &first, "idlh", &c->idlh);
+    put_entry(b, &first, "hj169_1", &c->hj169[0]);
+    put_entry(b, &first, "hj169_2", &c->hj169[1]);
+    pw_buf_puts(b, "}}");
+}
+
+/* {"park": the model's chemicals[], "built_in": the module's table in the same format}. The
+ * park's entries take precedence in POST /api/v1/dispersion. */
+static void h_chemicals(struct http_server *s, struct http_req *r, struct http_resp *w)
+{
+    struct pw_buf *b = &w->body;
+    pw_buf_puts(b, "{\"park\":");
+    int rc = model_json_chemicals(s->deps.model, b);
+    if (rc != PW_OK) {
+        http_model_error(w, rc, "chemical table");
+        return;
+    }
     size_t n;
     const struct disp_chemical *c = disp_chemicals(&n);
-    struct pw_buf *b = &w->body;
-    pw_buf_putc(b, '[');
+    pw_buf_puts(b, ",\"built_in\":[");
     for (size_t i = 0; i < n; i++) {
-        pw_buf_puts(b, i ? ",{\"name\":" : "{\"name\":");
-        pw_buf_json_str(b, c[i].name);
-        pw_buf_puts(b, ",\"name_zh\":");
-        pw_buf_json_str(b, c[i].name_zh);
-        pw_buf_puts(b, ",\"formula\":");
-        pw_buf_json_str(b, c[i].formula);
-        pw_buf_puts(b, ",\"cas\":");
-        pw_buf_json_str(b, c[i].cas);
-        pw_buf_printf(b, ",\"molecular_weight\":%.6g,\"density\":%.4g", c[i].molar_mass,
-                      c[i].rel_density);
-        for (int k = 0; k < 3; k++) {
-            pw_buf_printf(b, ",\"aegl%d\":{", k + 1);
-            for (int d = 0; d < DISP_AEGL_N; d++) {
-                if (d)
-                    pw_buf_putc(b, ',');
-                put_entry(b, dur[d], &c[i].aegl[k][d]);
-            }
-            pw_buf_putc(b, '}');
-        }
-        static const char *const e3[3] = {"1", "2", "3"};
-        pw_buf_puts(b, ",\"erpg\":{");
-        for (int k = 0; k < 3; k++) {
-            if (k)
-                pw_buf_putc(b, ',');
-            put_entry(b, e3[k], &c[i].erpg[k]);
-        }
-        pw_buf_puts(b, "},\"pac\":{");
-        for (int k = 0; k < 3; k++) {
-            if (k)
-                pw_buf_putc(b, ',');
-            put_entry(b, e3[k], &c[i].pac[k]);
-        }
-        pw_buf_puts(b, "},\"hj169_mg_m3\":{");
-        put_entry(b, "1", &c[i].hj169[0]);
-        pw_buf_putc(b, ',');
-        put_entry(b, "2", &c[i].hj169[1]);
-        pw_buf_puts(b, "},");
-        put_entry(b, "idlh", &c[i].idlh);
-        pw_buf_putc(b, '}');
+        if (i)
+            pw_buf_putc(b, ',');
+        put_builtin(b, &c[i]);
     }
-    pw_buf_puts(b, "]\n");
+    pw_buf_puts(b, "]}\n");
     w->content_type = "application/json";
 }
 

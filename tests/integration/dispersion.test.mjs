@@ -236,18 +236,53 @@ test('bad input gets 400 naming the field', async () => {
   assert.equal(big.status, 413);
 });
 
-test('GET /api/v1/chemicals: the table with sources and dates', async () => {
+test('GET /api/v1/chemicals: the built-in table with sources and dates, in the import format', async () => {
   const r = await d.get('/api/v1/chemicals', { token: viewer });
   assert.equal(r.status, 200);
-  assert.equal(r.json.length, 7);
-  const h2s = r.json.find((c) => c.formula === 'H2S');
+  assert.ok(Array.isArray(r.json.park));
+  assert.equal(r.json.built_in.length, 7);
+  const h2s = r.json.built_in.find((c) => c.formula === 'H2S');
   assert.equal(h2s.name_zh, '硫化氢');
+  assert.equal(h2s.cas, '7783-06-4');
   assert.equal(h2s.molecular_weight, 34.08);
-  assert.equal(h2s.aegl3['60min'].value, 50);
-  assert.match(h2s.aegl3['60min'].source, /AEGL/);
-  assert.match(h2s.aegl3['60min'].date, /^\d{4}-\d{2}-\d{2}$/);
-  assert.equal(h2s.aegl3['10min'].value, null);
-  assert.equal(h2s.idlh.value, 100);
-  const co = r.json.find((c) => c.formula === 'CO');
-  assert.equal(co.aegl1['60min'].value, null);
+  assert.equal(h2s.levels.aegl3['60min'].value, 50);
+  assert.match(h2s.levels.aegl3['60min'].source, /AEGL/);
+  assert.match(h2s.levels.aegl3['60min'].date, /^\d{4}-\d{2}-\d{2}$/);
+  assert.equal(h2s.levels.aegl3['10min'], undefined);
+  assert.equal(h2s.levels.idlh.value, 100);
+  const co = r.json.built_in.find((c) => c.formula === 'CO');
+  assert.equal(co.levels.aegl1, undefined);
+  // the built-in entries import into the park model as they are
+  const imp = await d.post('/api/v1/model/import', { version: 1, chemicals: [co] }, { token: admin });
+  assert.equal(imp.status, 200, imp.text);
+  const again = await d.get('/api/v1/chemicals', { token: viewer });
+  assert.deepEqual(again.json.park, [co]);
+});
+
+test('the park model\'s chemical table is used first and is editable by import', async () => {
+  const lv = (v) => ({ value: v, source: 'test', date: '2026-12-04' });
+  const chems = [
+    { id: 'tg', name: 'testgas', name_zh: '测试气', molecular_weight: 50, density: 1.7,
+      levels: { aegl3: { '60min': lv(10) }, aegl2: { '60min': lv(3) } } },
+    // a park entry for H2S with its own (here: stricter) levels overrides the built-in one
+    { id: 'h2s', name: 'hydrogen sulfide', formula: 'H2S', cas: '7783-06-4', molecular_weight: 34.08,
+      levels: { aegl3: { '60min': lv(40) }, aegl2: { '60min': lv(20) }, aegl1: { '60min': lv(0.5) } } },
+  ];
+  let r = await d.post('/api/v1/model/import', { version: 1, chemicals: chems }, { token: admin });
+  assert.equal(r.status, 200, r.text);
+  r = await d.post('/api/v1/dispersion', { ...base(), chemical: '测试气' }, { token: admin });
+  assert.equal(r.status, 200, r.text);
+  assert.equal(r.json.chemical.origin, 'park');
+  assert.equal(r.json.chemical.molecular_weight, 50);
+  assert.deepEqual(r.json.zones.map((z) => [z.level, z.ppm]), [['AEGL-3', 10], ['AEGL-2', 3]]);
+  r = await d.post('/api/v1/dispersion', { ...base(), chemical: 'h2s' }, { token: admin });
+  assert.equal(r.json.chemical.origin, 'park');
+  assert.deepEqual(r.json.zones.map((z) => z.ppm), [40, 20, 0.5]);
+  r = await d.post('/api/v1/dispersion', { ...base(), chemical: 'NH3' }, { token: admin });
+  assert.equal(r.json.chemical.origin, 'built_in');
+  assert.deepEqual(r.json.zones.map((z) => z.ppm), [1100, 160, 30]);
+  // bad chemical entries are refused naming the place
+  r = await d.post('/api/v1/model/import', { version: 1, chemicals: [{ id: 'x', name: 'x', molecular_weight: 5, cas: '1-2-3' }] }, { token: admin });
+  assert.equal(r.status, 400);
+  assert.match(r.json.error, /chemicals\[0\]\.cas/);
 });
