@@ -260,7 +260,9 @@ int disp_steady_zones(const struct disp_scenario *sc, struct disp_result *out, c
  * the maximum over time of the ground concentration on a grid of at most DISP_GRID_MAX cells
  * (marching squares), its largest ring; area and distance from that ring. The cloud is followed
  * until it has passed 10 km or horizon_s (0 = the release duration plus two hours, at most
- * 24 h). Returns as disp_steady_zones; PW_EINVAL also names `wind[i]` or `step_s`. */
+ * 24 h). Returns as disp_steady_zones; PW_EINVAL also names `wind[i]` or `step_s`;
+ * PW_ETOOBIG when the train would need more than 6·10⁸ grid updates (about 1–2 s of one core:
+ * a day-long release in light, turning wind), with err naming release.duration_s. */
 int disp_train_zones(const struct disp_scenario *sc, const struct disp_wind *winds,
                      size_t n_winds, double step_s, double horizon_s, struct disp_result *out,
                      char *err, size_t errcap);

@@ -28,6 +28,7 @@
 #include <string.h>
 
 #define STEPS_MAX 20000
+#define WORK_MAX 6.0e8 /* grid-node updates of one train (~1–2 s of one core): then PW_ETOOBIG */
 #define CUTOFF 4.5 /* exponent at which a puff's contribution is dropped (3 σ) */
 
 struct puff {
@@ -51,6 +52,7 @@ struct train {
     double gx0, gy0, cell;
     size_t nx, ny;
     float *cur, *max;
+    double work; /* grid-node updates so far */
 };
 
 static double u_at(const struct train *t, double time, double *from)
@@ -198,6 +200,7 @@ static void stamp(struct train *t, double time)
             double fi = flo, e = (A * fi + B) * fi + C;
             double v = peak * exp(-e), g = exp(-(A * (2 * fi + 1) + B));
             float *row = t->cur + j * t->nx;
+            t->work += (double)(iend - i + 1);
             for (; i <= iend; i++) {
                 row[i] += (float)v;
                 v *= g;
@@ -512,6 +515,10 @@ int disp_train_zones(const struct disp_scenario *sc, const struct disp_wind *win
         if ((rc = step(&t, (double)k * dt)) != PW_OK)
             goto out;
         stamp(&t, (double)k * dt);
+        if (t.work > WORK_MAX) {
+            rc = PW_ETOOBIG;
+            goto out;
+        }
         if (t.n == 0 && (double)(k + 1) * dt >= sc->duration_s)
             break;
     }
@@ -535,6 +542,10 @@ out:
             disp_errf(err, errcap, "out of memory");
         else if (rc == PW_EFULL)
             disp_errf(err, errcap, "puff train: more than %zu puffs", t.cap);
+        else if (rc == PW_ETOOBIG)
+            disp_errf(err, errcap, "release.duration_s: the puff train would need more than "
+                                   "%.0e grid updates (a long release in light wind); shorten "
+                                   "the release or the wind list", WORK_MAX);
         disp_result_release(out);
     }
     return rc;

@@ -662,7 +662,7 @@ static void h_dispersion(struct http_server *s, struct http_req *r, struct http_
     char err[256];
     int rc = q.n_winds ? disp_train_zones(&q.sc, q.winds, q.n_winds, 0, 0, &res, err, sizeof err)
                        : disp_steady_zones(&q.sc, &res, err, sizeof err);
-    if (rc == PW_EINVAL) {
+    if (rc == PW_EINVAL || rc == PW_ETOOBIG) {
         http_json_error(w, 400, "%s", err);
         goto out;
     }

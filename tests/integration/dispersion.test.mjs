@@ -183,6 +183,13 @@ test('a list of per-minute winds runs the puff train; a wind shift bends the zon
   const bad = await d.post('/api/v1/dispersion', { ...b, wind: [{ speed_ms: 4, from_deg: 270 }, { speed_ms: 4 }] }, { token: admin });
   assert.equal(bad.status, 400);
   assert.match(bad.json.error, /^wind\[1\]\.from_deg/);
+  // a day-long release in light, turning wind is refused (bounded work), naming the field
+  const day = [];
+  for (let i = 0; i < 1440; i++) day.push({ speed_ms: 0.5, from_deg: (i * 7) % 360 });
+  const long = await d.post('/api/v1/dispersion', { ...base(), stability: 'F', terrain: 'urban', wind: day,
+    release: { rate_kg_s: 10000, duration_s: 86400 } }, { token: admin });
+  assert.equal(long.status, 400, long.text);
+  assert.match(long.json.error, /^release\.duration_s/);
 });
 
 test('chlorine is flagged as a dense gas; low wind is flagged', async () => {

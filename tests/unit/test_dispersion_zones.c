@@ -409,6 +409,18 @@ static void test_train_errors_and_bounds(void **state)
     assert_true(r.zones[0].reached && r.zones[0].n <= DISP_RING_MAX);
     assert_true(r.flags & DISP_F_OVER_1H);
     disp_result_release(&r);
+    /* a day of light, turning wind: refused before it takes more than a second or two */
+    static struct disp_wind day[1440];
+    for (int i = 0; i < 1440; i++)
+        day[i] = (struct disp_wind){0.5, fmod(i * 7.0, 360)};
+    sc = base();
+    sc.rate_kg_s = 1e4;
+    sc.duration_s = 86400;
+    sc.cls = DISP_F;
+    sc.z0_m = 1.0;
+    assert_int_equal(disp_train_zones(&sc, day, 1440, 0, 0, &r, err, sizeof err), PW_ETOOBIG);
+    assert_non_null(strstr(err, "release.duration_s"));
+    assert_null(r.zones[0].ring);
     /* calm minutes count as low wind */
     sc = base();
     struct disp_wind calm[3] = {{5, 270}, {0.2, 270}, {5, 270}};
