@@ -358,6 +358,10 @@ static bool parse_stability(struct http_resp *w, const cJSON *j, struct req *q)
     int64_t t_ms = pw_now_ms();
     if (tm) {
         if (cJSON_IsNumber(tm)) {
+            if (!(tm->valuedouble >= 0 && tm->valuedouble <= 1e11)) {
+                http_json_error(w, 400, "time: Unix seconds must be 0..1e11");
+                return false;
+            }
             t_ms = (int64_t)(tm->valuedouble * 1000);
         } else if (!cJSON_IsString(tm) || pw_time_parse(tm->valuestring, &t_ms) != PW_OK) {
             http_json_error(w, 400, "time: expected RFC 3339 or Unix seconds");

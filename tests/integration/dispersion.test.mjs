@@ -228,6 +228,10 @@ test('bad input gets 400 naming the field', async () => {
     [{ levels: [{ name: 'x', ppm: -1 }] }, /^levels\[0\]\.ppm/],
     [{ levels: [{ ppm: 3 }] }, /^levels\[0\]\.name/],
     [{ colour: 'red' }, /^colour: unknown field/],
+    [{ stability: undefined, time: 1e300 }, /^time/],
+    [{ stability: undefined, time: 'yesterday' }, /^time/],
+    [{ stability: undefined, cloud: { total_tenths: 11 } }, /^cloud/],
+    [{ stability: undefined, sigma_theta_deg: 'wide' }, /^sigma_theta_deg/],
   ];
   for (const [patch, re] of cases) {
     const b = { ...base(), ...patch };
