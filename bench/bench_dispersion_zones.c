@@ -29,9 +29,17 @@ static double now_s(void)
 static struct disp_scenario scenario(double q)
 {
     struct disp_scenario sc = {
-        .rate_kg_s = q, .duration_s = 3600, .molar_mass = 34.08, .rel_density = 1.18,
-        .wind = {4, 270}, .wind_height_m = 10, .cls = DISP_D, .z0_m = 1.0, .temp_k = 293.15,
-        .pressure_pa = 101325, .n_levels = 3,
+        .rate_kg_s = q,
+        .duration_s = 3600,
+        .molar_mass = 34.08,
+        .rel_density = 1.18,
+        .wind = {4, 270},
+        .wind_height_m = 10,
+        .cls = DISP_D,
+        .z0_m = 1.0,
+        .temp_k = 293.15,
+        .pressure_pa = 101325,
+        .n_levels = 3,
         .levels = {{"AEGL-3", 50}, {"AEGL-2", 27}, {"AEGL-1", 5}},
     };
     return sc;
@@ -110,8 +118,15 @@ int main(void)
                               : (struct disp_detector){d, 0, DISP_DET_SILENT, 5};
         }
     struct disp_est_input in = {
-        .det = det, .n_det = n, .wind = {3, 270}, .wind_height_m = 10, .cls = DISP_D,
-        .z0_m = 1.0, .molar_mass = 34.08, .temp_k = 293.15, .pressure_pa = 101325,
+        .det = det,
+        .n_det = n,
+        .wind = {3, 270},
+        .wind_height_m = 10,
+        .cls = DISP_D,
+        .z0_m = 1.0,
+        .molar_mass = 34.08,
+        .temp_k = 293.15,
+        .pressure_pa = 101325,
     };
     best = 1e9;
     for (int rep = 0; rep < 3; rep++) {

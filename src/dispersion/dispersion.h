@@ -35,19 +35,19 @@
 #include <stdint.h>
 
 /* ---- bounds ---- */
-#define DISP_LEVELS_MAX 8          /* levels of concern per calculation */
-#define DISP_RING_MAX 2048         /* vertices of one zone polygon */
-#define DISP_CENTRE_MAX 64         /* centreline points */
-#define DISP_GRID_MAX 250000       /* cells of a puff-train grid */
-#define DISP_PUFFS_MAX 2000        /* puffs alive in a puff train */
-#define DISP_WINDS_MAX 1440        /* minutes of wind in a puff train (24 h) */
-#define DISP_RANGE_M 10000.0       /* zones are not drawn beyond 10 km */
-#define DISP_NEAR_M 100.0          /* results closer are unreliable */
-#define DISP_DETECTORS_MAX 512     /* detectors in a source estimate */
+#define DISP_LEVELS_MAX 8      /* levels of concern per calculation */
+#define DISP_RING_MAX 2048     /* vertices of one zone polygon */
+#define DISP_CENTRE_MAX 64     /* centreline points */
+#define DISP_GRID_MAX 250000   /* cells of a puff-train grid */
+#define DISP_PUFFS_MAX 2000    /* puffs alive in a puff train */
+#define DISP_WINDS_MAX 1440    /* minutes of wind in a puff train (24 h) */
+#define DISP_RANGE_M 10000.0   /* zones are not drawn beyond 10 km */
+#define DISP_NEAR_M 100.0      /* results closer are unreliable */
+#define DISP_DETECTORS_MAX 512 /* detectors in a source estimate */
 #define DISP_RELEASE_POINTS_MAX 4096
-#define DISP_CANDIDATES_MAX 40000  /* candidate source positions evaluated */
-#define DISP_AREA_MAX 64           /* vertices of an estimated source area */
-#define DISP_NAME_MAX 32           /* a level's name, bytes with the NUL */
+#define DISP_CANDIDATES_MAX 40000 /* candidate source positions evaluated */
+#define DISP_AREA_MAX 64          /* vertices of an estimated source area */
+#define DISP_NAME_MAX 32          /* a level's name, bytes with the NUL */
 
 /* Input ranges (checked by disp_scenario_check). */
 #define DISP_RATE_MAX_KG_S 1.0e4
@@ -57,24 +57,24 @@
 #define DISP_Z0_MIN_M 0.0001
 #define DISP_Z0_MAX_M 3.0
 
-#define DISP_R 8.314462618     /* J/(mol·K) */
-#define DISP_M_AIR 28.9647     /* g/mol */
-#define DISP_G 9.80665         /* m/s² */
-#define DISP_Z0_OPEN 0.03      /* open country */
-#define DISP_Z0_URBAN 1.0      /* urban / industrial (a chemical park with tall units) */
+#define DISP_R 8.314462618      /* J/(mol·K) */
+#define DISP_M_AIR 28.9647      /* g/mol */
+#define DISP_G 9.80665          /* m/s² */
+#define DISP_Z0_OPEN 0.03       /* open country */
+#define DISP_Z0_URBAN 1.0       /* urban / industrial (a chemical park with tall units) */
 #define DISP_Z0_URBAN_SIGMA 0.2 /* from this roughness on, σz comes from the urban column */
 
 /* ---- validity flags: every result carries them ---- */
 enum disp_flag {
-    DISP_F_LOW_WIND = 1u << 0,         /* wind below 1 m/s at 10 m: Gaussian model unreliable */
-    DISP_F_NEAR_FIELD = 1u << 1,       /* a result closer than 100 m to the source */
-    DISP_F_BEYOND_10KM = 1u << 2,      /* the zone reaches 10 km and is cut there */
-    DISP_F_OVER_1H = 1u << 3,          /* release longer than an hour (treated as steady) */
-    DISP_F_STABLE_NIGHT = 1u << 4,     /* class E or F: long, narrow, sensitive plumes */
-    DISP_F_DENSE_GAS = 1u << 5,        /* heavier-than-air screen met: Gaussian under-predicts */
+    DISP_F_LOW_WIND = 1u << 0,          /* wind below 1 m/s at 10 m: Gaussian model unreliable */
+    DISP_F_NEAR_FIELD = 1u << 1,        /* a result closer than 100 m to the source */
+    DISP_F_BEYOND_10KM = 1u << 2,       /* the zone reaches 10 km and is cut there */
+    DISP_F_OVER_1H = 1u << 3,           /* release longer than an hour (treated as steady) */
+    DISP_F_STABLE_NIGHT = 1u << 4,      /* class E or F: long, narrow, sensitive plumes */
+    DISP_F_DENSE_GAS = 1u << 5,         /* heavier-than-air screen met: Gaussian under-predicts */
     DISP_F_STABILITY_ASSUMED = 1u << 6, /* no cloud and no σθ: conservative class assumed */
-    DISP_F_DECIMATED = 1u << 7,        /* a polygon had more than DISP_RING_MAX vertices */
-    DISP_F_GRID_CLIPPED = 1u << 8,     /* the puff train's grid did not hold the whole zone */
+    DISP_F_DECIMATED = 1u << 7,         /* a polygon had more than DISP_RING_MAX vertices */
+    DISP_F_GRID_CLIPPED = 1u << 8,      /* the puff train's grid did not hold the whole zone */
 };
 #define DISP_F_COUNT 9
 /* The flag's name for JSON ("low_wind", "near_field", "beyond_10km", "over_1h", "stable_night",
@@ -91,7 +91,7 @@ const char *disp_class_name(enum disp_class c);
 /* Pasquill table (NOAA READY) with wind u10 (m/s at 10 m). Where the table gives two classes the
  * more stable one is taken, as ALOHA does. */
 enum disp_sky {
-    DISP_SKY_DAY_STRONG,   /* day, strong insolation */
+    DISP_SKY_DAY_STRONG, /* day, strong insolation */
     DISP_SKY_DAY_MODERATE,
     DISP_SKY_DAY_SLIGHT,
     DISP_SKY_NIGHT_CLOUDY, /* night, > 4/8 low cloud */
@@ -106,8 +106,7 @@ double disp_solar_elevation_deg(int64_t t_s, double lon, double lat);
 /* GB/T 3840-91 class from wind u10 (m/s at 10 m), solar elevation h0 (degrees, ≤ 0 = night) and
  * total and low cloud cover in tenths (0..10, low ≤ total; out of range values are clamped).
  * The more stable of two classes is taken. */
-enum disp_class disp_stability_gbt3840(double u10, double h0_deg, int total_tenths,
-                                       int low_tenths);
+enum disp_class disp_stability_gbt3840(double u10, double h0_deg, int total_tenths, int low_tenths);
 /* Yamartino's standard deviation of n wind directions (degrees): σθ = asin ε (1 + 0.1547 ε³),
  * ε = √(1 − (mean sin)² − (mean cos)²). 0 for n < 2. */
 double disp_sigma_theta_yamartino(const double *from_deg, size_t n);
@@ -133,8 +132,7 @@ double disp_obukhov_length(enum disp_class c, double z0);
 /* The Monin–Obukhov profile: the wind at height z given u_ref at z_ref (heights in m, > 0). */
 double disp_wind_at(double u_ref, double z_ref, double z, double z0, enum disp_class c);
 /* ALOHA's transport wind: the wind at max(3 m, release height). */
-double disp_transport_wind(double u_ref, double z_ref, double height, double z0,
-                           enum disp_class c);
+double disp_transport_wind(double u_ref, double z_ref, double height, double z0, enum disp_class c);
 /* Palazzi (1982) finite-duration factor erf(U t_r / (2√2 σx)) at distance x; 1 for t_r ≤ 0
  * (meaning continuous). */
 double disp_palazzi(enum disp_class c, double u, double t_r, double x);
@@ -191,7 +189,7 @@ struct disp_scenario {
     double pressure_pa;    /* pressure_kpa · 1000: [50, 110] kPa */
     size_t n_levels;       /* levels: 1..DISP_LEVELS_MAX, ppm > 0 */
     struct disp_level levels[DISP_LEVELS_MAX];
-    unsigned flags;        /* flags the caller adds to every result (DISP_F_STABILITY_ASSUMED) */
+    unsigned flags; /* flags the caller adds to every result (DISP_F_STABILITY_ASSUMED) */
 };
 
 /* Checks every field against the ranges above. PW_OK, or PW_EINVAL with err naming the field. */
@@ -200,13 +198,13 @@ int disp_scenario_check(const struct disp_scenario *sc, char *err, size_t errcap
 /* The plume the scenario gives, with ALOHA's choices made once. */
 struct disp_plume {
     enum disp_class cls;
-    double q;           /* kg/s */
-    double u;           /* transport wind, m/s */
-    double u10;         /* wind at 10 m */
-    double h;           /* release height */
-    double duration_s;  /* ≥ 3600: steady (no duration factor) */
-    bool urban_z;       /* σz from the urban column (z0 ≥ 0.2 m) */
-    unsigned flags;     /* what applies to the whole calculation (low wind, over 1 h, ...) */
+    double q;          /* kg/s */
+    double u;          /* transport wind, m/s */
+    double u10;        /* wind at 10 m */
+    double h;          /* release height */
+    double duration_s; /* ≥ 3600: steady (no duration factor) */
+    bool urban_z;      /* σz from the urban column (z0 ≥ 0.2 m) */
+    unsigned flags;    /* what applies to the whole calculation (low wind, over 1 h, ...) */
 };
 /* Fills *p from a checked scenario. */
 void disp_plume_init(struct disp_plume *p, const struct disp_scenario *sc);
@@ -222,9 +220,9 @@ struct disp_zone {
     bool reached;
     double max_distance_m; /* farthest point of the zone from the source, ≤ 10 km */
     double area_m2;
-    struct geo_xy *ring;   /* malloc'ed, n vertices, ≤ DISP_RING_MAX */
+    struct geo_xy *ring; /* malloc'ed, n vertices, ≤ DISP_RING_MAX */
     size_t n;
-    unsigned flags;        /* the result's flags that apply to this zone */
+    unsigned flags; /* the result's flags that apply to this zone */
 };
 
 struct disp_profile_point {
@@ -236,10 +234,10 @@ struct disp_result {
     size_t n_zones; /* == the scenario's n_levels, in its order */
     struct disp_zone zones[DISP_LEVELS_MAX];
     size_t n_centre;
-    struct disp_profile_point centre[DISP_CENTRE_MAX]; /* peak ground ppm, 50 m … 10 km */
-    double u_transport;   /* m/s */
+    struct disp_profile_point centre[DISP_CENTRE_MAX]; /* ground ppm, 100 m … 10 km */
+    double u_transport;                                /* m/s */
     double dense_criterion;
-    unsigned flags;       /* union of everything that applies */
+    unsigned flags; /* union of everything that applies */
 };
 
 /* Steady plume threat zones (ALOHA's Gaussian answer): for each level the footprint where the
@@ -263,9 +261,9 @@ int disp_steady_zones(const struct disp_scenario *sc, struct disp_result *out, c
  * 24 h). Returns as disp_steady_zones; PW_EINVAL also names `wind[i]` or `step_s`;
  * PW_ETOOBIG when the train would need more than 6·10⁸ grid updates (about 1–2 s of one core:
  * a day-long release in light, turning wind), with err naming release.duration_s. */
-int disp_train_zones(const struct disp_scenario *sc, const struct disp_wind *winds,
-                     size_t n_winds, double step_s, double horizon_s, struct disp_result *out,
-                     char *err, size_t errcap);
+int disp_train_zones(const struct disp_scenario *sc, const struct disp_wind *winds, size_t n_winds,
+                     double step_s, double horizon_s, struct disp_result *out, char *err,
+                     size_t errcap);
 
 /* Frees what a result holds and empties it. Accepts a zeroed or already released result. */
 void disp_result_release(struct disp_result *r);
@@ -276,19 +274,19 @@ void disp_result_release(struct disp_result *r);
 bool disp_ring_intersects(const struct geo_xy *a, size_t na, const struct geo_xy *b, size_t nb);
 
 /* ---- the chemical table (built in; docs/emergency.md lists it) ---- */
-struct disp_value { /* one tabulated value with where it comes from */
-    double v;            /* NAN when the source gives none ("not recommended") */
-    const char *source;  /* "US EPA AEGL (final)", "NIOSH IDLH", ... */
-    const char *date;    /* YYYY-MM-DD the value was taken into this table */
+struct disp_value {     /* one tabulated value with where it comes from */
+    double v;           /* NAN when the source gives none ("not recommended") */
+    const char *source; /* "US EPA AEGL (final)", "NIOSH IDLH", ... */
+    const char *date;   /* YYYY-MM-DD the value was taken into this table */
 };
 enum { DISP_AEGL_10, DISP_AEGL_30, DISP_AEGL_60, DISP_AEGL_240, DISP_AEGL_480, DISP_AEGL_N };
 struct disp_chemical {
-    const char *name;      /* English, as matched by disp_chemical_find */
+    const char *name; /* English, as matched by disp_chemical_find */
     const char *name_zh;
     const char *formula;
     const char *cas;
-    double molar_mass;     /* g/mol */
-    double rel_density;    /* vapour density vs air */
+    double molar_mass;                      /* g/mol */
+    double rel_density;                     /* vapour density vs air */
     struct disp_value aegl[3][DISP_AEGL_N]; /* [AEGL-1..3][duration] ppm */
     struct disp_value erpg[3];              /* ppm */
     struct disp_value pac[3];               /* ppm */
@@ -323,8 +321,8 @@ struct disp_detector {
     struct geo_xy xy;
     double height_m;
     enum disp_det_state state;
-    double ppm;            /* READING: the reading; SILENT: its alarm level (the bound);
-                              SATURATED: full scale */
+    double ppm; /* READING: the reading; SILENT: its alarm level (the bound);
+                   SATURATED: full scale */
 };
 struct disp_release_point {
     struct geo_xy xy;
@@ -332,10 +330,10 @@ struct disp_release_point {
 };
 struct disp_est_input {
     const struct disp_detector *det;
-    size_t n_det;                       /* 1..DISP_DETECTORS_MAX, at least one READING */
+    size_t n_det; /* 1..DISP_DETECTORS_MAX, at least one READING */
     const struct disp_release_point *rp;
-    size_t n_rp;                        /* 0..DISP_RELEASE_POINTS_MAX */
-    struct disp_wind wind;              /* measured */
+    size_t n_rp;           /* 0..DISP_RELEASE_POINTS_MAX */
+    struct disp_wind wind; /* measured */
     double wind_height_m;
     enum disp_class cls;
     double z0_m;
@@ -350,15 +348,15 @@ struct disp_est_input {
 struct disp_estimate {
     struct geo_xy best;
     double best_height_m;
-    double best_from_deg;   /* the wind direction of the best (s, θ) */
-    double q_kg_s;          /* at the best candidate */
-    double q_lo, q_hi;      /* weighted 5 % and 95 % */
+    double best_from_deg;              /* the wind direction of the best (s, θ) */
+    double q_kg_s;                     /* at the best candidate */
+    double q_lo, q_hi;                 /* weighted 5 % and 95 % */
     struct geo_xy area[DISP_AREA_MAX]; /* convex hull of the 90 % set, counter-clockwise */
     size_t n_area;
-    double area_radius_m;   /* farthest point of that set from best */
+    double area_radius_m; /* farthest point of that set from best */
     size_t n_candidates;
     bool from_release_point; /* best is one of the release points given */
-    double misfit;          /* J at the best */
+    double misfit;           /* J at the best */
 };
 /* Returns PW_OK and *out, or PW_EINVAL (err names `detectors[i]...`) / PW_ENOMEM. */
 int disp_estimate_source(const struct disp_est_input *in, struct disp_estimate *out, char *err,

@@ -21,9 +21,9 @@ struct cand {
 
 struct sample { /* one (candidate, direction) */
     double lnq;
-    double d;   /* data misfit Σ (ln c_i − ln Q̂ m_i)² plus the bound violation², log² units */
-    double p;   /* wind prior ((θ − θ0)/σθ)² */
-    double j;   /* d / σ_eff² + p */
+    double d; /* data misfit Σ (ln c_i − ln Q̂ m_i)² plus the bound violation², log² units */
+    double p; /* wind prior ((θ − θ0)/σθ)² */
+    double j; /* d / σ_eff² + p */
 };
 
 static int check(const struct disp_est_input *in, char *err, size_t errcap)
@@ -81,16 +81,18 @@ static int check(const struct disp_est_input *in, char *err, size_t errcap)
     if (!(in->molar_mass >= 1 && in->molar_mass <= 1000) ||
         !(in->temp_k >= 213 && in->temp_k <= 334) ||
         !(in->pressure_pa >= 50e3 && in->pressure_pa <= 110e3)) {
-        disp_errf(err, errcap, "chemical.molecular_weight/temperature_c/pressure_kpa: out of range");
+        disp_errf(err, errcap,
+                  "chemical.molecular_weight/temperature_c/pressure_kpa: out of range");
         return PW_EINVAL;
     }
     if (in->grid_m < 0 || in->grid_m > 1000 || in->cone_len_m < 0 || in->cone_len_m > 5000 ||
         in->cone_half_deg < 0 || in->cone_half_deg > 90 || in->wind_sigma_deg < 0 ||
         in->wind_sigma_deg > 45 || in->n_dirs < 0 || in->n_dirs > 31 || in->sigma_log < 0 ||
         in->sigma_log > 5) {
-        disp_errf(err, errcap, "estimate options: grid_m 0..1000, cone_len_m 0..5000, "
-                               "cone_half_deg 0..90, wind_sigma_deg 0..45, n_dirs 0..31, "
-                               "sigma_log 0..5");
+        disp_errf(err, errcap,
+                  "estimate options: grid_m 0..1000, cone_len_m 0..5000, "
+                  "cone_half_deg 0..90, wind_sigma_deg 0..45, n_dirs 0..31, "
+                  "sigma_log 0..5");
         return PW_EINVAL;
     }
     return PW_OK;
@@ -240,8 +242,8 @@ int disp_estimate_source(const struct disp_est_input *in, struct disp_estimate *
     double jmin = INFINITY, dmin = INFINITY;
     size_t n_read = 0;
     for (size_t k = 0; k < nc; k++) {
-        double u = disp_transport_wind(in->wind.speed_ms, in->wind_height_m, c[k].h, in->z0_m,
-                                       in->cls);
+        double u =
+            disp_transport_wind(in->wind.speed_ms, in->wind_height_m, c[k].h, in->z0_m, in->cls);
         for (int jd = 0; jd < nd; jd++) {
             double off = nd == 1 ? 0 : 1.5 * sth * (2.0 * jd / (nd - 1) - 1);
             double from = in->wind.from_deg + off;
@@ -353,8 +355,7 @@ int disp_estimate_source(const struct disp_est_input *in, struct disp_estimate *
     out->best = c[best].xy;
     out->best_height_m = c[best].h;
     out->from_release_point = c[best].rp;
-    out->best_from_deg = in->wind.from_deg +
-                         (nd == 1 ? 0 : 1.5 * sth * (2.0 * bj / (nd - 1) - 1));
+    out->best_from_deg = in->wind.from_deg + (nd == 1 ? 0 : 1.5 * sth * (2.0 * bj / (nd - 1) - 1));
     out->q_kg_s = exp(smp[best * (size_t)nd + (size_t)bj].lnq);
     out->misfit = smp[best * (size_t)nd + (size_t)bj].j;
     out->n_candidates = nc;

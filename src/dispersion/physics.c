@@ -13,8 +13,8 @@
 #define DEG (M_PI / 180.0)
 
 static const char *const flag_names[DISP_F_COUNT] = {
-    "low_wind", "near_field", "beyond_10km", "over_1h", "stable_night",
-    "dense_gas", "stability_assumed", "decimated", "grid_clipped",
+    "low_wind",  "near_field",        "beyond_10km", "over_1h",      "stable_night",
+    "dense_gas", "stability_assumed", "decimated",   "grid_clipped",
 };
 
 const char *disp_flag_name(unsigned flag)
@@ -206,22 +206,34 @@ double disp_sigma_z(enum disp_class c, bool urban, double x)
     if (urban) {
         switch (c) {
         case DISP_A:
-        case DISP_B: return 0.24 * x * sqrt(1 + 0.001 * x);
-        case DISP_C: return 0.20 * x;
-        case DISP_D: return 0.14 * x / sqrt(1 + 0.0003 * x);
+        case DISP_B:
+            return 0.24 * x * sqrt(1 + 0.001 * x);
+        case DISP_C:
+            return 0.20 * x;
+        case DISP_D:
+            return 0.14 * x / sqrt(1 + 0.0003 * x);
         case DISP_E:
-        case DISP_F: return 0.08 * x / sqrt(1 + 0.0015 * x);
-        default: return 0;
+        case DISP_F:
+            return 0.08 * x / sqrt(1 + 0.0015 * x);
+        default:
+            return 0;
         }
     }
     switch (c) {
-    case DISP_A: return 0.20 * x;
-    case DISP_B: return 0.12 * x;
-    case DISP_C: return 0.08 * x / sqrt(1 + 0.0002 * x);
-    case DISP_D: return 0.06 * x / sqrt(1 + 0.0015 * x); /* 0.0015, not the reprints' 0.00015 */
-    case DISP_E: return 0.03 * x / (1 + 0.0003 * x);
-    case DISP_F: return 0.016 * x / (1 + 0.0003 * x);
-    default: return 0;
+    case DISP_A:
+        return 0.20 * x;
+    case DISP_B:
+        return 0.12 * x;
+    case DISP_C:
+        return 0.08 * x / sqrt(1 + 0.0002 * x);
+    case DISP_D:
+        return 0.06 * x / sqrt(1 + 0.0015 * x); /* 0.0015, not the reprints' 0.00015 */
+    case DISP_E:
+        return 0.03 * x / (1 + 0.0003 * x);
+    case DISP_F:
+        return 0.016 * x / (1 + 0.0003 * x);
+    default:
+        return 0;
     }
 }
 
@@ -253,12 +265,18 @@ void disp_puff_sigma(enum disp_class c, double x, double *sy, double *sz)
 double disp_obukhov_length(enum disp_class c, double z0)
 {
     switch (c) {
-    case DISP_A: return -11.4 * pow(z0, 0.10);
-    case DISP_B: return -26.0 * pow(z0, 0.17);
-    case DISP_C: return -123.0 * pow(z0, 0.30);
-    case DISP_E: return 123.0 * pow(z0, 0.30);
-    case DISP_F: return 26.0 * pow(z0, 0.17);
-    default: return INFINITY;
+    case DISP_A:
+        return -11.4 * pow(z0, 0.10);
+    case DISP_B:
+        return -26.0 * pow(z0, 0.17);
+    case DISP_C:
+        return -123.0 * pow(z0, 0.30);
+    case DISP_E:
+        return 123.0 * pow(z0, 0.30);
+    case DISP_F:
+        return 26.0 * pow(z0, 0.17);
+    default:
+        return INFINITY;
     }
 }
 

@@ -29,14 +29,14 @@
 
 #define STEPS_MAX 20000
 #define WORK_MAX 6.0e8 /* grid-node updates of one train (~1–2 s of one core): then PW_ETOOBIG */
-#define CUTOFF 4.5 /* exponent at which a puff's contribution is dropped (3 σ) */
+#define CUTOFF 4.5     /* exponent at which a puff's contribution is dropped (3 σ) */
 
 struct puff {
-    double x, y;   /* centre */
-    double s;      /* path length travelled */
-    double m;      /* kg */
-    double gap;    /* puff spacing at emission (m) */
-    double var_x;  /* along-wind variance added by merging */
+    double x, y;  /* centre */
+    double s;     /* path length travelled */
+    double m;     /* kg */
+    double gap;   /* puff spacing at emission (m) */
+    double var_x; /* along-wind variance added by merging */
 };
 
 struct train {
@@ -64,12 +64,10 @@ static double u_at(const struct train *t, double time, double *from)
     }
     *from = w->from_deg;
     double s = w->speed_ms < 0.5 ? 0.5 : w->speed_ms;
-    return disp_transport_wind(s, t->sc->wind_height_m, t->sc->height_m, t->sc->z0_m,
-                               t->sc->cls);
+    return disp_transport_wind(s, t->sc->wind_height_m, t->sc->height_m, t->sc->z0_m, t->sc->cls);
 }
 
-static void sigmas(const struct train *t, const struct puff *pf, double *sx, double *sy,
-                   double *sz)
+static void sigmas(const struct train *t, const struct puff *pf, double *sx, double *sy, double *sz)
 {
     double s = pf->s < 1 ? 1 : pf->s;
     *sy = disp_sigma_y(t->p.cls, false, s);
@@ -118,8 +116,8 @@ static int step(struct train *t, double time)
         if (t->n == t->cap)
             return PW_EFULL;
         double dur = fmin(t->dt, sc->duration_s - time);
-        t->puffs[t->n++] = (struct puff){sc->src.x, sc->src.y, 0, sc->rate_kg_s * dur,
-                                         u * t->dt, 0};
+        t->puffs[t->n++] =
+            (struct puff){sc->src.x, sc->src.y, 0, sc->rate_kg_s * dur, u * t->dt, 0};
     }
     for (size_t i = 0; i < t->n; i++) {
         struct puff *pf = &t->puffs[i];
@@ -156,10 +154,10 @@ static void stamp(struct train *t, double time)
         double fy0 = (pf->y - ey - t->gy0) / t->cell, fy1 = (pf->y + ey - t->gy0) / t->cell;
         if (fx1 < 1 || fy1 < 1 || fx0 > (double)(t->nx - 2) || fy0 > (double)(t->ny - 2))
             continue;
-        size_t a0 = fx0 < 1 ? 1 : (size_t)ceil(fx0), a1 = fx1 > (double)(t->nx - 2) ? t->nx - 2
-                                                                                 : (size_t)fx1;
-        size_t b0 = fy0 < 1 ? 1 : (size_t)ceil(fy0), b1 = fy1 > (double)(t->ny - 2) ? t->ny - 2
-                                                                                 : (size_t)fy1;
+        size_t a0 = fx0 < 1 ? 1 : (size_t)ceil(fx0),
+               a1 = fx1 > (double)(t->nx - 2) ? t->nx - 2 : (size_t)fx1;
+        size_t b0 = fy0 < 1 ? 1 : (size_t)ceil(fy0),
+               b1 = fy1 > (double)(t->ny - 2) ? t->ny - 2 : (size_t)fy1;
         if (a0 > a1 || b0 > b1)
             continue;
         i0 = a0 < i0 ? a0 : i0;
@@ -306,18 +304,36 @@ static int contour_zone(const struct train *t, float lv, struct disp_zone *z)
             if (k == 0 || k == 15)
                 continue;
             any = true;
-            int32_t eb = (int32_t)(j * (t->nx - 1) + i);          /* bottom */
-            int32_t et = (int32_t)((j + 1) * (t->nx - 1) + i);    /* top */
-            int32_t el = (int32_t)(c.nh + j * t->nx + i);         /* left */
-            int32_t er = (int32_t)(c.nh + j * t->nx + i + 1);     /* right */
+            int32_t eb = (int32_t)(j * (t->nx - 1) + i);       /* bottom */
+            int32_t et = (int32_t)((j + 1) * (t->nx - 1) + i); /* top */
+            int32_t el = (int32_t)(c.nh + j * t->nx + i);      /* left */
+            int32_t er = (int32_t)(c.nh + j * t->nx + i + 1);  /* right */
             bool centre = (r0[i] + r0[i + 1] + r1[i] + r1[i + 1]) / 4 >= lv;
             switch (k) {
-            case 1: case 14: join(&c, el, eb); break;
-            case 2: case 13: join(&c, eb, er); break;
-            case 3: case 12: join(&c, el, er); break;
-            case 4: case 11: join(&c, er, et); break;
-            case 6: case 9: join(&c, eb, et); break;
-            case 7: case 8: join(&c, el, et); break;
+            case 1:
+            case 14:
+                join(&c, el, eb);
+                break;
+            case 2:
+            case 13:
+                join(&c, eb, er);
+                break;
+            case 3:
+            case 12:
+                join(&c, el, er);
+                break;
+            case 4:
+            case 11:
+                join(&c, er, et);
+                break;
+            case 6:
+            case 9:
+                join(&c, eb, et);
+                break;
+            case 7:
+            case 8:
+                join(&c, el, et);
+                break;
             case 5: /* bottom-left and top-right above */
                 if (centre) {
                     join(&c, el, et);
@@ -336,7 +352,8 @@ static int contour_zone(const struct train *t, float lv, struct disp_zone *z)
                     join(&c, el, et);
                 }
                 break;
-            default: break;
+            default:
+                break;
             }
         }
     }
@@ -406,9 +423,9 @@ out:
     return rc;
 }
 
-int disp_train_zones(const struct disp_scenario *sc, const struct disp_wind *winds,
-                     size_t n_winds, double step_s, double horizon_s, struct disp_result *out,
-                     char *err, size_t errcap)
+int disp_train_zones(const struct disp_scenario *sc, const struct disp_wind *winds, size_t n_winds,
+                     double step_s, double horizon_s, struct disp_result *out, char *err,
+                     size_t errcap)
 {
     memset(out, 0, sizeof *out);
     struct train t = {0};
@@ -422,8 +439,8 @@ int disp_train_zones(const struct disp_scenario *sc, const struct disp_wind *win
     for (size_t i = 0; i < n_winds; i++) {
         if (!(winds[i].speed_ms >= 0 && winds[i].speed_ms <= DISP_WIND_MAX_MS) ||
             !(winds[i].from_deg >= 0 && winds[i].from_deg <= 360)) {
-            disp_errf(err, errcap, "wind[%zu]: speed_ms 0..%g and from_deg 0..360, got %g, %g",
-                      i, DISP_WIND_MAX_MS, winds[i].speed_ms, winds[i].from_deg);
+            disp_errf(err, errcap, "wind[%zu]: speed_ms 0..%g and from_deg 0..360, got %g, %g", i,
+                      DISP_WIND_MAX_MS, winds[i].speed_ms, winds[i].from_deg);
             return PW_EINVAL;
         }
     }
@@ -523,8 +540,8 @@ int disp_train_zones(const struct disp_scenario *sc, const struct disp_wind *win
             break;
     }
     for (size_t i = 0; i < sc->n_levels; i++) {
-        double loc = disp_ppm_to_kgm3(sc->levels[i].ppm, sc->molar_mass, sc->temp_k,
-                                      sc->pressure_pa);
+        double loc =
+            disp_ppm_to_kgm3(sc->levels[i].ppm, sc->molar_mass, sc->temp_k, sc->pressure_pa);
         struct disp_zone *z = &out->zones[i];
         if ((rc = contour_zone(&t, (float)loc, z)) != PW_OK)
             goto out;
@@ -543,9 +560,11 @@ out:
         else if (rc == PW_EFULL)
             disp_errf(err, errcap, "puff train: more than %zu puffs", t.cap);
         else if (rc == PW_ETOOBIG)
-            disp_errf(err, errcap, "release.duration_s: the puff train would need more than "
-                                   "%.0e grid updates (a long release in light wind); shorten "
-                                   "the release or the wind list", WORK_MAX);
+            disp_errf(err, errcap,
+                      "release.duration_s: the puff train would need more than "
+                      "%.0e grid updates (a long release in light wind); shorten "
+                      "the release or the wind list",
+                      WORK_MAX);
         disp_result_release(out);
     }
     return rc;

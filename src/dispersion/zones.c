@@ -51,13 +51,12 @@ int disp_scenario_check(const struct disp_scenario *sc, char *err, size_t errcap
         return PW_EINVAL;
     }
     if (!in_range(sc->rel_density, 0, 20)) {
-        disp_errf(err, errcap, "chemical.density: must be 0..20 (vs air), got %g",
-                  sc->rel_density);
+        disp_errf(err, errcap, "chemical.density: must be 0..20 (vs air), got %g", sc->rel_density);
         return PW_EINVAL;
     }
     if (!(sc->wind.speed_ms > 0) || !(sc->wind.speed_ms <= DISP_WIND_MAX_MS)) {
-        disp_errf(err, errcap, "wind.speed_ms: must be > 0 and <= %g m/s, got %g",
-                  DISP_WIND_MAX_MS, sc->wind.speed_ms);
+        disp_errf(err, errcap, "wind.speed_ms: must be > 0 and <= %g m/s, got %g", DISP_WIND_MAX_MS,
+                  sc->wind.speed_ms);
         return PW_EINVAL;
     }
     if (!in_range(sc->wind.from_deg, 0, 360)) {
@@ -113,8 +112,8 @@ void disp_plume_init(struct disp_plume *p, const struct disp_scenario *sc)
     p->duration_s = sc->duration_s;
     p->urban_z = sc->z0_m >= DISP_Z0_URBAN_SIGMA;
     p->u10 = disp_wind_at(sc->wind.speed_ms, sc->wind_height_m, 10, sc->z0_m, sc->cls);
-    p->u = disp_transport_wind(sc->wind.speed_ms, sc->wind_height_m, sc->height_m, sc->z0_m,
-                               sc->cls);
+    p->u =
+        disp_transport_wind(sc->wind.speed_ms, sc->wind_height_m, sc->height_m, sc->z0_m, sc->cls);
     p->flags = sc->flags & DISP_F_STABILITY_ASSUMED;
     if (p->u10 < 1)
         p->flags |= DISP_F_LOW_WIND;
@@ -161,8 +160,7 @@ void disp_result_start(struct disp_result *out, const struct disp_scenario *sc,
     }
     out->u_transport = p->u;
     double rel = sc->rel_density > 0 ? sc->rel_density : sc->molar_mass / DISP_M_AIR;
-    disp_dense_gas(rel, sc->rate_kg_s, p->u10, sc->temp_k, sc->pressure_pa,
-                   &out->dense_criterion);
+    disp_dense_gas(rel, sc->rate_kg_s, p->u10, sc->temp_k, sc->pressure_pa, &out->dense_criterion);
     out->flags = p->flags;
     /* centreline: peak ground ppm, 20 points a decade from 100 m to 10 km */
     for (int i = 0; i <= 40; i++) {
@@ -289,8 +287,8 @@ int disp_steady_zones(const struct disp_scenario *sc, struct disp_result *out, c
     disp_plume_init(&p, sc);
     disp_result_start(out, sc, &p);
     for (size_t i = 0; i < sc->n_levels; i++) {
-        double loc = disp_ppm_to_kgm3(sc->levels[i].ppm, sc->molar_mass, sc->temp_k,
-                                      sc->pressure_pa);
+        double loc =
+            disp_ppm_to_kgm3(sc->levels[i].ppm, sc->molar_mass, sc->temp_k, sc->pressure_pa);
         rc = steady_zone(&p, sc, loc, &out->zones[i]);
         if (rc != PW_OK) {
             disp_errf(err, errcap, "out of memory");

@@ -33,10 +33,10 @@ struct req {
     struct disp_chemical park;        /* a chemical from the park model (chem points here) */
     char park_str[4][MODEL_NAME_MAX + 1];
     char chem_name[MODEL_NAME_MAX + 1];
-    struct disp_wind *winds;          /* a list of per-minute winds (puff train), malloc'ed */
+    struct disp_wind *winds; /* a list of per-minute winds (puff train), malloc'ed */
     size_t n_winds;
     enum stab_method method;
-    double solar_elevation;           /* NAN when not computed */
+    double solar_elevation; /* NAN when not computed */
 };
 
 /* ---- parsing helpers: each answers 400 naming the field and returns false ---- */
@@ -65,7 +65,8 @@ static bool only_keys(struct http_resp *w, const cJSON *obj, const char *prefix,
                       const char *const *keys)
 {
     const cJSON *it;
-    cJSON_ArrayForEach(it, obj) {
+    cJSON_ArrayForEach(it, obj)
+    {
         bool known = false;
         for (const char *const *k = keys; *k && !known; k++)
             known = strcmp(it->string, *k) == 0;
@@ -115,8 +116,8 @@ static int park_chemical(struct http_server *s, const char *key, struct req *q)
         char name[8];
         snprintf(name, sizeof name, "aegl%d", k + 1);
         const cJSON *a = cJSON_GetObjectItemCaseSensitive(lv, name);
-        const cJSON *v = cJSON_GetObjectItemCaseSensitive(
-            cJSON_GetObjectItemCaseSensitive(a, "60min"), "value");
+        const cJSON *v =
+            cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(a, "60min"), "value");
         if (cJSON_IsNumber(v) && v->valuedouble > 0)
             p->aegl[k][DISP_AEGL_60].v = v->valuedouble;
     }
@@ -154,8 +155,9 @@ static bool parse_chemical(struct http_server *s, struct http_resp *w, const cJS
         if (!find_chemical(s, w, c->valuestring, q))
             return false;
         if (!q->chem) {
-            http_json_error(w, 400, "chemical: unknown chemical \"%.64s\" (give "
-                                    "{\"name\", \"molecular_weight\"} instead)",
+            http_json_error(w, 400,
+                            "chemical: unknown chemical \"%.64s\" (give "
+                            "{\"name\", \"molecular_weight\"} instead)",
                             c->valuestring);
             return false;
         }
@@ -212,15 +214,15 @@ static bool parse_release(struct http_resp *w, const cJSON *j, struct req *q)
 {
     const cJSON *r = cJSON_GetObjectItemCaseSensitive(j, "release");
     if (!cJSON_IsObject(r)) {
-        http_json_error(w, 400, "release: required, {\"rate_kg_s\", \"duration_s\", "
-                                "\"height_m\"}");
+        http_json_error(w, 400,
+                        "release: required, {\"rate_kg_s\", \"duration_s\", "
+                        "\"height_m\"}");
         return false;
     }
     static const char *const keys[] = {"rate_kg_s", "duration_s", "height_m", NULL};
     return only_keys(w, r, "release.", keys) &&
            get_number(w, r, "rate_kg_s", "release.rate_kg_s", true, 0, &q->sc.rate_kg_s) &&
-           get_number(w, r, "duration_s", "release.duration_s", false, 3600,
-                      &q->sc.duration_s) &&
+           get_number(w, r, "duration_s", "release.duration_s", false, 3600, &q->sc.duration_s) &&
            get_number(w, r, "height_m", "release.height_m", false, 0, &q->sc.height_m);
 }
 
@@ -262,7 +264,8 @@ static bool parse_wind(struct http_resp *w, const cJSON *j, struct req *q)
         const cJSON *it;
         size_t i = 0;
         double h0 = 10;
-        cJSON_ArrayForEach(it, wi) {
+        cJSON_ArrayForEach(it, wi)
+        {
             char path[24];
             snprintf(path, sizeof path, "wind[%zu]", i);
             double h = i == 0 ? 10 : h0;
@@ -271,8 +274,10 @@ static bool parse_wind(struct http_resp *w, const cJSON *j, struct req *q)
             if (i == 0) {
                 h0 = h;
             } else if (h != h0) {
-                http_json_error(w, 400, "%s.height_m: every minute must be measured at the same "
-                                        "height", path);
+                http_json_error(w, 400,
+                                "%s.height_m: every minute must be measured at the same "
+                                "height",
+                                path);
                 return false;
             }
             if (!(q->winds[i].speed_ms >= 0 && q->winds[i].speed_ms <= DISP_WIND_MAX_MS) ||
@@ -316,7 +321,8 @@ static bool parse_levels(struct http_resp *w, const cJSON *j, struct req *q)
     }
     const cJSON *it;
     size_t i = 0;
-    cJSON_ArrayForEach(it, lv) {
+    cJSON_ArrayForEach(it, lv)
+    {
         char path[32];
         snprintf(path, sizeof path, "levels[%zu].ppm", i);
         const cJSON *name = cJSON_GetObjectItemCaseSensitive(it, "name");
@@ -408,9 +414,10 @@ static bool parse_stability(struct http_resp *w, const cJSON *j, struct req *q)
 
 static bool parse(struct http_server *s, struct http_resp *w, const cJSON *j, struct req *q)
 {
-    static const char *const keys[] = {
-        "chemical", "source", "release", "wind", "stability", "roughness_m", "terrain",
-        "temperature_c", "pressure_kpa", "levels", "cloud", "sigma_theta_deg", "time", NULL};
+    static const char *const keys[] = {"chemical",     "source",      "release", "wind",
+                                       "stability",    "roughness_m", "terrain", "temperature_c",
+                                       "pressure_kpa", "levels",      "cloud",   "sigma_theta_deg",
+                                       "time",         NULL};
     if (!only_keys(w, j, "", keys))
         return false;
     if (!parse_chemical(s, w, j, q) || !parse_source(w, j, q) || !parse_release(w, j, q) ||
@@ -452,8 +459,8 @@ static bool parse(struct http_server *s, struct http_resp *w, const cJSON *j, st
 
 struct impact {
     char kind[12];
-    cJSON *obj;       /* the model object (borrowed from the parsed list) */
-    int level;        /* index of the worst zone reached, -1 = none */
+    cJSON *obj; /* the model object (borrowed from the parsed list) */
+    int level;  /* index of the worst zone reached, -1 = none */
     double distance_m;
 };
 
@@ -520,7 +527,8 @@ static int impacts(struct http_server *s, struct http_req *r, const struct geo_p
         goto out;
     }
     cJSON *it;
-    cJSON_ArrayForEach(it, ents) {
+    cJSON_ArrayForEach(it, ents)
+    {
         struct geo_point p;
         if (!lonlat(cJSON_GetObjectItemCaseSensitive(it, "location"), &p))
             continue;
@@ -530,7 +538,8 @@ static int impacts(struct http_server *s, struct http_req *r, const struct geo_p
             continue;
         list[n++] = (struct impact){"enterprise", it, lv, hypot(xy.x, xy.y)};
     }
-    cJSON_ArrayForEach(it, areas) {
+    cJSON_ArrayForEach(it, areas)
+    {
         const cJSON *poly = cJSON_GetObjectItemCaseSensitive(it, "polygon");
         int np = cJSON_IsArray(poly) ? cJSON_GetArraySize(poly) : 0;
         if (np < 3)
@@ -544,7 +553,8 @@ static int impacts(struct http_server *s, struct http_req *r, const struct geo_p
         size_t k = 0;
         const cJSON *v;
         double dmin = INFINITY;
-        cJSON_ArrayForEach(v, poly) {
+        cJSON_ArrayForEach(v, poly)
+        {
             struct geo_point p;
             if (!lonlat(v, &p))
                 continue;
@@ -682,17 +692,19 @@ static void h_dispersion(struct http_server *s, struct http_req *r, struct http_
     pw_buf_printf(b, ",\"stability\":{\"class\":\"%s\",\"method\":\"%s\",\"solar_elevation_deg\":",
                   disp_class_name(q.sc.cls), stab_method_names[q.method]);
     put_value(b, q.solar_elevation);
-    pw_buf_printf(b, "},\"roughness_m\":%.4g,\"transport_wind_ms\":%.4g,"
-                     "\"dense_gas_criterion\":%.4g,\"zones\":[",
+    pw_buf_printf(b,
+                  "},\"roughness_m\":%.4g,\"transport_wind_ms\":%.4g,"
+                  "\"dense_gas_criterion\":%.4g,\"zones\":[",
                   q.sc.z0_m, res.u_transport, res.dense_criterion);
     for (size_t i = 0; i < res.n_zones; i++) {
         const struct disp_zone *z = &res.zones[i];
         pw_buf_puts(b, i ? ",{\"level\":" : "{\"level\":");
         pw_buf_json_str(b, z->name);
-        pw_buf_printf(b, ",\"ppm\":%.6g,\"mg_m3\":%.6g,\"reached\":%s,\"max_distance_m\":%.1f,"
-                         "\"area_m2\":%.0f,\"flags\":",
-                      z->ppm, disp_ppm_to_mgm3(z->ppm, q.sc.molar_mass, q.sc.temp_k,
-                                               q.sc.pressure_pa),
+        pw_buf_printf(b,
+                      ",\"ppm\":%.6g,\"mg_m3\":%.6g,\"reached\":%s,\"max_distance_m\":%.1f,"
+                      "\"area_m2\":%.0f,\"flags\":",
+                      z->ppm,
+                      disp_ppm_to_mgm3(z->ppm, q.sc.molar_mass, q.sc.temp_k, q.sc.pressure_pa),
                       z->reached ? "true" : "false", z->max_distance_m, z->area_m2);
         put_flags(b, z->flags);
         pw_buf_puts(b, ",\"polygon\":");
@@ -763,8 +775,8 @@ static void put_builtin(struct pw_buf *b, const struct disp_chemical *c)
     pw_buf_json_str(b, c->formula);
     pw_buf_puts(b, ",\"cas\":");
     pw_buf_json_str(b, c->cas);
-    pw_buf_printf(b, ",\"molecular_weight\":%.6g,\"density\":%.4g,\"levels\":{",
-                  c->molar_mass, c->rel_density);
+    pw_buf_printf(b, ",\"molecular_weight\":%.6g,\"density\":%.4g,\"levels\":{", c->molar_mass,
+                  c->rel_density);
     bool first = true;
     for (int a = 0; a < 3; a++) {
         bool any = false;

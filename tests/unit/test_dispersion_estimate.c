@@ -43,9 +43,17 @@ static struct disp_est_input input(const struct net *nw)
 static double truth(struct geo_xy s, struct geo_xy d, double from)
 {
     struct disp_scenario sc = {
-        .rate_kg_s = Q_TRUE, .duration_s = 3600, .molar_mass = 34.08, .wind = {3, from},
-        .wind_height_m = 10, .cls = DISP_D, .z0_m = 1.0, .temp_k = 293.15,
-        .pressure_pa = 101325, .n_levels = 1, .levels = {{"x", 1}},
+        .rate_kg_s = Q_TRUE,
+        .duration_s = 3600,
+        .molar_mass = 34.08,
+        .wind = {3, from},
+        .wind_height_m = 10,
+        .cls = DISP_D,
+        .z0_m = 1.0,
+        .temp_k = 293.15,
+        .pressure_pa = 101325,
+        .n_levels = 1,
+        .levels = {{"x", 1}},
     };
     struct disp_plume p;
     disp_plume_init(&p, &sc);
@@ -236,7 +244,8 @@ static void test_errors(void **state)
     struct disp_estimate e;
     char err[200] = "";
     /* only silent detectors */
-    struct disp_detector silent[2] = {{{0, 0}, 0, DISP_DET_SILENT, 5}, {{50, 0}, 0, DISP_DET_SILENT, 5}};
+    struct disp_detector silent[2] = {{{0, 0}, 0, DISP_DET_SILENT, 5},
+                                      {{50, 0}, 0, DISP_DET_SILENT, 5}};
     in.det = silent;
     in.n_det = 2;
     assert_int_equal(disp_estimate_source(&in, &e, err, sizeof err), PW_EINVAL);

@@ -15,11 +15,11 @@
 #include <string.h>
 
 /* |v - ref| <= tol */
-#define NEAR(v, ref, tol)                                                                        \
-    do {                                                                                         \
-        double v_ = (v), r_ = (ref), t_ = (tol);                                                 \
-        if (!(fabs(v_ - r_) <= t_))                                                              \
-            fail_msg("%s = %.6g, expected %.6g ± %.3g", #v, v_, r_, t_);                         \
+#define NEAR(v, ref, tol)                                                                          \
+    do {                                                                                           \
+        double v_ = (v), r_ = (ref), t_ = (tol);                                                   \
+        if (!(fabs(v_ - r_) <= t_))                                                                \
+            fail_msg("%s = %.6g, expected %.6g ± %.3g", #v, v_, r_, t_);                           \
     } while (0)
 /* relative: the reference's last digit, half of it */
 #define NEAR_REL(v, ref, rel) NEAR(v, ref, fabs((double)(ref)) * (rel))
@@ -57,7 +57,7 @@ static void test_plume_reference(void **state)
 {
     /* Q = 1 kg/s, U = 5 m/s, ground release and receptor, open country, no duration factor */
     double c;
-#define PLUME(cls, x, h)                                                                         \
+#define PLUME(cls, x, h)                                                                           \
     disp_plume_formula(1, 5, disp_sigma_y(cls, false, x), disp_sigma_z(cls, false, x), h, 0, 0)
     NEAR_REL(PLUME(DISP_D, 500, 0), 7.1914e-5, 0.5e-4);
     NEAR_REL(PLUME(DISP_D, 100, 0), 1.4294e-3, 0.5e-4);
@@ -84,8 +84,7 @@ static void test_puff_ccps(void **state)
     NEAR(sz, 2.2148, 0.00005);
     NEAR_REL(disp_puff_conc(1, DISP_F, 2, 250, 500, 0), 2.2500e-3, 0.5e-4);
     /* at y = σy: × e^-½ */
-    NEAR_REL(disp_puff_conc(1, DISP_F, 2, 250, 500, sy) /
-                 disp_puff_conc(1, DISP_F, 2, 250, 500, 0),
+    NEAR_REL(disp_puff_conc(1, DISP_F, 2, 250, 500, sy) / disp_puff_conc(1, DISP_F, 2, 250, 500, 0),
              exp(-0.5), 1e-12);
 }
 
@@ -296,13 +295,20 @@ static void test_flag_names(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_sigma_open_country), cmocka_unit_test(test_sigma_urban),
-        cmocka_unit_test(test_plume_reference),    cmocka_unit_test(test_puff_ccps),
-        cmocka_unit_test(test_wind_profile),       cmocka_unit_test(test_palazzi),
-        cmocka_unit_test(test_stability_pasquill), cmocka_unit_test(test_solar_elevation),
-        cmocka_unit_test(test_stability_gbt3840),  cmocka_unit_test(test_sigma_theta),
-        cmocka_unit_test(test_units),              cmocka_unit_test(test_dense_gas),
-        cmocka_unit_test(test_chemicals),          cmocka_unit_test(test_flag_names),
+        cmocka_unit_test(test_sigma_open_country),
+        cmocka_unit_test(test_sigma_urban),
+        cmocka_unit_test(test_plume_reference),
+        cmocka_unit_test(test_puff_ccps),
+        cmocka_unit_test(test_wind_profile),
+        cmocka_unit_test(test_palazzi),
+        cmocka_unit_test(test_stability_pasquill),
+        cmocka_unit_test(test_solar_elevation),
+        cmocka_unit_test(test_stability_gbt3840),
+        cmocka_unit_test(test_sigma_theta),
+        cmocka_unit_test(test_units),
+        cmocka_unit_test(test_dense_gas),
+        cmocka_unit_test(test_chemicals),
+        cmocka_unit_test(test_flag_names),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -15,11 +15,11 @@
 #include <stdio.h>
 #include <string.h>
 
-#define NEAR(v, ref, tol)                                                                        \
-    do {                                                                                         \
-        double v_ = (v), r_ = (ref), t_ = (tol);                                                 \
-        if (!(fabs(v_ - r_) <= t_))                                                              \
-            fail_msg("%s = %.6g, expected %.6g ± %.3g", #v, v_, r_, t_);                         \
+#define NEAR(v, ref, tol)                                                                          \
+    do {                                                                                           \
+        double v_ = (v), r_ = (ref), t_ = (tol);                                                   \
+        if (!(fabs(v_ - r_) <= t_))                                                                \
+            fail_msg("%s = %.6g, expected %.6g ± %.3g", #v, v_, r_, t_);                           \
     } while (0)
 
 /* H2S, 1 kg/s for an hour, ground level, D, 5 m/s at 10 m, open country, 20 °C, AEGL-3/2/1 */
@@ -51,12 +51,11 @@ static double analytic(const struct disp_scenario *sc, double ppm, double *area)
     double u = disp_transport_wind(sc->wind.speed_ms, sc->wind_height_m, 0, sc->z0_m, sc->cls);
     bool uz = sc->z0_m >= 0.2;
     double loc = ppm * sc->molar_mass * sc->pressure_pa / (1e9 * DISP_R * sc->temp_k);
-#define C0(x)                                                                                    \
-    (sc->rate_kg_s / (M_PI * u * disp_sigma_y(sc->cls, false, x) *                               \
-                      disp_sigma_z(sc->cls, uz, x)) *                                            \
-     (sc->duration_s < 3600 ? erf(u * sc->duration_s /                                           \
-                                  (2 * M_SQRT2 * disp_sigma_x_beals(sc->cls, x)))               \
-                            : 1))
+#define C0(x)                                                                                      \
+    (sc->rate_kg_s / (M_PI * u * disp_sigma_y(sc->cls, false, x) * disp_sigma_z(sc->cls, uz, x)) * \
+     (sc->duration_s < 3600                                                                        \
+          ? erf(u * sc->duration_s / (2 * M_SQRT2 * disp_sigma_x_beals(sc->cls, x)))               \
+          : 1))
     double lo = 1, hi = 10000;
     if (C0(hi) >= loc)
         lo = hi;

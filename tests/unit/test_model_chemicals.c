@@ -112,8 +112,8 @@ static void test_import_and_lookup(void **state)
     }
     assert_null(lookup(f->m, "unobtainium"));
     cJSON *co = lookup(f->m, "CO");
-    assert_null(cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(co, "levels"),
-                                                 "aegl1"));
+    assert_null(
+        cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(co, "levels"), "aegl1"));
     cJSON_Delete(co);
 }
 
@@ -134,10 +134,8 @@ static void test_errors(void **state)
     expect_fail(f->m, CHEM("\"molecular_weight\":0"), "$.chemicals[0].molecular_weight");
     expect_fail(f->m, "{\"version\":1,\"chemicals\":[{\"id\":\"x\",\"molecular_weight\":5}]}",
                 "$.chemicals[0]: missing required key \"name\"");
-    expect_fail(f->m, CHEM("\"molecular_weight\":34,\"cas\":\"7783-06-5\""),
-                "$.chemicals[0].cas");
-    expect_fail(f->m, CHEM("\"molecular_weight\":34,\"cas\":\"77-8306-4\""),
-                "$.chemicals[0].cas");
+    expect_fail(f->m, CHEM("\"molecular_weight\":34,\"cas\":\"7783-06-5\""), "$.chemicals[0].cas");
+    expect_fail(f->m, CHEM("\"molecular_weight\":34,\"cas\":\"77-8306-4\""), "$.chemicals[0].cas");
     expect_fail(f->m, CHEM("\"molecular_weight\":34,\"density\":-1"), "$.chemicals[0].density");
     expect_fail(f->m, CHEM("\"molecular_weight\":34,\"levels\":{\"aegl4\":{}}"),
                 "$.chemicals[0].levels");
@@ -183,9 +181,10 @@ static void test_upsert_replace_export(void **state)
     pw_buf_reset(&b);
     import_seed(f->m);
     /* edit one entry: the molecular weight and a new 30 min AEGL-2 */
-    const char *edit = "{\"version\":1,\"chemicals\":[{\"id\":\"h2s\",\"name\":\"hydrogen "
-                       "sulfide\",\"molecular_weight\":34.1,\"levels\":{\"aegl2\":{\"30min\":"
-                       "{\"value\":32,\"source\":\"US EPA AEGL, 30 min\",\"date\":\"2026-12-05\"}}}}]}";
+    const char *edit =
+        "{\"version\":1,\"chemicals\":[{\"id\":\"h2s\",\"name\":\"hydrogen "
+        "sulfide\",\"molecular_weight\":34.1,\"levels\":{\"aegl2\":{\"30min\":"
+        "{\"value\":32,\"source\":\"US EPA AEGL, 30 min\",\"date\":\"2026-12-05\"}}}}]}";
     assert_int_equal(model_import_json(f->m, edit, strlen(edit), 0, err, sizeof err), PW_OK);
     cJSON *c = lookup(f->m, "H2S");
     assert_null(c); /* the edited entry has no formula any more: the doc is replaced */
@@ -209,8 +208,7 @@ static void test_upsert_replace_export(void **state)
     /* --replace with only one chemical deletes the others */
     const char *one = "{\"version\":1,\"park\":{\"id\":\"P\",\"name\":\"园区\"},\"chemicals\":"
                       "[{\"id\":\"cl2\",\"name\":\"chlorine\",\"molecular_weight\":70.9}]}";
-    assert_int_equal(model_import_json(m2, one, strlen(one), MODEL_IMPORT_REPLACE, err,
-                                       sizeof err),
+    assert_int_equal(model_import_json(m2, one, strlen(one), MODEL_IMPORT_REPLACE, err, sizeof err),
                      PW_OK);
     pw_buf_reset(&b2);
     assert_int_equal(model_json_chemicals(m2, &b2), PW_OK);
