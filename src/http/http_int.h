@@ -148,6 +148,7 @@ extern const struct http_route http_routes_admin[];
  * false when the store cannot take writes (api_admin.c). */
 bool http_health_storage(struct http_server *s, struct pw_buf *out);
 extern const struct http_route http_routes_archive[];
+extern const struct http_route http_routes_dispersion[];
 
 /* sse.c */
 struct sse_hub *sse_hub_open(struct alarm_store *alarms);

@@ -10,7 +10,7 @@
  *     unique keys (USCC, MN, JT/T 808 phone, series key, plate, terminal phone) of the mentioned
  *     rows, so that two objects may swap keys within one import.
  *  4. Validate and upsert section by section in dependency order (park, enterprises, areas,
- *     installations, devices with their points, vehicles, geofences): every key's type, the
+ *     installations, devices with their points, vehicles, geofences, chemicals): every key's type, the
  *     allowed keys, id charset, bounds, references (which by then are in the table if they exist
  *     anywhere), uniqueness (a query against the table, which holds every non-mentioned row and
  *     the mentioned rows processed so far), and duplicate ids (TEMP imp_done). The first error
@@ -56,6 +56,7 @@ enum st_id {
     ST_UP_POINT,
     ST_UP_VEHICLE,
     ST_UP_GEOFENCE,
+    ST_UP_CHEMICAL,
     ST_DUP_USCC,
     ST_DUP_MN,
     ST_DUP_PHONE,
@@ -129,6 +130,10 @@ static const char *const st_sql[ST_COUNT] = {
                        " VALUES (?1,?2,?3,?4,?5) ON CONFLICT(id) DO UPDATE SET"
                        " name = excluded.name, kind = excluded.kind,"
                        " speed_limit_kmh = excluded.speed_limit_kmh, doc = excluded.doc",
+    [ST_UP_CHEMICAL] = "INSERT INTO chemical(id, name, name_zh, formula, cas, doc)"
+                       " VALUES (?1,?2,?3,?4,?5,?6) ON CONFLICT(id) DO UPDATE SET"
+                       " name = excluded.name, name_zh = excluded.name_zh,"
+                       " formula = excluded.formula, cas = excluded.cas, doc = excluded.doc",
     [ST_DUP_USCC] = "SELECT id FROM enterprise WHERE uscc = ?1 AND id <> ?2",
     [ST_DUP_MN] = "SELECT id FROM device WHERE hj212_mn = ?1 AND id <> ?2",
     [ST_DUP_PHONE] = "SELECT id FROM device WHERE phone_key = ?1 AND id <> ?2",
@@ -1456,6 +1461,121 @@ static int import_geofence(struct ictx *c, cJSON *g)
     return rc;
 }
 
+/* A tabulated value: {"value": number ≥ 0, "source": text, "date": "YYYY-MM-DD"}. */
+static int check_value(struct ictx *c, cJSON *v)
+{
+    static const char *const keys[] = {"value", "source", "date", NULL};
+    const char *src, *date;
+    double x;
+    bool has;
+    int rc;
+    if (!cJSON_IsObject(v))
+        return expected(c, "an object {\"value\", \"source\", \"date\"}", v);
+    if ((rc = check_keys(c, v, keys)) ||
+        (rc = get_num(c, v, "value", REQ, 0, 1e6, false, &x, &has)) ||
+        (rc = get_str(c, v, "source", REQ, MODEL_TEXT_MAX, CS_TEXT, &src)) ||
+        (rc = get_str(c, v, "date", REQ, 10, CS_TEXT, &date)))
+        return rc;
+    int y, mo, d;
+    char tail;
+    if (strlen(date) != 10 || sscanf(date, "%4d-%2d-%2d%c", &y, &mo, &d, &tail) != 3 ||
+        date[4] != '-' || date[7] != '-' || mo < 1 || mo > 12 || d < 1 || d > 31) {
+        size_t old = push_key(c, "date");
+        rc = fail(c, "expected a date YYYY-MM-DD, got \"%s\"", date);
+        pop(c, old);
+    }
+    return rc;
+}
+
+/* levels: aegl1..3 by duration, erpg1..3, pac1..3, idlh (ppm), hj169_1/2 (mg/m³) */
+static int check_levels(struct ictx *c, cJSON *lv)
+{
+    static const char *const keys[] = {"aegl1", "aegl2", "aegl3", "erpg1", "erpg2", "erpg3",
+                                       "pac1", "pac2", "pac3", "idlh", "hj169_1", "hj169_2",
+                                       NULL};
+    static const char *const durations[] = {"10min", "30min", "60min", "240min", "480min",
+                                            NULL};
+    int rc;
+    if (!cJSON_IsObject(lv))
+        return expected(c, "an object", lv);
+    if ((rc = check_keys(c, lv, keys)))
+        return rc;
+    for (cJSON *e = lv->child; e && !rc; e = e->next) {
+        size_t old = push_key(c, e->string);
+        if (strncmp(e->string, "aegl", 4) == 0) {
+            if (!cJSON_IsObject(e))
+                rc = expected(c, "an object by duration (\"10min\" … \"480min\")", e);
+            else if (!(rc = check_keys(c, e, durations)))
+                for (cJSON *v = e->child; v && !rc; v = v->next) {
+                    size_t o2 = push_key(c, v->string);
+                    rc = check_value(c, v);
+                    pop(c, o2);
+                }
+        } else {
+            rc = check_value(c, e);
+        }
+        pop(c, old);
+    }
+    return rc;
+}
+
+static int import_chemical(struct ictx *c, cJSON *ch)
+{
+    static const char *const keys[] = {"id",  "name",  "name_zh", "formula", "cas",
+                                       "molecular_weight", "density", "levels", NULL};
+    const char *id, *name, *zh, *formula, *cas;
+    double mw, dens;
+    bool has;
+    cJSON *lv;
+    int rc;
+    if (!cJSON_IsObject(ch))
+        return expected(c, "an object", ch);
+    if ((rc = check_keys(c, ch, keys)) ||
+        (rc = get_str(c, ch, "id", REQ, MODEL_ID_MAX, CS_ID, &id)) ||
+        (rc = mark_done(c, "chemical", id)) ||
+        (rc = get_str(c, ch, "name", REQ, MODEL_NAME_MAX, CS_TEXT, &name)) ||
+        (rc = get_str(c, ch, "name_zh", OPT, MODEL_NAME_MAX, CS_TEXT, &zh)) ||
+        (rc = get_str(c, ch, "formula", OPT, 32, CS_TEXT, &formula)) ||
+        (rc = get_str(c, ch, "cas", OPT, 12, CS_TEXT, &cas)) ||
+        (rc = get_num(c, ch, "molecular_weight", REQ, 1, 1000, false, &mw, &has)) ||
+        (rc = get_num(c, ch, "density", OPT, 0.01, 20, false, &dens, &has)) ||
+        (rc = get_obj(c, ch, "levels", OPT, &lv)))
+        return rc;
+    if (cas) { /* CAS RN: 2-7 digits, 2 digits, a check digit */
+        size_t n = strlen(cas), i = 0, d1 = 0;
+        while (i < n && cas[i] >= '0' && cas[i] <= '9')
+            i++, d1++;
+        bool ok = d1 >= 2 && d1 <= 7 && n == d1 + 5 && cas[d1] == '-' && cas[d1 + 3] == '-';
+        for (size_t k = d1 + 1; ok && k < n; k++)
+            ok = k == d1 + 3 || (cas[k] >= '0' && cas[k] <= '9');
+        if (ok) {
+            unsigned sum = 0, w = 1;
+            for (size_t k = n - 2; k-- > 0;)
+                if (cas[k] != '-')
+                    sum += (unsigned)(cas[k] - '0') * w++;
+            ok = sum % 10 == (unsigned)(cas[n - 1] - '0');
+        }
+        if (!ok) {
+            size_t old = push_key(c, "cas");
+            rc = fail(c, "expected a CAS number (e.g. 7783-06-4, check digit verified), got "
+                         "\"%s\"", cas);
+            pop(c, old);
+            return rc;
+        }
+    }
+    if (lv) {
+        size_t old = push_key(c, "levels");
+        rc = check_levels(c, lv);
+        pop(c, old);
+        if (rc)
+            return rc;
+    }
+    char *doc = print_doc(ch);
+    rc = st_run(c, st_bind(c, ST_UP_CHEMICAL, 6, id, name, zh, formula, cas, doc));
+    free(doc);
+    return rc;
+}
+
 /* ---- sections ---- */
 
 struct section {
@@ -1471,6 +1591,7 @@ static const struct section sections[] = {
     {"devices", "device", MODEL_DEVICES_MAX},
     {"vehicles", "vehicle", MODEL_VEHICLES_MAX},
     {"geofences", "geofence", MODEL_GEOFENCES_MAX},
+    {"chemicals", "chemical", MODEL_CHEMICALS_MAX},
 };
 
 static int seen(struct ictx *c, const char *kind, const cJSON *obj)
@@ -1529,6 +1650,7 @@ static int replace_delete(struct ictx *c, const cJSON *root)
         "DELETE FROM device WHERE id NOT IN (SELECT id FROM imp_seen WHERE kind = 'device');"
         "DELETE FROM vehicle WHERE id NOT IN (SELECT id FROM imp_seen WHERE kind = 'vehicle');"
         "DELETE FROM geofence WHERE id NOT IN (SELECT id FROM imp_seen WHERE kind = 'geofence');"
+        "DELETE FROM chemical WHERE id NOT IN (SELECT id FROM imp_seen WHERE kind = 'chemical');"
         "DELETE FROM installation WHERE id NOT IN"
         " (SELECT id FROM imp_seen WHERE kind = 'installation');"
         "DELETE FROM area WHERE id NOT IN (SELECT id FROM imp_seen WHERE kind = 'area');"
@@ -1589,7 +1711,7 @@ static int import_tree(struct ictx *c, cJSON *root)
 {
     static const char *const keys[] = {"version",  "park",          "enterprises",
                                        "areas",    "installations", "devices",
-                                       "vehicles", "geofences",     NULL};
+                                       "vehicles", "geofences",     "chemicals", NULL};
     double version;
     bool has;
     cJSON *arr[PW_ARRAY_LEN(sections)];
@@ -1636,8 +1758,11 @@ static int import_tree(struct ictx *c, cJSON *root)
             case 4:
                 rc = import_vehicle(c, e);
                 break;
-            default:
+            case 5:
                 rc = import_geofence(c, e);
+                break;
+            default:
+                rc = import_chemical(c, e);
                 break;
             }
             pop(c, o2);

@@ -138,6 +138,11 @@ static const char *const migrations[] = {
     "INSERT INTO token_v2 SELECT * FROM token;"
     "DROP TABLE token;"
     "ALTER TABLE token_v2 RENAME TO token;",
+    /* 3: the chemical table (docs/park-model.md, chemicals[]) */
+    "CREATE TABLE chemical ("
+    "  rid INTEGER PRIMARY KEY, id TEXT NOT NULL UNIQUE, name TEXT NOT NULL, name_zh TEXT,"
+    "  formula TEXT, cas TEXT, doc TEXT NOT NULL"
+    ");",
 };
 
 /* ---- small shared helpers ---- */
@@ -810,6 +815,21 @@ int model_json_geofences(struct model *m, struct pw_buf *out)
     return query_json(m, "SELECT doc FROM geofence ORDER BY rid", NULL, 0, false, true, out);
 }
 
+int model_json_chemicals(struct model *m, struct pw_buf *out)
+{
+    return query_json(m, "SELECT doc FROM chemical ORDER BY rid", NULL, 0, false, true, out);
+}
+
+int model_json_chemical(struct model *m, const char *key, struct pw_buf *out)
+{
+    const char *p[1] = {key};
+    return query_json(m,
+                      "SELECT doc FROM chemical WHERE id = ?1 OR name = ?1 COLLATE NOCASE OR"
+                      " name_zh = ?1 OR formula = ?1 COLLATE NOCASE OR cas = ?1 ORDER BY rid"
+                      " LIMIT 1",
+                      p, 1, false, false, out);
+}
+
 /* ---- export ---- */
 
 static int export_section(struct model *m, struct pw_buf *out, const char *key, const char *sql,
@@ -897,6 +917,15 @@ int model_export_json(struct model *m, struct pw_buf *out)
         (rc = export_section(m, out, "devices", "SELECT doc, id FROM device ORDER BY rid", pt)) ||
         (rc = export_section(m, out, "vehicles", "SELECT doc FROM vehicle ORDER BY rid", NULL)) ||
         (rc = export_section(m, out, "geofences", "SELECT doc FROM geofence ORDER BY rid", NULL)))
+        goto out;
+    /* chemicals only when there are any: a model without them exports as before */
+    sqlite3_stmt *any;
+    if ((rc = model_db_prepare(m, "SELECT EXISTS (SELECT 1 FROM chemical)", &any)) != PW_OK)
+        goto out;
+    bool has_chem = sqlite3_step(any) == SQLITE_ROW && sqlite3_column_int(any, 0);
+    sqlite3_finalize(any);
+    if (has_chem && (rc = export_section(m, out, "chemicals",
+                                         "SELECT doc FROM chemical ORDER BY rid", NULL)))
         goto out;
     rc = pw_buf_puts(out, "\n}\n");
 out:

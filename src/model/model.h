@@ -1,5 +1,6 @@
 /* model.h — the park model: park, enterprises, areas, installations, devices, points, vehicles,
- * geofences, users, API tokens and login sessions, kept in SQLite (`meta.db` in the data dir).
+ * geofences, chemicals, users, API tokens and login sessions, kept in SQLite (`meta.db` in the
+ * data dir).
  *
  * The JSON and CSV formats are specified in docs/park-model.md; that document is the contract for
  * model_import_* and model_export_json.
@@ -57,6 +58,7 @@ struct model;
 #define MODEL_HOLES_MAX 100
 #define MODEL_CONTACTS_MAX 32
 #define MODEL_SUBSTANCES_MAX 64
+#define MODEL_CHEMICALS_MAX 1000
 #define MODEL_FILE_MAX (64u << 20)      /* a model JSON file or a CSV ledger */
 #define MODEL_SITE_PLAN_MAX (16u << 20) /* the site-plan GeoJSON */
 #define MODEL_CSV_ROWS_MAX 1000000
@@ -160,6 +162,11 @@ int model_json_points(struct model *m, const char *scope, const char *device, st
 int model_json_point(struct model *m, const char *scope, const char *id, struct pw_buf *out);
 int model_json_vehicles(struct model *m, const char *scope, struct pw_buf *out);
 int model_json_geofences(struct model *m, struct pw_buf *out);
+/* The park's chemical table (chemicals[], park-wide: no scope). */
+int model_json_chemicals(struct model *m, struct pw_buf *out);
+/* The chemical whose id, name (case-insensitive), name_zh, formula (case-insensitive) or CAS
+ * number is `key`, the first in import order. PW_ENOTFOUND when none is. */
+int model_json_chemical(struct model *m, const char *key, struct pw_buf *out);
 
 /* For writes that name a model object (a silence on a device, ...): whether `scope` may act on
  * the object of `kind` ("enterprise", "area", "installation", "device", "point", "vehicle") with
