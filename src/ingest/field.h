@@ -85,10 +85,12 @@ int mqtt_ingest_status_json(struct mqtt_ingest *mq, struct pw_buf *out);
 struct modbus_poller;
 
 /* Loads the Modbus devices of the model and starts polling (one loop thread). Returns PW_OK
- * and *out, or PW_EDB. Model changes are picked up at the next start. */
+ * and *out, or PW_EDB. A change of the park model (a new model_generation(), model.h) is picked
+ * up within about two seconds: devices, points and registers are reloaded, connections to
+ * controllers still in the model kept, and the status below switches to the new devices at once
+ * (docs/protocols/modbus.md, "Changing devices while running"). */
 int modbus_poller_start(const struct field_deps *deps, struct modbus_poller **out);
-/* (A change of the park model is seen as a new model_generation(), model.h; the poller does not
- * watch it yet: its devices are those of the model at start.) */
+/* Stops polling, joins the loop thread, frees. NULL accepted. */
 void modbus_poller_stop(struct modbus_poller *mp);
 /* [{"device","enterprise","host","port","unit","online","consecutive_failures","polls",
  *   "failures","last_ok_at","last_error","points":[{"id","series","value","quality",

@@ -29,8 +29,18 @@
  * taken for the next request's; transaction ids are checked as well) and the next read
  * reconnects at once.
  *
+ * Model changes: a timer on the loop checks model_generation() every MODEL_GENERATION_POLL_MS.
+ * When it moved, no new poll starts; once the polls running have finished (stored with the set
+ * they started with; after RELOAD_DRAIN_MS they are given up), the devices are read from the
+ * model again and a new set is built: controllers whose endpoint (host, port) is still there are
+ * kept with their connection, the others closed; a poll group still there keeps its cadence;
+ * devices and points keep their status by id (a point whose register changed shows "not polled"
+ * until its first poll). The new set replaces the old under status_lock; logged with the new
+ * generation. So a point still configured misses or repeats no poll beyond the one the reload
+ * may delay.
+ *
  * Threads: the loop thread owns controllers, groups and polls; the status the API reads is
- * guarded by mp->status_lock. */
+ * guarded by mp->status_lock (and so is the swap of the set at a reload). */
 #include "ingest/field_int.h"
 
 #include "base/err.h"
@@ -156,7 +166,7 @@ out:
 struct mb_point {
     const struct model_modbus_point *p;
     struct field_labels labels;
-    size_t dev; /* index into mp->devs */
+    size_t dev; /* index into mp->s.devs */
     size_t run; /* index into its group's runs of its table */
     size_t off; /* offset of its first value in the poll's buffer of its table */
     /* status (status_lock) */
@@ -168,6 +178,7 @@ struct mb_point {
 struct mb_dev {
     const struct model_modbus_device *md;
     int64_t interval_ms;
+    size_t pt0, npt; /* its points: mp->s.points[pt0 .. pt0 + npt) */
     /* status (status_lock) */
     bool online;
     bool ever_ok;
@@ -186,7 +197,7 @@ struct mb_group {
     int64_t interval_ms;
     int64_t next_due; /* monotonic ms */
     size_t *devs, n_devs;
-    size_t *points, n_points; /* indices into mp->points */
+    size_t *points, n_points; /* indices into mp->s.points */
     struct modbus_run *runs[4];
     size_t n_runs[4];
     size_t words[4];      /* values of all runs of a table */
@@ -227,10 +238,15 @@ struct mb_link {
 
 enum mb_state { MB_DOWN, MB_RESOLVING, MB_CONNECTING, MB_UP };
 
+/* Allocated one by one (its timer and resolver request are libuv handles that must not move):
+ * a reload keeps the controllers whose endpoint is still in the model, with their connection. */
 struct mb_ctrl {
     struct modbus_poller *mp;
     char host[254];
     int port;
+    bool shared;       /* during a reload: in both the old and the new set */
+    bool retired;      /* no longer in the model: freed once its timer and resolver are done */
+    bool timer_closed; /* (retired) */
     enum mb_state state;
     struct mb_link *link;
     uv_timer_t timer; /* connect or response timeout */
@@ -247,22 +263,32 @@ struct mb_ctrl {
     uint16_t tid;
 };
 
-struct modbus_poller {
-    struct field_deps deps;
+/* What the poller derived from one generation of the park model. */
+struct mb_set {
     struct model_modbus_device *mdevs;
     size_t n_mdevs;
     struct mb_dev *devs;
     size_t n_devs;
     struct mb_point *points;
     size_t n_points;
-    struct mb_ctrl *ctrls;
+    struct mb_ctrl **ctrls;
     size_t n_ctrls;
     struct mb_group *groups;
     size_t n_groups;
+};
+
+struct modbus_poller {
+    struct field_deps deps;
+    struct mb_set s;   /* replaced (under status_lock) when the model generation moves */
+    uint64_t gen;      /* the model generation s was built from */
+    uint64_t want_gen; /* a newer generation to switch to once the polls running are done; 0 none */
+    int64_t reload_by, reload_retry_at; /* monotonic ms */
+    size_t polls_running;
     uv_loop_t loop;
     uv_thread_t thread;
     uv_async_t stop;
     uv_timer_t tick;
+    uv_timer_t gen_check; /* every MODEL_GENERATION_POLL_MS */
     bool loop_ready, thread_started;
     pthread_mutex_t status_lock;
     size_t offline;
@@ -294,22 +320,36 @@ static uint8_t table_fc(int t)
 
 /* ---- setup ---- */
 
-static size_t ctrl_get(struct modbus_poller *mp, const struct model_modbus_device *d, size_t *cap)
+/* The controller of d's endpoint in s: one s has already, else the one `old` has (its
+ * connection kept; marked shared), else a new one. */
+static struct mb_ctrl *ctrl_get(struct modbus_poller *mp, struct mb_set *s,
+                                const struct mb_set *old, const struct model_modbus_device *d,
+                                size_t *cap)
 {
-    for (size_t i = 0; i < mp->n_ctrls; i++)
-        if (mp->ctrls[i].port == d->port && strcmp(mp->ctrls[i].host, d->host) == 0)
-            return i;
-    if (mp->n_ctrls == *cap) {
-        *cap = *cap ? *cap * 2 : 8;
-        mp->ctrls = pw_xrealloc(mp->ctrls, *cap * sizeof *mp->ctrls);
+    for (size_t i = 0; i < s->n_ctrls; i++)
+        if (s->ctrls[i]->port == d->port && strcmp(s->ctrls[i]->host, d->host) == 0)
+            return s->ctrls[i];
+    struct mb_ctrl *c = NULL;
+    for (size_t i = 0; old && i < old->n_ctrls && !c; i++)
+        if (old->ctrls[i]->port == d->port && strcmp(old->ctrls[i]->host, d->host) == 0)
+            c = old->ctrls[i];
+    if (c) {
+        c->shared = true;
+    } else {
+        c = pw_xcalloc(1, sizeof *c);
+        snprintf(c->host, sizeof c->host, "%s", d->host);
+        c->port = d->port;
+        c->backoff_ms = BACKOFF_MIN_MS;
+        c->mp = mp;
+        uv_timer_init(&mp->loop, &c->timer);
+        c->timer.data = c;
     }
-    struct mb_ctrl *c = &mp->ctrls[mp->n_ctrls];
-    memset(c, 0, sizeof *c);
-    snprintf(c->host, sizeof c->host, "%s", d->host);
-    c->port = d->port;
-    c->backoff_ms = BACKOFF_MIN_MS;
-    c->mp = mp;
-    return mp->n_ctrls++;
+    if (s->n_ctrls == *cap) {
+        *cap = *cap ? *cap * 2 : 8;
+        s->ctrls = pw_xrealloc(s->ctrls, *cap * sizeof *s->ctrls);
+    }
+    s->ctrls[s->n_ctrls++] = c;
+    return c;
 }
 
 static void group_add_dev(struct mb_group *g, size_t dev)
@@ -333,7 +373,7 @@ static unsigned point_len(const struct model_modbus_point *p)
 }
 
 /* Plans the runs of each table of g and assigns each point its run and buffer offset. */
-static int group_plan(struct modbus_poller *mp, struct mb_group *g)
+static int group_plan(struct mb_set *s, struct mb_group *g)
 {
     for (int t = 0; t < 4; t++) {
         uint16_t *addr = pw_xmalloc((g->n_points + 1) * sizeof *addr);
@@ -342,7 +382,7 @@ static int group_plan(struct modbus_poller *mp, struct mb_group *g)
         uint16_t max =
             t == MODEL_MB_COIL || t == MODEL_MB_DISCRETE ? MODBUS_MAX_BITS : MODBUS_MAX_REGS;
         for (size_t i = 0; i < g->n_points; i++) {
-            const struct model_modbus_point *p = mp->points[g->points[i]].p;
+            const struct model_modbus_point *p = s->points[g->points[i]].p;
             if ((int)p->table != t)
                 continue;
             addr[n] = p->address;
@@ -358,7 +398,7 @@ static int group_plan(struct modbus_poller *mp, struct mb_group *g)
         for (size_t r = 0; r < g->n_runs[t]; r++)
             g->words[t] += g->runs[t][r].count;
         for (size_t i = 0; i < g->n_points; i++) {
-            struct mb_point *pt = &mp->points[g->points[i]];
+            struct mb_point *pt = &s->points[g->points[i]];
             if ((int)pt->p->table != t)
                 continue;
             size_t off = 0;
@@ -377,59 +417,113 @@ static int group_plan(struct modbus_poller *mp, struct mb_group *g)
     return PW_OK;
 }
 
-static int build(struct modbus_poller *mp)
+static bool same_register(const struct model_modbus_point *a, const struct model_modbus_point *b)
+{
+    return a->table == b->table && a->address == b->address && a->type == b->type &&
+           a->word_little == b->word_little && a->scale == b->scale && a->offset == b->offset;
+}
+
+/* The state of the device (and its points) that `old` polled under the same id, carried over
+ * so that a reload does not reset counters, online state or last values. */
+static void carry_status(struct mb_set *s, struct mb_dev *d, const struct mb_set *old, size_t hint)
+{
+    const struct mb_dev *od = NULL;
+    if (hint < old->n_devs && strcmp(old->devs[hint].md->dev.id, d->md->dev.id) == 0)
+        od = &old->devs[hint];
+    for (size_t i = 0; i < old->n_devs && !od; i++)
+        if (strcmp(old->devs[i].md->dev.id, d->md->dev.id) == 0)
+            od = &old->devs[i];
+    if (!od)
+        return;
+    d->online = od->online;
+    d->ever_ok = od->ever_ok;
+    d->consecutive_failures = od->consecutive_failures;
+    d->polls = od->polls;
+    d->failures = od->failures;
+    d->last_ok = od->last_ok;
+    d->last_poll = od->last_poll;
+    memcpy(d->last_error, od->last_error, sizeof d->last_error);
+    for (size_t k = 0; k < d->npt; k++) {
+        struct mb_point *pt = &s->points[d->pt0 + k];
+        for (size_t j = 0; j < od->npt; j++) {
+            const struct mb_point *op = &old->points[od->pt0 + j];
+            if (strcmp(op->p->id, pt->p->id) != 0 || strcmp(op->p->series_key, pt->p->series_key))
+                continue;
+            /* the last good reading stays (with its time); the latest poll's quality only when
+             * the point is still read the same way */
+            pt->value = op->value;
+            pt->last_ok = op->last_ok;
+            pt->quality = same_register(op->p, pt->p) ? op->quality : MODBUS_Q_NOT_POLLED;
+            break;
+        }
+    }
+}
+
+/* Builds s from s->mdevs: controllers (kept from `old` where the endpoint is the same), poll
+ * groups (keeping their cadence), points and runs; the status carried over from `old`. */
+static int build(struct modbus_poller *mp, struct mb_set *s, const struct mb_set *old)
 {
     size_t ccap = 0, gcap = 0, npts = 0;
     int64_t dflt = mp->deps.cfg->modbus_poll_interval;
-    for (size_t i = 0; i < mp->n_mdevs; i++)
-        npts += mp->mdevs[i].n_points;
-    mp->devs = pw_xcalloc(mp->n_mdevs ? mp->n_mdevs : 1, sizeof *mp->devs);
-    mp->points = pw_xcalloc(npts ? npts : 1, sizeof *mp->points);
-    for (size_t i = 0; i < mp->n_mdevs; i++) {
-        const struct model_modbus_device *md = &mp->mdevs[i];
-        struct mb_dev *d = &mp->devs[mp->n_devs];
+    for (size_t i = 0; i < s->n_mdevs; i++)
+        npts += s->mdevs[i].n_points;
+    s->devs = pw_xcalloc(s->n_mdevs ? s->n_mdevs : 1, sizeof *s->devs);
+    s->points = pw_xcalloc(npts ? npts : 1, sizeof *s->points);
+    for (size_t i = 0; i < s->n_mdevs; i++) {
+        const struct model_modbus_device *md = &s->mdevs[i];
+        struct mb_dev *d = &s->devs[s->n_devs];
         d->md = md;
         d->interval_ms = md->poll_ms > 0 ? md->poll_ms : dflt;
         if (d->interval_ms < 100)
             d->interval_ms = 100;
         d->online = true; /* until proven otherwise: offline needs offline_after failures */
-        size_t di = mp->n_devs++;
-        size_t ci = ctrl_get(mp, md, &ccap);
+        size_t di = s->n_devs++;
+        struct mb_ctrl *c = ctrl_get(mp, s, old, md, &ccap);
         struct mb_group *g = NULL;
-        for (size_t k = 0; k < mp->n_groups; k++) {
-            struct mb_group *x = &mp->groups[k];
-            if (x->c == (struct mb_ctrl *)(uintptr_t)(ci + 1) && x->unit == md->unit &&
-                x->interval_ms == d->interval_ms)
+        for (size_t k = 0; k < s->n_groups && !g; k++) {
+            struct mb_group *x = &s->groups[k];
+            if (x->c == c && x->unit == md->unit && x->interval_ms == d->interval_ms)
                 g = x;
         }
         if (!g) {
-            if (mp->n_groups == gcap) {
+            if (s->n_groups == gcap) {
                 gcap = gcap ? gcap * 2 : 8;
-                mp->groups = pw_xrealloc(mp->groups, gcap * sizeof *mp->groups);
+                s->groups = pw_xrealloc(s->groups, gcap * sizeof *s->groups);
             }
-            g = &mp->groups[mp->n_groups++];
+            g = &s->groups[s->n_groups++];
             memset(g, 0, sizeof *g);
-            g->c = (struct mb_ctrl *)(uintptr_t)(ci + 1); /* an index until ctrls stops moving */
+            g->c = c;
             g->unit = md->unit;
             g->interval_ms = d->interval_ms;
         }
         group_add_dev(g, di);
+        d->pt0 = s->n_points;
         for (size_t k = 0; k < md->n_points; k++) {
-            struct mb_point *pt = &mp->points[mp->n_points];
+            struct mb_point *pt = &s->points[s->n_points];
+            memset(pt, 0, sizeof *pt); /* a slot left by a point that was left out */
             pt->p = &md->points[k];
             pt->dev = di;
             pt->quality = MODBUS_Q_NOT_POLLED;
             if (field_labels_parse(pt->p->series_key, &pt->labels) != PW_OK)
                 continue; /* cannot be stored; left out */
-            group_add_point(g, mp->n_points++);
+            group_add_point(g, s->n_points++);
         }
+        d->npt = s->n_points - d->pt0;
+        if (old)
+            carry_status(s, d, old, i);
     }
     int64_t now = mono_ms();
-    for (size_t k = 0; k < mp->n_groups; k++) {
-        struct mb_group *g = &mp->groups[k];
-        g->c = &mp->ctrls[(uintptr_t)g->c - 1];
+    for (size_t k = 0; k < s->n_groups; k++) {
+        struct mb_group *g = &s->groups[k];
         g->next_due = now + (int64_t)(k * 37 % 1000) * g->interval_ms / 1000; /* spread start */
-        int rc = group_plan(mp, g);
+        for (size_t j = 0; old && j < old->n_groups; j++) {
+            const struct mb_group *og = &old->groups[j];
+            if (og->c == g->c && og->unit == g->unit && og->interval_ms == g->interval_ms) {
+                g->next_due = og->next_due; /* the same cadence: no poll doubled or skipped */
+                break;
+            }
+        }
+        int rc = group_plan(s, g);
         if (rc) {
             PW_LOG_ERROR("modbus", "cannot plan reads", "host=%s port=%d unit=%d err=%s",
                          g->c->host, g->c->port, g->unit, pw_errname(rc));
@@ -460,6 +554,8 @@ static void on_stored(struct pipeline_batch *b, int rc, void *arg)
 
 /* ---- polls ---- */
 
+static void on_tick(uv_timer_t *t);
+
 static void poll_free(struct mb_poll *p)
 {
     for (int t = 0; t < 4; t++) {
@@ -475,11 +571,11 @@ static void poll_finish(struct modbus_poller *mp, struct mb_poll *p)
 {
     struct mb_group *g = p->g;
     struct pipeline_batch *b = pipeline_batch_new();
-    bool *dev_failed = pw_xcalloc(mp->n_devs, sizeof *dev_failed);
-    uint8_t *dev_q = pw_xcalloc(mp->n_devs, sizeof *dev_q);
+    bool *dev_failed = pw_xcalloc(mp->s.n_devs, sizeof *dev_failed);
+    uint8_t *dev_q = pw_xcalloc(mp->s.n_devs, sizeof *dev_q);
     pthread_mutex_lock(&mp->status_lock);
     for (size_t i = 0; i < g->n_points; i++) {
-        struct mb_point *pt = &mp->points[g->points[i]];
+        struct mb_point *pt = &mp->s.points[g->points[i]];
         int t = (int)pt->p->table;
         uint8_t q = p->runq[t][pt->run];
         if (q != MODBUS_Q_GOOD) {
@@ -510,7 +606,7 @@ static void poll_finish(struct modbus_poller *mp, struct mb_poll *p)
     bool any_failed = false;
     for (size_t k = 0; k < g->n_devs; k++) {
         size_t di = g->devs[k];
-        struct mb_dev *d = &mp->devs[di];
+        struct mb_dev *d = &mp->s.devs[di];
         d->polls++;
         d->last_poll = p->ts;
         if (!dev_failed[di]) {
@@ -539,7 +635,7 @@ static void poll_finish(struct modbus_poller *mp, struct mb_poll *p)
         }
         /* the points' state shows the failure; no sample is stored */
         for (size_t i = 0; i < g->n_points; i++) {
-            struct mb_point *pt = &mp->points[g->points[i]];
+            struct mb_point *pt = &mp->s.points[g->points[i]];
             if (pt->dev == di)
                 pt->quality = d->online ? dev_q[di] : MODBUS_Q_OFFLINE;
         }
@@ -551,6 +647,8 @@ static void poll_finish(struct modbus_poller *mp, struct mb_poll *p)
     free(dev_q);
     g->poll = NULL;
     poll_free(p);
+    if (--mp->polls_running == 0 && mp->want_gen)
+        uv_timer_start(&mp->tick, on_tick, 0, 0); /* a reload waits for this: switch now */
     if (b->n == 0) {
         pipeline_batch_free(b);
         return;
@@ -715,6 +813,13 @@ static void connect_to(struct mb_ctrl *c, const struct sockaddr *sa)
 static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
 {
     struct mb_ctrl *c = req->data;
+    if (c->retired) { /* removed from the model meanwhile */
+        c->state = MB_DOWN;
+        if (c->timer_closed)
+            free(c);
+        uv_freeaddrinfo(res);
+        return;
+    }
     bool wanted = c->state == MB_RESOLVING && c->mp->loop_ready;
     if (wanted)
         c->state = MB_DOWN;
@@ -918,7 +1023,7 @@ static void ctrl_kick(struct mb_ctrl *c)
     }
 }
 
-/* ---- the schedule ---- */
+/* ---- polls of a group ---- */
 
 static void poll_start(struct modbus_poller *mp, struct mb_group *g, int64_t now)
 {
@@ -945,6 +1050,7 @@ static void poll_start(struct modbus_poller *mp, struct mb_group *g, int64_t now
         return;
     }
     g->poll = p;
+    mp->polls_running++;
     for (int t = 0; t < 4; t++) {
         size_t off = 0;
         for (size_t r = 0; r < g->n_runs[t]; r++) {
@@ -956,12 +1062,176 @@ static void poll_start(struct modbus_poller *mp, struct mb_group *g, int64_t now
     ctrl_kick(g->c);
 }
 
+/* ---- the park model changing under us ---- */
+
+#define RELOAD_DRAIN_MS 3000  /* how long a reload waits for the polls running to finish */
+#define RELOAD_RETRY_MS 10000 /* after a model that could not be loaded or planned */
+
+static void on_ctrl_timer_closed(uv_handle_t *h)
+{
+    struct mb_ctrl *c = h->data;
+    c->timer_closed = true;
+    if (c->state != MB_RESOLVING) /* else on_resolved frees it */
+        free(c);
+}
+
+/* c is no longer in the model: its connection is closed and it is freed once libuv is done
+ * with it. Its queue must be empty. */
+static void ctrl_retire(struct mb_ctrl *c)
+{
+    ctrl_close(c, 0);
+    free(c->q);
+    c->q = NULL;
+    c->qn = c->qcap = c->qhead = 0;
+    c->retired = true;
+    uv_close((uv_handle_t *)&c->timer, on_ctrl_timer_closed);
+}
+
+/* Frees what s holds. Its controllers that are shared with the other set stay (unmarked); the
+ * others are retired, or (loop_gone: the loop is closed) freed at once. */
+static void set_free(struct mb_set *s, bool loop_gone)
+{
+    for (size_t k = 0; k < s->n_groups; k++) {
+        struct mb_group *g = &s->groups[k];
+        if (g->poll)
+            poll_free(g->poll); /* not stored: the poller is stopping */
+        free(g->devs);
+        free(g->points);
+        for (int t = 0; t < 4; t++)
+            free(g->runs[t]);
+    }
+    for (size_t i = 0; i < s->n_ctrls; i++) {
+        struct mb_ctrl *c = s->ctrls[i];
+        if (c->shared) {
+            c->shared = false;
+        } else if (loop_gone) {
+            free(c->q);
+            free(c);
+        } else {
+            ctrl_retire(c);
+        }
+    }
+    for (size_t i = 0; i < s->n_points; i++)
+        field_labels_release(&s->points[i].labels);
+    free(s->groups);
+    free(s->ctrls);
+    free(s->points);
+    free(s->devs);
+    model_modbus_devices_free(s->mdevs, s->n_mdevs);
+    memset(s, 0, sizeof *s);
+}
+
+/* Gives up the polls still running (their reads are dropped; a controller with a read in
+ * flight reconnects, so that the late answer is not taken for another request's). Returns how
+ * many. */
+static size_t abandon_polls(struct modbus_poller *mp)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < mp->s.n_ctrls; i++) {
+        struct mb_ctrl *c = mp->s.ctrls[i];
+        c->qn = c->qhead = 0;
+        if (c->busy) {
+            c->busy = false;
+            ctrl_close(c, mono_ms());
+        }
+    }
+    for (size_t k = 0; k < mp->s.n_groups; k++) {
+        struct mb_group *g = &mp->s.groups[k];
+        if (g->poll) {
+            poll_free(g->poll);
+            g->poll = NULL;
+            n++;
+        }
+    }
+    mp->polls_running = 0;
+    return n;
+}
+
+/* Switches to generation mp->want_gen once no poll is running (or RELOAD_DRAIN_MS passed): a
+ * poll that was started with the old set finishes and stores with it, the next one of a group
+ * that is still there starts at its usual time with the new set. Loop thread, from on_tick only
+ * (nothing of the old set is on the stack). */
+static void reload(struct modbus_poller *mp, int64_t now)
+{
+    if (mp->polls_running && now < mp->reload_by)
+        return;
+    /* read before the model: a change meanwhile is seen at the next check */
+    uint64_t gen = model_generation(mp->deps.model);
+    int64_t t0 = pw_mono_ns();
+    mp->want_gen = 0;
+    struct mb_set s = {0};
+    int rc = model_modbus_devices(mp->deps.model, &s.mdevs, &s.n_mdevs);
+    if (rc != PW_OK) {
+        PW_LOG_ERROR("modbus", "park model changed; devices not reloaded (retrying)",
+                     "generation=%llu err=%s", (unsigned long long)gen, pw_errname(rc));
+        mp->reload_retry_at = now + RELOAD_RETRY_MS;
+        return;
+    }
+    size_t abandoned = mp->polls_running ? abandon_polls(mp) : 0;
+    rc = build(mp, &s, &mp->s);
+    if (rc != PW_OK) {
+        /* the old set stays in force (build logged why) */
+        PW_LOG_ERROR("modbus", "park model changed; devices not reloaded (retrying)",
+                     "generation=%llu err=%s", (unsigned long long)gen, pw_errname(rc));
+        set_free(&s, false);
+        mp->reload_retry_at = now + RELOAD_RETRY_MS;
+        return;
+    }
+    size_t kept = 0, offline = 0;
+    for (size_t i = 0; i < s.n_ctrls; i++)
+        kept += s.ctrls[i]->shared && s.ctrls[i]->state == MB_UP;
+    for (size_t i = 0; i < s.n_devs; i++)
+        offline += !s.devs[i].online;
+    struct mb_set old;
+    pthread_mutex_lock(&mp->status_lock);
+    old = mp->s;
+    mp->s = s;
+    mp->offline = offline;
+    pw_gauge_set(mp->m_offline, offline);
+    pthread_mutex_unlock(&mp->status_lock);
+    size_t removed = 0;
+    for (size_t i = 0; i < old.n_ctrls; i++)
+        removed += !old.ctrls[i]->shared;
+    set_free(&old, false);
+    size_t runs = 0;
+    for (size_t k = 0; k < mp->s.n_groups; k++)
+        for (int t = 0; t < 4; t++)
+            runs += mp->s.groups[k].n_runs[t];
+    PW_LOG_INFO("modbus", "park model changed: Modbus devices reloaded",
+                "generation=%llu previous=%llu devices=%zu points=%zu controllers=%zu groups=%zu "
+                "reads_per_round=%zu connections_kept=%zu controllers_removed=%zu "
+                "polls_abandoned=%zu ms=%lld",
+                (unsigned long long)gen, (unsigned long long)mp->gen, mp->s.n_devs, mp->s.n_points,
+                mp->s.n_ctrls, mp->s.n_groups, runs, kept, removed, abandoned,
+                (long long)((pw_mono_ns() - t0) / 1000000));
+    mp->gen = gen;
+}
+
+static void on_gen_check(uv_timer_t *t)
+{
+    struct modbus_poller *mp = t->data;
+    if (mp->want_gen)
+        return; /* a reload is waiting for its polls */
+    uint64_t g = model_generation(mp->deps.model);
+    int64_t now = mono_ms();
+    if (g == mp->gen || now < mp->reload_retry_at)
+        return;
+    mp->want_gen = g;
+    mp->reload_by = now + RELOAD_DRAIN_MS;
+    uv_timer_start(&mp->tick, on_tick, 0, 0);
+}
+
+/* ---- the schedule ---- */
+
 static void on_tick(uv_timer_t *t)
 {
     struct modbus_poller *mp = t->data;
     int64_t now = mono_ms(), next = now + 1000;
-    for (size_t k = 0; k < mp->n_groups; k++) {
-        struct mb_group *g = &mp->groups[k];
+    if (mp->want_gen)
+        reload(mp, now);
+    /* while a reload waits, no poll starts: it starts (late, not lost) with the new set */
+    for (size_t k = 0; k < mp->s.n_groups && !mp->want_gen; k++) {
+        struct mb_group *g = &mp->s.groups[k];
         if (g->next_due <= now) {
             poll_start(mp, g, now);
             /* keep the cadence; after an overrun start again from now */
@@ -972,9 +1242,11 @@ static void on_tick(uv_timer_t *t)
         if (g->next_due < next)
             next = g->next_due;
     }
+    if (mp->want_gen && mp->reload_by < next)
+        next = mp->reload_by;
     /* reads waiting behind a connect or a slow controller fail at their poll's deadline */
-    for (size_t i = 0; i < mp->n_ctrls; i++) {
-        struct mb_ctrl *c = &mp->ctrls[i];
+    for (size_t i = 0; i < mp->s.n_ctrls; i++) {
+        struct mb_ctrl *c = mp->s.ctrls[i];
         if (c->qn && !c->busy && c->state != MB_CONNECTING)
             ctrl_kick(c);
         if (c->qn && c->q[c->qhead].poll->deadline < next)
@@ -994,10 +1266,10 @@ static void on_stop(uv_async_t *a)
 {
     struct modbus_poller *mp = a->data;
     mp->loop_ready = false; /* resolutions still in flight are dropped */
-    for (size_t i = 0; i < mp->n_ctrls; i++)
-        if (mp->ctrls[i].link) {
-            mp->ctrls[i].link->c = NULL;
-            mp->ctrls[i].link = NULL;
+    for (size_t i = 0; i < mp->s.n_ctrls; i++)
+        if (mp->s.ctrls[i]->link) {
+            mp->s.ctrls[i]->link->c = NULL;
+            mp->s.ctrls[i]->link = NULL;
         }
     uv_walk(&mp->loop, close_walk, NULL);
 }
@@ -1046,33 +1318,37 @@ int modbus_poller_start(const struct field_deps *deps, struct modbus_poller **ou
     mp->deps = *deps;
     pthread_mutex_init(&mp->status_lock, NULL);
     register_metrics(mp);
-    int rc = model_modbus_devices(deps->model, &mp->mdevs, &mp->n_mdevs);
-    if (rc || (rc = build(mp)))
-        goto fail;
-    pw_gauge_set(mp->m_offline, 0);
     uv_loop_init(&mp->loop);
     uv_async_init(&mp->loop, &mp->stop, on_stop);
     mp->stop.data = mp;
     uv_timer_init(&mp->loop, &mp->tick);
     mp->tick.data = mp;
-    for (size_t i = 0; i < mp->n_ctrls; i++) {
-        uv_timer_init(&mp->loop, &mp->ctrls[i].timer);
-        mp->ctrls[i].timer.data = &mp->ctrls[i];
-    }
+    uv_timer_init(&mp->loop, &mp->gen_check);
+    mp->gen_check.data = mp;
     mp->loop_ready = true;
+    /* read before the model: a change meanwhile is seen at the first check */
+    mp->gen = model_generation(deps->model);
+    int rc = model_modbus_devices(deps->model, &mp->s.mdevs, &mp->s.n_mdevs);
+    if (rc || (rc = build(mp, &mp->s, NULL)))
+        goto fail;
+    pw_gauge_set(mp->m_offline, 0);
     uv_timer_start(&mp->tick, on_tick, 0, 0);
+    uv_timer_start(&mp->gen_check, on_gen_check, MODEL_GENERATION_POLL_MS,
+                   MODEL_GENERATION_POLL_MS);
     if (uv_thread_create(&mp->thread, run, mp) != 0) {
         rc = PW_ENOMEM;
         goto fail;
     }
     mp->thread_started = true;
     size_t runs = 0;
-    for (size_t k = 0; k < mp->n_groups; k++)
+    for (size_t k = 0; k < mp->s.n_groups; k++)
         for (int t = 0; t < 4; t++)
-            runs += mp->groups[k].n_runs[t];
+            runs += mp->s.groups[k].n_runs[t];
     PW_LOG_INFO("modbus", "poller started",
-                "devices=%zu points=%zu controllers=%zu groups=%zu reads_per_round=%zu", mp->n_devs,
-                mp->n_points, mp->n_ctrls, mp->n_groups, runs);
+                "devices=%zu points=%zu controllers=%zu groups=%zu reads_per_round=%zu "
+                "generation=%llu",
+                mp->s.n_devs, mp->s.n_points, mp->s.n_ctrls, mp->s.n_groups, runs,
+                (unsigned long long)mp->gen);
     *out = mp;
     return PW_OK;
 fail:
@@ -1094,24 +1370,7 @@ void modbus_poller_stop(struct modbus_poller *mp)
         }
         uv_loop_close(&mp->loop);
     }
-    for (size_t k = 0; k < mp->n_groups; k++) {
-        struct mb_group *g = &mp->groups[k];
-        if (g->poll)
-            poll_free(g->poll); /* not stored: the poller is stopping */
-        free(g->devs);
-        free(g->points);
-        for (int t = 0; t < 4; t++)
-            free(g->runs[t]);
-    }
-    for (size_t i = 0; i < mp->n_ctrls; i++)
-        free(mp->ctrls[i].q);
-    for (size_t i = 0; i < mp->n_points; i++)
-        field_labels_release(&mp->points[i].labels);
-    free(mp->groups);
-    free(mp->ctrls);
-    free(mp->points);
-    free(mp->devs);
-    model_modbus_devices_free(mp->mdevs, mp->n_mdevs);
+    set_free(&mp->s, true);
     pthread_mutex_destroy(&mp->status_lock);
     free(mp);
 }
@@ -1120,9 +1379,9 @@ int modbus_poller_device_online(struct modbus_poller *mp, const char *id)
 {
     int r = -1;
     pthread_mutex_lock(&mp->status_lock);
-    for (size_t i = 0; i < mp->n_devs && r < 0; i++)
-        if (strcmp(mp->devs[i].md->dev.id, id) == 0)
-            r = mp->devs[i].online ? 1 : 0;
+    for (size_t i = 0; i < mp->s.n_devs && r < 0; i++)
+        if (strcmp(mp->s.devs[i].md->dev.id, id) == 0)
+            r = mp->s.devs[i].online ? 1 : 0;
     pthread_mutex_unlock(&mp->status_lock);
     return r;
 }
@@ -1138,8 +1397,8 @@ int modbus_poller_devices_json(struct modbus_poller *mp, const char *scope, stru
     int n = 0;
     pw_buf_putc(out, '[');
     pthread_mutex_lock(&mp->status_lock);
-    for (size_t i = 0; i < mp->n_devs; i++) {
-        const struct mb_dev *d = &mp->devs[i];
+    for (size_t i = 0; i < mp->s.n_devs; i++) {
+        const struct mb_dev *d = &mp->s.devs[i];
         const struct model_modbus_device *md = d->md;
         if (scope && strcmp(scope, md->dev.enterprise) != 0)
             continue;
@@ -1169,10 +1428,8 @@ int modbus_poller_devices_json(struct modbus_poller *mp, const char *scope, stru
             pw_buf_puts(out, "null");
         pw_buf_puts(out, ",\"points\":[");
         int np = 0;
-        for (size_t k = 0; k < mp->n_points; k++) {
-            const struct mb_point *pt = &mp->points[k];
-            if (pt->dev != i)
-                continue;
+        for (size_t k = 0; k < d->npt; k++) {
+            const struct mb_point *pt = &mp->s.points[d->pt0 + k];
             if (np++)
                 pw_buf_putc(out, ',');
             pw_buf_puts(out, "{\"id\":");
