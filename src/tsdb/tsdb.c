@@ -141,6 +141,8 @@ int tsdb_cmp_block(const void *a, const void *b)
     return x->seq < y->seq ? -1 : x->seq > y->seq;
 }
 
+/* ---- open and close ---- */
+
 static void series_free(struct tsdb_series *s)
 {
     for (uint32_t i = 0; i < s->nchunks; i++)
@@ -329,6 +331,8 @@ int tsdb_close(struct tsdb *db)
     db_free(db);
     return rc;
 }
+
+/* ---- stats ---- */
 
 void tsdb_stats(struct tsdb *db, struct tsdb_stats *st)
 {
