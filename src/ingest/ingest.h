@@ -48,7 +48,7 @@ int ingest_hj212_devices_json(struct ingest *ig, const char *scope, struct pw_bu
  * "last_seen_at","frames","st"}]. */
 int ingest_hj212_quarantine_json(struct ingest *ig, struct pw_buf *out);
 
-/* ==== JT/T 808 (jt808.c); vehicle supervision lives in src/supervise/ (docs/vehicles.md) ==== */
+/* ==== JT/T 808 (jt808_listener.c); vehicle supervision is in src/supervise/ (docs/vehicles.md) */
 
 /* Vehicles with live state, as a JSON array (docs/vehicles.md); scope: NULL = all, else only
  * vehicles of that enterprise. */

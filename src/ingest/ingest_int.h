@@ -105,12 +105,12 @@ void conn_unref(struct conn *c);
  * dropped otherwise (the device was not acknowledged). Takes ownership of b and x. */
 void ingest_submit(struct ingest *ig, struct pipeline_batch *b, struct completion *x);
 
-/* hj212.c */
+/* hj212_listener.c */
 int hj212_srv_start(struct ingest *ig);
 void hj212_srv_stop(struct ingest *ig);
 void hj212_srv_free(struct ingest *ig);
 
-/* jt808.c */
+/* jt808_listener.c */
 int jt808_srv_start(struct ingest *ig);
 void jt808_srv_stop(struct ingest *ig);
 void jt808_srv_free(struct ingest *ig);

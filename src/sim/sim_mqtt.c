@@ -4,10 +4,10 @@
  * `<topic>/event`. Publish acknowledgements (PUBACK) are counted from the network thread.
  *
  * The network thread is ours: poll(2) on mosquitto_socket(), then mosquitto_loop_read / _write
- * / _misc, as in the daemon (src/ingest/mqtt.c) — libmosquitto's own loop waits with pselect()
- * and stops working once its socket is numbered 1,024 or above. Publishing happens on the main
- * thread (mosquitto_threaded_set: libmosquitto locks its queues); the loop picks new packets up
- * within MQ_POLL_MS. A lost connection is re-made (blocking connect) every second. */
+ * / _misc, as in the daemon (src/ingest/mqtt_client.c) — libmosquitto's own loop waits with
+ * pselect() and stops working once its socket is numbered 1,024 or above. Publishing happens on
+ * the main thread (mosquitto_threaded_set: libmosquitto locks its queues); the loop picks new
+ * packets up within MQ_POLL_MS. A lost connection is re-made (blocking connect) every second. */
 #include "sim/sim_int.h"
 
 #include "base/err.h"

@@ -52,7 +52,7 @@
  * Everything left out is described, one line each ("offset=N what is missing"): chunks by
  * series id, key, sample count and time range; unreadable index ranges by the ids around them.
  * At open the engine then copies the damaged file to damaged/ and rewrites the block in place
- * with what was kept (tsdb.c, rewrite_salvaged).
+ * with what was kept (recovery.c, tsdb_rewrite_salvaged).
  */
 #include "tsdb/tsdb_int.h"
 

@@ -7,7 +7,12 @@
  *         index.c   canonical keys, the series table, the inverted index, selectors
  *         wal.c     WAL and series-log record framing, writing, replay (format at its top)
  *         block.c   block files: building, loading, reading, fsck (format at its top)
- *         tsdb.c    open/close, the head, append/commit/sync, checkpoint, retention, queries
+ *         tsdb.c    options, directory layout and helpers, open/close, stats
+ *         head.c    the head (chunks, seqlock writer side), series refs, appends, commit, sync
+ *         recovery.c  open's recovery: series log, blocks and salvage, WAL replay, repairs
+ *         checkpoint.c  checkpoint, retention, compaction, maintain
+ *         query.c   merging runs; reads, downsampling, last values, export
+ *         fsck.c    checking a directory read-only
  */
 #ifndef PW_TSDB_INT_H
 #define PW_TSDB_INT_H
@@ -17,6 +22,7 @@
 #include "base/buf.h"
 
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -155,7 +161,8 @@ int tsdb_key_parse(const char *key, size_t len, struct tsdb_label *out, size_t *
 /* One series. Identity fields are immutable after publication. The head belongs to the writer:
  * it changes it inside a write section of seq (odd while changing), and when it reallocates or
  * frees head memory it holds mu as well. Readers hold mu (so nothing they follow moves or is
- * freed) and retry their copy when seq changed meanwhile (see tsdb.c, "the head"). */
+ * freed) and retry their copy when seq changed meanwhile (see head.c, "the head", and the
+ * seqlock below). */
 struct tsdb_hchunk {
     int64_t mint, maxt;
     uint32_t n, len;
@@ -186,6 +193,42 @@ struct tsdb_series {
     char *lbuf;
     struct tsdb_label labels[TSDB_MAX_LABELS]; /* name first when present */
 };
+
+/* Head synchronisation (a seqlock for the common case): an append that fits the open chunk's
+ * allocation only stores into memory that stays put, inside a write section of s->seq, without
+ * any atomic read-modify-write (an uncontended mutex was a fifth of the writer's time: its
+ * locked instructions wait for the cache misses of the stores before them). Reallocating,
+ * sealing and out-of-order inserts also hold s->mu. Readers hold s->mu and copy inside
+ * tsdb_head_read_begin/tsdb_head_read_retry. */
+static inline void tsdb_head_write_begin(struct tsdb_series *s)
+{
+    uint32_t q = atomic_load_explicit(&s->seq, memory_order_relaxed);
+    atomic_store_explicit(&s->seq, q + 1, memory_order_relaxed);
+    atomic_thread_fence(memory_order_release);
+}
+
+static inline void tsdb_head_write_end(struct tsdb_series *s)
+{
+    uint32_t q = atomic_load_explicit(&s->seq, memory_order_relaxed);
+    atomic_store_explicit(&s->seq, q + 1, memory_order_release);
+}
+
+static inline uint32_t tsdb_head_read_begin(struct tsdb_series *s)
+{
+    uint32_t q;
+    int spins = 0;
+    while ((q = atomic_load_explicit(&s->seq, memory_order_acquire)) & 1) {
+        if (++spins > 100)
+            sched_yield(); /* the writer was preempted inside its (tiny) section */
+    }
+    return q;
+}
+
+static inline bool tsdb_head_read_retry(struct tsdb_series *s, uint32_t q)
+{
+    atomic_thread_fence(memory_order_acquire);
+    return atomic_load_explicit(&s->seq, memory_order_relaxed) != q;
+}
 
 /* ---- wal.c ----------------------------------------------------------------------------- */
 
@@ -360,7 +403,7 @@ int tsdb_block_salvage(const struct tsdb_io *io, const char *path, int64_t part,
 void tsdb_block_fsck(const char *path, bool live, tsdb_key_check_fn key_ok, void *key_arg,
                      struct pw_buf *report, struct tsdb_fsck_result *res);
 
-/* ---- the engine (tsdb.c) ----------------------------------------------------------------- */
+/* ---- the engine (tsdb.c, head.c, recovery.c, checkpoint.c, query.c, fsck.c) ------------- */
 
 #define TSDB_PAGE_BITS 12
 #define TSDB_PAGE (1u << TSDB_PAGE_BITS)
@@ -427,5 +470,70 @@ bool tsdb_matcher_match(const struct tsdb_matcher *m, const struct tsdb_series *
 
 /* Head insert used by append and replay (caller is the writer). */
 void tsdb_head_insert(struct tsdb_series *s, int64_t ts, double v, uint8_t q);
+
+/* ---- tsdb.c: directory helpers ---- */
+
+/* out = "a/b"; PW_EINVAL when it does not fit cap. */
+int tsdb_path_join(char *out, size_t cap, const char *a, const char *b);
+/* WAL segment numbers found in waldir (<dir>/wal), ascending; sl->idx is malloc'ed (free it).
+ * Any thread; reads only the directory. */
+struct tsdb_seglist {
+    uint64_t *idx;
+    size_t n, cap;
+};
+int tsdb_list_segments(const char *waldir, struct tsdb_seglist *sl);
+/* out = "<dir>/wal/<16 hex>.wal" for segment idx. */
+void tsdb_seg_path(char *out, size_t cap, const char *dir, uint64_t idx);
+/* qsort comparator of struct tsdb_block * by (part, seq): the order of db->blocks. */
+int tsdb_cmp_block(const void *a, const void *b);
+
+/* ---- head.c ---- */
+
+/* No chunk, open sample or out-of-order sample in the head (nothing to checkpoint). Writer. */
+bool tsdb_head_empty(const struct tsdb_series *s);
+/* Publishes the write state rc (PW_OK or the error appends are refused with) to other threads
+ * (tsdb_write_state) and to the parkwatch_tsdb_writable gauge. Writer. */
+void tsdb_publish_state(struct tsdb *db, int rc);
+/* PW_OK when the engine is writable; in the refusing state retries the pending writes at most
+ * once a second and returns the state (counting a refusal) while they still fail. Writer. */
+int tsdb_check_state(struct tsdb *db);
+
+/* ---- query.c: merging sorted runs ---- */
+
+/* Sorted sample runs in ascending precedence (a later run wins on equal timestamps). */
+struct tsdb_runs {
+    struct tsdb_samples *r;
+    size_t n, cap;
+};
+void tsdb_runs_release(struct tsdb_runs *rs);
+/* Merges runs (ascending precedence) into out (reset first). */
+void tsdb_runs_merge(struct tsdb_runs *rs, struct tsdb_samples *out);
+/* Appends the head's runs of s within [lo, hi] (ascending precedence). The caller holds
+ * blk_lock for reading, or is the writer; takes s->mu while copying. */
+void tsdb_head_runs(struct tsdb_series *s, int64_t lo, int64_t hi, struct tsdb_runs *rs);
+/* Appends the runs of series sid within [lo, hi] from blocks[0..nblocks) (sorted by part, seq).
+ * The caller holds blk_lock (either mode). A chunk failing its checksum is skipped, counted and
+ * logged; *bad (may be NULL) is set then. */
+void tsdb_block_runs(struct tsdb *db, uint32_t sid, int64_t lo, int64_t hi,
+                     struct tsdb_runs *rs, struct tsdb_block *const *blocks, size_t nblocks,
+                     bool *bad);
+
+/* ---- recovery.c: the steps of tsdb_open, in this order (before other threads see db) ---- */
+
+/* Reads series.log into the series table (damage skipped and counted, torn tail cut off, an
+ * unreadable log kept in damaged/ and replaced by an empty one) and opens it for appending. */
+int tsdb_open_series_log(struct tsdb *db);
+/* Loads blocks/ (temp files removed, damaged blocks salvaged, blocks a finished compaction
+ * replaced removed), registers their series and sorts db->blocks. */
+int tsdb_load_blocks(struct tsdb *db);
+/* Replays wal/ into the head (lost keys become pw_lost_series{id}), counts damage and torn
+ * tails, and opens the last segment (or a new one) for appending. */
+int tsdb_replay_wal(struct tsdb *db);
+/* After a damaged series log was read: writes every known series into a fresh series log
+ * (temp file, fsync, rename, directory fsync) and appends to that from now on. */
+int tsdb_rewrite_series_log(struct tsdb *db);
+/* Rewrites salvaged block db->blocks[i] in place with what was recovered (same name and seq);
+ * on failure the salvaged block stays as it is. */
+int tsdb_rewrite_salvaged(struct tsdb *db, size_t i);
 
 #endif

@@ -42,7 +42,7 @@
  *     (tsdb_stats.damaged_regions), copies the file to <dir>/damaged/ for inspection and then
  *     repairs it: the series log is rewritten from memory, the WAL is checkpointed into blocks.
  *     A WAL sample whose series' key was in a damaged series record is kept under the key
- *     pw_lost_series{id="N"} (tsdb.c), never dropped.
+ *     pw_lost_series{id="N"} (recovery.c), never dropped.
  *   - a bad magic with valid records after the header is damage of the header only (the records
  *     vouch for themselves by their CRC); with no valid record at all the file is not a log
  *     (PW_ECORRUPT): a WAL segment is skipped, a series log started afresh — both copied to

@@ -1,4 +1,4 @@
-/* mqtt.c — the MQTT client: telemetry and device events from a Mosquitto broker
+/* mqtt_client.c — the MQTT client: telemetry and device events from a Mosquitto broker
  * (docs/protocols/mqtt.md).
  *
  * One libmosquitto client (MQTT 3.1.1, client id mqtt.client_id, clean_session = false: the

@@ -1,4 +1,5 @@
-/* jt808.c — the JT/T 808 listener: vehicle terminals over TCP (2011/2013 and 2019 editions).
+/* jt808_listener.c — the JT/T 808 listener: vehicle terminals over TCP (2011/2013 and 2019
+ * editions). The codec is src/proto/jt808*.c.
  *
  * Per connection the bytes go through jt808_scan() (frames split or merged arbitrarily across
  * reads; garbage skipped, resynchronisation on 0x7E) and jt808_frame_decode(). A frame that does

@@ -1,4 +1,5 @@
-/* hj212.c — the HJ 212 listener: environmental stations over TCP (2005, 2017, 2025 editions).
+/* hj212_listener.c — the HJ 212 listener: environmental stations over TCP (2005, 2017, 2025
+ * editions). The codec is src/proto/hj212.c.
  *
  * Per connection the bytes go through hj212_scan() (frames split or merged arbitrarily across
  * reads; resynchronisation on "##" after garbage) and hj212_decode(). A good frame:
