@@ -280,7 +280,7 @@ int mqtt_topic_split(const char *topic, char *prefix, size_t cap)
     return 0;
 }
 
-/* ==== series labels (shared with modbus.c) ==== */
+/* ==== series labels (shared with modbus_poller.c) ==== */
 
 int field_labels_parse(const char *key, struct field_labels *out)
 {

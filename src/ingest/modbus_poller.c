@@ -1,4 +1,4 @@
-/* modbus.c — the Modbus TCP poller (docs/protocols/modbus.md).
+/* modbus_poller.c — the Modbus TCP poller (its codec: proto/modbus.c) (docs/protocols/modbus.md).
  *
  * At start the model's modbus devices are grouped: a controller is one TCP endpoint (host, port)
  * with one connection; a poll group is the devices of one controller with the same unit id and
