@@ -27,6 +27,7 @@ int cmd_token(struct cli *c);
 int cmd_fsck(struct cli *c);
 int cmd_sim(struct cli *c);
 int cmd_terminal(struct cli *c);
+int cmd_uplink(struct cli *c);
 
 /* Opens <data>/meta.db (creating the directory). Returns NULL after printing the reason. */
 struct model *cli_open_model(struct cli *c);

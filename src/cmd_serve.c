@@ -18,6 +18,7 @@
 #include "pipeline/pipeline.h"
 #include "supervise/supervise.h"
 #include "tsdb/tsdb.h"
+#include "uplink/uplink.h"
 
 #include <signal.h>
 #include <sodium.h>
@@ -138,7 +139,16 @@ int cmd_serve(struct cli *c)
     struct http_server *http = NULL;
     struct ingest *ig = NULL;
     struct supervise *sv = NULL;
+    struct uplink *up = NULL;
+    struct province *pv = NULL;
     int status = 1;
+    const char *role = cli_take_opt(c, "--role");
+    if (!role)
+        role = "park";
+    if (strcmp(role, "park") != 0 && strcmp(role, "province") != 0) {
+        fprintf(stderr, "parkwatch serve: --role must be park or province, not '%s'\n", role);
+        return 2;
+    }
     if (c->argc > 0) {
         fprintf(stderr, "parkwatch serve: unexpected argument '%s'\n", c->argv[0]);
         return 2;
@@ -162,7 +172,13 @@ int cmd_serve(struct cli *c)
     struct pipeline_opts po;
     pipeline_opts_init(&po);
     supervise_pipeline_opts(sv, &po);
+    struct uplink_deps ud = {.cfg = &c->cfg, .data_dir = c->data_dir, .db = db};
+    if (strcmp(role, "park") == 0 && uplink_open(&ud, &po, &up) != PW_OK)
+        goto out;
     if (pipeline_open(db, &po, &pl) != PW_OK)
+        goto out;
+    struct province_deps pd = {.cfg = &c->cfg, .data_dir = c->data_dir, .pipeline = pl};
+    if (strcmp(role, "province") == 0 && province_open(&pd, &pv) != PW_OK)
         goto out;
 
     struct ingest_deps id = {.cfg = &c->cfg, .model = m, .pipeline = pl, .tsdb = db,
@@ -180,7 +196,8 @@ int cmd_serve(struct cli *c)
                            .data_dir = c->data_dir,
                            .field = &fh,
                            .alarms = supervise_alarms(sv),
-                           .rules_db = supervise_rules_db(sv)};
+                           .rules_db = supervise_rules_db(sv),
+                           .province = pv};
     if (http_start(&hd, &http) != PW_OK)
         goto out;
 
@@ -203,7 +220,9 @@ out:
     http_stop(http);
     ingest_stop(ig);
     stop_field(&fh);
+    province_close(pv);
     pipeline_close(pl);
+    uplink_close(up);
     supervise_close(sv);
     if (db) {
         int rc = tsdb_close(db);

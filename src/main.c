@@ -24,6 +24,7 @@ static const char usage[] =
     "\n"
     "commands:\n"
     "  serve                         run the platform (HTTP, HJ 212, JT/T 808, MQTT, Modbus)\n"
+    "  serve --role province         the province node: every park's data from NATS JetStream\n"
     "  import FILE.json [--replace]  load a park model (one transaction; errors name the JSON path)\n"
     "  import --csv devices|points FILE.csv\n"
     "                                load a device or point ledger (台账)\n"
@@ -43,6 +44,9 @@ static const char usage[] =
     "  terminal resets PHONE         the record of a terminal's resets (JSON)\n"
     "  sim --park FILE [--scenario FILE] [--speed X] [--duration D] ...\n"
     "                                play the park's devices against a daemon (docs/simulator.md)\n"
+    "  uplink setup --role park|hub ...\n"
+    "                                write the nats-server configuration of a park leaf or the\n"
+    "                                province hub (docs/province.md)\n"
     "  version                       print the version\n"
     "  help                          this text\n"
     "\n"
@@ -137,7 +141,7 @@ int main(int argc, char **argv)
         {"serve", cmd_serve}, {"import", cmd_import}, {"export", cmd_export},
         {"config", cmd_config}, {"user", cmd_user},   {"token", cmd_token},
         {"fsck", cmd_fsck},     {"sim", cmd_sim},
-        {"terminal", cmd_terminal},
+        {"terminal", cmd_terminal}, {"uplink", cmd_uplink},
     };
     if (argc < 2 || strcmp(argv[1], "help") == 0 || strcmp(argv[1], "--help") == 0 ||
         strcmp(argv[1], "-h") == 0) {

@@ -23,6 +23,7 @@ struct alarm_store;
 struct rules_db;
 struct http_server;
 
+struct province;
 struct http_deps {
     const struct pw_config *cfg; /* borrowed; lives longer than the server */
     struct model *model;         /* borrowed */
@@ -33,6 +34,7 @@ struct http_deps {
     const struct field_handles *field; /* borrowed: MQTT, Modbus, device events; may be NULL */
     struct alarm_store *alarms;  /* borrowed: alarm reads and actions; may be NULL */
     struct rules_db *rules_db;   /* borrowed: rule overrides; may be NULL */
+    struct province *province;   /* borrowed: serve --role province; NULL otherwise */
 };
 
 /* Starts listening on cfg->http_listen ("host:port") with its own threads. Returns PW_OK and

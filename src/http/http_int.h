@@ -105,6 +105,7 @@ extern const struct http_route http_routes_alarms[];
 extern const struct http_route http_routes_ui[];
 extern const struct http_route http_routes_influx[];
 extern const struct http_route http_routes_promrw[];
+extern const struct http_route http_routes_province[];
 
 /* sse.c */
 struct sse_hub *sse_hub_open(struct alarm_store *alarms);

@@ -49,6 +49,7 @@ static const struct http_route *const route_tables[] = {
     http_routes_ui,
     http_routes_influx,
     http_routes_promrw,
+    http_routes_province,
 };
 
 /* ---- responses ---- */
