@@ -57,6 +57,10 @@ struct uplink {
     uint64_t pruned;
     uint32_t prev_ref;
     bool have_prev;
+    size_t enc_len;   /* the PWS1 size of the samples row being built */
+    uint32_t *lablen; /* per series ref: bytes of its labels in PWS1 (0 = not yet known) */
+    size_t lablen_cap;
+    struct pw_buf wire; /* forwarder: a PWR1 row encoded as PWS1 */
     size_t n_alarms, n_events;
     _Atomic uint64_t committed; /* last seq committed (writer) */
     _Atomic uint64_t durable;   /* last seq fsynced (sync thread) */
@@ -135,36 +139,113 @@ static int insert_row(struct uplink *u, enum uplink_kind kind, const struct pw_b
     return PW_OK;
 }
 
+/* Samples rows are stored compact ("PWR1", then per sample u32 series ref, i64 ts, f64 value,
+ * u8 quality: 21 bytes) and encoded with their labels (PWS1, the wire format) by the forwarder
+ * when it publishes them: the writer thread only appends 21 bytes per sample, and a row's
+ * message is the same bytes every time it is sent (labels of a ref never change). The writer
+ * keeps the PWS1 size of the row it builds under UPLINK_MSG_MAX. */
+#define RAW_REC 21
+
 static void flush_samples(struct uplink *u)
 {
     if (u->samples.len > 4 && u->err == PW_OK)
         u->err = insert_row(u, UPLINK_SAMPLES, &u->samples);
-    uplink_samples_begin(&u->samples);
+    pw_buf_reset(&u->samples);
+    pw_buf_append(&u->samples, "PWR1", 4);
+    u->enc_len = 4;
     u->have_prev = false;
+}
+
+/* Bytes of ref's labels in PWS1 (writer thread; cached). 0 for an unknown ref. */
+static uint32_t labels_len(struct uplink *u, uint32_t ref)
+{
+    if (ref >= u->lablen_cap) {
+        size_t cap = u->lablen_cap ? u->lablen_cap : 1024;
+        while (cap <= ref)
+            cap *= 2;
+        u->lablen = pw_xrealloc(u->lablen, cap * sizeof *u->lablen);
+        memset(u->lablen + u->lablen_cap, 0, (cap - u->lablen_cap) * sizeof *u->lablen);
+        u->lablen_cap = cap;
+    }
+    if (!u->lablen[ref]) {
+        struct tsdb_label l[TSDB_MAX_LABELS];
+        size_t n = tsdb_series_labels(u->tsdb, ref, l, TSDB_MAX_LABELS);
+        uint32_t len = 0;
+        for (size_t i = 0; i < n && i < TSDB_MAX_LABELS; i++)
+            len += 4 + (uint32_t)(strlen(l[i].name) + strlen(l[i].value));
+        u->lablen[ref] = len;
+    }
+    return u->lablen[ref];
+}
+
+static void put_raw(unsigned char *p, uint64_t v, int n)
+{
+    for (int i = 0; i < n; i++)
+        p[i] = (unsigned char)(v >> (8 * i));
+}
+
+static uint64_t get_raw(const unsigned char *p, int n)
+{
+    uint64_t v = 0;
+    for (int i = 0; i < n; i++)
+        v |= (uint64_t)p[i] << (8 * i);
+    return v;
 }
 
 static void on_sample(uint32_t ref, int64_t ts, double v, uint8_t q, void *arg)
 {
     struct uplink *u = arg;
-    struct tsdb_label l[TSDB_MAX_LABELS];
     bool same = u->have_prev && ref == u->prev_ref;
-    size_t n = same ? 0 : tsdb_series_labels(u->tsdb, ref, l, TSDB_MAX_LABELS);
-    if (!same && n == 0)
+    uint32_t ll = same ? 0 : labels_len(u, ref);
+    if (!same && ll == 0)
         return; /* cannot happen: a stored sample's series */
-    int rc = uplink_samples_add(&u->samples, l, n, same, ts, v, q);
-    if (rc == PW_ETOOBIG) {
+    size_t need = 18 + ll;
+    if (u->enc_len + need > UPLINK_MSG_MAX) {
         flush_samples(u);
-        n = tsdb_series_labels(u->tsdb, ref, l, TSDB_MAX_LABELS);
-        same = false;
-        rc = uplink_samples_add(&u->samples, l, n, false, ts, v, q);
+        ll = labels_len(u, ref);
+        need = 18 + ll;
     }
-    if (rc != PW_OK) {
-        PW_LOG_WARN("uplink", "sample not forwarded", "ref=%u err=%s", ref, pw_errname(rc));
-        return;
-    }
+    unsigned char rec[RAW_REC];
+    uint64_t bits;
+    memcpy(&bits, &v, sizeof bits);
+    put_raw(rec, ref, 4);
+    put_raw(rec + 4, (uint64_t)ts, 8);
+    put_raw(rec + 12, bits, 8);
+    rec[20] = q;
+    pw_buf_append(&u->samples, rec, RAW_REC);
+    u->enc_len += need;
     u->prev_ref = ref;
     u->have_prev = true;
     pw_counter_add(m_samples_fwd, 1);
+}
+
+/* Encodes a PWR1 row as PWS1 into u->wire (forwarder thread). */
+static int encode_row(struct uplink *u, const unsigned char *body, size_t len)
+{
+    if (len < 4 || memcmp(body, "PWR1", 4) != 0 || (len - 4) % RAW_REC != 0)
+        return PW_ECORRUPT;
+    uplink_samples_begin(&u->wire);
+    uint32_t prev = 0;
+    bool have = false;
+    for (size_t off = 4; off < len; off += RAW_REC) {
+        const unsigned char *r = body + off;
+        uint32_t ref = (uint32_t)get_raw(r, 4);
+        int64_t ts = (int64_t)get_raw(r + 4, 8);
+        uint64_t bits = get_raw(r + 12, 8);
+        double v;
+        memcpy(&v, &bits, sizeof v);
+        bool same = have && ref == prev;
+        struct tsdb_label l[TSDB_MAX_LABELS];
+        size_t n = same ? 0 : tsdb_series_labels(u->tsdb, ref, l, TSDB_MAX_LABELS);
+        if (!same && n == 0)
+            return PW_ECORRUPT;
+        int rc = uplink_samples_add(&u->wire, l, n, same, ts, v, r[20]);
+        if (rc != PW_OK)
+            return rc;
+        prev = ref;
+        have = true;
+    }
+    return PW_OK;
 }
 
 /* Appends one JSON object to a row buffer (an array), flushing it first when it would pass
@@ -418,6 +499,17 @@ static int publish_row(struct uplink *u, jsCtx *js, sqlite3_stmt *get, uint64_t 
     int len = sqlite3_column_bytes(get, 1);
     if (kind < UPLINK_SAMPLES || kind > UPLINK_EVENTS)
         return PW_ECORRUPT;
+    if (kind == UPLINK_SAMPLES) {
+        int erc = encode_row(u, body, (size_t)len);
+        if (erc != PW_OK) {
+            PW_LOG_ERROR("uplink", "outbox row not encodable; skipped", "seq=%" PRIu64 " err=%s",
+                         seq, pw_errname(erc));
+            sqlite3_reset(get);
+            return PW_ENOTFOUND;
+        }
+        body = u->wire.data;
+        len = (int)u->wire.len;
+    }
     char id[UPLINK_PARK_MAX + 48];
     snprintf(id, sizeof id, "%s.%s.%" PRIu64, u->park, uplink_kind_name((enum uplink_kind)kind),
              seq);
@@ -622,10 +714,12 @@ int uplink_open(const struct uplink_deps *d, struct pipeline_opts *po, struct up
     snprintf(u->dir, sizeof u->dir, "%s/uplink", d->data_dir);
     pthread_mutex_init(&u->mu, NULL);
     pthread_cond_init(&u->cv, NULL);
-    pw_buf_init(&u->samples, UPLINK_MSG_MAX);
+    pw_buf_init(&u->samples, 0);
+    pw_buf_init(&u->wire, 0);
     pw_buf_init(&u->alarms, 0);
     pw_buf_init(&u->events, 0);
-    uplink_samples_begin(&u->samples);
+    pw_buf_append(&u->samples, "PWR1", 4);
+    u->enc_len = 4;
     u->window = (size_t)c->uplink_max_in_flight;
     u->ackbits = pw_xcalloc((u->window + 7) / 8, 1);
     int rc = pw_mkdir_p(u->dir);
@@ -717,6 +811,8 @@ void uplink_close(struct uplink *u)
     db_close(u->rdb);
     db_close(u->db);
     pw_buf_release(&u->samples);
+    pw_buf_release(&u->wire);
+    free(u->lablen);
     pw_buf_release(&u->alarms);
     pw_buf_release(&u->events);
     free(u->ackbits);

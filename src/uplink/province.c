@@ -16,7 +16,10 @@
 #include "base/timeutil.h"
 #include "db/db.h"
 
+#include "rules/rules.h"
+
 #include <cjson/cJSON.h>
+#include <math.h>
 #include <inttypes.h>
 #include <nats/nats.h>
 #include <pthread.h>
@@ -36,6 +39,7 @@ static const char *const province_migrations[] = {
     " level INTEGER NOT NULL, open INTEGER NOT NULL, PRIMARY KEY (park, key));"
     "CREATE TABLE park_events (park TEXT NOT NULL, id INTEGER NOT NULL, ts INTEGER NOT NULL,"
     " body TEXT NOT NULL, PRIMARY KEY (park, id));",
+    "ALTER TABLE parks ADD COLUMN missing INTEGER NOT NULL DEFAULT 0;",
 };
 
 struct source_lag {
@@ -57,10 +61,116 @@ struct province {
     pthread_mutex_t mu; /* lags, rdb */
     struct source_lag *lags;
     size_t nlags;
+    uint64_t *last;    /* consumer: per configured park, the newest message seq seen (0 = none) */
+    uint64_t *missing; /* mu: per configured park, messages never received (gaps) */
     sqlite3_stmt *ins_alarm, *ins_event, *upd_park, *upd_state;
 };
 
-static struct pw_counter *m_msgs, *m_samples, *m_dups, *m_bad, *m_redeliver;
+static struct pw_counter *m_msgs, *m_samples, *m_dups, *m_bad, *m_redeliver, *m_missing;
+
+/* ---- gaps: a park's message seqs are contiguous (one outbox sequence for every kind), so a
+ * message whose seq passes the last one seen + 1 means the messages between never reached the
+ * aggregate — aged out of the park stream (MaxAge/MaxBytes, Discard=Old) before the hub copied
+ * them. Raised as an alarm on the province (source park:<p>, rule uplink_gap). ---- */
+
+struct gap_alarm {
+    char park[UPLINK_PARK_MAX + 1];
+    uint64_t from, to;
+    int64_t ts;
+};
+
+static void raise_gap(struct pipeline *p, void *ctx)
+{
+    struct gap_alarm *g = ctx;
+    char source[UPLINK_PARK_MAX + 8], message[200];
+    snprintf(source, sizeof source, "park:%s", g->park);
+    snprintf(message, sizeof message,
+             "park %s: messages %llu..%llu left the park stream before the province copied them",
+             g->park, (unsigned long long)g->from, (unsigned long long)g->to);
+    struct alarm_transition t = {
+        .action = ALARM_RAISE,
+        .source = source,
+        .source_kind = "uplink",
+        .rule = "uplink_gap",
+        .condition = "data_lost",
+        .level = 2,
+        .device = "",
+        .enterprise = "",
+        .area = "",
+        .point = "",
+        .series = "",
+        .value = (double)(g->to - g->from + 1),
+        .threshold = NAN,
+        .ts = g->ts,
+        .message = message,
+    };
+    if (pipeline_rules(p))
+        rules_external(pipeline_rules(p), &t, pipeline_emit, p);
+    free(g);
+}
+
+static int park_index(const struct province *pv, const char *park)
+{
+    for (size_t i = 0; i < pv->nparks; i++)
+        if (strcmp(pv->parks[i], park) == 0)
+            return (int)i;
+    return -1;
+}
+
+/* A gap found in a fetched batch, applied once the batch committed. */
+struct gap {
+    int park;
+    uint64_t from, to;
+};
+
+/* Notes seq of park (consumer thread, inside the batch's transaction): tl holds the batch's
+ * tentative last seqs; a gap is appended to gaps and counted in province.db. */
+static int note_seq(struct province *pv, uint64_t *tl, const char *park, uint64_t seq,
+                    struct gap *gaps, size_t *ngaps)
+{
+    int i = park_index(pv, park);
+    if (i < 0 || seq <= tl[i])
+        return PW_OK; /* sent again (a replay after a crash, a redelivery): stored idempotently */
+    uint64_t last = tl[i];
+    tl[i] = seq;
+    if (last == 0 || seq == last + 1)
+        return PW_OK;
+    gaps[(*ngaps)++] = (struct gap){i, last + 1, seq - 1};
+    sqlite3_stmt *st = NULL;
+    int rc = db_prepare(pv->db, "UPDATE parks SET missing = missing + ?2 WHERE park = ?1", &st);
+    if (rc == PW_OK) {
+        sqlite3_bind_text(st, 1, park, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_int64(st, 2, (sqlite3_int64)(seq - last - 1));
+        rc = db_step(pv->db, st);
+        rc = rc < 0 ? rc : PW_OK;
+    }
+    sqlite3_finalize(st);
+    return rc;
+}
+
+/* After the commit: counts, logs and raises each gap. */
+static void apply_gaps(struct province *pv, const struct gap *gaps, size_t n)
+{
+    for (size_t k = 0; k < n; k++) {
+        const struct gap *g = &gaps[k];
+        uint64_t cnt = g->to - g->from + 1;
+        const char *park = pv->parks[g->park];
+        pw_counter_add(m_missing, cnt);
+        pthread_mutex_lock(&pv->mu);
+        pv->missing[g->park] += cnt;
+        pthread_mutex_unlock(&pv->mu);
+        PW_LOG_ERROR("province", "messages of a park were lost before the province copied them",
+                     "park=%s from=%llu to=%llu count=%llu", park, (unsigned long long)g->from,
+                     (unsigned long long)g->to, (unsigned long long)cnt);
+        struct gap_alarm *ga = pw_xcalloc(1, sizeof *ga);
+        snprintf(ga->park, sizeof ga->park, "%s", park);
+        ga->from = g->from;
+        ga->to = g->to;
+        ga->ts = pw_now_ms();
+        if (pipeline_exec(pv->pl, raise_gap, ga, false) != PW_OK)
+            free(ga);
+    }
+}
 
 /* ---- one fetched batch ---- */
 
@@ -209,10 +319,16 @@ static int touch_park(struct province *pv, const char *park, int64_t max_ts, siz
 /* Stores one fetched list; PW_OK when every message may be acknowledged. */
 static int store_list(struct province *pv, natsMsgList *list)
 {
+    uint64_t *tl = pw_xcalloc(pv->nparks ? pv->nparks : 1, sizeof *tl);
+    memcpy(tl, pv->last, pv->nparks * sizeof *tl);
+    struct gap *gaps = pw_xcalloc((size_t)list->Count + 1, sizeof *gaps);
+    size_t ngaps = 0;
     struct pipeline_batch *b = pipeline_batch_new();
     int rc = db_exec(pv->db, "BEGIN");
     if (rc != PW_OK) {
         pipeline_batch_free(b);
+        free(tl);
+        free(gaps);
         return rc;
     }
     for (int i = 0; i < list->Count && rc == PW_OK; i++) {
@@ -233,6 +349,8 @@ static int store_list(struct province *pv, natsMsgList *list)
         const char *data = natsMsg_GetData(m);
         size_t len = (size_t)natsMsg_GetDataLength(m);
         pw_counter_add(m_msgs, 1);
+        if ((rc = note_seq(pv, tl, park, msgseq, gaps, &ngaps)) != PW_OK)
+            break;
         if (kind == UPLINK_SAMPLES) {
             struct fetch_ctx fc = {.pv = pv, .b = b, .park = park};
             char err[128];
@@ -265,8 +383,14 @@ static int store_list(struct province *pv, natsMsgList *list)
     pipeline_batch_free(b);
     if (rc == PW_OK)
         rc = db_exec(pv->db, "COMMIT");
-    if (rc != PW_OK)
+    if (rc != PW_OK) {
         sqlite3_exec(db_handle(pv->db), "ROLLBACK", NULL, NULL, NULL);
+    } else {
+        memcpy(pv->last, tl, pv->nparks * sizeof *tl);
+        apply_gaps(pv, gaps, ngaps);
+    }
+    free(tl);
+    free(gaps);
     return rc;
 }
 
@@ -415,6 +539,8 @@ int province_open(const struct province_deps *d, struct province **out)
         goto fail;
     }
     uplink_stream_name(pv->stream, sizeof pv->stream, "PW_PROV_", c->province_id);
+    pv->last = pw_xcalloc(pv->nparks ? pv->nparks : 1, sizeof *pv->last);
+    pv->missing = pw_xcalloc(pv->nparks ? pv->nparks : 1, sizeof *pv->missing);
     m_msgs = pw_counter_get("parkwatch_province_messages_total", NULL,
                             "Messages read from the aggregate stream.");
     m_samples = pw_counter_get("parkwatch_province_samples_total", NULL,
@@ -423,6 +549,9 @@ int province_open(const struct province_deps *d, struct province **out)
                             "Alarm and event records received again (stored once).");
     m_bad = pw_counter_get("parkwatch_province_malformed_total", NULL,
                            "Messages or samples dropped as malformed.");
+    m_missing = pw_counter_get("parkwatch_province_missing_messages_total", NULL,
+                               "Messages of the parks that never reached the aggregate stream "
+                               "(a gap in a park's message sequence: aged out of its stream).");
     m_redeliver = pw_counter_get("parkwatch_province_not_stored_total", NULL,
                                  "Messages not acknowledged because storing them failed.");
     char path[4200];
@@ -430,7 +559,8 @@ int province_open(const struct province_deps *d, struct province **out)
     struct db_opts o = {.what = "province",
                         .durability = DB_DURABLE,
                         .migrations = province_migrations,
-                        .n_migrations = 1};
+                        .n_migrations = sizeof province_migrations /
+                                        sizeof province_migrations[0]};
     if ((rc = db_open(path, &o, &pv->db)) != PW_OK)
         goto fail;
     struct db_opts ro = {.what = "province", .durability = DB_READONLY};
@@ -457,6 +587,17 @@ int province_open(const struct province_deps *d, struct province **out)
                          "level = excluded.level, open = excluded.open",
                          &pv->upd_state)))
         goto fail;
+    sqlite3_stmt *ls = NULL;
+    if ((rc = db_prepare(pv->db, "SELECT park, last_msg, missing FROM parks", &ls)) != PW_OK)
+        goto fail;
+    while (db_step(pv->db, ls) == 1) {
+        int i = park_index(pv, (const char *)sqlite3_column_text(ls, 0));
+        if (i >= 0) {
+            pv->last[i] = (uint64_t)sqlite3_column_int64(ls, 1);
+            pv->missing[i] = (uint64_t)sqlite3_column_int64(ls, 2);
+        }
+    }
+    sqlite3_finalize(ls);
     if (pthread_create(&pv->thread, NULL, consumer, pv) != 0) {
         rc = PW_ENOMEM;
         goto fail;
@@ -487,6 +628,8 @@ void province_close(struct province *pv)
     db_close(pv->db);
     uplink_ids_free(pv->parks, pv->nparks);
     free(pv->lags);
+    free(pv->last);
+    free(pv->missing);
     pthread_mutex_destroy(&pv->mu);
     free(pv);
 }
@@ -526,7 +669,8 @@ int province_overview_json(struct province *pv, const char *park, struct pw_buf 
         for (size_t k = 0; k < pv->nlags; k++)
             if (strcmp(pv->lags[k].park, p) == 0)
                 lag = &pv->lags[k];
-        const char *status = !lag ? "unknown"
+        const char *status = pv->missing[i] ? "data_lost"
+                             : !lag                   ? "unknown"
                              : lag->active_ms > 60000 ? "link_down"
                              : last_rx && now - last_rx > 300000 ? "stale"
                                                                  : "ok";
@@ -536,8 +680,10 @@ int province_overview_json(struct province *pv, const char *park, struct pw_buf 
         pw_buf_json_time(out, last_data);
         pw_buf_puts(out, ",\"last_received\":");
         pw_buf_json_time(out, last_rx);
-        pw_buf_printf(out, ",\"samples\":%" PRId64 ",\"last_message\":%" PRId64, samples,
-                      last_msg);
+        pw_buf_printf(out,
+                      ",\"samples\":%" PRId64 ",\"last_message\":%" PRId64
+                      ",\"missing_messages\":%" PRIu64,
+                      samples, last_msg, pv->missing[i]);
         if (lag)
             pw_buf_printf(out, ",\"link_lag_messages\":%" PRIu64 ",\"link_active_ms\":%" PRId64,
                           lag->lag, lag->active_ms);

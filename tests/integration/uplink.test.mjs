@@ -69,6 +69,8 @@ class ProvinceDaemon extends Daemon {
 // The park model: the test park plus a fire panel (device events).
 function parkModel(dir) {
   const m = JSON.parse(readFileSync(path.join(DATA, 'small-park.json'), 'utf8'));
+  // no live pollers: the park holds exactly what the test writes
+  for (const d of m.devices) if (d.protocol === 'modbus') { d.protocol = 'none'; delete d.modbus; for (const pt of d.points || []) delete pt.register; }
   m.devices.push({ id: 'FP-1', name: '火灾报警控制器', kind: 'fire_panel', enterprise: 'E1', protocol: 'none', points: [] });
   const f = path.join(dir, 'park-model.json');
   writeFileSync(f, JSON.stringify(m));
@@ -253,4 +255,48 @@ test('parks forward through WAN cuts and kills: the province holds exactly what 
   assert.equal(ov.status, 200, ov.text);
   assert.deepEqual(ov.json.parks.map((x) => x.park), parks);
   for (const x of ov.json.parks) assert.ok(x.last_data && x.samples > 0, JSON.stringify(x));
+});
+
+test('a backlog that outgrew the park stream is detected at the province: gap, alarm, overview', { timeout: 300000 }, async () => {
+  const work = mkdtempSync(path.join(tmpdir(), 'pw-uplink-gap-'));
+  cleanups.push(() => rmSync(work, { recursive: true, force: true }));
+  const leafPort = await freePort();
+  const hub = await new Nats({ role: 'hub', setup: ['--role', 'hub', '--id', 'gz', '--parks', 'c', '--password', 'pc-secret'], leafPort }).start();
+  cleanups.push(() => hub.stop());
+  const proxy = await new Proxy(leafPort).start();
+  cleanups.push(() => proxy.close());
+  const leaf = await new Nats({ role: 'park', setup: ['--role', 'park', '--id', 'c', '--hub', `nats-leaf://127.0.0.1:${proxy.port}`, '--password', 'pc-secret'] }).start();
+  cleanups.push(() => leaf.stop());
+  // the smallest park stream: 1 MiB, the oldest messages dropped beyond it
+  const park = new Daemon({ model: null, set: ['uplink.enabled=true', 'uplink.park=c', `uplink.nats_url=nats://127.0.0.1:${leaf.port}`, 'uplink.stream_max_bytes=1MiB', 'mqtt.broker='] });
+  await park.start();
+  cleanups.push(() => park.stop());
+  const pv = new ProvinceDaemon({ model: null, set: ['province.id=gz', 'province.parks=c', `province.nats_url=nats://127.0.0.1:${hub.port}`, 'mqtt.broker='] });
+  await pv.start();
+  cleanups.push(() => pv.stop());
+  const ptoken = await pv.login();
+  const write = async (r, n) => {
+    const lines = [];
+    for (let j = 0; j < n; j++) lines.push(`big,dev=d${j % 500},batch=r${r} v=${j} ${T0 + r * 100000 + j}`);
+    const w = await park.post('/write?precision=ms', lines.join('\n'));
+    assert.equal(w.status, 204, w.text);
+  };
+  await write(0, 100);
+  const overview = async () => (await pv.get('/api/v1/province/overview', { token: ptoken })).json.parks[0];
+  await until(async () => (await overview()).samples === 100, { timeout: 60000, what: 'the baseline at the province' });
+  assert.equal((await overview()).missing_messages, 0);
+  // WAN cut; about 4 MB of samples (each a new series: labels in every sample) overflow 1 MiB
+  proxy.cut();
+  for (let r = 1; r <= 20; r++) await write(r, 3000);
+  proxy.restore();
+  const ov = await until(async () => { const o = await overview(); return o.missing_messages > 0 && o; }, { timeout: 90000, what: 'the gap detected' });
+  assert.equal(ov.status, 'data_lost');
+  const al = await until(async () => {
+    const r = await pv.get('/api/v1/alarms?rule=uplink_gap', { token: ptoken });
+    const list = Array.isArray(r.json) ? r.json : (r.json.alarms || r.json.data || []);
+    return list.find((a) => a.rule === 'uplink_gap' && a.source === 'park:c');
+  }, { timeout: 30000, what: 'the uplink_gap alarm' });
+  assert.equal(al.level, 'yellow');
+  const m = await pv.get('/metrics');
+  assert.match(m.text, /parkwatch_province_missing_messages_total [1-9]/);
 });
