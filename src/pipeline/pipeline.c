@@ -132,9 +132,10 @@ void pipeline_emit(const struct alarm_transition *t, void *arg)
     struct alarm_transition a = *t;
     a.origin_ns = p->origin_ns;
     pw_counter_add(m_transitions, 1);
-    int rc = alarm_apply(p->opt.alarms, &a, pw_now_ms(), NULL);
+    int64_t id = 0;
+    int rc = alarm_apply(p->opt.alarms, &a, pw_now_ms(), &id);
     if (rc == PW_OK && p->opt.tap.transition)
-        p->opt.tap.transition(&a, p->opt.tap.arg);
+        p->opt.tap.transition(&a, id, p->opt.tap.arg);
     if (rc != PW_OK) {
         pw_counter_add(m_alarm_errors, 1);
         PW_LOG_ERROR("pipeline", "alarm transition not stored", "source=%s rule=%s err=%s",

@@ -102,10 +102,11 @@ struct pipeline_side_store {
  *   batch       each batch about to be committed whose samples were all stored or refused
  *               (rc == PW_OK), before the side stores commit; read its samples with
  *               pipeline_batch_stored and its device events (ids assigned) from b->events
- *   transition  each alarm transition the alarm store took */
+ *   transition  each alarm transition the alarm store took, with the id of the alarm it raised
+ *               or changed (0: a clear that matched no open alarm) */
 struct pipeline_tap {
     void (*batch)(struct pipeline *p, const struct pipeline_batch *b, void *arg);
-    void (*transition)(const struct alarm_transition *t, void *arg);
+    void (*transition)(const struct alarm_transition *t, int64_t alarm_id, void *arg);
     void *arg;
 };
 

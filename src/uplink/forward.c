@@ -279,13 +279,16 @@ static void json_field(struct pw_buf *b, const char *name, const char *v)
     }
 }
 
-static void tap_transition(const struct alarm_transition *t, void *arg)
+static void tap_transition(const struct alarm_transition *t, int64_t alarm_id, void *arg)
 {
     struct uplink *u = arg;
     struct pw_buf o;
     pw_buf_init(&o, 0);
-    pw_buf_printf(&o, "{\"action\":\"%s\",\"level\":%d,\"gas_level\":%d,\"ts\":%" PRId64,
-                  t->action == ALARM_RAISE ? "raise" : "clear", t->level, t->gas_level, t->ts);
+    pw_buf_printf(&o,
+                  "{\"alarm_id\":%" PRId64 ",\"action\":\"%s\",\"level\":%d,\"gas_level\":%d,"
+                  "\"ts\":%" PRId64,
+                  alarm_id, t->action == ALARM_RAISE ? "raise" : "clear", t->level, t->gas_level,
+                  t->ts);
     json_field(&o, "source", t->source);
     json_field(&o, "source_kind", t->source_kind);
     json_field(&o, "rule", t->rule);
@@ -802,8 +805,8 @@ void uplink_close(struct uplink *u)
         pthread_join(u->thread, NULL);
         cursor_save(u, u->cursor, true);
     }
-    if (u->in_txn)
-        outbox_commit(u);
+    if (u->ins)
+        outbox_commit(u); /* the transitions since the last group (the writer has stopped) */
     sqlite3_finalize(u->ins);
     sqlite3_finalize(u->prune);
     if (u->db)

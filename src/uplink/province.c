@@ -40,6 +40,7 @@ static const char *const province_migrations[] = {
     "CREATE TABLE park_events (park TEXT NOT NULL, id INTEGER NOT NULL, ts INTEGER NOT NULL,"
     " body TEXT NOT NULL, PRIMARY KEY (park, id));",
     "ALTER TABLE parks ADD COLUMN missing INTEGER NOT NULL DEFAULT 0;",
+    "ALTER TABLE park_alarms ADD COLUMN alarm_id INTEGER NOT NULL DEFAULT 0;",
 };
 
 struct source_lag {
@@ -273,6 +274,7 @@ static int store_records(struct province *pv, const char *park, enum uplink_kind
             sqlite3_bind_int(st, 5, (int)json_int(o, "level"));
             sqlite3_bind_text(st, 6, json_text(o, "action"), -1, SQLITE_TRANSIENT);
             sqlite3_bind_text(st, 7, text, -1, SQLITE_TRANSIENT);
+            sqlite3_bind_int64(st, 8, json_int(o, "alarm_id"));
         } else {
             sqlite3_bind_int64(st, 2, json_int(o, "id"));
             sqlite3_bind_int64(st, 3, json_int(o, "ts"));
@@ -284,9 +286,14 @@ static int store_records(struct province *pv, const char *park, enum uplink_kind
         else if (sqlite3_changes(db_handle(pv->db)) == 0)
             pw_counter_add(m_dups, 1);
         else if (kind == UPLINK_ALARMS) {
+            /* the park's alarm: by its id (a clear that matched nothing changes nothing) */
             char key[512];
-            snprintf(key, sizeof key, "%s|%s|%s", json_text(o, "source"), json_text(o, "rule"),
-                     json_text(o, "condition"));
+            int64_t aid = json_int(o, "alarm_id");
+            if (aid > 0)
+                snprintf(key, sizeof key, "%lld", (long long)aid);
+            else
+                snprintf(key, sizeof key, "%s|%s|%s", json_text(o, "source"),
+                         json_text(o, "rule"), json_text(o, "condition"));
             sqlite3_reset(pv->upd_state);
             sqlite3_bind_text(pv->upd_state, 1, park, -1, SQLITE_TRANSIENT);
             sqlite3_bind_text(pv->upd_state, 2, key, -1, SQLITE_TRANSIENT);
@@ -568,7 +575,7 @@ int province_open(const struct province_deps *d, struct province **out)
         goto fail;
     if ((rc = db_prepare(pv->db,
                          "INSERT OR IGNORE INTO park_alarms (park, msg, idx, ts, level, action, "
-                         "body) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                         "body, alarm_id) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
                          &pv->ins_alarm)) ||
         (rc = db_prepare(pv->db,
                          "INSERT OR IGNORE INTO park_events (park, id, ts, body) "
