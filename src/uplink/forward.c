@@ -601,8 +601,12 @@ static void *forwarder(void *arg)
         uint64_t cursor = u->cursor;
         pthread_mutex_unlock(&u->mu);
         if (rw) {
-            /* wait for what is in flight (acknowledged or failed), then resend from the cursor */
-            js_PublishAsyncComplete(js, NULL);
+            /* wait for what is in flight (acknowledged or failed: each has MaxWait), then resend
+             * from the cursor; acknowledgements arriving later still count by their id */
+            jsPubOptions cw;
+            jsPubOptions_Init(&cw);
+            cw.MaxWait = 2 * u->cfg->uplink_ack_wait;
+            js_PublishAsyncComplete(js, &cw);
             pthread_mutex_lock(&u->mu);
             cursor = u->cursor;
             memset(u->ackbits, 0, (u->window + 7) / 8);
