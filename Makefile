@@ -33,7 +33,7 @@ SANFLAGS := -fsanitize=$(SANITIZE) -fno-omit-frame-pointer -fno-sanitize-recover
 endif
 
 PKGS := libuv libmicrohttpd sqlite3 libsodium libmosquitto libzstd zlib libcjson \
-        libcurl inih libpcre2-8
+        libcurl inih libpcre2-8 libnats
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 # snappy (Prometheus remote write) ships no pkg-config file in Debian
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lsnappy
@@ -56,7 +56,7 @@ Q := @
 endif
 
 # ---- modules and what each may use (design.md, "Modules and the layering rule") ----
-MODULES := base db proto tsdb geo dispersion model events alarm rules archive pipeline supervise ingest http sim
+MODULES := base db proto tsdb geo dispersion model events alarm rules archive pipeline supervise uplink ingest http sim
 MOD_DEPS_base     :=
 MOD_DEPS_db       := base
 MOD_DEPS_proto    := base
@@ -70,8 +70,9 @@ MOD_DEPS_rules    := base db geo model alarm
 MOD_DEPS_archive  := base
 MOD_DEPS_pipeline := base db tsdb geo model events alarm rules archive
 MOD_DEPS_supervise := base db tsdb geo model events alarm rules archive pipeline
+MOD_DEPS_uplink   := base db tsdb geo model events alarm rules archive pipeline
 MOD_DEPS_ingest   := base db proto tsdb geo model events alarm rules archive pipeline supervise
-MOD_DEPS_http     := base db proto tsdb geo dispersion model events alarm rules archive pipeline supervise ingest
+MOD_DEPS_http     := base db proto tsdb geo dispersion model events alarm rules archive pipeline supervise uplink ingest
 MOD_DEPS_sim      := base proto geo
 
 mod_srcs = $(wildcard src/$(1)/*.c)

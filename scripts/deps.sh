@@ -10,6 +10,7 @@ PKGS=(
   libmosquitto-dev mosquitto mosquitto-clients libmodbus-dev
   libzstd-dev zlib1g-dev libcjson-dev libcurl4-openssl-dev curl libinih-dev libcmocka-dev
   libpcre2-dev libsnappy-dev prometheus
+  nats-server libnats-dev
   nodejs chromium
   golang-go golang-golang-x-mod-dev
 )

@@ -39,6 +39,7 @@ void cli_archive_paths(struct cli *c, char *dir, size_t dcap, char *key, size_t 
  * error with err. */
 struct archive_key;
 int cli_archive_witness_key(struct cli *c, struct archive_key *wk, char *err, size_t errcap);
+int cmd_uplink(struct cli *c);
 
 /* Opens <data>/meta.db (creating the directory). Returns NULL after printing the reason. */
 struct model *cli_open_model(struct cli *c);

@@ -29,6 +29,7 @@
 #include "pipeline/pipeline.h"
 #include "supervise/supervise.h"
 #include "tsdb/tsdb.h"
+#include "uplink/uplink.h"
 
 #include <inttypes.h>
 #include <signal.h>
@@ -355,6 +356,15 @@ int cmd_serve(struct cli *c)
     char wvkey[300] = "";
     int status = 1;
     sig_atomic_t flushes_done = 0;
+    struct uplink *up = NULL;
+    struct province *pv = NULL;
+    const char *role = cli_take_opt(c, "--role");
+    if (!role)
+        role = "park";
+    if (strcmp(role, "park") != 0 && strcmp(role, "province") != 0) {
+        fprintf(stderr, "parkwatch serve: --role must be park or province, not '%s'\n", role);
+        return 2;
+    }
     if (c->argc > 0) {
         fprintf(stderr, "parkwatch serve: unexpected argument '%s'\n", c->argv[0]);
         return 2;
@@ -384,7 +394,13 @@ int cmd_serve(struct cli *c)
     pipeline_opts_init(&po);
     supervise_pipeline_opts(sv, &po);
     po.archive = ar;
+    struct uplink_deps ud = {.cfg = &c->cfg, .data_dir = c->data_dir, .db = db};
+    if (strcmp(role, "park") == 0 && uplink_open(&ud, &po, &up) != PW_OK)
+        goto out;
     if (pipeline_open(db, &po, &pl) != PW_OK)
+        goto out;
+    struct province_deps pd = {.cfg = &c->cfg, .data_dir = c->data_dir, .pipeline = pl};
+    if (strcmp(role, "province") == 0 && province_open(&pd, &pv) != PW_OK)
         goto out;
 
     if (ar && start_witnessing(c, ar, &wit, &push, wvkey, sizeof wvkey) != PW_OK)
@@ -407,7 +423,8 @@ int cmd_serve(struct cli *c)
                            .alarms = supervise_alarms(sv),
                            .rules_db = supervise_rules_db(sv),
                            .archive = ar,
-                           .witness = wit};
+                           .witness = wit,
+                           .province = pv};
     snprintf(hd.witness_vkey, sizeof hd.witness_vkey, "%s", wvkey);
     if (http_start(&hd, &http) != PW_OK)
         goto out;
@@ -440,7 +457,9 @@ out:
     http_stop(http);
     ingest_stop(ig);
     stop_field(&fh);
+    province_close(pv);
     pipeline_close(pl);
+    uplink_close(up);
     archive_pusher_stop(push);
     archive_close(ar);
     archive_witness_close(wit);

@@ -28,6 +28,7 @@ static const char usage[] =
     "\n"
     "commands:\n"
     "  serve                         run the platform (HTTP, HJ 212, JT/T 808, MQTT, Modbus)\n"
+    "  serve --role province         the province node: every park's data from NATS JetStream\n"
     "  import FILE.json [--replace]  load a park model (one transaction; errors name the JSON path)\n"
     "  import --csv devices|points FILE.csv\n"
     "                                load a device or point ledger (台账)\n"
@@ -51,6 +52,9 @@ static const char usage[] =
     "                                play the park's devices against a daemon (docs/simulator.md)\n"
     "  archive verify|export|vkey    check the tamper-evident archive offline, write a filing\n"
     "                                package (备案包), print the verifier key (docs/archive.md)\n"
+    "  uplink setup --role park|hub ...\n"
+    "                                write the nats-server configuration of a park leaf or the\n"
+    "                                province hub (docs/province.md)\n"
     "  version                       print the version\n"
     "  help                          this text\n"
     "\n"
@@ -264,6 +268,7 @@ int main(int argc, char **argv)
         {"terminal", cmd_terminal},
         {"flush", cmd_flush},
         {"archive", cmd_archive},
+        {"uplink", cmd_uplink},
     };
     if (argc < 2 || strcmp(argv[1], "help") == 0 || strcmp(argv[1], "--help") == 0 ||
         strcmp(argv[1], "-h") == 0) {

@@ -201,4 +201,36 @@
       "signed by both keys and a key-rotation leaf records the old and new verifier keys.")       \
     X(archive, previous_vkeys, STR, "", "", "", 0,                                                 \
       "Comma-separated verifier keys of earlier signing keys whose checkpoints stay valid (after " \
-      "a rotation: the old key, once archive.key_file is the new one).")
+      "a rotation: the old key, once archive.key_file is the new one).")                            \
+    X(uplink, enabled, BOOL, "false", "", "", 0,                                                   \
+      "Forward every committed sample, alarm transition and device event to the park's "           \
+      "NATS JetStream leaf for the province (docs/province.md).")                                 \
+    X(uplink, park, STR, "", "", "", 0,                                                            \
+      "This park's id in the province ([a-z0-9-], at most 32): subjects pw.<park>.*, stream "      \
+      "PW_<PARK>, JetStream domain park-<park>.")                                                  \
+    X(uplink, nats_url, STR, "nats://127.0.0.1:4222", "", "", 0,                                   \
+      "The park's own nats-server (the leaf of the province hub).")                                \
+    X(uplink, user, STR, "", "", "", 0, "User name at the park's nats-server (\"\" = none).")       \
+    X(uplink, password, STR, "", "", "", 0, "Password at the park's nats-server.")                 \
+    X(uplink, max_in_flight, INT, "64", "1", "4096", 0,                                            \
+      "Messages published and not yet acknowledged by the park stream, at most.")                  \
+    X(uplink, ack_wait, DUR, "5s", "100ms", "5m", 0,                                               \
+      "A publish not acknowledged within this is sent again (the stream deduplicates it).")        \
+    X(uplink, stream_max_age, DUR, "14d", "1h", "10y", 0,                                          \
+      "MaxAge of the park stream PW_<PARK>: what the park keeps for the province during an outage.") \
+    X(uplink, stream_max_bytes, SIZE, "10GiB", "1MiB", "100TiB", 0,                                \
+      "MaxBytes of the park stream (Discard=Old): size it for the longest WAN outage.")            \
+    X(uplink, replay_window, DUR, "2m", "0", "1h", 0,                                              \
+      "Outbox rows are kept this long after their acknowledgement and sent again after an "        \
+      "unclean stop (the server fsyncs its store every 60 s).")                                    \
+    X(province, id, STR, "", "", "", 0,                                                            \
+      "This province's id (`serve --role province`): aggregate stream PW_PROV_<ID>, JetStream "    \
+      "domain prov-<id>.")                                                                         \
+    X(province, nats_url, STR, "nats://127.0.0.1:4222", "", "", 0,                                 \
+      "The province hub's nats-server.")                                                           \
+    X(province, user, STR, "", "", "", 0, "User name at the hub (\"\" = none).")                  \
+    X(province, password, STR, "", "", "", 0, "Password at the hub.")                              \
+    X(province, parks, STR, "", "", "", 0,                                                         \
+      "Comma-separated park ids the aggregate stream sources (from $JS.park-<p>.API).")            \
+    X(province, fetch, INT, "256", "1", "4096", 0,                                                 \
+      "Messages fetched from the aggregate stream at once (one group commit, then acknowledged).")

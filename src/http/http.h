@@ -25,6 +25,7 @@ struct archive;
 struct archive_witness;
 struct http_server;
 
+struct province;
 struct http_deps {
     const struct pw_config *cfg; /* borrowed; lives longer than the server */
     struct model *model;         /* borrowed */
@@ -38,6 +39,7 @@ struct http_deps {
     struct archive *archive;     /* borrowed: the tamper-evident archive (readers); may be NULL */
     struct archive_witness *witness; /* borrowed: witness for other logs; may be NULL */
     char witness_vkey[300];      /* its cosignature verifier key ("" when not a witness) */
+    struct province *province;   /* borrowed: serve --role province; NULL otherwise */
 };
 
 /* Starts listening on cfg->http_listen ("host:port") with its own threads. Returns PW_OK and

@@ -149,6 +149,7 @@ extern const struct http_route http_routes_admin[];
 bool http_health_storage(struct http_server *s, struct pw_buf *out);
 extern const struct http_route http_routes_archive[];
 extern const struct http_route http_routes_dispersion[];
+extern const struct http_route http_routes_province[];
 
 /* sse.c */
 struct sse_hub *sse_hub_open(struct alarm_store *alarms);

@@ -106,6 +106,7 @@ static const struct http_route *const route_tables[] = {
     http_routes_admin,
     http_routes_archive,
     http_routes_dispersion,
+    http_routes_province,
 };
 
 /* ---- responses ---- */

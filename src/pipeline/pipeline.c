@@ -141,7 +141,10 @@ void pipeline_emit(const struct alarm_transition *t, void *arg)
     struct alarm_transition a = *t;
     a.origin_ns = p->origin_ns;
     pw_counter_add(m_transitions, 1);
-    int rc = alarm_apply(p->opt.alarms, &a, pw_now_ms(), NULL);
+    int64_t id = 0;
+    int rc = alarm_apply(p->opt.alarms, &a, pw_now_ms(), &id);
+    if (rc == PW_OK && p->opt.tap.transition)
+        p->opt.tap.transition(&a, id, p->opt.tap.arg);
     if (rc != PW_OK) {
         pw_counter_add(m_alarm_errors, 1);
         PW_LOG_ERROR("pipeline", "alarm transition not stored", "source=%s rule=%s err=%s",
@@ -203,6 +206,22 @@ void pipeline_batch_reserve(struct pipeline_batch *b, size_t samples, size_t lab
         b->samples = pw_xrealloc(b->samples, b->cap * sizeof *b->samples);
     }
     pw_buf_reserve(&b->arena, label_bytes);
+}
+
+void pipeline_batch_stored(const struct pipeline_batch *b,
+                           void (*fn)(uint32_t ref, int64_t ts, double v, uint8_t q, void *arg),
+                           void *arg)
+{
+    size_t r = 0;
+    for (size_t i = 0; i < b->applied; i++) {
+        if (r < b->refused && b->refusals && b->refusals[r].index == i) {
+            r++;
+            continue;
+        }
+        const struct pl_sample *s = &b->samples[i];
+        if (s->nlabels == 0)
+            fn(s->label_off, s->ts, s->value, s->quality, arg);
+    }
 }
 
 static struct pl_sample *new_sample(struct pipeline_batch *b)
@@ -452,6 +471,13 @@ static void apply_range(struct pipeline *p, struct pipeline_batch *b, size_t to,
         last_ref = ref;
         b->stored++;
         evaluate(p, ref, s, now);
+        if (p->opt.tap.batch) {
+            /* stored: from now on the sample is its series ref (for the tap; the labels stay in
+             * the arena for the samples after it) */
+            struct pl_sample *ws = &b->samples[i];
+            ws->nlabels = 0;
+            ws->label_off = ref;
+        }
     }
     b->applied = i;
     refused_log(p, now);
@@ -623,6 +649,10 @@ static void commit_applied(struct pipeline *p)
             }
         }
     }
+    if (p->opt.tap.batch)
+        for (struct pipeline_batch *t = p->applied.head; t; t = t->next)
+            if (t->rc == PW_OK)
+                p->opt.tap.batch(p, t, p->opt.tap.arg);
     int rc = tsdb_commit(p->db, &seq);
     pw_counter_add(m_groups, 1);
     for (size_t i = 0; i < p->opt.n_side && rc == PW_OK; i++) {

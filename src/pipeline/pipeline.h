@@ -51,6 +51,7 @@
 #include <stdint.h>
 
 struct pipeline;
+struct pipeline_batch;
 
 /* A decoded vehicle position (JT/T 808 0x0200 / 0x0704) with who it belongs to: a typed record
  * of a batch, handed to the supervisor (pipeline_opts.supervisor) on the writer thread after the
@@ -96,6 +97,19 @@ struct pipeline_side_store {
     void *arg;
 };
 #define PIPELINE_SIDE_STORES_MAX 4
+
+/* A tap on what the group commit makes durable (uplink/ fills it: its outbox is a side store,
+ * so what it records is durable exactly when the data is). On the writer thread; must be quick.
+ *   batch       each batch about to be committed whose samples were all stored or refused
+ *               (rc == PW_OK), before the side stores commit; read its samples with
+ *               pipeline_batch_stored and its device events (ids assigned) from b->events
+ *   transition  each alarm transition the alarm store took, with the id of the alarm it raised
+ *               or changed (0: a clear that matched no open alarm) */
+struct pipeline_tap {
+    void (*batch)(struct pipeline *p, const struct pipeline_batch *b, void *arg);
+    void (*transition)(const struct alarm_transition *t, int64_t alarm_id, void *arg);
+    void *arg;
+};
 
 /* A slice: at most this many samples, or this much time (0.2 ms), before batches that arrived
  * meanwhile get a turn. */
@@ -165,6 +179,7 @@ struct pipeline_opts {
      * fsynced by the sync thread with the storage; a batch is done only once its leaves are
      * durable. Checkpoints are signed from the writer thread when due. */
     struct archive *archive;
+    struct pipeline_tap tap; /* batch NULL: none */
 };
 void pipeline_opts_init(struct pipeline_opts *o);
 
@@ -200,6 +215,12 @@ void pipeline_batch_set_events(struct pipeline_batch *b, struct device_event *e,
 void pipeline_batch_add_position(struct pipeline_batch *b, const struct pipeline_position *pos);
 /* Preallocates for about `samples` samples and `label_bytes` bytes of label text. */
 void pipeline_batch_reserve(struct pipeline_batch *b, size_t samples, size_t label_bytes);
+
+/* In a tap's batch callback: fn(ref, ts, value, quality, arg) for each stored sample of b, in
+ * order (refused samples skipped). */
+void pipeline_batch_stored(const struct pipeline_batch *b,
+                           void (*fn)(uint32_t ref, int64_t ts, double v, uint8_t q, void *arg),
+                           void *arg);
 
 /* Queues b; p owns it from now on, even on error (then on_done is not called and b is freed).
  * Returns PW_OK, PW_EFULL (queue full) or PW_ECLOSED (shutting down). */

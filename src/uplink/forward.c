@@ -1,0 +1,829 @@
+/* forward.c — the park side of the uplink (uplink.h): the outbox as a side store of the group
+ * commit, fed by the pipeline tap on the writer thread, and the forwarder thread that publishes
+ * its durable rows to the park's JetStream and advances the cursor.
+ *
+ * Outbox rows: (seq INTEGER PRIMARY KEY, kind, body). The tap encodes the group's samples into
+ * messages of at most UPLINK_MSG_MAX bytes (one row each), its device events and the alarm
+ * transitions since the last commit into JSON rows. commit (writer) writes them with the group
+ * transaction; sync (sync thread) fsyncs and only then publishes their seqs as durable to the
+ * forwarder. The forwarder publishes rows in seq order with Nats-Msg-Id <park>.<kind>.<seq>,
+ * at most uplink.max_in_flight unacknowledged; an error or an ack timeout makes it resend from
+ * the cursor (the stream's 10 min duplicate window drops what it already has). Rows at or below
+ * the cursor are deleted once acknowledged for longer than uplink.replay_window; after an
+ * unclean stop (no <data>/uplink/clean) the forwarder starts again from the oldest row kept. */
+#include "uplink/uplink.h"
+#include "uplink/uplink_int.h"
+
+#include "base/err.h"
+#include "base/fsutil.h"
+#include "base/log.h"
+#include "base/mem.h"
+#include "base/metrics.h"
+#include "base/timeutil.h"
+#include "db/db.h"
+
+#include <inttypes.h>
+#include <math.h>
+#include <nats/nats.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+static const char *const outbox_migrations[] = {
+    "CREATE TABLE outbox (seq INTEGER PRIMARY KEY, kind INTEGER NOT NULL, body BLOB NOT NULL);",
+};
+
+struct acked_at {
+    uint64_t seq;
+    int64_t ms;
+};
+
+struct uplink {
+    char park[UPLINK_PARK_MAX + 1];
+    char subject[3][UPLINK_PARK_MAX + 16];
+    char dir[4096];
+    struct tsdb *tsdb;
+    struct db *db;  /* writer connection (writer thread; sync on the sync thread) */
+    struct db *rdb; /* the forwarder's reading connection */
+    /* writer thread */
+    sqlite3_stmt *ins, *prune;
+    bool in_txn;
+    int err; /* a failed insert fails the group's commit */
+    struct pw_buf samples, alarms, events;
+    uint64_t pruned;
+    uint32_t prev_ref;
+    bool have_prev;
+    size_t enc_len;   /* the PWS1 size of the samples row being built */
+    uint32_t *lablen; /* per series ref: bytes of its labels in PWS1 (0 = not yet known) */
+    size_t lablen_cap;
+    struct pw_buf wire; /* forwarder: a PWR1 row encoded as PWS1 */
+    size_t n_alarms, n_events;
+    _Atomic uint64_t committed; /* last seq committed (writer) */
+    _Atomic uint64_t durable;   /* last seq fsynced (sync thread) */
+    _Atomic uint64_t prune_below; /* set by the forwarder: rows below may go */
+    /* forwarder */
+    const struct pw_config *cfg;
+    pthread_t thread;
+    bool started;
+    _Atomic bool stop;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    uint64_t cursor;    /* mu: highest contiguous acknowledged seq */
+    uint64_t next;      /* forwarder: next seq to send */
+    uint8_t *ackbits;   /* mu: window of max_in_flight bits after cursor */
+    size_t window;
+    bool rewind;        /* mu: an error; resend from cursor + 1 */
+    struct acked_at hist[64]; /* forwarder: cursor values and when, for the replay window */
+    size_t nhist;
+    uint64_t saved_cursor;
+    bool connected;
+};
+
+static struct pw_counter *m_published, *m_acked, *m_errors, *m_rows, *m_samples_fwd;
+static struct pw_counter *g_lag_rows, *g_cursor, *g_durable, *g_lag_ms, *g_connected;
+
+static void metrics_init(void)
+{
+    m_rows = pw_counter_get("parkwatch_uplink_outbox_rows_total", NULL,
+                            "Messages written to the uplink outbox (durable with the group commit).");
+    m_samples_fwd = pw_counter_get("parkwatch_uplink_samples_total", NULL,
+                                   "Samples recorded in the uplink outbox.");
+    m_published = pw_counter_get("parkwatch_uplink_published_total", NULL,
+                                 "Messages published to the park stream (resends included).");
+    m_acked = pw_counter_get("parkwatch_uplink_acked_total", NULL,
+                             "Publishes acknowledged by the park stream.");
+    m_errors = pw_counter_get("parkwatch_uplink_publish_errors_total", NULL,
+                              "Publishes that failed or timed out (resent from the cursor).");
+    g_lag_rows = pw_gauge_get("parkwatch_uplink_lag_messages", NULL,
+                              "Durable outbox messages not yet acknowledged by the park stream.");
+    g_cursor = pw_gauge_get("parkwatch_uplink_cursor", NULL,
+                            "Highest contiguous outbox sequence acknowledged by the park stream.");
+    g_durable = pw_gauge_get("parkwatch_uplink_durable_seq", NULL,
+                             "Highest outbox sequence made durable.");
+    g_lag_ms = pw_gauge_get("parkwatch_uplink_lag_ms", NULL,
+                            "Milliseconds the outbox has had durable messages not yet "
+                            "acknowledged by the park stream (0 when caught up).");
+    g_connected = pw_gauge_get("parkwatch_uplink_connected", NULL,
+                               "1 while connected to the park's nats-server.");
+}
+
+/* ---- writer thread: the tap and the side store ---- */
+
+static int begin(struct uplink *u)
+{
+    if (u->in_txn)
+        return PW_OK;
+    int rc = db_exec(u->db, "BEGIN");
+    if (rc == PW_OK)
+        u->in_txn = true;
+    return rc;
+}
+
+static int insert_row(struct uplink *u, enum uplink_kind kind, const struct pw_buf *body)
+{
+    int rc = begin(u);
+    if (rc != PW_OK)
+        return rc;
+    sqlite3_reset(u->ins);
+    sqlite3_bind_int(u->ins, 1, (int)kind);
+    sqlite3_bind_blob(u->ins, 2, body->data, (int)body->len, SQLITE_STATIC);
+    rc = db_step(u->db, u->ins);
+    sqlite3_clear_bindings(u->ins);
+    if (rc < 0)
+        return rc;
+    pw_counter_add(m_rows, 1);
+    return PW_OK;
+}
+
+/* Samples rows are stored compact ("PWR1", then per sample u32 series ref, i64 ts, f64 value,
+ * u8 quality: 21 bytes) and encoded with their labels (PWS1, the wire format) by the forwarder
+ * when it publishes them: the writer thread only appends 21 bytes per sample, and a row's
+ * message is the same bytes every time it is sent (labels of a ref never change). The writer
+ * keeps the PWS1 size of the row it builds under UPLINK_MSG_MAX. */
+#define RAW_REC 21
+
+static void flush_samples(struct uplink *u)
+{
+    if (u->samples.len > 4 && u->err == PW_OK)
+        u->err = insert_row(u, UPLINK_SAMPLES, &u->samples);
+    pw_buf_reset(&u->samples);
+    pw_buf_append(&u->samples, "PWR1", 4);
+    u->enc_len = 4;
+    u->have_prev = false;
+}
+
+/* Bytes of ref's labels in PWS1 (writer thread; cached). 0 for an unknown ref. */
+static uint32_t labels_len(struct uplink *u, uint32_t ref)
+{
+    if (ref >= u->lablen_cap) {
+        size_t cap = u->lablen_cap ? u->lablen_cap : 1024;
+        while (cap <= ref)
+            cap *= 2;
+        u->lablen = pw_xrealloc(u->lablen, cap * sizeof *u->lablen);
+        memset(u->lablen + u->lablen_cap, 0, (cap - u->lablen_cap) * sizeof *u->lablen);
+        u->lablen_cap = cap;
+    }
+    if (!u->lablen[ref]) {
+        struct tsdb_label l[TSDB_MAX_LABELS];
+        size_t n = tsdb_series_labels(u->tsdb, ref, l, TSDB_MAX_LABELS);
+        uint32_t len = 0;
+        for (size_t i = 0; i < n && i < TSDB_MAX_LABELS; i++)
+            len += 4 + (uint32_t)(strlen(l[i].name) + strlen(l[i].value));
+        u->lablen[ref] = len;
+    }
+    return u->lablen[ref];
+}
+
+static void put_raw(unsigned char *p, uint64_t v, int n)
+{
+    for (int i = 0; i < n; i++)
+        p[i] = (unsigned char)(v >> (8 * i));
+}
+
+static uint64_t get_raw(const unsigned char *p, int n)
+{
+    uint64_t v = 0;
+    for (int i = 0; i < n; i++)
+        v |= (uint64_t)p[i] << (8 * i);
+    return v;
+}
+
+static void on_sample(uint32_t ref, int64_t ts, double v, uint8_t q, void *arg)
+{
+    struct uplink *u = arg;
+    bool same = u->have_prev && ref == u->prev_ref;
+    uint32_t ll = same ? 0 : labels_len(u, ref);
+    if (!same && ll == 0)
+        return; /* cannot happen: a stored sample's series */
+    size_t need = 18 + ll;
+    if (u->enc_len + need > UPLINK_MSG_MAX) {
+        flush_samples(u);
+        ll = labels_len(u, ref);
+        need = 18 + ll;
+    }
+    unsigned char rec[RAW_REC];
+    uint64_t bits;
+    memcpy(&bits, &v, sizeof bits);
+    put_raw(rec, ref, 4);
+    put_raw(rec + 4, (uint64_t)ts, 8);
+    put_raw(rec + 12, bits, 8);
+    rec[20] = q;
+    pw_buf_append(&u->samples, rec, RAW_REC);
+    u->enc_len += need;
+    u->prev_ref = ref;
+    u->have_prev = true;
+    pw_counter_add(m_samples_fwd, 1);
+}
+
+/* Encodes a PWR1 row as PWS1 into u->wire (forwarder thread). */
+static int encode_row(struct uplink *u, const unsigned char *body, size_t len)
+{
+    if (len < 4 || memcmp(body, "PWR1", 4) != 0 || (len - 4) % RAW_REC != 0)
+        return PW_ECORRUPT;
+    uplink_samples_begin(&u->wire);
+    uint32_t prev = 0;
+    bool have = false;
+    for (size_t off = 4; off < len; off += RAW_REC) {
+        const unsigned char *r = body + off;
+        uint32_t ref = (uint32_t)get_raw(r, 4);
+        int64_t ts = (int64_t)get_raw(r + 4, 8);
+        uint64_t bits = get_raw(r + 12, 8);
+        double v;
+        memcpy(&v, &bits, sizeof v);
+        bool same = have && ref == prev;
+        struct tsdb_label l[TSDB_MAX_LABELS];
+        size_t n = same ? 0 : tsdb_series_labels(u->tsdb, ref, l, TSDB_MAX_LABELS);
+        if (!same && n == 0)
+            return PW_ECORRUPT;
+        int rc = uplink_samples_add(&u->wire, l, n, same, ts, v, r[20]);
+        if (rc != PW_OK)
+            return rc;
+        prev = ref;
+        have = true;
+    }
+    return PW_OK;
+}
+
+/* Appends one JSON object to a row buffer (an array), flushing it first when it would pass
+ * UPLINK_MSG_MAX. */
+static void json_row_add(struct uplink *u, struct pw_buf *rb, size_t *count, enum uplink_kind kind,
+                         const struct pw_buf *obj)
+{
+    if (rb->len && rb->len + obj->len + 2 > UPLINK_MSG_MAX) {
+        pw_buf_putc(rb, ']');
+        if (u->err == PW_OK)
+            u->err = insert_row(u, kind, rb);
+        pw_buf_reset(rb);
+        *count = 0;
+    }
+    pw_buf_putc(rb, rb->len ? ',' : '[');
+    pw_buf_append(rb, obj->data, obj->len);
+    (*count)++;
+}
+
+static void json_num(struct pw_buf *b, const char *name, double v)
+{
+    if (isfinite(v))
+        pw_buf_printf(b, ",\"%s\":%.17g", name, v);
+}
+
+static void json_field(struct pw_buf *b, const char *name, const char *v)
+{
+    if (v && *v) {
+        pw_buf_printf(b, ",\"%s\":", name);
+        pw_buf_json_str(b, v);
+    }
+}
+
+static void tap_transition(const struct alarm_transition *t, int64_t alarm_id, void *arg)
+{
+    struct uplink *u = arg;
+    struct pw_buf o;
+    pw_buf_init(&o, 0);
+    pw_buf_printf(&o,
+                  "{\"alarm_id\":%" PRId64 ",\"action\":\"%s\",\"level\":%d,\"gas_level\":%d,"
+                  "\"ts\":%" PRId64,
+                  alarm_id, t->action == ALARM_RAISE ? "raise" : "clear", t->level, t->gas_level,
+                  t->ts);
+    json_field(&o, "source", t->source);
+    json_field(&o, "source_kind", t->source_kind);
+    json_field(&o, "rule", t->rule);
+    json_field(&o, "condition", t->condition);
+    json_field(&o, "device", t->device);
+    json_field(&o, "enterprise", t->enterprise);
+    json_field(&o, "area", t->area);
+    json_field(&o, "point", t->point);
+    json_field(&o, "series", t->series);
+    json_field(&o, "message", t->message);
+    json_num(&o, "value", t->value);
+    json_num(&o, "threshold", t->threshold);
+    pw_buf_putc(&o, '}');
+    json_row_add(u, &u->alarms, &u->n_alarms, UPLINK_ALARMS, &o);
+    pw_buf_release(&o);
+}
+
+static void tap_event(struct uplink *u, const struct device_event *e)
+{
+    struct pw_buf o;
+    pw_buf_init(&o, 0);
+    pw_buf_printf(&o, "{\"id\":%" PRId64 ",\"ts\":%" PRId64 ",\"received_ms\":%" PRId64
+                      ",\"type\":\"%s\"",
+                  e->id, e->ts, e->received_ms, e->type == DEVEV_GATE ? "gate" : "fire_panel");
+    json_field(&o, "kind", e->kind);
+    json_field(&o, "device", e->device);
+    json_field(&o, "enterprise", e->enterprise);
+    json_field(&o, "source", e->source);
+    json_field(&o, "ext_id", e->ext_id);
+    json_field(&o, "text", e->text);
+    json_field(&o, "subject", e->subject);
+    json_field(&o, "direction", e->direction);
+    json_field(&o, "plate", e->plate);
+    json_field(&o, "person", e->person);
+    json_field(&o, "gate", e->gate);
+    if (e->loop >= 0)
+        pw_buf_printf(&o, ",\"loop\":%d", e->loop);
+    if (e->zone >= 0)
+        pw_buf_printf(&o, ",\"zone\":%d", e->zone);
+    if (e->detector >= 0)
+        pw_buf_printf(&o, ",\"detector\":%d", e->detector);
+    if (e->people >= 0)
+        pw_buf_printf(&o, ",\"people\":%d", e->people);
+    if (e->vehicles >= 0)
+        pw_buf_printf(&o, ",\"vehicles\":%d", e->vehicles);
+    if (e->hazmat)
+        pw_buf_puts(&o, ",\"hazmat\":true");
+    pw_buf_putc(&o, '}');
+    json_row_add(u, &u->events, &u->n_events, UPLINK_EVENTS, &o);
+    pw_buf_release(&o);
+}
+
+static void tap_batch(struct pipeline *p, const struct pipeline_batch *b, void *arg)
+{
+    struct uplink *u = arg;
+    pipeline_batch_stored(b, on_sample, u);
+    for (size_t i = 0; i < b->nevents; i++)
+        if (!b->events[i].duplicate && b->events[i].id > 0)
+            tap_event(u, &b->events[i]);
+}
+
+static int outbox_commit(void *arg)
+{
+    struct uplink *u = arg;
+    flush_samples(u);
+    if (u->alarms.len) {
+        pw_buf_putc(&u->alarms, ']');
+        if (u->err == PW_OK)
+            u->err = insert_row(u, UPLINK_ALARMS, &u->alarms);
+        pw_buf_reset(&u->alarms);
+        u->n_alarms = 0;
+    }
+    if (u->events.len) {
+        pw_buf_putc(&u->events, ']');
+        if (u->err == PW_OK)
+            u->err = insert_row(u, UPLINK_EVENTS, &u->events);
+        pw_buf_reset(&u->events);
+        u->n_events = 0;
+    }
+    uint64_t below = atomic_load(&u->prune_below);
+    if (below > u->pruned + 1024 && u->err == PW_OK && begin(u) == PW_OK) {
+        sqlite3_reset(u->prune);
+        sqlite3_bind_int64(u->prune, 1, (sqlite3_int64)below);
+        if (db_step(u->db, u->prune) >= 0)
+            u->pruned = below;
+    }
+    if (!u->in_txn)
+        return PW_OK;
+    u->in_txn = false;
+    int rc = u->err;
+    u->err = PW_OK;
+    if (rc == PW_OK)
+        rc = db_exec(u->db, "COMMIT");
+    if (rc != PW_OK) {
+        sqlite3_exec(db_handle(u->db), "ROLLBACK", NULL, NULL, NULL);
+        return rc;
+    }
+    atomic_store(&u->committed, (uint64_t)sqlite3_last_insert_rowid(db_handle(u->db)));
+    return PW_OK;
+}
+
+static int outbox_sync(void *arg)
+{
+    struct uplink *u = arg;
+    uint64_t c = atomic_load(&u->committed);
+    int rc = db_sync(u->db);
+    if (rc != PW_OK)
+        return rc;
+    db_checkpoint(u->db, 4096);
+    if (c > atomic_load(&u->durable)) {
+        atomic_store(&u->durable, c);
+        pw_gauge_set(g_durable, c);
+        pthread_mutex_lock(&u->mu);
+        pthread_cond_signal(&u->cv);
+        pthread_mutex_unlock(&u->mu);
+    }
+    return PW_OK;
+}
+
+/* ---- the forwarder thread ---- */
+
+/* Records seq as acknowledged and advances the cursor over the contiguous run (mu held). */
+static void mark_acked(struct uplink *u, uint64_t seq)
+{
+    if (seq <= u->cursor || seq - u->cursor > u->window)
+        return;
+    size_t bit = (size_t)(seq - u->cursor - 1);
+    u->ackbits[bit / 8] |= (uint8_t)(1u << (bit % 8));
+    size_t adv = 0;
+    while (adv < u->window && (u->ackbits[adv / 8] & (1u << (adv % 8))))
+        adv++;
+    if (!adv)
+        return;
+    for (size_t i = 0; i < u->window; i++) {
+        size_t from = i + adv;
+        bool set = from < u->window && (u->ackbits[from / 8] & (1u << (from % 8)));
+        if (set)
+            u->ackbits[i / 8] |= (uint8_t)(1u << (i % 8));
+        else
+            u->ackbits[i / 8] &= (uint8_t)~(1u << (i % 8));
+    }
+    u->cursor += adv;
+}
+
+static void on_ack(jsCtx *js, natsMsg *msg, jsPubAck *pa, jsPubAckErr *pae, void *closure)
+{
+    struct uplink *u = closure;
+    const char *id = NULL;
+    natsMsgHeader_Get(msg, "Nats-Msg-Id", &id);
+    const char *dot = id ? strrchr(id, '.') : NULL;
+    uint64_t seq = dot ? strtoull(dot + 1, NULL, 10) : 0;
+    pthread_mutex_lock(&u->mu);
+    if (pa && !pae) {
+        pw_counter_add(m_acked, 1);
+        mark_acked(u, seq);
+    } else {
+        pw_counter_add(m_errors, 1);
+        u->rewind = true;
+    }
+    pthread_cond_signal(&u->cv);
+    pthread_mutex_unlock(&u->mu);
+    natsMsg_Destroy(msg);
+}
+
+static void on_disconnected(natsConnection *nc, void *closure)
+{
+    struct uplink *u = closure;
+    pw_gauge_set(g_connected, 0);
+    PW_LOG_WARN("uplink", "disconnected from the park's nats-server", "url=%s",
+                u->cfg->uplink_nats_url);
+}
+
+static void on_reconnected(natsConnection *nc, void *closure)
+{
+    struct uplink *u = closure;
+    pw_gauge_set(g_connected, 1);
+    PW_LOG_INFO("uplink", "reconnected to the park's nats-server", "url=%s",
+                u->cfg->uplink_nats_url);
+    pthread_mutex_lock(&u->mu);
+    u->rewind = true; /* what was in flight may be lost: resend from the cursor */
+    pthread_cond_signal(&u->cv);
+    pthread_mutex_unlock(&u->mu);
+}
+
+static int cursor_save(struct uplink *u, uint64_t c, bool clean)
+{
+    char path[4200], text[64];
+    snprintf(path, sizeof path, "%s/cursor", u->dir);
+    int n = snprintf(text, sizeof text, "%" PRIu64 "\n", c);
+    int rc = pw_file_replace(path, text, (size_t)n);
+    if (rc == PW_OK && clean) {
+        snprintf(path, sizeof path, "%s/clean", u->dir);
+        rc = pw_file_replace(path, "clean\n", 6);
+    }
+    if (rc != PW_OK)
+        PW_LOG_ERROR("uplink", "cannot save the cursor", "dir=%s err=%s", u->dir, pw_errname(rc));
+    return rc;
+}
+
+/* Publishes row seq (read from the outbox). PW_OK, PW_ENOTFOUND (no such row), or an error
+ * (retry later). */
+static int publish_row(struct uplink *u, jsCtx *js, sqlite3_stmt *get, uint64_t seq)
+{
+    sqlite3_reset(get);
+    sqlite3_bind_int64(get, 1, (sqlite3_int64)seq);
+    int rc = db_step(u->rdb, get);
+    if (rc != 1)
+        return rc < 0 ? rc : PW_ENOTFOUND;
+    int kind = sqlite3_column_int(get, 0);
+    const void *body = sqlite3_column_blob(get, 1);
+    int len = sqlite3_column_bytes(get, 1);
+    if (kind < UPLINK_SAMPLES || kind > UPLINK_EVENTS)
+        return PW_ECORRUPT;
+    if (kind == UPLINK_SAMPLES) {
+        int erc = encode_row(u, body, (size_t)len);
+        if (erc != PW_OK) {
+            PW_LOG_ERROR("uplink", "outbox row not encodable; skipped", "seq=%" PRIu64 " err=%s",
+                         seq, pw_errname(erc));
+            sqlite3_reset(get);
+            return PW_ENOTFOUND;
+        }
+        body = u->wire.data;
+        len = (int)u->wire.len;
+    }
+    char id[UPLINK_PARK_MAX + 48];
+    snprintf(id, sizeof id, "%s.%s.%" PRIu64, u->park, uplink_kind_name((enum uplink_kind)kind),
+             seq);
+    natsMsg *msg = NULL;
+    natsStatus s = natsMsg_Create(&msg, u->subject[kind - 1], NULL, body, len);
+    sqlite3_reset(get);
+    if (s != NATS_OK)
+        return PW_ENOMEM;
+    jsPubOptions po;
+    jsPubOptions_Init(&po);
+    po.MsgId = id;
+    po.MaxWait = u->cfg->uplink_ack_wait;
+    s = js_PublishMsgAsync(js, &msg, &po);
+    if (s != NATS_OK) {
+        natsMsg_Destroy(msg);
+        return PW_EAGAIN;
+    }
+    pw_counter_add(m_published, 1);
+    return PW_OK;
+}
+
+static void update_hist(struct uplink *u, uint64_t cursor, int64_t now)
+{
+    if (u->nhist == 0 || u->hist[u->nhist - 1].seq != cursor) {
+        if (u->nhist == sizeof u->hist / sizeof u->hist[0]) {
+            memmove(u->hist, u->hist + 1, (u->nhist - 1) * sizeof u->hist[0]);
+            u->nhist--;
+        }
+        u->hist[u->nhist++] = (struct acked_at){cursor, now};
+    }
+    /* the newest cursor acknowledged at least replay_window ago */
+    uint64_t below = 0;
+    for (size_t i = 0; i < u->nhist; i++)
+        if (now - u->hist[i].ms >= u->cfg->uplink_replay_window)
+            below = u->hist[i].seq;
+    if (below > atomic_load(&u->prune_below))
+        atomic_store(&u->prune_below, below);
+}
+
+static void *forwarder(void *arg)
+{
+    struct uplink *u = arg;
+    natsOptions *o = NULL;
+    natsConnection *nc = NULL;
+    jsCtx *js = NULL;
+    sqlite3_stmt *get = NULL;
+    if (db_prepare(u->rdb, "SELECT kind, body FROM outbox WHERE seq = ?1", &get) != PW_OK)
+        goto out;
+    if (natsOptions_Create(&o) != NATS_OK || natsOptions_SetURL(o, u->cfg->uplink_nats_url) ||
+        natsOptions_SetMaxReconnect(o, -1) || natsOptions_SetReconnectWait(o, 250) ||
+        natsOptions_SetRetryOnFailedConnect(o, true, NULL, NULL) ||
+        natsOptions_SetPingInterval(o, 5000) ||
+        natsOptions_SetDisconnectedCB(o, on_disconnected, u) ||
+        natsOptions_SetReconnectedCB(o, on_reconnected, u)) {
+        PW_LOG_ERROR("uplink", "nats options refused", "url=%s", u->cfg->uplink_nats_url);
+        goto out;
+    }
+    if (u->cfg->uplink_user[0])
+        natsOptions_SetUserInfo(o, u->cfg->uplink_user, u->cfg->uplink_password);
+    natsStatus s = natsConnection_Connect(&nc, o);
+    if (s != NATS_OK && s != NATS_NOT_YET_CONNECTED) {
+        PW_LOG_ERROR("uplink", "cannot connect", "url=%s err=\"%s\"", u->cfg->uplink_nats_url,
+                     natsStatus_GetText(s));
+        goto out;
+    }
+    pw_gauge_set(g_connected, s == NATS_OK);
+    jsOptions jo;
+    jsOptions_Init(&jo);
+    jo.PublishAsync.MaxPending = (int64_t)u->window;
+    jo.PublishAsync.AckHandler = on_ack;
+    jo.PublishAsync.AckHandlerClosure = u;
+    jo.PublishAsync.StallWait = 100;
+    if (natsConnection_JetStream(&js, nc, &jo) != NATS_OK)
+        goto out;
+    bool stream_ok = false;
+    int64_t last_save = 0, last_stream_try = 0, behind_since = 0;
+    while (!atomic_load(&u->stop)) {
+        int64_t now = pw_now_ms();
+        if (!stream_ok && now - last_stream_try >= 1000) {
+            last_stream_try = now;
+            stream_ok = uplink_ensure_park_stream(js, u->cfg, u->park) == PW_OK;
+        }
+        pthread_mutex_lock(&u->mu);
+        bool rw = u->rewind;
+        u->rewind = false;
+        uint64_t cursor = u->cursor;
+        pthread_mutex_unlock(&u->mu);
+        if (rw) {
+            /* wait for what is in flight (acknowledged or failed: each has MaxWait), then resend
+             * from the cursor; acknowledgements arriving later still count by their id */
+            jsPubOptions cw;
+            jsPubOptions_Init(&cw);
+            cw.MaxWait = 2 * u->cfg->uplink_ack_wait;
+            js_PublishAsyncComplete(js, &cw);
+            pthread_mutex_lock(&u->mu);
+            cursor = u->cursor;
+            memset(u->ackbits, 0, (u->window + 7) / 8);
+            u->rewind = false;
+            pthread_mutex_unlock(&u->mu);
+            u->next = cursor + 1;
+        }
+        uint64_t durable = atomic_load(&u->durable);
+        bool sent = false;
+        while (stream_ok && u->next <= durable && u->next - cursor <= u->window &&
+               !atomic_load(&u->stop)) {
+            int rc = publish_row(u, js, get, u->next);
+            if (rc == PW_ENOTFOUND) {
+                /* a gap (rows of a rolled back group reuse no seq; pruned rows): skip it as
+                 * acknowledged */
+                pthread_mutex_lock(&u->mu);
+                mark_acked(u, u->next);
+                pthread_mutex_unlock(&u->mu);
+                u->next++;
+                continue;
+            }
+            if (rc != PW_OK)
+                break;
+            u->next++;
+            sent = true;
+        }
+        pthread_mutex_lock(&u->mu);
+        cursor = u->cursor;
+        pw_gauge_set(g_cursor, cursor);
+        pw_gauge_set(g_lag_rows, durable > cursor ? durable - cursor : 0);
+        if (durable > cursor) {
+            if (!behind_since)
+                behind_since = now;
+            pw_gauge_set(g_lag_ms, (uint64_t)(now - behind_since));
+        } else {
+            behind_since = 0;
+            pw_gauge_set(g_lag_ms, 0);
+        }
+        if (!sent && !u->rewind) {
+            struct timespec ts;
+            clock_gettime(CLOCK_REALTIME, &ts);
+            ts.tv_nsec += 50 * 1000000;
+            if (ts.tv_nsec >= 1000000000) {
+                ts.tv_sec++;
+                ts.tv_nsec -= 1000000000;
+            }
+            pthread_cond_timedwait(&u->cv, &u->mu, &ts);
+        }
+        pthread_mutex_unlock(&u->mu);
+        now = pw_now_ms();
+        update_hist(u, cursor, now);
+        if (now - last_save >= 1000 && cursor != u->saved_cursor) {
+            last_save = now;
+            if (cursor_save(u, cursor, false) == PW_OK)
+                u->saved_cursor = cursor;
+        }
+    }
+    /* stopping: give what is in flight a moment */
+    if (js) {
+        jsPubOptions po;
+        jsPubOptions_Init(&po);
+        po.MaxWait = 2000;
+        js_PublishAsyncComplete(js, &po);
+    }
+out:
+    sqlite3_finalize(get);
+    jsCtx_Destroy(js);
+    natsConnection_Destroy(nc);
+    natsOptions_Destroy(o);
+    return NULL;
+}
+
+/* ---- open / close ---- */
+
+static int read_u64_file(const char *path, uint64_t *v)
+{
+    char *text = NULL;
+    size_t len = 0;
+    int rc = pw_file_read(path, 64, &text, &len);
+    if (rc != PW_OK)
+        return rc;
+    char *end = NULL;
+    *v = strtoull(text, &end, 10);
+    rc = end == text ? PW_ECORRUPT : PW_OK;
+    free(text);
+    return rc;
+}
+
+int uplink_open(const struct uplink_deps *d, struct pipeline_opts *po, struct uplink **out)
+{
+    *out = NULL;
+    const struct pw_config *c = d->cfg;
+    if (!c->uplink_enabled)
+        return PW_OK;
+    if (uplink_id_valid(c->uplink_park) != PW_OK) {
+        PW_LOG_ERROR("uplink", "uplink.park must be 1..32 of [a-z0-9-]", "park=\"%s\"",
+                     c->uplink_park);
+        return PW_ECONFIG;
+    }
+    if (po->n_side >= PIPELINE_SIDE_STORES_MAX - 1) {
+        PW_LOG_ERROR("uplink", "no side store slot left", "n=%zu", po->n_side);
+        return PW_EFULL;
+    }
+    metrics_init();
+    struct uplink *u = pw_xcalloc(1, sizeof *u);
+    u->cfg = c;
+    u->tsdb = d->db;
+    snprintf(u->park, sizeof u->park, "%s", c->uplink_park);
+    for (int k = 0; k < 3; k++)
+        snprintf(u->subject[k], sizeof u->subject[k], "pw.%s.%s", u->park,
+                 uplink_kind_name((enum uplink_kind)(k + 1)));
+    snprintf(u->dir, sizeof u->dir, "%s/uplink", d->data_dir);
+    pthread_mutex_init(&u->mu, NULL);
+    pthread_cond_init(&u->cv, NULL);
+    pw_buf_init(&u->samples, 0);
+    pw_buf_init(&u->wire, 0);
+    pw_buf_init(&u->alarms, 0);
+    pw_buf_init(&u->events, 0);
+    pw_buf_append(&u->samples, "PWR1", 4);
+    u->enc_len = 4;
+    u->window = (size_t)c->uplink_max_in_flight;
+    u->ackbits = pw_xcalloc((u->window + 7) / 8, 1);
+    int rc = pw_mkdir_p(u->dir);
+    if (rc != PW_OK) {
+        PW_LOG_ERROR("uplink", "cannot create the uplink directory", "dir=%s err=%s", u->dir,
+                     pw_errname(rc));
+        goto fail;
+    }
+    char path[4200];
+    snprintf(path, sizeof path, "%s/uplink.db", d->data_dir);
+    struct db_opts o = {.what = "uplink",
+                        .durability = DB_GROUP,
+                        .migrations = outbox_migrations,
+                        .n_migrations = sizeof outbox_migrations / sizeof outbox_migrations[0]};
+    if ((rc = db_open(path, &o, &u->db)) != PW_OK)
+        goto fail;
+    struct db_opts ro = {.what = "uplink", .durability = DB_READONLY};
+    if ((rc = db_open(path, &ro, &u->rdb)) != PW_OK)
+        goto fail;
+    if ((rc = db_prepare(u->db, "INSERT INTO outbox (kind, body) VALUES (?1, ?2)", &u->ins)) ||
+        (rc = db_prepare(u->db, "DELETE FROM outbox WHERE seq < ?1", &u->prune)))
+        goto fail;
+    /* where to start: the saved cursor after a clean stop, else the oldest row kept */
+    sqlite3_stmt *st = NULL;
+    uint64_t lo = 0, hi = 0, cursor = 0;
+    if ((rc = db_prepare(u->db, "SELECT IFNULL(MIN(seq),0), IFNULL(MAX(seq),0) FROM outbox",
+                         &st)) != PW_OK)
+        goto fail;
+    if (db_step(u->db, st) == 1) {
+        lo = (uint64_t)sqlite3_column_int64(st, 0);
+        hi = (uint64_t)sqlite3_column_int64(st, 1);
+    }
+    sqlite3_finalize(st);
+    char cpath[4200], clean[4200];
+    snprintf(cpath, sizeof cpath, "%s/cursor", u->dir);
+    snprintf(clean, sizeof clean, "%s/clean", u->dir);
+    bool was_clean = access(clean, F_OK) == 0;
+    if (read_u64_file(cpath, &cursor) != PW_OK)
+        cursor = 0;
+    if (!was_clean && lo > 0 && lo - 1 < cursor)
+        cursor = lo - 1; /* replay what the replay window kept */
+    if (cursor > hi)
+        cursor = hi;
+    unlink(clean);
+    u->cursor = cursor;
+    u->saved_cursor = cursor;
+    u->next = cursor + 1;
+    atomic_store(&u->committed, hi);
+    atomic_store(&u->durable, hi);
+    PW_LOG_INFO("uplink", "outbox open", "park=%s rows=%" PRIu64 "..%" PRIu64 " cursor=%" PRIu64
+                " clean=%d url=%s",
+                u->park, lo, hi, cursor, (int)was_clean, c->uplink_nats_url);
+    po->side[po->n_side++] =
+        (struct pipeline_side_store){.name = "uplink", .commit = outbox_commit,
+                                     .sync = outbox_sync, .arg = u};
+    po->tap = (struct pipeline_tap){.batch = tap_batch, .transition = tap_transition, .arg = u};
+    if (pthread_create(&u->thread, NULL, forwarder, u) != 0) {
+        rc = PW_ENOMEM;
+        po->n_side--;
+        memset(&po->tap, 0, sizeof po->tap);
+        goto fail;
+    }
+    u->started = true;
+    *out = u;
+    return PW_OK;
+fail:
+    uplink_close(u);
+    return rc;
+}
+
+void uplink_close(struct uplink *u)
+{
+    if (!u)
+        return;
+    if (u->started) {
+        atomic_store(&u->stop, true);
+        pthread_mutex_lock(&u->mu);
+        pthread_cond_signal(&u->cv);
+        pthread_mutex_unlock(&u->mu);
+        pthread_join(u->thread, NULL);
+        cursor_save(u, u->cursor, true);
+    }
+    if (u->ins)
+        outbox_commit(u); /* the transitions since the last group (the writer has stopped) */
+    sqlite3_finalize(u->ins);
+    sqlite3_finalize(u->prune);
+    if (u->db)
+        db_sync(u->db);
+    db_close(u->rdb);
+    db_close(u->db);
+    pw_buf_release(&u->samples);
+    pw_buf_release(&u->wire);
+    free(u->lablen);
+    pw_buf_release(&u->alarms);
+    pw_buf_release(&u->events);
+    free(u->ackbits);
+    pthread_mutex_destroy(&u->mu);
+    pthread_cond_destroy(&u->cv);
+    free(u);
+}
