@@ -25,6 +25,8 @@ enum http_access {
     ACCESS_ADMIN,       /* admin only */
     ACCESS_INGEST,      /* data writers: admin/supervisor credentials, or any loopback client
                            when auth.ingest_loopback_open */
+    ACCESS_UNIT,        /* as ACCESS_OPERATOR, and department users too (work orders: the handler
+                           scopes by r->scope / r->dept_scope) */
 };
 
 struct http_req {
@@ -39,6 +41,8 @@ struct http_req {
     struct model_principal who;
     /* NULL: the whole park. Otherwise the only enterprise whose data this request may touch. */
     const char *scope;
+    /* Set only for a department user: its department (work orders assigned to it). */
+    const char *dept_scope;
     const char *params[HTTP_MAX_PARAMS]; /* {name} segments of the route, in order */
     char param_buf[512];
     char *session_secret; /* the session this request came with, if any (for logout) */

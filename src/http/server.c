@@ -258,12 +258,17 @@ static int authorize(struct http_server *s, const struct http_route *rt, struct 
         return 401;
     enum model_role role = r->who.role;
     r->scope = role == MODEL_ROLE_ENTERPRISE ? r->who.enterprise : NULL;
-    if (role == MODEL_ROLE_VIEWER && rt->writes)
+    r->dept_scope = role == MODEL_ROLE_DEPARTMENT ? r->who.department : NULL;
+    /* a department reads the park as a viewer does, and acts only on ACCESS_UNIT routes */
+    bool reader = role == MODEL_ROLE_VIEWER ||
+                  (role == MODEL_ROLE_DEPARTMENT && rt->access != ACCESS_UNIT);
+    if (reader && rt->writes)
         return 403;
     switch (rt->access) {
     case ACCESS_PUBLIC:
     case ACCESS_USER: return 0;
-    case ACCESS_OPERATOR: return role == MODEL_ROLE_VIEWER ? 403 : 0;
+    case ACCESS_OPERATOR:
+    case ACCESS_UNIT: return reader ? 403 : 0;
     case ACCESS_INGEST:
     case ACCESS_PARK: return role == MODEL_ROLE_ADMIN || role == MODEL_ROLE_SUPERVISOR ? 0 : 403;
     case ACCESS_ADMIN: return role == MODEL_ROLE_ADMIN ? 0 : 403;

@@ -99,6 +99,47 @@ static const char *const migrations[] = {
     ");"
     "CREATE INDEX session_account ON session(account_id);"
     "CREATE INDEX session_expires ON session(expires_ms);",
+    /* 2: the park's departments (安监, 环保, 应急, 消防, 交通 …); accounts and tokens bound to one
+     * (role 'department'). The account and token tables are rebuilt to widen their CHECKs (the
+     * runner turns foreign keys off around migrations and checks them before COMMIT). */
+    "CREATE TABLE department ("
+    "  rid INTEGER PRIMARY KEY, id TEXT NOT NULL UNIQUE, name TEXT NOT NULL, kind TEXT,"
+    "  doc TEXT NOT NULL"
+    ");"
+    "CREATE TABLE account_v2 ("
+    "  id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE, display_name TEXT,"
+    "  role TEXT NOT NULL"
+    "    CHECK (role IN ('admin','supervisor','enterprise','viewer','department')),"
+    "  enterprise_id TEXT REFERENCES enterprise(id) ON DELETE RESTRICT,"
+    "  pwhash TEXT NOT NULL, created_ms INTEGER NOT NULL, last_login_ms INTEGER,"
+    "  failed_logins INTEGER NOT NULL DEFAULT 0, last_failed_ms INTEGER,"
+    "  department_id TEXT REFERENCES department(id) ON DELETE RESTRICT,"
+    "  CHECK ((role = 'enterprise') = (enterprise_id IS NOT NULL)),"
+    "  CHECK ((role = 'department') = (department_id IS NOT NULL))"
+    ");"
+    "INSERT INTO account_v2(id, name, display_name, role, enterprise_id, pwhash, created_ms,"
+    "  last_login_ms, failed_logins, last_failed_ms)"
+    "  SELECT id, name, display_name, role, enterprise_id, pwhash, created_ms, last_login_ms,"
+    "  failed_logins, last_failed_ms FROM account;"
+    "DROP TABLE account;"
+    "ALTER TABLE account_v2 RENAME TO account;"
+    "CREATE TABLE token_v2 ("
+    "  id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE, hash BLOB NOT NULL UNIQUE,"
+    "  role TEXT NOT NULL"
+    "    CHECK (role IN ('admin','supervisor','enterprise','viewer','department')),"
+    "  enterprise_id TEXT REFERENCES enterprise(id) ON DELETE CASCADE,"
+    "  created_ms INTEGER NOT NULL, expires_ms INTEGER NOT NULL, revoked_ms INTEGER,"
+    "  last_used_ms INTEGER,"
+    "  department_id TEXT REFERENCES department(id) ON DELETE CASCADE,"
+    "  CHECK ((role = 'enterprise') = (enterprise_id IS NOT NULL)),"
+    "  CHECK ((role = 'department') = (department_id IS NOT NULL))"
+    ");"
+    "INSERT INTO token_v2(id, name, hash, role, enterprise_id, created_ms, expires_ms,"
+    "  revoked_ms, last_used_ms)"
+    "  SELECT id, name, hash, role, enterprise_id, created_ms, expires_ms, revoked_ms,"
+    "  last_used_ms FROM token;"
+    "DROP TABLE token;"
+    "ALTER TABLE token_v2 RENAME TO token;",
 };
 
 /* ---- small shared helpers ---- */
@@ -212,6 +253,22 @@ static int user_version(struct model *m, int *v)
     return rc;
 }
 
+/* PW_OK when PRAGMA foreign_key_check finds no violation, else PW_EDB (logged). */
+static int fk_check(struct model *m)
+{
+    sqlite3_stmt *st;
+    int rc = model_db_prepare(m, "PRAGMA foreign_key_check", &st);
+    if (rc)
+        return rc;
+    if (sqlite3_step(st) == SQLITE_ROW) {
+        PW_LOG_ERROR("model", "migration left a dangling foreign key", "table=%s",
+                     (const char *)sqlite3_column_text(st, 0));
+        rc = PW_EDB;
+    }
+    sqlite3_finalize(st);
+    return rc;
+}
+
 static int migrate(struct model *m)
 {
     int v = 0, rc = user_version(m, &v);
@@ -223,19 +280,24 @@ static int migrate(struct model *m)
                      n);
         return PW_ECONFLICT;
     }
+    /* Foreign keys off while migrating (a migration may rebuild a referenced table, the SQLite
+     * way: create, copy, drop, rename); each migration checks them before its COMMIT. */
+    if (v < n && (rc = model_db_exec(m, "PRAGMA foreign_keys = OFF")) != PW_OK)
+        return rc;
     for (; v < n; v++) {
         char sql[64];
         snprintf(sql, sizeof sql, "PRAGMA user_version = %d", v + 1);
         if ((rc = model_db_exec(m, "BEGIN IMMEDIATE")) != PW_OK)
-            return rc;
-        if ((rc = model_db_exec(m, migrations[v])) != PW_OK ||
+            break;
+        if ((rc = model_db_exec(m, migrations[v])) != PW_OK || (rc = fk_check(m)) != PW_OK ||
             (rc = model_db_exec(m, sql)) != PW_OK || (rc = model_db_exec(m, "COMMIT")) != PW_OK) {
             model_db_exec(m, "ROLLBACK");
-            return rc;
+            break;
         }
         PW_LOG_INFO("model", "schema migrated", "version=%d", v + 1);
     }
-    return PW_OK;
+    int rc2 = model_db_exec(m, "PRAGMA foreign_keys = ON");
+    return rc ? rc : rc2;
 }
 
 int model_open(const char *path, struct model **out)
@@ -753,6 +815,26 @@ int model_json_vehicles(struct model *m, const char *scope, struct pw_buf *out)
                       p, 1, false, true, out);
 }
 
+int model_json_departments(struct model *m, struct pw_buf *out)
+{
+    return query_json(m, "SELECT doc FROM department ORDER BY rid", NULL, 0, false, true, out);
+}
+
+int model_department_exists(struct model *m, const char *id)
+{
+    sqlite3_stmt *st;
+    pthread_mutex_lock(&m->mu);
+    int rc = model_db_prepare(m, "SELECT 1 FROM department WHERE id = ?1", &st);
+    if (!rc) {
+        sqlite3_bind_text(st, 1, id, -1, SQLITE_TRANSIENT);
+        int s = sqlite3_step(st);
+        rc = s == SQLITE_ROW ? PW_OK : s == SQLITE_DONE ? PW_ENOTFOUND : PW_EDB;
+        sqlite3_finalize(st);
+    }
+    pthread_mutex_unlock(&m->mu);
+    return rc;
+}
+
 int model_json_geofences(struct model *m, struct pw_buf *out)
 {
     return query_json(m, "SELECT doc FROM geofence ORDER BY rid", NULL, 0, false, true, out);
@@ -845,6 +927,15 @@ int model_export_json(struct model *m, struct pw_buf *out)
         (rc = export_section(m, out, "devices", "SELECT doc, id FROM device ORDER BY rid", pt)) ||
         (rc = export_section(m, out, "vehicles", "SELECT doc FROM vehicle ORDER BY rid", NULL)) ||
         (rc = export_section(m, out, "geofences", "SELECT doc FROM geofence ORDER BY rid", NULL)))
+        goto out;
+    /* departments only when there are some: a model without them exports as before */
+    sqlite3_finalize(pt);
+    pt = NULL;
+    if ((rc = model_db_prepare(m, "SELECT 1 FROM department LIMIT 1", &pt)) != PW_OK)
+        goto out;
+    if (sqlite3_step(pt) == SQLITE_ROW &&
+        (rc = export_section(m, out, "departments", "SELECT doc FROM department ORDER BY rid",
+                             NULL)))
         goto out;
     rc = pw_buf_puts(out, "\n}\n");
 out:
