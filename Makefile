@@ -52,7 +52,7 @@ Q := @
 endif
 
 # ---- modules and what each may use (design.md, "Modules and the layering rule") ----
-MODULES := base proto tsdb geo model rules alarm supervision pipeline ingest http sim
+MODULES := base proto tsdb geo model rules alarm supervision workorder pipeline ingest http sim
 MOD_DEPS_base     :=
 MOD_DEPS_proto    := base
 MOD_DEPS_tsdb     := base
@@ -61,9 +61,10 @@ MOD_DEPS_model    := base
 MOD_DEPS_rules    := base geo model
 MOD_DEPS_alarm    := base model
 MOD_DEPS_supervision := base model
+MOD_DEPS_workorder := base model alarm supervision
 MOD_DEPS_pipeline := base tsdb geo model rules alarm
 MOD_DEPS_ingest   := base proto tsdb geo model rules alarm pipeline
-MOD_DEPS_http     := base proto tsdb geo model rules alarm supervision pipeline ingest
+MOD_DEPS_http     := base proto tsdb geo model rules alarm supervision workorder pipeline ingest
 MOD_DEPS_sim      := base proto geo
 
 mod_srcs = $(wildcard src/$(1)/*.c)

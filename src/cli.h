@@ -28,6 +28,16 @@ int cmd_fsck(struct cli *c);
 int cmd_sim(struct cli *c);
 int cmd_terminal(struct cli *c);
 
+/* Work orders (cmd_workorders.c): <data>/workorders.db, the evidence directory, the engine
+ * (escalation timer, orders from alarms). NULL after logging the reason. */
+struct workorders;
+struct model;
+struct alarm_store;
+struct wo_store;
+struct workorders *workorders_open(struct cli *c, struct model *m, struct alarm_store *alarms);
+struct wo_store *workorders_store(struct workorders *w);
+void workorders_close(struct workorders *w);
+
 /* Alarming (cmd_alarming.c): alarm store, rule set, webhooks. NULL after logging the reason. */
 struct alarming;
 struct model;

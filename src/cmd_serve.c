@@ -139,6 +139,7 @@ int cmd_serve(struct cli *c)
     struct http_server *http = NULL;
     struct ingest *ig = NULL;
     struct alarming *al = NULL;
+    struct workorders *wk = NULL;
     int status = 1;
     if (c->argc > 0) {
         fprintf(stderr, "parkwatch serve: unexpected argument '%s'\n", c->argv[0]);
@@ -176,6 +177,8 @@ int cmd_serve(struct cli *c)
         goto out;
     if (start_field(c, m, pl, &fh) != PW_OK)
         goto out;
+    if (!(wk = workorders_open(c, m, alarming_store(al))))
+        goto out;
 
     struct http_deps hd = {.cfg = &c->cfg,
                            .model = m,
@@ -185,7 +188,8 @@ int cmd_serve(struct cli *c)
                            .data_dir = c->data_dir,
                            .field = &fh,
                            .alarms = alarming_store(al),
-                           .rules_db = alarming_rules_db(al)};
+                           .rules_db = alarming_rules_db(al),
+                           .workorders = workorders_store(wk)};
     if (http_start(&hd, &http) != PW_OK)
         goto out;
 
@@ -209,6 +213,7 @@ out:
     ingest_stop(ig);
     stop_field(&fh);
     pipeline_close(pl);
+    workorders_close(wk);
     alarming_close(al);
     if (db) {
         int rc = tsdb_close(db);

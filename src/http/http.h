@@ -21,6 +21,7 @@ struct ingest;
 struct field_handles;
 struct alarm_store;
 struct rules_db;
+struct wo_store;
 struct http_server;
 
 struct http_deps {
@@ -33,6 +34,7 @@ struct http_deps {
     const struct field_handles *field; /* borrowed: MQTT, Modbus, device events; may be NULL */
     struct alarm_store *alarms;  /* borrowed: alarm reads and actions; may be NULL */
     struct rules_db *rules_db;   /* borrowed: rule overrides; may be NULL */
+    struct wo_store *workorders; /* borrowed: work orders and the board; may be NULL */
 };
 
 /* Starts listening on cfg->http_listen ("host:port") with its own threads. Returns PW_OK and

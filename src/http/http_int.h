@@ -109,11 +109,16 @@ extern const struct http_route http_routes_alarms[];
 extern const struct http_route http_routes_ui[];
 extern const struct http_route http_routes_influx[];
 extern const struct http_route http_routes_promrw[];
+extern const struct http_route http_routes_workorders[];
 
 /* sse.c */
 struct sse_hub *sse_hub_open(struct alarm_store *alarms);
 void sse_hub_shutdown(struct sse_hub *h); /* wakes and ends every stream */
 void sse_hub_free(struct sse_hub *h);
+/* Publishes the work-order events of `wo` as `event: workorder` (an enterprise client receives
+ * only its enterprise's orders). Call once, before clients connect; sse_hub_free unsubscribes. */
+struct wo_store;
+void sse_hub_attach_workorders(struct sse_hub *h, struct wo_store *wo);
 
 /* Series matching `selector` that `scope` may see (api_tsdb.c). *refs malloc'ed. PW_OK, or
  * PW_EINVAL/PW_ETOOBIG with a message in err. */

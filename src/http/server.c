@@ -49,6 +49,7 @@ static const struct http_route *const route_tables[] = {
     http_routes_ui,
     http_routes_influx,
     http_routes_promrw,
+    http_routes_workorders,
 };
 
 /* ---- responses ---- */
@@ -512,6 +513,8 @@ int http_start(const struct http_deps *deps, struct http_server **out)
     s->deps = *deps;
     s->rl = ratelimit_new();
     s->sse = sse_hub_open(deps->alarms);
+    if (deps->workorders)
+        sse_hub_attach_workorders(s->sse, deps->workorders);
     s->wcache = http_write_cache_new((size_t)deps->cfg->http_write_cache);
     snprintf(s->listen, sizeof s->listen, "%s", deps->cfg->http_listen);
     /* a thread per connection: server-sent event streams block their thread while waiting,

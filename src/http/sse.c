@@ -18,6 +18,8 @@
  *                   positions of the (scoped) vehicles, when they changed, at most every 2 s
  *   event: devices  data: {"hj212":[...],"modbus":[...]}   with ?devices=1: device status
  *                   (connected/online, last seen) when it changed, at most every 5 s
+ *   event: workorder data: {"event":"sign"|"escalated"|…,"order":{…}}   (work orders; an
+ *                   enterprise user receives only its enterprise's)
  *   event: hello    data: {}   first message; its id is the stream position
  *   event: reset    data: {}   the client missed events: reload
  *   ": keepalive" comments every 15 s.
@@ -47,6 +49,7 @@
 #include "ingest/field.h"
 #include "ingest/ingest.h"
 #include "tsdb/tsdb.h"
+#include "workorder/workorder.h"
 
 #include <errno.h>
 #include <math.h>
@@ -90,6 +93,8 @@ struct sse_hub {
     int clients;
     struct alarm_store *alarms;
     int sub; /* subscription handle, -1 when none */
+    struct wo_store *wo; /* work-order events (sse_hub_attach_workorders); NULL = none */
+    int wo_sub;
     struct pw_counter *m_events, *m_clients, *m_resets;
     struct pw_histogram *m_latency;
 };
@@ -156,6 +161,18 @@ static void on_alarm_event(const struct alarm_event *ev, void *arg)
     pw_buf_release(&b);
 }
 
+/* work-order store subscriber: runs on the thread that acted, after the commit */
+static void on_workorder_event(const struct wo_event *ev, void *arg)
+{
+    hub_append(arg, ev->enterprise, "workorder", ev->json, ev->json_len, 0);
+}
+
+void sse_hub_attach_workorders(struct sse_hub *h, struct wo_store *wo)
+{
+    h->wo = wo;
+    h->wo_sub = wo_subscribe(wo, on_workorder_event, h);
+}
+
 struct sse_hub *sse_hub_open(struct alarm_store *alarms)
 {
     struct sse_hub *h = pw_xcalloc(1, sizeof *h);
@@ -196,6 +213,8 @@ void sse_hub_free(struct sse_hub *h)
         return;
     if (h->sub >= 0)
         alarm_unsubscribe(h->alarms, h->sub);
+    if (h->wo && h->wo_sub >= 0)
+        wo_unsubscribe(h->wo, h->wo_sub);
     for (size_t i = 0; i < SSE_RING; i++) {
         free(h->ring[i].text);
         free(h->ring[i].enterprise);
