@@ -237,6 +237,8 @@ static void h_user_add(struct http_server *s, struct http_req *r, struct http_re
     const char *name = json_string(j, "name"), *pass = json_string(j, "password");
     const char *rs = json_string(j, "role"), *ent = json_string(j, "enterprise");
     const char *disp = json_string(j, "display_name");
+    if (json_string(j, "department")) /* role department: the unit is the department */
+        ent = json_string(j, "department");
     if (!name || !pass || !rs) {
         http_json_error(w, 400, "body: name, password and role are required");
         goto out;
@@ -289,6 +291,8 @@ static void h_token_create(struct http_server *s, struct http_req *r, struct htt
         return;
     const char *name = json_string(j, "name"), *rs = json_string(j, "role");
     const char *ent = json_string(j, "enterprise"), *ttls = json_string(j, "ttl");
+    if (json_string(j, "department")) /* role department: the unit is the department */
+        ent = json_string(j, "department");
     if (!name || !rs || model_role_parse(rs, &role) != PW_OK) {
         http_json_error(w, 400, "body: name and role (admin|supervisor|enterprise|viewer) required");
         goto out;
