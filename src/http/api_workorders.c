@@ -548,6 +548,178 @@ static void h_departments(struct http_server *s, struct http_req *r, struct http
         http_model_error(w, rc, "departments");
 }
 
+/* ---- hidden hazards and risk points ---- */
+
+static void hz_error(struct http_resp *w, int rc, const char *err)
+{
+    wo_error(w, rc, err);
+}
+
+/* GET /api/v1/hazards?state=&grade=&enterprise= */
+static void h_hazards(struct http_server *s, struct http_req *r, struct http_resp *w)
+{
+    if (!need_store(s, w))
+        return;
+    const char *st = http_arg(r, "state"), *g = http_arg(r, "grade"), *e = http_arg(r, "enterprise");
+    struct wo_scope sc = scope_of(r);
+    w->content_type = "application/json";
+    int rc = wo_hazards_json(s->deps.workorders, &sc, st && *st ? st : NULL, g && *g ? g : NULL,
+                             e && *e ? e : NULL, pw_now_ms(), &w->body);
+    if (rc == PW_EINVAL)
+        http_json_error(w, 400, "grade: expected 一般, 较大 or 重大 (general, larger, major)");
+    else if (rc)
+        hz_error(w, rc, NULL);
+}
+
+static void answer_hazard(struct http_server *s, struct http_req *r, struct http_resp *w,
+                          int64_t id, int status)
+{
+    struct wo_scope sc = scope_of(r);
+    w->status = status;
+    w->content_type = "application/json";
+    int rc = wo_hazard_get_json(s->deps.workorders, &sc, id, pw_now_ms(), &w->body);
+    if (rc)
+        hz_error(w, rc, NULL);
+}
+
+static void h_hazard_get(struct http_server *s, struct http_req *r, struct http_resp *w)
+{
+    int64_t id;
+    if (!need_store(s, w) || !order_id(r, w, &id))
+        return;
+    answer_hazard(s, r, w, id, 200);
+}
+
+/* POST /api/v1/hazards */
+static void h_hazard_create(struct http_server *s, struct http_req *r, struct http_resp *w)
+{
+    if (!need_store(s, w))
+        return;
+    cJSON *j = body_object(r, w, true);
+    if (!j)
+        return;
+    struct wo_hazard_new n = {0};
+    char err[256] = "";
+    if (opt_str(j, "enterprise", w, &n.enterprise) && opt_str(j, "title", w, &n.title) &&
+        opt_str(j, "description", w, &n.description) && opt_str(j, "grade", w, &n.grade) &&
+        opt_str(j, "risk_point", w, &n.risk_point)) {
+        struct wo_scope sc = scope_of(r);
+        int64_t id = 0;
+        int rc = wo_hazard_create(s->deps.workorders, &sc, role_of(r), r->who.user, &n,
+                                  pw_now_ms(), &id, err, sizeof err);
+        if (rc)
+            hz_error(w, rc, err);
+        else
+            answer_hazard(s, r, w, id, 201);
+    }
+    cJSON_Delete(j);
+}
+
+static void hz_act(struct http_server *s, struct http_req *r, struct http_resp *w,
+                   enum wo_hazard_action a)
+{
+    int64_t id;
+    if (!need_store(s, w) || !order_id(r, w, &id))
+        return;
+    cJSON *j = body_object(r, w, false);
+    if (!j)
+        return;
+    struct wo_hazard_args args = {0};
+    const char *dl = NULL;
+    char err[256] = "";
+    if (!opt_str(j, "grade", w, &args.grade) || !opt_str(j, "measures", w, &args.measures) ||
+        !opt_str(j, "owner", w, &args.owner) || !opt_str(j, "funds", w, &args.funds) ||
+        !opt_str(j, "interim_plan", w, &args.interim_plan) || !opt_str(j, "plan", w, &args.plan) ||
+        !opt_str(j, "text", w, &args.text) || !opt_str(j, "deadline", w, &dl))
+        goto out;
+    if (dl && pw_time_parse(dl, &args.deadline) != PW_OK) {
+        http_json_error(w, 400, "deadline: expected an RFC 3339 time");
+        goto out;
+    }
+    struct wo_scope sc = scope_of(r);
+    int rc = wo_hazard_act(s->deps.workorders, &sc, role_of(r), r->who.user, id, a, &args,
+                           pw_now_ms(), err, sizeof err);
+    if (rc)
+        hz_error(w, rc, err);
+    else
+        answer_hazard(s, r, w, id, 200);
+out:
+    cJSON_Delete(j);
+}
+
+#define HZ_ACTION(name, a)                                                                             static void h_hz_##name(struct http_server *s, struct http_req *r, struct http_resp *w)            {                                                                                                      hz_act(s, r, w, a);                                                                            }
+HZ_ACTION(grade, WO_HZ_GRADE)
+HZ_ACTION(rectify, WO_HZ_RECTIFY)
+HZ_ACTION(progress, WO_HZ_PROGRESS)
+HZ_ACTION(submit, WO_HZ_SUBMIT)
+HZ_ACTION(accept, WO_HZ_ACCEPT)
+HZ_ACTION(return, WO_HZ_RETURN)
+#undef HZ_ACTION
+
+/* GET /api/v1/risk-points?enterprise= */
+static void h_risk_points(struct http_server *s, struct http_req *r, struct http_resp *w)
+{
+    if (!need_store(s, w))
+        return;
+    const char *e = http_arg(r, "enterprise");
+    struct wo_scope sc = scope_of(r);
+    w->content_type = "application/json";
+    int rc = wo_risk_points_json(s->deps.workorders, &sc, e && *e ? e : NULL, &w->body);
+    if (rc)
+        hz_error(w, rc, NULL);
+}
+
+/* PUT /api/v1/risk-points/{id} */
+static void h_risk_point_put(struct http_server *s, struct http_req *r, struct http_resp *w)
+{
+    if (!need_store(s, w))
+        return;
+    cJSON *j = body_object(r, w, true);
+    if (!j)
+        return;
+    struct wo_risk_point p = {.id = r->params[0]};
+    char err[256] = "";
+    if (opt_str(j, "enterprise", w, &p.enterprise) && opt_str(j, "name", w, &p.name) &&
+        opt_str(j, "grade", w, &p.grade) && opt_str(j, "area", w, &p.area) &&
+        opt_str(j, "measures", w, &p.measures) && opt_str(j, "owner", w, &p.owner)) {
+        const cJSON *lon = cJSON_GetObjectItemCaseSensitive(j, "lon");
+        const cJSON *lat = cJSON_GetObjectItemCaseSensitive(j, "lat");
+        if (cJSON_IsNumber(lon) && cJSON_IsNumber(lat)) {
+            p.has_location = true;
+            p.lon = lon->valuedouble;
+            p.lat = lat->valuedouble;
+        }
+        struct wo_scope sc = scope_of(r);
+        int rc = wo_risk_point_put(s->deps.workorders, &sc, role_of(r), &p, pw_now_ms(), err,
+                                   sizeof err);
+        if (rc) {
+            hz_error(w, rc, err);
+        } else {
+            w->content_type = "application/json";
+            pw_buf_puts(&w->body, "{\"status\":\"ok\"}\n");
+        }
+    }
+    cJSON_Delete(j);
+}
+
+/* POST /api/v1/risk-points/import: a CSV ledger */
+static void h_risk_points_import(struct http_server *s, struct http_req *r, struct http_resp *w)
+{
+    if (!need_store(s, w))
+        return;
+    char err[256] = "";
+    int count = 0;
+    struct wo_scope sc = scope_of(r);
+    int rc = wo_risk_points_import_csv(s->deps.workorders, &sc, role_of(r), r->body, r->body_len,
+                                       pw_now_ms(), &count, err, sizeof err);
+    if (rc) {
+        hz_error(w, rc, err);
+        return;
+    }
+    w->content_type = "application/json";
+    pw_buf_printf(&w->body, "{\"imported\":%d}\n", count);
+}
+
 const struct http_route http_routes_workorders[] = {
     {"POST", "/api/v1/workorders", ACCESS_UNIT, true, h_create},
     {"GET", "/api/v1/workorders", ACCESS_USER, false, h_list},
@@ -568,5 +740,17 @@ const struct http_route http_routes_workorders[] = {
     {"GET", "/api/v1/workorders/{id}/evidence/{sha256}", ACCESS_USER, false, h_evidence_get},
     {"GET", "/api/v1/board", ACCESS_USER, false, h_board},
     {"GET", "/api/v1/departments", ACCESS_USER, false, h_departments},
+    {"GET", "/api/v1/hazards", ACCESS_USER, false, h_hazards},
+    {"POST", "/api/v1/hazards", ACCESS_OPERATOR, true, h_hazard_create},
+    {"GET", "/api/v1/hazards/{id}", ACCESS_USER, false, h_hazard_get},
+    {"POST", "/api/v1/hazards/{id}/grade", ACCESS_OPERATOR, true, h_hz_grade},
+    {"POST", "/api/v1/hazards/{id}/rectify", ACCESS_OPERATOR, true, h_hz_rectify},
+    {"POST", "/api/v1/hazards/{id}/progress", ACCESS_OPERATOR, true, h_hz_progress},
+    {"POST", "/api/v1/hazards/{id}/submit", ACCESS_OPERATOR, true, h_hz_submit},
+    {"POST", "/api/v1/hazards/{id}/accept", ACCESS_OPERATOR, true, h_hz_accept},
+    {"POST", "/api/v1/hazards/{id}/return", ACCESS_OPERATOR, true, h_hz_return},
+    {"GET", "/api/v1/risk-points", ACCESS_USER, false, h_risk_points},
+    {"POST", "/api/v1/risk-points/import", ACCESS_OPERATOR, true, h_risk_points_import},
+    {"PUT", "/api/v1/risk-points/{id}", ACCESS_OPERATOR, true, h_risk_point_put},
     {NULL, NULL, 0, false, NULL},
 };

@@ -11,7 +11,7 @@
  *                type, uploader, time; evidence_download: who fetched which file when.
  *   board_snapshot  the board's ranks per Beijing day (rank_change compares with the last one
  *                before today). */
-#include "workorder/workorder.h"
+#include "workorder/wo_int.h"
 
 #include "base/err.h"
 #include "base/fsutil.h"
@@ -32,7 +32,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define ID_MAX 64
 
 static const char *const migrations[] = {
     "CREATE TABLE work_order ("
@@ -78,24 +77,27 @@ static const char *const migrations[] = {
     "  day INTEGER NOT NULL, unit TEXT NOT NULL, kind TEXT NOT NULL, rank INTEGER NOT NULL,"
     "  score INTEGER NOT NULL, colour TEXT NOT NULL, PRIMARY KEY (day, unit)"
     ");",
-};
-
-struct sub {
-    wo_event_fn fn;
-    void *arg;
-};
-
-struct wo_store {
-    pthread_mutex_t mu;
-    sqlite3 *db;
-    struct model *model;
-    struct sv_rules rules;
-    struct sv_board_rule board;
-    char evdir[480];
-    int64_t evidence_max;
-    int64_t snapshot_day;
-    pthread_mutex_t sub_mu;
-    struct sub subs[WO_SUBSCRIBERS_MAX];
+    /* 2: risk points and hidden hazards (双重预防) */
+    "CREATE TABLE risk_point ("
+    "  id TEXT PRIMARY KEY NOT NULL, enterprise TEXT NOT NULL, name TEXT NOT NULL,"
+    "  grade TEXT NOT NULL CHECK (grade IN ('major','larger','general','low')),"
+    "  area TEXT, lon REAL, lat REAL, measures TEXT, owner TEXT, updated_ms INTEGER NOT NULL"
+    ");"
+    "CREATE INDEX risk_point_enterprise ON risk_point(enterprise);"
+    "CREATE TABLE hazard ("
+    "  id INTEGER PRIMARY KEY AUTOINCREMENT, enterprise TEXT NOT NULL, title TEXT NOT NULL,"
+    "  description TEXT NOT NULL, grade TEXT CHECK (grade IN ('general','larger','major')),"
+    "  state TEXT NOT NULL, risk_point TEXT, measures TEXT, owner TEXT, funds TEXT,"
+    "  deadline_ms INTEGER NOT NULL DEFAULT 0, interim_plan TEXT, plan TEXT, order_id INTEGER,"
+    "  reporter TEXT NOT NULL, created_ms INTEGER NOT NULL, updated_ms INTEGER NOT NULL,"
+    "  progress_ms INTEGER NOT NULL DEFAULT 0"
+    ");"
+    "CREATE INDEX hazard_enterprise ON hazard(enterprise);"
+    "CREATE TABLE hazard_log ("
+    "  id INTEGER PRIMARY KEY, hazard_id INTEGER NOT NULL REFERENCES hazard(id),"
+    "  at_ms INTEGER NOT NULL, action TEXT NOT NULL, user TEXT NOT NULL, text TEXT"
+    ");"
+    "CREATE INDEX hazard_log_hazard ON hazard_log(hazard_id, id);",
 };
 
 /* One order as stored. */
@@ -119,7 +121,7 @@ struct row {
 
 /* ---- SQLite helpers ---- */
 
-static int db_exec(struct wo_store *s, const char *sql)
+int wo_db_exec(struct wo_store *s, const char *sql)
 {
     char *msg = NULL;
     if (sqlite3_exec(s->db, sql, NULL, NULL, &msg) != SQLITE_OK) {
@@ -132,7 +134,7 @@ static int db_exec(struct wo_store *s, const char *sql)
     return PW_OK;
 }
 
-static int db_prepare(struct wo_store *s, const char *sql, sqlite3_stmt **st)
+int wo_db_prepare(struct wo_store *s, const char *sql, sqlite3_stmt **st)
 {
     if (sqlite3_prepare_v2(s->db, sql, -1, st, NULL) != SQLITE_OK) {
         char q[256];
@@ -144,7 +146,7 @@ static int db_prepare(struct wo_store *s, const char *sql, sqlite3_stmt **st)
     return PW_OK;
 }
 
-static void bind_text_or_null(sqlite3_stmt *st, int i, const char *v)
+void wo_bind_text_or_null(sqlite3_stmt *st, int i, const char *v)
 {
     if (v && *v)
         sqlite3_bind_text(st, i, v, -1, SQLITE_TRANSIENT);
@@ -160,13 +162,13 @@ static void bind_id_or_null(sqlite3_stmt *st, int i, int64_t v)
         sqlite3_bind_null(st, i);
 }
 
-static void col_text(sqlite3_stmt *st, int i, char *buf, size_t cap)
+void wo_col_text(sqlite3_stmt *st, int i, char *buf, size_t cap)
 {
     const unsigned char *t = sqlite3_column_text(st, i);
     snprintf(buf, cap, "%s", t ? (const char *)t : "");
 }
 
-static int run_done(sqlite3_stmt *st)
+int wo_run_done(sqlite3_stmt *st)
 {
     int rc = sqlite3_step(st);
     sqlite3_finalize(st);
@@ -177,7 +179,7 @@ static int run_done(sqlite3_stmt *st)
     return PW_EDB;
 }
 
-static bool valid_id(const char *s)
+bool wo_valid_id(const char *s)
 {
     size_t n = 0;
     for (; s[n]; n++) {
@@ -190,7 +192,7 @@ static bool valid_id(const char *s)
 }
 
 /* Whether s is valid UTF-8 without control characters other than \t \n \r. */
-static bool valid_text(const char *s, size_t max)
+bool wo_valid_text(const char *s, size_t max)
 {
     const unsigned char *p = (const unsigned char *)s;
     size_t n = strlen(s);
@@ -216,7 +218,7 @@ static bool valid_text(const char *s, size_t max)
 static int migrate(struct wo_store *s)
 {
     sqlite3_stmt *st;
-    int v = 0, rc = db_prepare(s, "PRAGMA user_version", &st);
+    int v = 0, rc = wo_db_prepare(s, "PRAGMA user_version", &st);
     if (rc)
         return rc;
     if (sqlite3_step(st) == SQLITE_ROW)
@@ -228,10 +230,10 @@ static int migrate(struct wo_store *s)
     for (; v < n; v++) {
         char sql[64];
         snprintf(sql, sizeof sql, "PRAGMA user_version = %d; COMMIT;", v + 1);
-        if ((rc = db_exec(s, "BEGIN IMMEDIATE")) != PW_OK)
+        if ((rc = wo_db_exec(s, "BEGIN IMMEDIATE")) != PW_OK)
             return rc;
-        if ((rc = db_exec(s, migrations[v])) != PW_OK || (rc = db_exec(s, sql)) != PW_OK) {
-            db_exec(s, "ROLLBACK");
+        if ((rc = wo_db_exec(s, migrations[v])) != PW_OK || (rc = wo_db_exec(s, sql)) != PW_OK) {
+            wo_db_exec(s, "ROLLBACK");
             return rc;
         }
     }
@@ -270,7 +272,7 @@ int wo_store_open(const char *path, const char *evidence_dir, struct model *mode
     sqlite3_busy_timeout(s->db, 5000);
     sqlite3_extended_result_codes(s->db, 1);
     /* synchronous=FULL: every acknowledged action is on disk, power loss included */
-    if ((rc = db_exec(s, "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;"
+    if ((rc = wo_db_exec(s, "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;"
                          " PRAGMA foreign_keys = ON;")) != PW_OK ||
         (rc = migrate(s)) != PW_OK)
         goto fail;
@@ -329,16 +331,16 @@ static void row_read(sqlite3_stmt *st, struct row *r)
 {
     memset(r, 0, sizeof *r);
     r->id = sqlite3_column_int64(st, 0);
-    col_text(st, 1, r->title, sizeof r->title);
+    wo_col_text(st, 1, r->title, sizeof r->title);
     const unsigned char *d = sqlite3_column_text(st, 2);
     r->description = pw_xstrdup(d ? (const char *)d : "");
-    col_text(st, 3, r->source, sizeof r->source);
-    col_text(st, 4, r->enterprise, sizeof r->enterprise);
-    col_text(st, 5, r->department, sizeof r->department);
-    col_text(st, 6, r->assignee, sizeof r->assignee);
-    col_text(st, 7, r->dispatcher, sizeof r->dispatcher);
-    col_text(st, 8, r->requester, sizeof r->requester);
-    col_text(st, 9, r->req_ent, sizeof r->req_ent);
+    wo_col_text(st, 3, r->source, sizeof r->source);
+    wo_col_text(st, 4, r->enterprise, sizeof r->enterprise);
+    wo_col_text(st, 5, r->department, sizeof r->department);
+    wo_col_text(st, 6, r->assignee, sizeof r->assignee);
+    wo_col_text(st, 7, r->dispatcher, sizeof r->dispatcher);
+    wo_col_text(st, 8, r->requester, sizeof r->requester);
+    wo_col_text(st, 9, r->req_ent, sizeof r->req_ent);
     r->alarm_id = sqlite3_column_int64(st, 10);
     r->alarm_group = sqlite3_column_int64(st, 11);
     r->hazard_id = sqlite3_column_int64(st, 12);
@@ -380,7 +382,7 @@ static bool in_scope(const struct wo_scope *sc, const struct row *r)
 static int row_load(struct wo_store *s, const struct wo_scope *sc, int64_t id, struct row *r)
 {
     sqlite3_stmt *st;
-    int rc = db_prepare(s, "SELECT " ROW_COLS " FROM work_order WHERE id = ?1", &st);
+    int rc = wo_db_prepare(s, "SELECT " ROW_COLS " FROM work_order WHERE id = ?1", &st);
     if (rc)
         return rc;
     sqlite3_bind_int64(st, 1, id);
@@ -410,7 +412,7 @@ static int64_t next_due(const struct wo_store *s, const struct sv_order *o)
 static int row_save(struct wo_store *s, const struct row *r, int64_t now)
 {
     sqlite3_stmt *st;
-    int rc = db_prepare(s,
+    int rc = wo_db_prepare(s,
                         "UPDATE work_order SET state = ?2, updated_ms = ?3, ext_ms = ?4,"
                         " paused_ms = ?5, paused_since = ?6, signed_ms = ?7, submitted_ms = ?8,"
                         " closed_ms = ?9, review_due_ms = ?10, fired_level = ?11, returns = ?12,"
@@ -438,10 +440,10 @@ static int row_save(struct wo_store *s, const struct row *r, int64_t now)
     sqlite3_bind_int(st, 15, o->late_sign);
     sqlite3_bind_int(st, 16, o->submitted_on_time);
     bind_id_or_null(st, 17, next_due(s, o));
-    bind_text_or_null(st, 18, r->enterprise);
-    bind_text_or_null(st, 19, r->department);
-    bind_text_or_null(st, 20, r->assignee);
-    return run_done(st);
+    wo_bind_text_or_null(st, 18, r->enterprise);
+    wo_bind_text_or_null(st, 19, r->department);
+    wo_bind_text_or_null(st, 20, r->assignee);
+    return wo_run_done(st);
 }
 
 static int history_add(struct wo_store *s, int64_t order, int64_t at, const char *action,
@@ -449,7 +451,7 @@ static int history_add(struct wo_store *s, int64_t order, int64_t at, const char
                        const char *text, const char *detail)
 {
     sqlite3_stmt *st;
-    int rc = db_prepare(s,
+    int rc = wo_db_prepare(s,
                         "INSERT INTO history(order_id, at_ms, action, user, role, from_state,"
                         " to_state, text, detail) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9)",
                         &st);
@@ -460,11 +462,11 @@ static int history_add(struct wo_store *s, int64_t order, int64_t at, const char
     sqlite3_bind_text(st, 3, action, -1, SQLITE_TRANSIENT);
     sqlite3_bind_text(st, 4, user, -1, SQLITE_TRANSIENT);
     sqlite3_bind_text(st, 5, role, -1, SQLITE_TRANSIENT);
-    bind_text_or_null(st, 6, from);
-    bind_text_or_null(st, 7, to);
-    bind_text_or_null(st, 8, text);
-    bind_text_or_null(st, 9, detail);
-    return run_done(st);
+    wo_bind_text_or_null(st, 6, from);
+    wo_bind_text_or_null(st, 7, to);
+    wo_bind_text_or_null(st, 8, text);
+    wo_bind_text_or_null(st, 9, detail);
+    return wo_run_done(st);
 }
 
 /* ---- JSON ---- */
@@ -551,7 +553,7 @@ static void emit(struct wo_store *s, const char *type, const struct row *r, cons
 
 /* ---- create ---- */
 
-static int target_exists(struct wo_store *s, const char *enterprise, const char *department)
+int wo_target_exists(struct wo_store *s, const char *enterprise, const char *department)
 {
     if (!s->model)
         return PW_OK;
@@ -573,11 +575,11 @@ int wo_create(struct wo_store *s, const struct wo_scope *scope, enum sv_role rol
     const char *source = n->source && *n->source ? n->source : "manual";
     const char *req = NULL, *req_ent = NULL;
     int rc = PW_EINVAL;
-    if (!n->title || !*n->title || !valid_text(n->title, WO_TITLE_MAX)) {
+    if (!n->title || !*n->title || !wo_valid_text(n->title, WO_TITLE_MAX)) {
         snprintf(err, cap, "title: required, UTF-8 text of at most %d bytes", WO_TITLE_MAX);
         return PW_EINVAL;
     }
-    if (n->description && !valid_text(n->description, WO_TEXT_MAX)) {
+    if (n->description && !wo_valid_text(n->description, WO_TEXT_MAX)) {
         snprintf(err, cap, "description: UTF-8 text of at most %d bytes", WO_TEXT_MAX);
         return PW_EINVAL;
     }
@@ -589,11 +591,11 @@ int wo_create(struct wo_store *s, const struct wo_scope *scope, enum sv_role rol
         snprintf(err, cap, "exactly one of enterprise and department is required");
         return PW_EINVAL;
     }
-    if ((ent && !valid_id(ent)) || (dept && !valid_id(dept))) {
+    if ((ent && !wo_valid_id(ent)) || (dept && !wo_valid_id(dept))) {
         snprintf(err, cap, "%s: not a valid id", ent ? "enterprise" : "department");
         return PW_EINVAL;
     }
-    if (n->assignee && *n->assignee && !valid_text(n->assignee, WO_USER_MAX)) {
+    if (n->assignee && *n->assignee && !wo_valid_text(n->assignee, WO_USER_MAX)) {
         snprintf(err, cap, "assignee: at most %d bytes", WO_USER_MAX);
         return PW_EINVAL;
     }
@@ -615,7 +617,7 @@ int wo_create(struct wo_store *s, const struct wo_scope *scope, enum sv_role rol
         snprintf(err, cap, "due_at: must be in the future");
         return PW_EINVAL;
     }
-    if ((rc = target_exists(s, ent, dept)) != PW_OK) {
+    if ((rc = wo_target_exists(s, ent, dept)) != PW_OK) {
         snprintf(err, cap, "unknown %s \"%s\"", ent ? "enterprise" : "department",
                  ent ? ent : dept);
         return rc == PW_ENOTFOUND ? PW_ENOTFOUND : rc;
@@ -624,11 +626,11 @@ int wo_create(struct wo_store *s, const struct wo_scope *scope, enum sv_role rol
     memset(&r, 0, sizeof r);
     pthread_mutex_lock(&s->mu);
     sqlite3_stmt *st = NULL;
-    if ((rc = db_exec(s, "BEGIN IMMEDIATE")) != PW_OK)
+    if ((rc = wo_db_exec(s, "BEGIN IMMEDIATE")) != PW_OK)
         goto unlock;
     if (n->alarm_group > 0) {
         /* one open order per alarm group */
-        if ((rc = db_prepare(s,
+        if ((rc = wo_db_prepare(s,
                              "SELECT id FROM work_order WHERE alarm_group = ?1"
                              " AND state NOT IN ('closed', 'cancelled')",
                              &st)) != PW_OK)
@@ -643,7 +645,7 @@ int wo_create(struct wo_store *s, const struct wo_scope *scope, enum sv_role rol
         }
         sqlite3_finalize(st);
     }
-    if ((rc = db_prepare(s,
+    if ((rc = wo_db_prepare(s,
                          "INSERT INTO work_order(title, description, priority, source, enterprise,"
                          " department, assignee, dispatcher, requester, requester_enterprise,"
                          " alarm_id, alarm_group, hazard_id, state, created_ms, updated_ms,"
@@ -656,12 +658,12 @@ int wo_create(struct wo_store *s, const struct wo_scope *scope, enum sv_role rol
     sqlite3_bind_text(st, 2, n->description ? n->description : "", -1, SQLITE_TRANSIENT);
     sqlite3_bind_int(st, 3, n->priority);
     sqlite3_bind_text(st, 4, source, -1, SQLITE_TRANSIENT);
-    bind_text_or_null(st, 5, ent);
-    bind_text_or_null(st, 6, dept);
-    bind_text_or_null(st, 7, n->assignee);
+    wo_bind_text_or_null(st, 5, ent);
+    wo_bind_text_or_null(st, 6, dept);
+    wo_bind_text_or_null(st, 7, n->assignee);
     sqlite3_bind_text(st, 8, user ? user : "system", -1, SQLITE_TRANSIENT);
-    bind_text_or_null(st, 9, req);
-    bind_text_or_null(st, 10, req_ent);
+    wo_bind_text_or_null(st, 9, req);
+    wo_bind_text_or_null(st, 10, req_ent);
     bind_id_or_null(st, 11, n->alarm_id);
     bind_id_or_null(st, 12, n->alarm_group);
     bind_id_or_null(st, 13, n->hazard_id);
@@ -669,7 +671,7 @@ int wo_create(struct wo_store *s, const struct wo_scope *scope, enum sv_role rol
     sqlite3_bind_int64(st, 15, o.sign_due_at);
     sqlite3_bind_int64(st, 16, o.base_due_at);
     bind_id_or_null(st, 17, next_due(s, &o));
-    if ((rc = run_done(st)) != PW_OK)
+    if ((rc = wo_run_done(st)) != PW_OK)
         goto rollback;
     int64_t nid = sqlite3_last_insert_rowid(s->db);
     char detail[64] = "";
@@ -677,7 +679,7 @@ int wo_create(struct wo_store *s, const struct wo_scope *scope, enum sv_role rol
         snprintf(detail, sizeof detail, "alarm %lld", (long long)n->alarm_id);
     if ((rc = history_add(s, nid, now, "dispatch", user ? user : "system", sv_role_name(role), NULL,
                           "dispatched", NULL, detail)) != PW_OK ||
-        (rc = db_exec(s, "COMMIT")) != PW_OK)
+        (rc = wo_db_exec(s, "COMMIT")) != PW_OK)
         goto rollback;
     rc = row_load(s, NULL, nid, &r);
     *id = nid;
@@ -690,7 +692,7 @@ int wo_create(struct wo_store *s, const struct wo_scope *scope, enum sv_role rol
     row_free(&r);
     return PW_OK;
 rollback:
-    db_exec(s, "ROLLBACK");
+    wo_db_exec(s, "ROLLBACK");
     if (rc == PW_EDB)
         snprintf(err, cap, "database error");
 unlock:
@@ -708,7 +710,7 @@ int wo_act(struct wo_store *s, const struct wo_scope *scope, enum sv_role role, 
     if (!args)
         args = &none;
     const char *text = args->text && *args->text ? args->text : NULL;
-    if (text && !valid_text(text, WO_TEXT_MAX)) {
+    if (text && !wo_valid_text(text, WO_TEXT_MAX)) {
         snprintf(err, cap, "text: UTF-8 text of at most %d bytes", WO_TEXT_MAX);
         return strlen(text) > WO_TEXT_MAX ? PW_ETOOBIG : PW_EINVAL;
     }
@@ -719,15 +721,15 @@ int wo_act(struct wo_store *s, const struct wo_scope *scope, enum sv_role role, 
             snprintf(err, cap, "assign: at most one of enterprise and department");
             return PW_EINVAL;
         }
-        if ((nent && !valid_id(nent)) || (ndept && !valid_id(ndept))) {
+        if ((nent && !wo_valid_id(nent)) || (ndept && !wo_valid_id(ndept))) {
             snprintf(err, cap, "assign: not a valid id");
             return PW_EINVAL;
         }
-        if (args->assignee && *args->assignee && !valid_text(args->assignee, WO_USER_MAX)) {
+        if (args->assignee && *args->assignee && !wo_valid_text(args->assignee, WO_USER_MAX)) {
             snprintf(err, cap, "assignee: at most %d bytes", WO_USER_MAX);
             return PW_EINVAL;
         }
-        if ((nent || ndept) && target_exists(s, nent, ndept) != PW_OK) {
+        if ((nent || ndept) && wo_target_exists(s, nent, ndept) != PW_OK) {
             snprintf(err, cap, "unknown %s \"%s\"", nent ? "enterprise" : "department",
                      nent ? nent : ndept);
             return PW_ENOTFOUND;
@@ -736,7 +738,7 @@ int wo_act(struct wo_store *s, const struct wo_scope *scope, enum sv_role role, 
     struct row r;
     memset(&r, 0, sizeof r);
     pthread_mutex_lock(&s->mu);
-    int rc = db_exec(s, "BEGIN IMMEDIATE");
+    int rc = wo_db_exec(s, "BEGIN IMMEDIATE");
     if (rc)
         goto unlock;
     if ((rc = row_load(s, scope, id, &r)) != PW_OK) {
@@ -776,7 +778,7 @@ int wo_act(struct wo_store *s, const struct wo_scope *scope, enum sv_role role, 
     if ((rc = row_save(s, &r, now)) != PW_OK ||
         (rc = history_add(s, id, now, sv_action_name(a), user, sv_role_name(role),
                           sv_state_name(from), sv_state_name(r.o.state), text, detail)) != PW_OK ||
-        (rc = db_exec(s, "COMMIT")) != PW_OK) {
+        (rc = wo_db_exec(s, "COMMIT")) != PW_OK) {
         snprintf(err, cap, "database error");
         goto rollback;
     }
@@ -785,7 +787,7 @@ int wo_act(struct wo_store *s, const struct wo_scope *scope, enum sv_role role, 
     row_free(&r);
     return PW_OK;
 rollback:
-    db_exec(s, "ROLLBACK");
+    wo_db_exec(s, "ROLLBACK");
 unlock:
     pthread_mutex_unlock(&s->mu);
     row_free(&r);
@@ -807,7 +809,7 @@ int wo_list_json(struct wo_store *s, const struct wo_scope *scope, const struct 
     int limit = f->limit <= 0 ? WO_LIST_DEFAULT : f->limit > WO_LIST_MAX ? WO_LIST_MAX : f->limit;
     sqlite3_stmt *st;
     pthread_mutex_lock(&s->mu);
-    int rc = db_prepare(
+    int rc = wo_db_prepare(
         s,
         "SELECT " ROW_COLS " FROM work_order WHERE"
         " (?1 IS NULL OR enterprise = ?1 OR requester_enterprise = ?1)"
@@ -820,11 +822,11 @@ int wo_list_json(struct wo_store *s, const struct wo_scope *scope, const struct 
         &st);
     if (rc)
         goto out;
-    bind_text_or_null(st, 1, scope ? scope->enterprise : NULL);
-    bind_text_or_null(st, 2, scope ? scope->department : NULL);
-    bind_text_or_null(st, 3, f->state);
-    bind_text_or_null(st, 4, f->enterprise);
-    bind_text_or_null(st, 5, f->department);
+    wo_bind_text_or_null(st, 1, scope ? scope->enterprise : NULL);
+    wo_bind_text_or_null(st, 2, scope ? scope->department : NULL);
+    wo_bind_text_or_null(st, 3, f->state);
+    wo_bind_text_or_null(st, 4, f->enterprise);
+    wo_bind_text_or_null(st, 5, f->department);
     sqlite3_bind_int(st, 6, f->priority);
     sqlite3_bind_int(st, 7, f->overdue);
     sqlite3_bind_int64(st, 8, f->before_id);
@@ -881,7 +883,7 @@ int wo_get_json(struct wo_store *s, const struct wo_scope *scope, int64_t id, in
         goto out;
     out->len--; /* reopen the object */
     rc = pw_buf_puts(out, ",\"history\":[");
-    if (!rc && (rc = db_prepare(s,
+    if (!rc && (rc = wo_db_prepare(s,
                                 "SELECT at_ms, action, user, role, from_state, to_state, text,"
                                 " detail FROM (SELECT * FROM history WHERE order_id = ?1"
                                 " ORDER BY id DESC LIMIT ?2) ORDER BY id",
@@ -905,7 +907,7 @@ int wo_get_json(struct wo_store *s, const struct wo_scope *scope, int64_t id, in
         st = NULL;
     }
     rc = rc ? rc : pw_buf_puts(out, "],\"evidence\":[");
-    if (!rc && (rc = db_prepare(s,
+    if (!rc && (rc = wo_db_prepare(s,
                                 "SELECT sha256, size, content_type, filename, user, at_ms FROM"
                                 " evidence WHERE order_id = ?1 ORDER BY id",
                                 &st)) == PW_OK) {
@@ -955,11 +957,11 @@ int wo_tick(struct wo_store *s, int64_t now, int *fired, int64_t *next)
         bool have = false;
         int from = 0, to = -1;
         pthread_mutex_lock(&s->mu);
-        if ((rc = db_exec(s, "BEGIN IMMEDIATE")) != PW_OK) {
+        if ((rc = wo_db_exec(s, "BEGIN IMMEDIATE")) != PW_OK) {
             pthread_mutex_unlock(&s->mu);
             break;
         }
-        if ((rc = db_prepare(s,
+        if ((rc = wo_db_prepare(s,
                              "SELECT " ROW_COLS " FROM work_order WHERE next_ms IS NOT NULL"
                              " AND next_ms <= ?1 ORDER BY next_ms LIMIT 1",
                              &st)) == PW_OK) {
@@ -982,9 +984,9 @@ int wo_tick(struct wo_store *s, int64_t now, int *fired, int64_t *next)
         if (have && !rc)
             rc = row_save(s, &r, now); /* also clears next_ms when nothing is due any more */
         if (!rc)
-            rc = db_exec(s, "COMMIT");
+            rc = wo_db_exec(s, "COMMIT");
         if (rc)
-            db_exec(s, "ROLLBACK");
+            wo_db_exec(s, "ROLLBACK");
         pthread_mutex_unlock(&s->mu);
         if (!have || rc) {
             if (have)
@@ -1002,7 +1004,7 @@ int wo_tick(struct wo_store *s, int64_t now, int *fired, int64_t *next)
     if (next && rc == PW_OK) {
         sqlite3_stmt *st;
         pthread_mutex_lock(&s->mu);
-        if (db_prepare(s, "SELECT min(next_ms) FROM work_order WHERE next_ms IS NOT NULL", &st) ==
+        if (wo_db_prepare(s, "SELECT min(next_ms) FROM work_order WHERE next_ms IS NOT NULL", &st) ==
             PW_OK) {
             if (sqlite3_step(st) == SQLITE_ROW)
                 *next = sqlite3_column_int64(st, 0);
@@ -1084,7 +1086,7 @@ int wo_evidence_add(struct wo_store *s, const struct wo_scope *scope, enum sv_ro
                  wo_evidence_mime(t));
         return PW_EINVAL;
     }
-    if (filename && (!valid_text(filename, 255) || strpbrk(filename, "/\\\r\n"))) {
+    if (filename && (!wo_valid_text(filename, 255) || strpbrk(filename, "/\\\r\n"))) {
         snprintf(err, cap, "filename: at most 255 bytes, no path");
         return PW_EINVAL;
     }
@@ -1109,7 +1111,7 @@ int wo_evidence_add(struct wo_store *s, const struct wo_scope *scope, enum sv_ro
         goto unlock;
     }
     sqlite3_stmt *st;
-    if ((rc = db_prepare(s, "SELECT count(*) FROM evidence WHERE order_id = ?1", &st)))
+    if ((rc = wo_db_prepare(s, "SELECT count(*) FROM evidence WHERE order_id = ?1", &st)))
         goto unlock;
     sqlite3_bind_int64(st, 1, id);
     int count = sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int(st, 0) : 0;
@@ -1124,9 +1126,9 @@ int wo_evidence_add(struct wo_store *s, const struct wo_scope *scope, enum sv_ro
         snprintf(err, cap, "cannot store the file: %s", pw_strerror(rc));
         goto unlock;
     }
-    if ((rc = db_exec(s, "BEGIN IMMEDIATE")))
+    if ((rc = wo_db_exec(s, "BEGIN IMMEDIATE")))
         goto unlock;
-    if ((rc = db_prepare(s,
+    if ((rc = wo_db_prepare(s,
                          "INSERT INTO evidence(order_id, sha256, size, content_type, filename,"
                          " user, at_ms) VALUES (?1,?2,?3,?4,?5,?6,?7)",
                          &st)) == PW_OK) {
@@ -1134,18 +1136,18 @@ int wo_evidence_add(struct wo_store *s, const struct wo_scope *scope, enum sv_ro
         sqlite3_bind_text(st, 2, sha_hex, -1, SQLITE_TRANSIENT);
         sqlite3_bind_int64(st, 3, (int64_t)len);
         sqlite3_bind_text(st, 4, wo_evidence_mime(t), -1, SQLITE_STATIC);
-        bind_text_or_null(st, 5, filename);
+        wo_bind_text_or_null(st, 5, filename);
         sqlite3_bind_text(st, 6, user, -1, SQLITE_TRANSIENT);
         sqlite3_bind_int64(st, 7, now);
-        rc = run_done(st);
+        rc = wo_run_done(st);
     }
     if (!rc)
         rc = history_add(s, id, now, "evidence", user, sv_role_name(role), NULL, NULL, filename,
                          sha_hex);
     if (!rc)
-        rc = db_exec(s, "COMMIT");
+        rc = wo_db_exec(s, "COMMIT");
     if (rc) {
-        db_exec(s, "ROLLBACK");
+        wo_db_exec(s, "ROLLBACK");
         snprintf(err, cap, "database error");
     }
 unlock:
@@ -1166,7 +1168,7 @@ int wo_evidence_open(struct wo_store *s, const struct wo_scope *scope, const cha
         goto out;
     row_free(&r);
     sqlite3_stmt *st;
-    if ((rc = db_prepare(s,
+    if ((rc = wo_db_prepare(s,
                          "SELECT id, content_type FROM evidence WHERE order_id = ?1 AND"
                          " sha256 = ?2 LIMIT 1",
                          &st)))
@@ -1176,20 +1178,20 @@ int wo_evidence_open(struct wo_store *s, const struct wo_scope *scope, const cha
     int64_t eid = 0;
     if (sqlite3_step(st) == SQLITE_ROW) {
         eid = sqlite3_column_int64(st, 0);
-        col_text(st, 1, mime, mcap);
+        wo_col_text(st, 1, mime, mcap);
     }
     sqlite3_finalize(st);
     if (!eid) {
         rc = PW_ENOTFOUND;
         goto out;
     }
-    if ((rc = db_prepare(s, "INSERT INTO evidence_download(evidence_id, user, at_ms)"
+    if ((rc = wo_db_prepare(s, "INSERT INTO evidence_download(evidence_id, user, at_ms)"
                             " VALUES (?1, ?2, ?3)",
                          &st)) == PW_OK) {
         sqlite3_bind_int64(st, 1, eid);
         sqlite3_bind_text(st, 2, user, -1, SQLITE_TRANSIENT);
         sqlite3_bind_int64(st, 3, now);
-        rc = run_done(st);
+        rc = wo_run_done(st);
     }
     snprintf(path, pcap, "%s/%.2s/%s", s->evdir, sha_hex, sha_hex);
 out:
@@ -1246,7 +1248,7 @@ static int board_compute(struct wo_store *s, int64_t now, struct units *us,
     /* ranks of the last snapshot before today */
     int64_t today = sv_beijing_day(now);
     sqlite3_stmt *st;
-    int rc = db_prepare(s,
+    int rc = wo_db_prepare(s,
                         "SELECT rank FROM board_snapshot WHERE unit = ?1 AND day < ?2"
                         " ORDER BY day DESC LIMIT 1",
                         &st);
@@ -1261,7 +1263,7 @@ static int board_compute(struct wo_store *s, int64_t now, struct units *us,
     }
     sqlite3_finalize(st);
     /* the orders of the window */
-    if ((rc = db_prepare(s,
+    if ((rc = wo_db_prepare(s,
                          "SELECT COALESCE(enterprise, department), priority, source, fired_level,"
                          " returns, late_sign, state, submitted_on_time, dispatched_ms, closed_ms"
                          " FROM work_order WHERE dispatched_ms >= ?1 OR closed_ms >= ?1"
@@ -1278,7 +1280,7 @@ static int board_compute(struct wo_store *s, int64_t now, struct units *us,
             orders = pw_xrealloc(orders, cap * sizeof *orders);
             unit_ids = pw_xrealloc(unit_ids, cap * sizeof *unit_ids);
         }
-        col_text(st, 0, unit_ids[n], sizeof unit_ids[n]);
+        wo_col_text(st, 0, unit_ids[n], sizeof unit_ids[n]);
         const char *state = (const char *)sqlite3_column_text(st, 6);
         bool closed = state && strcmp(state, "closed") == 0;
         bool cancelled = state && strcmp(state, "cancelled") == 0;
@@ -1323,8 +1325,8 @@ static void snapshot_if_new_day(struct wo_store *s, int64_t now)
     struct units us = {0};
     struct sv_board_row *rows = NULL;
     sqlite3_stmt *st;
-    if (board_compute(s, now, &us, &rows) == PW_OK && db_exec(s, "BEGIN IMMEDIATE") == PW_OK) {
-        int rc = db_prepare(s,
+    if (board_compute(s, now, &us, &rows) == PW_OK && wo_db_exec(s, "BEGIN IMMEDIATE") == PW_OK) {
+        int rc = wo_db_prepare(s,
                             "INSERT OR IGNORE INTO board_snapshot(day, unit, kind, rank, score,"
                             " colour) VALUES (?1,?2,?3,?4,?5,?6)",
                             &st);
@@ -1340,10 +1342,10 @@ static void snapshot_if_new_day(struct wo_store *s, int64_t now)
                 rc = PW_EDB;
         }
         sqlite3_finalize(st);
-        if (!rc && db_exec(s, "COMMIT") == PW_OK)
+        if (!rc && wo_db_exec(s, "COMMIT") == PW_OK)
             s->snapshot_day = today;
         else
-            db_exec(s, "ROLLBACK");
+            wo_db_exec(s, "ROLLBACK");
     }
     pthread_mutex_unlock(&s->mu);
     free(rows);

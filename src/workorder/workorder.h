@@ -171,6 +171,69 @@ int wo_evidence_open(struct wo_store *s, const struct wo_scope *scope, const cha
 int wo_board_json(struct wo_store *s, const struct wo_scope *scope, bool public_view, int64_t now,
                   struct pw_buf *out);
 
+/* ---- risk points and hidden hazards (双重预防机制) ----
+ * Risk points are graded 重大/较大/一般/低 = red/orange/yellow/blue ("major" "larger" "general"
+ * "low"; the Chinese names are accepted too) per enterprise: the four-colour risk map. Hazards are
+ * graded 一般/较大/重大 ("general" "larger" "major") and go registered → graded → rectifying →
+ * pending (待验收) → closed, pending → rectifying when the park sends it back. Rectifying needs
+ * the 五落实: measures, owner, funds, deadline, interim plan (一般: measures and deadline; 重大
+ * also a written plan), and opens the hazard's work order (督办: P1 for 重大, P2 较大, P3 一般)
+ * with the hazard's deadline. A 重大 hazard reports progress weekly (progress_due_at). The
+ * enterprise (its own) and the park act; accept and return are the park's. Scope as for orders;
+ * a department reads every hazard and risk point but does not act. */
+#define WO_RISK_POINTS_MAX 100000 /* rows of one CSV ledger */
+
+struct wo_risk_point {
+    const char *id, *enterprise, *name, *grade, *area, *measures, *owner;
+    bool has_location;
+    double lon, lat;
+};
+/* Upserts a risk point. An enterprise scope may only write its own (enterprise may be NULL: the
+ * scope's). PW_OK, PW_EINVAL (err names the field), PW_EPERM, PW_ENOTFOUND (enterprise), PW_EDB. */
+int wo_risk_point_put(struct wo_store *s, const struct wo_scope *scope, enum sv_role role,
+                      const struct wo_risk_point *p, int64_t now, char *err, size_t cap);
+/* [{"id","enterprise","name","grade":"重大"…,"level":"major"…,"colour":"red"…,"area","lon",
+ * "lat","measures","owner","updated_at"}] in id order; enterprise NULL = all visible. */
+int wo_risk_points_json(struct wo_store *s, const struct wo_scope *scope, const char *enterprise,
+                        struct pw_buf *out);
+/* Imports a risk-point ledger: UTF-8 CSV with a header naming the columns id, enterprise, name,
+ * grade, area, lon, lat, measures, owner (id, name and grade required; enterprise defaults to the
+ * scope's). One transaction: on any error nothing changes and err says "line N: column: why".
+ * *count gets the rows imported. */
+int wo_risk_points_import_csv(struct wo_store *s, const struct wo_scope *scope, enum sv_role role,
+                              const char *csv, size_t len, int64_t now, int *count, char *err,
+                              size_t cap);
+
+struct wo_hazard_new {
+    const char *enterprise; /* NULL: the scope's */
+    const char *title, *description, *grade, *risk_point; /* grade may be NULL (registered) */
+};
+int wo_hazard_create(struct wo_store *s, const struct wo_scope *scope, enum sv_role role,
+                     const char *user, const struct wo_hazard_new *n, int64_t now, int64_t *id,
+                     char *err, size_t cap);
+
+enum wo_hazard_action {
+    WO_HZ_GRADE, WO_HZ_RECTIFY, WO_HZ_PROGRESS, WO_HZ_SUBMIT, WO_HZ_ACCEPT, WO_HZ_RETURN
+};
+struct wo_hazard_args {
+    const char *grade, *measures, *owner, *funds, *interim_plan, *plan, *text;
+    int64_t deadline;
+};
+/* PW_OK; PW_ENOTFOUND; PW_ECONFLICT (state) / PW_EPERM (role): 409; PW_EINVAL (a 五落实 field or
+ * the reason missing: err names it). */
+int wo_hazard_act(struct wo_store *s, const struct wo_scope *scope, enum sv_role role,
+                  const char *user, int64_t id, enum wo_hazard_action a,
+                  const struct wo_hazard_args *args, int64_t now, char *err, size_t cap);
+/* [{hazard}] newest first, filtered by state/grade/enterprise (NULL = all). A hazard: {"id",
+ * "enterprise","title","description","grade","level","state","risk_point","measures","owner",
+ * "funds","deadline","interim_plan","plan","order_id","reporter","created_at","updated_at",
+ * "progress_due_at","progress_overdue"}. */
+int wo_hazards_json(struct wo_store *s, const struct wo_scope *scope, const char *state,
+                    const char *grade, const char *enterprise, int64_t now, struct pw_buf *out);
+/* One hazard with "log":[{"at","action","user","text"}]. */
+int wo_hazard_get_json(struct wo_store *s, const struct wo_scope *scope, int64_t id, int64_t now,
+                       struct pw_buf *out);
+
 /* ---- the engine: timer thread and automatic orders from alarms ---- */
 struct wo_engine_opts {
     int auto_gas_level;       /* an alarm reaching this gas level opens a P1 order; 0 = off */

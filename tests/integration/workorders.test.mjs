@@ -207,3 +207,36 @@ test('an escalation due while the daemon was down fires once after it starts', a
   assert.ok(od.json.some((o) => o.id === id));
   assert.ok(od.json.every((o) => o.overdue_level >= 1));
 });
+
+test('hazards and risk points over HTTP: ledger import, 五落实, the hazard order, scope', async () => {
+  let r = await d.post('/api/v1/risk-points/import', 'id,name,grade,lon,lat\r\nE1-RP-1,液氯储罐,重大,119.1,34.6\r\nE1-RP-2,仓库,较大,,\r\n',
+    { token: tok.ent1, headers: { 'Content-Type': 'text/csv' } });
+  assert.equal(r.status, 200, r.text);
+  assert.equal(r.json.imported, 2);
+  r = await d.post('/api/v1/risk-points/import', 'id,name,grade\r\nX,x,紫\r\n', { token: tok.ent1, headers: { 'Content-Type': 'text/csv' } });
+  assert.equal(r.status, 400);
+  assert.match(r.json.error, /line 2/);
+  const rp = await d.get('/api/v1/risk-points', { token: tok.ent1 });
+  assert.deepEqual(rp.json.map((p) => p.colour), ['red', 'orange']);
+  assert.equal((await d.get('/api/v1/risk-points', { token: tok.ent2 })).json.length, 0);
+  r = await d.post('/api/v1/hazards', { title: '防火堤裂缝', grade: '较大', risk_point: 'E1-RP-1' }, { token: tok.ent1 });
+  assert.equal(r.status, 201, r.text);
+  const id = r.json.id;
+  assert.equal(r.json.state, 'graded');
+  const deadline = new Date(Date.now() + 10 * 86400000).toISOString();
+  r = await d.post(`/api/v1/hazards/${id}/rectify`, { measures: '修补', deadline }, { token: tok.ent1 });
+  assert.equal(r.status, 400);
+  assert.match(r.json.error, /owner/);
+  r = await d.post(`/api/v1/hazards/${id}/rectify`, { measures: '修补', owner: '张三', funds: '5万', interim_plan: '限液位', deadline }, { token: tok.ent1 });
+  assert.equal(r.status, 200, r.text);
+  assert.equal(r.json.state, 'rectifying');
+  const o = await d.get(`/api/v1/workorders/${r.json.order_id}`, { token: tok.ent1 });
+  assert.equal(o.json.hazard_id, id);
+  assert.equal(o.json.priority, 'P2');
+  assert.equal(o.json.due_at.slice(0, 19), deadline.slice(0, 19));
+  assert.equal((await d.post(`/api/v1/hazards/${id}/submit`, {}, { token: tok.ent1 })).json.state, 'pending');
+  assert.equal((await d.post(`/api/v1/hazards/${id}/accept`, {}, { token: tok.ent1 })).status, 409);
+  assert.equal((await d.get(`/api/v1/hazards/${id}`, { token: tok.ent2 })).status, 404);
+  assert.equal((await d.post(`/api/v1/hazards/${id}/accept`, {}, { token: tok.sup })).json.state, 'closed');
+  assert.equal((await d.post('/api/v1/hazards', { title: 'x' }, { token: tok.aj })).status, 403);
+});
