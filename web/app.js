@@ -12,6 +12,7 @@ import EnvView from './js/env.js';
 import VehiclesView from './js/vehicles.js';
 import DevicesView from './js/devices.js';
 import AdminView from './js/admin.js';
+import WorkOrdersView, { BoardView } from './js/workorders.js';
 
 function parseRoute() {
   const raw = location.hash.replace(/^#\/?/, '');
@@ -64,6 +65,8 @@ const Login = {
 const NAV = [
   ['screen', 'nav.screen', () => !state.me?.enterprise],
   ['alarms', 'nav.alarms', () => true],
+  ['workorders', 'nav.workorders', () => true],
+  ['board', 'nav.board', () => true],
   ['enterprise', 'nav.enterprise', () => true],
   ['env', 'nav.env', () => true],
   ['vehicles', 'nav.vehicles', () => true],
@@ -101,6 +104,8 @@ const App = {
           }
           return h(EnterpriseView, { id: r.arg, key: r.arg });
         }
+        case 'workorders': return h(WorkOrdersView, { id: r.arg, key: 'wo' });
+        case 'board': return h(BoardView);
         case 'env': return h(EnvView);
         case 'vehicles': return h(VehiclesView);
         case 'devices': return h(DevicesView);

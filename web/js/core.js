@@ -57,6 +57,8 @@ export const can = {
   act: () => state.me && state.me.role !== 'viewer',
   admin: () => state.me && state.me.role === 'admin',
   park: () => state.me && (state.me.role === 'admin' || state.me.role === 'supervisor'),
+  // may act on work orders (a department acts on the orders assigned to it)
+  workorders: () => state.me && state.me.role !== 'viewer',
 };
 
 // ---- series keys ----
@@ -230,7 +232,7 @@ export function setMuted(m) { state.muted = m; localStorage.setItem('pw_muted', 
 // (every 300 ms) so that a burst of events costs one re-render. The last event id is kept so a
 // new connection (after an error that closed the old one) resumes without losing alarms.
 export const sse = {
-  es: null, lastId: '', values: '', queue: [], vqueue: [], timer: 0, listeners: new Set(),
+  es: null, lastId: '', values: '', queue: [], vqueue: [], timer: 0, listeners: new Set(), woListeners: new Set(),
   valueListeners: new Set(), retry: 0,
 
   start() {
@@ -260,6 +262,7 @@ export const sse = {
     es.addEventListener('alarm', (e) => { note(e); this.queue.push(JSON.parse(e.data)); this.schedule(); });
     es.addEventListener('values', (e) => { note(e); this.vqueue.push(...JSON.parse(e.data)); this.schedule(); });
     es.addEventListener('reset', (e) => { note(e); reloadOpenAlarms().catch(() => {}); });
+    es.addEventListener('workorder', (e) => { note(e); const ev = JSON.parse(e.data); for (const f of this.woListeners) f(ev); });
   },
   stop() {
     clearTimeout(this.retryTimer);
