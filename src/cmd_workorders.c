@@ -37,6 +37,7 @@ struct workorders *workorders_open(struct cli *c, struct model *m, struct alarm_
         free(w);
         return NULL;
     }
+    wo_store_set_alarms(w->store, alarms);
     struct wo_engine_opts o = {.auto_gas_level = (int)c->cfg.workorders_auto_gas_level,
                                .unacked_after_ms = c->cfg.workorders_unacked_after,
                                .tick_ms = 1000};

@@ -65,6 +65,7 @@
 struct sse_item {
     uint64_t id;
     char *enterprise; /* "" = park-owned */
+    char *department; /* a work-order event of a department's order: that department, else NULL */
     char *text;       /* the complete SSE message ("id: …\nevent: …\ndata: …\n\n") */
     size_t len;
     int64_t origin_ns; /* alarm_event.origin_ns; 0 = not observed */
@@ -104,6 +105,8 @@ struct sse_client {
     struct sse_hub *hub;
     char scope[MODEL_ID_MAX + 1];
     bool scoped;
+    char dept[MODEL_ID_MAX + 1]; /* a department user: only its orders' work-order events */
+    bool dept_scoped;
     uint64_t cursor; /* next event id to send */
     struct pw_buf out;
     size_t out_off;
@@ -126,8 +129,17 @@ struct sse_client {
     uint64_t vehicles_hash, devices_hash;
 };
 
+static void hub_append_unit(struct sse_hub *h, const char *enterprise, const char *department,
+                            const char *event, const char *data, size_t dlen, int64_t origin_ns);
+
 static void hub_append(struct sse_hub *h, const char *enterprise, const char *event,
                        const char *data, size_t dlen, int64_t origin_ns)
+{
+    hub_append_unit(h, enterprise, NULL, event, data, dlen, origin_ns);
+}
+
+static void hub_append_unit(struct sse_hub *h, const char *enterprise, const char *department,
+                            const char *event, const char *data, size_t dlen, int64_t origin_ns)
 {
     struct pw_buf b;
     pw_buf_init(&b, 0);
@@ -139,6 +151,8 @@ static void hub_append(struct sse_hub *h, const char *enterprise, const char *ev
     struct sse_item *it = &h->ring[id % SSE_RING];
     free(it->text);
     free(it->enterprise);
+    free(it->department);
+    it->department = department && *department ? pw_xstrdup(department) : NULL;
     it->id = id;
     it->enterprise = pw_xstrdup(enterprise ? enterprise : "");
     it->text = pw_buf_steal(&b, &it->len);
@@ -164,7 +178,9 @@ static void on_alarm_event(const struct alarm_event *ev, void *arg)
 /* work-order store subscriber: runs on the thread that acted, after the commit */
 static void on_workorder_event(const struct wo_event *ev, void *arg)
 {
-    hub_append(arg, ev->enterprise, "workorder", ev->json, ev->json_len, 0);
+    /* a department's order goes to the park's clients and that department's only */
+    hub_append_unit(arg, ev->enterprise, ev->department[0] ? ev->department : "-", "workorder",
+                    ev->json, ev->json_len, 0);
 }
 
 void sse_hub_attach_workorders(struct sse_hub *h, struct wo_store *wo)
@@ -218,6 +234,7 @@ void sse_hub_free(struct sse_hub *h)
     for (size_t i = 0; i < SSE_RING; i++) {
         free(h->ring[i].text);
         free(h->ring[i].enterprise);
+        free(h->ring[i].department);
     }
     pthread_mutex_destroy(&h->lock);
     pthread_cond_destroy(&h->cond);
@@ -400,7 +417,9 @@ static ssize_t reader(void *cls, uint64_t pos, char *buf, size_t max)
         }
         while (c->cursor < h->next_id && c->out.len < 256 * 1024) {
             struct sse_item *it = &h->ring[c->cursor % SSE_RING];
-            if (!c->scoped || strcmp(it->enterprise, c->scope) == 0) {
+            bool dept_ok = !c->dept_scoped || !it->department ||
+                           strcmp(it->department, c->dept) == 0;
+            if ((!c->scoped || strcmp(it->enterprise, c->scope) == 0) && dept_ok) {
                 pw_buf_append(&c->out, it->text, it->len);
                 if (it->origin_ns != 0)
                     pending_add(c, it->origin_ns);
@@ -446,6 +465,9 @@ static void h_events(struct http_server *s, struct http_req *r, struct http_resp
     c->s = s;
     c->hub = h;
     c->scoped = r->scope != NULL;
+    c->dept_scoped = r->dept_scope != NULL;
+    if (r->dept_scope)
+        snprintf(c->dept, sizeof c->dept, "%s", r->dept_scope);
     if (r->scope)
         snprintf(c->scope, sizeof c->scope, "%s", r->scope);
     pw_buf_init(&c->out, 0);

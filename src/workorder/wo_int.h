@@ -18,6 +18,7 @@ struct wo_store {
     pthread_mutex_t mu;
     sqlite3 *db;
     struct model *model;
+    struct alarm_store *alarms; /* for the closing rule of orders from alarms; may be NULL */
     struct sv_rules rules;
     struct sv_board_rule board;
     char evdir[480];

@@ -13,6 +13,7 @@
  *                before today). */
 #include "workorder/wo_int.h"
 
+#include "alarm/alarm.h"
 #include "base/err.h"
 #include "base/fsutil.h"
 #include "base/log.h"
@@ -281,6 +282,34 @@ int wo_store_open(const char *path, const char *evidence_dir, struct model *mode
 fail:
     wo_store_close(s);
     return rc;
+}
+
+void wo_store_set_alarms(struct wo_store *s, struct alarm_store *alarms)
+{
+    s->alarms = alarms;
+}
+
+/* The closing rule of P1/P2 orders from alarms (under s->mu): NULL when it may close, else why
+ * not. */
+static const char *close_refused(struct wo_store *s, const struct row *r)
+{
+    if (r->o.priority > 2 || r->alarm_id <= 0)
+        return NULL;
+    sqlite3_stmt *st;
+    int n = 0;
+    if (wo_db_prepare(s, "SELECT count(*) FROM evidence WHERE order_id = ?1", &st) == PW_OK) {
+        sqlite3_bind_int64(st, 1, r->id);
+        if (sqlite3_step(st) == SQLITE_ROW)
+            n = sqlite3_column_int(st, 0);
+        sqlite3_finalize(st);
+    }
+    if (n == 0)
+        return "a P1/P2 order from an alarm needs evidence attached before it is closed";
+    struct alarm_info a;
+    if (s->alarms && alarm_get(s->alarms, NULL, r->alarm_id, &a) == PW_OK &&
+        a.state != ALARM_CLEARED && a.state != ALARM_CLOSED)
+        return "a P1/P2 order from an alarm is closed only once its alarm is cleared";
+    return NULL;
 }
 
 void wo_store_close(struct wo_store *s)
@@ -752,6 +781,12 @@ int wo_act(struct wo_store *s, const struct wo_scope *scope, enum sv_role role, 
         eff = a == SV_COMMENT ? SV_ROLE_SYSTEM : SV_ROLE_VIEWER;
     enum sv_state from = r.o.state;
     const char *why = NULL;
+    if (a == SV_ACCEPT && eff == SV_ROLE_PARK && r.o.state == SV_SUBMITTED &&
+        (why = close_refused(s, &r)) != NULL) {
+        snprintf(err, cap, "accept: %s", why);
+        rc = PW_ECONFLICT;
+        goto rollback;
+    }
     rc = sv_order_apply(&s->rules, &r.o, a, eff, text != NULL, args->ext_ms, args->approve, now,
                         &why);
     if (rc) {

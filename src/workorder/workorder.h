@@ -58,6 +58,10 @@ int wo_store_open(const char *path, const char *evidence_dir, struct model *mode
                   int64_t evidence_max, struct wo_store **out);
 /* Accepts NULL. No other thread may be using s. */
 void wo_store_close(struct wo_store *s);
+/* The alarm store (borrowed) for the closing rule: a P1/P2 order from an alarm is accepted only
+ * once its alarm is cleared (or closed) and evidence is attached. Without it, only the evidence
+ * is required. Call before other threads use s. */
+void wo_store_set_alarms(struct wo_store *s, struct alarm_store *alarms);
 
 /* ---- events ---- */
 struct wo_event {

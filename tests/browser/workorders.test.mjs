@@ -105,6 +105,8 @@ test('dispatch from an alarm, the enterprise answers with evidence, the park ret
   await stateIs(ent, '整改中');
   await ent.click('#wo-btn-submit');
   await stateIs(ent, '待验收');
+  // an order from an alarm closes once the alarm is cleared
+  assert.equal((await d.post(`/api/v1/alarms/${alarmId}/clear`, { text: '已处置' }, { token })).status, 200);
   await park.reload();
   await park.click('#wo-btn-accept');
   await stateIs(park, '已办结');

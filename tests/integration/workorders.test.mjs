@@ -107,6 +107,11 @@ test('alarm → order → rectify → return → resubmit → accept → closed,
   assert.equal(r.json.state, 'rectifying');
   assert.equal(r.json.returns, 1);
   assert.equal((await act(id, 'submit', 'ent1')).json.state, 'submitted');
+  // a P1 order from an alarm closes only once the alarm is cleared (evidence is attached)
+  r = await act(id, 'accept', 'sup');
+  assert.equal(r.status, 409);
+  assert.match(r.json.error, /cleared/);
+  assert.equal((await d.post(`/api/v1/alarms/${order.alarm_id}/clear`, { text: '已处置' }, { token: tok.admin })).status, 200);
   r = await act(id, 'accept', 'sup');
   assert.equal(r.status, 200, r.text);
   assert.equal(r.json.state, 'closed');
@@ -239,4 +244,48 @@ test('hazards and risk points over HTTP: ledger import, 五落实, the hazard or
   assert.equal((await d.get(`/api/v1/hazards/${id}`, { token: tok.ent2 })).status, 404);
   assert.equal((await d.post(`/api/v1/hazards/${id}/accept`, {}, { token: tok.sup })).json.state, 'closed');
   assert.equal((await d.post('/api/v1/hazards', { title: 'x' }, { token: tok.aj })).status, 403);
+});
+
+// Collects the `workorder` events of /api/v1/events for one user.
+async function woEvents(who) {
+  const ctrl = new AbortController();
+  const res = await fetch(`${d.base}/api/v1/events`, { headers: { Authorization: `Bearer ${tok[who]}` }, signal: ctrl.signal });
+  assert.equal(res.status, 200);
+  const out = [];
+  (async () => {
+    const dec = new TextDecoder();
+    let buf = '';
+    try {
+      for await (const chunk of res.body) {
+        buf += dec.decode(chunk, { stream: true });
+        let i;
+        while ((i = buf.indexOf('\n\n')) >= 0) {
+          const block = buf.slice(0, i); buf = buf.slice(i + 2);
+          const ev = /^event: (.*)$/m.exec(block)?.[1];
+          const data = /^data: (.*)$/m.exec(block)?.[1];
+          if (ev === 'workorder') out.push(JSON.parse(data));
+        }
+      }
+    } catch { /* aborted */ }
+  })();
+  return { out, close: () => ctrl.abort() };
+}
+
+test('work-order events on the event stream, scoped to the enterprise or the department', async () => {
+  const park = await woEvents('sup'), ent1 = await woEvents('ent1'), ent2 = await woEvents('ent2'), aj = await woEvents('aj');
+  await sleep(300);
+  let r = await d.post('/api/v1/workorders', { title: '检查报警仪', priority: 'P3', enterprise: 'E1' }, { token: tok.admin });
+  const e1Order = r.json.id;
+  r = await d.post('/api/v1/workorders', { title: '道路积水', priority: 'P4', department: 'AJ' }, { token: tok.admin });
+  const ajOrder = r.json.id;
+  await act(e1Order, 'sign', 'ent1');
+  await until(async () => park.out.length >= 3 && ent1.out.length >= 2 && aj.out.length >= 1, { what: 'events', timeout: 5000 });
+  await sleep(300);
+  const ids = (s) => [...new Set(s.out.map((e) => e.order.id))].sort();
+  assert.deepEqual(ids(park), [e1Order, ajOrder].sort());
+  assert.deepEqual(ids(ent1), [e1Order]);
+  assert.deepEqual(ids(aj), [ajOrder]);
+  assert.deepEqual(ids(ent2), []);
+  assert.deepEqual(ent1.out.map((e) => e.event), ['created', 'sign']);
+  for (const s of [park, ent1, ent2, aj]) s.close();
 });

@@ -425,6 +425,44 @@ static void test_engine_from_alarms(void **state)
     wfx_free(f);
 }
 
+/* A P1/P2 order from an alarm closes only with evidence and its alarm cleared. */
+static void test_close_rule_for_alarm_orders(void **state)
+{
+    struct wfx *f = wfx_new();
+    struct fx *af = fx_new();
+    wo_store_set_alarms(f->s, af->s);
+    int64_t alarm = fx_apply(af, fx_tr(ALARM_RAISE, "GD1", "E1", "A1", "gas", 4), T0);
+    struct wo_new n = {.title = "二级报警", .priority = 1, .enterprise = "E1", .source = "alarm",
+                       .alarm_id = alarm, .alarm_group = alarm};
+    int64_t id = 0;
+    char err[200], sha[65];
+    assert_int_equal(wo_create(f->s, &PARK, SV_ROLE_SYSTEM, "system", &n, T0, &id, err, sizeof err),
+                     PW_OK);
+    assert_int_equal(act(f, &E1, SV_ROLE_ENTERPRISE, id, SV_SIGN, NULL, T0 + SEC), PW_OK);
+    assert_int_equal(act(f, &E1, SV_ROLE_ENTERPRISE, id, SV_SUBMIT, NULL, T0 + 2 * SEC), PW_OK);
+    struct wo_args none = {0};
+    assert_int_equal(wo_act(f->s, &PARK, SV_ROLE_PARK, "boss", id, SV_ACCEPT, &none, T0 + 3 * SEC,
+                            err, sizeof err), PW_ECONFLICT);
+    assert_non_null(strstr(err, "evidence"));
+    static const char pdf[] = "%PDF-1.4 report";
+    assert_int_equal(wo_evidence_add(f->s, &E1, SV_ROLE_ENTERPRISE, "e1", id, pdf, sizeof pdf,
+                                     "application/pdf", "r.pdf", T0, sha, err, sizeof err), PW_OK);
+    assert_int_equal(wo_act(f->s, &PARK, SV_ROLE_PARK, "boss", id, SV_ACCEPT, &none, T0 + 3 * SEC,
+                            err, sizeof err), PW_ECONFLICT);
+    assert_non_null(strstr(err, "cleared"));
+    assert_int_equal(alarm_clear(af->s, NULL, alarm, "op", NULL, T0 + 4 * SEC), PW_OK);
+    assert_int_equal(wo_act(f->s, &PARK, SV_ROLE_PARK, "boss", id, SV_ACCEPT, &none, T0 + 5 * SEC,
+                            err, sizeof err), PW_OK);
+    /* a P3 order needs neither */
+    int64_t p3 = create(f, "E1", NULL, 3);
+    assert_int_equal(act(f, &E1, SV_ROLE_ENTERPRISE, p3, SV_SUBMIT, NULL, T0 + SEC), PW_ECONFLICT);
+    assert_int_equal(act(f, &E1, SV_ROLE_ENTERPRISE, p3, SV_SIGN, NULL, T0 + SEC), PW_OK);
+    assert_int_equal(act(f, &E1, SV_ROLE_ENTERPRISE, p3, SV_SUBMIT, NULL, T0 + SEC), PW_OK);
+    assert_int_equal(act(f, &PARK, SV_ROLE_PARK, p3, SV_ACCEPT, NULL, T0 + 2 * SEC), PW_OK);
+    fx_free(af);
+    wfx_free(f);
+}
+
 static void test_list_filters(void **state)
 {
     struct wfx *f = wfx_new();
@@ -474,6 +512,7 @@ int main(void)
         cmocka_unit_test(test_board),
         cmocka_unit_test(test_engine_from_alarms),
         cmocka_unit_test(test_list_filters),
+        cmocka_unit_test(test_close_rule_for_alarm_orders),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
