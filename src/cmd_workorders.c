@@ -16,6 +16,7 @@
 struct workorders {
     struct wo_store *store;
     struct wo_engine *engine;
+    struct wo_webhook *webhook;
 };
 
 struct workorders *workorders_open(struct cli *c, struct model *m, struct alarm_store *alarms)
@@ -41,6 +42,15 @@ struct workorders *workorders_open(struct cli *c, struct model *m, struct alarm_
     struct wo_engine_opts o = {.auto_gas_level = (int)c->cfg.workorders_auto_gas_level,
                                .unacked_after_ms = c->cfg.workorders_unacked_after,
                                .tick_ms = 1000};
+    struct wo_webhook_opts wh = {.urls = c->cfg.workorders_webhook_urls,
+                                 .max_tries = (int)c->cfg.alarm_webhook_max_tries,
+                                 .backoff_ms = c->cfg.alarm_webhook_backoff,
+                                 .timeout_ms = c->cfg.alarm_webhook_timeout,
+                                 .queue = (size_t)c->cfg.alarm_webhook_queue};
+    if ((rc = wo_webhook_start(w->store, &wh, &w->webhook)) != PW_OK) {
+        workorders_close(w);
+        return NULL;
+    }
     if ((rc = wo_engine_start(w->store, alarms, &o, &w->engine)) != PW_OK) {
         PW_LOG_ERROR("serve", "cannot start the work-order engine", "err=%s", pw_errname(rc));
         workorders_close(w);
@@ -59,6 +69,7 @@ void workorders_close(struct workorders *w)
     if (!w)
         return;
     wo_engine_stop(w->engine);
+    wo_webhook_stop(w->webhook);
     wo_store_close(w->store);
     free(w);
 }

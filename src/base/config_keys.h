@@ -204,6 +204,9 @@
       "order (0 = off).")                                                                          \
     X(workorders, evidence_max, SIZE, "20MiB", "1KiB", "1GiB", 0,                                  \
       "Largest evidence file (photo, PDF) accepted for a work order.")                             \
+    X(workorders, webhook_urls, STR, "", "", "", 0,                                                \
+      "Comma-separated URLs (at most 8) that receive every work-order event as JSON (retries as "  \
+      "for alarm webhooks: alarm.webhook_max_tries, _backoff, _timeout, _queue).")                 \
     X(board, window, DUR, "30d", "1d", "365d", 1,                                                  \
       "Red-yellow-blue board: the rolling window of work orders counted.")                         \
     X(board, penalty_overdue_major, INT, "15", "0", "100", 1,                                      \

@@ -251,4 +251,18 @@ int wo_engine_start(struct wo_store *s, struct alarm_store *alarms,
 /* Stops and frees; accepts NULL. */
 void wo_engine_stop(struct wo_engine *e);
 
+/* ---- webhooks for work-order events ---- */
+struct wo_webhook;
+struct wo_webhook_opts {
+    const char *urls;   /* comma-separated http(s) URLs, at most 8; "" = off */
+    int max_tries;
+    int64_t backoff_ms; /* first retry delay, doubled each retry, capped at 5 min */
+    int64_t timeout_ms;
+    size_t queue;       /* events waiting; beyond it new ones are dropped (logged) */
+};
+/* Posts every work-order event's JSON (as on the event stream) to each URL. *out = NULL and PW_OK
+ * when urls is empty; PW_ECONFIG for a bad URL (logged). */
+int wo_webhook_start(struct wo_store *s, const struct wo_webhook_opts *o, struct wo_webhook **out);
+void wo_webhook_stop(struct wo_webhook *w);
+
 #endif
