@@ -13,6 +13,7 @@ import VehiclesView from './js/vehicles.js';
 import DevicesView from './js/devices.js';
 import AdminView from './js/admin.js';
 import WorkOrdersView, { BoardView } from './js/workorders.js';
+import HazardsView from './js/hazards.js';
 
 function parseRoute() {
   const raw = location.hash.replace(/^#\/?/, '');
@@ -67,6 +68,7 @@ const NAV = [
   ['alarms', 'nav.alarms', () => true],
   ['workorders', 'nav.workorders', () => true],
   ['board', 'nav.board', () => true],
+  ['hazards', 'nav.hazards', () => true],
   ['enterprise', 'nav.enterprise', () => true],
   ['env', 'nav.env', () => true],
   ['vehicles', 'nav.vehicles', () => true],
@@ -106,6 +108,7 @@ const App = {
         }
         case 'workorders': return h(WorkOrdersView, { id: r.arg, key: 'wo' });
         case 'board': return h(BoardView);
+        case 'hazards': return h(HazardsView);
         case 'env': return h(EnvView);
         case 'vehicles': return h(VehiclesView);
         case 'devices': return h(DevicesView);

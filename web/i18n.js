@@ -7,7 +7,7 @@ const zh = {
   badLogin: '用户名或密码错误', tooMany: '登录失败次数过多，请稍后再试', switchLang: 'English', loading: '加载中…',
   sessionEnded: '登录已失效，请重新登录',
   roles: { admin: '管理员', supervisor: '监管人员', enterprise: '企业用户', viewer: '只读用户', department: '部门用户' },
-  nav: { screen: '大屏', alarms: '报警处置', workorders: '工单督办', board: '红黄蓝榜', enterprise: '企业', env: '环境监测', vehicles: '危化品车辆', devices: '设备与接入', admin: '系统管理' },
+  nav: { screen: '大屏', alarms: '报警处置', workorders: '工单督办', board: '红黄蓝榜', hazards: '隐患与风险', enterprise: '企业', env: '环境监测', vehicles: '危化品车辆', devices: '设备与接入', admin: '系统管理' },
   conn: { open: '实时', connecting: '连接中', lost: '已断开' },
   connLost: '连接已断开，正在重连… 恢复后将补发断开期间的报警',
   newSevere: '新的一级/二级报警！点击查看',
@@ -86,7 +86,12 @@ const zh = {
     stateL: '状态', target: '责任单位', source: '来源', dispatched: '派发', signDue: '签收时限', due: '整改时限', overdue: '超期等级', returns: '退回次数',
     ext: '延期', extPending: '待审批', lateSign: '超时签收', paused: '验收中计时暂停', approve: '批准延期', refuse: '驳回延期', evidence: '佐证材料',
     textPh: '说明 / 原因（退单、退回、撤销、延期必填）', needText: '请填写原因', uploaded: '已上传', left: '剩余{t}', overdueBy: '已超期{t}',
-    d: '天', h: '小时', m: '分', s: '秒', dispatch: '派发工单', dispatched1: '已派发工单', exists: '该报警已有未办结工单',
+    d: '天', h: '小时', m: '分', s: '秒', escalatedToast: '工单 #{id} 督办升级至 L{l}', dispatch: '派发工单', dispatched1: '已派发工单', exists: '该报警已有未办结工单',
+  },
+  hz: {
+    title: '隐患与风险', riskMap: '四色风险分布', hazards: '隐患排查治理', titleL: '隐患', grade: '等级', stateL: '状态', deadline: '整改期限', order: '督办工单',
+    rp: { red: '重大', orange: '较大', yellow: '一般', blue: '低' },
+    state: { registered: '已登记', graded: '已定级', rectifying: '整改中', pending: '待验收', closed: '已销号' },
   },
 };
 
@@ -95,7 +100,7 @@ const en = {
   badLogin: 'Wrong user name or password', tooMany: 'Too many failed logins; try again later', switchLang: '中文', loading: 'Loading…',
   sessionEnded: 'Session ended; please sign in again',
   roles: { admin: 'admin', supervisor: 'supervisor', enterprise: 'enterprise', viewer: 'viewer', department: 'department' },
-  nav: { screen: 'Big screen', alarms: 'Alarms', workorders: 'Work orders', board: 'Board', enterprise: 'Enterprises', env: 'Environment', vehicles: 'Vehicles', devices: 'Devices', admin: 'Admin' },
+  nav: { screen: 'Big screen', alarms: 'Alarms', workorders: 'Work orders', board: 'Board', hazards: 'Hazards', enterprise: 'Enterprises', env: 'Environment', vehicles: 'Vehicles', devices: 'Devices', admin: 'Admin' },
   conn: { open: 'Live', connecting: 'Connecting', lost: 'Lost' },
   connLost: 'Connection lost — reconnecting… alarms raised meanwhile will be delivered',
   newSevere: 'New level I/II alarm! Click to open', sound: 'Sound', muted: 'Muted', soundOn: '♪ Sound on', soundOff: '♪ Sound off', muteTitle: 'Alarm sound on/off',
@@ -174,7 +179,12 @@ const en = {
     stateL: 'State', target: 'Responsible unit', source: 'Source', dispatched: 'Dispatched', signDue: 'Sign-in due', due: 'Due', overdue: 'Overdue level', returns: 'Returns',
     ext: 'Extensions', extPending: 'pending', lateSign: 'late sign-in', paused: 'clock paused under review', approve: 'Approve extension', refuse: 'Refuse extension', evidence: 'Evidence',
     textPh: 'Note / reason (required to bounce, return, cancel, extend)', needText: 'A reason is required', uploaded: 'Uploaded', left: '{t} left', overdueBy: 'overdue by {t}',
-    d: 'd ', h: 'h ', m: 'm ', s: 's', dispatch: 'Dispatch order', dispatched1: 'Order dispatched', exists: 'This alarm already has an open order',
+    d: 'd ', h: 'h ', m: 'm ', s: 's', escalatedToast: 'Order #{id} escalated to L{l}', dispatch: 'Dispatch order', dispatched1: 'Order dispatched', exists: 'This alarm already has an open order',
+  },
+  hz: {
+    title: 'Hazards and risks', riskMap: 'Four-colour risk points', hazards: 'Hidden hazards', titleL: 'Hazard', grade: 'Grade', stateL: 'State', deadline: 'Deadline', order: 'Work order',
+    rp: { red: 'major', orange: 'larger', yellow: 'general', blue: 'low' },
+    state: { registered: 'registered', graded: 'graded', rectifying: 'rectifying', pending: 'under review', closed: 'closed' },
   },
 };
 

@@ -125,6 +125,23 @@ test('dispatch from an alarm, the enterprise answers with evidence, the park ret
   await ent.context().close();
 });
 
+test('hazards and the four-colour risk points of an enterprise', async () => {
+  const ent1 = await d.login('ent1', 'ent1-password');
+  const r = await d.req('POST', '/api/v1/risk-points/import', { token: ent1, headers: { 'Content-Type': 'text/csv' },
+    body: 'id,name,grade\r\nRP-A,液氯储罐,重大\r\nRP-B,装卸台,一般\r\nRP-C,仓库,一般\r\n' });
+  assert.equal(r.status, 200, r.text);
+  assert.equal((await d.post('/api/v1/hazards', { title: '防火堤裂缝', grade: '重大' }, { token: ent1 })).status, 201);
+  const p = await page();
+  await login(p, 'ent1', 'ent1-password');
+  await p.click('#nav a[data-nav=hazards]');
+  await p.locator('#risk-points [data-enterprise=E1]').waitFor();
+  assert.match(await p.textContent('#risk-points [data-colour=red]'), /重大 1/);
+  assert.match(await p.textContent('#risk-points [data-colour=yellow]'), /一般 2/);
+  await p.locator('#hazard-list tr[data-hazard]').first().waitFor();
+  assert.match(await p.textContent('#hazard-list'), /防火堤裂缝.*重大.*已定级/);
+  await p.context().close();
+});
+
 test('the board on the big screen: units, colours and ranks, no order details', async () => {
   const p = await page({ width: 1920, height: 1080 });
   await login(p, 'view1', 'view1-password');

@@ -105,7 +105,10 @@ export default {
       e.target.value = '';
     }
     watch(() => props.id, (v) => { if (v) loadDetail(); else detail.value = null; });
-    const onEvent = () => load();
+    const onEvent = (ev) => {
+      if (ev.event === 'escalated') toast(t('wo.escalatedToast').replace('{id}', ev.order.id).replace('{l}', ev.level));
+      load();
+    };
     onMounted(() => {
       load();
       timer = setInterval(() => { now.value = Date.now(); }, 1000);
