@@ -89,7 +89,9 @@ int main(void)
     for (int i = 0; i < ORDERS; i++) {
         char unit[16];
         snprintf(unit, sizeof unit, "E%04d", (i * 7919) % UNITS);
-        struct wo_new n = {.title = "巡检发现问题整改", .description = "bench", .priority = i % 4 + 1,
+        struct wo_new n = {.title = "巡检发现问题整改",
+                           .description = "bench",
+                           .priority = i % 4 + 1,
                            .enterprise = unit};
         int64_t id;
         if (wo_create(s, &park, SV_ROLE_PARK, "bench", &n, t0 + i, &id, err, sizeof err) != PW_OK) {
@@ -142,9 +144,12 @@ int main(void)
     }
     int64_t now = pw_now_ms();
     for (int i = 0; i < ORDERS; i++)
-        orders[i] = (struct sv_board_order){.unit = names[(i * 7919) % UNITS], .priority = i % 4 + 1,
-                                            .overdue_level = i % 3, .returns = i % 7 == 0,
-                                            .late_sign = i % 11 == 0, .open = true,
+        orders[i] = (struct sv_board_order){.unit = names[(i * 7919) % UNITS],
+                                            .priority = i % 4 + 1,
+                                            .overdue_level = i % 3,
+                                            .returns = i % 7 == 0,
+                                            .late_sign = i % 11 == 0,
+                                            .open = true,
                                             .dispatched_at = now - SV_DAY_MS};
     for (int k = 0; k < RUNS; k++) {
         int64_t a = pw_mono_ns();

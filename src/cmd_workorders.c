@@ -31,8 +31,8 @@ struct workorders *workorders_open(struct cli *c, struct model *m, struct alarm_
     snprintf(path, sizeof path, "%s/workorders.db", c->data_dir);
     snprintf(evdir, sizeof evdir, "%s/evidence", c->data_dir);
     struct workorders *w = pw_xcalloc(1, sizeof *w);
-    int rc = wo_store_open(path, evdir, m, &rules, &board, c->cfg.workorders_evidence_max,
-                           &w->store);
+    int rc =
+        wo_store_open(path, evdir, m, &rules, &board, c->cfg.workorders_evidence_max, &w->store);
     if (rc != PW_OK) {
         PW_LOG_ERROR("serve", "cannot open the work-order store", "err=%s", pw_errname(rc));
         free(w);

@@ -38,21 +38,25 @@ static enum sv_role role_of(const struct http_req *r)
 {
     switch (r->who.role) {
     case MODEL_ROLE_ADMIN:
-    case MODEL_ROLE_SUPERVISOR: return SV_ROLE_PARK;
-    case MODEL_ROLE_ENTERPRISE: return SV_ROLE_ENTERPRISE;
-    case MODEL_ROLE_DEPARTMENT: return SV_ROLE_DEPARTMENT;
-    default: return SV_ROLE_VIEWER;
+    case MODEL_ROLE_SUPERVISOR:
+        return SV_ROLE_PARK;
+    case MODEL_ROLE_ENTERPRISE:
+        return SV_ROLE_ENTERPRISE;
+    case MODEL_ROLE_DEPARTMENT:
+        return SV_ROLE_DEPARTMENT;
+    default:
+        return SV_ROLE_VIEWER;
     }
 }
 
 static void wo_error(struct http_resp *w, int rc, const char *err)
 {
-    int status = rc == PW_ENOTFOUND ? 404
+    int status = rc == PW_ENOTFOUND                                        ? 404
                  : rc == PW_ECONFLICT || rc == PW_EPERM || rc == PW_EEXIST ? 409
-                 : rc == PW_EINVAL ? 400
-                 : rc == PW_ETOOBIG ? 413
-                 : rc == PW_EFULL ? 409
-                                   : 500;
+                 : rc == PW_EINVAL                                         ? 400
+                 : rc == PW_ETOOBIG                                        ? 413
+                 : rc == PW_EFULL                                          ? 409
+                                                                           : 500;
     http_json_error(w, status, "%s", err && *err ? err : pw_strerror(rc));
 }
 
@@ -173,8 +177,7 @@ static void h_create(struct http_server *s, struct http_req *r, struct http_resp
     const cJSON *dv = cJSON_GetObjectItemCaseSensitive(j, "due_at");
     if (cJSON_IsString(dv))
         due_s = dv->valuestring;
-    if (dv && !cJSON_IsNull(dv) &&
-        (!due_s || pw_time_parse(due_s, &due) != PW_OK)) {
+    if (dv && !cJSON_IsNull(dv) && (!due_s || pw_time_parse(due_s, &due) != PW_OK)) {
         http_json_error(w, 400, "due_at: expected an RFC 3339 time");
         goto out;
     }
@@ -255,8 +258,9 @@ static void h_list(struct http_server *s, struct http_req *r, struct http_resp *
     f.state = http_arg(r, "state");
     enum sv_state st;
     if (f.state && *f.state && strcmp(f.state, "open") != 0 && sv_state_parse(f.state, &st)) {
-        http_json_error(w, 400, "state: expected open or one of dispatched, signed, rectifying, "
-                                "submitted, closed, bounced, cancelled");
+        http_json_error(w, 400,
+                        "state: expected open or one of dispatched, signed, rectifying, "
+                        "submitted, closed, bounced, cancelled");
         return;
     }
     if (f.state && !*f.state)
@@ -467,15 +471,18 @@ static void h_evidence_add(struct http_server *s, struct http_req *r, struct htt
     int rc = wo_evidence_add(s->deps.workorders, &sc, role_of(r), r->who.user, id, data, len,
                              ctype[0] ? ctype : NULL, fn, pw_now_ms(), sha, err, sizeof err);
     if (rc) {
-        wo_error(w, rc == PW_EINVAL && strstr(err, "content") ? PW_EINVAL : rc, err);
+        /* a file that is not an accepted type, or not the type it claims: 415 */
         if (rc == PW_EINVAL && (strstr(err, "not a JPEG") || strstr(err, "does not match")))
-            w->status = 415;
+            http_json_error(w, 415, "%s", err);
+        else
+            wo_error(w, rc, err);
         return;
     }
     w->status = 201;
     w->content_type = "application/json";
-    pw_buf_printf(&w->body, "{\"sha256\":\"%s\",\"size\":%zu,\"url\":"
-                            "\"/api/v1/workorders/%lld/evidence/%s\"}\n",
+    pw_buf_printf(&w->body,
+                  "{\"sha256\":\"%s\",\"size\":%zu,\"url\":"
+                  "\"/api/v1/workorders/%lld/evidence/%s\"}\n",
                   sha, len, (long long)id, sha);
 }
 
@@ -495,16 +502,16 @@ static void h_evidence_get(struct http_server *s, struct http_req *r, struct htt
     }
     char *data = NULL;
     size_t len = 0;
-    if (pw_file_read(path, (size_t)1 << 30, &data, &len) != PW_OK) {
+    size_t cap = (size_t)s->deps.cfg->workorders_evidence_max * 2; /* the cap may have shrunk */
+    if (pw_file_read(path, cap, &data, &len) != PW_OK) {
         http_json_error(w, 500, "evidence file unreadable");
         return;
     }
-    static char mime_copy[64]; /* content_type must outlive the handler: use a fixed string */
-    (void)mime_copy;
-    w->content_type = strcmp(mime, "image/jpeg") == 0 ? "image/jpeg"
-                      : strcmp(mime, "image/png") == 0 ? "image/png"
+    /* content_type must outlive the handler: one of the fixed strings */
+    w->content_type = strcmp(mime, "image/jpeg") == 0   ? "image/jpeg"
+                      : strcmp(mime, "image/png") == 0  ? "image/png"
                       : strcmp(mime, "image/webp") == 0 ? "image/webp"
-                                                         : "application/pdf";
+                                                        : "application/pdf";
     pw_buf_append(&w->body, data, len);
     http_add_header(w, "Cache-Control", "private, max-age=31536000, immutable");
     free(data);
@@ -560,7 +567,8 @@ static void h_hazards(struct http_server *s, struct http_req *r, struct http_res
 {
     if (!need_store(s, w))
         return;
-    const char *st = http_arg(r, "state"), *g = http_arg(r, "grade"), *e = http_arg(r, "enterprise");
+    const char *st = http_arg(r, "state"), *g = http_arg(r, "grade"),
+               *e = http_arg(r, "enterprise");
     struct wo_scope sc = scope_of(r);
     w->content_type = "application/json";
     int rc = wo_hazards_json(s->deps.workorders, &sc, st && *st ? st : NULL, g && *g ? g : NULL,
@@ -605,8 +613,8 @@ static void h_hazard_create(struct http_server *s, struct http_req *r, struct ht
         opt_str(j, "risk_point", w, &n.risk_point)) {
         struct wo_scope sc = scope_of(r);
         int64_t id = 0;
-        int rc = wo_hazard_create(s->deps.workorders, &sc, role_of(r), r->who.user, &n,
-                                  pw_now_ms(), &id, err, sizeof err);
+        int rc = wo_hazard_create(s->deps.workorders, &sc, role_of(r), r->who.user, &n, pw_now_ms(),
+                                  &id, err, sizeof err);
         if (rc)
             hz_error(w, rc, err);
         else
@@ -647,7 +655,11 @@ out:
     cJSON_Delete(j);
 }
 
-#define HZ_ACTION(name, a)                                                                             static void h_hz_##name(struct http_server *s, struct http_req *r, struct http_resp *w)            {                                                                                                      hz_act(s, r, w, a);                                                                            }
+#define HZ_ACTION(name, a)                                                                         \
+    static void h_hz_##name(struct http_server *s, struct http_req *r, struct http_resp *w)        \
+    {                                                                                              \
+        hz_act(s, r, w, a);                                                                        \
+    }
 HZ_ACTION(grade, WO_HZ_GRADE)
 HZ_ACTION(rectify, WO_HZ_RECTIFY)
 HZ_ACTION(progress, WO_HZ_PROGRESS)

@@ -76,12 +76,12 @@ struct sv_sla {
 };
 
 struct sv_rules {
-    struct sv_sla sla[4];      /* P1..P4 at [0..3] */
-    int64_t review_ms;         /* the park's review clock, working days */
-    int64_t reminder_lead_ms;  /* L0 is at least this long before due */
+    struct sv_sla sla[4];                   /* P1..P4 at [0..3] */
+    int64_t review_ms;                      /* the park's review clock, working days */
+    int64_t reminder_lead_ms;               /* L0 is at least this long before due */
     int64_t l2_after_ms, l3_after_ms;       /* working-day time after due (P2..P4) */
     int64_t l2_after_p1_ms, l3_after_p1_ms; /* wall-clock time after due (P1) */
-    int64_t extension_max_ms;  /* longest single extension asked for */
+    int64_t extension_max_ms;               /* longest single extension asked for */
     struct sv_calendar cal;
 };
 /* The reference's defaults (docs/supervision.md): P1 24/7 30 min / 24 h, P2 24/7 2 h / 72 h,
@@ -91,15 +91,36 @@ void sv_rules_init(struct sv_rules *r);
 
 /* ---- work-order states, actions, roles ---- */
 enum sv_state {
-    SV_DISPATCHED = 0, SV_SIGNED, SV_RECTIFYING, SV_SUBMITTED, SV_CLOSED, SV_BOUNCED,
-    SV_CANCELLED, SV_NSTATES
+    SV_DISPATCHED = 0,
+    SV_SIGNED,
+    SV_RECTIFYING,
+    SV_SUBMITTED,
+    SV_CLOSED,
+    SV_BOUNCED,
+    SV_CANCELLED,
+    SV_NSTATES
 };
 enum sv_action {
-    SV_SIGN = 0, SV_BOUNCE, SV_START, SV_SUBMIT, SV_RETURN, SV_ACCEPT, SV_CANCEL, SV_REOPEN,
-    SV_EXTEND, SV_DECIDE_EXTENSION, SV_ASSIGN, SV_COMMENT, SV_NACTIONS
+    SV_SIGN = 0,
+    SV_BOUNCE,
+    SV_START,
+    SV_SUBMIT,
+    SV_RETURN,
+    SV_ACCEPT,
+    SV_CANCEL,
+    SV_REOPEN,
+    SV_EXTEND,
+    SV_DECIDE_EXTENSION,
+    SV_ASSIGN,
+    SV_COMMENT,
+    SV_NACTIONS
 };
 enum sv_role {
-    SV_ROLE_PARK = 0, SV_ROLE_ENTERPRISE, SV_ROLE_DEPARTMENT, SV_ROLE_VIEWER, SV_ROLE_SYSTEM,
+    SV_ROLE_PARK = 0,
+    SV_ROLE_ENTERPRISE,
+    SV_ROLE_DEPARTMENT,
+    SV_ROLE_VIEWER,
+    SV_ROLE_SYSTEM,
     SV_NROLES
 };
 /* Names as in the API: "dispatched" …; "sign" "bounce" "start" "submit" "return" "accept"
@@ -121,21 +142,21 @@ int sv_check(enum sv_state from, enum sv_action action, enum sv_role role, enum 
 /* ---- an order's clocks and counters (what the store persists) ---- */
 struct sv_order {
     enum sv_state state;
-    int priority;                 /* 1..4 */
-    int64_t dispatched_at;        /* clocks run from here */
-    int64_t sign_due_at;          /* sign-in deadline */
-    int64_t base_due_at;          /* rectification deadline as dispatched (or given) */
-    int64_t ext_ms;               /* approved extensions, counted in the order's calendar */
-    int64_t paused_ms;            /* counted time spent submitted (finished intervals) */
-    int64_t paused_since;         /* submitted since (0 = not paused) */
+    int priority;          /* 1..4 */
+    int64_t dispatched_at; /* clocks run from here */
+    int64_t sign_due_at;   /* sign-in deadline */
+    int64_t base_due_at;   /* rectification deadline as dispatched (or given) */
+    int64_t ext_ms;        /* approved extensions, counted in the order's calendar */
+    int64_t paused_ms;     /* counted time spent submitted (finished intervals) */
+    int64_t paused_since;  /* submitted since (0 = not paused) */
     int64_t signed_at, submitted_at, closed_at; /* 0 = not yet */
-    int64_t review_due_at;        /* while submitted */
-    int fired_level;              /* highest escalation level fired, -1 = none */
-    int returns;                  /* times sent back */
-    int ext_requests;             /* extensions asked for (approved, refused or pending) */
-    int64_t ext_pending_ms;       /* the pending request's duration, 0 = none */
-    bool late_sign;               /* signed after sign_due_at */
-    bool submitted_on_time;       /* the last submission was before the deadline */
+    int64_t review_due_at;                      /* while submitted */
+    int fired_level;                            /* highest escalation level fired, -1 = none */
+    int returns;                                /* times sent back */
+    int ext_requests;       /* extensions asked for (approved, refused or pending) */
+    int64_t ext_pending_ms; /* the pending request's duration, 0 = none */
+    bool late_sign;         /* signed after sign_due_at */
+    bool submitted_on_time; /* the last submission was before the deadline */
 };
 
 /* Fills a new dispatched order: due from the SLA unless due_at > 0 is given (must be after now).
@@ -173,11 +194,11 @@ const char *sv_unit_kind_name(enum sv_unit_kind k); /* "enterprise" "department"
 const char *sv_colour_name(enum sv_colour c);       /* "blue" "yellow" "red" */
 
 struct sv_board_rule {
-    int64_t window_ms;                   /* rolling window, default 30 d */
+    int64_t window_ms; /* rolling window, default 30 d */
     int p_overdue_major, p_overdue, p_return, p_late_sign, p_red_finding; /* 15 5 3 2 2 */
-    int blue_min, yellow_min;            /* 90 75 */
-    int min_ontime_pct;                  /* 80: below it red whatever the score */
-    int red_level;                       /* 2: a P1/重大 order overdue at this level is red */
+    int blue_min, yellow_min;                                             /* 90 75 */
+    int min_ontime_pct; /* 80: below it red whatever the score */
+    int red_level;      /* 2: a P1/重大 order overdue at this level is red */
 };
 void sv_board_rule_init(struct sv_board_rule *b);
 
@@ -190,7 +211,7 @@ struct sv_board_order {
     bool late_sign;
     bool closed, closed_on_time;
     int64_t dispatched_at, closed_at;
-    bool open;         /* neither closed nor cancelled */
+    bool open; /* neither closed nor cancelled */
 };
 
 struct sv_board_unit {

@@ -115,8 +115,8 @@ int sv_board_compute(const struct sv_board_rule *b, const struct sv_board_unit *
                     (int64_t)b->p_late_sign * r->late_signs -
                     (int64_t)b->p_red_finding * r->red_findings;
         r->score = s < -1000000 ? -1000000 : (int)s;
-        r->forced_red_ontime =
-            r->closed > 0 && (int64_t)r->closed_on_time * 100 < (int64_t)b->min_ontime_pct * r->closed;
+        r->forced_red_ontime = r->closed > 0 && (int64_t)r->closed_on_time * 100 <
+                                                    (int64_t)b->min_ontime_pct * r->closed;
         if (r->forced_red_level || r->forced_red_ontime || r->score < b->yellow_min)
             r->colour = SV_RED;
         else if (r->score < b->blue_min)
@@ -161,7 +161,8 @@ void sv_board_reasons(const struct sv_board_rule *b, const struct sv_board_row *
         }                                                                                          \
     } while (0)
     if (r->overdue_major)
-        ADD("%d overdue P1/major orders -%d", r->overdue_major, r->overdue_major * b->p_overdue_major);
+        ADD("%d overdue P1/major orders -%d", r->overdue_major,
+            r->overdue_major * b->p_overdue_major);
     if (r->overdue)
         ADD("%d other overdue orders -%d", r->overdue, r->overdue * b->p_overdue);
     if (r->returned)

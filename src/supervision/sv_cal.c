@@ -84,8 +84,7 @@ static int cmp_i32(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
-int sv_calendar_parse(struct sv_calendar *c, const char *list, bool workdays, char *err,
-                      size_t cap)
+int sv_calendar_parse(struct sv_calendar *c, const char *list, bool workdays, char *err, size_t cap)
 {
     int32_t *tmp = malloc(sizeof(int32_t) * SV_CAL_DAYS_MAX);
     if (!tmp)
@@ -130,8 +129,9 @@ int sv_calendar_parse(struct sv_calendar *c, const char *list, bool workdays, ch
     bad:
         snprintf(err, cap, "%s entry \"%.*s\": %s", workdays ? "workdays" : "holidays",
                  (int)(len > 40 ? 40 : len), p,
-                 rc == PW_EFULL ? "more than 2048 days in the list"
-                                : "expected YYYY-MM-DD or YYYY-MM-DD..YYYY-MM-DD (at most 367 days)");
+                 rc == PW_EFULL
+                     ? "more than 2048 days in the list"
+                     : "expected YYYY-MM-DD or YYYY-MM-DD..YYYY-MM-DD (at most 367 days)");
         goto out;
     }
     qsort(tmp, (size_t)n, sizeof *tmp, cmp_i32);

@@ -59,8 +59,8 @@ static const struct sv_edge sv_edges[] = {
 static const char *const state_names[SV_NSTATES] = {
     "dispatched", "signed", "rectifying", "submitted", "closed", "bounced", "cancelled"};
 static const char *const action_names[SV_NACTIONS] = {
-    "sign", "bounce", "start", "submit", "return", "accept", "cancel", "reopen",
-    "extend", "decide-extension", "assign", "comment"};
+    "sign",   "bounce", "start",  "submit",           "return", "accept",
+    "cancel", "reopen", "extend", "decide-extension", "assign", "comment"};
 static const char *const role_names[SV_NROLES] = {"park", "enterprise", "department", "viewer",
                                                   "system"};
 

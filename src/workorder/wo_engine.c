@@ -90,8 +90,12 @@ static void open_order(struct wo_engine *e, const struct alarm_copy *c, int prio
     char title[WO_TITLE_MAX + 1], desc[400], err[200];
     snprintf(title, sizeof title, "%s报警 %s", priority == 1 ? "二级" : "一级未确认", c->source);
     snprintf(desc, sizeof desc, "alarm %lld: %s", (long long)c->id, c->message);
-    struct wo_new n = {.title = title, .description = desc, .priority = priority,
-                       .enterprise = c->enterprise, .source = "alarm", .alarm_id = c->id,
+    struct wo_new n = {.title = title,
+                       .description = desc,
+                       .priority = priority,
+                       .enterprise = c->enterprise,
+                       .source = "alarm",
+                       .alarm_id = c->id,
                        .alarm_group = c->group};
     int64_t id = 0;
     int rc = wo_create(e->s, NULL, SV_ROLE_SYSTEM, "system", &n, now, &id, err, sizeof err);
@@ -176,12 +180,14 @@ static void restore(struct wo_engine *e, int64_t now)
     alarm_foreach_open(e->alarms, collect_open, &r);
     for (size_t i = 0; i < r.n; i++) {
         struct alarm_info a;
-        if (alarm_find_open(e->alarms, r.keys[i][0], r.keys[i][1], &a) != PW_OK ||
-            a.gas_level <= 0)
+        if (alarm_find_open(e->alarms, r.keys[i][0], r.keys[i][1], &a) != PW_OK || a.gas_level <= 0)
             continue;
-        struct alarm_copy c = {.id = a.id, .group = a.group_id > 0 ? a.group_id : a.id,
-                               .started_ms = a.started_ms, .gas_level = a.gas_level,
-                               .type = ALARM_EV_RAISED, .state = a.state};
+        struct alarm_copy c = {.id = a.id,
+                               .group = a.group_id > 0 ? a.group_id : a.id,
+                               .started_ms = a.started_ms,
+                               .gas_level = a.gas_level,
+                               .type = ALARM_EV_RAISED,
+                               .state = a.state};
         snprintf(c.enterprise, sizeof c.enterprise, "%s", a.enterprise);
         snprintf(c.message, sizeof c.message, "%s", a.message);
         snprintf(c.source, sizeof c.source, "%s", a.source);
@@ -233,8 +239,8 @@ static void *engine_main(void *arg)
     return NULL;
 }
 
-int wo_engine_start(struct wo_store *s, struct alarm_store *alarms,
-                    const struct wo_engine_opts *o, struct wo_engine **out)
+int wo_engine_start(struct wo_store *s, struct alarm_store *alarms, const struct wo_engine_opts *o,
+                    struct wo_engine **out)
 {
     struct wo_engine *e = pw_xcalloc(1, sizeof *e);
     e->s = s;

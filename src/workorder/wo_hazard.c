@@ -63,8 +63,8 @@ static int rp_put_locked(struct wo_store *s, const struct wo_scope *sc, enum sv_
                          const struct wo_risk_point *p, int64_t now, char *err, size_t cap)
 {
     const char *ent = p->enterprise && *p->enterprise ? p->enterprise
-                      : sc && sc->enterprise        ? sc->enterprise
-                                                     : NULL;
+                      : sc && sc->enterprise          ? sc->enterprise
+                                                      : NULL;
     int g = rp_grade(p->grade);
     if (!p->id || !wo_valid_id(p->id)) {
         snprintf(err, cap, "id: required, 1 to 64 of A-Z a-z 0-9 _ . : -");
@@ -177,7 +177,8 @@ int wo_risk_points_json(struct wo_store *s, const struct wo_scope *scope, const 
         rc = rc ? rc : pw_buf_puts(out, ",\"name\":");
         rc = rc ? rc : pw_buf_json_str(out, (const char *)sqlite3_column_text(st, 2));
         rc = rc ? rc
-                : pw_buf_printf(out, ",\"grade\":\"%s\",\"level\":\"%s\",\"colour\":\"%s\",\"area\":",
+                : pw_buf_printf(out,
+                                ",\"grade\":\"%s\",\"level\":\"%s\",\"colour\":\"%s\",\"area\":",
                                 rp_names[g], rp_levels[g], rp_colours[g]);
         rc = rc ? rc : pw_buf_json_str_or_null(out, (const char *)sqlite3_column_text(st, 4));
         if (!rc && sqlite3_column_type(st, 5) != SQLITE_NULL)
@@ -285,7 +286,7 @@ int wo_risk_points_import_csv(struct wo_store *s, const struct wo_scope *scope, 
     static const char *const cols[] = {"id",  "enterprise", "name",     "grade", "area",
                                        "lon", "lat",        "measures", "owner"};
     enum { NC = 9, MAXCELLS = 32 };
-    char (*cells)[512] = pw_xcalloc(MAXCELLS, 512);
+    char(*cells)[512] = pw_xcalloc(MAXCELLS, 512);
     int col[NC], rc = PW_OK, rows = 0;
     long line = 1, start;
     char msg[160];
@@ -335,8 +336,8 @@ int wo_risk_points_import_csv(struct wo_store *s, const struct wo_scope *scope, 
             break;
         }
         if (n != ncols) {
-            snprintf(err, cap, "line %ld: expected %d cells as in the header, got %d", start,
-                     ncols, n);
+            snprintf(err, cap, "line %ld: expected %d cells as in the header, got %d", start, ncols,
+                     n);
             rc = PW_EINVAL;
             break;
         }
@@ -346,8 +347,12 @@ int wo_risk_points_import_csv(struct wo_store *s, const struct wo_scope *scope, 
             break;
         }
 #define CELL(k) (col[k] >= 0 ? cells[col[k]] : "")
-        struct wo_risk_point rp = {.id = CELL(0), .enterprise = CELL(1), .name = CELL(2),
-                                   .grade = CELL(3), .area = CELL(4), .measures = CELL(7),
+        struct wo_risk_point rp = {.id = CELL(0),
+                                   .enterprise = CELL(1),
+                                   .name = CELL(2),
+                                   .grade = CELL(3),
+                                   .area = CELL(4),
+                                   .measures = CELL(7),
                                    .owner = CELL(8)};
         if (!*rp.area)
             rp.area = NULL;
@@ -420,8 +425,8 @@ static int hz_load(struct wo_store *s, const struct wo_scope *sc, int64_t id, st
     return rc;
 }
 
-static int hz_log(struct wo_store *s, int64_t id, int64_t now, const char *action,
-                  const char *user, const char *text)
+static int hz_log(struct wo_store *s, int64_t id, int64_t now, const char *action, const char *user,
+                  const char *text)
 {
     sqlite3_stmt *st;
     int rc = wo_db_prepare(s,
@@ -443,8 +448,8 @@ int wo_hazard_create(struct wo_store *s, const struct wo_scope *scope, enum sv_r
                      char *err, size_t cap)
 {
     const char *ent = n->enterprise && *n->enterprise ? n->enterprise
-                      : scope && scope->enterprise  ? scope->enterprise
-                                                     : NULL;
+                      : scope && scope->enterprise    ? scope->enterprise
+                                                      : NULL;
     if (!ent || !wo_valid_id(ent)) {
         snprintf(err, cap, "enterprise: required");
         return PW_EINVAL;
@@ -504,8 +509,8 @@ unlock:
     return rc;
 }
 
-static const char *const hz_actions[] = {"grade", "rectify", "progress", "submit", "accept",
-                                         "return"};
+static const char *const hz_actions[] = {"grade",  "rectify", "progress",
+                                         "submit", "accept",  "return"};
 
 int wo_hazard_act(struct wo_store *s, const struct wo_scope *scope, enum sv_role role,
                   const char *user, int64_t id, enum wo_hazard_action a,
@@ -515,8 +520,8 @@ int wo_hazard_act(struct wo_store *s, const struct wo_scope *scope, enum sv_role
     const struct wo_hazard_args none = {0};
     if (!args)
         args = &none;
-    const char *fields[] = {args->measures, args->owner,        args->funds,
-                            args->interim_plan, args->plan, args->text};
+    const char *fields[] = {args->measures,     args->owner, args->funds,
+                            args->interim_plan, args->plan,  args->text};
     for (size_t i = 0; i < PW_ARRAY_LEN(fields); i++)
         if (!opt_text(fields[i], WO_TEXT_MAX)) {
             snprintf(err, cap, "a text field is too long or not UTF-8");
@@ -529,7 +534,8 @@ int wo_hazard_act(struct wo_store *s, const struct wo_scope *scope, enum sv_role
         goto unlock;
     }
     bool park = role == SV_ROLE_PARK || role == SV_ROLE_SYSTEM;
-    if (!can_write(scope, role, h.enterprise) || ((a == WO_HZ_ACCEPT || a == WO_HZ_RETURN) && !park)) {
+    if (!can_write(scope, role, h.enterprise) ||
+        ((a == WO_HZ_ACCEPT || a == WO_HZ_RETURN) && !park)) {
         snprintf(err, cap, "%s: role %s may not", hz_actions[a], sv_role_name(role));
         rc = PW_EPERM;
         goto unlock;
@@ -561,14 +567,14 @@ int wo_hazard_act(struct wo_store *s, const struct wo_scope *scope, enum sv_role
         text = hz_names[g];
     } else if (a == WO_HZ_RECTIFY) {
         /* 五落实: measures, owner, funds, deadline, interim plan (一般: measures, deadline) */
-        const char *missing = !args->measures || !*args->measures ? "measures"
-                              : args->deadline <= now             ? "deadline (in the future)"
-                              : g >= 1 && (!args->owner || !*args->owner) ? "owner"
-                              : g >= 1 && (!args->funds || !*args->funds) ? "funds"
-                              : g >= 1 && (!args->interim_plan || !*args->interim_plan)
-                                  ? "interim_plan"
-                              : g == 2 && (!args->plan || !*args->plan) ? "plan (重大: a written plan)"
-                                                                        : NULL;
+        const char *missing =
+            !args->measures || !*args->measures                       ? "measures"
+            : args->deadline <= now                                   ? "deadline (in the future)"
+            : g >= 1 && (!args->owner || !*args->owner)               ? "owner"
+            : g >= 1 && (!args->funds || !*args->funds)               ? "funds"
+            : g >= 1 && (!args->interim_plan || !*args->interim_plan) ? "interim_plan"
+            : g == 2 && (!args->plan || !*args->plan) ? "plan (重大: a written plan)"
+                                                      : NULL;
         if (missing) {
             snprintf(err, cap, "rectify: %s is required (五落实)", missing);
             rc = PW_EINVAL;
@@ -615,9 +621,14 @@ int wo_hazard_act(struct wo_store *s, const struct wo_scope *scope, enum sv_role
     }
     if (a == WO_HZ_RECTIFY) {
         char d[32];
-        snprintf(logtext, sizeof logtext, "deadline %s", pw_time_format(args->deadline, d, sizeof d));
+        snprintf(logtext, sizeof logtext, "deadline %s",
+                 pw_time_format(args->deadline, d, sizeof d));
     }
-    rc = rc ? rc : hz_log(s, id, now, hz_actions[a], user, text ? text : logtext[0] ? logtext : NULL);
+    rc = rc ? rc
+            : hz_log(s, id, now, hz_actions[a], user,
+                     text         ? text
+                     : logtext[0] ? logtext
+                                  : NULL);
     rc = rc ? rc : wo_db_exec(s, "COMMIT");
     if (rc) {
         wo_db_exec(s, "ROLLBACK");
@@ -629,9 +640,14 @@ int wo_hazard_act(struct wo_store *s, const struct wo_scope *scope, enum sv_role
         /* 督办: the hazard's deadline becomes a work order's */
         char title[WO_TITLE_MAX + 1], e2[200];
         snprintf(title, sizeof title, "%s隐患整改 #%lld", hz_names[g < 0 ? 0 : g], (long long)id);
-        struct wo_new n = {.title = title, .description = args->measures,
-                           .priority = g == 2 ? 1 : g == 1 ? 2 : 3, .enterprise = h.enterprise,
-                           .source = g == 2 ? "hazard-major" : "hazard", .hazard_id = id,
+        struct wo_new n = {.title = title,
+                           .description = args->measures,
+                           .priority = g == 2   ? 1
+                                       : g == 1 ? 2
+                                                : 3,
+                           .enterprise = h.enterprise,
+                           .source = g == 2 ? "hazard-major" : "hazard",
+                           .hazard_id = id,
                            .due_at = args->deadline};
         int64_t oid = 0;
         if (wo_create(s, NULL, SV_ROLE_SYSTEM, "system", &n, now, &oid, e2, sizeof e2) == PW_OK) {
@@ -654,7 +670,7 @@ unlock:
 }
 
 #define HZ_COLS                                                                                    \
-    "id, enterprise, title, description, COALESCE(grade, ''), state, risk_point, measures,"       \
+    "id, enterprise, title, description, COALESCE(grade, ''), state, risk_point, measures,"        \
     " owner, funds, deadline_ms, interim_plan, plan, order_id, reporter, created_ms, updated_ms,"  \
     " progress_ms"
 
@@ -662,7 +678,8 @@ static int hz_json(sqlite3_stmt *st, int64_t now, struct pw_buf *out)
 {
     int g = hz_grade((const char *)sqlite3_column_text(st, 4));
     const char *state = (const char *)sqlite3_column_text(st, 5);
-    int rc = pw_buf_printf(out, "{\"id\":%lld,\"enterprise\":", (long long)sqlite3_column_int64(st, 0));
+    int rc =
+        pw_buf_printf(out, "{\"id\":%lld,\"enterprise\":", (long long)sqlite3_column_int64(st, 0));
     rc = rc ? rc : pw_buf_json_str(out, (const char *)sqlite3_column_text(st, 1));
     rc = rc ? rc : pw_buf_puts(out, ",\"title\":");
     rc = rc ? rc : pw_buf_json_str(out, (const char *)sqlite3_column_text(st, 2));
@@ -677,11 +694,12 @@ static int hz_json(sqlite3_stmt *st, int64_t now, struct pw_buf *out)
     static const struct {
         const char *k;
         int col;
-    } txt[] = {{"risk_point", 6}, {"measures", 7}, {"owner", 8}, {"funds", 9},
-               {"interim_plan", 11}, {"plan", 12}, {"reporter", 14}};
+    } txt[] = {{"risk_point", 6},    {"measures", 7}, {"owner", 8},    {"funds", 9},
+               {"interim_plan", 11}, {"plan", 12},    {"reporter", 14}};
     for (size_t i = 0; !rc && i < PW_ARRAY_LEN(txt); i++) {
         rc = pw_buf_printf(out, ",\"%s\":", txt[i].k);
-        rc = rc ? rc : pw_buf_json_str_or_null(out, (const char *)sqlite3_column_text(st, txt[i].col));
+        rc = rc ? rc
+                : pw_buf_json_str_or_null(out, (const char *)sqlite3_column_text(st, txt[i].col));
     }
     rc = rc ? rc : pw_buf_puts(out, ",\"deadline\":");
     rc = rc ? rc : pw_buf_json_time(out, sqlite3_column_int64(st, 10));
@@ -699,8 +717,9 @@ static int hz_json(sqlite3_stmt *st, int64_t now, struct pw_buf *out)
                        : 0;
     rc = rc ? rc : pw_buf_puts(out, ",\"progress_due_at\":");
     rc = rc ? rc : pw_buf_json_time(out, pdue);
-    rc = rc ? rc : pw_buf_printf(out, ",\"progress_overdue\":%s}",
-                                 pdue && now > pdue ? "true" : "false");
+    rc =
+        rc ? rc
+           : pw_buf_printf(out, ",\"progress_overdue\":%s}", pdue && now > pdue ? "true" : "false");
     return rc;
 }
 

@@ -33,7 +33,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-
 static const char *const migrations[] = {
     "CREATE TABLE work_order ("
     "  id INTEGER PRIMARY KEY AUTOINCREMENT, title TEXT NOT NULL, description TEXT NOT NULL,"
@@ -114,7 +113,7 @@ struct row {
 };
 
 #define ROW_COLS                                                                                   \
-    "id, title, description, source, enterprise, department, assignee, dispatcher, requester,"    \
+    "id, title, description, source, enterprise, department, assignee, dispatcher, requester,"     \
     " requester_enterprise, alarm_id, alarm_group, hazard_id, created_ms, updated_ms, state,"      \
     " priority, dispatched_ms, sign_due_ms, base_due_ms, ext_ms, paused_ms, paused_since,"         \
     " signed_ms, submitted_ms, closed_ms, review_due_ms, fired_level, returns, ext_requests,"      \
@@ -274,7 +273,7 @@ int wo_store_open(const char *path, const char *evidence_dir, struct model *mode
     sqlite3_extended_result_codes(s->db, 1);
     /* synchronous=FULL: every acknowledged action is on disk, power loss included */
     if ((rc = wo_db_exec(s, "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;"
-                         " PRAGMA foreign_keys = ON;")) != PW_OK ||
+                            " PRAGMA foreign_keys = ON;")) != PW_OK ||
         (rc = migrate(s)) != PW_OK)
         goto fail;
     *out = s;
@@ -401,7 +400,8 @@ static void row_read(sqlite3_stmt *st, struct row *r)
 static bool in_scope(const struct wo_scope *sc, const struct row *r)
 {
     if (sc && sc->enterprise)
-        return strcmp(r->enterprise, sc->enterprise) == 0 || strcmp(r->req_ent, sc->enterprise) == 0;
+        return strcmp(r->enterprise, sc->enterprise) == 0 ||
+               strcmp(r->req_ent, sc->enterprise) == 0;
     if (sc && sc->department)
         return strcmp(r->department, sc->department) == 0;
     return true;
@@ -442,13 +442,13 @@ static int row_save(struct wo_store *s, const struct row *r, int64_t now)
 {
     sqlite3_stmt *st;
     int rc = wo_db_prepare(s,
-                        "UPDATE work_order SET state = ?2, updated_ms = ?3, ext_ms = ?4,"
-                        " paused_ms = ?5, paused_since = ?6, signed_ms = ?7, submitted_ms = ?8,"
-                        " closed_ms = ?9, review_due_ms = ?10, fired_level = ?11, returns = ?12,"
-                        " ext_requests = ?13, ext_pending_ms = ?14, late_sign = ?15,"
-                        " submitted_on_time = ?16, next_ms = ?17, enterprise = ?18,"
-                        " department = ?19, assignee = ?20 WHERE id = ?1",
-                        &st);
+                           "UPDATE work_order SET state = ?2, updated_ms = ?3, ext_ms = ?4,"
+                           " paused_ms = ?5, paused_since = ?6, signed_ms = ?7, submitted_ms = ?8,"
+                           " closed_ms = ?9, review_due_ms = ?10, fired_level = ?11, returns = ?12,"
+                           " ext_requests = ?13, ext_pending_ms = ?14, late_sign = ?15,"
+                           " submitted_on_time = ?16, next_ms = ?17, enterprise = ?18,"
+                           " department = ?19, assignee = ?20 WHERE id = ?1",
+                           &st);
     if (rc)
         return rc;
     const struct sv_order *o = &r->o;
@@ -481,9 +481,9 @@ static int history_add(struct wo_store *s, int64_t order, int64_t at, const char
 {
     sqlite3_stmt *st;
     int rc = wo_db_prepare(s,
-                        "INSERT INTO history(order_id, at_ms, action, user, role, from_state,"
-                        " to_state, text, detail) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9)",
-                        &st);
+                           "INSERT INTO history(order_id, at_ms, action, user, role, from_state,"
+                           " to_state, text, detail) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9)",
+                           &st);
     if (rc)
         return rc;
     sqlite3_bind_int64(st, 1, order);
@@ -507,8 +507,9 @@ static int row_json(const struct wo_store *s, const struct row *r, int64_t now, 
     rc = rc ? rc : pw_buf_json_str(b, r->title);
     rc = rc ? rc : pw_buf_puts(b, ",\"description\":");
     rc = rc ? rc : pw_buf_json_str(b, r->description ? r->description : "");
-    rc = rc ? rc : pw_buf_printf(b, ",\"state\":\"%s\",\"priority\":\"P%d\",\"source\":",
-                                 sv_state_name(o->state), o->priority);
+    rc = rc ? rc
+            : pw_buf_printf(b, ",\"state\":\"%s\",\"priority\":\"P%d\",\"source\":",
+                            sv_state_name(o->state), o->priority);
     rc = rc ? rc : pw_buf_json_str(b, r->source);
     rc = rc ? rc : pw_buf_puts(b, ",\"enterprise\":");
     rc = rc ? rc : pw_buf_json_str_or_null(b, r->enterprise);
@@ -531,10 +532,14 @@ static int row_json(const struct wo_store *s, const struct row *r, int64_t now, 
     struct {
         const char *k;
         int64_t v;
-    } times[] = {{"dispatched_at", o->dispatched_at}, {"sign_due_at", o->sign_due_at},
-                 {"due_at", sv_order_due(&s->rules, o, now)}, {"original_due_at", o->base_due_at},
-                 {"review_due_at", o->review_due_at}, {"signed_at", o->signed_at},
-                 {"submitted_at", o->submitted_at}, {"closed_at", o->closed_at},
+    } times[] = {{"dispatched_at", o->dispatched_at},
+                 {"sign_due_at", o->sign_due_at},
+                 {"due_at", sv_order_due(&s->rules, o, now)},
+                 {"original_due_at", o->base_due_at},
+                 {"review_due_at", o->review_due_at},
+                 {"signed_at", o->signed_at},
+                 {"submitted_at", o->submitted_at},
+                 {"closed_at", o->closed_at},
                  {"updated_at", r->updated_ms}};
     for (size_t i = 0; !rc && i < PW_ARRAY_LEN(times); i++) {
         rc = pw_buf_printf(b, ",\"%s\":", times[i].k);
@@ -595,9 +600,8 @@ int wo_target_exists(struct wo_store *s, const char *enterprise, const char *dep
     return rc;
 }
 
-int wo_create(struct wo_store *s, const struct wo_scope *scope, enum sv_role role,
-              const char *user, const struct wo_new *n, int64_t now, int64_t *id, char *err,
-              size_t cap)
+int wo_create(struct wo_store *s, const struct wo_scope *scope, enum sv_role role, const char *user,
+              const struct wo_new *n, int64_t now, int64_t *id, char *err, size_t cap)
 {
     const char *ent = n->enterprise && *n->enterprise ? n->enterprise : NULL;
     const char *dept = n->department && *n->department ? n->department : NULL;
@@ -660,9 +664,9 @@ int wo_create(struct wo_store *s, const struct wo_scope *scope, enum sv_role rol
     if (n->alarm_group > 0) {
         /* one open order per alarm group */
         if ((rc = wo_db_prepare(s,
-                             "SELECT id FROM work_order WHERE alarm_group = ?1"
-                             " AND state NOT IN ('closed', 'cancelled')",
-                             &st)) != PW_OK)
+                                "SELECT id FROM work_order WHERE alarm_group = ?1"
+                                " AND state NOT IN ('closed', 'cancelled')",
+                                &st)) != PW_OK)
             goto rollback;
         sqlite3_bind_int64(st, 1, n->alarm_group);
         if (sqlite3_step(st) == SQLITE_ROW) {
@@ -674,14 +678,15 @@ int wo_create(struct wo_store *s, const struct wo_scope *scope, enum sv_role rol
         }
         sqlite3_finalize(st);
     }
-    if ((rc = wo_db_prepare(s,
-                         "INSERT INTO work_order(title, description, priority, source, enterprise,"
-                         " department, assignee, dispatcher, requester, requester_enterprise,"
-                         " alarm_id, alarm_group, hazard_id, state, created_ms, updated_ms,"
-                         " dispatched_ms, sign_due_ms, base_due_ms, fired_level, next_ms)"
-                         " VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,'dispatched',?14,"
-                         " ?14,?14,?15,?16,-1,?17)",
-                         &st)) != PW_OK)
+    if ((rc = wo_db_prepare(
+             s,
+             "INSERT INTO work_order(title, description, priority, source, enterprise,"
+             " department, assignee, dispatcher, requester, requester_enterprise,"
+             " alarm_id, alarm_group, hazard_id, state, created_ms, updated_ms,"
+             " dispatched_ms, sign_due_ms, base_due_ms, fired_level, next_ms)"
+             " VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,'dispatched',?14,"
+             " ?14,?14,?15,?16,-1,?17)",
+             &st)) != PW_OK)
         goto rollback;
     sqlite3_bind_text(st, 1, n->title, -1, SQLITE_TRANSIENT);
     sqlite3_bind_text(st, 2, n->description ? n->description : "", -1, SQLITE_TRANSIENT);
@@ -790,8 +795,8 @@ int wo_act(struct wo_store *s, const struct wo_scope *scope, enum sv_role role, 
     rc = sv_order_apply(&s->rules, &r.o, a, eff, text != NULL, args->ext_ms, args->approve, now,
                         &why);
     if (rc) {
-        snprintf(err, cap, "%s %s (state %s, role %s)", sv_action_name(a),
-                 why ? why : "refused", sv_state_name(from), sv_role_name(role));
+        snprintf(err, cap, "%s %s (state %s, role %s)", sv_action_name(a), why ? why : "refused",
+                 sv_state_name(from), sv_role_name(role));
         goto rollback;
     }
     char detail[160] = "";
@@ -919,22 +924,23 @@ int wo_get_json(struct wo_store *s, const struct wo_scope *scope, int64_t id, in
     out->len--; /* reopen the object */
     rc = pw_buf_puts(out, ",\"history\":[");
     if (!rc && (rc = wo_db_prepare(s,
-                                "SELECT at_ms, action, user, role, from_state, to_state, text,"
-                                " detail FROM (SELECT * FROM history WHERE order_id = ?1"
-                                " ORDER BY id DESC LIMIT ?2) ORDER BY id",
-                                &st)) == PW_OK) {
+                                   "SELECT at_ms, action, user, role, from_state, to_state, text,"
+                                   " detail FROM (SELECT * FROM history WHERE order_id = ?1"
+                                   " ORDER BY id DESC LIMIT ?2) ORDER BY id",
+                                   &st)) == PW_OK) {
         sqlite3_bind_int64(st, 1, id);
         sqlite3_bind_int(st, 2, WO_HISTORY_MAX);
         int n = 0;
         while (!rc && (k = sqlite3_step(st)) == SQLITE_ROW) {
             rc = pw_buf_puts(out, n++ ? ",{\"at\":" : "{\"at\":");
             rc = rc ? rc : pw_buf_json_time(out, sqlite3_column_int64(st, 0));
-            static const char *const keys[] = {"action", "user", "role", "from", "to", "text",
-                                               "detail"};
+            static const char *const keys[] = {"action", "user", "role",  "from",
+                                               "to",     "text", "detail"};
             for (int i = 0; !rc && i < 7; i++) {
                 rc = pw_buf_printf(out, ",\"%s\":", keys[i]);
-                rc = rc ? rc
-                        : pw_buf_json_str_or_null(out, (const char *)sqlite3_column_text(st, i + 1));
+                rc =
+                    rc ? rc
+                       : pw_buf_json_str_or_null(out, (const char *)sqlite3_column_text(st, i + 1));
             }
             rc = rc ? rc : pw_buf_putc(out, '}');
         }
@@ -943,9 +949,9 @@ int wo_get_json(struct wo_store *s, const struct wo_scope *scope, int64_t id, in
     }
     rc = rc ? rc : pw_buf_puts(out, "],\"evidence\":[");
     if (!rc && (rc = wo_db_prepare(s,
-                                "SELECT sha256, size, content_type, filename, user, at_ms FROM"
-                                " evidence WHERE order_id = ?1 ORDER BY id",
-                                &st)) == PW_OK) {
+                                   "SELECT sha256, size, content_type, filename, user, at_ms FROM"
+                                   " evidence WHERE order_id = ?1 ORDER BY id",
+                                   &st)) == PW_OK) {
         sqlite3_bind_int64(st, 1, id);
         int n = 0;
         while (!rc && (k = sqlite3_step(st)) == SQLITE_ROW) {
@@ -997,9 +1003,9 @@ int wo_tick(struct wo_store *s, int64_t now, int *fired, int64_t *next)
             break;
         }
         if ((rc = wo_db_prepare(s,
-                             "SELECT " ROW_COLS " FROM work_order WHERE next_ms IS NOT NULL"
-                             " AND next_ms <= ?1 ORDER BY next_ms LIMIT 1",
-                             &st)) == PW_OK) {
+                                "SELECT " ROW_COLS " FROM work_order WHERE next_ms IS NOT NULL"
+                                " AND next_ms <= ?1 ORDER BY next_ms LIMIT 1",
+                                &st)) == PW_OK) {
             sqlite3_bind_int64(st, 1, now);
             if (sqlite3_step(st) == SQLITE_ROW) {
                 row_read(st, &r);
@@ -1039,8 +1045,8 @@ int wo_tick(struct wo_store *s, int64_t now, int *fired, int64_t *next)
     if (next && rc == PW_OK) {
         sqlite3_stmt *st;
         pthread_mutex_lock(&s->mu);
-        if (wo_db_prepare(s, "SELECT min(next_ms) FROM work_order WHERE next_ms IS NOT NULL", &st) ==
-            PW_OK) {
+        if (wo_db_prepare(s, "SELECT min(next_ms) FROM work_order WHERE next_ms IS NOT NULL",
+                          &st) == PW_OK) {
             if (sqlite3_step(st) == SQLITE_ROW)
                 *next = sqlite3_column_int64(st, 0);
             sqlite3_finalize(st);
@@ -1072,11 +1078,16 @@ enum wo_evidence_type wo_evidence_sniff(const void *data, size_t len)
 const char *wo_evidence_mime(enum wo_evidence_type t)
 {
     switch (t) {
-    case WO_EV_JPEG: return "image/jpeg";
-    case WO_EV_PNG: return "image/png";
-    case WO_EV_WEBP: return "image/webp";
-    case WO_EV_PDF: return "application/pdf";
-    default: return "application/octet-stream";
+    case WO_EV_JPEG:
+        return "image/jpeg";
+    case WO_EV_PNG:
+        return "image/png";
+    case WO_EV_WEBP:
+        return "image/webp";
+    case WO_EV_PDF:
+        return "application/pdf";
+    default:
+        return "application/octet-stream";
     }
 }
 
@@ -1164,9 +1175,9 @@ int wo_evidence_add(struct wo_store *s, const struct wo_scope *scope, enum sv_ro
     if ((rc = wo_db_exec(s, "BEGIN IMMEDIATE")))
         goto unlock;
     if ((rc = wo_db_prepare(s,
-                         "INSERT INTO evidence(order_id, sha256, size, content_type, filename,"
-                         " user, at_ms) VALUES (?1,?2,?3,?4,?5,?6,?7)",
-                         &st)) == PW_OK) {
+                            "INSERT INTO evidence(order_id, sha256, size, content_type, filename,"
+                            " user, at_ms) VALUES (?1,?2,?3,?4,?5,?6,?7)",
+                            &st)) == PW_OK) {
         sqlite3_bind_int64(st, 1, id);
         sqlite3_bind_text(st, 2, sha_hex, -1, SQLITE_TRANSIENT);
         sqlite3_bind_int64(st, 3, (int64_t)len);
@@ -1190,9 +1201,9 @@ unlock:
     return rc;
 }
 
-int wo_evidence_open(struct wo_store *s, const struct wo_scope *scope, const char *user,
-                     int64_t id, const char *sha_hex, int64_t now, char *path, size_t pcap,
-                     char *mime, size_t mcap)
+int wo_evidence_open(struct wo_store *s, const struct wo_scope *scope, const char *user, int64_t id,
+                     const char *sha_hex, int64_t now, char *path, size_t pcap, char *mime,
+                     size_t mcap)
 {
     if (strlen(sha_hex) != 64 || strspn(sha_hex, "0123456789abcdef") != 64)
         return PW_ENOTFOUND;
@@ -1204,9 +1215,9 @@ int wo_evidence_open(struct wo_store *s, const struct wo_scope *scope, const cha
     row_free(&r);
     sqlite3_stmt *st;
     if ((rc = wo_db_prepare(s,
-                         "SELECT id, content_type FROM evidence WHERE order_id = ?1 AND"
-                         " sha256 = ?2 LIMIT 1",
-                         &st)))
+                            "SELECT id, content_type FROM evidence WHERE order_id = ?1 AND"
+                            " sha256 = ?2 LIMIT 1",
+                            &st)))
         goto out;
     sqlite3_bind_int64(st, 1, id);
     sqlite3_bind_text(st, 2, sha_hex, -1, SQLITE_TRANSIENT);
@@ -1220,9 +1231,10 @@ int wo_evidence_open(struct wo_store *s, const struct wo_scope *scope, const cha
         rc = PW_ENOTFOUND;
         goto out;
     }
-    if ((rc = wo_db_prepare(s, "INSERT INTO evidence_download(evidence_id, user, at_ms)"
+    if ((rc = wo_db_prepare(s,
+                            "INSERT INTO evidence_download(evidence_id, user, at_ms)"
                             " VALUES (?1, ?2, ?3)",
-                         &st)) == PW_OK) {
+                            &st)) == PW_OK) {
         sqlite3_bind_int64(st, 1, eid);
         sqlite3_bind_text(st, 2, user, -1, SQLITE_TRANSIENT);
         sqlite3_bind_int64(st, 3, now);
@@ -1284,9 +1296,9 @@ static int board_compute(struct wo_store *s, int64_t now, struct units *us,
     int64_t today = sv_beijing_day(now);
     sqlite3_stmt *st;
     int rc = wo_db_prepare(s,
-                        "SELECT rank FROM board_snapshot WHERE unit = ?1 AND day < ?2"
-                        " ORDER BY day DESC LIMIT 1",
-                        &st);
+                           "SELECT rank FROM board_snapshot WHERE unit = ?1 AND day < ?2"
+                           " ORDER BY day DESC LIMIT 1",
+                           &st);
     if (rc)
         return rc;
     for (size_t i = 0; i < us->n; i++) {
@@ -1298,16 +1310,17 @@ static int board_compute(struct wo_store *s, int64_t now, struct units *us,
     }
     sqlite3_finalize(st);
     /* the orders of the window */
-    if ((rc = wo_db_prepare(s,
-                         "SELECT COALESCE(enterprise, department), priority, source, fired_level,"
-                         " returns, late_sign, state, submitted_on_time, dispatched_ms, closed_ms"
-                         " FROM work_order WHERE dispatched_ms >= ?1 OR closed_ms >= ?1"
-                         " OR state NOT IN ('closed', 'cancelled')",
-                         &st)))
+    if ((rc =
+             wo_db_prepare(s,
+                           "SELECT COALESCE(enterprise, department), priority, source, fired_level,"
+                           " returns, late_sign, state, submitted_on_time, dispatched_ms, closed_ms"
+                           " FROM work_order WHERE dispatched_ms >= ?1 OR closed_ms >= ?1"
+                           " OR state NOT IN ('closed', 'cancelled')",
+                           &st)))
         return rc;
     sqlite3_bind_int64(st, 1, now - s->board.window_ms);
     struct sv_board_order *orders = NULL;
-    char (*unit_ids)[ID_MAX + 1] = NULL;
+    char(*unit_ids)[ID_MAX + 1] = NULL;
     size_t n = 0, cap = 0;
     while (sqlite3_step(st) == SQLITE_ROW) {
         if (n == cap) {
@@ -1362,9 +1375,9 @@ static void snapshot_if_new_day(struct wo_store *s, int64_t now)
     sqlite3_stmt *st;
     if (board_compute(s, now, &us, &rows) == PW_OK && wo_db_exec(s, "BEGIN IMMEDIATE") == PW_OK) {
         int rc = wo_db_prepare(s,
-                            "INSERT OR IGNORE INTO board_snapshot(day, unit, kind, rank, score,"
-                            " colour) VALUES (?1,?2,?3,?4,?5,?6)",
-                            &st);
+                               "INSERT OR IGNORE INTO board_snapshot(day, unit, kind, rank, score,"
+                               " colour) VALUES (?1,?2,?3,?4,?5,?6)",
+                               &st);
         for (size_t i = 0; !rc && i < us.n; i++) {
             sqlite3_reset(st);
             sqlite3_bind_int64(st, 1, today);
@@ -1429,8 +1442,8 @@ int wo_board_json(struct wo_store *s, const struct wo_scope *scope, bool public_
                                 "\"rank_change\":%d",
                                 sv_unit_kind_name(r->kind), sv_colour_name(r->colour), r->score,
                                 r->rank, r->rank_change);
-        bool detail = !public_view && (!scope || !scope->enterprise ||
-                                       strcmp(scope->enterprise, r->unit) == 0);
+        bool detail = !public_view &&
+                      (!scope || !scope->enterprise || strcmp(scope->enterprise, r->unit) == 0);
         if (!rc && detail) {
             char reasons[512];
             sv_board_reasons(b, r, reasons, sizeof reasons);

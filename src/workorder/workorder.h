@@ -35,12 +35,12 @@ struct wo_engine;
 struct model;
 struct alarm_store;
 
-#define WO_TITLE_MAX 200        /* bytes of UTF-8 */
-#define WO_TEXT_MAX 4000        /* description, reasons, comments */
+#define WO_TITLE_MAX 200 /* bytes of UTF-8 */
+#define WO_TEXT_MAX 4000 /* description, reasons, comments */
 #define WO_USER_MAX 63
-#define WO_LIST_MAX 10000       /* orders per list call */
+#define WO_LIST_MAX 10000 /* orders per list call */
 #define WO_LIST_DEFAULT 100
-#define WO_HISTORY_MAX 1000     /* history rows in wo_get_json (the newest) */
+#define WO_HISTORY_MAX 1000 /* history rows in wo_get_json (the newest) */
 #define WO_SUBSCRIBERS_MAX 8
 #define WO_EVIDENCE_PER_ORDER 100
 
@@ -85,26 +85,25 @@ struct wo_new {
     int priority;                    /* 1..4 */
     const char *enterprise;          /* exactly one of enterprise and department */
     const char *department;
-    const char *assignee;            /* may be NULL */
-    const char *source;              /* "manual" "alarm" "hazard" "request" "inspection" */
+    const char *assignee;                     /* may be NULL */
+    const char *source;                       /* "manual" "alarm" "hazard" "request" "inspection" */
     int64_t alarm_id, alarm_group, hazard_id; /* 0 = none */
-    int64_t due_at;                  /* 0 = from the SLA */
+    int64_t due_at;                           /* 0 = from the SLA */
 };
 /* Dispatches a new order. The park (SV_ROLE_PARK, SV_ROLE_SYSTEM) dispatches to anyone; an
  * enterprise may only raise a request (吹哨) to a department (source "request"; it is recorded as
  * the requester). PW_OK and *id; PW_EINVAL (err says which field), PW_ENOTFOUND (target unknown),
  * PW_EPERM (role), PW_EEXIST (an open order for alarm_group exists; *id = that order), PW_EDB. */
-int wo_create(struct wo_store *s, const struct wo_scope *scope, enum sv_role role,
-              const char *user, const struct wo_new *n, int64_t now, int64_t *id, char *err,
-              size_t cap);
+int wo_create(struct wo_store *s, const struct wo_scope *scope, enum sv_role role, const char *user,
+              const struct wo_new *n, int64_t now, int64_t *id, char *err, size_t cap);
 
 struct wo_args {
-    const char *text;        /* the reason or comment; NULL = none */
-    int64_t ext_ms;          /* extend: the duration asked for */
-    bool approve;            /* decide-extension */
-    const char *enterprise;  /* assign: a new target (NULL = keep) */
+    const char *text;       /* the reason or comment; NULL = none */
+    int64_t ext_ms;         /* extend: the duration asked for */
+    bool approve;           /* decide-extension */
+    const char *enterprise; /* assign: a new target (NULL = keep) */
     const char *department;
-    const char *assignee;    /* assign: a new assignee (NULL = keep) */
+    const char *assignee; /* assign: a new assignee (NULL = keep) */
 };
 /* Takes an action on order id. Returns PW_OK; PW_ENOTFOUND (no such order or outside scope);
  * PW_ECONFLICT (the state or the extension rules do not allow it) or PW_EPERM (the role may not):
@@ -118,10 +117,10 @@ struct wo_filter {
     const char *state;      /* a state name, "open" (neither closed nor cancelled), NULL = all */
     const char *enterprise; /* NULL = all */
     const char *department;
-    int priority;           /* 0 = all */
-    int overdue;            /* -1 = all, 0 = not overdue, 1 = overdue (level >= 1) */
-    int limit;              /* 0 = WO_LIST_DEFAULT; at most WO_LIST_MAX */
-    int64_t before_id;      /* paging: ids below this; 0 = from the newest */
+    int priority;      /* 0 = all */
+    int overdue;       /* -1 = all, 0 = not overdue, 1 = overdue (level >= 1) */
+    int limit;         /* 0 = WO_LIST_DEFAULT; at most WO_LIST_MAX */
+    int64_t before_id; /* paging: ids below this; 0 = from the newest */
 };
 void wo_filter_init(struct wo_filter *f);
 /* Appends [{order}, …] newest first. An order: {"id","title","description","state","priority":
@@ -163,9 +162,9 @@ int wo_evidence_add(struct wo_store *s, const struct wo_scope *scope, enum sv_ro
                     char *err, size_t cap);
 /* Resolves an evidence file of order id for download and records who and when. path gets the
  * file's path, mime its type. PW_OK, PW_ENOTFOUND, PW_EDB. */
-int wo_evidence_open(struct wo_store *s, const struct wo_scope *scope, const char *user,
-                     int64_t id, const char *sha_hex, int64_t now, char *path, size_t pcap,
-                     char *mime, size_t mcap);
+int wo_evidence_open(struct wo_store *s, const struct wo_scope *scope, const char *user, int64_t id,
+                     const char *sha_hex, int64_t now, char *path, size_t pcap, char *mime,
+                     size_t mcap);
 
 /* ---- the red-yellow-blue board ---- */
 /* Appends {"at","rule":{…},"units":[{"unit","name","kind","colour","score","rank","rank_change",
@@ -209,7 +208,7 @@ int wo_risk_points_import_csv(struct wo_store *s, const struct wo_scope *scope, 
                               size_t cap);
 
 struct wo_hazard_new {
-    const char *enterprise; /* NULL: the scope's */
+    const char *enterprise;                               /* NULL: the scope's */
     const char *title, *description, *grade, *risk_point; /* grade may be NULL (registered) */
 };
 int wo_hazard_create(struct wo_store *s, const struct wo_scope *scope, enum sv_role role,
@@ -217,7 +216,12 @@ int wo_hazard_create(struct wo_store *s, const struct wo_scope *scope, enum sv_r
                      char *err, size_t cap);
 
 enum wo_hazard_action {
-    WO_HZ_GRADE, WO_HZ_RECTIFY, WO_HZ_PROGRESS, WO_HZ_SUBMIT, WO_HZ_ACCEPT, WO_HZ_RETURN
+    WO_HZ_GRADE,
+    WO_HZ_RECTIFY,
+    WO_HZ_PROGRESS,
+    WO_HZ_SUBMIT,
+    WO_HZ_ACCEPT,
+    WO_HZ_RETURN
 };
 struct wo_hazard_args {
     const char *grade, *measures, *owner, *funds, *interim_plan, *plan, *text;
@@ -246,19 +250,19 @@ struct wo_engine_opts {
 };
 /* Starts the engine's thread: wo_tick when an escalation is due (at most tick_ms late), and
  * alarm events (subscribed on `alarms`, may be NULL) turned into orders. PW_OK or PW_EFULL. */
-int wo_engine_start(struct wo_store *s, struct alarm_store *alarms,
-                    const struct wo_engine_opts *o, struct wo_engine **out);
+int wo_engine_start(struct wo_store *s, struct alarm_store *alarms, const struct wo_engine_opts *o,
+                    struct wo_engine **out);
 /* Stops and frees; accepts NULL. */
 void wo_engine_stop(struct wo_engine *e);
 
 /* ---- webhooks for work-order events ---- */
 struct wo_webhook;
 struct wo_webhook_opts {
-    const char *urls;   /* comma-separated http(s) URLs, at most 8; "" = off */
+    const char *urls; /* comma-separated http(s) URLs, at most 8; "" = off */
     int max_tries;
     int64_t backoff_ms; /* first retry delay, doubled each retry, capped at 5 min */
     int64_t timeout_ms;
-    size_t queue;       /* events waiting; beyond it new ones are dropped (logged) */
+    size_t queue; /* events waiting; beyond it new ones are dropped (logged) */
 };
 /* Posts every work-order event's JSON (as on the event stream) to each URL. *out = NULL and PW_OK
  * when urls is empty; PW_ECONFIG for a bad URL (logged). */

@@ -80,8 +80,9 @@ static void test_json_round_trip(void **state)
     assert_non_null(strstr(b.data, "\"departments\": ["));
     /* import(export(x)) = x */
     char *first = pw_buf_steal(&b, NULL);
-    assert_int_equal(model_import_json(f->m, first, strlen(first), MODEL_IMPORT_REPLACE, err,
-                                       sizeof err), PW_OK);
+    assert_int_equal(
+        model_import_json(f->m, first, strlen(first), MODEL_IMPORT_REPLACE, err, sizeof err),
+        PW_OK);
     pw_buf_init(&b, 0);
     assert_int_equal(model_export_json(f->m, &b), PW_OK);
     assert_string_equal(b.data, first);
@@ -138,18 +139,24 @@ static void test_department_users(void **state)
     assert_int_equal(model_import_json(f->m, park, strlen(park), 0, err, sizeof err), PW_OK);
     /* the role needs a department that exists; other roles take none */
     assert_int_equal(model_user_add(f->m, "aj1", "password1", MODEL_ROLE_DEPARTMENT, NULL, NULL,
-                                    err, sizeof err), PW_EINVAL);
+                                    err, sizeof err),
+                     PW_EINVAL);
     assert_non_null(strstr(err, "department"));
     assert_int_equal(model_user_add(f->m, "aj1", "password1", MODEL_ROLE_DEPARTMENT, "NOPE", NULL,
-                                    err, sizeof err), PW_ENOTFOUND);
+                                    err, sizeof err),
+                     PW_ENOTFOUND);
     assert_int_equal(model_user_add(f->m, "aj1", "password1", MODEL_ROLE_DEPARTMENT, "E1", NULL,
-                                    err, sizeof err), PW_ENOTFOUND); /* an enterprise, not a dept */
-    assert_int_equal(model_user_add(f->m, "v1", "password1", MODEL_ROLE_VIEWER, "AJ", NULL, err,
-                                    sizeof err), PW_EINVAL);
+                                    err, sizeof err),
+                     PW_ENOTFOUND); /* an enterprise, not a dept */
+    assert_int_equal(
+        model_user_add(f->m, "v1", "password1", MODEL_ROLE_VIEWER, "AJ", NULL, err, sizeof err),
+        PW_EINVAL);
     assert_int_equal(model_user_add(f->m, "aj1", "password1", MODEL_ROLE_DEPARTMENT, "AJ", NULL,
-                                    err, sizeof err), PW_OK);
-    assert_int_equal(model_user_add(f->m, "e1", "password1", MODEL_ROLE_ENTERPRISE, "E1", NULL,
-                                    err, sizeof err), PW_OK);
+                                    err, sizeof err),
+                     PW_OK);
+    assert_int_equal(
+        model_user_add(f->m, "e1", "password1", MODEL_ROLE_ENTERPRISE, "E1", NULL, err, sizeof err),
+        PW_OK);
     struct model_principal p;
     assert_int_equal(model_user_authenticate(f->m, "aj1", "password1", &p), PW_OK);
     assert_int_equal(p.role, MODEL_ROLE_DEPARTMENT);
@@ -162,7 +169,8 @@ static void test_department_users(void **state)
     assert_int_equal(model_session_lookup(f->m, secret, pw_now_ms(), &p), PW_OK);
     assert_string_equal(p.department, "AJ");
     assert_int_equal(model_token_create(f->m, "xf-bot", MODEL_ROLE_DEPARTMENT, "XF", 0, secret,
-                                        sizeof secret, err, sizeof err), PW_OK);
+                                        sizeof secret, err, sizeof err),
+                     PW_OK);
     assert_int_equal(model_token_lookup(f->m, secret, pw_now_ms(), &p), PW_OK);
     assert_int_equal(p.role, MODEL_ROLE_DEPARTMENT);
     assert_string_equal(p.department, "XF");
@@ -178,8 +186,9 @@ static void test_department_users(void **state)
     static const char without[] = "{\"version\":1,\"park\":{\"id\":\"P\",\"name\":\"园区\"},"
                                   "\"enterprises\":[{\"id\":\"E1\",\"name\":\"甲化工\"}],"
                                   "\"departments\":[{\"id\":\"XF\",\"name\":\"消防\"}]}";
-    assert_int_equal(model_import_json(f->m, without, strlen(without), MODEL_IMPORT_REPLACE, err,
-                                       sizeof err), PW_EINVAL);
+    assert_int_equal(
+        model_import_json(f->m, without, strlen(without), MODEL_IMPORT_REPLACE, err, sizeof err),
+        PW_EINVAL);
     assert_non_null(strstr(err, "department \"AJ\""));
     assert_non_null(strstr(err, "aj1"));
     pw_buf_release(&b);
@@ -211,7 +220,8 @@ static void test_upgrade_from_v1(void **state)
         "CREATE TABLE session (id INTEGER PRIMARY KEY, hash BLOB NOT NULL UNIQUE,"
         " account_id INTEGER NOT NULL REFERENCES account(id) ON DELETE CASCADE,"
         " created_ms INTEGER NOT NULL, expires_ms INTEGER NOT NULL);"
-        "INSERT INTO enterprise(id, name, doc) VALUES ('E1', 'x', '{\"id\":\"E1\",\"name\":\"x\"}');"
+        "INSERT INTO enterprise(id, name, doc) VALUES ('E1', 'x', "
+        "'{\"id\":\"E1\",\"name\":\"x\"}');"
         "INSERT INTO account(id, name, role, enterprise_id, pwhash, created_ms)"
         " VALUES (7, 'old', 'enterprise', 'E1', 'h', 1);"
         "INSERT INTO session(hash, account_id, created_ms, expires_ms) VALUES (x'01', 7, 1, 2);"

@@ -71,8 +71,8 @@ static void test_calendar_holidays(void **state)
     sv_calendar_init(&c);
     char err[128];
     /* 2027 National Day week: Oct 1..7 off; Saturday Oct 9 a make-up working day */
-    assert_int_equal(sv_calendar_parse(&c, "2027-10-01..2027-10-07, 2026-12-07", false, err,
-                                       sizeof err), PW_OK);
+    assert_int_equal(
+        sv_calendar_parse(&c, "2027-10-01..2027-10-07, 2026-12-07", false, err, sizeof err), PW_OK);
     assert_int_equal(c.nholidays, 8);
     assert_int_equal(sv_calendar_parse(&c, "2027-10-09", true, err, sizeof err), PW_OK);
     int64_t fri15 = T("2026-12-04T15:00:00+08:00");
@@ -120,17 +120,19 @@ static void test_sla_and_pause(void **state)
     /* sign late (Monday 16:00) */
     const char *why;
     assert_int_equal(sv_order_apply(&r, &o, SV_SIGN, SV_ROLE_ENTERPRISE, false, 0, false,
-                                    T("2026-12-07T16:00:00+08:00"), &why), PW_OK);
+                                    T("2026-12-07T16:00:00+08:00"), &why),
+                     PW_OK);
     assert_true(o.late_sign);
     /* reassignment keeps the deadline */
     assert_int_equal(sv_order_apply(&r, &o, SV_ASSIGN, SV_ROLE_PARK, false, 0, false,
-                                    T("2026-12-07T17:00:00+08:00"), &why), PW_OK);
+                                    T("2026-12-07T17:00:00+08:00"), &why),
+                     PW_OK);
     assert_int_equal(sv_order_due(&r, &o, T("2026-12-07T17:00:00+08:00")), due0);
     /* submitted Wednesday 12:00; returned the next Monday 12:00: the paused time counted in
      * working days is Wed 12 h + Thu + Fri + Mon 12 h = 3 wd; the weekend does not count */
     int64_t sub = T("2026-12-09T12:00:00+08:00"), ret = T("2026-12-14T12:00:00+08:00");
-    assert_int_equal(sv_order_apply(&r, &o, SV_SUBMIT, SV_ROLE_ENTERPRISE, false, 0, false, sub,
-                                    &why), PW_OK);
+    assert_int_equal(
+        sv_order_apply(&r, &o, SV_SUBMIT, SV_ROLE_ENTERPRISE, false, 0, false, sub, &why), PW_OK);
     assert_int_equal(o.state, SV_SUBMITTED);
     assert_true(o.submitted_on_time);
     assert_int_equal(o.review_due_at, T("2026-12-14T12:00:00+08:00")); /* 3 wd review */
@@ -148,30 +150,39 @@ static void test_sla_and_pause(void **state)
     /* due0 = Tue 12-15 15:00 + 3 wd = Fri 12-18 15:00 */
     assert_int_equal(sv_order_due(&r, &o, ret), T("2026-12-18T15:00:00+08:00"));
     /* an extension of 1 wd, approved: Monday 12-21 15:00 */
-    assert_int_equal(sv_order_apply(&r, &o, SV_EXTEND, SV_ROLE_ENTERPRISE, true, DAY, false,
-                                    ret + HOUR, &why), PW_OK);
+    assert_int_equal(
+        sv_order_apply(&r, &o, SV_EXTEND, SV_ROLE_ENTERPRISE, true, DAY, false, ret + HOUR, &why),
+        PW_OK);
     assert_int_equal(sv_order_due(&r, &o, ret), T("2026-12-18T15:00:00+08:00")); /* pending */
     assert_int_equal(sv_order_apply(&r, &o, SV_DECIDE_EXTENSION, SV_ROLE_PARK, false, 0, true,
-                                    ret + 2 * HOUR, &why), PW_OK);
+                                    ret + 2 * HOUR, &why),
+                     PW_OK);
     assert_int_equal(sv_order_due(&r, &o, ret), T("2026-12-21T15:00:00+08:00"));
     /* a second one, refused: the deadline stays; a third is over the P3 limit of 2 */
     assert_int_equal(sv_order_apply(&r, &o, SV_EXTEND, SV_ROLE_ENTERPRISE, true, DAY, false,
-                                    ret + 3 * HOUR, &why), PW_OK);
+                                    ret + 3 * HOUR, &why),
+                     PW_OK);
     assert_int_equal(sv_order_apply(&r, &o, SV_EXTEND, SV_ROLE_ENTERPRISE, true, DAY, false,
-                                    ret + 3 * HOUR, &why), PW_ECONFLICT); /* pending */
+                                    ret + 3 * HOUR, &why),
+                     PW_ECONFLICT); /* pending */
     assert_int_equal(sv_order_apply(&r, &o, SV_DECIDE_EXTENSION, SV_ROLE_PARK, false, 0, false,
-                                    ret + 4 * HOUR, &why), PW_OK);
+                                    ret + 4 * HOUR, &why),
+                     PW_OK);
     assert_int_equal(sv_order_due(&r, &o, ret), T("2026-12-21T15:00:00+08:00"));
     assert_int_equal(sv_order_apply(&r, &o, SV_DECIDE_EXTENSION, SV_ROLE_PARK, false, 0, true,
-                                    ret + 4 * HOUR, &why), PW_ECONFLICT); /* none pending */
+                                    ret + 4 * HOUR, &why),
+                     PW_ECONFLICT); /* none pending */
     assert_int_equal(sv_order_apply(&r, &o, SV_EXTEND, SV_ROLE_ENTERPRISE, true, DAY, false,
-                                    ret + 5 * HOUR, &why), PW_ECONFLICT);
+                                    ret + 5 * HOUR, &why),
+                     PW_ECONFLICT);
     assert_non_null(strstr(why, "no more"));
     /* resubmit on time, accept */
     assert_int_equal(sv_order_apply(&r, &o, SV_SUBMIT, SV_ROLE_ENTERPRISE, false, 0, false,
-                                    T("2026-12-16T09:00:00+08:00"), &why), PW_OK);
+                                    T("2026-12-16T09:00:00+08:00"), &why),
+                     PW_OK);
     assert_int_equal(sv_order_apply(&r, &o, SV_ACCEPT, SV_ROLE_PARK, false, 0, false,
-                                    T("2026-12-17T09:00:00+08:00"), &why), PW_OK);
+                                    T("2026-12-17T09:00:00+08:00"), &why),
+                     PW_OK);
     assert_int_equal(o.state, SV_CLOSED);
     assert_true(o.submitted_on_time);
 }
@@ -185,25 +196,33 @@ static void test_extension_rules(void **state)
     int64_t t0 = T("2026-12-04T15:00:00+08:00");
     /* P1: at most one */
     assert_int_equal(sv_order_dispatch(&r, &o, 1, t0, 0), PW_OK);
-    assert_int_equal(sv_order_apply(&r, &o, SV_EXTEND, SV_ROLE_ENTERPRISE, false, HOUR, false,
-                                    t0 + MIN, &why), PW_EINVAL); /* no reason */
-    assert_int_equal(sv_order_apply(&r, &o, SV_EXTEND, SV_ROLE_ENTERPRISE, true, 0, false,
-                                    t0 + MIN, &why), PW_EINVAL); /* no duration */
-    assert_int_equal(sv_order_apply(&r, &o, SV_EXTEND, SV_ROLE_PARK, true, HOUR, false, t0 + MIN,
-                                    &why), PW_EPERM);
-    assert_int_equal(sv_order_apply(&r, &o, SV_EXTEND, SV_ROLE_ENTERPRISE, true, HOUR, false,
-                                    t0 + MIN, &why), PW_OK);
-    assert_int_equal(sv_order_apply(&r, &o, SV_DECIDE_EXTENSION, SV_ROLE_ENTERPRISE, false, 0,
-                                    true, t0 + 2 * MIN, &why), PW_EPERM);
+    assert_int_equal(
+        sv_order_apply(&r, &o, SV_EXTEND, SV_ROLE_ENTERPRISE, false, HOUR, false, t0 + MIN, &why),
+        PW_EINVAL); /* no reason */
+    assert_int_equal(
+        sv_order_apply(&r, &o, SV_EXTEND, SV_ROLE_ENTERPRISE, true, 0, false, t0 + MIN, &why),
+        PW_EINVAL); /* no duration */
+    assert_int_equal(
+        sv_order_apply(&r, &o, SV_EXTEND, SV_ROLE_PARK, true, HOUR, false, t0 + MIN, &why),
+        PW_EPERM);
+    assert_int_equal(
+        sv_order_apply(&r, &o, SV_EXTEND, SV_ROLE_ENTERPRISE, true, HOUR, false, t0 + MIN, &why),
+        PW_OK);
+    assert_int_equal(sv_order_apply(&r, &o, SV_DECIDE_EXTENSION, SV_ROLE_ENTERPRISE, false, 0, true,
+                                    t0 + 2 * MIN, &why),
+                     PW_EPERM);
     assert_int_equal(sv_order_apply(&r, &o, SV_DECIDE_EXTENSION, SV_ROLE_PARK, false, 0, true,
-                                    t0 + 2 * MIN, &why), PW_OK);
+                                    t0 + 2 * MIN, &why),
+                     PW_OK);
     assert_int_equal(sv_order_due(&r, &o, t0), t0 + DAY + HOUR);
     assert_int_equal(sv_order_apply(&r, &o, SV_EXTEND, SV_ROLE_ENTERPRISE, true, HOUR, false,
-                                    t0 + 3 * MIN, &why), PW_ECONFLICT);
+                                    t0 + 3 * MIN, &why),
+                     PW_ECONFLICT);
     /* asked after the deadline: refused */
     assert_int_equal(sv_order_dispatch(&r, &o, 3, t0, 0), PW_OK);
     assert_int_equal(sv_order_apply(&r, &o, SV_EXTEND, SV_ROLE_ENTERPRISE, true, DAY, false,
-                                    o.base_due_at, &why), PW_ECONFLICT);
+                                    o.base_due_at, &why),
+                     PW_ECONFLICT);
     assert_non_null(strstr(why, "before the deadline"));
     assert_int_equal(o.ext_requests, 0); /* unchanged on error */
 }
@@ -266,12 +285,15 @@ static void test_escalation_once(void **state)
     /* overdue is sticky: submitting and closing does not lower it */
     const char *why;
     assert_int_equal(sv_order_apply(&r, &o, SV_SIGN, SV_ROLE_ENTERPRISE, false, 0, false,
-                                    t0 + DAY + 4 * HOUR, &why), PW_OK);
+                                    t0 + DAY + 4 * HOUR, &why),
+                     PW_OK);
     assert_int_equal(sv_order_apply(&r, &o, SV_SUBMIT, SV_ROLE_ENTERPRISE, false, 0, false,
-                                    t0 + DAY + 5 * HOUR, &why), PW_OK);
+                                    t0 + DAY + 5 * HOUR, &why),
+                     PW_OK);
     assert_false(o.submitted_on_time);
-    assert_int_equal(sv_order_apply(&r, &o, SV_ACCEPT, SV_ROLE_PARK, false, 0, false,
-                                    t0 + DAY + 6 * HOUR, &why), PW_OK);
+    assert_int_equal(
+        sv_order_apply(&r, &o, SV_ACCEPT, SV_ROLE_PARK, false, 0, false, t0 + DAY + 6 * HOUR, &why),
+        PW_OK);
     assert_int_equal(sv_order_overdue_level(&o), 2);
     assert_false(sv_escalation_due(&r, &o, t0 + 100 * DAY, &from, &to, NULL));
 
@@ -294,11 +316,13 @@ static void test_escalation_paused(void **state)
     struct sv_order o;
     const char *why;
     assert_int_equal(sv_order_dispatch(&r, &o, 2, t0, 0), PW_OK);
-    assert_int_equal(sv_order_apply(&r, &o, SV_SIGN, SV_ROLE_DEPARTMENT, false, 0, false, t0 + HOUR,
-                                    &why), PW_OK);
+    assert_int_equal(
+        sv_order_apply(&r, &o, SV_SIGN, SV_ROLE_DEPARTMENT, false, 0, false, t0 + HOUR, &why),
+        PW_OK);
     assert_false(o.late_sign);
     assert_int_equal(sv_order_apply(&r, &o, SV_SUBMIT, SV_ROLE_DEPARTMENT, false, 0, false,
-                                    t0 + 10 * HOUR, &why), PW_OK);
+                                    t0 + 10 * HOUR, &why),
+                     PW_OK);
     int fired[SV_LEVELS] = {0};
     int64_t at[SV_LEVELS];
     for (int64_t now = t0; now < t0 + 10 * DAY; now += HOUR)
@@ -324,23 +348,42 @@ static bool expect_allowed(enum sv_state s, enum sv_action a, enum sv_role r, en
     bool open = s != SV_CLOSED && s != SV_CANCELLED;
     *to = s;
     switch (a) {
-    case SV_SIGN: *to = SV_SIGNED; return target && s == SV_DISPATCHED;
-    case SV_BOUNCE: *to = SV_BOUNCED; return target && s == SV_DISPATCHED;
-    case SV_START: *to = SV_RECTIFYING; return target && s == SV_SIGNED;
-    case SV_SUBMIT: *to = SV_SUBMITTED; return target && (s == SV_SIGNED || s == SV_RECTIFYING);
-    case SV_RETURN: *to = SV_RECTIFYING; return park && s == SV_SUBMITTED;
-    case SV_ACCEPT: *to = SV_CLOSED; return park && s == SV_SUBMITTED;
-    case SV_CANCEL: *to = SV_CANCELLED; return park && open;
-    case SV_REOPEN: *to = SV_RECTIFYING; return park && s == SV_CLOSED;
+    case SV_SIGN:
+        *to = SV_SIGNED;
+        return target && s == SV_DISPATCHED;
+    case SV_BOUNCE:
+        *to = SV_BOUNCED;
+        return target && s == SV_DISPATCHED;
+    case SV_START:
+        *to = SV_RECTIFYING;
+        return target && s == SV_SIGNED;
+    case SV_SUBMIT:
+        *to = SV_SUBMITTED;
+        return target && (s == SV_SIGNED || s == SV_RECTIFYING);
+    case SV_RETURN:
+        *to = SV_RECTIFYING;
+        return park && s == SV_SUBMITTED;
+    case SV_ACCEPT:
+        *to = SV_CLOSED;
+        return park && s == SV_SUBMITTED;
+    case SV_CANCEL:
+        *to = SV_CANCELLED;
+        return park && open;
+    case SV_REOPEN:
+        *to = SV_RECTIFYING;
+        return park && s == SV_CLOSED;
     case SV_EXTEND:
         return target && (s == SV_DISPATCHED || s == SV_SIGNED || s == SV_RECTIFYING);
-    case SV_DECIDE_EXTENSION: return park && open && s != SV_BOUNCED;
+    case SV_DECIDE_EXTENSION:
+        return park && open && s != SV_BOUNCED;
     case SV_ASSIGN:
         if (s == SV_BOUNCED)
             *to = SV_DISPATCHED;
         return park && open;
-    case SV_COMMENT: return r != SV_ROLE_VIEWER;
-    default: return false;
+    case SV_COMMENT:
+        return r != SV_ROLE_VIEWER;
+    default:
+        return false;
     }
 }
 
@@ -357,8 +400,8 @@ static void test_every_transition_every_role(void **state)
             }
             for (int r = 0; r < SV_NROLES; r++) {
                 enum sv_state want, got = SV_NSTATES;
-                bool ok = expect_allowed((enum sv_state)s, (enum sv_action)a, (enum sv_role)r,
-                                         &want);
+                bool ok =
+                    expect_allowed((enum sv_state)s, (enum sv_action)a, (enum sv_role)r, &want);
                 int rc = sv_check((enum sv_state)s, (enum sv_action)a, (enum sv_role)r, &got, NULL);
                 if (ok) {
                     if (rc != PW_OK)
@@ -477,8 +520,10 @@ static void test_board_rule(void **state)
     struct sv_board_rule b;
     sv_board_rule_init(&b);
     int64_t now = T("2026-12-04T15:00:00+08:00");
-    struct sv_board_unit u[4] = {{"A", SV_UNIT_ENTERPRISE, 1}, {"B", SV_UNIT_ENTERPRISE, 2},
-                                 {"C", SV_UNIT_DEPARTMENT, 3}, {"D", SV_UNIT_ENTERPRISE, 0}};
+    struct sv_board_unit u[4] = {{"A", SV_UNIT_ENTERPRISE, 1},
+                                 {"B", SV_UNIT_ENTERPRISE, 2},
+                                 {"C", SV_UNIT_DEPARTMENT, 3},
+                                 {"D", SV_UNIT_ENTERPRISE, 0}};
     struct sv_board_order o[] = {
         /* A: one P3 overdue L1 (−5), one return (−3), late sign (−2): 90 → blue */
         {"A", 3, false, 1, 1, true, false, false, now - DAY, 0, true},
@@ -547,8 +592,8 @@ static void test_rules_from_config(void **state)
     /* seconds for tests, holidays */
     assert_int_equal(pw_config_set(&c, "workorders.p3_rectify", "5s", err, sizeof err), PW_OK);
     assert_int_equal(pw_config_set(&c, "workorders.p3_calendar", "always", err, sizeof err), PW_OK);
-    assert_int_equal(pw_config_set(&c, "workorders.holidays", "2027-10-01..2027-10-07", err,
-                                   sizeof err), PW_OK);
+    assert_int_equal(
+        pw_config_set(&c, "workorders.holidays", "2027-10-01..2027-10-07", err, sizeof err), PW_OK);
     assert_int_equal(pw_config_set(&c, "board.blue_min", "95", err, sizeof err), PW_OK);
     assert_int_equal(sv_rules_from_config(&c, &r, &b, err, sizeof err), PW_OK);
     assert_int_equal(r.sla[2].rectify_ms, 5000);

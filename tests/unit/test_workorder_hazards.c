@@ -94,36 +94,43 @@ static void test_hazard_lifecycle(void **state)
     struct wo_hazard_new n = {.title = "储罐区防火堤破损", .description = "裂缝 2 m"};
     /* another enterprise may not register for E1; E1 registers its own */
     n.enterprise = "E1";
-    assert_int_equal(wo_hazard_create(f->s, &E2, SV_ROLE_ENTERPRISE, "e2", &n, T0, &id, err,
-                                      sizeof err), PW_EPERM);
+    assert_int_equal(
+        wo_hazard_create(f->s, &E2, SV_ROLE_ENTERPRISE, "e2", &n, T0, &id, err, sizeof err),
+        PW_EPERM);
     n.enterprise = NULL;
-    assert_int_equal(wo_hazard_create(f->s, &E1, SV_ROLE_ENTERPRISE, "e1", &n, T0, &id, err,
-                                      sizeof err), PW_OK);
+    assert_int_equal(
+        wo_hazard_create(f->s, &E1, SV_ROLE_ENTERPRISE, "e1", &n, T0, &id, err, sizeof err), PW_OK);
     /* rectify before grading: refused by state */
     struct wo_hazard_args a = {.measures = "修补", .deadline = T0 + 30 * DAY};
-    assert_int_equal(wo_hazard_act(f->s, &E1, SV_ROLE_ENTERPRISE, "e1", id, WO_HZ_RECTIFY, &a,
-                                   T0, err, sizeof err), PW_ECONFLICT);
+    assert_int_equal(wo_hazard_act(f->s, &E1, SV_ROLE_ENTERPRISE, "e1", id, WO_HZ_RECTIFY, &a, T0,
+                                   err, sizeof err),
+                     PW_ECONFLICT);
     struct wo_hazard_args g = {.grade = "重大"};
     assert_int_equal(wo_hazard_act(f->s, &E1, SV_ROLE_ENTERPRISE, "e1", id, WO_HZ_GRADE, &g, T0,
-                                   err, sizeof err), PW_OK);
+                                   err, sizeof err),
+                     PW_OK);
     /* 重大: the 五落实 and a written plan; each missing one is named */
-    assert_int_equal(wo_hazard_act(f->s, &E1, SV_ROLE_ENTERPRISE, "e1", id, WO_HZ_RECTIFY, &a,
-                                   T0, err, sizeof err), PW_EINVAL);
+    assert_int_equal(wo_hazard_act(f->s, &E1, SV_ROLE_ENTERPRISE, "e1", id, WO_HZ_RECTIFY, &a, T0,
+                                   err, sizeof err),
+                     PW_EINVAL);
     assert_non_null(strstr(err, "owner"));
     a.owner = "张三";
     a.funds = "20万元";
     a.interim_plan = "停用该罐";
-    assert_int_equal(wo_hazard_act(f->s, &E1, SV_ROLE_ENTERPRISE, "e1", id, WO_HZ_RECTIFY, &a,
-                                   T0, err, sizeof err), PW_EINVAL);
+    assert_int_equal(wo_hazard_act(f->s, &E1, SV_ROLE_ENTERPRISE, "e1", id, WO_HZ_RECTIFY, &a, T0,
+                                   err, sizeof err),
+                     PW_EINVAL);
     assert_non_null(strstr(err, "plan"));
     a.plan = "整改方案 v1";
     a.deadline = T0 - 1;
-    assert_int_equal(wo_hazard_act(f->s, &E1, SV_ROLE_ENTERPRISE, "e1", id, WO_HZ_RECTIFY, &a,
-                                   T0, err, sizeof err), PW_EINVAL);
+    assert_int_equal(wo_hazard_act(f->s, &E1, SV_ROLE_ENTERPRISE, "e1", id, WO_HZ_RECTIFY, &a, T0,
+                                   err, sizeof err),
+                     PW_EINVAL);
     assert_non_null(strstr(err, "deadline"));
     a.deadline = T0 + 30 * DAY;
-    assert_int_equal(wo_hazard_act(f->s, &E1, SV_ROLE_ENTERPRISE, "e1", id, WO_HZ_RECTIFY, &a,
-                                   T0, err, sizeof err), PW_OK);
+    assert_int_equal(wo_hazard_act(f->s, &E1, SV_ROLE_ENTERPRISE, "e1", id, WO_HZ_RECTIFY, &a, T0,
+                                   err, sizeof err),
+                     PW_OK);
     char *j = json_of(f, &E1, id);
     assert_non_null(strstr(j, "\"state\":\"rectifying\""));
     assert_non_null(strstr(j, "\"grade\":\"重大\""));
@@ -140,31 +147,39 @@ static void test_hazard_lifecycle(void **state)
     assert_non_null(strstr(b.data, "\"source\":\"hazard-major\""));
     char due[32];
     char want[48];
-    snprintf(want, sizeof want, "\"due_at\":\"%s\"", pw_time_format(T0 + 30 * DAY, due, sizeof due));
+    snprintf(want, sizeof want, "\"due_at\":\"%s\"",
+             pw_time_format(T0 + 30 * DAY, due, sizeof due));
     assert_non_null(strstr(b.data, want));
     pw_buf_release(&b);
     /* progress needs text; submit; the enterprise may not accept; the park returns, accepts */
     assert_int_equal(wo_hazard_act(f->s, &E1, SV_ROLE_ENTERPRISE, "e1", id, WO_HZ_PROGRESS, NULL,
-                                   T0 + DAY, err, sizeof err), PW_EINVAL);
+                                   T0 + DAY, err, sizeof err),
+                     PW_EINVAL);
     struct wo_hazard_args pr = {.text = "已完成 40%"};
     assert_int_equal(wo_hazard_act(f->s, &E1, SV_ROLE_ENTERPRISE, "e1", id, WO_HZ_PROGRESS, &pr,
-                                   T0 + DAY, err, sizeof err), PW_OK);
+                                   T0 + DAY, err, sizeof err),
+                     PW_OK);
     assert_int_equal(wo_hazard_act(f->s, &E1, SV_ROLE_ENTERPRISE, "e1", id, WO_HZ_SUBMIT, NULL,
-                                   T0 + 2 * DAY, err, sizeof err), PW_OK);
+                                   T0 + 2 * DAY, err, sizeof err),
+                     PW_OK);
     assert_int_equal(wo_hazard_act(f->s, &E1, SV_ROLE_ENTERPRISE, "e1", id, WO_HZ_ACCEPT, NULL,
-                                   T0 + 2 * DAY, err, sizeof err), PW_EPERM);
+                                   T0 + 2 * DAY, err, sizeof err),
+                     PW_EPERM);
     struct wo_hazard_args back = {.text = "未完全修补"};
     assert_int_equal(wo_hazard_act(f->s, &PARK, SV_ROLE_PARK, "boss", id, WO_HZ_RETURN, &back,
-                                   T0 + 3 * DAY, err, sizeof err), PW_OK);
+                                   T0 + 3 * DAY, err, sizeof err),
+                     PW_OK);
     assert_int_equal(wo_hazard_act(f->s, &E1, SV_ROLE_ENTERPRISE, "e1", id, WO_HZ_SUBMIT, NULL,
-                                   T0 + 4 * DAY, err, sizeof err), PW_OK);
+                                   T0 + 4 * DAY, err, sizeof err),
+                     PW_OK);
     assert_int_equal(wo_hazard_act(f->s, &PARK, SV_ROLE_PARK, "boss", id, WO_HZ_ACCEPT, NULL,
-                                   T0 + 5 * DAY, err, sizeof err), PW_OK);
+                                   T0 + 5 * DAY, err, sizeof err),
+                     PW_OK);
     j = json_of(f, &PARK, id);
     assert_non_null(strstr(j, "\"state\":\"closed\""));
     const char *p = strstr(j, "\"log\"");
-    const char *seq[] = {"register", "grade", "rectify", "progress", "submit", "return", "submit",
-                         "accept"};
+    const char *seq[] = {"register", "grade",  "rectify", "progress",
+                         "submit",   "return", "submit",  "accept"};
     for (size_t i = 0; i < sizeof seq / sizeof seq[0]; i++) {
         char k[32];
         snprintf(k, sizeof k, "\"%s\"", seq[i]);
@@ -174,16 +189,18 @@ static void test_hazard_lifecycle(void **state)
     free(j);
     /* scope */
     assert_null(json_of(f, &E2, id));
-    assert_int_equal(wo_hazard_act(f->s, &E2, SV_ROLE_ENTERPRISE, "e2", id, WO_HZ_SUBMIT, NULL,
-                                   T0, err, sizeof err), PW_ENOTFOUND);
+    assert_int_equal(wo_hazard_act(f->s, &E2, SV_ROLE_ENTERPRISE, "e2", id, WO_HZ_SUBMIT, NULL, T0,
+                                   err, sizeof err),
+                     PW_ENOTFOUND);
     /* 一般: measures and deadline suffice */
     struct wo_hazard_new n2 = {.enterprise = "E2", .title = "标识缺失", .grade = "general"};
     int64_t id2;
-    assert_int_equal(wo_hazard_create(f->s, &PARK, SV_ROLE_PARK, "boss", &n2, T0, &id2, err,
-                                      sizeof err), PW_OK);
+    assert_int_equal(
+        wo_hazard_create(f->s, &PARK, SV_ROLE_PARK, "boss", &n2, T0, &id2, err, sizeof err), PW_OK);
     struct wo_hazard_args a2 = {.measures = "补挂", .deadline = T0 + 7 * DAY};
-    assert_int_equal(wo_hazard_act(f->s, &E2, SV_ROLE_ENTERPRISE, "e2", id2, WO_HZ_RECTIFY, &a2,
-                                   T0, err, sizeof err), PW_OK);
+    assert_int_equal(wo_hazard_act(f->s, &E2, SV_ROLE_ENTERPRISE, "e2", id2, WO_HZ_RECTIFY, &a2, T0,
+                                   err, sizeof err),
+                     PW_OK);
 }
 
 static void test_risk_points(void **state)
@@ -195,14 +212,16 @@ static void test_risk_points(void **state)
                               "RP-1,液氯储罐,重大,A1,119.1,34.6,双人巡检,李四\r\n"
                               "RP-2,装卸站台,yellow,,,,\"静电接地, 限速\",\r\n"
                               "RP-3,办公楼,低,,,,,\r\n";
-    assert_int_equal(wo_risk_points_import_csv(f->s, &E1, SV_ROLE_ENTERPRISE, csv, strlen(csv),
-                                               T0, &count, err, sizeof err), PW_OK);
+    assert_int_equal(wo_risk_points_import_csv(f->s, &E1, SV_ROLE_ENTERPRISE, csv, strlen(csv), T0,
+                                               &count, err, sizeof err),
+                     PW_OK);
     assert_int_equal(count, 3);
     struct pw_buf b;
     pw_buf_init(&b, 0);
     assert_int_equal(wo_risk_points_json(f->s, &E1, NULL, &b), PW_OK);
     assert_non_null(strstr(b.data, "\"colour\":\"red\""));
-    assert_non_null(strstr(b.data, "\"grade\":\"一般\",\"level\":\"general\",\"colour\":\"yellow\""));
+    assert_non_null(
+        strstr(b.data, "\"grade\":\"一般\",\"level\":\"general\",\"colour\":\"yellow\""));
     assert_non_null(strstr(b.data, "\"colour\":\"blue\""));
     assert_non_null(strstr(b.data, "静电接地, 限速"));
     pw_buf_reset(&b);
@@ -210,8 +229,9 @@ static void test_risk_points(void **state)
     assert_string_equal(b.data, "[]");
     /* all or nothing: a bad row names its line and column; nothing of the file is kept */
     static const char bad[] = "id,name,grade\r\nRP-9,新点,重大\r\nRP-10,坏点,紫\r\n";
-    assert_int_equal(wo_risk_points_import_csv(f->s, &E1, SV_ROLE_ENTERPRISE, bad, strlen(bad),
-                                               T0, &count, err, sizeof err), PW_EINVAL);
+    assert_int_equal(wo_risk_points_import_csv(f->s, &E1, SV_ROLE_ENTERPRISE, bad, strlen(bad), T0,
+                                               &count, err, sizeof err),
+                     PW_EINVAL);
     assert_non_null(strstr(err, "line 3"));
     assert_non_null(strstr(err, "grade"));
     pw_buf_reset(&b);
@@ -220,7 +240,8 @@ static void test_risk_points(void **state)
     /* an enterprise cannot write another's, nor take over its ids */
     static const char other[] = "id,enterprise,name,grade\r\nRP-1,E2,抢占,低\r\n";
     assert_int_equal(wo_risk_points_import_csv(f->s, &E2, SV_ROLE_ENTERPRISE, other, strlen(other),
-                                               T0, &count, err, sizeof err), PW_EPERM);
+                                               T0, &count, err, sizeof err),
+                     PW_EPERM);
     static const char unknown[] = "id,name,colour\r\n";
     assert_int_equal(wo_risk_points_import_csv(f->s, &E1, SV_ROLE_ENTERPRISE, unknown,
                                                strlen(unknown), T0, &count, err, sizeof err),

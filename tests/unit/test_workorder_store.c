@@ -85,8 +85,11 @@ static const struct wo_scope PARK = {NULL, NULL}, E1 = {"E1", NULL}, E2 = {"E2",
 
 static int64_t create(struct wfx *f, const char *ent, const char *dept, int prio)
 {
-    struct wo_new n = {.title = "泄漏整改", .description = "d", .priority = prio,
-                       .enterprise = ent, .department = dept};
+    struct wo_new n = {.title = "泄漏整改",
+                       .description = "d",
+                       .priority = prio,
+                       .enterprise = ent,
+                       .department = dept};
     int64_t id = 0;
     char err[200] = "";
     int rc = wo_create(f->s, &PARK, SV_ROLE_PARK, "boss", &n, T0, &id, err, sizeof err);
@@ -145,8 +148,8 @@ static void test_closed_loop(void **state)
     assert_non_null(strstr(j, "\"state\":\"closed\""));
     assert_non_null(strstr(j, "\"returns\":1"));
     assert_non_null(strstr(j, "\"text\":\"照片不清\""));
-    const char *order[] = {"\"dispatch\"", "\"sign\"", "\"start\"", "\"submit\"", "\"return\"",
-                           "\"submit\"", "\"accept\""};
+    const char *order[] = {"\"dispatch\"", "\"sign\"",   "\"start\"", "\"submit\"",
+                           "\"return\"",   "\"submit\"", "\"accept\""};
     const char *p = strstr(j, "\"history\"");
     for (size_t i = 0; i < PW_ARRAY_LEN(order); i++) {
         p = strstr(p, order[i]);
@@ -192,8 +195,8 @@ static void test_department_and_requests(void **state)
     assert_int_equal(act(f, &AJ, SV_ROLE_DEPARTMENT, rid, SV_SIGN, NULL, T0 + SEC), PW_OK);
     /* an enterprise may not dispatch to an enterprise; a viewer not at all */
     struct wo_new bad = {.title = "x", .priority = 3, .enterprise = "E2"};
-    assert_int_equal(wo_create(f->s, &E1, SV_ROLE_ENTERPRISE, "e1", &bad, T0, &rid, err, sizeof err),
-                     PW_EPERM);
+    assert_int_equal(
+        wo_create(f->s, &E1, SV_ROLE_ENTERPRISE, "e1", &bad, T0, &rid, err, sizeof err), PW_EPERM);
     assert_int_equal(wo_create(f->s, &PARK, SV_ROLE_VIEWER, "v", &bad, T0, &rid, err, sizeof err),
                      PW_EPERM);
     /* validation names the field */
@@ -213,7 +216,8 @@ static void test_department_and_requests(void **state)
     assert_int_equal(wo_get(f->s, &PARK, id, &before), PW_OK);
     struct wo_args to_e1 = {.enterprise = "E1", .assignee = "zhang"};
     assert_int_equal(wo_act(f->s, &PARK, SV_ROLE_PARK, "boss", id, SV_ASSIGN, &to_e1, T0 + 5 * SEC,
-                            err, sizeof err), PW_OK);
+                            err, sizeof err),
+                     PW_OK);
     assert_int_equal(wo_get(f->s, &E1, id, &after), PW_OK);
     assert_int_equal(after.base_due_at, before.base_due_at);
     assert_int_equal(after.sign_due_at, before.sign_due_at);
@@ -272,8 +276,12 @@ static void test_escalation_once_across_restart(void **state)
 static void test_alarm_group_unique(void **state)
 {
     struct wfx *f = wfx_new();
-    struct wo_new n = {.title = "二级报警", .priority = 1, .enterprise = "E1", .source = "alarm",
-                       .alarm_id = 5, .alarm_group = 5};
+    struct wo_new n = {.title = "二级报警",
+                       .priority = 1,
+                       .enterprise = "E1",
+                       .source = "alarm",
+                       .alarm_id = 5,
+                       .alarm_group = 5};
     int64_t a = 0, b = 0;
     char err[200];
     assert_int_equal(wo_create(f->s, &PARK, SV_ROLE_SYSTEM, "system", &n, T0, &a, err, sizeof err),
@@ -300,7 +308,8 @@ static void test_evidence(void **state)
     assert_int_equal(wo_evidence_sniff(pdf, sizeof pdf), WO_EV_PDF);
     assert_int_equal(wo_evidence_sniff("GIF89a", 6), WO_EV_UNKNOWN);
     assert_int_equal(wo_evidence_add(f->s, &E1, SV_ROLE_ENTERPRISE, "e1", id, png, sizeof png,
-                                     "image/png", "现场.png", T0, sha, err, sizeof err), PW_OK);
+                                     "image/png", "现场.png", T0, sha, err, sizeof err),
+                     PW_OK);
     unsigned char h[32];
     char want[65];
     crypto_hash_sha256(h, png, sizeof png);
@@ -313,10 +322,12 @@ static void test_evidence(void **state)
     assert_int_equal(sb.st_size, sizeof png);
     /* the declared type must be what the bytes are; unknown content refused; the cap holds */
     assert_int_equal(wo_evidence_add(f->s, &E1, SV_ROLE_ENTERPRISE, "e1", id, pdf, sizeof pdf,
-                                     "image/png", NULL, T0, sha, err, sizeof err), PW_EINVAL);
+                                     "image/png", NULL, T0, sha, err, sizeof err),
+                     PW_EINVAL);
     assert_non_null(strstr(err, "application/pdf"));
-    assert_int_equal(wo_evidence_add(f->s, &E1, SV_ROLE_ENTERPRISE, "e1", id, "MZ\x90", 3,
-                                     NULL, NULL, T0, sha, err, sizeof err), PW_EINVAL);
+    assert_int_equal(wo_evidence_add(f->s, &E1, SV_ROLE_ENTERPRISE, "e1", id, "MZ\x90", 3, NULL,
+                                     NULL, T0, sha, err, sizeof err),
+                     PW_EINVAL);
     char *big = calloc(1, (1 << 20) + 1);
     memcpy(big, "%PDF-", 5);
     assert_int_equal(wo_evidence_add(f->s, &E1, SV_ROLE_ENTERPRISE, "e1", id, big, (1 << 20) + 1,
@@ -328,12 +339,14 @@ static void test_evidence(void **state)
                      PW_ENOTFOUND);
     /* download: resolved and recorded */
     char p2[256], mime[64];
-    assert_int_equal(wo_evidence_open(f->s, &PARK, "boss", id, want, T0 + SEC, p2, sizeof p2, mime,
-                                      sizeof mime), PW_OK);
+    assert_int_equal(
+        wo_evidence_open(f->s, &PARK, "boss", id, want, T0 + SEC, p2, sizeof p2, mime, sizeof mime),
+        PW_OK);
     assert_string_equal(p2, path);
     assert_string_equal(mime, "image/png");
-    assert_int_equal(wo_evidence_open(f->s, &E2, "e2", id, want, T0 + SEC, p2, sizeof p2, mime,
-                                      sizeof mime), PW_ENOTFOUND);
+    assert_int_equal(
+        wo_evidence_open(f->s, &E2, "e2", id, want, T0 + SEC, p2, sizeof p2, mime, sizeof mime),
+        PW_ENOTFOUND);
     char *j = get_json(f, &PARK, id, T0);
     assert_non_null(strstr(j, want));
     assert_non_null(strstr(j, "\"filename\":\"现场.png\""));
@@ -396,7 +409,8 @@ static void test_engine_from_alarms(void **state)
     struct wo_engine_opts o = {.auto_gas_level = 2, .unacked_after_ms = 300, .tick_ms = 50};
     assert_int_equal(wo_engine_start(f->s, af->s, &o, &e), PW_OK);
     int64_t now = pw_now_ms();
-    /* a gas level 二级 alarm opens a P1 order; the update of the same alarm does not open another */
+    /* a gas level 二级 alarm opens a P1 order; the update of the same alarm does not open another
+     */
     fx_apply(af, fx_tr(ALARM_RAISE, "GD1", "E1", "A1", "gas", 4), now);
     fx_apply(af, fx_tr(ALARM_RAISE, "GD1", "E1", "A1", "gas", 4), now + 1);
     for (int i = 0; i < 200 && count_orders(f) < 1; i++)
@@ -432,8 +446,12 @@ static void test_close_rule_for_alarm_orders(void **state)
     struct fx *af = fx_new();
     wo_store_set_alarms(f->s, af->s);
     int64_t alarm = fx_apply(af, fx_tr(ALARM_RAISE, "GD1", "E1", "A1", "gas", 4), T0);
-    struct wo_new n = {.title = "二级报警", .priority = 1, .enterprise = "E1", .source = "alarm",
-                       .alarm_id = alarm, .alarm_group = alarm};
+    struct wo_new n = {.title = "二级报警",
+                       .priority = 1,
+                       .enterprise = "E1",
+                       .source = "alarm",
+                       .alarm_id = alarm,
+                       .alarm_group = alarm};
     int64_t id = 0;
     char err[200], sha[65];
     assert_int_equal(wo_create(f->s, &PARK, SV_ROLE_SYSTEM, "system", &n, T0, &id, err, sizeof err),
@@ -442,17 +460,21 @@ static void test_close_rule_for_alarm_orders(void **state)
     assert_int_equal(act(f, &E1, SV_ROLE_ENTERPRISE, id, SV_SUBMIT, NULL, T0 + 2 * SEC), PW_OK);
     struct wo_args none = {0};
     assert_int_equal(wo_act(f->s, &PARK, SV_ROLE_PARK, "boss", id, SV_ACCEPT, &none, T0 + 3 * SEC,
-                            err, sizeof err), PW_ECONFLICT);
+                            err, sizeof err),
+                     PW_ECONFLICT);
     assert_non_null(strstr(err, "evidence"));
     static const char pdf[] = "%PDF-1.4 report";
     assert_int_equal(wo_evidence_add(f->s, &E1, SV_ROLE_ENTERPRISE, "e1", id, pdf, sizeof pdf,
-                                     "application/pdf", "r.pdf", T0, sha, err, sizeof err), PW_OK);
+                                     "application/pdf", "r.pdf", T0, sha, err, sizeof err),
+                     PW_OK);
     assert_int_equal(wo_act(f->s, &PARK, SV_ROLE_PARK, "boss", id, SV_ACCEPT, &none, T0 + 3 * SEC,
-                            err, sizeof err), PW_ECONFLICT);
+                            err, sizeof err),
+                     PW_ECONFLICT);
     assert_non_null(strstr(err, "cleared"));
     assert_int_equal(alarm_clear(af->s, NULL, alarm, "op", NULL, T0 + 4 * SEC), PW_OK);
     assert_int_equal(wo_act(f->s, &PARK, SV_ROLE_PARK, "boss", id, SV_ACCEPT, &none, T0 + 5 * SEC,
-                            err, sizeof err), PW_OK);
+                            err, sizeof err),
+                     PW_OK);
     /* a P3 order needs neither */
     int64_t p3 = create(f, "E1", NULL, 3);
     assert_int_equal(act(f, &E1, SV_ROLE_ENTERPRISE, p3, SV_SUBMIT, NULL, T0 + SEC), PW_ECONFLICT);
