@@ -13,7 +13,7 @@
  * alarms (no enterprise) open no automatic order. At start the open alarms are read once
  * (alarm_foreach_open, alarm_find_open) so a 一级 alarm left unacknowledged across a restart is
  * still watched. */
-#include "workorder/workorder.h"
+#include "workorder/wo_int.h"
 
 #include "alarm/alarm.h"
 #include "base/err.h"
@@ -102,6 +102,8 @@ static void open_order(struct wo_engine *e, const struct alarm_copy *c, int prio
     if (rc == PW_OK)
         PW_LOG_INFO("workorder", "order opened from an alarm", "order=%lld alarm=%lld P%d",
                     (long long)id, (long long)c->id, priority);
+    else if (rc == PW_EEXIST && id > 0 && c->id != 0)
+        wo_note_alarm(e->s, id, c->id, desc, now); /* one open order per group: noted on it */
     else if (rc != PW_EEXIST)
         PW_LOG_WARN("workorder", "could not open an order from an alarm", "alarm=%lld err=%s",
                     (long long)c->id, err);

@@ -40,4 +40,9 @@ bool wo_valid_text(const char *s, size_t max);
 /* Whether the enterprise (or, when department != NULL, the department) exists in the model. */
 int wo_target_exists(struct wo_store *s, const char *enterprise, const char *department);
 
+/* Records on open order id that alarm_id (another alarm of its group, or the same one reaching a
+ * higher level) is tied to it: a history row "alarm" (detail "alarm N") and an event, once per
+ * alarm. PW_OK, PW_EEXIST (already recorded), PW_EDB. */
+int wo_note_alarm(struct wo_store *s, int64_t id, int64_t alarm_id, const char *text, int64_t now);
+
 #endif

@@ -734,6 +734,46 @@ unlock:
     return rc;
 }
 
+int wo_note_alarm(struct wo_store *s, int64_t id, int64_t alarm_id, const char *text, int64_t now)
+{
+    char detail[48];
+    snprintf(detail, sizeof detail, "alarm %lld", (long long)alarm_id);
+    struct row r;
+    pthread_mutex_lock(&s->mu);
+    int rc = wo_db_exec(s, "BEGIN IMMEDIATE");
+    if (rc)
+        goto unlock;
+    sqlite3_stmt *st;
+    bool seen = false;
+    if ((rc = wo_db_prepare(s,
+                            "SELECT 1 FROM history WHERE order_id = ?1 AND detail = ?2"
+                            " AND action IN ('dispatch', 'alarm') LIMIT 1",
+                            &st)) == PW_OK) {
+        sqlite3_bind_int64(st, 1, id);
+        sqlite3_bind_text(st, 2, detail, -1, SQLITE_TRANSIENT);
+        seen = sqlite3_step(st) == SQLITE_ROW;
+        sqlite3_finalize(st);
+    }
+    if (!rc && !seen)
+        rc = history_add(s, id, now, "alarm", "system", "system", NULL, NULL, text, detail);
+    rc = rc ? rc : wo_db_exec(s, "COMMIT");
+    if (rc) {
+        wo_db_exec(s, "ROLLBACK");
+        goto unlock;
+    }
+    if (seen || row_load(s, NULL, id, &r) != PW_OK) {
+        pthread_mutex_unlock(&s->mu);
+        return seen ? PW_EEXIST : PW_OK;
+    }
+    pthread_mutex_unlock(&s->mu);
+    emit(s, "alarm", &r, "system", -1, now);
+    row_free(&r);
+    return PW_OK;
+unlock:
+    pthread_mutex_unlock(&s->mu);
+    return rc;
+}
+
 /* ---- actions ---- */
 
 int wo_act(struct wo_store *s, const struct wo_scope *scope, enum sv_role role, const char *user,

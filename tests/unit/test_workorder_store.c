@@ -12,7 +12,7 @@
 #include "base/mem.h"
 #include "base/timeutil.h"
 #include "model/model.h"
-#include "workorder/workorder.h"
+#include "workorder/wo_int.h"
 
 #include <sodium.h>
 #include <sys/stat.h>
@@ -290,6 +290,15 @@ static void test_alarm_group_unique(void **state)
     assert_int_equal(wo_create(f->s, &PARK, SV_ROLE_SYSTEM, "system", &n, T0, &b, err, sizeof err),
                      PW_EEXIST);
     assert_int_equal(b, a);
+    /* the further alarm is noted on the open order, once */
+    assert_int_equal(wo_note_alarm(f->s, a, 6, "alarm 6: 二级", T0 + 1), PW_OK);
+    assert_int_equal(wo_note_alarm(f->s, a, 6, "alarm 6: 二级", T0 + 2), PW_EEXIST);
+    assert_int_equal(wo_note_alarm(f->s, a, 5, "alarm 5 again", T0 + 2), PW_EEXIST); /* its own */
+    char *j = get_json(f, &PARK, a, T0 + 3);
+    const char *p = strstr(j, "\"detail\":\"alarm 6\"");
+    assert_non_null(p);
+    assert_null(strstr(p + 1, "\"detail\":\"alarm 6\""));
+    free(j);
     assert_int_equal(act(f, &PARK, SV_ROLE_PARK, a, SV_CANCEL, "误报", T0 + SEC), PW_OK);
     assert_int_equal(wo_create(f->s, &PARK, SV_ROLE_SYSTEM, "system", &n, T0, &b, err, sizeof err),
                      PW_OK);
