@@ -151,6 +151,9 @@ test('the board on the big screen: units, colours and ranks, no order details', 
   assert.deepEqual([...units].sort(), ['AJ', 'E1', 'E2']);
   assert.ok(await p.$$eval('#board .board-card', (els) => els.every((e) => ['blue', 'yellow', 'red'].includes(e.dataset.colour))));
   assert.equal(await p.locator('#board .wo-row').count(), 0);
+  // and on the big screen itself
+  await p.goto(d.base + '/#/screen');
+  await p.locator('#screen-board .sb-row[data-unit=E1]').waitFor();
   await p.context().close();
   assert.deepEqual(errors, []);
 });
