@@ -289,3 +289,40 @@ test('work-order events on the event stream, scoped to the enterprise or the dep
   assert.deepEqual(ent1.out.map((e) => e.event), ['created', 'sign']);
   for (const s of [park, ent1, ent2, aj]) s.close();
 });
+
+test('every role on reads, comments, evidence, cancel and dispatch (one dispatcher, one table)', async () => {
+  const fresh = async () => (await d.post('/api/v1/workorders', { title: '矩阵', priority: 'P3', enterprise: 'E1' }, { token: tok.admin })).json.id;
+  const id = await fresh();
+  const roles = ['admin', 'sup', 'ent1', 'ent2', 'aj', 'viewer'];
+  const expect = {
+    get: { admin: 200, sup: 200, ent1: 200, ent2: 404, aj: 404, viewer: 200 },
+    comment: { admin: 200, sup: 200, ent1: 200, ent2: 404, aj: 404, viewer: 403 },
+    evidence: { admin: 201, sup: 201, ent1: 201, ent2: 404, aj: 404, viewer: 403 },
+    cancel: { admin: 200, sup: 200, ent1: 409, ent2: 404, aj: 404, viewer: 403 },
+    dispatch: { admin: 201, sup: 201, ent1: 409, ent2: 409, aj: 409, viewer: 403 },
+  };
+  for (const who of roles) {
+    const g = await d.get(`/api/v1/workorders/${id}`, { token: tok[who] });
+    assert.equal(g.status, expect.get[who], `get by ${who}`);
+    const c = await act(id, 'comment', who, { text: `${who} 看过` });
+    assert.equal(c.status, expect.comment[who], `comment by ${who}: ${c.text}`);
+    const e = await d.post(`/api/v1/workorders/${id}/evidence`, new Uint8Array(PDF), { token: tok[who], headers: { 'Content-Type': 'application/pdf' } });
+    assert.equal(e.status, expect.evidence[who], `evidence by ${who}: ${e.text}`);
+    const n = await d.post('/api/v1/workorders', { title: '派发', priority: 'P4', enterprise: 'E2' }, { token: tok[who] });
+    assert.equal(n.status, expect.dispatch[who], `dispatch by ${who}: ${n.text}`);
+  }
+  // cancel last: on its own fresh order per role, so one success does not hide the others
+  for (const who of roles) {
+    const o = who === 'admin' ? id : await fresh();
+    const c = await act(o, 'cancel', who, { text: '撤销' });
+    assert.equal(c.status, expect.cancel[who], `cancel by ${who}: ${c.text}`);
+  }
+  // the list of each role holds only what it may see
+  for (const who of ['ent1', 'ent2', 'aj']) {
+    const l = (await d.get('/api/v1/workorders?limit=1000', { token: tok[who] })).json;
+    for (const o of l) {
+      if (who === 'aj') assert.equal(o.department, 'AJ');
+      else assert.ok(o.enterprise === (who === 'ent1' ? 'E1' : 'E2') || o.requester === who, JSON.stringify(o));
+    }
+  }
+});
