@@ -133,7 +133,7 @@ const App = {
             h('span', { class: ['conn', `conn-${state.conn}`], id: 'conn', title: t(`conn.${state.conn}`) }, t(`conn.${state.conn}`)),
             h('button', { type: 'button', class: 'link', id: 'mute', title: t('muteTitle'), onClick: () => { setMuted(!state.muted); if (!state.muted) beep(); } }, state.muted ? t('soundOff') : t('soundOn')),
             h('button', { type: 'button', class: 'link', id: 'lang', onClick: () => setLang(lang.value === 'en' ? 'zh-CN' : 'en') }, t('switchLang')),
-            h('span', { class: 'who', id: 'who' }, `${state.me.user} · ${t(`roles.${state.me.role}`)}${state.me.enterprise ? ' · ' + state.me.enterprise : ''}`),
+            h('span', { class: 'who', id: 'who' }, `${state.me.user} · ${t(`roles.${state.me.role}`)}${state.me.enterprise ? ' · ' + state.me.enterprise : ''}${state.me.department ? ' · ' + state.me.department : ''}`),
             h('button', { type: 'button', class: 'link', id: 'logout', onClick: logout }, t('logout')),
           ]),
         ]),

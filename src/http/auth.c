@@ -130,6 +130,10 @@ static void principal_json(struct pw_buf *b, const struct model_principal *p)
         pw_buf_json_str(b, p->enterprise);
     else
         pw_buf_puts(b, "null");
+    if (p->department[0]) { /* role department: its department */
+        pw_buf_puts(b, ",\"department\":");
+        pw_buf_json_str(b, p->department);
+    }
     pw_buf_putc(b, '}');
 }
 

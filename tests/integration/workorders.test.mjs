@@ -146,6 +146,9 @@ test('every role on the sign edge, through the dispatcher; departments; requests
     r = await act(id, 'sign', who);
     assert.equal(r.status, status, `${who}: ${r.text}`);
   }
+  const me = await d.get('/api/v1/me', { token: tok.aj });
+  assert.equal(me.json.role, 'department');
+  assert.equal(me.json.department, 'AJ');
   // a department sees what is assigned to it only
   const mine = await d.get('/api/v1/workorders', { token: tok.aj });
   assert.ok(mine.json.every((o) => o.department === 'AJ'));
