@@ -415,7 +415,7 @@ static void test_engine_from_alarms(void **state)
     struct wfx *f = wfx_new();
     struct fx *af = fx_new();
     struct wo_engine *e;
-    struct wo_engine_opts o = {.auto_gas_level = 2, .unacked_after_ms = 300, .tick_ms = 50};
+    struct wo_engine_opts o = {.auto_gas_level = 2, .unacked_after_ms = 1000, .tick_ms = 50};
     assert_int_equal(wo_engine_start(f->s, af->s, &o, &e), PW_OK);
     int64_t now = pw_now_ms();
     /* a gas level 二级 alarm opens a P1 order; the update of the same alarm does not open another
@@ -430,9 +430,9 @@ static void test_engine_from_alarms(void **state)
     int64_t acked = fx_apply(af, fx_tr(ALARM_RAISE, "GD2", "E1", "A2", "gas", 3), pw_now_ms());
     assert_int_equal(alarm_ack(af->s, NULL, acked, "op", NULL, pw_now_ms()), PW_OK);
     fx_apply(af, fx_tr(ALARM_RAISE, "GD3", "E2", "A3", "gas", 3), pw_now_ms());
-    for (int i = 0; i < 300 && count_orders(f) < 2; i++)
+    for (int i = 0; i < 500 && count_orders(f) < 2; i++)
         usleep(10000);
-    usleep(400000);
+    usleep(1200000); /* past the acknowledged one's unacked_after: still no order for it */
     assert_int_equal(count_orders(f), 2);
     struct pw_buf b;
     pw_buf_init(&b, 0);
