@@ -139,6 +139,10 @@ test('hazards and the four-colour risk points of an enterprise', async () => {
   assert.match(await p.textContent('#risk-points [data-colour=yellow]'), /一般 2/);
   await p.locator('#hazard-list tr[data-hazard]').first().waitFor();
   assert.match(await p.textContent('#hazard-list'), /防火堤裂缝.*重大.*已定级/);
+  // and on the enterprise's own page
+  await p.goto(d.base + '/#/enterprise/E1');
+  await p.locator('#ent-risk [data-point=RP-A]').waitFor();
+  assert.match(await p.textContent('#ent-risk [data-colour=red]'), /重大 1/);
   await p.context().close();
 });
 
