@@ -92,6 +92,11 @@ const zh = {
     title: '隐患与风险', riskMap: '四色风险分布', hazards: '隐患排查治理', titleL: '隐患', grade: '等级', stateL: '状态', deadline: '整改期限', order: '督办工单',
     rp: { red: '重大', orange: '较大', yellow: '一般', blue: '低' },
     state: { registered: '已登记', graded: '已定级', rectifying: '整改中', pending: '待验收', closed: '已销号' },
+    g: { general: '一般隐患', larger: '较大隐患', major: '重大隐患' },
+    act: { rectify: '落实整改', progress: '报告进展', submit: '提交验收', accept: '验收销号', return: '退回' },
+    did: { rectify: '已开始整改，督办工单已派发', progress: '已报告进展', submit: '已提交验收', accept: '已销号', return: '已退回' },
+    measures: '整改措施', owner: '责任人', funds: '资金', interim: '临时措施（应急预案）', plan: '整改方案（重大隐患）', progressPh: '进展说明',
+    titlePh: '隐患描述', register: '登记隐患', registered: '已登记',
   },
 };
 
@@ -185,6 +190,11 @@ const en = {
     title: 'Hazards and risks', riskMap: 'Four-colour risk points', hazards: 'Hidden hazards', titleL: 'Hazard', grade: 'Grade', stateL: 'State', deadline: 'Deadline', order: 'Work order',
     rp: { red: 'major', orange: 'larger', yellow: 'general', blue: 'low' },
     state: { registered: 'registered', graded: 'graded', rectifying: 'rectifying', pending: 'under review', closed: 'closed' },
+    g: { general: 'general', larger: 'larger', major: 'major' },
+    act: { rectify: 'Rectify', progress: 'Report progress', submit: 'Submit', accept: 'Accept', return: 'Return' },
+    did: { rectify: 'Rectifying; its work order is dispatched', progress: 'Progress reported', submit: 'Submitted', accept: 'Closed', return: 'Returned' },
+    measures: 'Measures', owner: 'Owner', funds: 'Funds', interim: 'Interim plan', plan: 'Written plan (major)', progressPh: 'Progress',
+    titlePh: 'Hazard', register: 'Register hazard', registered: 'Registered',
   },
 };
 
