@@ -56,7 +56,7 @@ Q := @
 endif
 
 # ---- modules and what each may use (design.md, "Modules and the layering rule") ----
-MODULES := base db proto tsdb geo dispersion model events alarm rules archive pipeline supervise uplink ingest http sim
+MODULES := base db proto tsdb geo dispersion model events alarm rules supervision workorder archive pipeline supervise uplink ingest http sim
 MOD_DEPS_base     :=
 MOD_DEPS_db       := base
 MOD_DEPS_proto    := base
@@ -67,12 +67,14 @@ MOD_DEPS_model    := base db
 MOD_DEPS_events   := base db
 MOD_DEPS_alarm    := base db model
 MOD_DEPS_rules    := base db geo model alarm
+MOD_DEPS_supervision := base db model
+MOD_DEPS_workorder := base db model alarm supervision
 MOD_DEPS_archive  := base
 MOD_DEPS_pipeline := base db tsdb geo model events alarm rules archive
 MOD_DEPS_supervise := base db tsdb geo model events alarm rules archive pipeline
 MOD_DEPS_uplink   := base db tsdb geo model events alarm rules archive pipeline
 MOD_DEPS_ingest   := base db proto tsdb geo model events alarm rules archive pipeline supervise
-MOD_DEPS_http     := base db proto tsdb geo dispersion model events alarm rules archive pipeline supervise uplink ingest
+MOD_DEPS_http     := base db proto tsdb geo dispersion model events alarm rules supervision workorder archive pipeline supervise uplink ingest
 MOD_DEPS_sim      := base proto geo
 
 mod_srcs = $(wildcard src/$(1)/*.c)

@@ -40,6 +40,15 @@ void cli_archive_paths(struct cli *c, char *dir, size_t dcap, char *key, size_t 
 struct archive_key;
 int cli_archive_witness_key(struct cli *c, struct archive_key *wk, char *err, size_t errcap);
 int cmd_uplink(struct cli *c);
+/* Work orders (cmd_workorders.c): <data>/workorders.db, the evidence directory, the engine
+ * (escalation timer, orders from alarms). NULL after logging the reason. */
+struct workorders;
+struct model;
+struct alarm_store;
+struct wo_store;
+struct workorders *workorders_open(struct cli *c, struct model *m, struct alarm_store *alarms);
+struct wo_store *workorders_store(struct workorders *w);
+void workorders_close(struct workorders *w);
 
 /* Opens <data>/meta.db (creating the directory). Returns NULL after printing the reason. */
 struct model *cli_open_model(struct cli *c);

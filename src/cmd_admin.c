@@ -27,11 +27,14 @@ int cmd_import(struct cli *c)
     bool replace = cli_take_flag(c, "--replace");
     if (c->argc != 1) {
         fprintf(stderr, "usage: parkwatch import [--data DIR] [--replace] FILE.json\n"
-                        "       parkwatch import [--data DIR] --csv devices|points FILE.csv\n");
+                        "       parkwatch import [--data DIR] --csv devices|points|departments "
+                        "FILE.csv\n");
         return 2;
     }
-    if (csv && strcmp(csv, "devices") != 0 && strcmp(csv, "points") != 0) {
-        fprintf(stderr, "parkwatch import: --csv expects devices or points, got '%s'\n", csv);
+    enum model_csv_kind csv_kind = MODEL_CSV_DEVICES;
+    if (csv && model_csv_kind_parse(csv, &csv_kind) != PW_OK) {
+        fprintf(stderr, "parkwatch import: --csv expects devices, points or departments, got '%s'\n",
+                csv);
         return 2;
     }
     struct model *m = cli_open_model(c);
@@ -46,8 +49,8 @@ int cmd_import(struct cli *c)
             goto out;
         }
         const char *base = strrchr(c->argv[0], '/');
-        rc = model_import_csv(m, strcmp(csv, "devices") == 0 ? MODEL_CSV_DEVICES : MODEL_CSV_POINTS,
-                              data, len, base ? base + 1 : c->argv[0], err, sizeof err);
+        rc = model_import_csv(m, csv_kind, data, len, base ? base + 1 : c->argv[0], err,
+                              sizeof err);
         free(data);
     } else {
         rc = model_import_file(m, c->argv[0], replace ? MODEL_IMPORT_REPLACE : 0, err, sizeof err);
@@ -141,7 +144,9 @@ int cmd_user(struct cli *c)
     }
     const char *sub = c->argv[0];
     const char *role_s = cli_take_opt(c, "--role"), *ent = cli_take_opt(c, "--enterprise");
-    const char *disp = cli_take_opt(c, "--display");
+    const char *disp = cli_take_opt(c, "--display"), *dept = cli_take_opt(c, "--department");
+    if (dept)
+        ent = dept; /* role department: the unit is the department */
     struct model *m = strcmp(sub, "add") == 0 ? cli_open_model(c) : cli_open_model_existing(c);
     if (!m)
         return 1;
@@ -166,7 +171,8 @@ int cmd_user(struct cli *c)
     if (strcmp(sub, "add") == 0 || strcmp(sub, "passwd") == 0) {
         enum model_role role = MODEL_ROLE_VIEWER;
         if (strcmp(sub, "add") == 0 && (!role_s || model_role_parse(role_s, &role) != PW_OK)) {
-            fprintf(stderr, "parkwatch user add: --role admin|supervisor|enterprise|viewer\n");
+            fprintf(stderr, "parkwatch user add: --role admin|supervisor|enterprise|viewer|"
+                            "department\n");
             status = 2;
             goto out;
         }
@@ -207,6 +213,9 @@ int cmd_token(struct cli *c)
     const char *sub = c->argv[0];
     const char *name = cli_take_opt(c, "--name"), *role_s = cli_take_opt(c, "--role");
     const char *ent = cli_take_opt(c, "--enterprise"), *ttl_s = cli_take_opt(c, "--ttl");
+    const char *dept = cli_take_opt(c, "--department");
+    if (dept)
+        ent = dept; /* role department: the unit is the department */
     struct model *m = strcmp(sub, "create") == 0 ? cli_open_model(c) : cli_open_model_existing(c);
     if (!m)
         return 1;

@@ -354,6 +354,7 @@ int cmd_serve(struct cli *c)
     struct archive_witness *wit = NULL;
     struct archive_pusher *push = NULL;
     char wvkey[300] = "";
+    struct workorders *wk = NULL;
     int status = 1;
     sig_atomic_t flushes_done = 0;
     struct uplink *up = NULL;
@@ -412,6 +413,8 @@ int cmd_serve(struct cli *c)
         goto out;
     if (start_field(c, m, pl, supervise_events(sv), &fh) != PW_OK)
         goto out;
+    if (!(wk = workorders_open(c, m, supervise_alarms(sv))))
+        goto out;
 
     struct http_deps hd = {.cfg = &c->cfg,
                            .model = m,
@@ -424,7 +427,8 @@ int cmd_serve(struct cli *c)
                            .rules_db = supervise_rules_db(sv),
                            .archive = ar,
                            .witness = wit,
-                           .province = pv};
+                           .province = pv,
+                           .workorders = workorders_store(wk)};
     snprintf(hd.witness_vkey, sizeof hd.witness_vkey, "%s", wvkey);
     if (http_start(&hd, &http) != PW_OK)
         goto out;
@@ -463,6 +467,7 @@ out:
     archive_pusher_stop(push);
     archive_close(ar);
     archive_witness_close(wit);
+    workorders_close(wk);
     supervise_close(sv);
     if (db && status == 0)
         shutdown_checkpoint(c, db);

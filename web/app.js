@@ -12,6 +12,8 @@ import EnvView from './js/env.js';
 import VehiclesView from './js/vehicles.js';
 import DevicesView from './js/devices.js';
 import AdminView from './js/admin.js';
+import WorkOrdersView, { BoardView } from './js/workorders.js';
+import HazardsView from './js/hazards.js';
 
 function parseRoute() {
   const raw = location.hash.replace(/^#\/?/, '');
@@ -64,6 +66,9 @@ const Login = {
 const NAV = [
   ['screen', 'nav.screen', () => !state.me?.enterprise],
   ['alarms', 'nav.alarms', () => true],
+  ['workorders', 'nav.workorders', () => true],
+  ['board', 'nav.board', () => true],
+  ['hazards', 'nav.hazards', () => true],
   ['enterprise', 'nav.enterprise', () => true],
   ['env', 'nav.env', () => true],
   ['vehicles', 'nav.vehicles', () => true],
@@ -101,6 +106,9 @@ const App = {
           }
           return h(EnterpriseView, { id: r.arg, key: r.arg });
         }
+        case 'workorders': return h(WorkOrdersView, { id: r.arg, key: 'wo' });
+        case 'board': return h(BoardView);
+        case 'hazards': return h(HazardsView);
         case 'env': return h(EnvView);
         case 'vehicles': return h(VehiclesView);
         case 'devices': return h(DevicesView);
@@ -125,7 +133,7 @@ const App = {
             h('span', { class: ['conn', `conn-${state.conn}`], id: 'conn', title: t(`conn.${state.conn}`) }, t(`conn.${state.conn}`)),
             h('button', { type: 'button', class: 'link', id: 'mute', title: t('muteTitle'), onClick: () => { setMuted(!state.muted); if (!state.muted) beep(); } }, state.muted ? t('soundOff') : t('soundOn')),
             h('button', { type: 'button', class: 'link', id: 'lang', onClick: () => setLang(lang.value === 'en' ? 'zh-CN' : 'en') }, t('switchLang')),
-            h('span', { class: 'who', id: 'who' }, `${state.me.user} · ${t(`roles.${state.me.role}`)}${state.me.enterprise ? ' · ' + state.me.enterprise : ''}`),
+            h('span', { class: 'who', id: 'who' }, `${state.me.user} · ${t(`roles.${state.me.role}`)}${state.me.enterprise ? ' · ' + state.me.enterprise : ''}${state.me.department ? ' · ' + state.me.department : ''}`),
             h('button', { type: 'button', class: 'link', id: 'logout', onClick: logout }, t('logout')),
           ]),
         ]),

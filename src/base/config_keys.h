@@ -233,4 +233,92 @@
     X(province, parks, STR, "", "", "", 0,                                                         \
       "Comma-separated park ids the aggregate stream sources (from $JS.park-<p>.API).")            \
     X(province, fetch, INT, "256", "1", "4096", 0,                                                 \
-      "Messages fetched from the aggregate stream at once (one group commit, then acknowledged).")
+      "Messages fetched from the aggregate stream at once (one group commit, then acknowledged).")  \
+    X(workorders, p1_calendar, ENUM, "always", "always|workdays", "", 1,                           \
+      "Calendar of P1 (e.g. a gas level 二级 alarm, a 重大 hazard) work-order clocks: always = "       \
+      "24/7, workdays = working days only (Beijing time).")                                        \
+    X(workorders, p1_sign, DUR, "30m", "1s", "365d", 1,                                            \
+      "Sign-in deadline of a P1 work order after dispatch (1d = one working day on the "           \
+      "workdays calendar).")                                                                       \
+    X(workorders, p1_rectify, DUR, "24h", "1s", "3650d", 1,                                        \
+      "Rectification deadline of a P1 work order after dispatch (1d = one working day on "         \
+      "the workdays calendar).")                                                                   \
+    X(workorders, p2_calendar, ENUM, "always", "always|workdays", "", 1,                           \
+      "Calendar of P2 (e.g. a level 一级 alarm left unacknowledged) work-order clocks: always "      \
+      "= 24/7, workdays = working days only (Beijing time).")                                      \
+    X(workorders, p2_sign, DUR, "2h", "1s", "365d", 1,                                             \
+      "Sign-in deadline of a P2 work order after dispatch (1d = one working day on the "           \
+      "workdays calendar).")                                                                       \
+    X(workorders, p2_rectify, DUR, "72h", "1s", "3650d", 1,                                        \
+      "Rectification deadline of a P2 work order after dispatch (1d = one working day on "         \
+      "the workdays calendar).")                                                                   \
+    X(workorders, p3_calendar, ENUM, "workdays", "always|workdays", "", 1,                         \
+      "Calendar of P3 (routine) work-order clocks: always = 24/7, workdays = working days "        \
+      "only (Beijing time).")                                                                      \
+    X(workorders, p3_sign, DUR, "1d", "1s", "365d", 1,                                             \
+      "Sign-in deadline of a P3 work order after dispatch (1d = one working day on the "           \
+      "workdays calendar).")                                                                       \
+    X(workorders, p3_rectify, DUR, "7d", "1s", "3650d", 1,                                         \
+      "Rectification deadline of a P3 work order after dispatch (1d = one working day on "         \
+      "the workdays calendar).")                                                                   \
+    X(workorders, p4_calendar, ENUM, "workdays", "always|workdays", "", 1,                         \
+      "Calendar of P4 (administrative) work-order clocks: always = 24/7, workdays = working "      \
+      "days only (Beijing time).")                                                                 \
+    X(workorders, p4_sign, DUR, "3d", "1s", "365d", 1,                                             \
+      "Sign-in deadline of a P4 work order after dispatch (1d = one working day on the "           \
+      "workdays calendar).")                                                                       \
+    X(workorders, p4_rectify, DUR, "15d", "1s", "3650d", 1,                                        \
+      "Rectification deadline of a P4 work order after dispatch (1d = one working day on "         \
+      "the workdays calendar).")                                                                   \
+    X(workorders, review, DUR, "3d", "1s", "365d", 1,                                              \
+      "The park's review clock for a submitted work order, in working days.")                      \
+    X(workorders, reminder_lead, DUR, "15m", "0", "1d", 1,                                         \
+      "Escalation L0 (reminder, 80 % of the time used) comes at least this long before the "       \
+      "deadline.")                                                                                 \
+    X(workorders, l2_after, DUR, "1d", "1s", "365d", 1,                                            \
+      "Escalation L2 (park department head) this long after the deadline, in working days "        \
+      "(P2-P4).")                                                                                  \
+    X(workorders, l3_after, DUR, "5d", "1s", "365d", 1,                                            \
+      "Escalation L3 (bureau leader) this long after the deadline, in working days (P2-P4).")      \
+    X(workorders, l2_after_p1, DUR, "2h", "1s", "365d", 1,                                         \
+      "Escalation L2 of a P1 work order this long after its deadline (24/7).")                     \
+    X(workorders, l3_after_p1, DUR, "24h", "1s", "365d", 1,                                        \
+      "Escalation L3 of a P1 work order this long after its deadline (24/7).")                     \
+    X(workorders, extension_max, DUR, "30d", "1s", "3650d", 1,                                     \
+      "Longest single extension a unit may ask for.")                                              \
+    X(workorders, holidays, STR, "", "", "", 1,                                                    \
+      "Public holidays (no working day): dates YYYY-MM-DD and ranges "                             \
+      "YYYY-MM-DD..YYYY-MM-DD, comma-separated.")                                                  \
+    X(workorders, workdays, STR, "", "", "", 1,                                                    \
+      "Make-up working days (调休) on a weekend, same format as workorders.holidays.")               \
+    X(workorders, auto_gas_level, INT, "2", "0", "2", 1,                                           \
+      "An alarm reaching this gas level opens a P1 work order for its enterprise "                 \
+      "automatically (0 = off).")                                                                  \
+    X(workorders, unacked_after, DUR, "30m", "0", "30d", 1,                                        \
+      "A level 一级 gas alarm still unacknowledged this long after it started opens a P2 work "      \
+      "order (0 = off).")                                                                          \
+    X(workorders, evidence_max, SIZE, "20MiB", "1KiB", "1GiB", 0,                                  \
+      "Largest evidence file (photo, PDF) accepted for a work order.")                             \
+    X(workorders, webhook_urls, STR, "", "", "", 0,                                                \
+      "Comma-separated URLs (at most 8) that receive every work-order event as JSON (retries as "  \
+      "for alarm webhooks: alarm.webhook_max_tries, _backoff, _timeout, _queue).")                 \
+    X(board, window, DUR, "30d", "1d", "365d", 1,                                                  \
+      "Red-yellow-blue board: the rolling window of work orders counted.")                         \
+    X(board, penalty_overdue_major, INT, "15", "0", "100", 1,                                      \
+      "Board: points off per overdue P1 or 重大-hazard work order.")                                 \
+    X(board, penalty_overdue, INT, "5", "0", "100", 1,                                             \
+      "Board: points off per other overdue work order.")                                           \
+    X(board, penalty_return, INT, "3", "0", "100", 1,                                              \
+      "Board: points off per rectification sent back.")                                            \
+    X(board, penalty_late_sign, INT, "2", "0", "100", 1,                                           \
+      "Board: points off per late sign-in.")                                                       \
+    X(board, penalty_red_finding, INT, "2", "0", "100", 1,                                         \
+      "Board: points off per red permit finding.")                                                 \
+    X(board, blue_min, INT, "90", "0", "100", 1,                                                   \
+      "Board: a score at least this is blue (蓝).")                                                 \
+    X(board, yellow_min, INT, "75", "0", "100", 1,                                                 \
+      "Board: a score at least this (and below board.blue_min) is yellow (黄); below it red "       \
+      "(红).")                                                                                      \
+    X(board, min_ontime_pct, INT, "80", "0", "100", 1,                                             \
+      "Board: a unit closing fewer of its orders on time than this percentage is red "             \
+      "whatever its score.")

@@ -43,6 +43,10 @@ static void principal_json(struct pw_buf *b, const struct model_principal *p)
         pw_buf_json_str(b, p->enterprise);
     else
         pw_buf_puts(b, "null");
+    if (p->department[0]) { /* role department: its department */
+        pw_buf_puts(b, ",\"department\":");
+        pw_buf_json_str(b, p->department);
+    }
     pw_buf_putc(b, '}');
 }
 
@@ -234,6 +238,8 @@ static void h_user_add(struct http_server *s, struct http_req *r, struct http_re
     const char *name = json_string(j, "name"), *pass = json_string(j, "password");
     const char *rs = json_string(j, "role"), *ent = json_string(j, "enterprise");
     const char *disp = json_string(j, "display_name");
+    if (json_string(j, "department")) /* role department: the unit is the department */
+        ent = json_string(j, "department");
     if (!name || !pass || !rs) {
         http_json_error(w, 400, "body: name, password and role are required");
         goto out;
@@ -287,6 +293,8 @@ static void h_token_create(struct http_server *s, struct http_req *r, struct htt
         return;
     const char *name = json_string(j, "name"), *rs = json_string(j, "role");
     const char *ent = json_string(j, "enterprise"), *ttls = json_string(j, "ttl");
+    if (json_string(j, "department")) /* role department: the unit is the department */
+        ent = json_string(j, "department");
     if (!name || !rs || model_role_parse(rs, &role) != PW_OK) {
         http_json_error(w, 400, "body: name and role (admin|supervisor|enterprise|viewer) required");
         goto out;

@@ -23,6 +23,7 @@ struct alarm_store;
 struct rules_db;
 struct archive;
 struct archive_witness;
+struct wo_store;
 struct http_server;
 
 struct province;
@@ -40,6 +41,7 @@ struct http_deps {
     struct archive_witness *witness; /* borrowed: witness for other logs; may be NULL */
     char witness_vkey[300];      /* its cosignature verifier key ("" when not a witness) */
     struct province *province;   /* borrowed: serve --role province; NULL otherwise */
+    struct wo_store *workorders; /* borrowed: work orders and the board; may be NULL */
 };
 
 /* Starts listening on cfg->http_listen ("host:port") with its own threads. Returns PW_OK and

@@ -27,6 +27,8 @@ enum http_access {
                            when auth.ingest_loopback_open */
     ACCESS_ARCHIVE,     /* the archive's tiles and checkpoints: admin, supervisor, regulator
                            (the regulator role may use nothing else) */
+    ACCESS_UNIT,        /* as ACCESS_OPERATOR, and department users too (work orders: the handler
+                           scopes by r->scope / r->dept_scope) */
 };
 
 struct http_req {
@@ -42,6 +44,8 @@ struct http_req {
     struct model_principal who;
     /* NULL: the whole park. Otherwise the only enterprise whose data this request may touch. */
     const char *scope;
+    /* Set only for a department user: its department (work orders assigned to it). */
+    const char *dept_scope;
     const char *params[HTTP_MAX_PARAMS]; /* {name} segments of the route, in order */
     char param_buf[512];
     char *session_secret; /* the session this request came with, if any (for logout) */
@@ -150,6 +154,7 @@ bool http_health_storage(struct http_server *s, struct pw_buf *out);
 extern const struct http_route http_routes_archive[];
 extern const struct http_route http_routes_dispersion[];
 extern const struct http_route http_routes_province[];
+extern const struct http_route http_routes_workorders[];
 
 /* sse.c */
 struct sse_hub *sse_hub_open(struct alarm_store *alarms);
@@ -158,6 +163,10 @@ void sse_hub_shutdown(struct sse_hub *h); /* wakes and ends every stream */
  * periodic check catches what happens elsewhere, e.g. the CLI). */
 void sse_hub_credentials_changed(struct sse_hub *h);
 void sse_hub_free(struct sse_hub *h);
+/* Publishes the work-order events of `wo` as `event: workorder` (an enterprise client receives
+ * only its enterprise's orders). Call once, before clients connect; sse_hub_free unsubscribes. */
+struct wo_store;
+void sse_hub_attach_workorders(struct sse_hub *h, struct wo_store *wo);
 
 /* Series matching `selector` that `scope` may see (api_tsdb.c). *refs malloc'ed. PW_OK, or
  * PW_EINVAL/PW_ETOOBIG with a message in err. */

@@ -107,6 +107,7 @@ static const struct http_route *const route_tables[] = {
     http_routes_archive,
     http_routes_dispersion,
     http_routes_province,
+    http_routes_workorders,
 };
 
 /* ---- responses ---- */
@@ -373,12 +374,17 @@ static int authorize(struct http_server *s, const struct http_route *rt, struct 
     r->scope = role == MODEL_ROLE_ENTERPRISE ? r->who.enterprise : NULL;
     if (role == MODEL_ROLE_REGULATOR)
         return rt->access == ACCESS_ARCHIVE && !rt->writes ? 0 : 403;
-    if (role == MODEL_ROLE_VIEWER && rt->writes)
+    r->dept_scope = role == MODEL_ROLE_DEPARTMENT ? r->who.department : NULL;
+    /* a department reads the park as a viewer does, and acts only on ACCESS_UNIT routes */
+    bool reader = role == MODEL_ROLE_VIEWER ||
+                  (role == MODEL_ROLE_DEPARTMENT && rt->access != ACCESS_UNIT);
+    if (reader && rt->writes)
         return 403;
     switch (rt->access) {
     case ACCESS_PUBLIC:
     case ACCESS_USER: return 0;
-    case ACCESS_OPERATOR: return role == MODEL_ROLE_VIEWER ? 403 : 0;
+    case ACCESS_OPERATOR:
+    case ACCESS_UNIT: return reader ? 403 : 0;
     case ACCESS_INGEST:
     case ACCESS_PARK: return role == MODEL_ROLE_ADMIN || role == MODEL_ROLE_SUPERVISOR ? 0 : 403;
     case ACCESS_ADMIN: return role == MODEL_ROLE_ADMIN ? 0 : 403;
@@ -978,6 +984,8 @@ int http_start(const struct http_deps *deps, struct http_server **out)
     s->deps = *deps;
     s->rl = ratelimit_new();
     s->sse = sse_hub_open(deps->alarms);
+    if (deps->workorders)
+        sse_hub_attach_workorders(s->sse, deps->workorders);
     s->wcache = http_write_cache_new((size_t)deps->cfg->http_write_cache);
     snprintf(s->listen, sizeof s->listen, "%s", deps->cfg->http_listen);
     s->tracker = tracker_new(deps->cfg);

@@ -18,6 +18,8 @@
  *                   positions of the (scoped) vehicles, when they changed, at most every 2 s
  *   event: devices  data: {"hj212":[...],"modbus":[...]}   with ?devices=1: device status
  *                   (connected/online, last seen) when it changed, at most every 5 s
+ *   event: workorder data: {"event":"sign"|"escalated"|…,"order":{…}}   (work orders; an
+ *                   enterprise user receives only its enterprise's)
  *   event: hello    data: {}   first message; its id is the stream position
  *   event: reset    data: {}   the client missed events: reload
  *   event: revoked  data: {"reason":"…"}   the credential of the stream was revoked; the stream
@@ -69,6 +71,7 @@
 #include "ingest/field.h"
 #include "ingest/ingest.h"
 #include "tsdb/tsdb.h"
+#include "workorder/workorder.h"
 
 #include <errno.h>
 #include <math.h>
@@ -85,6 +88,7 @@
 struct sse_item {
     uint64_t id;
     char *enterprise; /* "" = park-owned */
+    char *department; /* a work-order event of a department's order: that department, else NULL */
     char *text;       /* the complete SSE message ("id: …\nevent: …\ndata: …\n\n") */
     size_t len;
     int64_t origin_ns; /* alarm_event.origin_ns; 0 = not observed */
@@ -115,6 +119,8 @@ struct sse_hub {
     int clients;
     struct alarm_store *alarms;
     int sub; /* subscription handle, -1 when none */
+    struct wo_store *wo; /* work-order events (sse_hub_attach_workorders); NULL = none */
+    int wo_sub;
     struct pw_counter *m_events, *m_clients, *m_resets, *m_revoked;
     struct pw_histogram *m_latency;
 };
@@ -124,6 +130,8 @@ struct sse_client {
     struct sse_hub *hub;
     char scope[MODEL_ID_MAX + 1];
     bool scoped;
+    char dept[MODEL_ID_MAX + 1]; /* a department user: only its orders' work-order events */
+    bool dept_scoped;
     uint64_t cursor; /* next event id to send */
     /* the credential the stream was opened with, checked again every SSE_REAUTH_MS */
     struct model_principal who;
@@ -159,8 +167,17 @@ static uint64_t hub_oldest(const struct sse_hub *h)
     return ring_start > h->first_id ? ring_start : h->first_id;
 }
 
+static void hub_append_unit(struct sse_hub *h, const char *enterprise, const char *department,
+                            const char *event, const char *data, size_t dlen, int64_t origin_ns);
+
 static void hub_append(struct sse_hub *h, const char *enterprise, const char *event,
                        const char *data, size_t dlen, int64_t origin_ns)
+{
+    hub_append_unit(h, enterprise, NULL, event, data, dlen, origin_ns);
+}
+
+static void hub_append_unit(struct sse_hub *h, const char *enterprise, const char *department,
+                            const char *event, const char *data, size_t dlen, int64_t origin_ns)
 {
     struct pw_buf b;
     pw_buf_init(&b, 0);
@@ -172,6 +189,8 @@ static void hub_append(struct sse_hub *h, const char *enterprise, const char *ev
     struct sse_item *it = &h->ring[id % SSE_RING];
     free(it->text);
     free(it->enterprise);
+    free(it->department);
+    it->department = department && *department ? pw_xstrdup(department) : NULL;
     it->id = id;
     it->enterprise = pw_xstrdup(enterprise ? enterprise : "");
     it->text = pw_buf_steal(&b, &it->len);
@@ -192,6 +211,20 @@ static void on_alarm_event(const struct alarm_event *ev, void *arg)
         hub_append(h, ev->alarm.enterprise, "alarm", b.data, b.len, ev->origin_ns);
     }
     pw_buf_release(&b);
+}
+
+/* work-order store subscriber: runs on the thread that acted, after the commit */
+static void on_workorder_event(const struct wo_event *ev, void *arg)
+{
+    /* a department's order goes to the park's clients and that department's only */
+    hub_append_unit(arg, ev->enterprise, ev->department[0] ? ev->department : "-", "workorder",
+                    ev->json, ev->json_len, 0);
+}
+
+void sse_hub_attach_workorders(struct sse_hub *h, struct wo_store *wo)
+{
+    h->wo = wo;
+    h->wo_sub = wo_subscribe(wo, on_workorder_event, h);
 }
 
 struct sse_hub *sse_hub_open(struct alarm_store *alarms)
@@ -248,9 +281,12 @@ void sse_hub_free(struct sse_hub *h)
         return;
     if (h->sub >= 0)
         alarm_unsubscribe(h->alarms, h->sub);
+    if (h->wo && h->wo_sub >= 0)
+        wo_unsubscribe(h->wo, h->wo_sub);
     for (size_t i = 0; i < SSE_RING; i++) {
         free(h->ring[i].text);
         free(h->ring[i].enterprise);
+        free(h->ring[i].department);
     }
     pthread_mutex_destroy(&h->lock);
     pthread_cond_destroy(&h->cond);
@@ -463,8 +499,10 @@ static ssize_t reader(void *cls, uint64_t pos, char *buf, size_t max)
         while (c->cursor < h->next_id && c->out.len < 256 * 1024) {
             struct sse_item *it = &h->ring[c->cursor % SSE_RING];
             /* [oldest, next_id) are all written; the id check guards the invariant */
+            bool dept_ok = !c->dept_scoped || !it->department ||
+                           strcmp(it->department, c->dept) == 0;
             if (it->id == c->cursor && it->text &&
-                (!c->scoped || strcmp(it->enterprise, c->scope) == 0)) {
+                (!c->scoped || strcmp(it->enterprise, c->scope) == 0) && dept_ok) {
                 pw_buf_append(&c->out, it->text, it->len);
                 if (it->origin_ns != 0)
                     pending_add(c, it->origin_ns);
@@ -535,6 +573,9 @@ static void h_events(struct http_server *s, struct http_req *r, struct http_resp
     c->s = s;
     c->hub = h;
     c->scoped = r->scope != NULL;
+    c->dept_scoped = r->dept_scope != NULL;
+    if (r->dept_scope)
+        snprintf(c->dept, sizeof c->dept, "%s", r->dept_scope);
     if (r->scope)
         snprintf(c->scope, sizeof c->scope, "%s", r->scope);
     pw_buf_init(&c->out, 0);

@@ -34,7 +34,7 @@ void model_set_pwhash_limits(unsigned long long opslimit, size_t memlimit)
 }
 
 static const char *const role_names[] = {"admin", "supervisor", "enterprise", "viewer",
-                                         "regulator"};
+                                         "regulator", "department"};
 
 int model_role_parse(const char *s, enum model_role *out)
 {
@@ -80,7 +80,8 @@ static bool valid_name(const char *s)
     return n > 0;
 }
 
-/* Checks role/enterprise consistency and (under m->mu) that the enterprise exists. */
+/* Checks role/unit consistency and (under m->mu) that the unit exists: the enterprise of an
+ * enterprise user, the department of a department user; no other role takes a unit. */
 static int check_role(struct model *m, enum model_role role, const char *enterprise, char *err,
                       size_t cap)
 {
@@ -88,26 +89,32 @@ static int check_role(struct model *m, enum model_role role, const char *enterpr
         errf(err, cap, "invalid role");
         return PW_EINVAL;
     }
-    if ((role == MODEL_ROLE_ENTERPRISE) != (enterprise != NULL)) {
+    bool dept = role == MODEL_ROLE_DEPARTMENT;
+    bool unit = role == MODEL_ROLE_ENTERPRISE || dept;
+    if (unit != (enterprise != NULL)) {
         errf(err, cap,
              role == MODEL_ROLE_ENTERPRISE ? "role enterprise needs an enterprise"
-                                           : "only role enterprise takes an enterprise");
+             : dept                        ? "role department needs a department"
+                                           : "only roles enterprise and department take a unit");
         return PW_EINVAL;
     }
     if (!enterprise)
         return PW_OK;
     if (!model_valid_id(enterprise)) {
-        errf(err, cap, "invalid enterprise id");
+        errf(err, cap, dept ? "invalid department id" : "invalid enterprise id");
         return PW_EINVAL;
     }
     sqlite3_stmt *st;
-    int rc = model_db_prepare(m, "SELECT 1 FROM enterprise WHERE id = ?1", &st);
+    int rc = model_db_prepare(m,
+                              dept ? "SELECT 1 FROM department WHERE id = ?1"
+                                   : "SELECT 1 FROM enterprise WHERE id = ?1",
+                              &st);
     if (rc)
         return rc;
     sqlite3_bind_text(st, 1, enterprise, -1, SQLITE_TRANSIENT);
     int s = sqlite3_step(st);
     if (s == SQLITE_DONE) {
-        errf(err, cap, "unknown enterprise \"%s\"", enterprise);
+        errf(err, cap, "unknown %s \"%s\"", dept ? "department" : "enterprise", enterprise);
         rc = PW_ENOTFOUND;
     } else if (s != SQLITE_ROW) {
         rc = PW_EDB;
@@ -187,14 +194,16 @@ int model_user_add(struct model *m, const char *name, const char *password, enum
     if ((rc = check_role(m, role, enterprise, err, errcap)) == PW_OK &&
         (rc = model_db_prepare(m,
                                "INSERT INTO account(name, display_name, role, enterprise_id,"
-                               " pwhash, created_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                               " pwhash, created_ms, department_id)"
+                               " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
                                &st)) == PW_OK) {
         sqlite3_bind_text(st, 1, name, -1, SQLITE_TRANSIENT);
         if (display_name)
             sqlite3_bind_text(st, 2, display_name, -1, SQLITE_TRANSIENT);
         sqlite3_bind_text(st, 3, model_role_name(role), -1, SQLITE_STATIC);
         if (enterprise)
-            sqlite3_bind_text(st, 4, enterprise, -1, SQLITE_TRANSIENT);
+            sqlite3_bind_text(st, role == MODEL_ROLE_DEPARTMENT ? 7 : 4, enterprise, -1,
+                              SQLITE_TRANSIENT);
         sqlite3_bind_text(st, 5, hash, -1, SQLITE_TRANSIENT);
         sqlite3_bind_int64(st, 6, pw_now_ms());
         rc = run_write(st);
@@ -358,12 +367,12 @@ int model_user_list_json(struct model *m, struct pw_buf *out)
     static const struct col cols[] = {
         {"name", COL_TEXT},         {"display_name", COL_TEXT},  {"role", COL_TEXT},
         {"enterprise", COL_TEXT},   {"created_at", COL_TIME},    {"last_login_at", COL_TIME},
-        {"failed_logins", COL_INT},
+        {"failed_logins", COL_INT}, {"department", COL_TEXT},
     };
     return rows_json(m,
                      "SELECT name, display_name, role, enterprise_id, created_ms, last_login_ms,"
-                     " failed_logins FROM account ORDER BY name",
-                     cols, 7, out);
+                     " failed_logins, department_id FROM account ORDER BY name",
+                     cols, 8, out);
 }
 
 /* The dummy hash for unknown users, computed once with the current limits. */
@@ -398,8 +407,8 @@ int model_user_authenticate(struct model *m, const char *name, const char *passw
     size_t pwlen = strlen(password);
     pthread_mutex_lock(&m->mu);
     int rc = model_db_prepare(m,
-                              "SELECT id, pwhash, role, enterprise_id, name FROM account"
-                              " WHERE name = ?1",
+                              "SELECT id, pwhash, role, enterprise_id, name, department_id"
+                              " FROM account WHERE name = ?1",
                               &st);
     if (!rc) {
         sqlite3_bind_text(st, 1, name, -1, SQLITE_TRANSIENT);
@@ -412,6 +421,7 @@ int model_user_authenticate(struct model *m, const char *name, const char *passw
             p.role = role;
             model_db_col_text(st, 3, p.enterprise, sizeof p.enterprise);
             model_db_col_text(st, 4, p.user, sizeof p.user);
+            model_db_col_text(st, 5, p.department, sizeof p.department);
         }
         sqlite3_finalize(st);
     }
@@ -523,13 +533,15 @@ int model_token_create(struct model *m, const char *name, enum model_role role,
     int rc = check_role(m, role, enterprise, err, errcap);
     if (!rc && (rc = model_db_prepare(m,
                                       "INSERT INTO token(name, hash, role, enterprise_id,"
-                                      " created_ms, expires_ms) VALUES (?1,?2,?3,?4,?5,?6)",
+                                      " created_ms, expires_ms, department_id)"
+                                      " VALUES (?1,?2,?3,?4,?5,?6,?7)",
                                       &st)) == PW_OK) {
         sqlite3_bind_text(st, 1, name, -1, SQLITE_TRANSIENT);
         sqlite3_bind_blob(st, 2, hash, sizeof hash, SQLITE_TRANSIENT);
         sqlite3_bind_text(st, 3, model_role_name(role), -1, SQLITE_STATIC);
         if (enterprise)
-            sqlite3_bind_text(st, 4, enterprise, -1, SQLITE_TRANSIENT);
+            sqlite3_bind_text(st, role == MODEL_ROLE_DEPARTMENT ? 7 : 4, enterprise, -1,
+                              SQLITE_TRANSIENT);
         sqlite3_bind_int64(st, 5, now);
         sqlite3_bind_int64(st, 6, ttl_ms ? now + ttl_ms : 0);
         rc = run_write(st);
@@ -557,7 +569,8 @@ int model_token_lookup(struct model *m, const char *secret, int64_t now_ms,
     pthread_mutex_lock(&m->mu);
     int rc = model_db_prepare(m,
                               "SELECT id, hash, name, role, enterprise_id, expires_ms,"
-                              " revoked_ms, COALESCE(last_used_ms, 0) FROM token WHERE hash = ?1",
+                              " revoked_ms, COALESCE(last_used_ms, 0), department_id FROM token"
+                              " WHERE hash = ?1",
                               &st);
     if (rc)
         goto out;
@@ -574,6 +587,7 @@ int model_token_lookup(struct model *m, const char *secret, int64_t now_ms,
         model_role_parse((const char *)sqlite3_column_text(st, 3), &role);
         p.role = role;
         model_db_col_text(st, 4, p.enterprise, sizeof p.enterprise);
+        model_db_col_text(st, 8, p.department, sizeof p.department);
         p.is_token = true;
         p.expires_ms = sqlite3_column_int64(st, 5);
         sqlite3_int64 id = sqlite3_column_int64(st, 0);
@@ -624,12 +638,12 @@ int model_token_list_json(struct model *m, struct pw_buf *out)
     static const struct col cols[] = {
         {"name", COL_TEXT},       {"role", COL_TEXT},       {"enterprise", COL_TEXT},
         {"created_at", COL_TIME}, {"expires_at", COL_TIME}, {"revoked_at", COL_TIME},
-        {"last_used_at", COL_TIME},
+        {"last_used_at", COL_TIME}, {"department", COL_TEXT},
     };
     return rows_json(m,
                      "SELECT name, role, enterprise_id, created_ms, expires_ms, revoked_ms,"
-                     " last_used_ms FROM token ORDER BY name",
-                     cols, 7, out);
+                     " last_used_ms, department_id FROM token ORDER BY name",
+                     cols, 8, out);
 }
 
 /* ---- sessions ----
@@ -953,7 +967,7 @@ int model_session_lookup(struct model *m, const char *secret, int64_t now_ms,
     /* the user as it is now, and (for a written session) whether its row is still there */
     rc = model_db_prepare(m,
                           "SELECT name, role, enterprise_id,"
-                          " EXISTS (SELECT 1 FROM session WHERE hash = ?2)"
+                          " EXISTS (SELECT 1 FROM session WHERE hash = ?2), department_id"
                           " FROM account WHERE id = ?1",
                           &st);
     if (rc)
@@ -969,6 +983,7 @@ int model_session_lookup(struct model *m, const char *secret, int64_t now_ms,
         model_role_parse((const char *)sqlite3_column_text(st, 1), &role);
         p.role = role;
         model_db_col_text(st, 2, p.enterprise, sizeof p.enterprise);
+        model_db_col_text(st, 4, p.department, sizeof p.department);
         p.expires_ms = e->expires_ms;
         *out = p;
         rc = PW_OK;

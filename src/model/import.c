@@ -57,6 +57,7 @@ enum st_id {
     ST_UP_VEHICLE,
     ST_UP_GEOFENCE,
     ST_UP_CHEMICAL,
+    ST_UP_DEPARTMENT,
     ST_DUP_USCC,
     ST_DUP_MN,
     ST_DUP_PHONE,
@@ -134,6 +135,9 @@ static const char *const st_sql[ST_COUNT] = {
                        " VALUES (?1,?2,?3,?4,?5,?6) ON CONFLICT(id) DO UPDATE SET"
                        " name = excluded.name, name_zh = excluded.name_zh,"
                        " formula = excluded.formula, cas = excluded.cas, doc = excluded.doc",
+    [ST_UP_DEPARTMENT] = "INSERT INTO department(id, name, kind, doc) VALUES (?1,?2,?3,?4)"
+                         " ON CONFLICT(id) DO UPDATE SET name = excluded.name,"
+                         " kind = excluded.kind, doc = excluded.doc",
     [ST_DUP_USCC] = "SELECT id FROM enterprise WHERE uscc = ?1 AND id <> ?2",
     [ST_DUP_MN] = "SELECT id FROM device WHERE hj212_mn = ?1 AND id <> ?2",
     [ST_DUP_PHONE] = "SELECT id FROM device WHERE phone_key = ?1 AND id <> ?2",
@@ -1576,6 +1580,27 @@ static int import_chemical(struct ictx *c, cJSON *ch)
     return rc;
 }
 
+/* A park department (安监, 环保, 应急, 消防, 交通 …): id, name, kind (free text), phone, contacts. */
+static int import_department(struct ictx *c, cJSON *d)
+{
+    static const char *const keys[] = {"id", "name", "kind", "phone", "contacts", NULL};
+    const char *id, *name, *kind, *s;
+    int rc;
+    if (!cJSON_IsObject(d))
+        return expected(c, "an object", d);
+    if ((rc = check_keys(c, d, keys)) ||
+        (rc = get_str(c, d, "id", REQ, MODEL_ID_MAX, CS_ID, &id)) ||
+        (rc = mark_done(c, "department", id)) ||
+        (rc = get_str(c, d, "name", REQ, MODEL_NAME_MAX, CS_TEXT, &name)) ||
+        (rc = get_str(c, d, "kind", OPT, MODEL_NAME_MAX, CS_TEXT, &kind)) ||
+        (rc = get_str(c, d, "phone", OPT, 32, CS_PHONE, &s)) || (rc = import_contacts(c, d)))
+        return rc;
+    char *doc = print_doc(d);
+    rc = st_run(c, st_bind(c, ST_UP_DEPARTMENT, 4, id, name, kind, doc));
+    free(doc);
+    return rc;
+}
+
 /* ---- sections ---- */
 
 struct section {
@@ -1592,6 +1617,7 @@ static const struct section sections[] = {
     {"vehicles", "vehicle", MODEL_VEHICLES_MAX},
     {"geofences", "geofence", MODEL_GEOFENCES_MAX},
     {"chemicals", "chemical", MODEL_CHEMICALS_MAX},
+    {"departments", "department", MODEL_DEPARTMENTS_MAX},
 };
 
 static int seen(struct ictx *c, const char *kind, const cJSON *obj)
@@ -1640,6 +1666,22 @@ static int replace_delete(struct ictx *c, const cJSON *root)
     sqlite3_finalize(st);
     if (rc)
         return rc;
+    if (model_db_prepare(c->m,
+                         "SELECT name, department_id FROM account WHERE department_id IS NOT"
+                         " NULL AND department_id NOT IN (SELECT id FROM imp_seen WHERE"
+                         " kind = 'department') ORDER BY name LIMIT 1",
+                         &st))
+        return dbfail(c);
+    if (sqlite3_step(st) == SQLITE_ROW) {
+        size_t old = push_key(c, "departments");
+        rc = fail(c, "--replace would delete department \"%s\", but user \"%s\" belongs to it",
+                  (const char *)sqlite3_column_text(st, 1),
+                  (const char *)sqlite3_column_text(st, 0));
+        pop(c, old);
+    }
+    sqlite3_finalize(st);
+    if (rc)
+        return rc;
     const cJSON *park = cJSON_GetObjectItemCaseSensitive(root, "park");
     const cJSON *pid = cJSON_IsObject(park) ? cJSON_GetObjectItemCaseSensitive(park, "id") : NULL;
     if ((rc = st_run(c,
@@ -1656,7 +1698,9 @@ static int replace_delete(struct ictx *c, const cJSON *root)
         "DELETE FROM area WHERE id NOT IN (SELECT id FROM imp_seen WHERE kind = 'area');"
         "DELETE FROM enterprise WHERE id NOT IN"
         " (SELECT id FROM imp_seen WHERE kind = 'enterprise');"
-        "DELETE FROM park WHERE id NOT IN (SELECT id FROM imp_seen WHERE kind = 'park');";
+        "DELETE FROM park WHERE id NOT IN (SELECT id FROM imp_seen WHERE kind = 'park');"
+        "DELETE FROM department WHERE id NOT IN"
+        " (SELECT id FROM imp_seen WHERE kind = 'department');";
     return model_db_exec(c->m, del) ? dbfail(c) : PW_OK;
 }
 
@@ -1711,7 +1755,8 @@ static int import_tree(struct ictx *c, cJSON *root)
 {
     static const char *const keys[] = {"version",  "park",          "enterprises",
                                        "areas",    "installations", "devices",
-                                       "vehicles", "geofences",     "chemicals", NULL};
+                                       "vehicles", "geofences",     "chemicals",
+                                       "departments", NULL};
     double version;
     bool has;
     cJSON *arr[PW_ARRAY_LEN(sections)];
@@ -1761,8 +1806,11 @@ static int import_tree(struct ictx *c, cJSON *root)
             case 5:
                 rc = import_geofence(c, e);
                 break;
-            default:
+            case 6:
                 rc = import_chemical(c, e);
+                break;
+            default:
+                rc = import_department(c, e);
                 break;
             }
             pop(c, o2);
@@ -1863,6 +1911,8 @@ int model_csv_kind_parse(const char *s, enum model_csv_kind *out)
         *out = MODEL_CSV_DEVICES;
     else if (strcmp(s, "points") == 0)
         *out = MODEL_CSV_POINTS;
+    else if (strcmp(s, "departments") == 0)
+        *out = MODEL_CSV_DEPARTMENTS;
     else
         return PW_EINVAL;
     return PW_OK;
@@ -1965,6 +2015,8 @@ static const char *const device_cols[] = {"id",       "name",         "kind", "e
 static const char *const point_cols[] = {
     "id",   "device", "name", "quantity", "unit",  "series",    "alarm1",    "alarm2",   "hi",
     "hihi", "lo",     "lolo", "deadband", "limit", "range_min", "range_max", "register", NULL};
+
+static const char *const department_cols[] = {"id", "name", "kind", "phone", NULL};
 
 struct csv_row {
     struct ictx *c;
@@ -2207,7 +2259,13 @@ static int csv_rows(struct ictx *c, enum model_csv_kind kind, struct csv *r, con
         char dev[MODEL_ID_MAX + 1], proto[16];
         size_t old = push_idx(c, (size_t)rows);
         c->elem_plen = c->plen;
-        if (kind == MODEL_CSV_DEVICES) {
+        if (kind == MODEL_CSV_DEPARTMENTS) {
+            cJSON_AddStringToObject(obj, "id", cell(&w, 0));
+            add_str(obj, "name", cell(&w, 1));
+            add_str(obj, "kind", cell(&w, 2));
+            add_str(obj, "phone", cell(&w, 3));
+            rc = import_department(c, obj);
+        } else if (kind == MODEL_CSV_DEVICES) {
             if (!(rc = csv_device(&w, obj)))
                 rc = import_device(c, obj, &npoints);
         } else if (!(rc = csv_point(&w, obj))) {
@@ -2246,7 +2304,10 @@ int model_import_csv(struct model *m, enum model_csv_kind kind, const char *csv,
 {
     struct ictx c;
     ictx_init(&c, m, 0, err, errcap);
-    c.csv_file = filename ? filename : (kind == MODEL_CSV_DEVICES ? "devices.csv" : "points.csv");
+    static const char *const files[] = {"devices.csv", "points.csv", "departments.csv"};
+    static const char *const kinds[] = {"device", "point", "department"};
+    static const char *const keys[] = {"devices", "points", "departments"};
+    c.csv_file = filename ? filename : files[kind];
     c.csv_line = 1;
     if (len > MODEL_FILE_MAX) {
         set_err(&c, "%s: larger than %u bytes", c.csv_file, MODEL_FILE_MAX);
@@ -2256,7 +2317,9 @@ int model_import_csv(struct model *m, enum model_csv_kind kind, const char *csv,
         set_err(&c, "%s: contains a NUL byte", c.csv_file);
         return PW_EINVAL;
     }
-    const char *const *known = kind == MODEL_CSV_DEVICES ? device_cols : point_cols;
+    const char *const *known = kind == MODEL_CSV_DEVICES ? device_cols
+                               : kind == MODEL_CSV_POINTS ? point_cols
+                                                          : department_cols;
     struct csv *r = pw_xcalloc(1, sizeof *r);
     r->p = csv;
     r->end = csv + len;
@@ -2305,7 +2368,7 @@ int model_import_csv(struct model *m, enum model_csv_kind kind, const char *csv,
         r2->p = r->p;
         r2->end = r->end;
         r2->line = r->line;
-        const char *kindname = kind == MODEL_CSV_DEVICES ? "device" : "point";
+        const char *kindname = kinds[kind];
         while (!rc && csv_record(r2, &start, msg, sizeof msg) > 0)
             if (r2->n > col[0] && model_valid_id(r2->cells[col[0]]))
                 rc = st_run(&c, st_bind(&c, ST_SEEN, 2, kindname, r2->cells[col[0]]));
@@ -2317,7 +2380,7 @@ int model_import_csv(struct model *m, enum model_csv_kind kind, const char *csv,
         c.path[0] = '$';
         c.path[1] = '\0';
         c.plen = 1;
-        push_key(&c, kind == MODEL_CSV_DEVICES ? "devices" : "points");
+        push_key(&c, keys[kind]);
         rc = csv_rows(&c, kind, r, col);
     }
     rc = finish(&c, rc);
@@ -2344,5 +2407,55 @@ int model_import_csv_file(struct model *m, enum model_csv_kind kind, const char 
     const char *base = strrchr(path, '/');
     rc = model_import_csv(m, kind, data, len, base ? base + 1 : path, err, errcap);
     free(data);
+    return rc;
+}
+
+/* A CSV cell, quoted when it holds a comma, a quote or a line break (RFC 4180). */
+static int csv_cell(struct pw_buf *out, const char *s, bool last)
+{
+    int rc;
+    if (strpbrk(s, ",\"\r\n")) {
+        rc = pw_buf_putc(out, '"');
+        for (const char *p = s; !rc && *p; p++)
+            rc = *p == '"' ? pw_buf_puts(out, "\"\"") : pw_buf_putc(out, *p);
+        if (!rc)
+            rc = pw_buf_putc(out, '"');
+    } else {
+        rc = pw_buf_puts(out, s);
+    }
+    return rc ? rc : pw_buf_puts(out, last ? "\r\n" : ",");
+}
+
+int model_export_departments_csv(struct model *m, struct pw_buf *out)
+{
+    size_t start = out->len;
+    sqlite3_stmt *st;
+    pthread_mutex_lock(&m->mu);
+    int s = SQLITE_DONE, rc = model_db_prepare(m, "SELECT doc FROM department ORDER BY rid", &st);
+    if (rc)
+        goto out;
+    rc = pw_buf_puts(out, "id,name,kind,phone\r\n");
+    while (!rc && (s = sqlite3_step(st)) == SQLITE_ROW) {
+        cJSON *d = cJSON_Parse((const char *)sqlite3_column_text(st, 0));
+        if (!d) {
+            rc = PW_ECORRUPT;
+            break;
+        }
+        for (int k = 0; !rc && department_cols[k]; k++) {
+            const cJSON *v = cJSON_GetObjectItemCaseSensitive(d, department_cols[k]);
+            rc = csv_cell(out, cJSON_IsString(v) ? v->valuestring : "", !department_cols[k + 1]);
+        }
+        cJSON_Delete(d);
+    }
+    if (!rc && s != SQLITE_DONE)
+        rc = PW_EDB;
+    sqlite3_finalize(st);
+out:
+    pthread_mutex_unlock(&m->mu);
+    if (rc) {
+        out->len = start;
+        if (out->data)
+            out->data[start] = '\0';
+    }
     return rc;
 }

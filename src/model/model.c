@@ -143,6 +143,58 @@ static const char *const migrations[] = {
     "  rid INTEGER PRIMARY KEY, id TEXT NOT NULL UNIQUE, name TEXT NOT NULL, name_zh TEXT,"
     "  formula TEXT, cas TEXT, doc TEXT NOT NULL"
     ");",
+    /* 4: the park's departments (安监, 环保, 应急, 消防, 交通 …); accounts and tokens bound to one
+     * (role 'department'). The account and token tables are rebuilt to widen their CHECKs, the
+     * sessions kept aside meanwhile so the cascade from account does not remove them. */
+    "CREATE TABLE department ("
+    "  rid INTEGER PRIMARY KEY, id TEXT NOT NULL UNIQUE, name TEXT NOT NULL, kind TEXT,"
+    "  doc TEXT NOT NULL"
+    ");"
+    "CREATE TABLE session_keep AS SELECT * FROM session;"
+    "DROP TABLE session;"
+    "CREATE TABLE account_v2 ("
+    "  id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE, display_name TEXT,"
+    "  role TEXT NOT NULL CHECK (role IN ('admin','supervisor','enterprise','viewer',"
+    "    'regulator','department')),"
+    "  enterprise_id TEXT REFERENCES enterprise(id) ON DELETE RESTRICT,"
+    "  pwhash TEXT NOT NULL, created_ms INTEGER NOT NULL, last_login_ms INTEGER,"
+    "  failed_logins INTEGER NOT NULL DEFAULT 0, last_failed_ms INTEGER,"
+    "  department_id TEXT REFERENCES department(id) ON DELETE RESTRICT,"
+    "  CHECK ((role = 'enterprise') = (enterprise_id IS NOT NULL)),"
+    "  CHECK ((role = 'department') = (department_id IS NOT NULL))"
+    ");"
+    "INSERT INTO account_v2(id, name, display_name, role, enterprise_id, pwhash, created_ms,"
+    "  last_login_ms, failed_logins, last_failed_ms)"
+    "  SELECT id, name, display_name, role, enterprise_id, pwhash, created_ms, last_login_ms,"
+    "  failed_logins, last_failed_ms FROM account;"
+    "DROP TABLE account;"
+    "ALTER TABLE account_v2 RENAME TO account;"
+    "CREATE TABLE session ("
+    "  id INTEGER PRIMARY KEY, hash BLOB NOT NULL UNIQUE,"
+    "  account_id INTEGER NOT NULL REFERENCES account(id) ON DELETE CASCADE,"
+    "  created_ms INTEGER NOT NULL, expires_ms INTEGER NOT NULL"
+    ");"
+    "INSERT INTO session SELECT * FROM session_keep;"
+    "DROP TABLE session_keep;"
+    "CREATE INDEX session_account ON session(account_id);"
+    "CREATE INDEX session_expires ON session(expires_ms);"
+    "CREATE TABLE token_v2 ("
+    "  id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE, hash BLOB NOT NULL UNIQUE,"
+    "  role TEXT NOT NULL CHECK (role IN ('admin','supervisor','enterprise','viewer',"
+    "    'regulator','department')),"
+    "  enterprise_id TEXT REFERENCES enterprise(id) ON DELETE CASCADE,"
+    "  created_ms INTEGER NOT NULL, expires_ms INTEGER NOT NULL, revoked_ms INTEGER,"
+    "  last_used_ms INTEGER,"
+    "  department_id TEXT REFERENCES department(id) ON DELETE CASCADE,"
+    "  CHECK ((role = 'enterprise') = (enterprise_id IS NOT NULL)),"
+    "  CHECK ((role = 'department') = (department_id IS NOT NULL))"
+    ");"
+    "INSERT INTO token_v2(id, name, hash, role, enterprise_id, created_ms, expires_ms,"
+    "  revoked_ms, last_used_ms)"
+    "  SELECT id, name, hash, role, enterprise_id, created_ms, expires_ms, revoked_ms,"
+    "  last_used_ms FROM token;"
+    "DROP TABLE token;"
+    "ALTER TABLE token_v2 RENAME TO token;",
 };
 
 /* ---- small shared helpers ---- */
@@ -810,6 +862,26 @@ int model_json_vehicles(struct model *m, const char *scope, struct pw_buf *out)
                       p, 1, false, true, out);
 }
 
+int model_json_departments(struct model *m, struct pw_buf *out)
+{
+    return query_json(m, "SELECT doc FROM department ORDER BY rid", NULL, 0, false, true, out);
+}
+
+int model_department_exists(struct model *m, const char *id)
+{
+    sqlite3_stmt *st;
+    pthread_mutex_lock(&m->mu);
+    int rc = model_db_prepare(m, "SELECT 1 FROM department WHERE id = ?1", &st);
+    if (!rc) {
+        sqlite3_bind_text(st, 1, id, -1, SQLITE_TRANSIENT);
+        int s = sqlite3_step(st);
+        rc = s == SQLITE_ROW ? PW_OK : s == SQLITE_DONE ? PW_ENOTFOUND : PW_EDB;
+        sqlite3_finalize(st);
+    }
+    pthread_mutex_unlock(&m->mu);
+    return rc;
+}
+
 int model_json_geofences(struct model *m, struct pw_buf *out)
 {
     return query_json(m, "SELECT doc FROM geofence ORDER BY rid", NULL, 0, false, true, out);
@@ -926,6 +998,14 @@ int model_export_json(struct model *m, struct pw_buf *out)
     sqlite3_finalize(any);
     if (has_chem && (rc = export_section(m, out, "chemicals",
                                          "SELECT doc FROM chemical ORDER BY rid", NULL)))
+        goto out;
+    /* departments only when there are some: a model without them exports as before */
+    if ((rc = model_db_prepare(m, "SELECT EXISTS (SELECT 1 FROM department)", &any)) != PW_OK)
+        goto out;
+    bool has_dept = sqlite3_step(any) == SQLITE_ROW && sqlite3_column_int(any, 0);
+    sqlite3_finalize(any);
+    if (has_dept && (rc = export_section(m, out, "departments",
+                                         "SELECT doc FROM department ORDER BY rid", NULL)))
         goto out;
     rc = pw_buf_puts(out, "\n}\n");
 out:

@@ -54,6 +54,7 @@ struct model;
 #define MODEL_POINTS_MAX 2000000        /* per import */
 #define MODEL_VEHICLES_MAX 100000
 #define MODEL_GEOFENCES_MAX 10000
+#define MODEL_DEPARTMENTS_MAX 1000
 #define MODEL_POLY_POINTS_MAX 100000    /* vertices of one polygon ring or polyline */
 #define MODEL_HOLES_MAX 100
 #define MODEL_CONTACTS_MAX 32
@@ -112,8 +113,8 @@ int model_import_json(struct model *m, const char *json, size_t len, unsigned fl
 int model_import_file(struct model *m, const char *path, unsigned flags, char *err,
                       size_t errcap);
 
-enum model_csv_kind { MODEL_CSV_DEVICES, MODEL_CSV_POINTS };
-/* Parses "devices" | "points". Returns PW_OK or PW_EINVAL. */
+enum model_csv_kind { MODEL_CSV_DEVICES, MODEL_CSV_POINTS, MODEL_CSV_DEPARTMENTS };
+/* Parses "devices" | "points" | "departments". Returns PW_OK or PW_EINVAL. */
 int model_csv_kind_parse(const char *s, enum model_csv_kind *out);
 /* Upserts the rows of a CSV ledger (docs/park-model.md, "CSV ledgers") in one transaction. A
  * device row replaces the device record but keeps its points; a point row's device must exist.
@@ -161,6 +162,13 @@ int model_json_device(struct model *m, const char *scope, const char *id, struct
 int model_json_points(struct model *m, const char *scope, const char *device, struct pw_buf *out);
 int model_json_point(struct model *m, const char *scope, const char *id, struct pw_buf *out);
 int model_json_vehicles(struct model *m, const char *scope, struct pw_buf *out);
+/* The park's departments (everyone sees them). */
+int model_json_departments(struct model *m, struct pw_buf *out);
+/* Whether a department exists: PW_OK, PW_ENOTFOUND or PW_EDB. */
+int model_department_exists(struct model *m, const char *id);
+/* The departments as a CSV ledger (header id,name,kind,phone; the import format of
+ * MODEL_CSV_DEPARTMENTS), appended to out. */
+int model_export_departments_csv(struct model *m, struct pw_buf *out);
 int model_json_geofences(struct model *m, struct pw_buf *out);
 /* The park's chemical table (chemicals[], park-wide: no scope). */
 int model_json_chemicals(struct model *m, struct pw_buf *out);
@@ -246,8 +254,10 @@ enum model_role {
     MODEL_ROLE_ENTERPRISE = 2, /* only its own enterprise */
     MODEL_ROLE_VIEWER = 3,     /* whole park, read-only */
     MODEL_ROLE_REGULATOR = 4,  /* the regulator's tools: the archive's tiles and checkpoints only */
+    MODEL_ROLE_DEPARTMENT = 5, /* a park department: reads the park, acts on what is assigned to it */
 };
-/* "admin" | "supervisor" | "enterprise" | "viewer" | "regulator". Returns PW_OK or PW_EINVAL (*out untouched). */
+/* "admin" | "supervisor" | "enterprise" | "viewer" | "regulator" | "department". Returns PW_OK or
+ * PW_EINVAL (*out untouched). */
 int model_role_parse(const char *s, enum model_role *out);
 /* The name of a role, never NULL ("?" for an invalid value). */
 const char *model_role_name(enum model_role r);
@@ -256,6 +266,7 @@ struct model_principal {
     char user[MODEL_USER_MAX + 1];          /* user name, or the token's name */
     enum model_role role;
     char enterprise[MODEL_ID_MAX + 1];      /* set only for MODEL_ROLE_ENTERPRISE, else "" */
+    char department[MODEL_ID_MAX + 1];      /* set only for MODEL_ROLE_DEPARTMENT, else "" */
     bool is_token;                          /* authenticated by an API token */
     int64_t expires_ms;                     /* session/token expiry, 0 = never (and for logins) */
 };
@@ -269,7 +280,8 @@ void model_set_pwhash_limits(unsigned long long opslimit, size_t memlimit);
 int model_has_users(struct model *m, bool *out);
 
 /* Adds a user. name: [A-Za-z0-9_.@-]{1,63}; password: MODEL_PASSWORD_MIN..MAX bytes; enterprise
- * is required for MODEL_ROLE_ENTERPRISE (and must exist) and must be NULL otherwise; display_name
+ * is required for MODEL_ROLE_ENTERPRISE (and must exist), names the department for
+ * MODEL_ROLE_DEPARTMENT (which must exist), and must be NULL otherwise; display_name
  * may be NULL (≤ MODEL_NAME_MAX bytes of UTF-8). The password is stored as an argon2id string
  * (crypto_pwhash_str). Returns PW_OK, PW_EINVAL (err says which argument), PW_EEXIST,
  * PW_ENOTFOUND (enterprise), PW_ENOMEM (hashing memory) or PW_EDB. */
@@ -280,8 +292,8 @@ int model_user_set_password(struct model *m, const char *name, const char *passw
                             size_t errcap);
 /* Deletes the user and its sessions. PW_OK or PW_ENOTFOUND. */
 int model_user_delete(struct model *m, const char *name);
-/* [{"name","display_name","role","enterprise","created_at","last_login_at","failed_logins"}] in
- * name order; times RFC 3339 or null. Never includes hashes. */
+/* [{"name","display_name","role","enterprise","created_at","last_login_at","failed_logins",
+ * "department"}] in name order; times RFC 3339 or null. Never includes hashes. */
 int model_user_list_json(struct model *m, struct pw_buf *out);
 /* Checks name and password. PW_OK fills *out (expires_ms 0); PW_EAUTH for an unknown user or a
  * wrong password (indistinguishable, and an unknown user still costs one argon2id verification).
@@ -312,7 +324,8 @@ int model_token_lookup(struct model *m, const char *secret, int64_t now_ms,
 /* Revokes the token by name (it stays listed as revoked). PW_OK or PW_ENOTFOUND (also when
  * already revoked). */
 int model_token_revoke(struct model *m, const char *name);
-/* [{"name","role","enterprise","created_at","expires_at","revoked_at","last_used_at"}]. */
+/* [{"name","role","enterprise","created_at","expires_at","revoked_at","last_used_at",
+ * "department"}]. */
 int model_token_list_json(struct model *m, struct pw_buf *out);
 
 /* Most login sessions at once (64 per user at most; a user's oldest gives way). */

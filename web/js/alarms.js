@@ -5,6 +5,7 @@ import { h, ref, shallowRef, reactive, computed, onMounted, onBeforeUnmount, wat
 import { t, lang } from '../i18n.js';
 import { state, model, api, sse, can, describe, fmtTime, fmtNum, entName, shortName, toast, navigate, levelNum } from './core.js';
 import { VList, panel, levelBadge, stateBadge, select, button, kv } from './ui.js';
+import { dispatchFromAlarm } from './workorders.js';
 
 const STATES = ['active', 'acknowledged', 'cleared', 'closed'];
 const LEVELS = ['red', 'orange', 'yellow', 'blue'];
@@ -158,6 +159,7 @@ export default {
             select(form.duration, [['30m', t('dur.30m')], ['2h', t('dur.2h')], ['8h', t('dur.8h')], ['24h', t('dur.24h')], ['72h', t('dur.72h')], ['168h', t('dur.7d')]], (v) => { form.duration = v; }),
             button(t('act.silence'), silence, { id: 'btn-silence', class: 'warn' }),
           ]),
+          can.park() ? h('div', { class: 'btnrow' }, button(t('wo.dispatch'), () => dispatchFromAlarm(a.id), { id: 'btn-dispatch' })) : null,
           err.value ? h('p', { class: 'error', role: 'alert' }, err.value) : null,
         ]) : null,
         h('h4', t('history')),

@@ -59,6 +59,8 @@ export const can = {
   act: () => state.me && state.me.role !== 'viewer',
   admin: () => state.me && state.me.role === 'admin',
   park: () => state.me && (state.me.role === 'admin' || state.me.role === 'supervisor'),
+  // may act on work orders (a department acts on the orders assigned to it)
+  workorders: () => state.me && state.me.role !== 'viewer',
 };
 
 // ---- series keys ----
@@ -232,7 +234,7 @@ export function setMuted(m) { state.muted = m; localStorage.setItem('pw_muted', 
 // (every 300 ms) so that a burst of events costs one re-render. The last event id is kept so a
 // new connection (after an error that closed the old one) resumes without losing alarms.
 export const sse = {
-  es: null, lastId: '', values: '', queue: [], vqueue: [], timer: 0, listeners: new Set(),
+  es: null, lastId: '', values: '', queue: [], vqueue: [], timer: 0, listeners: new Set(), woListeners: new Set(),
   valueListeners: new Set(), retry: 0,
 
   start() {
@@ -264,6 +266,7 @@ export const sse = {
     es.addEventListener('reset', (e) => { note(e); reloadOpenAlarms().catch(() => {}); });
     // the session was logged out elsewhere, expired or the user removed: back to the login
     es.addEventListener('revoked', () => { this.stop(); state.me = null; });
+    es.addEventListener('workorder', (e) => { note(e); const ev = JSON.parse(e.data); for (const f of this.woListeners) f(ev); });
   },
   stop() {
     clearTimeout(this.retryTimer);

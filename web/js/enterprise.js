@@ -15,9 +15,15 @@ export default {
     const status = shallowRef(new Map());
     const filter = ref('');
 
+    // the enterprise's four-colour risk points (双重预防)
+    const risk = ref([]);
+    async function loadRisk() {
+      try { risk.value = await api(`/api/v1/risk-points?enterprise=${encodeURIComponent(props.id)}`); } catch { risk.value = []; }
+    }
     async function load() {
       err.value = '';
       ent.value = null;
+      loadRisk();
       if (state.me?.enterprise && props.id !== state.me.enterprise) { err.value = t('noAccess'); return; }
       try { ent.value = await api(`/api/v1/enterprises/${encodeURIComponent(props.id)}`); } catch (e) {
         err.value = e.status === 404 ? t('noAccess') : e.message; return;
@@ -85,6 +91,10 @@ export default {
               h('tbody', inst.map((i) => h('tr', [h('td', i.name), h('td', t(`ikind.${i.kind}`) !== `ikind.${i.kind}` ? t(`ikind.${i.kind}`) : i.kind),
                 h('td', i.major_hazard ? h('span', { class: `hz hz-${i.major_hazard.grade}` }, `${t('grade')} ${['', '一', '二', '三', '四'][i.major_hazard.grade] || i.major_hazard.grade}${lang.value === 'en' ? '' : '级'} · R=${i.major_hazard.r_value} · ${(i.major_hazard.substances || []).join('、')}`) : '—')]))),
             ])),
+            panel(t('hz.riskMap'), h('div', { id: 'ent-risk' }, [
+              h('div', { class: 'rp-counts' }, ['red', 'orange', 'yellow', 'blue'].map((c) => h('span', { class: `rp-chip rp-${c}`, 'data-colour': c },
+                `${t(`hz.rp.${c}`)} ${risk.value.filter((p) => p.colour === c).length}`))),
+              h('ul', { class: 'rp-list' }, risk.value.map((p) => h('li', { 'data-point': p.id }, [h('span', { class: `rp-dot rp-${p.colour}` }), ` ${p.name} · ${p.grade}`])))])),
             panel(t('areas'), h('ul', { class: 'plain cols2' }, areas.map((a) => h('li', `${a.name} (${t(`akind.${a.kind}`) !== `akind.${a.kind}` ? t(`akind.${a.kind}`) : a.kind})`)))),
             panel(t('openAlarms'), alarms.length ? h('ul', { class: 'plain', id: 'ent-alarms' }, alarms.slice(0, 30).map((a) => h('li', [levelBadge(a.level), ' ', stateBadge(a.state), ' ',
               h('a', { href: `#/alarms?id=${a.id}` }, `${describe(a).what} · ${describe(a).text}`)]))) : h('p', { class: 'muted' }, t('noOpenAlarms'))),

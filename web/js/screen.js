@@ -117,12 +117,17 @@ export default {
     let todayTimer = 0;
     const onAlarm = () => { clearTimeout(todayTimer); todayTimer = setTimeout(loadToday, 1000); };
 
+    // the red-yellow-blue board (public: unit, colour, rank, change)
+    const board = shallowRef([]);
+    const loadBoard = async () => { try { board.value = (await api('/api/v1/board?public=1')).units || []; } catch { /* keep */ } };
+    onMounted(() => { loadBoard(); sse.woListeners.add(loadBoard); });
+    onBeforeUnmount(() => { sse.woListeners.delete(loadBoard); });
     onMounted(() => {
       sse.setValues('hj212_rtd');
       sse.valueListeners.add(onValues);
       sse.listeners.add(onAlarm);
       loadStatus(); loadToday(); loadVehicles(); loadTrends();
-      timers = [setInterval(loadStatus, 30000), setInterval(loadToday, 30000),
+      timers = [setInterval(loadStatus, 30000), setInterval(loadToday, 30000), setInterval(loadBoard, 30000),
         setInterval(loadVehicles, 5000), setInterval(pollTrends, 5000), setInterval(() => { clock.value = Date.now(); }, 1000)];
     });
     onBeforeUnmount(() => {
@@ -219,6 +224,10 @@ export default {
             panel(t('openByLevel'), h('div', { class: 'levels', id: 'level-counts' },
               ['red', 'orange', 'yellow', 'blue'].map((l) => h('a', { class: ['lvtile', `lv-${l}`], href: `#/alarms?level=${l}`, 'data-level': l }, [
                 h('b', String(c[l])), h('span', t(`level.${l}`))])))),
+            panel(t('wo.boardTitle'), h('div', { class: 'screen-board', id: 'screen-board' }, board.value.slice(0, 8).map((u) =>
+              h('a', { class: ['sb-row', `board-${u.colour}`], href: '#/board', 'data-unit': u.unit }, [
+                h('b', String(u.rank)), h('span', { class: 'ell' }, u.name || u.unit), h('span', t(`wo.colour.${u.colour}`)),
+                h('span', u.rank_change > 0 ? `▲${u.rank_change}` : u.rank_change < 0 ? `▼${-u.rank_change}` : '—')])))),
             panel(t('devicesByKind'), h(Chart, { option: devOpt.value, cls: 'h-dev' }), null, 'grow'),
           ]),
           h('div', { class: 'col col-mid' }, [

@@ -1,0 +1,549 @@
+/* Unit tests for the work-order store and engine: the closed loop (dispatch → sign → submit →
+ * return → resubmit → accept) with its history, refusals by state and by role, scope for
+ * enterprises and departments, durability across reopen, escalations fired once each (also after
+ * a gap "while the daemon was down"), one open order per alarm group, evidence by content with
+ * SHA-256 and audited downloads, the board, and automatic orders from alarm events. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include "alarm_fx.h"
+#include "base/mem.h"
+#include "base/timeutil.h"
+#include "model/model.h"
+#include "workorder/wo_int.h"
+
+#include <sodium.h>
+#include <sys/stat.h>
+
+#define SEC INT64_C(1000)
+
+struct wfx {
+    char dir[64], db[128], ev[128], meta[128];
+    struct model *m;
+    struct wo_store *s;
+    struct sv_rules r;
+    struct sv_board_rule b;
+    int events;
+    char last_event[32];
+};
+
+static void on_ev(const struct wo_event *e, void *arg)
+{
+    struct wfx *f = arg;
+    f->events++;
+    snprintf(f->last_event, sizeof f->last_event, "%s", e->type);
+}
+
+static void wfx_open(struct wfx *f)
+{
+    assert_int_equal(wo_store_open(f->db, f->ev, f->m, &f->r, &f->b, 1 << 20, &f->s), PW_OK);
+    assert_true(wo_subscribe(f->s, on_ev, f) >= 0);
+}
+
+static struct wfx *wfx_new(void)
+{
+    struct wfx *f = calloc(1, sizeof *f);
+    snprintf(f->dir, sizeof f->dir, "/tmp/pw_wo_XXXXXX");
+    assert_non_null(mkdtemp(f->dir));
+    pw_log_set_sink(fx_quiet, NULL);
+    snprintf(f->db, sizeof f->db, "%s/workorders.db", f->dir);
+    snprintf(f->ev, sizeof f->ev, "%s/evidence", f->dir);
+    snprintf(f->meta, sizeof f->meta, "%s/meta.db", f->dir);
+    assert_int_equal(model_open(f->meta, &f->m), PW_OK);
+    static const char park[] =
+        "{\"version\":1,\"park\":{\"id\":\"P\",\"name\":\"园区\"},"
+        "\"enterprises\":[{\"id\":\"E1\",\"name\":\"甲\"},{\"id\":\"E2\",\"name\":\"乙\"}],"
+        "\"departments\":[{\"id\":\"AJ\",\"name\":\"安监\"}]}";
+    char err[256];
+    assert_int_equal(model_import_json(f->m, park, strlen(park), 0, err, sizeof err), PW_OK);
+    sv_rules_init(&f->r);
+    sv_board_rule_init(&f->b);
+    /* seconds, 24/7, for tests */
+    for (int p = 0; p < 4; p++)
+        f->r.sla[p] = (struct sv_sla){SV_CAL_ALWAYS, 10 * SEC, 100 * SEC, p < 2 ? 1 : 2};
+    f->r.reminder_lead_ms = 1 * SEC;
+    f->r.l2_after_p1_ms = 20 * SEC;
+    f->r.l3_after_p1_ms = 50 * SEC;
+    wfx_open(f);
+    return f;
+}
+
+static void wfx_free(struct wfx *f)
+{
+    char cmd[128];
+    wo_store_close(f->s);
+    model_close(f->m);
+    snprintf(cmd, sizeof cmd, "rm -rf %s", f->dir);
+    assert_int_equal(system(cmd), 0);
+    free(f);
+}
+
+static const struct wo_scope PARK = {NULL, NULL}, E1 = {"E1", NULL}, E2 = {"E2", NULL},
+                             AJ = {NULL, "AJ"};
+
+static int64_t create(struct wfx *f, const char *ent, const char *dept, int prio)
+{
+    struct wo_new n = {.title = "泄漏整改",
+                       .description = "d",
+                       .priority = prio,
+                       .enterprise = ent,
+                       .department = dept};
+    int64_t id = 0;
+    char err[200] = "";
+    int rc = wo_create(f->s, &PARK, SV_ROLE_PARK, "boss", &n, T0, &id, err, sizeof err);
+    if (rc)
+        fail_msg("create: %s", err);
+    return id;
+}
+
+static int act(struct wfx *f, const struct wo_scope *sc, enum sv_role role, int64_t id,
+               enum sv_action a, const char *text, int64_t now)
+{
+    struct wo_args args = {.text = text};
+    char err[200];
+    return wo_act(f->s, sc, role, "u", id, a, &args, now, err, sizeof err);
+}
+
+static char *get_json(struct wfx *f, const struct wo_scope *sc, int64_t id, int64_t now)
+{
+    struct pw_buf b;
+    pw_buf_init(&b, 0);
+    if (wo_get_json(f->s, sc, id, now, &b) != PW_OK) {
+        pw_buf_release(&b);
+        return NULL;
+    }
+    return pw_buf_steal(&b, NULL);
+}
+
+static void test_closed_loop(void **state)
+{
+    struct wfx *f = wfx_new();
+    int64_t id = create(f, "E1", NULL, 3);
+    assert_true(id > 0);
+    assert_string_equal(f->last_event, "created");
+    /* role and state refusals leave the order alone */
+    assert_int_equal(act(f, &E1, SV_ROLE_ENTERPRISE, id, SV_ACCEPT, NULL, T0 + SEC), PW_ECONFLICT);
+    assert_int_equal(act(f, &PARK, SV_ROLE_PARK, id, SV_SIGN, NULL, T0 + SEC), PW_EPERM);
+    assert_int_equal(act(f, &E1, SV_ROLE_ENTERPRISE, id, SV_CANCEL, "x", T0 + SEC), PW_EPERM);
+    assert_int_equal(act(f, &PARK, SV_ROLE_VIEWER, id, SV_COMMENT, "x", T0 + SEC), PW_EPERM);
+    assert_int_equal(act(f, &PARK, SV_ROLE_PARK, id, SV_ACCEPT, NULL, T0 + SEC), PW_ECONFLICT);
+    assert_int_equal(act(f, &E1, SV_ROLE_ENTERPRISE, id, SV_BOUNCE, NULL, T0 + SEC), PW_EINVAL);
+    /* another enterprise and the department do not see it */
+    assert_int_equal(act(f, &E2, SV_ROLE_ENTERPRISE, id, SV_SIGN, NULL, T0 + SEC), PW_ENOTFOUND);
+    assert_null(get_json(f, &E2, id, T0));
+    assert_null(get_json(f, &AJ, id, T0));
+    /* the loop */
+    assert_int_equal(act(f, &E1, SV_ROLE_ENTERPRISE, id, SV_SIGN, NULL, T0 + 2 * SEC), PW_OK);
+    assert_int_equal(act(f, &E1, SV_ROLE_ENTERPRISE, id, SV_START, NULL, T0 + 3 * SEC), PW_OK);
+    assert_int_equal(act(f, &E1, SV_ROLE_ENTERPRISE, id, SV_SUBMIT, NULL, T0 + 4 * SEC), PW_OK);
+    assert_int_equal(act(f, &PARK, SV_ROLE_PARK, id, SV_RETURN, NULL, T0 + 5 * SEC), PW_EINVAL);
+    assert_int_equal(act(f, &PARK, SV_ROLE_PARK, id, SV_RETURN, "照片不清", T0 + 5 * SEC), PW_OK);
+    assert_int_equal(act(f, &E1, SV_ROLE_ENTERPRISE, id, SV_SUBMIT, NULL, T0 + 6 * SEC), PW_OK);
+    assert_int_equal(act(f, &E1, SV_ROLE_ENTERPRISE, id, SV_ACCEPT, NULL, T0 + 7 * SEC), PW_EPERM);
+    assert_int_equal(act(f, &PARK, SV_ROLE_PARK, id, SV_ACCEPT, NULL, T0 + 7 * SEC), PW_OK);
+    char *j = get_json(f, &E1, id, T0 + 8 * SEC);
+    assert_non_null(j);
+    assert_non_null(strstr(j, "\"state\":\"closed\""));
+    assert_non_null(strstr(j, "\"returns\":1"));
+    assert_non_null(strstr(j, "\"text\":\"照片不清\""));
+    const char *order[] = {"\"dispatch\"", "\"sign\"",   "\"start\"", "\"submit\"",
+                           "\"return\"",   "\"submit\"", "\"accept\""};
+    const char *p = strstr(j, "\"history\"");
+    for (size_t i = 0; i < PW_ARRAY_LEN(order); i++) {
+        p = strstr(p, order[i]);
+        assert_non_null(p);
+    }
+    free(j);
+    /* reopen needs a reason; then it is rectifying again */
+    assert_int_equal(act(f, &PARK, SV_ROLE_PARK, id, SV_REOPEN, NULL, T0 + 9 * SEC), PW_EINVAL);
+    assert_int_equal(act(f, &PARK, SV_ROLE_PARK, id, SV_REOPEN, "复发", T0 + 9 * SEC), PW_OK);
+    /* durable: a reopened store has it all */
+    wo_store_close(f->s);
+    wfx_open(f);
+    struct sv_order o;
+    assert_int_equal(wo_get(f->s, &PARK, id, &o), PW_OK);
+    assert_int_equal(o.state, SV_RECTIFYING);
+    assert_int_equal(o.returns, 1);
+    wfx_free(f);
+}
+
+static void test_department_and_requests(void **state)
+{
+    struct wfx *f = wfx_new();
+    int64_t id = create(f, NULL, "AJ", 2);
+    assert_null(get_json(f, &E1, id, T0));
+    char *j = get_json(f, &AJ, id, T0);
+    assert_non_null(j);
+    free(j);
+    assert_int_equal(act(f, &AJ, SV_ROLE_DEPARTMENT, id, SV_SIGN, NULL, T0 + SEC), PW_OK);
+    /* 吹哨: an enterprise raises a request to a department, sees it, cannot act as target */
+    struct wo_new n = {.title = "请求消防检查", .priority = 3, .department = "AJ"};
+    int64_t rid = 0;
+    char err[200];
+    assert_int_equal(wo_create(f->s, &E1, SV_ROLE_ENTERPRISE, "e1", &n, T0, &rid, err, sizeof err),
+                     PW_OK);
+    j = get_json(f, &E1, rid, T0);
+    assert_non_null(j);
+    assert_non_null(strstr(j, "\"source\":\"request\""));
+    assert_non_null(strstr(j, "\"requester\":\"e1\""));
+    free(j);
+    assert_null(get_json(f, &E2, rid, T0));
+    assert_int_equal(act(f, &E1, SV_ROLE_ENTERPRISE, rid, SV_SIGN, NULL, T0 + SEC), PW_EPERM);
+    assert_int_equal(act(f, &E1, SV_ROLE_ENTERPRISE, rid, SV_COMMENT, "请尽快", T0 + SEC), PW_OK);
+    assert_int_equal(act(f, &AJ, SV_ROLE_DEPARTMENT, rid, SV_SIGN, NULL, T0 + SEC), PW_OK);
+    /* an enterprise may not dispatch to an enterprise; a viewer not at all */
+    struct wo_new bad = {.title = "x", .priority = 3, .enterprise = "E2"};
+    assert_int_equal(
+        wo_create(f->s, &E1, SV_ROLE_ENTERPRISE, "e1", &bad, T0, &rid, err, sizeof err), PW_EPERM);
+    assert_int_equal(wo_create(f->s, &PARK, SV_ROLE_VIEWER, "v", &bad, T0, &rid, err, sizeof err),
+                     PW_EPERM);
+    /* validation names the field */
+    struct wo_new unknown = {.title = "x", .priority = 3, .enterprise = "E9"};
+    assert_int_equal(wo_create(f->s, &PARK, SV_ROLE_PARK, "b", &unknown, T0, &rid, err, sizeof err),
+                     PW_ENOTFOUND);
+    assert_non_null(strstr(err, "E9"));
+    struct wo_new noprio = {.title = "x", .priority = 7, .enterprise = "E1"};
+    assert_int_equal(wo_create(f->s, &PARK, SV_ROLE_PARK, "b", &noprio, T0, &rid, err, sizeof err),
+                     PW_EINVAL);
+    assert_non_null(strstr(err, "priority"));
+    struct wo_new both = {.title = "x", .priority = 3, .enterprise = "E1", .department = "AJ"};
+    assert_int_equal(wo_create(f->s, &PARK, SV_ROLE_PARK, "b", &both, T0, &rid, err, sizeof err),
+                     PW_EINVAL);
+    /* reassignment keeps the deadline */
+    struct sv_order before, after;
+    assert_int_equal(wo_get(f->s, &PARK, id, &before), PW_OK);
+    struct wo_args to_e1 = {.enterprise = "E1", .assignee = "zhang"};
+    assert_int_equal(wo_act(f->s, &PARK, SV_ROLE_PARK, "boss", id, SV_ASSIGN, &to_e1, T0 + 5 * SEC,
+                            err, sizeof err),
+                     PW_OK);
+    assert_int_equal(wo_get(f->s, &E1, id, &after), PW_OK);
+    assert_int_equal(after.base_due_at, before.base_due_at);
+    assert_int_equal(after.sign_due_at, before.sign_due_at);
+    assert_null(get_json(f, &AJ, id, T0));
+    wfx_free(f);
+}
+
+static void test_escalation_once_across_restart(void **state)
+{
+    struct wfx *f = wfx_new();
+    int64_t id = create(f, "E1", NULL, 1); /* due T0+100 s; L0 at 80 s; L2 +20 s; L3 +50 s */
+    int fired = -1;
+    int64_t next = 0;
+    assert_int_equal(wo_tick(f->s, T0 + 79 * SEC, &fired, &next), PW_OK);
+    assert_int_equal(fired, 0);
+    assert_int_equal(next, T0 + 80 * SEC);
+    assert_int_equal(wo_tick(f->s, T0 + 80 * SEC, &fired, &next), PW_OK);
+    assert_int_equal(fired, 1);
+    assert_int_equal(wo_tick(f->s, T0 + 81 * SEC, &fired, &next), PW_OK);
+    assert_int_equal(fired, 0);
+    assert_int_equal(next, T0 + 100 * SEC);
+    /* the daemon is down from 81 s to 130 s: L1 and L2 fire once when it is back */
+    wo_store_close(f->s);
+    wfx_open(f);
+    f->events = 0;
+    assert_int_equal(wo_tick(f->s, T0 + 130 * SEC, &fired, &next), PW_OK);
+    assert_int_equal(fired, 2);
+    assert_int_equal(f->events, 2);
+    assert_string_equal(f->last_event, "escalated");
+    assert_int_equal(wo_tick(f->s, T0 + 131 * SEC, &fired, NULL), PW_OK);
+    assert_int_equal(fired, 0);
+    struct sv_order o;
+    assert_int_equal(wo_get(f->s, &PARK, id, &o), PW_OK);
+    assert_int_equal(sv_order_overdue_level(&o), 2);
+    /* submitted: nothing escalates while the park reviews */
+    assert_int_equal(act(f, &E1, SV_ROLE_ENTERPRISE, id, SV_SIGN, NULL, T0 + 132 * SEC), PW_OK);
+    assert_int_equal(act(f, &E1, SV_ROLE_ENTERPRISE, id, SV_SUBMIT, NULL, T0 + 133 * SEC), PW_OK);
+    assert_int_equal(wo_tick(f->s, T0 + 1000 * SEC, &fired, &next), PW_OK);
+    assert_int_equal(fired, 0);
+    assert_int_equal(next, 0);
+    /* the history has each level once */
+    char *j = get_json(f, &PARK, id, T0 + 1000 * SEC);
+    for (int l = 0; l < 3; l++) {
+        char lv[16];
+        snprintf(lv, sizeof lv, "\"L%d\"", l);
+        const char *p = strstr(j, lv);
+        assert_non_null(p);
+        assert_null(strstr(p + 1, lv));
+    }
+    assert_null(strstr(j, "\"L3\""));
+    assert_non_null(strstr(j, "\"overdue_level\":2"));
+    free(j);
+    wfx_free(f);
+}
+
+static void test_alarm_group_unique(void **state)
+{
+    struct wfx *f = wfx_new();
+    struct wo_new n = {.title = "二级报警",
+                       .priority = 1,
+                       .enterprise = "E1",
+                       .source = "alarm",
+                       .alarm_id = 5,
+                       .alarm_group = 5};
+    int64_t a = 0, b = 0;
+    char err[200];
+    assert_int_equal(wo_create(f->s, &PARK, SV_ROLE_SYSTEM, "system", &n, T0, &a, err, sizeof err),
+                     PW_OK);
+    n.alarm_id = 6; /* another alarm of the same group */
+    assert_int_equal(wo_create(f->s, &PARK, SV_ROLE_SYSTEM, "system", &n, T0, &b, err, sizeof err),
+                     PW_EEXIST);
+    assert_int_equal(b, a);
+    /* the further alarm is noted on the open order, once */
+    assert_int_equal(wo_note_alarm(f->s, a, 6, "alarm 6: 二级", T0 + 1), PW_OK);
+    assert_int_equal(wo_note_alarm(f->s, a, 6, "alarm 6: 二级", T0 + 2), PW_EEXIST);
+    assert_int_equal(wo_note_alarm(f->s, a, 5, "alarm 5 again", T0 + 2), PW_EEXIST); /* its own */
+    char *j = get_json(f, &PARK, a, T0 + 3);
+    const char *p = strstr(j, "\"detail\":\"alarm 6\"");
+    assert_non_null(p);
+    assert_null(strstr(p + 1, "\"detail\":\"alarm 6\""));
+    free(j);
+    assert_int_equal(act(f, &PARK, SV_ROLE_PARK, a, SV_CANCEL, "误报", T0 + SEC), PW_OK);
+    assert_int_equal(wo_create(f->s, &PARK, SV_ROLE_SYSTEM, "system", &n, T0, &b, err, sizeof err),
+                     PW_OK);
+    assert_true(b != a);
+    wfx_free(f);
+}
+
+static void test_evidence(void **state)
+{
+    struct wfx *f = wfx_new();
+    int64_t id = create(f, "E1", NULL, 3);
+    static const unsigned char png[] = "\x89PNG\r\n\x1a\n\0\0\0\rIHDR-fake-rest";
+    static const char pdf[] = "%PDF-1.4\n%...";
+    char sha[65], err[200];
+    assert_int_equal(wo_evidence_sniff(png, sizeof png), WO_EV_PNG);
+    assert_int_equal(wo_evidence_sniff(pdf, sizeof pdf), WO_EV_PDF);
+    assert_int_equal(wo_evidence_sniff("GIF89a", 6), WO_EV_UNKNOWN);
+    assert_int_equal(wo_evidence_add(f->s, &E1, SV_ROLE_ENTERPRISE, "e1", id, png, sizeof png,
+                                     "image/png", "现场.png", T0, sha, err, sizeof err),
+                     PW_OK);
+    unsigned char h[32];
+    char want[65];
+    crypto_hash_sha256(h, png, sizeof png);
+    sodium_bin2hex(want, sizeof want, h, sizeof h);
+    assert_string_equal(sha, want);
+    char path[256];
+    snprintf(path, sizeof path, "%s/%.2s/%s", f->ev, sha, sha);
+    struct stat sb;
+    assert_int_equal(stat(path, &sb), 0);
+    assert_int_equal(sb.st_size, sizeof png);
+    /* the declared type must be what the bytes are; unknown content refused; the cap holds */
+    assert_int_equal(wo_evidence_add(f->s, &E1, SV_ROLE_ENTERPRISE, "e1", id, pdf, sizeof pdf,
+                                     "image/png", NULL, T0, sha, err, sizeof err),
+                     PW_EINVAL);
+    assert_non_null(strstr(err, "application/pdf"));
+    assert_int_equal(wo_evidence_add(f->s, &E1, SV_ROLE_ENTERPRISE, "e1", id, "MZ\x90", 3, NULL,
+                                     NULL, T0, sha, err, sizeof err),
+                     PW_EINVAL);
+    char *big = calloc(1, (1 << 20) + 1);
+    memcpy(big, "%PDF-", 5);
+    assert_int_equal(wo_evidence_add(f->s, &E1, SV_ROLE_ENTERPRISE, "e1", id, big, (1 << 20) + 1,
+                                     "application/pdf", NULL, T0, sha, err, sizeof err),
+                     PW_ETOOBIG);
+    free(big);
+    assert_int_equal(wo_evidence_add(f->s, &E2, SV_ROLE_ENTERPRISE, "e2", id, pdf, sizeof pdf,
+                                     "application/pdf", NULL, T0, sha, err, sizeof err),
+                     PW_ENOTFOUND);
+    /* download: resolved and recorded */
+    char p2[256], mime[64];
+    assert_int_equal(
+        wo_evidence_open(f->s, &PARK, "boss", id, want, T0 + SEC, p2, sizeof p2, mime, sizeof mime),
+        PW_OK);
+    assert_string_equal(p2, path);
+    assert_string_equal(mime, "image/png");
+    assert_int_equal(
+        wo_evidence_open(f->s, &E2, "e2", id, want, T0 + SEC, p2, sizeof p2, mime, sizeof mime),
+        PW_ENOTFOUND);
+    char *j = get_json(f, &PARK, id, T0);
+    assert_non_null(strstr(j, want));
+    assert_non_null(strstr(j, "\"filename\":\"现场.png\""));
+    free(j);
+    wfx_free(f);
+}
+
+static void test_board(void **state)
+{
+    struct wfx *f = wfx_new();
+    int64_t a = create(f, "E1", NULL, 3);
+    create(f, "E2", NULL, 3);
+    assert_int_equal(act(f, &E1, SV_ROLE_ENTERPRISE, a, SV_SIGN, NULL, T0 + 20 * SEC), PW_OK);
+    assert_int_equal(wo_tick(f->s, T0 + 200 * SEC, NULL, NULL), PW_OK); /* both overdue L1 */
+    struct pw_buf b1, b2;
+    pw_buf_init(&b1, 0);
+    pw_buf_init(&b2, 0);
+    assert_int_equal(wo_board_json(f->s, &PARK, false, T0 + 300 * SEC, &b1), PW_OK);
+    assert_int_equal(wo_board_json(f->s, &PARK, false, T0 + 300 * SEC, &b2), PW_OK);
+    assert_string_equal(b1.data, b2.data); /* deterministic */
+    /* AJ (no orders) 100 first; E2 95 (one overdue); E1 93 (overdue + late sign) */
+    const char *aj = strstr(b1.data, "\"unit\":\"AJ\""), *e1 = strstr(b1.data, "\"unit\":\"E1\"");
+    const char *e2 = strstr(b1.data, "\"unit\":\"E2\"");
+    assert_true(aj && e1 && e2 && aj < e2 && e2 < e1);
+    assert_non_null(strstr(e1, "\"score\":93"));
+    assert_non_null(strstr(e1, "late sign-ins"));
+    pw_buf_reset(&b1);
+    assert_int_equal(wo_board_json(f->s, &E2, false, T0 + 300 * SEC, &b1), PW_OK);
+    e1 = strstr(b1.data, "\"unit\":\"E1\"");
+    e2 = strstr(b1.data, "\"unit\":\"E2\"");
+    assert_non_null(strstr(e2, "\"reasons\""));
+    assert_true(strstr(e1, "\"reasons\"") == NULL || strstr(e1, "\"reasons\"") > strstr(e1, "}"));
+    pw_buf_reset(&b1);
+    assert_int_equal(wo_board_json(f->s, &PARK, true, T0 + 300 * SEC, &b1), PW_OK);
+    assert_null(strstr(b1.data, "reasons"));
+    pw_buf_release(&b1);
+    pw_buf_release(&b2);
+    wfx_free(f);
+}
+
+static int count_orders(struct wfx *f)
+{
+    struct pw_buf b;
+    pw_buf_init(&b, 0);
+    struct wo_filter fl;
+    wo_filter_init(&fl);
+    assert_int_equal(wo_list_json(f->s, &PARK, &fl, pw_now_ms(), &b), PW_OK);
+    int n = 0;
+    for (const char *p = b.data; (p = strstr(p, "\"title\"")); p++)
+        n++;
+    pw_buf_release(&b);
+    return n;
+}
+
+static void test_engine_from_alarms(void **state)
+{
+    struct wfx *f = wfx_new();
+    struct fx *af = fx_new();
+    struct wo_engine *e;
+    struct wo_engine_opts o = {.auto_gas_level = 2, .unacked_after_ms = 1000, .tick_ms = 50};
+    assert_int_equal(wo_engine_start(f->s, af->s, &o, &e), PW_OK);
+    int64_t now = pw_now_ms();
+    /* a gas level 二级 alarm opens a P1 order; the update of the same alarm does not open another
+     */
+    fx_apply(af, fx_tr(ALARM_RAISE, "GD1", "E1", "A1", "gas", 4), now);
+    fx_apply(af, fx_tr(ALARM_RAISE, "GD1", "E1", "A1", "gas", 4), now + 1);
+    for (int i = 0; i < 200 && count_orders(f) < 1; i++)
+        usleep(10000);
+    usleep(100000);
+    assert_int_equal(count_orders(f), 1);
+    /* a level 一级 alarm acknowledged in time opens none; one left unacknowledged opens a P2 */
+    int64_t acked = fx_apply(af, fx_tr(ALARM_RAISE, "GD2", "E1", "A2", "gas", 3), pw_now_ms());
+    assert_int_equal(alarm_ack(af->s, NULL, acked, "op", NULL, pw_now_ms()), PW_OK);
+    fx_apply(af, fx_tr(ALARM_RAISE, "GD3", "E2", "A3", "gas", 3), pw_now_ms());
+    for (int i = 0; i < 500 && count_orders(f) < 2; i++)
+        usleep(10000);
+    usleep(1200000); /* past the acknowledged one's unacked_after: still no order for it */
+    assert_int_equal(count_orders(f), 2);
+    struct pw_buf b;
+    pw_buf_init(&b, 0);
+    struct wo_filter fl;
+    wo_filter_init(&fl);
+    fl.priority = 2;
+    assert_int_equal(wo_list_json(f->s, &PARK, &fl, pw_now_ms(), &b), PW_OK);
+    assert_non_null(strstr(b.data, "\"enterprise\":\"E2\""));
+    assert_non_null(strstr(b.data, "\"source\":\"alarm\""));
+    pw_buf_release(&b);
+    wo_engine_stop(e);
+    fx_free(af);
+    wfx_free(f);
+}
+
+/* A P1/P2 order from an alarm closes only with evidence and its alarm cleared. */
+static void test_close_rule_for_alarm_orders(void **state)
+{
+    struct wfx *f = wfx_new();
+    struct fx *af = fx_new();
+    wo_store_set_alarms(f->s, af->s);
+    int64_t alarm = fx_apply(af, fx_tr(ALARM_RAISE, "GD1", "E1", "A1", "gas", 4), T0);
+    struct wo_new n = {.title = "二级报警",
+                       .priority = 1,
+                       .enterprise = "E1",
+                       .source = "alarm",
+                       .alarm_id = alarm,
+                       .alarm_group = alarm};
+    int64_t id = 0;
+    char err[200], sha[65];
+    assert_int_equal(wo_create(f->s, &PARK, SV_ROLE_SYSTEM, "system", &n, T0, &id, err, sizeof err),
+                     PW_OK);
+    assert_int_equal(act(f, &E1, SV_ROLE_ENTERPRISE, id, SV_SIGN, NULL, T0 + SEC), PW_OK);
+    assert_int_equal(act(f, &E1, SV_ROLE_ENTERPRISE, id, SV_SUBMIT, NULL, T0 + 2 * SEC), PW_OK);
+    struct wo_args none = {0};
+    assert_int_equal(wo_act(f->s, &PARK, SV_ROLE_PARK, "boss", id, SV_ACCEPT, &none, T0 + 3 * SEC,
+                            err, sizeof err),
+                     PW_ECONFLICT);
+    assert_non_null(strstr(err, "evidence"));
+    static const char pdf[] = "%PDF-1.4 report";
+    assert_int_equal(wo_evidence_add(f->s, &E1, SV_ROLE_ENTERPRISE, "e1", id, pdf, sizeof pdf,
+                                     "application/pdf", "r.pdf", T0, sha, err, sizeof err),
+                     PW_OK);
+    assert_int_equal(wo_act(f->s, &PARK, SV_ROLE_PARK, "boss", id, SV_ACCEPT, &none, T0 + 3 * SEC,
+                            err, sizeof err),
+                     PW_ECONFLICT);
+    assert_non_null(strstr(err, "cleared"));
+    assert_int_equal(alarm_clear(af->s, NULL, alarm, "op", NULL, T0 + 4 * SEC), PW_OK);
+    assert_int_equal(wo_act(f->s, &PARK, SV_ROLE_PARK, "boss", id, SV_ACCEPT, &none, T0 + 5 * SEC,
+                            err, sizeof err),
+                     PW_OK);
+    /* a P3 order needs neither */
+    int64_t p3 = create(f, "E1", NULL, 3);
+    assert_int_equal(act(f, &E1, SV_ROLE_ENTERPRISE, p3, SV_SUBMIT, NULL, T0 + SEC), PW_ECONFLICT);
+    assert_int_equal(act(f, &E1, SV_ROLE_ENTERPRISE, p3, SV_SIGN, NULL, T0 + SEC), PW_OK);
+    assert_int_equal(act(f, &E1, SV_ROLE_ENTERPRISE, p3, SV_SUBMIT, NULL, T0 + SEC), PW_OK);
+    assert_int_equal(act(f, &PARK, SV_ROLE_PARK, p3, SV_ACCEPT, NULL, T0 + 2 * SEC), PW_OK);
+    fx_free(af);
+    wfx_free(f);
+}
+
+static void test_list_filters(void **state)
+{
+    struct wfx *f = wfx_new();
+    int64_t a = create(f, "E1", NULL, 1);
+    create(f, "E2", NULL, 3);
+    create(f, NULL, "AJ", 4);
+    assert_int_equal(act(f, &PARK, SV_ROLE_PARK, a, SV_CANCEL, "dup", T0 + SEC), PW_OK);
+    struct pw_buf b;
+    pw_buf_init(&b, 0);
+    struct wo_filter fl;
+    wo_filter_init(&fl);
+    fl.state = "open";
+    assert_int_equal(wo_list_json(f->s, &PARK, &fl, T0, &b), PW_OK);
+    assert_null(strstr(b.data, "\"cancelled\""));
+    assert_non_null(strstr(b.data, "\"AJ\""));
+    pw_buf_reset(&b);
+    wo_filter_init(&fl);
+    fl.enterprise = "E2";
+    assert_int_equal(wo_list_json(f->s, &PARK, &fl, T0, &b), PW_OK);
+    assert_null(strstr(b.data, "\"E1\""));
+    assert_non_null(strstr(b.data, "\"E2\""));
+    pw_buf_reset(&b);
+    wo_filter_init(&fl);
+    assert_int_equal(wo_list_json(f->s, &E1, &fl, T0, &b), PW_OK);
+    assert_null(strstr(b.data, "\"E2\""));
+    assert_null(strstr(b.data, "\"AJ\""));
+    pw_buf_reset(&b);
+    assert_int_equal(wo_tick(f->s, T0 + 150 * SEC, NULL, NULL), PW_OK);
+    wo_filter_init(&fl);
+    fl.overdue = 1;
+    assert_int_equal(wo_list_json(f->s, &PARK, &fl, T0, &b), PW_OK);
+    assert_non_null(strstr(b.data, "\"E2\"")); /* E1's was cancelled before it was due */
+    assert_null(strstr(b.data, "\"E1\""));
+    pw_buf_release(&b);
+    wfx_free(f);
+}
+
+int main(void)
+{
+    model_set_pwhash_limits(crypto_pwhash_OPSLIMIT_MIN, crypto_pwhash_MEMLIMIT_MIN);
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_closed_loop),
+        cmocka_unit_test(test_department_and_requests),
+        cmocka_unit_test(test_escalation_once_across_restart),
+        cmocka_unit_test(test_alarm_group_unique),
+        cmocka_unit_test(test_evidence),
+        cmocka_unit_test(test_board),
+        cmocka_unit_test(test_engine_from_alarms),
+        cmocka_unit_test(test_list_filters),
+        cmocka_unit_test(test_close_rule_for_alarm_orders),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
