@@ -448,6 +448,15 @@ static void h_evidence_add(struct http_server *s, struct http_req *r, struct htt
     int64_t id;
     if (!need_store(s, w) || !order_id(r, w, &id))
         return;
+    /* an order outside the caller's scope is not found, whatever the body: 404 before any
+     * check of the file */
+    struct wo_scope vis = scope_of(r);
+    struct sv_order seen;
+    int vrc = wo_get(s->deps.workorders, &vis, id, &seen);
+    if (vrc) {
+        wo_error(w, vrc, "work order not found");
+        return;
+    }
     const char *ct = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "Content-Type");
     const char *data = r->body;
     size_t len = r->body_len;

@@ -199,7 +199,9 @@ test('a controller that accepts but never answers (default timing, 1 s polls): o
     assert.equal((await ui()).online, true);
     await until(async () => !(await st()).online, { timeout: 40000, what: 'offline' });
     const offlineAfter = Date.now() - t0;
-    assert.ok(offlineAfter < 6000, `offline only after ${offlineAfter} ms (3 polls of 1 s)`);
+    // 3 failed polls of 1 s (~3-4 s); the bound leaves room for a loaded machine and is still far
+    // below the 32 s it took before
+    assert.ok(offlineAfter < 10000, `offline only after ${offlineAfter} ms (3 polls of 1 s)`);
     // what the web UI reads: the device is offline now, not once its data is 5 minutes old
     const u = await ui();
     assert.equal(u.online, false);
