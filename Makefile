@@ -56,25 +56,26 @@ Q := @
 endif
 
 # ---- modules and what each may use (design.md, "Modules and the layering rule") ----
-MODULES := base db proto tsdb geo dispersion model events alarm rules supervision workorder archive pipeline supervise uplink ingest http sim
+MODULES := base jsonv db proto tsdb geo dispersion model events alarm rules supervision workorder archive pipeline supervise uplink ingest http sim
 MOD_DEPS_base     :=
+MOD_DEPS_jsonv    := base
 MOD_DEPS_db       := base
 MOD_DEPS_proto    := base
 MOD_DEPS_tsdb     := base
 MOD_DEPS_geo      := base
 MOD_DEPS_dispersion := base geo
-MOD_DEPS_model    := base db
+MOD_DEPS_model    := base jsonv db
 MOD_DEPS_events   := base db
-MOD_DEPS_alarm    := base db model
-MOD_DEPS_rules    := base db geo model alarm
-MOD_DEPS_supervision := base db model
-MOD_DEPS_workorder := base db model alarm supervision
+MOD_DEPS_alarm    := base jsonv db model
+MOD_DEPS_rules    := base jsonv db geo model alarm
+MOD_DEPS_supervision := base jsonv db model
+MOD_DEPS_workorder := base jsonv db model alarm supervision
 MOD_DEPS_archive  := base
-MOD_DEPS_pipeline := base db tsdb geo model events alarm rules archive
-MOD_DEPS_supervise := base db tsdb geo model events alarm rules archive pipeline
-MOD_DEPS_uplink   := base db tsdb geo model events alarm rules archive pipeline
-MOD_DEPS_ingest   := base db proto tsdb geo model events alarm rules archive pipeline supervise
-MOD_DEPS_http     := base db proto tsdb geo dispersion model events alarm rules supervision workorder archive pipeline supervise uplink ingest
+MOD_DEPS_pipeline := base jsonv db tsdb geo model events alarm rules archive
+MOD_DEPS_supervise := base jsonv db tsdb geo model events alarm rules archive pipeline
+MOD_DEPS_uplink   := base jsonv db tsdb geo model events alarm rules archive pipeline
+MOD_DEPS_ingest   := base jsonv db proto tsdb geo model events alarm rules archive pipeline supervise
+MOD_DEPS_http     := base jsonv db proto tsdb geo dispersion model events alarm rules supervision workorder archive pipeline supervise uplink ingest
 MOD_DEPS_sim      := base proto geo
 
 mod_srcs = $(wildcard src/$(1)/*.c)

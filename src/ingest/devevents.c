@@ -13,11 +13,11 @@
 #include "base/mem.h"
 #include "base/timeutil.h"
 #include "events/events.h"
+#include "jsonv/jsonv.h"
 #include "model/model.h"
 #include "pipeline/pipeline.h"
 
 #include <cjson/cJSON.h>
-#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -90,26 +90,6 @@ static bool valid_text(const char *s, size_t max)
     return true;
 }
 
-static int one_of(const char *s, const char *const *names)
-{
-    for (int i = 0; names[i]; i++)
-        if (strcmp(s, names[i]) == 0)
-            return i;
-    return -1;
-}
-
-static void list_names(const char *const *names, char *buf, size_t cap)
-{
-    size_t o = 0;
-    buf[0] = '\0';
-    for (int i = 0; names[i] && o < cap; i++) {
-        int w = snprintf(buf + o, cap - o, "%s%s", i ? ", " : "", names[i]);
-        if (w < 0)
-            break;
-        o += (size_t)w;
-    }
-}
-
 /* A string member: absent → *out NULL and PW_OK; present and not a string → error. */
 static int get_str(const cJSON *o, const char *key, const char **out, char *err, size_t cap)
 {
@@ -132,14 +112,14 @@ static int get_enum(const cJSON *o, const char *key, const char *const *names, b
     if (!*out) {
         if (required) {
             char l[160];
-            list_names(names, l, sizeof l);
+            jsonv_list(names, ", ", l, sizeof l);
             return fail(err, cap, "%s: required, one of %s", key, l);
         }
         return PW_OK;
     }
-    if (one_of(*out, names) < 0) {
+    if (jsonv_enum(*out, names) < 0) {
         char l[160];
-        list_names(names, l, sizeof l);
+        jsonv_list(names, ", ", l, sizeof l);
         return fail(err, cap, "%s: expected one of %s, got \"%.40s\"", key, l, *out);
     }
     return PW_OK;
@@ -148,13 +128,13 @@ static int get_enum(const cJSON *o, const char *key, const char *const *names, b
 static int get_int(const cJSON *o, const char *key, int lo, int hi, int *out, char *err, size_t cap)
 {
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
+    double d;
     *out = -1;
     if (!v || cJSON_IsNull(v))
         return PW_OK;
-    if (!cJSON_IsNumber(v) || v->valuedouble != floor(v->valuedouble) || v->valuedouble < lo ||
-        v->valuedouble > hi)
+    if (jsonv_number(v, lo, hi, true, &d) != JSONV_NUM_OK)
         return fail(err, cap, "%s: expected an integer from %d to %d", key, lo, hi);
-    *out = (int)v->valuedouble;
+    *out = (int)d;
     return PW_OK;
 }
 
@@ -167,10 +147,11 @@ static int get_ts(const cJSON *o, int64_t now, int64_t *out, char *err, size_t c
         return PW_OK;
     }
     int64_t t;
+    double d;
     if (cJSON_IsNumber(v)) {
-        if (v->valuedouble != floor(v->valuedouble) || fabs(v->valuedouble) > 9.2e15)
+        if (jsonv_number(v, -9.2e15, 9.2e15, true, &d) != JSONV_NUM_OK)
             return fail(err, cap, "ts: expected integer milliseconds since 1970 (UTC)");
-        t = (int64_t)v->valuedouble;
+        t = (int64_t)d;
     } else if (cJSON_IsString(v)) {
         if (pw_time_parse(v->valuestring, &t) != PW_OK)
             return fail(err, cap, "ts: cannot parse \"%.40s\" as RFC 3339", v->valuestring);
@@ -193,9 +174,10 @@ static const char *const directions[] = {"in", "out", NULL};
 
 static int check_keys(const cJSON *o, const char *const *allowed, char *err, size_t cap)
 {
-    for (const cJSON *c = o->child; c; c = c->next)
-        if (!c->string || one_of(c->string, allowed) < 0)
-            return fail(err, cap, "%.40s: unknown key", c->string ? c->string : "?");
+    bool dup;
+    const cJSON *c = jsonv_bad_key(o, allowed, false, &dup);
+    if (c)
+        return fail(err, cap, "%.40s: unknown key", c->string ? c->string : "?");
     return PW_OK;
 }
 

@@ -27,6 +27,7 @@
 #include "base/log.h"
 #include "base/mem.h"
 #include "base/timeutil.h"
+#include "jsonv/jsonv.h"
 
 #include <cjson/cJSON.h>
 #include <math.h>
@@ -241,54 +242,25 @@ static int dbfail(struct ictx *c)
     return PW_EDB;
 }
 
+/* The JSON path and the description of values are jsonv's (jsonv/jsonv.h). */
 static size_t push_key(struct ictx *c, const char *k)
 {
-    size_t old = c->plen;
-    int n = snprintf(c->path + old, sizeof c->path - old, ".%s", k);
-    c->plen = n < 0 ? old : old + (size_t)n;
-    if (c->plen >= sizeof c->path)
-        c->plen = sizeof c->path - 1;
-    return old;
+    return jsonv_path_key(c->path, sizeof c->path, &c->plen, k);
 }
 
 static size_t push_idx(struct ictx *c, size_t i)
 {
-    size_t old = c->plen;
-    int n = snprintf(c->path + old, sizeof c->path - old, "[%zu]", i);
-    c->plen = n < 0 ? old : old + (size_t)n;
-    if (c->plen >= sizeof c->path)
-        c->plen = sizeof c->path - 1;
-    return old;
+    return jsonv_path_idx(c->path, sizeof c->path, &c->plen, i);
 }
 
 static void pop(struct ictx *c, size_t old)
 {
-    c->plen = old;
-    c->path[old] = '\0';
+    jsonv_path_pop(c->path, &c->plen, old);
 }
 
-/* A short description of a JSON value for messages: "high" (quoted, cut at 40 bytes), 12, true,
- * null, an object, an array. */
 static const char *describe(const cJSON *v, char *buf, size_t cap)
 {
-    if (cJSON_IsString(v)) {
-        const char *s = v->valuestring;
-        size_t n = strlen(s), k = n > 40 ? 40 : n;
-        while (k < n && k > 0 && ((unsigned char)s[k] & 0xc0) == 0x80)
-            k--; /* do not cut a UTF-8 sequence */
-        snprintf(buf, cap, "\"%.*s%s\"", (int)k, s, k < n ? "…" : "");
-    } else if (cJSON_IsNumber(v)) {
-        snprintf(buf, cap, "%.15g", v->valuedouble);
-    } else if (cJSON_IsBool(v)) {
-        snprintf(buf, cap, "%s", cJSON_IsTrue(v) ? "true" : "false");
-    } else if (cJSON_IsNull(v)) {
-        snprintf(buf, cap, "null");
-    } else if (cJSON_IsArray(v)) {
-        snprintf(buf, cap, "an array");
-    } else {
-        snprintf(buf, cap, "an object");
-    }
-    return buf;
+    return jsonv_describe(v, buf, cap);
 }
 
 static int expected(struct ictx *c, const char *what, const cJSON *v)
@@ -365,22 +337,16 @@ static int st_run(struct ictx *c, sqlite3_stmt *st)
 /* Checks that every key of obj is in allowed (NULL-terminated, at most 64) and none repeats. */
 static int check_keys(struct ictx *c, const cJSON *obj, const char *const *allowed)
 {
-    unsigned long long seen = 0;
-    for (const cJSON *it = obj->child; it; it = it->next) {
-        int i = 0;
-        while (allowed[i] && strcmp(allowed[i], it->string) != 0)
-            i++;
-        if (!allowed[i] || (seen >> i) & 1) {
-            char key[80];
-            snprintf(key, sizeof key, "%s", it->string);
-            size_t old = push_key(c, key);
-            int rc = fail(c, allowed[i] ? "duplicate key" : "unknown key");
-            pop(c, old);
-            return rc;
-        }
-        seen |= 1ull << i;
-    }
-    return PW_OK;
+    bool dup;
+    const cJSON *it = jsonv_bad_key(obj, allowed, true, &dup);
+    if (!it)
+        return PW_OK;
+    char key[80];
+    snprintf(key, sizeof key, "%s", it->string ? it->string : "?");
+    size_t old = push_key(c, key);
+    int rc = fail(c, dup ? "duplicate key" : "unknown key");
+    pop(c, old);
+    return rc;
 }
 
 static int get_item(struct ictx *c, const cJSON *obj, const char *key, bool req, cJSON **out)
@@ -484,17 +450,18 @@ static int get_str(struct ictx *c, const cJSON *obj, const char *key, bool req, 
 static int check_num(struct ictx *c, const cJSON *v, double lo, double hi, bool integer,
                      double *out)
 {
-    if (!cJSON_IsNumber(v))
+    switch (jsonv_number(v, lo, hi, integer, out)) {
+    case JSONV_NUM_OK:
+        return PW_OK;
+    case JSONV_NUM_TYPE:
         return expected(c, integer ? "an integer" : "a number", v);
-    double d = v->valuedouble;
-    if (!isfinite(d))
+    case JSONV_NUM_INFINITE:
         return fail(c, "number out of range");
-    if (integer && d != floor(d))
+    case JSONV_NUM_FRACTION:
         return expected(c, "an integer", v);
-    if (d < lo || d > hi)
-        return fail(c, "out of range [%.15g, %.15g], got %.15g", lo, hi, d);
-    *out = d;
-    return PW_OK;
+    default:
+        return fail(c, "out of range [%.15g, %.15g], got %.15g", lo, hi, v->valuedouble);
+    }
 }
 
 static int get_num(struct ictx *c, const cJSON *obj, const char *key, bool req, double lo,
@@ -521,21 +488,14 @@ static int get_enum(struct ictx *c, const cJSON *obj, const char *key, bool req,
     if (rc || !v)
         return rc;
     size_t old = push_key(c, key);
-    if (cJSON_IsString(v)) {
-        for (int i = 0; vals[i]; i++) {
-            if (strcmp(vals[i], v->valuestring) == 0) {
-                *out = vals[i];
-                pop(c, old);
-                return PW_OK;
-            }
-        }
+    int i = cJSON_IsString(v) ? jsonv_enum(v->valuestring, vals) : -1;
+    if (i >= 0) {
+        *out = vals[i];
+        pop(c, old);
+        return PW_OK;
     }
-    char list[400] = "", d[96];
-    size_t n = 0;
-    for (int i = 0; vals[i] && n < sizeof list; i++) {
-        int k = snprintf(list + n, sizeof list - n, "%s%s", i ? "|" : "", vals[i]);
-        n += k > 0 ? (size_t)k : 0;
-    }
+    char list[400], d[96];
+    jsonv_list(vals, "|", list, sizeof list);
     rc = fail(c, "expected one of %s, got %s", list, describe(v, d, sizeof d));
     pop(c, old);
     return rc;

@@ -303,6 +303,8 @@ int model_open(const char *path, struct model **out)
      * are durable when the call returns */
     struct db_opts o = {.what = "meta", .durability = DB_DURABLE, .migrations = migrations,
                         .n_migrations = PW_ARRAY_LEN(migrations), .foreign_keys = true};
+    _Static_assert(PW_ARRAY_LEN(migrations) == MODEL_SCHEMA_LATEST,
+                   "MODEL_SCHEMA_LATEST is the number of migrations");
     int rc = db_open(path, &o, &m->dbh);
     if (rc != PW_OK)
         goto out;

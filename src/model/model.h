@@ -78,6 +78,8 @@ int model_open(const char *path, struct model **out);
 void model_close(struct model *m);
 /* The schema version of the open database (== the number of migrations after model_open). */
 int model_schema_version(struct model *m);
+/* The schema version this program migrates meta.db to (the number of its migrations). */
+#define MODEL_SCHEMA_LATEST 4
 
 /* ---- the model generation ----
  *

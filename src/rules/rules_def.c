@@ -6,6 +6,7 @@
 #include "base/hash.h"
 #include "base/mem.h"
 #include "base/timeutil.h"
+#include "jsonv/jsonv.h"
 
 #include <cjson/cJSON.h>
 #include <math.h>
@@ -104,9 +105,7 @@ struct pctx {
 
 static int perr(struct pctx *c, const char *path, const char *what)
 {
-    if (c->errcap)
-        snprintf(c->err, c->errcap, "%s: %s", path, what);
-    return PW_EINVAL;
+    return jsonv_fail(c->err, c->errcap, path, "%s", what);
 }
 
 static int get_num(struct pctx *c, const cJSON *o, const char *kind, const char *key, double *out,
@@ -118,20 +117,19 @@ static int get_num(struct pctx *c, const cJSON *o, const char *kind, const char 
     if (!v)
         return PW_OK;
     snprintf(path, sizeof path, "%s.%s", kind, key);
-    if (!cJSON_IsNumber(v) || !isfinite(v->valuedouble))
+    if (jsonv_number(v, -HUGE_VAL, HUGE_VAL, false, out) != JSONV_NUM_OK)
         return perr(c, path, "expected a finite number");
-    *out = v->valuedouble;
     *present = true;
     return PW_OK;
 }
 
 static int dur_of(struct pctx *c, const cJSON *v, const char *path, int64_t *out)
 {
+    double ms;
     if (cJSON_IsNumber(v)) {
-        if (!(v->valuedouble >= 0 && v->valuedouble <= 1e13) ||
-            v->valuedouble != floor(v->valuedouble))
+        if (jsonv_number(v, 0, 1e13, true, &ms) != JSONV_NUM_OK)
             return perr(c, path, "expected a duration (\"30s\") or milliseconds >= 0");
-        *out = (int64_t)v->valuedouble;
+        *out = (int64_t)ms;
         return PW_OK;
     }
     if (cJSON_IsString(v) && pw_duration_parse(v->valuestring, out) == PW_OK && *out >= 0)
@@ -153,17 +151,13 @@ static int get_dur(struct pctx *c, const cJSON *o, const char *kind, const char 
 /* Every key of o must be in the NULL-terminated list. */
 static int only_keys(struct pctx *c, const cJSON *o, const char *kind, const char *const *keys)
 {
-    for (const cJSON *it = o->child; it; it = it->next) {
-        bool ok = false;
-        for (size_t i = 0; keys[i]; i++)
-            ok = ok || strcmp(it->string, keys[i]) == 0;
-        if (!ok) {
-            char path[160];
-            snprintf(path, sizeof path, "%s.%.64s", kind, it->string);
-            return perr(c, path, "unknown key");
-        }
-    }
-    return PW_OK;
+    bool dup;
+    const cJSON *it = jsonv_bad_key(o, keys, false, &dup);
+    if (!it)
+        return PW_OK;
+    char path[160];
+    snprintf(path, sizeof path, "%s.%.64s", kind, it->string ? it->string : "?");
+    return perr(c, path, "unknown key");
 }
 
 static int parse_band(struct pctx *c, const cJSON *o, const char *kind, struct rdef *d,
@@ -236,10 +230,9 @@ static int parse_curve(struct pctx *c, const cJSON *o, struct rdef *d)
             return perr(c, path, "expected [offset, value]");
         if ((rc = dur_of(c, it->child, path, &d->curve->off[i])) != PW_OK)
             return rc;
-        const cJSON *v = it->child->next;
-        if (!cJSON_IsNumber(v) || !isfinite(v->valuedouble))
+        if (jsonv_number(it->child->next, -HUGE_VAL, HUGE_VAL, false, &d->curve->val[i]) !=
+            JSONV_NUM_OK)
             return perr(c, path, "value: expected a number");
-        d->curve->val[i] = v->valuedouble;
         if (i > 0 && d->curve->off[i] <= d->curve->off[i - 1])
             return perr(c, path, "offsets must increase");
     }

@@ -87,7 +87,7 @@ static const char *str(const cJSON *o, const char *k)
 static void test_import_and_lookup(void **state)
 {
     struct fx *f = *state;
-    assert_int_equal(model_schema_version(f->m), 3);
+    assert_int_equal(model_schema_version(f->m), MODEL_SCHEMA_LATEST);
     import_seed(f->m);
     struct pw_buf b;
     pw_buf_init(&b, 0);

@@ -66,7 +66,7 @@ static void test_json_round_trip(void **state)
     struct fx *f = *state;
     char err[256] = "";
     assert_int_equal(model_open(f->db, &f->m), PW_OK);
-    assert_int_equal(model_schema_version(f->m), 2);
+    assert_int_equal(model_schema_version(f->m), MODEL_SCHEMA_LATEST);
     assert_int_equal(model_import_json(f->m, park, strlen(park), 0, err, sizeof err), PW_OK);
     struct pw_buf b;
     pw_buf_init(&b, 0);
@@ -230,7 +230,7 @@ static void test_upgrade_from_v1(void **state)
     assert_int_equal(sqlite3_exec(db, v1, NULL, NULL, NULL), SQLITE_OK);
     sqlite3_close(db);
     assert_int_equal(model_open(f->db, &f->m), PW_OK);
-    assert_int_equal(model_schema_version(f->m), 2);
+    assert_int_equal(model_schema_version(f->m), MODEL_SCHEMA_LATEST);
     model_close(f->m);
     f->m = NULL;
     assert_int_equal(sqlite3_open(f->db, &db), SQLITE_OK);
