@@ -56,6 +56,7 @@ static void wo_error(struct http_resp *w, int rc, const char *err)
                  : rc == PW_EINVAL                                         ? 400
                  : rc == PW_ETOOBIG                                        ? 413
                  : rc == PW_EFULL                                          ? 409
+                 : rc == PW_ENOSPC                                         ? 507
                                                                            : 500;
     http_json_error(w, status, "%s", err && *err ? err : pw_strerror(rc));
 }

@@ -99,15 +99,15 @@ static int rp_put_locked(struct wo_store *s, const struct wo_scope *sc, enum sv_
         return PW_ENOTFOUND;
     }
     sqlite3_stmt *st;
-    int rc = wo_db_prepare(s,
-                           "INSERT INTO risk_point(id, enterprise, name, grade, area, lon, lat,"
-                           " measures, owner, updated_ms) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10)"
-                           " ON CONFLICT(id) DO UPDATE SET enterprise = excluded.enterprise,"
-                           " name = excluded.name, grade = excluded.grade, area = excluded.area,"
-                           " lon = excluded.lon, lat = excluded.lat, measures = excluded.measures,"
-                           " owner = excluded.owner, updated_ms = excluded.updated_ms"
-                           " WHERE risk_point.enterprise = excluded.enterprise OR ?11",
-                           &st);
+    int rc = db_prepare(s->dbh,
+                        "INSERT INTO risk_point(id, enterprise, name, grade, area, lon, lat,"
+                        " measures, owner, updated_ms) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10)"
+                        " ON CONFLICT(id) DO UPDATE SET enterprise = excluded.enterprise,"
+                        " name = excluded.name, grade = excluded.grade, area = excluded.area,"
+                        " lon = excluded.lon, lat = excluded.lat, measures = excluded.measures,"
+                        " owner = excluded.owner, updated_ms = excluded.updated_ms"
+                        " WHERE risk_point.enterprise = excluded.enterprise OR ?11",
+                        &st);
     if (rc)
         return rc;
     sqlite3_bind_text(st, 1, p->id, -1, SQLITE_TRANSIENT);
@@ -123,7 +123,7 @@ static int rp_put_locked(struct wo_store *s, const struct wo_scope *sc, enum sv_
     wo_bind_text_or_null(st, 9, p->owner);
     sqlite3_bind_int64(st, 10, now);
     sqlite3_bind_int(st, 11, role == SV_ROLE_PARK); /* only the park moves a point elsewhere */
-    rc = wo_run_done(st);
+    rc = wo_run_done(s, st);
     if (!rc && sqlite3_changes(s->db) == 0) {
         snprintf(err, cap, "id: risk point %s belongs to another enterprise", p->id);
         return PW_EPERM;
@@ -155,18 +155,18 @@ int wo_risk_points_json(struct wo_store *s, const struct wo_scope *scope, const 
     size_t start = out->len;
     sqlite3_stmt *st;
     pthread_mutex_lock(&s->mu);
-    int rc = wo_db_prepare(s,
-                           "SELECT id, enterprise, name, grade, area, lon, lat, measures, owner,"
-                           " updated_ms FROM risk_point WHERE (?1 IS NULL OR enterprise = ?1)"
-                           " AND (?2 IS NULL OR enterprise = ?2) ORDER BY id",
-                           &st);
+    int rc = db_prepare(s->dbh,
+                        "SELECT id, enterprise, name, grade, area, lon, lat, measures, owner,"
+                        " updated_ms FROM risk_point WHERE (?1 IS NULL OR enterprise = ?1)"
+                        " AND (?2 IS NULL OR enterprise = ?2) ORDER BY id",
+                        &st);
     if (rc)
         goto out;
     wo_bind_text_or_null(st, 1, scope ? scope->enterprise : NULL);
     wo_bind_text_or_null(st, 2, enterprise);
     rc = pw_buf_putc(out, '[');
-    int n = 0;
-    while (!rc && sqlite3_step(st) == SQLITE_ROW) {
+    int n = 0, k = PW_OK;
+    while (!rc && (k = db_step(s->dbh, st)) == 1) {
         int g = rp_grade((const char *)sqlite3_column_text(st, 3));
         if (g < 0)
             g = 3;
@@ -194,6 +194,8 @@ int wo_risk_points_json(struct wo_store *s, const struct wo_scope *scope, const 
         rc = rc ? rc : pw_buf_json_time(out, sqlite3_column_int64(st, 9));
         rc = rc ? rc : pw_buf_putc(out, '}');
     }
+    if (!rc && k != PW_OK)
+        rc = k;
     rc = rc ? rc : pw_buf_putc(out, ']');
     sqlite3_finalize(st);
 out:
@@ -321,7 +323,7 @@ int wo_risk_points_import_csv(struct wo_store *s, const struct wo_scope *scope, 
         goto out;
     }
     pthread_mutex_lock(&s->mu);
-    if ((rc = wo_db_exec(s, "BEGIN IMMEDIATE")) != PW_OK) {
+    if ((rc = db_exec(s->dbh, "BEGIN IMMEDIATE")) != PW_OK) {
         pthread_mutex_unlock(&s->mu);
         goto out;
     }
@@ -378,10 +380,10 @@ int wo_risk_points_import_csv(struct wo_store *s, const struct wo_scope *scope, 
             break;
         }
     }
-    if (!rc && (rc = wo_db_exec(s, "COMMIT")) == PW_OK)
+    if (!rc && (rc = db_exec(s->dbh, "COMMIT")) == PW_OK)
         *count = rows;
     if (rc)
-        wo_db_exec(s, "ROLLBACK");
+        db_exec(s->dbh, "ROLLBACK");
     pthread_mutex_unlock(&s->mu);
 out:
     free(cells);
@@ -398,16 +400,16 @@ struct hz {
 static int hz_load(struct wo_store *s, const struct wo_scope *sc, int64_t id, struct hz *h)
 {
     sqlite3_stmt *st;
-    int rc = wo_db_prepare(s,
-                           "SELECT id, enterprise, state, COALESCE(grade, ''), order_id,"
-                           " deadline_ms, created_ms, updated_ms, progress_ms, reporter"
-                           " FROM hazard WHERE id = ?1",
-                           &st);
+    int rc = db_prepare(s->dbh,
+                        "SELECT id, enterprise, state, COALESCE(grade, ''), order_id,"
+                        " deadline_ms, created_ms, updated_ms, progress_ms, reporter"
+                        " FROM hazard WHERE id = ?1",
+                        &st);
     if (rc)
         return rc;
     sqlite3_bind_int64(st, 1, id);
     rc = PW_ENOTFOUND;
-    if (sqlite3_step(st) == SQLITE_ROW) {
+    if (db_step(s->dbh, st) == 1) {
         memset(h, 0, sizeof *h);
         h->id = sqlite3_column_int64(st, 0);
         wo_col_text(st, 1, h->enterprise, sizeof h->enterprise);
@@ -429,10 +431,10 @@ static int hz_log(struct wo_store *s, int64_t id, int64_t now, const char *actio
                   const char *text)
 {
     sqlite3_stmt *st;
-    int rc = wo_db_prepare(s,
-                           "INSERT INTO hazard_log(hazard_id, at_ms, action, user, text)"
-                           " VALUES (?1,?2,?3,?4,?5)",
-                           &st);
+    int rc = db_prepare(s->dbh,
+                        "INSERT INTO hazard_log(hazard_id, at_ms, action, user, text)"
+                        " VALUES (?1,?2,?3,?4,?5)",
+                        &st);
     if (rc)
         return rc;
     sqlite3_bind_int64(st, 1, id);
@@ -440,7 +442,7 @@ static int hz_log(struct wo_store *s, int64_t id, int64_t now, const char *actio
     sqlite3_bind_text(st, 3, action, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 4, user, -1, SQLITE_TRANSIENT);
     wo_bind_text_or_null(st, 5, text);
-    return wo_run_done(st);
+    return wo_run_done(s, st);
 }
 
 int wo_hazard_create(struct wo_store *s, const struct wo_scope *scope, enum sv_role role,
@@ -477,14 +479,14 @@ int wo_hazard_create(struct wo_store *s, const struct wo_scope *scope, enum sv_r
     }
     pthread_mutex_lock(&s->mu);
     sqlite3_stmt *st;
-    int rc = wo_db_exec(s, "BEGIN IMMEDIATE");
+    int rc = db_exec(s->dbh, "BEGIN IMMEDIATE");
     if (rc)
         goto unlock;
-    if ((rc = wo_db_prepare(s,
-                            "INSERT INTO hazard(enterprise, title, description, grade, state,"
-                            " risk_point, reporter, created_ms, updated_ms)"
-                            " VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?8)",
-                            &st)) == PW_OK) {
+    if ((rc = db_prepare(s->dbh,
+                         "INSERT INTO hazard(enterprise, title, description, grade, state,"
+                         " risk_point, reporter, created_ms, updated_ms)"
+                         " VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?8)",
+                         &st)) == PW_OK) {
         sqlite3_bind_text(st, 1, ent, -1, SQLITE_TRANSIENT);
         sqlite3_bind_text(st, 2, n->title, -1, SQLITE_TRANSIENT);
         sqlite3_bind_text(st, 3, n->description ? n->description : "", -1, SQLITE_TRANSIENT);
@@ -493,15 +495,15 @@ int wo_hazard_create(struct wo_store *s, const struct wo_scope *scope, enum sv_r
         wo_bind_text_or_null(st, 6, n->risk_point);
         sqlite3_bind_text(st, 7, user, -1, SQLITE_TRANSIENT);
         sqlite3_bind_int64(st, 8, now);
-        rc = wo_run_done(st);
+        rc = wo_run_done(s, st);
     }
     if (!rc) {
         *id = sqlite3_last_insert_rowid(s->db);
         rc = hz_log(s, *id, now, "register", user, g >= 0 ? hz_names[g] : NULL);
     }
-    rc = rc ? rc : wo_db_exec(s, "COMMIT");
+    rc = rc ? rc : db_exec(s->dbh, "COMMIT");
     if (rc) {
-        wo_db_exec(s, "ROLLBACK");
+        db_exec(s->dbh, "ROLLBACK");
         snprintf(err, cap, "database error");
     }
 unlock:
@@ -594,16 +596,16 @@ int wo_hazard_act(struct wo_store *s, const struct wo_scope *scope, enum sv_role
         to = "closed";
     }
     sqlite3_stmt *st;
-    if ((rc = wo_db_exec(s, "BEGIN IMMEDIATE")))
+    if ((rc = db_exec(s->dbh, "BEGIN IMMEDIATE")))
         goto unlock;
-    rc = wo_db_prepare(s,
-                       "UPDATE hazard SET state = ?2, updated_ms = ?3,"
-                       " grade = COALESCE(?4, grade), measures = COALESCE(?5, measures),"
-                       " owner = COALESCE(?6, owner), funds = COALESCE(?7, funds),"
-                       " interim_plan = COALESCE(?8, interim_plan), plan = COALESCE(?9, plan),"
-                       " deadline_ms = CASE WHEN ?10 > 0 THEN ?10 ELSE deadline_ms END,"
-                       " progress_ms = CASE WHEN ?11 THEN ?3 ELSE progress_ms END WHERE id = ?1",
-                       &st);
+    rc = db_prepare(s->dbh,
+                    "UPDATE hazard SET state = ?2, updated_ms = ?3,"
+                    " grade = COALESCE(?4, grade), measures = COALESCE(?5, measures),"
+                    " owner = COALESCE(?6, owner), funds = COALESCE(?7, funds),"
+                    " interim_plan = COALESCE(?8, interim_plan), plan = COALESCE(?9, plan),"
+                    " deadline_ms = CASE WHEN ?10 > 0 THEN ?10 ELSE deadline_ms END,"
+                    " progress_ms = CASE WHEN ?11 THEN ?3 ELSE progress_ms END WHERE id = ?1",
+                    &st);
     if (!rc) {
         sqlite3_bind_int64(st, 1, id);
         sqlite3_bind_text(st, 2, to, -1, SQLITE_STATIC);
@@ -617,7 +619,7 @@ int wo_hazard_act(struct wo_store *s, const struct wo_scope *scope, enum sv_role
         wo_bind_text_or_null(st, 9, r5 ? args->plan : NULL);
         sqlite3_bind_int64(st, 10, r5 ? args->deadline : 0);
         sqlite3_bind_int(st, 11, a == WO_HZ_PROGRESS || r5);
-        rc = wo_run_done(st);
+        rc = wo_run_done(s, st);
     }
     if (a == WO_HZ_RECTIFY) {
         char d[32];
@@ -629,9 +631,9 @@ int wo_hazard_act(struct wo_store *s, const struct wo_scope *scope, enum sv_role
                      text         ? text
                      : logtext[0] ? logtext
                                   : NULL);
-    rc = rc ? rc : wo_db_exec(s, "COMMIT");
+    rc = rc ? rc : db_exec(s->dbh, "COMMIT");
     if (rc) {
-        wo_db_exec(s, "ROLLBACK");
+        db_exec(s->dbh, "ROLLBACK");
         snprintf(err, cap, "database error");
         goto unlock;
     }
@@ -652,10 +654,10 @@ int wo_hazard_act(struct wo_store *s, const struct wo_scope *scope, enum sv_role
         int64_t oid = 0;
         if (wo_create(s, NULL, SV_ROLE_SYSTEM, "system", &n, now, &oid, e2, sizeof e2) == PW_OK) {
             pthread_mutex_lock(&s->mu);
-            if (wo_db_prepare(s, "UPDATE hazard SET order_id = ?2 WHERE id = ?1", &st) == PW_OK) {
+            if (db_prepare(s->dbh, "UPDATE hazard SET order_id = ?2 WHERE id = ?1", &st) == PW_OK) {
                 sqlite3_bind_int64(st, 1, id);
                 sqlite3_bind_int64(st, 2, oid);
-                wo_run_done(st);
+                wo_run_done(s, st);
             }
             pthread_mutex_unlock(&s->mu);
         } else {
@@ -732,11 +734,11 @@ int wo_hazards_json(struct wo_store *s, const struct wo_scope *scope, const char
         return PW_EINVAL;
     sqlite3_stmt *st;
     pthread_mutex_lock(&s->mu);
-    int rc = wo_db_prepare(s,
-                           "SELECT " HZ_COLS " FROM hazard WHERE (?1 IS NULL OR enterprise = ?1)"
-                           " AND (?2 IS NULL OR state = ?2) AND (?3 IS NULL OR grade = ?3)"
-                           " AND (?4 IS NULL OR enterprise = ?4) ORDER BY id DESC LIMIT 10000",
-                           &st);
+    int rc = db_prepare(s->dbh,
+                        "SELECT " HZ_COLS " FROM hazard WHERE (?1 IS NULL OR enterprise = ?1)"
+                        " AND (?2 IS NULL OR state = ?2) AND (?3 IS NULL OR grade = ?3)"
+                        " AND (?4 IS NULL OR enterprise = ?4) ORDER BY id DESC LIMIT 10000",
+                        &st);
     if (rc)
         goto out;
     wo_bind_text_or_null(st, 1, scope ? scope->enterprise : NULL);
@@ -744,11 +746,13 @@ int wo_hazards_json(struct wo_store *s, const struct wo_scope *scope, const char
     wo_bind_text_or_null(st, 3, g >= 0 ? hz_levels[g] : NULL);
     wo_bind_text_or_null(st, 4, enterprise);
     rc = pw_buf_putc(out, '[');
-    int n = 0;
-    while (!rc && sqlite3_step(st) == SQLITE_ROW) {
+    int n = 0, k = PW_OK;
+    while (!rc && (k = db_step(s->dbh, st)) == 1) {
         rc = n++ ? pw_buf_putc(out, ',') : PW_OK;
         rc = rc ? rc : hz_json(st, now, out);
     }
+    if (!rc && k != PW_OK)
+        rc = k;
     rc = rc ? rc : pw_buf_putc(out, ']');
     sqlite3_finalize(st);
 out:
@@ -768,23 +772,23 @@ int wo_hazard_get_json(struct wo_store *s, const struct wo_scope *scope, int64_t
     int rc = hz_load(s, scope, id, &h);
     if (rc)
         goto out;
-    if ((rc = wo_db_prepare(s, "SELECT " HZ_COLS " FROM hazard WHERE id = ?1", &st)))
+    if ((rc = db_prepare(s->dbh, "SELECT " HZ_COLS " FROM hazard WHERE id = ?1", &st)))
         goto out;
     sqlite3_bind_int64(st, 1, id);
-    if (sqlite3_step(st) == SQLITE_ROW)
+    if (db_step(s->dbh, st) == 1)
         rc = hz_json(st, now, out);
     sqlite3_finalize(st);
     if (rc)
         goto out;
     out->len--;
     rc = pw_buf_puts(out, ",\"log\":[");
-    if (!rc && !(rc = wo_db_prepare(s,
-                                    "SELECT at_ms, action, user, text FROM hazard_log WHERE"
-                                    " hazard_id = ?1 ORDER BY id LIMIT 1000",
-                                    &st))) {
+    if (!rc && !(rc = db_prepare(s->dbh,
+                                 "SELECT at_ms, action, user, text FROM hazard_log WHERE"
+                                 " hazard_id = ?1 ORDER BY id LIMIT 1000",
+                                 &st))) {
         sqlite3_bind_int64(st, 1, id);
-        int n = 0;
-        while (!rc && sqlite3_step(st) == SQLITE_ROW) {
+        int n = 0, k = PW_OK;
+        while (!rc && (k = db_step(s->dbh, st)) == 1) {
             rc = pw_buf_puts(out, n++ ? ",{\"at\":" : "{\"at\":");
             rc = rc ? rc : pw_buf_json_time(out, sqlite3_column_int64(st, 0));
             rc = rc ? rc : pw_buf_puts(out, ",\"action\":");
@@ -795,6 +799,8 @@ int wo_hazard_get_json(struct wo_store *s, const struct wo_scope *scope, int64_t
             rc = rc ? rc : pw_buf_json_str_or_null(out, (const char *)sqlite3_column_text(st, 3));
             rc = rc ? rc : pw_buf_putc(out, '}');
         }
+        if (!rc && k != PW_OK)
+            rc = k;
         sqlite3_finalize(st);
     }
     rc = rc ? rc : pw_buf_puts(out, "]}");

@@ -2,6 +2,7 @@
 #ifndef PW_WO_INT_H
 #define PW_WO_INT_H
 
+#include "db/db.h"
 #include "workorder/workorder.h"
 
 #include <pthread.h>
@@ -16,7 +17,8 @@ struct sub {
 
 struct wo_store {
     pthread_mutex_t mu;
-    sqlite3 *db;
+    struct db *dbh; /* workorders.db through src/db (DB_DURABLE) */
+    sqlite3 *db;    /* db_handle(dbh): binds, changes, last insert rowid */
     struct model *model;
     struct alarm_store *alarms; /* for the closing rule of orders from alarms; may be NULL */
     struct sv_rules rules;
@@ -28,12 +30,11 @@ struct wo_store {
     struct sub subs[WO_SUBSCRIBERS_MAX];
 };
 
-int wo_db_exec(struct wo_store *s, const char *sql);
-int wo_db_prepare(struct wo_store *s, const char *sql, sqlite3_stmt **st);
 void wo_bind_text_or_null(sqlite3_stmt *st, int i, const char *v);
 void wo_col_text(sqlite3_stmt *st, int i, char *buf, size_t cap);
-/* Steps and finalizes: PW_OK (done), PW_EEXIST (constraint), PW_EDB. */
-int wo_run_done(sqlite3_stmt *st);
+/* Steps and finalizes: PW_OK (done), PW_EEXIST (constraint, not logged: the caller says what
+ * exists), else db_error's mapped error (PW_ENOSPC, PW_EIO, PW_EDB), logged with its cause. */
+int wo_run_done(struct wo_store *s, sqlite3_stmt *st);
 bool wo_valid_id(const char *s);
 /* UTF-8 of at most max bytes without control characters other than tab and line breaks. */
 bool wo_valid_text(const char *s, size_t max);

@@ -119,32 +119,7 @@ struct row {
     " signed_ms, submitted_ms, closed_ms, review_due_ms, fired_level, returns, ext_requests,"      \
     " ext_pending_ms, late_sign, submitted_on_time"
 
-/* ---- SQLite helpers ---- */
-
-int wo_db_exec(struct wo_store *s, const char *sql)
-{
-    char *msg = NULL;
-    if (sqlite3_exec(s->db, sql, NULL, NULL, &msg) != SQLITE_OK) {
-        char q[256];
-        PW_LOG_ERROR("workorder", "sqlite exec failed", "err=%s",
-                     pw_log_quote(q, sizeof q, msg ? msg : sqlite3_errmsg(s->db)));
-        sqlite3_free(msg);
-        return PW_EDB;
-    }
-    return PW_OK;
-}
-
-int wo_db_prepare(struct wo_store *s, const char *sql, sqlite3_stmt **st)
-{
-    if (sqlite3_prepare_v2(s->db, sql, -1, st, NULL) != SQLITE_OK) {
-        char q[256];
-        PW_LOG_ERROR("workorder", "sqlite prepare failed", "err=%s",
-                     pw_log_quote(q, sizeof q, sqlite3_errmsg(s->db)));
-        *st = NULL;
-        return PW_EDB;
-    }
-    return PW_OK;
-}
+/* ---- SQLite helpers (around src/db) ---- */
 
 void wo_bind_text_or_null(sqlite3_stmt *st, int i, const char *v)
 {
@@ -168,15 +143,15 @@ void wo_col_text(sqlite3_stmt *st, int i, char *buf, size_t cap)
     snprintf(buf, cap, "%s", t ? (const char *)t : "");
 }
 
-int wo_run_done(sqlite3_stmt *st)
+int wo_run_done(struct wo_store *s, sqlite3_stmt *st)
 {
-    int rc = sqlite3_step(st);
+    int k = sqlite3_step(st), rc = PW_OK;
+    if (k == SQLITE_CONSTRAINT || (k & 0xff) == SQLITE_CONSTRAINT)
+        rc = PW_EEXIST;
+    else if (k != SQLITE_DONE)
+        rc = db_error(s->dbh, "step");
     sqlite3_finalize(st);
-    if (rc == SQLITE_DONE)
-        return PW_OK;
-    if (rc == SQLITE_CONSTRAINT || (rc & 0xff) == SQLITE_CONSTRAINT)
-        return PW_EEXIST;
-    return PW_EDB;
+    return rc;
 }
 
 bool wo_valid_id(const char *s)
@@ -215,31 +190,6 @@ bool wo_valid_text(const char *s, size_t max)
 
 /* ---- open / close ---- */
 
-static int migrate(struct wo_store *s)
-{
-    sqlite3_stmt *st;
-    int v = 0, rc = wo_db_prepare(s, "PRAGMA user_version", &st);
-    if (rc)
-        return rc;
-    if (sqlite3_step(st) == SQLITE_ROW)
-        v = sqlite3_column_int(st, 0);
-    sqlite3_finalize(st);
-    int n = (int)PW_ARRAY_LEN(migrations);
-    if (v > n)
-        return PW_ECONFLICT;
-    for (; v < n; v++) {
-        char sql[64];
-        snprintf(sql, sizeof sql, "PRAGMA user_version = %d; COMMIT;", v + 1);
-        if ((rc = wo_db_exec(s, "BEGIN IMMEDIATE")) != PW_OK)
-            return rc;
-        if ((rc = wo_db_exec(s, migrations[v])) != PW_OK || (rc = wo_db_exec(s, sql)) != PW_OK) {
-            wo_db_exec(s, "ROLLBACK");
-            return rc;
-        }
-    }
-    return PW_OK;
-}
-
 int wo_store_open(const char *path, const char *evidence_dir, struct model *model,
                   const struct sv_rules *rules, const struct sv_board_rule *board,
                   int64_t evidence_max, struct wo_store **out)
@@ -261,21 +211,16 @@ int wo_store_open(const char *path, const char *evidence_dir, struct model *mode
         rc = PW_EIO;
         goto fail;
     }
-    if (sqlite3_open_v2(path, &s->db,
-                        SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
-                        NULL) != SQLITE_OK) {
-        PW_LOG_ERROR("workorder", "cannot open database", "path=%s err=%s",
-                     pw_log_quote(q, sizeof q, path),
-                     s->db ? sqlite3_errmsg(s->db) : "out of memory");
+    /* DB_DURABLE (WAL, synchronous=FULL): every acknowledged action is on disk when the call
+     * returns, kill -9 and power loss included */
+    struct db_opts dbo = {.what = "workorders",
+                          .durability = DB_DURABLE,
+                          .migrations = migrations,
+                          .n_migrations = PW_ARRAY_LEN(migrations),
+                          .foreign_keys = true};
+    if ((rc = db_open(path, &dbo, &s->dbh)) != PW_OK)
         goto fail;
-    }
-    sqlite3_busy_timeout(s->db, 5000);
-    sqlite3_extended_result_codes(s->db, 1);
-    /* synchronous=FULL: every acknowledged action is on disk, power loss included */
-    if ((rc = wo_db_exec(s, "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;"
-                            " PRAGMA foreign_keys = ON;")) != PW_OK ||
-        (rc = migrate(s)) != PW_OK)
-        goto fail;
+    s->db = db_handle(s->dbh);
     *out = s;
     return PW_OK;
 fail:
@@ -296,9 +241,9 @@ static const char *close_refused(struct wo_store *s, const struct row *r)
         return NULL;
     sqlite3_stmt *st;
     int n = 0;
-    if (wo_db_prepare(s, "SELECT count(*) FROM evidence WHERE order_id = ?1", &st) == PW_OK) {
+    if (db_prepare(s->dbh, "SELECT count(*) FROM evidence WHERE order_id = ?1", &st) == PW_OK) {
         sqlite3_bind_int64(st, 1, r->id);
-        if (sqlite3_step(st) == SQLITE_ROW)
+        if (db_step(s->dbh, st) == 1)
             n = sqlite3_column_int(st, 0);
         sqlite3_finalize(st);
     }
@@ -315,8 +260,7 @@ void wo_store_close(struct wo_store *s)
 {
     if (!s)
         return;
-    if (s->db)
-        sqlite3_close(s->db);
+    db_close(s->dbh);
     pthread_mutex_destroy(&s->mu);
     pthread_mutex_destroy(&s->sub_mu);
     free(s);
@@ -411,19 +355,19 @@ static bool in_scope(const struct wo_scope *sc, const struct row *r)
 static int row_load(struct wo_store *s, const struct wo_scope *sc, int64_t id, struct row *r)
 {
     sqlite3_stmt *st;
-    int rc = wo_db_prepare(s, "SELECT " ROW_COLS " FROM work_order WHERE id = ?1", &st);
+    int rc = db_prepare(s->dbh, "SELECT " ROW_COLS " FROM work_order WHERE id = ?1", &st);
     if (rc)
         return rc;
     sqlite3_bind_int64(st, 1, id);
-    int k = sqlite3_step(st);
-    if (k == SQLITE_ROW) {
+    int k = db_step(s->dbh, st);
+    if (k == 1) {
         row_read(st, r);
         if (!in_scope(sc, r)) {
             row_free(r);
             rc = PW_ENOTFOUND;
         }
     } else {
-        rc = k == SQLITE_DONE ? PW_ENOTFOUND : PW_EDB;
+        rc = k == PW_OK ? PW_ENOTFOUND : k;
     }
     sqlite3_finalize(st);
     return rc;
@@ -441,14 +385,14 @@ static int64_t next_due(const struct wo_store *s, const struct sv_order *o)
 static int row_save(struct wo_store *s, const struct row *r, int64_t now)
 {
     sqlite3_stmt *st;
-    int rc = wo_db_prepare(s,
-                           "UPDATE work_order SET state = ?2, updated_ms = ?3, ext_ms = ?4,"
-                           " paused_ms = ?5, paused_since = ?6, signed_ms = ?7, submitted_ms = ?8,"
-                           " closed_ms = ?9, review_due_ms = ?10, fired_level = ?11, returns = ?12,"
-                           " ext_requests = ?13, ext_pending_ms = ?14, late_sign = ?15,"
-                           " submitted_on_time = ?16, next_ms = ?17, enterprise = ?18,"
-                           " department = ?19, assignee = ?20 WHERE id = ?1",
-                           &st);
+    int rc = db_prepare(s->dbh,
+                        "UPDATE work_order SET state = ?2, updated_ms = ?3, ext_ms = ?4,"
+                        " paused_ms = ?5, paused_since = ?6, signed_ms = ?7, submitted_ms = ?8,"
+                        " closed_ms = ?9, review_due_ms = ?10, fired_level = ?11, returns = ?12,"
+                        " ext_requests = ?13, ext_pending_ms = ?14, late_sign = ?15,"
+                        " submitted_on_time = ?16, next_ms = ?17, enterprise = ?18,"
+                        " department = ?19, assignee = ?20 WHERE id = ?1",
+                        &st);
     if (rc)
         return rc;
     const struct sv_order *o = &r->o;
@@ -472,7 +416,7 @@ static int row_save(struct wo_store *s, const struct row *r, int64_t now)
     wo_bind_text_or_null(st, 18, r->enterprise);
     wo_bind_text_or_null(st, 19, r->department);
     wo_bind_text_or_null(st, 20, r->assignee);
-    return wo_run_done(st);
+    return wo_run_done(s, st);
 }
 
 static int history_add(struct wo_store *s, int64_t order, int64_t at, const char *action,
@@ -480,10 +424,10 @@ static int history_add(struct wo_store *s, int64_t order, int64_t at, const char
                        const char *text, const char *detail)
 {
     sqlite3_stmt *st;
-    int rc = wo_db_prepare(s,
-                           "INSERT INTO history(order_id, at_ms, action, user, role, from_state,"
-                           " to_state, text, detail) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9)",
-                           &st);
+    int rc = db_prepare(s->dbh,
+                        "INSERT INTO history(order_id, at_ms, action, user, role, from_state,"
+                        " to_state, text, detail) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9)",
+                        &st);
     if (rc)
         return rc;
     sqlite3_bind_int64(st, 1, order);
@@ -495,7 +439,7 @@ static int history_add(struct wo_store *s, int64_t order, int64_t at, const char
     wo_bind_text_or_null(st, 7, to);
     wo_bind_text_or_null(st, 8, text);
     wo_bind_text_or_null(st, 9, detail);
-    return wo_run_done(st);
+    return wo_run_done(s, st);
 }
 
 /* ---- JSON ---- */
@@ -659,17 +603,17 @@ int wo_create(struct wo_store *s, const struct wo_scope *scope, enum sv_role rol
     memset(&r, 0, sizeof r);
     pthread_mutex_lock(&s->mu);
     sqlite3_stmt *st = NULL;
-    if ((rc = wo_db_exec(s, "BEGIN IMMEDIATE")) != PW_OK)
+    if ((rc = db_exec(s->dbh, "BEGIN IMMEDIATE")) != PW_OK)
         goto unlock;
     if (n->alarm_group > 0) {
         /* one open order per alarm group */
-        if ((rc = wo_db_prepare(s,
-                                "SELECT id FROM work_order WHERE alarm_group = ?1"
-                                " AND state NOT IN ('closed', 'cancelled')",
-                                &st)) != PW_OK)
+        if ((rc = db_prepare(s->dbh,
+                             "SELECT id FROM work_order WHERE alarm_group = ?1"
+                             " AND state NOT IN ('closed', 'cancelled')",
+                             &st)) != PW_OK)
             goto rollback;
         sqlite3_bind_int64(st, 1, n->alarm_group);
-        if (sqlite3_step(st) == SQLITE_ROW) {
+        if (db_step(s->dbh, st) == 1) {
             *id = sqlite3_column_int64(st, 0);
             sqlite3_finalize(st);
             rc = PW_EEXIST;
@@ -678,15 +622,14 @@ int wo_create(struct wo_store *s, const struct wo_scope *scope, enum sv_role rol
         }
         sqlite3_finalize(st);
     }
-    if ((rc = wo_db_prepare(
-             s,
-             "INSERT INTO work_order(title, description, priority, source, enterprise,"
-             " department, assignee, dispatcher, requester, requester_enterprise,"
-             " alarm_id, alarm_group, hazard_id, state, created_ms, updated_ms,"
-             " dispatched_ms, sign_due_ms, base_due_ms, fired_level, next_ms)"
-             " VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,'dispatched',?14,"
-             " ?14,?14,?15,?16,-1,?17)",
-             &st)) != PW_OK)
+    if ((rc = db_prepare(s->dbh,
+                         "INSERT INTO work_order(title, description, priority, source, enterprise,"
+                         " department, assignee, dispatcher, requester, requester_enterprise,"
+                         " alarm_id, alarm_group, hazard_id, state, created_ms, updated_ms,"
+                         " dispatched_ms, sign_due_ms, base_due_ms, fired_level, next_ms)"
+                         " VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,'dispatched',?14,"
+                         " ?14,?14,?15,?16,-1,?17)",
+                         &st)) != PW_OK)
         goto rollback;
     sqlite3_bind_text(st, 1, n->title, -1, SQLITE_TRANSIENT);
     sqlite3_bind_text(st, 2, n->description ? n->description : "", -1, SQLITE_TRANSIENT);
@@ -705,7 +648,7 @@ int wo_create(struct wo_store *s, const struct wo_scope *scope, enum sv_role rol
     sqlite3_bind_int64(st, 15, o.sign_due_at);
     sqlite3_bind_int64(st, 16, o.base_due_at);
     bind_id_or_null(st, 17, next_due(s, &o));
-    if ((rc = wo_run_done(st)) != PW_OK)
+    if ((rc = wo_run_done(s, st)) != PW_OK)
         goto rollback;
     int64_t nid = sqlite3_last_insert_rowid(s->db);
     char detail[64] = "";
@@ -713,7 +656,7 @@ int wo_create(struct wo_store *s, const struct wo_scope *scope, enum sv_role rol
         snprintf(detail, sizeof detail, "alarm %lld", (long long)n->alarm_id);
     if ((rc = history_add(s, nid, now, "dispatch", user ? user : "system", sv_role_name(role), NULL,
                           "dispatched", NULL, detail)) != PW_OK ||
-        (rc = wo_db_exec(s, "COMMIT")) != PW_OK)
+        (rc = db_exec(s->dbh, "COMMIT")) != PW_OK)
         goto rollback;
     rc = row_load(s, NULL, nid, &r);
     *id = nid;
@@ -726,7 +669,7 @@ int wo_create(struct wo_store *s, const struct wo_scope *scope, enum sv_role rol
     row_free(&r);
     return PW_OK;
 rollback:
-    wo_db_exec(s, "ROLLBACK");
+    db_exec(s->dbh, "ROLLBACK");
     if (rc == PW_EDB)
         snprintf(err, cap, "database error");
 unlock:
@@ -740,25 +683,25 @@ int wo_note_alarm(struct wo_store *s, int64_t id, int64_t alarm_id, const char *
     snprintf(detail, sizeof detail, "alarm %lld", (long long)alarm_id);
     struct row r;
     pthread_mutex_lock(&s->mu);
-    int rc = wo_db_exec(s, "BEGIN IMMEDIATE");
+    int rc = db_exec(s->dbh, "BEGIN IMMEDIATE");
     if (rc)
         goto unlock;
     sqlite3_stmt *st;
     bool seen = false;
-    if ((rc = wo_db_prepare(s,
-                            "SELECT 1 FROM history WHERE order_id = ?1 AND detail = ?2"
-                            " AND action IN ('dispatch', 'alarm') LIMIT 1",
-                            &st)) == PW_OK) {
+    if ((rc = db_prepare(s->dbh,
+                         "SELECT 1 FROM history WHERE order_id = ?1 AND detail = ?2"
+                         " AND action IN ('dispatch', 'alarm') LIMIT 1",
+                         &st)) == PW_OK) {
         sqlite3_bind_int64(st, 1, id);
         sqlite3_bind_text(st, 2, detail, -1, SQLITE_TRANSIENT);
-        seen = sqlite3_step(st) == SQLITE_ROW;
+        seen = db_step(s->dbh, st) == 1;
         sqlite3_finalize(st);
     }
     if (!rc && !seen)
         rc = history_add(s, id, now, "alarm", "system", "system", NULL, NULL, text, detail);
-    rc = rc ? rc : wo_db_exec(s, "COMMIT");
+    rc = rc ? rc : db_exec(s->dbh, "COMMIT");
     if (rc) {
-        wo_db_exec(s, "ROLLBACK");
+        db_exec(s->dbh, "ROLLBACK");
         goto unlock;
     }
     if (seen || row_load(s, NULL, id, &r) != PW_OK) {
@@ -812,7 +755,7 @@ int wo_act(struct wo_store *s, const struct wo_scope *scope, enum sv_role role, 
     struct row r;
     memset(&r, 0, sizeof r);
     pthread_mutex_lock(&s->mu);
-    int rc = wo_db_exec(s, "BEGIN IMMEDIATE");
+    int rc = db_exec(s->dbh, "BEGIN IMMEDIATE");
     if (rc)
         goto unlock;
     if ((rc = row_load(s, scope, id, &r)) != PW_OK) {
@@ -858,7 +801,7 @@ int wo_act(struct wo_store *s, const struct wo_scope *scope, enum sv_role role, 
     if ((rc = row_save(s, &r, now)) != PW_OK ||
         (rc = history_add(s, id, now, sv_action_name(a), user, sv_role_name(role),
                           sv_state_name(from), sv_state_name(r.o.state), text, detail)) != PW_OK ||
-        (rc = wo_db_exec(s, "COMMIT")) != PW_OK) {
+        (rc = db_exec(s->dbh, "COMMIT")) != PW_OK) {
         snprintf(err, cap, "database error");
         goto rollback;
     }
@@ -867,7 +810,7 @@ int wo_act(struct wo_store *s, const struct wo_scope *scope, enum sv_role role, 
     row_free(&r);
     return PW_OK;
 rollback:
-    wo_db_exec(s, "ROLLBACK");
+    db_exec(s->dbh, "ROLLBACK");
 unlock:
     pthread_mutex_unlock(&s->mu);
     row_free(&r);
@@ -889,8 +832,8 @@ int wo_list_json(struct wo_store *s, const struct wo_scope *scope, const struct 
     int limit = f->limit <= 0 ? WO_LIST_DEFAULT : f->limit > WO_LIST_MAX ? WO_LIST_MAX : f->limit;
     sqlite3_stmt *st;
     pthread_mutex_lock(&s->mu);
-    int rc = wo_db_prepare(
-        s,
+    int rc = db_prepare(
+        s->dbh,
         "SELECT " ROW_COLS " FROM work_order WHERE"
         " (?1 IS NULL OR enterprise = ?1 OR requester_enterprise = ?1)"
         " AND (?2 IS NULL OR department = ?2)"
@@ -913,15 +856,15 @@ int wo_list_json(struct wo_store *s, const struct wo_scope *scope, const struct 
     sqlite3_bind_int(st, 9, limit);
     rc = pw_buf_putc(out, '[');
     int k, n = 0;
-    while (!rc && (k = sqlite3_step(st)) == SQLITE_ROW) {
+    while (!rc && (k = db_step(s->dbh, st)) == 1) {
         struct row r;
         row_read(st, &r);
         rc = n++ ? pw_buf_putc(out, ',') : PW_OK;
         rc = rc ? rc : row_json(s, &r, now, out);
         row_free(&r);
     }
-    if (!rc && k != SQLITE_DONE)
-        rc = PW_EDB;
+    if (!rc && k != PW_OK)
+        rc = k;
     rc = rc ? rc : pw_buf_putc(out, ']');
     sqlite3_finalize(st);
 out:
@@ -963,15 +906,15 @@ int wo_get_json(struct wo_store *s, const struct wo_scope *scope, int64_t id, in
         goto out;
     out->len--; /* reopen the object */
     rc = pw_buf_puts(out, ",\"history\":[");
-    if (!rc && (rc = wo_db_prepare(s,
-                                   "SELECT at_ms, action, user, role, from_state, to_state, text,"
-                                   " detail FROM (SELECT * FROM history WHERE order_id = ?1"
-                                   " ORDER BY id DESC LIMIT ?2) ORDER BY id",
-                                   &st)) == PW_OK) {
+    if (!rc && (rc = db_prepare(s->dbh,
+                                "SELECT at_ms, action, user, role, from_state, to_state, text,"
+                                " detail FROM (SELECT * FROM history WHERE order_id = ?1"
+                                " ORDER BY id DESC LIMIT ?2) ORDER BY id",
+                                &st)) == PW_OK) {
         sqlite3_bind_int64(st, 1, id);
         sqlite3_bind_int(st, 2, WO_HISTORY_MAX);
         int n = 0;
-        while (!rc && (k = sqlite3_step(st)) == SQLITE_ROW) {
+        while (!rc && (k = db_step(s->dbh, st)) == 1) {
             rc = pw_buf_puts(out, n++ ? ",{\"at\":" : "{\"at\":");
             rc = rc ? rc : pw_buf_json_time(out, sqlite3_column_int64(st, 0));
             static const char *const keys[] = {"action", "user", "role",  "from",
@@ -984,17 +927,19 @@ int wo_get_json(struct wo_store *s, const struct wo_scope *scope, int64_t id, in
             }
             rc = rc ? rc : pw_buf_putc(out, '}');
         }
+        if (!rc && k != PW_OK)
+            rc = k;
         sqlite3_finalize(st);
         st = NULL;
     }
     rc = rc ? rc : pw_buf_puts(out, "],\"evidence\":[");
-    if (!rc && (rc = wo_db_prepare(s,
-                                   "SELECT sha256, size, content_type, filename, user, at_ms FROM"
-                                   " evidence WHERE order_id = ?1 ORDER BY id",
-                                   &st)) == PW_OK) {
+    if (!rc && (rc = db_prepare(s->dbh,
+                                "SELECT sha256, size, content_type, filename, user, at_ms FROM"
+                                " evidence WHERE order_id = ?1 ORDER BY id",
+                                &st)) == PW_OK) {
         sqlite3_bind_int64(st, 1, id);
         int n = 0;
-        while (!rc && (k = sqlite3_step(st)) == SQLITE_ROW) {
+        while (!rc && (k = db_step(s->dbh, st)) == 1) {
             rc = pw_buf_puts(out, n++ ? ",{\"sha256\":" : "{\"sha256\":");
             rc = rc ? rc : pw_buf_json_str(out, (const char *)sqlite3_column_text(st, 0));
             rc = rc ? rc
@@ -1009,6 +954,8 @@ int wo_get_json(struct wo_store *s, const struct wo_scope *scope, int64_t id, in
             rc = rc ? rc : pw_buf_json_time(out, sqlite3_column_int64(st, 5));
             rc = rc ? rc : pw_buf_putc(out, '}');
         }
+        if (!rc && k != PW_OK)
+            rc = k;
         sqlite3_finalize(st);
     }
     rc = rc ? rc : pw_buf_puts(out, "]}");
@@ -1038,16 +985,16 @@ int wo_tick(struct wo_store *s, int64_t now, int *fired, int64_t *next)
         bool have = false;
         int from = 0, to = -1;
         pthread_mutex_lock(&s->mu);
-        if ((rc = wo_db_exec(s, "BEGIN IMMEDIATE")) != PW_OK) {
+        if ((rc = db_exec(s->dbh, "BEGIN IMMEDIATE")) != PW_OK) {
             pthread_mutex_unlock(&s->mu);
             break;
         }
-        if ((rc = wo_db_prepare(s,
-                                "SELECT " ROW_COLS " FROM work_order WHERE next_ms IS NOT NULL"
-                                " AND next_ms <= ?1 ORDER BY next_ms LIMIT 1",
-                                &st)) == PW_OK) {
+        if ((rc = db_prepare(s->dbh,
+                             "SELECT " ROW_COLS " FROM work_order WHERE next_ms IS NOT NULL"
+                             " AND next_ms <= ?1 ORDER BY next_ms LIMIT 1",
+                             &st)) == PW_OK) {
             sqlite3_bind_int64(st, 1, now);
-            if (sqlite3_step(st) == SQLITE_ROW) {
+            if (db_step(s->dbh, st) == 1) {
                 row_read(st, &r);
                 have = true;
             }
@@ -1065,9 +1012,9 @@ int wo_tick(struct wo_store *s, int64_t now, int *fired, int64_t *next)
         if (have && !rc)
             rc = row_save(s, &r, now); /* also clears next_ms when nothing is due any more */
         if (!rc)
-            rc = wo_db_exec(s, "COMMIT");
+            rc = db_exec(s->dbh, "COMMIT");
         if (rc)
-            wo_db_exec(s, "ROLLBACK");
+            db_exec(s->dbh, "ROLLBACK");
         pthread_mutex_unlock(&s->mu);
         if (!have || rc) {
             if (have)
@@ -1085,9 +1032,9 @@ int wo_tick(struct wo_store *s, int64_t now, int *fired, int64_t *next)
     if (next && rc == PW_OK) {
         sqlite3_stmt *st;
         pthread_mutex_lock(&s->mu);
-        if (wo_db_prepare(s, "SELECT min(next_ms) FROM work_order WHERE next_ms IS NOT NULL",
-                          &st) == PW_OK) {
-            if (sqlite3_step(st) == SQLITE_ROW)
+        if (db_prepare(s->dbh, "SELECT min(next_ms) FROM work_order WHERE next_ms IS NOT NULL",
+                       &st) == PW_OK) {
+            if (db_step(s->dbh, st) == 1)
                 *next = sqlite3_column_int64(st, 0);
             sqlite3_finalize(st);
         }
@@ -1197,10 +1144,10 @@ int wo_evidence_add(struct wo_store *s, const struct wo_scope *scope, enum sv_ro
         goto unlock;
     }
     sqlite3_stmt *st;
-    if ((rc = wo_db_prepare(s, "SELECT count(*) FROM evidence WHERE order_id = ?1", &st)))
+    if ((rc = db_prepare(s->dbh, "SELECT count(*) FROM evidence WHERE order_id = ?1", &st)))
         goto unlock;
     sqlite3_bind_int64(st, 1, id);
-    int count = sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int(st, 0) : 0;
+    int count = db_step(s->dbh, st) == 1 ? sqlite3_column_int(st, 0) : 0;
     sqlite3_finalize(st);
     if (count >= WO_EVIDENCE_PER_ORDER) {
         rc = PW_EFULL;
@@ -1212,12 +1159,12 @@ int wo_evidence_add(struct wo_store *s, const struct wo_scope *scope, enum sv_ro
         snprintf(err, cap, "cannot store the file: %s", pw_strerror(rc));
         goto unlock;
     }
-    if ((rc = wo_db_exec(s, "BEGIN IMMEDIATE")))
+    if ((rc = db_exec(s->dbh, "BEGIN IMMEDIATE")))
         goto unlock;
-    if ((rc = wo_db_prepare(s,
-                            "INSERT INTO evidence(order_id, sha256, size, content_type, filename,"
-                            " user, at_ms) VALUES (?1,?2,?3,?4,?5,?6,?7)",
-                            &st)) == PW_OK) {
+    if ((rc = db_prepare(s->dbh,
+                         "INSERT INTO evidence(order_id, sha256, size, content_type, filename,"
+                         " user, at_ms) VALUES (?1,?2,?3,?4,?5,?6,?7)",
+                         &st)) == PW_OK) {
         sqlite3_bind_int64(st, 1, id);
         sqlite3_bind_text(st, 2, sha_hex, -1, SQLITE_TRANSIENT);
         sqlite3_bind_int64(st, 3, (int64_t)len);
@@ -1225,15 +1172,15 @@ int wo_evidence_add(struct wo_store *s, const struct wo_scope *scope, enum sv_ro
         wo_bind_text_or_null(st, 5, filename);
         sqlite3_bind_text(st, 6, user, -1, SQLITE_TRANSIENT);
         sqlite3_bind_int64(st, 7, now);
-        rc = wo_run_done(st);
+        rc = wo_run_done(s, st);
     }
     if (!rc)
         rc = history_add(s, id, now, "evidence", user, sv_role_name(role), NULL, NULL, filename,
                          sha_hex);
     if (!rc)
-        rc = wo_db_exec(s, "COMMIT");
+        rc = db_exec(s->dbh, "COMMIT");
     if (rc) {
-        wo_db_exec(s, "ROLLBACK");
+        db_exec(s->dbh, "ROLLBACK");
         snprintf(err, cap, "database error");
     }
 unlock:
@@ -1254,15 +1201,15 @@ int wo_evidence_open(struct wo_store *s, const struct wo_scope *scope, const cha
         goto out;
     row_free(&r);
     sqlite3_stmt *st;
-    if ((rc = wo_db_prepare(s,
-                            "SELECT id, content_type FROM evidence WHERE order_id = ?1 AND"
-                            " sha256 = ?2 LIMIT 1",
-                            &st)))
+    if ((rc = db_prepare(s->dbh,
+                         "SELECT id, content_type FROM evidence WHERE order_id = ?1 AND"
+                         " sha256 = ?2 LIMIT 1",
+                         &st)))
         goto out;
     sqlite3_bind_int64(st, 1, id);
     sqlite3_bind_text(st, 2, sha_hex, -1, SQLITE_TRANSIENT);
     int64_t eid = 0;
-    if (sqlite3_step(st) == SQLITE_ROW) {
+    if (db_step(s->dbh, st) == 1) {
         eid = sqlite3_column_int64(st, 0);
         wo_col_text(st, 1, mime, mcap);
     }
@@ -1271,14 +1218,14 @@ int wo_evidence_open(struct wo_store *s, const struct wo_scope *scope, const cha
         rc = PW_ENOTFOUND;
         goto out;
     }
-    if ((rc = wo_db_prepare(s,
-                            "INSERT INTO evidence_download(evidence_id, user, at_ms)"
-                            " VALUES (?1, ?2, ?3)",
-                            &st)) == PW_OK) {
+    if ((rc = db_prepare(s->dbh,
+                         "INSERT INTO evidence_download(evidence_id, user, at_ms)"
+                         " VALUES (?1, ?2, ?3)",
+                         &st)) == PW_OK) {
         sqlite3_bind_int64(st, 1, eid);
         sqlite3_bind_text(st, 2, user, -1, SQLITE_TRANSIENT);
         sqlite3_bind_int64(st, 3, now);
-        rc = wo_run_done(st);
+        rc = wo_run_done(s, st);
     }
     snprintf(path, pcap, "%s/%.2s/%s", s->evdir, sha_hex, sha_hex);
 out:
@@ -1335,34 +1282,33 @@ static int board_compute(struct wo_store *s, int64_t now, struct units *us,
     /* ranks of the last snapshot before today */
     int64_t today = sv_beijing_day(now);
     sqlite3_stmt *st;
-    int rc = wo_db_prepare(s,
-                           "SELECT rank FROM board_snapshot WHERE unit = ?1 AND day < ?2"
-                           " ORDER BY day DESC LIMIT 1",
-                           &st);
+    int rc = db_prepare(s->dbh,
+                        "SELECT rank FROM board_snapshot WHERE unit = ?1 AND day < ?2"
+                        " ORDER BY day DESC LIMIT 1",
+                        &st);
     if (rc)
         return rc;
     for (size_t i = 0; i < us->n; i++) {
         sqlite3_reset(st);
         sqlite3_bind_text(st, 1, us->u[i].unit, -1, SQLITE_TRANSIENT);
         sqlite3_bind_int64(st, 2, today);
-        if (sqlite3_step(st) == SQLITE_ROW)
+        if (db_step(s->dbh, st) == 1)
             us->u[i].prev_rank = sqlite3_column_int(st, 0);
     }
     sqlite3_finalize(st);
     /* the orders of the window */
-    if ((rc =
-             wo_db_prepare(s,
-                           "SELECT COALESCE(enterprise, department), priority, source, fired_level,"
-                           " returns, late_sign, state, submitted_on_time, dispatched_ms, closed_ms"
-                           " FROM work_order WHERE dispatched_ms >= ?1 OR closed_ms >= ?1"
-                           " OR state NOT IN ('closed', 'cancelled')",
-                           &st)))
+    if ((rc = db_prepare(s->dbh,
+                         "SELECT COALESCE(enterprise, department), priority, source, fired_level,"
+                         " returns, late_sign, state, submitted_on_time, dispatched_ms, closed_ms"
+                         " FROM work_order WHERE dispatched_ms >= ?1 OR closed_ms >= ?1"
+                         " OR state NOT IN ('closed', 'cancelled')",
+                         &st)))
         return rc;
     sqlite3_bind_int64(st, 1, now - s->board.window_ms);
     struct sv_board_order *orders = NULL;
     char(*unit_ids)[ID_MAX + 1] = NULL;
     size_t n = 0, cap = 0;
-    while (sqlite3_step(st) == SQLITE_ROW) {
+    while (db_step(s->dbh, st) == 1) {
         if (n == cap) {
             cap = cap ? cap * 2 : 256;
             orders = pw_xrealloc(orders, cap * sizeof *orders);
@@ -1413,11 +1359,11 @@ static void snapshot_if_new_day(struct wo_store *s, int64_t now)
     struct units us = {0};
     struct sv_board_row *rows = NULL;
     sqlite3_stmt *st;
-    if (board_compute(s, now, &us, &rows) == PW_OK && wo_db_exec(s, "BEGIN IMMEDIATE") == PW_OK) {
-        int rc = wo_db_prepare(s,
-                               "INSERT OR IGNORE INTO board_snapshot(day, unit, kind, rank, score,"
-                               " colour) VALUES (?1,?2,?3,?4,?5,?6)",
-                               &st);
+    if (board_compute(s, now, &us, &rows) == PW_OK && db_exec(s->dbh, "BEGIN IMMEDIATE") == PW_OK) {
+        int rc = db_prepare(s->dbh,
+                            "INSERT OR IGNORE INTO board_snapshot(day, unit, kind, rank, score,"
+                            " colour) VALUES (?1,?2,?3,?4,?5,?6)",
+                            &st);
         for (size_t i = 0; !rc && i < us.n; i++) {
             sqlite3_reset(st);
             sqlite3_bind_int64(st, 1, today);
@@ -1426,14 +1372,15 @@ static void snapshot_if_new_day(struct wo_store *s, int64_t now)
             sqlite3_bind_int(st, 4, rows[i].rank);
             sqlite3_bind_int(st, 5, rows[i].score);
             sqlite3_bind_text(st, 6, sv_colour_name(rows[i].colour), -1, SQLITE_STATIC);
-            if (sqlite3_step(st) != SQLITE_DONE)
-                rc = PW_EDB;
+            int k = db_step(s->dbh, st);
+            if (k != PW_OK)
+                rc = k == 1 ? PW_EDB : k;
         }
         sqlite3_finalize(st);
-        if (!rc && wo_db_exec(s, "COMMIT") == PW_OK)
+        if (!rc && db_exec(s->dbh, "COMMIT") == PW_OK)
             s->snapshot_day = today;
         else
-            wo_db_exec(s, "ROLLBACK");
+            db_exec(s->dbh, "ROLLBACK");
     }
     pthread_mutex_unlock(&s->mu);
     free(rows);

@@ -531,6 +531,75 @@ static void test_list_filters(void **state)
     wfx_free(f);
 }
 
+/* workorders.db goes through src/db: synchronous=FULL (acknowledged = durable), a disk that
+ * refuses writes is reported as such (PW_ENOSPC, logged with the store's name) and costs nothing
+ * already stored, and a file of a newer parkwatch is refused with a log line saying so. */
+static char logbuf[8192];
+static size_t loglen;
+static void log_keep(const char *line, size_t len, void *arg)
+{
+    (void)arg;
+    if (loglen + len + 1 < sizeof logbuf) {
+        memcpy(logbuf + loglen, line, len);
+        loglen += len;
+        logbuf[loglen++] = '\n';
+        logbuf[loglen] = 0;
+    }
+}
+
+static void test_db_helper(void **state)
+{
+    struct wfx *f = wfx_new();
+    sqlite3_stmt *st;
+    assert_int_equal(sqlite3_prepare_v2(f->s->db, "PRAGMA synchronous", -1, &st, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+    assert_int_equal(sqlite3_column_int(st, 0), 2); /* FULL */
+    sqlite3_finalize(st);
+    int64_t kept = create(f, "E1", NULL, 3);
+    /* the disk is full: no more pages than now */
+    assert_int_equal(sqlite3_exec(f->s->db, "PRAGMA max_page_count = 1", NULL, NULL, NULL),
+                     SQLITE_OK);
+    loglen = 0;
+    logbuf[0] = 0;
+    pw_log_set_sink(log_keep, NULL);
+    static char desc[3000];
+    memset(desc, 'x', sizeof desc - 1);
+    struct wo_new n = {.title = "t", .description = desc, .priority = 3, .enterprise = "E1"};
+    int rc = PW_OK;
+    char err[200];
+    for (int i = 0; i < 1000 && rc == PW_OK; i++) {
+        int64_t id = 0;
+        rc = wo_create(f->s, &PARK, SV_ROLE_PARK, "boss", &n, T0, &id, err, sizeof err);
+    }
+    pw_log_set_sink(fx_quiet, NULL);
+    assert_int_equal(rc, PW_ENOSPC);
+    assert_non_null(strstr(logbuf, "store=workorders"));
+    assert_non_null(strstr(logbuf, "workorders.db"));
+    /* what was stored stays */
+    struct sv_order o;
+    assert_int_equal(wo_get(f->s, &PARK, kept, &o), PW_OK);
+    wo_store_close(f->s);
+    wfx_open(f);
+    assert_int_equal(wo_get(f->s, &PARK, kept, &o), PW_OK);
+    assert_true(create(f, "E1", NULL, 3) > kept);
+    /* a newer parkwatch's file is refused and the log says why */
+    wo_store_close(f->s);
+    f->s = NULL;
+    sqlite3 *h;
+    assert_int_equal(sqlite3_open(f->db, &h), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(h, "PRAGMA user_version = 999", NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(h);
+    loglen = 0;
+    logbuf[0] = 0;
+    pw_log_set_sink(log_keep, NULL);
+    struct wo_store *s = NULL;
+    assert_int_equal(wo_store_open(f->db, f->ev, f->m, &f->r, &f->b, 1 << 20, &s), PW_ECONFLICT);
+    pw_log_set_sink(fx_quiet, NULL);
+    assert_null(s);
+    assert_non_null(strstr(logbuf, "newer parkwatch"));
+    wfx_free(f);
+}
+
 int main(void)
 {
     model_set_pwhash_limits(crypto_pwhash_OPSLIMIT_MIN, crypto_pwhash_MEMLIMIT_MIN);
@@ -544,6 +613,7 @@ int main(void)
         cmocka_unit_test(test_engine_from_alarms),
         cmocka_unit_test(test_list_filters),
         cmocka_unit_test(test_close_rule_for_alarm_orders),
+        cmocka_unit_test(test_db_helper),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
