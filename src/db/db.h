@@ -1,5 +1,5 @@
-/* db.h — the one SQLite helper every store uses (meta.db aside, whose own code predates it:
- * docs/operations.md lists every store): open with an explicit durability, versioned migrations,
+/* db.h — the one SQLite helper every store uses (meta.db, alarms.db, rules.db, events.db,
+ * workorders.db, uplink.db, province.db; docs/operations.md lists every store): open with an explicit durability, versioned migrations,
  * logged exec/prepare/step whose errors name their cause (ENOSPC, EROFS, EIO from the OS, or
  * SQLite's message), and the hooks that let a store be committed with the pipeline's group
  * commit.
