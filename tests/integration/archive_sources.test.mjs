@@ -108,3 +108,102 @@ test('every JT/T 808 frame received as it arrived and every frame sent is a leaf
   const at = (k, f) => ls.findIndex((x) => x.kind === k && x.bytes.equals(f));
   assert.ok(at(KIND.JT808_RX, esc) < at(KIND.JT808_TX, hb.wire));
 });
+
+// the operator leaves after `from`, decoded: { action, user, detail, body } (body after "\n")
+async function operatorLeaves(from, n) {
+  const ls = await leavesAtLeast(from + n);
+  return ls.slice(from).filter((l) => l.kind === KIND.OPERATOR).map((l) => {
+    const s = l.bytes.toString('utf8');
+    const nl = s.indexOf('\n');
+    return { source: l.source, ...JSON.parse(nl < 0 ? s : s.slice(0, nl)), body: nl < 0 ? undefined : s.slice(nl + 1) };
+  });
+}
+
+test('alarm actions, silences and rule overrides are leaves before they take effect', async () => {
+  const s0 = await size();
+  const t = Date.now();
+  let r = await d.post('/write?precision=ms', `gas,device=E1-GD-001 concentration=60 ${t}`);
+  assert.equal(r.status, 204, r.text);
+  const alarm = await until(async () => {
+    const l = await d.get('/api/v1/alarms?state=active', { token: admin });
+    return l.json && (l.json.alarms || l.json).find((a) => a.device === 'E1-GD-001');
+  }, { what: 'a gas alarm on E1-GD-001', timeout: 15000 });
+  const id = alarm.id;
+  for (const [verb, body] of [['ack', { text: '已确认' }], ['comment', { text: '现场检查' }],
+    ['assign', { assignee: 'sup' }]]) {
+    r = await d.post(`/api/v1/alarms/${id}/${verb}`, body, { token: admin });
+    assert.equal(r.status, 200, `${verb}: ${r.text}`);
+  }
+  // an alarm nobody sees: 404 and no leaf
+  assert.equal((await d.post('/api/v1/alarms/999999/ack', {}, { token: admin })).status, 404);
+  r = await d.post('/api/v1/silences', { kind: 'device', target: 'E1-GD-001', reason: '检修', duration: '2h' }, { token: admin });
+  assert.equal(r.status, 201, r.text);
+  const sid = r.json.id;
+  r = await d.req('DELETE', `/api/v1/silences/${sid}`, { token: admin });
+  assert.equal(r.status, 200, r.text);
+  const ov1 = '{"gas":{"alarm1":10,"alarm2":20}}';
+  const ov2 = '{"gas":{"alarm1":12,"alarm2":25}}';
+  for (const ov of [ov1, ov2]) {
+    r = await d.req('PUT', '/api/v1/rules/overrides/P-ARCH', { token: admin, body: ov, headers: { 'Content-Type': 'application/json' } });
+    assert.equal(r.status, 200, r.text);
+  }
+  r = await d.req('PUT', '/api/v1/rules/overrides/P-ARCH', { token: admin, body: 'not json', headers: { 'Content-Type': 'application/json' } });
+  assert.equal(r.status, 400, r.text);
+  r = await d.req('DELETE', '/api/v1/rules/overrides/P-ARCH', { token: admin });
+  assert.equal(r.status, 200, r.text);
+  assert.equal((await d.req('DELETE', '/api/v1/rules/overrides/P-NONE', { token: admin })).status, 404);
+  for (const verb of ['clear', 'close']) {
+    r = await d.post(`/api/v1/alarms/${id}/${verb}`, { text: '处置完毕' }, { token: admin });
+    assert.equal(r.status, 200, `${verb}: ${r.text}`);
+  }
+  const ops = await until(async () => {
+    const o = await operatorLeaves(s0, 10);
+    return o.some((x) => x.action === 'alarm.close') && o;
+  }, { what: 'the operator leaves', timeout: 15000 });
+  const by = (a) => ops.filter((x) => x.action === a);
+  const ack = by('alarm.ack');
+  assert.equal(ack.length, 1, 'the 404 left no leaf');
+  assert.equal(ack[0].user, 'admin');
+  assert.equal(ack[0].source, 'admin');
+  assert.deepEqual(ack[0].detail, { alarm: id, old_state: 'active', text: '已确认' });
+  assert.deepEqual(by('alarm.comment')[0].detail.text, '现场检查');
+  assert.deepEqual(by('alarm.assign')[0].detail.assignee, 'sup');
+  assert.deepEqual(by('alarm.clear')[0].detail, { alarm: id, old_state: 'acknowledged', text: '处置完毕' });
+  assert.deepEqual(by('alarm.close')[0].detail, { alarm: id, old_state: 'cleared', text: '处置完毕' });
+  const sa = by('silence.add')[0].detail;
+  assert.equal(sa.kind, 'device');
+  assert.equal(sa.target, 'E1-GD-001');
+  assert.equal(sa.reason, '检修');
+  assert.ok(sa.expires_at > t);
+  assert.deepEqual(by('silence.end')[0].detail, { silence: sid });
+  const set = by('rule_override.set');
+  assert.equal(set.length, 2, 'the malformed body left no leaf');
+  assert.deepEqual(set[0].detail, { target: 'P-ARCH', old: null });
+  assert.equal(set[0].body, ov1);
+  assert.deepEqual(set[1].detail, { target: 'P-ARCH', old: JSON.parse(ov1) });
+  assert.equal(set[1].body, ov2);
+  const del = by('rule_override.delete');
+  assert.equal(del.length, 1, 'deleting nothing left no leaf');
+  assert.deepEqual(del[0].detail, { target: 'P-ARCH', old: JSON.parse(ov2) });
+});
+
+test('user and token changes are leaves, without passwords or secrets', async () => {
+  const s0 = await size();
+  let r = await d.post('/api/v1/users', { name: 'arch-op', password: 'arch-op-secret-pw', role: 'enterprise', enterprise: 'E1', display_name: '张三' }, { token: admin });
+  assert.equal(r.status, 201, r.text);
+  r = await d.post('/api/v1/tokens', { name: 'arch-tool', role: 'viewer', ttl: '30d' }, { token: admin });
+  assert.equal(r.status, 201, r.text);
+  const secret = r.json.token;
+  r = await d.req('DELETE', '/api/v1/users/arch-op', { token: admin });
+  assert.equal(r.status, 200, r.text);
+  const ops = await until(async () => {
+    const o = await operatorLeaves(s0, 3);
+    return o.some((x) => x.action === 'user.delete') && o;
+  }, { what: 'the user and token leaves', timeout: 15000 });
+  const find = (a) => ops.find((x) => x.action === a);
+  assert.deepEqual(find('user.add').detail, { name: 'arch-op', role: 'enterprise', unit: 'E1', display_name: '张三' });
+  assert.deepEqual(find('token.create').detail, { name: 'arch-tool', role: 'viewer', unit: '', ttl_ms: 30 * 86400000 });
+  assert.deepEqual(find('user.delete').detail, { name: 'arch-op' });
+  const all = JSON.stringify(ops);
+  assert.ok(!all.includes('arch-op-secret-pw') && !all.includes(secret), 'no password or secret archived');
+});
