@@ -1,10 +1,14 @@
 // More archive sources against a running daemon over real sockets: every JT/T 808 frame received
 // exactly as it arrived (flags and escapes; answers consumed and undecodable frames too) and every
-// frame parkwatch sends (0x8001, 0x8100, 0x8201) is a leaf; operator actions on alarms, silences,
+// frame parkwatch sends (0x8001, 0x8100, 0x8201) is a leaf; every MQTT message (topic NUL payload:
+// telemetry, events, malformed) is a leaf; operator actions on alarms, silences,
 // rule overrides, users and tokens are leaves written before they take effect.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { Daemon, until } from './harness.mjs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { Daemon, Mosquitto, until } from './harness.mjs';
 import { MSG, Terminal, frame, location, register2013 } from './jt808lib.mjs';
 
 const PHONE = '013800000001'; // V1 in small-park.json
@@ -17,19 +21,19 @@ before(async () => {
 });
 after(async () => { await d.stop(); });
 
-async function size() {
-  const r = await d.get('/archive/checkpoint', { token: admin });
+async function size(dm = d, tok = admin) {
+  const r = await dm.get('/archive/checkpoint', { token: tok });
   assert.equal(r.status, 200, r.text);
   return Number(r.text.split('\n')[1]);
 }
 
 // every leaf of the tree of `n`, decoded (entry bundles: uint16 length + leaf)
-async function leaves(n) {
+async function leaves(n, dm = d, tok = admin) {
   const out = [];
   for (let b = 0; b * 256 < n; b++) {
     const w = Math.min(256, n - b * 256);
     const p = `/archive/tile/entries/${String(b).padStart(3, '0')}${w < 256 ? `.p/${w}` : ''}`;
-    const res = await fetch(d.base + p, { headers: { Authorization: `Bearer ${admin}` } });
+    const res = await fetch(dm.base + p, { headers: { Authorization: `Bearer ${tok}` } });
     assert.equal(res.status, 200, p);
     const buf = Buffer.from(await res.arrayBuffer());
     for (let o = 0; o < buf.length;) {
@@ -46,13 +50,13 @@ async function leaves(n) {
 }
 
 // the leaves once a checkpoint covers at least `n`
-async function leavesAtLeast(n) {
-  const s = await until(async () => { const v = await size(); return v >= n && v; },
+async function leavesAtLeast(n, dm = d, tok = admin) {
+  const s = await until(async () => { const v = await size(dm, tok); return v >= n && v; },
     { what: `a checkpoint of at least ${n} leaves`, timeout: 15000 });
-  return leaves(s);
+  return leaves(s, dm, tok);
 }
 
-const KIND = { JT808_RX: 3, JT808_TX: 4, OPERATOR: 9 };
+const KIND = { JT808_RX: 3, JT808_TX: 4, MODBUS_RX: 5, MQTT_RX: 6, OPERATOR: 9 };
 
 test('every JT/T 808 frame received as it arrived and every frame sent is a leaf', async () => {
   const s0 = await size();
@@ -206,4 +210,48 @@ test('user and token changes are leaves, without passwords or secrets', async ()
   assert.deepEqual(find('user.delete').detail, { name: 'arch-op' });
   const all = JSON.stringify(ops);
   assert.ok(!all.includes('arch-op-secret-pw') && !all.includes(secret), 'no password or secret archived');
+});
+
+test('every MQTT message is a leaf: its topic, a NUL, the exact payload', async () => {
+  const broker = await new Mosquitto().start();
+  const dir = mkdtempSync(path.join(tmpdir(), 'pw-arch-mqtt-'));
+  const model = path.join(dir, 'model.json');
+  writeFileSync(model, JSON.stringify({
+    version: 1, park: { id: 'P', name: '测试园区' }, enterprises: [{ id: 'E1', name: '一号企业' }],
+    devices: [
+      { id: 'TK-1', name: '储罐1', kind: 'tank_sensor_set', enterprise: 'E1', protocol: 'mqtt', mqtt: { topic: 'park/E1/TK-1' },
+        points: [{ id: 'TK-1.level', name: '液位', quantity: 'level', unit: 'm', series: 'tank_level_m{device="TK-1"}' }] },
+      { id: 'FP-1', name: '火灾报警控制器', kind: 'fire_panel', enterprise: 'E1', protocol: 'mqtt', mqtt: { topic: 'park/E1/FP-1' }, points: [] },
+    ],
+  }));
+  const dm = await new Daemon({ model, set: [`mqtt.broker=127.0.0.1:${broker.port}`, 'mqtt.client_id=pw-arch', 'archive.checkpoint_interval=1s'] }).start();
+  try {
+    const tok = await dm.login();
+    await until(async () => (await dm.get('/api/v1/mqtt/status', { token: tok })).json?.connected, { what: 'MQTT connected' });
+    const s0 = await size(dm, tok);
+    const T0 = Date.UTC(2026, 10, 23, 2, 0, 0);
+    const msgs = [
+      ['park/E1/TK-1/telemetry', JSON.stringify({ ts: T0, values: { level: 12.5 } })],
+      ['park/E1/TK-1/telemetry', 'this is not json'],
+      ['park/E9/NOPE/telemetry', JSON.stringify({ values: { level: 1 } })],
+      ['park/E1/FP-1/event', JSON.stringify({ kind: 'fire', loop: 2, zone: 5, ts: T0, id: 'fp1-arch', text: '二层东侧烟感' })],
+    ];
+    for (const [t, p] of msgs) broker.pub(t, p);
+    // stored: the telemetry value and the event
+    await until(async () => {
+      const r = await dm.get(`/api/v1/export?match[]=${encodeURIComponent('tank_level_m{device="TK-1"}')}&start=${T0 / 1000 - 60}`, { token: tok });
+      return r.status === 200 && r.text.includes('12.5');
+    }, { what: 'the telemetry stored' });
+    const ls = await until(async () => {
+      const l = await leavesAtLeast(s0 + msgs.length, dm, tok);
+      return msgs.every(([t, p]) => l.some((x) => x.kind === KIND.MQTT_RX && x.bytes.equals(Buffer.concat([Buffer.from(t), Buffer.from([0]), Buffer.from(p)])))) && l;
+    }, { what: 'every MQTT message archived', timeout: 15000 });
+    const leaf = ls.find((x) => x.kind === KIND.MQTT_RX);
+    assert.equal(leaf.source, `127.0.0.1:${broker.port}`);
+    assert.equal(ls.filter((x) => x.kind === KIND.MQTT_RX).length, msgs.length, 'each message once');
+  } finally {
+    await dm.stop();
+    await broker.stop();
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
