@@ -1,14 +1,15 @@
 // More archive sources against a running daemon over real sockets: every JT/T 808 frame received
 // exactly as it arrived (flags and escapes; answers consumed and undecodable frames too) and every
 // frame parkwatch sends (0x8001, 0x8100, 0x8201) is a leaf; every MQTT message (topic NUL payload:
-// telemetry, events, malformed) is a leaf; operator actions on alarms, silences,
+// telemetry, events, malformed) is a leaf; every Modbus TCP reply (the ADU, exceptions too) is a
+// leaf; operator actions on alarms, silences,
 // rule overrides, users and tokens are leaves written before they take effect.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { Daemon, Mosquitto, until } from './harness.mjs';
+import { Daemon, ModbusServer, Mosquitto, freePort, until } from './harness.mjs';
 import { MSG, Terminal, frame, location, register2013 } from './jt808lib.mjs';
 
 const PHONE = '013800000001'; // V1 in small-park.json
@@ -252,6 +253,39 @@ test('every MQTT message is a leaf: its topic, a NUL, the exact payload', async 
   } finally {
     await dm.stop();
     await broker.stop();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('every Modbus TCP reply is a leaf: the ADU as received, exception replies too', async () => {
+  const srv = await new ModbusServer(await freePort()).start();
+  srv.set('input', 0, 'uint16', 0x1234);
+  await srv.sync();
+  const dir = mkdtempSync(path.join(tmpdir(), 'pw-arch-mb-'));
+  const model = path.join(dir, 'model.json');
+  const dev = (id, address) => ({ id, name: id, kind: 'gas_detector', enterprise: 'E1', protocol: 'modbus',
+    modbus: { host: '127.0.0.1', port: srv.port, unit: 1, poll_interval: '200ms' },
+    points: [{ id: `${id}.c`, name: id, quantity: 'combustible', unit: '%LEL', series: `gas_concentration{device="${id}"}`,
+      register: { table: 'input', address, type: 'uint16' } }] });
+  writeFileSync(model, JSON.stringify({ version: 1, park: { id: 'P', name: '测试园区' }, enterprises: [{ id: 'E1', name: '一号企业' }],
+    devices: [dev('GD-1', 0), dev('GD-BAD', 5000)] }));
+  const dm = await new Daemon({ model, keepModbusPorts: true, set: ['modbus.timeout=200ms', 'archive.checkpoint_interval=1s'] }).start();
+  try {
+    const tok = await dm.login();
+    const good = Buffer.from([0x00, 0x00, 0x00, 0x05, 0x01, 0x04, 0x02, 0x12, 0x34]); // after the transaction id
+    const exc = Buffer.from([0x00, 0x00, 0x00, 0x03, 0x01, 0x84, 0x02]); // illegal data address
+    const mb = (l) => l.filter((x) => x.kind === KIND.MODBUS_RX);
+    const ls = await until(async () => {
+      const l = mb(await leaves(await size(dm, tok), dm, tok));
+      return l.some((x) => x.bytes.subarray(2).equals(good)) && l.some((x) => x.bytes.subarray(2).equals(exc)) && l;
+    }, { what: 'a good and an exception reply archived', timeout: 15000 });
+    assert.ok(ls.every((x) => x.source === `127.0.0.1:${srv.port}`));
+    // the value the reply carried is stored, and durable with its leaf
+    const r = await dm.get(`/api/v1/export?match[]=${encodeURIComponent('gas_concentration{device="GD-1"}')}&start=${Date.now() / 1000 - 3600}`, { token: tok });
+    assert.match(r.text, /4660/);
+  } finally {
+    await dm.stop();
+    await srv.stop();
     rmSync(dir, { recursive: true, force: true });
   }
 });
