@@ -173,6 +173,53 @@ static bool action_body(struct http_req *r, struct http_resp *w, const char *key
     return true;
 }
 
+/* ---- the archive: operator actions are leaves, written before they take effect ---- */
+
+/* The state of alarm id as scope sees it ("active" ...), or PW_ENOTFOUND. */
+static int alarm_state_of(struct alarm_store *as, const char *scope, int64_t id, char *out,
+                          size_t cap)
+{
+    struct pw_buf b;
+    pw_buf_init(&b, 0);
+    int rc = alarm_get_json(as, scope, id, &b);
+    if (rc == PW_OK) {
+        cJSON *j = cJSON_ParseWithLength(b.data, b.len);
+        const cJSON *st = cJSON_GetObjectItemCaseSensitive(j, "state");
+        snprintf(out, cap, "%s", cJSON_IsString(st) ? st->valuestring : "");
+        cJSON_Delete(j);
+    }
+    pw_buf_release(&b);
+    return rc;
+}
+
+/* Archives alarm action `verb` on id ({"alarm":id,"old_state":…,key:text}); false after
+ * answering (404 for an alarm scope does not see: nothing archived; 503). */
+static bool archive_act(struct http_server *s, struct http_req *r, struct http_resp *w,
+                        const char *verb, int64_t id, const char *key, const char *text)
+{
+    char state[32] = "", action[32];
+    if (!s->deps.pipeline || !pipeline_archiving(s->deps.pipeline))
+        return true;
+    int rc = alarm_state_of(s->deps.alarms, r->scope, id, state, sizeof state);
+    if (rc != PW_OK) {
+        alarm_error(w, rc, verb);
+        return false;
+    }
+    struct pw_buf d;
+    pw_buf_init(&d, 0);
+    pw_buf_printf(&d, "{\"alarm\":%lld,\"old_state\":", (long long)id);
+    pw_buf_json_str(&d, state);
+    if (text) {
+        pw_buf_printf(&d, ",\"%s\":", key);
+        pw_buf_json_str(&d, text);
+    }
+    pw_buf_putc(&d, '}');
+    snprintf(action, sizeof action, "alarm.%s", verb);
+    bool ok = http_archive_or_503(s, r, w, action, &d, NULL, 0);
+    pw_buf_release(&d);
+    return ok;
+}
+
 static void act(struct http_server *s, struct http_req *r, struct http_resp *w, const char *verb)
 {
     int64_t id;
@@ -187,6 +234,8 @@ static void act(struct http_server *s, struct http_req *r, struct http_resp *w, 
     struct alarm_store *as = s->deps.alarms;
     const char *u = r->who.user;
     const char *t = text[0] ? text : NULL;
+    if (!archive_act(s, r, w, verb, id, assign ? "assignee" : "text", t))
+        return;
     if (strcmp(verb, "ack") == 0)
         rc = alarm_ack(as, r->scope, id, u, t, now);
     else if (strcmp(verb, "comment") == 0)
@@ -322,6 +371,19 @@ static void h_silence_add(struct http_server *s, struct http_req *r, struct http
         http_json_error(w, 404, "silence target: no %.16s %.64s", k->valuestring, t->valuestring);
         goto out;
     }
+    struct pw_buf ad;
+    pw_buf_init(&ad, 0);
+    pw_buf_puts(&ad, "{\"kind\":");
+    pw_buf_json_str(&ad, k->valuestring);
+    pw_buf_puts(&ad, ",\"target\":");
+    pw_buf_json_str(&ad, t->valuestring);
+    pw_buf_puts(&ad, ",\"reason\":");
+    pw_buf_json_str(&ad, re->valuestring);
+    pw_buf_printf(&ad, ",\"expires_at\":%lld}", (long long)expires);
+    bool archived = http_archive_or_503(s, r, w, "silence.add", &ad, NULL, 0);
+    pw_buf_release(&ad);
+    if (!archived)
+        goto out;
     struct alarm_silence_spec spec = {k->valuestring, t->valuestring, re->valuestring, expires};
     int rc = alarm_silence_add(s->deps.alarms, r->scope, &spec, r->who.user, now, &id);
     if (rc != PW_OK) {
@@ -341,6 +403,13 @@ static void h_silence_end(struct http_server *s, struct http_req *r, struct http
 {
     int64_t id;
     if (!need_store(s, w) || !alarm_id(r, w, &id))
+        return;
+    struct pw_buf ad;
+    pw_buf_init(&ad, 0);
+    pw_buf_printf(&ad, "{\"silence\":%lld}", (long long)id);
+    bool archived = http_archive_or_503(s, r, w, "silence.end", &ad, NULL, 0);
+    pw_buf_release(&ad);
+    if (!archived)
         return;
     int rc = alarm_silence_end(s->deps.alarms, r->scope, id, r->who.user, pw_now_ms());
     if (rc != PW_OK) {
@@ -394,6 +463,58 @@ static void h_overrides(struct http_server *s, struct http_req *r, struct http_r
         alarm_error(w, rc, "overrides");
 }
 
+/* Appends target's current override rules to out (JSON), or "null" when it has none. */
+static int override_old(struct http_server *s, const char *target, struct pw_buf *out)
+{
+    struct pw_buf b;
+    pw_buf_init(&b, 0);
+    int rc = rules_override_list_json(s->deps.rules_db, &b);
+    cJSON *all = rc == PW_OK ? cJSON_ParseWithLength(b.data, b.len) : NULL;
+    pw_buf_release(&b);
+    if (rc != PW_OK)
+        return rc;
+    const cJSON *found = NULL, *o;
+    cJSON_ArrayForEach(o, all)
+    {
+        const cJSON *t = cJSON_GetObjectItemCaseSensitive(o, "target");
+        if (cJSON_IsString(t) && strcmp(t->valuestring, target) == 0)
+            found = cJSON_GetObjectItemCaseSensitive(o, "rules");
+    }
+    char *text = found ? cJSON_PrintUnformatted(found) : NULL;
+    pw_buf_puts(out, text ? text : "null");
+    free(text);
+    cJSON_Delete(all);
+    return PW_OK;
+}
+
+/* Archives an override change of target: {"target":…,"old":<rules or null>}, then the new
+ * override (the request body) when set. false after answering (404 when deleting none; 503). */
+static bool archive_override(struct http_server *s, struct http_req *r, struct http_resp *w,
+                             bool del)
+{
+    if (!s->deps.pipeline || !pipeline_archiving(s->deps.pipeline))
+        return true;
+    struct pw_buf d;
+    pw_buf_init(&d, 0);
+    pw_buf_puts(&d, "{\"target\":");
+    pw_buf_json_str(&d, r->params[0]);
+    pw_buf_puts(&d, ",\"old\":");
+    size_t at = d.len;
+    int rc = override_old(s, r->params[0], &d);
+    bool ok = false;
+    if (rc != PW_OK) {
+        alarm_error(w, rc, "override");
+    } else if (del && strcmp(d.data + at, "null") == 0) {
+        alarm_error(w, PW_ENOTFOUND, "override");
+    } else {
+        pw_buf_putc(&d, '}');
+        ok = http_archive_or_503(s, r, w, del ? "rule_override.delete" : "rule_override.set", &d,
+                                 del ? NULL : r->body, del ? 0 : r->body_len);
+    }
+    pw_buf_release(&d);
+    return ok;
+}
+
 /* PUT /api/v1/rules/overrides/{target}: body = the override JSON (rules.h documents it). */
 static void h_override_put(struct http_server *s, struct http_req *r, struct http_resp *w)
 {
@@ -403,6 +524,16 @@ static void h_override_put(struct http_server *s, struct http_req *r, struct htt
         return;
     }
     if (!http_json_bounded(r, w))
+        return;
+    /* well-formed JSON before it is archived; rules_override_put checks the rest */
+    cJSON *j = cJSON_ParseWithLength(r->body, r->body_len);
+    bool is_obj = cJSON_IsObject(j);
+    cJSON_Delete(j);
+    if (!is_obj) {
+        http_json_error(w, 400, "override: body: expected a JSON object");
+        return;
+    }
+    if (!archive_override(s, r, w, false))
         return;
     int rc = rules_override_put(s->deps.rules_db, r->params[0], r->body, r->body_len, r->who.user,
                                 pw_now_ms(), err, sizeof err);
@@ -422,6 +553,8 @@ static void h_override_del(struct http_server *s, struct http_req *r, struct htt
         http_json_error(w, 503, "rules are not running");
         return;
     }
+    if (!archive_override(s, r, w, true))
+        return;
     int rc = rules_override_delete(s->deps.rules_db, r->params[0]);
     if (rc != PW_OK) {
         alarm_error(w, rc, "override");

@@ -394,6 +394,19 @@ int http_archive_action(struct http_server *s, struct http_req *r, const char *a
     return pipeline_write(s->deps.pipeline, b, &stored);
 }
 
+bool http_archive_or_503(struct http_server *s, struct http_req *r, struct http_resp *w,
+                         const char *action, const struct pw_buf *detail, const void *body,
+                         size_t body_len)
+{
+    int rc = http_archive_action(s, r, action, detail && detail->len ? detail->data : NULL, body,
+                                 body_len);
+    if (rc == PW_OK)
+        return true;
+    http_json_error(w, 503, "the archive cannot record %s (%s); nothing changed", action,
+                    pw_strerror(rc));
+    return false;
+}
+
 const struct http_route http_routes_archive[] = {
     {"GET", "/archive/checkpoint", ACCESS_ARCHIVE, false, h_checkpoint},
     {"GET", "/archive/vkey", ACCESS_PUBLIC, false, h_vkey},

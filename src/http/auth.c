@@ -252,6 +252,22 @@ static void h_user_add(struct http_server *s, struct http_req *r, struct http_re
         http_json_error(w, 400, "password: at least 8 characters");
         goto out;
     }
+    /* archived before it takes effect, without the password */
+    struct pw_buf ad;
+    pw_buf_init(&ad, 0);
+    pw_buf_puts(&ad, "{\"name\":");
+    pw_buf_json_str(&ad, name);
+    pw_buf_puts(&ad, ",\"role\":");
+    pw_buf_json_str(&ad, model_role_name(role));
+    pw_buf_puts(&ad, ",\"unit\":");
+    pw_buf_json_str(&ad, ent ? ent : "");
+    pw_buf_puts(&ad, ",\"display_name\":");
+    pw_buf_json_str(&ad, disp ? disp : "");
+    pw_buf_putc(&ad, '}');
+    bool archived = http_archive_or_503(s, r, w, "user.add", &ad, NULL, 0);
+    pw_buf_release(&ad);
+    if (!archived)
+        goto out;
     char err[256] = "";
     int rc = model_user_add(s->deps.model, name, pass, role, ent, disp ? disp : "", err,
                             sizeof err);
@@ -272,6 +288,15 @@ out:
 
 static void h_user_del(struct http_server *s, struct http_req *r, struct http_resp *w)
 {
+    struct pw_buf ad;
+    pw_buf_init(&ad, 0);
+    pw_buf_puts(&ad, "{\"name\":");
+    pw_buf_json_str(&ad, r->params[0]);
+    pw_buf_putc(&ad, '}');
+    bool archived = http_archive_or_503(s, r, w, "user.delete", &ad, NULL, 0);
+    pw_buf_release(&ad);
+    if (!archived)
+        return;
     int rc = model_user_delete(s->deps.model, r->params[0]);
     if (rc != PW_OK) {
         http_model_error(w, rc, "user");
@@ -303,6 +328,20 @@ static void h_token_create(struct http_server *s, struct http_req *r, struct htt
         http_json_error(w, 400, "ttl: expected a duration such as 30d");
         goto out;
     }
+    /* archived before it takes effect, without the secret (not made yet) */
+    struct pw_buf ad;
+    pw_buf_init(&ad, 0);
+    pw_buf_puts(&ad, "{\"name\":");
+    pw_buf_json_str(&ad, name);
+    pw_buf_puts(&ad, ",\"role\":");
+    pw_buf_json_str(&ad, model_role_name(role));
+    pw_buf_puts(&ad, ",\"unit\":");
+    pw_buf_json_str(&ad, ent ? ent : "");
+    pw_buf_printf(&ad, ",\"ttl_ms\":%lld}", (long long)ttl);
+    bool archived = http_archive_or_503(s, r, w, "token.create", &ad, NULL, 0);
+    pw_buf_release(&ad);
+    if (!archived)
+        goto out;
     int rc = model_token_create(s->deps.model, name, role, ent, ttl, secret, sizeof secret, err,
                                 sizeof err);
     if (rc != PW_OK) {

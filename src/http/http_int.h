@@ -202,6 +202,11 @@ bool http_form_is_urlencoded(struct http_req *r);
  * carried out. */
 int http_archive_action(struct http_server *s, struct http_req *r, const char *action,
                         const char *detail_json, const void *body, size_t body_len);
+/* http_archive_action with detail->data as detail (NULL when empty); on failure answers 503
+ * ("the archive cannot record <action> ...; nothing changed") and returns false. */
+bool http_archive_or_503(struct http_server *s, struct http_req *r, struct http_resp *w,
+                         const char *action, const struct pw_buf *detail, const void *body,
+                         size_t body_len);
 
 /* static files (static.c) */
 void http_static(struct http_server *s, struct http_req *r, struct http_resp *w);

@@ -111,6 +111,10 @@ struct jt808_srv {
     size_t locate_n;
     int online;
     struct jt808_frame frame; /* decode scratch (the loop is single-threaded) */
+    /* the frame being handled, as it arrived (delimiters and escapes; in its connection's
+     * buffer) until a batch took it as an archive leaf; NULL outside on_data */
+    const uint8_t *rx;
+    size_t rx_len;
     /* reassembly: one budget for every connection (jt808.reassembly_budget), and the
      * connections holding a reassembler, expired on the tick */
     struct jt808_reasm_budget budget;
@@ -240,11 +244,33 @@ static void on_location_done(struct completion *x)
     after_reply(x);
 }
 
+/* ---- archive: every frame received and every frame sent is a leaf ---- */
+
+/* Adds the frame being handled (once) and the frame to send (when n > 0) to b as leaves. */
+static void archive_frames(struct ingest *ig, struct conn *c, struct pipeline_batch *b,
+                           const uint8_t *tx, size_t n)
+{
+    struct jt808_srv *js = ig->jt;
+    if (!pipeline_archiving(ig->deps.pipeline))
+        return;
+    int64_t now = pw_now_ms();
+    if (js->rx) {
+        pipeline_batch_archive(b, ARCHIVE_KIND_JT808_RX, now, c->peer, js->rx, js->rx_len);
+        js->rx = NULL;
+    }
+    if (n)
+        pipeline_batch_archive(b, ARCHIVE_KIND_JT808_TX, now, c->peer, tx, n);
+}
+
 /* Submits batch b (may be NULL: nothing to store) with reply[0 .. n) to write once durable,
- * behind the connection's earlier replies. */
+ * behind the connection's earlier replies. The frame being handled and the reply are archived
+ * in b: the reply is written only once the archive holds it. */
 static void submit(struct ingest *ig, struct conn *c, struct pipeline_batch *b,
                    const uint8_t *reply, size_t n, size_t locations)
 {
+    if (!b)
+        b = pipeline_batch_new();
+    archive_frames(ig, c, b, reply, n);
     struct completion *x = pw_xcalloc(1, sizeof *x);
     x->c = c;
     if (n) {
@@ -254,7 +280,7 @@ static void submit(struct ingest *ig, struct conn *c, struct pipeline_batch *b,
     }
     x->after = locations ? on_location_done : after_reply;
     x->arg = (void *)(uintptr_t)locations;
-    ingest_submit(ig, b ? b : pipeline_batch_new(), x);
+    ingest_submit(ig, b, x);
 }
 
 static uint16_t next_serial(struct conn *c)
@@ -872,7 +898,16 @@ static void on_data(struct conn *c)
         if (st == JT808_SCAN_NEED_MORE)
             break;
         if (st == JT808_SCAN_FRAME) {
+            js->rx = in + off;
+            js->rx_len = n;
             handle_frame(ig, c, in + off, n);
+            /* a frame no batch carried (consumed answers, undecodable): archived on its own */
+            if (js->rx && pipeline_archiving(ig->deps.pipeline)) {
+                struct pipeline_batch *b = pipeline_batch_new();
+                archive_frames(ig, c, b, NULL, 0);
+                pipeline_submit(ig->deps.pipeline, b, NULL, NULL);
+            }
+            js->rx = NULL;
         } else if (!(n == 1 && in[off] == JT808_FLAG)) {
             /* two flags in a row are a closing and an opening flag: not garbage */
             int why = n >= JT808_MAX_FRAME ? DROP_OVERSIZE : DROP_GARBAGE;
@@ -935,7 +970,15 @@ static void on_locate(uv_async_t *a)
         size_t len;
         if (jt808_encode_8201(&t->addr, next_serial(t->conn), out, sizeof out, &len) != PW_OK)
             continue;
-        conn_write(t->conn, (const char *)out, len);
+        /* behind the connection's pending replies, written once the archive holds it */
+        struct pipeline_batch *b = pipeline_batch_new();
+        archive_frames(ig, t->conn, b, out, len);
+        struct completion *x = pw_xcalloc(1, sizeof *x);
+        x->c = t->conn;
+        x->reply = pw_xmalloc(len);
+        memcpy(x->reply, out, len);
+        x->len = len;
+        ingest_submit(ig, b, x);
         pw_counter_add(js->m_locates, 1);
         PW_LOG_INFO("jt808", "position query sent (0x8201)", "phone=%s peer=%s", t->phone,
                     t->conn->peer);

@@ -214,6 +214,7 @@ struct mb_poll {
     uint16_t *regs[4];
     uint8_t *bits[4];
     char err[200]; /* the last failure */
+    struct pipeline_batch *b; /* the replies' archive leaves (from the first), then the samples */
 };
 
 /* A read of one run of a poll. */
@@ -558,6 +559,7 @@ static void on_tick(uv_timer_t *t);
 
 static void poll_free(struct mb_poll *p)
 {
+    pipeline_batch_free(p->b);
     for (int t = 0; t < 4; t++) {
         free(p->runq[t]);
         free(p->regs[t]);
@@ -570,7 +572,8 @@ static void poll_free(struct mb_poll *p)
 static void poll_finish(struct modbus_poller *mp, struct mb_poll *p)
 {
     struct mb_group *g = p->g;
-    struct pipeline_batch *b = pipeline_batch_new();
+    struct pipeline_batch *b = p->b ? p->b : pipeline_batch_new();
+    p->b = NULL;
     bool *dev_failed = pw_xcalloc(mp->s.n_devs, sizeof *dev_failed);
     uint8_t *dev_q = pw_xcalloc(mp->s.n_devs, sizeof *dev_q);
     pthread_mutex_lock(&mp->status_lock);
@@ -649,7 +652,7 @@ static void poll_finish(struct modbus_poller *mp, struct mb_poll *p)
     poll_free(p);
     if (--mp->polls_running == 0 && mp->want_gen)
         uv_timer_start(&mp->tick, on_tick, 0, 0); /* a reload waits for this: switch now */
-    if (b->n == 0) {
+    if (b->n == 0 && b->leaves.len == 0) {
         pipeline_batch_free(b);
         return;
     }
@@ -896,10 +899,33 @@ static void on_timer(uv_timer_t *t)
     }
 }
 
+/* ---- archive: every reply received is a leaf (the ADU: MBAP header and PDU) ---- */
+
+/* Adds the reply adu to poll p's batch (stored with the poll's samples), or, for an answer no
+ * poll waits for (late, unasked), archives it on its own. */
+static void archive_reply(struct modbus_poller *mp, struct mb_ctrl *c, struct mb_poll *p,
+                          const uint8_t *adu, size_t len)
+{
+    if (!mp->deps.pipeline || !pipeline_archiving(mp->deps.pipeline))
+        return;
+    char src[sizeof c->host + 8]; /* the leaf keeps its first ARCHIVE_MAX_SOURCE bytes */
+    snprintf(src, sizeof src, "%s:%d", c->host, c->port);
+    if (p && !p->b)
+        p->b = pipeline_batch_new();
+    struct pipeline_batch *b = p ? p->b : pipeline_batch_new();
+    if (pipeline_batch_archive(b, ARCHIVE_KIND_MODBUS_RX, pw_now_ms(), src, adu, len) != PW_OK)
+        PW_LOG_WARN("modbus", "reply not archived: too big", "host=%s port=%d bytes=%zu", c->host,
+                    c->port, len);
+    if (!p && pipeline_submit(mp->deps.pipeline, b, NULL, NULL) != PW_OK) /* frees b */
+        PW_LOG_WARN("modbus", "reply not archived", "host=%s port=%d", c->host, c->port);
+}
+
 static void on_response(struct mb_ctrl *c, const uint8_t *adu, size_t len)
 {
     struct modbus_poller *mp = c->mp;
-    if (!c->busy || mbtcp_tid(adu) != c->req.tid)
+    bool ours = c->busy && mbtcp_tid(adu) == c->req.tid;
+    archive_reply(mp, c, ours ? c->cur.poll : NULL, adu, len);
+    if (!ours)
         return; /* a late answer to a request given up on, or unasked: ignored */
     struct mb_read r = c->cur;
     struct mb_poll *p = r.poll;

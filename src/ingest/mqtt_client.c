@@ -366,6 +366,9 @@ struct mqtt_ingest {
     int64_t backoff_ms, next_attempt, attempt_started;
     bool attempt_open; /* an attempt's socket is open and its outcome not counted yet */
     bool got_connack;  /* the current attempt was answered (on_connect) */
+    /* archive: the message being handled until a batch took it as a leaf (network thread) */
+    const struct mosquitto_message *rx;
+    struct pw_buf leaf; /* topic NUL payload */
     /* status (atomics) */
     int connected;
     uint64_t connects;
@@ -458,6 +461,50 @@ static void drop(struct mqtt_ingest *mq, int reason, const char *topic, const ch
                 pw_log_quote(w, sizeof w, why));
 }
 
+/* ---- archive: every message received is a leaf (topic NUL payload) ---- */
+
+static bool archiving(const struct mqtt_ingest *mq)
+{
+    return mq->deps.pipeline && pipeline_archiving(mq->deps.pipeline);
+}
+
+/* Adds the message being handled to b as a leaf (once). PW_OK (also when there is none) or
+ * PW_ETOOBIG: topic and payload above the archive's leaf size. */
+static int archive_rx(struct mqtt_ingest *mq, struct pipeline_batch *b)
+{
+    const struct mosquitto_message *m = mq->rx;
+    if (!m || !archiving(mq))
+        return PW_OK;
+    const char *topic = m->topic ? m->topic : "";
+    size_t plen = (size_t)(m->payloadlen > 0 ? m->payloadlen : 0);
+    if (strlen(topic) + 1 + plen > ARCHIVE_MAX_ENTRY - ARCHIVE_LEAF_HEADER - ARCHIVE_MAX_SOURCE)
+        return PW_ETOOBIG;
+    mq->leaf.len = 0;
+    pw_buf_append(&mq->leaf, topic, strlen(topic) + 1);
+    pw_buf_append(&mq->leaf, m->payload, plen);
+    int rc = pipeline_batch_archive(b, ARCHIVE_KIND_MQTT_RX, pw_now_ms(), mq->broker,
+                                    mq->leaf.data, mq->leaf.len);
+    if (rc == PW_OK)
+        mq->rx = NULL;
+    return rc;
+}
+
+/* Archives the message being handled on its own (one that stores no samples), durably. */
+static int archive_alone(struct mqtt_ingest *mq)
+{
+    if (!mq->rx || !archiving(mq))
+        return PW_OK;
+    struct pipeline_batch *b = pipeline_batch_new();
+    int rc = archive_rx(mq, b);
+    if (rc != PW_OK) {
+        pipeline_batch_free(b);
+        mq->rx = NULL;
+        return rc;
+    }
+    size_t stored = 0;
+    return pipeline_write(mq->deps.pipeline, b, &stored); /* frees b */
+}
+
 /* The batch of t's values that map to points of d; *unknown counts the others. */
 static struct pipeline_batch *build_batch(const struct mq_dev *d, const struct mqtt_telemetry *t,
                                           size_t *unknown, const char **first_unknown)
@@ -509,6 +556,15 @@ static void on_telemetry(struct mqtt_ingest *mq, struct mq_dev *d, const char *t
         }
     }
     struct pipeline_batch *b = build_batch(d, &t, &unknown, &first_unknown);
+    const struct mosquitto_message *rx = mq->rx;
+    if (archiving(mq) && b->n > 0 && archive_rx(mq, b) != PW_OK) {
+        pipeline_batch_free(b);
+        mqtt_telemetry_release(&t);
+        mq->rx = NULL;
+        drop(mq, DROP_TOO_BIG, topic, "topic and payload above the archive's leaf size (65,535 "
+                                      "bytes): not stored");
+        return;
+    }
     if (unknown) {
         char q[600], nm[200];
         pw_counter_add(mq->m_unknown_values, unknown);
@@ -530,6 +586,8 @@ static void on_telemetry(struct mqtt_ingest *mq, struct mq_dev *d, const char *t
         nanosleep(&ts, NULL);
         pause_ms = pause_ms < 200 ? pause_ms * 2 : 200;
         b = build_batch(d, &t, &unknown, &first_unknown);
+        mq->rx = rx; /* the retry's batch carries the leaf again */
+        archive_rx(mq, b);
     }
     if (n == 0)
         pipeline_batch_free(b);
@@ -601,6 +659,10 @@ static void on_event(struct mqtt_ingest *mq, struct mq_dev *d, const char *topic
     cJSON_Delete(doc);
     if (rc) {
         drop(mq, DROP_MALFORMED, topic, err);
+    } else if ((rc = archive_alone(mq)) != PW_OK) {
+        drop(mq, rc == PW_ETOOBIG ? DROP_TOO_BIG : DROP_STORE, topic,
+             rc == PW_ETOOBIG ? "topic and payload above the archive's leaf size (65,535 bytes)"
+                              : "the archive cannot store it");
     } else if ((rc = devevents_append(mq->deps.events, ev, (size_t)n, NULL)) != PW_OK) {
         drop(mq, DROP_STORE, topic, pw_strerror(rc));
     } else {
@@ -609,9 +671,8 @@ static void on_event(struct mqtt_ingest *mq, struct mq_dev *d, const char *topic
     free(ev);
 }
 
-static void on_message(struct mosquitto *mosq, void *obj, const struct mosquitto_message *msg)
+static void handle_message(struct mqtt_ingest *mq, const struct mosquitto_message *msg)
 {
-    struct mqtt_ingest *mq = obj;
     char prefix[TOPIC_MAX + 1];
     const char *topic = msg->topic ? msg->topic : "";
     int kind = mqtt_topic_split(topic, prefix, sizeof prefix);
@@ -637,6 +698,23 @@ static void on_message(struct mosquitto *mosq, void *obj, const struct mosquitto
         on_telemetry(mq, d, topic, msg);
     else
         on_event(mq, d, topic, msg);
+}
+
+/* Every message is archived: with the samples it carried, before the events it carried, or on
+ * its own (dropped, no samples). */
+static void on_message(struct mosquitto *mosq, void *obj, const struct mosquitto_message *msg)
+{
+    struct mqtt_ingest *mq = obj;
+    (void)mosq;
+    mq->rx = msg;
+    handle_message(mq, msg);
+    int rc = archive_alone(mq);
+    if (rc != PW_OK) {
+        char q[600];
+        PW_LOG_WARN("mqtt", "message not archived", "topic=%s err=%s",
+                    pw_log_quote(q, sizeof q, msg->topic ? msg->topic : ""), pw_strerror(rc));
+    }
+    mq->rx = NULL;
 }
 
 /* ---- subscriptions ---- */
@@ -979,6 +1057,7 @@ void mqtt_ingest_stop(struct mqtt_ingest *mq)
     if (mq->wake[1] >= 0)
         close(mq->wake[1]);
     cache_clear(mq);
+    pw_buf_release(&mq->leaf);
     if (mq->m_connected)
         pw_gauge_set(mq->m_connected, 0);
     free(mq);
