@@ -12,6 +12,7 @@
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 struct workorders {
     struct wo_store *store;
@@ -41,7 +42,14 @@ struct workorders *workorders_open(struct cli *c, struct model *m, struct alarm_
     wo_store_set_alarms(w->store, alarms);
     struct wo_engine_opts o = {.auto_gas_level = (int)c->cfg.workorders_auto_gas_level,
                                .unacked_after_ms = c->cfg.workorders_unacked_after,
-                               .tick_ms = 1000};
+                               .tick_ms = 1000,
+                               .park_routes = c->cfg.workorders_park_routes};
+    if (strlen(o.park_routes) > WO_ROUTES_MAX || wo_park_routes_check(o.park_routes) != PW_OK) {
+        PW_LOG_ERROR("serve", "bad workorders.park_routes: expected KIND=DEPT pairs, comma-separated",
+                     "value=%s", o.park_routes);
+        workorders_close(w);
+        return NULL;
+    }
     struct wo_webhook_opts wh = {.urls = c->cfg.workorders_webhook_urls,
                                  .max_tries = (int)c->cfg.alarm_webhook_max_tries,
                                  .backoff_ms = c->cfg.alarm_webhook_backoff,

@@ -302,6 +302,10 @@
     X(workorders, webhook_urls, STR, "", "", "", 0,                                                \
       "Comma-separated URLs (at most 8) that receive every work-order event as JSON (retries as "  \
       "for alarm webhooks: alarm.webhook_max_tries, _backoff, _timeout, _queue).")                 \
+    X(workorders, park_routes, STR, "env_station=环保,*=安监", "", "", 0,                        \
+      "Where automatic orders of park-owned alarms (no enterprise: boundary stations, public "    \
+      "areas) go: KIND=DEPT pairs, KIND a device kind or * (any), DEPT a department id or kind "  \
+      "(the first department of that kind by id); \"\" = none.")                                 \
     X(board, window, DUR, "30d", "1d", "365d", 1,                                                  \
       "Red-yellow-blue board: the rolling window of work orders counted.")                         \
     X(board, penalty_overdue_major, INT, "15", "0", "100", 1,                                      \

@@ -178,6 +178,15 @@ int sv_order_apply(const struct sv_rules *r, struct sv_order *o, enum sv_action 
                    enum sv_role role, bool has_text, int64_t ext_ms, bool approve, int64_t now,
                    const char **why);
 
+/* Raises an open order to a higher priority (a 二级 alarm joining the alarm group of an open P2
+ * order makes it P1). Clocks run from dispatch, so the new priority's SLA is counted from the
+ * original dispatch time — but a raise never gives more time: each deadline becomes the earlier of
+ * the current one and the new SLA's (the sign-in deadline only while not yet signed). Levels
+ * already fired stay fired; the next level is recomputed by the caller (sv_escalation_due).
+ * Returns PW_OK, PW_EINVAL (priority outside 1..4) or PW_ECONFLICT (closed, cancelled, or not a
+ * higher priority); o is unchanged on error. */
+int sv_order_raise(const struct sv_rules *r, struct sv_order *o, int priority, int64_t now);
+
 /* The time escalation level `level` (0..3) is due for o under r (the deadline without the
  * current pause). */
 int64_t sv_level_at(const struct sv_rules *r, const struct sv_order *o, int level);

@@ -283,6 +283,28 @@ out:
     return rc;
 }
 
+int sv_order_raise(const struct sv_rules *r, struct sv_order *o, int priority, int64_t now)
+{
+    (void)now;
+    if (priority < 1 || priority > 4)
+        return PW_EINVAL;
+    if (o->state == SV_CLOSED || o->state == SV_CANCELLED || priority >= o->priority)
+        return PW_ECONFLICT;
+    struct sv_order n = *o;
+    n.priority = priority;
+    const struct sv_sla *s = sla_of(r, &n);
+    int64_t sign = sv_cal_add(&r->cal, s->cal, o->dispatched_at, s->sign_ms);
+    int64_t due = sv_cal_add(&r->cal, s->cal, o->dispatched_at, s->rectify_ms);
+    if (o->signed_at == 0 && sign < n.sign_due_at)
+        n.sign_due_at = sign;
+    if (due < n.base_due_at)
+        n.base_due_at = due;
+    if (o->signed_at == 0 && n.sign_due_at > n.base_due_at)
+        n.sign_due_at = n.base_due_at;
+    *o = n;
+    return PW_OK;
+}
+
 int64_t sv_level_at(const struct sv_rules *r, const struct sv_order *o, int level)
 {
     const struct sv_sla *s = sla_of(r, o);

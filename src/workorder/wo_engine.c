@@ -9,8 +9,11 @@
  *   - an alarm of gas level 一级 is watched; still unacknowledged (neither acknowledged, cleared
  *     nor closed) unacked_after_ms after it started, it opens a P2 order.
  * One open order per alarm group (the area alarm's id when the alarm is grouped, else its own
- * id): wo_create refuses a second one (PW_EEXIST) and the engine leaves it there. Park-owned
- * alarms (no enterprise) open no automatic order. At start the open alarms are read once
+ * id): wo_create refuses a second one (PW_EEXIST) and the engine notes the alarm on it — and when
+ * the alarm is a 二级 one and the open order is P2 (or lower), raises the order to P1 (wo_raise).
+ * Park-owned alarms (no enterprise: boundary stations, public areas) open their order for the
+ * department `park_routes` names for the alarm's device kind (KIND=DEPT pairs; DEPT a department
+ * id, else the first department of that kind by id). At start the open alarms are read once
  * (alarm_foreach_open, alarm_find_open) so a 一级 alarm left unacknowledged across a restart is
  * still watched. */
 #include "workorder/wo_int.h"
@@ -20,7 +23,9 @@
 #include "base/log.h"
 #include "base/mem.h"
 #include "base/timeutil.h"
+#include "model/model.h"
 
+#include <cjson/cJSON.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -38,12 +43,14 @@ struct alarm_copy {
     char enterprise[ALARM_ID_MAX + 1];
     char message[ALARM_MESSAGE_MAX + 1];
     char source[ALARM_ID_MAX + 1];
+    char device[ALARM_ID_MAX + 1];
 };
 
 struct wo_engine {
     struct wo_store *s;
     struct alarm_store *alarms;
     struct wo_engine_opts o;
+    char routes[WO_ROUTES_MAX + 1];
     int sub;
     pthread_t th;
     pthread_mutex_t mu;
@@ -78,35 +85,146 @@ static void on_alarm(const struct alarm_event *ev, void *arg)
         snprintf(c->enterprise, sizeof c->enterprise, "%s", a->enterprise);
         snprintf(c->message, sizeof c->message, "%s", a->message);
         snprintf(c->source, sizeof c->source, "%s", a->source);
+        snprintf(c->device, sizeof c->device, "%s", a->device);
         pthread_cond_signal(&e->cond);
     }
     pthread_mutex_unlock(&e->mu);
 }
 
+/* Walks the KIND=DEPT pairs of routes; fn returns true to stop. Returns PW_OK or PW_EINVAL. */
+static int routes_walk(const char *routes, bool (*fn)(const char *kind, size_t kl, const char *dept,
+                                                      size_t dl, void *arg),
+                       void *arg)
+{
+    const char *p = routes;
+    while (*p) {
+        while (*p == ' ' || *p == ',')
+            p++;
+        if (!*p)
+            break;
+        size_t n = strcspn(p, ",");
+        const char *eq = memchr(p, '=', n);
+        if (!eq || eq == p || eq + 1 == p + n)
+            return PW_EINVAL;
+        size_t kl = (size_t)(eq - p), dl = n - kl - 1;
+        while (kl && p[kl - 1] == ' ')
+            kl--;
+        const char *d = eq + 1;
+        while (dl && *d == ' ')
+            d++, dl--;
+        while (dl && d[dl - 1] == ' ')
+            dl--;
+        if (!kl || !dl || kl > ID_MAX || dl > ID_MAX)
+            return PW_EINVAL;
+        if (fn && fn(p, kl, d, dl, arg))
+            return PW_OK;
+        p += n;
+    }
+    return PW_OK;
+}
+
+int wo_park_routes_check(const char *routes)
+{
+    return routes_walk(routes ? routes : "", NULL, NULL);
+}
+
+struct route_pick {
+    const char *kind;
+    char exact[ID_MAX + 1], any[ID_MAX + 1];
+};
+
+static bool pick(const char *kind, size_t kl, const char *dept, size_t dl, void *arg)
+{
+    struct route_pick *r = arg;
+    if (kl == 1 && kind[0] == '*') {
+        if (!r->any[0])
+            snprintf(r->any, sizeof r->any, "%.*s", (int)dl, dept);
+    } else if (strlen(r->kind) == kl && memcmp(r->kind, kind, kl) == 0 && !r->exact[0]) {
+        snprintf(r->exact, sizeof r->exact, "%.*s", (int)dl, dept);
+        return true;
+    }
+    return false;
+}
+
+/* A department id, or the first (by id) department whose kind is `dept`. */
+static bool dept_resolve(struct model *m, const char *dept, char *out, size_t cap)
+{
+    if (model_department_exists(m, dept) == PW_OK) {
+        snprintf(out, cap, "%s", dept);
+        return true;
+    }
+    struct pw_buf b;
+    pw_buf_init(&b, 0);
+    out[0] = '\0';
+    if (model_json_departments(m, &b) == PW_OK && b.data) {
+        cJSON *a = cJSON_Parse(b.data);
+        for (cJSON *d = cJSON_IsArray(a) ? a->child : NULL; d; d = d->next) {
+            const cJSON *id = cJSON_GetObjectItemCaseSensitive(d, "id");
+            const cJSON *k = cJSON_GetObjectItemCaseSensitive(d, "kind");
+            if (cJSON_IsString(id) && cJSON_IsString(k) && strcmp(k->valuestring, dept) == 0 &&
+                (!out[0] || strcmp(id->valuestring, out) < 0))
+                snprintf(out, cap, "%s", id->valuestring);
+        }
+        cJSON_Delete(a);
+    }
+    pw_buf_release(&b);
+    return out[0] != '\0';
+}
+
+int wo_park_route(struct model *m, const char *routes, const char *device, char *dept, size_t cap)
+{
+    struct model_device_brief d;
+    struct route_pick r = {.kind = ""};
+    if (device && *device && model_device_brief(m, device, &d) == PW_OK)
+        r.kind = d.kind;
+    if (routes_walk(routes ? routes : "", pick, &r) != PW_OK)
+        return PW_EINVAL;
+    const char *want = r.exact[0] ? r.exact : r.any;
+    if (!*want || !m || !dept_resolve(m, want, dept, cap))
+        return PW_ENOTFOUND;
+    return PW_OK;
+}
+
 static void open_order(struct wo_engine *e, const struct alarm_copy *c, int priority, int64_t now)
 {
-    if (!c->enterprise[0])
-        return;
-    char title[WO_TITLE_MAX + 1], desc[400], err[200];
-    snprintf(title, sizeof title, "%s报警 %s", priority == 1 ? "二级" : "一级未确认", c->source);
+    char title[WO_TITLE_MAX + 1], desc[400], err[200], dept[ID_MAX + 1] = "";
+    bool park = !c->enterprise[0];
+    if (park) {
+        int rc = wo_park_route(e->s->model, e->routes, c->device, dept, sizeof dept);
+        if (rc != PW_OK) {
+            PW_LOG_WARN("workorder", "no department for a park-owned alarm (workorders.park_routes)",
+                        "alarm=%lld device=%s", (long long)c->id, c->device);
+            return;
+        }
+    }
+    snprintf(title, sizeof title, "%s%s报警 %s", park ? "园区" : "",
+             priority == 1 ? "二级" : "一级未确认", c->source);
     snprintf(desc, sizeof desc, "alarm %lld: %s", (long long)c->id, c->message);
     struct wo_new n = {.title = title,
                        .description = desc,
                        .priority = priority,
-                       .enterprise = c->enterprise,
+                       .enterprise = park ? NULL : c->enterprise,
+                       .department = park ? dept : NULL,
                        .source = "alarm",
                        .alarm_id = c->id,
                        .alarm_group = c->group};
     int64_t id = 0;
     int rc = wo_create(e->s, NULL, SV_ROLE_SYSTEM, "system", &n, now, &id, err, sizeof err);
-    if (rc == PW_OK)
+    if (rc == PW_OK) {
         PW_LOG_INFO("workorder", "order opened from an alarm", "order=%lld alarm=%lld P%d",
                     (long long)id, (long long)c->id, priority);
-    else if (rc == PW_EEXIST && id > 0 && c->id != 0)
-        wo_note_alarm(e->s, id, c->id, desc, now); /* one open order per group: noted on it */
-    else if (rc != PW_EEXIST)
+    } else if (rc == PW_EEXIST && id > 0 && c->id != 0) {
+        /* one open order per group: a 二级 alarm raises a lower-priority order to P1, any other
+         * is noted on it (once per alarm) */
+        struct sv_order o;
+        if (priority == 1 && wo_get(e->s, NULL, id, &o) == PW_OK && o.priority > 1 &&
+            wo_raise(e->s, id, 1, c->id, desc, now, err, sizeof err) == PW_OK)
+            return;
+        wo_note_alarm(e->s, id, c->id, desc, now);
+    } else if (rc != PW_EEXIST) {
         PW_LOG_WARN("workorder", "could not open an order from an alarm", "alarm=%lld err=%s",
                     (long long)c->id, err);
+    }
 }
 
 static void unwatch(struct wo_engine *e, int64_t id)
@@ -193,6 +311,7 @@ static void restore(struct wo_engine *e, int64_t now)
         snprintf(c.enterprise, sizeof c.enterprise, "%s", a.enterprise);
         snprintf(c.message, sizeof c.message, "%s", a.message);
         snprintf(c.source, sizeof c.source, "%s", a.source);
+        snprintf(c.device, sizeof c.device, "%s", a.device);
         handle(e, &c, now);
     }
     free(r.keys);
@@ -248,6 +367,8 @@ int wo_engine_start(struct wo_store *s, struct alarm_store *alarms, const struct
     e->s = s;
     e->alarms = alarms;
     e->o = *o;
+    snprintf(e->routes, sizeof e->routes, "%s", o->park_routes ? o->park_routes : "");
+    e->o.park_routes = e->routes;
     if (e->o.tick_ms <= 0)
         e->o.tick_ms = 1000;
     e->sub = -1;

@@ -391,7 +391,8 @@ static int row_save(struct wo_store *s, const struct row *r, int64_t now)
                         " closed_ms = ?9, review_due_ms = ?10, fired_level = ?11, returns = ?12,"
                         " ext_requests = ?13, ext_pending_ms = ?14, late_sign = ?15,"
                         " submitted_on_time = ?16, next_ms = ?17, enterprise = ?18,"
-                        " department = ?19, assignee = ?20 WHERE id = ?1",
+                        " department = ?19, assignee = ?20, priority = ?21, sign_due_ms = ?22,"
+                        " base_due_ms = ?23 WHERE id = ?1",
                         &st);
     if (rc)
         return rc;
@@ -416,6 +417,9 @@ static int row_save(struct wo_store *s, const struct row *r, int64_t now)
     wo_bind_text_or_null(st, 18, r->enterprise);
     wo_bind_text_or_null(st, 19, r->department);
     wo_bind_text_or_null(st, 20, r->assignee);
+    sqlite3_bind_int(st, 21, o->priority);
+    sqlite3_bind_int64(st, 22, o->sign_due_at);
+    sqlite3_bind_int64(st, 23, o->base_due_at);
     return wo_run_done(s, st);
 }
 
@@ -690,7 +694,7 @@ int wo_note_alarm(struct wo_store *s, int64_t id, int64_t alarm_id, const char *
     bool seen = false;
     if ((rc = db_prepare(s->dbh,
                          "SELECT 1 FROM history WHERE order_id = ?1 AND detail = ?2"
-                         " AND action IN ('dispatch', 'alarm') LIMIT 1",
+                         " AND action IN ('dispatch', 'alarm', 'raise') LIMIT 1",
                          &st)) == PW_OK) {
         sqlite3_bind_int64(st, 1, id);
         sqlite3_bind_text(st, 2, detail, -1, SQLITE_TRANSIENT);
@@ -714,6 +718,54 @@ int wo_note_alarm(struct wo_store *s, int64_t id, int64_t alarm_id, const char *
     return PW_OK;
 unlock:
     pthread_mutex_unlock(&s->mu);
+    return rc;
+}
+
+int wo_raise(struct wo_store *s, int64_t id, int priority, int64_t alarm_id, const char *text,
+             int64_t now, char *err, size_t cap)
+{
+    char detail[96];
+    struct row r;
+    memset(&r, 0, sizeof r);
+    pthread_mutex_lock(&s->mu);
+    int rc = db_exec(s->dbh, "BEGIN IMMEDIATE");
+    if (rc)
+        goto unlock;
+    if ((rc = row_load(s, NULL, id, &r)) != PW_OK) {
+        snprintf(err, cap, "no work order %lld", (long long)id);
+        goto rollback;
+    }
+    int was = r.o.priority;
+    if ((rc = sv_order_raise(&s->rules, &r.o, priority, now)) != PW_OK) {
+        snprintf(err, cap, "order %lld is P%d and %s", (long long)id, was,
+                 sv_state_name(r.o.state));
+        goto rollback;
+    }
+    if (alarm_id > 0)
+        snprintf(detail, sizeof detail, "alarm %lld", (long long)alarm_id);
+    else
+        snprintf(detail, sizeof detail, "P%d to P%d", was, priority);
+    char why[WO_TEXT_MAX + 64];
+    snprintf(why, sizeof why, "P%d → P%d%s%s", was, priority, text && *text ? ": " : "",
+             text ? text : "");
+    if ((rc = row_save(s, &r, now)) != PW_OK ||
+        (rc = history_add(s, id, now, "raise", "system", "system", sv_state_name(r.o.state),
+                          sv_state_name(r.o.state), why, detail)) != PW_OK ||
+        (rc = db_exec(s->dbh, "COMMIT")) != PW_OK) {
+        snprintf(err, cap, "database error");
+        goto rollback;
+    }
+    pthread_mutex_unlock(&s->mu);
+    PW_LOG_WARN("workorder", "order raised", "id=%lld P%d->P%d alarm=%lld", (long long)id, was,
+                priority, (long long)alarm_id);
+    emit(s, "raised", &r, "system", -1, now);
+    row_free(&r);
+    return PW_OK;
+rollback:
+    db_exec(s->dbh, "ROLLBACK");
+unlock:
+    pthread_mutex_unlock(&s->mu);
+    row_free(&r);
     return rc;
 }
 

@@ -66,7 +66,7 @@ void wo_store_set_alarms(struct wo_store *s, struct alarm_store *alarms);
 /* ---- events ---- */
 struct wo_event {
     const char *type;       /* "created", an action name ("sign" …), "escalated", "alarm",
-                             * "evidence" */
+                             * "raised", "evidence" */
     int64_t id;             /* the order */
     const char *enterprise; /* the order's target enterprise, "" when a department */
     const char *department; /* "" when an enterprise */
@@ -112,6 +112,14 @@ struct wo_args {
 int wo_act(struct wo_store *s, const struct wo_scope *scope, enum sv_role role, const char *user,
            int64_t id, enum sv_action a, const struct wo_args *args, int64_t now, char *err,
            size_t cap);
+
+/* Raises open order id to `priority` (sv_order_raise: the new SLA counted from dispatch, never
+ * more time), with a history row "raise" (text "P2 → P1: …", detail "alarm N" when alarm_id > 0,
+ * so the alarm is noted once) and an event "raised". PW_OK; PW_ENOTFOUND; PW_ECONFLICT (closed,
+ * cancelled or not higher); PW_EDB. Called by the engine when a 二级 alarm joins the group of an
+ * open P2 order. */
+int wo_raise(struct wo_store *s, int64_t id, int priority, int64_t alarm_id, const char *text,
+             int64_t now, char *err, size_t cap);
 
 struct wo_filter {
     const char *state;      /* a state name, "open" (neither closed nor cancelled), NULL = all */
@@ -247,7 +255,17 @@ struct wo_engine_opts {
     int auto_gas_level;       /* an alarm reaching this gas level opens a P1 order; 0 = off */
     int64_t unacked_after_ms; /* a gas level 1 alarm unacknowledged this long opens P2; 0 = off */
     int64_t tick_ms;          /* timer period; default 1000 */
+    const char *park_routes;  /* workorders.park_routes: KIND=DEPT,… for park-owned alarms;
+                               * NULL or "" = park-owned alarms open no order */
 };
+#define WO_ROUTES_MAX 1000 /* bytes of park_routes */
+/* Whether routes is a well-formed KIND=DEPT list: PW_OK or PW_EINVAL. */
+int wo_park_routes_check(const char *routes);
+/* The department for a park-owned alarm from `device` (its kind from the model; "" or unknown
+ * matches only "*"): the pair for the kind, else "*"; DEPT is a department id, else the first
+ * department (by id) of that kind. PW_OK and dept; PW_ENOTFOUND (no pair or no such department);
+ * PW_EINVAL (routes malformed). */
+int wo_park_route(struct model *m, const char *routes, const char *device, char *dept, size_t cap);
 /* Starts the engine's thread: wo_tick when an escalation is due (at most tick_ms late), and
  * alarm events (subscribed on `alarms`, may be NULL) turned into orders. PW_OK or PW_EFULL. */
 int wo_engine_start(struct wo_store *s, struct alarm_store *alarms, const struct wo_engine_opts *o,

@@ -387,6 +387,49 @@ static bool expect_allowed(enum sv_state s, enum sv_action a, enum sv_role r, en
     }
 }
 
+/* A P2 order raised to P1: the P1 SLA counted from the original dispatch, never more time than
+ * it had, fired levels kept; refused when not higher or when closed. */
+static void test_raise_priority(void **state)
+{
+    struct sv_rules r;
+    sv_rules_init(&r);
+    int64_t t0 = T("2026-12-04T15:00:00+08:00");
+    struct sv_order o;
+    assert_int_equal(sv_order_dispatch(&r, &o, 2, t0, 0), PW_OK);
+    assert_int_equal(o.sign_due_at, t0 + 2 * HOUR);
+    assert_int_equal(o.base_due_at, t0 + 72 * HOUR);
+    assert_int_equal(sv_order_raise(&r, &o, 2, t0 + 10 * MIN), PW_ECONFLICT); /* not higher */
+    assert_int_equal(sv_order_raise(&r, &o, 0, t0 + 10 * MIN), PW_EINVAL);
+    assert_int_equal(sv_order_raise(&r, &o, 1, t0 + 10 * MIN), PW_OK);
+    assert_int_equal(o.priority, 1);
+    assert_int_equal(o.sign_due_at, t0 + 30 * MIN); /* from dispatch, not from the raise */
+    assert_int_equal(o.base_due_at, t0 + 24 * HOUR);
+    assert_int_equal(sv_order_due(&r, &o, t0 + 11 * MIN), t0 + 24 * HOUR);
+    /* P1 ladder now: L2 at due + 2 h */
+    assert_int_equal(sv_level_at(&r, &o, 2), t0 + 26 * HOUR);
+    /* a raise never gives more time: an explicit earlier deadline is kept */
+    assert_int_equal(sv_order_dispatch(&r, &o, 3, t0, t0 + 2 * HOUR), PW_OK);
+    const char *why;
+    assert_int_equal(
+        sv_order_apply(&r, &o, SV_SIGN, SV_ROLE_ENTERPRISE, false, 0, false, t0 + MIN, &why),
+        PW_OK);
+    int64_t signed_due = o.sign_due_at;
+    assert_int_equal(sv_order_raise(&r, &o, 1, t0 + 5 * MIN), PW_OK);
+    assert_int_equal(o.base_due_at, t0 + 2 * HOUR);
+    assert_int_equal(o.sign_due_at, signed_due); /* signed: the sign-in deadline is history */
+    /* fired levels stay fired; a raise late in the day makes the order due at once */
+    assert_int_equal(sv_order_dispatch(&r, &o, 2, t0, 0), PW_OK);
+    o.fired_level = 0;
+    assert_int_equal(sv_order_raise(&r, &o, 1, t0 + 30 * HOUR), PW_OK);
+    int from, to;
+    assert_true(sv_escalation_due(&r, &o, t0 + 30 * HOUR, &from, &to, NULL));
+    assert_int_equal(from, 1);
+    assert_int_equal(to, 2); /* due at 24 h, L2 at 26 h */
+    /* closed orders are not raised */
+    o.state = SV_CLOSED;
+    assert_int_equal(sv_order_raise(&r, &o, 1, t0), PW_ECONFLICT);
+}
+
 static void test_every_transition_every_role(void **state)
 {
     int allowed = 0, refused_role = 0, refused_state = 0;
@@ -617,6 +660,7 @@ int main(void)
         cmocka_unit_test(test_extension_rules),
         cmocka_unit_test(test_escalation_once),
         cmocka_unit_test(test_escalation_paused),
+        cmocka_unit_test(test_raise_priority),
         cmocka_unit_test(test_every_transition_every_role),
         cmocka_unit_test(test_board_deterministic),
         cmocka_unit_test(test_board_rule),

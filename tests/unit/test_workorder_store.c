@@ -55,7 +55,7 @@ static struct wfx *wfx_new(void)
     static const char park[] =
         "{\"version\":1,\"park\":{\"id\":\"P\",\"name\":\"园区\"},"
         "\"enterprises\":[{\"id\":\"E1\",\"name\":\"甲\"},{\"id\":\"E2\",\"name\":\"乙\"}],"
-        "\"departments\":[{\"id\":\"AJ\",\"name\":\"安监\"}]}";
+        "\"departments\":[{\"id\":\"AJ\",\"name\":\"安监\",\"kind\":\"安监\"}]}";
     char err[256];
     assert_int_equal(model_import_json(f->m, park, strlen(park), 0, err, sizeof err), PW_OK);
     sv_rules_init(&f->r);
@@ -448,6 +448,95 @@ static void test_engine_from_alarms(void **state)
     wfx_free(f);
 }
 
+static int64_t wait_order(struct wfx *f, const char *needle)
+{
+    for (int i = 0; i < 500; i++) {
+        struct pw_buf b;
+        pw_buf_init(&b, 0);
+        struct wo_filter fl;
+        wo_filter_init(&fl);
+        int64_t id = 0;
+        if (wo_list_json(f->s, &PARK, &fl, pw_now_ms(), &b) == PW_OK && b.data) {
+            const char *p = strstr(b.data, needle);
+            if (p) {
+                /* the id of the order object that holds the needle */
+                const char *q = p;
+                while (q > b.data && strncmp(q, "{\"id\":", 6) != 0)
+                    q--;
+                id = strtoll(q + 6, NULL, 10);
+            }
+        }
+        pw_buf_release(&b);
+        if (id > 0)
+            return id;
+        usleep(10000);
+    }
+    fail_msg("no order with %s", needle);
+    return 0;
+}
+
+/* A 二级 alarm joining the group of an open P2 order raises it to P1 (history, SLA from dispatch,
+ * an event); a park-owned alarm opens its order for the department park_routes names. */
+static void test_engine_raise_and_park_alarms(void **state)
+{
+    struct wfx *f = wfx_new();
+    wo_store_close(f->s);
+    f->r.sla[0] = (struct sv_sla){SV_CAL_ALWAYS, 5 * SEC, 50 * SEC, 1}; /* P1 shorter than P2 */
+    wfx_open(f);
+    struct fx *af = fx_new();
+    struct wo_engine *e;
+    struct wo_engine_opts o = {.auto_gas_level = 2,
+                               .unacked_after_ms = 300,
+                               .tick_ms = 50,
+                               .park_routes = "env_station=环保,*=安监"};
+    assert_int_equal(wo_engine_start(f->s, af->s, &o, &e), PW_OK);
+    /* 一级 left unacknowledged → P2; the same alarm reaching 二级 → raised to P1 */
+    fx_apply(af, fx_tr(ALARM_RAISE, "GD7", "E1", "A7", "gas", 3), pw_now_ms());
+    int64_t id = wait_order(f, "\"priority\":\"P2\"");
+    struct sv_order before, after;
+    assert_int_equal(wo_get(f->s, &PARK, id, &before), PW_OK);
+    assert_int_equal(before.base_due_at - before.dispatched_at, 100 * SEC);
+    fx_apply(af, fx_tr(ALARM_RAISE, "GD7", "E1", "A7", "gas", 4), pw_now_ms());
+    for (int i = 0; i < 500; i++) {
+        assert_int_equal(wo_get(f->s, &PARK, id, &after), PW_OK);
+        if (after.priority == 1)
+            break;
+        usleep(10000);
+    }
+    assert_int_equal(after.priority, 1);
+    assert_int_equal(after.dispatched_at, before.dispatched_at);
+    assert_int_equal(after.sign_due_at, before.dispatched_at + 5 * SEC);
+    assert_int_equal(after.base_due_at, before.dispatched_at + 50 * SEC);
+    assert_string_equal(f->last_event, "raised");
+    char *j = get_json(f, &PARK, id, pw_now_ms());
+    assert_non_null(strstr(j, "\"action\":\"raise\""));
+    assert_non_null(strstr(j, "P2 → P1"));
+    free(j);
+    assert_int_equal(count_orders(f), 1); /* still one order for the group */
+    /* a park-owned 二级 alarm (no enterprise, unknown device → "*") → department of kind 安监 */
+    fx_apply(af, fx_tr(ALARM_RAISE, "PGD1", "", "P-PUB", "gas", 4), pw_now_ms());
+    int64_t pid = wait_order(f, "\"department\":\"AJ\"");
+    j = get_json(f, &AJ, pid, pw_now_ms());
+    assert_non_null(j);
+    assert_non_null(strstr(j, "\"priority\":\"P1\""));
+    assert_non_null(strstr(j, "\"source\":\"alarm\""));
+    free(j);
+    wo_engine_stop(e);
+    /* the routing rule itself */
+    char d[80];
+    assert_int_equal(wo_park_route(f->m, "env_station=环保,*=安监", "", d, sizeof d), PW_OK);
+    assert_string_equal(d, "AJ");
+    assert_int_equal(wo_park_route(f->m, "*=AJ", "nope", d, sizeof d), PW_OK);
+    assert_int_equal(wo_park_route(f->m, "env_station=环保", "", d, sizeof d), PW_ENOTFOUND);
+    assert_int_equal(wo_park_route(f->m, "*=XF", "", d, sizeof d), PW_ENOTFOUND);
+    assert_int_equal(wo_park_route(f->m, "", "", d, sizeof d), PW_ENOTFOUND);
+    assert_int_equal(wo_park_routes_check("env_station=环保, *=安监"), PW_OK);
+    assert_int_equal(wo_park_routes_check("env_station"), PW_EINVAL);
+    assert_int_equal(wo_park_routes_check("=x"), PW_EINVAL);
+    fx_free(af);
+    wfx_free(f);
+}
+
 /* A P1/P2 order from an alarm closes only with evidence and its alarm cleared. */
 static void test_close_rule_for_alarm_orders(void **state)
 {
@@ -611,6 +700,7 @@ int main(void)
         cmocka_unit_test(test_evidence),
         cmocka_unit_test(test_board),
         cmocka_unit_test(test_engine_from_alarms),
+        cmocka_unit_test(test_engine_raise_and_park_alarms),
         cmocka_unit_test(test_list_filters),
         cmocka_unit_test(test_close_rule_for_alarm_orders),
         cmocka_unit_test(test_db_helper),

@@ -107,6 +107,7 @@ export default {
     watch(() => props.id, (v) => { if (v) loadDetail(); else detail.value = null; });
     const onEvent = (ev) => {
       if (ev.event === 'escalated') toast(t('wo.escalatedToast').replace('{id}', ev.order.id).replace('{l}', ev.level));
+      if (ev.event === 'raised') toast(t('wo.raisedToast').replace('{id}', ev.order.id));
       load();
     };
     onMounted(() => {
