@@ -98,6 +98,11 @@ const zh = {
     measures: '整改措施', owner: '责任人', funds: '资金', interim: '临时措施（应急预案）', plan: '整改方案（重大隐患）', progressPh: '进展说明',
     titlePh: '隐患描述', register: '登记隐患', registered: '已登记',
   },
+  ls: {
+    title: '挂牌督办', badge: '挂牌', unit: '督办单位', basis: '依据', reason: '原因', listedAt: '挂牌时间', due: '整改期限', list: '挂牌', lift: '摘牌',
+    listed: '已挂牌督办', lifted: '已摘牌', candidate: '建议挂牌', reasonPh: '挂牌 / 摘牌原因',
+    b: { major_hazard: '重大隐患', repeat_overdue: '多次超期', other: '其他' },
+  },
 };
 
 const en = {
@@ -195,6 +200,11 @@ const en = {
     did: { rectify: 'Rectifying; its work order is dispatched', progress: 'Progress reported', submit: 'Submitted', accept: 'Closed', return: 'Returned' },
     measures: 'Measures', owner: 'Owner', funds: 'Funds', interim: 'Interim plan', plan: 'Written plan (major)', progressPh: 'Progress',
     titlePh: 'Hazard', register: 'Register hazard', registered: 'Registered',
+  },
+  ls: {
+    title: 'Listed supervision (挂牌督办)', badge: 'Listed', unit: 'Unit', basis: 'Basis', reason: 'Reason', listedAt: 'Listed', due: 'Due', list: 'List', lift: 'Lift',
+    listed: 'Listed for supervision', lifted: 'Listing lifted', candidate: 'Proposed', reasonPh: 'Reason to list / lift',
+    b: { major_hazard: 'Major hazard', repeat_overdue: 'Repeatedly overdue', other: 'Other' },
   },
 };
 

@@ -325,4 +325,7 @@
       "(红).")                                                                                      \
     X(board, min_ontime_pct, INT, "80", "0", "100", 1,                                             \
       "Board: a unit closing fewer of its orders on time than this percentage is red "             \
-      "whatever its score.")
+      "whatever its score.")                                                                       \
+    X(board, listing_overdue, INT, "3", "1", "1000", 1,                                            \
+      "挂牌督办: a unit with at least this many orders overdue in board.window is proposed for "    \
+      "listing (GET /api/v1/listings, candidates).")

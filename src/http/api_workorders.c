@@ -742,6 +742,83 @@ static void h_risk_points_import(struct http_server *s, struct http_req *r, stru
     pw_buf_printf(&w->body, "{\"imported\":%d}\n", count);
 }
 
+/* ---- 挂牌督办 ---- */
+
+/* GET /api/v1/listings?active=1 */
+static void h_listings(struct http_server *s, struct http_req *r, struct http_resp *w)
+{
+    if (!need_store(s, w))
+        return;
+    int active = 0;
+    if (!bool_arg(http_arg(r, "active"), &active)) {
+        http_json_error(w, 400, "active: expected true or false");
+        return;
+    }
+    struct wo_scope sc = scope_of(r);
+    w->content_type = "application/json";
+    int rc = wo_listings_json(s->deps.workorders, &sc, active != 0,
+                              (int)s->deps.cfg->board_listing_overdue, pw_now_ms(), &w->body);
+    if (rc)
+        wo_error(w, rc, NULL);
+}
+
+/* POST /api/v1/listings {"unit","basis","hazard_id","reason","due_at"} */
+static void h_listing_create(struct http_server *s, struct http_req *r, struct http_resp *w)
+{
+    if (!need_store(s, w))
+        return;
+    cJSON *j = body_object(r, w, true);
+    if (!j)
+        return;
+    struct wo_listing_new n = {0};
+    const char *due = NULL;
+    char err[256] = "";
+    if (opt_str(j, "unit", w, &n.unit) && opt_str(j, "basis", w, &n.basis) &&
+        opt_str(j, "reason", w, &n.reason) && opt_str(j, "due_at", w, &due) &&
+        opt_int(j, "hazard_id", w, &n.hazard_id)) {
+        if (due && pw_time_parse(due, &n.due_at) != PW_OK) {
+            http_json_error(w, 400, "due_at: expected an RFC 3339 time");
+            goto out;
+        }
+        int64_t id = 0;
+        int rc = wo_listing_create(s->deps.workorders, role_of(r), r->who.user, &n, pw_now_ms(),
+                                   &id, err, sizeof err);
+        if (rc) {
+            wo_error(w, rc, err);
+        } else {
+            w->status = 201;
+            w->content_type = "application/json";
+            pw_buf_printf(&w->body, "{\"id\":%lld}\n", (long long)id);
+        }
+    }
+out:
+    cJSON_Delete(j);
+}
+
+/* POST /api/v1/listings/{id}/lift {"text"} */
+static void h_listing_lift(struct http_server *s, struct http_req *r, struct http_resp *w)
+{
+    int64_t id;
+    if (!need_store(s, w) || !order_id(r, w, &id))
+        return;
+    cJSON *j = body_object(r, w, false);
+    if (!j)
+        return;
+    const char *text = NULL;
+    char err[256] = "";
+    if (opt_str(j, "text", w, &text)) {
+        int rc = wo_listing_lift(s->deps.workorders, role_of(r), r->who.user, id, text,
+                                 pw_now_ms(), err, sizeof err);
+        if (rc) {
+            wo_error(w, rc, err);
+        } else {
+            w->content_type = "application/json";
+            pw_buf_puts(&w->body, "{\"status\":\"ok\"}\n");
+        }
+    }
+    cJSON_Delete(j);
+}
+
 const struct http_route http_routes_workorders[] = {
     {"POST", "/api/v1/workorders", ACCESS_UNIT, true, h_create},
     {"GET", "/api/v1/workorders", ACCESS_USER, false, h_list},
@@ -774,5 +851,8 @@ const struct http_route http_routes_workorders[] = {
     {"GET", "/api/v1/risk-points", ACCESS_USER, false, h_risk_points},
     {"POST", "/api/v1/risk-points/import", ACCESS_OPERATOR, true, h_risk_points_import},
     {"PUT", "/api/v1/risk-points/{id}", ACCESS_OPERATOR, true, h_risk_point_put},
+    {"GET", "/api/v1/listings", ACCESS_USER, false, h_listings},
+    {"POST", "/api/v1/listings", ACCESS_PARK, true, h_listing_create},
+    {"POST", "/api/v1/listings/{id}/lift", ACCESS_PARK, true, h_listing_lift},
     {NULL, NULL, 0, false, NULL},
 };

@@ -98,6 +98,17 @@ static const char *const migrations[] = {
     "  at_ms INTEGER NOT NULL, action TEXT NOT NULL, user TEXT NOT NULL, text TEXT"
     ");"
     "CREATE INDEX hazard_log_hazard ON hazard_log(hazard_id, id);",
+    /* 3: 挂牌督办 — listed supervision of a unit or a 重大 hazard (wo_listing.c) */
+    "CREATE TABLE listing ("
+    "  id INTEGER PRIMARY KEY AUTOINCREMENT, unit TEXT NOT NULL,"
+    "  kind TEXT NOT NULL CHECK (kind IN ('enterprise','department')),"
+    "  basis TEXT NOT NULL CHECK (basis IN ('major_hazard','repeat_overdue','other')),"
+    "  hazard_id INTEGER, reason TEXT NOT NULL, listed_by TEXT NOT NULL,"
+    "  listed_ms INTEGER NOT NULL, publish_due_ms INTEGER NOT NULL, due_ms INTEGER NOT NULL,"
+    "  lifted_ms INTEGER NOT NULL DEFAULT 0, lifted_by TEXT, lift_text TEXT"
+    ");"
+    "CREATE UNIQUE INDEX listing_active ON listing(unit, COALESCE(hazard_id, 0))"
+    "  WHERE lifted_ms = 0;",
 };
 
 /* One order as stored. */
@@ -1446,8 +1457,12 @@ int wo_board_json(struct wo_store *s, const struct wo_scope *scope, bool public_
     size_t start = out->len;
     struct units us = {0};
     struct sv_board_row *rows = NULL;
+    char(*listed)[ID_MAX + 1] = NULL;
+    size_t nlisted = 0;
     pthread_mutex_lock(&s->mu);
     int rc = board_compute(s, now, &us, &rows);
+    if (!rc)
+        rc = wo_listed_units(s, &listed, &nlisted);
     pthread_mutex_unlock(&s->mu);
     if (rc)
         goto out;
@@ -1481,6 +1496,10 @@ int wo_board_json(struct wo_store *s, const struct wo_scope *scope, bool public_
                                 "\"rank_change\":%d",
                                 sv_unit_kind_name(r->kind), sv_colour_name(r->colour), r->score,
                                 r->rank, r->rank_change);
+        bool is_listed = false;
+        for (size_t j = 0; j < nlisted && !is_listed; j++)
+            is_listed = strcmp(listed[j], r->unit) == 0;
+        rc = rc ? rc : pw_buf_printf(out, ",\"listed\":%s", is_listed ? "true" : "false");
         bool detail = !public_view &&
                       (!scope || !scope->enterprise || strcmp(scope->enterprise, r->unit) == 0);
         if (!rc && detail) {
@@ -1502,6 +1521,7 @@ int wo_board_json(struct wo_store *s, const struct wo_scope *scope, bool public_
     }
     rc = rc ? rc : pw_buf_puts(out, "]}");
 out:
+    free(listed);
     free(rows);
     free(us.u);
     free(us.names);

@@ -176,7 +176,7 @@ int wo_evidence_open(struct wo_store *s, const struct wo_scope *scope, const cha
 
 /* ---- the red-yellow-blue board ---- */
 /* Appends {"at","rule":{…},"units":[{"unit","name","kind","colour","score","rank","rank_change",
- * "reasons":[…]}]} for every enterprise and department of the model, in rank order. With
+ * "listed","reasons":[…]}]} (listed: an active 挂牌督办 listing, public) for every enterprise and department of the model, in rank order. With
  * `public_view` the reasons are left out. An enterprise scope sees every unit's colour and rank
  * but reasons only for itself. */
 int wo_board_json(struct wo_store *s, const struct wo_scope *scope, bool public_view, int64_t now,
@@ -250,6 +250,38 @@ int wo_hazards_json(struct wo_store *s, const struct wo_scope *scope, const char
 int wo_hazard_get_json(struct wo_store *s, const struct wo_scope *scope, int64_t id, int64_t now,
                        struct pw_buf *out);
 
+/* ---- 挂牌督办: listed supervision (wo_listing.c) ----
+ * The park lists a unit (enterprise or department) for supervision: a 重大 hazard (basis
+ * "major_hazard", hazard_id required, the hazard graded 重大 and not closed), a unit repeatedly
+ * overdue ("repeat_overdue"), or another reason ("other"). A listing is published on the board at
+ * once (the board's `listed`), with the publish deadline (listed + 5 working days, as the
+ * reference has it) and the rectification deadline (due_at, default listed + 1 year). At most one
+ * active listing per unit and hazard. Lifting (摘牌) needs a reason and, for a hazard listing, the
+ * hazard closed (验收销号). Only the park marks and lifts; an enterprise or department reads its
+ * own. */
+struct wo_listing_new {
+    const char *unit;   /* enterprise or department id; NULL with a hazard: the hazard's */
+    const char *basis;  /* "major_hazard" | "repeat_overdue" | "other" */
+    int64_t hazard_id;  /* 0 = none */
+    const char *reason; /* required */
+    int64_t due_at;     /* 0 = listed + 1 year */
+};
+/* PW_OK and *id; PW_EINVAL (err names the field); PW_ENOTFOUND (unit or hazard); PW_EEXIST (an
+ * active listing; *id = it); PW_ECONFLICT (the hazard is not 重大 or already closed); PW_EPERM. */
+int wo_listing_create(struct wo_store *s, enum sv_role role, const char *user,
+                      const struct wo_listing_new *n, int64_t now, int64_t *id, char *err,
+                      size_t cap);
+/* PW_OK; PW_ENOTFOUND; PW_ECONFLICT (lifted already, or the hazard not closed); PW_EINVAL (text
+ * required); PW_EPERM. */
+int wo_listing_lift(struct wo_store *s, enum sv_role role, const char *user, int64_t id,
+                    const char *text, int64_t now, char *err, size_t cap);
+/* {"listings":[{"id","unit","kind","basis","hazard_id","reason","listed_by","listed_at",
+ * "publish_due_at","due_at","overdue","lifted_at","lifted_by","lift_text","active"}] (newest first;
+ * active_only: not lifted), "candidates":[{"unit","kind","basis","hazard_id","reason"}]} — the
+ * candidates (park scope only): units with at least `overdue_min` orders overdue in the board's
+ * window, and open 重大 hazards, not listed yet. Scope as for orders (own unit only). */
+int wo_listings_json(struct wo_store *s, const struct wo_scope *scope, bool active_only,
+                     int overdue_min, int64_t now, struct pw_buf *out);
 /* ---- the engine: timer thread and automatic orders from alarms ---- */
 struct wo_engine_opts {
     int auto_gas_level;       /* an alarm reaching this gas level opens a P1 order; 0 = off */

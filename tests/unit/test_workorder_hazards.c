@@ -250,12 +250,104 @@ static void test_risk_points(void **state)
     pw_buf_release(&b);
 }
 
+static char *listings(struct hfx *f, const struct wo_scope *sc, bool active, int64_t now)
+{
+    struct pw_buf b;
+    pw_buf_init(&b, 0);
+    assert_int_equal(wo_listings_json(f->s, sc, active, 3, now, &b), PW_OK);
+    return pw_buf_steal(&b, NULL);
+}
+
+/* 挂牌督办: a 重大 hazard and a repeatedly overdue unit are listed by the park only, shown on the
+ * board, proposed as candidates until listed, and lifted with a reason (a hazard listing only
+ * once the hazard is closed). */
+static void test_listings(void **state)
+{
+    struct hfx *f = *state;
+    char err[256];
+    int64_t hid = 0, lid = 0, other = 0, other2 = 0;
+    struct wo_hazard_new n = {.enterprise = "E2", .title = "罐区防火堤缺失", .grade = "重大"};
+    assert_int_equal(
+        wo_hazard_create(f->s, &PARK, SV_ROLE_PARK, "boss", &n, T0, &hid, err, sizeof err), PW_OK);
+    /* a candidate until listed */
+    char *j = listings(f, &PARK, true, T0 + 1);
+    assert_non_null(strstr(j, "\"basis\":\"major_hazard\""));
+    free(j);
+    struct wo_listing_new ln = {.basis = "major_hazard", .hazard_id = hid, .reason = "重大隐患挂牌"};
+    assert_int_equal(wo_listing_create(f->s, SV_ROLE_ENTERPRISE, "e2", &ln, T0, &lid, err,
+                                       sizeof err),
+                     PW_EPERM);
+    ln.reason = "";
+    assert_int_equal(wo_listing_create(f->s, SV_ROLE_PARK, "boss", &ln, T0, &lid, err, sizeof err),
+                     PW_EINVAL);
+    ln.reason = "重大隐患挂牌";
+    ln.hazard_id = 0;
+    assert_int_equal(wo_listing_create(f->s, SV_ROLE_PARK, "boss", &ln, T0, &lid, err, sizeof err),
+                     PW_EINVAL);
+    assert_non_null(strstr(err, "hazard_id"));
+    ln.hazard_id = hid;
+    assert_int_equal(wo_listing_create(f->s, SV_ROLE_PARK, "boss", &ln, T0, &lid, err, sizeof err),
+                     PW_OK);
+    assert_int_equal(wo_listing_create(f->s, SV_ROLE_PARK, "boss", &ln, T0, &other, err, sizeof err),
+                     PW_EEXIST);
+    assert_int_equal(other, lid);
+    /* a unit listing by id; unknown units refused */
+    struct wo_listing_new un = {.unit = "E1", .basis = "repeat_overdue", .reason = "多次超期"};
+    assert_int_equal(wo_listing_create(f->s, SV_ROLE_PARK, "boss", &un, T0, &other, err, sizeof err),
+                     PW_OK);
+    un.unit = "E9";
+    assert_int_equal(wo_listing_create(f->s, SV_ROLE_PARK, "boss", &un, T0, &other2, err, sizeof err),
+                     PW_ENOTFOUND);
+    /* the listing: publish due in 5 working days, rectify in a year; E2 sees its own only */
+    j = listings(f, &E2, false, T0 + 1);
+    assert_non_null(strstr(j, "\"unit\":\"E2\""));
+    assert_null(strstr(j, "\"unit\":\"E1\""));
+    assert_non_null(strstr(j, "\"publish_due_at\":\""));
+    assert_non_null(strstr(j, "\"candidates\":[]"));
+    free(j);
+    j = listings(f, &PARK, true, T0 + 1); /* listed: no longer a candidate */
+    assert_non_null(strstr(j, "\"candidates\":[]"));
+    free(j);
+    /* on the board (public too) */
+    struct pw_buf b;
+    pw_buf_init(&b, 0);
+    assert_int_equal(wo_board_json(f->s, &PARK, true, T0 + 1, &b), PW_OK);
+    assert_non_null(strstr(b.data, "\"unit\":\"E1\""));
+    const char *e2 = strstr(b.data, "\"unit\":\"E2\"");
+    assert_non_null(e2);
+    assert_non_null(strstr(e2, "\"listed\":true"));
+    pw_buf_release(&b);
+    /* lifting: a reason; a hazard listing only once the hazard is closed */
+    assert_int_equal(wo_listing_lift(f->s, SV_ROLE_PARK, "boss", lid, NULL, T0 + 2, err, sizeof err),
+                     PW_EINVAL);
+    assert_int_equal(wo_listing_lift(f->s, SV_ROLE_PARK, "boss", lid, "已整改", T0 + 2, err,
+                                     sizeof err),
+                     PW_ECONFLICT);
+    assert_non_null(strstr(err, "closed"));
+    assert_int_equal(wo_listing_lift(f->s, SV_ROLE_ENTERPRISE, "e1", other, "x", T0 + 2, err,
+                                     sizeof err),
+                     PW_EPERM);
+    assert_int_equal(wo_listing_lift(f->s, SV_ROLE_PARK, "boss", other, "连续三月无超期", T0 + 2,
+                                     err, sizeof err),
+                     PW_OK);
+    assert_int_equal(wo_listing_lift(f->s, SV_ROLE_PARK, "boss", other, "again", T0 + 3, err,
+                                     sizeof err),
+                     PW_ECONFLICT);
+    j = listings(f, &PARK, true, T0 + 4);
+    assert_null(strstr(j, "\"unit\":\"E1\""));
+    free(j);
+    j = listings(f, &PARK, false, T0 + 4);
+    assert_non_null(strstr(j, "\"lift_text\":\"连续三月无超期\""));
+    free(j);
+}
+
 int main(void)
 {
     model_set_pwhash_limits(crypto_pwhash_OPSLIMIT_MIN, crypto_pwhash_MEMLIMIT_MIN);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_hazard_lifecycle, setup, teardown),
         cmocka_unit_test_setup_teardown(test_risk_points, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_listings, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -11,10 +11,12 @@ const COLOURS = ['red', 'orange', 'yellow', 'blue'];
 export default {
   setup() {
     const points = ref([]), hazards = ref([]), err = ref(''), sel = ref(null);
+    const listings = ref({ listings: [], candidates: [] }), lsReason = ref('');
     const f = reactive({ title: '', grade: '一般', measures: '', owner: '', funds: '', interim_plan: '', plan: '', deadline: '', text: '' });
     async function load() {
       try {
-        [points.value, hazards.value] = await Promise.all([api('/api/v1/risk-points'), api('/api/v1/hazards')]);
+        [points.value, hazards.value, listings.value] = await Promise.all([api('/api/v1/risk-points'), api('/api/v1/hazards'),
+          api('/api/v1/listings?active=1')]);
         if (sel.value) sel.value = hazards.value.find((z) => z.id === sel.value.id) || null;
       } catch (x) { err.value = x.message; }
     }
@@ -30,6 +32,26 @@ export default {
     const hzAct = (z, a, extra = {}) => post(`/api/v1/hazards/${z.id}/${a}`, extra, t(`hz.did.${a}`));
     const rectify = (z) => hzAct(z, 'rectify', { measures: f.measures, owner: f.owner, funds: f.funds, interim_plan: f.interim_plan, plan: f.plan,
       deadline: f.deadline ? new Date(`${f.deadline}T23:59:59+08:00`).toISOString() : undefined });
+    // 挂牌督办: list a candidate (a 重大 hazard, a unit repeatedly overdue) or lift a listing, with a reason
+    const list = (c) => post('/api/v1/listings', { unit: c.unit, basis: c.basis, hazard_id: c.hazard_id || undefined,
+      reason: lsReason.value.trim() || c.reason }, t('ls.listed'));
+    const lift = (l) => (lsReason.value.trim() ? post(`/api/v1/listings/${l.id}/lift`, { text: lsReason.value.trim() }, t('ls.lifted'))
+      : (err.value = t('wo.needText')));
+    const listingsPanel = () => panel(t('ls.title'), h('div', { id: 'listings' }, [
+      park() ? h('div', { class: 'btnrow' }, [h('input', { value: lsReason.value, placeholder: t('ls.reasonPh'), id: 'ls-reason', onInput: (e) => { lsReason.value = e.target.value; } })]) : null,
+      h('table', { class: 'tbl', id: 'listing-list' }, [
+        h('thead', h('tr', [t('ls.unit'), t('ls.basis'), t('ls.reason'), t('ls.listedAt'), t('ls.due'), ''].map((x) => h('th', x)))),
+        h('tbody', [
+          ...listings.value.listings.map((l) => h('tr', { 'data-listing': l.id, class: l.overdue ? 'wo-red' : '' }, [
+            h('td', entName(l.unit)), h('td', t(`ls.b.${l.basis}`) + (l.hazard_id ? ` #${l.hazard_id}` : '')), h('td', l.reason),
+            h('td', fmtTime(l.listed_at, true)), h('td', fmtTime(l.due_at, true)),
+            h('td', park() && l.active ? button(t('ls.lift'), () => lift(l), { class: 'warn', 'data-lift': l.id }) : '')])),
+          ...(park() ? listings.value.candidates.map((c) => h('tr', { class: 'muted', 'data-candidate': c.unit }, [
+            h('td', entName(c.unit)), h('td', t(`ls.b.${c.basis}`) + (c.hazard_id ? ` #${c.hazard_id}` : '')), h('td', c.reason),
+            h('td', t('ls.candidate')), h('td', '—'), h('td', button(t('ls.list'), () => list(c), { 'data-list': c.unit }))])) : []),
+        ]),
+      ]),
+    ]));
     const inp = (k, ph, attrs = {}) => h('input', { value: f[k], placeholder: ph, 'data-f': k, onInput: (e) => { f[k] = e.target.value; }, ...attrs });
     const actions = (z) => {
       if (!mine(z)) return null;
@@ -68,6 +90,7 @@ export default {
           button(t('hz.register'), register, { id: 'hz-btn-register' })]) : null,
         sel.value ? panel(`#${sel.value.id} ${sel.value.title} · ${t(`hz.state.${sel.value.state}`)}`, [actions(sel.value),
           err.value ? h('p', { class: 'error', role: 'alert', id: 'hz-error' }, err.value) : null]) : null,
+        listingsPanel(),
         panel(t('hz.hazards'), h('table', { class: 'tbl', id: 'hazard-list' }, [
           h('thead', h('tr', [t('id'), t('hz.titleL'), t('enterprise'), t('hz.grade'), t('hz.stateL'), t('hz.deadline'), t('hz.order')].map((x) => h('th', x)))),
           h('tbody', hazards.value.map((z) => h('tr', { 'data-hazard': z.id, class: z.progress_overdue ? 'wo-red' : '', onClick: () => { sel.value = z; } }, [

@@ -210,6 +210,7 @@ export const BoardView = {
         h('span', { class: 'board-rank' }, String(u.rank)), h('b', u.name || u.unit),
         h('span', { class: 'board-colour' }, t(`wo.colour.${u.colour}`)),
         h('span', { class: 'board-change' }, u.rank_change > 0 ? `▲${u.rank_change}` : u.rank_change < 0 ? `▼${-u.rank_change}` : '—'),
+        u.listed ? h('span', { class: 'board-listed', title: t('ls.title') }, t('ls.badge')) : null,
       ]))),
     ]);
   },
