@@ -819,6 +819,37 @@ static void h_listing_lift(struct http_server *s, struct http_req *r, struct htt
     cJSON_Delete(j);
 }
 
+/* GET /api/v1/reports/supervision?period=2026-11|2026-Q4|2026[&format=csv] — park and regulator */
+static void h_report(struct http_server *s, struct http_req *r, struct http_resp *w)
+{
+    if (!need_store(s, w))
+        return;
+    const char *period = http_arg(r, "period"), *fmt = http_arg(r, "format");
+    bool csv = fmt && strcmp(fmt, "csv") == 0;
+    if (fmt && *fmt && !csv && strcmp(fmt, "json") != 0) {
+        http_json_error(w, 400, "format: expected json or csv");
+        return;
+    }
+    if (!period || !*period) {
+        http_json_error(w, 400, "period: required (YYYY-MM, YYYY-Qn or YYYY)");
+        return;
+    }
+    char err[160] = "";
+    int rc = wo_report_json(s->deps.workorders, period, pw_now_ms(), csv, &w->body, err, sizeof err);
+    if (rc) {
+        wo_error(w, rc, err);
+        return;
+    }
+    if (csv) {
+        char cd[96];
+        w->content_type = "text/csv; charset=utf-8";
+        snprintf(cd, sizeof cd, "attachment; filename=\"supervision-%.10s.csv\"", period);
+        http_add_header(w, "Content-Disposition", cd);
+    } else {
+        w->content_type = "application/json";
+    }
+}
+
 const struct http_route http_routes_workorders[] = {
     {"POST", "/api/v1/workorders", ACCESS_UNIT, true, h_create},
     {"GET", "/api/v1/workorders", ACCESS_USER, false, h_list},
@@ -854,5 +885,6 @@ const struct http_route http_routes_workorders[] = {
     {"GET", "/api/v1/listings", ACCESS_USER, false, h_listings},
     {"POST", "/api/v1/listings", ACCESS_PARK, true, h_listing_create},
     {"POST", "/api/v1/listings/{id}/lift", ACCESS_PARK, true, h_listing_lift},
+    {"GET", "/api/v1/reports/supervision", ACCESS_ARCHIVE, false, h_report},
     {NULL, NULL, 0, false, NULL},
 };

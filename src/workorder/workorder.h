@@ -282,6 +282,21 @@ int wo_listing_lift(struct wo_store *s, enum sv_role role, const char *user, int
  * window, and open 重大 hazards, not listed yet. Scope as for orders (own unit only). */
 int wo_listings_json(struct wo_store *s, const struct wo_scope *scope, bool active_only,
                      int overdue_min, int64_t now, struct pw_buf *out);
+/* ---- the regulator's report (wo_report.c) ----
+ * The supervision report of a month "2026-11", a quarter "2026-Q4" or a year "2026" (Beijing
+ * time): the orders dispatched in the period judged as of min(now, period end) from their history
+ * (so a past period's report never changes), by source / priority / state, sign-in and on-time
+ * closure rates, overdue by level, returns, extension requests, average / median / 90th-percentile
+ * times, the alarm → order closure rate, activity (escalations, actions) in the period, one row per
+ * enterprise and per department, hazards by grade (found, closed, overdue), 挂牌督办 listings, risk
+ * points by colour, and the board history (days per colour, last rank). JSON (docs/api.md) or CSV
+ * (sections: metric,value; enterprises; departments; board_history). PW_OK; PW_EINVAL (period: err
+ * says); PW_ETOOBIG; PW_EDB. */
+int wo_report_json(struct wo_store *s, const char *period, int64_t now, bool csv,
+                   struct pw_buf *out, char *err, size_t cap);
+/* [from, to) of a period label (as above). PW_OK or PW_EINVAL. label gets the normalised label. */
+int wo_report_period(const char *p, int64_t *from, int64_t *to, char *label, size_t cap);
+
 /* ---- the engine: timer thread and automatic orders from alarms ---- */
 struct wo_engine_opts {
     int auto_gas_level;       /* an alarm reaching this gas level opens a P1 order; 0 = off */

@@ -14,6 +14,7 @@
 #include "model/model.h"
 #include "workorder/wo_int.h"
 
+#include <cjson/cJSON.h>
 #include <sodium.h>
 #include <sys/stat.h>
 
@@ -583,6 +584,128 @@ static void test_close_rule_for_alarm_orders(void **state)
     wfx_free(f);
 }
 
+static cJSON *report(struct wfx *f, const char *period, int64_t now)
+{
+    struct pw_buf b;
+    pw_buf_init(&b, 0);
+    char err[160];
+    assert_int_equal(wo_report_json(f->s, period, now, false, &b, err, sizeof err), PW_OK);
+    cJSON *j = cJSON_Parse(b.data);
+    assert_non_null(j);
+    pw_buf_release(&b);
+    return j;
+}
+
+static double num(const cJSON *j, const char *a, const char *b)
+{
+    const cJSON *o = cJSON_GetObjectItemCaseSensitive(j, a);
+    if (b)
+        o = cJSON_GetObjectItemCaseSensitive(o, b);
+    if (!cJSON_IsNumber(o))
+        fail_msg("%s.%s is not a number", a, b ? b : "");
+    return o->valuedouble;
+}
+
+/* The regulator's report over a deterministic history: counts, rates, times, per-unit rows — and
+ * the same report whenever it is asked for after the period, whatever happened since. */
+static void test_report(void **state)
+{
+    struct wfx *f = wfx_new();
+    const int64_t D = 86400 * SEC;
+    int64_t o1 = create(f, "E1", NULL, 1), o2 = create(f, "E1", NULL, 2);
+    int64_t o3 = create(f, "E2", NULL, 3);
+    struct wo_new n4 = {.title = "部门工单", .priority = 4, .department = "AJ"};
+    int64_t o4 = 0, o5 = 0;
+    char err[200];
+    assert_int_equal(wo_create(f->s, &PARK, SV_ROLE_PARK, "boss", &n4, T0 + SEC, &o4, err, sizeof err),
+                     PW_OK);
+    assert_int_equal(act(f, &E1, SV_ROLE_ENTERPRISE, o1, SV_SIGN, NULL, T0 + 5 * SEC), PW_OK);
+    assert_int_equal(act(f, &E1, SV_ROLE_ENTERPRISE, o1, SV_SUBMIT, NULL, T0 + 20 * SEC), PW_OK);
+    assert_int_equal(act(f, &PARK, SV_ROLE_PARK, o1, SV_ACCEPT, NULL, T0 + 30 * SEC), PW_OK);
+    assert_int_equal(act(f, &E1, SV_ROLE_ENTERPRISE, o2, SV_SIGN, NULL, T0 + 15 * SEC), PW_OK);
+    assert_int_equal(act(f, &E1, SV_ROLE_ENTERPRISE, o2, SV_SUBMIT, NULL, T0 + 50 * SEC), PW_OK);
+    assert_int_equal(act(f, &PARK, SV_ROLE_PARK, o2, SV_RETURN, "照片不清", T0 + 60 * SEC), PW_OK);
+    assert_int_equal(act(f, &E1, SV_ROLE_ENTERPRISE, o2, SV_SUBMIT, NULL, T0 + 70 * SEC), PW_OK);
+    assert_int_equal(act(f, &PARK, SV_ROLE_PARK, o2, SV_ACCEPT, NULL, T0 + 80 * SEC), PW_OK);
+    int fired = 0;
+    assert_int_equal(wo_tick(f->s, T0 + 100 * SEC + 500, &fired, NULL), PW_OK); /* o3 L0+L1 */
+    /* T0 is 2027-01-15 16:00 Beijing: the period is 2027-01 */
+    cJSON *a = report(f, "2027-01", T0 + 20 * D);
+    /* after the period: o3 is closed and a February order dispatched — January does not change */
+    assert_int_equal(act(f, &E2, SV_ROLE_ENTERPRISE, o3, SV_SIGN, NULL, T0 + 40 * D), PW_OK);
+    assert_int_equal(act(f, &E2, SV_ROLE_ENTERPRISE, o3, SV_SUBMIT, NULL, T0 + 40 * D), PW_OK);
+    assert_int_equal(act(f, &PARK, SV_ROLE_PARK, o3, SV_ACCEPT, NULL, T0 + 40 * D + SEC), PW_OK);
+    struct wo_new n5 = {.title = "二月", .priority = 3, .enterprise = "E1"};
+    assert_int_equal(wo_create(f->s, &PARK, SV_ROLE_PARK, "boss", &n5, T0 + 30 * D, &o5, err,
+                               sizeof err),
+                     PW_OK);
+    cJSON *b = report(f, "2027-01", T0 + 60 * D);
+    cJSON_DeleteItemFromObject(a, "generated_at");
+    cJSON_DeleteItemFromObject(b, "generated_at");
+    char *ja = cJSON_PrintUnformatted(a), *jb = cJSON_PrintUnformatted(b);
+    assert_string_equal(ja, jb);
+    cJSON_free(jb);
+    assert_int_equal(num(a, "orders", "dispatched"), 4);
+    const cJSON *o = cJSON_GetObjectItemCaseSensitive(a, "orders");
+    assert_int_equal(num(o, "by_priority", "P1"), 1);
+    assert_int_equal(num(o, "by_priority", "P4"), 1);
+    assert_int_equal(num(o, "by_state", "closed"), 2);
+    assert_int_equal(num(o, "by_state", "dispatched"), 2);
+    assert_int_equal(num(o, "by_source", "manual"), 4);
+    assert_int_equal(num(a, "orders", "signed"), 2);
+    assert_int_equal(num(a, "orders", "signed_on_time"), 1);
+    assert_true(num(a, "orders", "sign_on_time_pct") == 50);
+    assert_int_equal(num(a, "orders", "closed"), 2);
+    assert_true(num(a, "orders", "on_time_pct") == 100);
+    assert_int_equal(num(a, "orders", "overdue"), 1);
+    assert_int_equal(num(o, "overdue_by_level", "L1"), 1);
+    assert_int_equal(num(a, "orders", "returns"), 1);
+    assert_int_equal(num(a, "orders", "avg_sign_s"), 10);
+    assert_int_equal(num(a, "orders", "avg_close_s"), 55);
+    assert_int_equal(num(a, "orders", "median_close_s"), 30);
+    assert_int_equal(num(a, "orders", "p90_close_s"), 80);
+    assert_int_equal(num(cJSON_GetObjectItemCaseSensitive(a, "activity"), "escalations", "L1"), 1);
+    const cJSON *ents = cJSON_GetObjectItemCaseSensitive(a, "enterprises");
+    assert_int_equal(cJSON_GetArraySize(ents), 2);
+    assert_string_equal(cJSON_GetArrayItem(ents, 0)->child->valuestring, "E1");
+    assert_int_equal(num(cJSON_GetArrayItem(ents, 0), "dispatched", NULL), 2);
+    assert_int_equal(num(cJSON_GetArrayItem(ents, 0), "returns", NULL), 1);
+    assert_int_equal(num(cJSON_GetArrayItem(ents, 1), "overdue", NULL), 1);
+    const cJSON *deps = cJSON_GetObjectItemCaseSensitive(a, "departments");
+    assert_int_equal(num(cJSON_GetArrayItem(deps, 0), "dispatched", NULL), 1);
+    assert_false(cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(
+        cJSON_GetObjectItemCaseSensitive(a, "period"), "partial")));
+    cJSON_free(ja);
+    cJSON_Delete(a);
+    cJSON_Delete(b);
+    /* the quarter holds the same January; February's order is in 2027-02 */
+    a = report(f, "2027-Q1", T0 + 60 * D);
+    assert_int_equal(num(a, "orders", "dispatched"), 5);
+    cJSON_Delete(a);
+    a = report(f, "2027-02", T0 + 20 * D); /* asked during February: partial */
+    assert_true(cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(
+        cJSON_GetObjectItemCaseSensitive(a, "period"), "partial")));
+    cJSON_Delete(a);
+    /* CSV: the summary and one table per section */
+    struct pw_buf c;
+    pw_buf_init(&c, 0);
+    assert_int_equal(wo_report_json(f->s, "2027-01", T0 + 60 * D, true, &c, err, sizeof err), PW_OK);
+    assert_non_null(strstr(c.data, "\r\norders.dispatched,4\r\n"));
+    assert_non_null(strstr(c.data, "\r\nenterprises\r\nunit,name,dispatched,"));
+    assert_non_null(strstr(c.data, "\r\nE1,甲,2,"));
+    pw_buf_release(&c);
+    /* bad periods */
+    static const char *const bad[] = {"2027", "2027-13", "2027-Q5", "27-01", "2027-1", "x", ""};
+    for (size_t i = 1; i < sizeof bad / sizeof bad[0]; i++) {
+        pw_buf_init(&c, 0);
+        assert_int_equal(wo_report_json(f->s, bad[i], T0, false, &c, err, sizeof err), PW_EINVAL);
+        assert_non_null(strstr(err, "period"));
+        pw_buf_release(&c);
+    }
+    (void)o5;
+    wfx_free(f);
+}
+
 static void test_list_filters(void **state)
 {
     struct wfx *f = wfx_new();
@@ -702,6 +825,7 @@ int main(void)
         cmocka_unit_test(test_engine_from_alarms),
         cmocka_unit_test(test_engine_raise_and_park_alarms),
         cmocka_unit_test(test_list_filters),
+        cmocka_unit_test(test_report),
         cmocka_unit_test(test_close_rule_for_alarm_orders),
         cmocka_unit_test(test_db_helper),
     };
