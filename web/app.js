@@ -14,6 +14,7 @@ import DevicesView from './js/devices.js';
 import AdminView from './js/admin.js';
 import WorkOrdersView, { BoardView } from './js/workorders.js';
 import HazardsView from './js/hazards.js';
+import ReportView from './js/report.js';
 
 function parseRoute() {
   const raw = location.hash.replace(/^#\/?/, '');
@@ -69,6 +70,7 @@ const NAV = [
   ['workorders', 'nav.workorders', () => true],
   ['board', 'nav.board', () => true],
   ['hazards', 'nav.hazards', () => true],
+  ['report', 'nav.report', () => can.park()],
   ['enterprise', 'nav.enterprise', () => true],
   ['env', 'nav.env', () => true],
   ['vehicles', 'nav.vehicles', () => true],
@@ -109,6 +111,7 @@ const App = {
         case 'workorders': return h(WorkOrdersView, { id: r.arg, key: 'wo' });
         case 'board': return h(BoardView);
         case 'hazards': return h(HazardsView);
+        case 'report': return h(ReportView);
         case 'env': return h(EnvView);
         case 'vehicles': return h(VehiclesView);
         case 'devices': return h(DevicesView);

@@ -7,7 +7,7 @@ const zh = {
   badLogin: '用户名或密码错误', tooMany: '登录失败次数过多，请稍后再试', switchLang: 'English', loading: '加载中…',
   sessionEnded: '登录已失效，请重新登录',
   roles: { admin: '管理员', supervisor: '监管人员', enterprise: '企业用户', viewer: '只读用户', department: '部门用户' },
-  nav: { screen: '大屏', alarms: '报警处置', workorders: '工单督办', board: '红黄蓝榜', hazards: '隐患与风险', enterprise: '企业', env: '环境监测', vehicles: '危化品车辆', devices: '设备与接入', admin: '系统管理' },
+  nav: { screen: '大屏', alarms: '报警处置', workorders: '工单督办', board: '红黄蓝榜', hazards: '隐患与风险', report: '监管报表', enterprise: '企业', env: '环境监测', vehicles: '危化品车辆', devices: '设备与接入', admin: '系统管理' },
   conn: { open: '实时', connecting: '连接中', lost: '已断开' },
   connLost: '连接已断开，正在重连… 恢复后将补发断开期间的报警',
   newSevere: '新的一级/二级报警！点击查看',
@@ -92,7 +92,7 @@ const zh = {
     title: '隐患与风险', riskMap: '四色风险分布', hazards: '隐患排查治理', titleL: '隐患', grade: '等级', stateL: '状态', deadline: '整改期限', order: '督办工单',
     rp: { red: '重大', orange: '较大', yellow: '一般', blue: '低' },
     state: { registered: '已登记', graded: '已定级', rectifying: '整改中', pending: '待验收', closed: '已销号' },
-    g: { general: '一般隐患', larger: '较大隐患', major: '重大隐患' },
+    g: { general: '一般隐患', larger: '较大隐患', major: '重大隐患', ungraded: '未定级' },
     act: { rectify: '落实整改', progress: '报告进展', submit: '提交验收', accept: '验收销号', return: '退回' },
     did: { rectify: '已开始整改，督办工单已派发', progress: '已报告进展', submit: '已提交验收', accept: '已销号', return: '已退回' },
     measures: '整改措施', owner: '责任人', funds: '资金', interim: '临时措施（应急预案）', plan: '整改方案（重大隐患）', progressPh: '进展说明',
@@ -103,6 +103,14 @@ const zh = {
     listed: '已挂牌督办', lifted: '已摘牌', candidate: '建议挂牌', reasonPh: '挂牌 / 摘牌原因',
     b: { major_hazard: '重大隐患', repeat_overdue: '多次超期', other: '其他' },
   },
+  rpt: {
+    title: '监管报表', show: '生成', print: '打印', partial: '本期未结束（截至当前）', summary: '概要', count: '数量', unit: '单位',
+    dispatched: '派发工单', signedOnTime: '按时签收', signOnTimePct: '按时签收率', closed: '办结', onTimePct: '按时办结率', overdue: '超期',
+    returns: '退回', extensions: '延期申请', avgSign: '平均签收用时', avgClose: '平均办结用时', medianClose: '办结用时中位数', p90Close: '办结用时90分位',
+    alarmClosed: '报警工单办结', bySource: '按来源', byPriority: '按优先级', byState: '按状态（期末）', overdueByLevel: '超期等级',
+    enterprises: '企业', departments: '部门', hazards: '隐患', hzFound: '新增', hzClosed: '销号', hzOverdue: '逾期未销号', board: '红黄蓝榜历史',
+    lastRank: '期末排名', generated: '生成时间', rp: { major: '重大', larger: '较大', general: '一般', low: '低' },
+  },
 };
 
 const en = {
@@ -110,7 +118,7 @@ const en = {
   badLogin: 'Wrong user name or password', tooMany: 'Too many failed logins; try again later', switchLang: '中文', loading: 'Loading…',
   sessionEnded: 'Session ended; please sign in again',
   roles: { admin: 'admin', supervisor: 'supervisor', enterprise: 'enterprise', viewer: 'viewer', department: 'department' },
-  nav: { screen: 'Big screen', alarms: 'Alarms', workorders: 'Work orders', board: 'Board', hazards: 'Hazards', enterprise: 'Enterprises', env: 'Environment', vehicles: 'Vehicles', devices: 'Devices', admin: 'Admin' },
+  nav: { screen: 'Big screen', alarms: 'Alarms', workorders: 'Work orders', board: 'Board', hazards: 'Hazards', report: 'Report', enterprise: 'Enterprises', env: 'Environment', vehicles: 'Vehicles', devices: 'Devices', admin: 'Admin' },
   conn: { open: 'Live', connecting: 'Connecting', lost: 'Lost' },
   connLost: 'Connection lost — reconnecting… alarms raised meanwhile will be delivered',
   newSevere: 'New level I/II alarm! Click to open', sound: 'Sound', muted: 'Muted', soundOn: '♪ Sound on', soundOff: '♪ Sound off', muteTitle: 'Alarm sound on/off',
@@ -195,7 +203,7 @@ const en = {
     title: 'Hazards and risks', riskMap: 'Four-colour risk points', hazards: 'Hidden hazards', titleL: 'Hazard', grade: 'Grade', stateL: 'State', deadline: 'Deadline', order: 'Work order',
     rp: { red: 'major', orange: 'larger', yellow: 'general', blue: 'low' },
     state: { registered: 'registered', graded: 'graded', rectifying: 'rectifying', pending: 'under review', closed: 'closed' },
-    g: { general: 'general', larger: 'larger', major: 'major' },
+    g: { general: 'general', larger: 'larger', major: 'major', ungraded: 'ungraded' },
     act: { rectify: 'Rectify', progress: 'Report progress', submit: 'Submit', accept: 'Accept', return: 'Return' },
     did: { rectify: 'Rectifying; its work order is dispatched', progress: 'Progress reported', submit: 'Submitted', accept: 'Closed', return: 'Returned' },
     measures: 'Measures', owner: 'Owner', funds: 'Funds', interim: 'Interim plan', plan: 'Written plan (major)', progressPh: 'Progress',
@@ -205,6 +213,14 @@ const en = {
     title: 'Listed supervision (挂牌督办)', badge: 'Listed', unit: 'Unit', basis: 'Basis', reason: 'Reason', listedAt: 'Listed', due: 'Due', list: 'List', lift: 'Lift',
     listed: 'Listed for supervision', lifted: 'Listing lifted', candidate: 'Proposed', reasonPh: 'Reason to list / lift',
     b: { major_hazard: 'Major hazard', repeat_overdue: 'Repeatedly overdue', other: 'Other' },
+  },
+  rpt: {
+    title: 'Supervision report', show: 'Show', print: 'Print', partial: 'period not over (as of now)', summary: 'Summary', count: 'Count', unit: 'Unit',
+    dispatched: 'Orders dispatched', signedOnTime: 'Signed on time', signOnTimePct: 'On-time sign-in', closed: 'Closed', onTimePct: 'On-time closure', overdue: 'Overdue',
+    returns: 'Returns', extensions: 'Extension requests', avgSign: 'Average time to sign', avgClose: 'Average time to close', medianClose: 'Median time to close', p90Close: '90th percentile time to close',
+    alarmClosed: 'Alarm orders closed', bySource: 'By source', byPriority: 'By priority', byState: 'By state (at period end)', overdueByLevel: 'Overdue by level',
+    enterprises: 'Enterprises', departments: 'Departments', hazards: 'Hazards', hzFound: 'Found', hzClosed: 'Closed', hzOverdue: 'Overdue, not closed', board: 'Board history',
+    lastRank: 'Last rank', generated: 'Generated', rp: { major: 'Major', larger: 'Larger', general: 'General', low: 'Low' },
   },
 };
 

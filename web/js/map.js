@@ -4,6 +4,7 @@ import { echarts } from './ui.js';
 import { model, LEVEL_COLOR, shortName } from './core.js';
 import { t } from '../i18n.js';
 import { html } from './html.js';
+import { riskPointSeries } from './riskpoints_layer.js';
 
 let registered = false;
 let lines = [];
@@ -86,6 +87,7 @@ export function mapOption({ worst = new Map(), vehicles = [], track = null, labe
       tooltip: { formatter: (p) => html`${p.name}<br>${t('speed')}: ${p.value[2] ?? '—'} km/h` },
     },
   ];
+  series.push(...riskPointSeries()); // the four-colour risk points (riskpoints_layer.js)
   if (track && track.length) {
     series.push({ type: 'lines', coordinateSystem: 'geo', polyline: true, zlevel: 3, data: [{ coords: track }],
       lineStyle: { color: '#00e5ff', width: 3 } });
