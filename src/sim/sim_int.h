@@ -218,6 +218,7 @@ struct sim {
     uint64_t jt_frames, jt_acks, jt_bad, jt_regs, jt_auths, jt_locs, jt_batches, jt_queries;
     uint64_t gate_events, fire_events;
     int overrides;
+    struct sim_wo *wo;     /* sim_workorders.c */
     char errs[20][200];
     int nerrs;
     uint64_t nerr_total;
@@ -241,6 +242,10 @@ int sim_conn_io(struct sim_conn *c, short revents); /* PW_OK, or an error: close
 int sim_parse_hostport(const char *s, char *host, size_t cap, int *port);
 int sim_http(const struct sim *s, const char *method, const char *path, const char *body,
              const char *token, int *status, char *resp, size_t cap);
+/* As sim_http with a body of bl bytes (may hold NULs) of Content-Type ctype. */
+int sim_http_raw(const struct sim *s, const char *method, const char *path, const void *body,
+                 size_t bl, const char *ctype, const char *token, int *status, char *resp,
+                 size_t cap);
 void sim_error(struct sim *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* sim_hj212.c */
 void sim_hj212_tick(struct sim *s, struct sim_dev *d);
@@ -259,5 +264,8 @@ void sim_mqtt_stop(struct sim *s);
 void sim_mqtt_tick(struct sim *s, struct sim_dev *d);
 int sim_mqtt_event(struct sim *s, const struct sim_dev *d, cJSON *ev);
 struct sim_dev *sim_dev_find(struct sim *s, const char *id);
+/* sim_workorders.c: the demo's work-order actors (scenario key "workorders") */
+void sim_workorders_tick(struct sim *s);
+void sim_workorders_free(struct sim *s);
 
 #endif

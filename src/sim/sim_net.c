@@ -173,6 +173,14 @@ void sim_error(struct sim *s, const char *fmt, ...)
 int sim_http(const struct sim *s, const char *method, const char *path, const char *body,
              const char *token, int *status, char *resp, size_t cap)
 {
+    return sim_http_raw(s, method, path, body, body ? strlen(body) : 0, "application/json", token,
+                        status, resp, cap);
+}
+
+int sim_http_raw(const struct sim *s, const char *method, const char *path, const void *body,
+                 size_t bl, const char *ctype, const char *token, int *status, char *resp,
+                 size_t cap)
+{
     char host[64];
     int port;
     struct sockaddr_in a;
@@ -189,11 +197,10 @@ int sim_http(const struct sim *s, const char *method, const char *path, const ch
     if (connect(fd, (struct sockaddr *)&a, sizeof a) != 0)
         goto out;
     char hdr[1024];
-    size_t bl = body ? strlen(body) : 0;
     int hl = snprintf(hdr, sizeof hdr,
                       "%s %s HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n"
-                      "Content-Type: application/json\r\nContent-Length: %zu\r\n%s%s%s\r\n",
-                      method, path, s->o.http, bl, token ? "Authorization: Bearer " : "",
+                      "Content-Type: %s\r\nContent-Length: %zu\r\n%s%s%s\r\n",
+                      method, path, s->o.http, ctype, bl, token ? "Authorization: Bearer " : "",
                       token ? token : "", token ? "\r\n" : "");
     if (hl < 0 || (size_t)hl >= sizeof hdr || send(fd, hdr, (size_t)hl, MSG_NOSIGNAL) != hl ||
         (bl && send(fd, body, bl, MSG_NOSIGNAL) != (ssize_t)bl))

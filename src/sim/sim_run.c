@@ -331,6 +331,7 @@ int sim_run(const struct sim_opts *o)
         if (!reported && s->now >= end)
             s->now = end - 1; /* the report covers sim time < end */
         sim_scenario_tick(s);
+        sim_workorders_tick(s); /* the demo's work-order actors (sim_workorders.c) */
         for (int i = 0; i < s->ndev; i++) {
             struct sim_dev *d = &s->dev[i];
             if (d->st && o->hj212)
@@ -362,6 +363,7 @@ int sim_run(const struct sim_opts *o)
     free(pf);
     free(who);
 out:
+    sim_workorders_free(s);
     sim_mqtt_stop(s);
     sim_modbus_stop(s);
     for (int i = 0; i < s->ndev; i++) {

@@ -56,6 +56,9 @@ before(async () => {
   await sleep(300);
   await d.spawn();
   admin = await d.login();
+  // the demo's enterprise user, who answers the work orders (the simulator logs in once it exists)
+  const eu = await d.post('/api/v1/users', { name: 'enterprise', password: 'parkwatch-demo', role: 'enterprise', enterprise: 'E01' }, { token: admin });
+  assert.equal(eu.status, 201, eu.text);
   // --hold: the simulator writes the report when the duration is reached and keeps playing
   for (let i = 0; i < 2400 && !existsSync(reportFile); i++) {
     assert.equal(exited, null, `sim exited ${exited}:\n${simLog.slice(-3000)}`);
@@ -151,4 +154,28 @@ test("the daemon's error counters stayed at zero", async () => {
   const bad = r.text.split('\n').filter((l) => /^parkwatch_\w*(_dropped_total|_errors_total|_failed_total|_failures_total)(\{|\s)/.test(l))
     .filter((l) => !/\s0$/.test(l));
   assert.deepEqual(bad, []);
+});
+
+test('the demo\'s work-order loop: the park dispatches, the enterprise answers with a photo, one is returned, one accepted', async () => {
+  const wanted = scenario.workorders.dispatch.length;
+  let orders = [];
+  for (let i = 0; i < 600; i++) {
+    orders = (await d.get('/api/v1/workorders?enterprise=E01&limit=100', { token: admin })).json.filter((o) => o.dispatcher === 'admin');
+    const full = await Promise.all(orders.map(async (o) => (await d.get(`/api/v1/workorders/${o.id}`, { token: admin })).json));
+    const returned = full.filter((o) => o.history.some((h) => h.action === 'return'));
+    const closed = full.filter((o) => o.state === 'closed');
+    if (orders.length === wanted && returned.length >= 1 && closed.length >= 1) {
+      for (const o of closed) {
+        assert.ok(o.evidence.length >= 1 && o.evidence[0].content_type === 'image/png', JSON.stringify(o.evidence));
+        assert.deepEqual(o.history.filter((h) => ['dispatch', 'sign', 'start', 'submit', 'accept'].includes(h.action)).map((h) => h.action).slice(0, 4),
+          ['dispatch', 'sign', 'start', 'submit']);
+        assert.equal(o.history.find((h) => h.action === 'sign').user, 'enterprise');
+      }
+      // the first order carries the incident's alarm
+      assert.ok(full.some((o) => o.alarm_id > 0), 'an order dispatched from the incident\'s alarm');
+      return;
+    }
+    await sleep(200);
+  }
+  assert.fail(`the loop did not close: ${JSON.stringify(orders.map((o) => [o.id, o.state, o.returns]))}\n${simLog.slice(-2000)}`);
 });
