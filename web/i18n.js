@@ -89,7 +89,7 @@ const zh = {
     d: '天', h: '小时', m: '分', s: '秒', escalatedToast: '工单 #{id} 督办升级至 L{l}', raisedToast: '工单 #{id} 因二级报警升级为 P1', dispatch: '派发工单', dispatched1: '已派发工单', exists: '该报警已有未办结工单',
   },
   hz: {
-    title: '隐患与风险', riskMap: '四色风险分布', hazards: '隐患排查治理', titleL: '隐患', grade: '等级', stateL: '状态', deadline: '整改期限', order: '督办工单',
+    title: '隐患与风险', riskMap: '四色风险分布', riskMapTitle: '四色风险分布图', hazards: '隐患排查治理', titleL: '隐患', grade: '等级', stateL: '状态', deadline: '整改期限', order: '督办工单',
     rp: { red: '重大', orange: '较大', yellow: '一般', blue: '低' },
     state: { registered: '已登记', graded: '已定级', rectifying: '整改中', pending: '待验收', closed: '已销号' },
     g: { general: '一般隐患', larger: '较大隐患', major: '重大隐患', ungraded: '未定级' },
@@ -109,7 +109,7 @@ const zh = {
     returns: '退回', extensions: '延期申请', avgSign: '平均签收用时', avgClose: '平均办结用时', medianClose: '办结用时中位数', p90Close: '办结用时90分位',
     alarmClosed: '报警工单办结', bySource: '按来源', byPriority: '按优先级', byState: '按状态（期末）', overdueByLevel: '超期等级',
     enterprises: '企业', departments: '部门', hazards: '隐患', hzFound: '新增', hzClosed: '销号', hzOverdue: '逾期未销号', board: '红黄蓝榜历史',
-    lastRank: '期末排名', generated: '生成时间', rp: { major: '重大', larger: '较大', general: '一般', low: '低' },
+    lastRank: '期末排名', generated: '生成时间', overdueList: '超期工单清单', titleL: '工单', priority: '优先级', level: '超期等级', stateEnd: '期末状态', rp: { major: '重大', larger: '较大', general: '一般', low: '低' },
   },
 };
 
@@ -200,7 +200,7 @@ const en = {
     d: 'd ', h: 'h ', m: 'm ', s: 's', escalatedToast: 'Order #{id} escalated to L{l}', raisedToast: 'Order #{id} raised to P1 by a level-2 alarm', dispatch: 'Dispatch order', dispatched1: 'Order dispatched', exists: 'This alarm already has an open order',
   },
   hz: {
-    title: 'Hazards and risks', riskMap: 'Four-colour risk points', hazards: 'Hidden hazards', titleL: 'Hazard', grade: 'Grade', stateL: 'State', deadline: 'Deadline', order: 'Work order',
+    title: 'Hazards and risks', riskMap: 'Four-colour risk points', riskMapTitle: 'Four-colour risk map', hazards: 'Hidden hazards', titleL: 'Hazard', grade: 'Grade', stateL: 'State', deadline: 'Deadline', order: 'Work order',
     rp: { red: 'major', orange: 'larger', yellow: 'general', blue: 'low' },
     state: { registered: 'registered', graded: 'graded', rectifying: 'rectifying', pending: 'under review', closed: 'closed' },
     g: { general: 'general', larger: 'larger', major: 'major', ungraded: 'ungraded' },
@@ -220,7 +220,7 @@ const en = {
     returns: 'Returns', extensions: 'Extension requests', avgSign: 'Average time to sign', avgClose: 'Average time to close', medianClose: 'Median time to close', p90Close: '90th percentile time to close',
     alarmClosed: 'Alarm orders closed', bySource: 'By source', byPriority: 'By priority', byState: 'By state (at period end)', overdueByLevel: 'Overdue by level',
     enterprises: 'Enterprises', departments: 'Departments', hazards: 'Hazards', hzFound: 'Found', hzClosed: 'Closed', hzOverdue: 'Overdue, not closed', board: 'Board history',
-    lastRank: 'Last rank', generated: 'Generated', rp: { major: 'Major', larger: 'Larger', general: 'General', low: 'Low' },
+    lastRank: 'Last rank', generated: 'Generated', overdueList: 'Overdue orders', titleL: 'Order', priority: 'Priority', level: 'Overdue level', stateEnd: 'State at period end', rp: { major: 'Major', larger: 'Larger', general: 'General', low: 'Low' },
   },
 };
 

@@ -22,6 +22,7 @@
 #include <string.h>
 
 #define REPORT_ORDERS_MAX 2000000
+#define REPORT_OVERDUE_MAX 1000 /* rows of the overdue list */
 
 /* days since 1970-01-01 of a civil date (proleptic Gregorian) */
 static int64_t days_from_civil(int64_t y, int m, int d)
@@ -77,6 +78,8 @@ int wo_report_period(const char *p, int64_t *from, int64_t *to, char *label, siz
 }
 
 struct rorder {
+    long long id;
+    char title[WO_TITLE_MAX + 1];
     char unit[ID_MAX + 1];
     bool dept;
     int priority;
@@ -179,7 +182,7 @@ static int load_orders(struct wo_store *s, int64_t from, int64_t to, int64_t as_
         " (SELECT count(*) FROM history h WHERE h.order_id = o.id AND h.action = 'extend'"
         "   AND h.at_ms < ?3),"
         " (SELECT max(at_ms) FROM history h WHERE h.order_id = o.id AND h.action = 'accept'"
-        "   AND h.at_ms < ?3)"
+        "   AND h.at_ms < ?3), o.id, o.title"
         " FROM work_order o WHERE o.dispatched_ms >= ?1 AND o.dispatched_ms < ?2 ORDER BY o.id",
         &st);
     if (rc)
@@ -220,6 +223,8 @@ static int load_orders(struct wo_store *s, int64_t from, int64_t to, int64_t as_
         o->returns = sqlite3_column_int(st, 11);
         o->extends = sqlite3_column_int(st, 12);
         o->closed_at = strcmp(o->state, "closed") == 0 ? sqlite3_column_int64(st, 13) : 0;
+        o->id = sqlite3_column_int64(st, 14);
+        wo_col_text(st, 15, o->title, sizeof o->title);
     }
     sqlite3_finalize(st);
     if (k != PW_OK) {
@@ -347,6 +352,26 @@ static cJSON *report_build(struct wo_store *s, const char *label, int64_t from, 
             alarm_closed += o->closed_at != 0;
         }
     }
+    /* the overdue list: highest level first, then by id */
+    cJSON *olist = cJSON_CreateArray();
+    for (int lv = 3; lv >= 1; lv--)
+        for (size_t i = 0; i < no && cJSON_GetArraySize(olist) < REPORT_OVERDUE_MAX; i++) {
+            const struct rorder *x = &os[i];
+            if ((x->level > 3 ? 3 : x->level) != lv)
+                continue;
+            cJSON *e = cJSON_CreateObject();
+            cJSON_AddNumberToObject(e, "id", (double)x->id);
+            cJSON_AddStringToObject(e, "title", x->title);
+            cJSON_AddStringToObject(e, "unit", x->unit);
+            cJSON_AddStringToObject(e, "kind", x->dept ? "department" : "enterprise");
+            char pk[4];
+            snprintf(pk, sizeof pk, "P%d", x->priority);
+            cJSON_AddStringToObject(e, "priority", pk);
+            cJSON_AddNumberToObject(e, "level", lv);
+            cJSON_AddStringToObject(e, "state", x->state);
+            add_time(e, "dispatched_at", x->dispatched);
+            cJSON_AddItemToArray(olist, e);
+        }
     qsort(close_times, (size_t)closed_n, sizeof *close_times, cmp_i64);
     cJSON_AddNumberToObject(orders, "dispatched", (double)no);
     cJSON_AddItemToObject(orders, "by_source", by_source);
@@ -369,6 +394,7 @@ static cJSON *report_build(struct wo_store *s, const char *label, int64_t from, 
     cJSON_AddNumberToObject(orders, "p90_close_s",
                             closed_n ? (double)(close_times[(closed_n * 9 + 9) / 10 - 1] / 1000)
                                      : 0);
+    cJSON_AddItemToObject(r, "overdue_list", olist);
     cJSON *al = cJSON_AddObjectToObject(orders, "from_alarms");
     cJSON_AddNumberToObject(al, "dispatched", alarm_n);
     cJSON_AddNumberToObject(al, "closed", alarm_closed);
@@ -589,6 +615,8 @@ int wo_report_json(struct wo_store *s, const char *period, int64_t now, bool csv
                 : csv_table(out, "enterprises", cJSON_GetObjectItemCaseSensitive(r, "enterprises"));
         rc = rc ? rc
                 : csv_table(out, "departments", cJSON_GetObjectItemCaseSensitive(r, "departments"));
+        rc = rc ? rc
+                : csv_table(out, "overdue_list", cJSON_GetObjectItemCaseSensitive(r, "overdue_list"));
         rc = rc ? rc
                 : csv_table(out, "board_history",
                             cJSON_GetObjectItemCaseSensitive(r, "board_history"));

@@ -105,8 +105,21 @@ test('挂牌督办 from a candidate to the board, and the report page with its p
   const hz = await d.post('/api/v1/hazards', { enterprise: 'E1', title: '液氯罐区防火堤缺失', grade: '重大' }, { token: admin });
   assert.equal(hz.status, 201, hz.text);
   const p = await page();
+  // an escalation is announced wherever the user is: here, on the alarm console
+  await p.goto(d.base + '/#/alarms');
+  const o = await d.post('/api/v1/workorders', { title: '限时整改', priority: 'P3', enterprise: 'E2',
+    due_at: new Date(Date.now() + 3000).toISOString() }, { token: admin });
+  assert.equal(o.status, 201, o.text);
+  await p.waitForFunction((id) => (document.querySelector('#toast')?.textContent || '').includes(`工单 #${id} 督办升级至 L1`), o.json.id, { timeout: 15000 });
   await p.goto(d.base + '/#/hazards');
   await p.locator('#listing-list tr[data-candidate="E1"]').waitFor();
+  // the hazards page has the four-colour risk map too
+  await p.waitForFunction(async () => {
+    const ec = await import('/vendor/echarts.esm.min.mjs');
+    const el = document.querySelector('.risk-map .chart');
+    const c = el && ec.getInstanceByDom(el);
+    return c && c.getOption().series.some((x) => x.name === 'risk-points' && x.data.length === 4);
+  }, null, { timeout: 15000 });
   await p.fill('#ls-reason', '重大隐患挂牌督办');
   await p.click('#listing-list button[data-list="E1"]');
   await p.locator('#listing-list tr[data-listing]').waitFor();

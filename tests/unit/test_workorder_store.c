@@ -665,6 +665,10 @@ static void test_report(void **state)
     assert_int_equal(num(a, "orders", "median_close_s"), 30);
     assert_int_equal(num(a, "orders", "p90_close_s"), 80);
     assert_int_equal(num(cJSON_GetObjectItemCaseSensitive(a, "activity"), "escalations", "L1"), 1);
+    const cJSON *ol = cJSON_GetObjectItemCaseSensitive(a, "overdue_list");
+    assert_int_equal(cJSON_GetArraySize(ol), 1);
+    assert_int_equal(num(cJSON_GetArrayItem(ol, 0), "id", NULL), o3);
+    assert_int_equal(num(cJSON_GetArrayItem(ol, 0), "level", NULL), 1);
     const cJSON *ents = cJSON_GetObjectItemCaseSensitive(a, "enterprises");
     assert_int_equal(cJSON_GetArraySize(ents), 2);
     assert_string_equal(cJSON_GetArrayItem(ents, 0)->child->valuestring, "E1");

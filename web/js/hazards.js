@@ -3,8 +3,9 @@
 // their work order. The server scopes both lists (an enterprise sees its own).
 import { h, ref, reactive, onMounted } from '/vendor/vue.esm-browser.prod.js';
 import { t } from '../i18n.js';
-import { state, api, can, entName, fmtTime, toast } from './core.js';
-import { panel, button, select } from './ui.js';
+import { state, api, can, entName, fmtTime, toast, model } from './core.js';
+import { panel, button, select, Chart } from './ui.js';
+import { mapOption } from './map.js';
 
 const COLOURS = ['red', 'orange', 'yellow', 'blue'];
 
@@ -80,6 +81,8 @@ export default {
       return h('div', { class: 'page', id: 'hazards' }, [
         h('div', { class: 'page-h' }, h('h1', t('hz.title'))),
         err.value ? h('p', { class: 'error' }, err.value) : null,
+        // the four-colour risk map: the located points on the park map (riskpoints_layer.js)
+        model.sitePlan ? panel(t('hz.riskMapTitle'), h(Chart, { option: mapOption({ labels: true }), cls: 'h-riskmap' }), null, 'risk-map') : null,
         panel(t('hz.riskMap'), h('div', { class: 'rp-grid', id: 'risk-points' }, byEnt.size ? [...byEnt].map(([ent, list]) => h('div', { class: 'rp-ent', 'data-enterprise': ent }, [
           h('b', entName(ent)),
           h('div', { class: 'rp-counts' }, COLOURS.map((c) => h('span', { class: `rp-chip rp-${c}`, 'data-colour': c }, `${t(`hz.rp.${c}`)} ${list.filter((p) => p.colour === c).length}`))),

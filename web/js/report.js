@@ -4,7 +4,7 @@
 // to PDF; the header and the controls are not printed); CSV download from the same route.
 import { h, ref, onMounted } from '/vendor/vue.esm-browser.prod.js';
 import { t } from '../i18n.js';
-import { api } from './core.js';
+import { api, entName } from './core.js';
 import { button } from './ui.js';
 
 // The current month in Beijing time, "YYYY-MM".
@@ -66,6 +66,11 @@ export default {
           sec(t('rpt.byPriority'), counts(o.by_priority)),
           sec(t('rpt.byState'), counts(o.by_state, (k) => t(`wo.state.${k}`))),
           sec(t('rpt.overdueByLevel'), counts(o.overdue_by_level)),
+          r.overdue_list.length ? sec(t('rpt.overdueList'), h('table', { class: 'tbl', id: 'rpt-overdue' }, [
+            h('thead', h('tr', ['#', t('rpt.titleL'), t('rpt.unit'), t('rpt.priority'), t('rpt.level'), t('rpt.stateEnd')].map((x) => h('th', x)))),
+            h('tbody', r.overdue_list.map((x) => h('tr', { 'data-order': x.id }, [h('td', h('a', { href: `#/workorders/${x.id}` }, `#${x.id}`)), h('td', x.title),
+              h('td', x.kind === 'enterprise' ? entName(x.unit) : x.unit), h('td', x.priority), h('td', `L${x.level}`), h('td', t(`wo.state.${x.state}`))]))),
+          ])) : null,
           sec(t('rpt.enterprises'), unitTable(r.enterprises, 'rpt-enterprises')),
           r.departments.length ? sec(t('rpt.departments'), unitTable(r.departments, 'rpt-departments')) : null,
           sec(t('rpt.hazards'), h('div', [

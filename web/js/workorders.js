@@ -8,6 +8,13 @@ import { t } from '../i18n.js';
 import { state, api, can, entName, fmtTime, navigate, toast, sse } from './core.js';
 import { panel, button, select, kv } from './ui.js';
 
+// Escalations and priority raises are announced wherever the user is (the console's notice), not
+// only in the inbox: the event stream carries them to every principal who sees the order.
+sse.woListeners.add((ev) => {
+  if (ev.event === 'escalated') toast(t('wo.escalatedToast').replace('{id}', ev.order.id).replace('{l}', ev.level));
+  else if (ev.event === 'raised') toast(t('wo.raisedToast').replace('{id}', ev.order.id));
+});
+
 // Which actions each role may take in each state — the server's table (src/supervision/sv_order.c)
 // decides; this only chooses which buttons to show.
 const TARGET = ['sign', 'bounce', 'start', 'submit', 'extend'];
@@ -106,8 +113,6 @@ export default {
     }
     watch(() => props.id, (v) => { if (v) loadDetail(); else detail.value = null; });
     const onEvent = (ev) => {
-      if (ev.event === 'escalated') toast(t('wo.escalatedToast').replace('{id}', ev.order.id).replace('{l}', ev.level));
-      if (ev.event === 'raised') toast(t('wo.raisedToast').replace('{id}', ev.order.id));
       load();
     };
     onMounted(() => {
