@@ -7,7 +7,8 @@ import assert from 'node:assert/strict';
 import { readFileSync, writeFileSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { Daemon, DATA, until } from './harness.mjs';
+import { spawnSync } from 'node:child_process';
+import { Daemon, DATA, BIN, freePort, until } from './harness.mjs';
 
 let d, tmp;
 const tok = {};
@@ -154,4 +155,15 @@ test('the regulator\'s report: JSON and CSV for the park and the regulator only'
     assert.equal(r.status, 400, `${p}: ${r.text}`);
     assert.match(r.json.error, /period/);
   }
+});
+
+test('a malformed workorders.park_routes stops the daemon at start, naming the key', async () => {
+  const dir = mkdtempSync(path.join(tmpdir(), 'pw-wor-bad-'));
+  const port = await freePort();
+  const r = spawnSync(BIN, ['serve', '--data', dir, '--set', `http.listen=127.0.0.1:${port}`,
+    '--set', 'hj212.listen=', '--set', 'jt808.listen=', '--set', 'mqtt.broker=',
+    '--set', 'workorders.park_routes=env_station'], { encoding: 'utf8', timeout: 15000 });
+  rmSync(dir, { recursive: true, force: true });
+  assert.notEqual(r.status, 0);
+  assert.match(r.stderr, /workorders\.park_routes/);
 });
