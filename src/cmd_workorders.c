@@ -45,7 +45,8 @@ struct workorders *workorders_open(struct cli *c, struct model *m, struct alarm_
                                .tick_ms = 1000,
                                .park_routes = c->cfg.workorders_park_routes};
     if (strlen(o.park_routes) > WO_ROUTES_MAX || wo_park_routes_check(o.park_routes) != PW_OK) {
-        PW_LOG_ERROR("serve", "bad workorders.park_routes: expected KIND=DEPT pairs, comma-separated",
+        PW_LOG_ERROR("serve",
+                     "bad workorders.park_routes: expected KIND=DEPT pairs, comma-separated",
                      "value=%s", o.park_routes);
         workorders_close(w);
         return NULL;

@@ -807,8 +807,8 @@ static void h_listing_lift(struct http_server *s, struct http_req *r, struct htt
     const char *text = NULL;
     char err[256] = "";
     if (opt_str(j, "text", w, &text)) {
-        int rc = wo_listing_lift(s->deps.workorders, role_of(r), r->who.user, id, text,
-                                 pw_now_ms(), err, sizeof err);
+        int rc = wo_listing_lift(s->deps.workorders, role_of(r), r->who.user, id, text, pw_now_ms(),
+                                 err, sizeof err);
         if (rc) {
             wo_error(w, rc, err);
         } else {
@@ -835,7 +835,8 @@ static void h_report(struct http_server *s, struct http_req *r, struct http_resp
         return;
     }
     char err[160] = "";
-    int rc = wo_report_json(s->deps.workorders, period, pw_now_ms(), csv, &w->body, err, sizeof err);
+    int rc =
+        wo_report_json(s->deps.workorders, period, pw_now_ms(), csv, &w->body, err, sizeof err);
     if (rc) {
         wo_error(w, rc, err);
         return;

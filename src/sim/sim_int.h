@@ -218,7 +218,7 @@ struct sim {
     uint64_t jt_frames, jt_acks, jt_bad, jt_regs, jt_auths, jt_locs, jt_batches, jt_queries;
     uint64_t gate_events, fire_events;
     int overrides;
-    struct sim_wo *wo;     /* sim_workorders.c */
+    struct sim_wo *wo; /* sim_workorders.c */
     char errs[20][200];
     int nerrs;
     uint64_t nerr_total;

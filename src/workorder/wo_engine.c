@@ -92,8 +92,9 @@ static void on_alarm(const struct alarm_event *ev, void *arg)
 }
 
 /* Walks the KIND=DEPT pairs of routes; fn returns true to stop. Returns PW_OK or PW_EINVAL. */
-static int routes_walk(const char *routes, bool (*fn)(const char *kind, size_t kl, const char *dept,
-                                                      size_t dl, void *arg),
+static int routes_walk(const char *routes,
+                       bool (*fn)(const char *kind, size_t kl, const char *dept, size_t dl,
+                                  void *arg),
                        void *arg)
 {
     const char *p = routes;
@@ -192,7 +193,8 @@ static void open_order(struct wo_engine *e, const struct alarm_copy *c, int prio
     if (park) {
         int rc = wo_park_route(e->s->model, e->routes, c->device, dept, sizeof dept);
         if (rc != PW_OK) {
-            PW_LOG_WARN("workorder", "no department for a park-owned alarm (workorders.park_routes)",
+            PW_LOG_WARN("workorder",
+                        "no department for a park-owned alarm (workorders.park_routes)",
                         "alarm=%lld device=%s", (long long)c->id, c->device);
             return;
         }

@@ -36,8 +36,9 @@ int wo_listing_create(struct wo_store *s, enum sv_role role, const char *user,
     }
     bool hz = strcmp(n->basis, "major_hazard") == 0;
     if (hz != (n->hazard_id > 0)) {
-        snprintf(err, cap, hz ? "hazard_id: required for major_hazard"
-                              : "hazard_id: only with basis major_hazard");
+        snprintf(err, cap,
+                 hz ? "hazard_id: required for major_hazard"
+                    : "hazard_id: only with basis major_hazard");
         return PW_EINVAL;
     }
     if (n->due_at != 0 && n->due_at <= now) {
@@ -59,9 +60,9 @@ int wo_listing_create(struct wo_store *s, enum sv_role role, const char *user,
     if (rc)
         goto unlock;
     if (hz) {
-        if ((rc = db_prepare(s->dbh,
-                             "SELECT enterprise, COALESCE(grade, ''), state FROM hazard WHERE id = ?1",
-                             &st)))
+        if ((rc = db_prepare(
+                 s->dbh, "SELECT enterprise, COALESCE(grade, ''), state FROM hazard WHERE id = ?1",
+                 &st)))
             goto rollback;
         sqlite3_bind_int64(st, 1, n->hazard_id);
         char ent[ID_MAX + 1] = "", grade[16] = "", state[16] = "";
@@ -139,8 +140,8 @@ int wo_listing_create(struct wo_store *s, enum sv_role role, const char *user,
     if ((rc = db_exec(s->dbh, "COMMIT")))
         goto rollback;
     pthread_mutex_unlock(&s->mu);
-    PW_LOG_WARN("workorder", "unit listed for supervision (挂牌督办)", "listing=%lld unit=%s basis=%s",
-                (long long)*id, unit, n->basis);
+    PW_LOG_WARN("workorder", "unit listed for supervision (挂牌督办)",
+                "listing=%lld unit=%s basis=%s", (long long)*id, unit, n->basis);
     return PW_OK;
 rollback:
     db_exec(s->dbh, "ROLLBACK");
@@ -192,7 +193,8 @@ int wo_listing_lift(struct wo_store *s, enum sv_role role, const char *user, int
     }
     if (hid > 0 && strcmp(hstate, "closed") != 0) {
         rc = PW_ECONFLICT;
-        snprintf(err, cap, "hazard %lld is %s: a hazard listing is lifted once it is closed (验收销号)",
+        snprintf(err, cap,
+                 "hazard %lld is %s: a hazard listing is lifted once it is closed (验收销号)",
                  (long long)hid, hstate);
         goto rollback;
     }
@@ -346,8 +348,8 @@ int wo_listed_units(struct wo_store *s, char (**units)[ID_MAX + 1], size_t *n)
     sqlite3_stmt *st;
     *units = NULL;
     *n = 0;
-    int rc = db_prepare(s->dbh, "SELECT DISTINCT unit FROM listing WHERE lifted_ms = 0 ORDER BY unit",
-                        &st);
+    int rc = db_prepare(s->dbh,
+                        "SELECT DISTINCT unit FROM listing WHERE lifted_ms = 0 ORDER BY unit", &st);
     if (rc)
         return rc;
     size_t cap = 0;

@@ -387,8 +387,10 @@ static cJSON *report_build(struct wo_store *s, const char *label, int64_t from, 
     cJSON_AddItemToObject(orders, "overdue_by_level", overdue);
     cJSON_AddNumberToObject(orders, "returns", returns);
     cJSON_AddNumberToObject(orders, "extension_requests", extends);
-    cJSON_AddNumberToObject(orders, "avg_sign_s", signed_n ? (double)(sign_sum / signed_n / 1000) : 0);
-    cJSON_AddNumberToObject(orders, "avg_close_s", closed_n ? (double)(close_sum / closed_n / 1000) : 0);
+    cJSON_AddNumberToObject(orders, "avg_sign_s",
+                            signed_n ? (double)(sign_sum / signed_n / 1000) : 0);
+    cJSON_AddNumberToObject(orders, "avg_close_s",
+                            closed_n ? (double)(close_sum / closed_n / 1000) : 0);
     cJSON_AddNumberToObject(orders, "median_close_s",
                             closed_n ? (double)(close_times[(closed_n - 1) / 2] / 1000) : 0);
     cJSON_AddNumberToObject(orders, "p90_close_s",
@@ -441,11 +443,12 @@ static cJSON *report_build(struct wo_store *s, const char *label, int64_t from, 
 
     /* hazards by grade: found, closed, overdue (deadline passed, not closed, as of as_of) */
     cJSON *hz = cJSON_AddObjectToObject(r, "hazards");
-    cJSON_AddItemToObject(hz, "found",
-                          grouped(s,
-                                  "SELECT COALESCE(grade, 'ungraded'), count(*) FROM hazard"
-                                  " WHERE created_ms >= ?1 AND created_ms < ?2 GROUP BY 1 ORDER BY 1",
-                                  from, as_of, &rc));
+    cJSON_AddItemToObject(
+        hz, "found",
+        grouped(s,
+                "SELECT COALESCE(grade, 'ungraded'), count(*) FROM hazard"
+                " WHERE created_ms >= ?1 AND created_ms < ?2 GROUP BY 1 ORDER BY 1",
+                from, as_of, &rc));
     cJSON_AddItemToObject(hz, "closed",
                           grouped(s,
                                   "SELECT COALESCE(h.grade, 'ungraded'), count(DISTINCT h.id) FROM"
@@ -608,7 +611,8 @@ int wo_report_json(struct wo_store *s, const char *period, int64_t now, bool csv
         static const char *const keys[] = {"period", "orders", "activity", "hazards",
                                            "risk_points"};
         for (size_t i = 0; i < PW_ARRAY_LEN(keys); i++)
-            cJSON_AddItemReferenceToObject(sum, keys[i], cJSON_GetObjectItemCaseSensitive(r, keys[i]));
+            cJSON_AddItemReferenceToObject(sum, keys[i],
+                                           cJSON_GetObjectItemCaseSensitive(r, keys[i]));
         rc = rc ? rc : csv_metrics(out, sum, "");
         cJSON_Delete(sum);
         rc = rc ? rc
@@ -616,7 +620,8 @@ int wo_report_json(struct wo_store *s, const char *period, int64_t now, bool csv
         rc = rc ? rc
                 : csv_table(out, "departments", cJSON_GetObjectItemCaseSensitive(r, "departments"));
         rc = rc ? rc
-                : csv_table(out, "overdue_list", cJSON_GetObjectItemCaseSensitive(r, "overdue_list"));
+                : csv_table(out, "overdue_list",
+                            cJSON_GetObjectItemCaseSensitive(r, "overdue_list"));
         rc = rc ? rc
                 : csv_table(out, "board_history",
                             cJSON_GetObjectItemCaseSensitive(r, "board_history"));
@@ -626,7 +631,8 @@ int wo_report_json(struct wo_store *s, const char *period, int64_t now, bool csv
         out->len = start;
         if (out->data)
             out->data[start] = '\0';
-        snprintf(err, cap, "%s", rc == PW_ETOOBIG ? "too many orders in the period" : "database error");
+        snprintf(err, cap, "%s",
+                 rc == PW_ETOOBIG ? "too many orders in the period" : "database error");
     }
     return rc;
 }

@@ -176,9 +176,9 @@ int wo_evidence_open(struct wo_store *s, const struct wo_scope *scope, const cha
 
 /* ---- the red-yellow-blue board ---- */
 /* Appends {"at","rule":{…},"units":[{"unit","name","kind","colour","score","rank","rank_change",
- * "listed","reasons":[…]}]} (listed: an active 挂牌督办 listing, public) for every enterprise and department of the model, in rank order. With
- * `public_view` the reasons are left out. An enterprise scope sees every unit's colour and rank
- * but reasons only for itself. */
+ * "listed","reasons":[…]}]} (listed: an active 挂牌督办 listing, public) for every enterprise and
+ * department of the model, in rank order. With `public_view` the reasons are left out. An
+ * enterprise scope sees every unit's colour and rank but reasons only for itself. */
 int wo_board_json(struct wo_store *s, const struct wo_scope *scope, bool public_view, int64_t now,
                   struct pw_buf *out);
 

@@ -273,10 +273,11 @@ static void test_listings(void **state)
     char *j = listings(f, &PARK, true, T0 + 1);
     assert_non_null(strstr(j, "\"basis\":\"major_hazard\""));
     free(j);
-    struct wo_listing_new ln = {.basis = "major_hazard", .hazard_id = hid, .reason = "重大隐患挂牌"};
-    assert_int_equal(wo_listing_create(f->s, SV_ROLE_ENTERPRISE, "e2", &ln, T0, &lid, err,
-                                       sizeof err),
-                     PW_EPERM);
+    struct wo_listing_new ln = {
+        .basis = "major_hazard", .hazard_id = hid, .reason = "重大隐患挂牌"};
+    assert_int_equal(
+        wo_listing_create(f->s, SV_ROLE_ENTERPRISE, "e2", &ln, T0, &lid, err, sizeof err),
+        PW_EPERM);
     ln.reason = "";
     assert_int_equal(wo_listing_create(f->s, SV_ROLE_PARK, "boss", &ln, T0, &lid, err, sizeof err),
                      PW_EINVAL);
@@ -288,16 +289,17 @@ static void test_listings(void **state)
     ln.hazard_id = hid;
     assert_int_equal(wo_listing_create(f->s, SV_ROLE_PARK, "boss", &ln, T0, &lid, err, sizeof err),
                      PW_OK);
-    assert_int_equal(wo_listing_create(f->s, SV_ROLE_PARK, "boss", &ln, T0, &other, err, sizeof err),
-                     PW_EEXIST);
+    assert_int_equal(
+        wo_listing_create(f->s, SV_ROLE_PARK, "boss", &ln, T0, &other, err, sizeof err), PW_EEXIST);
     assert_int_equal(other, lid);
     /* a unit listing by id; unknown units refused */
     struct wo_listing_new un = {.unit = "E1", .basis = "repeat_overdue", .reason = "多次超期"};
-    assert_int_equal(wo_listing_create(f->s, SV_ROLE_PARK, "boss", &un, T0, &other, err, sizeof err),
-                     PW_OK);
+    assert_int_equal(
+        wo_listing_create(f->s, SV_ROLE_PARK, "boss", &un, T0, &other, err, sizeof err), PW_OK);
     un.unit = "E9";
-    assert_int_equal(wo_listing_create(f->s, SV_ROLE_PARK, "boss", &un, T0, &other2, err, sizeof err),
-                     PW_ENOTFOUND);
+    assert_int_equal(
+        wo_listing_create(f->s, SV_ROLE_PARK, "boss", &un, T0, &other2, err, sizeof err),
+        PW_ENOTFOUND);
     /* the listing: publish due in 5 working days, rectify in a year; E2 sees its own only */
     j = listings(f, &E2, false, T0 + 1);
     assert_non_null(strstr(j, "\"unit\":\"E2\""));
@@ -318,21 +320,21 @@ static void test_listings(void **state)
     assert_non_null(strstr(e2, "\"listed\":true"));
     pw_buf_release(&b);
     /* lifting: a reason; a hazard listing only once the hazard is closed */
-    assert_int_equal(wo_listing_lift(f->s, SV_ROLE_PARK, "boss", lid, NULL, T0 + 2, err, sizeof err),
-                     PW_EINVAL);
-    assert_int_equal(wo_listing_lift(f->s, SV_ROLE_PARK, "boss", lid, "已整改", T0 + 2, err,
-                                     sizeof err),
-                     PW_ECONFLICT);
+    assert_int_equal(
+        wo_listing_lift(f->s, SV_ROLE_PARK, "boss", lid, NULL, T0 + 2, err, sizeof err), PW_EINVAL);
+    assert_int_equal(
+        wo_listing_lift(f->s, SV_ROLE_PARK, "boss", lid, "已整改", T0 + 2, err, sizeof err),
+        PW_ECONFLICT);
     assert_non_null(strstr(err, "closed"));
-    assert_int_equal(wo_listing_lift(f->s, SV_ROLE_ENTERPRISE, "e1", other, "x", T0 + 2, err,
-                                     sizeof err),
-                     PW_EPERM);
+    assert_int_equal(
+        wo_listing_lift(f->s, SV_ROLE_ENTERPRISE, "e1", other, "x", T0 + 2, err, sizeof err),
+        PW_EPERM);
     assert_int_equal(wo_listing_lift(f->s, SV_ROLE_PARK, "boss", other, "连续三月无超期", T0 + 2,
                                      err, sizeof err),
                      PW_OK);
-    assert_int_equal(wo_listing_lift(f->s, SV_ROLE_PARK, "boss", other, "again", T0 + 3, err,
-                                     sizeof err),
-                     PW_ECONFLICT);
+    assert_int_equal(
+        wo_listing_lift(f->s, SV_ROLE_PARK, "boss", other, "again", T0 + 3, err, sizeof err),
+        PW_ECONFLICT);
     j = listings(f, &PARK, true, T0 + 4);
     assert_null(strstr(j, "\"unit\":\"E1\""));
     free(j);

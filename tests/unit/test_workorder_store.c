@@ -617,8 +617,8 @@ static void test_report(void **state)
     struct wo_new n4 = {.title = "部门工单", .priority = 4, .department = "AJ"};
     int64_t o4 = 0, o5 = 0;
     char err[200];
-    assert_int_equal(wo_create(f->s, &PARK, SV_ROLE_PARK, "boss", &n4, T0 + SEC, &o4, err, sizeof err),
-                     PW_OK);
+    assert_int_equal(
+        wo_create(f->s, &PARK, SV_ROLE_PARK, "boss", &n4, T0 + SEC, &o4, err, sizeof err), PW_OK);
     assert_int_equal(act(f, &E1, SV_ROLE_ENTERPRISE, o1, SV_SIGN, NULL, T0 + 5 * SEC), PW_OK);
     assert_int_equal(act(f, &E1, SV_ROLE_ENTERPRISE, o1, SV_SUBMIT, NULL, T0 + 20 * SEC), PW_OK);
     assert_int_equal(act(f, &PARK, SV_ROLE_PARK, o1, SV_ACCEPT, NULL, T0 + 30 * SEC), PW_OK);
@@ -636,9 +636,9 @@ static void test_report(void **state)
     assert_int_equal(act(f, &E2, SV_ROLE_ENTERPRISE, o3, SV_SUBMIT, NULL, T0 + 40 * D), PW_OK);
     assert_int_equal(act(f, &PARK, SV_ROLE_PARK, o3, SV_ACCEPT, NULL, T0 + 40 * D + SEC), PW_OK);
     struct wo_new n5 = {.title = "二月", .priority = 3, .enterprise = "E1"};
-    assert_int_equal(wo_create(f->s, &PARK, SV_ROLE_PARK, "boss", &n5, T0 + 30 * D, &o5, err,
-                               sizeof err),
-                     PW_OK);
+    assert_int_equal(
+        wo_create(f->s, &PARK, SV_ROLE_PARK, "boss", &n5, T0 + 30 * D, &o5, err, sizeof err),
+        PW_OK);
     cJSON *b = report(f, "2027-01", T0 + 60 * D);
     cJSON_DeleteItemFromObject(a, "generated_at");
     cJSON_DeleteItemFromObject(b, "generated_at");
@@ -693,7 +693,8 @@ static void test_report(void **state)
     /* CSV: the summary and one table per section */
     struct pw_buf c;
     pw_buf_init(&c, 0);
-    assert_int_equal(wo_report_json(f->s, "2027-01", T0 + 60 * D, true, &c, err, sizeof err), PW_OK);
+    assert_int_equal(wo_report_json(f->s, "2027-01", T0 + 60 * D, true, &c, err, sizeof err),
+                     PW_OK);
     assert_non_null(strstr(c.data, "\r\norders.dispatched,4\r\n"));
     assert_non_null(strstr(c.data, "\r\nenterprises\r\nunit,name,dispatched,"));
     assert_non_null(strstr(c.data, "\r\nE1,甲,2,"));
