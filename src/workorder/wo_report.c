@@ -21,7 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define REPORT_ORDERS_MAX 2000000
+#define REPORT_ORDERS_MAX 500000 /* orders of one period (about 150 bytes each in memory) */
 #define REPORT_OVERDUE_MAX 1000 /* rows of the overdue list */
 
 /* days since 1970-01-01 of a civil date (proleptic Gregorian) */
@@ -79,7 +79,7 @@ int wo_report_period(const char *p, int64_t *from, int64_t *to, char *label, siz
 
 struct rorder {
     long long id;
-    char title[WO_TITLE_MAX + 1];
+    char *title; /* heap, only for overdue orders (the overdue list) */
     char unit[ID_MAX + 1];
     bool dept;
     int priority;
@@ -224,10 +224,15 @@ static int load_orders(struct wo_store *s, int64_t from, int64_t to, int64_t as_
         o->extends = sqlite3_column_int(st, 12);
         o->closed_at = strcmp(o->state, "closed") == 0 ? sqlite3_column_int64(st, 13) : 0;
         o->id = sqlite3_column_int64(st, 14);
-        wo_col_text(st, 15, o->title, sizeof o->title);
+        if (o->level >= 1) {
+            const unsigned char *tt = sqlite3_column_text(st, 15);
+            o->title = pw_xstrdup(tt ? (const char *)tt : "");
+        }
     }
     sqlite3_finalize(st);
     if (k != PW_OK) {
+        for (size_t i = 0; i < *n; i++)
+            free((*out)[i].title);
         free(*out);
         *out = NULL;
         *n = 0;
@@ -361,7 +366,7 @@ static cJSON *report_build(struct wo_store *s, const char *label, int64_t from, 
                 continue;
             cJSON *e = cJSON_CreateObject();
             cJSON_AddNumberToObject(e, "id", (double)x->id);
-            cJSON_AddStringToObject(e, "title", x->title);
+            cJSON_AddStringToObject(e, "title", x->title ? x->title : "");
             cJSON_AddStringToObject(e, "unit", x->unit);
             cJSON_AddStringToObject(e, "kind", x->dept ? "department" : "enterprise");
             char pk[4];
@@ -402,6 +407,8 @@ static cJSON *report_build(struct wo_store *s, const char *label, int64_t from, 
     cJSON_AddNumberToObject(al, "closed", alarm_closed);
     cJSON_AddNumberToObject(al, "closed_pct", pct(alarm_closed, alarm_n));
     free(close_times);
+    for (size_t i = 0; i < no; i++)
+        free(os[i].title);
     free(os);
 
     /* activity in the period, over every order */
