@@ -4,7 +4,7 @@
 // to PDF; the header and the controls are not printed); CSV download from the same route.
 import { h, ref, onMounted } from '/vendor/vue.esm-browser.prod.js';
 import { t } from '../i18n.js';
-import { api, entName } from './core.js';
+import { api, entName, fmtTime } from './core.js';
 import { button } from './ui.js';
 
 // The current month in Beijing time, "YYYY-MM".
@@ -17,6 +17,7 @@ const dur = (s) => (s >= 86400 ? `${(s / 86400).toFixed(1)} ${t('wo.d')}` : s >=
 
 function counts(obj, label) {
   const keys = Object.keys(obj || {});
+  if (!keys.length) return h('p', { class: 'muted small' }, t('noData'));
   return h('table', { class: 'tbl rpt-counts' }, [
     h('thead', h('tr', [h('th', ''), ...keys.map((k) => h('th', label ? label(k) : k))])),
     h('tbody', h('tr', [h('td', t('rpt.count')), ...keys.map((k) => h('td', String(obj[k])))])),
@@ -55,7 +56,7 @@ export default {
         err.value ? h('p', { class: 'error', role: 'alert', id: 'rpt-error' }, err.value) : null,
         r ? h('article', { class: 'rpt' }, [
           h('h1', { class: 'print-only' }, `${t('rpt.title')} ${r.period.label}`),
-          h('p', { class: 'muted', id: 'rpt-period-line' }, `${r.period.label} · ${r.period.from} — ${r.period.to}${r.period.partial ? ` · ${t('rpt.partial')}` : ''}`),
+          h('p', { class: 'muted', id: 'rpt-period-line' }, `${r.period.label} · ${fmtTime(r.period.from, true)} — ${fmtTime(r.period.to, true)}${r.period.partial ? ` · ${t('rpt.partial')}` : ''}`),
           sec(t('rpt.summary'), h('div', { class: 'rpt-kpis', id: 'rpt-kpis' }, [
             [t('rpt.dispatched'), o.dispatched], [t('rpt.signOnTimePct'), `${o.sign_on_time_pct}%`], [t('rpt.onTimePct'), `${o.on_time_pct}%`],
             [t('rpt.overdue'), o.overdue], [t('rpt.returns'), o.returns], [t('rpt.extensions'), o.extension_requests],
@@ -84,7 +85,7 @@ export default {
             h('tbody', r.board_history.map((b) => h('tr', [h('td', b.unit), h('td', String(b.blue_days)), h('td', String(b.yellow_days)), h('td', String(b.red_days)),
               h('td', `${b.last_rank} · ${t(`wo.colour.${b.last_colour}`)}`)]))),
           ])),
-          h('p', { class: 'muted small' }, `${t('rpt.generated')} ${r.generated_at}`),
+          h('p', { class: 'muted small' }, `${t('rpt.generated')} ${fmtTime(r.generated_at, true)}`),
         ]) : null,
       ]);
     };
