@@ -227,8 +227,10 @@ static struct wo_track *track(struct sim_wo *o, long long id, const char *state,
             }
             return &o->t[i];
         }
-    if (o->nt == WO_TRACK) /* forget the oldest */
-        memmove(o->t, o->t + 1, sizeof o->t[0] * (WO_TRACK - 1)), o->nt--;
+    if (o->nt == WO_TRACK) { /* forget the oldest */
+        memmove(o->t, o->t + 1, sizeof o->t[0] * (WO_TRACK - 1));
+        o->nt--;
+    }
     struct wo_track *t = &o->t[o->nt++];
     memset(t, 0, sizeof *t);
     t->id = id;
