@@ -391,6 +391,11 @@ int permit_site_load(struct model *m, struct permit_site **out);
 void permit_site_free(struct permit_site *s);
 /* The relevant points (combustible, toxic, O2 detectors; wind speed and direction). */
 const struct permit_point *permit_site_points(const struct permit_site *s, size_t *n);
+/* The detectors within reach of p's rules (the larger of permits.gas_radius and toxic_radius)
+ * and the nearest wind speed and direction points, from the store's site: out[0 .. *n) with
+ * dist[i] their distance in metres (cap entries at most). */
+int permit_nearby(struct permit_store *s, const struct permit *p, struct permit_point *out,
+                  double *dist, size_t cap, size_t *n);
 /* Whether (lon, lat) or the permit's area is inside a major-hazard tank farm; *area gets its id. */
 bool permit_site_in_dike(const struct permit_site *s, const struct permit *p, const char **area);
 
