@@ -279,6 +279,12 @@ static int cmp_perm_id(const void *a, const void *b)
     return strcmp(((const struct wperm *)a)->p.id, ((const struct wperm *)b)->p.id);
 }
 
+static int cmp_snap_id(const void *a, const void *b, void *arg)
+{
+    const struct permit *ps = arg;
+    return strcmp(ps[*(const size_t *)a].id, ps[*(const size_t *)b].id);
+}
+
 /* The open permits again from the store; the alarms of those gone are cleared. */
 static void reload_permits(struct permit_watch *w, int64_t now)
 {
@@ -287,15 +293,20 @@ static void reload_permits(struct permit_watch *w, int64_t now)
     size_t n = 0;
     uint64_t gen = 0;
     permit_open_snapshot(w->ps, &ps, &fs, &n, &gen);
+    /* sorted by id (through an index: the records are large) */
+    size_t *ord = pw_xmalloc((n ? n : 1) * sizeof *ord);
+    for (size_t i = 0; i < n; i++)
+        ord[i] = i;
+    qsort_r(ord, n, sizeof *ord, cmp_snap_id, ps);
     struct wperm *nw = pw_xcalloc(n ? n : 1, sizeof *nw);
     for (size_t i = 0; i < n; i++) {
-        nw[i].p = ps[i];
-        nw[i].fs = fs[i];
+        nw[i].p = ps[ord[i]];
+        nw[i].fs = fs[ord[i]];
         nw[i].wind = nw[i].wind_dir = -1;
     }
+    free(ord);
     free(ps);
     free(fs);
-    qsort(nw, n, sizeof *nw, cmp_perm_id);
     /* carry the raised alarms over; clear those of permits no longer open */
     for (size_t i = 0; i < w->nperms; i++) {
         struct wperm *o = &w->perms[i];
@@ -352,24 +363,49 @@ static void reload_permits(struct permit_watch *w, int64_t now)
         if (k->wind >= 0 && k->p.outdoor &&
             (k->p.type == PERMIT_HOT_WORK || k->p.type == PERMIT_LIFTING))
             link_point(&w->pts[k->wind], (int)i);
-        /* neighbours: open permits near enough for the overlap rules */
-        double od = w->rules->overlap_radius_m / 111000.0 + NEAR_DEG * 4;
+    }
+    /* neighbours: the open permits the overlap rules compare (hot work with confined space
+     * near enough, blind plates on the same equipment); polygons are always compared */
+    double od = (w->rules->overlap_radius_m + 5) / 111000.0;
+    double *alon = pw_xmalloc((n ? n : 1) * sizeof *alon), *alat = pw_xmalloc((n ? n : 1) * sizeof *alat);
+    for (size_t i = 0; i < n; i++)
+        permit_anchor(&nw[i].p, &alon[i], &alat[i]);
+    int cap = 0;
+    const struct permit **tmp = NULL;
+    for (size_t i = 0; i < n; i++) {
+        struct wperm *k = &nw[i];
+        bool hot = k->p.type == PERMIT_HOT_WORK, cs = k->p.type == PERMIT_CONFINED_SPACE;
+        bool bp = k->p.type == PERMIT_BLIND_PLATE && k->p.equipment[0];
+        if (!hot && !cs && !bp)
+            continue;
+        int nn = 0;
         for (size_t j = 0; j < n; j++) {
+            const struct permit *o = &nw[j].p;
             if (j == i)
                 continue;
-            const struct permit *o = &nw[j].p;
-            bool blind = k->p.type == PERMIT_BLIND_PLATE && o->type == PERMIT_BLIND_PLATE &&
-                         k->p.equipment[0] && strcmp(k->p.equipment, o->equipment) == 0;
-            double ol, oa;
-            permit_anchor(o, &ol, &oa);
+            bool pair = (hot && o->type == PERMIT_CONFINED_SPACE) ||
+                        (cs && o->type == PERMIT_HOT_WORK);
             bool near = k->p.nloc > 1 || o->nloc > 1 ||
-                        (fabs(oa - lat) <= od && fabs(ol - lon) <= od * 1.3);
-            if (!blind && !near)
+                        (fabs(alat[j] - alat[i]) <= od && fabs(alon[j] - alon[i]) <= od * 1.3);
+            bool blind = bp && o->type == PERMIT_BLIND_PLATE &&
+                         strcmp(k->p.equipment, o->equipment) == 0;
+            if (!(pair && near) && !blind)
                 continue;
-            k->nb = pw_xrealloc(k->nb, (size_t)(k->nnb + 1) * sizeof *k->nb);
-            k->nb[k->nnb++] = o;
+            if (nn == cap) {
+                cap = cap ? cap * 2 : 8;
+                tmp = pw_xrealloc(tmp, (size_t)cap * sizeof *tmp);
+            }
+            tmp[nn++] = o;
+        }
+        if (nn) {
+            k->nb = pw_xmalloc((size_t)nn * sizeof *k->nb);
+            memcpy(k->nb, tmp, (size_t)nn * sizeof *k->nb);
+            k->nnb = nn;
         }
     }
+    free(tmp);
+    free(alon);
+    free(alat);
 }
 
 void permit_watch_tick(struct permit_watch *w, int64_t now)
