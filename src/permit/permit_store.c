@@ -760,7 +760,8 @@ int permit_act(struct permit_store *s, const struct permit_scope *sc, enum permi
                 struct entry tmp = {f->p, fs};
                 struct permit np = f->p;
                 np.state = to;
-                np.ended_at = now;
+                if (!np.ended_at)
+                    np.ended_at = now;
                 rc = db_exec(s->dbh, "BEGIN IMMEDIATE");
                 np.rev = tmp.p.rev + 1;
                 if (!rc)
