@@ -271,6 +271,13 @@ static void test_dike_and_posted_findings(void **state)
     for (int i = 0; i < 100 && orders_with(f, "gas_near", 1) == 0; i++)
         usleep(10000);
     assert_int_equal(orders_with(f, id, 1), 1);
+    /* the board counts the two red findings of E1 (2 points each by default) */
+    struct pw_buf bd;
+    pw_buf_init(&bd, 0);
+    struct wo_scope all = {0};
+    assert_int_equal(wo_board_json(f->w, &all, false, pw_now_ms(), &bd), PW_OK);
+    assert_non_null(strstr(bd.data, "2 red permit findings -4"));
+    pw_buf_release(&bd);
 
     /* durable: reopened, the open permit and its findings are back */
     permit_store_close(f->s);
