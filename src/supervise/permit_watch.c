@@ -247,6 +247,21 @@ static void eval_one(struct permit_watch *w, struct wperm *k, int64_t now)
     struct permit_findings nf;
     permit_eval(&k->p, &c, &k->fs, now, &nf);
     w->evals++;
+    /* a live finding stands until its inputs were read since the start (after a restart the
+     * last values are not known yet: the finding is not gone because nothing was heard) */
+    for (int i = 0; i < k->fs.n && k->p.state == PERMIT_IN_PROGRESS; i++) {
+        enum permit_rule r = k->fs.f[i].rule;
+        if (!permit_rule_live(r) || permit_findings_get(&nf, r) || nf.n >= PERMIT_FINDINGS_MAX)
+            continue;
+        bool unknown = false;
+        if (r == PR_WIND_HOT_WORK || r == PR_WIND_LIFTING)
+            unknown = k->wind < 0 || w->pts[k->wind].ts == 0;
+        else
+            for (int q = 0; q < k->nnear && !unknown; q++)
+                unknown = w->pts[k->near[q]].ts == 0;
+        if (unknown)
+            nf.f[nf.n++] = k->fs.f[i];
+    }
     uint32_t red = permit_state_open(k->p.state) ? red_mask(&nf) : 0;
     for (int r = 0; r < PR_NRULES; r++) {
         uint32_t bit = 1u << r;

@@ -169,9 +169,27 @@ static void test_watch(void **state)
     permit_watch_sample(w, 2, key_of, NULL, now + 50, 8.0, 0, now);
     assert_int_equal(rec.raises, 2);
     assert_string_equal(rec.last_rule, "permit_wind_hot_work");
-    /* red again, then the permit completes: the alarms clear at the reload */
+    /* red again */
     permit_watch_sample(w, 0, key_of, NULL, now + 60, 30, 0, now);
     assert_int_equal(rec.raises, 3);
+    /* a restart: the new watch knows no readings yet; the stored live findings stand (and are
+     * raised again) until the detector is heard */
+    permit_store_drain(ps);
+    permit_watch_close(w);
+    assert_int_equal(permit_watch_open(m, ps, &w), PW_OK);
+    memset(&rec, 0, sizeof rec);
+    permit_watch_set_emit(w, on_emit, &rec);
+    permit_watch_tick(w, now + 61);
+    permit_store_drain(ps);
+    assert_int_equal(rec.raises, 2); /* gas_near and wind_hot_work */
+    assert_int_equal(rec.clears, 0);
+    assert_int_equal(permit_get(ps, NULL, id, &got, &fs), PW_OK);
+    assert_int_equal(permit_findings_get(&fs, PR_GAS_NEAR)->severity, PERMIT_SEV_RED);
+    permit_watch_sample(w, 0, key_of, NULL, now + 62, 3, 0, now);
+    assert_int_equal(rec.clears, 1);
+    permit_watch_sample(w, 0, key_of, NULL, now + 63, 30, 0, now);
+    assert_int_equal(rec.raises, 3);
+    /* the permit completes: its alarms clear at the reload */
     assert_int_equal(permit_act(ps, NULL, PERMIT_ROLE_PARK, "t", id, PERMIT_COMPLETE, now + 70,
                                 err, sizeof err),
                      PW_OK);
