@@ -209,6 +209,7 @@ struct permit_rules {
     int night_from_h, night_to_h;      /* 20, 6 (Beijing): nights raise the hot-work grade */
     bool weekend_raises;               /* rest days raise the hot-work grade */
     int spot_first_pct, spot_other_pct; /* 30, 10: the daily spot-check draw */
+    int64_t expire_after_ms;           /* 24 h: a filed permit past its end is cancelled */
 };
 void permit_rules_init(struct permit_rules *r);
 struct pw_config;
@@ -371,6 +372,10 @@ bool permit_spot_drawn(const struct permit_rules *r, const struct permit *p, int
  * beyond it dropped and logged). */
 void permit_post_findings(struct permit_store *s, const char *id, int64_t rev,
                           const struct permit_findings *fs, int64_t now);
+/* Cancels (as the system) every filed permit whose planned end is more than
+ * rules.expire_after before now; the engine thread calls it every minute. *n (may be NULL) gets
+ * how many. PW_OK or the storage error. */
+int permit_expire(struct permit_store *s, int64_t now, int *n);
 /* Waits until the engine thread handled everything posted before (tests, bench). */
 void permit_store_drain(struct permit_store *s);
 

@@ -376,6 +376,17 @@ static void test_batches_stats_spotchecks(void **state)
     assert_non_null(strstr(b.data, "\"result\":\"problem\""));
     assert_int_equal(orders_with(f, "spot check of permit PT-000002", 2), 1);
     pw_buf_release(&b);
+    /* never started: cancelled a day after the planned end, not before */
+    struct permit got;
+    int n = -1;
+    assert_int_equal(permit_expire(f->s, ps[0].planned_end + 24 * HOUR, &n), PW_OK);
+    assert_int_equal(n, 0);
+    assert_int_equal(permit_expire(f->s, ps[0].planned_end + 24 * HOUR + 1, &n), PW_OK);
+    assert_int_equal(n, 2); /* PT-000001 and 2; PT-000003 ends days later */
+    assert_int_equal(permit_get(f->s, NULL, "PT-000001", &got, NULL), PW_OK);
+    assert_int_equal(got.state, PERMIT_CANCELLED);
+    assert_int_equal(permit_get(f->s, NULL, "PT-000003", &got, NULL), PW_OK);
+    assert_int_equal(got.state, PERMIT_FILED);
 }
 
 int main(void)
