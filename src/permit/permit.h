@@ -348,10 +348,11 @@ int permit_get_json(struct permit_store *s, const struct permit_scope *sc, const
 /* Copies a permit and its standing findings (fs may be NULL). PW_OK or PW_ENOTFOUND. */
 int permit_get(struct permit_store *s, const struct permit_scope *sc, const char *id,
                struct permit *out, struct permit_findings *fs);
-/* Copies every open permit (*out malloc'ed, free()) with its standing findings (*fs malloc'ed
- * alike) and the generation they are of. */
+/* Copies every open permit into *out with its standing findings into *fs and the generation
+ * they are of. *out and *fs hold *cap entries (both NULL and 0 at first) and are grown with
+ * realloc when too small, so a caller reusing them pays no allocation (free() both). */
 int permit_open_snapshot(struct permit_store *s, struct permit **out,
-                         struct permit_findings **fs, size_t *n, uint64_t *gen);
+                         struct permit_findings **fs, size_t *cap, size_t *n, uint64_t *gen);
 /* {"by_type","by_grade","by_enterprise","by_hour":[24],"by_weekday":[7],"findings_by_rule"}
  * over permits whose planned start is in [from, to). */
 int permit_stats_json(struct permit_store *s, const struct permit_scope *sc, int64_t from,

@@ -870,12 +870,16 @@ int permit_add_analysis(struct permit_store *s, const struct permit_scope *sc, c
 }
 
 int permit_open_snapshot(struct permit_store *s, struct permit **out,
-                         struct permit_findings **fs, size_t *n, uint64_t *gen)
+                         struct permit_findings **fs, size_t *cap, size_t *n, uint64_t *gen)
 {
     pthread_mutex_lock(&s->mu);
     size_t k = s->nopen;
-    *out = pw_xmalloc((k ? k : 1) * sizeof **out);
-    *fs = pw_xmalloc((k ? k : 1) * sizeof **fs);
+    if (!*out || !*fs || *cap < k || !k) {
+        size_t c = k > *cap ? k + k / 4 + 16 : (*cap ? *cap : 16);
+        *out = pw_xrealloc(*out, c * sizeof **out);
+        *fs = pw_xrealloc(*fs, c * sizeof **fs);
+        *cap = c;
+    }
     for (size_t i = 0; i < k; i++) {
         (*out)[i] = s->open[i]->p;
         (*fs)[i] = s->open[i]->fs;

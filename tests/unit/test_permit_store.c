@@ -285,11 +285,11 @@ static void test_dike_and_posted_findings(void **state)
     assert_int_equal(permit_get(f->s, NULL, id, &got, &fs), PW_OK);
     assert_int_equal(got.state, PERMIT_FILED);
     assert_non_null(permit_findings_get(&fs, PR_GAS_NEAR));
-    struct permit *snap;
-    struct permit_findings *sfs;
-    size_t n;
+    struct permit *snap = NULL;
+    struct permit_findings *sfs = NULL;
+    size_t n, cap = 0;
     uint64_t gen;
-    assert_int_equal(permit_open_snapshot(f->s, &snap, &sfs, &n, &gen), PW_OK);
+    assert_int_equal(permit_open_snapshot(f->s, &snap, &sfs, &cap, &n, &gen), PW_OK);
     assert_int_equal(n, 1);
     assert_string_equal(snap[0].id, id);
     free(snap);
