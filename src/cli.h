@@ -50,6 +50,20 @@ struct workorders *workorders_open(struct cli *c, struct model *m, struct alarm_
 struct wo_store *workorders_store(struct workorders *w);
 void workorders_close(struct workorders *w);
 
+/* Incidents (cmd_incidents.c): <data>/incidents.db and the incident engine (incidents.*), with
+ * its webhook. NULL after logging on error. */
+struct incidents;
+struct inc_engine;
+struct tsdb;
+struct pipeline;
+struct vehicles;
+struct wo_store;
+struct incidents *incidents_open(struct cli *c, struct model *m, struct tsdb *db,
+                                 struct pipeline *pl, struct alarm_store *alarms,
+                                 struct vehicles *vs, struct wo_store *wo);
+struct inc_engine *incidents_engine(struct incidents *x);
+void incidents_close(struct incidents *x);
+
 /* Opens <data>/meta.db (creating the directory). Returns NULL after printing the reason. */
 struct model *cli_open_model(struct cli *c);
 /* Opens an existing <data>/meta.db only (for commands that only read): creates nothing, and

@@ -355,6 +355,7 @@ int cmd_serve(struct cli *c)
     struct archive_pusher *push = NULL;
     char wvkey[300] = "";
     struct workorders *wk = NULL;
+    struct incidents *inc = NULL;
     int status = 1;
     sig_atomic_t flushes_done = 0;
     struct uplink *up = NULL;
@@ -415,6 +416,9 @@ int cmd_serve(struct cli *c)
         goto out;
     if (!(wk = workorders_open(c, m, supervise_alarms(sv))))
         goto out;
+    if (!(inc = incidents_open(c, m, db, pl, supervise_alarms(sv), supervise_vehicles(sv),
+                               workorders_store(wk))))
+        goto out;
 
     struct http_deps hd = {.cfg = &c->cfg,
                            .model = m,
@@ -428,7 +432,8 @@ int cmd_serve(struct cli *c)
                            .archive = ar,
                            .witness = wit,
                            .province = pv,
-                           .workorders = workorders_store(wk)};
+                           .workorders = workorders_store(wk),
+                           .incidents = incidents_engine(inc)};
     snprintf(hd.witness_vkey, sizeof hd.witness_vkey, "%s", wvkey);
     if (http_start(&hd, &http) != PW_OK)
         goto out;
@@ -461,6 +466,7 @@ out:
     http_stop(http);
     ingest_stop(ig);
     stop_field(&fh);
+    incidents_close(inc);
     province_close(pv);
     pipeline_close(pl);
     uplink_close(up);
