@@ -16,8 +16,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define LINE_STEP_M 25.0 /* a polyline is followed every this many metres */
-#define LINE_PTS_MAX 64
+#define LINE_STEP_M 40.0 /* a polyline is followed every this many metres */
+#define LINE_PTS_MAX 48
 #define RING_PTS_MAX 16
 
 const char *inc_role_name(enum inc_role r)
