@@ -537,6 +537,8 @@ static int snap_load(struct inc_engine *e, struct snap *s)
     {
         size_t n;
         bool line = false;
+        if (strcmp(str_of(it, "kind"), "park_boundary") == 0)
+            continue; /* the whole park: being inside it is no news */
         struct geo_point *ring = points_of(cJSON_GetObjectItemCaseSensitive(it, "polygon"), &n);
         if (!ring) {
             ring = points_of(cJSON_GetObjectItemCaseSensitive(it, "polyline"), &n);
