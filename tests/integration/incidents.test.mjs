@@ -8,7 +8,8 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import path from 'node:path';
 import { readFileSync } from 'node:fs';
-import { Daemon, DATA, sleep, until } from './harness.mjs';
+import http from 'node:http';
+import { Daemon, DATA, freePort, sleep, until } from './harness.mjs';
 import { Station, frame, local14, qnOf } from './hj212lib.mjs';
 
 const MODEL = path.join(DATA, 'incident-park.json');
@@ -42,8 +43,40 @@ function reading([x, y], from) {
 const detectors = model.devices.filter((v) => v.kind === 'gas_detector');
 const wind = model.devices.find((v) => v.id === 'W1');
 
-let d, tok = {};
+let d, tok = {}, hookServer;
 const stations = new Map();
+const hooks = []; // webhook bodies received
+
+// the archive's leaves (as tests/integration/archive_sources.test.mjs reads them)
+async function archiveSize() {
+  const r = await d.get('/archive/checkpoint', { token: tok.admin });
+  assert.equal(r.status, 200, r.text);
+  return Number(r.text.split('\n')[1]);
+}
+async function operatorLeaves(min) {
+  const n = await until(async () => { const v = await archiveSize(); return v >= min && v; },
+    { what: `a checkpoint of at least ${min} leaves`, timeout: 15000 });
+  const out = [];
+  for (let b = 0; b * 256 < n; b++) {
+    const w = Math.min(256, n - b * 256);
+    const p = `/archive/tile/entries/${String(b).padStart(3, '0')}${w < 256 ? `.p/${w}` : ''}`;
+    const res = await fetch(d.base + p, { headers: { Authorization: `Bearer ${tok.admin}` } });
+    assert.equal(res.status, 200, p);
+    const buf = Buffer.from(await res.arrayBuffer());
+    for (let o = 0; o < buf.length;) {
+      const len = buf.readUInt16BE(o);
+      const leaf = buf.subarray(o + 2, o + 2 + len);
+      const sl = leaf[10];
+      if (leaf[1] === 9) {
+        const txt = leaf.subarray(11 + sl).toString('utf8');
+        const nl = txt.indexOf('\n');
+        out.push({ source: leaf.subarray(11, 11 + sl).toString(), ...JSON.parse(nl < 0 ? txt : txt.slice(0, nl)) });
+      }
+      o += 2 + len;
+    }
+  }
+  return out;
+}
 
 async function station(mn) {
   if (!stations.has(mn)) {
@@ -107,9 +140,18 @@ const outer = (inc) => inc.zones[inc.zones.length - 1];
 const ring = (z) => z.polygon.coordinates[0].map(xy);
 
 before(async () => {
+  const hookPort = await freePort();
+  hookServer = http.createServer((req, res) => {
+    let body = '';
+    req.on('data', (c) => { body += c; });
+    req.on('end', () => { hooks.push({ path: req.url, type: req.headers['content-type'], body: JSON.parse(body) }); res.end('ok'); });
+  });
+  await new Promise((r) => hookServer.listen(hookPort, '127.0.0.1', r));
   d = await new Daemon({
     model: MODEL,
-    set: ['incidents.poll=200ms', 'incidents.min_interval=1s', 'incidents.period=20s', 'incidents.close_after=0'],
+    set: ['incidents.poll=200ms', 'incidents.min_interval=1s', 'incidents.period=20s', 'incidents.close_after=0',
+      'archive.checkpoint_interval=1s',
+      `incidents.webhook_urls=http://127.0.0.1:${hookPort}/hook`],
   }).start();
   tok.admin = await d.login();
   for (const u of [
@@ -125,6 +167,7 @@ before(async () => {
 after(async () => {
   for (const st of stations.values()) st.close();
   await d?.stop();
+  hookServer?.close();
 });
 
 let inc; // the incident as the admin last saw it
@@ -212,6 +255,22 @@ test('an H2S leak over HJ 212 opens an incident: source near the truth, zones do
   assert.ok(sse.admin.out.every((e) => !('impacts' in e) || typeof e.impacts === 'number'));
   assert.equal(sse.ent3.out.length, 0);
   for (const s of Object.values(sse)) s.close();
+  // the webhook got the whole incident JSON
+  const hook = await until(async () => hooks.find((h) => h.body.id === inc.id && h.body.source), { what: 'a webhook post' });
+  assert.equal(hook.path, '/hook');
+  assert.equal(hook.type, 'application/json');
+  assert.ok(Array.isArray(hook.body.impacts) && hook.body.zones[0].polygon);
+  // each update is archived with its inputs and its result
+  const ups = await until(async () => {
+    const ls = (await operatorLeaves(1)).filter((l) => l.action === 'incident.update' && l.incident === inc.id && l.result);
+    return ls.length && ls;
+  }, { what: 'an archived incident update' });
+  const last = ups[ups.length - 1];
+  assert.equal(last.source, 'incident');
+  assert.equal(last.inputs.detectors.length, detectors.length);
+  assert.equal(last.inputs.wind.station, 'W1');
+  assert.ok(last.inputs.winds.length >= 1);
+  assert.ok(last.result.source.length === 2 && last.result.rate_range.length === 2);
 });
 
 test('enterprise users see the incidents that concern them, and only their part', async () => {
@@ -238,7 +297,8 @@ test('the wind turns to the north: the zones redraw towards the south', async ()
   await sendReadings(0);
   const now = await until(async () => {
     const r = (await d.get(`/api/v1/incidents/${inc.id}`, { token: tok.admin })).json;
-    if (Date.parse(r.updated_at) <= t0 || Math.abs(((r.wind.from_deg + 180) % 360) - 180) > 15) return false;
+    if (Date.parse(r.updated_at) <= t0 || !r.wind || Math.abs(((r.wind.from_deg + 180) % 360) - 180) > 15) return false;
+    if (!outer(r)?.polygon) return false;
     return Math.min(...ring(outer(r)).map((p) => p[1])) < -250 && r;
   }, { timeout: 20000, what: 'zones south' });
   assert.ok(now.wind.from_deg < 15 || now.wind.from_deg > 345);
@@ -279,6 +339,12 @@ test('closing by an operator: closed, recorded, and a second close conflicts', a
   assert.equal((await d.post(`/api/v1/incidents/${inc.id}/close`, {}, { token: tok.admin })).status, 409);
   assert.equal((await d.get('/api/v1/incidents?state=open', { token: tok.admin })).json.length, 0);
   assert.equal((await d.get('/api/v1/incidents?state=closed', { token: tok.admin })).json.length, 1);
+  const closeLeaf = await until(async () => (await operatorLeaves(1)).find((l) => l.action === 'incident.close'),
+    { what: 'the close archived' });
+  assert.equal(closeLeaf.user, 'admin');
+  assert.equal(closeLeaf.detail.incident, inc.id);
+  assert.equal(closeLeaf.detail.reason, '泄漏已堵住');
+  await until(async () => hooks.some((h) => h.body.id === inc.id && h.body.state === 'closed'), { what: 'the closed incident posted' });
   // a new reading does not reopen it (its alarm is still the same open alarm)
   await sendReadings(0);
   await sleep(1500);
