@@ -43,6 +43,7 @@
 struct qitem {
     int64_t alarm_id, ts;
     int gas_level;
+    bool raised; /* raised or re-raised (may open an incident); else an update (only joins) */
     char point[ALARM_ID_MAX + 1];
 };
 
@@ -291,6 +292,7 @@ static void on_alarm(const struct alarm_event *ev, void *arg)
         q->alarm_id = a->id;
         q->ts = a->data_ts ? a->data_ts : ev->at;
         q->gas_level = a->gas_level;
+        q->raised = ev->type != ALARM_EV_UPDATED;
         snprintf(q->point, sizeof q->point, "%s", a->point);
         pthread_cond_signal(&e->cv);
     }
@@ -824,6 +826,8 @@ static void handle_alarm(struct inc_engine *e, const struct qitem *q, int64_t no
         l->dirty = true;
         return;
     }
+    if (!q->raised)
+        return; /* an alarm that outlived its incident (closed by an operator) opens no other */
     if (e->n_lives == INC_OPEN_MAX) {
         PW_LOG_WARN("incident", "too many open incidents; alarm not followed", "point=%s",
                     p->id);

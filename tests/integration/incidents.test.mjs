@@ -149,7 +149,7 @@ before(async () => {
   await new Promise((r) => hookServer.listen(hookPort, '127.0.0.1', r));
   d = await new Daemon({
     model: MODEL,
-    set: ['incidents.poll=200ms', 'incidents.min_interval=1s', 'incidents.period=20s', 'incidents.close_after=0',
+    set: ['incidents.poll=200ms', 'incidents.min_interval=1s', 'incidents.period=20s', 'incidents.close_after=6s',
       'archive.checkpoint_interval=1s',
       `incidents.webhook_urls=http://127.0.0.1:${hookPort}/hook`],
   }).start();
@@ -345,8 +345,38 @@ test('closing by an operator: closed, recorded, and a second close conflicts', a
   assert.equal(closeLeaf.detail.incident, inc.id);
   assert.equal(closeLeaf.detail.reason, '泄漏已堵住');
   await until(async () => hooks.some((h) => h.body.id === inc.id && h.body.state === 'closed'), { what: 'the closed incident posted' });
-  // a new reading does not reopen it (its alarm is still the same open alarm)
+  // new readings do not reopen it, nor open another (its alarms are still the same open alarms)
   await sendReadings(0);
   await sleep(1500);
   assert.equal((await d.get(`/api/v1/incidents/${inc.id}`, { token: tok.admin })).json.state, 'closed');
+  assert.equal((await d.get('/api/v1/incidents', { token: tok.admin })).json.length, 1);
+});
+
+// HJ 212 DataTime has whole seconds: a sample in the same second as the last is a duplicate
+async function sendZeros() {
+  await sleep(1100);
+  const now = Date.now();
+  for (const g of detectors) await send(g.hj212.mn, now, 'a21028-Rtd=0.05,a21028-Flag=N');
+}
+
+test('a new release opens a new incident, which closes by itself once every detector is below', async () => {
+  await sendZeros();
+  await until(async () => {
+    const r = await d.get('/api/v1/alarms?state=active', { token: tok.admin });
+    const l = r.json?.alarms || r.json;
+    return Array.isArray(l) && !l.some((a) => a.rule === 'gas') && l;
+  }, { what: 'the gas alarms cleared' });
+  await sleep(1100);
+  await sendReadings(0);
+  const second = await until(async () => {
+    const l = (await d.get('/api/v1/incidents?state=open', { token: tok.admin })).json;
+    return l?.length === 1 && l[0].id !== inc.id && l[0];
+  }, { what: 'a second incident' });
+  await sendZeros();
+  const closed = await until(async () => {
+    const r = (await d.get(`/api/v1/incidents/${second.id}`, { token: tok.admin })).json;
+    return r.state === 'closed' && r;
+  }, { what: 'the second incident closed by itself', timeout: 20000 });
+  assert.equal(closed.closed_by, 'system');
+  assert.match(closed.close_reason, /below their alarm level for 6 s/);
 });
