@@ -57,6 +57,23 @@ struct spoint { /* a gas detector point of the model */
 };
 
 enum { W_SPEED, W_DIR, W_TEMP, W_PRES, W_N };
+
+struct id_idx {
+    char id[INC_ID_MAX + 1];
+    size_t idx;
+};
+
+static int cmp_idx(const void *a, const void *b)
+{
+    return strcmp(((const struct id_idx *)a)->id, ((const struct id_idx *)b)->id);
+}
+
+static const struct id_idx *idx_find(const struct id_idx *v, size_t n, const char *id)
+{
+    struct id_idx key;
+    snprintf(key.id, sizeof key.id, "%s", id);
+    return n ? bsearch(&key, v, n, sizeof *v, cmp_idx) : NULL;
+}
 struct station {
     char device[INC_ID_MAX + 1];
     struct geo_point at;
@@ -74,6 +91,8 @@ struct snap {
     size_t n_places;
     struct inc_release_point *rp;
     size_t n_rp;
+    struct id_idx *eidx; /* enterprises by id → index into places, sorted */
+    size_t n_eidx;
 };
 
 struct live {
@@ -309,6 +328,7 @@ static void snap_free(struct snap *s)
     free(s->st);
     free(s->places);
     free(s->rp);
+    free(s->eidx);
     memset(s, 0, sizeof *s);
 }
 
@@ -334,11 +354,32 @@ static double num_of(const cJSON *o, const char *k)
     return cJSON_IsNumber(v) ? v->valuedouble : NAN;
 }
 
-static cJSON *model_list(int rc, struct pw_buf *b)
+static cJSON *model_list(int rc, struct pw_buf *b, const char *what)
 {
     cJSON *j = rc == PW_OK && b->data ? cJSON_ParseWithLength(b->data, b->len) : NULL;
+    if (!j)
+        PW_LOG_WARN("incident", "could not read the model", "what=%s err=%s", what,
+                    rc ? pw_errname(rc) : "bad JSON");
     b->len = 0;
     return j;
+}
+
+/* devices by id (sorted pointers into the parsed list) */
+struct dev_ref {
+    const char *id;
+    const cJSON *dev;
+};
+
+static int cmp_dev(const void *a, const void *b)
+{
+    return strcmp(((const struct dev_ref *)a)->id, ((const struct dev_ref *)b)->id);
+}
+
+static const cJSON *dev_find(const struct dev_ref *idx, size_t n, const char *id)
+{
+    struct dev_ref key = {id, NULL};
+    const struct dev_ref *r = n ? bsearch(&key, idx, n, sizeof *idx, cmp_dev) : NULL;
+    return r ? r->dev : NULL;
 }
 
 /* a ring or a line of lon/lat pairs, malloc'ed; n = 0 when not one */
@@ -417,10 +458,8 @@ static bool centroid_of(const struct geo_point *p, size_t n, struct geo_point *c
 
 static const char *phone_of_enterprise(const struct snap *s, const char *ent)
 {
-    for (size_t i = 0; *ent && i < s->n_places; i++)
-        if (s->places[i].kind == INC_K_ENTERPRISE && strcmp(s->places[i].id, ent) == 0)
-            return s->places[i].phone;
-    return "";
+    const struct id_idx *r = *ent ? idx_find(s->eidx, s->n_eidx, ent) : NULL;
+    return r ? s->places[r->idx].phone : "";
 }
 
 static int snap_load(struct inc_engine *e, struct snap *s)
@@ -430,14 +469,28 @@ static int snap_load(struct inc_engine *e, struct snap *s)
     pw_buf_init(&b, 0);
     memset(s, 0, sizeof *s);
     s->gen = model_generation(m);
-    cJSON *devs = model_list(model_json_devices(m, NULL, NULL, &b), &b);
-    cJSON *pts = model_list(model_json_points(m, NULL, NULL, &b), &b);
-    cJSON *ents = model_list(model_json_enterprises(m, NULL, &b), &b);
-    cJSON *areas = model_list(model_json_areas(m, NULL, &b), &b);
-    cJSON *insts = model_list(model_json_installations(m, NULL, &b), &b);
-    cJSON *gps = model_list(model_json_gathering_places(m, &b), &b);
-    cJSON *gfs = model_list(model_json_geofences(m, &b), &b);
+    cJSON *devs = model_list(model_json_devices(m, NULL, NULL, &b), &b, "devices");
+    cJSON *pts = model_list(model_json_points(m, NULL, NULL, &b), &b, "points");
+    cJSON *ents = model_list(model_json_enterprises(m, NULL, &b), &b, "enterprises");
+    cJSON *areas = model_list(model_json_areas(m, NULL, &b), &b, "areas");
+    cJSON *insts = model_list(model_json_installations(m, NULL, &b), &b, "installations");
+    cJSON *gps = model_list(model_json_gathering_places(m, &b), &b, "gathering_places");
+    cJSON *gfs = model_list(model_json_geofences(m, &b), &b, "geofences");
     pw_buf_release(&b);
+    /* devices by id, and the located devices by installation, for the lookups below */
+    size_t ndev = devs ? (size_t)cJSON_GetArraySize(devs) : 0, ni = 0, nbyinst = 0;
+    struct dev_ref *didx = pw_xcalloc(ndev ? ndev : 1, sizeof *didx);
+    struct dev_ref *byinst = pw_xcalloc(ndev ? ndev : 1, sizeof *byinst);
+    const cJSON *dv;
+    cJSON_ArrayForEach(dv, devs)
+    {
+        didx[ni++] = (struct dev_ref){str_of(dv, "id"), dv};
+        struct geo_point g;
+        if (*str_of(dv, "installation") && lonlat(cJSON_GetObjectItemCaseSensitive(dv, "location"), &g))
+            byinst[nbyinst++] = (struct dev_ref){str_of(dv, "installation"), dv};
+    }
+    qsort(didx, ni, sizeof *didx, cmp_dev);
+    qsort(byinst, nbyinst, sizeof *byinst, cmp_dev);
     size_t pcap = 0, ptcap = 0, stcap = 0, rpcap = 0;
     const cJSON *it;
     /* enterprises first: the others take their phone */
@@ -457,6 +510,24 @@ static int snap_load(struct inc_engine *e, struct snap *s)
         p->n = 1;
         s->n_places++;
     }
+    s->eidx = pw_xcalloc(s->n_places ? s->n_places : 1, sizeof *s->eidx);
+    for (size_t i = 0; i < s->n_places; i++) {
+        snprintf(s->eidx[i].id, sizeof s->eidx[i].id, "%s", s->places[i].id);
+        s->eidx[i].idx = i;
+    }
+    s->n_eidx = s->n_places;
+    qsort(s->eidx, s->n_eidx, sizeof *s->eidx, cmp_idx);
+    /* the areas that hold an installation */
+    size_t ninst = insts ? (size_t)cJSON_GetArraySize(insts) : 0, nia = 0, naidx = 0;
+    struct id_idx *inst_areas = pw_xcalloc(ninst ? ninst : 1, sizeof *inst_areas);
+    cJSON_ArrayForEach(it, insts)
+    {
+        snprintf(inst_areas[nia].id, sizeof inst_areas[nia].id, "%s", str_of(it, "area"));
+        nia++;
+    }
+    qsort(inst_areas, nia, sizeof *inst_areas, cmp_idx);
+    size_t nareas = areas ? (size_t)cJSON_GetArraySize(areas) : 0;
+    struct id_idx *aidx = pw_xcalloc(nareas ? nareas : 1, sizeof *aidx);
     cJSON_ArrayForEach(it, areas)
     {
         size_t n;
@@ -475,11 +546,11 @@ static int snap_load(struct inc_engine *e, struct snap *s)
         snprintf(p->phone, sizeof p->phone, "%s", phone_of_enterprise(s, p->enterprise));
         p->pts = ring;
         p->n = n;
+        snprintf(aidx[naidx].id, sizeof aidx[naidx].id, "%s", p->id);
+        aidx[naidx++].idx = s->n_places;
         s->n_places++;
         /* an area where gas is handled without an installation is a release point itself */
-        bool has_inst = false;
-        const cJSON *in;
-        cJSON_ArrayForEach(in, insts) has_inst = has_inst || strcmp(str_of(in, "area"), p->id) == 0;
+        bool has_inst = idx_find(inst_areas, nia, p->id) != NULL;
         struct geo_point c;
         if (!has_inst && release_area_kind(str_of(it, "kind")) && centroid_of(ring, n, &c)) {
             if (s->n_rp == rpcap) {
@@ -492,20 +563,17 @@ static int snap_load(struct inc_engine *e, struct snap *s)
             r->height_m = 0;
         }
     }
+    qsort(aidx, naidx, sizeof *aidx, cmp_idx);
     /* installations at their area's centre (or their sensor set's location) */
     cJSON_ArrayForEach(it, insts)
     {
         struct geo_point c = {NAN, NAN};
-        const cJSON *d;
-        cJSON_ArrayForEach(d, devs)
-        {
-            if (strcmp(str_of(d, "installation"), str_of(it, "id")) == 0 &&
-                lonlat(cJSON_GetObjectItemCaseSensitive(d, "location"), &c))
-                break;
-        }
-        for (size_t i = 0; !isfinite(c.lon) && i < s->n_places; i++)
-            if (s->places[i].kind == INC_K_AREA && strcmp(s->places[i].id, str_of(it, "area")) == 0)
-                centroid_of(s->places[i].pts, s->places[i].n, &c);
+        const cJSON *d = dev_find(byinst, nbyinst, str_of(it, "id"));
+        if (d)
+            lonlat(cJSON_GetObjectItemCaseSensitive(d, "location"), &c);
+        const struct id_idx *ar = isfinite(c.lon) ? NULL : idx_find(aidx, naidx, str_of(it, "area"));
+        if (ar)
+            centroid_of(s->places[ar->idx].pts, s->places[ar->idx].n, &c);
         if (!isfinite(c.lon) || s->n_rp >= DISP_RELEASE_POINTS_MAX)
             continue;
         if (s->n_rp == rpcap) {
@@ -561,14 +629,7 @@ static int snap_load(struct inc_engine *e, struct snap *s)
     cJSON_ArrayForEach(it, pts)
     {
         const char *devid = str_of(it, "device"), *series = str_of(it, "series");
-        const cJSON *dev = NULL, *d;
-        cJSON_ArrayForEach(d, devs)
-        {
-            if (strcmp(str_of(d, "id"), devid) == 0) {
-                dev = d;
-                break;
-            }
-        }
+        const cJSON *dev = dev_find(didx, ni, devid);
         struct geo_point at;
         if (!dev || !*series || !lonlat(cJSON_GetObjectItemCaseSensitive(dev, "location"), &at))
             continue;
@@ -627,6 +688,10 @@ static int snap_load(struct inc_engine *e, struct snap *s)
                       : NAN;
         p->at = at;
     }
+    free(didx);
+    free(byinst);
+    free(inst_areas);
+    free(aidx);
     cJSON_Delete(devs);
     cJSON_Delete(pts);
     cJSON_Delete(ents);
