@@ -182,6 +182,16 @@ test('gathering places are a model kind: listed, exported as JSON and CSV', asyn
   assert.equal((await d.get('/api/v1/gathering_places?format=xml', { token: tok.admin })).status, 400);
   const ex = await d.get('/api/v1/model/export', { token: tok.admin });
   assert.equal(ex.json.gathering_places.length, 2);
+  // the CSV ledger through the import route: a bad row names its line and column, a good one lands
+  const hdr = 'id,name,kind,class,lon,lat,people,phone\r\n';
+  const post = (body) => d.post('/api/v1/model/import?csv=gathering_places', body,
+    { token: tok.admin, headers: { 'Content-Type': 'text/csv' } });
+  let imp = await post(hdr + 'GP-FAR,远处村,mall,3,118.25,36.25,300,0533-6\r\n');
+  assert.equal(imp.status, 400);
+  assert.match(imp.json.error, /:2: column "kind"/);
+  imp = await post(hdr + 'GP-FAR,远处村,village,3,118.25,36.25,300,0533-6\r\n');
+  assert.equal(imp.status, 200, imp.text);
+  assert.equal((await d.get('/api/v1/gathering_places', { token: tok.viewer })).json.length, 3);
 });
 
 test('an H2S leak over HJ 212 opens an incident: source near the truth, zones downwind, who to call', async () => {
