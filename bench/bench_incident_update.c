@@ -26,7 +26,7 @@ static double now_s(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
-static const struct geo_point ORIGIN = {118.17, 36.18};
+static const struct geo_point ORIGIN = {.lat = 36.18, .lon = 118.17};
 
 static struct geo_point at(double x, double y)
 {

@@ -486,8 +486,9 @@ int inc_output_json(const struct inc_input *in, const struct inc_output *out,
         pw_buf_puts(b, "],\"candidate\":");
         pw_buf_json_str(b, out->candidate);
         pw_buf_printf(b, ",\"height_m\":%.1f,\"from_deg\":%.1f,\"radius_m\":%.1f,"
-                         "\"candidates\":%zu,\"misfit\":",
-                      e->best_height_m, e->best_from_deg, e->area_radius_m, e->n_candidates);
+                         "\"candidates\":%zu,\"release_points\":%zu,\"misfit\":",
+                      e->best_height_m, e->best_from_deg, e->area_radius_m, e->n_candidates,
+                      in->n_rp);
         put_num(b, e->misfit, 4);
         pw_buf_putc(b, '}');
     } else {

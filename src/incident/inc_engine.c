@@ -452,7 +452,7 @@ static bool centroid_of(const struct geo_point *p, size_t n, struct geo_point *c
         lo += p[i].lon;
         la += p[i].lat;
     }
-    *c = (struct geo_point){lo / (double)n, la / (double)n};
+    *c = (struct geo_point){.lat = la / (double)n, .lon = lo / (double)n};
     return true;
 }
 
@@ -1118,7 +1118,7 @@ static size_t vehicles_places(struct inc_engine *e, struct geo_point origin,
         double lat = num_of(v, "lat"), lon = num_of(v, "lon");
         if (!isfinite(lat) || !isfinite(lon))
             continue;
-        struct geo_point at = {lon, lat};
+        struct geo_point at = {.lat = lat, .lon = lon};
         if (geo_haversine_m(origin, at) > VEHICLE_RANGE_M)
             continue;
         struct inc_place *p = &pl[n++];

@@ -11,6 +11,7 @@ import { readFileSync } from 'node:fs';
 import http from 'node:http';
 import { Daemon, DATA, freePort, sleep, until } from './harness.mjs';
 import { Station, frame, local14, qnOf } from './hj212lib.mjs';
+import { MSG, Terminal, location, register2013 } from './jt808lib.mjs';
 
 const MODEL = path.join(DATA, 'incident-park.json');
 const model = JSON.parse(readFileSync(MODEL, 'utf8'));
@@ -137,6 +138,15 @@ async function events(who) {
 }
 
 const outer = (inc) => inc.zones[inc.zones.length - 1];
+// point in polygon (even-odd), local metres
+function inside([px, py], ring) {
+  let c = false;
+  for (let i = 0, j = ring.length - 1; i < ring.length; j = i++) {
+    const [xi, yi] = ring[i], [xj, yj] = ring[j];
+    if ((yi > py) !== (yj > py) && px < (xj - xi) * (py - yi) / (yj - yi) + xi) c = !c;
+  }
+  return c;
+}
 const ring = (z) => z.polygon.coordinates[0].map(xy);
 
 before(async () => {
@@ -218,6 +228,11 @@ test('an H2S leak over HJ 212 opens an incident: source near the truth, zones do
   assert.ok(inc.source.rate_kg_s > Q / 3 && inc.source.rate_kg_s < Q * 3, `rate ${inc.source.rate_kg_s}`);
   assert.ok(inc.source.rate_range[0] <= inc.source.rate_kg_s && inc.source.rate_range[1] >= inc.source.rate_kg_s);
   assert.equal(inc.source.envelope.type, 'Polygon');
+  // the model's release points within 1 km of the first alarm (GD01) were candidates: E1-I1 (at
+  // its area's centre), E1-PU1, E2-PU1 — not E3-WH1, 1,006 m away
+  assert.equal(inc.source.release_points, 3);
+  // the source area (90 % of the weight) holds the truth
+  assert.ok(inside([0, 0], inc.source.envelope.coordinates[0].map(xy)), JSON.stringify(inc.source));
   // detectors: roles from the readings
   const role = (p) => inc.detectors.find((x) => x.point === p).role;
   assert.equal(role('GD07.h2s'), 'silent'); // upwind
@@ -281,6 +296,32 @@ test('an H2S leak over HJ 212 opens an incident: source near the truth, zones do
   assert.equal(last.inputs.wind.station, 'W1');
   assert.ok(last.inputs.winds.length >= 1);
   assert.ok(last.result.source.length === 2 && last.result.rate_range.length === 2);
+});
+
+// lon/lat of local metres (the inverse of xy)
+const ll = (x, y) => [LON0 + x / MLON, LAT0 + y / MLAT];
+
+test('a JT/T 808 vehicle driving into the cloud is an impact, with the phone of its enterprise', async () => {
+  const t = await new Terminal(d.ports.jt808, { phone: '013900000001' }).connect();
+  t.send(MSG.REGISTER, register2013({ plate: [0xc2, 0xb3, ...Buffer.from('C12345')] }));
+  const r = await t.next(MSG.REGISTER_REPLY);
+  assert.equal(r.body[2], 0);
+  t.send(MSG.AUTH, [...r.body.subarray(3)]);
+  assert.equal((await t.next(MSG.PLAT_REPLY)).body[4], 0, 'authenticated');
+  // 500 m east of the source, 300 m south of the plume, driving north at 30 km/h: its road
+  // ahead for five minutes (2.5 km) crosses the plume
+  const [lon, lat] = ll(500, -300);
+  t.send(MSG.LOCATION, location({ lat, lon, speed: 30, heading: 0, ts: Date.now() }));
+  assert.equal((await t.next(MSG.PLAT_REPLY)).body[4], 0);
+  const v = await until(async () => {
+    const i = (await d.get(`/api/v1/incidents/${inc.id}`, { token: tok.admin })).json;
+    return i.impacts.find((m) => m.kind === 'vehicle');
+  }, { what: 'the vehicle among the impacts', timeout: 30000 });
+  assert.equal(v.id, 'V1');
+  assert.equal(v.name, '鲁C12345');
+  assert.equal(v.enterprise, 'E2');
+  assert.equal(v.phone, '0533-2000002');
+  t.close();
 });
 
 test('enterprise users see the incidents that concern them, and only their part', async () => {

@@ -22,7 +22,7 @@
 #define PA 101325.0
 #define U10 3.0
 
-static const struct geo_point ORIGIN = {118.17, 36.18};
+static const struct geo_point ORIGIN = {.lat = 36.18, .lon = 118.17};
 
 static struct geo_point at(double x, double y)
 {
