@@ -35,6 +35,13 @@
 
 /* ==== Merkle tree (pure) ==== */
 
+/* SHA-256(a ‖ b) (libcrypto, SHA-NI where the CPU has it; libsodium otherwise). b may be NULL
+ * when bl is 0. Any thread. */
+void archive_sha256_2(const void *a, size_t al, const void *b, size_t bl,
+                      uint8_t out[ARCHIVE_HASH]);
+/* The same with libsodium's portable SHA-256 (the bench compares the two). */
+void archive_sha256_sodium(const void *a, size_t al, const void *b, size_t bl,
+                           uint8_t out[ARCHIVE_HASH]);
 /* out = SHA-256(0x00 ‖ leaf). */
 void archive_leaf_hash(const void *leaf, size_t len, uint8_t out[ARCHIVE_HASH]);
 /* out = SHA-256(0x01 ‖ l ‖ r); out may alias l or r. */
