@@ -282,8 +282,9 @@ struct archive_opts {
 };
 void archive_opts_init(struct archive_opts *o);
 
-/* Opens (creating) the log: reads every stored entry, recomputes the tree and the hash tiles
- * and compares the root with the last signed checkpoint. A mismatch (or entries missing below
+/* Opens (creating) the log: reads the stored entries after the verified prefix (<dir>/verified;
+ * all of them without one), recomputes the tree and the hash tiles and compares the root with
+ * the last signed checkpoint. A mismatch (or entries missing below
  * it, or a bad signature) is an integrity error: logged, counted in
  * parkwatch_archive_integrity_errors_total, and the log stops signing (archive_integrity_ok
  * turns false) but keeps appending. A torn last entry (crash mid-write; never acknowledged) is
@@ -332,6 +333,10 @@ int archive_checkpoint_maybe(struct archive *a, int64_t now_ms, bool force);
 /* ---- readers (any thread) ---- */
 
 bool archive_integrity_ok(const struct archive *a);
+/* What the open read: the leaves taken as verified from an earlier start or clean shutdown
+ * (<dir>/verified), and the leaves it read and hashed (after that prefix, plus spot checks). */
+uint64_t archive_open_verified_prefix(const struct archive *a);
+uint64_t archive_open_rehashed(const struct archive *a);
 /* The first integrity problem found ("" while there is none); valid until archive_close. */
 const char *archive_problem(const struct archive *a);
 /* The latest signed checkpoint note, with the witnesses' cosignatures collected for it, into

@@ -14,12 +14,16 @@
  *   vkey          the verifier key string (for tools; a regulator uses their own copy).
  * The Ed25519 seed (32 bytes, mode 0600) lives outside the data directory (archive.key_file).
  *
- * Open: every entry is read and hashed, the hash files are compared with what the entries give
- * (missing or differing ranges rewritten, the excess cut), the root at every checkpoint's size is
- * compared with the checkpoint and each checkpoint's signature checked. A torn last entry or
- * checkpoint record (a crash mid-write; never acknowledged, never published) is cut off. A
- * mismatch is an integrity error: logged, counted, and signing stops for the life of the process
- * (a different root is never signed for a size already signed).
+ *   bundles       the entries-file offset of every bundle's first entry (uint64 BE); derived.
+ *   verified      the verified prefix (see "the verified prefix" below): a start re-hashes only
+ *                 what follows it.
+ *
+ * Open: every entry after the verified prefix is read and hashed, the hash files are compared with
+ * what the entries give (missing or differing ranges rewritten, the excess cut), the root at every
+ * checkpoint's size is compared with the checkpoint and each checkpoint's signature checked. A torn
+ * last entry or checkpoint record (a crash mid-write; never acknowledged, never published) is cut
+ * off. A mismatch is an integrity error: logged, counted, and signing stops for the life of the
+ * process (a different root is never signed for a size already signed).
  *
  * Threads: append/write/sync_prepare/sync_finish/checkpoint_maybe on the one writer thread;
  * sync_perform anywhere; readers anywhere (pread, and the small state under a->lock). */
@@ -62,8 +66,10 @@ struct archive {
     bool have_next;
     struct archive_key prev[8]; /* older keys whose checkpoints are accepted */
     size_t n_prev;
-    int fd_entries, fd_cps;
+    int fd_entries, fd_cps, fd_bundles;
     int fd_hash[MAX_LEVELS];
+    uint8_t state_key[32]; /* MACs the verified-prefix state (derived from the seed) */
+    bool have_state_key;
     /* writer thread */
     struct archive_frontier f;
     struct pw_buf pend_entries;
@@ -71,7 +77,11 @@ struct archive {
     uint64_t entries_len;          /* bytes in the entries file */
     uint64_t hash_len[MAX_LEVELS]; /* bytes in each hash file */
     uint64_t cps_len;
-    uint64_t written; /* leaves written */
+    uint64_t latest_off;      /* offset of the latest checkpoint record in checkpoints */
+    size_t bundles_written;   /* bundle offsets stored in the bundles file */
+    uint64_t verified_prefix; /* leaves taken as verified at open (the state file) */
+    uint64_t rehashed;        /* leaves read and hashed at open */
+    uint64_t written;         /* leaves written */
     uint8_t written_root[ARCHIVE_HASH];
     uint64_t written_bytes;
     bool broken; /* a write failed: nothing more is stored or signed */
@@ -462,14 +472,14 @@ static void keep_checkpoint(struct archive *a, uint64_t size, const uint8_t root
     a->n_cps++;
 }
 
-/* Loads the checkpoint records (read in chunks: the file grows by one record every 10 s); a
- * torn last record is cut. */
-static int load_checkpoints(struct archive *a)
+/* Loads the checkpoint records from byte `start` (0, or the latest record of a verified prefix;
+ * read in chunks: the file grows by one record every 10 s); a torn last record is cut. */
+static int load_checkpoints(struct archive *a, uint64_t start)
 {
     struct stat st;
     if (fstat(a->fd_cps, &st) != 0)
         return pw_err_from_errno(errno);
-    uint64_t len = (uint64_t)st.st_size, off = 0;
+    uint64_t len = (uint64_t)st.st_size, off = start;
     if (len > MAX_CHECKPOINTS_FILE)
         return PW_ETOOBIG;
     char *buf = pw_xmalloc(SCAN_CHUNK + ARCHIVE_MAX_NOTE + 4);
@@ -518,6 +528,7 @@ static int load_checkpoints(struct archive *a)
             keep_checkpoint(a, cp.size, cp.root);
             pw_buf_reset(&a->latest);
             pw_buf_append(&a->latest, note, n);
+            a->latest_off = off;
             a->signed_size = cp.size;
             memcpy(a->signed_root, cp.root, ARCHIVE_HASH);
         }
@@ -544,7 +555,7 @@ static int scan_entries(struct archive *a)
     struct stat st;
     if (fstat(a->fd_entries, &st) != 0)
         return pw_err_from_errno(errno);
-    uint64_t len = (uint64_t)st.st_size, off = 0;
+    uint64_t len = (uint64_t)st.st_size, off = a->entries_len; /* after a verified prefix */
     uint8_t *buf = pw_xmalloc(SCAN_CHUNK + ARCHIVE_MAX_ENTRY + 2);
     size_t have = 0, pos = 0; /* buffer holds file bytes [off - pos, off - pos + have) */
     int rc = PW_OK;
@@ -566,6 +577,7 @@ static int scan_entries(struct archive *a)
         if (have - pos < 2 + n)
             break;
         push_leaf(a, buf + pos + 2, n, off);
+        a->rehashed++;
         pos += 2 + n;
         off += 2 + n;
         check_checkpoints(a);
@@ -606,6 +618,8 @@ static void free_archive(struct archive *a)
         close(a->fd_entries);
     if (a->fd_cps >= 0)
         close(a->fd_cps);
+    if (a->fd_bundles >= 0)
+        close(a->fd_bundles);
     for (int l = 0; l < MAX_LEVELS; l++) {
         if (a->fd_hash[l] >= 0)
             close(a->fd_hash[l]);
@@ -618,7 +632,340 @@ static void free_archive(struct archive *a)
     free(a->bundle_off);
     free(a->cps);
     sodium_memzero(&a->key, sizeof a->key);
+    sodium_memzero(a->state_key, sizeof a->state_key);
     free(a);
+}
+
+/* ---- the verified prefix ----
+ *
+ * Re-hashing every entry at every start would take hours for a year of a park. So a start
+ * verifies what follows a prefix an earlier start (or a clean shutdown) left verified, recorded in
+ * <dir>/verified: its size V (always the size of a signed checkpoint), the entries' byte length at
+ * V, the offset of that checkpoint's record and the number of records up to it, and a keyed
+ * BLAKE2b MAC (key derived from the signing seed) so that an edited state file is not believed.
+ * With a valid state the open
+ *   - checks the signature of the checkpoint at V again and takes its root;
+ *   - recomputes the root at V from the stored hash tiles (the <= 64 complete subtrees V splits
+ *     into, folded from at most 128 stored hashes each) and compares it with that checkpoint;
+ *   - spot-checks entry bundles of the prefix (all of them up to SPOT_ALL bundles, else the last
+ * and SPOT_RANDOM random ones): every entry re-read and hashed against hashes.0, the bundle's
+ *     lengths ending exactly where the next begins, a full bundle folded against hashes.1;
+ *   - then reads and hashes only the entries after V, compares the root at each later checkpoint.
+ * Anything that does not match (a short file, a damaged tile, a changed entry in a checked bundle)
+ * drops the state and the open re-hashes everything as before, which repairs damaged tiles or
+ * reports the integrity error. `parkwatch archive verify` always re-hashes every entry. */
+
+#define SPOT_ALL 64
+#define SPOT_RANDOM 63
+#define STATE_MAGIC "parkwatch archive verified v1\n"
+
+struct vstate {
+    uint64_t size, bytes, cp_off;
+    size_t n_signed;
+};
+
+static int stored_subtree(void *ctx, int level, uint64_t index, uint8_t out[ARCHIVE_HASH]);
+
+/* The keys whose checkpoints this open accepts (current, next, previous): a prefix verified under
+ * another set is checked again. */
+static void keys_print(const struct archive *a, char hex[17])
+{
+    crypto_generichash_state st;
+    uint8_t h[8];
+    crypto_generichash_init(&st, NULL, 0, sizeof h);
+    crypto_generichash_update(&st, a->key.pk, 32);
+    if (a->have_next)
+        crypto_generichash_update(&st, a->next.pk, 32);
+    for (size_t i = 0; i < a->n_prev; i++)
+        crypto_generichash_update(&st, a->prev[i].pk, 32);
+    crypto_generichash_final(&st, h, sizeof h);
+    sodium_bin2hex(hex, 17, h, sizeof h);
+}
+
+static void state_mac(const struct archive *a, const char *text, size_t len, char hex[65])
+{
+    uint8_t mac[32];
+    crypto_generichash(mac, sizeof mac, (const uint8_t *)text, len, a->state_key,
+                       sizeof a->state_key);
+    sodium_bin2hex(hex, 65, mac, sizeof mac);
+}
+
+/* Records V = the signed size (which must be durable with its hash tiles): the hash files and
+ * the bundle index are fsync'd first, so a state never points at tiles the disk does not hold. */
+static int save_verified(struct archive *a, uint64_t size, uint64_t bytes)
+{
+    if (!a->have_state_key || a->verify_only || a->opt.read_only || !a->integrity_ok || a->broken ||
+        !a->latest.len || a->signed_size != size)
+        return PW_OK;
+    if (a->opt.fsync) {
+        for (int l = 0; l < MAX_LEVELS; l++)
+            if (a->fd_hash[l] >= 0 && a->hash_len[l] && fdatasync(a->fd_hash[l]) != 0)
+                return pw_err_from_errno(errno);
+        if (fdatasync(a->fd_bundles) != 0)
+            return pw_err_from_errno(errno);
+    }
+    char text[512], hex[65], path[4200], keys[17];
+    keys_print(a, keys);
+    int n = snprintf(text, sizeof text,
+                     STATE_MAGIC "size %" PRIu64 "\nbytes %" PRIu64 "\ncheckpoint %" PRIu64
+                                 "\ncheckpoints %zu\nkeys %s\n",
+                     size, bytes, a->latest_off, a->n_signed, keys);
+    state_mac(a, text, (size_t)n, hex);
+    n += snprintf(text + n, sizeof text - (size_t)n, "mac %s\n", hex);
+    snprintf(path, sizeof path, "%s/verified", a->dir);
+    return pw_file_replace(path, text, (size_t)n);
+}
+
+static bool state_u64(const char **p, const char *key, uint64_t *out)
+{
+    size_t kl = strlen(key);
+    if (strncmp(*p, key, kl) != 0 || (*p)[kl] != ' ')
+        return false;
+    char *end;
+    errno = 0;
+    unsigned long long v = strtoull(*p + kl + 1, &end, 10);
+    if (errno || *end != '\n' || end == *p + kl + 1)
+        return false;
+    *out = v;
+    *p = end + 1;
+    return true;
+}
+
+/* Reads and authenticates <dir>/verified. false: no (usable) state. */
+static bool load_state(struct archive *a, struct vstate *vs)
+{
+    char path[4200], *data = NULL;
+    size_t len = 0;
+    snprintf(path, sizeof path, "%s/verified", a->dir);
+    if (!a->have_state_key || pw_file_read(path, 1024, &data, &len) != PW_OK)
+        return false;
+    bool ok = false;
+    const char *p = data, *mac = strstr(data, "mac ");
+    uint64_t ns = 0;
+    char hex[65];
+    if (!mac || strncmp(p, STATE_MAGIC, strlen(STATE_MAGIC)) != 0)
+        goto out;
+    state_mac(a, data, (size_t)(mac - data), hex);
+    if (len - (size_t)(mac - data) != 4 + 64 + 1 || sodium_memcmp(mac + 4, hex, 64) != 0) {
+        PW_LOG_WARN("archive", "verified-prefix state does not authenticate; checking every entry",
+                    "path=%s", path);
+        goto out;
+    }
+    p += strlen(STATE_MAGIC);
+    char keys[17];
+    keys_print(a, keys);
+    ok = state_u64(&p, "size", &vs->size) && state_u64(&p, "bytes", &vs->bytes) &&
+         state_u64(&p, "checkpoint", &vs->cp_off) && state_u64(&p, "checkpoints", &ns) &&
+         strncmp(p, "keys ", 5) == 0 && strncmp(p + 5, keys, 16) == 0 && p[21] == '\n' &&
+         p + 22 == mac && ns > 0 && ns < SIZE_MAX;
+    if (!ok)
+        PW_LOG_INFO("archive",
+                    "verified-prefix state is for other keys or malformed; checking "
+                    "every entry",
+                    "path=%s", path);
+    vs->n_signed = (size_t)ns;
+out:
+    free(data);
+    return ok;
+}
+
+static uint64_t be64(const uint8_t *p)
+{
+    uint64_t v = 0;
+    for (int i = 0; i < 8; i++)
+        v = v << 8 | p[i];
+    return v;
+}
+
+/* Spot check of bundle n of the prefix [0, V) whose entries end at byte B. */
+static bool spot_bundle(struct archive *a, uint64_t n, uint64_t V, uint64_t B, uint8_t **buf,
+                        size_t *cap)
+{
+    uint64_t start = a->bundle_off[n], end = n + 1 < a->n_bundles ? a->bundle_off[n + 1] : B;
+    uint64_t first = n * ARCHIVE_TILE_WIDTH;
+    unsigned w = archive_tile_width(-1, n, V);
+    if (end <= start || end - start > (uint64_t)w * (2 + ARCHIVE_MAX_ENTRY))
+        return false;
+    size_t len = (size_t)(end - start);
+    if (len > *cap) {
+        *buf = pw_xrealloc(*buf, len);
+        *cap = len;
+    }
+    uint8_t hs[ARCHIVE_TILE_WIDTH][ARCHIVE_HASH];
+    if (pread_full(a->fd_entries, *buf, len, start) != PW_OK ||
+        pread_full(a->fd_hash[0], hs, (size_t)w * ARCHIVE_HASH, first * ARCHIVE_HASH) != PW_OK)
+        return false;
+    size_t p = 0;
+    for (unsigned i = 0; i < w; i++) {
+        if (p + 2 > len)
+            return false;
+        size_t el = (size_t)(*buf)[p] << 8 | (*buf)[p + 1];
+        if (p + 2 + el > len)
+            return false;
+        uint8_t lh[ARCHIVE_HASH];
+        archive_leaf_hash(*buf + p + 2, el, lh);
+        a->rehashed++;
+        if (sodium_memcmp(lh, hs[i], ARCHIVE_HASH) != 0)
+            return false;
+        p += 2 + el;
+    }
+    if (p != len)
+        return false;
+    if (w == ARCHIVE_TILE_WIDTH) {
+        uint8_t up[ARCHIVE_HASH], stored[ARCHIVE_HASH];
+        for (size_t c = ARCHIVE_TILE_WIDTH; c > 1; c /= 2)
+            for (size_t i = 0; i < c / 2; i++)
+                archive_node_hash(hs[2 * i], hs[2 * i + 1], hs[i]);
+        memcpy(up, hs[0], ARCHIVE_HASH);
+        if (a->fd_hash[1] < 0 ||
+            pread_full(a->fd_hash[1], stored, ARCHIVE_HASH, n * ARCHIVE_HASH) != PW_OK ||
+            sodium_memcmp(up, stored, ARCHIVE_HASH) != 0)
+            return false;
+    }
+    return true;
+}
+
+/* Takes the verified prefix of vs when everything about it checks out (see above); otherwise
+ * leaves a as a fresh open (nothing loaded) and returns false. */
+static bool take_prefix(struct archive *a, const struct vstate *vs)
+{
+    uint64_t V = vs->size, B = vs->bytes;
+    const char *why = NULL;
+    struct stat st;
+    uint8_t *buf = NULL;
+    size_t cap = 0;
+    struct archive_checkpoint cp;
+    if (V == 0)
+        return false;
+    /* the checkpoint at V: its record, its signature, its size */
+    uint8_t h4[4];
+    char *note = NULL;
+    size_t tl = 0;
+    char err[128];
+    if (pread_full(a->fd_cps, h4, 4, vs->cp_off) != PW_OK) {
+        why = "the checkpoint record it names is missing";
+        goto fail;
+    }
+    uint32_t nl = (uint32_t)h4[0] << 24 | (uint32_t)h4[1] << 16 | (uint32_t)h4[2] << 8 | h4[3];
+    note = pw_xmalloc(ARCHIVE_MAX_NOTE + 1);
+    if (nl > ARCHIVE_MAX_NOTE || pread_full(a->fd_cps, note, nl, vs->cp_off + 4) != PW_OK ||
+        note_verify_any(a, note, nl, &tl) != PW_OK ||
+        archive_checkpoint_parse(note, tl, &cp, err, sizeof err) != PW_OK || cp.size != V ||
+        strcmp(cp.origin, a->key.name) != 0) {
+        why = "the checkpoint record it names does not verify";
+        goto fail;
+    }
+    /* the files hold at least the prefix */
+    uint64_t nb = (V + ARCHIVE_TILE_WIDTH - 1) / ARCHIVE_TILE_WIDTH;
+    if (fstat(a->fd_entries, &st) != 0 || (uint64_t)st.st_size < B) {
+        why = "the entries file is shorter than the prefix";
+        goto fail;
+    }
+    for (int l = 0; l < MAX_LEVELS && (V >> (8 * l)); l++)
+        if (a->fd_hash[l] < 0 || fstat(a->fd_hash[l], &st) != 0 ||
+            (uint64_t)st.st_size < (V >> (8 * l)) * ARCHIVE_HASH) {
+            why = "a hash file is shorter than the prefix";
+            goto fail;
+        }
+    if (fstat(a->fd_bundles, &st) != 0 || (uint64_t)st.st_size < nb * 8 || nb > SIZE_MAX / 8) {
+        why = "the bundle index is shorter than the prefix";
+        goto fail;
+    }
+    /* the bundle offsets: start at 0, increase, end before B */
+    a->cap_bundles = a->n_bundles = (size_t)nb;
+    a->bundle_off = pw_xrealloc(a->bundle_off, (size_t)nb * sizeof *a->bundle_off);
+    uint8_t *raw = pw_xmalloc((size_t)nb * 8);
+    int rc = pread_full(a->fd_bundles, raw, (size_t)nb * 8, 0);
+    for (size_t i = 0; rc == PW_OK && i < nb; i++) {
+        a->bundle_off[i] = be64(raw + 8 * i);
+        if ((i == 0 && a->bundle_off[0] != 0) || (i && a->bundle_off[i] <= a->bundle_off[i - 1]) ||
+            a->bundle_off[i] >= B)
+            rc = PW_ECORRUPT;
+    }
+    free(raw);
+    if (rc != PW_OK) {
+        why = "the bundle index does not agree with the entries";
+        goto fail;
+    }
+    /* the root at V from the stored tiles */
+    archive_frontier_init(&a->f);
+    for (int k = 0; k < 64; k++)
+        if (V >> k & 1 && stored_subtree(a, k, (V >> k) - 1, a->f.h[k]) != PW_OK) {
+            why = "a hash tile of the prefix cannot be read";
+            goto fail;
+        }
+    a->f.size = V;
+    uint8_t root[ARCHIVE_HASH];
+    archive_frontier_root(&a->f, root);
+    if (sodium_memcmp(root, cp.root, ARCHIVE_HASH) != 0) {
+        why = "the stored hash tiles give another root than the checkpoint signed for it";
+        goto fail;
+    }
+    /* spot checks */
+    a->rehashed = 0;
+    if (nb <= SPOT_ALL) {
+        for (uint64_t n = 0; n < nb; n++)
+            if (!spot_bundle(a, n, V, B, &buf, &cap)) {
+                why = "a spot-checked entry bundle differs from its hashes";
+                goto fail;
+            }
+    } else {
+        if (!spot_bundle(a, nb - 1, V, B, &buf, &cap))
+            why = "a spot-checked entry bundle differs from its hashes";
+        for (int i = 0; !why && i < SPOT_RANDOM; i++) {
+            uint64_t n = ((uint64_t)randombytes_random() << 32 | randombytes_random()) % (nb - 1);
+            if (!spot_bundle(a, n, V, B, &buf, &cap))
+                why = "a spot-checked entry bundle differs from its hashes";
+        }
+        if (why)
+            goto fail;
+    }
+    for (int l = 0; l < MAX_LEVELS; l++)
+        a->hash_len[l] = (V >> (8 * l)) * ARCHIVE_HASH;
+    a->entries_len = B;
+    a->bundles_written = (size_t)nb;
+    a->verified_prefix = V;
+    free(buf);
+    free(note);
+    return true;
+fail:
+    PW_LOG_WARN("archive", "verified prefix not taken; checking every entry",
+                "size=%" PRIu64 " reason=\"%s\"", V, why ? why : "");
+    archive_frontier_init(&a->f);
+    a->n_bundles = 0;
+    a->rehashed = 0;
+    free(buf);
+    free(note);
+    return false;
+}
+
+/* Writes the bundle offsets not yet in the bundles file (writer thread). */
+static int write_bundles(struct archive *a)
+{
+    if (a->bundles_written >= a->n_bundles)
+        return PW_OK;
+    size_t n = a->n_bundles - a->bundles_written;
+    uint8_t *raw = pw_xmalloc(n * 8);
+    for (size_t i = 0; i < n; i++) {
+        uint64_t v = a->bundle_off[a->bundles_written + i];
+        for (int b = 0; b < 8; b++)
+            raw[8 * i + (size_t)b] = (uint8_t)(v >> (56 - 8 * b));
+    }
+    int rc = pwrite_io(a->opt.io, a->fd_bundles, raw, n * 8, (uint64_t)a->bundles_written * 8);
+    free(raw);
+    if (rc == PW_OK)
+        a->bundles_written = a->n_bundles;
+    return rc;
+}
+
+uint64_t archive_open_rehashed(const struct archive *a)
+{
+    return a->rehashed;
+}
+
+uint64_t archive_open_verified_prefix(const struct archive *a)
+{
+    return a->verified_prefix;
 }
 
 /* Once per next key: a leaf recording the rotation (kind archive; "key-rotation v1\nold
@@ -673,7 +1020,7 @@ static int open_common(const struct archive_opts *o, const char *vkey, bool veri
         a->has_from = true;
         a->from = *from;
     }
-    a->fd_entries = a->fd_cps = -1;
+    a->fd_entries = a->fd_cps = a->fd_bundles = -1;
     for (int l = 0; l < MAX_LEVELS; l++) {
         a->fd_hash[l] = -1;
         pw_buf_init(&a->pend_hash[l], 0);
@@ -707,6 +1054,10 @@ static int open_common(const struct archive_opts *o, const char *vkey, bool veri
         if (rc == PW_OK) {
             const char *name = o->origin ? o->origin : "";
             rc = archive_key_from_seed(&a->key, name, seed);
+            static const char ctx[] = "parkwatch archive verified-prefix state v1";
+            crypto_generichash(a->state_key, sizeof a->state_key, (const uint8_t *)ctx,
+                               sizeof ctx - 1, seed, sizeof seed);
+            a->have_state_key = true;
             sodium_memzero(seed, sizeof seed);
             if (rc != PW_OK) {
                 seterr(err, errcap, "archive origin '%s' is not a valid key name", name);
@@ -761,11 +1112,20 @@ static int open_common(const struct archive_opts *o, const char *vkey, bool veri
             goto fail;
         }
     }
-    if (a->fd_cps >= 0 && (rc = load_checkpoints(a)) != PW_OK) {
-        seterr(err, errcap, "archive: cannot read the checkpoints: %s", pw_strerror(rc));
+    if (!ro && (rc = open_file(a, "bundles", &a->fd_bundles, false)) != PW_OK) {
+        seterr(err, errcap, "archive: cannot open %s/bundles", a->dir);
         goto fail;
     }
     int64_t t0 = pw_mono_ns();
+    /* a start checks only what follows the prefix an earlier one verified */
+    struct vstate vs;
+    bool prefix = !ro && a->fd_cps >= 0 && load_state(a, &vs) && take_prefix(a, &vs);
+    if (prefix)
+        a->n_signed = vs.n_signed - 1;
+    if (a->fd_cps >= 0 && (rc = load_checkpoints(a, prefix ? vs.cp_off : 0)) != PW_OK) {
+        seterr(err, errcap, "archive: cannot read the checkpoints: %s", pw_strerror(rc));
+        goto fail;
+    }
     if ((rc = scan_entries(a)) != PW_OK) {
         seterr(err, errcap, "archive: cannot read the entries: %s", pw_strerror(rc));
         goto fail;
@@ -776,6 +1136,9 @@ static int open_common(const struct archive_opts *o, const char *vkey, bool veri
                     a->dir);
         archive_frontier_init(&a->f);
         a->n_bundles = 0;
+        a->bundles_written = 0;
+        a->entries_len = 0;
+        a->verified_prefix = 0;
         a->next_cp = 0;
         for (int l = 0; l < MAX_LEVELS; l++)
             a->hash_len[l] = 0;
@@ -813,6 +1176,12 @@ static int open_common(const struct archive_opts *o, const char *vkey, bool veri
                 seterr(err, errcap, "archive: cannot trim hashes.%d", l);
                 goto fail;
             }
+        if ((rc = write_bundles(a)) != PW_OK ||
+            ftruncate(a->fd_bundles, (off_t)a->n_bundles * 8) != 0) {
+            rc = rc != PW_OK ? rc : pw_err_from_errno(errno);
+            seterr(err, errcap, "archive: cannot write %s/bundles", a->dir);
+            goto fail;
+        }
         char vk[300], path[4200];
         archive_vkey_format(&a->key, vk, sizeof vk);
         size_t vl = strlen(vk);
@@ -831,8 +1200,8 @@ static int open_common(const struct archive_opts *o, const char *vkey, bool veri
     if (!verify_only)
         PW_LOG_INFO("archive", "open",
                     "dir=%s leaves=%" PRIu64 " checkpoints=%zu signed=%" PRIu64
-                    " integrity=%s ms=%lld",
-                    a->dir, a->f.size, a->n_signed, a->signed_size,
+                    " verified_prefix=%" PRIu64 " rehashed=%" PRIu64 " integrity=%s ms=%lld",
+                    a->dir, a->f.size, a->n_signed, a->signed_size, a->verified_prefix, a->rehashed,
                     a->integrity_ok ? "ok" : "BROKEN", (long long)((pw_mono_ns() - t0) / 1000000));
     if (!ro && a->have_next && a->integrity_ok && (rc = log_rotation(a)) != PW_OK) {
         seterr(err, errcap, "archive: cannot log the key rotation: %s", pw_strerror(rc));
@@ -841,6 +1210,11 @@ static int open_common(const struct archive_opts *o, const char *vkey, bool veri
     /* what was recovered is durable: sign it now (the first start signs the empty tree) */
     if (!ro && a->integrity_ok && (!a->latest.len || a->f.size > a->signed_size))
         (void)archive_checkpoint_maybe(a, pw_now_ms(), true);
+    /* what this start verified is the next start's prefix */
+    if (!ro && a->integrity_ok && a->signed_size == a->f.size &&
+        save_verified(a, a->f.size, a->entries_len) != PW_OK)
+        PW_LOG_WARN("archive", "verified-prefix state not stored (the next start checks more)",
+                    "dir=%s", a->dir);
     *out = a;
     return PW_OK;
 fail:
@@ -866,6 +1240,10 @@ void archive_close(struct archive *a)
             }
             if (a->durable > a->signed_size)
                 archive_checkpoint_maybe(a, pw_now_ms(), true);
+            /* what this process appended, synced and signed itself is the next start's
+             * prefix (archive verify still re-hashes it) */
+            if (a->integrity_ok && a->signed_size == a->durable && a->written == a->durable)
+                (void)save_verified(a, a->durable, a->durable_bytes);
         }
     }
     free_archive(a);
@@ -905,6 +1283,8 @@ int archive_write(struct archive *a)
         return PW_OK;
     int rc = pwrite_io(a->opt.io, a->fd_entries, a->pend_entries.data, a->pend_entries.len,
                        a->entries_len);
+    if (rc == PW_OK)
+        rc = write_bundles(a);
     for (int l = 0; rc == PW_OK && l < MAX_LEVELS; l++) {
         if (a->pend_hash[l].len == 0)
             continue;
@@ -1044,6 +1424,7 @@ int archive_checkpoint_maybe(struct archive *a, int64_t now_ms, bool force)
         PW_LOG_ERROR("archive", "checkpoint not stored", "err=%s", pw_errname(rc));
         goto out;
     }
+    a->latest_off = a->cps_len;
     a->cps_len += rec.len;
     a->last_sign_ms = now_ms;
     pthread_mutex_lock(&a->lock);

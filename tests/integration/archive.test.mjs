@@ -288,3 +288,58 @@ test('rejected: a wrong key, a truncated proof, a data flag flipped in a stored 
   await sleep(1500);
   assert.equal((await checkpoint()).size, c.size);
 });
+
+test('a start re-hashes only what follows the verified prefix; a flipped flag after it is still found', async () => {
+  const dm = await new Daemon({ set: ['archive.checkpoint_interval=1s', 'archive.park_id=test-park'] }).start();
+  try {
+    const tok = await dm.login();
+    const cpOf = async () => Number((await dm.get('/archive/checkpoint', { token: tok })).text.split('\n')[1]);
+    const send = async (n, from) => {
+      const st = new Station(dm.ports.hj212);
+      await st.connect();
+      for (let i = 0; i < n; i++) {
+        const ts = Date.UTC(2026, 10, 25, 0, 0, from + i);
+        await st.write(frame(`QN=${qnOf(ts)};ST=22;CN=2011;PW=123456;MN=${MN};Flag=5;CP=&&DataTime=${local14(ts)};a21026-Rtd=${from + i},a21026-Flag=N&&`));
+        await st.next(/CN=9014/);
+      }
+      st.close();
+    };
+    await send(10, 0);
+    await dm.restart(); // a clean shutdown: what it wrote and signed is the next start's prefix
+    const state = () => readFileSync(path.join(dm.dir, 'archive', 'verified'), 'utf8');
+    const prefix = Number(/^size (\d+)$/m.exec(state())[1]);
+    assert.ok(prefix >= 20, state());
+    assert.match(dm.stderr, new RegExp(`verified_prefix=${prefix} `));
+    // more frames, signed, then a crash: the state still names the prefix before them
+    await send(10, 100);
+    await until(async () => (await cpOf()) >= prefix + 20, { what: 'the new frames signed', timeout: 15000 });
+    // a crash: the state still names the prefix before them
+    dm.proc.kill('SIGKILL');
+    await dm.exited;
+    const vp = Number(/^size (\d+)$/m.exec(state())[1]);
+    assert.equal(vp, prefix);
+    const file = path.join(dm.dir, 'archive', 'entries');
+    const all = readFileSync(file);
+    const bytesAt = Number(/^bytes (\d+)$/m.exec(state())[1]);
+    const at = all.indexOf('a21026-Rtd=105,a21026-Flag=N', bytesAt);
+    assert.ok(at > bytesAt, 'the frame is after the verified prefix');
+    all[at + 'a21026-Rtd=105,a21026-Flag='.length] = 'D'.charCodeAt(0);
+    writeFileSync(file, all);
+    await dm.spawn();
+    const m = await dm.get('/metrics');
+    assert.match(m.text, /parkwatch_archive_integrity_errors_total [1-9]/);
+    assert.match(dm.stderr, new RegExp(`verified_prefix=${vp} `));
+    const alarm = await until(async () => {
+      const r = await dm.get('/api/v1/alarms', { token: tok });
+      const list = Array.isArray(r.json) ? r.json : (r.json?.alarms || r.json?.items || []);
+      return list.find((a) => a.rule === 'archive_integrity');
+    }, { what: 'the archive integrity alarm' });
+    assert.match(alarm.message, /entry \d+/);
+    // and `archive verify` names it too
+    const v = cli(['archive', 'verify', '--data', dm.dir, ...PARK]);
+    assert.equal(v.status, 1);
+    assert.match(v.stderr, /damaged: entry \d+ /);
+  } finally {
+    await dm.stop();
+  }
+});

@@ -415,6 +415,110 @@ static void test_tamper_detected(void **state)
     tu_rmrf(f.root);
 }
 
+static void copy_file(const char *from, const char *to)
+{
+    char *data = NULL;
+    size_t len = 0;
+    assert_int_equal(pw_file_read(from, 4096, &data, &len), PW_OK);
+    assert_int_equal(pw_file_replace(to, data, len), PW_OK);
+    free(data);
+}
+
+/* A start re-hashes only what follows the prefix an earlier start or clean shutdown verified
+ * (plus spot checks); a changed entry after that prefix is still an integrity error at start,
+ * one inside it is found by archive_verify_dir; a state file that does not authenticate, or one
+ * written under other keys, is not believed. */
+static void test_verified_prefix(void **state)
+{
+    (void)state;
+    struct fx f;
+    fx_init(&f);
+    pw_log_set_sink(quiet, NULL);
+    const int N = 20000; /* 79 bundles: more than are spot-checked */
+    struct archive *a = open_at(&f, PW_OK);
+    assert_int_equal(archive_open_verified_prefix(a), 0);
+    append_frames(a, 0, N);
+    commit(a);
+    assert_int_equal(archive_checkpoint_maybe(a, pw_now_ms(), true), PW_OK);
+    archive_close(a);
+
+    a = open_at(&f, PW_OK);
+    assert_true(archive_integrity_ok(a));
+    assert_int_equal(archive_open_verified_prefix(a), N);
+    assert_true(archive_open_rehashed(a) <= 64 * 256); /* the spot checks, not all N */
+    assert_int_equal(archive_written(a), N);
+    /* the tree goes on from the prefix exactly as from a full scan */
+    append_frames(a, N, 500);
+    commit(a);
+    assert_int_equal(archive_checkpoint_maybe(a, pw_now_ms(), true), PW_OK);
+    uint8_t proof[ARCHIVE_MAX_PROOF][ARCHIVE_HASH];
+    size_t np = 0;
+    assert_int_equal(archive_prove(a, 100, N + 500, proof, &np), PW_OK);
+    /* as if the process were killed now: the state this start wrote stays the latest */
+    char vpath[200], saved[200], entries[200];
+    snprintf(vpath, sizeof vpath, "%s/verified", f.dir);
+    snprintf(saved, sizeof saved, "%s/verified.saved", f.root);
+    snprintf(entries, sizeof entries, "%s/entries", f.dir);
+    copy_file(vpath, saved);
+    archive_close(a);
+    struct pw_buf rep;
+    pw_buf_init(&rep, 0);
+    assert_int_equal(archive_verify_dir(f.dir, NULL, NULL, 0, &rep), PW_OK);
+    copy_file(saved, vpath);
+
+    /* a changed entry after the verified prefix: found at start, named */
+    flip_in_file(entries, "w01018-Flag=N", "w01018-Flag=D", N + 200);
+    a = open_at(&f, PW_OK);
+    assert_false(archive_integrity_ok(a));
+    assert_non_null(strstr(archive_problem(a), "entry 20200 "));
+    assert_true(archive_open_rehashed(a) >= 500);
+    archive_close(a);
+    flip_in_file(entries, "w01018-Flag=D", "w01018-Flag=N", 0); /* put it back */
+    a = open_at(&f, PW_OK);
+    assert_true(archive_integrity_ok(a));
+    archive_close(a);
+
+    /* a changed entry inside the prefix: archive verify re-hashes everything and names it */
+    flip_in_file(entries, "w01018-Flag=N", "w01018-Flag=D", 1000);
+    pw_buf_reset(&rep);
+    assert_int_equal(archive_verify_dir(f.dir, NULL, NULL, 0, &rep), PW_ECORRUPT);
+    assert_non_null(strstr(rep.data, "damaged: entry 1000 "));
+    flip_in_file(entries, "w01018-Flag=D", "w01018-Flag=N", 0);
+    pw_buf_reset(&rep);
+    assert_int_equal(archive_verify_dir(f.dir, NULL, NULL, 0, &rep), PW_OK);
+
+    /* an edited state is not believed: everything is read again */
+    char *st = NULL;
+    size_t sl = 0;
+    assert_int_equal(pw_file_read(vpath, 4096, &st, &sl), PW_OK);
+    char *sz = strstr(st, "size ");
+    assert_non_null(sz);
+    sz[5] = sz[5] == '1' ? '2' : '1';
+    assert_int_equal(pw_file_replace(vpath, st, sl), PW_OK);
+    free(st);
+    a = open_at(&f, PW_OK);
+    assert_true(archive_integrity_ok(a));
+    assert_int_equal(archive_open_verified_prefix(a), 0);
+    assert_int_equal(archive_open_rehashed(a), N + 500);
+    archive_close(a);
+    /* a damaged hash tile of the prefix: the state is dropped and the tiles rebuilt */
+    char h1[200];
+    snprintf(h1, sizeof h1, "%s/hashes.1", f.dir);
+    int fd = open(h1, O_WRONLY);
+    assert_true(fd >= 0);
+    assert_int_equal(pwrite(fd, "XXXX", 4, 0), 4);
+    close(fd);
+    a = open_at(&f, PW_OK);
+    assert_true(archive_integrity_ok(a));
+    assert_int_equal(archive_open_verified_prefix(a), 0);
+    archive_close(a);
+    pw_buf_reset(&rep);
+    assert_int_equal(archive_verify_dir(f.dir, NULL, NULL, 0, &rep), PW_OK);
+    pw_buf_release(&rep);
+    pw_log_set_sink(NULL, NULL);
+    tu_rmrf(f.root);
+}
+
 static void test_torn_tail(void **state)
 {
     (void)state;
@@ -638,6 +742,7 @@ int main(void)
         cmocka_unit_test(test_append_reopen_tiles_proofs),
         cmocka_unit_test(test_tamper_detected),
         cmocka_unit_test(test_torn_tail),
+        cmocka_unit_test(test_verified_prefix),
         cmocka_unit_test(test_key_rotation),
         cmocka_unit_test(test_kill9),
     };
