@@ -302,9 +302,13 @@ int64_t archive_append(struct archive *a, const void *leaf, size_t len);
  * beforehand, on its own thread. */
 int64_t archive_append_hashed(struct archive *a, const void *leaf, size_t len,
                               const uint8_t leaf_hash[ARCHIVE_HASH]);
-/* Writes what was appended to the files (no fsync). Returns PW_OK or the I/O error (then
- * nothing after the last good write counts as stored; the log must be reopened). */
+/* Writes what was appended to the files (no fsync). Returns PW_OK; PW_ENOSPC when the disk is
+ * full: the leaves appended since the last write are dropped (the tree is as it was; their
+ * batches must fail, and later appends reuse their indices); or another I/O error (then nothing
+ * after the last good write counts as stored; the log must be reopened). */
 int archive_write(struct archive *a);
+/* Leaves appended (in the tree, perhaps not written yet). */
+uint64_t archive_appended(const struct archive *a);
 /* Leaves written so far (archive_write) and durable (fsync finished). */
 uint64_t archive_written(const struct archive *a);
 uint64_t archive_durable(const struct archive *a);
@@ -387,5 +391,29 @@ int archive_export_dir(const char *dir, const char *vkey, const char *out_dir,
                        struct pw_buf *report);
 /* Reads or creates (create = true) the 32-byte seed at path (mode 0600). */
 int archive_key_load(const char *path, bool create, uint8_t seed[32], char *err, size_t errcap);
+
+/* ---- beside the log (side.c) ---- */
+
+/* The log's directory. */
+const char *archive_dir(const struct archive *a);
+/* The command line's operator actions: writes one leaf durably into <dir>/spool (any process;
+ * the daemon appends it). PW_OK, PW_ETOOBIG (err says so), PW_EIO ... */
+int archive_spool_add(const char *dir, enum archive_kind kind, int64_t time_ms, const char *source,
+                      const void *bytes, size_t len, char *err, size_t errcap);
+/* Appends the spooled leaves in the order they were made, makes them durable (inline fsync) and
+ * removes their files; *taken = how many. Writer thread (or before the pipeline runs). */
+int archive_spool_drain(struct archive *a, size_t *taken);
+/* API tokens whose /write bodies are not archived (<dir>/write_exempt). */
+int archive_exempt_add(const char *dir, const char *token);
+struct archive_exempt;
+struct archive_exempt *archive_exempt_open(const char *dir);
+void archive_exempt_close(struct archive_exempt *x);
+/* Whether token is exempt; re-reads the file when it changed (any thread). */
+bool archive_exempt_has(struct archive_exempt *x, const char *token);
+/* A setting whose change is an operator action: when value differs from the one recorded in
+ * <dir>/settings (or none is), appends and syncs a leaf {"action":"setting.change",...,
+ * "detail":{"key","old","new"}} and records the value. Before the pipeline runs. */
+int archive_setting(struct archive *a, const char *key, const char *value, const char *source,
+                    bool *changed);
 
 #endif

@@ -82,6 +82,10 @@ struct archive {
     uint64_t verified_prefix; /* leaves taken as verified at open (the state file) */
     uint64_t rehashed;        /* leaves read and hashed at open */
     uint64_t written;         /* leaves written */
+    /* the tree as written last: a write refused for lack of space rolls back to it */
+    struct archive_frontier f_written;
+    size_t bundles_at_written;
+    uint64_t hash_len_written[MAX_LEVELS];
     uint8_t written_root[ARCHIVE_HASH];
     uint64_t written_bytes;
     bool broken; /* a write failed: nothing more is stored or signed */
@@ -665,6 +669,7 @@ struct vstate {
 };
 
 static int stored_subtree(void *ctx, int level, uint64_t index, uint8_t out[ARCHIVE_HASH]);
+static void mark_written(struct archive *a);
 
 /* The keys whose checkpoints this open accepts (current, next, previous): a prefix verified under
  * another set is checked again. */
@@ -1194,6 +1199,7 @@ static int open_common(const struct archive_opts *o, const char *vkey, bool veri
     }
     a->written = a->durable = a->f.size;
     a->written_bytes = a->durable_bytes = a->entries_len;
+    mark_written(a);
     archive_frontier_root(&a->f, a->written_root);
     memcpy(a->durable_root, a->written_root, ARCHIVE_HASH);
     pw_gauge_set(m_size, a->signed_size);
@@ -1205,6 +1211,12 @@ static int open_common(const struct archive_opts *o, const char *vkey, bool veri
                     a->integrity_ok ? "ok" : "BROKEN", (long long)((pw_mono_ns() - t0) / 1000000));
     if (!ro && a->have_next && a->integrity_ok && (rc = log_rotation(a)) != PW_OK) {
         seterr(err, errcap, "archive: cannot log the key rotation: %s", pw_strerror(rc));
+        goto fail;
+    }
+    /* the command line's actions taken while the daemon was down */
+    size_t spooled = 0;
+    if (!ro && (rc = archive_spool_drain(a, &spooled)) != PW_OK) {
+        seterr(err, errcap, "archive: cannot append the spooled actions: %s", pw_strerror(rc));
         goto fail;
     }
     /* what was recovered is durable: sign it now (the first start signs the empty tree) */
@@ -1275,6 +1287,33 @@ int64_t archive_append(struct archive *a, const void *leaf, size_t len)
     return archive_append_hashed(a, leaf, len, lh);
 }
 
+/* Remembers the tree as written (the point a refused write rolls back to). */
+static void mark_written(struct archive *a)
+{
+    a->f_written = a->f;
+    a->bundles_at_written = a->n_bundles;
+    memcpy(a->hash_len_written, a->hash_len, sizeof a->hash_len);
+}
+
+/* A write refused for lack of space (nothing was fsync'd, so nothing is lost): the leaves
+ * appended since the last write are dropped, as if never appended; their batches fail and are
+ * resent. Later writes go to the same offsets. */
+static void rollback_unwritten(struct archive *a)
+{
+    a->f = a->f_written;
+    pthread_mutex_lock(&a->lock);
+    a->n_bundles = a->bundles_at_written;
+    pthread_mutex_unlock(&a->lock);
+    if (a->bundles_written > a->n_bundles)
+        a->bundles_written = a->n_bundles;
+    memcpy(a->hash_len, a->hash_len_written, sizeof a->hash_len);
+    pw_buf_reset(&a->pend_entries);
+    for (int l = 0; l < MAX_LEVELS; l++)
+        pw_buf_reset(&a->pend_hash[l]);
+    if (ftruncate(a->fd_entries, (off_t)a->entries_len) != 0)
+        PW_LOG_WARN("archive", "cannot cut a refused write", "err=%s", strerror(errno));
+}
+
 int archive_write(struct archive *a)
 {
     if (a->broken)
@@ -1293,6 +1332,13 @@ int archive_write(struct archive *a)
         a->hash_len[l] += a->pend_hash[l].len;
         pw_buf_reset(&a->pend_hash[l]);
     }
+    if (rc == PW_ENOSPC) {
+        pw_counter_add(m_errors, 1);
+        PW_LOG_ERROR("archive", "write refused for lack of space; its leaves are not stored",
+                     "dir=%s leaves=%" PRIu64, a->dir, a->f.size - a->written);
+        rollback_unwritten(a);
+        return rc;
+    }
     if (rc != PW_OK) {
         a->broken = true;
         pw_counter_add(m_errors, 1);
@@ -1310,6 +1356,7 @@ int archive_write(struct archive *a)
     a->written = a->f.size;
     a->written_bytes = a->entries_len;
     archive_frontier_root(&a->f, a->written_root);
+    mark_written(a);
     if (!a->opt.fsync) {
         pthread_mutex_lock(&a->lock);
         a->durable = a->written;
@@ -1323,6 +1370,11 @@ int archive_write(struct archive *a)
 uint64_t archive_written(const struct archive *a)
 {
     return a->written;
+}
+
+uint64_t archive_appended(const struct archive *a)
+{
+    return a->f.size;
 }
 
 uint64_t archive_durable(const struct archive *a)
@@ -1486,6 +1538,11 @@ bool archive_add_cosignature(struct archive *a, const char *cp_text, size_t len,
     }
     pthread_mutex_unlock(&a->lock);
     return added;
+}
+
+const char *archive_dir(const struct archive *a)
+{
+    return a->dir;
 }
 
 void archive_vkey(const struct archive *a, char *out, size_t cap)

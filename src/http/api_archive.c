@@ -29,7 +29,9 @@
 #include "tsdb/tsdb.h"
 #include "base/timeutil.h"
 
+#include <cjson/cJSON.h>
 #include <errno.h>
+#include <pthread.h>
 #include <inttypes.h>
 #include <sodium.h>
 #include <stdlib.h>
@@ -392,6 +394,143 @@ int http_archive_action(struct http_server *s, struct http_req *r, const char *a
     }
     size_t stored = 0;
     return pipeline_write(s->deps.pipeline, b, &stored);
+}
+
+int http_archive_add_body(struct pipeline_batch *b, enum archive_kind kind, const char *source,
+                          int64_t time_ms, const char *body, size_t len, bool split)
+{
+    size_t sl = strlen(source);
+    size_t max = ARCHIVE_MAX_ENTRY - ARCHIVE_LEAF_HEADER -
+                 (sl < ARCHIVE_MAX_SOURCE ? sl : ARCHIVE_MAX_SOURCE);
+    if (len <= max)
+        return pipeline_batch_archive(b, kind, time_ms, source, body, len);
+    if (!split)
+        return PW_ETOOBIG;
+    /* pieces cut after the last line end that fits (mid-line only for a longer line) */
+    for (size_t off = 0; off < len;) {
+        size_t n = len - off < max ? len - off : max;
+        if (off + n < len) {
+            const char *nl = memrchr(body + off, '\n', n);
+            if (nl)
+                n = (size_t)(nl - (body + off)) + 1;
+        }
+        int rc = pipeline_batch_archive(b, kind, time_ms, source, body + off, n);
+        if (rc != PW_OK)
+            return rc;
+        off += n;
+    }
+    return PW_OK;
+}
+
+/* ---- setpoint changes ---- */
+
+static const char *const sp_names[MODEL_SP_COUNT] = {"alarm1", "alarm2", "hi",       "hihi",
+                                                     "lo",     "lolo",   "deadband", "limit"};
+
+static int sp_collect(const struct model_point_info *p, void *arg)
+{
+    cJSON *o = arg, *sp = NULL;
+    for (int k = 0; k < MODEL_SP_COUNT; k++) {
+        if (!(p->sp_set & 1u << k))
+            continue;
+        if (!sp)
+            sp = cJSON_AddObjectToObject(o, p->id);
+        if (sp)
+            cJSON_AddNumberToObject(sp, sp_names[k], p->sp[k]);
+    }
+    return PW_OK;
+}
+
+char *http_setpoints_snapshot(struct model *m)
+{
+    cJSON *o = cJSON_CreateObject();
+    if (!o)
+        return NULL;
+    model_points_foreach(m, sp_collect, o);
+    char *text = cJSON_PrintUnformatted(o);
+    cJSON_Delete(o);
+    return text;
+}
+
+#define SP_DETAIL_MAX 60000
+
+static void sp_flush(struct pw_buf *d, size_t *n, void (*emit)(const char *, void *), void *arg)
+{
+    if (!*n)
+        return;
+    pw_buf_puts(d, "]}");
+    emit(d->data, arg);
+    pw_buf_reset(d);
+    *n = 0;
+}
+
+static void sp_change(struct pw_buf *d, size_t *n, const char *point, const cJSON *old,
+                      const cJSON *now, void (*emit)(const char *, void *), void *arg)
+{
+    char *o = old ? cJSON_PrintUnformatted(old) : NULL,
+         *w = now ? cJSON_PrintUnformatted(now) : NULL;
+    if (d->len + strlen(point) + (o ? strlen(o) : 4) + (w ? strlen(w) : 4) + 64 > SP_DETAIL_MAX)
+        sp_flush(d, n, emit, arg);
+    pw_buf_puts(d, *n ? "," : "{\"changes\":[");
+    pw_buf_puts(d, "{\"point\":");
+    pw_buf_json_str(d, point);
+    pw_buf_puts(d, ",\"old\":");
+    pw_buf_puts(d, o ? o : "null");
+    pw_buf_puts(d, ",\"new\":");
+    pw_buf_puts(d, w ? w : "null");
+    pw_buf_putc(d, '}');
+    (*n)++;
+    cJSON_free(o);
+    cJSON_free(w);
+}
+
+void http_setpoints_changes(struct model *m, const char *before,
+                            void (*emit)(const char *detail, void *arg), void *arg)
+{
+    char *after_text = http_setpoints_snapshot(m);
+    cJSON *b = before ? cJSON_Parse(before) : NULL,
+          *a = after_text ? cJSON_Parse(after_text) : NULL;
+    struct pw_buf d;
+    pw_buf_init(&d, 0);
+    size_t n = 0;
+    if (!a || !b)
+        goto out;
+    for (const cJSON *p = a->child; p; p = p->next) {
+        const cJSON *o = cJSON_GetObjectItemCaseSensitive(b, p->string);
+        if (!o || !cJSON_Compare(o, p, true))
+            sp_change(&d, &n, p->string, o, p, emit, arg);
+    }
+    for (const cJSON *o = b->child; o; o = o->next)
+        if (!cJSON_GetObjectItemCaseSensitive(a, o->string))
+            sp_change(&d, &n, o->string, o, NULL, emit, arg);
+    sp_flush(&d, &n, emit, arg);
+out:
+    pw_buf_release(&d);
+    cJSON_Delete(a);
+    cJSON_Delete(b);
+    cJSON_free(after_text);
+}
+
+/* One exemption list per archive (the process has one). */
+static pthread_mutex_t exempt_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct archive_exempt *exempt;
+static const struct archive *exempt_of;
+
+bool http_archive_writes(struct http_server *s, const struct http_req *r)
+{
+    if (!s->deps.archive || !s->deps.pipeline || !pipeline_archiving(s->deps.pipeline))
+        return false;
+    if (!r || !r->who.is_token)
+        return true; /* device events, sessions, loopback ingest */
+    pthread_mutex_lock(&exempt_lock);
+    if (exempt_of != s->deps.archive) {
+        archive_exempt_close(exempt);
+        exempt = archive_exempt_open(archive_dir(s->deps.archive));
+        exempt_of = s->deps.archive;
+    }
+    struct archive_exempt *x = exempt;
+    pthread_mutex_unlock(&exempt_lock);
+    return !archive_exempt_has(x, r->who.user);
 }
 
 bool http_archive_or_503(struct http_server *s, struct http_req *r, struct http_resp *w,

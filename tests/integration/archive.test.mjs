@@ -204,7 +204,7 @@ test('a model import is an operator action archived (with its body) before it is
   const r = await d.post('/api/v1/model/import', model, { token: admin, headers: { 'Content-Type': 'application/json' } });
   assert.equal(r.status, 200, r.text);
   // (token creation is an operator leaf too: the import is the one naming model.import)
-  const isImport = (x) => x.kind === 9 && x.bytes.includes('"action":"model.import"');
+  const isImport = (x) => x.kind === 9 && x.source === 'admin' && x.bytes.includes('"action":"model.import"');
   const ls = await until(async () => { const l = await leaves((await checkpoint()).size); return l.some(isImport) && l; },
     { what: 'the import in a checkpoint', timeout: 15000 });
   const op = ls.filter(isImport).pop();
