@@ -279,6 +279,8 @@ struct archive_opts {
     const char *next_key_file;
     const char *previous_vkeys;
     const struct archive_io *io; /* NULL: archive_io_posix() */
+    /* tests: the clock the daily record's day is taken from (NULL: the signing time) */
+    int64_t (*day_ms)(int64_t now_ms);
 };
 void archive_opts_init(struct archive_opts *o);
 
@@ -391,6 +393,16 @@ int archive_export_dir(const char *dir, const char *vkey, const char *out_dir,
                        struct pw_buf *report);
 /* Reads or creates (create = true) the 32-byte seed at path (mode 0600). */
 int archive_key_load(const char *path, bool create, uint8_t seed[32], char *err, size_t errcap);
+
+/* ---- the daily record ---- */
+
+/* The day (Beijing time, UTC+8) of a Unix ms time as YYYY-MM-DD. */
+void archive_day_of(int64_t ms, char out[11]);
+/* The daily record: the last checkpoint signed on each day, <dir>/daily/<YYYY-MM-DD>. Lists the
+ * days filed so far (one per line, oldest first) into out. */
+int archive_daily_list(const char *dir, struct pw_buf *out);
+/* The daily checkpoint of day (YYYY-MM-DD) into out. PW_ENOTFOUND, PW_EINVAL (not a date). */
+int archive_daily_read(const char *dir, const char *day, struct pw_buf *out);
 
 /* ---- beside the log (side.c) ---- */
 

@@ -305,3 +305,60 @@ int archive_setting(struct archive *a, const char *key, const char *value, const
     pw_buf_release(&rest);
     return rc;
 }
+
+/* ---- the daily record (written by store.c) ---- */
+
+static bool is_day(const char *s)
+{
+    if (strlen(s) != 10 || s[4] != '-' || s[7] != '-')
+        return false;
+    for (int i = 0; i < 10; i++)
+        if (i != 4 && i != 7 && (s[i] < '0' || s[i] > '9'))
+            return false;
+    return true;
+}
+
+int archive_daily_list(const char *dir, struct pw_buf *out)
+{
+    char path[4200];
+    snprintf(path, sizeof path, "%s/daily", dir);
+    DIR *d = opendir(path);
+    if (!d)
+        return errno == ENOENT ? PW_OK : pw_err_from_errno(errno);
+    char **names = NULL;
+    size_t n = 0, cap = 0;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        if (!is_day(e->d_name))
+            continue;
+        if (n == cap) {
+            cap = cap ? cap * 2 : 64;
+            names = pw_xrealloc(names, cap * sizeof *names);
+        }
+        names[n++] = pw_xstrdup(e->d_name);
+    }
+    closedir(d);
+    if (n)
+        qsort(names, n, sizeof *names, name_cmp);
+    for (size_t i = 0; i < n; i++) {
+        pw_buf_puts(out, names[i]);
+        pw_buf_putc(out, '\n');
+        free(names[i]);
+    }
+    free(names);
+    return PW_OK;
+}
+
+int archive_daily_read(const char *dir, const char *day, struct pw_buf *out)
+{
+    if (!is_day(day))
+        return PW_EINVAL;
+    char path[4200], *data = NULL;
+    size_t len = 0;
+    snprintf(path, sizeof path, "%s/daily/%s", dir, day);
+    int rc = pw_file_read(path, ARCHIVE_MAX_NOTE, &data, &len);
+    if (rc == PW_OK)
+        rc = pw_buf_append(out, data, len);
+    free(data);
+    return rc;
+}

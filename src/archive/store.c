@@ -69,6 +69,7 @@ struct archive {
     int fd_entries, fd_cps, fd_bundles;
     int fd_hash[MAX_LEVELS];
     uint8_t state_key[32]; /* MACs the verified-prefix state (derived from the seed) */
+    char daily_day[16];    /* the day of the latest checkpoint (daily record) */
     bool have_state_key;
     /* writer thread */
     struct archive_frontier f;
@@ -1429,6 +1430,71 @@ int archive_sync_finish(struct archive *a, const struct archive_sync_ticket *t)
     return PW_OK;
 }
 
+/* ---- the daily record ----
+ *
+ * The last checkpoint signed on each day (Beijing time, UTC+8, the park's legal day) is kept as
+ * <dir>/daily/<YYYY-MM-DD>, the signed note exactly: a regulator fetches it (GET
+ * /archive/daily/<date>) or receives it in the 备案包, and once they hold it the log cannot be
+ * rewritten below it unnoticed. <dir>/daily/day names the day of the latest checkpoint; the first
+ * checkpoint signed on a later day files the latest one under that day. */
+
+#define DAY_OFFSET_MS (8 * 3600 * 1000LL)
+
+void archive_day_of(int64_t ms, char out[11])
+{
+    int64_t days = (ms + DAY_OFFSET_MS) / 86400000LL;
+    if ((ms + DAY_OFFSET_MS) % 86400000LL < 0)
+        days--;
+    /* civil from days (Howard Hinnant) */
+    int64_t z = days + 719468, era = (z >= 0 ? z : z - 146096) / 146097;
+    int64_t doe = z - era * 146097;
+    int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+    int64_t y = yoe + era * 400, doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    int64_t mp = (5 * doy + 2) / 153, d = doy - (153 * mp + 2) / 5 + 1;
+    int64_t m = mp < 10 ? mp + 3 : mp - 9;
+    if (m <= 2)
+        y++;
+    char tmp[40];
+    snprintf(tmp, sizeof tmp, "%04d-%02d-%02d", (int)(y % 10000), (int)m, (int)d);
+    memcpy(out, tmp, 10);
+    out[10] = '\0';
+}
+
+/* Before a checkpoint is signed at now_ms: files the latest one under its day when now_ms is on a
+ * later day. Errors are logged, never fatal (the checkpoints file holds every checkpoint). */
+static void daily_roll(struct archive *a, int64_t now_ms)
+{
+    char dir[4200], path[4300], today[11], *have = NULL;
+    size_t hl = 0;
+    archive_day_of(now_ms, today);
+    snprintf(dir, sizeof dir, "%s/daily", a->dir);
+    snprintf(path, sizeof path, "%s/day", dir);
+    if (a->daily_day[0] && strcmp(a->daily_day, today) == 0)
+        return;
+    if (!a->daily_day[0] && pw_file_read(path, 64, &have, &hl) == PW_OK) {
+        snprintf(a->daily_day, sizeof a->daily_day, "%.10s", have);
+        free(have);
+        if (strcmp(a->daily_day, today) == 0)
+            return;
+    }
+    int rc = pw_mkdir_p(dir);
+    if (rc == PW_OK && a->daily_day[0] && a->latest.len) {
+        char rec[4300];
+        snprintf(rec, sizeof rec, "%s/%s", dir, a->daily_day);
+        rc = pw_file_replace(rec, a->latest.data, a->latest.len);
+        if (rc == PW_OK)
+            PW_LOG_INFO("archive", "daily checkpoint filed", "day=%s size=%" PRIu64, a->daily_day,
+                        a->signed_size);
+    }
+    if (rc == PW_OK)
+        rc = pw_file_replace(path, today, 10);
+    if (rc != PW_OK) {
+        PW_LOG_WARN("archive", "daily checkpoint not filed", "err=%s", pw_errname(rc));
+        return;
+    }
+    snprintf(a->daily_day, sizeof a->daily_day, "%s", today);
+}
+
 int archive_checkpoint_maybe(struct archive *a, int64_t now_ms, bool force)
 {
     if (!a->integrity_ok || a->broken)
@@ -1450,6 +1516,7 @@ int archive_checkpoint_maybe(struct archive *a, int64_t now_ms, bool force)
         integrity_error(a, "refusing to sign another root for size %" PRIu64, size);
         return PW_ECONFLICT;
     }
+    daily_roll(a, a->opt.day_ms ? a->opt.day_ms(now_ms) : now_ms);
     struct archive_checkpoint cp = {.size = size};
     snprintf(cp.origin, sizeof cp.origin, "%s", a->key.name);
     memcpy(cp.root, root, ARCHIVE_HASH);
@@ -1816,6 +1883,41 @@ int archive_verify_dir(const char *dir, const char *vkey, const char *from, size
                             "checkpoint %zu (size %" PRIu64 ")",
                             i + 1, x->size, i + 2, y->size);
     }
+    /* the daily record: each day's checkpoint is signed by the log and its root is the tree's */
+    struct pw_buf days, note;
+    pw_buf_init(&days, 0);
+    pw_buf_init(&note, 0);
+    size_t n_daily = 0;
+    if (archive_daily_list(dir, &days) == PW_OK && days.len) {
+        for (char *d = days.data; a->integrity_ok && d && *d;) {
+            char *nl = strchr(d, '\n');
+            if (nl)
+                *nl = '\0';
+            pw_buf_reset(&note);
+            size_t tl = 0;
+            struct archive_checkpoint cp;
+            uint8_t root[ARCHIVE_HASH];
+            if (archive_daily_read(dir, d, &note) != PW_OK ||
+                note_verify_any(a, note.data, note.len, &tl) != PW_OK ||
+                archive_checkpoint_parse(note.data, tl, &cp, err, sizeof err) != PW_OK ||
+                strcmp(cp.origin, a->key.name) != 0)
+                integrity_error(a, "daily checkpoint %s is not a checkpoint signed by this log", d);
+            else if (cp.size > a->f.size)
+                integrity_error(
+                    a, "daily checkpoint %s has %" PRIu64 " leaves, the entries only %" PRIu64, d,
+                    cp.size, a->f.size);
+            else if (cp.size && (archive_root_from(stored_subtree, a, cp.size, root) != PW_OK ||
+                                 sodium_memcmp(root, cp.root, ARCHIVE_HASH) != 0))
+                integrity_error(
+                    a, "daily checkpoint %s: the entries give another root at size %" PRIu64, d,
+                    cp.size);
+            n_daily++;
+            d = nl ? nl + 1 : NULL;
+        }
+        pw_buf_printf(report, "daily checkpoints %zu\n", n_daily);
+    }
+    pw_buf_release(&days);
+    pw_buf_release(&note);
     if (a->bad_tile) {
         char tp[64];
         uint64_t first_entry = a->first_bad_tile_index << (8 * a->first_bad_tile_level);
@@ -1978,12 +2080,31 @@ int archive_export_dir(const char *dir, const char *vkey, const char *out_dir,
     size_t written_cps = 0;
     if (rc == PW_OK)
         rc = export_checkpoints(a, out_dir, &written_cps);
+    /* the daily record: daily/<YYYY-MM-DD>, each the day's last checkpoint */
+    struct pw_buf days;
+    pw_buf_init(&days, 0);
+    size_t n_daily = 0;
+    if (rc == PW_OK)
+        rc = archive_daily_list(dir, &days);
+    for (char *d = days.data; rc == PW_OK && d && *d;) {
+        char *nl = strchr(d, '\n');
+        if (nl)
+            *nl = '\0';
+        char rel[64];
+        pw_buf_reset(&t);
+        snprintf(rel, sizeof rel, "daily/%.16s", d);
+        if ((rc = archive_daily_read(dir, d, &t)) == PW_OK)
+            rc = write_out(out_dir, rel, t.data, t.len);
+        n_daily++;
+        d = nl ? nl + 1 : NULL;
+    }
+    pw_buf_release(&days);
     pw_buf_release(&t);
     if (rc == PW_OK)
         pw_buf_printf(report,
-                      "exported size %" PRIu64 ": %" PRIu64 " tiles, %zu checkpoints, vkey "
-                      "to %s\n",
-                      size, tiles, written_cps, out_dir);
+                      "exported size %" PRIu64 ": %" PRIu64 " tiles, %zu checkpoints, %zu daily "
+                      "checkpoints, vkey to %s\n",
+                      size, tiles, written_cps, n_daily, out_dir);
     else
         pw_buf_printf(report, "error: export to %s failed: %s\n", out_dir, pw_strerror(rc));
     free_archive(a);

@@ -13,6 +13,8 @@
  *   POST /archive/witness/add-checkpoint    c2sp.org/tlog-witness (public: the request is
  *                                           authenticated by the log's signature)
  *   GET /archive/witness/vkey               the witness's cosignature key (public)
+ *   GET /archive/daily                      the days of the daily record, one per line
+ *   GET /archive/daily/<YYYY-MM-DD>         that day's last signed checkpoint
  *   GET /api/v1/archive/consistency?old=M[&size=N]
  *                                           consistency proof hashes (base64, one per line) from
  *                                           size M to N (default: the latest checkpoint)
@@ -327,6 +329,47 @@ out:
     pw_buf_release(&note);
 }
 
+/* GET /archive/daily: the days filed; GET /archive/daily/<YYYY-MM-DD>: that day's last
+ * checkpoint, the signed note as it was signed. */
+static void h_daily_list(struct http_server *s, struct http_req *r, struct http_resp *w)
+{
+    struct archive *a = archive_of(s, w);
+    if (!a)
+        return;
+    int rc = archive_daily_list(archive_dir(a), &w->body);
+    if (rc != PW_OK) {
+        http_json_error(w, 500, "daily record: %s", pw_strerror(rc));
+        return;
+    }
+    w->content_type = "text/plain; charset=utf-8";
+    http_add_header(w, "Cache-Control", "no-cache");
+}
+
+static void h_daily(struct http_server *s, struct http_req *r, struct http_resp *w)
+{
+    struct archive *a = archive_of(s, w);
+    if (!a)
+        return;
+    int rc = archive_daily_read(archive_dir(a), r->params[0], &w->body);
+    if (rc == PW_EINVAL) {
+        http_json_error(w, 400, "day: expected YYYY-MM-DD, got '%.32s'", r->params[0]);
+        return;
+    }
+    if (rc == PW_ENOTFOUND) {
+        http_json_error(w, 404,
+                        "no daily checkpoint for %.32s (the day's last checkpoint is filed "
+                        "when the first one of a later day is signed)",
+                        r->params[0]);
+        return;
+    }
+    if (rc != PW_OK) {
+        http_json_error(w, 500, "daily record: %s", pw_strerror(rc));
+        return;
+    }
+    w->content_type = "text/plain; charset=utf-8";
+    http_add_header(w, "Cache-Control", "public, max-age=31536000, immutable");
+}
+
 static void h_witness_add(struct http_server *s, struct http_req *r, struct http_resp *w)
 {
     if (!s->deps.witness) {
@@ -552,6 +595,8 @@ const struct http_route http_routes_archive[] = {
     {"GET", "/archive/tile/{*path}", ACCESS_ARCHIVE, false, h_tile},
     {"GET", "/api/v1/archive/proof", ACCESS_ARCHIVE, false, h_proof},
     {"GET", "/api/v1/archive/consistency", ACCESS_ARCHIVE, false, h_consistency},
+    {"GET", "/archive/daily", ACCESS_ARCHIVE, false, h_daily_list},
+    {"GET", "/archive/daily/{day}", ACCESS_ARCHIVE, false, h_daily},
     {"POST", "/archive/witness/add-checkpoint", ACCESS_PUBLIC, true, h_witness_add},
     {"GET", "/archive/witness/vkey", ACCESS_PUBLIC, false, h_witness_vkey},
     {NULL, NULL, 0, false, NULL},

@@ -519,6 +519,108 @@ static void test_verified_prefix(void **state)
     tu_rmrf(f.root);
 }
 
+static int64_t fake_days;
+static int64_t fake_day_ms(int64_t now_ms)
+{
+    return now_ms + fake_days * 86400000LL;
+}
+
+/* The daily record: the last checkpoint of each (Beijing) day filed under that day, checked by
+ * archive_verify_dir, in the export; a forged one is found. */
+static void test_daily_record(void **state)
+{
+    (void)state;
+    char day[11];
+    archive_day_of(0, day);
+    assert_string_equal(day, "1970-01-01");
+    archive_day_of(1764864000000LL - 1, day); /* 2025-12-04T15:59:59.999Z = 23:59:59.999 CST */
+    assert_string_equal(day, "2025-12-04");
+    archive_day_of(1764864000000LL, day);
+    assert_string_equal(day, "2025-12-05");
+    archive_day_of(951782400000LL + 8 * 3600000LL, day); /* 2000-02-29T08:00Z */
+    assert_string_equal(day, "2000-02-29");
+
+    struct fx f;
+    fx_init(&f);
+    pw_log_set_sink(quiet, NULL);
+    struct archive_opts o;
+    archive_opts_init(&o);
+    o.dir = f.dir;
+    o.key_file = f.key;
+    o.origin = "archive.parkwatch.test";
+    o.checkpoint_interval_ms = 0;
+    o.day_ms = fake_day_ms;
+    fake_days = 0;
+    struct archive *a = NULL;
+    char err[256];
+    assert_int_equal(archive_open(&o, &a, err, sizeof err), PW_OK);
+    append_frames(a, 0, 10);
+    commit(a);
+    assert_int_equal(archive_checkpoint_maybe(a, pw_now_ms(), true), PW_OK);
+    struct pw_buf day0_note, list, rep;
+    pw_buf_init(&day0_note, 0);
+    pw_buf_init(&list, 0);
+    pw_buf_init(&rep, 0);
+    assert_int_equal(archive_latest_checkpoint(a, &day0_note), PW_OK);
+    char d0[11], d1[11];
+    archive_day_of(pw_now_ms(), d0);
+    assert_int_equal(archive_daily_list(f.dir, &list), PW_OK);
+    assert_int_equal(list.len, 0); /* nothing filed on the first day */
+    fake_days = 1;
+    archive_day_of(fake_day_ms(pw_now_ms()), d1);
+    append_frames(a, 10, 5);
+    commit(a);
+    assert_int_equal(archive_checkpoint_maybe(a, pw_now_ms(), true), PW_OK);
+    archive_close(a);
+    assert_int_equal(archive_daily_list(f.dir, &list), PW_OK);
+    char want[16];
+    snprintf(want, sizeof want, "%s\n", d0);
+    assert_string_equal(list.data, want);
+    struct pw_buf got;
+    pw_buf_init(&got, 0);
+    assert_int_equal(archive_daily_read(f.dir, d0, &got), PW_OK);
+    assert_int_equal(got.len, day0_note.len);
+    assert_memory_equal(got.data, day0_note.data, got.len); /* the day's last, as signed */
+    assert_int_equal(archive_daily_read(f.dir, d1, &got), PW_ENOTFOUND);
+    assert_int_equal(archive_daily_read(f.dir, "../vkey", &got), PW_EINVAL);
+    assert_int_equal(archive_verify_dir(f.dir, NULL, NULL, 0, &rep), PW_OK);
+    assert_non_null(strstr(rep.data, "daily checkpoints 1\n"));
+    /* exported */
+    char out[200], path[300], *data = NULL;
+    size_t len = 0;
+    snprintf(out, sizeof out, "%s/export", f.root);
+    pw_buf_reset(&rep);
+    assert_int_equal(archive_export_dir(f.dir, NULL, out, &rep), PW_OK);
+    snprintf(path, sizeof path, "%s/daily/%s", out, d0);
+    assert_int_equal(pw_file_read(path, 8192, &data, &len), PW_OK);
+    assert_int_equal(len, day0_note.len);
+    free(data);
+    /* a forged daily checkpoint (another key) is found */
+    struct archive_key other;
+    uint8_t seed[32] = {9};
+    archive_key_from_seed(&other, "archive.parkwatch.test", seed);
+    struct archive_checkpoint cp = {.size = 10};
+    snprintf(cp.origin, sizeof cp.origin, "archive.parkwatch.test");
+    struct pw_buf text, forged;
+    pw_buf_init(&text, 0);
+    pw_buf_init(&forged, 0);
+    archive_checkpoint_text(&cp, &text);
+    assert_int_equal(archive_note_sign(&other, text.data, text.len, &forged), PW_OK);
+    snprintf(path, sizeof path, "%s/daily/%s", f.dir, d0);
+    assert_int_equal(pw_file_replace(path, forged.data, forged.len), PW_OK);
+    pw_buf_reset(&rep);
+    assert_int_equal(archive_verify_dir(f.dir, NULL, NULL, 0, &rep), PW_ECORRUPT);
+    assert_non_null(strstr(rep.data, "daily checkpoint"));
+    pw_buf_release(&text);
+    pw_buf_release(&forged);
+    pw_buf_release(&got);
+    pw_buf_release(&day0_note);
+    pw_buf_release(&list);
+    pw_buf_release(&rep);
+    pw_log_set_sink(NULL, NULL);
+    tu_rmrf(f.root);
+}
+
 static void test_torn_tail(void **state)
 {
     (void)state;
@@ -743,6 +845,7 @@ int main(void)
         cmocka_unit_test(test_tamper_detected),
         cmocka_unit_test(test_torn_tail),
         cmocka_unit_test(test_verified_prefix),
+        cmocka_unit_test(test_daily_record),
         cmocka_unit_test(test_key_rotation),
         cmocka_unit_test(test_kill9),
     };
