@@ -229,7 +229,8 @@ enum archive_kind {
     ARCHIVE_KIND_DEVICE_EVENT = 7,
     ARCHIVE_KIND_LINE_PROTOCOL = 8,
     ARCHIVE_KIND_OPERATOR = 9, /* operator action (JSON) */
-    ARCHIVE_KIND_ARCHIVE = 10, /* the archive's own events (key rotation, pruning) */
+    ARCHIVE_KIND_ARCHIVE = 10, /* the archive's own events (key rotation) */
+    ARCHIVE_KIND_MODBUS_TX = 11, /* a Modbus TCP request parkwatch sent (the ADU) */
 };
 #define ARCHIVE_LEAF_VERSION 1
 #define ARCHIVE_LEAF_HEADER 11 /* version, kind, time (8), source length (1); then the source */

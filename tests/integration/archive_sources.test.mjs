@@ -57,7 +57,7 @@ async function leavesAtLeast(n, dm = d, tok = admin) {
   return leaves(s, dm, tok);
 }
 
-const KIND = { JT808_RX: 3, JT808_TX: 4, MODBUS_RX: 5, MQTT_RX: 6, DEVICE_EVENT: 7, LINE_PROTOCOL: 8, OPERATOR: 9 };
+const KIND = { JT808_RX: 3, JT808_TX: 4, MODBUS_RX: 5, MQTT_RX: 6, DEVICE_EVENT: 7, LINE_PROTOCOL: 8, OPERATOR: 9, MODBUS_TX: 11 };
 
 test('every JT/T 808 frame received as it arrived and every frame sent is a leaf', async () => {
   const s0 = await size();
@@ -280,6 +280,17 @@ test('every Modbus TCP reply is a leaf: the ADU as received, exception replies t
       return l.some((x) => x.bytes.subarray(2).equals(good)) && l.some((x) => x.bytes.subarray(2).equals(exc)) && l;
     }, { what: 'a good and an exception reply archived', timeout: 15000 });
     assert.ok(ls.every((x) => x.source === `127.0.0.1:${srv.port}`));
+    // the requests parkwatch sent (read input registers 0 and 5000, one each), each before its reply
+    const all = await leaves(await size(dm, tok), dm, tok);
+    const req = (addr) => Buffer.from([0x00, 0x00, 0x00, 0x06, 0x01, 0x04, addr >> 8, addr & 255, 0x00, 0x01]);
+    for (const addr of [0, 5000]) {
+      const i = all.findIndex((x) => x.kind === KIND.MODBUS_TX && x.bytes.subarray(2).equals(req(addr)));
+      assert.ok(i >= 0, `the request for register ${addr} archived`);
+      assert.equal(all[i].source, `127.0.0.1:${srv.port}`);
+      const tid = all[i].bytes.readUInt16BE(0);
+      const j = all.findIndex((x) => x.kind === KIND.MODBUS_RX && x.bytes.readUInt16BE(0) === tid);
+      assert.ok(j > i, 'the reply after its request');
+    }
     // the value the reply carried is stored, and durable with its leaf
     const r = await dm.get(`/api/v1/export?match[]=${encodeURIComponent('gas_concentration{device="GD-1"}')}&start=${Date.now() / 1000 - 3600}`, { token: tok });
     assert.match(r.text, /4660/);
