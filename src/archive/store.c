@@ -1125,13 +1125,21 @@ static int open_common(const struct archive_opts *o, const char *vkey, bool veri
     int64_t t0 = pw_mono_ns();
     /* a start checks only what follows the prefix an earlier one verified */
     struct vstate vs;
-    bool prefix = !ro && a->fd_cps >= 0 && load_state(a, &vs) && take_prefix(a, &vs);
+    bool have_state = !ro && a->fd_cps >= 0 && load_state(a, &vs);
+    bool prefix = have_state && take_prefix(a, &vs);
     if (prefix)
         a->n_signed = vs.n_signed - 1;
     if (a->fd_cps >= 0 && (rc = load_checkpoints(a, prefix ? vs.cp_off : 0)) != PW_OK) {
         seterr(err, errcap, "archive: cannot read the checkpoints: %s", pw_strerror(rc));
         goto fail;
     }
+    /* the checkpoints file only grows: fewer records than a start verified means some were removed
+     * (and a different root could be signed for a size signed before) */
+    if (have_state && !prefix && a->n_signed < vs.n_signed)
+        integrity_error(a,
+                        "the checkpoints file holds %zu checkpoints, fewer than the %zu an earlier "
+                        "start verified (checkpoints were removed)",
+                        a->n_signed, vs.n_signed);
     if ((rc = scan_entries(a)) != PW_OK) {
         seterr(err, errcap, "archive: cannot read the entries: %s", pw_strerror(rc));
         goto fail;

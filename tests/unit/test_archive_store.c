@@ -514,6 +514,19 @@ static void test_verified_prefix(void **state)
     archive_close(a);
     pw_buf_reset(&rep);
     assert_int_equal(archive_verify_dir(f.dir, NULL, NULL, 0, &rep), PW_OK);
+    /* checkpoints removed (the file cut to its first record): the state says how many there were */
+    char cps[200];
+    snprintf(cps, sizeof cps, "%s/checkpoints", f.dir);
+    uint8_t h4[4];
+    fd = open(cps, O_RDONLY);
+    assert_true(fd >= 0);
+    assert_int_equal(pread(fd, h4, 4, 0), 4);
+    close(fd);
+    assert_int_equal(truncate(cps, 4 + ((off_t)h4[0] << 24 | h4[1] << 16 | h4[2] << 8 | h4[3])), 0);
+    a = open_at(&f, PW_OK);
+    assert_false(archive_integrity_ok(a));
+    assert_non_null(strstr(archive_problem(a), "checkpoints were removed"));
+    archive_close(a);
     pw_buf_release(&rep);
     pw_log_set_sink(NULL, NULL);
     tu_rmrf(f.root);
