@@ -292,6 +292,12 @@ static int open_archive(struct cli *c, struct archive **out)
     bool changed = false;
     pw_duration_format(c->cfg.storage_retention, ret, sizeof ret);
     rc = archive_setting(*out, "storage.retention", ret, "config", &changed);
+    char mret[64];
+    bool mchanged = false;
+    pw_duration_format(c->cfg.archive_min_retention, mret, sizeof mret);
+    if (rc == PW_OK)
+        rc = archive_setting(*out, "archive.min_retention", mret, "config", &mchanged);
+    changed = changed || mchanged;
     if (rc != PW_OK) {
         PW_LOG_ERROR("serve", "cannot archive the retention setting", "err=%s", pw_errname(rc));
         archive_close(*out);

@@ -228,8 +228,8 @@ enum archive_kind {
     ARCHIVE_KIND_MQTT_RX = 6, /* topic NUL payload */
     ARCHIVE_KIND_DEVICE_EVENT = 7,
     ARCHIVE_KIND_LINE_PROTOCOL = 8,
-    ARCHIVE_KIND_OPERATOR = 9, /* operator action (JSON) */
-    ARCHIVE_KIND_ARCHIVE = 10, /* the archive's own events (key rotation) */
+    ARCHIVE_KIND_OPERATOR = 9,   /* operator action (JSON) */
+    ARCHIVE_KIND_ARCHIVE = 10,   /* the archive's own events (key rotation) */
     ARCHIVE_KIND_MODBUS_TX = 11, /* a Modbus TCP request parkwatch sent (the ADU) */
 };
 #define ARCHIVE_LEAF_VERSION 1
@@ -394,6 +394,16 @@ int archive_export_dir(const char *dir, const char *vkey, const char *out_dir,
                        struct pw_buf *report);
 /* Reads or creates (create = true) the 32-byte seed at path (mode 0600). */
 int archive_key_load(const char *path, bool create, uint8_t seed[32], char *err, size_t errcap);
+
+/* ---- pruning ---- */
+
+/* Prunes the entry bundles below index `below` (a multiple of 256, above what is pruned, below the
+ * latest checkpoint's size): records it in <dir>/pruned durably, refuses those bundles from now on
+ * and frees their space (*freed bytes). The caller has archived the operator's archive.prune leaf
+ * first. PW_EINVAL (err says why), PW_EIO. Any thread. */
+int archive_prune(struct archive *a, uint64_t below, uint64_t *freed, char *err, size_t errcap);
+/* The index below which entries were pruned (0: none). */
+uint64_t archive_pruned(struct archive *a);
 
 /* ---- the daily record ---- */
 

@@ -70,6 +70,8 @@ struct archive {
     int fd_hash[MAX_LEVELS];
     uint8_t state_key[32]; /* MACs the verified-prefix state (derived from the seed) */
     char daily_day[16];    /* the day of the latest checkpoint (daily record) */
+    uint64_t pruned;       /* entry bundles below this index were pruned (under lock) */
+    bool prune_seen;       /* verify: the archive.prune record of `pruned` was found */
     bool have_state_key;
     /* writer thread */
     struct archive_frontier f;
@@ -554,6 +556,18 @@ static int load_checkpoints(struct archive *a, uint64_t start)
     return rc;
 }
 
+/* verify: whether this leaf is the operator's archive.prune record of the pruned index */
+static void note_prune_record(struct archive *a, const uint8_t *leaf, size_t len)
+{
+    struct archive_leaf l;
+    char want[64];
+    int wl = snprintf(want, sizeof want, "\"below\":%" PRIu64 ",", a->pruned);
+    if (archive_leaf_decode(leaf, len, &l) == PW_OK && l.kind == ARCHIVE_KIND_OPERATOR &&
+        memmem(l.bytes, l.len, "\"action\":\"archive.prune\"", 24) &&
+        memmem(l.bytes, l.len, want, (size_t)wl))
+        a->prune_seen = true;
+}
+
 /* Reads and hashes every entry; a torn tail is cut. */
 static int scan_entries(struct archive *a)
 {
@@ -583,6 +597,8 @@ static int scan_entries(struct archive *a)
             break;
         push_leaf(a, buf + pos + 2, n, off);
         a->rehashed++;
+        if (a->verify_only && a->pruned && !a->prune_seen)
+            note_prune_record(a, buf + pos + 2, n);
         pos += 2 + n;
         off += 2 + n;
         check_checkpoints(a);
@@ -841,8 +857,8 @@ static bool take_prefix(struct archive *a, const struct vstate *vs)
     uint8_t *buf = NULL;
     size_t cap = 0;
     struct archive_checkpoint cp;
-    if (V == 0)
-        return false;
+    if (V == 0 || V <= a->pruned)
+        return false; /* (an open from the pruned index reads what follows it) */
     /* the checkpoint at V: its record, its signature, its size */
     uint8_t h4[4];
     char *note = NULL;
@@ -909,8 +925,9 @@ static bool take_prefix(struct archive *a, const struct vstate *vs)
     }
     /* spot checks */
     a->rehashed = 0;
-    if (nb <= SPOT_ALL) {
-        for (uint64_t n = 0; n < nb; n++)
+    uint64_t kept = a->pruned / ARCHIVE_TILE_WIDTH; /* the bundles below were pruned */
+    if (nb - kept <= SPOT_ALL) {
+        for (uint64_t n = kept; n < nb; n++)
             if (!spot_bundle(a, n, V, B, &buf, &cap)) {
                 why = "a spot-checked entry bundle differs from its hashes";
                 goto fail;
@@ -919,7 +936,8 @@ static bool take_prefix(struct archive *a, const struct vstate *vs)
         if (!spot_bundle(a, nb - 1, V, B, &buf, &cap))
             why = "a spot-checked entry bundle differs from its hashes";
         for (int i = 0; !why && i < SPOT_RANDOM; i++) {
-            uint64_t n = ((uint64_t)randombytes_random() << 32 | randombytes_random()) % (nb - 1);
+            uint64_t n = kept + ((uint64_t)randombytes_random() << 32 | randombytes_random()) %
+                                    (nb - 1 - kept);
             if (!spot_bundle(a, n, V, B, &buf, &cap))
                 why = "a spot-checked entry bundle differs from its hashes";
         }
@@ -972,6 +990,142 @@ uint64_t archive_open_rehashed(const struct archive *a)
 uint64_t archive_open_verified_prefix(const struct archive *a)
 {
     return a->verified_prefix;
+}
+
+/* ---- pruning ----
+ *
+ * Entry bundles below a minimum index may be pruned (c2sp.org/tlog-tiles): the tree and every hash
+ * tile stay, the entries below are removed from the entries file (a hole punched) and refused when
+ * asked for. <dir>/pruned holds "below N\n", written durably after the operator's archive.prune
+ * leaf and before anything is removed. An open then takes the tree below N from the stored hash
+ * tiles (it cannot re-hash entries that are gone) and reads the entries from N on. */
+
+static uint64_t load_pruned(struct archive *a)
+{
+    char path[4200], *data = NULL;
+    size_t len = 0;
+    uint64_t n = 0;
+    snprintf(path, sizeof path, "%s/pruned", a->dir);
+    if (pw_file_read(path, 64, &data, &len) != PW_OK)
+        return 0;
+    const char *p = data;
+    if (!state_u64(&p, "below", &n) || n % ARCHIVE_TILE_WIDTH != 0)
+        n = 0;
+    free(data);
+    return n;
+}
+
+/* Frees the space of the entries below the pruned index (idempotent). */
+static uint64_t punch_pruned(struct archive *a)
+{
+    pthread_mutex_lock(&a->lock);
+    size_t nb = (size_t)(a->pruned / ARCHIVE_TILE_WIDTH);
+    uint64_t end = nb < a->n_bundles ? a->bundle_off[nb] : 0;
+    pthread_mutex_unlock(&a->lock);
+    if (!end || a->opt.read_only || a->verify_only)
+        return 0;
+    if (fallocate(a->fd_entries, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 0, (off_t)end) != 0) {
+        PW_LOG_WARN("archive", "pruned entries refused, but their space not freed", "err=%s",
+                    strerror(errno));
+        return 0;
+    }
+    return end;
+}
+
+/* The open's starting point below the pruned index P: the tree from the stored tiles, the bundle
+ * offsets from the bundle index, the entries from bundle P/256 on. Checkpoints below P are
+ * checked against the tiles (their entries are gone). */
+static int prune_setup(struct archive *a, char *why, size_t cap)
+{
+    uint64_t P = a->pruned, nb = P / ARCHIVE_TILE_WIDTH;
+    struct stat st;
+    if (a->fd_bundles < 0 || fstat(a->fd_bundles, &st) != 0 ||
+        (uint64_t)st.st_size < (nb + 1) * 8) {
+        snprintf(why, cap, "the bundle index does not reach the pruned index %" PRIu64, P);
+        return PW_ECORRUPT;
+    }
+    uint8_t *raw = pw_xmalloc((size_t)(nb + 1) * 8);
+    int rc = pread_full(a->fd_bundles, raw, (size_t)(nb + 1) * 8, 0);
+    if (rc == PW_OK) {
+        a->cap_bundles = (size_t)nb + 1;
+        a->bundle_off = pw_xrealloc(a->bundle_off, a->cap_bundles * sizeof *a->bundle_off);
+        for (size_t i = 0; i < nb; i++)
+            a->bundle_off[i] = be64(raw + 8 * i);
+        a->n_bundles = (size_t)nb;
+        a->entries_len = be64(raw + 8 * nb);
+    }
+    free(raw);
+    archive_frontier_init(&a->f);
+    for (int k = 0; rc == PW_OK && k < 64; k++)
+        if (P >> k & 1)
+            rc = stored_subtree(a, k, (P >> k) - 1, a->f.h[k]);
+    if (rc != PW_OK) {
+        snprintf(why, cap, "the hash tiles below the pruned index %" PRIu64 " cannot be read", P);
+        return PW_ECORRUPT;
+    }
+    a->f.size = P;
+    for (int l = 0; l < MAX_LEVELS; l++)
+        a->hash_len[l] = (P >> (8 * l)) * ARCHIVE_HASH;
+    a->bundles_written = (size_t)nb;
+    /* checkpoints (and --from) below P: against the tiles */
+    while (a->next_cp < a->n_cps && a->cps[a->next_cp].size < P) {
+        uint8_t root[ARCHIVE_HASH];
+        if (archive_root_from(stored_subtree, a, a->cps[a->next_cp].size, root) != PW_OK ||
+            sodium_memcmp(root, a->cps[a->next_cp].root, ARCHIVE_HASH) != 0)
+            integrity_error(a,
+                            "the stored hash tiles give another root at size %" PRIu64
+                            " (below the pruned index) than the checkpoint signed for it",
+                            a->cps[a->next_cp].size);
+        a->next_cp++;
+    }
+    if (a->has_from && !a->from_seen && a->from.size < P) {
+        uint8_t root[ARCHIVE_HASH];
+        a->from_seen = true;
+        if (archive_root_from(stored_subtree, a, a->from.size, root) != PW_OK ||
+            sodium_memcmp(root, a->from.root, ARCHIVE_HASH) != 0)
+            integrity_error(a,
+                            "the stored tiles give another root at size %" PRIu64
+                            " than the checkpoint given with --from (the log was rewritten)",
+                            a->from.size);
+    }
+    return PW_OK;
+}
+
+int archive_prune(struct archive *a, uint64_t below, uint64_t *freed, char *err, size_t errcap)
+{
+    pthread_mutex_lock(&a->lock);
+    uint64_t size = a->latest.len ? a->signed_size : 0, have = a->pruned;
+    pthread_mutex_unlock(&a->lock);
+    *freed = 0;
+    if (below % ARCHIVE_TILE_WIDTH != 0 || below <= have || below >= size) {
+        seterr(err, errcap,
+               "below: a multiple of 256 above the pruned index %" PRIu64
+               " and below the latest checkpoint's size %" PRIu64,
+               have, size);
+        return PW_EINVAL;
+    }
+    char path[4200], text[64];
+    snprintf(path, sizeof path, "%s/pruned", a->dir);
+    int n = snprintf(text, sizeof text, "below %" PRIu64 "\n", below);
+    int rc = pw_file_replace(path, text, (size_t)n);
+    if (rc != PW_OK) {
+        seterr(err, errcap, "cannot write %s: %s", path, pw_strerror(rc));
+        return rc;
+    }
+    pthread_mutex_lock(&a->lock);
+    a->pruned = below;
+    pthread_mutex_unlock(&a->lock);
+    *freed = punch_pruned(a);
+    PW_LOG_INFO("archive", "entries pruned", "below=%" PRIu64 " bytes=%" PRIu64, below, *freed);
+    return PW_OK;
+}
+
+uint64_t archive_pruned(struct archive *a)
+{
+    pthread_mutex_lock(&a->lock);
+    uint64_t p = a->pruned;
+    pthread_mutex_unlock(&a->lock);
+    return p;
 }
 
 /* Once per next key: a leaf recording the rotation (kind archive; "key-rotation v1\nold
@@ -1118,13 +1272,14 @@ static int open_common(const struct archive_opts *o, const char *vkey, bool veri
             goto fail;
         }
     }
-    if (!ro && (rc = open_file(a, "bundles", &a->fd_bundles, false)) != PW_OK) {
+    if ((rc = open_file(a, "bundles", &a->fd_bundles, ro)) != PW_OK) {
         seterr(err, errcap, "archive: cannot open %s/bundles", a->dir);
         goto fail;
     }
     int64_t t0 = pw_mono_ns();
     /* a start checks only what follows the prefix an earlier one verified */
     struct vstate vs;
+    a->pruned = load_pruned(a);
     bool have_state = !ro && a->fd_cps >= 0 && load_state(a, &vs);
     bool prefix = have_state && take_prefix(a, &vs);
     if (prefix)
@@ -1140,6 +1295,11 @@ static int open_common(const struct archive_opts *o, const char *vkey, bool veri
                         "the checkpoints file holds %zu checkpoints, fewer than the %zu an earlier "
                         "start verified (checkpoints were removed)",
                         a->n_signed, vs.n_signed);
+    char pwhy[256];
+    if (!prefix && a->pruned && (rc = prune_setup(a, pwhy, sizeof pwhy)) != PW_OK) {
+        seterr(err, errcap, "archive: pruned below %" PRIu64 ", but %s", a->pruned, pwhy);
+        goto fail;
+    }
     if ((rc = scan_entries(a)) != PW_OK) {
         seterr(err, errcap, "archive: cannot read the entries: %s", pw_strerror(rc));
         goto fail;
@@ -1158,6 +1318,10 @@ static int open_common(const struct archive_opts *o, const char *vkey, bool veri
             a->hash_len[l] = 0;
         a->repair = true;
         a->bad_tile = false;
+        if (a->pruned && (rc = prune_setup(a, pwhy, sizeof pwhy)) != PW_OK) {
+            seterr(err, errcap, "archive: pruned below %" PRIu64 ", but %s", a->pruned, pwhy);
+            goto fail;
+        }
         if ((rc = scan_entries(a)) != PW_OK) {
             seterr(err, errcap, "archive: cannot read the entries: %s", pw_strerror(rc));
             goto fail;
@@ -1222,6 +1386,8 @@ static int open_common(const struct archive_opts *o, const char *vkey, bool veri
         seterr(err, errcap, "archive: cannot log the key rotation: %s", pw_strerror(rc));
         goto fail;
     }
+    if (!ro && a->pruned)
+        (void)punch_pruned(a);
     /* the command line's actions taken while the daemon was down */
     size_t spooled = 0;
     if (!ro && (rc = archive_spool_drain(a, &spooled)) != PW_OK) {
@@ -1629,6 +1795,10 @@ void archive_vkey(const struct archive *a, char *out, size_t cap)
 static int read_bundle(struct archive *a, uint64_t n, unsigned w, struct pw_buf *out)
 {
     pthread_mutex_lock(&a->lock);
+    if (n < a->pruned / ARCHIVE_TILE_WIDTH) {
+        pthread_mutex_unlock(&a->lock);
+        return PW_ENOTFOUND; /* pruned */
+    }
     uint64_t start = n < a->n_bundles ? a->bundle_off[n] : UINT64_MAX;
     uint64_t end = n + 1 < a->n_bundles ? a->bundle_off[n + 1] : a->durable_bytes;
     if (end > a->durable_bytes)
@@ -1733,7 +1903,9 @@ int archive_find(struct archive *a, int64_t from_ms, uint64_t max_leaves,
     if (nb == 0)
         return PW_ENOTFOUND;
     /* the last bundle that starts before from_ms: its later leaves may be the first after it */
-    uint64_t lo = 0, hi = nb;
+    uint64_t lo = archive_pruned(a) / ARCHIVE_TILE_WIDTH, hi = nb;
+    if (lo >= nb)
+        return PW_ENOTFOUND;
     while (hi - lo > 1) {
         uint64_t mid = lo + (hi - lo) / 2;
         if (bundle_time(a, mid) < from_ms)
@@ -1875,6 +2047,17 @@ int archive_verify_dir(const char *dir, const char *vkey, const char *from, size
     }
     pw_buf_printf(report, "key %s\nentries %" PRIu64 "\ncheckpoints %zu (%zu distinct)\n",
                   a->key.name, a->f.size, a->n_signed, a->n_cps);
+    if (a->pruned) {
+        pw_buf_printf(report,
+                      "pruned below %" PRIu64 ": those entries were removed; their hashes are "
+                      "checked against the signed roots only\n",
+                      a->pruned);
+        if (!a->prune_seen)
+            integrity_error(a,
+                            "entries below %" PRIu64 " are gone and no archive.prune record in "
+                            "the log says an operator pruned them",
+                            a->pruned);
+    }
     /* explicit consistency of each checkpoint with the next, from the stored tiles */
     for (size_t i = 0; a->integrity_ok && i + 1 < a->n_cps; i++) {
         uint8_t proof[ARCHIVE_MAX_PROOF][ARCHIVE_HASH];
@@ -2068,10 +2251,15 @@ int archive_export_dir(const char *dir, const char *vkey, const char *out_dir,
         if (*q == ',')
             *q = '\n';
     rc = write_out(out_dir, "checkpoint", a->latest.data, a->latest.len);
+    if (rc == PW_OK && a->pruned) {
+        char pr[64];
+        int pl = snprintf(pr, sizeof pr, "below %" PRIu64 "\n", a->pruned);
+        rc = write_out(out_dir, "pruned", pr, (size_t)pl);
+    }
     if (rc == PW_OK)
         rc = write_out(out_dir, "vkey", vkl, (size_t)vn);
     for (int l = -1; rc == PW_OK && l < MAX_LEVELS; l++) {
-        for (uint64_t n = 0;; n++) {
+        for (uint64_t n = l < 0 ? a->pruned / ARCHIVE_TILE_WIDTH : 0;; n++) {
             unsigned w = archive_tile_width(l, n, size);
             if (w == 0)
                 break;

@@ -13,6 +13,7 @@
  *   POST /archive/witness/add-checkpoint    c2sp.org/tlog-witness (public: the request is
  *                                           authenticated by the log's signature)
  *   GET /archive/witness/vkey               the witness's cosignature key (public)
+ *   POST /api/v1/archive/prune              {"below": N}: entry bundles below N removed (admin)
  *   GET /archive/daily                      the days of the daily record, one per line
  *   GET /archive/daily/<YYYY-MM-DD>         that day's last signed checkpoint
  *   GET /api/v1/archive/consistency?old=M[&size=N]
@@ -275,6 +276,13 @@ static void h_proof(struct http_server *s, struct http_req *r, struct http_resp 
                         index, size);
         goto out;
     }
+    if (index < archive_pruned(a)) {
+        http_json_error(w, 410,
+                        "leaf %" PRIu64 " was pruned (entries below %" PRIu64
+                        " were removed by an operator; the tree keeps their hashes)",
+                        index, archive_pruned(a));
+        goto out;
+    }
     uint8_t proof[ARCHIVE_MAX_PROOF][ARCHIVE_HASH];
     size_t n = 0;
     int rc = archive_prove(a, index, size, proof, &n);
@@ -327,6 +335,74 @@ static void h_consistency(struct http_server *s, struct http_req *r, struct http
     w->content_type = "text/plain; charset=utf-8";
 out:
     pw_buf_release(&note);
+}
+
+/* POST /api/v1/archive/prune {"below": N}: entry bundles below N are removed (admin). N is a
+ * multiple of 256 below the latest checkpoint's size, and the last leaf below it was received more
+ * than archive.min_retention ago; the operator's archive.prune leaf is durable first. */
+static void h_prune(struct http_server *s, struct http_req *r, struct http_resp *w)
+{
+    struct archive *a = archive_of(s, w);
+    if (!a)
+        return;
+    cJSON *j = http_json_body(r, w);
+    if (!j)
+        return;
+    const cJSON *b = cJSON_GetObjectItemCaseSensitive(j, "below");
+    struct pw_buf leaf, d;
+    pw_buf_init(&leaf, 0);
+    pw_buf_init(&d, 0);
+    if (!cJSON_IsNumber(b) || b->valuedouble < 1 || b->valuedouble > 9e15 ||
+        b->valuedouble != (double)(uint64_t)b->valuedouble) {
+        http_json_error(w, 400, "below: expected a positive integer (a multiple of 256)");
+        goto out;
+    }
+    uint64_t below = (uint64_t)b->valuedouble, size = 0;
+    struct pw_buf note;
+    pw_buf_init(&note, 0);
+    bool have = archive_latest_signed(a, &note, &size) == PW_OK;
+    pw_buf_release(&note);
+    if (!have || below % ARCHIVE_TILE_WIDTH || below <= archive_pruned(a) || below >= size) {
+        http_json_error(w, 400,
+                        "below: a multiple of 256 above the pruned index %" PRIu64
+                        " and below the latest checkpoint's size %" PRIu64,
+                        archive_pruned(a), size);
+        goto out;
+    }
+    /* the law's minimum: the last leaf below was received long enough ago */
+    struct archive_leaf l;
+    int64_t keep = s->deps.cfg->archive_min_retention, now = pw_now_ms();
+    if (archive_entry_read(a, below - 1, &leaf) != PW_OK ||
+        archive_leaf_decode((const uint8_t *)leaf.data, leaf.len, &l) != PW_OK) {
+        http_json_error(w, 500, "leaf %" PRIu64 " cannot be read", below - 1);
+        goto out;
+    }
+    if (l.time_ms > now - keep) {
+        char t[40], k[32];
+        http_json_error(w, 409,
+                        "leaf %" PRIu64 " was received at %s: entries are kept for "
+                        "archive.min_retention (%s)",
+                        below - 1, pw_time_format(l.time_ms, t, sizeof t),
+                        pw_duration_format(keep, k, sizeof k));
+        goto out;
+    }
+    pw_buf_printf(&d, "{\"below\":%" PRIu64 ",\"last_received_ms\":%lld}", below,
+                  (long long)l.time_ms);
+    if (!http_archive_or_503(s, r, w, "archive.prune", &d, NULL, 0))
+        goto out;
+    uint64_t freed = 0;
+    char err[256] = "";
+    int rc = archive_prune(a, below, &freed, err, sizeof err);
+    if (rc != PW_OK) {
+        http_json_error(w, rc == PW_EINVAL ? 409 : 500, "%s", err[0] ? err : pw_strerror(rc));
+        goto out;
+    }
+    w->content_type = "application/json";
+    pw_buf_printf(&w->body, "{\"below\":%" PRIu64 ",\"freed_bytes\":%" PRIu64 "}\n", below, freed);
+out:
+    pw_buf_release(&leaf);
+    pw_buf_release(&d);
+    cJSON_Delete(j);
 }
 
 /* GET /archive/daily: the days filed; GET /archive/daily/<YYYY-MM-DD>: that day's last
@@ -596,6 +672,7 @@ const struct http_route http_routes_archive[] = {
     {"GET", "/api/v1/archive/proof", ACCESS_ARCHIVE, false, h_proof},
     {"GET", "/api/v1/archive/consistency", ACCESS_ARCHIVE, false, h_consistency},
     {"GET", "/archive/daily", ACCESS_ARCHIVE, false, h_daily_list},
+    {"POST", "/api/v1/archive/prune", ACCESS_ADMIN, true, h_prune},
     {"GET", "/archive/daily/{day}", ACCESS_ARCHIVE, false, h_daily},
     {"POST", "/archive/witness/add-checkpoint", ACCESS_PUBLIC, true, h_witness_add},
     {"GET", "/archive/witness/vkey", ACCESS_PUBLIC, false, h_witness_vkey},

@@ -375,3 +375,59 @@ test('a start re-hashes only what follows the verified prefix; a flipped flag af
     await dm.stop();
   }
 });
+
+test('pruning: an operator action logged first; bundles below refused, the tree unchanged, verifiers check the rest', async () => {
+  const dm = await new Daemon({ set: ['archive.checkpoint_interval=1s', 'archive.park_id=test-park', 'archive.min_retention=1s'] }).start();
+  try {
+    const tok = await dm.login();
+    const vk = (await dm.get('/archive/vkey')).text.trim();
+    const t = Date.now();
+    for (let i = 0; i < 300; i += 30)
+      await Promise.all(Array.from({ length: 30 }, (_, k) => dm.post('/write?precision=ms', `prune_m,i=${i + k} v=1 ${t}\n`)));
+    const cpSize = async () => Number((await dm.get('/archive/checkpoint', { token: tok })).text.split('\n')[1]);
+    await until(async () => (await cpSize()) >= 300, { what: '300 leaves signed', timeout: 15000 });
+    await sleep(1100);
+    const pr = (b) => dm.post('/api/v1/archive/prune', { below: b }, { token: tok });
+    assert.equal((await pr(100)).status, 400, 'not a multiple of 256');
+    assert.equal((await pr(1 << 20)).status, 400, 'beyond the tree');
+    const held = (await dm.get('/archive/checkpoint', { token: tok })).text;
+    writeFileSync(path.join(work, 'before-prune'), held);
+    let r = await pr(256);
+    assert.equal(r.status, 200, r.text);
+    assert.equal(r.json.below, 256);
+    assert.equal((await fetch(`${dm.base}/archive/tile/entries/000`, { headers: { Authorization: `Bearer ${tok}` } })).status, 404);
+    assert.equal((await dm.get('/api/v1/archive/proof?index=3', { token: tok })).status, 410);
+    assert.equal((await dm.get('/api/v1/archive/proof?index=290', { token: tok })).status, 200);
+    // the tree did not change: the checkpoint held before still is a prefix (hash tiles are all there)
+    const goDm = (...a) => spawnSync(GO, ['-vkey', vk, '-url', dm.base, '-token', tok, ...a], { encoding: 'utf8' });
+    await until(async () => (await cpSize()) > Number(held.split('\n')[1]), { what: 'the prune leaf signed', timeout: 15000 });
+    let g = goDm('-from-entry', '256', '-old', path.join(work, 'before-prune'));
+    assert.equal(g.status, 0, g.stderr);
+    g = goDm();
+    assert.equal(g.status, 1, 'entry bundle 0 is refused');
+    // the operator's record
+    const n = await cpSize();
+    const res = await fetch(`${dm.base}/archive/tile/entries/001${n < 512 ? `.p/${n - 256}` : ''}`, { headers: { Authorization: `Bearer ${tok}` } });
+    const buf = Buffer.from(await res.arrayBuffer());
+    assert.ok(buf.includes('"action":"archive.prune"') && buf.includes('"below":256,'), 'the archive.prune leaf');
+    // offline: verify and the 备案包
+    let v = cli(['archive', 'verify', '--data', dm.dir, ...PARK]);
+    assert.equal(v.status, 0, v.stderr);
+    assert.match(v.stdout, /pruned below 256/);
+    const pkg = path.join(work, 'pkg-pruned');
+    v = cli(['archive', 'export', '--data', dm.dir, '--out', pkg, ...PARK]);
+    assert.equal(v.status, 0, v.stderr);
+    g = spawnSync(GO, ['-vkey', vk, '-dir', pkg], { encoding: 'utf8' });
+    assert.equal(g.status, 0, g.stderr);
+    assert.match(g.stdout, /from 256/);
+    // a restart reads from the pruned index on; entries younger than the law's minimum stay
+    dm.args.push('--set', 'archive.min_retention=5y');
+    await dm.restart();
+    assert.match((await dm.get('/metrics')).text, /parkwatch_archive_integrity_errors_total 0/);
+    r = await pr(512);
+    assert.ok(r.status === 409 || r.status === 400, r.text);
+    if (await cpSize() > 512) assert.equal(r.status, 409, r.text);
+  } finally {
+    await dm.stop();
+  }
+});

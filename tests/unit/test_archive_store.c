@@ -532,6 +532,102 @@ static void test_verified_prefix(void **state)
     tu_rmrf(f.root);
 }
 
+/* Pruning: bundles below the index refused, the tree and its tiles unchanged, opens (full and
+ * from a verified prefix) read from the pruned index on, verify checks what is left and wants the
+ * operator's record, the export leaves the pruned bundles out and says so. */
+static void test_prune(void **state)
+{
+    (void)state;
+    struct fx f;
+    fx_init(&f);
+    pw_log_set_sink(quiet, NULL);
+    struct archive *a = open_at(&f, PW_OK);
+    append_frames(a, 0, 1000);
+    commit(a);
+    assert_int_equal(archive_checkpoint_maybe(a, pw_now_ms(), true), PW_OK);
+    struct pw_buf before, rep, e;
+    pw_buf_init(&before, 0);
+    pw_buf_init(&rep, 0);
+    pw_buf_init(&e, 0);
+    assert_int_equal(archive_latest_checkpoint(a, &before), PW_OK);
+    uint64_t freed = 0;
+    char err[256];
+    assert_int_equal(archive_prune(a, 300, &freed, err, sizeof err), PW_EINVAL);  /* not x256 */
+    assert_int_equal(archive_prune(a, 1024, &freed, err, sizeof err), PW_EINVAL); /* >= size */
+    /* the operator's record first (what http's archive.prune writes), then the prune */
+    static const char rec[] = "{\"action\":\"archive.prune\",\"user\":\"admin\",\"role\":"
+                              "\"admin\",\"peer\":\"\",\"detail\":{\"below\":512,"
+                              "\"last_received_ms\":1}}";
+    uint8_t leaf[512];
+    size_t ll = archive_leaf_encode(leaf, sizeof leaf, ARCHIVE_KIND_OPERATOR, pw_now_ms(), "admin",
+                                    rec, sizeof rec - 1);
+    assert_int_equal(archive_append(a, leaf, ll), 1000);
+    commit(a);
+    assert_int_equal(archive_checkpoint_maybe(a, pw_now_ms(), true), PW_OK);
+    assert_int_equal(archive_prune(a, 512, &freed, err, sizeof err), PW_OK);
+    assert_int_equal(archive_pruned(a), 512);
+    assert_int_equal(archive_entry_read(a, 511, &e), PW_ENOTFOUND);
+    assert_int_equal(archive_tile_read(a, -1, 1, 256, &e), PW_ENOTFOUND);
+    assert_int_equal(archive_entry_read(a, 512, &e), PW_OK);
+    uint8_t proof[ARCHIVE_MAX_PROOF][ARCHIVE_HASH];
+    size_t np = 0;
+    assert_int_equal(archive_prove(a, 5, 1001, proof, &np), PW_OK); /* hashes stay */
+    archive_close(a);
+    /* from the verified prefix, and with a full scan */
+    for (int pass = 0; pass < 2; pass++) {
+        if (pass == 1) {
+            char vp[200];
+            snprintf(vp, sizeof vp, "%s/verified", f.dir);
+            unlink(vp);
+        }
+        a = open_at(&f, PW_OK);
+        assert_true(archive_integrity_ok(a));
+        assert_int_equal(archive_written(a), 1001 + 10 * pass);
+        assert_int_equal(archive_pruned(a), 512);
+        append_frames(a, 1001 + 10 * pass, 10);
+        commit(a);
+        assert_int_equal(archive_checkpoint_maybe(a, pw_now_ms(), true), PW_OK);
+        archive_close(a);
+    }
+    pw_buf_reset(&rep);
+    assert_int_equal(archive_verify_dir(f.dir, NULL, before.data, before.len, &rep), PW_OK);
+    assert_non_null(strstr(rep.data, "pruned below 512"));
+    /* a changed entry after the pruned index is still found */
+    char entries[200];
+    snprintf(entries, sizeof entries, "%s/entries", f.dir);
+    flip_in_file(entries, "MN=M00600;", "MN=M00666;", 0);
+    pw_buf_reset(&rep);
+    assert_int_equal(archive_verify_dir(f.dir, NULL, NULL, 0, &rep), PW_ECORRUPT);
+    assert_non_null(strstr(rep.data, "damaged: entry 600 "));
+    flip_in_file(entries, "MN=M00666;", "MN=M00600;", 0);
+    /* the export leaves the pruned bundles out and says where the entries begin */
+    char out[200], path[300];
+    snprintf(out, sizeof out, "%s/export", f.root);
+    pw_buf_reset(&rep);
+    assert_int_equal(archive_export_dir(f.dir, NULL, out, &rep), PW_OK);
+    struct stat st;
+    snprintf(path, sizeof path, "%s/tile/entries/001", out);
+    assert_int_not_equal(stat(path, &st), 0);
+    snprintf(path, sizeof path, "%s/tile/entries/002", out);
+    assert_int_equal(stat(path, &st), 0);
+    snprintf(path, sizeof path, "%s/tile/0/001", out);
+    assert_int_equal(stat(path, &st), 0);
+    snprintf(path, sizeof path, "%s/pruned", out);
+    assert_int_equal(stat(path, &st), 0);
+    /* a pruned file nobody recorded (entries removed, the file written by hand): verify says so */
+    char pr[200];
+    snprintf(pr, sizeof pr, "%s/pruned", f.dir);
+    assert_int_equal(pw_file_replace(pr, "below 768\n", 10), PW_OK);
+    pw_buf_reset(&rep);
+    assert_int_equal(archive_verify_dir(f.dir, NULL, NULL, 0, &rep), PW_ECORRUPT);
+    assert_non_null(strstr(rep.data, "no archive.prune record"));
+    pw_buf_release(&before);
+    pw_buf_release(&rep);
+    pw_buf_release(&e);
+    pw_log_set_sink(NULL, NULL);
+    tu_rmrf(f.root);
+}
+
 static int64_t fake_days;
 static int64_t fake_day_ms(int64_t now_ms)
 {
@@ -859,6 +955,7 @@ int main(void)
         cmocka_unit_test(test_torn_tail),
         cmocka_unit_test(test_verified_prefix),
         cmocka_unit_test(test_daily_record),
+        cmocka_unit_test(test_prune),
         cmocka_unit_test(test_key_rotation),
         cmocka_unit_test(test_kill9),
     };
