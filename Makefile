@@ -33,7 +33,7 @@ SANFLAGS := -fsanitize=$(SANITIZE) -fno-omit-frame-pointer -fno-sanitize-recover
 endif
 
 PKGS := libuv libmicrohttpd sqlite3 libsodium libmosquitto libzstd zlib libcjson \
-        libcurl inih libpcre2-8 libnats
+        libcurl inih libpcre2-8 libnats libcrypto
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 # snappy (Prometheus remote write) ships no pkg-config file in Debian
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lsnappy

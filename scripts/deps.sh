@@ -9,7 +9,7 @@ PKGS=(
   libuv1-dev libmicrohttpd-dev libsqlite3-dev sqlite3 libsodium-dev
   libmosquitto-dev mosquitto mosquitto-clients libmodbus-dev
   libzstd-dev zlib1g-dev libcjson-dev libcurl4-openssl-dev curl libinih-dev libcmocka-dev
-  libpcre2-dev libsnappy-dev prometheus
+  libpcre2-dev libsnappy-dev prometheus libssl-dev
   nats-server libnats-dev
   nodejs chromium
   golang-go golang-golang-x-mod-dev

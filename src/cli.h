@@ -37,6 +37,12 @@ void cli_archive_paths(struct cli *c, char *dir, size_t dcap, char *key, size_t 
                        char *origin, size_t ocap);
 /* The witness key (witness.parkwatch.<park_id>, derived from the archive seed). PW_OK, or an
  * error with err. */
+/* An operator action of the command line as an archive leaf (the same JSON as the HTTP API's,
+ * user "cli:<login>"; the body after a newline when it fits), written durably to the archive's
+ * spool before the action takes effect; the daemon appends it (docs/archive.md). PW_OK also when
+ * the archive is off; otherwise the error has been printed and the action must not be done. */
+int cli_archive_action(struct cli *c, const char *action, const char *detail_json, const void *body,
+                       size_t body_len);
 struct archive_key;
 int cli_archive_witness_key(struct cli *c, struct archive_key *wk, char *err, size_t errcap);
 int cmd_uplink(struct cli *c);

@@ -8,8 +8,12 @@
 #include "base/err.h"
 #include "base/fsutil.h"
 #include "base/timeutil.h"
+#include "archive/archive.h"
+#include "http/http.h"
 #include "model/model.h"
 #include "tsdb/tsdb.h"
+
+#include <cjson/cJSON.h>
 
 #include <sodium.h>
 #include <stdio.h>
@@ -18,6 +22,27 @@
 #include <sys/stat.h>
 
 #define IMPORT_MAX_BYTES (256u << 20)
+
+static void spool_setpoints(const char *detail, void *arg)
+{
+    (void)cli_archive_action(arg, "setpoint.change", detail, NULL, 0);
+}
+
+/* An operator action on a user or token: {"name":...,<more>} archived; false when it cannot be
+ * (printed; nothing may change). */
+static bool archive_account(struct cli *c, const char *action, const char *name, const char *more)
+{
+    struct pw_buf d;
+    pw_buf_init(&d, 0);
+    pw_buf_puts(&d, "{\"name\":");
+    pw_buf_json_str(&d, name);
+    if (more)
+        pw_buf_puts(&d, more);
+    pw_buf_putc(&d, '}');
+    int rc = cli_archive_action(c, action, d.data, NULL, 0);
+    pw_buf_release(&d);
+    return rc == PW_OK;
+}
 
 int cmd_import(struct cli *c)
 {
@@ -40,28 +65,43 @@ int cmd_import(struct cli *c)
     struct model *m = cli_open_model(c);
     if (!m)
         return 1;
-    if (csv) {
-        char *data = NULL;
-        size_t len = 0;
-        rc = pw_file_read(c->argv[0], IMPORT_MAX_BYTES, &data, &len);
-        if (rc != PW_OK) {
-            fprintf(stderr, "import: %s: %s\n", c->argv[0], pw_strerror(rc));
-            goto out;
-        }
-        const char *base = strrchr(c->argv[0], '/');
-        rc = model_import_csv(m, csv_kind, data, len, base ? base + 1 : c->argv[0], err,
-                              sizeof err);
-        free(data);
-    } else {
-        rc = model_import_file(m, c->argv[0], replace ? MODEL_IMPORT_REPLACE : 0, err, sizeof err);
+    /* an operator action: archived (with the file) before it takes effect */
+    char *data = NULL, *sp_before = NULL, detail[600];
+    size_t len = 0;
+    const char *base = strrchr(c->argv[0], '/');
+    base = base ? base + 1 : c->argv[0];
+    rc = pw_file_read(c->argv[0], IMPORT_MAX_BYTES, &data, &len);
+    if (rc != PW_OK) {
+        fprintf(stderr, "import: %s: %s\n", c->argv[0], pw_strerror(rc));
+        goto out;
     }
+    struct pw_buf fn;
+    pw_buf_init(&fn, 0);
+    pw_buf_json_str(&fn, base);
+    snprintf(detail, sizeof detail, "{\"format\":\"%s%s\",\"replace\":%s,\"file\":%.500s}",
+             csv ? "csv-" : "json", csv ? csv : "", replace ? "true" : "false", fn.data);
+    pw_buf_release(&fn);
+    if (c->cfg.archive_enabled)
+        sp_before = http_setpoints_snapshot(m);
+    if (cli_archive_action(c, "model.import", detail, data, len) != PW_OK) {
+        rc = PW_EIO;
+        goto out;
+    }
+    if (csv)
+        rc = model_import_csv(m, csv_kind, data, len, base, err, sizeof err);
+    else
+        rc = model_import_file(m, c->argv[0], replace ? MODEL_IMPORT_REPLACE : 0, err, sizeof err);
     if (rc != PW_OK) {
         fprintf(stderr, "import: %s\n", err[0] ? err : pw_strerror(rc));
         goto out;
     }
     fprintf(stderr, "import: %s loaded into %s/meta.db\n", c->argv[0], c->data_dir);
+    if (sp_before)
+        http_setpoints_changes(m, sp_before, spool_setpoints, c);
     status = 0;
 out:
+    free(data);
+    cJSON_free(sp_before);
     model_close(m);
     return status;
 }
@@ -180,12 +220,32 @@ int cmd_user(struct cli *c)
             fprintf(stderr, "parkwatch user: the password needs at least 8 characters\n");
             goto out;
         }
+        /* archived first, never the password */
+        struct pw_buf more;
+        pw_buf_init(&more, 0);
+        if (strcmp(sub, "add") == 0) {
+            pw_buf_puts(&more, ",\"role\":");
+            pw_buf_json_str(&more, model_role_name(role));
+            pw_buf_puts(&more, ",\"unit\":");
+            pw_buf_json_str(&more, ent ? ent : "");
+            pw_buf_puts(&more, ",\"display_name\":");
+            pw_buf_json_str(&more, disp ? disp : "");
+        }
+        bool archived = archive_account(c, strcmp(sub, "add") == 0 ? "user.add" : "user.passwd",
+                                        name, more.len ? more.data : NULL);
+        pw_buf_release(&more);
+        if (!archived) {
+            sodium_memzero(pass, sizeof pass);
+            goto out;
+        }
         if (strcmp(sub, "add") == 0)
             rc = model_user_add(m, name, pass, role, ent, disp ? disp : "", err, sizeof err);
         else
             rc = model_user_set_password(m, name, pass, err, sizeof err);
         sodium_memzero(pass, sizeof pass);
     } else if (strcmp(sub, "del") == 0) {
+        if (!archive_account(c, "user.delete", name, NULL))
+            goto out;
         rc = model_user_delete(m, name);
     } else {
         fprintf(stderr, "parkwatch user: unknown subcommand '%s'\n", sub);
@@ -214,6 +274,7 @@ int cmd_token(struct cli *c)
     const char *name = cli_take_opt(c, "--name"), *role_s = cli_take_opt(c, "--role");
     const char *ent = cli_take_opt(c, "--enterprise"), *ttl_s = cli_take_opt(c, "--ttl");
     const char *dept = cli_take_opt(c, "--department");
+    bool no_archive_writes = cli_take_flag(c, "--no-archive-writes");
     if (dept)
         ent = dept; /* role department: the unit is the department */
     struct model *m = strcmp(sub, "create") == 0 ? cli_open_model(c) : cli_open_model_existing(c);
@@ -224,7 +285,7 @@ int cmd_token(struct cli *c)
         int64_t ttl = 0;
         if (!name || !role_s || model_role_parse(role_s, &role) != PW_OK) {
             fprintf(stderr, "usage: parkwatch token create --name NAME --role ROLE "
-                            "[--enterprise ID] [--ttl 30d]\n");
+                            "[--enterprise ID] [--ttl 30d] [--no-archive-writes]\n");
             status = 2;
             goto out;
         }
@@ -233,10 +294,33 @@ int cmd_token(struct cli *c)
             status = 2;
             goto out;
         }
+        char more[256];
+        struct pw_buf u;
+        pw_buf_init(&u, 0);
+        pw_buf_json_str(&u, ent ? ent : "");
+        snprintf(more, sizeof more,
+                 ",\"role\":\"%s\",\"unit\":%.150s,\"ttl_ms\":%lld,"
+                 "\"archive_writes\":%s",
+                 model_role_name(role), u.data, (long long)ttl,
+                 no_archive_writes ? "false" : "true");
+        pw_buf_release(&u);
+        if (!archive_account(c, "token.create", name, more))
+            goto out;
         rc = model_token_create(m, name, role, ent, ttl, secret, sizeof secret, err, sizeof err);
         if (rc != PW_OK) {
             fprintf(stderr, "parkwatch token create: %s\n", err[0] ? err : pw_strerror(rc));
             goto out;
+        }
+        if (no_archive_writes && c->cfg.archive_enabled) {
+            char adir[4096], akey[4096], aorigin[256];
+            cli_archive_paths(c, adir, sizeof adir, akey, sizeof akey, aorigin, sizeof aorigin);
+            if ((rc = archive_exempt_add(adir, name)) != PW_OK) {
+                fprintf(stderr,
+                        "parkwatch token create: token created, but --no-archive-writes could "
+                        "not be stored (%s): its /write bodies are archived\n",
+                        pw_strerror(rc));
+                goto out;
+            }
         }
         printf("%s\n", secret);
         sodium_memzero(secret, sizeof secret);
@@ -252,6 +336,8 @@ int cmd_token(struct cli *c)
         if (rc != PW_OK)
             goto out;
     } else if (strcmp(sub, "revoke") == 0 && c->argc == 2) {
+        if (!archive_account(c, "token.revoke", c->argv[1], NULL))
+            goto out;
         rc = model_token_revoke(m, c->argv[1]);
         if (rc != PW_OK) {
             fprintf(stderr, "parkwatch token revoke %s: %s\n", c->argv[1], pw_strerror(rc));

@@ -14,8 +14,11 @@
 #include "base/err.h"
 #include "base/fsutil.h"
 #include "base/log.h"
+#include "base/timeutil.h"
 
 #include <limits.h>
+#include <pwd.h>
+#include <unistd.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -73,6 +76,52 @@ int cli_archive_witness_key(struct cli *c, struct archive_key *wk, char *err, si
     archive_witness_key_from_seed(wk, name, seed);
     sodium_memzero(seed, sizeof seed);
     return PW_OK;
+}
+
+int cli_archive_action(struct cli *c, const char *action, const char *detail_json, const void *body,
+                       size_t body_len)
+{
+    if (!c->cfg.archive_enabled)
+        return PW_OK;
+    char dir[4096], key[4096], origin[256], err[256] = "", user[80];
+    cli_archive_paths(c, dir, sizeof dir, key, sizeof key, origin, sizeof origin);
+    const struct passwd *pw = getpwuid(getuid());
+    const char *login = pw && pw->pw_name ? pw->pw_name : getenv("USER");
+    if (login && *login)
+        snprintf(user, sizeof user, "cli:%.60s", login);
+    else
+        snprintf(user, sizeof user, "cli:uid %u", (unsigned)getuid());
+    struct pw_buf j;
+    pw_buf_init(&j, 0);
+    pw_buf_puts(&j, "{\"action\":");
+    pw_buf_json_str(&j, action);
+    pw_buf_puts(&j, ",\"user\":");
+    pw_buf_json_str(&j, user);
+    pw_buf_puts(&j, ",\"role\":\"cli\",\"peer\":\"\"");
+    if (detail_json) {
+        pw_buf_puts(&j, ",\"detail\":");
+        pw_buf_puts(&j, detail_json);
+    }
+    if (body) {
+        uint8_t h[32];
+        char hex[65];
+        crypto_hash_sha256(h, body, body_len);
+        sodium_bin2hex(hex, sizeof hex, h, sizeof h);
+        pw_buf_printf(&j, ",\"bytes\":%zu,\"sha256\":\"%s\"", body_len, hex);
+    }
+    pw_buf_puts(&j, "}");
+    if (body &&
+        ARCHIVE_LEAF_HEADER + ARCHIVE_MAX_SOURCE + j.len + 1 + body_len <= ARCHIVE_MAX_ENTRY) {
+        pw_buf_putc(&j, '\n');
+        pw_buf_append(&j, body, body_len);
+    }
+    int rc = archive_spool_add(dir, ARCHIVE_KIND_OPERATOR, pw_now_ms(), user, j.data, j.len, err,
+                               sizeof err);
+    pw_buf_release(&j);
+    if (rc != PW_OK)
+        fprintf(stderr, "parkwatch: the archive cannot record %s (%s); nothing changed\n", action,
+                err[0] ? err : pw_strerror(rc));
+    return rc;
 }
 
 /* The verifier key of the key file into out; false when it cannot be read. */

@@ -282,9 +282,29 @@ static int open_archive(struct cli *c, struct archive **out)
     o.next_key_file = c->cfg.archive_next_key_file;
     o.previous_vkeys = c->cfg.archive_previous_vkeys;
     int rc = archive_open(&o, out, err, sizeof err);
-    if (rc != PW_OK)
+    if (rc != PW_OK) {
         PW_LOG_ERROR("serve", "cannot open the archive", "dir=%s err=%s detail=\"%s\"", dir,
                      pw_errname(rc), err);
+        return rc;
+    }
+    /* a retention change is an operator action: archived before the store applies it */
+    char ret[64];
+    bool changed = false;
+    pw_duration_format(c->cfg.storage_retention, ret, sizeof ret);
+    rc = archive_setting(*out, "storage.retention", ret, "config", &changed);
+    char mret[64];
+    bool mchanged = false;
+    pw_duration_format(c->cfg.archive_min_retention, mret, sizeof mret);
+    if (rc == PW_OK)
+        rc = archive_setting(*out, "archive.min_retention", mret, "config", &mchanged);
+    changed = changed || mchanged;
+    if (rc != PW_OK) {
+        PW_LOG_ERROR("serve", "cannot archive the retention setting", "err=%s", pw_errname(rc));
+        archive_close(*out);
+        *out = NULL;
+    } else if (changed) {
+        PW_LOG_INFO("serve", "retention setting archived", "storage.retention=%s", ret);
+    }
     return rc;
 }
 

@@ -35,6 +35,13 @@
 
 /* ==== Merkle tree (pure) ==== */
 
+/* SHA-256(a ‖ b) (libcrypto, SHA-NI where the CPU has it; libsodium otherwise). b may be NULL
+ * when bl is 0. Any thread. */
+void archive_sha256_2(const void *a, size_t al, const void *b, size_t bl,
+                      uint8_t out[ARCHIVE_HASH]);
+/* The same with libsodium's portable SHA-256 (the bench compares the two). */
+void archive_sha256_sodium(const void *a, size_t al, const void *b, size_t bl,
+                           uint8_t out[ARCHIVE_HASH]);
 /* out = SHA-256(0x00 ‖ leaf). */
 void archive_leaf_hash(const void *leaf, size_t len, uint8_t out[ARCHIVE_HASH]);
 /* out = SHA-256(0x01 ‖ l ‖ r); out may alias l or r. */
@@ -221,8 +228,9 @@ enum archive_kind {
     ARCHIVE_KIND_MQTT_RX = 6, /* topic NUL payload */
     ARCHIVE_KIND_DEVICE_EVENT = 7,
     ARCHIVE_KIND_LINE_PROTOCOL = 8,
-    ARCHIVE_KIND_OPERATOR = 9, /* operator action (JSON) */
-    ARCHIVE_KIND_ARCHIVE = 10, /* the archive's own events (key rotation, pruning) */
+    ARCHIVE_KIND_OPERATOR = 9,   /* operator action (JSON) */
+    ARCHIVE_KIND_ARCHIVE = 10,   /* the archive's own events (key rotation) */
+    ARCHIVE_KIND_MODBUS_TX = 11, /* a Modbus TCP request parkwatch sent (the ADU) */
 };
 #define ARCHIVE_LEAF_VERSION 1
 #define ARCHIVE_LEAF_HEADER 11 /* version, kind, time (8), source length (1); then the source */
@@ -272,11 +280,14 @@ struct archive_opts {
     const char *next_key_file;
     const char *previous_vkeys;
     const struct archive_io *io; /* NULL: archive_io_posix() */
+    /* tests: the clock the daily record's day is taken from (NULL: the signing time) */
+    int64_t (*day_ms)(int64_t now_ms);
 };
 void archive_opts_init(struct archive_opts *o);
 
-/* Opens (creating) the log: reads every stored entry, recomputes the tree and the hash tiles
- * and compares the root with the last signed checkpoint. A mismatch (or entries missing below
+/* Opens (creating) the log: reads the stored entries after the verified prefix (<dir>/verified;
+ * all of them without one), recomputes the tree and the hash tiles and compares the root with
+ * the last signed checkpoint. A mismatch (or entries missing below
  * it, or a bad signature) is an integrity error: logged, counted in
  * parkwatch_archive_integrity_errors_total, and the log stops signing (archive_integrity_ok
  * turns false) but keeps appending. A torn last entry (crash mid-write; never acknowledged) is
@@ -294,9 +305,13 @@ int64_t archive_append(struct archive *a, const void *leaf, size_t len);
  * beforehand, on its own thread. */
 int64_t archive_append_hashed(struct archive *a, const void *leaf, size_t len,
                               const uint8_t leaf_hash[ARCHIVE_HASH]);
-/* Writes what was appended to the files (no fsync). Returns PW_OK or the I/O error (then
- * nothing after the last good write counts as stored; the log must be reopened). */
+/* Writes what was appended to the files (no fsync). Returns PW_OK; PW_ENOSPC when the disk is
+ * full: the leaves appended since the last write are dropped (the tree is as it was; their
+ * batches must fail, and later appends reuse their indices); or another I/O error (then nothing
+ * after the last good write counts as stored; the log must be reopened). */
 int archive_write(struct archive *a);
+/* Leaves appended (in the tree, perhaps not written yet). */
+uint64_t archive_appended(const struct archive *a);
 /* Leaves written so far (archive_write) and durable (fsync finished). */
 uint64_t archive_written(const struct archive *a);
 uint64_t archive_durable(const struct archive *a);
@@ -325,6 +340,10 @@ int archive_checkpoint_maybe(struct archive *a, int64_t now_ms, bool force);
 /* ---- readers (any thread) ---- */
 
 bool archive_integrity_ok(const struct archive *a);
+/* What the open read: the leaves taken as verified from an earlier start or clean shutdown
+ * (<dir>/verified), and the leaves it read and hashed (after that prefix, plus spot checks). */
+uint64_t archive_open_verified_prefix(const struct archive *a);
+uint64_t archive_open_rehashed(const struct archive *a);
 /* The first integrity problem found ("" while there is none); valid until archive_close. */
 const char *archive_problem(const struct archive *a);
 /* The latest signed checkpoint note, with the witnesses' cosignatures collected for it, into
@@ -375,5 +394,49 @@ int archive_export_dir(const char *dir, const char *vkey, const char *out_dir,
                        struct pw_buf *report);
 /* Reads or creates (create = true) the 32-byte seed at path (mode 0600). */
 int archive_key_load(const char *path, bool create, uint8_t seed[32], char *err, size_t errcap);
+
+/* ---- pruning ---- */
+
+/* Prunes the entry bundles below index `below` (a multiple of 256, above what is pruned, below the
+ * latest checkpoint's size): records it in <dir>/pruned durably, refuses those bundles from now on
+ * and frees their space (*freed bytes). The caller has archived the operator's archive.prune leaf
+ * first. PW_EINVAL (err says why), PW_EIO. Any thread. */
+int archive_prune(struct archive *a, uint64_t below, uint64_t *freed, char *err, size_t errcap);
+/* The index below which entries were pruned (0: none). */
+uint64_t archive_pruned(struct archive *a);
+
+/* ---- the daily record ---- */
+
+/* The day (Beijing time, UTC+8) of a Unix ms time as YYYY-MM-DD. */
+void archive_day_of(int64_t ms, char out[11]);
+/* The daily record: the last checkpoint signed on each day, <dir>/daily/<YYYY-MM-DD>. Lists the
+ * days filed so far (one per line, oldest first) into out. */
+int archive_daily_list(const char *dir, struct pw_buf *out);
+/* The daily checkpoint of day (YYYY-MM-DD) into out. PW_ENOTFOUND, PW_EINVAL (not a date). */
+int archive_daily_read(const char *dir, const char *day, struct pw_buf *out);
+
+/* ---- beside the log (side.c) ---- */
+
+/* The log's directory. */
+const char *archive_dir(const struct archive *a);
+/* The command line's operator actions: writes one leaf durably into <dir>/spool (any process;
+ * the daemon appends it). PW_OK, PW_ETOOBIG (err says so), PW_EIO ... */
+int archive_spool_add(const char *dir, enum archive_kind kind, int64_t time_ms, const char *source,
+                      const void *bytes, size_t len, char *err, size_t errcap);
+/* Appends the spooled leaves in the order they were made, makes them durable (inline fsync) and
+ * removes their files; *taken = how many. Writer thread (or before the pipeline runs). */
+int archive_spool_drain(struct archive *a, size_t *taken);
+/* API tokens whose /write bodies are not archived (<dir>/write_exempt). */
+int archive_exempt_add(const char *dir, const char *token);
+struct archive_exempt;
+struct archive_exempt *archive_exempt_open(const char *dir);
+void archive_exempt_close(struct archive_exempt *x);
+/* Whether token is exempt; re-reads the file when it changed (any thread). */
+bool archive_exempt_has(struct archive_exempt *x, const char *token);
+/* A setting whose change is an operator action: when value differs from the one recorded in
+ * <dir>/settings (or none is), appends and syncs a leaf {"action":"setting.change",...,
+ * "detail":{"key","old","new"}} and records the value. Before the pipeline runs. */
+int archive_setting(struct archive *a, const char *key, const char *value, const char *source,
+                    bool *changed);
 
 #endif

@@ -11,17 +11,79 @@
 
 #include "base/err.h"
 
+#include <openssl/evp.h>
+#include <pthread.h>
 #include <sodium.h>
 #include <string.h>
 
-void archive_leaf_hash(const void *leaf, size_t len, uint8_t out[ARCHIVE_HASH])
+/* SHA-256 through OpenSSL's libcrypto, which uses the CPU's SHA extensions (SHA-NI) where there
+ * are some: on the development machine about 7.4 M node hashes/s against 2.3 M with libsodium's
+ * portable code, and 4.6 M against 1.1 M for a 200-byte leaf (bench/bench_archive.c prints both).
+ * One EVP context per thread, made on first use and freed when the thread ends; libsodium when
+ * libcrypto cannot give SHA-256 (it gives the same bytes). */
+static EVP_MD *sha_md;
+static pthread_key_t sha_key;
+static pthread_once_t sha_once = PTHREAD_ONCE_INIT;
+static __thread EVP_MD_CTX *sha_ctx;
+
+static void sha_ctx_free(void *c)
+{
+    EVP_MD_CTX_free(c);
+}
+
+static void sha_init(void)
+{
+    if (pthread_key_create(&sha_key, sha_ctx_free) == 0)
+        sha_md = EVP_MD_fetch(NULL, "SHA256", NULL);
+}
+
+/* SHA-256(a ‖ b) into out; false when libcrypto could not do it (out is then unchanged). */
+static bool sha_openssl(const void *a, size_t al, const void *b, size_t bl,
+                        uint8_t out[ARCHIVE_HASH])
+{
+    pthread_once(&sha_once, sha_init);
+    if (!sha_md)
+        return false;
+    if (!sha_ctx) {
+        sha_ctx = EVP_MD_CTX_new();
+        if (!sha_ctx)
+            return false;
+        pthread_setspecific(sha_key, sha_ctx);
+    }
+    unsigned int n = 0;
+    return EVP_DigestInit_ex2(sha_ctx, sha_md, NULL) == 1 &&
+           EVP_DigestUpdate(sha_ctx, a, al) == 1 &&
+           (bl == 0 || EVP_DigestUpdate(sha_ctx, b, bl) == 1) &&
+           EVP_DigestFinal_ex(sha_ctx, out, &n) == 1 && n == ARCHIVE_HASH;
+}
+
+static void sha_sodium(const void *a, size_t al, const void *b, size_t bl,
+                       uint8_t out[ARCHIVE_HASH])
 {
     crypto_hash_sha256_state st;
-    static const uint8_t zero = 0x00;
     crypto_hash_sha256_init(&st);
-    crypto_hash_sha256_update(&st, &zero, 1);
-    crypto_hash_sha256_update(&st, leaf, len);
+    crypto_hash_sha256_update(&st, a, al);
+    if (bl)
+        crypto_hash_sha256_update(&st, b, bl);
     crypto_hash_sha256_final(&st, out);
+}
+
+void archive_sha256_2(const void *a, size_t al, const void *b, size_t bl, uint8_t out[ARCHIVE_HASH])
+{
+    if (!sha_openssl(a, al, b, bl, out))
+        sha_sodium(a, al, b, bl, out);
+}
+
+void archive_sha256_sodium(const void *a, size_t al, const void *b, size_t bl,
+                           uint8_t out[ARCHIVE_HASH])
+{
+    sha_sodium(a, al, b, bl, out);
+}
+
+void archive_leaf_hash(const void *leaf, size_t len, uint8_t out[ARCHIVE_HASH])
+{
+    static const uint8_t zero = 0x00;
+    archive_sha256_2(&zero, 1, leaf, len, out);
 }
 
 void archive_node_hash(const uint8_t l[ARCHIVE_HASH], const uint8_t r[ARCHIVE_HASH],
@@ -31,7 +93,7 @@ void archive_node_hash(const uint8_t l[ARCHIVE_HASH], const uint8_t r[ARCHIVE_HA
     buf[0] = 0x01;
     memcpy(buf + 1, l, ARCHIVE_HASH);
     memcpy(buf + 1 + ARCHIVE_HASH, r, ARCHIVE_HASH);
-    crypto_hash_sha256(out, buf, sizeof buf);
+    archive_sha256_2(buf, sizeof buf, NULL, 0, out);
 }
 
 void archive_empty_root(uint8_t out[ARCHIVE_HASH])

@@ -14,12 +14,16 @@
  *   vkey          the verifier key string (for tools; a regulator uses their own copy).
  * The Ed25519 seed (32 bytes, mode 0600) lives outside the data directory (archive.key_file).
  *
- * Open: every entry is read and hashed, the hash files are compared with what the entries give
- * (missing or differing ranges rewritten, the excess cut), the root at every checkpoint's size is
- * compared with the checkpoint and each checkpoint's signature checked. A torn last entry or
- * checkpoint record (a crash mid-write; never acknowledged, never published) is cut off. A
- * mismatch is an integrity error: logged, counted, and signing stops for the life of the process
- * (a different root is never signed for a size already signed).
+ *   bundles       the entries-file offset of every bundle's first entry (uint64 BE); derived.
+ *   verified      the verified prefix (see "the verified prefix" below): a start re-hashes only
+ *                 what follows it.
+ *
+ * Open: every entry after the verified prefix is read and hashed, the hash files are compared with
+ * what the entries give (missing or differing ranges rewritten, the excess cut), the root at every
+ * checkpoint's size is compared with the checkpoint and each checkpoint's signature checked. A torn
+ * last entry or checkpoint record (a crash mid-write; never acknowledged, never published) is cut
+ * off. A mismatch is an integrity error: logged, counted, and signing stops for the life of the
+ * process (a different root is never signed for a size already signed).
  *
  * Threads: append/write/sync_prepare/sync_finish/checkpoint_maybe on the one writer thread;
  * sync_perform anywhere; readers anywhere (pread, and the small state under a->lock). */
@@ -62,8 +66,13 @@ struct archive {
     bool have_next;
     struct archive_key prev[8]; /* older keys whose checkpoints are accepted */
     size_t n_prev;
-    int fd_entries, fd_cps;
+    int fd_entries, fd_cps, fd_bundles;
     int fd_hash[MAX_LEVELS];
+    uint8_t state_key[32]; /* MACs the verified-prefix state (derived from the seed) */
+    char daily_day[16];    /* the day of the latest checkpoint (daily record) */
+    uint64_t pruned;       /* entry bundles below this index were pruned (under lock) */
+    bool prune_seen;       /* verify: the archive.prune record of `pruned` was found */
+    bool have_state_key;
     /* writer thread */
     struct archive_frontier f;
     struct pw_buf pend_entries;
@@ -71,7 +80,15 @@ struct archive {
     uint64_t entries_len;          /* bytes in the entries file */
     uint64_t hash_len[MAX_LEVELS]; /* bytes in each hash file */
     uint64_t cps_len;
-    uint64_t written; /* leaves written */
+    uint64_t latest_off;      /* offset of the latest checkpoint record in checkpoints */
+    size_t bundles_written;   /* bundle offsets stored in the bundles file */
+    uint64_t verified_prefix; /* leaves taken as verified at open (the state file) */
+    uint64_t rehashed;        /* leaves read and hashed at open */
+    uint64_t written;         /* leaves written */
+    /* the tree as written last: a write refused for lack of space rolls back to it */
+    struct archive_frontier f_written;
+    size_t bundles_at_written;
+    uint64_t hash_len_written[MAX_LEVELS];
     uint8_t written_root[ARCHIVE_HASH];
     uint64_t written_bytes;
     bool broken; /* a write failed: nothing more is stored or signed */
@@ -462,14 +479,14 @@ static void keep_checkpoint(struct archive *a, uint64_t size, const uint8_t root
     a->n_cps++;
 }
 
-/* Loads the checkpoint records (read in chunks: the file grows by one record every 10 s); a
- * torn last record is cut. */
-static int load_checkpoints(struct archive *a)
+/* Loads the checkpoint records from byte `start` (0, or the latest record of a verified prefix;
+ * read in chunks: the file grows by one record every 10 s); a torn last record is cut. */
+static int load_checkpoints(struct archive *a, uint64_t start)
 {
     struct stat st;
     if (fstat(a->fd_cps, &st) != 0)
         return pw_err_from_errno(errno);
-    uint64_t len = (uint64_t)st.st_size, off = 0;
+    uint64_t len = (uint64_t)st.st_size, off = start;
     if (len > MAX_CHECKPOINTS_FILE)
         return PW_ETOOBIG;
     char *buf = pw_xmalloc(SCAN_CHUNK + ARCHIVE_MAX_NOTE + 4);
@@ -518,6 +535,7 @@ static int load_checkpoints(struct archive *a)
             keep_checkpoint(a, cp.size, cp.root);
             pw_buf_reset(&a->latest);
             pw_buf_append(&a->latest, note, n);
+            a->latest_off = off;
             a->signed_size = cp.size;
             memcpy(a->signed_root, cp.root, ARCHIVE_HASH);
         }
@@ -538,13 +556,25 @@ static int load_checkpoints(struct archive *a)
     return rc;
 }
 
+/* verify: whether this leaf is the operator's archive.prune record of the pruned index */
+static void note_prune_record(struct archive *a, const uint8_t *leaf, size_t len)
+{
+    struct archive_leaf l;
+    char want[64];
+    int wl = snprintf(want, sizeof want, "\"below\":%" PRIu64 ",", a->pruned);
+    if (archive_leaf_decode(leaf, len, &l) == PW_OK && l.kind == ARCHIVE_KIND_OPERATOR &&
+        memmem(l.bytes, l.len, "\"action\":\"archive.prune\"", 24) &&
+        memmem(l.bytes, l.len, want, (size_t)wl))
+        a->prune_seen = true;
+}
+
 /* Reads and hashes every entry; a torn tail is cut. */
 static int scan_entries(struct archive *a)
 {
     struct stat st;
     if (fstat(a->fd_entries, &st) != 0)
         return pw_err_from_errno(errno);
-    uint64_t len = (uint64_t)st.st_size, off = 0;
+    uint64_t len = (uint64_t)st.st_size, off = a->entries_len; /* after a verified prefix */
     uint8_t *buf = pw_xmalloc(SCAN_CHUNK + ARCHIVE_MAX_ENTRY + 2);
     size_t have = 0, pos = 0; /* buffer holds file bytes [off - pos, off - pos + have) */
     int rc = PW_OK;
@@ -566,6 +596,9 @@ static int scan_entries(struct archive *a)
         if (have - pos < 2 + n)
             break;
         push_leaf(a, buf + pos + 2, n, off);
+        a->rehashed++;
+        if (a->verify_only && a->pruned && !a->prune_seen)
+            note_prune_record(a, buf + pos + 2, n);
         pos += 2 + n;
         off += 2 + n;
         check_checkpoints(a);
@@ -606,6 +639,8 @@ static void free_archive(struct archive *a)
         close(a->fd_entries);
     if (a->fd_cps >= 0)
         close(a->fd_cps);
+    if (a->fd_bundles >= 0)
+        close(a->fd_bundles);
     for (int l = 0; l < MAX_LEVELS; l++) {
         if (a->fd_hash[l] >= 0)
             close(a->fd_hash[l]);
@@ -618,7 +653,479 @@ static void free_archive(struct archive *a)
     free(a->bundle_off);
     free(a->cps);
     sodium_memzero(&a->key, sizeof a->key);
+    sodium_memzero(a->state_key, sizeof a->state_key);
     free(a);
+}
+
+/* ---- the verified prefix ----
+ *
+ * Re-hashing every entry at every start would take hours for a year of a park. So a start
+ * verifies what follows a prefix an earlier start (or a clean shutdown) left verified, recorded in
+ * <dir>/verified: its size V (always the size of a signed checkpoint), the entries' byte length at
+ * V, the offset of that checkpoint's record and the number of records up to it, and a keyed
+ * BLAKE2b MAC (key derived from the signing seed) so that an edited state file is not believed.
+ * With a valid state the open
+ *   - checks the signature of the checkpoint at V again and takes its root;
+ *   - recomputes the root at V from the stored hash tiles (the <= 64 complete subtrees V splits
+ *     into, folded from at most 128 stored hashes each) and compares it with that checkpoint;
+ *   - spot-checks entry bundles of the prefix (all of them up to SPOT_ALL bundles, else the last
+ * and SPOT_RANDOM random ones): every entry re-read and hashed against hashes.0, the bundle's
+ *     lengths ending exactly where the next begins, a full bundle folded against hashes.1;
+ *   - then reads and hashes only the entries after V, compares the root at each later checkpoint.
+ * Anything that does not match (a short file, a damaged tile, a changed entry in a checked bundle)
+ * drops the state and the open re-hashes everything as before, which repairs damaged tiles or
+ * reports the integrity error. `parkwatch archive verify` always re-hashes every entry. */
+
+#define SPOT_ALL 64
+#define SPOT_RANDOM 63
+#define STATE_MAGIC "parkwatch archive verified v1\n"
+
+struct vstate {
+    uint64_t size, bytes, cp_off;
+    size_t n_signed;
+};
+
+static int stored_subtree(void *ctx, int level, uint64_t index, uint8_t out[ARCHIVE_HASH]);
+static void mark_written(struct archive *a);
+
+/* The keys whose checkpoints this open accepts (current, next, previous): a prefix verified under
+ * another set is checked again. */
+static void keys_print(const struct archive *a, char hex[17])
+{
+    crypto_generichash_state st;
+    uint8_t h[8];
+    crypto_generichash_init(&st, NULL, 0, sizeof h);
+    crypto_generichash_update(&st, a->key.pk, 32);
+    if (a->have_next)
+        crypto_generichash_update(&st, a->next.pk, 32);
+    for (size_t i = 0; i < a->n_prev; i++)
+        crypto_generichash_update(&st, a->prev[i].pk, 32);
+    crypto_generichash_final(&st, h, sizeof h);
+    sodium_bin2hex(hex, 17, h, sizeof h);
+}
+
+static void state_mac(const struct archive *a, const char *text, size_t len, char hex[65])
+{
+    uint8_t mac[32];
+    crypto_generichash(mac, sizeof mac, (const uint8_t *)text, len, a->state_key,
+                       sizeof a->state_key);
+    sodium_bin2hex(hex, 65, mac, sizeof mac);
+}
+
+/* Records V = the signed size (which must be durable with its hash tiles): the hash files and
+ * the bundle index are fsync'd first, so a state never points at tiles the disk does not hold. */
+static int save_verified(struct archive *a, uint64_t size, uint64_t bytes)
+{
+    if (!a->have_state_key || a->verify_only || a->opt.read_only || !a->integrity_ok || a->broken ||
+        !a->latest.len || a->signed_size != size)
+        return PW_OK;
+    if (a->opt.fsync) {
+        for (int l = 0; l < MAX_LEVELS; l++)
+            if (a->fd_hash[l] >= 0 && a->hash_len[l] && fdatasync(a->fd_hash[l]) != 0)
+                return pw_err_from_errno(errno);
+        if (fdatasync(a->fd_bundles) != 0)
+            return pw_err_from_errno(errno);
+    }
+    char text[512], hex[65], path[4200], keys[17];
+    keys_print(a, keys);
+    int n = snprintf(text, sizeof text,
+                     STATE_MAGIC "size %" PRIu64 "\nbytes %" PRIu64 "\ncheckpoint %" PRIu64
+                                 "\ncheckpoints %zu\nkeys %s\n",
+                     size, bytes, a->latest_off, a->n_signed, keys);
+    state_mac(a, text, (size_t)n, hex);
+    n += snprintf(text + n, sizeof text - (size_t)n, "mac %s\n", hex);
+    snprintf(path, sizeof path, "%s/verified", a->dir);
+    return pw_file_replace(path, text, (size_t)n);
+}
+
+static bool state_u64(const char **p, const char *key, uint64_t *out)
+{
+    size_t kl = strlen(key);
+    if (strncmp(*p, key, kl) != 0 || (*p)[kl] != ' ')
+        return false;
+    char *end;
+    errno = 0;
+    unsigned long long v = strtoull(*p + kl + 1, &end, 10);
+    if (errno || *end != '\n' || end == *p + kl + 1)
+        return false;
+    *out = v;
+    *p = end + 1;
+    return true;
+}
+
+/* Reads and authenticates <dir>/verified. false: no (usable) state. */
+static bool load_state(struct archive *a, struct vstate *vs)
+{
+    char path[4200], *data = NULL;
+    size_t len = 0;
+    snprintf(path, sizeof path, "%s/verified", a->dir);
+    if (!a->have_state_key || pw_file_read(path, 1024, &data, &len) != PW_OK)
+        return false;
+    bool ok = false;
+    const char *p = data, *mac = strstr(data, "mac ");
+    uint64_t ns = 0;
+    char hex[65];
+    if (!mac || strncmp(p, STATE_MAGIC, strlen(STATE_MAGIC)) != 0)
+        goto out;
+    state_mac(a, data, (size_t)(mac - data), hex);
+    if (len - (size_t)(mac - data) != 4 + 64 + 1 || sodium_memcmp(mac + 4, hex, 64) != 0) {
+        PW_LOG_WARN("archive", "verified-prefix state does not authenticate; checking every entry",
+                    "path=%s", path);
+        goto out;
+    }
+    p += strlen(STATE_MAGIC);
+    char keys[17];
+    keys_print(a, keys);
+    ok = state_u64(&p, "size", &vs->size) && state_u64(&p, "bytes", &vs->bytes) &&
+         state_u64(&p, "checkpoint", &vs->cp_off) && state_u64(&p, "checkpoints", &ns) &&
+         strncmp(p, "keys ", 5) == 0 && strncmp(p + 5, keys, 16) == 0 && p[21] == '\n' &&
+         p + 22 == mac && ns > 0 && ns < SIZE_MAX;
+    if (!ok)
+        PW_LOG_INFO("archive",
+                    "verified-prefix state is for other keys or malformed; checking "
+                    "every entry",
+                    "path=%s", path);
+    vs->n_signed = (size_t)ns;
+out:
+    free(data);
+    return ok;
+}
+
+static uint64_t be64(const uint8_t *p)
+{
+    uint64_t v = 0;
+    for (int i = 0; i < 8; i++)
+        v = v << 8 | p[i];
+    return v;
+}
+
+/* Spot check of bundle n of the prefix [0, V) whose entries end at byte B. */
+static bool spot_bundle(struct archive *a, uint64_t n, uint64_t V, uint64_t B, uint8_t **buf,
+                        size_t *cap)
+{
+    uint64_t start = a->bundle_off[n], end = n + 1 < a->n_bundles ? a->bundle_off[n + 1] : B;
+    uint64_t first = n * ARCHIVE_TILE_WIDTH;
+    unsigned w = archive_tile_width(-1, n, V);
+    if (end <= start || end - start > (uint64_t)w * (2 + ARCHIVE_MAX_ENTRY))
+        return false;
+    size_t len = (size_t)(end - start);
+    if (len > *cap) {
+        *buf = pw_xrealloc(*buf, len);
+        *cap = len;
+    }
+    uint8_t hs[ARCHIVE_TILE_WIDTH][ARCHIVE_HASH];
+    if (pread_full(a->fd_entries, *buf, len, start) != PW_OK ||
+        pread_full(a->fd_hash[0], hs, (size_t)w * ARCHIVE_HASH, first * ARCHIVE_HASH) != PW_OK)
+        return false;
+    size_t p = 0;
+    for (unsigned i = 0; i < w; i++) {
+        if (p + 2 > len)
+            return false;
+        size_t el = (size_t)(*buf)[p] << 8 | (*buf)[p + 1];
+        if (p + 2 + el > len)
+            return false;
+        uint8_t lh[ARCHIVE_HASH];
+        archive_leaf_hash(*buf + p + 2, el, lh);
+        a->rehashed++;
+        if (sodium_memcmp(lh, hs[i], ARCHIVE_HASH) != 0)
+            return false;
+        p += 2 + el;
+    }
+    if (p != len)
+        return false;
+    if (w == ARCHIVE_TILE_WIDTH) {
+        uint8_t up[ARCHIVE_HASH], stored[ARCHIVE_HASH];
+        for (size_t c = ARCHIVE_TILE_WIDTH; c > 1; c /= 2)
+            for (size_t i = 0; i < c / 2; i++)
+                archive_node_hash(hs[2 * i], hs[2 * i + 1], hs[i]);
+        memcpy(up, hs[0], ARCHIVE_HASH);
+        if (a->fd_hash[1] < 0 ||
+            pread_full(a->fd_hash[1], stored, ARCHIVE_HASH, n * ARCHIVE_HASH) != PW_OK ||
+            sodium_memcmp(up, stored, ARCHIVE_HASH) != 0)
+            return false;
+    }
+    return true;
+}
+
+/* Takes the verified prefix of vs when everything about it checks out (see above); otherwise
+ * leaves a as a fresh open (nothing loaded) and returns false. */
+static bool take_prefix(struct archive *a, const struct vstate *vs)
+{
+    uint64_t V = vs->size, B = vs->bytes;
+    const char *why = NULL;
+    struct stat st;
+    uint8_t *buf = NULL;
+    size_t cap = 0;
+    struct archive_checkpoint cp;
+    if (V == 0 || V <= a->pruned)
+        return false; /* (an open from the pruned index reads what follows it) */
+    /* the checkpoint at V: its record, its signature, its size */
+    uint8_t h4[4];
+    char *note = NULL;
+    size_t tl = 0;
+    char err[128];
+    if (pread_full(a->fd_cps, h4, 4, vs->cp_off) != PW_OK) {
+        why = "the checkpoint record it names is missing";
+        goto fail;
+    }
+    uint32_t nl = (uint32_t)h4[0] << 24 | (uint32_t)h4[1] << 16 | (uint32_t)h4[2] << 8 | h4[3];
+    note = pw_xmalloc(ARCHIVE_MAX_NOTE + 1);
+    if (nl > ARCHIVE_MAX_NOTE || pread_full(a->fd_cps, note, nl, vs->cp_off + 4) != PW_OK ||
+        note_verify_any(a, note, nl, &tl) != PW_OK ||
+        archive_checkpoint_parse(note, tl, &cp, err, sizeof err) != PW_OK || cp.size != V ||
+        strcmp(cp.origin, a->key.name) != 0) {
+        why = "the checkpoint record it names does not verify";
+        goto fail;
+    }
+    /* the files hold at least the prefix */
+    uint64_t nb = (V + ARCHIVE_TILE_WIDTH - 1) / ARCHIVE_TILE_WIDTH;
+    if (fstat(a->fd_entries, &st) != 0 || (uint64_t)st.st_size < B) {
+        why = "the entries file is shorter than the prefix";
+        goto fail;
+    }
+    for (int l = 0; l < MAX_LEVELS && (V >> (8 * l)); l++)
+        if (a->fd_hash[l] < 0 || fstat(a->fd_hash[l], &st) != 0 ||
+            (uint64_t)st.st_size < (V >> (8 * l)) * ARCHIVE_HASH) {
+            why = "a hash file is shorter than the prefix";
+            goto fail;
+        }
+    if (fstat(a->fd_bundles, &st) != 0 || (uint64_t)st.st_size < nb * 8 || nb > SIZE_MAX / 8) {
+        why = "the bundle index is shorter than the prefix";
+        goto fail;
+    }
+    /* the bundle offsets: start at 0, increase, end before B */
+    a->cap_bundles = a->n_bundles = (size_t)nb;
+    a->bundle_off = pw_xrealloc(a->bundle_off, (size_t)nb * sizeof *a->bundle_off);
+    uint8_t *raw = pw_xmalloc((size_t)nb * 8);
+    int rc = pread_full(a->fd_bundles, raw, (size_t)nb * 8, 0);
+    for (size_t i = 0; rc == PW_OK && i < nb; i++) {
+        a->bundle_off[i] = be64(raw + 8 * i);
+        if ((i == 0 && a->bundle_off[0] != 0) || (i && a->bundle_off[i] <= a->bundle_off[i - 1]) ||
+            a->bundle_off[i] >= B)
+            rc = PW_ECORRUPT;
+    }
+    free(raw);
+    if (rc != PW_OK) {
+        why = "the bundle index does not agree with the entries";
+        goto fail;
+    }
+    /* the root at V from the stored tiles */
+    archive_frontier_init(&a->f);
+    for (int k = 0; k < 64; k++)
+        if (V >> k & 1 && stored_subtree(a, k, (V >> k) - 1, a->f.h[k]) != PW_OK) {
+            why = "a hash tile of the prefix cannot be read";
+            goto fail;
+        }
+    a->f.size = V;
+    uint8_t root[ARCHIVE_HASH];
+    archive_frontier_root(&a->f, root);
+    if (sodium_memcmp(root, cp.root, ARCHIVE_HASH) != 0) {
+        why = "the stored hash tiles give another root than the checkpoint signed for it";
+        goto fail;
+    }
+    /* spot checks */
+    a->rehashed = 0;
+    uint64_t kept = a->pruned / ARCHIVE_TILE_WIDTH; /* the bundles below were pruned */
+    if (nb - kept <= SPOT_ALL) {
+        for (uint64_t n = kept; n < nb; n++)
+            if (!spot_bundle(a, n, V, B, &buf, &cap)) {
+                why = "a spot-checked entry bundle differs from its hashes";
+                goto fail;
+            }
+    } else {
+        if (!spot_bundle(a, nb - 1, V, B, &buf, &cap))
+            why = "a spot-checked entry bundle differs from its hashes";
+        for (int i = 0; !why && i < SPOT_RANDOM; i++) {
+            uint64_t n = kept + ((uint64_t)randombytes_random() << 32 | randombytes_random()) %
+                                    (nb - 1 - kept);
+            if (!spot_bundle(a, n, V, B, &buf, &cap))
+                why = "a spot-checked entry bundle differs from its hashes";
+        }
+        if (why)
+            goto fail;
+    }
+    for (int l = 0; l < MAX_LEVELS; l++)
+        a->hash_len[l] = (V >> (8 * l)) * ARCHIVE_HASH;
+    a->entries_len = B;
+    a->bundles_written = (size_t)nb;
+    a->verified_prefix = V;
+    free(buf);
+    free(note);
+    return true;
+fail:
+    PW_LOG_WARN("archive", "verified prefix not taken; checking every entry",
+                "size=%" PRIu64 " reason=\"%s\"", V, why ? why : "");
+    archive_frontier_init(&a->f);
+    a->n_bundles = 0;
+    a->rehashed = 0;
+    free(buf);
+    free(note);
+    return false;
+}
+
+/* Writes the bundle offsets not yet in the bundles file (writer thread). */
+static int write_bundles(struct archive *a)
+{
+    if (a->bundles_written >= a->n_bundles)
+        return PW_OK;
+    size_t n = a->n_bundles - a->bundles_written;
+    uint8_t *raw = pw_xmalloc(n * 8);
+    for (size_t i = 0; i < n; i++) {
+        uint64_t v = a->bundle_off[a->bundles_written + i];
+        for (int b = 0; b < 8; b++)
+            raw[8 * i + (size_t)b] = (uint8_t)(v >> (56 - 8 * b));
+    }
+    int rc = pwrite_io(a->opt.io, a->fd_bundles, raw, n * 8, (uint64_t)a->bundles_written * 8);
+    free(raw);
+    if (rc == PW_OK)
+        a->bundles_written = a->n_bundles;
+    return rc;
+}
+
+uint64_t archive_open_rehashed(const struct archive *a)
+{
+    return a->rehashed;
+}
+
+uint64_t archive_open_verified_prefix(const struct archive *a)
+{
+    return a->verified_prefix;
+}
+
+/* ---- pruning ----
+ *
+ * Entry bundles below a minimum index may be pruned (c2sp.org/tlog-tiles): the tree and every hash
+ * tile stay, the entries below are removed from the entries file (a hole punched) and refused when
+ * asked for. <dir>/pruned holds "below N\n", written durably after the operator's archive.prune
+ * leaf and before anything is removed. An open then takes the tree below N from the stored hash
+ * tiles (it cannot re-hash entries that are gone) and reads the entries from N on. */
+
+static uint64_t load_pruned(struct archive *a)
+{
+    char path[4200], *data = NULL;
+    size_t len = 0;
+    uint64_t n = 0;
+    snprintf(path, sizeof path, "%s/pruned", a->dir);
+    if (pw_file_read(path, 64, &data, &len) != PW_OK)
+        return 0;
+    const char *p = data;
+    if (!state_u64(&p, "below", &n) || n % ARCHIVE_TILE_WIDTH != 0)
+        n = 0;
+    free(data);
+    return n;
+}
+
+/* Frees the space of the entries below the pruned index (idempotent). */
+static uint64_t punch_pruned(struct archive *a)
+{
+    pthread_mutex_lock(&a->lock);
+    size_t nb = (size_t)(a->pruned / ARCHIVE_TILE_WIDTH);
+    uint64_t end = nb < a->n_bundles ? a->bundle_off[nb] : 0;
+    pthread_mutex_unlock(&a->lock);
+    if (!end || a->opt.read_only || a->verify_only)
+        return 0;
+    if (fallocate(a->fd_entries, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 0, (off_t)end) != 0) {
+        PW_LOG_WARN("archive", "pruned entries refused, but their space not freed", "err=%s",
+                    strerror(errno));
+        return 0;
+    }
+    return end;
+}
+
+/* The open's starting point below the pruned index P: the tree from the stored tiles, the bundle
+ * offsets from the bundle index, the entries from bundle P/256 on. Checkpoints below P are
+ * checked against the tiles (their entries are gone). */
+static int prune_setup(struct archive *a, char *why, size_t cap)
+{
+    uint64_t P = a->pruned, nb = P / ARCHIVE_TILE_WIDTH;
+    struct stat st;
+    if (a->fd_bundles < 0 || fstat(a->fd_bundles, &st) != 0 ||
+        (uint64_t)st.st_size < (nb + 1) * 8) {
+        snprintf(why, cap, "the bundle index does not reach the pruned index %" PRIu64, P);
+        return PW_ECORRUPT;
+    }
+    uint8_t *raw = pw_xmalloc((size_t)(nb + 1) * 8);
+    int rc = pread_full(a->fd_bundles, raw, (size_t)(nb + 1) * 8, 0);
+    if (rc == PW_OK) {
+        a->cap_bundles = (size_t)nb + 1;
+        a->bundle_off = pw_xrealloc(a->bundle_off, a->cap_bundles * sizeof *a->bundle_off);
+        for (size_t i = 0; i < nb; i++)
+            a->bundle_off[i] = be64(raw + 8 * i);
+        a->n_bundles = (size_t)nb;
+        a->entries_len = be64(raw + 8 * nb);
+    }
+    free(raw);
+    archive_frontier_init(&a->f);
+    for (int k = 0; rc == PW_OK && k < 64; k++)
+        if (P >> k & 1)
+            rc = stored_subtree(a, k, (P >> k) - 1, a->f.h[k]);
+    if (rc != PW_OK) {
+        snprintf(why, cap, "the hash tiles below the pruned index %" PRIu64 " cannot be read", P);
+        return PW_ECORRUPT;
+    }
+    a->f.size = P;
+    for (int l = 0; l < MAX_LEVELS; l++)
+        a->hash_len[l] = (P >> (8 * l)) * ARCHIVE_HASH;
+    a->bundles_written = (size_t)nb;
+    /* checkpoints (and --from) below P: against the tiles */
+    while (a->next_cp < a->n_cps && a->cps[a->next_cp].size < P) {
+        uint8_t root[ARCHIVE_HASH];
+        if (archive_root_from(stored_subtree, a, a->cps[a->next_cp].size, root) != PW_OK ||
+            sodium_memcmp(root, a->cps[a->next_cp].root, ARCHIVE_HASH) != 0)
+            integrity_error(a,
+                            "the stored hash tiles give another root at size %" PRIu64
+                            " (below the pruned index) than the checkpoint signed for it",
+                            a->cps[a->next_cp].size);
+        a->next_cp++;
+    }
+    if (a->has_from && !a->from_seen && a->from.size < P) {
+        uint8_t root[ARCHIVE_HASH];
+        a->from_seen = true;
+        if (archive_root_from(stored_subtree, a, a->from.size, root) != PW_OK ||
+            sodium_memcmp(root, a->from.root, ARCHIVE_HASH) != 0)
+            integrity_error(a,
+                            "the stored tiles give another root at size %" PRIu64
+                            " than the checkpoint given with --from (the log was rewritten)",
+                            a->from.size);
+    }
+    return PW_OK;
+}
+
+int archive_prune(struct archive *a, uint64_t below, uint64_t *freed, char *err, size_t errcap)
+{
+    pthread_mutex_lock(&a->lock);
+    uint64_t size = a->latest.len ? a->signed_size : 0, have = a->pruned;
+    pthread_mutex_unlock(&a->lock);
+    *freed = 0;
+    if (below % ARCHIVE_TILE_WIDTH != 0 || below <= have || below >= size) {
+        seterr(err, errcap,
+               "below: a multiple of 256 above the pruned index %" PRIu64
+               " and below the latest checkpoint's size %" PRIu64,
+               have, size);
+        return PW_EINVAL;
+    }
+    char path[4200], text[64];
+    snprintf(path, sizeof path, "%s/pruned", a->dir);
+    int n = snprintf(text, sizeof text, "below %" PRIu64 "\n", below);
+    int rc = pw_file_replace(path, text, (size_t)n);
+    if (rc != PW_OK) {
+        seterr(err, errcap, "cannot write %s: %s", path, pw_strerror(rc));
+        return rc;
+    }
+    pthread_mutex_lock(&a->lock);
+    a->pruned = below;
+    pthread_mutex_unlock(&a->lock);
+    *freed = punch_pruned(a);
+    PW_LOG_INFO("archive", "entries pruned", "below=%" PRIu64 " bytes=%" PRIu64, below, *freed);
+    return PW_OK;
+}
+
+uint64_t archive_pruned(struct archive *a)
+{
+    pthread_mutex_lock(&a->lock);
+    uint64_t p = a->pruned;
+    pthread_mutex_unlock(&a->lock);
+    return p;
 }
 
 /* Once per next key: a leaf recording the rotation (kind archive; "key-rotation v1\nold
@@ -673,7 +1180,7 @@ static int open_common(const struct archive_opts *o, const char *vkey, bool veri
         a->has_from = true;
         a->from = *from;
     }
-    a->fd_entries = a->fd_cps = -1;
+    a->fd_entries = a->fd_cps = a->fd_bundles = -1;
     for (int l = 0; l < MAX_LEVELS; l++) {
         a->fd_hash[l] = -1;
         pw_buf_init(&a->pend_hash[l], 0);
@@ -707,6 +1214,10 @@ static int open_common(const struct archive_opts *o, const char *vkey, bool veri
         if (rc == PW_OK) {
             const char *name = o->origin ? o->origin : "";
             rc = archive_key_from_seed(&a->key, name, seed);
+            static const char ctx[] = "parkwatch archive verified-prefix state v1";
+            crypto_generichash(a->state_key, sizeof a->state_key, (const uint8_t *)ctx,
+                               sizeof ctx - 1, seed, sizeof seed);
+            a->have_state_key = true;
             sodium_memzero(seed, sizeof seed);
             if (rc != PW_OK) {
                 seterr(err, errcap, "archive origin '%s' is not a valid key name", name);
@@ -761,11 +1272,34 @@ static int open_common(const struct archive_opts *o, const char *vkey, bool veri
             goto fail;
         }
     }
-    if (a->fd_cps >= 0 && (rc = load_checkpoints(a)) != PW_OK) {
-        seterr(err, errcap, "archive: cannot read the checkpoints: %s", pw_strerror(rc));
+    if ((rc = open_file(a, "bundles", &a->fd_bundles, ro)) != PW_OK) {
+        seterr(err, errcap, "archive: cannot open %s/bundles", a->dir);
         goto fail;
     }
     int64_t t0 = pw_mono_ns();
+    /* a start checks only what follows the prefix an earlier one verified */
+    struct vstate vs;
+    a->pruned = load_pruned(a);
+    bool have_state = !ro && a->fd_cps >= 0 && load_state(a, &vs);
+    bool prefix = have_state && take_prefix(a, &vs);
+    if (prefix)
+        a->n_signed = vs.n_signed - 1;
+    if (a->fd_cps >= 0 && (rc = load_checkpoints(a, prefix ? vs.cp_off : 0)) != PW_OK) {
+        seterr(err, errcap, "archive: cannot read the checkpoints: %s", pw_strerror(rc));
+        goto fail;
+    }
+    /* the checkpoints file only grows: fewer records than a start verified means some were removed
+     * (and a different root could be signed for a size signed before) */
+    if (have_state && !prefix && a->n_signed < vs.n_signed)
+        integrity_error(a,
+                        "the checkpoints file holds %zu checkpoints, fewer than the %zu an earlier "
+                        "start verified (checkpoints were removed)",
+                        a->n_signed, vs.n_signed);
+    char pwhy[256];
+    if (!prefix && a->pruned && (rc = prune_setup(a, pwhy, sizeof pwhy)) != PW_OK) {
+        seterr(err, errcap, "archive: pruned below %" PRIu64 ", but %s", a->pruned, pwhy);
+        goto fail;
+    }
     if ((rc = scan_entries(a)) != PW_OK) {
         seterr(err, errcap, "archive: cannot read the entries: %s", pw_strerror(rc));
         goto fail;
@@ -776,11 +1310,18 @@ static int open_common(const struct archive_opts *o, const char *vkey, bool veri
                     a->dir);
         archive_frontier_init(&a->f);
         a->n_bundles = 0;
+        a->bundles_written = 0;
+        a->entries_len = 0;
+        a->verified_prefix = 0;
         a->next_cp = 0;
         for (int l = 0; l < MAX_LEVELS; l++)
             a->hash_len[l] = 0;
         a->repair = true;
         a->bad_tile = false;
+        if (a->pruned && (rc = prune_setup(a, pwhy, sizeof pwhy)) != PW_OK) {
+            seterr(err, errcap, "archive: pruned below %" PRIu64 ", but %s", a->pruned, pwhy);
+            goto fail;
+        }
         if ((rc = scan_entries(a)) != PW_OK) {
             seterr(err, errcap, "archive: cannot read the entries: %s", pw_strerror(rc));
             goto fail;
@@ -813,6 +1354,12 @@ static int open_common(const struct archive_opts *o, const char *vkey, bool veri
                 seterr(err, errcap, "archive: cannot trim hashes.%d", l);
                 goto fail;
             }
+        if ((rc = write_bundles(a)) != PW_OK ||
+            ftruncate(a->fd_bundles, (off_t)a->n_bundles * 8) != 0) {
+            rc = rc != PW_OK ? rc : pw_err_from_errno(errno);
+            seterr(err, errcap, "archive: cannot write %s/bundles", a->dir);
+            goto fail;
+        }
         char vk[300], path[4200];
         archive_vkey_format(&a->key, vk, sizeof vk);
         size_t vl = strlen(vk);
@@ -825,22 +1372,36 @@ static int open_common(const struct archive_opts *o, const char *vkey, bool veri
     }
     a->written = a->durable = a->f.size;
     a->written_bytes = a->durable_bytes = a->entries_len;
+    mark_written(a);
     archive_frontier_root(&a->f, a->written_root);
     memcpy(a->durable_root, a->written_root, ARCHIVE_HASH);
     pw_gauge_set(m_size, a->signed_size);
     if (!verify_only)
         PW_LOG_INFO("archive", "open",
                     "dir=%s leaves=%" PRIu64 " checkpoints=%zu signed=%" PRIu64
-                    " integrity=%s ms=%lld",
-                    a->dir, a->f.size, a->n_signed, a->signed_size,
+                    " verified_prefix=%" PRIu64 " rehashed=%" PRIu64 " integrity=%s ms=%lld",
+                    a->dir, a->f.size, a->n_signed, a->signed_size, a->verified_prefix, a->rehashed,
                     a->integrity_ok ? "ok" : "BROKEN", (long long)((pw_mono_ns() - t0) / 1000000));
     if (!ro && a->have_next && a->integrity_ok && (rc = log_rotation(a)) != PW_OK) {
         seterr(err, errcap, "archive: cannot log the key rotation: %s", pw_strerror(rc));
         goto fail;
     }
+    if (!ro && a->pruned)
+        (void)punch_pruned(a);
+    /* the command line's actions taken while the daemon was down */
+    size_t spooled = 0;
+    if (!ro && (rc = archive_spool_drain(a, &spooled)) != PW_OK) {
+        seterr(err, errcap, "archive: cannot append the spooled actions: %s", pw_strerror(rc));
+        goto fail;
+    }
     /* what was recovered is durable: sign it now (the first start signs the empty tree) */
     if (!ro && a->integrity_ok && (!a->latest.len || a->f.size > a->signed_size))
         (void)archive_checkpoint_maybe(a, pw_now_ms(), true);
+    /* what this start verified is the next start's prefix */
+    if (!ro && a->integrity_ok && a->signed_size == a->f.size &&
+        save_verified(a, a->f.size, a->entries_len) != PW_OK)
+        PW_LOG_WARN("archive", "verified-prefix state not stored (the next start checks more)",
+                    "dir=%s", a->dir);
     *out = a;
     return PW_OK;
 fail:
@@ -866,6 +1427,10 @@ void archive_close(struct archive *a)
             }
             if (a->durable > a->signed_size)
                 archive_checkpoint_maybe(a, pw_now_ms(), true);
+            /* what this process appended, synced and signed itself is the next start's
+             * prefix (archive verify still re-hashes it) */
+            if (a->integrity_ok && a->signed_size == a->durable && a->written == a->durable)
+                (void)save_verified(a, a->durable, a->durable_bytes);
         }
     }
     free_archive(a);
@@ -897,6 +1462,33 @@ int64_t archive_append(struct archive *a, const void *leaf, size_t len)
     return archive_append_hashed(a, leaf, len, lh);
 }
 
+/* Remembers the tree as written (the point a refused write rolls back to). */
+static void mark_written(struct archive *a)
+{
+    a->f_written = a->f;
+    a->bundles_at_written = a->n_bundles;
+    memcpy(a->hash_len_written, a->hash_len, sizeof a->hash_len);
+}
+
+/* A write refused for lack of space (nothing was fsync'd, so nothing is lost): the leaves
+ * appended since the last write are dropped, as if never appended; their batches fail and are
+ * resent. Later writes go to the same offsets. */
+static void rollback_unwritten(struct archive *a)
+{
+    a->f = a->f_written;
+    pthread_mutex_lock(&a->lock);
+    a->n_bundles = a->bundles_at_written;
+    pthread_mutex_unlock(&a->lock);
+    if (a->bundles_written > a->n_bundles)
+        a->bundles_written = a->n_bundles;
+    memcpy(a->hash_len, a->hash_len_written, sizeof a->hash_len);
+    pw_buf_reset(&a->pend_entries);
+    for (int l = 0; l < MAX_LEVELS; l++)
+        pw_buf_reset(&a->pend_hash[l]);
+    if (ftruncate(a->fd_entries, (off_t)a->entries_len) != 0)
+        PW_LOG_WARN("archive", "cannot cut a refused write", "err=%s", strerror(errno));
+}
+
 int archive_write(struct archive *a)
 {
     if (a->broken)
@@ -905,6 +1497,8 @@ int archive_write(struct archive *a)
         return PW_OK;
     int rc = pwrite_io(a->opt.io, a->fd_entries, a->pend_entries.data, a->pend_entries.len,
                        a->entries_len);
+    if (rc == PW_OK)
+        rc = write_bundles(a);
     for (int l = 0; rc == PW_OK && l < MAX_LEVELS; l++) {
         if (a->pend_hash[l].len == 0)
             continue;
@@ -912,6 +1506,13 @@ int archive_write(struct archive *a)
                        a->hash_len[l]);
         a->hash_len[l] += a->pend_hash[l].len;
         pw_buf_reset(&a->pend_hash[l]);
+    }
+    if (rc == PW_ENOSPC) {
+        pw_counter_add(m_errors, 1);
+        PW_LOG_ERROR("archive", "write refused for lack of space; its leaves are not stored",
+                     "dir=%s leaves=%" PRIu64, a->dir, a->f.size - a->written);
+        rollback_unwritten(a);
+        return rc;
     }
     if (rc != PW_OK) {
         a->broken = true;
@@ -930,6 +1531,7 @@ int archive_write(struct archive *a)
     a->written = a->f.size;
     a->written_bytes = a->entries_len;
     archive_frontier_root(&a->f, a->written_root);
+    mark_written(a);
     if (!a->opt.fsync) {
         pthread_mutex_lock(&a->lock);
         a->durable = a->written;
@@ -943,6 +1545,11 @@ int archive_write(struct archive *a)
 uint64_t archive_written(const struct archive *a)
 {
     return a->written;
+}
+
+uint64_t archive_appended(const struct archive *a)
+{
+    return a->f.size;
 }
 
 uint64_t archive_durable(const struct archive *a)
@@ -997,6 +1604,71 @@ int archive_sync_finish(struct archive *a, const struct archive_sync_ticket *t)
     return PW_OK;
 }
 
+/* ---- the daily record ----
+ *
+ * The last checkpoint signed on each day (Beijing time, UTC+8, the park's legal day) is kept as
+ * <dir>/daily/<YYYY-MM-DD>, the signed note exactly: a regulator fetches it (GET
+ * /archive/daily/<date>) or receives it in the 备案包, and once they hold it the log cannot be
+ * rewritten below it unnoticed. <dir>/daily/day names the day of the latest checkpoint; the first
+ * checkpoint signed on a later day files the latest one under that day. */
+
+#define DAY_OFFSET_MS (8 * 3600 * 1000LL)
+
+void archive_day_of(int64_t ms, char out[11])
+{
+    int64_t days = (ms + DAY_OFFSET_MS) / 86400000LL;
+    if ((ms + DAY_OFFSET_MS) % 86400000LL < 0)
+        days--;
+    /* civil from days (Howard Hinnant) */
+    int64_t z = days + 719468, era = (z >= 0 ? z : z - 146096) / 146097;
+    int64_t doe = z - era * 146097;
+    int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+    int64_t y = yoe + era * 400, doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    int64_t mp = (5 * doy + 2) / 153, d = doy - (153 * mp + 2) / 5 + 1;
+    int64_t m = mp < 10 ? mp + 3 : mp - 9;
+    if (m <= 2)
+        y++;
+    char tmp[40];
+    snprintf(tmp, sizeof tmp, "%04d-%02d-%02d", (int)(y % 10000), (int)m, (int)d);
+    memcpy(out, tmp, 10);
+    out[10] = '\0';
+}
+
+/* Before a checkpoint is signed at now_ms: files the latest one under its day when now_ms is on a
+ * later day. Errors are logged, never fatal (the checkpoints file holds every checkpoint). */
+static void daily_roll(struct archive *a, int64_t now_ms)
+{
+    char dir[4200], path[4300], today[11], *have = NULL;
+    size_t hl = 0;
+    archive_day_of(now_ms, today);
+    snprintf(dir, sizeof dir, "%s/daily", a->dir);
+    snprintf(path, sizeof path, "%s/day", dir);
+    if (a->daily_day[0] && strcmp(a->daily_day, today) == 0)
+        return;
+    if (!a->daily_day[0] && pw_file_read(path, 64, &have, &hl) == PW_OK) {
+        snprintf(a->daily_day, sizeof a->daily_day, "%.10s", have);
+        free(have);
+        if (strcmp(a->daily_day, today) == 0)
+            return;
+    }
+    int rc = pw_mkdir_p(dir);
+    if (rc == PW_OK && a->daily_day[0] && a->latest.len) {
+        char rec[4300];
+        snprintf(rec, sizeof rec, "%s/%s", dir, a->daily_day);
+        rc = pw_file_replace(rec, a->latest.data, a->latest.len);
+        if (rc == PW_OK)
+            PW_LOG_INFO("archive", "daily checkpoint filed", "day=%s size=%" PRIu64, a->daily_day,
+                        a->signed_size);
+    }
+    if (rc == PW_OK)
+        rc = pw_file_replace(path, today, 10);
+    if (rc != PW_OK) {
+        PW_LOG_WARN("archive", "daily checkpoint not filed", "err=%s", pw_errname(rc));
+        return;
+    }
+    snprintf(a->daily_day, sizeof a->daily_day, "%s", today);
+}
+
 int archive_checkpoint_maybe(struct archive *a, int64_t now_ms, bool force)
 {
     if (!a->integrity_ok || a->broken)
@@ -1018,6 +1690,7 @@ int archive_checkpoint_maybe(struct archive *a, int64_t now_ms, bool force)
         integrity_error(a, "refusing to sign another root for size %" PRIu64, size);
         return PW_ECONFLICT;
     }
+    daily_roll(a, a->opt.day_ms ? a->opt.day_ms(now_ms) : now_ms);
     struct archive_checkpoint cp = {.size = size};
     snprintf(cp.origin, sizeof cp.origin, "%s", a->key.name);
     memcpy(cp.root, root, ARCHIVE_HASH);
@@ -1044,6 +1717,7 @@ int archive_checkpoint_maybe(struct archive *a, int64_t now_ms, bool force)
         PW_LOG_ERROR("archive", "checkpoint not stored", "err=%s", pw_errname(rc));
         goto out;
     }
+    a->latest_off = a->cps_len;
     a->cps_len += rec.len;
     a->last_sign_ms = now_ms;
     pthread_mutex_lock(&a->lock);
@@ -1107,6 +1781,11 @@ bool archive_add_cosignature(struct archive *a, const char *cp_text, size_t len,
     return added;
 }
 
+const char *archive_dir(const struct archive *a)
+{
+    return a->dir;
+}
+
 void archive_vkey(const struct archive *a, char *out, size_t cap)
 {
     archive_vkey_format(&a->key, out, cap);
@@ -1116,6 +1795,10 @@ void archive_vkey(const struct archive *a, char *out, size_t cap)
 static int read_bundle(struct archive *a, uint64_t n, unsigned w, struct pw_buf *out)
 {
     pthread_mutex_lock(&a->lock);
+    if (n < a->pruned / ARCHIVE_TILE_WIDTH) {
+        pthread_mutex_unlock(&a->lock);
+        return PW_ENOTFOUND; /* pruned */
+    }
     uint64_t start = n < a->n_bundles ? a->bundle_off[n] : UINT64_MAX;
     uint64_t end = n + 1 < a->n_bundles ? a->bundle_off[n + 1] : a->durable_bytes;
     if (end > a->durable_bytes)
@@ -1220,7 +1903,9 @@ int archive_find(struct archive *a, int64_t from_ms, uint64_t max_leaves,
     if (nb == 0)
         return PW_ENOTFOUND;
     /* the last bundle that starts before from_ms: its later leaves may be the first after it */
-    uint64_t lo = 0, hi = nb;
+    uint64_t lo = archive_pruned(a) / ARCHIVE_TILE_WIDTH, hi = nb;
+    if (lo >= nb)
+        return PW_ENOTFOUND;
     while (hi - lo > 1) {
         uint64_t mid = lo + (hi - lo) / 2;
         if (bundle_time(a, mid) < from_ms)
@@ -1362,6 +2047,17 @@ int archive_verify_dir(const char *dir, const char *vkey, const char *from, size
     }
     pw_buf_printf(report, "key %s\nentries %" PRIu64 "\ncheckpoints %zu (%zu distinct)\n",
                   a->key.name, a->f.size, a->n_signed, a->n_cps);
+    if (a->pruned) {
+        pw_buf_printf(report,
+                      "pruned below %" PRIu64 ": those entries were removed; their hashes are "
+                      "checked against the signed roots only\n",
+                      a->pruned);
+        if (!a->prune_seen)
+            integrity_error(a,
+                            "entries below %" PRIu64 " are gone and no archive.prune record in "
+                            "the log says an operator pruned them",
+                            a->pruned);
+    }
     /* explicit consistency of each checkpoint with the next, from the stored tiles */
     for (size_t i = 0; a->integrity_ok && i + 1 < a->n_cps; i++) {
         uint8_t proof[ARCHIVE_MAX_PROOF][ARCHIVE_HASH];
@@ -1378,6 +2074,41 @@ int archive_verify_dir(const char *dir, const char *vkey, const char *from, size
                             "checkpoint %zu (size %" PRIu64 ")",
                             i + 1, x->size, i + 2, y->size);
     }
+    /* the daily record: each day's checkpoint is signed by the log and its root is the tree's */
+    struct pw_buf days, note;
+    pw_buf_init(&days, 0);
+    pw_buf_init(&note, 0);
+    size_t n_daily = 0;
+    if (archive_daily_list(dir, &days) == PW_OK && days.len) {
+        for (char *d = days.data; a->integrity_ok && d && *d;) {
+            char *nl = strchr(d, '\n');
+            if (nl)
+                *nl = '\0';
+            pw_buf_reset(&note);
+            size_t tl = 0;
+            struct archive_checkpoint cp;
+            uint8_t root[ARCHIVE_HASH];
+            if (archive_daily_read(dir, d, &note) != PW_OK ||
+                note_verify_any(a, note.data, note.len, &tl) != PW_OK ||
+                archive_checkpoint_parse(note.data, tl, &cp, err, sizeof err) != PW_OK ||
+                strcmp(cp.origin, a->key.name) != 0)
+                integrity_error(a, "daily checkpoint %s is not a checkpoint signed by this log", d);
+            else if (cp.size > a->f.size)
+                integrity_error(
+                    a, "daily checkpoint %s has %" PRIu64 " leaves, the entries only %" PRIu64, d,
+                    cp.size, a->f.size);
+            else if (cp.size && (archive_root_from(stored_subtree, a, cp.size, root) != PW_OK ||
+                                 sodium_memcmp(root, cp.root, ARCHIVE_HASH) != 0))
+                integrity_error(
+                    a, "daily checkpoint %s: the entries give another root at size %" PRIu64, d,
+                    cp.size);
+            n_daily++;
+            d = nl ? nl + 1 : NULL;
+        }
+        pw_buf_printf(report, "daily checkpoints %zu\n", n_daily);
+    }
+    pw_buf_release(&days);
+    pw_buf_release(&note);
     if (a->bad_tile) {
         char tp[64];
         uint64_t first_entry = a->first_bad_tile_index << (8 * a->first_bad_tile_level);
@@ -1520,10 +2251,15 @@ int archive_export_dir(const char *dir, const char *vkey, const char *out_dir,
         if (*q == ',')
             *q = '\n';
     rc = write_out(out_dir, "checkpoint", a->latest.data, a->latest.len);
+    if (rc == PW_OK && a->pruned) {
+        char pr[64];
+        int pl = snprintf(pr, sizeof pr, "below %" PRIu64 "\n", a->pruned);
+        rc = write_out(out_dir, "pruned", pr, (size_t)pl);
+    }
     if (rc == PW_OK)
         rc = write_out(out_dir, "vkey", vkl, (size_t)vn);
     for (int l = -1; rc == PW_OK && l < MAX_LEVELS; l++) {
-        for (uint64_t n = 0;; n++) {
+        for (uint64_t n = l < 0 ? a->pruned / ARCHIVE_TILE_WIDTH : 0;; n++) {
             unsigned w = archive_tile_width(l, n, size);
             if (w == 0)
                 break;
@@ -1540,12 +2276,31 @@ int archive_export_dir(const char *dir, const char *vkey, const char *out_dir,
     size_t written_cps = 0;
     if (rc == PW_OK)
         rc = export_checkpoints(a, out_dir, &written_cps);
+    /* the daily record: daily/<YYYY-MM-DD>, each the day's last checkpoint */
+    struct pw_buf days;
+    pw_buf_init(&days, 0);
+    size_t n_daily = 0;
+    if (rc == PW_OK)
+        rc = archive_daily_list(dir, &days);
+    for (char *d = days.data; rc == PW_OK && d && *d;) {
+        char *nl = strchr(d, '\n');
+        if (nl)
+            *nl = '\0';
+        char rel[64];
+        pw_buf_reset(&t);
+        snprintf(rel, sizeof rel, "daily/%.16s", d);
+        if ((rc = archive_daily_read(dir, d, &t)) == PW_OK)
+            rc = write_out(out_dir, rel, t.data, t.len);
+        n_daily++;
+        d = nl ? nl + 1 : NULL;
+    }
+    pw_buf_release(&days);
     pw_buf_release(&t);
     if (rc == PW_OK)
         pw_buf_printf(report,
-                      "exported size %" PRIu64 ": %" PRIu64 " tiles, %zu checkpoints, vkey "
-                      "to %s\n",
-                      size, tiles, written_cps, out_dir);
+                      "exported size %" PRIu64 ": %" PRIu64 " tiles, %zu checkpoints, %zu daily "
+                      "checkpoints, vkey to %s\n",
+                      size, tiles, written_cps, n_daily, out_dir);
     else
         pw_buf_printf(report, "error: export to %s failed: %s\n", out_dir, pw_strerror(rc));
     free_archive(a);

@@ -213,6 +213,8 @@ const char *archive_kind_name(int kind)
         return "operator";
     case ARCHIVE_KIND_ARCHIVE:
         return "archive";
+    case ARCHIVE_KIND_MODBUS_TX:
+        return "modbus_tx";
     default:
         return "unknown";
     }

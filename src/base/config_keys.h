@@ -277,6 +277,9 @@
     X(archive, previous_vkeys, STR, "", "", "", 0,                                                 \
       "Comma-separated verifier keys of earlier signing keys whose checkpoints stay valid (after " \
       "a rotation: the old key, once archive.key_file is the new one).")                            \
+    X(archive, min_retention, DUR, "5y", "1s", "100y", 1,                                          \
+      "Archive entries younger than this are never pruned (POST /api/v1/archive/prune). The law's "\
+      "minimum for environmental ledgers is 5 years (hazmat GPS 6 months): keep 5y in production.") \
     X(uplink, enabled, BOOL, "false", "", "", 0,                                                   \
       "Forward every committed sample, alarm transition and device event to the park's "           \
       "NATS JetStream leaf for the province (docs/province.md).")                                 \

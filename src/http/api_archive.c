@@ -13,6 +13,9 @@
  *   POST /archive/witness/add-checkpoint    c2sp.org/tlog-witness (public: the request is
  *                                           authenticated by the log's signature)
  *   GET /archive/witness/vkey               the witness's cosignature key (public)
+ *   POST /api/v1/archive/prune              {"below": N}: entry bundles below N removed (admin)
+ *   GET /archive/daily                      the days of the daily record, one per line
+ *   GET /archive/daily/<YYYY-MM-DD>         that day's last signed checkpoint
  *   GET /api/v1/archive/consistency?old=M[&size=N]
  *                                           consistency proof hashes (base64, one per line) from
  *                                           size M to N (default: the latest checkpoint)
@@ -29,7 +32,9 @@
 #include "tsdb/tsdb.h"
 #include "base/timeutil.h"
 
+#include <cjson/cJSON.h>
 #include <errno.h>
+#include <pthread.h>
 #include <inttypes.h>
 #include <sodium.h>
 #include <stdlib.h>
@@ -271,6 +276,13 @@ static void h_proof(struct http_server *s, struct http_req *r, struct http_resp 
                         index, size);
         goto out;
     }
+    if (index < archive_pruned(a)) {
+        http_json_error(w, 410,
+                        "leaf %" PRIu64 " was pruned (entries below %" PRIu64
+                        " were removed by an operator; the tree keeps their hashes)",
+                        index, archive_pruned(a));
+        goto out;
+    }
     uint8_t proof[ARCHIVE_MAX_PROOF][ARCHIVE_HASH];
     size_t n = 0;
     int rc = archive_prove(a, index, size, proof, &n);
@@ -323,6 +335,115 @@ static void h_consistency(struct http_server *s, struct http_req *r, struct http
     w->content_type = "text/plain; charset=utf-8";
 out:
     pw_buf_release(&note);
+}
+
+/* POST /api/v1/archive/prune {"below": N}: entry bundles below N are removed (admin). N is a
+ * multiple of 256 below the latest checkpoint's size, and the last leaf below it was received more
+ * than archive.min_retention ago; the operator's archive.prune leaf is durable first. */
+static void h_prune(struct http_server *s, struct http_req *r, struct http_resp *w)
+{
+    struct archive *a = archive_of(s, w);
+    if (!a)
+        return;
+    cJSON *j = http_json_body(r, w);
+    if (!j)
+        return;
+    const cJSON *b = cJSON_GetObjectItemCaseSensitive(j, "below");
+    struct pw_buf leaf, d;
+    pw_buf_init(&leaf, 0);
+    pw_buf_init(&d, 0);
+    if (!cJSON_IsNumber(b) || b->valuedouble < 1 || b->valuedouble > 9e15 ||
+        b->valuedouble != (double)(uint64_t)b->valuedouble) {
+        http_json_error(w, 400, "below: expected a positive integer (a multiple of 256)");
+        goto out;
+    }
+    uint64_t below = (uint64_t)b->valuedouble, size = 0;
+    struct pw_buf note;
+    pw_buf_init(&note, 0);
+    bool have = archive_latest_signed(a, &note, &size) == PW_OK;
+    pw_buf_release(&note);
+    if (!have || below % ARCHIVE_TILE_WIDTH || below <= archive_pruned(a) || below >= size) {
+        http_json_error(w, 400,
+                        "below: a multiple of 256 above the pruned index %" PRIu64
+                        " and below the latest checkpoint's size %" PRIu64,
+                        archive_pruned(a), size);
+        goto out;
+    }
+    /* the law's minimum: the last leaf below was received long enough ago */
+    struct archive_leaf l;
+    int64_t keep = s->deps.cfg->archive_min_retention, now = pw_now_ms();
+    if (archive_entry_read(a, below - 1, &leaf) != PW_OK ||
+        archive_leaf_decode((const uint8_t *)leaf.data, leaf.len, &l) != PW_OK) {
+        http_json_error(w, 500, "leaf %" PRIu64 " cannot be read", below - 1);
+        goto out;
+    }
+    if (l.time_ms > now - keep) {
+        char t[40], k[32];
+        http_json_error(w, 409,
+                        "leaf %" PRIu64 " was received at %s: entries are kept for "
+                        "archive.min_retention (%s)",
+                        below - 1, pw_time_format(l.time_ms, t, sizeof t),
+                        pw_duration_format(keep, k, sizeof k));
+        goto out;
+    }
+    pw_buf_printf(&d, "{\"below\":%" PRIu64 ",\"last_received_ms\":%lld}", below,
+                  (long long)l.time_ms);
+    if (!http_archive_or_503(s, r, w, "archive.prune", &d, NULL, 0))
+        goto out;
+    uint64_t freed = 0;
+    char err[256] = "";
+    int rc = archive_prune(a, below, &freed, err, sizeof err);
+    if (rc != PW_OK) {
+        http_json_error(w, rc == PW_EINVAL ? 409 : 500, "%s", err[0] ? err : pw_strerror(rc));
+        goto out;
+    }
+    w->content_type = "application/json";
+    pw_buf_printf(&w->body, "{\"below\":%" PRIu64 ",\"freed_bytes\":%" PRIu64 "}\n", below, freed);
+out:
+    pw_buf_release(&leaf);
+    pw_buf_release(&d);
+    cJSON_Delete(j);
+}
+
+/* GET /archive/daily: the days filed; GET /archive/daily/<YYYY-MM-DD>: that day's last
+ * checkpoint, the signed note as it was signed. */
+static void h_daily_list(struct http_server *s, struct http_req *r, struct http_resp *w)
+{
+    struct archive *a = archive_of(s, w);
+    if (!a)
+        return;
+    int rc = archive_daily_list(archive_dir(a), &w->body);
+    if (rc != PW_OK) {
+        http_json_error(w, 500, "daily record: %s", pw_strerror(rc));
+        return;
+    }
+    w->content_type = "text/plain; charset=utf-8";
+    http_add_header(w, "Cache-Control", "no-cache");
+}
+
+static void h_daily(struct http_server *s, struct http_req *r, struct http_resp *w)
+{
+    struct archive *a = archive_of(s, w);
+    if (!a)
+        return;
+    int rc = archive_daily_read(archive_dir(a), r->params[0], &w->body);
+    if (rc == PW_EINVAL) {
+        http_json_error(w, 400, "day: expected YYYY-MM-DD, got '%.32s'", r->params[0]);
+        return;
+    }
+    if (rc == PW_ENOTFOUND) {
+        http_json_error(w, 404,
+                        "no daily checkpoint for %.32s (the day's last checkpoint is filed "
+                        "when the first one of a later day is signed)",
+                        r->params[0]);
+        return;
+    }
+    if (rc != PW_OK) {
+        http_json_error(w, 500, "daily record: %s", pw_strerror(rc));
+        return;
+    }
+    w->content_type = "text/plain; charset=utf-8";
+    http_add_header(w, "Cache-Control", "public, max-age=31536000, immutable");
 }
 
 static void h_witness_add(struct http_server *s, struct http_req *r, struct http_resp *w)
@@ -394,6 +515,143 @@ int http_archive_action(struct http_server *s, struct http_req *r, const char *a
     return pipeline_write(s->deps.pipeline, b, &stored);
 }
 
+int http_archive_add_body(struct pipeline_batch *b, enum archive_kind kind, const char *source,
+                          int64_t time_ms, const char *body, size_t len, bool split)
+{
+    size_t sl = strlen(source);
+    size_t max = ARCHIVE_MAX_ENTRY - ARCHIVE_LEAF_HEADER -
+                 (sl < ARCHIVE_MAX_SOURCE ? sl : ARCHIVE_MAX_SOURCE);
+    if (len <= max)
+        return pipeline_batch_archive(b, kind, time_ms, source, body, len);
+    if (!split)
+        return PW_ETOOBIG;
+    /* pieces cut after the last line end that fits (mid-line only for a longer line) */
+    for (size_t off = 0; off < len;) {
+        size_t n = len - off < max ? len - off : max;
+        if (off + n < len) {
+            const char *nl = memrchr(body + off, '\n', n);
+            if (nl)
+                n = (size_t)(nl - (body + off)) + 1;
+        }
+        int rc = pipeline_batch_archive(b, kind, time_ms, source, body + off, n);
+        if (rc != PW_OK)
+            return rc;
+        off += n;
+    }
+    return PW_OK;
+}
+
+/* ---- setpoint changes ---- */
+
+static const char *const sp_names[MODEL_SP_COUNT] = {"alarm1", "alarm2", "hi",       "hihi",
+                                                     "lo",     "lolo",   "deadband", "limit"};
+
+static int sp_collect(const struct model_point_info *p, void *arg)
+{
+    cJSON *o = arg, *sp = NULL;
+    for (int k = 0; k < MODEL_SP_COUNT; k++) {
+        if (!(p->sp_set & 1u << k))
+            continue;
+        if (!sp)
+            sp = cJSON_AddObjectToObject(o, p->id);
+        if (sp)
+            cJSON_AddNumberToObject(sp, sp_names[k], p->sp[k]);
+    }
+    return PW_OK;
+}
+
+char *http_setpoints_snapshot(struct model *m)
+{
+    cJSON *o = cJSON_CreateObject();
+    if (!o)
+        return NULL;
+    model_points_foreach(m, sp_collect, o);
+    char *text = cJSON_PrintUnformatted(o);
+    cJSON_Delete(o);
+    return text;
+}
+
+#define SP_DETAIL_MAX 60000
+
+static void sp_flush(struct pw_buf *d, size_t *n, void (*emit)(const char *, void *), void *arg)
+{
+    if (!*n)
+        return;
+    pw_buf_puts(d, "]}");
+    emit(d->data, arg);
+    pw_buf_reset(d);
+    *n = 0;
+}
+
+static void sp_change(struct pw_buf *d, size_t *n, const char *point, const cJSON *old,
+                      const cJSON *now, void (*emit)(const char *, void *), void *arg)
+{
+    char *o = old ? cJSON_PrintUnformatted(old) : NULL,
+         *w = now ? cJSON_PrintUnformatted(now) : NULL;
+    if (d->len + strlen(point) + (o ? strlen(o) : 4) + (w ? strlen(w) : 4) + 64 > SP_DETAIL_MAX)
+        sp_flush(d, n, emit, arg);
+    pw_buf_puts(d, *n ? "," : "{\"changes\":[");
+    pw_buf_puts(d, "{\"point\":");
+    pw_buf_json_str(d, point);
+    pw_buf_puts(d, ",\"old\":");
+    pw_buf_puts(d, o ? o : "null");
+    pw_buf_puts(d, ",\"new\":");
+    pw_buf_puts(d, w ? w : "null");
+    pw_buf_putc(d, '}');
+    (*n)++;
+    cJSON_free(o);
+    cJSON_free(w);
+}
+
+void http_setpoints_changes(struct model *m, const char *before,
+                            void (*emit)(const char *detail, void *arg), void *arg)
+{
+    char *after_text = http_setpoints_snapshot(m);
+    cJSON *b = before ? cJSON_Parse(before) : NULL,
+          *a = after_text ? cJSON_Parse(after_text) : NULL;
+    struct pw_buf d;
+    pw_buf_init(&d, 0);
+    size_t n = 0;
+    if (!a || !b)
+        goto out;
+    for (const cJSON *p = a->child; p; p = p->next) {
+        const cJSON *o = cJSON_GetObjectItemCaseSensitive(b, p->string);
+        if (!o || !cJSON_Compare(o, p, true))
+            sp_change(&d, &n, p->string, o, p, emit, arg);
+    }
+    for (const cJSON *o = b->child; o; o = o->next)
+        if (!cJSON_GetObjectItemCaseSensitive(a, o->string))
+            sp_change(&d, &n, o->string, o, NULL, emit, arg);
+    sp_flush(&d, &n, emit, arg);
+out:
+    pw_buf_release(&d);
+    cJSON_Delete(a);
+    cJSON_Delete(b);
+    cJSON_free(after_text);
+}
+
+/* One exemption list per archive (the process has one). */
+static pthread_mutex_t exempt_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct archive_exempt *exempt;
+static const struct archive *exempt_of;
+
+bool http_archive_writes(struct http_server *s, const struct http_req *r)
+{
+    if (!s->deps.archive || !s->deps.pipeline || !pipeline_archiving(s->deps.pipeline))
+        return false;
+    if (!r || !r->who.is_token)
+        return true; /* device events, sessions, loopback ingest */
+    pthread_mutex_lock(&exempt_lock);
+    if (exempt_of != s->deps.archive) {
+        archive_exempt_close(exempt);
+        exempt = archive_exempt_open(archive_dir(s->deps.archive));
+        exempt_of = s->deps.archive;
+    }
+    struct archive_exempt *x = exempt;
+    pthread_mutex_unlock(&exempt_lock);
+    return !archive_exempt_has(x, r->who.user);
+}
+
 bool http_archive_or_503(struct http_server *s, struct http_req *r, struct http_resp *w,
                          const char *action, const struct pw_buf *detail, const void *body,
                          size_t body_len)
@@ -413,6 +671,9 @@ const struct http_route http_routes_archive[] = {
     {"GET", "/archive/tile/{*path}", ACCESS_ARCHIVE, false, h_tile},
     {"GET", "/api/v1/archive/proof", ACCESS_ARCHIVE, false, h_proof},
     {"GET", "/api/v1/archive/consistency", ACCESS_ARCHIVE, false, h_consistency},
+    {"GET", "/archive/daily", ACCESS_ARCHIVE, false, h_daily_list},
+    {"POST", "/api/v1/archive/prune", ACCESS_ADMIN, true, h_prune},
+    {"GET", "/archive/daily/{day}", ACCESS_ARCHIVE, false, h_daily},
     {"POST", "/archive/witness/add-checkpoint", ACCESS_PUBLIC, true, h_witness_add},
     {"GET", "/archive/witness/vkey", ACCESS_PUBLIC, false, h_witness_vkey},
     {NULL, NULL, 0, false, NULL},

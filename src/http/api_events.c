@@ -13,6 +13,7 @@
 #include "base/mem.h"
 #include "base/timeutil.h"
 #include "ingest/field.h"
+#include "pipeline/pipeline.h"
 
 #include <cjson/cJSON.h>
 #include <errno.h>
@@ -54,6 +55,31 @@ static void h_post_events(struct http_server *s, struct http_req *r, struct http
                 http_json_error(w, 400, "[%d].%s", i, err);
             else
                 http_json_error(w, 400, "%s", err);
+            goto out;
+        }
+    }
+    /* the body as received in the archive, durable before the events are stored */
+    if (s->deps.pipeline && http_archive_writes(s, NULL)) {
+        struct pipeline_batch *b = pipeline_batch_new();
+        size_t stored = 0;
+        int arc = http_archive_add_body(b, ARCHIVE_KIND_DEVICE_EVENT, r->peer, now, r->body,
+                                        r->body_len, false);
+        if (arc == PW_ETOOBIG) {
+            pipeline_batch_free(b);
+            http_json_error(w, 413,
+                            "body: %zu bytes, more than one archive leaf holds (about %d); "
+                            "send fewer events per request (none was stored)",
+                            r->body_len,
+                            ARCHIVE_MAX_ENTRY - ARCHIVE_LEAF_HEADER - ARCHIVE_MAX_SOURCE);
+            goto out;
+        }
+        if (arc == PW_OK)
+            arc = pipeline_write(s->deps.pipeline, b, &stored);
+        else
+            pipeline_batch_free(b);
+        if (arc != PW_OK) {
+            http_json_error(w, 503, "the archive cannot record the events (%s); none was stored",
+                            pw_strerror(arc));
             goto out;
         }
     }

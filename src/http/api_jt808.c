@@ -45,6 +45,18 @@ static void h_reset(struct http_server *s, struct http_req *r, struct http_resp 
         goto out;
     }
     snprintf(by, sizeof by, "%s%s", r->who.is_token ? "token:" : "", r->who.user);
+    /* a reset lets the terminal register again (a new authentication code): archived first */
+    struct pw_buf ad;
+    pw_buf_init(&ad, 0);
+    pw_buf_puts(&ad, "{\"phone\":");
+    pw_buf_json_str(&ad, phone);
+    pw_buf_puts(&ad, ",\"reason\":");
+    pw_buf_json_str(&ad, re->valuestring);
+    pw_buf_puts(&ad, "}");
+    bool archived = http_archive_or_503(s, r, w, "jt808.reset", &ad, NULL, 0);
+    pw_buf_release(&ad);
+    if (!archived)
+        goto out;
     struct model_terminal_reset rs;
     int rc = model_terminal_reset(s->deps.model, phone, by, re->valuestring, &rs);
     if (rc == PW_ENOTFOUND) {

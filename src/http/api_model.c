@@ -175,12 +175,27 @@ static bool archive_import(struct http_server *s, struct http_req *r, struct htt
     return true;
 }
 
+struct sp_emit {
+    struct http_server *s;
+    struct http_req *r;
+};
+
+static void emit_setpoints(const char *detail, void *arg)
+{
+    struct sp_emit *e = arg;
+    int rc = http_archive_action(e->s, e->r, "setpoint.change", detail, NULL, 0);
+    if (rc != PW_OK)
+        PW_LOG_ERROR("http", "setpoint changes not archived", "by=%s err=%s", e->r->who.user,
+                     pw_errname(rc));
+}
+
 /* POST /api/v1/model/import            body: the park model JSON (?replace=1 to replace)
  * POST /api/v1/model/import?csv=devices body: a CSV ledger (also csv=points) */
 static void h_import(struct http_server *s, struct http_req *r, struct http_resp *w)
 {
     char err[1024] = "";
     int rc;
+    char *sp_before = s->deps.archive ? http_setpoints_snapshot(s->deps.model) : NULL;
     const char *csv = http_arg(r, "csv");
     const char *replace = http_arg(r, "replace");
     if (csv) {
@@ -193,29 +208,36 @@ static void h_import(struct http_server *s, struct http_req *r, struct http_resp
             kind = MODEL_CSV_GATHERING_PLACES;
         } else {
             http_json_error(w, 400, "csv: expected devices, points or gathering_places");
-            return;
+            goto out;
         }
         if (!archive_import(s, r, w, csv, false))
-            return;
+            goto out;
         rc = model_import_csv(s->deps.model, kind, r->body, r->body_len, csv, err, sizeof err);
     } else {
         unsigned flags = replace && strcmp(replace, "1") == 0 ? MODEL_IMPORT_REPLACE : 0;
         if (!http_json_bounded(r, w) ||
             !archive_import(s, r, w, NULL, flags & MODEL_IMPORT_REPLACE))
-            return;
+            goto out;
         rc = model_import_json(s->deps.model, r->body, r->body_len, flags, err, sizeof err);
     }
     if (rc != PW_OK) {
         http_json_error(w, 400, "%s", err[0] ? err : pw_strerror(rc));
-        return;
+        goto out;
     }
     PW_LOG_INFO("http", "model imported", "by=%s bytes=%zu csv=%s", r->who.user, r->body_len,
                 csv ? csv : "-");
+    /* the setpoints it changed, old and new (the import's leaf holds the body) */
+    if (sp_before) {
+        struct sp_emit e = {s, r};
+        http_setpoints_changes(s->deps.model, sp_before, emit_setpoints, &e);
+    }
     /* the import bumped the model generation: rules and supervision rebuild at the next tick */
     if (s->deps.pipeline)
         pipeline_tick_now(s->deps.pipeline);
     json_ok(w);
     pw_buf_puts(&w->body, "{\"status\":\"ok\"}\n");
+out:
+    cJSON_free(sp_before);
 }
 
 static void h_export(struct http_server *s, struct http_req *r, struct http_resp *w)

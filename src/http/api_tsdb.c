@@ -761,7 +761,12 @@ static void h_write(struct http_server *s, struct http_req *r, struct http_resp 
     x.sent = n;
     struct pipeline_report rep = {0};
     int rc = PW_OK;
-    if (n > 0)
+    /* the body (inflated) in the archive, in the samples' group commit (docs/archive.md) */
+    bool archived = len > 0 && http_archive_writes(s, r);
+    if (archived)
+        rc = http_archive_add_body(x.b, ARCHIVE_KIND_LINE_PROTOCOL, r->peer, pw_now_ms(), body,
+                                   len, true);
+    if (rc == PW_OK && (n > 0 || archived))
         rc = pipeline_write_report(s->deps.pipeline, x.b, &rep);
     else
         pipeline_batch_free(x.b);

@@ -328,6 +328,13 @@ static void h_token_create(struct http_server *s, struct http_req *r, struct htt
         http_json_error(w, 400, "ttl: expected a duration such as 30d");
         goto out;
     }
+    /* archive_writes (default true): whether this token's /write bodies are archived */
+    const cJSON *aw = cJSON_GetObjectItemCaseSensitive(j, "archive_writes");
+    if (aw && !cJSON_IsBool(aw)) {
+        http_json_error(w, 400, "archive_writes: expected true or false");
+        goto out;
+    }
+    bool archive_writes = !aw || cJSON_IsTrue(aw);
     /* archived before it takes effect, without the secret (not made yet) */
     struct pw_buf ad;
     pw_buf_init(&ad, 0);
@@ -337,7 +344,8 @@ static void h_token_create(struct http_server *s, struct http_req *r, struct htt
     pw_buf_json_str(&ad, model_role_name(role));
     pw_buf_puts(&ad, ",\"unit\":");
     pw_buf_json_str(&ad, ent ? ent : "");
-    pw_buf_printf(&ad, ",\"ttl_ms\":%lld}", (long long)ttl);
+    pw_buf_printf(&ad, ",\"ttl_ms\":%lld,\"archive_writes\":%s}", (long long)ttl,
+                  archive_writes ? "true" : "false");
     bool archived = http_archive_or_503(s, r, w, "token.create", &ad, NULL, 0);
     pw_buf_release(&ad);
     if (!archived)
@@ -349,7 +357,18 @@ static void h_token_create(struct http_server *s, struct http_req *r, struct htt
                         err[0] ? err : pw_strerror(rc));
         goto out;
     }
-    PW_LOG_INFO("http", "token created", "name=%s role=%s by=%s", name, rs, r->who.user);
+    if (!archive_writes && s->deps.archive &&
+        (rc = archive_exempt_add(archive_dir(s->deps.archive), name)) != PW_OK) {
+        PW_LOG_ERROR("http", "token created, but archive_writes=false not stored", "name=%s err=%s",
+                     name, pw_errname(rc));
+        http_json_error(w, 500,
+                        "token %s created, but archive_writes=false could not be stored (%s): "
+                        "its /write bodies are archived",
+                        name, pw_strerror(rc));
+        goto out;
+    }
+    PW_LOG_INFO("http", "token created", "name=%s role=%s archive_writes=%s by=%s", name, rs,
+                archive_writes ? "true" : "false", r->who.user);
     w->status = 201;
     w->content_type = "application/json";
     pw_buf_puts(&w->body, "{\"token\":");

@@ -51,6 +51,13 @@ struct http_deps {
 /* Starts listening on cfg->http_listen ("host:port") with its own threads. Returns PW_OK and
  * *out, or PW_EIO (address in use, ...) with a log line naming the address. */
 int http_start(const struct http_deps *deps, struct http_server **out);
+/* Setpoint changes for the archive (api_archive.c): the setpoints of every point as JSON (free
+ * with cJSON_free; NULL when out of memory), taken before a model import; after it, emit is
+ * called with details {"changes":[{"point","old":{..}|null,"new":{..}|null}]} of at most about
+ * 60 KB each for the points whose setpoints changed. */
+char *http_setpoints_snapshot(struct model *m);
+void http_setpoints_changes(struct model *m, const char *before,
+                            void (*emit)(const char *detail, void *arg), void *arg);
 /* Stops accepting, finishes in-flight requests and frees the server. NULL is accepted. */
 void http_stop(struct http_server *s);
 

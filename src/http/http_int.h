@@ -5,6 +5,7 @@
 #include "http/http.h"
 
 #include "base/buf.h"
+#include "archive/archive.h"
 #include "model/model.h"
 
 #include <microhttpd.h>
@@ -217,6 +218,15 @@ int http_archive_action(struct http_server *s, struct http_req *r, const char *a
 bool http_archive_or_503(struct http_server *s, struct http_req *r, struct http_resp *w,
                          const char *action, const struct pw_buf *detail, const void *body,
                          size_t body_len);
+/* Adds an ingest body to b as archive leaves of kind (enum archive_kind): one leaf when it fits,
+ * else (split) consecutive pieces cut after line ends, whose concatenation is the body.
+ * PW_ETOOBIG when it does not fit and split is false. */
+struct pipeline_batch;
+int http_archive_add_body(struct pipeline_batch *b, enum archive_kind kind, const char *source,
+                          int64_t time_ms, const char *body, size_t len, bool split);
+/* Whether the /write bodies of this request are archived: the archive is on and the request's
+ * API token (if any) was not created with archive_writes=false. */
+bool http_archive_writes(struct http_server *s, const struct http_req *r);
 
 /* static files (static.c) */
 void http_static(struct http_server *s, struct http_req *r, struct http_resp *w);

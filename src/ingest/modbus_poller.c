@@ -920,6 +920,20 @@ static void archive_reply(struct modbus_poller *mp, struct mb_ctrl *c, struct mb
         PW_LOG_WARN("modbus", "reply not archived", "host=%s port=%d", c->host, c->port);
 }
 
+/* The request parkwatch sends (a read: FC 1-4, it changes nothing on the device) is a leaf in
+ * the batch of the poll it belongs to, before the reply's. */
+static void archive_request(struct modbus_poller *mp, struct mb_ctrl *c, struct mb_poll *p,
+                            const uint8_t *adu, size_t len)
+{
+    if (!mp->deps.pipeline || !pipeline_archiving(mp->deps.pipeline))
+        return;
+    char src[sizeof c->host + 8];
+    snprintf(src, sizeof src, "%s:%d", c->host, c->port);
+    if (!p->b)
+        p->b = pipeline_batch_new();
+    (void)pipeline_batch_archive(p->b, ARCHIVE_KIND_MODBUS_TX, pw_now_ms(), src, adu, len);
+}
+
 static void on_response(struct mb_ctrl *c, const uint8_t *adu, size_t len)
 {
     struct modbus_poller *mp = c->mp;
@@ -1038,6 +1052,7 @@ static void ctrl_kick(struct mb_ctrl *c)
         c->cur = r;
         c->busy = true;
         pw_counter_add(mp->m_reads, 1);
+        archive_request(mp, c, r.poll, c->link->out, MBTCP_REQ_LEN);
         uv_buf_t b = uv_buf_init((char *)c->link->out, MBTCP_REQ_LEN);
         uv_timer_start(&c->timer, on_timer, (uint64_t)mp->deps.cfg->modbus_timeout, 0);
         int rc = uv_write(&c->link->wreq, (uv_stream_t *)&c->link->tcp, &b, 1, on_written);

@@ -546,6 +546,10 @@ static void maintain(struct pipeline *p)
     if (p->sync_busy || now - p->last_maintain_ms < p->opt.maintain_every_ms)
         return;
     p->last_maintain_ms = now;
+    size_t spooled = 0;
+    if (p->opt.archive && archive_spool_drain(p->opt.archive, &spooled) != PW_OK)
+        PW_LOG_WARN("pipeline", "spooled archive leaves not appended", "dir=%s",
+                    archive_dir(p->opt.archive));
     int rc = tsdb_maintain(p->db, now);
     if (rc != PW_OK)
         PW_LOG_WARN("pipeline", "storage maintenance failed", "err=%s", pw_errname(rc));
@@ -645,6 +649,12 @@ static void commit_applied(struct pipeline *p)
     /* the archive's leaves first: a failed write fails the batches that carry leaves */
     int arc = p->opt.archive ? archive_write(p->opt.archive) : PW_OK;
     if (arc != PW_OK) {
+        /* a full disk drops the leaves not written (archive_write): batches still to be applied
+         * append theirs again */
+        uint64_t kept = archive_written(p->opt.archive);
+        for (b = p->work.head; b; b = b->next)
+            if (b->arch_end > kept)
+                b->arch_end = 0;
         struct pipeline_batch *prev = NULL, *next;
         for (b = p->applied.head; b; b = next) {
             next = b->next;

@@ -204,7 +204,7 @@ test('a model import is an operator action archived (with its body) before it is
   const r = await d.post('/api/v1/model/import', model, { token: admin, headers: { 'Content-Type': 'application/json' } });
   assert.equal(r.status, 200, r.text);
   // (token creation is an operator leaf too: the import is the one naming model.import)
-  const isImport = (x) => x.kind === 9 && x.bytes.includes('"action":"model.import"');
+  const isImport = (x) => x.kind === 9 && x.source === 'admin' && x.bytes.includes('"action":"model.import"');
   const ls = await until(async () => { const l = await leaves((await checkpoint()).size); return l.some(isImport) && l; },
     { what: 'the import in a checkpoint', timeout: 15000 });
   const op = ls.filter(isImport).pop();
@@ -218,6 +218,38 @@ test('a model import is an operator action archived (with its body) before it is
   assert.deepEqual(head.detail, { format: 'json', replace: false });
   assert.equal(head.sha256, createHash('sha256').update(model).digest('hex'));
   assert.equal(text.slice(nl + 1), model);
+});
+
+test('the daily record: served to the regulator roles, exported, checked by archive verify and the Go checker', async () => {
+  assert.equal((await d.get('/archive/daily')).status, 401);
+  const r0 = await d.get('/archive/daily', { token: admin });
+  assert.equal(r0.status, 200, r0.text);
+  assert.equal((await d.get('/archive/daily/2026-13-99x', { token: admin })).status, 400);
+  assert.equal((await d.get('/archive/daily/2000-01-01', { token: admin })).status, 404);
+  // the daemon files a day's last checkpoint when the first one of the next day is signed; here a
+  // signed checkpoint of the log is filed by hand under a past day
+  const cp = (await d.get('/archive/checkpoint', { token: admin })).text;
+  const note = cp.slice(0, cp.indexOf('\n\n') + 2) + cp.slice(cp.indexOf('\n\n') + 2).split('\n').filter((l) => l.startsWith(`— archive.parkwatch.test-park `)).map((l) => `${l}\n`).join('');
+  const dailyDir = path.join(d.dir, 'archive', 'daily');
+  spawnSync('mkdir', ['-p', dailyDir]);
+  writeFileSync(path.join(dailyDir, '2026-01-01'), note);
+  const r1 = await d.get('/archive/daily', { token: admin });
+  assert.match(r1.text, /^2026-01-01$/m);
+  const r2 = await d.get('/archive/daily/2026-01-01', { token: admin });
+  assert.equal(r2.status, 200);
+  assert.equal(r2.text, note);
+  // the regulator holds it: the Go checker checks the live log against it
+  writeFileSync(path.join(work, 'daily'), r2.text);
+  const g = goURL('-old', path.join(work, 'daily'));
+  assert.equal(g.status, 0, g.stderr);
+  // a forged one (another size, the same signature) is found by archive verify
+  const lines = note.split('\n');
+  lines[1] = String(Number(lines[1]) + 1000000);
+  writeFileSync(path.join(dailyDir, '2026-01-02'), lines.join('\n'));
+  const v = cli(['archive', 'verify', '--data', d.dir, ...PARK]);
+  assert.equal(v.status, 1, v.stdout);
+  assert.match(v.stderr, /daily checkpoint 2026-01-02/);
+  rmSync(path.join(dailyDir, '2026-01-02'));
 });
 
 test('rejected: a wrong key, a truncated proof, a data flag flipped in a stored frame', async () => {
@@ -287,4 +319,115 @@ test('rejected: a wrong key, a truncated proof, a data flag flipped in a stored 
   st.close();
   await sleep(1500);
   assert.equal((await checkpoint()).size, c.size);
+});
+
+test('a start re-hashes only what follows the verified prefix; a flipped flag after it is still found', async () => {
+  const dm = await new Daemon({ set: ['archive.checkpoint_interval=1s', 'archive.park_id=test-park'] }).start();
+  try {
+    const tok = await dm.login();
+    const cpOf = async () => Number((await dm.get('/archive/checkpoint', { token: tok })).text.split('\n')[1]);
+    const send = async (n, from) => {
+      const st = new Station(dm.ports.hj212);
+      await st.connect();
+      for (let i = 0; i < n; i++) {
+        const ts = Date.UTC(2026, 10, 25, 0, 0, from + i);
+        await st.write(frame(`QN=${qnOf(ts)};ST=22;CN=2011;PW=123456;MN=${MN};Flag=5;CP=&&DataTime=${local14(ts)};a21026-Rtd=${from + i},a21026-Flag=N&&`));
+        await st.next(/CN=9014/);
+      }
+      st.close();
+    };
+    await send(10, 0);
+    await dm.restart(); // a clean shutdown: what it wrote and signed is the next start's prefix
+    const state = () => readFileSync(path.join(dm.dir, 'archive', 'verified'), 'utf8');
+    const prefix = Number(/^size (\d+)$/m.exec(state())[1]);
+    assert.ok(prefix >= 20, state());
+    assert.match(dm.stderr, new RegExp(`verified_prefix=${prefix} `));
+    // more frames, signed, then a crash: the state still names the prefix before them
+    await send(10, 100);
+    await until(async () => (await cpOf()) >= prefix + 20, { what: 'the new frames signed', timeout: 15000 });
+    // a crash: the state still names the prefix before them
+    dm.proc.kill('SIGKILL');
+    await dm.exited;
+    const vp = Number(/^size (\d+)$/m.exec(state())[1]);
+    assert.equal(vp, prefix);
+    const file = path.join(dm.dir, 'archive', 'entries');
+    const all = readFileSync(file);
+    const bytesAt = Number(/^bytes (\d+)$/m.exec(state())[1]);
+    const at = all.indexOf('a21026-Rtd=105,a21026-Flag=N', bytesAt);
+    assert.ok(at > bytesAt, 'the frame is after the verified prefix');
+    all[at + 'a21026-Rtd=105,a21026-Flag='.length] = 'D'.charCodeAt(0);
+    writeFileSync(file, all);
+    await dm.spawn();
+    const m = await dm.get('/metrics');
+    assert.match(m.text, /parkwatch_archive_integrity_errors_total [1-9]/);
+    assert.match(dm.stderr, new RegExp(`verified_prefix=${vp} `));
+    const alarm = await until(async () => {
+      const r = await dm.get('/api/v1/alarms', { token: tok });
+      const list = Array.isArray(r.json) ? r.json : (r.json?.alarms || r.json?.items || []);
+      return list.find((a) => a.rule === 'archive_integrity');
+    }, { what: 'the archive integrity alarm' });
+    assert.match(alarm.message, /entry \d+/);
+    // and `archive verify` names it too
+    const v = cli(['archive', 'verify', '--data', dm.dir, ...PARK]);
+    assert.equal(v.status, 1);
+    assert.match(v.stderr, /damaged: entry \d+ /);
+  } finally {
+    await dm.stop();
+  }
+});
+
+test('pruning: an operator action logged first; bundles below refused, the tree unchanged, verifiers check the rest', async () => {
+  const dm = await new Daemon({ set: ['archive.checkpoint_interval=1s', 'archive.park_id=test-park', 'archive.min_retention=1s'] }).start();
+  try {
+    const tok = await dm.login();
+    const vk = (await dm.get('/archive/vkey')).text.trim();
+    const t = Date.now();
+    for (let i = 0; i < 300; i += 30)
+      await Promise.all(Array.from({ length: 30 }, (_, k) => dm.post('/write?precision=ms', `prune_m,i=${i + k} v=1 ${t}\n`)));
+    const cpSize = async () => Number((await dm.get('/archive/checkpoint', { token: tok })).text.split('\n')[1]);
+    await until(async () => (await cpSize()) >= 300, { what: '300 leaves signed', timeout: 15000 });
+    await sleep(1100);
+    const pr = (b) => dm.post('/api/v1/archive/prune', { below: b }, { token: tok });
+    assert.equal((await pr(100)).status, 400, 'not a multiple of 256');
+    assert.equal((await pr(1 << 20)).status, 400, 'beyond the tree');
+    const held = (await dm.get('/archive/checkpoint', { token: tok })).text;
+    writeFileSync(path.join(work, 'before-prune'), held);
+    let r = await pr(256);
+    assert.equal(r.status, 200, r.text);
+    assert.equal(r.json.below, 256);
+    assert.equal((await fetch(`${dm.base}/archive/tile/entries/000`, { headers: { Authorization: `Bearer ${tok}` } })).status, 404);
+    assert.equal((await dm.get('/api/v1/archive/proof?index=3', { token: tok })).status, 410);
+    assert.equal((await dm.get('/api/v1/archive/proof?index=290', { token: tok })).status, 200);
+    // the tree did not change: the checkpoint held before still is a prefix (hash tiles are all there)
+    const goDm = (...a) => spawnSync(GO, ['-vkey', vk, '-url', dm.base, '-token', tok, ...a], { encoding: 'utf8' });
+    await until(async () => (await cpSize()) > Number(held.split('\n')[1]), { what: 'the prune leaf signed', timeout: 15000 });
+    let g = goDm('-from-entry', '256', '-old', path.join(work, 'before-prune'));
+    assert.equal(g.status, 0, g.stderr);
+    g = goDm();
+    assert.equal(g.status, 1, 'entry bundle 0 is refused');
+    // the operator's record
+    const n = await cpSize();
+    const res = await fetch(`${dm.base}/archive/tile/entries/001${n < 512 ? `.p/${n - 256}` : ''}`, { headers: { Authorization: `Bearer ${tok}` } });
+    const buf = Buffer.from(await res.arrayBuffer());
+    assert.ok(buf.includes('"action":"archive.prune"') && buf.includes('"below":256,'), 'the archive.prune leaf');
+    // offline: verify and the 备案包
+    let v = cli(['archive', 'verify', '--data', dm.dir, ...PARK]);
+    assert.equal(v.status, 0, v.stderr);
+    assert.match(v.stdout, /pruned below 256/);
+    const pkg = path.join(work, 'pkg-pruned');
+    v = cli(['archive', 'export', '--data', dm.dir, '--out', pkg, ...PARK]);
+    assert.equal(v.status, 0, v.stderr);
+    g = spawnSync(GO, ['-vkey', vk, '-dir', pkg], { encoding: 'utf8' });
+    assert.equal(g.status, 0, g.stderr);
+    assert.match(g.stdout, /from 256/);
+    // a restart reads from the pruned index on; entries younger than the law's minimum stay
+    dm.args.push('--set', 'archive.min_retention=5y');
+    await dm.restart();
+    assert.match((await dm.get('/metrics')).text, /parkwatch_archive_integrity_errors_total 0/);
+    r = await pr(512);
+    assert.ok(r.status === 409 || r.status === 400, r.text);
+    if (await cpSize() > 512) assert.equal(r.status, 409, r.text);
+  } finally {
+    await dm.stop();
+  }
 });

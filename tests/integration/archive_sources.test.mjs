@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { Daemon, ModbusServer, Mosquitto, freePort, until } from './harness.mjs';
+import { Daemon, ModbusServer, Mosquitto, cli, freePort, until } from './harness.mjs';
 import { MSG, Terminal, frame, location, register2013 } from './jt808lib.mjs';
 
 const PHONE = '013800000001'; // V1 in small-park.json
@@ -57,7 +57,7 @@ async function leavesAtLeast(n, dm = d, tok = admin) {
   return leaves(s, dm, tok);
 }
 
-const KIND = { JT808_RX: 3, JT808_TX: 4, MODBUS_RX: 5, MQTT_RX: 6, OPERATOR: 9 };
+const KIND = { JT808_RX: 3, JT808_TX: 4, MODBUS_RX: 5, MQTT_RX: 6, DEVICE_EVENT: 7, LINE_PROTOCOL: 8, OPERATOR: 9, MODBUS_TX: 11 };
 
 test('every JT/T 808 frame received as it arrived and every frame sent is a leaf', async () => {
   const s0 = await size();
@@ -207,7 +207,7 @@ test('user and token changes are leaves, without passwords or secrets', async ()
   }, { what: 'the user and token leaves', timeout: 15000 });
   const find = (a) => ops.find((x) => x.action === a);
   assert.deepEqual(find('user.add').detail, { name: 'arch-op', role: 'enterprise', unit: 'E1', display_name: '张三' });
-  assert.deepEqual(find('token.create').detail, { name: 'arch-tool', role: 'viewer', unit: '', ttl_ms: 30 * 86400000 });
+  assert.deepEqual(find('token.create').detail, { name: 'arch-tool', role: 'viewer', unit: '', ttl_ms: 30 * 86400000, archive_writes: true });
   assert.deepEqual(find('user.delete').detail, { name: 'arch-op' });
   const all = JSON.stringify(ops);
   assert.ok(!all.includes('arch-op-secret-pw') && !all.includes(secret), 'no password or secret archived');
@@ -280,6 +280,17 @@ test('every Modbus TCP reply is a leaf: the ADU as received, exception replies t
       return l.some((x) => x.bytes.subarray(2).equals(good)) && l.some((x) => x.bytes.subarray(2).equals(exc)) && l;
     }, { what: 'a good and an exception reply archived', timeout: 15000 });
     assert.ok(ls.every((x) => x.source === `127.0.0.1:${srv.port}`));
+    // the requests parkwatch sent (read input registers 0 and 5000, one each), each before its reply
+    const all = await leaves(await size(dm, tok), dm, tok);
+    const req = (addr) => Buffer.from([0x00, 0x00, 0x00, 0x06, 0x01, 0x04, addr >> 8, addr & 255, 0x00, 0x01]);
+    for (const addr of [0, 5000]) {
+      const i = all.findIndex((x) => x.kind === KIND.MODBUS_TX && x.bytes.subarray(2).equals(req(addr)));
+      assert.ok(i >= 0, `the request for register ${addr} archived`);
+      assert.equal(all[i].source, `127.0.0.1:${srv.port}`);
+      const tid = all[i].bytes.readUInt16BE(0);
+      const j = all.findIndex((x) => x.kind === KIND.MODBUS_RX && x.bytes.readUInt16BE(0) === tid);
+      assert.ok(j > i, 'the reply after its request');
+    }
     // the value the reply carried is stored, and durable with its leaf
     const r = await dm.get(`/api/v1/export?match[]=${encodeURIComponent('gas_concentration{device="GD-1"}')}&start=${Date.now() / 1000 - 3600}`, { token: tok });
     assert.match(r.text, /4660/);
@@ -287,5 +298,154 @@ test('every Modbus TCP reply is a leaf: the ADU as received, exception replies t
     await dm.stop();
     await srv.stop();
     rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('device events posted over HTTP are a leaf: the body as received, before they are stored', async () => {
+  // a fire panel in the model
+  const model = JSON.parse((await d.get('/api/v1/model/export', { token: admin })).text);
+  model.devices.push({ id: 'FP-ARCH', name: '火灾报警控制器', kind: 'fire_panel', enterprise: 'E1', protocol: 'mqtt', mqtt: { topic: 'park/E1/FP-ARCH' }, points: [] });
+  let r = await d.post('/api/v1/model/import', JSON.stringify(model), { token: admin, headers: { 'Content-Type': 'application/json' } });
+  assert.equal(r.status, 200, r.text);
+  const s0 = await size();
+  const body = JSON.stringify([{ device: 'FP-ARCH', kind: 'fire', loop: 1, zone: 3, id: 'arch-ev-1', ts: Date.now(), text: '一层西侧手报' }]);
+  r = await d.post('/api/v1/events/device', body, { token: admin, headers: { 'Content-Type': 'application/json' } });
+  assert.equal(r.status, 201, r.text);
+  // refused before it is archived: no leaf
+  r = await d.post('/api/v1/events/device', '{"device":"NOPE","kind":"fire"}', { token: admin, headers: { 'Content-Type': 'application/json' } });
+  assert.equal(r.status, 400, r.text);
+  // a body larger than one leaf: 413, nothing stored
+  const many = JSON.stringify(Array.from({ length: 400 }, (_, i) => ({ device: 'FP-ARCH', kind: 'fault', id: `big-${i}`, text: 'x'.repeat(150) })));
+  r = await d.post('/api/v1/events/device', many, { token: admin, headers: { 'Content-Type': 'application/json' } });
+  assert.equal(r.status, 413, r.text);
+  const ls = await leavesAtLeast(s0 + 1);
+  const ev = ls.slice(s0).filter((x) => x.kind === KIND.DEVICE_EVENT);
+  assert.equal(ev.length, 1, 'one leaf: the accepted request');
+  assert.equal(ev[0].bytes.toString('utf8'), body);
+  assert.match(ev[0].source, /^127\.0\.0\.1(:\d+)?$/);
+  const q = await d.get('/api/v1/device-events?device=FP-ARCH', { token: admin });
+  assert.ok(!q.text.includes('big-0'), 'the refused body stored nothing');
+  assert.ok(q.text.includes('arch-ev-1'), q.text);
+});
+
+test('/write bodies are leaves in the samples\' commit (split after line ends); tokens may opt out', async () => {
+  const s0 = await size();
+  const t = Date.now();
+  const small = `arch_lp,device=D1 v=1 ${t}\narch_lp,device=D2 v=2 ${t}\n`;
+  let r = await d.post('/write?precision=ms', small, { token: admin });
+  assert.equal(r.status, 204, r.text);
+  // a body of ~200 KB: several leaves, each ending at a line end, together the body
+  const lines = [];
+  for (let i = 0; i < 3000; i++) lines.push(`arch_lp_big,device=D${i % 50},site=s${i % 7} a=${i},b=${i * 2},c=${i * 3}.5,d=${i % 13} ${t + i}`);
+  const bigBody = lines.join('\n') + '\n';
+  assert.ok(bigBody.length > 3 * 65535);
+  r = await d.post('/write?precision=ms', bigBody, { token: admin });
+  assert.equal(r.status, 204, r.text);
+  // tokens: archived by default, not with archive_writes=false (API) or --no-archive-writes (CLI)
+  r = await d.post('/api/v1/tokens', { name: 'arch-bulk', role: 'admin', archive_writes: false }, { token: admin });
+  assert.equal(r.status, 201, r.text);
+  const bulk = r.json.token;
+  r = await d.post('/api/v1/tokens', { name: 'arch-dev', role: 'admin' }, { token: admin });
+  assert.equal(r.status, 201, r.text);
+  const dev = r.json.token;
+  assert.equal((await d.post('/api/v1/tokens', { name: 'arch-x', role: 'admin', archive_writes: 'no' }, { token: admin })).status, 400);
+  const c = cli(['token', 'create', '--data', d.dir, '--name', 'arch-cli-bulk', '--role', 'admin', '--no-archive-writes']);
+  assert.equal(c.status, 0, c.stderr);
+  const cliBulk = c.stdout.trim();
+  const bodies = { bulk: `arch_lp_tok,t=bulk v=1 ${t}\n`, dev: `arch_lp_tok,t=dev v=1 ${t}\n`, cli: `arch_lp_tok,t=cli v=1 ${t}\n` };
+  for (const [k, tok] of [['bulk', bulk], ['dev', dev], ['cli', cliBulk]]) {
+    r = await d.post('/write?precision=ms', bodies[k], { token: tok });
+    assert.equal(r.status, 204, `${k}: ${r.text}`);
+  }
+  const ls = await until(async () => {
+    const l = await leavesAtLeast(s0 + 5);
+    return l.slice(s0).some((x) => x.kind === KIND.LINE_PROTOCOL && x.bytes.toString() === bodies.dev) && l;
+  }, { what: 'the /write leaves', timeout: 15000 });
+  const lp = ls.slice(s0).filter((x) => x.kind === KIND.LINE_PROTOCOL);
+  assert.ok(lp.some((x) => x.bytes.toString() === small), 'the small body, one leaf');
+  const pieces = lp.filter((x) => x.bytes.toString().startsWith('arch_lp_big') || (!x.bytes.toString().startsWith('arch_lp') && x.bytes.toString().includes('arch_lp_big')));
+  assert.ok(pieces.length >= 3, `the big body in ${pieces.length} pieces`);
+  assert.equal(Buffer.concat(pieces.map((x) => x.bytes)).toString(), bigBody);
+  for (const p of pieces) assert.ok(p.bytes.length <= 65535 && p.bytes[p.bytes.length - 1] === 0x0a, 'cut after a line end');
+  // consecutive leaves of one batch
+  const at = ls.indexOf(pieces[0]);
+  for (let i = 1; i < pieces.length; i++) assert.equal(ls.indexOf(pieces[i]), at + i);
+  assert.ok(!lp.some((x) => x.bytes.toString() === bodies.bulk), 'archive_writes=false: not archived');
+  assert.ok(!lp.some((x) => x.bytes.toString() === bodies.cli), '--no-archive-writes: not archived');
+  const tc = ls.slice(s0).filter((x) => x.kind === KIND.OPERATOR).map((x) => JSON.parse(x.bytes.toString().split('\n')[0])).filter((x) => x.action === 'token.create');
+  assert.equal(tc.find((x) => x.detail.name === 'arch-bulk').detail.archive_writes, false);
+  assert.equal(tc.find((x) => x.detail.name === 'arch-dev').detail.archive_writes, true);
+  // the samples are stored all the same
+  const e = await d.get(`/api/v1/export?match[]=${encodeURIComponent('arch_lp_tok_v')}&start=${t / 1000 - 60}`, { token: admin });
+  assert.equal(e.text.trim().split('\n').length, 3, e.text);
+});
+
+test('setpoint changes (old and new), JT/T 808 terminal resets and command-line actions are leaves', async () => {
+  const s0 = await size();
+  const model = JSON.parse((await d.get('/api/v1/model/export', { token: admin })).text);
+  const pt = model.devices.find((x) => x.id === 'E2-GD-001').points[0];
+  const old = { ...pt.setpoints };
+  pt.setpoints = { ...pt.setpoints, alarm1: 8.5 };
+  let r = await d.post('/api/v1/model/import', JSON.stringify(model), { token: admin, headers: { 'Content-Type': 'application/json' } });
+  assert.equal(r.status, 200, r.text);
+  r = await d.post(`/api/v1/jt808/terminals/${PHONE}/reset`, { reason: '更换终端' }, { token: admin });
+  assert.ok(r.status === 200 || r.status === 404, r.text);
+  const resetOk = r.status === 200;
+  const resetPhone = r.json?.phone;
+  // the command line, while the daemon runs: spooled, appended by the daemon
+  const dir = mkdtempSync(path.join(tmpdir(), 'pw-arch-cli-'));
+  try {
+    pt.setpoints = { ...pt.setpoints, alarm1: 9 };
+    writeFileSync(path.join(dir, 'm.json'), JSON.stringify(model));
+    let c = cli(['import', '--data', d.dir, path.join(dir, 'm.json')]);
+    assert.equal(c.status, 0, c.stderr);
+    c = cli(['user', 'add', '--data', d.dir, 'arch-cli-user', '--role', 'viewer'], { env: { PARKWATCH_PASSWORD: 'arch-cli-user-pw' } });
+    assert.equal(c.status, 0, c.stderr);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+  const ops = await until(async () => {
+    const o = await operatorLeaves(s0, 4);
+    return o.some((x) => x.action === 'user.add' && x.user.startsWith('cli:')) && o.filter((x) => x.action === 'setpoint.change').length >= 2 && o;
+  }, { what: 'the setpoint, reset and command-line leaves', timeout: 30000 });
+  const sp = ops.filter((x) => x.action === 'setpoint.change');
+  assert.deepEqual(sp[0].detail.changes, [{ point: 'E2-GD-001-P', old, new: { ...old, alarm1: 8.5 } }]);
+  assert.equal(sp[0].user, 'admin');
+  assert.deepEqual(sp[1].detail.changes, [{ point: 'E2-GD-001-P', old: { ...old, alarm1: 8.5 }, new: { ...old, alarm1: 9 } }]);
+  assert.match(sp[1].user, /^cli:/);
+  const imp = ops.filter((x) => x.action === 'model.import' && x.user.startsWith('cli:'));
+  assert.equal(imp.length, 1);
+  assert.equal(imp[0].detail.file, 'm.json');
+  assert.equal(JSON.parse(imp[0].body).devices.find((x) => x.id === 'E2-GD-001').points[0].setpoints.alarm1, 9);
+  const ua = ops.find((x) => x.action === 'user.add' && x.user.startsWith('cli:'));
+  assert.deepEqual(ua.detail, { name: 'arch-cli-user', role: 'viewer', unit: '', display_name: '' });
+  assert.ok(!JSON.stringify(ops).includes('arch-cli-user-pw'), 'no password');
+  if (resetOk) assert.deepEqual(ops.find((x) => x.action === 'jt808.reset').detail, { phone: resetPhone, reason: '更换终端' });
+  // the command line's leaves come before the changes took effect... and the spool is empty again
+  const { readdirSync } = await import('node:fs');
+  assert.deepEqual(readdirSync(path.join(d.dir, 'archive', 'spool')).filter((f) => f.endsWith('.leaf')), []);
+});
+
+test('a retention change is a leaf with the old and the new value, before the store applies it', async () => {
+  const dm = await new Daemon({ set: ['archive.checkpoint_interval=1s'] }).start();
+  try {
+    const tok = await dm.login();
+    dm.args.push('--set', 'storage.retention=1y');
+    await dm.restart();
+    const changes = (l) => l.filter((x) => x.kind === KIND.OPERATOR).map((x) => ({ source: x.source, ...JSON.parse(x.bytes.toString().split('\n')[0]) })).filter((x) => x.action === 'setting.change' && x.detail.key === 'storage.retention');
+    const ch = await until(async () => { const c = changes(await leaves(await size(dm, tok), dm, tok)); return c.length >= 2 && c; },
+      { what: 'the retention change signed', timeout: 15000 });
+    assert.equal(ch.length, 2, JSON.stringify(ch));
+    assert.deepEqual(ch[0].detail, { key: 'storage.retention', old: null, new: ch[0].detail.new });
+    assert.deepEqual(ch[1].detail, { key: 'storage.retention', old: ch[0].detail.new, new: ch[1].detail.new });
+    assert.notEqual(ch[1].detail.new, ch[0].detail.new);
+    assert.equal(ch[1].source, 'config');
+    await dm.restart(); // unchanged: no leaf
+    const ls2 = await leaves(await size(dm, tok), dm, tok);
+    assert.equal(ls2.filter((x) => x.kind === KIND.OPERATOR && x.bytes.toString().includes('"key":"storage.retention"')).length, 2);
+    // archive.min_retention, which bounds pruning, is recorded the same way
+    assert.ok(ls2.some((x) => x.kind === KIND.OPERATOR && x.bytes.toString().includes('"key":"archive.min_retention"')));
+  } finally {
+    await dm.stop();
   }
 });

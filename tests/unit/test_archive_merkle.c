@@ -13,6 +13,7 @@
 #include "base/err.h"
 
 #include <inttypes.h>
+#include <pthread.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -532,6 +533,43 @@ static void test_cross_vector(void **state)
     free(lh);
 }
 
+/* libcrypto's SHA-256 (SHA-NI) and libsodium's give the same bytes for every length around the
+ * block boundaries, split anywhere, on the main thread and on others (one EVP context each). */
+static void *sha_thread(void *arg)
+{
+    uint8_t buf[300], x[ARCHIVE_HASH], y[ARCHIVE_HASH];
+    for (size_t i = 0; i < sizeof buf; i++)
+        buf[i] = (uint8_t)(i * 31 + (uintptr_t)arg);
+    for (size_t len = 0; len <= sizeof buf; len++)
+        for (size_t cut = 0; cut <= len; cut += 1 + len / 7) {
+            archive_sha256_2(buf, cut, cut < len ? buf + cut : NULL, len - cut, x);
+            archive_sha256_sodium(buf, len, NULL, 0, y);
+            if (memcmp(x, y, ARCHIVE_HASH) != 0)
+                return (void *)1;
+        }
+    return NULL;
+}
+
+static void test_sha256_backends(void **state)
+{
+    (void)state;
+    assert_null(sha_thread((void *)0));
+    pthread_t t[3];
+    for (uintptr_t i = 0; i < 3; i++)
+        assert_int_equal(pthread_create(&t[i], NULL, sha_thread, (void *)(i + 1)), 0);
+    for (int i = 0; i < 3; i++) {
+        void *r = (void *)1;
+        pthread_join(t[i], &r);
+        assert_null(r);
+    }
+    /* and the RFC leaf "" */
+    uint8_t h[ARCHIVE_HASH];
+    archive_leaf_hash("", 0, h);
+    char hex[65];
+    sodium_bin2hex(hex, sizeof hex, h, sizeof h);
+    assert_string_equal(hex, "6e340b9cffb37a989ca544e6bb780a2c78901d3fb33738768511a30617afa01d");
+}
+
 static void test_leaf_header(void **state)
 {
     (void)state;
@@ -561,6 +599,7 @@ int main(void)
         cmocka_unit_test(test_frontier_completions), cmocka_unit_test(test_note_go_example),
         cmocka_unit_test(test_cosignature),          cmocka_unit_test(test_tile_paths),
         cmocka_unit_test(test_cross_vector),         cmocka_unit_test(test_leaf_header),
+        cmocka_unit_test(test_sha256_backends),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -415,6 +415,321 @@ static void test_tamper_detected(void **state)
     tu_rmrf(f.root);
 }
 
+static void copy_file(const char *from, const char *to)
+{
+    char *data = NULL;
+    size_t len = 0;
+    assert_int_equal(pw_file_read(from, 4096, &data, &len), PW_OK);
+    assert_int_equal(pw_file_replace(to, data, len), PW_OK);
+    free(data);
+}
+
+/* A start re-hashes only what follows the prefix an earlier start or clean shutdown verified
+ * (plus spot checks); a changed entry after that prefix is still an integrity error at start,
+ * one inside it is found by archive_verify_dir; a state file that does not authenticate, or one
+ * written under other keys, is not believed. */
+static void test_verified_prefix(void **state)
+{
+    (void)state;
+    struct fx f;
+    fx_init(&f);
+    pw_log_set_sink(quiet, NULL);
+    const int N = 20000; /* 79 bundles: more than are spot-checked */
+    struct archive *a = open_at(&f, PW_OK);
+    assert_int_equal(archive_open_verified_prefix(a), 0);
+    append_frames(a, 0, N);
+    commit(a);
+    assert_int_equal(archive_checkpoint_maybe(a, pw_now_ms(), true), PW_OK);
+    archive_close(a);
+
+    a = open_at(&f, PW_OK);
+    assert_true(archive_integrity_ok(a));
+    assert_int_equal(archive_open_verified_prefix(a), N);
+    assert_true(archive_open_rehashed(a) <= 64 * 256); /* the spot checks, not all N */
+    assert_int_equal(archive_written(a), N);
+    /* the tree goes on from the prefix exactly as from a full scan */
+    append_frames(a, N, 500);
+    commit(a);
+    assert_int_equal(archive_checkpoint_maybe(a, pw_now_ms(), true), PW_OK);
+    uint8_t proof[ARCHIVE_MAX_PROOF][ARCHIVE_HASH];
+    size_t np = 0;
+    assert_int_equal(archive_prove(a, 100, N + 500, proof, &np), PW_OK);
+    /* as if the process were killed now: the state this start wrote stays the latest */
+    char vpath[200], saved[200], entries[200];
+    snprintf(vpath, sizeof vpath, "%s/verified", f.dir);
+    snprintf(saved, sizeof saved, "%s/verified.saved", f.root);
+    snprintf(entries, sizeof entries, "%s/entries", f.dir);
+    copy_file(vpath, saved);
+    archive_close(a);
+    struct pw_buf rep;
+    pw_buf_init(&rep, 0);
+    assert_int_equal(archive_verify_dir(f.dir, NULL, NULL, 0, &rep), PW_OK);
+    copy_file(saved, vpath);
+
+    /* a changed entry after the verified prefix: found at start, named */
+    flip_in_file(entries, "w01018-Flag=N", "w01018-Flag=D", N + 200);
+    a = open_at(&f, PW_OK);
+    assert_false(archive_integrity_ok(a));
+    assert_non_null(strstr(archive_problem(a), "entry 20200 "));
+    assert_true(archive_open_rehashed(a) >= 500);
+    archive_close(a);
+    flip_in_file(entries, "w01018-Flag=D", "w01018-Flag=N", 0); /* put it back */
+    a = open_at(&f, PW_OK);
+    assert_true(archive_integrity_ok(a));
+    archive_close(a);
+
+    /* a changed entry inside the prefix: archive verify re-hashes everything and names it */
+    flip_in_file(entries, "w01018-Flag=N", "w01018-Flag=D", 1000);
+    pw_buf_reset(&rep);
+    assert_int_equal(archive_verify_dir(f.dir, NULL, NULL, 0, &rep), PW_ECORRUPT);
+    assert_non_null(strstr(rep.data, "damaged: entry 1000 "));
+    flip_in_file(entries, "w01018-Flag=D", "w01018-Flag=N", 0);
+    pw_buf_reset(&rep);
+    assert_int_equal(archive_verify_dir(f.dir, NULL, NULL, 0, &rep), PW_OK);
+
+    /* an edited state is not believed: everything is read again */
+    char *st = NULL;
+    size_t sl = 0;
+    assert_int_equal(pw_file_read(vpath, 4096, &st, &sl), PW_OK);
+    char *sz = strstr(st, "size ");
+    assert_non_null(sz);
+    sz[5] = sz[5] == '1' ? '2' : '1';
+    assert_int_equal(pw_file_replace(vpath, st, sl), PW_OK);
+    free(st);
+    a = open_at(&f, PW_OK);
+    assert_true(archive_integrity_ok(a));
+    assert_int_equal(archive_open_verified_prefix(a), 0);
+    assert_int_equal(archive_open_rehashed(a), N + 500);
+    archive_close(a);
+    /* a damaged hash tile of the prefix: the state is dropped and the tiles rebuilt */
+    char h1[200];
+    snprintf(h1, sizeof h1, "%s/hashes.1", f.dir);
+    int fd = open(h1, O_WRONLY);
+    assert_true(fd >= 0);
+    assert_int_equal(pwrite(fd, "XXXX", 4, 0), 4);
+    close(fd);
+    a = open_at(&f, PW_OK);
+    assert_true(archive_integrity_ok(a));
+    assert_int_equal(archive_open_verified_prefix(a), 0);
+    archive_close(a);
+    pw_buf_reset(&rep);
+    assert_int_equal(archive_verify_dir(f.dir, NULL, NULL, 0, &rep), PW_OK);
+    /* checkpoints removed (the file cut to its first record): the state says how many there were */
+    char cps[200];
+    snprintf(cps, sizeof cps, "%s/checkpoints", f.dir);
+    uint8_t h4[4];
+    fd = open(cps, O_RDONLY);
+    assert_true(fd >= 0);
+    assert_int_equal(pread(fd, h4, 4, 0), 4);
+    close(fd);
+    assert_int_equal(truncate(cps, 4 + ((off_t)h4[0] << 24 | h4[1] << 16 | h4[2] << 8 | h4[3])), 0);
+    a = open_at(&f, PW_OK);
+    assert_false(archive_integrity_ok(a));
+    assert_non_null(strstr(archive_problem(a), "checkpoints were removed"));
+    archive_close(a);
+    pw_buf_release(&rep);
+    pw_log_set_sink(NULL, NULL);
+    tu_rmrf(f.root);
+}
+
+/* Pruning: bundles below the index refused, the tree and its tiles unchanged, opens (full and
+ * from a verified prefix) read from the pruned index on, verify checks what is left and wants the
+ * operator's record, the export leaves the pruned bundles out and says so. */
+static void test_prune(void **state)
+{
+    (void)state;
+    struct fx f;
+    fx_init(&f);
+    pw_log_set_sink(quiet, NULL);
+    struct archive *a = open_at(&f, PW_OK);
+    append_frames(a, 0, 1000);
+    commit(a);
+    assert_int_equal(archive_checkpoint_maybe(a, pw_now_ms(), true), PW_OK);
+    struct pw_buf before, rep, e;
+    pw_buf_init(&before, 0);
+    pw_buf_init(&rep, 0);
+    pw_buf_init(&e, 0);
+    assert_int_equal(archive_latest_checkpoint(a, &before), PW_OK);
+    uint64_t freed = 0;
+    char err[256];
+    assert_int_equal(archive_prune(a, 300, &freed, err, sizeof err), PW_EINVAL);  /* not x256 */
+    assert_int_equal(archive_prune(a, 1024, &freed, err, sizeof err), PW_EINVAL); /* >= size */
+    /* the operator's record first (what http's archive.prune writes), then the prune */
+    static const char rec[] = "{\"action\":\"archive.prune\",\"user\":\"admin\",\"role\":"
+                              "\"admin\",\"peer\":\"\",\"detail\":{\"below\":512,"
+                              "\"last_received_ms\":1}}";
+    uint8_t leaf[512];
+    size_t ll = archive_leaf_encode(leaf, sizeof leaf, ARCHIVE_KIND_OPERATOR, pw_now_ms(), "admin",
+                                    rec, sizeof rec - 1);
+    assert_int_equal(archive_append(a, leaf, ll), 1000);
+    commit(a);
+    assert_int_equal(archive_checkpoint_maybe(a, pw_now_ms(), true), PW_OK);
+    assert_int_equal(archive_prune(a, 512, &freed, err, sizeof err), PW_OK);
+    assert_int_equal(archive_pruned(a), 512);
+    assert_int_equal(archive_entry_read(a, 511, &e), PW_ENOTFOUND);
+    assert_int_equal(archive_tile_read(a, -1, 1, 256, &e), PW_ENOTFOUND);
+    assert_int_equal(archive_entry_read(a, 512, &e), PW_OK);
+    uint8_t proof[ARCHIVE_MAX_PROOF][ARCHIVE_HASH];
+    size_t np = 0;
+    assert_int_equal(archive_prove(a, 5, 1001, proof, &np), PW_OK); /* hashes stay */
+    archive_close(a);
+    /* from the verified prefix, and with a full scan */
+    for (int pass = 0; pass < 2; pass++) {
+        if (pass == 1) {
+            char vp[200];
+            snprintf(vp, sizeof vp, "%s/verified", f.dir);
+            unlink(vp);
+        }
+        a = open_at(&f, PW_OK);
+        assert_true(archive_integrity_ok(a));
+        assert_int_equal(archive_written(a), 1001 + 10 * pass);
+        assert_int_equal(archive_pruned(a), 512);
+        append_frames(a, 1001 + 10 * pass, 10);
+        commit(a);
+        assert_int_equal(archive_checkpoint_maybe(a, pw_now_ms(), true), PW_OK);
+        archive_close(a);
+    }
+    pw_buf_reset(&rep);
+    assert_int_equal(archive_verify_dir(f.dir, NULL, before.data, before.len, &rep), PW_OK);
+    assert_non_null(strstr(rep.data, "pruned below 512"));
+    /* a changed entry after the pruned index is still found */
+    char entries[200];
+    snprintf(entries, sizeof entries, "%s/entries", f.dir);
+    flip_in_file(entries, "MN=M00600;", "MN=M00666;", 0);
+    pw_buf_reset(&rep);
+    assert_int_equal(archive_verify_dir(f.dir, NULL, NULL, 0, &rep), PW_ECORRUPT);
+    assert_non_null(strstr(rep.data, "damaged: entry 600 "));
+    flip_in_file(entries, "MN=M00666;", "MN=M00600;", 0);
+    /* the export leaves the pruned bundles out and says where the entries begin */
+    char out[200], path[300];
+    snprintf(out, sizeof out, "%s/export", f.root);
+    pw_buf_reset(&rep);
+    assert_int_equal(archive_export_dir(f.dir, NULL, out, &rep), PW_OK);
+    struct stat st;
+    snprintf(path, sizeof path, "%s/tile/entries/001", out);
+    assert_int_not_equal(stat(path, &st), 0);
+    snprintf(path, sizeof path, "%s/tile/entries/002", out);
+    assert_int_equal(stat(path, &st), 0);
+    snprintf(path, sizeof path, "%s/tile/0/001", out);
+    assert_int_equal(stat(path, &st), 0);
+    snprintf(path, sizeof path, "%s/pruned", out);
+    assert_int_equal(stat(path, &st), 0);
+    /* a pruned file nobody recorded (entries removed, the file written by hand): verify says so */
+    char pr[200];
+    snprintf(pr, sizeof pr, "%s/pruned", f.dir);
+    assert_int_equal(pw_file_replace(pr, "below 768\n", 10), PW_OK);
+    pw_buf_reset(&rep);
+    assert_int_equal(archive_verify_dir(f.dir, NULL, NULL, 0, &rep), PW_ECORRUPT);
+    assert_non_null(strstr(rep.data, "no archive.prune record"));
+    pw_buf_release(&before);
+    pw_buf_release(&rep);
+    pw_buf_release(&e);
+    pw_log_set_sink(NULL, NULL);
+    tu_rmrf(f.root);
+}
+
+static int64_t fake_days;
+static int64_t fake_day_ms(int64_t now_ms)
+{
+    return now_ms + fake_days * 86400000LL;
+}
+
+/* The daily record: the last checkpoint of each (Beijing) day filed under that day, checked by
+ * archive_verify_dir, in the export; a forged one is found. */
+static void test_daily_record(void **state)
+{
+    (void)state;
+    char day[11];
+    archive_day_of(0, day);
+    assert_string_equal(day, "1970-01-01");
+    archive_day_of(1764864000000LL - 1, day); /* 2025-12-04T15:59:59.999Z = 23:59:59.999 CST */
+    assert_string_equal(day, "2025-12-04");
+    archive_day_of(1764864000000LL, day);
+    assert_string_equal(day, "2025-12-05");
+    archive_day_of(951782400000LL + 8 * 3600000LL, day); /* 2000-02-29T08:00Z */
+    assert_string_equal(day, "2000-02-29");
+
+    struct fx f;
+    fx_init(&f);
+    pw_log_set_sink(quiet, NULL);
+    struct archive_opts o;
+    archive_opts_init(&o);
+    o.dir = f.dir;
+    o.key_file = f.key;
+    o.origin = "archive.parkwatch.test";
+    o.checkpoint_interval_ms = 0;
+    o.day_ms = fake_day_ms;
+    fake_days = 0;
+    struct archive *a = NULL;
+    char err[256];
+    assert_int_equal(archive_open(&o, &a, err, sizeof err), PW_OK);
+    append_frames(a, 0, 10);
+    commit(a);
+    assert_int_equal(archive_checkpoint_maybe(a, pw_now_ms(), true), PW_OK);
+    struct pw_buf day0_note, list, rep;
+    pw_buf_init(&day0_note, 0);
+    pw_buf_init(&list, 0);
+    pw_buf_init(&rep, 0);
+    assert_int_equal(archive_latest_checkpoint(a, &day0_note), PW_OK);
+    char d0[11], d1[11];
+    archive_day_of(pw_now_ms(), d0);
+    assert_int_equal(archive_daily_list(f.dir, &list), PW_OK);
+    assert_int_equal(list.len, 0); /* nothing filed on the first day */
+    fake_days = 1;
+    archive_day_of(fake_day_ms(pw_now_ms()), d1);
+    append_frames(a, 10, 5);
+    commit(a);
+    assert_int_equal(archive_checkpoint_maybe(a, pw_now_ms(), true), PW_OK);
+    archive_close(a);
+    assert_int_equal(archive_daily_list(f.dir, &list), PW_OK);
+    char want[16];
+    snprintf(want, sizeof want, "%s\n", d0);
+    assert_string_equal(list.data, want);
+    struct pw_buf got;
+    pw_buf_init(&got, 0);
+    assert_int_equal(archive_daily_read(f.dir, d0, &got), PW_OK);
+    assert_int_equal(got.len, day0_note.len);
+    assert_memory_equal(got.data, day0_note.data, got.len); /* the day's last, as signed */
+    assert_int_equal(archive_daily_read(f.dir, d1, &got), PW_ENOTFOUND);
+    assert_int_equal(archive_daily_read(f.dir, "../vkey", &got), PW_EINVAL);
+    assert_int_equal(archive_verify_dir(f.dir, NULL, NULL, 0, &rep), PW_OK);
+    assert_non_null(strstr(rep.data, "daily checkpoints 1\n"));
+    /* exported */
+    char out[200], path[300], *data = NULL;
+    size_t len = 0;
+    snprintf(out, sizeof out, "%s/export", f.root);
+    pw_buf_reset(&rep);
+    assert_int_equal(archive_export_dir(f.dir, NULL, out, &rep), PW_OK);
+    snprintf(path, sizeof path, "%s/daily/%s", out, d0);
+    assert_int_equal(pw_file_read(path, 8192, &data, &len), PW_OK);
+    assert_int_equal(len, day0_note.len);
+    free(data);
+    /* a forged daily checkpoint (another key) is found */
+    struct archive_key other;
+    uint8_t seed[32] = {9};
+    archive_key_from_seed(&other, "archive.parkwatch.test", seed);
+    struct archive_checkpoint cp = {.size = 10};
+    snprintf(cp.origin, sizeof cp.origin, "archive.parkwatch.test");
+    struct pw_buf text, forged;
+    pw_buf_init(&text, 0);
+    pw_buf_init(&forged, 0);
+    archive_checkpoint_text(&cp, &text);
+    assert_int_equal(archive_note_sign(&other, text.data, text.len, &forged), PW_OK);
+    snprintf(path, sizeof path, "%s/daily/%s", f.dir, d0);
+    assert_int_equal(pw_file_replace(path, forged.data, forged.len), PW_OK);
+    pw_buf_reset(&rep);
+    assert_int_equal(archive_verify_dir(f.dir, NULL, NULL, 0, &rep), PW_ECORRUPT);
+    assert_non_null(strstr(rep.data, "daily checkpoint"));
+    pw_buf_release(&text);
+    pw_buf_release(&forged);
+    pw_buf_release(&got);
+    pw_buf_release(&day0_note);
+    pw_buf_release(&list);
+    pw_buf_release(&rep);
+    pw_log_set_sink(NULL, NULL);
+    tu_rmrf(f.root);
+}
+
 static void test_torn_tail(void **state)
 {
     (void)state;
@@ -638,6 +953,9 @@ int main(void)
         cmocka_unit_test(test_append_reopen_tiles_proofs),
         cmocka_unit_test(test_tamper_detected),
         cmocka_unit_test(test_torn_tail),
+        cmocka_unit_test(test_verified_prefix),
+        cmocka_unit_test(test_daily_record),
+        cmocka_unit_test(test_prune),
         cmocka_unit_test(test_key_rotation),
         cmocka_unit_test(test_kill9),
     };

@@ -143,14 +143,15 @@ static void test_off_mode(void **state)
 /* ---- faults: a failed archive write or fsync acknowledges nothing that carries a leaf ---- */
 
 static struct {
-    bool fail_write, fail_sync;
+    int fail_write; /* errno */
+    bool fail_sync;
 } fault;
 
 static ssize_t f_pwrite(void *ctx, int fd, const void *p, size_t n, off_t off)
 {
     (void)ctx;
     if (fault.fail_write) {
-        errno = ENOSPC;
+        errno = fault.fail_write;
         return -1;
     }
     return pwrite(fd, p, n, off);
@@ -181,7 +182,10 @@ static int write_leaf(struct pipeline *p, bool with_leaf)
     return pipeline_write(p, b, &stored);
 }
 
-static void run_fault(bool sync_fails)
+/* sync_fails: the fsync fails (EIO); else the write fails with write_errno. A full disk
+ * (ENOSPC) refuses the batch and recovers when space returns; any other failure refuses every
+ * leaf until a restart. */
+static void run_fault(bool sync_fails, int write_errno)
 {
     char root[64], dir[128], adir[128], key[128];
     tu_tmpdir(root, sizeof root, "plfault");
@@ -212,13 +216,24 @@ static void run_fault(bool sync_fails)
     if (sync_fails)
         fault.fail_sync = true;
     else
-        fault.fail_write = true;
+        fault.fail_write = write_errno;
     assert_int_not_equal(write_leaf(p, true), PW_OK); /* not acknowledged */
-    fault.fail_sync = fault.fail_write = false;
-    /* the archive refuses from now on (until restart); data without leaves still goes through */
-    assert_int_not_equal(write_leaf(p, true), PW_OK);
+    fault.fail_sync = false;
+    fault.fail_write = 0;
+    bool recovers = !sync_fails && write_errno == ENOSPC;
+    if (recovers) {
+        /* space again: the refused leaf is not in the tree, the next one takes its index */
+        assert_int_equal(archive_written(a), durable);
+        assert_int_equal(write_leaf(p, true), PW_OK);
+        assert_int_equal(archive_durable(a), durable + 1);
+        durable++;
+    } else {
+        /* the archive refuses from now on (until restart) */
+        assert_int_not_equal(write_leaf(p, true), PW_OK);
+        assert_int_equal(archive_durable(a), durable);
+    }
+    /* data without leaves still goes through */
     assert_int_equal(write_leaf(p, false), PW_OK);
-    assert_int_equal(archive_durable(a), durable);
     pipeline_close(p);
     archive_close(a);
     assert_int_equal(tsdb_close(db), PW_OK);
@@ -229,6 +244,8 @@ static void run_fault(bool sync_fails)
     assert_int_equal(archive_open(&ao, &a, err, sizeof err), PW_OK);
     assert_true(archive_integrity_ok(a));
     assert_true(archive_written(a) >= durable);
+    if (recovers)
+        assert_int_equal(archive_written(a), durable);
     archive_close(a);
     assert_int_equal(archive_verify_dir(adir, NULL, NULL, 0, &rep), PW_OK);
     pw_buf_release(&rep);
@@ -238,13 +255,14 @@ static void run_fault(bool sync_fails)
 static void test_archive_fsync_fails(void **state)
 {
     (void)state;
-    run_fault(true);
+    run_fault(true, 0);
 }
 
 static void test_archive_write_fails(void **state)
 {
     (void)state;
-    run_fault(false);
+    run_fault(false, EIO);
+    run_fault(false, ENOSPC);
 }
 
 int main(void)
