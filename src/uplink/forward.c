@@ -22,6 +22,7 @@
 #include "base/timeutil.h"
 #include "db/db.h"
 
+#include <cjson/cJSON.h>
 #include <inttypes.h>
 #include <math.h>
 #include <nats/nats.h>
@@ -35,6 +36,8 @@
 
 static const char *const outbox_migrations[] = {
     "CREATE TABLE outbox (seq INTEGER PRIMARY KEY, kind INTEGER NOT NULL, body BLOB NOT NULL);",
+    /* the group commit a row was written with (checked against the stores after a crash) */
+    "ALTER TABLE outbox ADD COLUMN grp INTEGER NOT NULL DEFAULT 0;",
 };
 
 struct acked_at {
@@ -47,11 +50,13 @@ struct uplink {
     char subject[3][UPLINK_PARK_MAX + 16];
     char dir[4096];
     struct tsdb *tsdb;
+    struct events_store *evstore;
     struct db *db;  /* writer connection (writer thread; sync on the sync thread) */
     struct db *rdb; /* the forwarder's reading connection */
     /* writer thread */
     sqlite3_stmt *ins, *prune;
     bool in_txn;
+    uint64_t grp; /* the group being written (outbox.grp) */
     int err; /* a failed insert fails the group's commit */
     struct pw_buf samples, alarms, events;
     uint64_t pruned;
@@ -131,6 +136,7 @@ static int insert_row(struct uplink *u, enum uplink_kind kind, const struct pw_b
     sqlite3_reset(u->ins);
     sqlite3_bind_int(u->ins, 1, (int)kind);
     sqlite3_bind_blob(u->ins, 2, body->data, (int)body->len, SQLITE_STATIC);
+    sqlite3_bind_int64(u->ins, 3, (sqlite3_int64)u->grp);
     rc = db_step(u->db, u->ins);
     sqlite3_clear_bindings(u->ins);
     if (rc < 0)
@@ -386,6 +392,7 @@ static int outbox_commit(void *arg)
         sqlite3_exec(db_handle(u->db), "ROLLBACK", NULL, NULL, NULL);
         return rc;
     }
+    u->grp++;
     atomic_store(&u->committed, (uint64_t)sqlite3_last_insert_rowid(db_handle(u->db)));
     return PW_OK;
 }
@@ -471,6 +478,14 @@ static void on_reconnected(natsConnection *nc, void *closure)
     u->rewind = true; /* what was in flight may be lost: resend from the cursor */
     pthread_cond_signal(&u->cv);
     pthread_mutex_unlock(&u->mu);
+}
+
+static void on_connected(natsConnection *nc, void *closure)
+{
+    struct uplink *u = closure;
+    pw_gauge_set(g_connected, 1);
+    PW_LOG_INFO("uplink", "connected to the park's nats-server", "url=%s",
+                u->cfg->uplink_nats_url);
 }
 
 static int cursor_save(struct uplink *u, uint64_t c, bool clean)
@@ -563,7 +578,10 @@ static void *forwarder(void *arg)
         goto out;
     if (natsOptions_Create(&o) != NATS_OK || natsOptions_SetURL(o, u->cfg->uplink_nats_url) ||
         natsOptions_SetMaxReconnect(o, -1) || natsOptions_SetReconnectWait(o, 250) ||
-        natsOptions_SetRetryOnFailedConnect(o, true, NULL, NULL) ||
+        /* with a connected callback Connect returns at once (NATS_NOT_YET_CONNECTED) and
+         * connects in the background; without one it blocks, retrying for ever, and the
+         * forwarder could not stop while the park's nats-server is down */
+        natsOptions_SetRetryOnFailedConnect(o, true, on_connected, u) ||
         natsOptions_SetPingInterval(o, 5000) ||
         natsOptions_SetDisconnectedCB(o, on_disconnected, u) ||
         natsOptions_SetReconnectedCB(o, on_reconnected, u)) {
@@ -679,6 +697,148 @@ out:
     return NULL;
 }
 
+/* ---- after an unclean stop: the last group against the stores ---- */
+
+struct vrow {
+    uint64_t seq;
+    int kind;
+    unsigned char *body;
+    size_t len;
+};
+
+static bool sample_stored(struct uplink *u, uint32_t ref, int64_t ts, uint64_t bits,
+                          struct tsdb_samples *ss)
+{
+    int r = tsdb_read(u->tsdb, ref, ts, ts, 1, ss);
+    if ((r != PW_OK && r != PW_ETOOBIG) || ss->n == 0 || ss->ts[0] != ts)
+        return false;
+    double v;
+    memcpy(&v, &bits, sizeof v);
+    uint64_t have;
+    memcpy(&have, &ss->value[0], sizeof have);
+    return have == bits || (isnan(v) && isnan(ss->value[0]));
+}
+
+/* The outbox commits before the tsdb and the event store (before_tsdb): a kill -9 inside a
+ * group commit can leave rows of that last group whose samples or events the stores never
+ * committed (their WAL write or COMMIT did not happen). Each such row is rewritten with only
+ * what the stores hold — kept, even empty, so that the park's message sequence stays contiguous
+ * and the province sees no gap. Alarm transitions are committed by the alarm store before they
+ * reach the outbox: kept as they are. Runs in uplink_open, before the pipeline writes. */
+static int verify_last_group(struct uplink *u, uint64_t *lost_samples, uint64_t *lost_events)
+{
+    sqlite3_stmt *sel = NULL, *upd = NULL;
+    struct vrow *rows = NULL;
+    size_t n = 0, cap = 0;
+    struct tsdb_samples ss = {0};
+    struct pw_buf nb;
+    pw_buf_init(&nb, 0);
+    bool txn = false;
+    int rc = db_prepare(u->db,
+                        "SELECT seq, kind, body FROM outbox WHERE grp > 0 AND grp = "
+                        "(SELECT MAX(grp) FROM outbox) ORDER BY seq",
+                        &sel);
+    if (rc != PW_OK)
+        goto out;
+    int st;
+    while ((st = db_step(u->db, sel)) == 1) {
+        if (n == cap) {
+            cap = cap ? cap * 2 : 16;
+            rows = pw_xrealloc(rows, cap * sizeof *rows);
+        }
+        struct vrow *r = &rows[n++];
+        r->seq = (uint64_t)sqlite3_column_int64(sel, 0);
+        r->kind = sqlite3_column_int(sel, 1);
+        r->len = (size_t)sqlite3_column_bytes(sel, 2);
+        r->body = pw_xmalloc(r->len + 1);
+        if (r->len)
+            memcpy(r->body, sqlite3_column_blob(sel, 2), r->len);
+    }
+    if (st < 0) {
+        rc = st;
+        goto out;
+    }
+    if ((rc = db_prepare(u->db, "UPDATE outbox SET body = ?2 WHERE seq = ?1", &upd)) != PW_OK)
+        goto out;
+    for (size_t i = 0; i < n && rc == PW_OK; i++) {
+        const struct vrow *r = &rows[i];
+        bool changed = false;
+        pw_buf_reset(&nb);
+        if (r->kind == UPLINK_SAMPLES) {
+            if (r->len < 4 || memcmp(r->body, "PWR1", 4) != 0 || (r->len - 4) % RAW_REC != 0)
+                continue;
+            pw_buf_append(&nb, "PWR1", 4);
+            for (size_t off = 4; off < r->len; off += RAW_REC) {
+                const unsigned char *p = r->body + off;
+                if (sample_stored(u, (uint32_t)get_raw(p, 4), (int64_t)get_raw(p + 4, 8),
+                                  get_raw(p + 12, 8), &ss)) {
+                    pw_buf_append(&nb, p, RAW_REC);
+                } else {
+                    changed = true;
+                    (*lost_samples)++;
+                }
+            }
+        } else if (r->kind == UPLINK_EVENTS && u->evstore) {
+            cJSON *doc = cJSON_ParseWithLength((const char *)r->body, r->len);
+            if (!cJSON_IsArray(doc)) {
+                cJSON_Delete(doc);
+                continue;
+            }
+            cJSON *o = doc->child;
+            while (o && rc == PW_OK) {
+                cJSON *next = o->next;
+                const cJSON *id = cJSON_GetObjectItemCaseSensitive(o, "id");
+                int has = cJSON_IsNumber(id) ? events_has(u->evstore, (int64_t)id->valuedouble) : 0;
+                if (has < 0) {
+                    rc = has;
+                } else if (!has) {
+                    cJSON_Delete(cJSON_DetachItemViaPointer(doc, o));
+                    changed = true;
+                    (*lost_events)++;
+                }
+                o = next;
+            }
+            char *text = changed ? cJSON_PrintUnformatted(doc) : NULL;
+            if (text)
+                pw_buf_puts(&nb, text);
+            else if (changed)
+                rc = PW_ENOMEM;
+            free(text);
+            cJSON_Delete(doc);
+        }
+        if (!changed || rc != PW_OK)
+            continue;
+        if (!txn) {
+            if ((rc = db_exec(u->db, "BEGIN")) != PW_OK)
+                break;
+            txn = true;
+        }
+        sqlite3_reset(upd);
+        sqlite3_bind_int64(upd, 1, (sqlite3_int64)r->seq);
+        sqlite3_bind_blob(upd, 2, nb.data ? nb.data : "", (int)nb.len, SQLITE_TRANSIENT);
+        int s2 = db_step(u->db, upd);
+        if (s2 < 0)
+            rc = s2;
+    }
+    if (txn) {
+        if (rc == PW_OK)
+            rc = db_exec(u->db, "COMMIT");
+        if (rc != PW_OK)
+            sqlite3_exec(db_handle(u->db), "ROLLBACK", NULL, NULL, NULL);
+        else
+            rc = db_sync(u->db);
+    }
+out:
+    for (size_t i = 0; i < n; i++)
+        free(rows[i].body);
+    free(rows);
+    sqlite3_finalize(sel);
+    sqlite3_finalize(upd);
+    tsdb_samples_release(&ss);
+    pw_buf_release(&nb);
+    return rc;
+}
+
 /* ---- open / close ---- */
 
 static int read_u64_file(const char *path, uint64_t *v)
@@ -714,6 +874,7 @@ int uplink_open(const struct uplink_deps *d, struct pipeline_opts *po, struct up
     struct uplink *u = pw_xcalloc(1, sizeof *u);
     u->cfg = c;
     u->tsdb = d->db;
+    u->evstore = d->events;
     snprintf(u->park, sizeof u->park, "%s", c->uplink_park);
     for (int k = 0; k < 3; k++)
         snprintf(u->subject[k], sizeof u->subject[k], "pw.%s.%s", u->park,
@@ -746,18 +907,22 @@ int uplink_open(const struct uplink_deps *d, struct pipeline_opts *po, struct up
     struct db_opts ro = {.what = "uplink", .durability = DB_READONLY};
     if ((rc = db_open(path, &ro, &u->rdb)) != PW_OK)
         goto fail;
-    if ((rc = db_prepare(u->db, "INSERT INTO outbox (kind, body) VALUES (?1, ?2)", &u->ins)) ||
+    if ((rc = db_prepare(u->db, "INSERT INTO outbox (kind, body, grp) VALUES (?1, ?2, ?3)",
+                         &u->ins)) ||
         (rc = db_prepare(u->db, "DELETE FROM outbox WHERE seq < ?1", &u->prune)))
         goto fail;
     /* where to start: the saved cursor after a clean stop, else the oldest row kept */
     sqlite3_stmt *st = NULL;
     uint64_t lo = 0, hi = 0, cursor = 0;
-    if ((rc = db_prepare(u->db, "SELECT IFNULL(MIN(seq),0), IFNULL(MAX(seq),0) FROM outbox",
+    if ((rc = db_prepare(u->db,
+                         "SELECT IFNULL(MIN(seq),0), IFNULL(MAX(seq),0), IFNULL(MAX(grp),0) "
+                         "FROM outbox",
                          &st)) != PW_OK)
         goto fail;
     if (db_step(u->db, st) == 1) {
         lo = (uint64_t)sqlite3_column_int64(st, 0);
         hi = (uint64_t)sqlite3_column_int64(st, 1);
+        u->grp = (uint64_t)sqlite3_column_int64(st, 2) + 1;
     }
     sqlite3_finalize(st);
     char cpath[4200], clean[4200];
@@ -768,6 +933,19 @@ int uplink_open(const struct uplink_deps *d, struct pipeline_opts *po, struct up
         cursor = 0;
     if (!was_clean && lo > 0 && lo - 1 < cursor)
         cursor = lo - 1; /* replay what the replay window kept */
+    if (!was_clean && hi > 0) {
+        uint64_t ls = 0, le = 0;
+        if ((rc = verify_last_group(u, &ls, &le)) != PW_OK) {
+            PW_LOG_ERROR("uplink", "cannot check the outbox's last group against the stores",
+                         "err=%s", pw_errname(rc));
+            goto fail;
+        }
+        if (ls || le)
+            PW_LOG_WARN("uplink",
+                        "outbox records of the group commit a crash interrupted, not in the "
+                        "stores, dropped",
+                        "samples=%" PRIu64 " events=%" PRIu64, ls, le);
+    }
     if (cursor > hi)
         cursor = hi;
     unlink(clean);
@@ -781,7 +959,7 @@ int uplink_open(const struct uplink_deps *d, struct pipeline_opts *po, struct up
                 u->park, lo, hi, cursor, (int)was_clean, c->uplink_nats_url);
     po->side[po->n_side++] =
         (struct pipeline_side_store){.name = "uplink", .commit = outbox_commit,
-                                     .sync = outbox_sync, .arg = u};
+                                     .sync = outbox_sync, .arg = u, .before_tsdb = true};
     po->tap = (struct pipeline_tap){.batch = tap_batch, .transition = tap_transition, .arg = u};
     if (pthread_create(&u->thread, NULL, forwarder, u) != 0) {
         rc = PW_ENOMEM;

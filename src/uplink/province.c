@@ -428,6 +428,12 @@ static void refresh_lags(struct province *pv, jsCtx *js)
     pthread_mutex_unlock(&pv->mu);
 }
 
+static void on_connected(natsConnection *nc, void *closure)
+{
+    struct province *pv = closure;
+    PW_LOG_INFO("province", "connected to the hub", "url=%s", pv->cfg->province_nats_url);
+}
+
 static void *consumer(void *arg)
 {
     struct province *pv = arg;
@@ -438,7 +444,7 @@ static void *consumer(void *arg)
     natsSubscription *sub = NULL;
     if (natsOptions_Create(&o) != NATS_OK || natsOptions_SetURL(o, c->province_nats_url) ||
         natsOptions_SetMaxReconnect(o, -1) || natsOptions_SetReconnectWait(o, 250) ||
-        natsOptions_SetRetryOnFailedConnect(o, true, NULL, NULL) ||
+        natsOptions_SetRetryOnFailedConnect(o, true, on_connected, pv) || /* returns at once */
         natsOptions_SetPingInterval(o, 5000))
         goto out;
     if (c->province_user[0])

@@ -22,6 +22,7 @@
 
 #include "base/buf.h"
 #include "base/config.h"
+#include "events/events.h"
 #include "pipeline/pipeline.h"
 #include "tsdb/tsdb.h"
 
@@ -59,6 +60,7 @@ struct uplink_deps {
     const struct pw_config *cfg;
     const char *data_dir;
     struct tsdb *db;
+    struct events_store *events; /* the device event store (checked after a crash); may be NULL */
 };
 /* Opens the outbox and starts the forwarder (uplink.enabled must be true). Fills po->tap and
  * adds the outbox to po->side; call before pipeline_open. */

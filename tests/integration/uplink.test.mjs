@@ -51,11 +51,20 @@ class Nats {
     assert.equal(r.status, 0, r.stderr);
     return this.spawn();
   }
+  // Started when its own log says so (not when something answers on the port: on a shared
+  // machine that could be another test's server); its exit (a port taken meanwhile) fails at
+  // once with its log. A loaded machine may take a while to recover a store after kill -9.
   async spawn() {
+    let out = '';
     this.proc = spawn('nats-server', ['-c', this.conf], { stdio: ['ignore', 'ignore', 'pipe'] });
-    this.proc.stderr.on('data', (d) => { this.log = (this.log + d).slice(-20000); });
+    this.proc.stderr.on('data', (d) => { out += d; this.log = (this.log + d).slice(-20000); });
     this.exited = new Promise((r) => this.proc.on('exit', r));
-    await until(() => new Promise((res) => { const s = net.connect(this.port, '127.0.0.1'); s.on('connect', () => { s.destroy(); res(true); }); s.on('error', () => res(false)); }), { timeout: 20000, what: `nats-server on ${this.port}` });
+    let code;
+    this.exited.then((c) => { code = c ?? 'signal'; });
+    await until(() => {
+      if (code !== undefined) throw new Error(`nats-server ${this.conf} exited (${code}):\n${out.slice(-3000)}`);
+      return out.includes('Server is ready');
+    }, { timeout: 60000, what: `nats-server on ${this.port}` });
     return this;
   }
   async kill9() { this.proc.kill('SIGKILL'); await this.exited; }
@@ -219,13 +228,35 @@ test('parks forward through WAN cuts and kills: the province holds exactly what 
   await leaves.b.spawn();
   for (const p of parks) assert.ok(await writeRound(p));
 
+  // When a park does not catch up: what each tier holds, to tell where it stopped.
+  const diagnose = async (p, want) => {
+    const got = await exportAll(pv, ptoken, `{park="${p}",__name__=~"up_v|gas_concentration"}`).catch(() => null);
+    const missRounds = new Set();
+    if (got) for (const [k, m1] of want.series) { const m2 = got.series.get(k) || new Map(); for (const t of m1.keys()) if (!m2.has(t)) missRounds.add(Math.floor((t - T0) / 1000)); }
+    const pm = (await nodes[p].get('/metrics').catch(() => ({ text: '' }))).text.split('\n').filter((l) => /^parkwatch_uplink_/.test(l));
+    const vm = (await pv.get('/metrics').catch(() => ({ text: '' }))).text.split('\n').filter((l) => /^parkwatch_province_/.test(l));
+    const ov = (await pv.get('/api/v1/province/overview', { token: ptoken }).catch(() => ({ text: '' }))).text;
+    console.log(`# DIAG park ${p}: park holds ${want.count}, province ${got ? got.count : '?'}; rounds missing at the province: ${[...missRounds].sort((x, y) => x - y).join(',')}`);
+    console.log(`# DIAG park ${p} metrics:\n#   ${pm.join('\n#   ')}`);
+    console.log(`# DIAG province metrics:\n#   ${vm.join('\n#   ')}\n# DIAG overview ${ov}`);
+    console.log(`# DIAG park ${p} log:\n${nodes[p].stderr.split('\n').filter((l) => /uplink/.test(l)).slice(-40).map((l) => '#   ' + l).join('\n')}`);
+    console.log(`# DIAG province log:\n${pv.stderr.split('\n').filter((l) => /province|uplink/.test(l)).slice(-40).map((l) => '#   ' + l).join('\n')}`);
+    console.log(`# DIAG hub log:\n${hub.log.split('\n').slice(-60).map((l) => '#   ' + l).join('\n')}`);
+    console.log(`# DIAG leaf ${p} log:\n${leaves[p].log.split('\n').slice(-40).map((l) => '#   ' + l).join('\n')}`);
+  };
+
   // Afterwards: per park and per kind, exactly what the park holds.
   for (const p of parks) {
     const want = await exportAll(nodes[p], tokens[p], '{__name__=~"up_v|gas_concentration"}');
     assert.ok(want.count >= 200 * 8, `park ${p} holds its rounds (${want.count})`);
-    await until(async () => {
-      try { return (await exportAll(pv, ptoken, `{park="${p}",__name__=~"up_v|gas_concentration"}`)).count >= want.count; } catch { return false; }
-    }, { timeout: 120000, every: 500, what: `park ${p} caught up at the province` });
+    try {
+      await until(async () => {
+        try { return (await exportAll(pv, ptoken, `{park="${p}",__name__=~"up_v|gas_concentration"}`)).count >= want.count; } catch { return false; }
+      }, { timeout: 120000, every: 500, what: `park ${p} caught up at the province` });
+    } catch (e) {
+      await diagnose(p, want);
+      throw e;
+    }
     const got = await exportAll(pv, ptoken, `{park="${p}",__name__=~"up_v|gas_concentration"}`);
     let missing = 0, extra = 0, differ = 0;
     for (const [k, m1] of want.series) {
