@@ -67,7 +67,8 @@ struct province {
     sqlite3_stmt *ins_alarm, *ins_event, *upd_park, *upd_state;
 };
 
-static struct pw_counter *m_msgs, *m_samples, *m_dups, *m_bad, *m_redeliver, *m_missing;
+static struct pw_counter *m_msgs, *m_samples, *m_dups, *m_bad, *m_redeliver, *m_missing,
+    *m_foreign;
 
 /* ---- gaps: a park's message seqs are contiguous (one outbox sequence for every kind), so a
  * message whose seq passes the last one seen + 1 means the messages between never reached the
@@ -323,6 +324,20 @@ static int touch_park(struct province *pv, const char *park, int64_t max_ts, siz
     return rc < 0 ? rc : PW_OK;
 }
 
+/* True when m was copied from the stream of the park its subject names: the hub stamps every
+ * sourced copy with Nats-Stream-Source, whose first token is the origin stream's name
+ * ("PW_A" or "PW_A:<hash>", then its sequence). */
+static bool from_own_stream(natsMsg *m, const char *park)
+{
+    const char *src = NULL;
+    if (natsMsgHeader_Get(m, "Nats-Stream-Source", &src) != NATS_OK || !src)
+        return false;
+    char want[64];
+    uplink_stream_name(want, sizeof want, "PW_", park);
+    size_t n = strlen(want);
+    return strncmp(src, want, n) == 0 && (src[n] == ' ' || src[n] == ':' || src[n] == '\0');
+}
+
 /* Stores one fetched list; PW_OK when every message may be acknowledged. */
 static int store_list(struct province *pv, natsMsgList *list)
 {
@@ -351,6 +366,16 @@ static int store_list(struct province *pv, natsMsgList *list)
             pw_counter_add(m_bad, 1);
             PW_LOG_WARN("province", "message with an unknown subject or no id dropped",
                         "subject=%s", subj ? subj : "");
+            continue;
+        }
+        if (!from_own_stream(m, park)) {
+            /* a park can change its own stream on its own machine: a message of another park's
+             * subjects in it is refused, so no park can write as another */
+            const char *src = NULL;
+            natsMsgHeader_Get(m, "Nats-Stream-Source", &src);
+            pw_counter_add(m_foreign, 1);
+            PW_LOG_WARN("province", "message not from its park's own stream dropped",
+                        "subject=%s source=\"%s\"", subj, src ? src : "");
             continue;
         }
         const char *data = natsMsg_GetData(m);
@@ -565,6 +590,9 @@ int province_open(const struct province_deps *d, struct province **out)
     m_missing = pw_counter_get("parkwatch_province_missing_messages_total", NULL,
                                "Messages of the parks that never reached the aggregate stream "
                                "(a gap in a park's message sequence: aged out of its stream).");
+    m_foreign = pw_counter_get("parkwatch_province_foreign_total", NULL,
+                               "Messages dropped because they did not come from the stream of "
+                               "the park their subject names (one park writing as another).");
     m_redeliver = pw_counter_get("parkwatch_province_not_stored_total", NULL,
                                  "Messages not acknowledged because storing them failed.");
     char path[4200];

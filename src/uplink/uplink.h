@@ -91,6 +91,7 @@ struct uplink_setup {
     const char *parks;    /* hub: comma-separated park ids */
     const char *password; /* park: its leaf user's password; hub: "park=pass,..." or one for all */
     const char *store_dir;
+    const char *province_password; /* hub: of the user "province" (NULL: loopback, none) */
     int client_port, leaf_port;
 };
 /* Writes the nats-server configuration to out. PW_EINVAL naming the problem in err. */
