@@ -401,6 +401,7 @@ int cmd_serve(struct cli *c)
         goto out;
     if (pipeline_open(db, &po, &pl) != PW_OK)
         goto out;
+    uplink_set_pipeline(up, pl);
     struct province_deps pd = {.cfg = &c->cfg, .data_dir = c->data_dir, .pipeline = pl};
     if (strcmp(role, "province") == 0 && province_open(&pd, &pv) != PW_OK)
         goto out;
@@ -463,6 +464,7 @@ out:
     ingest_stop(ig);
     stop_field(&fh);
     province_close(pv);
+    uplink_set_pipeline(up, NULL);
     pipeline_close(pl);
     uplink_close(up);
     archive_pusher_stop(push);

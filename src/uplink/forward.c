@@ -21,6 +21,7 @@
 #include "base/metrics.h"
 #include "base/timeutil.h"
 #include "db/db.h"
+#include "rules/rules.h"
 
 #include <cjson/cJSON.h>
 #include <inttypes.h>
@@ -40,6 +41,13 @@ static const char *const outbox_migrations[] = {
     "ALTER TABLE outbox ADD COLUMN grp INTEGER NOT NULL DEFAULT 0;",
 };
 
+struct tsspan {
+    uint64_t id; /* bucket (spans) or outbox seq (in flight); 0 = none */
+    int64_t lo, hi;
+};
+#define SPAN_SHIFT 12 /* 4096 stream messages a bucket */
+#define SPAN_SLOTS 16384
+
 struct acked_at {
     uint64_t seq;
     int64_t ms;
@@ -47,7 +55,7 @@ struct acked_at {
 
 struct uplink {
     char park[UPLINK_PARK_MAX + 1];
-    char subject[3][UPLINK_PARK_MAX + 16];
+    char subject[4][UPLINK_PARK_MAX + 16];
     char dir[4096];
     struct tsdb *tsdb;
     struct events_store *evstore;
@@ -86,9 +94,25 @@ struct uplink {
     size_t nhist;
     uint64_t saved_cursor;
     bool connected;
+    /* the gap watch (forwarder): the outbox seq up to which gaps were handled (persisted with
+     * the pending backfill in <data>/uplink/copied) */
+    struct pipeline *pl; /* mu; NULL before pipeline_open and from pipeline_close on */
+    uint64_t copied;
+    int64_t copied_ms;
+    uint64_t gaps;
+    bool pending; /* a backfill waits for the province to be caught up */
+    uint64_t prov_last, prov_backfill; /* mu: the province's last report (on_ctl) */
+    int64_t prov_seen_ms;
+    int64_t pend_from, pend_to;
+    /* sample time spans of the outbox rows published, per bucket of SPAN_SHIFT bits of outbox
+     * seq (mu): what a lost range held, for its backfill */
+    struct tsspan *spans;
+    bool spans_dirty;
+    int64_t spans_saved_ms;
 };
 
-static struct pw_counter *m_published, *m_acked, *m_errors, *m_rows, *m_samples_fwd;
+static struct pw_counter *m_published, *m_acked, *m_errors, *m_rows, *m_samples_fwd, *m_lost,
+    *m_backfilled;
 static struct pw_counter *g_lag_rows, *g_cursor, *g_durable, *g_lag_ms, *g_connected;
 
 static void metrics_init(void)
@@ -103,6 +127,11 @@ static void metrics_init(void)
                              "Publishes acknowledged by the park stream.");
     m_errors = pw_counter_get("parkwatch_uplink_publish_errors_total", NULL,
                               "Publishes that failed or timed out (resent from the cursor).");
+    m_lost = pw_counter_get("parkwatch_uplink_lost_messages_total", NULL,
+                            "Park stream messages removed by its limits before the hub copied "
+                            "them (each gap raises uplink_gap and a backfill).");
+    m_backfilled = pw_counter_get("parkwatch_uplink_backfill_samples_total", NULL,
+                                  "Samples re-sent from the tsdb for a range the park stream lost.");
     g_lag_rows = pw_gauge_get("parkwatch_uplink_lag_messages", NULL,
                               "Durable outbox messages not yet acknowledged by the park stream.");
     g_cursor = pw_gauge_get("parkwatch_uplink_cursor", NULL,
@@ -527,6 +556,24 @@ static int publish_row(struct uplink *u, jsCtx *js, sqlite3_stmt *get, uint64_t 
         }
         body = u->wire.data;
         len = (int)u->wire.len;
+        int64_t lo = INT64_MAX, hi = INT64_MIN;
+        for (int off = 4; off + RAW_REC <= sqlite3_column_bytes(get, 1); off += RAW_REC) {
+            int64_t ts = (int64_t)get_raw((const unsigned char *)sqlite3_column_blob(get, 1) +
+                                              off + 4, 8);
+            lo = ts < lo ? ts : lo;
+            hi = ts > hi ? ts : hi;
+        }
+        if (lo <= hi) {
+            uint64_t b = seq >> SPAN_SHIFT;
+            pthread_mutex_lock(&u->mu);
+            struct tsspan *sp = &u->spans[b % SPAN_SLOTS];
+            if (sp->id != b + 1)
+                *sp = (struct tsspan){b + 1, lo, hi};
+            sp->lo = lo < sp->lo ? lo : sp->lo;
+            sp->hi = hi > sp->hi ? hi : sp->hi;
+            u->spans_dirty = true;
+            pthread_mutex_unlock(&u->mu);
+        }
     }
     char id[UPLINK_PARK_MAX + 48];
     snprintf(id, sizeof id, "%s.%s.%" PRIu64, u->park, uplink_kind_name((enum uplink_kind)kind),
@@ -567,12 +614,332 @@ static void update_hist(struct uplink *u, uint64_t cursor, int64_t now)
         atomic_store(&u->prune_below, below);
 }
 
+/* ---- the gap watch and the backfill ---- */
+
+struct park_gap_alarm {
+    char park[UPLINK_PARK_MAX + 1];
+    uint64_t from, to;
+    int64_t ts;
+};
+
+static void raise_park_gap(struct pipeline *p, void *ctx)
+{
+    struct park_gap_alarm *g = ctx;
+    char source[UPLINK_PARK_MAX + 8], message[240];
+    snprintf(source, sizeof source, "uplink:%s", g->park);
+    snprintf(message, sizeof message,
+             "park stream messages %llu..%llu were removed by its limits before the province "
+             "copied them; backfilled from the park's store",
+             (unsigned long long)g->from, (unsigned long long)g->to);
+    struct alarm_transition t = {
+        .action = ALARM_RAISE,
+        .source = source,
+        .source_kind = "uplink",
+        .rule = "uplink_gap",
+        .condition = "data_lost",
+        .level = 2,
+        .device = "",
+        .enterprise = "",
+        .area = "",
+        .point = "",
+        .series = "",
+        .value = (double)(g->to - g->from + 1),
+        .threshold = NAN,
+        .ts = g->ts,
+        .message = message,
+    };
+    if (pipeline_rules(p))
+        rules_external(pipeline_rules(p), &t, pipeline_emit, p);
+    free(g);
+}
+
+void uplink_set_pipeline(struct uplink *u, struct pipeline *p)
+{
+    if (!u)
+        return;
+    pthread_mutex_lock(&u->mu);
+    u->pl = p;
+    pthread_mutex_unlock(&u->mu);
+}
+
+static void copied_save(struct uplink *u)
+{
+    char path[4200], text[160];
+    snprintf(path, sizeof path, "%s/copied", u->dir);
+    int n = snprintf(text, sizeof text, "%" PRIu64 " %" PRId64 " %" PRIu64 " %d %" PRId64
+                     " %" PRId64 "\n",
+                     u->copied, u->copied_ms, u->gaps, (int)u->pending, u->pend_from, u->pend_to);
+    if (pw_file_replace(path, text, (size_t)n) != PW_OK)
+        PW_LOG_WARN("uplink", "cannot save the copied sequence", "dir=%s", u->dir);
+}
+
+/* <data>/uplink/spans: the span table (at most every 30 s, and at a clean stop). */
+static void spans_save(struct uplink *u)
+{
+    pthread_mutex_lock(&u->mu);
+    bool dirty = u->spans_dirty;
+    struct tsspan *copy = dirty ? pw_xmalloc(SPAN_SLOTS * sizeof *copy) : NULL;
+    if (dirty)
+        memcpy(copy, u->spans, SPAN_SLOTS * sizeof *copy);
+    u->spans_dirty = false;
+    pthread_mutex_unlock(&u->mu);
+    u->spans_saved_ms = pw_now_ms();
+    if (!dirty)
+        return;
+    char path[4200];
+    snprintf(path, sizeof path, "%s/spans", u->dir);
+    if (pw_file_replace(path, copy, SPAN_SLOTS * sizeof *copy) != PW_OK)
+        PW_LOG_WARN("uplink", "cannot save the stream spans", "dir=%s", u->dir);
+    free(copy);
+}
+
+static void spans_load(struct uplink *u)
+{
+    char path[4200], *data = NULL;
+    size_t len = 0;
+    snprintf(path, sizeof path, "%s/spans", u->dir);
+    if (pw_file_read(path, SPAN_SLOTS * sizeof *u->spans, &data, &len) != PW_OK)
+        return;
+    if (len == SPAN_SLOTS * sizeof *u->spans)
+        memcpy(u->spans, data, len);
+    free(data);
+}
+
+/* Publishes one backfill message (PWS1 in u->wire). */
+static int backfill_publish(struct uplink *u, jsCtx *js, uint64_t gap, uint64_t n)
+{
+    char id[UPLINK_PARK_MAX + 64];
+    snprintf(id, sizeof id, "%s.backfill.%" PRIu64 ".%" PRIu64, u->park, gap, n);
+    natsMsg *msg = NULL;
+    if (natsMsg_Create(&msg, u->subject[UPLINK_BACKFILL - 1], NULL, u->wire.data,
+                       (int)u->wire.len) != NATS_OK)
+        return PW_ENOMEM;
+    jsPubOptions po;
+    jsPubOptions_Init(&po);
+    po.MsgId = id;
+    po.MaxWait = u->cfg->uplink_ack_wait;
+    jsPubAck *pa = NULL;
+    jsErrCode jerr = 0;
+    natsStatus s = js_PublishMsg(&pa, js, msg, &po, &jerr);
+    natsMsg_Destroy(msg);
+    jsPubAck_Destroy(pa);
+    return s == NATS_OK ? PW_OK : PW_EIO;
+}
+
+/* Waits (up to 30 s) until at most a quarter of the park stream's bytes of backfill messages
+ * are not yet reported received by the province: a backfill larger than the stream must not
+ * push its own beginning out before the hub copied it. */
+static void backfill_pace(struct uplink *u, uint64_t base, uint64_t sent)
+{
+    uint64_t ahead = (uint64_t)u->cfg->uplink_stream_max_bytes / UPLINK_MSG_MAX / 4;
+    if (ahead < 2)
+        ahead = 2;
+    for (int i = 0; i < 600 && !atomic_load(&u->stop); i++) {
+        pthread_mutex_lock(&u->mu);
+        uint64_t got = u->prov_backfill;
+        pthread_mutex_unlock(&u->mu);
+        if (got >= base + sent || base + sent - got <= ahead)
+            return;
+        struct timespec ts = {0, 50 * 1000000};
+        nanosleep(&ts, NULL);
+    }
+}
+
+/* Re-sends every sample of the tsdb with from <= ts <= to as backfill messages (synchronous
+ * publishes: a backfill is rare and must not outrun the stream again). At most
+ * UPLINK_BACKFILL_MAX samples; the rest is logged. */
+#define UPLINK_BACKFILL_MAX 50000000
+static int backfill(struct uplink *u, jsCtx *js, uint64_t gap, int64_t from, int64_t to)
+{
+    pthread_mutex_lock(&u->mu);
+    uint64_t base = u->prov_backfill;
+    pthread_mutex_unlock(&u->mu);
+    struct tsdb_selector sel;
+    char err[128];
+    uint32_t *refs = NULL;
+    size_t nrefs = 0;
+    if (tsdb_selector_parse("{__name__=~\".+\"}", 16, &sel, err, sizeof err) != PW_OK)
+        return PW_EINVAL;
+    int rc = tsdb_select(u->tsdb, &sel, 0, &refs, &nrefs);
+    tsdb_selector_release(&sel);
+    if (rc != PW_OK)
+        return rc;
+    struct tsdb_samples ss = {0};
+    uint64_t msgs = 0, samples = 0;
+    uplink_samples_begin(&u->wire);
+    for (size_t i = 0; i < nrefs && rc == PW_OK && !atomic_load(&u->stop); i++) {
+        if (tsdb_read(u->tsdb, refs[i], from, to, 0, &ss) != PW_OK || ss.n == 0)
+            continue;
+        struct tsdb_label l[TSDB_MAX_LABELS];
+        size_t nl = tsdb_series_labels(u->tsdb, refs[i], l, TSDB_MAX_LABELS);
+        for (size_t k = 0; k < ss.n && rc == PW_OK; k++) {
+            if (samples >= UPLINK_BACKFILL_MAX)
+                break;
+            int a = uplink_samples_add(&u->wire, l, nl, k > 0 && u->wire.len > 4, ss.ts[k],
+                                       ss.value[k], ss.quality[k]);
+            if (a == PW_ETOOBIG) {
+                rc = backfill_publish(u, js, gap, ++msgs);
+                if (rc == PW_OK)
+                    backfill_pace(u, base, msgs);
+                uplink_samples_begin(&u->wire);
+                if (rc == PW_OK)
+                    a = uplink_samples_add(&u->wire, l, nl, false, ss.ts[k], ss.value[k],
+                                           ss.quality[k]);
+            }
+            if (rc == PW_OK && a != PW_OK)
+                rc = a;
+            samples++;
+        }
+    }
+    if (rc == PW_OK && u->wire.len > 4)
+        rc = backfill_publish(u, js, gap, ++msgs);
+    tsdb_samples_release(&ss);
+    free(refs);
+    if (rc == PW_OK)
+        pw_counter_add(m_backfilled, samples);
+    PW_LOG_INFO("uplink", "backfill sent", "gap=%" PRIu64 " from=%" PRId64 " to=%" PRId64
+                " samples=%" PRIu64 " messages=%" PRIu64 " err=%s",
+                gap, from, to, samples, msgs, pw_errname(rc));
+    if (samples >= UPLINK_BACKFILL_MAX)
+        PW_LOG_ERROR("uplink", "backfill cut at its bound", "max=%d", UPLINK_BACKFILL_MAX);
+    return rc;
+}
+
+/* The outbox seq of park stream message seq (its Nats-Msg-Id <park>.<kind>.<seq>), or 0 (gone,
+ * or a backfill message). */
+static uint64_t stream_msg_outbox_seq(struct uplink *u, jsCtx *js, const char *stream, uint64_t seq)
+{
+    natsMsg *m = NULL;
+    jsErrCode jerr = 0;
+    if (js_GetMsg(&m, js, stream, seq, NULL, &jerr) != NATS_OK || !m)
+        return 0;
+    const char *id = NULL;
+    uint64_t out = 0;
+    size_t pl = strlen(u->park);
+    if (natsMsgHeader_Get(m, "Nats-Msg-Id", &id) == NATS_OK && id &&
+        strncmp(id, u->park, pl) == 0 && id[pl] == '.') {
+        const char *k = id + pl + 1, *dot = strchr(k, '.');
+        if (dot && (strncmp(k, "samples.", 8) == 0 || strncmp(k, "alarms.", 7) == 0 ||
+                    strncmp(k, "events.", 7) == 0))
+            out = strtoull(dot + 1, NULL, 10);
+    }
+    natsMsg_Destroy(m);
+    return out;
+}
+
+/* The province reports to the park (pw-ctl.<park>.copied) the newest outbox seq it received
+ * and how many backfill messages. */
+static void on_ctl(natsConnection *nc, natsSubscription *sub, natsMsg *msg, void *closure)
+{
+    struct uplink *u = closure;
+    cJSON *doc = cJSON_ParseWithLength(natsMsg_GetData(msg), (size_t)natsMsg_GetDataLength(msg));
+    const cJSON *last = cJSON_GetObjectItemCaseSensitive(doc, "last");
+    const cJSON *bf = cJSON_GetObjectItemCaseSensitive(doc, "backfill");
+    if (cJSON_IsNumber(last) && last->valuedouble >= 0) {
+        pthread_mutex_lock(&u->mu);
+        u->prov_last = (uint64_t)last->valuedouble;
+        if (cJSON_IsNumber(bf) && bf->valuedouble >= 0)
+            u->prov_backfill = (uint64_t)bf->valuedouble;
+        u->prov_seen_ms = pw_now_ms();
+        pthread_mutex_unlock(&u->mu);
+    }
+    cJSON_Delete(doc);
+    natsMsg_Destroy(msg);
+}
+
+/* Every uplink.gap_check: when the park stream's first message passed what the province
+ * reported received (its outbox seq > the province's last + 1), the messages between were
+ * removed by the stream's limits before the hub copied them. The park raises its own
+ * uplink_gap alarm and, once the province is caught up again, re-sends the samples of those
+ * messages (their sample time span, kept per 4096 outbox seqs) from its tsdb as backfill
+ * messages; the province stores them idempotently. Events and alarm transitions of the lost
+ * range are not re-sent (named in the alarm). */
+static void watch_gap(struct uplink *u, jsCtx *js, const char *stream)
+{
+    pthread_mutex_lock(&u->mu);
+    uint64_t prov_last = u->prov_last, cursor = u->cursor;
+    int64_t seen = u->prov_seen_ms;
+    pthread_mutex_unlock(&u->mu);
+    if (!seen)
+        return; /* the province never reported: nothing to compare with */
+    jsStreamInfo *si = NULL;
+    jsErrCode jerr = 0;
+    if (js_GetStreamInfo(&si, js, stream, NULL, &jerr) != NATS_OK || !si)
+        return;
+    uint64_t first = si->State.FirstSeq, nmsgs = si->State.Msgs;
+    jsStreamInfo_Destroy(si);
+    bool changed = false;
+    uint64_t fo = nmsgs ? stream_msg_outbox_seq(u, js, stream, first) : 0;
+    uint64_t base = prov_last > u->copied ? prov_last : u->copied;
+    if (fo > base + 1) {
+        uint64_t from = base + 1, to = fo - 1;
+        /* the sample times the lost messages held; a bucket not known (overwritten, or not
+         * saved before a crash) widens it to everything */
+        int64_t t_from = INT64_MAX, t_to = INT64_MIN;
+        bool unknown = (to >> SPAN_SHIFT) - (from >> SPAN_SHIFT) >= SPAN_SLOTS;
+        pthread_mutex_lock(&u->mu);
+        for (uint64_t b = from >> SPAN_SHIFT; !unknown && b <= to >> SPAN_SHIFT; b++) {
+            const struct tsspan *sp = &u->spans[b % SPAN_SLOTS];
+            if (sp->id != b + 1) {
+                unknown = true;
+                break;
+            }
+            t_from = sp->lo < t_from ? sp->lo : t_from;
+            t_to = sp->hi > t_to ? sp->hi : t_to;
+        }
+        pthread_mutex_unlock(&u->mu);
+        if (unknown) {
+            t_from = INT64_MIN + 1;
+            t_to = INT64_MAX - 1;
+        }
+        u->gaps++;
+        pw_counter_add(m_lost, to - from + 1);
+        PW_LOG_ERROR("uplink", "park stream messages removed before the province copied them",
+                     "stream=%s outbox_from=%" PRIu64 " outbox_to=%" PRIu64
+                     " backfill_from=%" PRId64 " backfill_to=%" PRId64,
+                     stream, from, to, t_from, t_to);
+        struct park_gap_alarm *g = pw_xcalloc(1, sizeof *g);
+        snprintf(g->park, sizeof g->park, "%s", u->park);
+        g->from = from;
+        g->to = to;
+        g->ts = pw_now_ms();
+        pthread_mutex_lock(&u->mu);
+        if (!u->pl || pipeline_exec(u->pl, raise_park_gap, g, false) != PW_OK)
+            free(g);
+        pthread_mutex_unlock(&u->mu);
+        if (u->pending) { /* one backfill covers both */
+            t_from = t_from < u->pend_from ? t_from : u->pend_from;
+            t_to = t_to > u->pend_to ? t_to : u->pend_to;
+        }
+        u->pending = true;
+        u->pend_from = t_from;
+        u->pend_to = t_to;
+        u->copied = to;
+        u->copied_ms = pw_now_ms();
+        changed = true;
+    }
+    /* the backfill once the province is caught up (a recent report within 64 messages of
+     * what the park stream acknowledged): sent while the link is down, it would only overflow
+     * the stream again */
+    int64_t now = pw_now_ms();
+    if (u->pending && now - seen < 10000 && prov_last + 64 >= cursor) {
+        if (backfill(u, js, u->gaps, u->pend_from, u->pend_to) == PW_OK)
+            u->pending = false;
+        changed = true;
+    }
+    if (changed)
+        copied_save(u);
+    if (now - u->spans_saved_ms >= 30000)
+        spans_save(u);
+}
+
 static void *forwarder(void *arg)
 {
     struct uplink *u = arg;
     natsOptions *o = NULL;
     natsConnection *nc = NULL;
     jsCtx *js = NULL;
+    natsSubscription *ctlsub = NULL;
     sqlite3_stmt *get = NULL;
     if (db_prepare(u->rdb, "SELECT kind, body FROM outbox WHERE seq = ?1", &get) != PW_OK)
         goto out;
@@ -605,8 +972,14 @@ static void *forwarder(void *arg)
     jo.PublishAsync.StallWait = 100;
     if (natsConnection_JetStream(&js, nc, &jo) != NATS_OK)
         goto out;
+    char ctl[UPLINK_PARK_MAX + 32];
+    snprintf(ctl, sizeof ctl, UPLINK_CTL_PREFIX ".%s.copied", u->park);
+    if (natsConnection_Subscribe(&ctlsub, nc, ctl, on_ctl, u) != NATS_OK)
+        PW_LOG_WARN("uplink", "cannot subscribe to the province's reports", "subject=%s", ctl);
     bool stream_ok = false;
-    int64_t last_save = 0, last_stream_try = 0, behind_since = 0;
+    int64_t last_save = 0, last_stream_try = 0, behind_since = 0, last_watch = 0;
+    char stream[64];
+    uplink_stream_name(stream, sizeof stream, "PW_", u->park);
     while (!atomic_load(&u->stop)) {
         int64_t now = pw_now_ms();
         if (!stream_ok && now - last_stream_try >= 1000) {
@@ -676,6 +1049,10 @@ static void *forwarder(void *arg)
         pthread_mutex_unlock(&u->mu);
         now = pw_now_ms();
         update_hist(u, cursor, now);
+        if (stream_ok && now - last_watch >= u->cfg->uplink_gap_check) {
+            last_watch = now;
+            watch_gap(u, js, stream);
+        }
         if (now - last_save >= 1000 && cursor != u->saved_cursor) {
             last_save = now;
             if (cursor_save(u, cursor, false) == PW_OK)
@@ -691,6 +1068,7 @@ static void *forwarder(void *arg)
     }
 out:
     sqlite3_finalize(get);
+    natsSubscription_Destroy(ctlsub);
     jsCtx_Destroy(js);
     natsConnection_Destroy(nc);
     natsOptions_Destroy(o);
@@ -876,20 +1254,22 @@ int uplink_open(const struct uplink_deps *d, struct pipeline_opts *po, struct up
     u->tsdb = d->db;
     u->evstore = d->events;
     snprintf(u->park, sizeof u->park, "%s", c->uplink_park);
-    for (int k = 0; k < 3; k++)
+    for (int k = 0; k < 4; k++)
         snprintf(u->subject[k], sizeof u->subject[k], "pw.%s.%s", u->park,
                  uplink_kind_name((enum uplink_kind)(k + 1)));
     snprintf(u->dir, sizeof u->dir, "%s/uplink", d->data_dir);
     pthread_mutex_init(&u->mu, NULL);
     pthread_cond_init(&u->cv, NULL);
     pw_buf_init(&u->samples, 0);
-    pw_buf_init(&u->wire, 0);
+    pw_buf_init(&u->wire, UPLINK_MSG_MAX); /* a message body */
     pw_buf_init(&u->alarms, 0);
     pw_buf_init(&u->events, 0);
     pw_buf_append(&u->samples, "PWR1", 4);
     u->enc_len = 4;
     u->window = (size_t)c->uplink_max_in_flight;
     u->ackbits = pw_xcalloc((u->window + 7) / 8, 1);
+    u->spans = pw_xcalloc(SPAN_SLOTS, sizeof *u->spans);
+
     int rc = pw_mkdir_p(u->dir);
     if (rc != PW_OK) {
         PW_LOG_ERROR("uplink", "cannot create the uplink directory", "dir=%s err=%s", u->dir,
@@ -949,6 +1329,32 @@ int uplink_open(const struct uplink_deps *d, struct pipeline_opts *po, struct up
     if (cursor > hi)
         cursor = hi;
     unlink(clean);
+    {
+        char cp[4200], *text = NULL;
+        size_t tl = 0;
+        snprintf(cp, sizeof cp, "%s/copied", u->dir);
+        if (pw_file_read(cp, 128, &text, &tl) == PW_OK) {
+            char *e1 = NULL, *e2 = NULL, *e3 = NULL;
+            uint64_t a = strtoull(text, &e1, 10);
+            int64_t b = strtoll(e1, &e2, 10);
+            uint64_t g = strtoull(e2, &e3, 10);
+            if (e1 != text && e2 != e1 && e3 != e2) {
+                u->copied = a;
+                u->copied_ms = b;
+                u->gaps = g;
+                char *e4 = NULL, *e5 = NULL, *e6 = NULL;
+                long pend = strtol(e3, &e4, 10);
+                int64_t pf = strtoll(e4, &e5, 10), pt = strtoll(e5, &e6, 10);
+                if (e4 != e3 && e5 != e4 && e6 != e5 && pend == 1) {
+                    u->pending = true;
+                    u->pend_from = pf;
+                    u->pend_to = pt;
+                }
+            }
+            free(text);
+        }
+    }
+    spans_load(u);
     u->cursor = cursor;
     u->saved_cursor = cursor;
     u->next = cursor + 1;
@@ -985,6 +1391,7 @@ void uplink_close(struct uplink *u)
         pthread_cond_signal(&u->cv);
         pthread_mutex_unlock(&u->mu);
         pthread_join(u->thread, NULL);
+        spans_save(u);
         cursor_save(u, u->cursor, true);
     }
     if (u->ins)
@@ -1001,6 +1408,8 @@ void uplink_close(struct uplink *u)
     pw_buf_release(&u->alarms);
     pw_buf_release(&u->events);
     free(u->ackbits);
+    free(u->spans);
+
     pthread_mutex_destroy(&u->mu);
     pthread_cond_destroy(&u->cv);
     free(u);

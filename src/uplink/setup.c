@@ -197,6 +197,17 @@ static bool park_password(const char *spec, const char *p, char *out, size_t cap
     return false;
 }
 
+/* The upper-case form of a park id (a static buffer: one call per expression). */
+static const char *upper_tmp(const char *id)
+{
+    static char buf[UPLINK_PARK_MAX + 1];
+    size_t i = 0;
+    for (; id[i] && i < UPLINK_PARK_MAX; i++)
+        buf[i] = (char)toupper((unsigned char)id[i]);
+    buf[i] = '\0';
+    return buf;
+}
+
 int uplink_setup_conf(const struct uplink_setup *s, struct pw_buf *out, char *err, size_t errcap)
 {
     if (uplink_id_valid(s->id) != PW_OK) {
@@ -296,6 +307,11 @@ int uplink_setup_conf(const struct uplink_setup *s, struct pw_buf *out, char *er
                       ".%s.>\" } }\n",
                       acc, parks[i], acc, stream, acc, parks[i]);
     }
+    pw_buf_puts(out, "    ]\n    exports: [\n");
+    for (size_t i = 0; i < n; i++)
+        pw_buf_printf(out,
+                      "      { stream: \"" UPLINK_CTL_PREFIX ".%s.>\", accounts: [\"PARK_%s\"] }\n",
+                      parks[i], upper_tmp(parks[i]));
     pw_buf_puts(out, "    ]\n  }\n");
     for (size_t i = 0; i < n; i++) {
         char acc[64], stream[64];
@@ -309,8 +325,12 @@ int uplink_setup_conf(const struct uplink_setup *s, struct pw_buf *out, char *er
                       "      { stream: \"" UPLINK_DELIVER_PREFIX
                       ".%s.>\", accounts: [\"PROVINCE\"] }\n"
                       "    ]\n"
+                      "    imports: [\n"
+                      "      { stream: { account: \"PROVINCE\", subject: \"" UPLINK_CTL_PREFIX
+                      ".%s.>\" } }\n"
+                      "    ]\n"
                       "  }\n",
-                      acc, parks[i], stream, parks[i]);
+                      acc, parks[i], stream, parks[i], parks[i]);
     }
     pw_buf_printf(out,
                   "}\n"

@@ -299,7 +299,7 @@ test('parks forward through WAN cuts and kills: the province holds exactly what 
   for (const x of ov.json.parks) assert.ok(x.last_data && x.samples > 0, JSON.stringify(x));
 });
 
-test('a backlog that outgrew the park stream is detected at the province: gap, alarm, overview', { timeout: 300000 }, async () => {
+test('a backlog that outgrew the park stream: gap and alarm on both sides, backfill from the park\'s store', { timeout: 300000 }, async () => {
   const work = mkdtempSync(path.join(tmpdir(), 'pw-uplink-gap-'));
   cleanups.push(() => rmSync(work, { recursive: true, force: true }));
   const leafPort = await freePort();
@@ -310,7 +310,7 @@ test('a backlog that outgrew the park stream is detected at the province: gap, a
   const leaf = await new Nats({ role: 'park', setup: ['--role', 'park', '--id', 'c', '--hub', `nats-leaf://127.0.0.1:${proxy.port}`, '--password', 'pc-secret'] }).start();
   cleanups.push(() => leaf.stop());
   // the smallest park stream: 1 MiB, the oldest messages dropped beyond it
-  const park = new Daemon({ model: null, set: ['uplink.enabled=true', 'uplink.park=c', `uplink.nats_url=nats://127.0.0.1:${leaf.port}`, 'uplink.stream_max_bytes=1MiB', 'mqtt.broker='] });
+  const park = new Daemon({ model: null, set: ['uplink.enabled=true', 'uplink.park=c', `uplink.nats_url=nats://127.0.0.1:${leaf.port}`, 'uplink.stream_max_bytes=1MiB', 'uplink.gap_check=500ms', 'mqtt.broker='] });
   await park.start();
   cleanups.push(() => park.stop());
   const pv = new ProvinceDaemon({ model: null, set: ['province.id=gz', 'province.parks=c', `province.nats_url=nats://127.0.0.1:${hub.port}`, 'mqtt.broker='] });
@@ -341,4 +341,30 @@ test('a backlog that outgrew the park stream is detected at the province: gap, a
   assert.equal(al.level, 'yellow');
   const m = await pv.get('/metrics');
   assert.match(m.text, /parkwatch_province_missing_messages_total [1-9]/);
+
+  // the park: its own alarm, and the lost range re-sent from its tsdb — afterwards the province
+  // holds every sample the park holds, each once
+  const token = await park.login();
+  const pal = await until(async () => {
+    const r = await park.get('/api/v1/alarms?rule=uplink_gap', { token });
+    const list = Array.isArray(r.json) ? r.json : (r.json.alarms || r.json.data || []);
+    return list.find((a) => a.rule === 'uplink_gap' && a.source === 'uplink:c');
+  }, { timeout: 30000, what: 'the park\'s own uplink_gap alarm' });
+  assert.equal(pal.level, 'yellow');
+  assert.match((await park.get('/metrics')).text, /parkwatch_uplink_lost_messages_total [1-9]/);
+  const want = await exportAll(park, token, '{__name__="big_v"}');
+  assert.equal(want.count, 100 + 20 * 3000);
+  let got;
+  try {
+    await until(async () => { got = await exportAll(pv, ptoken, '{park="c",__name__="big_v"}'); return got.count >= want.count; }, { timeout: 120000, every: 1000, what: 'the backfill at the province' });
+  } catch (e) {
+    console.log(`# DIAG backfill: province ${got && got.count} of ${want.count}\n${park.stderr.split('\n').filter((l) => /uplink/.test(l)).slice(-20).join('\n')}`);
+    throw e;
+  }
+  assert.equal(got.dups, 0);
+  let missing = 0;
+  for (const [k, m1] of want.series) { const m2 = got.series.get(k) || new Map(); for (const [t, v] of m1) if (m2.get(t) !== v) missing++; }
+  assert.equal(missing, 0);
+  assert.equal(got.count, want.count);
+  assert.match((await pv.get('/metrics')).text, /parkwatch_province_backfill_samples_total [1-9]/);
 });
