@@ -396,7 +396,7 @@ int cmd_serve(struct cli *c)
     supervise_pipeline_opts(sv, &po);
     po.archive = ar;
     struct uplink_deps ud = {.cfg = &c->cfg, .data_dir = c->data_dir, .db = db,
-                             .events = supervise_events(sv)};
+                             .events = supervise_events(sv), .alarms = supervise_alarms(sv)};
     if (strcmp(role, "park") == 0 && uplink_open(&ud, &po, &up) != PW_OK)
         goto out;
     if (pipeline_open(db, &po, &pl) != PW_OK)

@@ -33,6 +33,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 static const char *const outbox_migrations[] = {
@@ -1217,6 +1218,61 @@ out:
     return rc;
 }
 
+/* ---- after an unclean stop: alarm changes the outbox may not have ---- */
+
+/* The alarm store commits a transition by itself, the outbox takes it with the next group
+ * commit: a kill -9 between the two (about a millisecond) leaves an alarm change that is not
+ * forwarded (a clear lost there would leave the alarm open at the province). After an unclean
+ * stop the outbox gets, as alarm records, the current state of every alarm changed since a
+ * little before the outbox was last written (raise for active/acknowledged, clear for
+ * cleared/closed, with the park's alarm id); the province records them once more and its
+ * per-alarm state follows. */
+struct resync_ctx {
+    struct uplink *u;
+    size_t n;
+};
+
+static int resync_one(const struct alarm_info *a, void *arg)
+{
+    struct resync_ctx *rc = arg;
+    struct uplink *u = rc->u;
+    rc->n++;
+    struct alarm_transition t = {
+        .action = a->state <= ALARM_ACKED ? ALARM_RAISE : ALARM_CLEAR,
+        .source = a->source,
+        .source_kind = a->source_kind,
+        .rule = a->rule,
+        .condition = a->condition,
+        .level = a->level,
+        .gas_level = a->gas_level,
+        .device = a->device,
+        .enterprise = a->enterprise,
+        .area = a->area,
+        .point = a->point,
+        .series = a->series,
+        .value = a->value,
+        .threshold = a->threshold,
+        .ts = a->data_ts ? a->data_ts : a->updated_ms,
+        .message = a->message,
+    };
+    tap_transition(&t, a->id, u);
+    return PW_OK;
+}
+
+#define RESYNC_MAX 10000 /* alarms re-sent after an unclean stop */
+
+static int resync_alarms(struct uplink *u, struct alarm_store *as, int64_t since, size_t *n)
+{
+    struct resync_ctx ctx = {u, 0};
+    int rc = alarm_foreach_changed(as, since, RESYNC_MAX, resync_one, &ctx);
+    *n = ctx.n;
+    if (rc == PW_OK && u->alarms.len)
+        rc = outbox_commit(u);
+    if (rc == PW_OK)
+        rc = db_sync(u->db);
+    return rc;
+}
+
 /* ---- open / close ---- */
 
 static int read_u64_file(const char *path, uint64_t *v)
@@ -1278,6 +1334,15 @@ int uplink_open(const struct uplink_deps *d, struct pipeline_opts *po, struct up
     }
     char path[4200];
     snprintf(path, sizeof path, "%s/uplink.db", d->data_dir);
+    /* when the outbox was last written (before opening it writes anything) */
+    int64_t outbox_mtime = 0;
+    {
+        char wal[4210];
+        struct stat sb;
+        snprintf(wal, sizeof wal, "%s-wal", path);
+        if (stat(wal, &sb) == 0 || stat(path, &sb) == 0)
+            outbox_mtime = (int64_t)sb.st_mtim.tv_sec * 1000 + sb.st_mtim.tv_nsec / 1000000;
+    }
     struct db_opts o = {.what = "uplink",
                         .durability = DB_GROUP,
                         .migrations = outbox_migrations,
@@ -1325,6 +1390,20 @@ int uplink_open(const struct uplink_deps *d, struct pipeline_opts *po, struct up
                         "outbox records of the group commit a crash interrupted, not in the "
                         "stores, dropped",
                         "samples=%" PRIu64 " events=%" PRIu64, ls, le);
+    }
+    if (!was_clean && d->alarms && outbox_mtime > 0) {
+        size_t n = 0;
+        if ((rc = resync_alarms(u, d->alarms, outbox_mtime - 5000, &n)) != PW_OK) {
+            PW_LOG_ERROR("uplink", "cannot re-send the alarms changed before the unclean stop",
+                         "err=%s", pw_errname(rc));
+            goto fail;
+        }
+        uint64_t com = atomic_load(&u->committed);
+        if (com > hi)
+            hi = com;
+        if (n)
+            PW_LOG_INFO("uplink", "alarm states re-sent after an unclean stop", "alarms=%zu",
+                        n);
     }
     if (cursor > hi)
         cursor = hi;

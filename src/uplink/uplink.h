@@ -22,6 +22,7 @@
 
 #include "base/buf.h"
 #include "base/config.h"
+#include "alarm/alarm.h"
 #include "events/events.h"
 #include "pipeline/pipeline.h"
 #include "tsdb/tsdb.h"
@@ -63,6 +64,7 @@ struct uplink_deps {
     const char *data_dir;
     struct tsdb *db;
     struct events_store *events; /* the device event store (checked after a crash); may be NULL */
+    struct alarm_store *alarms;  /* the alarm store (re-sent after a crash); may be NULL */
 };
 /* Opens the outbox and starts the forwarder (uplink.enabled must be true). Fills po->tap and
  * adds the outbox to po->side; call before pipeline_open. */

@@ -17,6 +17,8 @@
 
 #include "base/config.h"
 #include "base/err.h"
+#include "base/timeutil.h"
+#include "alarm/alarm.h"
 #include "base/log.h"
 #include "events/events.h"
 #include "pipeline/pipeline.h"
@@ -333,11 +335,84 @@ static void test_crash_before_wal_write(void **state)
     crash_case(1);
 }
 
+/* The alarm store commits a transition by itself, the outbox with the next group: a crash
+ * between the two leaves a clear the outbox never got. After an unclean stop the outbox gets
+ * the current state of the alarms changed just before it. */
+static void test_alarm_changes_resent_after_crash(void **state)
+{
+    pw_log_set_sink(quiet, NULL);
+    char dir[64];
+    snprintf(dir, sizeof dir, "/tmp/pw-uplink-alarms-XXXXXX");
+    assert_non_null(mkdtemp(dir));
+    struct pw_config cfg;
+    config(&cfg);
+    struct tsdb_options o;
+    tsdb_options_init(&o);
+    o.retention_ms = 0;
+    struct tsdb *db = NULL;
+    assert_int_equal(tsdb_open(dir, &o, &db), PW_OK);
+    char path[300];
+    snprintf(path, sizeof path, "%s/alarms.db", dir);
+    struct alarm_opts ao;
+    alarm_opts_init(&ao);
+    struct alarm_store *as = NULL;
+    assert_int_equal(alarm_store_open(path, &ao, &as), PW_OK);
+    struct uplink_deps ud = {.cfg = &cfg, .data_dir = dir, .db = db, .alarms = as};
+    struct pipeline_opts po;
+    pipeline_opts_init(&po);
+    struct uplink *up = NULL;
+    assert_int_equal(uplink_open(&ud, &po, &up), PW_OK); /* the outbox exists */
+    uplink_close(up);
+    char clean[300];
+    snprintf(clean, sizeof clean, "%s/uplink/clean", dir);
+    assert_int_equal(unlink(clean), 0); /* as after a kill -9 */
+
+    /* committed by the alarm store, never tapped into the outbox */
+    struct alarm_transition t = {.action = ALARM_RAISE, .source = "E1-GD-001", .source_kind = "point",
+                                 .rule = "gas", .condition = "high", .level = 3, .value = 60,
+                                 .threshold = 50, .ts = 1000, .message = "high"};
+    int64_t id = 0, id2 = 0;
+    assert_int_equal(alarm_apply(as, &t, pw_now_ms(), &id), PW_OK);
+    assert_true(id > 0);
+    t.action = ALARM_CLEAR;
+    assert_int_equal(alarm_apply(as, &t, pw_now_ms(), &id2), PW_OK);
+
+    pipeline_opts_init(&po);
+    assert_int_equal(uplink_open(&ud, &po, &up), PW_OK);
+    uplink_close(up);
+    sqlite3 *h = NULL;
+    snprintf(path, sizeof path, "%s/uplink.db", dir);
+    assert_int_equal(sqlite3_open_v2(path, &h, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+    sqlite3_stmt *st = NULL;
+    assert_int_equal(sqlite3_prepare_v2(h, "SELECT body FROM outbox WHERE kind = 2", -1, &st, NULL),
+                     SQLITE_OK);
+    bool cleared = false;
+    while (sqlite3_step(st) == SQLITE_ROW) {
+        cJSON *doc = cJSON_ParseWithLength((const char *)sqlite3_column_blob(st, 0),
+                                           (size_t)sqlite3_column_bytes(st, 0));
+        for (cJSON *x = doc ? doc->child : NULL; x; x = x->next)
+            if ((int64_t)cJSON_GetObjectItem(x, "alarm_id")->valuedouble == id &&
+                strcmp(cJSON_GetObjectItem(x, "action")->valuestring, "clear") == 0)
+                cleared = true;
+        cJSON_Delete(doc);
+    }
+    sqlite3_finalize(st);
+    sqlite3_close(h);
+    assert_true(cleared);
+    alarm_store_close(as);
+    tsdb_close(db);
+    pw_config_release(&cfg);
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    assert_int_equal(system(cmd), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_crash_after_wal_write),
         cmocka_unit_test(test_crash_before_wal_write),
+        cmocka_unit_test(test_alarm_changes_resent_after_crash),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     nats_Close();
