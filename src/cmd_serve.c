@@ -419,11 +419,13 @@ int cmd_serve(struct cli *c)
     if (!(pk = permits_open(c, m, &po)))
         goto out;
     po.archive = ar;
-    struct uplink_deps ud = {.cfg = &c->cfg, .data_dir = c->data_dir, .db = db};
+    struct uplink_deps ud = {.cfg = &c->cfg, .data_dir = c->data_dir, .db = db,
+                             .events = supervise_events(sv), .alarms = supervise_alarms(sv)};
     if (strcmp(role, "park") == 0 && uplink_open(&ud, &po, &up) != PW_OK)
         goto out;
     if (pipeline_open(db, &po, &pl) != PW_OK)
         goto out;
+    uplink_set_pipeline(up, pl);
     struct province_deps pd = {.cfg = &c->cfg, .data_dir = c->data_dir, .pipeline = pl};
     if (strcmp(role, "province") == 0 && province_open(&pd, &pv) != PW_OK)
         goto out;
@@ -494,6 +496,7 @@ out:
     stop_field(&fh);
     incidents_close(inc);
     province_close(pv);
+    uplink_set_pipeline(up, NULL);
     pipeline_close(pl);
     uplink_close(up);
     archive_pusher_stop(push);

@@ -20,14 +20,19 @@ static const char setup_usage[] =
     "                              --password PASS [--port N] [--store DIR] [-o FILE]\n"
     "       parkwatch uplink setup --role hub --id PROVINCE --parks P1,P2,...\n"
     "                              --password PASS|P1=PASS1,P2=PASS2 [--port N] [--leaf-port N]\n"
-    "                              [--store DIR] [-o FILE]\n"
+    "                              [--province-password PASS] [--store DIR] [-o FILE]\n"
     "\n"
     "Writes the nats-server configuration (stdout, or FILE) of a park's leaf node (JetStream\n"
     "domain park-<id>, leafnode remote to the hub as user park-<id>, ping_interval 20s) or of\n"
-    "the province hub (domain prov-<id>, leafnode listener, one user per park).\n"
+    "the province hub (domain prov-<id>, leafnode listener, one account per park: a park's leaf\n"
+    "user is bound to its own account, which exports only its JetStream API and the delivery\n"
+    "of its stream to the PROVINCE account, where the aggregate stream lives).\n"
     "  --port N       client port of this nats-server (default 4222; loopback only)\n"
     "  --leaf-port N  hub: leafnode listener port (default 7422)\n"
     "  --store DIR    JetStream store_dir\n"
+    "  --province-password PASS  hub: password of the user \"province\" (the province\n"
+    "                 parkwatch's province.user/password); local clients without credentials\n"
+    "                 are that user\n"
     "The streams (park PW_<PARK>, aggregate PW_PROV_<ID> sourcing $JS.park-<p>.API) are created\n"
     "by parkwatch itself at start from uplink.* / province.* (docs/province.md).\n";
 
@@ -62,6 +67,7 @@ static int setup(struct cli *c)
     s.parks = cli_take_opt(c, "--parks");
     s.password = cli_take_opt(c, "--password");
     s.store_dir = cli_take_opt(c, "--store");
+    s.province_password = cli_take_opt(c, "--province-password");
     const char *outfile = cli_take_opt(c, "-o");
     if (port_opt(c, "--port", &s.client_port) || port_opt(c, "--leaf-port", &s.leaf_port))
         return 2;

@@ -1002,6 +1002,31 @@ int alarm_get(struct alarm_store *s, const char *scope, int64_t id, struct alarm
     return rc;
 }
 
+int alarm_foreach_changed(struct alarm_store *s, int64_t since_ms, size_t max,
+                          int (*fn)(const struct alarm_info *a, void *arg), void *arg)
+{
+    pthread_mutex_lock(&s->mu);
+    sqlite3_stmt *st;
+    int rc = alarm_db_prepare(
+        s, "SELECT " ALARM_COLS " FROM alarm WHERE updated_ms >= ?1 ORDER BY id LIMIT ?2", &st);
+    struct alarm_info *v = NULL;
+    size_t n = 0;
+    if (rc == PW_OK) {
+        sqlite3_bind_int64(st, 1, since_ms);
+        sqlite3_bind_int64(st, 2, (sqlite3_int64)max);
+        v = pw_xcalloc(max ? max : 1, sizeof *v);
+        int r;
+        while (n < max && (r = sqlite3_step(st)) == SQLITE_ROW)
+            alarm_row_info(st, &v[n++]);
+        alarm_db_finish(s, st);
+    }
+    pthread_mutex_unlock(&s->mu);
+    for (size_t i = 0; i < n && rc == PW_OK; i++)
+        rc = fn(&v[i], arg);
+    free(v);
+    return rc;
+}
+
 int alarm_find_open(struct alarm_store *s, const char *source, const char *rule,
                     struct alarm_info *out)
 {

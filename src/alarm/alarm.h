@@ -196,6 +196,12 @@ int alarm_foreach_open(struct alarm_store *s,
                                  void *arg),
                        void *arg);
 
+/* Calls fn for each alarm (at most max, by id) whose updated_ms >= since_ms, outside the
+ * store's mutex (copies). Stops at fn's first non-PW_OK value and returns it; else PW_OK or
+ * PW_EDB. */
+int alarm_foreach_changed(struct alarm_store *s, int64_t since_ms, size_t max,
+                          int (*fn)(const struct alarm_info *a, void *arg), void *arg);
+
 /* ---- user actions (HTTP). user: the acting principal's name. text may be NULL. ----
  * Each returns PW_OK, PW_ENOTFOUND (no such alarm, or outside scope), PW_ECONFLICT (the state
  * does not allow it), PW_EINVAL (empty user or assignee), PW_ETOOBIG (text), PW_EDB. */

@@ -301,6 +301,9 @@
     X(uplink, replay_window, DUR, "2m", "0", "1h", 0,                                              \
       "Outbox rows are kept this long after their acknowledgement and sent again after an "        \
       "unclean stop (the server fsyncs its store every 60 s).")                                    \
+    X(uplink, gap_check, DUR, "5s", "100ms", "10m", 0,                                             \
+      "How often the park compares its stream's first message with what the province reported " \
+      "received (gap: alarm uplink_gap and a backfill from the tsdb).")                           \
     X(province, id, STR, "", "", "", 0,                                                            \
       "This province's id (`serve --role province`): aggregate stream PW_PROV_<ID>, JetStream "    \
       "domain prov-<id>.")                                                                         \

@@ -401,6 +401,21 @@ static void event_json(struct pw_buf *b, sqlite3_stmt *st)
     pw_buf_putc(b, '}');
 }
 
+int events_has(struct events_store *es, int64_t id)
+{
+    sqlite3_stmt *st = NULL;
+    pthread_mutex_lock(&es->rmu);
+    int rc = db_prepare(es->rdb, "SELECT 1 FROM event WHERE id = ?1", &st);
+    if (rc == PW_OK) {
+        sqlite3_bind_int64(st, 1, id);
+        rc = db_step(es->rdb, st);
+        rc = rc < 0 ? rc : rc == 1;
+    }
+    sqlite3_finalize(st);
+    pthread_mutex_unlock(&es->rmu);
+    return rc;
+}
+
 int events_query_json(struct events_store *es, const struct events_query *q, struct pw_buf *out)
 {
     struct pw_buf sql;

@@ -103,6 +103,9 @@ int events_sync(void *es);
 int events_last_entries(struct events_store *es,
                         int (*fn)(const char *phone, bool in, int64_t ts, void *arg), void *arg);
 
+/* 1 when an event with this id is stored, 0 when not, or the error (< 0). */
+int events_has(struct events_store *es, int64_t id);
+
 /* A page of events as JSON: {"events":[...],"next":N|null}. NULL/empty filters do not filter.
  * order_desc: newest first, `cursor` is "before this id"; else oldest first, "after this id"
  * (0 = from the start). scope: NULL = whole park, else only that enterprise's devices. */

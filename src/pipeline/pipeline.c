@@ -670,10 +670,24 @@ static void commit_applied(struct pipeline *p)
         for (struct pipeline_batch *t = p->applied.head; t; t = t->next)
             if (t->rc == PW_OK)
                 p->opt.tap.batch(p, t, p->opt.tap.arg);
-    int rc = tsdb_commit(p->db, &seq);
+    int rc = PW_OK;
+    for (size_t i = 0; i < p->opt.n_side && rc == PW_OK; i++) {
+        const struct pipeline_side_store *ss = &p->opt.side[i];
+        if (!ss->before_tsdb)
+            continue;
+        rc = ss->commit(ss->arg);
+        if (rc != PW_OK)
+            PW_LOG_ERROR("pipeline", "side store commit failed", "store=%s err=%s", ss->name,
+                         pw_errname(rc));
+        p->side_dirty = true;
+    }
+    if (rc == PW_OK)
+        rc = tsdb_commit(p->db, &seq);
     pw_counter_add(m_groups, 1);
     for (size_t i = 0; i < p->opt.n_side && rc == PW_OK; i++) {
         const struct pipeline_side_store *ss = &p->opt.side[i];
+        if (ss->before_tsdb)
+            continue;
         rc = ss->commit(ss->arg);
         if (rc != PW_OK)
             PW_LOG_ERROR("pipeline", "side store commit failed", "store=%s err=%s", ss->name,

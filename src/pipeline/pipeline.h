@@ -98,6 +98,10 @@ struct pipeline_side_store {
     int (*commit)(void *arg);
     int (*sync)(void *arg);
     void *arg;
+    /* commit before the tsdb's commit (and before the other side stores): a store that records
+     * what the others store (the uplink outbox) holds a superset of them after a crash inside a
+     * group commit, and checks its last group against them when it opens */
+    bool before_tsdb;
 };
 #define PIPELINE_SIDE_STORES_MAX 4
 

@@ -15,6 +15,8 @@ const char *uplink_kind_name(enum uplink_kind k)
         return "alarms";
     case UPLINK_EVENTS:
         return "events";
+    case UPLINK_BACKFILL:
+        return "backfill";
     }
     return "?";
 }

@@ -21,7 +21,9 @@
 #include "base/metrics.h"
 #include "base/timeutil.h"
 #include "db/db.h"
+#include "rules/rules.h"
 
+#include <cjson/cJSON.h>
 #include <inttypes.h>
 #include <math.h>
 #include <nats/nats.h>
@@ -31,11 +33,21 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 static const char *const outbox_migrations[] = {
     "CREATE TABLE outbox (seq INTEGER PRIMARY KEY, kind INTEGER NOT NULL, body BLOB NOT NULL);",
+    /* the group commit a row was written with (checked against the stores after a crash) */
+    "ALTER TABLE outbox ADD COLUMN grp INTEGER NOT NULL DEFAULT 0;",
 };
+
+struct tsspan {
+    uint64_t id; /* bucket (spans) or outbox seq (in flight); 0 = none */
+    int64_t lo, hi;
+};
+#define SPAN_SHIFT 12 /* 4096 stream messages a bucket */
+#define SPAN_SLOTS 16384
 
 struct acked_at {
     uint64_t seq;
@@ -44,14 +56,16 @@ struct acked_at {
 
 struct uplink {
     char park[UPLINK_PARK_MAX + 1];
-    char subject[3][UPLINK_PARK_MAX + 16];
+    char subject[4][UPLINK_PARK_MAX + 16];
     char dir[4096];
     struct tsdb *tsdb;
+    struct events_store *evstore;
     struct db *db;  /* writer connection (writer thread; sync on the sync thread) */
     struct db *rdb; /* the forwarder's reading connection */
     /* writer thread */
     sqlite3_stmt *ins, *prune;
     bool in_txn;
+    uint64_t grp; /* the group being written (outbox.grp) */
     int err; /* a failed insert fails the group's commit */
     struct pw_buf samples, alarms, events;
     uint64_t pruned;
@@ -81,9 +95,25 @@ struct uplink {
     size_t nhist;
     uint64_t saved_cursor;
     bool connected;
+    /* the gap watch (forwarder): the outbox seq up to which gaps were handled (persisted with
+     * the pending backfill in <data>/uplink/copied) */
+    struct pipeline *pl; /* mu; NULL before pipeline_open and from pipeline_close on */
+    uint64_t copied;
+    int64_t copied_ms;
+    uint64_t gaps;
+    bool pending; /* a backfill waits for the province to be caught up */
+    uint64_t prov_last, prov_backfill; /* mu: the province's last report (on_ctl) */
+    int64_t prov_seen_ms;
+    int64_t pend_from, pend_to;
+    /* sample time spans of the outbox rows published, per bucket of SPAN_SHIFT bits of outbox
+     * seq (mu): what a lost range held, for its backfill */
+    struct tsspan *spans;
+    bool spans_dirty;
+    int64_t spans_saved_ms;
 };
 
-static struct pw_counter *m_published, *m_acked, *m_errors, *m_rows, *m_samples_fwd;
+static struct pw_counter *m_published, *m_acked, *m_errors, *m_rows, *m_samples_fwd, *m_lost,
+    *m_backfilled;
 static struct pw_counter *g_lag_rows, *g_cursor, *g_durable, *g_lag_ms, *g_connected;
 
 static void metrics_init(void)
@@ -98,6 +128,11 @@ static void metrics_init(void)
                              "Publishes acknowledged by the park stream.");
     m_errors = pw_counter_get("parkwatch_uplink_publish_errors_total", NULL,
                               "Publishes that failed or timed out (resent from the cursor).");
+    m_lost = pw_counter_get("parkwatch_uplink_lost_messages_total", NULL,
+                            "Park stream messages removed by its limits before the hub copied "
+                            "them (each gap raises uplink_gap and a backfill).");
+    m_backfilled = pw_counter_get("parkwatch_uplink_backfill_samples_total", NULL,
+                                  "Samples re-sent from the tsdb for a range the park stream lost.");
     g_lag_rows = pw_gauge_get("parkwatch_uplink_lag_messages", NULL,
                               "Durable outbox messages not yet acknowledged by the park stream.");
     g_cursor = pw_gauge_get("parkwatch_uplink_cursor", NULL,
@@ -131,6 +166,7 @@ static int insert_row(struct uplink *u, enum uplink_kind kind, const struct pw_b
     sqlite3_reset(u->ins);
     sqlite3_bind_int(u->ins, 1, (int)kind);
     sqlite3_bind_blob(u->ins, 2, body->data, (int)body->len, SQLITE_STATIC);
+    sqlite3_bind_int64(u->ins, 3, (sqlite3_int64)u->grp);
     rc = db_step(u->db, u->ins);
     sqlite3_clear_bindings(u->ins);
     if (rc < 0)
@@ -386,6 +422,7 @@ static int outbox_commit(void *arg)
         sqlite3_exec(db_handle(u->db), "ROLLBACK", NULL, NULL, NULL);
         return rc;
     }
+    u->grp++;
     atomic_store(&u->committed, (uint64_t)sqlite3_last_insert_rowid(db_handle(u->db)));
     return PW_OK;
 }
@@ -473,6 +510,14 @@ static void on_reconnected(natsConnection *nc, void *closure)
     pthread_mutex_unlock(&u->mu);
 }
 
+static void on_connected(natsConnection *nc, void *closure)
+{
+    struct uplink *u = closure;
+    pw_gauge_set(g_connected, 1);
+    PW_LOG_INFO("uplink", "connected to the park's nats-server", "url=%s",
+                u->cfg->uplink_nats_url);
+}
+
 static int cursor_save(struct uplink *u, uint64_t c, bool clean)
 {
     char path[4200], text[64];
@@ -512,6 +557,24 @@ static int publish_row(struct uplink *u, jsCtx *js, sqlite3_stmt *get, uint64_t 
         }
         body = u->wire.data;
         len = (int)u->wire.len;
+        int64_t lo = INT64_MAX, hi = INT64_MIN;
+        for (int off = 4; off + RAW_REC <= sqlite3_column_bytes(get, 1); off += RAW_REC) {
+            int64_t ts = (int64_t)get_raw((const unsigned char *)sqlite3_column_blob(get, 1) +
+                                              off + 4, 8);
+            lo = ts < lo ? ts : lo;
+            hi = ts > hi ? ts : hi;
+        }
+        if (lo <= hi) {
+            uint64_t b = seq >> SPAN_SHIFT;
+            pthread_mutex_lock(&u->mu);
+            struct tsspan *sp = &u->spans[b % SPAN_SLOTS];
+            if (sp->id != b + 1)
+                *sp = (struct tsspan){b + 1, lo, hi};
+            sp->lo = lo < sp->lo ? lo : sp->lo;
+            sp->hi = hi > sp->hi ? hi : sp->hi;
+            u->spans_dirty = true;
+            pthread_mutex_unlock(&u->mu);
+        }
     }
     char id[UPLINK_PARK_MAX + 48];
     snprintf(id, sizeof id, "%s.%s.%" PRIu64, u->park, uplink_kind_name((enum uplink_kind)kind),
@@ -552,18 +615,341 @@ static void update_hist(struct uplink *u, uint64_t cursor, int64_t now)
         atomic_store(&u->prune_below, below);
 }
 
+/* ---- the gap watch and the backfill ---- */
+
+struct park_gap_alarm {
+    char park[UPLINK_PARK_MAX + 1];
+    uint64_t from, to;
+    int64_t ts;
+};
+
+static void raise_park_gap(struct pipeline *p, void *ctx)
+{
+    struct park_gap_alarm *g = ctx;
+    char source[UPLINK_PARK_MAX + 8], message[240];
+    snprintf(source, sizeof source, "uplink:%s", g->park);
+    snprintf(message, sizeof message,
+             "park stream messages %llu..%llu were removed by its limits before the province "
+             "copied them; backfilled from the park's store",
+             (unsigned long long)g->from, (unsigned long long)g->to);
+    struct alarm_transition t = {
+        .action = ALARM_RAISE,
+        .source = source,
+        .source_kind = "uplink",
+        .rule = "uplink_gap",
+        .condition = "data_lost",
+        .level = 2,
+        .device = "",
+        .enterprise = "",
+        .area = "",
+        .point = "",
+        .series = "",
+        .value = (double)(g->to - g->from + 1),
+        .threshold = NAN,
+        .ts = g->ts,
+        .message = message,
+    };
+    if (pipeline_rules(p))
+        rules_external(pipeline_rules(p), &t, pipeline_emit, p);
+    free(g);
+}
+
+void uplink_set_pipeline(struct uplink *u, struct pipeline *p)
+{
+    if (!u)
+        return;
+    pthread_mutex_lock(&u->mu);
+    u->pl = p;
+    pthread_mutex_unlock(&u->mu);
+}
+
+static void copied_save(struct uplink *u)
+{
+    char path[4200], text[160];
+    snprintf(path, sizeof path, "%s/copied", u->dir);
+    int n = snprintf(text, sizeof text, "%" PRIu64 " %" PRId64 " %" PRIu64 " %d %" PRId64
+                     " %" PRId64 "\n",
+                     u->copied, u->copied_ms, u->gaps, (int)u->pending, u->pend_from, u->pend_to);
+    if (pw_file_replace(path, text, (size_t)n) != PW_OK)
+        PW_LOG_WARN("uplink", "cannot save the copied sequence", "dir=%s", u->dir);
+}
+
+/* <data>/uplink/spans: the span table (at most every 30 s, and at a clean stop). */
+static void spans_save(struct uplink *u)
+{
+    pthread_mutex_lock(&u->mu);
+    bool dirty = u->spans_dirty;
+    struct tsspan *copy = dirty ? pw_xmalloc(SPAN_SLOTS * sizeof *copy) : NULL;
+    if (dirty)
+        memcpy(copy, u->spans, SPAN_SLOTS * sizeof *copy);
+    u->spans_dirty = false;
+    pthread_mutex_unlock(&u->mu);
+    u->spans_saved_ms = pw_now_ms();
+    if (!dirty)
+        return;
+    char path[4200];
+    snprintf(path, sizeof path, "%s/spans", u->dir);
+    if (pw_file_replace(path, copy, SPAN_SLOTS * sizeof *copy) != PW_OK)
+        PW_LOG_WARN("uplink", "cannot save the stream spans", "dir=%s", u->dir);
+    free(copy);
+}
+
+static void spans_load(struct uplink *u)
+{
+    char path[4200], *data = NULL;
+    size_t len = 0;
+    snprintf(path, sizeof path, "%s/spans", u->dir);
+    if (pw_file_read(path, SPAN_SLOTS * sizeof *u->spans, &data, &len) != PW_OK)
+        return;
+    if (len == SPAN_SLOTS * sizeof *u->spans)
+        memcpy(u->spans, data, len);
+    free(data);
+}
+
+/* Publishes one backfill message (PWS1 in u->wire). */
+static int backfill_publish(struct uplink *u, jsCtx *js, uint64_t gap, uint64_t n)
+{
+    char id[UPLINK_PARK_MAX + 64];
+    snprintf(id, sizeof id, "%s.backfill.%" PRIu64 ".%" PRIu64, u->park, gap, n);
+    natsMsg *msg = NULL;
+    if (natsMsg_Create(&msg, u->subject[UPLINK_BACKFILL - 1], NULL, u->wire.data,
+                       (int)u->wire.len) != NATS_OK)
+        return PW_ENOMEM;
+    jsPubOptions po;
+    jsPubOptions_Init(&po);
+    po.MsgId = id;
+    po.MaxWait = u->cfg->uplink_ack_wait;
+    jsPubAck *pa = NULL;
+    jsErrCode jerr = 0;
+    natsStatus s = js_PublishMsg(&pa, js, msg, &po, &jerr);
+    natsMsg_Destroy(msg);
+    jsPubAck_Destroy(pa);
+    return s == NATS_OK ? PW_OK : PW_EIO;
+}
+
+/* Waits (up to 30 s) until at most a quarter of the park stream's bytes of backfill messages
+ * are not yet reported received by the province: a backfill larger than the stream must not
+ * push its own beginning out before the hub copied it. */
+static void backfill_pace(struct uplink *u, uint64_t base, uint64_t sent)
+{
+    uint64_t ahead = (uint64_t)u->cfg->uplink_stream_max_bytes / UPLINK_MSG_MAX / 4;
+    if (ahead < 2)
+        ahead = 2;
+    for (int i = 0; i < 600 && !atomic_load(&u->stop); i++) {
+        pthread_mutex_lock(&u->mu);
+        uint64_t got = u->prov_backfill;
+        pthread_mutex_unlock(&u->mu);
+        if (got >= base + sent || base + sent - got <= ahead)
+            return;
+        struct timespec ts = {0, 50 * 1000000};
+        nanosleep(&ts, NULL);
+    }
+}
+
+/* Re-sends every sample of the tsdb with from <= ts <= to as backfill messages (synchronous
+ * publishes: a backfill is rare and must not outrun the stream again). At most
+ * UPLINK_BACKFILL_MAX samples; the rest is logged. */
+#define UPLINK_BACKFILL_MAX 50000000
+static int backfill(struct uplink *u, jsCtx *js, uint64_t gap, int64_t from, int64_t to)
+{
+    pthread_mutex_lock(&u->mu);
+    uint64_t base = u->prov_backfill;
+    pthread_mutex_unlock(&u->mu);
+    struct tsdb_selector sel;
+    char err[128];
+    uint32_t *refs = NULL;
+    size_t nrefs = 0;
+    if (tsdb_selector_parse("{__name__=~\".+\"}", 16, &sel, err, sizeof err) != PW_OK)
+        return PW_EINVAL;
+    int rc = tsdb_select(u->tsdb, &sel, 0, &refs, &nrefs);
+    tsdb_selector_release(&sel);
+    if (rc != PW_OK)
+        return rc;
+    struct tsdb_samples ss = {0};
+    uint64_t msgs = 0, samples = 0;
+    uplink_samples_begin(&u->wire);
+    for (size_t i = 0; i < nrefs && rc == PW_OK && !atomic_load(&u->stop); i++) {
+        if (tsdb_read(u->tsdb, refs[i], from, to, 0, &ss) != PW_OK || ss.n == 0)
+            continue;
+        struct tsdb_label l[TSDB_MAX_LABELS];
+        size_t nl = tsdb_series_labels(u->tsdb, refs[i], l, TSDB_MAX_LABELS);
+        for (size_t k = 0; k < ss.n && rc == PW_OK; k++) {
+            if (samples >= UPLINK_BACKFILL_MAX)
+                break;
+            int a = uplink_samples_add(&u->wire, l, nl, k > 0 && u->wire.len > 4, ss.ts[k],
+                                       ss.value[k], ss.quality[k]);
+            if (a == PW_ETOOBIG) {
+                rc = backfill_publish(u, js, gap, ++msgs);
+                if (rc == PW_OK)
+                    backfill_pace(u, base, msgs);
+                uplink_samples_begin(&u->wire);
+                if (rc == PW_OK)
+                    a = uplink_samples_add(&u->wire, l, nl, false, ss.ts[k], ss.value[k],
+                                           ss.quality[k]);
+            }
+            if (rc == PW_OK && a != PW_OK)
+                rc = a;
+            samples++;
+        }
+    }
+    if (rc == PW_OK && u->wire.len > 4)
+        rc = backfill_publish(u, js, gap, ++msgs);
+    tsdb_samples_release(&ss);
+    free(refs);
+    if (rc == PW_OK)
+        pw_counter_add(m_backfilled, samples);
+    PW_LOG_INFO("uplink", "backfill sent", "gap=%" PRIu64 " from=%" PRId64 " to=%" PRId64
+                " samples=%" PRIu64 " messages=%" PRIu64 " err=%s",
+                gap, from, to, samples, msgs, pw_errname(rc));
+    if (samples >= UPLINK_BACKFILL_MAX)
+        PW_LOG_ERROR("uplink", "backfill cut at its bound", "max=%d", UPLINK_BACKFILL_MAX);
+    return rc;
+}
+
+/* The outbox seq of park stream message seq (its Nats-Msg-Id <park>.<kind>.<seq>), or 0 (gone,
+ * or a backfill message). */
+static uint64_t stream_msg_outbox_seq(struct uplink *u, jsCtx *js, const char *stream, uint64_t seq)
+{
+    natsMsg *m = NULL;
+    jsErrCode jerr = 0;
+    if (js_GetMsg(&m, js, stream, seq, NULL, &jerr) != NATS_OK || !m)
+        return 0;
+    const char *id = NULL;
+    uint64_t out = 0;
+    size_t pl = strlen(u->park);
+    if (natsMsgHeader_Get(m, "Nats-Msg-Id", &id) == NATS_OK && id &&
+        strncmp(id, u->park, pl) == 0 && id[pl] == '.') {
+        const char *k = id + pl + 1, *dot = strchr(k, '.');
+        if (dot && (strncmp(k, "samples.", 8) == 0 || strncmp(k, "alarms.", 7) == 0 ||
+                    strncmp(k, "events.", 7) == 0))
+            out = strtoull(dot + 1, NULL, 10);
+    }
+    natsMsg_Destroy(m);
+    return out;
+}
+
+/* The province reports to the park (pw-ctl.<park>.copied) the newest outbox seq it received
+ * and how many backfill messages. */
+static void on_ctl(natsConnection *nc, natsSubscription *sub, natsMsg *msg, void *closure)
+{
+    struct uplink *u = closure;
+    cJSON *doc = cJSON_ParseWithLength(natsMsg_GetData(msg), (size_t)natsMsg_GetDataLength(msg));
+    const cJSON *last = cJSON_GetObjectItemCaseSensitive(doc, "last");
+    const cJSON *bf = cJSON_GetObjectItemCaseSensitive(doc, "backfill");
+    if (cJSON_IsNumber(last) && last->valuedouble >= 0) {
+        pthread_mutex_lock(&u->mu);
+        u->prov_last = (uint64_t)last->valuedouble;
+        if (cJSON_IsNumber(bf) && bf->valuedouble >= 0)
+            u->prov_backfill = (uint64_t)bf->valuedouble;
+        u->prov_seen_ms = pw_now_ms();
+        pthread_mutex_unlock(&u->mu);
+    }
+    cJSON_Delete(doc);
+    natsMsg_Destroy(msg);
+}
+
+/* Every uplink.gap_check: when the park stream's first message passed what the province
+ * reported received (its outbox seq > the province's last + 1), the messages between were
+ * removed by the stream's limits before the hub copied them. The park raises its own
+ * uplink_gap alarm and, once the province is caught up again, re-sends the samples of those
+ * messages (their sample time span, kept per 4096 outbox seqs) from its tsdb as backfill
+ * messages; the province stores them idempotently. Events and alarm transitions of the lost
+ * range are not re-sent (named in the alarm). */
+static void watch_gap(struct uplink *u, jsCtx *js, const char *stream)
+{
+    pthread_mutex_lock(&u->mu);
+    uint64_t prov_last = u->prov_last, cursor = u->cursor;
+    int64_t seen = u->prov_seen_ms;
+    pthread_mutex_unlock(&u->mu);
+    if (!seen)
+        return; /* the province never reported: nothing to compare with */
+    jsStreamInfo *si = NULL;
+    jsErrCode jerr = 0;
+    if (js_GetStreamInfo(&si, js, stream, NULL, &jerr) != NATS_OK || !si)
+        return;
+    uint64_t first = si->State.FirstSeq, nmsgs = si->State.Msgs;
+    jsStreamInfo_Destroy(si);
+    bool changed = false;
+    uint64_t fo = nmsgs ? stream_msg_outbox_seq(u, js, stream, first) : 0;
+    uint64_t base = prov_last > u->copied ? prov_last : u->copied;
+    if (fo > base + 1) {
+        uint64_t from = base + 1, to = fo - 1;
+        /* the sample times the lost messages held; a bucket not known (overwritten, or not
+         * saved before a crash) widens it to everything */
+        int64_t t_from = INT64_MAX, t_to = INT64_MIN;
+        bool unknown = (to >> SPAN_SHIFT) - (from >> SPAN_SHIFT) >= SPAN_SLOTS;
+        pthread_mutex_lock(&u->mu);
+        for (uint64_t b = from >> SPAN_SHIFT; !unknown && b <= to >> SPAN_SHIFT; b++) {
+            const struct tsspan *sp = &u->spans[b % SPAN_SLOTS];
+            if (sp->id != b + 1) {
+                unknown = true;
+                break;
+            }
+            t_from = sp->lo < t_from ? sp->lo : t_from;
+            t_to = sp->hi > t_to ? sp->hi : t_to;
+        }
+        pthread_mutex_unlock(&u->mu);
+        if (unknown) {
+            t_from = INT64_MIN + 1;
+            t_to = INT64_MAX - 1;
+        }
+        u->gaps++;
+        pw_counter_add(m_lost, to - from + 1);
+        PW_LOG_ERROR("uplink", "park stream messages removed before the province copied them",
+                     "stream=%s outbox_from=%" PRIu64 " outbox_to=%" PRIu64
+                     " backfill_from=%" PRId64 " backfill_to=%" PRId64,
+                     stream, from, to, t_from, t_to);
+        struct park_gap_alarm *g = pw_xcalloc(1, sizeof *g);
+        snprintf(g->park, sizeof g->park, "%s", u->park);
+        g->from = from;
+        g->to = to;
+        g->ts = pw_now_ms();
+        pthread_mutex_lock(&u->mu);
+        if (!u->pl || pipeline_exec(u->pl, raise_park_gap, g, false) != PW_OK)
+            free(g);
+        pthread_mutex_unlock(&u->mu);
+        if (u->pending) { /* one backfill covers both */
+            t_from = t_from < u->pend_from ? t_from : u->pend_from;
+            t_to = t_to > u->pend_to ? t_to : u->pend_to;
+        }
+        u->pending = true;
+        u->pend_from = t_from;
+        u->pend_to = t_to;
+        u->copied = to;
+        u->copied_ms = pw_now_ms();
+        changed = true;
+    }
+    /* the backfill once the province is caught up (a recent report within 64 messages of
+     * what the park stream acknowledged): sent while the link is down, it would only overflow
+     * the stream again */
+    int64_t now = pw_now_ms();
+    if (u->pending && now - seen < 10000 && prov_last + 64 >= cursor) {
+        if (backfill(u, js, u->gaps, u->pend_from, u->pend_to) == PW_OK)
+            u->pending = false;
+        changed = true;
+    }
+    if (changed)
+        copied_save(u);
+    if (now - u->spans_saved_ms >= 30000)
+        spans_save(u);
+}
+
 static void *forwarder(void *arg)
 {
     struct uplink *u = arg;
     natsOptions *o = NULL;
     natsConnection *nc = NULL;
     jsCtx *js = NULL;
+    natsSubscription *ctlsub = NULL;
     sqlite3_stmt *get = NULL;
     if (db_prepare(u->rdb, "SELECT kind, body FROM outbox WHERE seq = ?1", &get) != PW_OK)
         goto out;
     if (natsOptions_Create(&o) != NATS_OK || natsOptions_SetURL(o, u->cfg->uplink_nats_url) ||
         natsOptions_SetMaxReconnect(o, -1) || natsOptions_SetReconnectWait(o, 250) ||
-        natsOptions_SetRetryOnFailedConnect(o, true, NULL, NULL) ||
+        /* with a connected callback Connect returns at once (NATS_NOT_YET_CONNECTED) and
+         * connects in the background; without one it blocks, retrying for ever, and the
+         * forwarder could not stop while the park's nats-server is down */
+        natsOptions_SetRetryOnFailedConnect(o, true, on_connected, u) ||
         natsOptions_SetPingInterval(o, 5000) ||
         natsOptions_SetDisconnectedCB(o, on_disconnected, u) ||
         natsOptions_SetReconnectedCB(o, on_reconnected, u)) {
@@ -587,8 +973,14 @@ static void *forwarder(void *arg)
     jo.PublishAsync.StallWait = 100;
     if (natsConnection_JetStream(&js, nc, &jo) != NATS_OK)
         goto out;
+    char ctl[UPLINK_PARK_MAX + 32];
+    snprintf(ctl, sizeof ctl, UPLINK_CTL_PREFIX ".%s.copied", u->park);
+    if (natsConnection_Subscribe(&ctlsub, nc, ctl, on_ctl, u) != NATS_OK)
+        PW_LOG_WARN("uplink", "cannot subscribe to the province's reports", "subject=%s", ctl);
     bool stream_ok = false;
-    int64_t last_save = 0, last_stream_try = 0, behind_since = 0;
+    int64_t last_save = 0, last_stream_try = 0, behind_since = 0, last_watch = 0;
+    char stream[64];
+    uplink_stream_name(stream, sizeof stream, "PW_", u->park);
     while (!atomic_load(&u->stop)) {
         int64_t now = pw_now_ms();
         if (!stream_ok && now - last_stream_try >= 1000) {
@@ -658,6 +1050,10 @@ static void *forwarder(void *arg)
         pthread_mutex_unlock(&u->mu);
         now = pw_now_ms();
         update_hist(u, cursor, now);
+        if (stream_ok && now - last_watch >= u->cfg->uplink_gap_check) {
+            last_watch = now;
+            watch_gap(u, js, stream);
+        }
         if (now - last_save >= 1000 && cursor != u->saved_cursor) {
             last_save = now;
             if (cursor_save(u, cursor, false) == PW_OK)
@@ -673,10 +1069,208 @@ static void *forwarder(void *arg)
     }
 out:
     sqlite3_finalize(get);
+    natsSubscription_Destroy(ctlsub);
     jsCtx_Destroy(js);
     natsConnection_Destroy(nc);
     natsOptions_Destroy(o);
     return NULL;
+}
+
+/* ---- after an unclean stop: the last group against the stores ---- */
+
+struct vrow {
+    uint64_t seq;
+    int kind;
+    unsigned char *body;
+    size_t len;
+};
+
+static bool sample_stored(struct uplink *u, uint32_t ref, int64_t ts, uint64_t bits,
+                          struct tsdb_samples *ss)
+{
+    int r = tsdb_read(u->tsdb, ref, ts, ts, 1, ss);
+    if ((r != PW_OK && r != PW_ETOOBIG) || ss->n == 0 || ss->ts[0] != ts)
+        return false;
+    double v;
+    memcpy(&v, &bits, sizeof v);
+    uint64_t have;
+    memcpy(&have, &ss->value[0], sizeof have);
+    return have == bits || (isnan(v) && isnan(ss->value[0]));
+}
+
+/* The outbox commits before the tsdb and the event store (before_tsdb): a kill -9 inside a
+ * group commit can leave rows of that last group whose samples or events the stores never
+ * committed (their WAL write or COMMIT did not happen). Each such row is rewritten with only
+ * what the stores hold — kept, even empty, so that the park's message sequence stays contiguous
+ * and the province sees no gap. Alarm transitions are committed by the alarm store before they
+ * reach the outbox: kept as they are. Runs in uplink_open, before the pipeline writes. */
+static int verify_last_group(struct uplink *u, uint64_t *lost_samples, uint64_t *lost_events)
+{
+    sqlite3_stmt *sel = NULL, *upd = NULL;
+    struct vrow *rows = NULL;
+    size_t n = 0, cap = 0;
+    struct tsdb_samples ss = {0};
+    struct pw_buf nb;
+    pw_buf_init(&nb, 0);
+    bool txn = false;
+    int rc = db_prepare(u->db,
+                        "SELECT seq, kind, body FROM outbox WHERE grp > 0 AND grp = "
+                        "(SELECT MAX(grp) FROM outbox) ORDER BY seq",
+                        &sel);
+    if (rc != PW_OK)
+        goto out;
+    int st;
+    while ((st = db_step(u->db, sel)) == 1) {
+        if (n == cap) {
+            cap = cap ? cap * 2 : 16;
+            rows = pw_xrealloc(rows, cap * sizeof *rows);
+        }
+        struct vrow *r = &rows[n++];
+        r->seq = (uint64_t)sqlite3_column_int64(sel, 0);
+        r->kind = sqlite3_column_int(sel, 1);
+        r->len = (size_t)sqlite3_column_bytes(sel, 2);
+        r->body = pw_xmalloc(r->len + 1);
+        if (r->len)
+            memcpy(r->body, sqlite3_column_blob(sel, 2), r->len);
+    }
+    if (st < 0) {
+        rc = st;
+        goto out;
+    }
+    if ((rc = db_prepare(u->db, "UPDATE outbox SET body = ?2 WHERE seq = ?1", &upd)) != PW_OK)
+        goto out;
+    for (size_t i = 0; i < n && rc == PW_OK; i++) {
+        const struct vrow *r = &rows[i];
+        bool changed = false;
+        pw_buf_reset(&nb);
+        if (r->kind == UPLINK_SAMPLES) {
+            if (r->len < 4 || memcmp(r->body, "PWR1", 4) != 0 || (r->len - 4) % RAW_REC != 0)
+                continue;
+            pw_buf_append(&nb, "PWR1", 4);
+            for (size_t off = 4; off < r->len; off += RAW_REC) {
+                const unsigned char *p = r->body + off;
+                if (sample_stored(u, (uint32_t)get_raw(p, 4), (int64_t)get_raw(p + 4, 8),
+                                  get_raw(p + 12, 8), &ss)) {
+                    pw_buf_append(&nb, p, RAW_REC);
+                } else {
+                    changed = true;
+                    (*lost_samples)++;
+                }
+            }
+        } else if (r->kind == UPLINK_EVENTS && u->evstore) {
+            cJSON *doc = cJSON_ParseWithLength((const char *)r->body, r->len);
+            if (!cJSON_IsArray(doc)) {
+                cJSON_Delete(doc);
+                continue;
+            }
+            cJSON *o = doc->child;
+            while (o && rc == PW_OK) {
+                cJSON *next = o->next;
+                const cJSON *id = cJSON_GetObjectItemCaseSensitive(o, "id");
+                int has = cJSON_IsNumber(id) ? events_has(u->evstore, (int64_t)id->valuedouble) : 0;
+                if (has < 0) {
+                    rc = has;
+                } else if (!has) {
+                    cJSON_Delete(cJSON_DetachItemViaPointer(doc, o));
+                    changed = true;
+                    (*lost_events)++;
+                }
+                o = next;
+            }
+            char *text = changed ? cJSON_PrintUnformatted(doc) : NULL;
+            if (text)
+                pw_buf_puts(&nb, text);
+            else if (changed)
+                rc = PW_ENOMEM;
+            free(text);
+            cJSON_Delete(doc);
+        }
+        if (!changed || rc != PW_OK)
+            continue;
+        if (!txn) {
+            if ((rc = db_exec(u->db, "BEGIN")) != PW_OK)
+                break;
+            txn = true;
+        }
+        sqlite3_reset(upd);
+        sqlite3_bind_int64(upd, 1, (sqlite3_int64)r->seq);
+        sqlite3_bind_blob(upd, 2, nb.data ? nb.data : "", (int)nb.len, SQLITE_TRANSIENT);
+        int s2 = db_step(u->db, upd);
+        if (s2 < 0)
+            rc = s2;
+    }
+    if (txn) {
+        if (rc == PW_OK)
+            rc = db_exec(u->db, "COMMIT");
+        if (rc != PW_OK)
+            sqlite3_exec(db_handle(u->db), "ROLLBACK", NULL, NULL, NULL);
+        else
+            rc = db_sync(u->db);
+    }
+out:
+    for (size_t i = 0; i < n; i++)
+        free(rows[i].body);
+    free(rows);
+    sqlite3_finalize(sel);
+    sqlite3_finalize(upd);
+    tsdb_samples_release(&ss);
+    pw_buf_release(&nb);
+    return rc;
+}
+
+/* ---- after an unclean stop: alarm changes the outbox may not have ---- */
+
+/* The alarm store commits a transition by itself, the outbox takes it with the next group
+ * commit: a kill -9 between the two (about a millisecond) leaves an alarm change that is not
+ * forwarded (a clear lost there would leave the alarm open at the province). After an unclean
+ * stop the outbox gets, as alarm records, the current state of every alarm changed since a
+ * little before the outbox was last written (raise for active/acknowledged, clear for
+ * cleared/closed, with the park's alarm id); the province records them once more and its
+ * per-alarm state follows. */
+struct resync_ctx {
+    struct uplink *u;
+    size_t n;
+};
+
+static int resync_one(const struct alarm_info *a, void *arg)
+{
+    struct resync_ctx *rc = arg;
+    struct uplink *u = rc->u;
+    rc->n++;
+    struct alarm_transition t = {
+        .action = a->state <= ALARM_ACKED ? ALARM_RAISE : ALARM_CLEAR,
+        .source = a->source,
+        .source_kind = a->source_kind,
+        .rule = a->rule,
+        .condition = a->condition,
+        .level = a->level,
+        .gas_level = a->gas_level,
+        .device = a->device,
+        .enterprise = a->enterprise,
+        .area = a->area,
+        .point = a->point,
+        .series = a->series,
+        .value = a->value,
+        .threshold = a->threshold,
+        .ts = a->data_ts ? a->data_ts : a->updated_ms,
+        .message = a->message,
+    };
+    tap_transition(&t, a->id, u);
+    return PW_OK;
+}
+
+#define RESYNC_MAX 10000 /* alarms re-sent after an unclean stop */
+
+static int resync_alarms(struct uplink *u, struct alarm_store *as, int64_t since, size_t *n)
+{
+    struct resync_ctx ctx = {u, 0};
+    int rc = alarm_foreach_changed(as, since, RESYNC_MAX, resync_one, &ctx);
+    *n = ctx.n;
+    if (rc == PW_OK && u->alarms.len)
+        rc = outbox_commit(u);
+    if (rc == PW_OK)
+        rc = db_sync(u->db);
+    return rc;
 }
 
 /* ---- open / close ---- */
@@ -714,21 +1308,24 @@ int uplink_open(const struct uplink_deps *d, struct pipeline_opts *po, struct up
     struct uplink *u = pw_xcalloc(1, sizeof *u);
     u->cfg = c;
     u->tsdb = d->db;
+    u->evstore = d->events;
     snprintf(u->park, sizeof u->park, "%s", c->uplink_park);
-    for (int k = 0; k < 3; k++)
+    for (int k = 0; k < 4; k++)
         snprintf(u->subject[k], sizeof u->subject[k], "pw.%s.%s", u->park,
                  uplink_kind_name((enum uplink_kind)(k + 1)));
     snprintf(u->dir, sizeof u->dir, "%s/uplink", d->data_dir);
     pthread_mutex_init(&u->mu, NULL);
     pthread_cond_init(&u->cv, NULL);
     pw_buf_init(&u->samples, 0);
-    pw_buf_init(&u->wire, 0);
+    pw_buf_init(&u->wire, UPLINK_MSG_MAX); /* a message body */
     pw_buf_init(&u->alarms, 0);
     pw_buf_init(&u->events, 0);
     pw_buf_append(&u->samples, "PWR1", 4);
     u->enc_len = 4;
     u->window = (size_t)c->uplink_max_in_flight;
     u->ackbits = pw_xcalloc((u->window + 7) / 8, 1);
+    u->spans = pw_xcalloc(SPAN_SLOTS, sizeof *u->spans);
+
     int rc = pw_mkdir_p(u->dir);
     if (rc != PW_OK) {
         PW_LOG_ERROR("uplink", "cannot create the uplink directory", "dir=%s err=%s", u->dir,
@@ -737,6 +1334,15 @@ int uplink_open(const struct uplink_deps *d, struct pipeline_opts *po, struct up
     }
     char path[4200];
     snprintf(path, sizeof path, "%s/uplink.db", d->data_dir);
+    /* when the outbox was last written (before opening it writes anything) */
+    int64_t outbox_mtime = 0;
+    {
+        char wal[4210];
+        struct stat sb;
+        snprintf(wal, sizeof wal, "%s-wal", path);
+        if (stat(wal, &sb) == 0 || stat(path, &sb) == 0)
+            outbox_mtime = (int64_t)sb.st_mtim.tv_sec * 1000 + sb.st_mtim.tv_nsec / 1000000;
+    }
     struct db_opts o = {.what = "uplink",
                         .durability = DB_GROUP,
                         .migrations = outbox_migrations,
@@ -746,18 +1352,22 @@ int uplink_open(const struct uplink_deps *d, struct pipeline_opts *po, struct up
     struct db_opts ro = {.what = "uplink", .durability = DB_READONLY};
     if ((rc = db_open(path, &ro, &u->rdb)) != PW_OK)
         goto fail;
-    if ((rc = db_prepare(u->db, "INSERT INTO outbox (kind, body) VALUES (?1, ?2)", &u->ins)) ||
+    if ((rc = db_prepare(u->db, "INSERT INTO outbox (kind, body, grp) VALUES (?1, ?2, ?3)",
+                         &u->ins)) ||
         (rc = db_prepare(u->db, "DELETE FROM outbox WHERE seq < ?1", &u->prune)))
         goto fail;
     /* where to start: the saved cursor after a clean stop, else the oldest row kept */
     sqlite3_stmt *st = NULL;
     uint64_t lo = 0, hi = 0, cursor = 0;
-    if ((rc = db_prepare(u->db, "SELECT IFNULL(MIN(seq),0), IFNULL(MAX(seq),0) FROM outbox",
+    if ((rc = db_prepare(u->db,
+                         "SELECT IFNULL(MIN(seq),0), IFNULL(MAX(seq),0), IFNULL(MAX(grp),0) "
+                         "FROM outbox",
                          &st)) != PW_OK)
         goto fail;
     if (db_step(u->db, st) == 1) {
         lo = (uint64_t)sqlite3_column_int64(st, 0);
         hi = (uint64_t)sqlite3_column_int64(st, 1);
+        u->grp = (uint64_t)sqlite3_column_int64(st, 2) + 1;
     }
     sqlite3_finalize(st);
     char cpath[4200], clean[4200];
@@ -768,9 +1378,62 @@ int uplink_open(const struct uplink_deps *d, struct pipeline_opts *po, struct up
         cursor = 0;
     if (!was_clean && lo > 0 && lo - 1 < cursor)
         cursor = lo - 1; /* replay what the replay window kept */
+    if (!was_clean && hi > 0) {
+        uint64_t ls = 0, le = 0;
+        if ((rc = verify_last_group(u, &ls, &le)) != PW_OK) {
+            PW_LOG_ERROR("uplink", "cannot check the outbox's last group against the stores",
+                         "err=%s", pw_errname(rc));
+            goto fail;
+        }
+        if (ls || le)
+            PW_LOG_WARN("uplink",
+                        "outbox records of the group commit a crash interrupted, not in the "
+                        "stores, dropped",
+                        "samples=%" PRIu64 " events=%" PRIu64, ls, le);
+    }
+    if (!was_clean && d->alarms && outbox_mtime > 0) {
+        size_t n = 0;
+        if ((rc = resync_alarms(u, d->alarms, outbox_mtime - 5000, &n)) != PW_OK) {
+            PW_LOG_ERROR("uplink", "cannot re-send the alarms changed before the unclean stop",
+                         "err=%s", pw_errname(rc));
+            goto fail;
+        }
+        uint64_t com = atomic_load(&u->committed);
+        if (com > hi)
+            hi = com;
+        if (n)
+            PW_LOG_INFO("uplink", "alarm states re-sent after an unclean stop", "alarms=%zu",
+                        n);
+    }
     if (cursor > hi)
         cursor = hi;
     unlink(clean);
+    {
+        char cp[4200], *text = NULL;
+        size_t tl = 0;
+        snprintf(cp, sizeof cp, "%s/copied", u->dir);
+        if (pw_file_read(cp, 128, &text, &tl) == PW_OK) {
+            char *e1 = NULL, *e2 = NULL, *e3 = NULL;
+            uint64_t a = strtoull(text, &e1, 10);
+            int64_t b = strtoll(e1, &e2, 10);
+            uint64_t g = strtoull(e2, &e3, 10);
+            if (e1 != text && e2 != e1 && e3 != e2) {
+                u->copied = a;
+                u->copied_ms = b;
+                u->gaps = g;
+                char *e4 = NULL, *e5 = NULL, *e6 = NULL;
+                long pend = strtol(e3, &e4, 10);
+                int64_t pf = strtoll(e4, &e5, 10), pt = strtoll(e5, &e6, 10);
+                if (e4 != e3 && e5 != e4 && e6 != e5 && pend == 1) {
+                    u->pending = true;
+                    u->pend_from = pf;
+                    u->pend_to = pt;
+                }
+            }
+            free(text);
+        }
+    }
+    spans_load(u);
     u->cursor = cursor;
     u->saved_cursor = cursor;
     u->next = cursor + 1;
@@ -781,7 +1444,7 @@ int uplink_open(const struct uplink_deps *d, struct pipeline_opts *po, struct up
                 u->park, lo, hi, cursor, (int)was_clean, c->uplink_nats_url);
     po->side[po->n_side++] =
         (struct pipeline_side_store){.name = "uplink", .commit = outbox_commit,
-                                     .sync = outbox_sync, .arg = u};
+                                     .sync = outbox_sync, .arg = u, .before_tsdb = true};
     po->tap = (struct pipeline_tap){.batch = tap_batch, .transition = tap_transition, .arg = u};
     if (pthread_create(&u->thread, NULL, forwarder, u) != 0) {
         rc = PW_ENOMEM;
@@ -807,6 +1470,7 @@ void uplink_close(struct uplink *u)
         pthread_cond_signal(&u->cv);
         pthread_mutex_unlock(&u->mu);
         pthread_join(u->thread, NULL);
+        spans_save(u);
         cursor_save(u, u->cursor, true);
     }
     if (u->ins)
@@ -823,6 +1487,8 @@ void uplink_close(struct uplink *u)
     pw_buf_release(&u->alarms);
     pw_buf_release(&u->events);
     free(u->ackbits);
+    free(u->spans);
+
     pthread_mutex_destroy(&u->mu);
     pthread_cond_destroy(&u->cv);
     free(u);

@@ -64,10 +64,12 @@ struct province {
     size_t nlags;
     uint64_t *last;    /* consumer: per configured park, the newest message seq seen (0 = none) */
     uint64_t *missing; /* mu: per configured park, messages never received (gaps) */
+    uint64_t *bf;      /* consumer: per configured park, backfill messages received */
     sqlite3_stmt *ins_alarm, *ins_event, *upd_park, *upd_state;
 };
 
-static struct pw_counter *m_msgs, *m_samples, *m_dups, *m_bad, *m_redeliver, *m_missing;
+static struct pw_counter *m_msgs, *m_samples, *m_dups, *m_bad, *m_redeliver, *m_missing,
+    *m_foreign, *m_backfill;
 
 /* ---- gaps: a park's message seqs are contiguous (one outbox sequence for every kind), so a
  * message whose seq passes the last one seen + 1 means the messages between never reached the
@@ -231,6 +233,8 @@ static bool parse_subject(const char *subj, char *park, size_t cap, enum uplink_
         *kind = UPLINK_ALARMS;
     else if (strcmp(k, "events") == 0)
         *kind = UPLINK_EVENTS;
+    else if (strcmp(k, "backfill") == 0)
+        *kind = UPLINK_BACKFILL;
     else
         return false;
     return true;
@@ -323,11 +327,26 @@ static int touch_park(struct province *pv, const char *park, int64_t max_ts, siz
     return rc < 0 ? rc : PW_OK;
 }
 
+/* True when m was copied from the stream of the park its subject names: the hub stamps every
+ * sourced copy with Nats-Stream-Source, whose first token is the origin stream's name
+ * ("PW_A" or "PW_A:<hash>", then its sequence). */
+static bool from_own_stream(natsMsg *m, const char *park)
+{
+    const char *src = NULL;
+    if (natsMsgHeader_Get(m, "Nats-Stream-Source", &src) != NATS_OK || !src)
+        return false;
+    char want[64];
+    uplink_stream_name(want, sizeof want, "PW_", park);
+    size_t n = strlen(want);
+    return strncmp(src, want, n) == 0 && (src[n] == ' ' || src[n] == ':' || src[n] == '\0');
+}
+
 /* Stores one fetched list; PW_OK when every message may be acknowledged. */
 static int store_list(struct province *pv, natsMsgList *list)
 {
     uint64_t *tl = pw_xcalloc(pv->nparks ? pv->nparks : 1, sizeof *tl);
     memcpy(tl, pv->last, pv->nparks * sizeof *tl);
+    uint64_t *tbf = pw_xcalloc(pv->nparks ? pv->nparks : 1, sizeof *tbf);
     struct gap *gaps = pw_xcalloc((size_t)list->Count + 1, sizeof *gaps);
     size_t ngaps = 0;
     struct pipeline_batch *b = pipeline_batch_new();
@@ -335,6 +354,7 @@ static int store_list(struct province *pv, natsMsgList *list)
     if (rc != PW_OK) {
         pipeline_batch_free(b);
         free(tl);
+        free(tbf);
         free(gaps);
         return rc;
     }
@@ -353,12 +373,23 @@ static int store_list(struct province *pv, natsMsgList *list)
                         "subject=%s", subj ? subj : "");
             continue;
         }
+        if (!from_own_stream(m, park)) {
+            /* a park can change its own stream on its own machine: a message of another park's
+             * subjects in it is refused, so no park can write as another */
+            const char *src = NULL;
+            natsMsgHeader_Get(m, "Nats-Stream-Source", &src);
+            pw_counter_add(m_foreign, 1);
+            PW_LOG_WARN("province", "message not from its park's own stream dropped",
+                        "subject=%s source=\"%s\"", subj, src ? src : "");
+            continue;
+        }
         const char *data = natsMsg_GetData(m);
         size_t len = (size_t)natsMsg_GetDataLength(m);
         pw_counter_add(m_msgs, 1);
-        if ((rc = note_seq(pv, tl, park, msgseq, gaps, &ngaps)) != PW_OK)
+        /* backfill messages are outside the outbox sequence */
+        if (kind != UPLINK_BACKFILL && (rc = note_seq(pv, tl, park, msgseq, gaps, &ngaps)) != PW_OK)
             break;
-        if (kind == UPLINK_SAMPLES) {
+        if (kind == UPLINK_SAMPLES || kind == UPLINK_BACKFILL) {
             struct fetch_ctx fc = {.pv = pv, .b = b, .park = park};
             char err[128];
             if (uplink_samples_decode(data, len, add_sample, &fc, err, sizeof err) != PW_OK) {
@@ -368,7 +399,13 @@ static int store_list(struct province *pv, natsMsgList *list)
                 continue;
             }
             pw_counter_add(m_samples, fc.n);
-            rc = touch_park(pv, park, fc.max_ts, fc.n, msgseq);
+            if (kind == UPLINK_BACKFILL) {
+                pw_counter_add(m_backfill, fc.n);
+                int pi = park_index(pv, park);
+                if (pi >= 0)
+                    tbf[pi]++;
+            }
+            rc = touch_park(pv, park, fc.max_ts, fc.n, kind == UPLINK_BACKFILL ? 0 : msgseq);
         } else {
             int r = store_records(pv, park, kind, msgseq, data, len);
             if (r == PW_EPROTO) {
@@ -394,9 +431,12 @@ static int store_list(struct province *pv, natsMsgList *list)
         sqlite3_exec(db_handle(pv->db), "ROLLBACK", NULL, NULL, NULL);
     } else {
         memcpy(pv->last, tl, pv->nparks * sizeof *tl);
+        for (size_t i = 0; i < pv->nparks; i++)
+            pv->bf[i] += tbf[i];
         apply_gaps(pv, gaps, ngaps);
     }
     free(tl);
+    free(tbf);
     free(gaps);
     return rc;
 }
@@ -428,6 +468,26 @@ static void refresh_lags(struct province *pv, jsCtx *js)
     pthread_mutex_unlock(&pv->mu);
 }
 
+static void on_connected(natsConnection *nc, void *closure)
+{
+    struct province *pv = closure;
+    PW_LOG_INFO("province", "connected to the hub", "url=%s", pv->cfg->province_nats_url);
+}
+
+/* Tells each park what the province has received from it (pw-ctl.<park>.copied): the park
+ * compares it with its stream's first message to find a range lost before the hub copied it,
+ * and paces its backfill by the count of backfill messages (docs/province.md). */
+static void report_parks(struct province *pv, natsConnection *nc)
+{
+    for (size_t i = 0; i < pv->nparks; i++) {
+        char subj[UPLINK_PARK_MAX + 32], body[96];
+        snprintf(subj, sizeof subj, UPLINK_CTL_PREFIX ".%s.copied", pv->parks[i]);
+        int n = snprintf(body, sizeof body, "{\"last\":%" PRIu64 ",\"backfill\":%" PRIu64 "}",
+                         pv->last[i], pv->bf[i]);
+        natsConnection_Publish(nc, subj, body, n);
+    }
+}
+
 static void *consumer(void *arg)
 {
     struct province *pv = arg;
@@ -438,7 +498,7 @@ static void *consumer(void *arg)
     natsSubscription *sub = NULL;
     if (natsOptions_Create(&o) != NATS_OK || natsOptions_SetURL(o, c->province_nats_url) ||
         natsOptions_SetMaxReconnect(o, -1) || natsOptions_SetReconnectWait(o, 250) ||
-        natsOptions_SetRetryOnFailedConnect(o, true, NULL, NULL) ||
+        natsOptions_SetRetryOnFailedConnect(o, true, on_connected, pv) || /* returns at once */
         natsOptions_SetPingInterval(o, 5000))
         goto out;
     if (c->province_user[0])
@@ -453,7 +513,7 @@ static void *consumer(void *arg)
     jsOptions_Init(&jo);
     if (natsConnection_JetStream(&js, nc, &jo) != NATS_OK)
         goto out;
-    int64_t last_lag = 0;
+    int64_t last_lag = 0, last_report = 0;
     while (!atomic_load(&pv->stop)) {
         if (!sub) {
             if (uplink_ensure_aggregate(js, c->province_id, pv->parks, pv->nparks) != PW_OK) {
@@ -485,6 +545,10 @@ static void *consumer(void *arg)
         if (now - last_lag >= 2000) {
             last_lag = now;
             refresh_lags(pv, js);
+        }
+        if (now - last_report >= 1000) {
+            last_report = now;
+            report_parks(pv, nc);
         }
         natsMsgList list = {0};
         jsErrCode jerr = 0;
@@ -548,6 +612,7 @@ int province_open(const struct province_deps *d, struct province **out)
     uplink_stream_name(pv->stream, sizeof pv->stream, "PW_PROV_", c->province_id);
     pv->last = pw_xcalloc(pv->nparks ? pv->nparks : 1, sizeof *pv->last);
     pv->missing = pw_xcalloc(pv->nparks ? pv->nparks : 1, sizeof *pv->missing);
+    pv->bf = pw_xcalloc(pv->nparks ? pv->nparks : 1, sizeof *pv->bf);
     m_msgs = pw_counter_get("parkwatch_province_messages_total", NULL,
                             "Messages read from the aggregate stream.");
     m_samples = pw_counter_get("parkwatch_province_samples_total", NULL,
@@ -559,6 +624,12 @@ int province_open(const struct province_deps *d, struct province **out)
     m_missing = pw_counter_get("parkwatch_province_missing_messages_total", NULL,
                                "Messages of the parks that never reached the aggregate stream "
                                "(a gap in a park's message sequence: aged out of its stream).");
+    m_backfill = pw_counter_get("parkwatch_province_backfill_samples_total", NULL,
+                                "Samples received as backfill (a range a park stream lost, "
+                                "re-sent from the park's tsdb; stored idempotently).");
+    m_foreign = pw_counter_get("parkwatch_province_foreign_total", NULL,
+                               "Messages dropped because they did not come from the stream of "
+                               "the park their subject names (one park writing as another).");
     m_redeliver = pw_counter_get("parkwatch_province_not_stored_total", NULL,
                                  "Messages not acknowledged because storing them failed.");
     char path[4200];
@@ -637,6 +708,7 @@ void province_close(struct province *pv)
     free(pv->lags);
     free(pv->last);
     free(pv->missing);
+    free(pv->bf);
     pthread_mutex_destroy(&pv->mu);
     free(pv);
 }

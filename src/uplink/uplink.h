@@ -22,6 +22,8 @@
 
 #include "base/buf.h"
 #include "base/config.h"
+#include "alarm/alarm.h"
+#include "events/events.h"
 #include "pipeline/pipeline.h"
 #include "tsdb/tsdb.h"
 
@@ -33,7 +35,9 @@
 #define UPLINK_PARK_MAX 32         /* bytes of a park id: [a-z0-9-] */
 #define UPLINK_PARKS_MAX 256       /* parks of one province */
 
-enum uplink_kind { UPLINK_SAMPLES = 1, UPLINK_ALARMS = 2, UPLINK_EVENTS = 3 };
+/* BACKFILL: samples (PWS1) re-sent from the park's tsdb for a range its stream lost before the
+ * hub copied it; id <park>.backfill.<gap>.<n>, outside the outbox sequence */
+enum uplink_kind { UPLINK_SAMPLES = 1, UPLINK_ALARMS = 2, UPLINK_EVENTS = 3, UPLINK_BACKFILL = 4 };
 const char *uplink_kind_name(enum uplink_kind k);
 /* PW_OK when id is a valid park/province id (1..UPLINK_PARK_MAX of [a-z0-9-]). */
 int uplink_id_valid(const char *id);
@@ -59,10 +63,15 @@ struct uplink_deps {
     const struct pw_config *cfg;
     const char *data_dir;
     struct tsdb *db;
+    struct events_store *events; /* the device event store (checked after a crash); may be NULL */
+    struct alarm_store *alarms;  /* the alarm store (re-sent after a crash); may be NULL */
 };
 /* Opens the outbox and starts the forwarder (uplink.enabled must be true). Fills po->tap and
  * adds the outbox to po->side; call before pipeline_open. */
 int uplink_open(const struct uplink_deps *d, struct pipeline_opts *po, struct uplink **out);
+/* Hands the forwarder the pipeline (after pipeline_open): it raises the park's own uplink_gap
+ * alarm through it. NULL accepted. */
+void uplink_set_pipeline(struct uplink *u, struct pipeline *p);
 /* After pipeline_close: stops the forwarder (publishing what is durable for up to 2 s), persists
  * the cursor. NULL accepted. */
 void uplink_close(struct uplink *u);
@@ -89,6 +98,7 @@ struct uplink_setup {
     const char *parks;    /* hub: comma-separated park ids */
     const char *password; /* park: its leaf user's password; hub: "park=pass,..." or one for all */
     const char *store_dir;
+    const char *province_password; /* hub: of the user "province" (NULL: loopback, none) */
     int client_port, leaf_port;
 };
 /* Writes the nats-server configuration to out. PW_EINVAL naming the problem in err. */

@@ -7,6 +7,14 @@
 #include <nats/nats.h>
 #include <stddef.h>
 
+/* Where a park stream's source consumer delivers to the aggregate: <prefix>.<park>.… (the
+ * hub's park account exports it to PROVINCE). */
+#define UPLINK_DELIVER_PREFIX "pw-deliver"
+/* The province's reports to a park: <prefix>.<park>.copied, JSON {"last": the newest outbox seq
+ * received from the park, "backfill": backfill messages received} (PROVINCE exports it to the
+ * park's account only). */
+#define UPLINK_CTL_PREFIX "pw-ctl"
+
 /* "PW_" + upper-case id (park stream) or "PW_PROV_" + id (aggregate). */
 void uplink_stream_name(char *out, size_t cap, const char *prefix, const char *id);
 /* Creates or updates the park stream PW_<PARK> (subjects pw.<park>.>, Limits, MaxAge/MaxBytes

@@ -51,11 +51,20 @@ class Nats {
     assert.equal(r.status, 0, r.stderr);
     return this.spawn();
   }
+  // Started when its own log says so (not when something answers on the port: on a shared
+  // machine that could be another test's server); its exit (a port taken meanwhile) fails at
+  // once with its log. A loaded machine may take a while to recover a store after kill -9.
   async spawn() {
+    let out = '';
     this.proc = spawn('nats-server', ['-c', this.conf], { stdio: ['ignore', 'ignore', 'pipe'] });
-    this.proc.stderr.on('data', (d) => { this.log = (this.log + d).slice(-20000); });
+    this.proc.stderr.on('data', (d) => { out += d; this.log = (this.log + d).slice(-20000); });
     this.exited = new Promise((r) => this.proc.on('exit', r));
-    await until(() => new Promise((res) => { const s = net.connect(this.port, '127.0.0.1'); s.on('connect', () => { s.destroy(); res(true); }); s.on('error', () => res(false)); }), { timeout: 20000, what: `nats-server on ${this.port}` });
+    let code;
+    this.exited.then((c) => { code = c ?? 'signal'; });
+    await until(() => {
+      if (code !== undefined) throw new Error(`nats-server ${this.conf} exited (${code}):\n${out.slice(-3000)}`);
+      return out.includes('Server is ready');
+    }, { timeout: 60000, what: `nats-server on ${this.port}` });
     return this;
   }
   async kill9() { this.proc.kill('SIGKILL'); await this.exited; }
@@ -219,13 +228,35 @@ test('parks forward through WAN cuts and kills: the province holds exactly what 
   await leaves.b.spawn();
   for (const p of parks) assert.ok(await writeRound(p));
 
+  // When a park does not catch up: what each tier holds, to tell where it stopped.
+  const diagnose = async (p, want) => {
+    const got = await exportAll(pv, ptoken, `{park="${p}",__name__=~"up_v|gas_concentration"}`).catch(() => null);
+    const missRounds = new Set();
+    if (got) for (const [k, m1] of want.series) { const m2 = got.series.get(k) || new Map(); for (const t of m1.keys()) if (!m2.has(t)) missRounds.add(Math.floor((t - T0) / 1000)); }
+    const pm = (await nodes[p].get('/metrics').catch(() => ({ text: '' }))).text.split('\n').filter((l) => /^parkwatch_uplink_/.test(l));
+    const vm = (await pv.get('/metrics').catch(() => ({ text: '' }))).text.split('\n').filter((l) => /^parkwatch_province_/.test(l));
+    const ov = (await pv.get('/api/v1/province/overview', { token: ptoken }).catch(() => ({ text: '' }))).text;
+    console.log(`# DIAG park ${p}: park holds ${want.count}, province ${got ? got.count : '?'}; rounds missing at the province: ${[...missRounds].sort((x, y) => x - y).join(',')}`);
+    console.log(`# DIAG park ${p} metrics:\n#   ${pm.join('\n#   ')}`);
+    console.log(`# DIAG province metrics:\n#   ${vm.join('\n#   ')}\n# DIAG overview ${ov}`);
+    console.log(`# DIAG park ${p} log:\n${nodes[p].stderr.split('\n').filter((l) => /uplink/.test(l)).slice(-40).map((l) => '#   ' + l).join('\n')}`);
+    console.log(`# DIAG province log:\n${pv.stderr.split('\n').filter((l) => /province|uplink/.test(l)).slice(-40).map((l) => '#   ' + l).join('\n')}`);
+    console.log(`# DIAG hub log:\n${hub.log.split('\n').slice(-60).map((l) => '#   ' + l).join('\n')}`);
+    console.log(`# DIAG leaf ${p} log:\n${leaves[p].log.split('\n').slice(-40).map((l) => '#   ' + l).join('\n')}`);
+  };
+
   // Afterwards: per park and per kind, exactly what the park holds.
   for (const p of parks) {
     const want = await exportAll(nodes[p], tokens[p], '{__name__=~"up_v|gas_concentration"}');
     assert.ok(want.count >= 200 * 8, `park ${p} holds its rounds (${want.count})`);
-    await until(async () => {
-      try { return (await exportAll(pv, ptoken, `{park="${p}",__name__=~"up_v|gas_concentration"}`)).count >= want.count; } catch { return false; }
-    }, { timeout: 120000, every: 500, what: `park ${p} caught up at the province` });
+    try {
+      await until(async () => {
+        try { return (await exportAll(pv, ptoken, `{park="${p}",__name__=~"up_v|gas_concentration"}`)).count >= want.count; } catch { return false; }
+      }, { timeout: 120000, every: 500, what: `park ${p} caught up at the province` });
+    } catch (e) {
+      await diagnose(p, want);
+      throw e;
+    }
     const got = await exportAll(pv, ptoken, `{park="${p}",__name__=~"up_v|gas_concentration"}`);
     let missing = 0, extra = 0, differ = 0;
     for (const [k, m1] of want.series) {
@@ -268,7 +299,7 @@ test('parks forward through WAN cuts and kills: the province holds exactly what 
   for (const x of ov.json.parks) assert.ok(x.last_data && x.samples > 0, JSON.stringify(x));
 });
 
-test('a backlog that outgrew the park stream is detected at the province: gap, alarm, overview', { timeout: 300000 }, async () => {
+test('a backlog that outgrew the park stream: gap and alarm on both sides, backfill from the park\'s store', { timeout: 300000 }, async () => {
   const work = mkdtempSync(path.join(tmpdir(), 'pw-uplink-gap-'));
   cleanups.push(() => rmSync(work, { recursive: true, force: true }));
   const leafPort = await freePort();
@@ -279,7 +310,7 @@ test('a backlog that outgrew the park stream is detected at the province: gap, a
   const leaf = await new Nats({ role: 'park', setup: ['--role', 'park', '--id', 'c', '--hub', `nats-leaf://127.0.0.1:${proxy.port}`, '--password', 'pc-secret'] }).start();
   cleanups.push(() => leaf.stop());
   // the smallest park stream: 1 MiB, the oldest messages dropped beyond it
-  const park = new Daemon({ model: null, set: ['uplink.enabled=true', 'uplink.park=c', `uplink.nats_url=nats://127.0.0.1:${leaf.port}`, 'uplink.stream_max_bytes=1MiB', 'mqtt.broker='] });
+  const park = new Daemon({ model: null, set: ['uplink.enabled=true', 'uplink.park=c', `uplink.nats_url=nats://127.0.0.1:${leaf.port}`, 'uplink.stream_max_bytes=1MiB', 'uplink.gap_check=500ms', 'mqtt.broker='] });
   await park.start();
   cleanups.push(() => park.stop());
   const pv = new ProvinceDaemon({ model: null, set: ['province.id=gz', 'province.parks=c', `province.nats_url=nats://127.0.0.1:${hub.port}`, 'mqtt.broker='] });
@@ -310,4 +341,30 @@ test('a backlog that outgrew the park stream is detected at the province: gap, a
   assert.equal(al.level, 'yellow');
   const m = await pv.get('/metrics');
   assert.match(m.text, /parkwatch_province_missing_messages_total [1-9]/);
+
+  // the park: its own alarm, and the lost range re-sent from its tsdb — afterwards the province
+  // holds every sample the park holds, each once
+  const token = await park.login();
+  const pal = await until(async () => {
+    const r = await park.get('/api/v1/alarms?rule=uplink_gap', { token });
+    const list = Array.isArray(r.json) ? r.json : (r.json.alarms || r.json.data || []);
+    return list.find((a) => a.rule === 'uplink_gap' && a.source === 'uplink:c');
+  }, { timeout: 30000, what: 'the park\'s own uplink_gap alarm' });
+  assert.equal(pal.level, 'yellow');
+  assert.match((await park.get('/metrics')).text, /parkwatch_uplink_lost_messages_total [1-9]/);
+  const want = await exportAll(park, token, '{__name__="big_v"}');
+  assert.equal(want.count, 100 + 20 * 3000);
+  let got;
+  try {
+    await until(async () => { got = await exportAll(pv, ptoken, '{park="c",__name__="big_v"}'); return got.count >= want.count; }, { timeout: 120000, every: 1000, what: 'the backfill at the province' });
+  } catch (e) {
+    console.log(`# DIAG backfill: province ${got && got.count} of ${want.count}\n${park.stderr.split('\n').filter((l) => /uplink/.test(l)).slice(-20).join('\n')}`);
+    throw e;
+  }
+  assert.equal(got.dups, 0);
+  let missing = 0;
+  for (const [k, m1] of want.series) { const m2 = got.series.get(k) || new Map(); for (const [t, v] of m1) if (m2.get(t) !== v) missing++; }
+  assert.equal(missing, 0);
+  assert.equal(got.count, want.count);
+  assert.match((await pv.get('/metrics')).text, /parkwatch_province_backfill_samples_total [1-9]/);
 });

@@ -123,8 +123,15 @@ static void test_setup_conf(void **state)
     struct uplink_setup hub = {.role = "hub", .id = "zj", .parks = "a,b", .password = "a=x1,b=y2"};
     assert_int_equal(uplink_setup_conf(&hub, &out, err, sizeof err), PW_OK);
     assert_non_null(strstr(out.data, "domain: \"prov-zj\""));
-    assert_non_null(strstr(out.data, "{ user: \"park-a\", password: \"x1\" }"));
-    assert_non_null(strstr(out.data, "{ user: \"park-b\", password: \"y2\" }"));
+    /* one account per park, the leaf user bound to it; PROVINCE imports what sourcing needs */
+    assert_non_null(strstr(out.data, "{ user: \"park-a\", password: \"x1\", account: \"PARK_A\" }"));
+    assert_non_null(strstr(out.data, "{ user: \"park-b\", password: \"y2\", account: \"PARK_B\" }"));
+    assert_non_null(strstr(out.data, "{ service: \"$JS.park-a.API.>\", accounts: [\"PROVINCE\"] }"));
+    assert_non_null(strstr(out.data, "{ stream: \"pw-deliver.b.>\", accounts: [\"PROVINCE\"] }"));
+    assert_non_null(strstr(out.data, "{ service: { account: \"PARK_B\", subject: \"$JS.FC.PW_B.>\" } }"));
+    assert_non_null(strstr(out.data, "{ stream: \"pw-ctl.a.>\", accounts: [\"PARK_A\"] }"));
+    assert_non_null(strstr(out.data, "no_auth_user: \"province\""));
+    assert_null(strstr(out.data, "password: \"y2\", account: \"PARK_A\""));
     pw_buf_reset(&out);
     /* refused: bad ids, a password that would break the file or the URL, a park without one */
     struct uplink_setup bad = park;
