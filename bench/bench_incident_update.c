@@ -95,8 +95,8 @@ int main(void)
         pts[q++] = at(2000, -1500 + i * 250.0);
     }
     for (int i = 0; i < 20; i++, k++) {
-        pl[k] = (struct inc_place){.kind = INC_K_GATHERING, .n = 1, .cls = 1 + i % 4,
-                                   .people = 50.0 * i, .pts = &pts[q]};
+        pl[k] = (struct inc_place){
+            .kind = INC_K_GATHERING, .n = 1, .cls = 1 + i % 4, .people = 50.0 * i, .pts = &pts[q]};
         snprintf(pl[k].id, sizeof pl[k].id, "GP%02d", i);
         pts[q++] = at(-1900 + (i % 5) * 900.0, -1400 + (i / 5) * 700.0);
     }

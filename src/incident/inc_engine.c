@@ -218,8 +218,8 @@ static void publish(struct inc_engine *e, const char *type, int64_t id)
     cJSON *j = cJSON_ParseWithLength(full.data, full.len);
     char idb[24];
     inc_id_format(id, idb, sizeof idb);
-    pw_buf_printf(&sum, "{\"event\":\"%s\",\"id\":\"%s\",\"state\":\"%s\",\"chemical\":", type,
-                  idb, r.state);
+    pw_buf_printf(&sum, "{\"event\":\"%s\",\"id\":\"%s\",\"state\":\"%s\",\"chemical\":", type, idb,
+                  r.state);
     pw_buf_json_str(&sum, r.chemical);
     pw_buf_puts(&sum, ",\"opened_at\":");
     pw_buf_json_time(&sum, r.opened_ms);
@@ -240,10 +240,10 @@ static void publish(struct inc_engine *e, const char *type, int64_t id)
         const cJSON *lat = cJSON_GetObjectItemCaseSensitive(src, "lat");
         const cJSON *q = cJSON_GetObjectItemCaseSensitive(src, "rate_kg_s");
         const cJSON *cand = cJSON_GetObjectItemCaseSensitive(src, "candidate");
-        pw_buf_printf(&sum, ",\"source\":{\"lon\":%.6f,\"lat\":%.6f,\"rate_kg_s\":%.4g,\"candidate\":",
-                      cJSON_IsNumber(lon) ? lon->valuedouble : 0,
-                      cJSON_IsNumber(lat) ? lat->valuedouble : 0,
-                      cJSON_IsNumber(q) ? q->valuedouble : 0);
+        pw_buf_printf(
+            &sum, ",\"source\":{\"lon\":%.6f,\"lat\":%.6f,\"rate_kg_s\":%.4g,\"candidate\":",
+            cJSON_IsNumber(lon) ? lon->valuedouble : 0, cJSON_IsNumber(lat) ? lat->valuedouble : 0,
+            cJSON_IsNumber(q) ? q->valuedouble : 0);
         pw_buf_json_str(&sum, cJSON_IsString(cand) ? cand->valuestring : "");
         pw_buf_putc(&sum, '}');
     } else {
@@ -486,7 +486,8 @@ static int snap_load(struct inc_engine *e, struct snap *s)
     {
         didx[ni++] = (struct dev_ref){str_of(dv, "id"), dv};
         struct geo_point g;
-        if (*str_of(dv, "installation") && lonlat(cJSON_GetObjectItemCaseSensitive(dv, "location"), &g))
+        if (*str_of(dv, "installation") &&
+            lonlat(cJSON_GetObjectItemCaseSensitive(dv, "location"), &g))
             byinst[nbyinst++] = (struct dev_ref){str_of(dv, "installation"), dv};
     }
     qsort(didx, ni, sizeof *didx, cmp_dev);
@@ -571,7 +572,8 @@ static int snap_load(struct inc_engine *e, struct snap *s)
         const cJSON *d = dev_find(byinst, nbyinst, str_of(it, "id"));
         if (d)
             lonlat(cJSON_GetObjectItemCaseSensitive(d, "location"), &c);
-        const struct id_idx *ar = isfinite(c.lon) ? NULL : idx_find(aidx, naidx, str_of(it, "area"));
+        const struct id_idx *ar =
+            isfinite(c.lon) ? NULL : idx_find(aidx, naidx, str_of(it, "area"));
         if (ar)
             centroid_of(s->places[ar->idx].pts, s->places[ar->idx].n, &c);
         if (!isfinite(c.lon) || s->n_rp >= DISP_RELEASE_POINTS_MAX)
@@ -636,7 +638,7 @@ static int snap_load(struct inc_engine *e, struct snap *s)
         char key[MODEL_SERIES_MAX + 1];
         if (model_series_key(series, key, sizeof key) != PW_OK)
             continue;
-        int w = strstr(series, "code=\"a01007\"") ? W_SPEED
+        int w = strstr(series, "code=\"a01007\"")   ? W_SPEED
                 : strstr(series, "code=\"a01008\"") ? W_DIR
                 : strstr(series, "code=\"a01001\"") ? W_TEMP
                 : strstr(series, "code=\"a01006\"") ? W_PRES
@@ -859,8 +861,7 @@ static void restore(struct inc_engine *e, int64_t id)
     gather_detectors(e, l);
     e->lives[e->n_lives++] = l;
     inc_row_release(&r);
-    PW_LOG_INFO("incident", "open incident restored", "id=%lld detectors=%zu", (long long)id,
-                l->n);
+    PW_LOG_INFO("incident", "open incident restored", "id=%lld detectors=%zu", (long long)id, l->n);
 }
 
 static void handle_alarm(struct inc_engine *e, const struct qitem *q, int64_t now)
@@ -884,8 +885,9 @@ static void handle_alarm(struct inc_engine *e, const struct qitem *q, int64_t no
         }
         if (!l->alarmed[j]) {
             l->alarmed[j] = true;
-            snprintf(text, sizeof text, "探测器 %s 报警（%s级），并入事件 / detector joined (level %d)",
-                     p->id, q->gas_level >= 2 ? "二" : "一", q->gas_level);
+            snprintf(text, sizeof text,
+                     "探测器 %s 报警（%s级），并入事件 / detector joined (level %d)", p->id,
+                     q->gas_level >= 2 ? "二" : "一", q->gas_level);
             timeline(e, l->id, now, text);
         }
         l->dirty = true;
@@ -894,8 +896,7 @@ static void handle_alarm(struct inc_engine *e, const struct qitem *q, int64_t no
     if (!q->raised)
         return; /* an alarm that outlived its incident (closed by an operator) opens no other */
     if (e->n_lives == INC_OPEN_MAX) {
-        PW_LOG_WARN("incident", "too many open incidents; alarm not followed", "point=%s",
-                    p->id);
+        PW_LOG_WARN("incident", "too many open incidents; alarm not followed", "point=%s", p->id);
         return;
     }
     const struct disp_chemical *chem = disp_chemical_find(p->quantity);
@@ -931,9 +932,8 @@ static void handle_alarm(struct inc_engine *e, const struct qitem *q, int64_t no
     }
     e->lives[e->n_lives++] = l;
     snprintf(text, sizeof text,
-             "%s 报警（%s级）开启事件；%zu 个同类探测器在 %.0f m 内 / opened by alarm %lld",
-             p->id, q->gas_level >= 2 ? "二" : "一", l->n, e->o.radius_m,
-             (long long)q->alarm_id);
+             "%s 报警（%s级）开启事件；%zu 个同类探测器在 %.0f m 内 / opened by alarm %lld", p->id,
+             q->gas_level >= 2 ? "二" : "一", l->n, e->o.radius_m, (long long)q->alarm_id);
     timeline(e, l->id, now, text);
     PW_LOG_INFO("incident", "incident opened", "id=%lld point=%s chemical=%s detectors=%zu",
                 (long long)l->id, p->id, chem->formula, l->n);
@@ -959,6 +959,16 @@ static void station_refs(struct inc_engine *e, struct station *st)
     for (int k = 0; k < W_N; k++)
         if (st->ref[k] == UINT32_MAX && st->key[k][0])
             st->ref[k] = ref_of(e->d.tsdb, st->key[k]);
+}
+
+/* The samples of [from, now], or of a shorter recent stretch when there are more than
+ * WIND_SAMPLES_MAX (tsdb_read keeps the oldest: the newest matter here). */
+static void read_newest(struct tsdb *db, uint32_t ref, int64_t from, int64_t now,
+                        struct tsdb_samples *out)
+{
+    while (tsdb_read(db, ref, from, now, WIND_SAMPLES_MAX, out) == PW_ETOOBIG &&
+           now - from > 60000)
+        from = now - (now - from) / 2;
 }
 
 /* The nearest station with a fresh direction and speed; the wind of every minute in [t0, now). */
@@ -992,11 +1002,11 @@ static void wind_read(struct inc_engine *e, struct geo_point at, int64_t t0, int
     w->st = bs;
     tsdb_last_values(e->d.tsdb, bs->ref, W_N, last);
     /* the two minutes before the start count into its first minute */
-    int64_t from = t0 - NOW_WINDOW_MS < now - SIGMA_WINDOW_MS ? t0 - NOW_WINDOW_MS
-                                                             : now - SIGMA_WINDOW_MS;
+    int64_t from =
+        t0 - NOW_WINDOW_MS < now - SIGMA_WINDOW_MS ? t0 - NOW_WINDOW_MS : now - SIGMA_WINDOW_MS;
     struct tsdb_samples sp = {0}, dr = {0};
-    tsdb_read(e->d.tsdb, bs->ref[W_SPEED], from, now, WIND_SAMPLES_MAX, &sp);
-    tsdb_read(e->d.tsdb, bs->ref[W_DIR], from, now, WIND_SAMPLES_MAX, &dr);
+    read_newest(e->d.tsdb, bs->ref[W_SPEED], from, now, &sp);
+    read_newest(e->d.tsdb, bs->ref[W_DIR], from, now, &dr);
     /* σθ over the last 15 minutes */
     double *dirs = pw_xcalloc(dr.n ? dr.n : 1, sizeof *dirs);
     size_t nd = 0;
@@ -1094,8 +1104,7 @@ static void wind_read(struct inc_engine *e, struct geo_point at, int64_t t0, int
 
 /* ---- vehicles ---- */
 
-static size_t vehicles_places(struct inc_engine *e, struct geo_point origin,
-                              struct inc_place **out)
+static size_t vehicles_places(struct inc_engine *e, struct geo_point origin, struct inc_place **out)
 {
     *out = NULL;
     if (!e->d.vehicles)
@@ -1178,13 +1187,12 @@ static void red_orders(struct inc_engine *e, struct live *l, const struct inc_ou
             continue;
         char title[WO_TITLE_MAX + 1], desc[600], err[200], text[400];
         snprintf(title, sizeof title, "应急 %s：%s泄漏，贵单位在红色威胁区（%s）", idb,
-                 l->chem->name_zh ? l->chem->name_zh : l->chem->formula,
-                 out->zones.zones[0].name);
+                 l->chem->name_zh ? l->chem->name_zh : l->chem->formula, out->zones.zones[0].name);
         snprintf(desc, sizeof desc,
                  "incident %s: %s release near %.6f,%.6f, estimated %.3g kg/s (%.3g–%.3g); "
                  "the %s zone reaches %s. Arrival %s s. Shelter or evacuate as the plan says.",
-                 idb, l->chem->formula, out->src.lon, out->src.lat, out->est.q_kg_s,
-                 out->est.q_lo, out->est.q_hi, out->zones.zones[0].name, im->place->name,
+                 idb, l->chem->formula, out->src.lon, out->src.lat, out->est.q_kg_s, out->est.q_lo,
+                 out->est.q_hi, out->zones.zones[0].name, im->place->name,
                  im->arrival_s >= 0 ? "estimated" : "unknown");
         struct wo_new n = {.title = title,
                            .description = desc,
@@ -1201,8 +1209,8 @@ static void red_orders(struct inc_engine *e, struct live *l, const struct inc_ou
             PW_LOG_INFO("incident", "work order opened", "incident=%lld enterprise=%s order=%lld",
                         (long long)l->id, im->place->id, (long long)oid);
         } else {
-            PW_LOG_WARN("incident", "could not open a work order", "incident=%lld enterprise=%s err=%s",
-                        (long long)l->id, im->place->id, err);
+            PW_LOG_WARN("incident", "could not open a work order",
+                        "incident=%lld enterprise=%s err=%s", (long long)l->id, im->place->id, err);
         }
     }
 }
@@ -1235,22 +1243,25 @@ static void archive_update(struct inc_engine *e, const struct live *l, const str
         pw_buf_printf(&b, ",%lld,%.4g,\"%s\"]", (long long)d->ts, d->alarm_ppm,
                       inc_role_name(d->role));
     }
-    pw_buf_printf(&b, "],\"wind\":{\"speed_ms\":%.2f,\"from_deg\":%.1f,\"station\":",
-                  in->wind.speed_ms, in->wind.from_deg);
+    pw_buf_printf(&b,
+                  "],\"wind\":{\"speed_ms\":%.2f,\"from_deg\":%.1f,\"station\":", in->wind.speed_ms,
+                  in->wind.from_deg);
     pw_buf_json_str_or_null(&b, w->st ? w->st->device : NULL);
-    pw_buf_printf(&b, ",\"sigma_theta\":%.2f,\"stability\":\"%s\"},\"winds\":[",
-                  w->sigma_theta, disp_class_name(in->cls));
+    pw_buf_printf(&b, ",\"sigma_theta\":%.2f,\"stability\":\"%s\"},\"winds\":[", w->sigma_theta,
+                  disp_class_name(in->cls));
     size_t from = in->n_winds > 120 ? in->n_winds - 120 : 0;
     for (size_t i = from; i < in->n_winds; i++)
         pw_buf_printf(&b, "%s[%.2f,%.1f]", i > from ? "," : "", in->winds[i].speed_ms,
                       in->winds[i].from_deg);
-    pw_buf_printf(&b, "],\"z0_m\":%g,\"temp_k\":%.2f,\"pressure_pa\":%.0f,\"elapsed_s\":%.0f,"
-                      "\"forecast_s\":%.0f,\"release_points\":%zu,\"places\":%zu},\"result\":",
+    pw_buf_printf(&b,
+                  "],\"z0_m\":%g,\"temp_k\":%.2f,\"pressure_pa\":%.0f,\"elapsed_s\":%.0f,"
+                  "\"forecast_s\":%.0f,\"release_points\":%zu,\"places\":%zu},\"result\":",
                   in->z0_m, in->temp_k, in->pressure_pa, in->elapsed_s, in->forecast_s, in->n_rp,
                   in->n_places);
     if (out->estimated) {
-        pw_buf_printf(&b, "{\"source\":[%.6f,%.6f],\"rate_kg_s\":%.4g,\"rate_range\":[%.4g,%.4g],"
-                          "\"candidate\":",
+        pw_buf_printf(&b,
+                      "{\"source\":[%.6f,%.6f],\"rate_kg_s\":%.4g,\"rate_range\":[%.4g,%.4g],"
+                      "\"candidate\":",
                       out->src.lon, out->src.lat, out->est.q_kg_s, out->est.q_lo, out->est.q_hi);
         pw_buf_json_str(&b, out->candidate);
         pw_buf_puts(&b, ",\"zones\":[");
@@ -1449,8 +1460,8 @@ static bool poll_live(struct inc_engine *e, struct live *l, int64_t now)
         if (s.ts == TSDB_NO_TS || s.ts < now - e->o.stale_ms)
             continue;
         any_fresh = true;
-        if (s.ts > l->seen_ts[i] && (l->alarmed[i] || s.value >= l->det[i].alarm_ppm *
-                                                                 e->o.noise_fraction))
+        if (s.ts > l->seen_ts[i] &&
+            (l->alarmed[i] || s.value >= l->det[i].alarm_ppm * e->o.noise_fraction))
             l->dirty = true;
         if (s.value >= l->det[i].alarm_ppm)
             any_above = true;
@@ -1542,8 +1553,7 @@ static void *engine_main(void *arg)
                 update(e, l, now);
             if (close && kick == e->kick_done) {
                 char reason[160];
-                snprintf(reason, sizeof reason,
-                         "all detectors below their alarm level for %lld s",
+                snprintf(reason, sizeof reason, "all detectors below their alarm level for %lld s",
                          (long long)(e->o.close_after_ms / 1000));
                 close_live(e, i, now, "system", reason);
                 continue;

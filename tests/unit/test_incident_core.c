@@ -135,8 +135,8 @@ static void test_known_source(void **state)
     (void)state;
     struct net nw;
     network(&nw, 0.05, 0, 0, 0);
-    struct inc_release_point rp[3] = {{"TANK", at(0, 0), 0}, {"PUMP", at(-40, 60), 0},
-                                      {"REACTOR", at(-90, -50), 0}};
+    struct inc_release_point rp[3] = {
+        {"TANK", at(0, 0), 0}, {"PUMP", at(-40, 60), 0}, {"REACTOR", at(-90, -50), 0}};
     struct inc_input in = input(&nw, rp, 3, 270);
     struct inc_output out;
     assert_int_equal(inc_update(&in, &out), PW_OK);
@@ -274,19 +274,44 @@ static void test_impacts(void **state)
     struct geo_point route[2] = {at(300, -400), at(300, 400)};
     struct geo_point truck[2] = {at(700, -300), at(700, 20)}; /* driving north, not yet in */
     struct inc_place pl[] = {
-        {.kind = INC_K_GATHERING, .id = "CANTEEN", .name = "食堂", .phone = "1", .cls = 3,
-         .people = 100, .n = 1, .pts = &canteen},
-        {.kind = INC_K_GATHERING, .id = "HOSPITAL", .name = "医院", .phone = "2", .cls = 1,
-         .people = 50, .n = 1, .pts = &hospital},
+        {.kind = INC_K_GATHERING,
+         .id = "CANTEEN",
+         .name = "食堂",
+         .phone = "1",
+         .cls = 3,
+         .people = 100,
+         .n = 1,
+         .pts = &canteen},
+        {.kind = INC_K_GATHERING,
+         .id = "HOSPITAL",
+         .name = "医院",
+         .phone = "2",
+         .cls = 1,
+         .people = 50,
+         .n = 1,
+         .pts = &hospital},
         {.kind = INC_K_GATHERING, .id = "SCHOOL", .name = "学校", .cls = 1, .n = 1, .pts = &school},
-        {.kind = INC_K_AREA, .id = "E2-PU1", .name = "车间", .enterprise = "E2", .n = 4,
+        {.kind = INC_K_AREA,
+         .id = "E2-PU1",
+         .name = "车间",
+         .enterprise = "E2",
+         .n = 4,
          .pts = area},
-        {.kind = INC_K_ENTERPRISE, .id = "E2", .name = "乙", .phone = "3", .enterprise = "E2",
-         .n = 1, .pts = &e2},
-        {.kind = INC_K_GEOFENCE, .id = "ROUTE", .name = "路线", .line = true, .n = 2,
-         .pts = route},
-        {.kind = INC_K_VEHICLE, .id = "V1", .name = "鲁C12345", .enterprise = "E3", .line = true,
-         .n = 2, .pts = truck},
+        {.kind = INC_K_ENTERPRISE,
+         .id = "E2",
+         .name = "乙",
+         .phone = "3",
+         .enterprise = "E2",
+         .n = 1,
+         .pts = &e2},
+        {.kind = INC_K_GEOFENCE, .id = "ROUTE", .name = "路线", .line = true, .n = 2, .pts = route},
+        {.kind = INC_K_VEHICLE,
+         .id = "V1",
+         .name = "鲁C12345",
+         .enterprise = "E3",
+         .line = true,
+         .n = 2,
+         .pts = truck},
     };
     struct inc_input in = input(&nw, rp, 1, 270);
     in.places = pl;
@@ -306,8 +331,8 @@ static void test_impacts(void **state)
     assert_non_null(by[4]); /* E2 through its workshop */
     assert_int_equal(by[4]->level, by[3]->level);
     assert_int_equal(by[3]->level, 0); /* the workshop is in the red zone */
-    assert_non_null(by[5]); /* the route crosses the plume */
-    assert_non_null(by[6]); /* the truck's road ahead crosses it */
+    assert_non_null(by[5]);            /* the route crosses the plume */
+    assert_non_null(by[6]);            /* the truck's road ahead crosses it */
     /* arrival at 500 m: about 500 m / transport wind */
     double u = disp_transport_wind(U10, 10, 0, 1.0, DISP_D);
     assert_true(by[0]->arrival_s > 0.6 * 500 / u && by[0]->arrival_s < 1.4 * 500 / u);
