@@ -200,6 +200,40 @@ static const struct http_route routes_base[] = {
 
 /* ---- routing ---- */
 
+/* libmicrohttpd's unescaper for the path and the query arguments (MHD_OPTION_UNESCAPE_CALLBACK):
+ * %XX decoded in place, except %00, which stays as the three characters — a decoded NUL would
+ * end the C string early, so "/api/v1/incidents/INC-1%00x" would act on INC-1. Malformed escapes
+ * stay as they are (as MHD's own unescaper leaves them). Returns the new length. */
+static int hexval(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+static size_t unescape_keep_nul(void *cls, struct MHD_Connection *c, char *s)
+{
+    (void)cls;
+    (void)c;
+    char *w = s;
+    for (const char *r = s; *r;) {
+        int hi, lo;
+        if (r[0] == '%' && (hi = hexval(r[1])) >= 0 && (lo = hexval(r[2])) >= 0 &&
+            (hi | lo) != 0) {
+            *w++ = (char)(hi * 16 + lo);
+            r += 3;
+            continue;
+        }
+        *w++ = *r++;
+    }
+    *w = '\0';
+    return (size_t)(w - s);
+}
+
 /* Matches path against pattern; fills r->params from {x} segments. */
 static bool route_match(const char *pattern, const char *path, struct http_req *r)
 {
@@ -1003,6 +1037,7 @@ int http_start(const struct http_deps *deps, struct http_server **out)
         flags |= MHD_USE_IPv6;
     s->mhd = MHD_start_daemon(
         flags, 0, NULL, NULL, on_request, s, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
+        MHD_OPTION_UNESCAPE_CALLBACK, unescape_keep_nul, NULL,
         MHD_OPTION_NOTIFY_COMPLETED, on_completed, s, MHD_OPTION_NOTIFY_CONNECTION,
         on_connection, s, MHD_OPTION_THREAD_STACK_SIZE, (size_t)(1u << 20),
         MHD_OPTION_CONNECTION_LIMIT, (unsigned)deps->cfg->http_max_connections,

@@ -88,6 +88,22 @@ test('HEAD: every kind of route answers the GET headers without a body, and the 
   assert.equal(d.proc.exitCode, null);
 });
 
+test('an escaped NUL in the path or a query argument is not decoded: it cannot cut an id short', async () => {
+  let r = await d.req('GET', '/api/v1/users', { token: admin });
+  assert.equal(r.status, 200);
+  r = await d.req('GET', '/api/v1/users%00junk', { token: admin });
+  assert.equal(r.status, 404);
+  r = await d.req('GET', '/api/v1/users%2500', { token: admin });
+  assert.equal(r.status, 404);
+  // everything else is decoded as before
+  r = await d.req('GET', '/api/v1/user%73', { token: admin });
+  assert.equal(r.status, 200);
+  r = await d.req('GET', '/api/v1/query?query=up%00x', { token: admin });
+  assert.notEqual(r.status, 200);
+  r = await d.req('GET', '/healthz');
+  assert.equal(r.status, 200);
+});
+
 test('405 names the allowed methods, OPTIONS lists them, unknown methods get 501', async () => {
   let r = await d.req('PATCH', '/api/v1/users', { token: admin });
   assert.equal(r.status, 405);
