@@ -14,6 +14,7 @@ import DevicesView from './js/devices.js';
 import AdminView from './js/admin.js';
 import WorkOrdersView, { BoardView } from './js/workorders.js';
 import HazardsView from './js/hazards.js';
+import IncidentsView, { DrillView } from './js/incidents.js';
 
 function parseRoute() {
   const raw = location.hash.replace(/^#\/?/, '');
@@ -69,6 +70,8 @@ const NAV = [
   ['workorders', 'nav.workorders', () => true],
   ['board', 'nav.board', () => true],
   ['hazards', 'nav.hazards', () => true],
+  ['incidents', 'nav.incidents', () => true],
+  ['drill', 'nav.drill', () => true],
   ['enterprise', 'nav.enterprise', () => true],
   ['env', 'nav.env', () => true],
   ['vehicles', 'nav.vehicles', () => true],
@@ -109,6 +112,8 @@ const App = {
         case 'workorders': return h(WorkOrdersView, { id: r.arg, key: 'wo' });
         case 'board': return h(BoardView);
         case 'hazards': return h(HazardsView);
+        case 'incidents': return h(IncidentsView, { id: r.arg, key: 'inc' });
+        case 'drill': return h(DrillView);
         case 'env': return h(EnvView);
         case 'vehicles': return h(VehiclesView);
         case 'devices': return h(DevicesView);

@@ -220,3 +220,53 @@ function lookup(dict, key) {
 export function t(key) {
   return lookup(messages[lang.value], key) ?? lookup(zh, key) ?? key;
 }
+
+// ---- emergency response (incidents, 演练) and special-operation permits (作业票证) ----
+Object.assign(zh.nav, { incidents: '应急事件', drill: '应急演练', permits: '作业票证' });
+Object.assign(en.nav, { incidents: 'Incidents', drill: 'Drill', permits: 'Permits' });
+zh.inc = {
+  detail: '事件详情', pick: '选择左侧事件查看泄漏源、影响区域与需通知对象', none: '当前没有符合条件的事件', source: '疑似泄漏源', envelope: '泄漏源置信范围',
+  wind: '风', from: '风向', rate: '估算泄漏速率', opened: '开始', updated: '更新', closedAt: '结束', grid: '网格搜索', impacts: '影响对象',
+  impactsCall: '需通知对象（按通知先后）', zones: '威胁区域', detectors: '探测器', roleL: '作用', timeline: '时间线', maxDist: '最远距离', areaM2: '面积',
+  distance: '距离', arrival: '预计到达', above: '超限持续', phones: '联系电话', already: '已到达', noImpacts: '无受影响对象', worst: '最高', impactUnit: '个对象',
+  close: '结束事件', closePh: '结束说明（可选）', closed: '事件已结束',
+  state: { open: '进行中', closed: '已结束' },
+  role: { alarming: '报警', reading: '有读数', silent: '未检出', saturated: '超量程' },
+  kind: { enterprise: '企业', area: '区域', gathering: '人员聚集场所', geofence: '电子围栏', vehicle: '车辆' },
+  onScreen: '应急事件', openCount: '进行中的事件',
+};
+en.inc = {
+  detail: 'Incident', pick: 'Pick an incident to see its source, zones and whom to warn', none: 'No incidents match', source: 'Probable source', envelope: 'Source confidence envelope',
+  wind: 'Wind', from: 'from', rate: 'Estimated release rate', opened: 'Opened', updated: 'Updated', closedAt: 'Closed', grid: 'grid search', impacts: 'Impacts',
+  impactsCall: 'Whom to warn (call first at the top)', zones: 'Threat zones', detectors: 'Detectors', roleL: 'Role', timeline: 'Timeline', maxDist: 'Max distance', areaM2: 'Area',
+  distance: 'Distance', arrival: 'Arrival', above: 'Above level', phones: 'Phone', already: 'already there', noImpacts: 'Nobody affected', worst: 'worst', impactUnit: 'impacts',
+  close: 'Close incident', closePh: 'Closing note (optional)', closed: 'Incident closed',
+  state: { open: 'open', closed: 'closed' },
+  role: { alarming: 'alarming', reading: 'reading', silent: 'silent', saturated: 'saturated' },
+  kind: { enterprise: 'enterprise', area: 'area', gathering: 'gathering place', geofence: 'geofence', vehicle: 'vehicle' },
+  onScreen: 'Incidents', openCount: 'open incidents',
+};
+zh.drill = {
+  title: '应急演练（假设泄漏计算）', hint: '与事件相同的计算：高斯烟羽，阿洛哈（ALOHA）口径', input: '泄漏情景', chemical: '化学品', lon: '经度', lat: '纬度',
+  clickMap: '点击地图选择泄漏点', rate: '泄漏速率 (kg/s)', duration: '持续时间 (分钟)', height: '泄漏高度 (m)', speed: '风速 (m/s)', from: '风向 (°，来向)',
+  wheight: '测风高度 (m)', temperature: '气温 (°C)', pressure: '气压 (kPa)', stability: '大气稳定度', derived: '自动判定', terrain: '地表', urban: '城市/工业区',
+  open: '开阔地', run: '计算', refreshWind: '读取气象站实时风', fromStation: '风与气温取自气象站', noStation: '无气象站实时数据：请手动填写风速风向',
+  result: '计算结果', transport: '输送风速（3 m）', notReached: '未达到', noFlags: '无适用性提示', centreline: '轴线浓度', source: '泄漏点',
+  pickSource: '请先在地图上点击或填写泄漏点经纬度', needWind: '请填写风速和风向', noSitePlan: '未导入园区平面图：请直接填写经纬度', sec: '秒', min: '分钟',
+  method: { given: '指定', gbt3840: 'GB/T 3840 判定', sigma_theta: '风向标准差判定', assumed: '保守假定', undefined: '—' },
+  flag: { low_wind: '风速低于 1 m/s：高斯模型不可靠，气团会积聚', near_field: '区域在 100 m 以内结束：近场结果不可靠', beyond_10km: '区域超过 10 km，已截断',
+    over_1h: '泄漏超过 1 小时：按稳态处理，气象条件会变化', stable_night: '稳定层结（E/F）：烟羽狭长，对风向敏感', dense_gas: '重气：近源处扩散被低估（仅提示）',
+    stability_assumed: '未知云量与风向标准差：采用保守稳定度', decimated: '多边形顶点过多，已抽稀', grid_clipped: '烟团区域触及计算网格边缘' },
+};
+en.drill = {
+  title: 'Drill (what-if release)', hint: 'The same calculation as for incidents: Gaussian plume, as ALOHA does it', input: 'Release', chemical: 'Chemical', lon: 'Longitude', lat: 'Latitude',
+  clickMap: 'Click the map to place the release', rate: 'Release rate (kg/s)', duration: 'Duration (min)', height: 'Release height (m)', speed: 'Wind speed (m/s)', from: 'Wind from (°)',
+  wheight: 'Wind measured at (m)', temperature: 'Air temperature (°C)', pressure: 'Pressure (kPa)', stability: 'Stability class', derived: 'derived', terrain: 'Terrain', urban: 'urban / industrial',
+  open: 'open country', run: 'Calculate', refreshWind: 'Live wind from the station', fromStation: 'Wind and air from station', noStation: 'No live weather station data: type the wind in',
+  result: 'Result', transport: 'Transport wind (3 m)', notReached: 'not reached', noFlags: 'No validity warnings', centreline: 'Centreline concentration', source: 'Release point',
+  pickSource: 'Click the map or type the release point first', needWind: 'Wind speed and direction are required', noSitePlan: 'No site plan imported: type the coordinates', sec: 's', min: 'min',
+  method: { given: 'given', gbt3840: 'GB/T 3840', sigma_theta: 'from σθ', assumed: 'assumed (conservative)', undefined: '—' },
+  flag: { low_wind: 'Wind below 1 m/s: the Gaussian model is unreliable, calm air pools', near_field: 'Zone ends within 100 m: near-field results are unreliable', beyond_10km: 'Zone reaches 10 km and is cut there',
+    over_1h: 'Release over an hour: treated as steady; conditions will change', stable_night: 'Stable air (E/F): long narrow plume, sensitive to the wind direction', dense_gas: 'Dense gas: under-predicted near the source (flag only)',
+    stability_assumed: 'Neither cloud nor σθ known: the conservative class was assumed', decimated: 'Polygon thinned (too many vertices)', grid_clipped: 'Puff-train zone touches its grid edge' },
+};
