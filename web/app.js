@@ -15,6 +15,7 @@ import AdminView from './js/admin.js';
 import WorkOrdersView, { BoardView } from './js/workorders.js';
 import HazardsView from './js/hazards.js';
 import IncidentsView, { DrillView } from './js/incidents.js';
+import PermitsView from './js/permits.js';
 
 function parseRoute() {
   const raw = location.hash.replace(/^#\/?/, '');
@@ -70,6 +71,7 @@ const NAV = [
   ['workorders', 'nav.workorders', () => true],
   ['board', 'nav.board', () => true],
   ['hazards', 'nav.hazards', () => true],
+  ['permits', 'nav.permits', () => true],
   ['incidents', 'nav.incidents', () => true],
   ['drill', 'nav.drill', () => true],
   ['enterprise', 'nav.enterprise', () => true],
@@ -114,6 +116,7 @@ const App = {
         case 'hazards': return h(HazardsView);
         case 'incidents': return h(IncidentsView, { id: r.arg, key: 'inc' });
         case 'drill': return h(DrillView);
+        case 'permits': return h(PermitsView, { id: r.arg, key: 'pt' });
         case 'env': return h(EnvView);
         case 'vehicles': return h(VehiclesView);
         case 'devices': return h(DevicesView);

@@ -7,44 +7,17 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { chromium } from 'playwright-core';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
-import { Daemon, ADMIN_PASSWORD, DATA } from '../integration/harness.mjs';
+import { Daemon, ADMIN_PASSWORD } from '../integration/harness.mjs';
+import { parkModel, weatherLines } from './park-fixture.mjs';
 
 let d, browser;
 const errors = [];
-const MN = '010000A8900016F0001WIND01';
-
-// The dispersion test park (E1 300 m east of [118.17, 36.18], E2 north, E3 2 km east) with a site
-// plan drawn around it and a weather station.
-export function emergencyModel() {
-  const m = JSON.parse(readFileSync(path.join(DATA, 'dispersion-park.json'), 'utf8'));
-  const box = (id, props, [x0, y0, x1, y1]) => ({ type: 'Feature', id, properties: { id, ...props },
-    geometry: { type: 'Polygon', coordinates: [[[x0, y0], [x1, y0], [x1, y1], [x0, y1], [x0, y0]]] } });
-  m.park.site_plan = { type: 'FeatureCollection', features: [
-    box('BOUNDARY', { kind: 'park_boundary', name: '园区边界' }, [118.155, 36.17, 118.2, 36.195]),
-    box('E1', { kind: 'enterprise', enterprise: 'E1', name: '下风向化工' }, [118.172, 36.178, 118.175, 36.182]),
-    box('E2', { kind: 'enterprise', enterprise: 'E2', name: '上风向制药' }, [118.168, 36.188, 118.172, 36.191]),
-    box('E3', { kind: 'enterprise', enterprise: 'E3', name: '远处物流' }, [118.19, 36.178, 118.196, 36.182]),
-  ] };
-  const pt = (code, quantity, name, unit) => ({ id: `WS-01.${code}`, name, quantity, unit, series: `hj212_rtd{mn="${MN}",code="${code}",cn="2011"}` });
-  m.devices = [{ id: 'WS-01', name: '园区气象站', kind: 'env_station', protocol: 'hj212', location: [118.168, 36.179],
-    hj212: { mn: MN, password: '123456', st: '22' }, points: [pt('a01007', 'wind_speed', '风速', 'm/s'), pt('a01008', 'wind_direction', '风向', '°'),
-      pt('a01001', 'temperature', '气温', '°C'), pt('a01006', 'pressure', '气压', 'kPa')] }];
-  const file = path.join(mkdtempSync(path.join(tmpdir(), 'pw-browser-em-')), 'park.json');
-  writeFileSync(file, JSON.stringify(m));
-  return file;
-}
-
 before(async () => {
-  d = await new Daemon({ model: emergencyModel() }).start();
+  d = await new Daemon({ model: parkModel() }).start();
   const admin = await d.login();
   assert.equal((await d.post('/api/v1/users', { name: 'ent1', password: 'ent1-password', role: 'enterprise', enterprise: 'E1' }, { token: admin })).status, 201);
   // the station's latest reading: wind from the west at 5 m/s, 20 °C, 101.3 kPa
-  const tags = `mn=${MN},cn=2011`;
-  const r = await d.req('POST', '/write', { body: [`hj212,${tags},code=a01007 rtd=5`, `hj212,${tags},code=a01008 rtd=270`,
-    `hj212,${tags},code=a01001 rtd=20`, `hj212,${tags},code=a01006 rtd=101.3`].join('\n') });
+  const r = await d.req('POST', '/write', { body: weatherLines() });
   assert.equal(r.status, 204, r.text);
   browser = await chromium.launch({
     executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
@@ -115,7 +88,8 @@ test('drill: wind from the station, source from a map click, zones and impacts a
   assert.equal(await p.getAttribute('#drill-map', 'data-zones'), '3');
   // impacts worst first, E1 with its safety officer's phone
   const imp = await p.$$eval('#drill-impacts tr[data-id]', (trs) => trs.map((tr) => [tr.dataset.kind, tr.dataset.id, tr.dataset.level]));
-  assert.deepEqual(imp, [['enterprise', 'E1', 'AEGL-3'], ['area', 'E3-A1', 'AEGL-1'], ['enterprise', 'E3', 'AEGL-1']]);
+  assert.deepEqual(imp, api.impacts.map((i) => [i.kind, i.id, i.level]));
+  assert.deepEqual(imp, [['area', 'E1-U1', 'AEGL-3'], ['enterprise', 'E1', 'AEGL-3'], ['area', 'E3-A1', 'AEGL-1'], ['enterprise', 'E3', 'AEGL-1']]);
   assert.match(await p.textContent('#drill-impacts tr[data-id=E1]'), /张安全.*13800000001/);
   // the flags in words
   assert.equal(await p.locator('#drill-flags li[data-flag=dense_gas]').count(), 1);
@@ -150,7 +124,7 @@ test('drill: an enterprise user sees only its own enterprise among the impacts',
   await p.click('#drill-run');
   await p.locator('#drill-zones tr[data-level]').first().waitFor();
   const ids = await p.$$eval('#drill-impacts tr[data-id]', (trs) => trs.map((tr) => tr.dataset.id));
-  assert.deepEqual(ids, ['E1']);
+  assert.deepEqual(ids, ['E1-U1', 'E1']); // E1's unit and E1 itself; E3 is not shown
   await p.context().close();
   assert.deepEqual(errors, []);
 });
