@@ -11,7 +11,7 @@ import { h, ref, reactive, shallowRef, computed, onMounted, onBeforeUnmount, wat
 import { t, lang } from '../i18n.js';
 import { model, api, can, sse, fmtTime, fmtNum, fmtAgo, toast, seriesKey } from './core.js';
 import { Chart, panel, button, select, kv, axisStyle, tooltip } from './ui.js';
-import { mapOption, zonesLayer, sourceLayer, pointLayer, detectorsLayer, windLayer, ZONE_COLORS } from './map.js';
+import { mapOption, zonesLayer, sourceLayer, pointLayer, detectorsLayer, windLayer, focus, ZONE_COLORS } from './map.js';
 
 // ---- the park's weather: the newest wind (a01007/a01008), temperature and pressure of the
 // station nearest to a place ----
@@ -205,7 +205,9 @@ export const DrillView = {
       const r = result.value;
       const src = f.lon !== '' && f.lat !== '' ? [Number(f.lon), Number(f.lat)] : null;
       const w = f.from !== '' ? { from_deg: Number(f.from), speed_ms: f.speed } : null;
-      return mapOption({ worst: new Map(), layers: [r ? zonesLayer(r.zones) : null, pointLayer(src, t('drill.source')), windLayer(w, src)] });
+      const reached = r ? r.zones.filter((z) => z.polygon) : [];
+      const view = r && asked.value ? focus(asked.value.source, Math.max(150, (reached[1] || reached[0] || {}).max_distance_m || 0)) : {};
+      return mapOption({ worst: new Map(), ...view, layers: [r ? zonesLayer(r.zones) : null, pointLayer(src, t('drill.source')), windLayer(w, src)] });
     });
 
     const field = (key, label, attrs = {}) => h('label', [h('span', label), h('input', {
@@ -313,7 +315,10 @@ export default {
       const d = detail.value;
       if (!d) return mapOption({});
       const at = d.source ? [d.source.lon, d.source.lat] : null;
-      return mapOption({ layers: [zonesLayer(d.zones), ...sourceLayer(d.source), detectorsLayer(d.detectors), windLayer(d.wind, at)] });
+      // centred on the source, showing the worst zone but one (or the worst reached)
+      const reached = (d.zones || []).filter((z) => z.polygon);
+      const r = reached.length > 1 ? reached[1].max_distance_m : reached.length ? reached[0].max_distance_m : 300;
+      return mapOption({ ...focus(at, Math.max(150, r)), layers: [zonesLayer(d.zones), ...sourceLayer(d.source), detectorsLayer(d.detectors), windLayer(d.wind, at)] });
     });
 
     const detailView = () => {

@@ -39,7 +39,7 @@ export function ensureMap() {
 // worst: Map enterprise → level; vehicles: [{plate, lon, lat, alarm, hazmat}]; track: [[lon,lat],...]
 // layers: further series drawn on top (the layer functions below: threat zones, a source and its
 // confidence envelope, detectors, the wind, permits).
-export function mapOption({ worst = new Map(), vehicles = [], track = null, labels = true, zoom = 1, trackPos = null, vehicleLabels = true, layers = [] }) {
+export function mapOption({ worst = new Map(), vehicles = [], track = null, labels = true, zoom = 1, trackPos = null, vehicleLabels = true, layers = [], center = null }) {
   if (!ensureMap()) return null;
   const regions = [];
   for (const f of model.sitePlan.features) {
@@ -99,7 +99,7 @@ export function mapOption({ worst = new Map(), vehicles = [], track = null, labe
     backgroundColor: 'transparent',
     tooltip: { trigger: 'item', backgroundColor: '#0d2137ee', borderColor: '#2b5a8a', textStyle: { color: '#dbe7f5' } },
     geo: {
-      map: 'park', roam: true, zoom, aspectScale: Math.cos((lat * Math.PI) / 180), layoutCenter: ['50%', '50%'],
+      map: 'park', roam: true, zoom, ...(center ? { center } : {}), aspectScale: Math.cos((lat * Math.PI) / 180), layoutCenter: ['50%', '50%'],
       layoutSize: '96%', regions, label: { show: false, formatter: (p) => nameOf(p.name) },
       itemStyle: { areaColor: '#1a2b40', borderColor: '#2a4a6a' },
       tooltip: { show: true, formatter: (p) => html`${nameOf(p.name)}` },
@@ -117,6 +117,20 @@ export function regionEnterprise(name) {
 }
 
 // ---- layers (series for mapOption's `layers`) ----
+
+// A view on a place: {center, zoom} showing about radius_m around it (never zoomed out beyond the
+// whole site plan), for mapOption.
+export function focus(lonlat, radius_m) {
+  if (!lonlat || !model.sitePlan || !(radius_m > 0)) return {};
+  let x0 = Infinity, x1 = -Infinity, y0 = Infinity, y1 = -Infinity;
+  const walk = (c) => { if (typeof c[0] === 'number') { x0 = Math.min(x0, c[0]); x1 = Math.max(x1, c[0]); y0 = Math.min(y0, c[1]); y1 = Math.max(y1, c[1]); } else c.forEach(walk); };
+  for (const f of model.sitePlan.features) if (f.geometry && f.geometry.coordinates) walk(f.geometry.coordinates);
+  if (!Number.isFinite(x0)) return {};
+  const k = 111320;
+  const span = Math.max((x1 - x0) * k * Math.cos((lonlat[1] * Math.PI) / 180), (y1 - y0) * k);
+  const zoom = Math.min(8, Math.max(1, span / (2.4 * radius_m)));
+  return zoom > 1.05 ? { center: lonlat, zoom } : {};
+}
 
 // Colours of the threat zones, worst first: red, orange, yellow (AEGL-3/2/1 or the levels given).
 export const ZONE_COLORS = ['#ff3b3b', '#ff8c1a', '#f5d90a', '#3c9dff'];
