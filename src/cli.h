@@ -49,6 +49,17 @@ struct wo_store;
 struct workorders *workorders_open(struct cli *c, struct model *m, struct alarm_store *alarms);
 struct wo_store *workorders_store(struct workorders *w);
 void workorders_close(struct workorders *w);
+/* Permits (cmd_permits.c): <data>/permits.db and the writer-thread watch, whose hooks are added
+ * to po (before pipeline_open); permits_start after the work orders (engine, tick on change);
+ * permits_close after pipeline_close and before workorders_close. */
+struct permits;
+struct pipeline;
+struct pipeline_opts;
+struct permit_store;
+struct permits *permits_open(struct cli *c, struct model *m, struct pipeline_opts *po);
+int permits_start(struct permits *p, struct pipeline *pl, struct wo_store *wo);
+struct permit_store *permits_store(struct permits *p);
+void permits_close(struct permits *p);
 
 /* Opens <data>/meta.db (creating the directory). Returns NULL after printing the reason. */
 struct model *cli_open_model(struct cli *c);

@@ -355,6 +355,7 @@ int cmd_serve(struct cli *c)
     struct archive_pusher *push = NULL;
     char wvkey[300] = "";
     struct workorders *wk = NULL;
+    struct permits *pk = NULL;
     int status = 1;
     sig_atomic_t flushes_done = 0;
     struct uplink *up = NULL;
@@ -394,6 +395,8 @@ int cmd_serve(struct cli *c)
     struct pipeline_opts po;
     pipeline_opts_init(&po);
     supervise_pipeline_opts(sv, &po);
+    if (!(pk = permits_open(c, m, &po)))
+        goto out;
     po.archive = ar;
     struct uplink_deps ud = {.cfg = &c->cfg, .data_dir = c->data_dir, .db = db};
     if (strcmp(role, "park") == 0 && uplink_open(&ud, &po, &up) != PW_OK)
@@ -415,6 +418,8 @@ int cmd_serve(struct cli *c)
         goto out;
     if (!(wk = workorders_open(c, m, supervise_alarms(sv))))
         goto out;
+    if (permits_start(pk, pl, workorders_store(wk)) != PW_OK)
+        goto out;
 
     struct http_deps hd = {.cfg = &c->cfg,
                            .model = m,
@@ -428,7 +433,8 @@ int cmd_serve(struct cli *c)
                            .archive = ar,
                            .witness = wit,
                            .province = pv,
-                           .workorders = workorders_store(wk)};
+                           .workorders = workorders_store(wk),
+                           .permits = permits_store(pk)};
     snprintf(hd.witness_vkey, sizeof hd.witness_vkey, "%s", wvkey);
     if (http_start(&hd, &http) != PW_OK)
         goto out;
@@ -467,6 +473,7 @@ out:
     archive_pusher_stop(push);
     archive_close(ar);
     archive_witness_close(wit);
+    permits_close(pk);
     workorders_close(wk);
     supervise_close(sv);
     if (db && status == 0)

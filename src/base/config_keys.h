@@ -129,6 +129,78 @@
       "interval, modbus.timeout)) has not passed.")                                                \
     X(modbus, offline_after, INT, "3", "1", "1000", 1,                                             \
       "Consecutive failed polls after which a Modbus device is offline.")                       \
+    X(permits, valid_hot_special, DUR, "8h", "1m", "30d", 1,                                       \
+      "Longest validity of a special-grade (特级) hot-work permit (GB 30871: 8 h); rules "           \
+      "validity_window and validity_exceeded.")                                                    \
+    X(permits, valid_hot_first, DUR, "8h", "1m", "30d", 1,                                         \
+      "Longest validity of a first-grade (一级) hot-work permit (8 h).")                             \
+    X(permits, valid_hot_second, DUR, "72h", "1m", "30d", 1,                                       \
+      "Longest validity of a second-grade (二级) hot-work permit (72 h).")                           \
+    X(permits, valid_confined, DUR, "24h", "1m", "30d", 1,                                         \
+      "Longest validity of a confined-space (受限空间) permit (24 h).")                                \
+    X(permits, valid_height, DUR, "7d", "1m", "90d", 1,                                            \
+      "Longest validity of a work-at-height (高处) permit (7 d).")                                   \
+    X(permits, valid_temp_power, DUR, "15d", "1m", "90d", 1,                                       \
+      "Longest validity of a temporary-power (临时用电) permit (15 d).")                               \
+    X(permits, analysis_max_age, DUR, "30m", "1m", "1d", 1,                                        \
+      "Rule analysis_stale: hot work or confined space started longer than this after its "        \
+      "last gas analysis.")                                                                        \
+    X(permits, pause_hot_high, DUR, "30m", "1m", "1d", 1,                                          \
+      "Rule pause_reanalysis: a special/first-grade hot-work pause longer than this needs a "      \
+      "new gas analysis before resuming.")                                                         \
+    X(permits, pause_other, DUR, "60m", "1m", "1d", 1,                                             \
+      "Rule pause_reanalysis: a second-grade hot-work or confined-space pause longer than "        \
+      "this needs a new gas analysis.")                                                            \
+    X(permits, comb_max_vol_high, STR, "0.5", "", "", 1,                                           \
+      "Rule analysis_fail: combustibles pass at most this %vol when the substance's LEL is >= "    \
+      "4 %.")                                                                                      \
+    X(permits, comb_max_vol_low, STR, "0.2", "", "", 1,                                            \
+      "Rule analysis_fail: combustibles pass at most this %vol when the LEL is < 4 % or not "      \
+      "given.")                                                                                    \
+    X(permits, comb_max_lel, STR, "10", "", "", 1,                                                 \
+      "Rule analysis_fail: a combustible analysis in %LEL without the substance's LEL passes "     \
+      "at most this %LEL.")                                                                        \
+    X(permits, o2_min, STR, "19.5", "", "", 1,                                                     \
+      "Rule analysis_fail: a confined-space oxygen analysis passes from this %vol.")               \
+    X(permits, o2_max, STR, "21", "", "", 1,                                                       \
+      "Rule analysis_fail: a confined-space oxygen analysis passes up to this %vol.")              \
+    X(permits, toxic_limits, STR, "h2s=7.1,co=17.2,cl2=0.34,nh3=28.2", "", "", 1,                  \
+      "Rule analysis_fail: toxic analyses (ppm) pass at most these limits, gas=ppm "               \
+      "comma-separated (GBZ 2.1 limits).")                                                         \
+    X(permits, gas_radius, INT, "30", "1", "1000", 1,                                              \
+      "Rule gas_near: combustible detectors within this many metres of hot work count.")           \
+    X(permits, gas_amber_lel, INT, "10", "1", "100", 1,                                            \
+      "Rule gas_near: a nearby combustible detector at this %LEL or more is amber (at its "        \
+      "alarm1 setpoint red).")                                                                     \
+    X(permits, toxic_radius, INT, "30", "1", "1000", 1,                                            \
+      "Rule toxic_near: toxic and oxygen detectors within this many metres of a "                  \
+      "confined-space entry count.")                                                               \
+    X(permits, wind_hot_work, STR, "8.0", "", "", 1,                                               \
+      "Rule wind_hot_work: outdoor hot work below special grade at this wind speed (m/s, "         \
+      "force 5) or more is red.")                                                                  \
+    X(permits, wind_lifting, STR, "10.8", "", "", 1,                                               \
+      "Rule wind_lifting: outdoor lifting at this wind speed (m/s, force 6) or more is red.")      \
+    X(permits, wind_max_age, DUR, "10m", "1s", "1d", 1,                                            \
+      "Wind readings older than this are not used.")                                               \
+    X(permits, reading_max_age, DUR, "5m", "1s", "1d", 1,                                          \
+      "Detector readings older than this are not used.")                                           \
+    X(permits, overlap_radius, INT, "10", "1", "1000", 1,                                          \
+      "Rule overlap: hot work and confined-space permits open at the same time within this "       \
+      "many metres.")                                                                              \
+    X(permits, filing_grace, DUR, "0", "0", "1d", 1,                                               \
+      "Rule filed_late: a permit filed this long after its planned start is still on time.")       \
+    X(permits, night_from, INT, "20", "0", "23", 1,                                                \
+      "Rule grade_low: hot work planned at night (from this Beijing hour) must be raised one "     \
+      "grade.")                                                                                    \
+    X(permits, night_to, INT, "6", "0", "23", 1,                                                   \
+      "Rule grade_low: night ends at this Beijing hour.")                                          \
+    X(permits, weekend_raises, BOOL, "true", "", "", 1,                                            \
+      "Rule grade_low: hot work on Saturday or Sunday must be raised one grade.")                  \
+    X(permits, spot_first_pct, INT, "30", "0", "100", 1,                                           \
+      "Daily spot check: percentage of first-grade hot-work permits drawn (every "                 \
+      "special-grade one is).")                                                                    \
+    X(permits, spot_other_pct, INT, "10", "0", "100", 1,                                           \
+      "Daily spot check: percentage of the other permits drawn.")                                  \
     X(vehicles, max_stop_outside_lot, DUR, "10m", "1s", "1d", 1,                                   \
       "A hazmat vehicle stopped (below 3 km/h) in the park outside the hazmat parking lot for "    \
       "longer than this raises an alarm.")                                                         \

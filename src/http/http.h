@@ -24,6 +24,7 @@ struct rules_db;
 struct archive;
 struct archive_witness;
 struct wo_store;
+struct permit_store;
 struct http_server;
 
 struct province;
@@ -42,6 +43,7 @@ struct http_deps {
     char witness_vkey[300];      /* its cosignature verifier key ("" when not a witness) */
     struct province *province;   /* borrowed: serve --role province; NULL otherwise */
     struct wo_store *workorders; /* borrowed: work orders and the board; may be NULL */
+    struct permit_store *permits; /* borrowed: special-operation permits; may be NULL */
 };
 
 /* Starts listening on cfg->http_listen ("host:port") with its own threads. Returns PW_OK and

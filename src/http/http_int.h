@@ -155,6 +155,7 @@ extern const struct http_route http_routes_archive[];
 extern const struct http_route http_routes_dispersion[];
 extern const struct http_route http_routes_province[];
 extern const struct http_route http_routes_workorders[];
+extern const struct http_route http_routes_permits[];
 
 /* sse.c */
 struct sse_hub *sse_hub_open(struct alarm_store *alarms);
@@ -167,6 +168,10 @@ void sse_hub_free(struct sse_hub *h);
  * only its enterprise's orders). Call once, before clients connect; sse_hub_free unsubscribes. */
 struct wo_store;
 void sse_hub_attach_workorders(struct sse_hub *h, struct wo_store *wo);
+/* Publishes every permit change as `event: permit` (the permit JSON; an enterprise client
+ * receives only its own permits). Call once, before clients connect. */
+struct permit_store;
+void sse_hub_attach_permits(struct sse_hub *h, struct permit_store *ps);
 
 /* Series matching `selector` that `scope` may see (api_tsdb.c). *refs malloc'ed. PW_OK, or
  * PW_EINVAL/PW_ETOOBIG with a message in err. */

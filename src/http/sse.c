@@ -20,6 +20,8 @@
  *                   (connected/online, last seen) when it changed, at most every 5 s
  *   event: workorder data: {"event":"sign"|"escalated"|…,"order":{…}}   (work orders; an
  *                   enterprise user receives only its enterprise's)
+ *   event: permit   data: {permit JSON with findings}   (special-operation permits, on each
+ *                   change; an enterprise user receives only its own)
  *   event: hello    data: {}   first message; its id is the stream position
  *   event: reset    data: {}   the client missed events: reload
  *   event: revoked  data: {"reason":"…"}   the credential of the stream was revoked; the stream
@@ -72,6 +74,7 @@
 #include "ingest/ingest.h"
 #include "tsdb/tsdb.h"
 #include "workorder/workorder.h"
+#include "permit/permit.h"
 
 #include <errno.h>
 #include <math.h>
@@ -121,6 +124,8 @@ struct sse_hub {
     int sub; /* subscription handle, -1 when none */
     struct wo_store *wo; /* work-order events (sse_hub_attach_workorders); NULL = none */
     int wo_sub;
+    struct permit_store *ps; /* permit events (sse_hub_attach_permits); NULL = none */
+    int ps_sub;
     struct pw_counter *m_events, *m_clients, *m_resets, *m_revoked;
     struct pw_histogram *m_latency;
 };
@@ -227,6 +232,18 @@ void sse_hub_attach_workorders(struct sse_hub *h, struct wo_store *wo)
     h->wo_sub = wo_subscribe(wo, on_workorder_event, h);
 }
 
+/* permit store subscriber: runs on the thread that changed the permit, after the commit */
+static void on_permit_event(const char *enterprise, const char *json, size_t len, void *arg)
+{
+    hub_append(arg, enterprise, "permit", json, len, 0);
+}
+
+void sse_hub_attach_permits(struct sse_hub *h, struct permit_store *ps)
+{
+    h->ps = ps;
+    h->ps_sub = permit_subscribe(ps, on_permit_event, h);
+}
+
 struct sse_hub *sse_hub_open(struct alarm_store *alarms)
 {
     struct sse_hub *h = pw_xcalloc(1, sizeof *h);
@@ -283,6 +300,8 @@ void sse_hub_free(struct sse_hub *h)
         alarm_unsubscribe(h->alarms, h->sub);
     if (h->wo && h->wo_sub >= 0)
         wo_unsubscribe(h->wo, h->wo_sub);
+    if (h->ps && h->ps_sub >= 0)
+        permit_unsubscribe(h->ps, h->ps_sub);
     for (size_t i = 0; i < SSE_RING; i++) {
         free(h->ring[i].text);
         free(h->ring[i].enterprise);

@@ -170,6 +170,13 @@ static inline void evaluate(struct pipeline *p, uint32_t ref, const struct pl_sa
         return;
     const char *key = rules_needs_key(p->opt.rules, ref) ? tsdb_series_key(p->db, ref) : NULL;
     rules_on_sample(p->opt.rules, ref, key, s->ts, s->value, s->quality, now, pipeline_emit, p);
+    if (p->opt.supervisor.sample)
+        p->opt.supervisor.sample(p, ref, s->ts, s->value, s->quality, p->opt.supervisor.arg);
+}
+
+const char *pipeline_series_key(struct pipeline *p, uint32_t ref)
+{
+    return tsdb_series_key(p->db, ref);
 }
 
 void pipeline_opts_init(struct pipeline_opts *o)

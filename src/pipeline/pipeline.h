@@ -81,6 +81,9 @@ struct pipeline_supervisor {
     /* about once a second, after rules_tick */
     void (*tick)(struct pipeline *p, int64_t now, void *arg);
     void *arg;
+    /* every stored sample, after the rules saw it (must be cheap: permits, supervise/) */
+    void (*sample)(struct pipeline *p, uint32_t ref, int64_t ts, double value, uint8_t quality,
+                   void *arg);
 };
 
 /* A side store: a database other than the tsdb that the writer thread writes while it applies
@@ -241,6 +244,8 @@ int pipeline_tick_now(struct pipeline *p);
 /* The rule set and alarm store given at open (NULL without alarming). pipeline_rules() may only
  * be used inside a pipeline_exec function. */
 struct rules *pipeline_rules(struct pipeline *p);
+/* The canonical key of series ref (writer thread: inside a supervisor hook). */
+const char *pipeline_series_key(struct pipeline *p, uint32_t ref);
 struct alarm_store *pipeline_alarms(struct pipeline *p);
 /* Applies a rules transition to the alarm store (for fn's run by pipeline_exec, e.g.
  * rules_on_event(pipeline_rules(p), ..., pipeline_emit, p)). */

@@ -32,7 +32,7 @@ function writeRoutes() {
   return out;
 }
 
-let e2Alarm, e1Alarm, parkSilence, e2Silence, e2Order, e1Order, e2Hazard;
+let e2Alarm, e1Alarm, parkSilence, e2Silence, e2Order, e1Order, e2Hazard, e2Permit, e1Permit;
 
 before(async () => {
   tmp = mkdtempSync(path.join(tmpdir(), 'pw-scope-'));
@@ -78,6 +78,14 @@ before(async () => {
   e2Hazard = hz.json.id;
   const rp = await d.req('PUT', '/api/v1/risk-points/RP-E2', { token: admin, body: { enterprise: 'E2', name: '罐区', grade: '较大' } });
   assert.ok(rp.status >= 200 && rp.status < 300, rp.text);
+  // special-operation permits of E2 and E1, filed by the park
+  const pt = (enterprise) => ({ type: 'height', enterprise, location: [118.17, 36.18], planned_start: new Date().toISOString(), planned_end: new Date(Date.now() + 3600000).toISOString() });
+  const p2 = await d.post('/api/v1/permits', pt('E2'), { token: admin });
+  assert.equal(p2.status, 201, p2.text);
+  e2Permit = p2.json.id;
+  const p1 = await d.post('/api/v1/permits', pt('E1'), { token: admin });
+  assert.equal(p1.status, 201, p1.text);
+  e1Permit = p1.json.id;
 });
 after(async () => { await d.stop(); rmSync(tmp, { recursive: true, force: true }); });
 
@@ -120,6 +128,18 @@ const CROSS = {
   ])),
   'PUT /api/v1/risk-points/{id}': { foreign: () => [['/api/v1/risk-points/RP-E2', { enterprise: 'E1', name: 'x', grade: '低' }], ['/api/v1/risk-points/RP-E2X', { enterprise: 'E2', name: 'x', grade: '低' }]], want: [403, 404, 409], own: null },
   'POST /api/v1/risk-points/import': { foreign: () => [['/api/v1/risk-points/import', 'id,enterprise,name,grade\nRP-X,E2,x,低\n']], want: [403, 404, 409], own: null },
+  // permits: filing for another enterprise is refused (403; in a batch or CSV every such row is
+  // refused: 400 with nothing filed); another enterprise's permit is not found
+  'POST /api/v1/permits': {
+    foreign: () => [['/api/v1/permits', { type: 'height', enterprise: 'E2', location: [118.17, 36.18], planned_start: '2030-01-01T00:00:00Z', planned_end: '2030-01-01T01:00:00Z' }],
+      ['/api/v1/permits', [{ type: 'height', enterprise: 'E2', location: [118.17, 36.18], planned_start: '2030-01-01T00:00:00Z', planned_end: '2030-01-01T01:00:00Z' }]]],
+    want: [400, 403], own: () => ['/api/v1/permits', { type: 'height', location: [118.17, 36.18], planned_start: '2030-01-01T00:00:00Z', planned_end: '2030-01-01T01:00:00Z' }] },
+  'POST /api/v1/permits/import': { foreign: () => [['/api/v1/permits/import', 'type,enterprise,lon,lat,planned_start,planned_end\nheight,E2,118.17,36.18,2030-01-01T00:00:00Z,2030-01-01T01:00:00Z\n']], want: [400, 403], own: null },
+  ...Object.fromEntries(['start', 'pause', 'resume', 'complete', 'close', 'cancel', 'analyses'].map((a) => [
+    `POST /api/v1/permits/{id}/${a}`,
+    { foreign: () => [[`/api/v1/permits/${e2Permit}/${a}`, a === 'analyses' ? { at: '2030-01-01T00:00:00Z', gas: 'o2', value: 20.9, unit: '%' } : {}]],
+      own: a === 'analyses' ? () => [`/api/v1/permits/${e1Permit}/analyses`, { at: '2030-01-01T00:00:00Z', gas: 'o2', value: 20.9, unit: '%' }] : null },
+  ])),
 };
 
 test('every write route of an enterprise is in the cross-enterprise matrix; the others refuse it', async () => {
@@ -160,6 +180,9 @@ for (const who of ['session', 'token']) {
     const bad = sil.filter((s) => (s.created_by === 'ent1' || s.created_by === 'e1-api') && s.target !== 'E1-GD-001-P');
     assert.deepEqual(bad, [], 'no silence created on foreign objects');
     for (const id of [parkSilence, e2Silence]) assert.ok(sil.some((s) => s.id === id), `silence ${id} still in force`);
+    // no permit filed for E2 by E1, E2's permit untouched
+    const e2p = (await d.get('/api/v1/permits?enterprise=E2', { token: admin })).json;
+    assert.deepEqual(e2p.map((p) => [p.id, p.state, p.analyses.length]), [[e2Permit, 'filed', 0]]);
   });
 }
 
