@@ -56,7 +56,7 @@ Q := @
 endif
 
 # ---- modules and what each may use (design.md, "Modules and the layering rule") ----
-MODULES := base jsonv db proto tsdb geo dispersion model events alarm rules supervision workorder permit archive pipeline supervise uplink ingest http sim
+MODULES := base jsonv db proto tsdb geo dispersion model events alarm rules supervision workorder permit archive pipeline supervise incident uplink ingest http sim
 MOD_DEPS_base     :=
 MOD_DEPS_jsonv    := base
 MOD_DEPS_db       := base
@@ -74,9 +74,10 @@ MOD_DEPS_permit   := base jsonv db geo model alarm supervision workorder
 MOD_DEPS_archive  := base
 MOD_DEPS_pipeline := base jsonv db tsdb geo model events alarm rules archive
 MOD_DEPS_supervise := base jsonv db tsdb geo model events alarm rules archive pipeline supervision workorder permit
+MOD_DEPS_incident := base jsonv db tsdb geo dispersion model events alarm rules supervision workorder archive pipeline supervise
 MOD_DEPS_uplink   := base jsonv db tsdb geo model events alarm rules archive pipeline
 MOD_DEPS_ingest   := base jsonv db proto tsdb geo model events alarm rules archive pipeline supervise supervision workorder permit
-MOD_DEPS_http     := base jsonv db proto tsdb geo dispersion model events alarm rules supervision workorder permit archive pipeline supervise uplink ingest
+MOD_DEPS_http     := base jsonv db proto tsdb geo dispersion model events alarm rules supervision workorder permit archive pipeline supervise incident uplink ingest
 MOD_DEPS_sim      := base proto geo
 
 mod_srcs = $(wildcard src/$(1)/*.c)

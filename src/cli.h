@@ -61,6 +61,20 @@ int permits_start(struct permits *p, struct pipeline *pl, struct wo_store *wo);
 struct permit_store *permits_store(struct permits *p);
 void permits_close(struct permits *p);
 
+/* Incidents (cmd_incidents.c): <data>/incidents.db and the incident engine (incidents.*), with
+ * its webhook. NULL after logging on error. */
+struct incidents;
+struct inc_engine;
+struct tsdb;
+struct pipeline;
+struct vehicles;
+struct wo_store;
+struct incidents *incidents_open(struct cli *c, struct model *m, struct tsdb *db,
+                                 struct pipeline *pl, struct alarm_store *alarms,
+                                 struct vehicles *vs, struct wo_store *wo);
+struct inc_engine *incidents_engine(struct incidents *x);
+void incidents_close(struct incidents *x);
+
 /* Opens <data>/meta.db (creating the directory). Returns NULL after printing the reason. */
 struct model *cli_open_model(struct cli *c);
 /* Opens an existing <data>/meta.db only (for commands that only read): creates nothing, and

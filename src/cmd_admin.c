@@ -27,13 +27,13 @@ int cmd_import(struct cli *c)
     bool replace = cli_take_flag(c, "--replace");
     if (c->argc != 1) {
         fprintf(stderr, "usage: parkwatch import [--data DIR] [--replace] FILE.json\n"
-                        "       parkwatch import [--data DIR] --csv devices|points|departments "
+                        "       parkwatch import [--data DIR] --csv devices|points|departments|gathering_places "
                         "FILE.csv\n");
         return 2;
     }
     enum model_csv_kind csv_kind = MODEL_CSV_DEVICES;
     if (csv && model_csv_kind_parse(csv, &csv_kind) != PW_OK) {
-        fprintf(stderr, "parkwatch import: --csv expects devices, points or departments, got '%s'\n",
+        fprintf(stderr, "parkwatch import: --csv expects devices, points, departments or gathering_places, got '%s'\n",
                 csv);
         return 2;
     }

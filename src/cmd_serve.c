@@ -356,6 +356,7 @@ int cmd_serve(struct cli *c)
     char wvkey[300] = "";
     struct workorders *wk = NULL;
     struct permits *pk = NULL;
+    struct incidents *inc = NULL;
     int status = 1;
     sig_atomic_t flushes_done = 0;
     struct uplink *up = NULL;
@@ -420,6 +421,9 @@ int cmd_serve(struct cli *c)
         goto out;
     if (permits_start(pk, pl, workorders_store(wk)) != PW_OK)
         goto out;
+    if (!(inc = incidents_open(c, m, db, pl, supervise_alarms(sv), supervise_vehicles(sv),
+                               workorders_store(wk))))
+        goto out;
 
     struct http_deps hd = {.cfg = &c->cfg,
                            .model = m,
@@ -434,7 +438,8 @@ int cmd_serve(struct cli *c)
                            .witness = wit,
                            .province = pv,
                            .workorders = workorders_store(wk),
-                           .permits = permits_store(pk)};
+                           .permits = permits_store(pk),
+                           .incidents = incidents_engine(inc)};
     snprintf(hd.witness_vkey, sizeof hd.witness_vkey, "%s", wvkey);
     if (http_start(&hd, &http) != PW_OK)
         goto out;
@@ -467,6 +472,7 @@ out:
     http_stop(http);
     ingest_stop(ig);
     stop_field(&fh);
+    incidents_close(inc);
     province_close(pv);
     pipeline_close(pl);
     uplink_close(up);

@@ -393,4 +393,41 @@
       "(红).")                                                                                      \
     X(board, min_ontime_pct, INT, "80", "0", "100", 1,                                             \
       "Board: a unit closing fewer of its orders on time than this percentage is red "             \
-      "whatever its score.")
+      "whatever its score.")                                                                       \
+    X(incidents, radius, INT, "1000", "50", "10000", 1,                                            \
+      "An incident takes in the detectors of the same gas within this many metres of the "         \
+      "first alarming one; a later alarm of that gas within it joins the incident instead of "     \
+      "opening another.")                                                                          \
+    X(incidents, min_interval, DUR, "10s", "1s", "1h", 1,                                          \
+      "An incident is updated (source, zones, impacts) on a new reading of one of its "            \
+      "detectors, at most this often.")                                                            \
+    X(incidents, period, DUR, "1m", "10s", "1h", 1,                                                \
+      "An open incident is updated at least this often, readings or not (the wind turns).")        \
+    X(incidents, poll, DUR, "2s", "100ms", "1m", 1,                                                \
+      "How often the incident engine looks at its detectors' latest readings.")                    \
+    X(incidents, close_after, DUR, "15m", "0", "1d", 1,                                            \
+      "An incident closes by itself once all its detectors have stayed below their alarm "         \
+      "level this long (0 = only by an operator).")                                                \
+    X(incidents, forecast, DUR, "15m", "1m", "6h", 1,                                              \
+      "The threat zones assume the release goes on this long after the latest update.")            \
+    X(incidents, history, DUR, "1h", "10m", "24h", 1,                                              \
+      "The puff train starts at the incident's start, or this long ago when the incident is "      \
+      "older.")                                                                                    \
+    X(incidents, stale, DUR, "5m", "10s", "1d", 1,                                                 \
+      "A detector or wind reading older than this is not used.")                                   \
+    X(incidents, noise_pct, INT, "10", "1", "100", 1,                                              \
+      "A detector reading below this percentage of its alarm level counts as silent (an "          \
+      "upper bound on the concentration); at or above, as a reading.")                             \
+    X(incidents, grid, INT, "10", "2", "100", 1,                                                   \
+      "Spacing in metres of the candidate grid of the source estimate (widened by the "            \
+      "estimator to stay bounded).")                                                               \
+    X(incidents, vehicle_lookahead, DUR, "5m", "0", "1h", 1,                                       \
+      "A moving vehicle is an impact when it is inside a zone or when the road straight "          \
+      "ahead of it for this long at its speed crosses one.")                                       \
+    X(incidents, workorders, BOOL, "true", "", "", 1,                                              \
+      "Open a P1 work order to every enterprise inside the red (most severe) zone, once per "      \
+      "enterprise and incident.")                                                                  \
+    X(incidents, webhook_urls, STR, "", "", "", 0,                                                 \
+      "Comma-separated URLs (at most 8) that receive every incident event (opened, updated, "      \
+      "closed) as the full incident JSON (retries as for alarm webhooks: "                         \
+      "alarm.webhook_max_tries, _backoff, _timeout, _queue).")

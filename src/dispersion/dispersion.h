@@ -265,6 +265,25 @@ int disp_train_zones(const struct disp_scenario *sc, const struct disp_wind *win
                      double step_s, double horizon_s, struct disp_result *out, char *err,
                      size_t errcap);
 
+/* A receptor of the puff train: a point where the concentration is followed over time (who is
+ * inside, when it arrives, how long it stays). Input xy and since_s; the rest is output. Times
+ * are seconds after the release start, resolved to the train's step. */
+struct disp_receptor {
+    struct geo_xy xy; /* on the local plane */
+    double since_s;   /* above_s counts only time from here on (e.g. now, in an incident) */
+    double first_s[DISP_LEVELS_MAX]; /* first time at or above level i; -1 = never */
+    double above_s[DISP_LEVELS_MAX]; /* time at or above level i after since_s */
+    double peak_ppm;                 /* highest ground concentration seen */
+};
+#define DISP_RECEPTORS_MAX 20000
+/* disp_train_zones, and the ground concentration followed at n_rec receptors (at most
+ * DISP_RECEPTORS_MAX; rec may be NULL when n_rec is 0) after every step. Receptors outside the
+ * train's grid (where no level is reached) get first_s -1 and zeros without costing anything. */
+int disp_train_zones_at(const struct disp_scenario *sc, const struct disp_wind *winds,
+                        size_t n_winds, double step_s, double horizon_s,
+                        struct disp_receptor *rec, size_t n_rec, struct disp_result *out,
+                        char *err, size_t errcap);
+
 /* Frees what a result holds and empties it. Accepts a zeroed or already released result. */
 void disp_result_release(struct disp_result *r);
 

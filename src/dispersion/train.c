@@ -218,6 +218,42 @@ static void stamp(struct train *t, double time)
     }
 }
 
+/* The ground concentration (kg/m³) of every puff at receptor r at the current step, folded into
+ * its first-above and time-above records (the step lasts dt, from `time`). */
+static void follow(const struct train *t, struct disp_receptor *r, double time,
+                   const double *loc, size_t n_lv)
+{
+    double from, u = u_at(t, time, &from);
+    (void)u;
+    double phi = (from + 180) * M_PI / 180, ax = sin(phi), ay = cos(phi);
+    double h = t->sc->height_m, k3 = pow(2 * M_PI, 1.5), c = 0;
+    for (size_t k = 0; k < t->n; k++) {
+        const struct puff *pf = &t->puffs[k];
+        double dx = r->xy.x - pf->x, dy = r->xy.y - pf->y;
+        double al = dx * ax + dy * ay, cr = -dx * ay + dy * ax;
+        if (al <= -pf->s)
+            continue; /* upwind of the source */
+        double sx, sy, sz;
+        sigmas(t, pf, &sx, &sy, &sz);
+        double e = al * al / (2 * sx * sx) + cr * cr / (2 * sy * sy);
+        if (e >= CUTOFF)
+            continue;
+        c += pf->m / (k3 * sx * sy * sz) * 2 * exp(-h * h / (2 * sz * sz)) * exp(-e);
+    }
+    double ppm = disp_kgm3_to_ppm(c, t->sc->molar_mass, t->sc->temp_k, t->sc->pressure_pa);
+    if (ppm > r->peak_ppm)
+        r->peak_ppm = ppm;
+    for (size_t i = 0; i < n_lv; i++) {
+        if (c < loc[i])
+            continue;
+        if (r->first_s[i] < 0)
+            r->first_s[i] = time;
+        double a = time + t->dt - fmax(time, r->since_s);
+        if (a > 0)
+            r->above_s[i] += fmin(a, t->dt);
+    }
+}
+
 /* The farthest distance at which the steady plume at the slowest wind reaches loc. */
 static double steady_reach(const struct train *t, double loc)
 {
@@ -427,11 +463,35 @@ int disp_train_zones(const struct disp_scenario *sc, const struct disp_wind *win
                      double step_s, double horizon_s, struct disp_result *out, char *err,
                      size_t errcap)
 {
+    return disp_train_zones_at(sc, winds, n_winds, step_s, horizon_s, NULL, 0, out, err, errcap);
+}
+
+int disp_train_zones_at(const struct disp_scenario *sc, const struct disp_wind *winds,
+                        size_t n_winds, double step_s, double horizon_s,
+                        struct disp_receptor *rec, size_t n_rec, struct disp_result *out,
+                        char *err, size_t errcap)
+{
     memset(out, 0, sizeof *out);
     struct train t = {0};
+    size_t *live = NULL, n_live = 0;
+    double lvl_kg[DISP_LEVELS_MAX];
     int rc = disp_scenario_check(sc, err, errcap);
     if (rc != PW_OK)
         return rc;
+    if (n_rec > DISP_RECEPTORS_MAX || (n_rec && !rec)) {
+        disp_errf(err, errcap, "receptors: at most %d, got %zu", DISP_RECEPTORS_MAX, n_rec);
+        return PW_EINVAL;
+    }
+    for (size_t i = 0; i < n_rec; i++) {
+        for (size_t l = 0; l < DISP_LEVELS_MAX; l++) {
+            rec[i].first_s[l] = -1;
+            rec[i].above_s[l] = 0;
+        }
+        rec[i].peak_ppm = 0;
+    }
+    for (size_t i = 0; i < sc->n_levels; i++)
+        lvl_kg[i] =
+            disp_ppm_to_kgm3(sc->levels[i].ppm, sc->molar_mass, sc->temp_k, sc->pressure_pa);
     if (n_winds > DISP_WINDS_MAX) {
         disp_errf(err, errcap, "wind: at most %d minutes, got %zu", DISP_WINDS_MAX, n_winds);
         return PW_EINVAL;
@@ -526,12 +586,27 @@ int disp_train_zones(const struct disp_scenario *sc, const struct disp_wind *win
         rc = PW_ENOMEM;
         goto out;
     }
+    /* the receptors inside the grid: only they can reach a level */
+    if (n_rec) {
+        live = malloc(sizeof *live * n_rec);
+        if (!live) {
+            rc = PW_ENOMEM;
+            goto out;
+        }
+        double gx1 = t.gx0 + (double)(t.nx - 1) * cell, gy1 = t.gy0 + (double)(t.ny - 1) * cell;
+        for (size_t i = 0; i < n_rec; i++)
+            if (rec[i].xy.x >= t.gx0 && rec[i].xy.x <= gx1 && rec[i].xy.y >= t.gy0 &&
+                rec[i].xy.y <= gy1)
+                live[n_live++] = i;
+    }
     /* the real run */
     t.n = 0;
     for (size_t k = 0; k < n_steps; k++) {
         if ((rc = step(&t, (double)k * dt)) != PW_OK)
             goto out;
         stamp(&t, (double)k * dt);
+        for (size_t i = 0; i < n_live; i++)
+            follow(&t, &rec[live[i]], (double)k * dt, lvl_kg, sc->n_levels);
         if (t.work > WORK_MAX) {
             rc = PW_ETOOBIG;
             goto out;
@@ -551,6 +626,7 @@ int disp_train_zones(const struct disp_scenario *sc, const struct disp_wind *win
         out->flags |= z->flags;
     }
 out:
+    free(live);
     free(t.puffs);
     free(t.cur);
     free(t.max);

@@ -133,6 +133,26 @@ static void h_geofences(struct http_server *s, struct http_req *r, struct http_r
     finish(w, model_json_geofences(s->deps.model, &w->body), "geofences");
 }
 
+/* GET /api/v1/gathering_places[?format=csv]: park-wide, as the geofences */
+static void h_gathering(struct http_server *s, struct http_req *r, struct http_resp *w)
+{
+    const char *fmt = http_arg(r, "format");
+    if (fmt && strcmp(fmt, "csv") == 0) {
+        int rc = model_export_gathering_places_csv(s->deps.model, &w->body);
+        if (rc) {
+            http_model_error(w, rc, "gathering_places");
+            return;
+        }
+        w->content_type = "text/csv; charset=utf-8";
+        return;
+    }
+    if (fmt && *fmt && strcmp(fmt, "json") != 0) {
+        http_json_error(w, 400, "format: expected json or csv");
+        return;
+    }
+    finish(w, model_json_gathering_places(s->deps.model, &w->body), "gathering_places");
+}
+
 
 /* The import is an operator action: archived (with its body) before it is applied; false after
  * answering 503 when the archive cannot store it. */
@@ -141,7 +161,10 @@ static bool archive_import(struct http_server *s, struct http_req *r, struct htt
 {
     char detail[96];
     snprintf(detail, sizeof detail, "{\"format\":\"%s\",\"replace\":%s}",
-             csv ? (strcmp(csv, "devices") == 0 ? "csv-devices" : "csv-points") : "json",
+             csv ? (strcmp(csv, "devices") == 0  ? "csv-devices"
+                    : strcmp(csv, "points") == 0 ? "csv-points"
+                                                 : "csv-gathering_places")
+                 : "json",
              replace ? "true" : "false");
     int rc = http_archive_action(s, r, "model.import", detail, r->body, r->body_len);
     if (rc != PW_OK) {
@@ -166,8 +189,10 @@ static void h_import(struct http_server *s, struct http_req *r, struct http_resp
             kind = MODEL_CSV_DEVICES;
         } else if (strcmp(csv, "points") == 0) {
             kind = MODEL_CSV_POINTS;
+        } else if (strcmp(csv, "gathering_places") == 0) {
+            kind = MODEL_CSV_GATHERING_PLACES;
         } else {
-            http_json_error(w, 400, "csv: expected devices or points");
+            http_json_error(w, 400, "csv: expected devices, points or gathering_places");
             return;
         }
         if (!archive_import(s, r, w, csv, false))
@@ -211,6 +236,7 @@ const struct http_route http_routes_model[] = {
     {"GET", "/api/v1/points/{id}", ACCESS_USER, false, h_point},
     {"GET", "/api/v1/vehicles", ACCESS_USER, false, h_vehicles},
     {"GET", "/api/v1/geofences", ACCESS_USER, false, h_geofences},
+    {"GET", "/api/v1/gathering_places", ACCESS_USER, false, h_gathering},
     {"POST", "/api/v1/model/import", ACCESS_ADMIN, true, h_import, HTTP_BODY_IMPORT},
     {"GET", "/api/v1/model/export", ACCESS_ADMIN, false, h_export},
     {NULL, NULL, 0, false, NULL},

@@ -25,6 +25,7 @@ struct archive;
 struct archive_witness;
 struct wo_store;
 struct permit_store;
+struct inc_engine;
 struct http_server;
 
 struct province;
@@ -44,6 +45,7 @@ struct http_deps {
     struct province *province;   /* borrowed: serve --role province; NULL otherwise */
     struct wo_store *workorders; /* borrowed: work orders and the board; may be NULL */
     struct permit_store *permits; /* borrowed: special-operation permits; may be NULL */
+    struct inc_engine *incidents; /* borrowed: toxic-release incidents; may be NULL */
 };
 
 /* Starts listening on cfg->http_listen ("host:port") with its own threads. Returns PW_OK and

@@ -156,6 +156,7 @@ extern const struct http_route http_routes_dispersion[];
 extern const struct http_route http_routes_province[];
 extern const struct http_route http_routes_workorders[];
 extern const struct http_route http_routes_permits[];
+extern const struct http_route http_routes_incidents[];
 
 /* sse.c */
 struct sse_hub *sse_hub_open(struct alarm_store *alarms);
@@ -172,6 +173,10 @@ void sse_hub_attach_workorders(struct sse_hub *h, struct wo_store *wo);
  * receives only its own permits). Call once, before clients connect. */
 struct permit_store;
 void sse_hub_attach_permits(struct sse_hub *h, struct permit_store *ps);
+/* Publishes the incident engine's events as `event: incident` (the summary; an enterprise
+ * client receives those of the incidents it may see). Call once, before clients connect. */
+struct inc_engine;
+void sse_hub_attach_incidents(struct sse_hub *h, struct inc_engine *e);
 
 /* Series matching `selector` that `scope` may see (api_tsdb.c). *refs malloc'ed. PW_OK, or
  * PW_EINVAL/PW_ETOOBIG with a message in err. */

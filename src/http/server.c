@@ -109,6 +109,7 @@ static const struct http_route *const route_tables[] = {
     http_routes_province,
     http_routes_workorders,
     http_routes_permits,
+    http_routes_incidents,
 };
 
 /* ---- responses ---- */
@@ -989,6 +990,8 @@ int http_start(const struct http_deps *deps, struct http_server **out)
         sse_hub_attach_workorders(s->sse, deps->workorders);
     if (deps->permits)
         sse_hub_attach_permits(s->sse, deps->permits);
+    if (deps->incidents)
+        sse_hub_attach_incidents(s->sse, deps->incidents);
     s->wcache = http_write_cache_new((size_t)deps->cfg->http_write_cache);
     snprintf(s->listen, sizeof s->listen, "%s", deps->cfg->http_listen);
     s->tracker = tracker_new(deps->cfg);

@@ -22,6 +22,9 @@
  *                   enterprise user receives only its enterprise's)
  *   event: permit   data: {permit JSON with findings}   (special-operation permits, on each
  *                   change; an enterprise user receives only its own)
+ *   event: incident data: {"event":"opened"|"updated"|"closed","id":"INC-…",…}   (a summary of
+ *                   the incident: GET /api/v1/incidents/{id} for the whole; an enterprise user
+ *                   receives those of the incidents it may see)
  *   event: hello    data: {}   first message; its id is the stream position
  *   event: reset    data: {}   the client missed events: reload
  *   event: revoked  data: {"reason":"…"}   the credential of the stream was revoked; the stream
@@ -73,6 +76,7 @@
 #include "ingest/field.h"
 #include "ingest/ingest.h"
 #include "tsdb/tsdb.h"
+#include "incident/incident.h"
 #include "workorder/workorder.h"
 #include "permit/permit.h"
 
@@ -90,7 +94,8 @@
 
 struct sse_item {
     uint64_t id;
-    char *enterprise; /* "" = park-owned */
+    char *enterprise; /* "" = park-owned; with audience: ",E1,E2," the enterprises that see it */
+    bool audience;
     char *department; /* a work-order event of a department's order: that department, else NULL */
     char *text;       /* the complete SSE message ("id: …\nevent: …\ndata: …\n\n") */
     size_t len;
@@ -126,6 +131,8 @@ struct sse_hub {
     int wo_sub;
     struct permit_store *ps; /* permit events (sse_hub_attach_permits); NULL = none */
     int ps_sub;
+    struct inc_engine *inc; /* incident events (sse_hub_attach_incidents); NULL = none */
+    int inc_sub;
     struct pw_counter *m_events, *m_clients, *m_resets, *m_revoked;
     struct pw_histogram *m_latency;
 };
@@ -198,6 +205,7 @@ static void hub_append_unit(struct sse_hub *h, const char *enterprise, const cha
     it->department = department && *department ? pw_xstrdup(department) : NULL;
     it->id = id;
     it->enterprise = pw_xstrdup(enterprise ? enterprise : "");
+    it->audience = false;
     it->text = pw_buf_steal(&b, &it->len);
     it->origin_ns = origin_ns;
     pthread_cond_broadcast(&h->cond);
@@ -224,6 +232,50 @@ static void on_workorder_event(const struct wo_event *ev, void *arg)
     /* a department's order goes to the park's clients and that department's only */
     hub_append_unit(arg, ev->enterprise, ev->department[0] ? ev->department : "-", "workorder",
                     ev->json, ev->json_len, 0);
+}
+
+/* incident engine subscriber: the summary, to the park and to the enterprises of its audience */
+static void on_incident_event(const struct inc_event *ev, void *arg)
+{
+    struct sse_hub *h = arg;
+    struct pw_buf b;
+    pw_buf_init(&b, 0);
+    pthread_mutex_lock(&h->lock);
+    uint64_t id = h->next_id++;
+    pw_buf_printf(&b, "id: %llu\nevent: incident\ndata: ", (unsigned long long)id);
+    pw_buf_append(&b, ev->json, ev->json_len);
+    pw_buf_puts(&b, "\n\n");
+    struct sse_item *it = &h->ring[id % SSE_RING];
+    free(it->text);
+    free(it->enterprise);
+    free(it->department);
+    it->department = NULL;
+    it->id = id;
+    it->enterprise = pw_xstrdup(ev->audience ? ev->audience : ",");
+    it->audience = true;
+    it->text = pw_buf_steal(&b, &it->len);
+    it->origin_ns = 0;
+    pthread_cond_broadcast(&h->cond);
+    pthread_mutex_unlock(&h->lock);
+    pw_counter_add(h->m_events, 1);
+}
+
+void sse_hub_attach_incidents(struct sse_hub *h, struct inc_engine *e)
+{
+    h->inc = e;
+    h->inc_sub = inc_subscribe(e, on_incident_event, h);
+}
+
+/* whether a scoped client may see the item */
+static bool item_in_scope(const struct sse_item *it, const char *scope)
+{
+    if (!it->audience)
+        return strcmp(it->enterprise, scope) == 0;
+    size_t n = strlen(scope);
+    for (const char *p = strstr(it->enterprise, scope); p; p = strstr(p + 1, scope))
+        if (p > it->enterprise && p[-1] == ',' && p[n] == ',')
+            return true;
+    return false;
 }
 
 void sse_hub_attach_workorders(struct sse_hub *h, struct wo_store *wo)
@@ -302,6 +354,8 @@ void sse_hub_free(struct sse_hub *h)
         wo_unsubscribe(h->wo, h->wo_sub);
     if (h->ps && h->ps_sub >= 0)
         permit_unsubscribe(h->ps, h->ps_sub);
+    if (h->inc && h->inc_sub >= 0)
+        inc_unsubscribe(h->inc, h->inc_sub);
     for (size_t i = 0; i < SSE_RING; i++) {
         free(h->ring[i].text);
         free(h->ring[i].enterprise);
@@ -521,7 +575,7 @@ static ssize_t reader(void *cls, uint64_t pos, char *buf, size_t max)
             bool dept_ok = !c->dept_scoped || !it->department ||
                            strcmp(it->department, c->dept) == 0;
             if (it->id == c->cursor && it->text &&
-                (!c->scoped || strcmp(it->enterprise, c->scope) == 0) && dept_ok) {
+                (!c->scoped || item_in_scope(it, c->scope)) && dept_ok) {
                 pw_buf_append(&c->out, it->text, it->len);
                 if (it->origin_ns != 0)
                     pending_add(c, it->origin_ns);

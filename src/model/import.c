@@ -59,6 +59,7 @@ enum st_id {
     ST_UP_GEOFENCE,
     ST_UP_CHEMICAL,
     ST_UP_DEPARTMENT,
+    ST_UP_GATHERING,
     ST_DUP_USCC,
     ST_DUP_MN,
     ST_DUP_PHONE,
@@ -139,6 +140,10 @@ static const char *const st_sql[ST_COUNT] = {
     [ST_UP_DEPARTMENT] = "INSERT INTO department(id, name, kind, doc) VALUES (?1,?2,?3,?4)"
                          " ON CONFLICT(id) DO UPDATE SET name = excluded.name,"
                          " kind = excluded.kind, doc = excluded.doc",
+    [ST_UP_GATHERING] = "INSERT INTO gathering_place(id, name, kind, class, doc)"
+                        " VALUES (?1,?2,?3,?4,?5) ON CONFLICT(id) DO UPDATE SET"
+                        " name = excluded.name, kind = excluded.kind, class = excluded.class,"
+                        " doc = excluded.doc",
     [ST_DUP_USCC] = "SELECT id FROM enterprise WHERE uscc = ?1 AND id <> ?2",
     [ST_DUP_MN] = "SELECT id FROM device WHERE hj212_mn = ?1 AND id <> ?2",
     [ST_DUP_PHONE] = "SELECT id FROM device WHERE phone_key = ?1 AND id <> ?2",
@@ -1561,6 +1566,41 @@ static int import_department(struct ictx *c, cJSON *d)
     return rc;
 }
 
+/* A gathering place (人员密集场所 / 防护目标): where people are to be warned in an emergency.
+ * class is the GB 36894-2018 protection-target class as docs/park-model.md maps it (1 高敏感,
+ * 2 重要, 3 一般·一类, 4 一般·二类/三类). */
+static const char *const gathering_kinds[] = {"office", "canteen", "control_room", "gate",
+                                              "parking", "village", "school", "hospital",
+                                              "other", NULL};
+
+static int import_gathering(struct ictx *c, cJSON *g)
+{
+    static const char *const keys[] = {"id",       "name",   "kind",  "class",
+                                       "location", "people", "phone", NULL};
+    const char *id, *name, *kind, *s;
+    double cls, people;
+    bool has;
+    int rc;
+    if (!cJSON_IsObject(g))
+        return expected(c, "an object", g);
+    if ((rc = check_keys(c, g, keys)) ||
+        (rc = get_str(c, g, "id", REQ, MODEL_ID_MAX, CS_ID, &id)) ||
+        (rc = mark_done(c, "gathering_place", id)) ||
+        (rc = get_str(c, g, "name", REQ, MODEL_NAME_MAX, CS_TEXT, &name)) ||
+        (rc = get_enum(c, g, "kind", REQ, gathering_kinds, &kind)) ||
+        (rc = get_num(c, g, "class", REQ, 1, 4, true, &cls, &has)) ||
+        (rc = get_lonlat(c, g, "location", REQ)) ||
+        (rc = get_num(c, g, "people", OPT, 0, 1e7, true, &people, &has)) ||
+        (rc = get_str(c, g, "phone", OPT, 32, CS_PHONE, &s)))
+        return rc;
+    char clsbuf[4];
+    snprintf(clsbuf, sizeof clsbuf, "%d", (int)cls);
+    char *doc = print_doc(g);
+    rc = st_run(c, st_bind(c, ST_UP_GATHERING, 5, id, name, kind, clsbuf, doc));
+    free(doc);
+    return rc;
+}
+
 /* ---- sections ---- */
 
 struct section {
@@ -1578,6 +1618,7 @@ static const struct section sections[] = {
     {"geofences", "geofence", MODEL_GEOFENCES_MAX},
     {"chemicals", "chemical", MODEL_CHEMICALS_MAX},
     {"departments", "department", MODEL_DEPARTMENTS_MAX},
+    {"gathering_places", "gathering_place", MODEL_GATHERING_MAX},
 };
 
 static int seen(struct ictx *c, const char *kind, const cJSON *obj)
@@ -1660,7 +1701,9 @@ static int replace_delete(struct ictx *c, const cJSON *root)
         " (SELECT id FROM imp_seen WHERE kind = 'enterprise');"
         "DELETE FROM park WHERE id NOT IN (SELECT id FROM imp_seen WHERE kind = 'park');"
         "DELETE FROM department WHERE id NOT IN"
-        " (SELECT id FROM imp_seen WHERE kind = 'department');";
+        " (SELECT id FROM imp_seen WHERE kind = 'department');"
+        "DELETE FROM gathering_place WHERE id NOT IN"
+        " (SELECT id FROM imp_seen WHERE kind = 'gathering_place');";
     return model_db_exec(c->m, del) ? dbfail(c) : PW_OK;
 }
 
@@ -1716,7 +1759,7 @@ static int import_tree(struct ictx *c, cJSON *root)
     static const char *const keys[] = {"version",  "park",          "enterprises",
                                        "areas",    "installations", "devices",
                                        "vehicles", "geofences",     "chemicals",
-                                       "departments", NULL};
+                                       "departments", "gathering_places", NULL};
     double version;
     bool has;
     cJSON *arr[PW_ARRAY_LEN(sections)];
@@ -1769,8 +1812,11 @@ static int import_tree(struct ictx *c, cJSON *root)
             case 6:
                 rc = import_chemical(c, e);
                 break;
-            default:
+            case 7:
                 rc = import_department(c, e);
+                break;
+            default:
+                rc = import_gathering(c, e);
                 break;
             }
             pop(c, o2);
@@ -1873,6 +1919,8 @@ int model_csv_kind_parse(const char *s, enum model_csv_kind *out)
         *out = MODEL_CSV_POINTS;
     else if (strcmp(s, "departments") == 0)
         *out = MODEL_CSV_DEPARTMENTS;
+    else if (strcmp(s, "gathering_places") == 0)
+        *out = MODEL_CSV_GATHERING_PLACES;
     else
         return PW_EINVAL;
     return PW_OK;
@@ -1977,6 +2025,8 @@ static const char *const point_cols[] = {
     "hihi", "lo",     "lolo", "deadband", "limit", "range_min", "range_max", "register", NULL};
 
 static const char *const department_cols[] = {"id", "name", "kind", "phone", NULL};
+static const char *const gathering_cols[] = {"id",  "name",   "kind",  "class", "lon",
+                                             "lat", "people", "phone", NULL};
 
 struct csv_row {
     struct ictx *c;
@@ -2199,6 +2249,35 @@ static int csv_point(const struct csv_row *w, cJSON *p)
     return PW_OK;
 }
 
+/* A gathering-place row: numbers parsed, the rest left to import_gathering. */
+static int csv_gathering(const struct csv_row *w, cJSON *g)
+{
+    double v[4];
+    bool has[4];
+    static const char *const cols[4] = {"class", "lon", "lat", "people"};
+    static const int idx[4] = {3, 4, 5, 6};
+    int rc;
+    cJSON_AddStringToObject(g, "id", cell(w, 0));
+    add_str(g, "name", cell(w, 1));
+    add_str(g, "kind", cell(w, 2));
+    for (int k = 0; k < 4; k++)
+        if ((rc = cell_num(w, cols[k], cell(w, idx[k]), &v[k], &has[k])))
+            return rc;
+    if (has[1] != has[2])
+        return cell_fail(w, has[1] ? "lat" : "lon", "lon and lat go together");
+    if (has[0])
+        cJSON_AddNumberToObject(g, "class", v[0]);
+    if (has[1]) {
+        cJSON *loc = cJSON_AddArrayToObject(g, "location");
+        cJSON_AddItemToArray(loc, cJSON_CreateNumber(v[1]));
+        cJSON_AddItemToArray(loc, cJSON_CreateNumber(v[2]));
+    }
+    if (has[3])
+        cJSON_AddNumberToObject(g, "people", v[3]);
+    add_str(g, "phone", cell(w, 7));
+    return PW_OK;
+}
+
 static int csv_rows(struct ictx *c, enum model_csv_kind kind, struct csv *r, const int *col)
 {
     struct csv_row w = {c, r, col};
@@ -2219,7 +2298,10 @@ static int csv_rows(struct ictx *c, enum model_csv_kind kind, struct csv *r, con
         char dev[MODEL_ID_MAX + 1], proto[16];
         size_t old = push_idx(c, (size_t)rows);
         c->elem_plen = c->plen;
-        if (kind == MODEL_CSV_DEPARTMENTS) {
+        if (kind == MODEL_CSV_GATHERING_PLACES) {
+            if (!(rc = csv_gathering(&w, obj)))
+                rc = import_gathering(c, obj);
+        } else if (kind == MODEL_CSV_DEPARTMENTS) {
             cJSON_AddStringToObject(obj, "id", cell(&w, 0));
             add_str(obj, "name", cell(&w, 1));
             add_str(obj, "kind", cell(&w, 2));
@@ -2264,9 +2346,10 @@ int model_import_csv(struct model *m, enum model_csv_kind kind, const char *csv,
 {
     struct ictx c;
     ictx_init(&c, m, 0, err, errcap);
-    static const char *const files[] = {"devices.csv", "points.csv", "departments.csv"};
-    static const char *const kinds[] = {"device", "point", "department"};
-    static const char *const keys[] = {"devices", "points", "departments"};
+    static const char *const files[] = {"devices.csv", "points.csv", "departments.csv",
+                                        "gathering_places.csv"};
+    static const char *const kinds[] = {"device", "point", "department", "gathering_place"};
+    static const char *const keys[] = {"devices", "points", "departments", "gathering_places"};
     c.csv_file = filename ? filename : files[kind];
     c.csv_line = 1;
     if (len > MODEL_FILE_MAX) {
@@ -2278,8 +2361,9 @@ int model_import_csv(struct model *m, enum model_csv_kind kind, const char *csv,
         return PW_EINVAL;
     }
     const char *const *known = kind == MODEL_CSV_DEVICES ? device_cols
-                               : kind == MODEL_CSV_POINTS ? point_cols
-                                                          : department_cols;
+                               : kind == MODEL_CSV_POINTS  ? point_cols
+                               : kind == MODEL_CSV_DEPARTMENTS ? department_cols
+                                                               : gathering_cols;
     struct csv *r = pw_xcalloc(1, sizeof *r);
     r->p = csv;
     r->end = csv + len;
@@ -2406,6 +2490,60 @@ int model_export_departments_csv(struct model *m, struct pw_buf *out)
             rc = csv_cell(out, cJSON_IsString(v) ? v->valuestring : "", !department_cols[k + 1]);
         }
         cJSON_Delete(d);
+    }
+    if (!rc && s != SQLITE_DONE)
+        rc = PW_EDB;
+    sqlite3_finalize(st);
+out:
+    pthread_mutex_unlock(&m->mu);
+    if (rc) {
+        out->len = start;
+        if (out->data)
+            out->data[start] = '\0';
+    }
+    return rc;
+}
+
+int model_export_gathering_places_csv(struct model *m, struct pw_buf *out)
+{
+    size_t start = out->len;
+    sqlite3_stmt *st;
+    pthread_mutex_lock(&m->mu);
+    int s = SQLITE_DONE,
+        rc = model_db_prepare(m, "SELECT doc FROM gathering_place ORDER BY rid", &st);
+    if (rc)
+        goto out;
+    rc = pw_buf_puts(out, "id,name,kind,class,lon,lat,people,phone\r\n");
+    while (!rc && (s = sqlite3_step(st)) == SQLITE_ROW) {
+        cJSON *g = cJSON_Parse((const char *)sqlite3_column_text(st, 0));
+        if (!g) {
+            rc = PW_ECORRUPT;
+            break;
+        }
+        const cJSON *loc = cJSON_GetObjectItemCaseSensitive(g, "location");
+        const cJSON *cls = cJSON_GetObjectItemCaseSensitive(g, "class");
+        const cJSON *ppl = cJSON_GetObjectItemCaseSensitive(g, "people");
+        char num[4][32] = {"", "", "", ""};
+        if (cJSON_IsNumber(cls))
+            snprintf(num[0], sizeof num[0], "%d", cls->valueint);
+        if (cJSON_GetArraySize(loc) == 2) {
+            snprintf(num[1], sizeof num[1], "%.15g", cJSON_GetArrayItem(loc, 0)->valuedouble);
+            snprintf(num[2], sizeof num[2], "%.15g", cJSON_GetArrayItem(loc, 1)->valuedouble);
+        }
+        if (cJSON_IsNumber(ppl))
+            snprintf(num[3], sizeof num[3], "%.0f", ppl->valuedouble);
+        const char *cells[8];
+        for (int k = 0; k < 8; k++) {
+            const cJSON *v = cJSON_GetObjectItemCaseSensitive(g, gathering_cols[k]);
+            cells[k] = cJSON_IsString(v) ? v->valuestring : "";
+        }
+        cells[3] = num[0];
+        cells[4] = num[1];
+        cells[5] = num[2];
+        cells[6] = num[3];
+        for (int k = 0; !rc && k < 8; k++)
+            rc = csv_cell(out, cells[k], k == 7);
+        cJSON_Delete(g);
     }
     if (!rc && s != SQLITE_DONE)
         rc = PW_EDB;

@@ -195,6 +195,12 @@ static const char *const migrations[] = {
     "  last_used_ms FROM token;"
     "DROP TABLE token;"
     "ALTER TABLE token_v2 RENAME TO token;",
+    /* 5: gathering places (docs/park-model.md, gathering_places[]): offices, canteens, control
+     * rooms, gates, parking, villages and schools near the park with their GB 36894 class */
+    "CREATE TABLE gathering_place ("
+    "  rid INTEGER PRIMARY KEY, id TEXT NOT NULL UNIQUE, name TEXT NOT NULL, kind TEXT NOT NULL,"
+    "  class INTEGER, doc TEXT NOT NULL"
+    ");",
 };
 
 /* ---- small shared helpers ---- */
@@ -889,6 +895,12 @@ int model_json_geofences(struct model *m, struct pw_buf *out)
     return query_json(m, "SELECT doc FROM geofence ORDER BY rid", NULL, 0, false, true, out);
 }
 
+int model_json_gathering_places(struct model *m, struct pw_buf *out)
+{
+    return query_json(m, "SELECT doc FROM gathering_place ORDER BY rid", NULL, 0, false, true,
+                      out);
+}
+
 int model_json_chemicals(struct model *m, struct pw_buf *out)
 {
     return query_json(m, "SELECT doc FROM chemical ORDER BY rid", NULL, 0, false, true, out);
@@ -1008,6 +1020,15 @@ int model_export_json(struct model *m, struct pw_buf *out)
     sqlite3_finalize(any);
     if (has_dept && (rc = export_section(m, out, "departments",
                                          "SELECT doc FROM department ORDER BY rid", NULL)))
+        goto out;
+    /* gathering places only when there are some (as departments) */
+    if ((rc = model_db_prepare(m, "SELECT EXISTS (SELECT 1 FROM gathering_place)", &any)) !=
+        PW_OK)
+        goto out;
+    bool has_gp = sqlite3_step(any) == SQLITE_ROW && sqlite3_column_int(any, 0);
+    sqlite3_finalize(any);
+    if (has_gp && (rc = export_section(m, out, "gathering_places",
+                                       "SELECT doc FROM gathering_place ORDER BY rid", NULL)))
         goto out;
     rc = pw_buf_puts(out, "\n}\n");
 out:

@@ -60,6 +60,7 @@ struct model;
 #define MODEL_CONTACTS_MAX 32
 #define MODEL_SUBSTANCES_MAX 64
 #define MODEL_CHEMICALS_MAX 1000
+#define MODEL_GATHERING_MAX 10000
 #define MODEL_FILE_MAX (64u << 20)      /* a model JSON file or a CSV ledger */
 #define MODEL_SITE_PLAN_MAX (16u << 20) /* the site-plan GeoJSON */
 #define MODEL_CSV_ROWS_MAX 1000000
@@ -79,7 +80,7 @@ void model_close(struct model *m);
 /* The schema version of the open database (== the number of migrations after model_open). */
 int model_schema_version(struct model *m);
 /* The schema version this program migrates meta.db to (the number of its migrations). */
-#define MODEL_SCHEMA_LATEST 4
+#define MODEL_SCHEMA_LATEST 5
 
 /* ---- the model generation ----
  *
@@ -115,8 +116,10 @@ int model_import_json(struct model *m, const char *json, size_t len, unsigned fl
 int model_import_file(struct model *m, const char *path, unsigned flags, char *err,
                       size_t errcap);
 
-enum model_csv_kind { MODEL_CSV_DEVICES, MODEL_CSV_POINTS, MODEL_CSV_DEPARTMENTS };
-/* Parses "devices" | "points" | "departments". Returns PW_OK or PW_EINVAL. */
+enum model_csv_kind {
+    MODEL_CSV_DEVICES, MODEL_CSV_POINTS, MODEL_CSV_DEPARTMENTS, MODEL_CSV_GATHERING_PLACES
+};
+/* Parses "devices" | "points" | "departments" | "gathering_places". Returns PW_OK or PW_EINVAL. */
 int model_csv_kind_parse(const char *s, enum model_csv_kind *out);
 /* Upserts the rows of a CSV ledger (docs/park-model.md, "CSV ledgers") in one transaction. A
  * device row replaces the device record but keeps its points; a point row's device must exist.
@@ -172,6 +175,11 @@ int model_department_exists(struct model *m, const char *id);
  * MODEL_CSV_DEPARTMENTS), appended to out. */
 int model_export_departments_csv(struct model *m, struct pw_buf *out);
 int model_json_geofences(struct model *m, struct pw_buf *out);
+/* The gathering places (gathering_places[], park-wide: everyone sees them, like geofences). */
+int model_json_gathering_places(struct model *m, struct pw_buf *out);
+/* The gathering places as a CSV ledger (header id,name,kind,class,lon,lat,people,phone; the
+ * import format of MODEL_CSV_GATHERING_PLACES), appended to out. */
+int model_export_gathering_places_csv(struct model *m, struct pw_buf *out);
 /* The park's chemical table (chemicals[], park-wide: no scope). */
 int model_json_chemicals(struct model *m, struct pw_buf *out);
 /* The chemical whose id, name (case-insensitive), name_zh, formula (case-insensitive) or CAS
