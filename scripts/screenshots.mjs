@@ -240,6 +240,20 @@ await p.locator('#devices-page').waitFor();
 await sleep(1500);
 await shot('devices.png');
 
+// 应急演练: an H2S release in E05's unit with the wind of the park station
+await p.goto(d.base + '/#/drill');
+await p.locator('#drill-form').waitFor();
+await sleep(1000);
+await p.fill('#drill-lon', '118.1599');
+await p.fill('#drill-lat', '36.1786');
+await p.fill('#drill-rate', '0.5');
+await p.fill('#drill-duration', '30');
+if (!(await p.inputValue('#drill-speed'))) { await p.fill('#drill-speed', '3'); await p.fill('#drill-from', '250'); }
+await p.click('#drill-run');
+await p.locator('#drill-zones tr[data-level]').first().waitFor();
+await sleep(1500);
+await shot('drill.png');
+
 await browser.close();
 if (KEEP) {
   console.log(`daemon running at ${d.base} (admin / ${ADMIN_PASSWORD}); Ctrl-C stops it`);

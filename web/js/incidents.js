@@ -268,6 +268,7 @@ export const DrillView = {
 
 // ---- incidents ----
 
+const impactCount = (i) => (Array.isArray(i.impacts) ? i.impacts.length : Number(i.impacts) || 0);
 const worstZone = (inc) => (inc.zones || []).find((z) => z.polygon)?.level || '—';
 
 export default {
@@ -292,17 +293,15 @@ export default {
     async function close() {
       err.value = '';
       try {
-        const b = closeText.value.trim() ? { text: closeText.value.trim() } : {};
+        const b = closeText.value.trim() ? { reason: closeText.value.trim() } : {};
         detail.value = await api(`/api/v1/incidents/${encodeURIComponent(detail.value.id)}/close`, { method: 'POST', json: b });
         closeText.value = '';
         toast(t('inc.closed'));
         load();
       } catch (x) { err.value = x.message; }
     }
-    // an event carries the incident (or a summary with its id): take a full one at once, reload otherwise
-    const onEvent = (ev) => {
-      const inc = ev && ev.incident ? ev.incident : ev;
-      if (inc && inc.id && inc.id === props.id && Array.isArray(inc.zones)) detail.value = inc;
+    // an event is a summary ({"event", "id", …} without polygons or the impact list): reload
+    const onEvent = () => {
       clearTimeout(debounce);
       debounce = setTimeout(load, 300);
     };
@@ -330,10 +329,11 @@ export default {
         h('h3', [h('span', { class: ['st', d.state === 'open' ? 'st-active' : 'st-cleared'] }, t(`inc.state.${d.state}`)), ' ', `${d.id} · ${d.chemical}`]),
         kv([[t('inc.opened'), fmtTime(d.opened_at, true)], [t('inc.updated'), h('span', { id: 'inc-updated' }, fmtTime(d.updated_at, true))],
           d.closed_at ? [t('inc.closedAt'), fmtTime(d.closed_at, true)] : null,
-          [t('inc.source'), h('span', { id: 'inc-source' }, s.lon != null ? `${fmtNum(s.lon, 7)}, ${fmtNum(s.lat, 6)}${s.candidate ? ` · ${s.candidate === 'grid' ? t('inc.grid') : s.candidate}` : ''}` : '—')],
+          [t('inc.source'), h('span', { id: 'inc-source' }, s.lon != null ? `${fmtNum(s.lon, 7)}, ${fmtNum(s.lat, 6)}${s.candidate ? ` · ${s.candidate === 'grid' ? t('inc.grid') : s.candidate}` : ''}${s.radius_m != null ? ` · ±${Math.round(s.radius_m)} m` : ''}` : (d.note || t('inc.notEstimated')))],
           [t('inc.rate'), s.rate_kg_s != null ? `${fmtNum(s.rate_kg_s)} kg/s${Array.isArray(s.rate_range) ? ` (${fmtNum(s.rate_range[0])}–${fmtNum(s.rate_range[1])})` : ''}` : '—'],
           [t('inc.wind'), h('span', { id: 'inc-wind' }, w.from_deg != null ? `${t('inc.from')} ${Math.round(w.from_deg)}° · ${fmtNum(w.speed_ms)} m/s · ${w.stability || '—'}${w.station ? ' · ' + w.station : ''}` : '—')],
-          d.alarm_id != null ? [t('alarm'), h('a', { href: `#/alarms?id=${d.alarm_id}` }, `#${d.alarm_id}`)] : null].filter(Boolean)),
+          d.alarm_id != null ? [t('alarm'), h('a', { href: `#/alarms?id=${d.alarm_id}` }, `#${d.alarm_id}`)] : null,
+          d.closed_by ? [t('inc.closedBy'), `${d.closed_by}${d.close_reason ? ' · ' + d.close_reason : ''}`] : null].filter(Boolean)),
         can.park() && d.state === 'open' ? h('div', { class: 'btnrow', id: 'inc-actions' }, [
           h('input', { id: 'inc-text', value: closeText.value, placeholder: t('inc.closePh'), onInput: (e) => { closeText.value = e.target.value; } }),
           button(t('inc.close'), close, { id: 'inc-btn-close', class: 'warn' })]) : null,
@@ -347,7 +347,7 @@ export default {
           h('tbody', (d.detectors || []).map((x) => h('tr', { 'data-point': x.point, 'data-role': x.role }, [
             h('td', h('a', { href: `#/point/${encodeURIComponent(x.point)}` }, model.pt.get(x.point)?.name ? `${x.point} · ${model.pt.get(x.point).name}` : x.point)),
             h('td', h('span', { class: `role role-${x.role}` }, t(`inc.role.${x.role}`))), h('td', fmtNum(x.ppm)),
-            h('td', x.level ? t(`level.${x.level}`) : '—')]))),
+            h('td', x.level ? t(`inc.gasLevel.${x.level}`) : '—')]))),
         ]),
         h('h4', t('inc.timeline')),
         h('ol', { class: 'history', id: 'inc-timeline' }, (d.timeline || []).slice().reverse().map((x) => h('li', [h('span', { class: 'muted' }, fmtTime(x.at, true)), ' ', x.text]))),
@@ -368,13 +368,13 @@ export default {
             panel(`${t('nav.incidents')} (${list.value.length})`, h('div', { class: 'wo-list', id: 'inc-list' }, list.value.length ? list.value.map((i) => h('a', {
               class: ['wo-row', 'inc-row', i.id === props.id ? 'sel' : '', i.state === 'open' ? 'wo-red' : ''], href: `#/incidents/${encodeURIComponent(i.id)}`, 'data-id': i.id, 'data-state': i.state,
             }, [h('span', i.id), h('span', i.chemical), h('span', t(`inc.state.${i.state}`)), h('span', fmtTime(i.opened_at, true)),
-              h('span', { class: 'ell' }, `${t('inc.worst')} ${worstZone(i)}`), h('span', `${(i.impacts || []).length} ${t('inc.impactUnit')}`)])) : h('div', { class: 'muted pad' }, t('inc.none')))),
+              h('span', { class: 'ell' }, `${t('inc.worst')} ${worstZone(i)}`), h('span', `${impactCount(i)} ${t('inc.impactUnit')}`)])) : h('div', { class: 'muted pad' }, t('inc.none')))),
             panel(t('parkMap'), [
               h('div', { class: 'map-wrap', id: 'inc-map', 'data-zones': d ? String((d.zones || []).filter((z) => z.polygon).length) : '0', 'data-source': d?.source ? '1' : '0' },
                 pickMap(mapOpt.value, null, 'inc-chart')),
               h('div', { class: 'map-legend' }, [
                 ...(d?.zones || []).map((z, i) => h('span', [h('i', { style: { background: levelColour(i) } }), `${z.level} ${z.ppm} ppm`])),
-                ...['alarming', 'reading', 'silent', 'saturated'].map((r) => h('span', [h('i', { class: `role-sw role-${r}` }), t(`inc.role.${r}`)]))]),
+                ...['alarming', 'reading', 'silent', 'saturated', 'stale'].map((r) => h('span', [h('i', { class: `role-sw role-${r}` }), t(`inc.role.${r}`)]))]),
             ], null, 'grow'),
           ]),
           panel(t('inc.detail'), detailView(), null, 'inc-right'),

@@ -200,7 +200,7 @@ export function pointLayer(lonlat, label, name = 'pick') {
     tooltip: { formatter: () => html`${label}` } };
 }
 
-const ROLE_COLOR = { alarming: '#ff3b3b', reading: '#ffb020', silent: '#2fd08a', saturated: '#d36cff' };
+const ROLE_COLOR = { alarming: '#ff3b3b', reading: '#ffb020', silent: '#2fd08a', saturated: '#d36cff', stale: '#51657d' };
 // An incident's detectors [{point, lon, lat, ppm, level, role}] coloured by role.
 export function detectorsLayer(detectors, name = 'detectors') {
   const ds = (detectors || []).filter((x) => x.lon != null && x.lat != null);

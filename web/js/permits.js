@@ -13,32 +13,50 @@ import { mapOption, permitsLayer, permitCentre, pointLayer } from './map.js';
 export const TYPES = ['hot_work', 'confined_space', 'blind_plate', 'height', 'lifting', 'temp_power', 'earthwork', 'road_closure'];
 export const STATES = ['filed', 'in_progress', 'paused', 'completed', 'closed', 'cancelled'];
 const SEV = { none: 0, info: 1, amber: 2, red: 3 };
+// open (the server's `active=1`): filed, in progress or paused — what the maps draw
 const ACTIVE = new Set(['filed', 'in_progress', 'paused']);
+const OPEN = ACTIVE;
 
-// Which actions each state offers — the server decides; this only chooses the buttons. The
-// enterprise acts on its own permits, the park's roles (admin, supervisor) on any; viewers and
-// departments see no buttons.
+// Which actions each state offers, and who may take them — the server's table
+// (src/permit/permit_rules.c) decides; this only chooses the buttons. The enterprise acts on its
+// own permits (but cannot cancel one that has started: the park can), the park's roles (admin,
+// supervisor) on any; viewers and departments see no buttons.
 const BY_STATE = {
   filed: ['start', 'cancel'],
   in_progress: ['pause', 'complete', 'cancel'],
-  paused: ['resume', 'cancel'],
+  paused: ['resume', 'complete', 'cancel'],
   completed: ['close'],
   closed: [],
   cancelled: [],
 };
+const PARK_ONLY = { in_progress: ['cancel'], paused: ['cancel'] };
+const isPark = () => state.me && (state.me.role === 'admin' || state.me.role === 'supervisor');
 export function mayAct(p) {
   const me = state.me;
   if (!me) return false;
-  if (me.role === 'admin' || me.role === 'supervisor') return true;
+  if (isPark()) return true;
   return me.role === 'enterprise' && p.enterprise === me.enterprise;
+}
+function actions(p) {
+  if (!mayAct(p)) return [];
+  return (BY_STATE[p.state] || []).filter((a) => isPark() || !(PARK_ONLY[p.state] || []).includes(a));
 }
 const mayFile = () => state.me && (state.me.role === 'admin' || state.me.role === 'supervisor' || (state.me.role === 'enterprise' && state.me.enterprise));
 
+// a nearby detector's state from /nearby: normal, amber (>= 10 %LEL), alarm1 (its 一级 setpoint)
+const NEAR_CLASS = { alarm1: 'lv-red', amber: 'lv-orange', normal: 'lv-none' };
+const nearLevel = (l) => (l ? h('span', { class: ['lv', NEAR_CLASS[l] || 'lv-none'], 'data-level': l }, t(`pt.near.${l}`) !== `pt.near.${l}` ? t(`pt.near.${l}`) : l) : '—');
 export const typeText = (p) => `${t(`pt.type.${p.type}`)}${p.grade ? ` · ${t(`pt.grade.${p.grade}`)}` : ''}`;
 export const isSpecial = (p) => p.type === 'hot_work' && p.grade === 'special';
 export const sevBadge = (s, id) => h('span', { class: ['sev', `sev-${s || 'none'}`], 'data-sev': s || 'none', id }, t(`pt.worst.${s || 'none'}`));
 const stateText = (s) => t(`pt.state.${s}`);
 const ruleText = (r) => (t(`pt.rule.${r}`) !== `pt.rule.${r}` ? t(`pt.rule.${r}`) : r);
+
+// The park's civil date (its utc_offset_minutes, Beijing by default): the spot-check draw and the
+// statistics count by it.
+const parkOffsetMs = () => (model.park.utc_offset_minutes ?? 480) * 60000;
+const parkDate = (ms) => new Date(ms + parkOffsetMs()).toISOString().slice(0, 10);
+const parkMidnightIso = (date, days = 0) => new Date(Date.parse(`${date}T00:00:00Z`) - parkOffsetMs() + days * 86400000).toISOString();
 
 // datetime-local value (local time) ↔ ISO
 const toLocalInput = (ms) => { const d = new Date(ms - new Date(ms).getTimezoneOffset() * 60000); return d.toISOString().slice(0, 16); };
@@ -151,7 +169,7 @@ export default {
     onMounted(() => {
       load();
       sse.permitListeners.add(onEvent);
-      timer = setInterval(() => { if (detail.value && ACTIVE.has(detail.value.state)) loadNearby(); }, 10000);
+      timer = setInterval(() => { if (detail.value && OPEN.has(detail.value.state)) loadNearby(); }, 10000);
     });
     onBeforeUnmount(() => { clearInterval(timer); clearTimeout(debounce); sse.permitListeners.delete(onEvent); });
 
@@ -174,12 +192,13 @@ export default {
     const detailView = () => {
       const p = detail.value;
       if (!p) return h('div', { class: 'muted pad' }, t('pt.pick'));
-      const acts = mayAct(p) ? BY_STATE[p.state] || [] : [];
+      const acts = actions(p);
       const nb = nearby.value;
       const findings = [...(p.findings || [])].sort((a, b) => SEV[b.severity] - SEV[a.severity]);
       return h('div', { class: 'pt-detail', id: 'pt-detail', 'data-permit': p.id, 'data-state': p.state }, [
         h('h3', [sevBadge(p.worst, 'pt-worst'), ' ', isSpecial(p) ? h('span', { class: 'pt-special' }, t('pt.grade.special')) : null, ' ', `${p.id} · ${typeText(p)}`]),
         kv([[t('pt.stateL'), h('b', { id: 'pt-state' }, stateText(p.state))], [t('enterprise'), entName(p.enterprise)],
+          [t('pt.number'), p.number || '—'],
           [t('area'), p.area ? (model.area.get(p.area)?.name || p.area) : '—'], [t('pt.equipment'), p.equipment || '—'],
           [t('pt.window'), `${fmtTime(p.planned_start, true)} – ${fmtTime(p.planned_end, true)}`],
           [t('pt.filedAt'), fmtTime(p.filed_at, true)], [t('pt.startedAt'), fmtTime(p.started_at, true)],
@@ -203,7 +222,7 @@ export default {
               h('td', h('a', { href: `#/point/${encodeURIComponent(x.point)}` }, model.pt.get(x.point)?.name ? `${x.point} · ${model.pt.get(x.point).name}` : x.point)),
               h('td', x.kind || '—'), h('td', x.distance_m != null ? `${Math.round(x.distance_m)} m` : '—'),
               h('td', x.value != null ? `${fmtNum(x.value)} ${x.unit || ''}` : '—'),
-              h('td', x.level && x.level !== 'none' ? h('span', { class: ['lv', `lv-${x.level}`] }, t(`level.${x.level}`)) : '—')]))),
+              h('td', nearLevel(x.level))]))),
           ]) : h('p', { class: 'muted' }, t('pt.noDetectors')),
         ] : h('p', { class: 'muted' }, '—')),
         h('h4', t('pt.analyses')),
@@ -211,7 +230,7 @@ export default {
           h('thead', h('tr', [h('th', t('time')), h('th', t('pt.samplePoint')), h('th', t('pt.gas')), h('th', t('value')), h('th', t('pt.analyst'))])),
           h('tbody', (p.analyses || []).map((a) => h('tr', [h('td', fmtTime(a.at, true)), h('td', a.point || '—'), h('td', a.gas), h('td', `${fmtNum(a.value)} ${a.unit || ''}`), h('td', a.analyst || '—')]))),
         ]),
-        mayAct(p) && ACTIVE.has(p.state) ? h('div', { class: 'btnrow', id: 'pt-analysis-form' }, [
+        mayAct(p) && OPEN.has(p.state) ? h('div', { class: 'btnrow', id: 'pt-analysis-form' }, [
           ...['point', 'gas', 'value', 'unit', 'analyst'].map((k) => h('input', { 'data-f': k, value: ana[k], placeholder: t(`pt.ana.${k}`), onInput: (e) => { ana[k] = e.target.value; } })),
           button(t('pt.addAnalysis'), addAnalysis, { id: 'pt-btn-analysis' })]) : null,
         h('h4', t('pt.pauses')),
@@ -260,7 +279,7 @@ const FileForm = {
     const ent = state.me?.enterprise || '';
     const now = Date.now();
     const f = reactive({ type: 'hot_work', grade: 'second', enterprise: ent || (model.enterprises[0]?.id || ''), area: '', lon: '', lat: '', outdoor: true, equipment: '',
-      start: toLocalInput(now + 10 * 60000), end: toLocalInput(now + 4 * 3600000), leader: '', workers: '', guardian: '', video: '' });
+      start: toLocalInput(now + 10 * 60000), end: toLocalInput(now + 4 * 3600000), leader: '', workers: '', guardian: '', video: '', number: '' });
     const err = ref('');
     const busy = ref(false);
     // the area's first vertex… the centroid of its polygon as the default location
@@ -282,6 +301,7 @@ const FileForm = {
         planned_start: fromLocalInput(f.start), planned_end: fromLocalInput(f.end), leader: f.leader.trim(),
         workers: f.workers.split(/[,，、\s]+/).map((s) => s.trim()).filter(Boolean), guardian: f.guardian.trim(), video: f.video.trim() || null,
       };
+      if (f.number.trim()) b.number = f.number.trim();
       busy.value = true;
       try {
         const p = await api('/api/v1/permits', { method: 'POST', json: b });
@@ -304,7 +324,7 @@ const FileForm = {
           h('div', { class: 'form-row' }, [inp('lon', t('drill.lon')), inp('lat', t('drill.lat'))]),
           h('p', { class: 'muted small' }, t('pt.clickMap')),
           h('label', { class: 'inl' }, [h('input', { type: 'checkbox', id: 'pt-f-outdoor', checked: f.outdoor, onChange: (e) => { f.outdoor = e.target.checked; } }), t('pt.outdoor')]),
-          inp('equipment', t('pt.equipment')),
+          h('div', { class: 'form-row' }, [inp('number', t('pt.number')), inp('equipment', t('pt.equipment'))]),
           h('div', { class: 'form-row' }, [inp('start', t('pt.plannedStart'), { type: 'datetime-local' }), inp('end', t('pt.plannedEnd'), { type: 'datetime-local' })]),
           h('div', { class: 'form-row' }, [inp('leader', t('pt.leader')), inp('guardian', t('pt.guardian'))]),
           inp('workers', t('pt.workersPh')), inp('video', t('pt.video'), { placeholder: 'rtsp://…' }),
@@ -328,32 +348,40 @@ const FileForm = {
 
 // ---- CSV import ----
 
+const CSV_HEADER = 'type,grade,enterprise,area,lon,lat,polygon,outdoor,equipment,planned_start,planned_end,leader,workers,guardian,video,number';
+
 const ImportForm = {
   props: { onDone: Function },
   setup(props) {
     const text = ref('');
     const err = ref('');
     const out = ref('');
+    const rejected = ref([]);
     async function pick(e) {
       const file = e.target.files?.[0];
       if (file) text.value = await file.text();
     }
     async function send() {
-      err.value = ''; out.value = '';
+      err.value = ''; out.value = ''; rejected.value = [];
       if (!text.value.trim()) { err.value = t('pt.needCsv'); return; }
       try {
-        const r = await api('/api/v1/permits/import', { method: 'POST', body: text.value, headers: { 'Content-Type': 'text/csv' } });
-        const n = Array.isArray(r) ? r.length : r?.imported ?? r?.permits?.length ?? '';
-        out.value = `${t('pt.imported')} ${n}`;
-        toast(out.value);
+        // 201 all filed, 200 some; 400 none (its body still lists the errors by line)
+        const res = await fetch('/api/v1/permits/import', { method: 'POST', body: text.value, credentials: 'same-origin',
+          headers: { 'Content-Type': 'text/csv', 'X-Requested-With': 'parkwatch' } });
+        const r = await res.json().catch(() => null);
+        if (!r || !Array.isArray(r.results)) { err.value = (r && r.error) || String(res.status); return; }
+        out.value = t('pt.importDone').replace('{f}', r.filed).replace('{r}', r.rejected);
+        rejected.value = r.results.filter((x) => x.error);
+        if (r.filed) toast(out.value);
       } catch (x) { err.value = x.message; }
     }
     return () => panel(t('pt.importTitle'), h('div', { class: 'form', id: 'pt-import' }, [
-      h('p', { class: 'muted small' }, t('pt.importHint')),
+      h('p', { class: 'muted small' }, t('pt.importHint')), h('code', CSV_HEADER),
       h('input', { type: 'file', accept: '.csv,text/csv', id: 'pt-import-file', onChange: pick }),
-      h('textarea', { rows: 10, id: 'pt-import-text', value: text.value, onInput: (e) => { text.value = e.target.value; }, placeholder: 'type,grade,enterprise,…' }),
+      h('textarea', { rows: 10, id: 'pt-import-text', value: text.value, onInput: (e) => { text.value = e.target.value; }, placeholder: CSV_HEADER }),
       h('div', { class: 'btnrow' }, [button(t('import'), send, { id: 'pt-import-send' }), out.value ? button(t('pt.toList'), () => props.onDone?.(), { class: 'link' }) : null]),
       h('p', { class: 'muted', id: 'pt-import-result' }, out.value),
+      rejected.value.length ? h('ul', { class: 'plain', id: 'pt-import-rejected' }, rejected.value.map((x) => h('li', { class: 'error', 'data-line': x.line }, x.error))) : null,
       h('p', { class: 'error', role: 'alert', id: 'pt-import-error' }, err.value),
     ]));
   },
@@ -363,14 +391,12 @@ const ImportForm = {
 
 const StatsView = {
   setup() {
-    const today = new Date();
-    const iso = (d) => new Date(d.getTime() - d.getTimezoneOffset() * 60000).toISOString().slice(0, 10);
-    const f = reactive({ from: iso(new Date(today.getTime() - 29 * 86400000)), to: iso(today) });
+    const f = reactive({ from: parkDate(Date.now() - 29 * 86400000), to: parkDate(Date.now()) });
     const s = shallowRef(null);
     const err = ref('');
     async function load() {
       err.value = '';
-      const from = new Date(`${f.from}T00:00:00`).toISOString(), to = new Date(new Date(`${f.to}T00:00:00`).getTime() + 86400000).toISOString();
+      const from = parkMidnightIso(f.from), to = parkMidnightIso(f.to, 1);
       try { s.value = await api(`/api/v1/permits/stats?from=${encodeURIComponent(from)}&to=${encodeURIComponent(to)}`); } catch (x) { err.value = x.message; }
     }
     onMounted(load);
@@ -400,8 +426,7 @@ const StatsView = {
 
 const SpotView = {
   setup() {
-    const d = new Date();
-    const date = ref(new Date(d.getTime() - d.getTimezoneOffset() * 60000).toISOString().slice(0, 10));
+    const date = ref(parkDate(Date.now()));
     const list = ref([]);
     const err = ref('');
     const forms = reactive({});
