@@ -258,7 +258,8 @@ zh.drill = {
   method: { given: '指定', gbt3840: 'GB/T 3840 判定', sigma_theta: '风向标准差判定', assumed: '保守假定', undefined: '—' },
   flag: { low_wind: '风速低于 1 m/s：高斯模型不可靠，气团会积聚', near_field: '区域在 100 m 以内结束：近场结果不可靠', beyond_10km: '区域超过 10 km，已截断',
     over_1h: '泄漏超过 1 小时：按稳态处理，气象条件会变化', stable_night: '稳定层结（E/F）：烟羽狭长，对风向敏感', dense_gas: '重气：近源处扩散被低估（仅提示）',
-    stability_assumed: '未知云量与风向标准差：采用保守稳定度', decimated: '多边形顶点过多，已抽稀', grid_clipped: '烟团区域触及计算网格边缘' },
+    stability_assumed: '未知云量与风向标准差：采用保守稳定度', decimated: '多边形顶点过多，已抽稀', grid_clipped: '烟团区域触及计算网格边缘',
+    not_estimated: '尚未估算泄漏源：需有探测器读数超过噪声水平并有实测风', not_zoned: '泄漏源已估算，威胁区域尚未计算' },
 };
 en.drill = {
   title: 'Drill (what-if release)', hint: 'The same calculation as for incidents: Gaussian plume, as ALOHA does it', input: 'Release', chemical: 'Chemical', lon: 'Longitude', lat: 'Latitude',
@@ -270,7 +271,8 @@ en.drill = {
   method: { given: 'given', gbt3840: 'GB/T 3840', sigma_theta: 'from σθ', assumed: 'assumed (conservative)', undefined: '—' },
   flag: { low_wind: 'Wind below 1 m/s: the Gaussian model is unreliable, calm air pools', near_field: 'Zone ends within 100 m: near-field results are unreliable', beyond_10km: 'Zone reaches 10 km and is cut there',
     over_1h: 'Release over an hour: treated as steady; conditions will change', stable_night: 'Stable air (E/F): long narrow plume, sensitive to the wind direction', dense_gas: 'Dense gas: under-predicted near the source (flag only)',
-    stability_assumed: 'Neither cloud nor σθ known: the conservative class was assumed', decimated: 'Polygon thinned (too many vertices)', grid_clipped: 'Puff-train zone touches its grid edge' },
+    stability_assumed: 'Neither cloud nor σθ known: the conservative class was assumed', decimated: 'Polygon thinned (too many vertices)', grid_clipped: 'Puff-train zone touches its grid edge',
+    not_estimated: 'Source not estimated yet: needs a detector above its noise level and a measured wind', not_zoned: 'Source estimated, zones not drawn yet' },
 };
 zh.pt = {
   type: { hot_work: '动火作业', confined_space: '受限空间作业', blind_plate: '盲板抽堵作业', height: '高处作业', lifting: '吊装作业', temp_power: '临时用电作业', earthwork: '动土作业', road_closure: '断路作业' },

@@ -83,8 +83,9 @@ function phones(i) {
   for (const c of i.contacts || []) {
     if (c.phone) out.push(h('span', { class: 'contact' }, [`${c.name}${c.role ? '（' + c.role + '）' : ''} `, h('a', { href: `tel:${c.phone}`, class: 'phone' }, c.phone)]));
   }
-  if (!out.length && i.kind === 'enterprise') {
-    for (const c of model.ent.get(i.id)?.contacts || []) {
+  const eid = i.kind === 'enterprise' ? i.id : i.enterprise; // an area: its enterprise's contacts
+  if (!out.length && eid) {
+    for (const c of model.ent.get(eid)?.contacts || []) {
       if (c.phone) out.push(h('span', { class: 'contact' }, [`${c.name} `, h('a', { href: `tel:${c.phone}`, class: 'phone' }, c.phone)]));
     }
   }

@@ -128,7 +128,7 @@ export function focus(lonlat, radius_m) {
   if (!Number.isFinite(x0)) return {};
   const k = 111320;
   const span = Math.max((x1 - x0) * k * Math.cos((lonlat[1] * Math.PI) / 180), (y1 - y0) * k);
-  const zoom = Math.min(8, Math.max(1, span / (2.4 * radius_m)));
+  const zoom = Math.min(5, Math.max(1, span / (2.4 * radius_m)));
   return zoom > 1.05 ? { center: lonlat, zoom } : {};
 }
 
