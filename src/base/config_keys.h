@@ -201,6 +201,9 @@
       "special-grade one is).")                                                                    \
     X(permits, spot_other_pct, INT, "10", "0", "100", 1,                                           \
       "Daily spot check: percentage of the other permits drawn.")                                  \
+    X(permits, expire_after, DUR, "24h", "1m", "30d", 1,                                           \
+      "A filed permit never started is cancelled by the system this long after its planned "       \
+      "end (it would otherwise stay open for ever).")                                              \
     X(vehicles, max_stop_outside_lot, DUR, "10m", "1s", "1d", 1,                                   \
       "A hazmat vehicle stopped (below 3 km/h) in the park outside the hazmat parking lot for "    \
       "longer than this raises an alarm.")                                                         \

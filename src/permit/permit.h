@@ -209,6 +209,7 @@ struct permit_rules {
     int night_from_h, night_to_h;      /* 20, 6 (Beijing): nights raise the hot-work grade */
     bool weekend_raises;               /* rest days raise the hot-work grade */
     int spot_first_pct, spot_other_pct; /* 30, 10: the daily spot-check draw */
+    int64_t expire_after_ms;           /* 24 h: a filed permit past its end is cancelled */
 };
 void permit_rules_init(struct permit_rules *r);
 struct pw_config;
@@ -347,10 +348,11 @@ int permit_get_json(struct permit_store *s, const struct permit_scope *sc, const
 /* Copies a permit and its standing findings (fs may be NULL). PW_OK or PW_ENOTFOUND. */
 int permit_get(struct permit_store *s, const struct permit_scope *sc, const char *id,
                struct permit *out, struct permit_findings *fs);
-/* Copies every open permit (*out malloc'ed, free()) with its standing findings (*fs malloc'ed
- * alike) and the generation they are of. */
+/* Copies every open permit into *out with its standing findings into *fs and the generation
+ * they are of. *out and *fs hold *cap entries (both NULL and 0 at first) and are grown with
+ * realloc when too small, so a caller reusing them pays no allocation (free() both). */
 int permit_open_snapshot(struct permit_store *s, struct permit **out,
-                         struct permit_findings **fs, size_t *n, uint64_t *gen);
+                         struct permit_findings **fs, size_t *cap, size_t *n, uint64_t *gen);
 /* {"by_type","by_grade","by_enterprise","by_hour":[24],"by_weekday":[7],"findings_by_rule"}
  * over permits whose planned start is in [from, to). */
 int permit_stats_json(struct permit_store *s, const struct permit_scope *sc, int64_t from,
@@ -371,6 +373,10 @@ bool permit_spot_drawn(const struct permit_rules *r, const struct permit *p, int
  * beyond it dropped and logged). */
 void permit_post_findings(struct permit_store *s, const char *id, int64_t rev,
                           const struct permit_findings *fs, int64_t now);
+/* Cancels (as the system) every filed permit whose planned end is more than
+ * rules.expire_after before now; the engine thread calls it every minute. *n (may be NULL) gets
+ * how many. PW_OK or the storage error. */
+int permit_expire(struct permit_store *s, int64_t now, int *n);
 /* Waits until the engine thread handled everything posted before (tests, bench). */
 void permit_store_drain(struct permit_store *s);
 

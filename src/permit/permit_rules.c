@@ -240,6 +240,7 @@ void permit_rules_init(struct permit_rules *r)
     r->weekend_raises = true;
     r->spot_first_pct = 30;
     r->spot_other_pct = 10;
+    r->expire_after_ms = 24 * HOUR_MS;
 }
 
 static int num_key(const char *v, const char *key, double lo, double hi, double *out, char *err,
@@ -281,6 +282,7 @@ int permit_rules_from_config(const struct pw_config *c, struct permit_rules *r, 
     r->weekend_raises = c->permits_weekend_raises;
     r->spot_first_pct = (int)c->permits_spot_first_pct;
     r->spot_other_pct = (int)c->permits_spot_other_pct;
+    r->expire_after_ms = c->permits_expire_after;
     snprintf(r->toxic_limits, sizeof r->toxic_limits, "%s", c->permits_toxic_limits);
     int rc = num_key(c->permits_wind_hot_work, "wind_hot_work", 0, 100, &r->wind_hot_work_ms, err,
                      cap);

@@ -37,6 +37,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #define DAY_MS INT64_C(86400000)
 #define BEIJING_MS INT64_C(28800000)
@@ -760,7 +761,8 @@ int permit_act(struct permit_store *s, const struct permit_scope *sc, enum permi
                 struct entry tmp = {f->p, fs};
                 struct permit np = f->p;
                 np.state = to;
-                np.ended_at = now;
+                if (!np.ended_at)
+                    np.ended_at = now;
                 rc = db_exec(s->dbh, "BEGIN IMMEDIATE");
                 np.rev = tmp.p.rev + 1;
                 if (!rc)
@@ -868,12 +870,16 @@ int permit_add_analysis(struct permit_store *s, const struct permit_scope *sc, c
 }
 
 int permit_open_snapshot(struct permit_store *s, struct permit **out,
-                         struct permit_findings **fs, size_t *n, uint64_t *gen)
+                         struct permit_findings **fs, size_t *cap, size_t *n, uint64_t *gen)
 {
     pthread_mutex_lock(&s->mu);
     size_t k = s->nopen;
-    *out = pw_xmalloc((k ? k : 1) * sizeof **out);
-    *fs = pw_xmalloc((k ? k : 1) * sizeof **fs);
+    if (!*out || !*fs || *cap < k || !k) {
+        size_t c = k > *cap ? k + k / 4 + 16 : (*cap ? *cap : 16);
+        *out = pw_xrealloc(*out, c * sizeof **out);
+        *fs = pw_xrealloc(*fs, c * sizeof **fs);
+        *cap = c;
+    }
     for (size_t i = 0; i < k; i++) {
         (*out)[i] = s->open[i]->p;
         (*fs)[i] = s->open[i]->fs;
@@ -1225,13 +1231,55 @@ static void handle(struct permit_store *s, const struct qitem *q)
     free(f);
 }
 
+int permit_expire(struct permit_store *s, int64_t now, int *n)
+{
+    char ids[64][PERMIT_ID_MAX + 1];
+    int k = 0, done = 0, rc = PW_OK;
+    pthread_mutex_lock(&s->mu);
+    for (size_t i = 0; i < s->nopen && k < 64; i++)
+        if (s->open[i]->p.state == PERMIT_FILED &&
+            s->open[i]->p.planned_end + s->rules.expire_after_ms < now)
+            snprintf(ids[k++], sizeof ids[0], "%s", s->open[i]->p.id);
+    pthread_mutex_unlock(&s->mu);
+    for (int i = 0; i < k && rc == PW_OK; i++) {
+        char err[200];
+        rc = permit_act(s, NULL, PERMIT_ROLE_SYSTEM, "system", ids[i], PERMIT_CANCEL, now, err,
+                        sizeof err);
+        if (rc == PW_OK) {
+            done++;
+            PW_LOG_INFO("permit", "filed permit never started: cancelled", "permit=%s", ids[i]);
+        } else if (rc == PW_ECONFLICT || rc == PW_ENOTFOUND) {
+            rc = PW_OK; /* changed meanwhile */
+        }
+    }
+    if (n)
+        *n = done;
+    return rc;
+}
+
 static void *engine_main(void *arg)
 {
     struct permit_store *s = arg;
+    int64_t next_expire = pw_now_ms() + 5000;
     pthread_mutex_lock(&s->qmu);
     for (;;) {
-        while (!s->qhead && !s->stop)
-            pthread_cond_wait(&s->qcond, &s->qmu);
+        while (!s->qhead && !s->stop) {
+            int64_t now = pw_now_ms();
+            if (now >= next_expire) {
+                pthread_mutex_unlock(&s->qmu);
+                permit_expire(s, now, NULL);
+                next_expire = now + 60000;
+                pthread_mutex_lock(&s->qmu);
+                continue;
+            }
+            struct timespec ts;
+            clock_gettime(CLOCK_REALTIME, &ts);
+            int64_t wait = next_expire - now;
+            int64_t ns = ts.tv_nsec + (wait % 1000) * 1000000;
+            ts.tv_sec += wait / 1000 + ns / 1000000000;
+            ts.tv_nsec = ns % 1000000000;
+            pthread_cond_timedwait(&s->qcond, &s->qmu, &ts);
+        }
         if (!s->qhead && s->stop)
             break;
         struct qitem *q = s->qhead;

@@ -221,6 +221,7 @@ struct sim {
     char errs[20][200];
     int nerrs;
     uint64_t nerr_total;
+    struct sim_permits *permits; /* sim_permits.c; NULL until its first tick */
 };
 
 /* sim_park.c */
@@ -253,6 +254,9 @@ void sim_jt808_input(struct sim *s, struct sim_dev *d);
 int sim_modbus_start(struct sim *s);
 void sim_modbus_stop(struct sim *s);
 void sim_modbus_update(struct sim *s);
+/* sim_permits.c: the scenario's permit jobs played over the API (sim time) */
+void sim_permits_tick(struct sim *s);
+void sim_permits_free(struct sim *s);
 /* sim_mqtt.c */
 int sim_mqtt_start(struct sim *s);
 void sim_mqtt_stop(struct sim *s);

@@ -331,6 +331,8 @@ int sim_run(const struct sim_opts *o)
         if (!reported && s->now >= end)
             s->now = end - 1; /* the report covers sim time < end */
         sim_scenario_tick(s);
+        if (o->http)
+            sim_permits_tick(s);
         for (int i = 0; i < s->ndev; i++) {
             struct sim_dev *d = &s->dev[i];
             if (d->st && o->hj212)
@@ -377,6 +379,7 @@ out:
                     "hj212_frames=%llu jt808_frames=%llu mqtt_messages=%llu reply_errors=%llu",
                     (unsigned long long)s->hj_frames, (unsigned long long)s->jt_frames,
                     (unsigned long long)s->mq_sent, (unsigned long long)s->nerr_total);
+    sim_permits_free(s);
     sim_park_free(s);
     free(s);
     return rc;

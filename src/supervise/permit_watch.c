@@ -19,8 +19,6 @@
 
 #define REF_UNKNOWN (-2)
 #define REF_NONE (-1)
-/* about 50 m of latitude: a cheap first test before the distance */
-#define NEAR_DEG 0.0005
 
 struct wpoint {
     struct permit_point pt;
@@ -31,8 +29,8 @@ struct wpoint {
 };
 
 struct wperm {
-    struct permit p;
-    struct permit_findings fs; /* as the store has them (or as posted) */
+    struct permit *p;          /* in the watch's snapshot */
+    struct permit_findings *fs; /* as the store has them (or as posted); in the snapshot */
     uint32_t raised;           /* rules with a raised alarm */
     int near[PERMIT_NEAR_MAX];
     double near_d[PERMIT_NEAR_MAX];
@@ -53,6 +51,15 @@ struct permit_watch {
     bool loaded, restored;
     struct wpoint *pts;
     size_t npts;
+    /* the points' coordinates and kinds, compact, for the reload's search */
+    struct ptgeo {
+        double lon, lat;
+        int kind;
+    } *geo;
+    int *bylat; /* the detectors by latitude */
+    size_t nbylat;
+    int *wind; /* the wind speed and direction points */
+    size_t nwind;
     /* series key → point: open addressing over pts */
     int *slots;
     size_t nslots;
@@ -60,6 +67,12 @@ struct permit_watch {
     size_t refcap;
     struct wperm *perms;
     size_t nperms;
+    /* the store's snapshots the permits point into: the current one and the one before (its
+     * buffers reused at the next reload) */
+    struct permit *snap[2];
+    struct permit_findings *snapfs[2];
+    size_t snapcap[2];
+    int cur;
     permit_watch_emit_fn emit;
     void *emit_arg;
     uint64_t evals;
@@ -99,7 +112,14 @@ void permit_watch_close(struct permit_watch *w)
     if (!w)
         return;
     free_perms(w);
+    for (int i = 0; i < 2; i++) {
+        free(w->snap[i]);
+        free(w->snapfs[i]);
+    }
     free_points(w->pts, w->npts);
+    free(w->geo);
+    free(w->bylat);
+    free(w->wind);
     free(w->slots);
     free(w->refmap);
     permit_site_free(w->site);
@@ -159,6 +179,13 @@ static void index_points(struct permit_watch *w)
         w->refmap[i] = REF_UNKNOWN;
 }
 
+static int cmp_lat(const void *a, const void *b, void *arg)
+{
+    const struct ptgeo *g = arg;
+    double x = g[*(const int *)a].lat, y = g[*(const int *)b].lat;
+    return x < y ? -1 : x > y;
+}
+
 /* The park model moved: the points again, keeping the last values of those that stay. */
 static void reload_site(struct permit_watch *w)
 {
@@ -179,6 +206,22 @@ static void reload_site(struct permit_watch *w)
     w->site = site;
     w->pts = pts;
     w->npts = n;
+    free(w->geo);
+    w->geo = pw_xmalloc((n ? n : 1) * sizeof *w->geo);
+    for (size_t i = 0; i < n; i++)
+        w->geo[i] = (struct ptgeo){src[i].lon, src[i].lat, src[i].kind};
+    free(w->bylat);
+    free(w->wind);
+    w->bylat = pw_xmalloc((n ? n : 1) * sizeof *w->bylat);
+    w->wind = pw_xmalloc((n ? n : 1) * sizeof *w->wind);
+    w->nbylat = w->nwind = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (src[i].kind == PERMIT_PT_WIND_SPEED || src[i].kind == PERMIT_PT_WIND_DIR)
+            w->wind[w->nwind++] = (int)i;
+        else
+            w->bylat[w->nbylat++] = (int)i;
+    }
+    qsort_r(w->bylat, w->nbylat, sizeof *w->bylat, cmp_lat, w->geo);
     index_points(w);
 }
 
@@ -193,14 +236,14 @@ static void alarm(struct permit_watch *w, const struct wperm *k, enum permit_rul
     snprintf(rule, sizeof rule, "permit_%s", permit_rule_name(r));
     struct alarm_transition t = {
         .action = raise ? ALARM_RAISE : ALARM_CLEAR,
-        .source = k->p.id,
+        .source = k->p->id,
         .source_kind = "permit",
         .rule = rule,
         .condition = permit_rule_name(r),
         .level = permit_rule_priority(r) == 1 ? RULES_LEVEL_ORANGE : RULES_LEVEL_YELLOW,
         .device = "",
-        .enterprise = k->p.enterprise,
-        .area = k->p.area,
+        .enterprise = k->p->enterprise,
+        .area = k->p->area,
         .point = "",
         .series = "",
         .value = NAN,
@@ -245,9 +288,24 @@ static void eval_one(struct permit_watch *w, struct wperm *k, int64_t now)
             c.wind.from_deg = w->pts[k->wind_dir].value;
     }
     struct permit_findings nf;
-    permit_eval(&k->p, &c, &k->fs, now, &nf);
+    permit_eval(k->p, &c, k->fs, now, &nf);
     w->evals++;
-    uint32_t red = permit_state_open(k->p.state) ? red_mask(&nf) : 0;
+    /* a live finding stands until its inputs were read since the start (after a restart the
+     * last values are not known yet: the finding is not gone because nothing was heard) */
+    for (int i = 0; i < k->fs->n && k->p->state == PERMIT_IN_PROGRESS; i++) {
+        enum permit_rule r = k->fs->f[i].rule;
+        if (!permit_rule_live(r) || permit_findings_get(&nf, r) || nf.n >= PERMIT_FINDINGS_MAX)
+            continue;
+        bool unknown = false;
+        if (r == PR_WIND_HOT_WORK || r == PR_WIND_LIFTING)
+            unknown = k->wind < 0 || w->pts[k->wind].ts == 0;
+        else
+            for (int q = 0; q < k->nnear && !unknown; q++)
+                unknown = w->pts[k->near[q]].ts == 0;
+        if (unknown)
+            nf.f[nf.n++] = k->fs->f[i];
+    }
+    uint32_t red = permit_state_open(k->p->state) ? red_mask(&nf) : 0;
     for (int r = 0; r < PR_NRULES; r++) {
         uint32_t bit = 1u << r;
         if ((red & bit) && !(k->raised & bit)) {
@@ -258,10 +316,10 @@ static void eval_one(struct permit_watch *w, struct wperm *k, int64_t now)
         }
     }
     k->raised = red;
-    if (!permit_findings_same(&nf, &k->fs)) {
-        k->fs = nf;
+    if (!permit_findings_same(&nf, k->fs)) {
+        *k->fs = nf;
         if (w->ps)
-            permit_post_findings(w->ps, k->p.id, k->p.rev, &nf, now);
+            permit_post_findings(w->ps, k->p->id, k->p->rev, &nf, now);
     }
 }
 
@@ -276,26 +334,36 @@ static void link_point(struct wpoint *q, int perm)
 
 static int cmp_perm_id(const void *a, const void *b)
 {
-    return strcmp(((const struct wperm *)a)->p.id, ((const struct wperm *)b)->p.id);
+    return strcmp(((const struct wperm *)a)->p->id, ((const struct wperm *)b)->p->id);
+}
+
+static int cmp_snap_id(const void *a, const void *b, void *arg)
+{
+    const struct permit *ps = arg;
+    return strcmp(ps[*(const size_t *)a].id, ps[*(const size_t *)b].id);
 }
 
 /* The open permits again from the store; the alarms of those gone are cleared. */
 static void reload_permits(struct permit_watch *w, int64_t now)
 {
-    struct permit *ps = NULL;
-    struct permit_findings *fs = NULL;
+    /* the new snapshot goes into the buffers of the one before the current one */
+    int nx = 1 - w->cur;
     size_t n = 0;
     uint64_t gen = 0;
-    permit_open_snapshot(w->ps, &ps, &fs, &n, &gen);
+    permit_open_snapshot(w->ps, &w->snap[nx], &w->snapfs[nx], &w->snapcap[nx], &n, &gen);
+    struct permit *ps = w->snap[nx];
+    /* sorted by id (through an index: the records are large and stay where they are) */
+    size_t *ord = pw_xmalloc((n ? n : 1) * sizeof *ord);
+    for (size_t i = 0; i < n; i++)
+        ord[i] = i;
+    qsort_r(ord, n, sizeof *ord, cmp_snap_id, ps);
     struct wperm *nw = pw_xcalloc(n ? n : 1, sizeof *nw);
     for (size_t i = 0; i < n; i++) {
-        nw[i].p = ps[i];
-        nw[i].fs = fs[i];
+        nw[i].p = &ps[ord[i]];
+        nw[i].fs = &w->snapfs[nx][ord[i]];
         nw[i].wind = nw[i].wind_dir = -1;
     }
-    free(ps);
-    free(fs);
-    qsort(nw, n, sizeof *nw, cmp_perm_id);
+    free(ord);
     /* carry the raised alarms over; clear those of permits no longer open */
     for (size_t i = 0; i < w->nperms; i++) {
         struct wperm *o = &w->perms[i];
@@ -311,65 +379,125 @@ static void reload_permits(struct permit_watch *w, int64_t now)
     free_perms(w);
     w->perms = nw;
     w->nperms = n;
+    w->cur = nx;
     w->store_gen = gen;
     for (size_t i = 0; i < w->npts; i++)
         w->pts[i].npermits = 0;
     double reach = w->rules->gas_radius_m > w->rules->toxic_radius_m ? w->rules->gas_radius_m
                                                                      : w->rules->toxic_radius_m;
-    double reach_deg = reach / 111000.0 + NEAR_DEG;
+    /* compact facts of each permit: the search below touches nothing else */
+    struct pinfo {
+        double lon0, lat0, lon1, lat1; /* the location's bounding box */
+        int type;
+        bool poly;
+        uint64_t eq; /* hash of the equipment, 0 = none */
+    } *pi = pw_xmalloc((n ? n : 1) * sizeof *pi);
+    for (size_t i = 0; i < n; i++) {
+        const struct permit *q = nw[i].p;
+        struct pinfo *f = &pi[i];
+        f->lon0 = f->lon1 = q->lon[0];
+        f->lat0 = f->lat1 = q->lat[0];
+        for (int v = 1; v < q->nloc; v++) {
+            f->lon0 = fmin(f->lon0, q->lon[v]);
+            f->lon1 = fmax(f->lon1, q->lon[v]);
+            f->lat0 = fmin(f->lat0, q->lat[v]);
+            f->lat1 = fmax(f->lat1, q->lat[v]);
+        }
+        f->type = q->type;
+        f->poly = q->nloc > 1;
+        f->eq = q->equipment[0] ? pw_hash64(q->equipment, strlen(q->equipment), 1) | 1 : 0;
+    }
+    double dlat = reach / 111000.0 * 1.01 + 1e-6;
     for (size_t i = 0; i < n; i++) {
         struct wperm *k = &nw[i];
-        double lon, lat;
-        permit_anchor(&k->p, &lon, &lat);
+        const struct pinfo *f = &pi[i];
         const char *dike = NULL;
-        k->in_dike = permit_site_in_dike(w->site, &k->p, &dike);
+        k->in_dike = permit_site_in_dike(w->site, k->p, &dike);
         snprintf(k->dike, sizeof k->dike, "%s", dike ? dike : "");
-        double bw = INFINITY, bd = INFINITY;
-        for (size_t q = 0; q < w->npts; q++) {
-            const struct permit_point *pt = &w->pts[q].pt;
-            if (pt->kind == PERMIT_PT_WIND_SPEED || pt->kind == PERMIT_PT_WIND_DIR) {
-                double d = permit_distance_m(&k->p, pt->lon, pt->lat);
-                if (pt->kind == PERMIT_PT_WIND_SPEED && d < bw) {
-                    bw = d;
-                    k->wind = (int)q;
-                } else if (pt->kind == PERMIT_PT_WIND_DIR && d < bd) {
-                    bd = d;
-                    k->wind_dir = (int)q;
-                }
+        double dlon = dlat / fmax(cos(f->lat0 * M_PI / 180), 0.1);
+        /* the detectors in the box, from the points sorted by latitude */
+        size_t lo = 0, hi = w->nbylat;
+        while (lo < hi) {
+            size_t mid = (lo + hi) / 2;
+            if (w->geo[w->bylat[mid]].lat < f->lat0 - dlat)
+                lo = mid + 1;
+            else
+                hi = mid;
+        }
+        for (size_t x = lo; x < w->nbylat; x++) {
+            int q = w->bylat[x];
+            const struct ptgeo *pt = &w->geo[q];
+            if (pt->lat > f->lat1 + dlat)
+                break;
+            if (pt->lon < f->lon0 - dlon || pt->lon > f->lon1 + dlon)
                 continue;
-            }
-            if (k->p.nloc == 1 && (fabs(pt->lat - lat) > reach_deg ||
-                                   fabs(pt->lon - lon) > reach_deg * 1.3))
-                continue;
-            double d = permit_distance_m(&k->p, pt->lon, pt->lat);
+            double d = permit_distance_m(k->p, pt->lon, pt->lat);
             if (d > reach || k->nnear >= PERMIT_NEAR_MAX)
                 continue;
-            k->near[k->nnear] = (int)q;
+            k->near[k->nnear] = q;
             k->near_d[k->nnear++] = d;
             link_point(&w->pts[q], (int)i);
         }
+        /* the nearest weather station */
+        double bw = INFINITY, bd = INFINITY;
+        for (size_t x = 0; x < w->nwind; x++) {
+            int q = w->wind[x];
+            const struct ptgeo *pt = &w->geo[q];
+            double d = permit_distance_m(k->p, pt->lon, pt->lat);
+            if (pt->kind == PERMIT_PT_WIND_SPEED && d < bw) {
+                bw = d;
+                k->wind = q;
+            } else if (pt->kind == PERMIT_PT_WIND_DIR && d < bd) {
+                bd = d;
+                k->wind_dir = q;
+            }
+        }
         /* only the kinds of permit that read the wind follow a station */
-        if (k->wind >= 0 && k->p.outdoor &&
-            (k->p.type == PERMIT_HOT_WORK || k->p.type == PERMIT_LIFTING))
+        if (k->wind >= 0 && k->p->outdoor &&
+            (k->p->type == PERMIT_HOT_WORK || k->p->type == PERMIT_LIFTING))
             link_point(&w->pts[k->wind], (int)i);
-        /* neighbours: open permits near enough for the overlap rules */
-        double od = w->rules->overlap_radius_m / 111000.0 + NEAR_DEG * 4;
+    }
+    /* neighbours: the open permits the overlap rules compare (hot work with confined space
+     * near enough, blind plates on the same equipment) */
+    double od = (w->rules->overlap_radius_m + 5) / 111000.0;
+    int cap = 0;
+    const struct permit **tmp = NULL;
+    for (size_t i = 0; i < n; i++) {
+        struct wperm *k = &nw[i];
+        const struct pinfo *f = &pi[i];
+        bool hot = f->type == PERMIT_HOT_WORK, cs = f->type == PERMIT_CONFINED_SPACE;
+        bool bp = f->type == PERMIT_BLIND_PLATE && f->eq;
+        if (!hot && !cs && !bp)
+            continue;
+        double odl = od / fmax(cos(f->lat0 * M_PI / 180), 0.1);
+        int nn = 0;
         for (size_t j = 0; j < n; j++) {
+            const struct pinfo *g = &pi[j];
             if (j == i)
                 continue;
-            const struct permit *o = &nw[j].p;
-            bool blind = k->p.type == PERMIT_BLIND_PLATE && o->type == PERMIT_BLIND_PLATE &&
-                         k->p.equipment[0] && strcmp(k->p.equipment, o->equipment) == 0;
-            double ol, oa;
-            permit_anchor(o, &ol, &oa);
-            bool near = k->p.nloc > 1 || o->nloc > 1 ||
-                        (fabs(oa - lat) <= od && fabs(ol - lon) <= od * 1.3);
-            if (!blind && !near)
+            bool pair = (hot && g->type == PERMIT_CONFINED_SPACE) ||
+                        (cs && g->type == PERMIT_HOT_WORK);
+            bool blind = bp && g->type == PERMIT_BLIND_PLATE && g->eq == f->eq;
+            if (!pair && !blind)
                 continue;
-            k->nb = pw_xrealloc(k->nb, (size_t)(k->nnb + 1) * sizeof *k->nb);
-            k->nb[k->nnb++] = o;
+            bool near = g->lat0 <= f->lat1 + od && g->lat1 >= f->lat0 - od &&
+                        g->lon0 <= f->lon1 + odl && g->lon1 >= f->lon0 - odl;
+            if (!(pair && near) && !blind)
+                continue;
+            if (nn == cap) {
+                cap = cap ? cap * 2 : 8;
+                tmp = pw_xrealloc(tmp, (size_t)cap * sizeof *tmp);
+            }
+            tmp[nn++] = nw[j].p;
+        }
+        if (nn) {
+            k->nb = pw_xmalloc((size_t)nn * sizeof *k->nb);
+            memcpy(k->nb, tmp, (size_t)nn * sizeof *k->nb);
+            k->nnb = nn;
         }
     }
+    free(tmp);
+    free(pi);
 }
 
 void permit_watch_tick(struct permit_watch *w, int64_t now)
@@ -473,24 +601,25 @@ static void restore(struct permit_watch *w, struct pipeline *p, int64_t now)
 {
     struct alarm_store *as = pipeline_alarms(p);
     struct stale x = {0};
+    struct permit *ghostp = pw_xcalloc(1, sizeof *ghostp);
     if (as)
         alarm_foreach_open(as, collect_permit_alarms, &x);
     for (size_t i = 0; i < x.n; i++) {
         struct wperm key;
-        snprintf(key.p.id, sizeof key.p.id, "%.*s", PERMIT_ID_MAX, x.src[i]);
+        key.p = ghostp;
+        snprintf(ghostp->id, sizeof ghostp->id, "%.*s", PERMIT_ID_MAX, x.src[i]);
         struct wperm *k = bsearch(&key, w->perms, w->nperms, sizeof *w->perms, cmp_perm_id);
         enum permit_rule r;
         if (permit_rule_parse(x.rule[i] + 7, &r) != PW_OK)
             continue;
         if (k && (k->raised & (1u << r)))
             continue;
-        struct wperm ghost;
-        memset(&ghost, 0, sizeof ghost);
-        snprintf(ghost.p.id, sizeof ghost.p.id, "%.*s", PERMIT_ID_MAX, x.src[i]);
+        struct wperm ghost = {.p = ghostp};
         alarm(w, k ? k : &ghost, r, false, NULL, now);
     }
     free(x.src);
     free(x.rule);
+    free(ghostp);
 }
 
 static void on_tick(struct pipeline *p, int64_t now, void *arg)

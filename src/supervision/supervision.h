@@ -212,6 +212,7 @@ struct sv_board_order {
     bool closed, closed_on_time;
     int64_t dispatched_at, closed_at;
     bool open; /* neither closed nor cancelled */
+    bool red_finding; /* opened by a red permit finding (counted as one) */
 };
 
 struct sv_board_unit {

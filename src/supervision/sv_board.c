@@ -103,6 +103,7 @@ int sv_board_compute(const struct sv_board_rule *b, const struct sv_board_unit *
         }
         r->returned += o->returns;
         r->late_signs += o->late_sign ? 1 : 0;
+        r->red_findings += o->red_finding ? 1 : 0;
         if (o->closed) {
             r->closed++;
             r->closed_on_time += o->closed_on_time ? 1 : 0;

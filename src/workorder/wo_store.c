@@ -1330,6 +1330,7 @@ static int board_compute(struct wo_store *s, int64_t now, struct units *us,
             .dispatched_at = sqlite3_column_int64(st, 8),
             .closed_at = sqlite3_column_int64(st, 9),
             .open = !closed && !cancelled,
+            .red_finding = src && strcmp(src, "permit") == 0,
         };
         n++;
     }
