@@ -38,6 +38,11 @@ def ll(x, y):
     return [round(LON0 + x / M_PER_DEG_LON, 6), round(LAT0 + y / M_PER_DEG_LAT, 6)]
 
 
+def xy_of(p):
+    """[lon, lat] -> local metres (the inverse of ll, to its rounding)."""
+    return ((p[0] - LON0) * M_PER_DEG_LON, (p[1] - LAT0) * M_PER_DEG_LAT)
+
+
 def rect(x0, y0, x1, y1):
     """Axis-aligned rectangle as a counter-clockwise ring (local metres), not closed."""
     xa, xb = min(x0, x1), max(x0, x1)
@@ -995,6 +1000,51 @@ class Builder:
                                 "series": 'vehicle_speed_kmh{phone="%s"}' % phone.lstrip("0"),
                                 "range": [0, 150]}]})
 
+    # --- gathering places (人员密集场所 / GB 36894 protection targets) --------------------------
+    def build_gathering(self):
+        """Offices, control rooms and canteens of the enterprises, the park's office centre,
+        gates and the hazmat parking lot, and the villages, school and clinic around the park.
+        A random generator of its own, so adding them left every other object as it was."""
+        rng = random.Random(SEED + 19)
+        phone = lambda: "0533-0%06d" % rng.randrange(10 ** 6)
+        self.gathering = []
+        duty = {e["id"]: next((c["phone"] for c in e["contacts"] if "值班" in c["role"]), None)
+                for e in self.enterprises}
+
+        def add(gid, name, kind, cls, xy, people, tel):
+            self.gathering.append({"id": gid, "name": name, "kind": kind, "class": cls,
+                                   "location": ll(*xy), "people": people, "phone": tel})
+
+        names = {e["id"]: e["name"] for e in self.enterprises}
+        for a in sorted(self.areas, key=lambda a: a["id"]):
+            eid = a.get("enterprise")
+            if a["kind"] != "office" or not eid:
+                continue
+            cx, cy = centre(self.area_rings[a["id"]])
+            if "中控室" in a["name"] or "集控室" in a["name"]:
+                add("GP-%s-CR" % eid, "%s中控室" % names[eid], "control_room", 3, (cx, cy),
+                    rng.randrange(6, 16), duty[eid] or phone())
+            add("GP-%s-OF" % eid, "%s%s" % (names[eid], a["name"].replace("及中控室", "")
+                                                          .replace("及集控室", "")),
+                "office", 3, (cx - 12, cy), rng.randrange(30, 160), phone())
+            if int(eid[1:]) % 3 == 0:
+                add("GP-%s-CT" % eid, "%s职工食堂" % names[eid], "canteen", 3, (cx + 15, cy - 10),
+                    rng.randrange(80, 300), phone())
+        cx, cy = centre(CENTER)
+        add("GP-P-CENTER", "园区管委会及智慧监管中心", "office", 2, (cx, cy), 220, phone())
+        add("GP-P-CANTEEN", "园区公共食堂", "canteen", 3, (cx + 60, cy - 120), 350, phone())
+        for gid, name, xy in (("GP-GATE-01", "1号门（南门）", GATE_S), ("GP-GATE-02", "2号门（东门）", GATE_E),
+                              ("GP-GATE-03", "3号门（北门）", GATE_N), ("GP-GATE-04", "4号门（西门）", GATE_W)):
+            add(gid, name + "门岗", "gate", 4, xy, rng.randrange(3, 9), phone())
+        add("GP-P-PARKING", "危化品车辆专用停车场", "parking", 4, centre(PARKING), 40, phone())
+        add("GP-SCHOOL", "示范镇中学（园区外）", "school", 1, centre(SCHOOL), 1500, phone())
+        add("GP-CLINIC", "示范镇卫生院（园区外）", "hospital", 1, (-2500, -600), 120, phone())
+        add("GP-VILLAGE-E", "东洼村（园区外）", "village", 3, (2500, 300), 1200, phone())
+        add("GP-VILLAGE-N", "北岸村（清水河北）", "village", 3, (300, 2100), 800, phone())
+        for g in self.gathering:
+            if g["kind"] not in ("school", "hospital", "village", "gate"):
+                self.check_inside(g["id"], [xy_of(g["location"])])
+
     # --- site plan ---------------------------------------------------------------------------
     def build_site(self):
         s = self.site
@@ -1046,7 +1096,7 @@ def feature(geom, kind, id, name, line=False, **props):
 
 
 KEY_FIRST = ["version", "park", "enterprises", "areas", "installations", "devices", "vehicles",
-             "geofences", "type", "id", "name"]
+             "geofences", "gathering_places", "type", "id", "name"]
 
 
 def key_rank(k):
@@ -1161,7 +1211,7 @@ ID_RE = re.compile(r"[A-Za-z0-9_.:-]{1,64}")
 SERIES_RE = re.compile(r'[a-zA-Z_:][a-zA-Z0-9_:]*\{[a-z_]+="[^"]+"(,[a-z_]+="[^"]+")*\}')
 ALLOWED = {
     "top": {"version", "park", "enterprises", "areas", "installations", "devices", "vehicles",
-            "geofences"},
+            "geofences", "gathering_places"},
     "park": {"id", "name", "name_en", "location", "utc_offset_minutes", "site_plan"},
     "enterprise": {"id", "name", "uscc", "industry", "location", "address", "contacts"},
     "contact": {"name", "role", "phone"},
@@ -1181,7 +1231,10 @@ ALLOWED = {
                 "enterprise"},
     "geofence": {"id", "name", "kind", "polygon", "holes", "polyline", "width_m",
                  "speed_limit_kmh"},
+    "gathering": {"id", "name", "kind", "class", "location", "people", "phone"},
 }
+GP_KINDS = {"office", "canteen", "control_room", "gate", "parking", "village", "school",
+            "hospital", "other"}
 AREA_KINDS = {"production", "storage", "tank_farm", "loading", "warehouse", "utility", "office",
               "public"}
 INST_KINDS = {"tank_farm", "reactor", "warehouse", "kiln", "furnace", "pipeline", "other"}
@@ -1345,6 +1398,17 @@ def verify(b, park, dev_rows, pt_rows):
             assert "polyline" not in g and "width_m" not in g and len(g["polygon"]) >= 3, w
     assert gk == {"park_boundary": 1, "hazmat_parking": 1, "restricted": 3, "route": 4,
                   "gate": 4}, gk
+    gpk = {}
+    for k, g in enumerate(park["gathering_places"]):
+        w = "$.gathering_places[%d]" % k
+        keys_ok(g, "gathering", w)
+        new_id(g["id"], w)
+        name_ok(g["name"], w)
+        assert g["kind"] in GP_KINDS and g["class"] in (1, 2, 3, 4), w
+        assert isinstance(g["people"], int) and g["people"] >= 0, w
+        gpk[g["kind"]] = gpk.get(g["kind"], 0) + 1
+    for kind in ("office", "canteen", "control_room", "gate", "parking", "village", "school"):
+        assert gpk.get(kind, 0) >= 1, "gathering places: no %s" % kind
     assert 10 <= len(BOUNDARY) <= 20 and signed_area(BOUNDARY) > 0
     # Geometry: everything but gates and the gate ends of routes lies strictly inside.
     for what, p in b.inside_checks:
@@ -1400,6 +1464,7 @@ def main():
     b.build_park()
     b.build_vehicles()
     b.build_site()
+    b.build_gathering()
     by_id = lambda xs: sorted(xs, key=lambda o: o["id"])
     park = {
         "version": 1,
@@ -1412,6 +1477,7 @@ def main():
         "devices": by_id(b.devices),
         "vehicles": by_id(b.vehicles),
         "geofences": by_id(b.geofences),
+        "gathering_places": by_id(b.gathering),
     }
     dev_csv, pt_csv, dev_rows, pt_rows = csv_ledger(b, park)
     count = verify(b, park, dev_rows, pt_rows)
@@ -1443,12 +1509,13 @@ def main():
     print("demo park: %d enterprises, %d areas, %d installations (%d major hazard sources), "
           "%d devices (%d gas detectors, %d tanks, %d HJ 212 stations, %d fire panels, %d gates, "
           "%d kilns, %d cameras, %d vehicle terminals), %d points, %d vehicles, %d geofences, "
-          "%d site-plan features; csv %d devices %d points"
+          "%d site-plan features, %d gathering places; csv %d devices %d points"
           % (len(park["enterprises"]), len(park["areas"]), len(park["installations"]), mh,
              len(park["devices"]), count["gas_detector"], count["tank_sensor_set"],
              count["env_station"], count["fire_panel"], count["gate"], count["kiln"],
              count["camera"], count["vehicle_terminal"], npoints, len(park["vehicles"]),
-             len(park["geofences"]), len(site["features"]), len(dev_rows), len(pt_rows)))
+             len(park["geofences"]), len(site["features"]), len(park["gathering_places"]),
+             len(dev_rows), len(pt_rows)))
 
 
 if __name__ == "__main__":

@@ -218,27 +218,41 @@ static void stamp(struct train *t, double time)
     }
 }
 
+/* The puffs' spreads and peak ground concentrations at the current step, computed once for all
+ * the receptors (sigmas() costs a few pow()). */
+struct puff_cache {
+    double *sx, *sy, *pk;
+};
+
+static void cache_puffs(const struct train *t, struct puff_cache *pc)
+{
+    double h = t->sc->height_m, k3 = pow(2 * M_PI, 1.5);
+    for (size_t k = 0; k < t->n; k++) {
+        double sx, sy, sz;
+        sigmas(t, &t->puffs[k], &sx, &sy, &sz);
+        pc->sx[k] = sx;
+        pc->sy[k] = sy;
+        pc->pk[k] = t->puffs[k].m / (k3 * sx * sy * sz) * 2 * exp(-h * h / (2 * sz * sz));
+    }
+}
+
 /* The ground concentration (kg/m³) of every puff at receptor r at the current step, folded into
  * its first-above and time-above records (the step lasts dt, from `time`). */
-static void follow(const struct train *t, struct disp_receptor *r, double time,
-                   const double *loc, size_t n_lv)
+static void follow(const struct train *t, const struct puff_cache *pc, struct disp_receptor *r,
+                   double time, double ax, double ay, const double *loc, size_t n_lv)
 {
-    double from, u = u_at(t, time, &from);
-    (void)u;
-    double phi = (from + 180) * M_PI / 180, ax = sin(phi), ay = cos(phi);
-    double h = t->sc->height_m, k3 = pow(2 * M_PI, 1.5), c = 0;
+    double c = 0;
     for (size_t k = 0; k < t->n; k++) {
         const struct puff *pf = &t->puffs[k];
         double dx = r->xy.x - pf->x, dy = r->xy.y - pf->y;
         double al = dx * ax + dy * ay, cr = -dx * ay + dy * ax;
         if (al <= -pf->s)
             continue; /* upwind of the source */
-        double sx, sy, sz;
-        sigmas(t, pf, &sx, &sy, &sz);
-        double e = al * al / (2 * sx * sx) + cr * cr / (2 * sy * sy);
+        double ex = al / pc->sx[k], ey = cr / pc->sy[k];
+        double e = 0.5 * (ex * ex + ey * ey);
         if (e >= CUTOFF)
             continue;
-        c += pf->m / (k3 * sx * sy * sz) * 2 * exp(-h * h / (2 * sz * sz)) * exp(-e);
+        c += pc->pk[k] * exp(-e);
     }
     double ppm = disp_kgm3_to_ppm(c, t->sc->molar_mass, t->sc->temp_k, t->sc->pressure_pa);
     if (ppm > r->peak_ppm)
@@ -474,6 +488,7 @@ int disp_train_zones_at(const struct disp_scenario *sc, const struct disp_wind *
     memset(out, 0, sizeof *out);
     struct train t = {0};
     size_t *live = NULL, n_live = 0;
+    struct puff_cache pc = {0};
     double lvl_kg[DISP_LEVELS_MAX];
     int rc = disp_scenario_check(sc, err, errcap);
     if (rc != PW_OK)
@@ -598,6 +613,13 @@ int disp_train_zones_at(const struct disp_scenario *sc, const struct disp_wind *
             if (rec[i].xy.x >= t.gx0 && rec[i].xy.x <= gx1 && rec[i].xy.y >= t.gy0 &&
                 rec[i].xy.y <= gy1)
                 live[n_live++] = i;
+        pc.sx = malloc(sizeof *pc.sx * t.cap);
+        pc.sy = malloc(sizeof *pc.sy * t.cap);
+        pc.pk = malloc(sizeof *pc.pk * t.cap);
+        if (!pc.sx || !pc.sy || !pc.pk) {
+            rc = PW_ENOMEM;
+            goto out;
+        }
     }
     /* the real run */
     t.n = 0;
@@ -605,8 +627,15 @@ int disp_train_zones_at(const struct disp_scenario *sc, const struct disp_wind *
         if ((rc = step(&t, (double)k * dt)) != PW_OK)
             goto out;
         stamp(&t, (double)k * dt);
-        for (size_t i = 0; i < n_live; i++)
-            follow(&t, &rec[live[i]], (double)k * dt, lvl_kg, sc->n_levels);
+        if (n_live && t.n) {
+            double from, u = u_at(&t, (double)k * dt, &from);
+            (void)u;
+            double phi = (from + 180) * M_PI / 180;
+            cache_puffs(&t, &pc);
+            for (size_t i = 0; i < n_live; i++)
+                follow(&t, &pc, &rec[live[i]], (double)k * dt, sin(phi), cos(phi), lvl_kg,
+                       sc->n_levels);
+        }
         if (t.work > WORK_MAX) {
             rc = PW_ETOOBIG;
             goto out;
@@ -627,6 +656,9 @@ int disp_train_zones_at(const struct disp_scenario *sc, const struct disp_wind *
     }
 out:
     free(live);
+    free(pc.sx);
+    free(pc.sy);
+    free(pc.pk);
     free(t.puffs);
     free(t.cur);
     free(t.max);

@@ -16,8 +16,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define LINE_STEP_M 25.0 /* a polyline is followed every this many metres */
-#define LINE_PTS_MAX 64
+#define LINE_STEP_M 40.0 /* a polyline is followed every this many metres */
+#define LINE_PTS_MAX 48
 #define RING_PTS_MAX 16
 
 const char *inc_role_name(enum inc_role r)
@@ -162,8 +162,8 @@ int inc_update(const struct inc_input *in, struct inc_output *out)
     memset(out, 0, sizeof *out);
     out->candidate = "grid";
     out->flags = in->flags;
-    if (in->n_det > INC_DETECTORS_MAX || in->n_places > INC_PLACES_MAX ||
-        in->n_levels < 1 || in->n_levels > DISP_LEVELS_MAX) {
+    if (in->n_det > INC_DETECTORS_MAX || in->n_places > INC_PLACES_MAX || in->n_levels < 1 ||
+        in->n_levels > DISP_LEVELS_MAX) {
         snprintf(out->err, sizeof out->err, "detectors/places/levels: out of bounds");
         return PW_EINVAL;
     }
@@ -284,8 +284,8 @@ int inc_update(const struct inc_input *in, struct inc_output *out)
         }
     }
     char zerr[200] = "";
-    rc = disp_train_zones_at(&sc, winds, nw, 0, sc.duration_s + 1800, rec, n_rec, &out->zones,
-                             zerr, sizeof zerr);
+    rc = disp_train_zones_at(&sc, winds, nw, 0, sc.duration_s + 1800, rec, n_rec, &out->zones, zerr,
+                             sizeof zerr);
     free(winds);
     if (rc == PW_EINVAL || rc == PW_ETOOBIG || rc == PW_EFULL) {
         snprintf(out->err, sizeof out->err, "zones: %s", zerr);
@@ -434,10 +434,10 @@ int inc_output_json(const struct inc_input *in, const struct inc_output *out,
     pw_buf_puts(b, "\"detectors\":[");
     for (size_t i = 0; i < in->n_det; i++) {
         const struct inc_detector *d = &in->det[i];
-        int gl = !isfinite(d->ppm)                                          ? 0
+        int gl = !isfinite(d->ppm)                                    ? 0
                  : isfinite(d->alarm2_ppm) && d->ppm >= d->alarm2_ppm ? 2
-                 : d->ppm >= d->alarm_ppm                                   ? 1
-                                                                            : 0;
+                 : d->ppm >= d->alarm_ppm                             ? 1
+                                                                      : 0;
         pw_buf_puts(b, i ? ",{\"point\":" : "{\"point\":");
         pw_buf_json_str(b, d->point);
         pw_buf_puts(b, ",\"device\":");
@@ -485,9 +485,11 @@ int inc_output_json(const struct inc_input *in, const struct inc_output *out,
         put_num(b, e->q_hi, 4);
         pw_buf_puts(b, "],\"candidate\":");
         pw_buf_json_str(b, out->candidate);
-        pw_buf_printf(b, ",\"height_m\":%.1f,\"from_deg\":%.1f,\"radius_m\":%.1f,"
-                         "\"candidates\":%zu,\"misfit\":",
-                      e->best_height_m, e->best_from_deg, e->area_radius_m, e->n_candidates);
+        pw_buf_printf(b,
+                      ",\"height_m\":%.1f,\"from_deg\":%.1f,\"radius_m\":%.1f,"
+                      "\"candidates\":%zu,\"release_points\":%zu,\"misfit\":",
+                      e->best_height_m, e->best_from_deg, e->area_radius_m, e->n_candidates,
+                      in->n_rp);
         put_num(b, e->misfit, 4);
         pw_buf_putc(b, '}');
     } else {
@@ -498,8 +500,9 @@ int inc_output_json(const struct inc_input *in, const struct inc_output *out,
         const struct disp_zone *z = &out->zones.zones[i];
         pw_buf_puts(b, i ? ",{\"level\":" : "{\"level\":");
         pw_buf_json_str(b, z->name);
-        pw_buf_printf(b, ",\"ppm\":%.4g,\"max_distance_m\":%.1f,\"area_m2\":%.0f,\"polygon\":",
-                      z->ppm, z->reached ? z->max_distance_m : 0, z->reached ? z->area_m2 : 0);
+        pw_buf_printf(b,
+                      ",\"ppm\":%.4g,\"max_distance_m\":%.1f,\"area_m2\":%.0f,\"polygon\":", z->ppm,
+                      z->reached ? z->max_distance_m : 0, z->reached ? z->area_m2 : 0);
         if (z->reached && z->n >= 3)
             put_polygon(b, &proj, z->ring, z->n);
         else

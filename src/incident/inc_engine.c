@@ -43,6 +43,7 @@
 struct qitem {
     int64_t alarm_id, ts;
     int gas_level;
+    bool raised; /* raised or re-raised (may open an incident); else an update (only joins) */
     char point[ALARM_ID_MAX + 1];
 };
 
@@ -56,6 +57,23 @@ struct spoint { /* a gas detector point of the model */
 };
 
 enum { W_SPEED, W_DIR, W_TEMP, W_PRES, W_N };
+
+struct id_idx {
+    char id[INC_ID_MAX + 1];
+    size_t idx;
+};
+
+static int cmp_idx(const void *a, const void *b)
+{
+    return strcmp(((const struct id_idx *)a)->id, ((const struct id_idx *)b)->id);
+}
+
+static const struct id_idx *idx_find(const struct id_idx *v, size_t n, const char *id)
+{
+    struct id_idx key;
+    snprintf(key.id, sizeof key.id, "%s", id);
+    return n ? bsearch(&key, v, n, sizeof *v, cmp_idx) : NULL;
+}
 struct station {
     char device[INC_ID_MAX + 1];
     struct geo_point at;
@@ -73,6 +91,8 @@ struct snap {
     size_t n_places;
     struct inc_release_point *rp;
     size_t n_rp;
+    struct id_idx *eidx; /* enterprises by id → index into places, sorted */
+    size_t n_eidx;
 };
 
 struct live {
@@ -198,8 +218,8 @@ static void publish(struct inc_engine *e, const char *type, int64_t id)
     cJSON *j = cJSON_ParseWithLength(full.data, full.len);
     char idb[24];
     inc_id_format(id, idb, sizeof idb);
-    pw_buf_printf(&sum, "{\"event\":\"%s\",\"id\":\"%s\",\"state\":\"%s\",\"chemical\":", type,
-                  idb, r.state);
+    pw_buf_printf(&sum, "{\"event\":\"%s\",\"id\":\"%s\",\"state\":\"%s\",\"chemical\":", type, idb,
+                  r.state);
     pw_buf_json_str(&sum, r.chemical);
     pw_buf_puts(&sum, ",\"opened_at\":");
     pw_buf_json_time(&sum, r.opened_ms);
@@ -220,10 +240,10 @@ static void publish(struct inc_engine *e, const char *type, int64_t id)
         const cJSON *lat = cJSON_GetObjectItemCaseSensitive(src, "lat");
         const cJSON *q = cJSON_GetObjectItemCaseSensitive(src, "rate_kg_s");
         const cJSON *cand = cJSON_GetObjectItemCaseSensitive(src, "candidate");
-        pw_buf_printf(&sum, ",\"source\":{\"lon\":%.6f,\"lat\":%.6f,\"rate_kg_s\":%.4g,\"candidate\":",
-                      cJSON_IsNumber(lon) ? lon->valuedouble : 0,
-                      cJSON_IsNumber(lat) ? lat->valuedouble : 0,
-                      cJSON_IsNumber(q) ? q->valuedouble : 0);
+        pw_buf_printf(
+            &sum, ",\"source\":{\"lon\":%.6f,\"lat\":%.6f,\"rate_kg_s\":%.4g,\"candidate\":",
+            cJSON_IsNumber(lon) ? lon->valuedouble : 0, cJSON_IsNumber(lat) ? lat->valuedouble : 0,
+            cJSON_IsNumber(q) ? q->valuedouble : 0);
         pw_buf_json_str(&sum, cJSON_IsString(cand) ? cand->valuestring : "");
         pw_buf_putc(&sum, '}');
     } else {
@@ -291,6 +311,7 @@ static void on_alarm(const struct alarm_event *ev, void *arg)
         q->alarm_id = a->id;
         q->ts = a->data_ts ? a->data_ts : ev->at;
         q->gas_level = a->gas_level;
+        q->raised = ev->type != ALARM_EV_UPDATED;
         snprintf(q->point, sizeof q->point, "%s", a->point);
         pthread_cond_signal(&e->cv);
     }
@@ -307,6 +328,7 @@ static void snap_free(struct snap *s)
     free(s->st);
     free(s->places);
     free(s->rp);
+    free(s->eidx);
     memset(s, 0, sizeof *s);
 }
 
@@ -332,11 +354,32 @@ static double num_of(const cJSON *o, const char *k)
     return cJSON_IsNumber(v) ? v->valuedouble : NAN;
 }
 
-static cJSON *model_list(int rc, struct pw_buf *b)
+static cJSON *model_list(int rc, struct pw_buf *b, const char *what)
 {
     cJSON *j = rc == PW_OK && b->data ? cJSON_ParseWithLength(b->data, b->len) : NULL;
+    if (!j)
+        PW_LOG_WARN("incident", "could not read the model", "what=%s err=%s", what,
+                    rc ? pw_errname(rc) : "bad JSON");
     b->len = 0;
     return j;
+}
+
+/* devices by id (sorted pointers into the parsed list) */
+struct dev_ref {
+    const char *id;
+    const cJSON *dev;
+};
+
+static int cmp_dev(const void *a, const void *b)
+{
+    return strcmp(((const struct dev_ref *)a)->id, ((const struct dev_ref *)b)->id);
+}
+
+static const cJSON *dev_find(const struct dev_ref *idx, size_t n, const char *id)
+{
+    struct dev_ref key = {id, NULL};
+    const struct dev_ref *r = n ? bsearch(&key, idx, n, sizeof *idx, cmp_dev) : NULL;
+    return r ? r->dev : NULL;
 }
 
 /* a ring or a line of lon/lat pairs, malloc'ed; n = 0 when not one */
@@ -409,16 +452,14 @@ static bool centroid_of(const struct geo_point *p, size_t n, struct geo_point *c
         lo += p[i].lon;
         la += p[i].lat;
     }
-    *c = (struct geo_point){lo / (double)n, la / (double)n};
+    *c = (struct geo_point){.lat = la / (double)n, .lon = lo / (double)n};
     return true;
 }
 
 static const char *phone_of_enterprise(const struct snap *s, const char *ent)
 {
-    for (size_t i = 0; *ent && i < s->n_places; i++)
-        if (s->places[i].kind == INC_K_ENTERPRISE && strcmp(s->places[i].id, ent) == 0)
-            return s->places[i].phone;
-    return "";
+    const struct id_idx *r = *ent ? idx_find(s->eidx, s->n_eidx, ent) : NULL;
+    return r ? s->places[r->idx].phone : "";
 }
 
 static int snap_load(struct inc_engine *e, struct snap *s)
@@ -428,14 +469,29 @@ static int snap_load(struct inc_engine *e, struct snap *s)
     pw_buf_init(&b, 0);
     memset(s, 0, sizeof *s);
     s->gen = model_generation(m);
-    cJSON *devs = model_list(model_json_devices(m, NULL, NULL, &b), &b);
-    cJSON *pts = model_list(model_json_points(m, NULL, NULL, &b), &b);
-    cJSON *ents = model_list(model_json_enterprises(m, NULL, &b), &b);
-    cJSON *areas = model_list(model_json_areas(m, NULL, &b), &b);
-    cJSON *insts = model_list(model_json_installations(m, NULL, &b), &b);
-    cJSON *gps = model_list(model_json_gathering_places(m, &b), &b);
-    cJSON *gfs = model_list(model_json_geofences(m, &b), &b);
+    cJSON *devs = model_list(model_json_devices(m, NULL, NULL, &b), &b, "devices");
+    cJSON *pts = model_list(model_json_points(m, NULL, NULL, &b), &b, "points");
+    cJSON *ents = model_list(model_json_enterprises(m, NULL, &b), &b, "enterprises");
+    cJSON *areas = model_list(model_json_areas(m, NULL, &b), &b, "areas");
+    cJSON *insts = model_list(model_json_installations(m, NULL, &b), &b, "installations");
+    cJSON *gps = model_list(model_json_gathering_places(m, &b), &b, "gathering_places");
+    cJSON *gfs = model_list(model_json_geofences(m, &b), &b, "geofences");
     pw_buf_release(&b);
+    /* devices by id, and the located devices by installation, for the lookups below */
+    size_t ndev = devs ? (size_t)cJSON_GetArraySize(devs) : 0, ni = 0, nbyinst = 0;
+    struct dev_ref *didx = pw_xcalloc(ndev ? ndev : 1, sizeof *didx);
+    struct dev_ref *byinst = pw_xcalloc(ndev ? ndev : 1, sizeof *byinst);
+    const cJSON *dv;
+    cJSON_ArrayForEach(dv, devs)
+    {
+        didx[ni++] = (struct dev_ref){str_of(dv, "id"), dv};
+        struct geo_point g;
+        if (*str_of(dv, "installation") &&
+            lonlat(cJSON_GetObjectItemCaseSensitive(dv, "location"), &g))
+            byinst[nbyinst++] = (struct dev_ref){str_of(dv, "installation"), dv};
+    }
+    qsort(didx, ni, sizeof *didx, cmp_dev);
+    qsort(byinst, nbyinst, sizeof *byinst, cmp_dev);
     size_t pcap = 0, ptcap = 0, stcap = 0, rpcap = 0;
     const cJSON *it;
     /* enterprises first: the others take their phone */
@@ -455,6 +511,24 @@ static int snap_load(struct inc_engine *e, struct snap *s)
         p->n = 1;
         s->n_places++;
     }
+    s->eidx = pw_xcalloc(s->n_places ? s->n_places : 1, sizeof *s->eidx);
+    for (size_t i = 0; i < s->n_places; i++) {
+        snprintf(s->eidx[i].id, sizeof s->eidx[i].id, "%s", s->places[i].id);
+        s->eidx[i].idx = i;
+    }
+    s->n_eidx = s->n_places;
+    qsort(s->eidx, s->n_eidx, sizeof *s->eidx, cmp_idx);
+    /* the areas that hold an installation */
+    size_t ninst = insts ? (size_t)cJSON_GetArraySize(insts) : 0, nia = 0, naidx = 0;
+    struct id_idx *inst_areas = pw_xcalloc(ninst ? ninst : 1, sizeof *inst_areas);
+    cJSON_ArrayForEach(it, insts)
+    {
+        snprintf(inst_areas[nia].id, sizeof inst_areas[nia].id, "%s", str_of(it, "area"));
+        nia++;
+    }
+    qsort(inst_areas, nia, sizeof *inst_areas, cmp_idx);
+    size_t nareas = areas ? (size_t)cJSON_GetArraySize(areas) : 0;
+    struct id_idx *aidx = pw_xcalloc(nareas ? nareas : 1, sizeof *aidx);
     cJSON_ArrayForEach(it, areas)
     {
         size_t n;
@@ -473,11 +547,11 @@ static int snap_load(struct inc_engine *e, struct snap *s)
         snprintf(p->phone, sizeof p->phone, "%s", phone_of_enterprise(s, p->enterprise));
         p->pts = ring;
         p->n = n;
+        snprintf(aidx[naidx].id, sizeof aidx[naidx].id, "%s", p->id);
+        aidx[naidx++].idx = s->n_places;
         s->n_places++;
         /* an area where gas is handled without an installation is a release point itself */
-        bool has_inst = false;
-        const cJSON *in;
-        cJSON_ArrayForEach(in, insts) has_inst = has_inst || strcmp(str_of(in, "area"), p->id) == 0;
+        bool has_inst = idx_find(inst_areas, nia, p->id) != NULL;
         struct geo_point c;
         if (!has_inst && release_area_kind(str_of(it, "kind")) && centroid_of(ring, n, &c)) {
             if (s->n_rp == rpcap) {
@@ -490,20 +564,18 @@ static int snap_load(struct inc_engine *e, struct snap *s)
             r->height_m = 0;
         }
     }
+    qsort(aidx, naidx, sizeof *aidx, cmp_idx);
     /* installations at their area's centre (or their sensor set's location) */
     cJSON_ArrayForEach(it, insts)
     {
         struct geo_point c = {NAN, NAN};
-        const cJSON *d;
-        cJSON_ArrayForEach(d, devs)
-        {
-            if (strcmp(str_of(d, "installation"), str_of(it, "id")) == 0 &&
-                lonlat(cJSON_GetObjectItemCaseSensitive(d, "location"), &c))
-                break;
-        }
-        for (size_t i = 0; !isfinite(c.lon) && i < s->n_places; i++)
-            if (s->places[i].kind == INC_K_AREA && strcmp(s->places[i].id, str_of(it, "area")) == 0)
-                centroid_of(s->places[i].pts, s->places[i].n, &c);
+        const cJSON *d = dev_find(byinst, nbyinst, str_of(it, "id"));
+        if (d)
+            lonlat(cJSON_GetObjectItemCaseSensitive(d, "location"), &c);
+        const struct id_idx *ar =
+            isfinite(c.lon) ? NULL : idx_find(aidx, naidx, str_of(it, "area"));
+        if (ar)
+            centroid_of(s->places[ar->idx].pts, s->places[ar->idx].n, &c);
         if (!isfinite(c.lon) || s->n_rp >= DISP_RELEASE_POINTS_MAX)
             continue;
         if (s->n_rp == rpcap) {
@@ -537,6 +609,8 @@ static int snap_load(struct inc_engine *e, struct snap *s)
     {
         size_t n;
         bool line = false;
+        if (strcmp(str_of(it, "kind"), "park_boundary") == 0)
+            continue; /* the whole park: being inside it is no news */
         struct geo_point *ring = points_of(cJSON_GetObjectItemCaseSensitive(it, "polygon"), &n);
         if (!ring) {
             ring = points_of(cJSON_GetObjectItemCaseSensitive(it, "polyline"), &n);
@@ -557,21 +631,14 @@ static int snap_load(struct inc_engine *e, struct snap *s)
     cJSON_ArrayForEach(it, pts)
     {
         const char *devid = str_of(it, "device"), *series = str_of(it, "series");
-        const cJSON *dev = NULL, *d;
-        cJSON_ArrayForEach(d, devs)
-        {
-            if (strcmp(str_of(d, "id"), devid) == 0) {
-                dev = d;
-                break;
-            }
-        }
+        const cJSON *dev = dev_find(didx, ni, devid);
         struct geo_point at;
         if (!dev || !*series || !lonlat(cJSON_GetObjectItemCaseSensitive(dev, "location"), &at))
             continue;
         char key[MODEL_SERIES_MAX + 1];
         if (model_series_key(series, key, sizeof key) != PW_OK)
             continue;
-        int w = strstr(series, "code=\"a01007\"") ? W_SPEED
+        int w = strstr(series, "code=\"a01007\"")   ? W_SPEED
                 : strstr(series, "code=\"a01008\"") ? W_DIR
                 : strstr(series, "code=\"a01001\"") ? W_TEMP
                 : strstr(series, "code=\"a01006\"") ? W_PRES
@@ -623,6 +690,10 @@ static int snap_load(struct inc_engine *e, struct snap *s)
                       : NAN;
         p->at = at;
     }
+    free(didx);
+    free(byinst);
+    free(inst_areas);
+    free(aidx);
     cJSON_Delete(devs);
     cJSON_Delete(pts);
     cJSON_Delete(ents);
@@ -790,8 +861,7 @@ static void restore(struct inc_engine *e, int64_t id)
     gather_detectors(e, l);
     e->lives[e->n_lives++] = l;
     inc_row_release(&r);
-    PW_LOG_INFO("incident", "open incident restored", "id=%lld detectors=%zu", (long long)id,
-                l->n);
+    PW_LOG_INFO("incident", "open incident restored", "id=%lld detectors=%zu", (long long)id, l->n);
 }
 
 static void handle_alarm(struct inc_engine *e, const struct qitem *q, int64_t now)
@@ -815,16 +885,18 @@ static void handle_alarm(struct inc_engine *e, const struct qitem *q, int64_t no
         }
         if (!l->alarmed[j]) {
             l->alarmed[j] = true;
-            snprintf(text, sizeof text, "探测器 %s 报警（%s级），并入事件 / detector joined (level %d)",
-                     p->id, q->gas_level >= 2 ? "二" : "一", q->gas_level);
+            snprintf(text, sizeof text,
+                     "探测器 %s 报警（%s级），并入事件 / detector joined (level %d)", p->id,
+                     q->gas_level >= 2 ? "二" : "一", q->gas_level);
             timeline(e, l->id, now, text);
         }
         l->dirty = true;
         return;
     }
+    if (!q->raised)
+        return; /* an alarm that outlived its incident (closed by an operator) opens no other */
     if (e->n_lives == INC_OPEN_MAX) {
-        PW_LOG_WARN("incident", "too many open incidents; alarm not followed", "point=%s",
-                    p->id);
+        PW_LOG_WARN("incident", "too many open incidents; alarm not followed", "point=%s", p->id);
         return;
     }
     const struct disp_chemical *chem = disp_chemical_find(p->quantity);
@@ -860,9 +932,8 @@ static void handle_alarm(struct inc_engine *e, const struct qitem *q, int64_t no
     }
     e->lives[e->n_lives++] = l;
     snprintf(text, sizeof text,
-             "%s 报警（%s级）开启事件；%zu 个同类探测器在 %.0f m 内 / opened by alarm %lld",
-             p->id, q->gas_level >= 2 ? "二" : "一", l->n, e->o.radius_m,
-             (long long)q->alarm_id);
+             "%s 报警（%s级）开启事件；%zu 个同类探测器在 %.0f m 内 / opened by alarm %lld", p->id,
+             q->gas_level >= 2 ? "二" : "一", l->n, e->o.radius_m, (long long)q->alarm_id);
     timeline(e, l->id, now, text);
     PW_LOG_INFO("incident", "incident opened", "id=%lld point=%s chemical=%s detectors=%zu",
                 (long long)l->id, p->id, chem->formula, l->n);
@@ -921,8 +992,8 @@ static void wind_read(struct inc_engine *e, struct geo_point at, int64_t t0, int
     w->st = bs;
     tsdb_last_values(e->d.tsdb, bs->ref, W_N, last);
     /* the two minutes before the start count into its first minute */
-    int64_t from = t0 - NOW_WINDOW_MS < now - SIGMA_WINDOW_MS ? t0 - NOW_WINDOW_MS
-                                                             : now - SIGMA_WINDOW_MS;
+    int64_t from =
+        t0 - NOW_WINDOW_MS < now - SIGMA_WINDOW_MS ? t0 - NOW_WINDOW_MS : now - SIGMA_WINDOW_MS;
     struct tsdb_samples sp = {0}, dr = {0};
     tsdb_read(e->d.tsdb, bs->ref[W_SPEED], from, now, WIND_SAMPLES_MAX, &sp);
     tsdb_read(e->d.tsdb, bs->ref[W_DIR], from, now, WIND_SAMPLES_MAX, &dr);
@@ -1023,8 +1094,7 @@ static void wind_read(struct inc_engine *e, struct geo_point at, int64_t t0, int
 
 /* ---- vehicles ---- */
 
-static size_t vehicles_places(struct inc_engine *e, struct geo_point origin,
-                              struct inc_place **out)
+static size_t vehicles_places(struct inc_engine *e, struct geo_point origin, struct inc_place **out)
 {
     *out = NULL;
     if (!e->d.vehicles)
@@ -1047,7 +1117,7 @@ static size_t vehicles_places(struct inc_engine *e, struct geo_point origin,
         double lat = num_of(v, "lat"), lon = num_of(v, "lon");
         if (!isfinite(lat) || !isfinite(lon))
             continue;
-        struct geo_point at = {lon, lat};
+        struct geo_point at = {.lat = lat, .lon = lon};
         if (geo_haversine_m(origin, at) > VEHICLE_RANGE_M)
             continue;
         struct inc_place *p = &pl[n++];
@@ -1107,13 +1177,12 @@ static void red_orders(struct inc_engine *e, struct live *l, const struct inc_ou
             continue;
         char title[WO_TITLE_MAX + 1], desc[600], err[200], text[400];
         snprintf(title, sizeof title, "应急 %s：%s泄漏，贵单位在红色威胁区（%s）", idb,
-                 l->chem->name_zh ? l->chem->name_zh : l->chem->formula,
-                 out->zones.zones[0].name);
+                 l->chem->name_zh ? l->chem->name_zh : l->chem->formula, out->zones.zones[0].name);
         snprintf(desc, sizeof desc,
                  "incident %s: %s release near %.6f,%.6f, estimated %.3g kg/s (%.3g–%.3g); "
                  "the %s zone reaches %s. Arrival %s s. Shelter or evacuate as the plan says.",
-                 idb, l->chem->formula, out->src.lon, out->src.lat, out->est.q_kg_s,
-                 out->est.q_lo, out->est.q_hi, out->zones.zones[0].name, im->place->name,
+                 idb, l->chem->formula, out->src.lon, out->src.lat, out->est.q_kg_s, out->est.q_lo,
+                 out->est.q_hi, out->zones.zones[0].name, im->place->name,
                  im->arrival_s >= 0 ? "estimated" : "unknown");
         struct wo_new n = {.title = title,
                            .description = desc,
@@ -1130,8 +1199,8 @@ static void red_orders(struct inc_engine *e, struct live *l, const struct inc_ou
             PW_LOG_INFO("incident", "work order opened", "incident=%lld enterprise=%s order=%lld",
                         (long long)l->id, im->place->id, (long long)oid);
         } else {
-            PW_LOG_WARN("incident", "could not open a work order", "incident=%lld enterprise=%s err=%s",
-                        (long long)l->id, im->place->id, err);
+            PW_LOG_WARN("incident", "could not open a work order",
+                        "incident=%lld enterprise=%s err=%s", (long long)l->id, im->place->id, err);
         }
     }
 }
@@ -1164,22 +1233,25 @@ static void archive_update(struct inc_engine *e, const struct live *l, const str
         pw_buf_printf(&b, ",%lld,%.4g,\"%s\"]", (long long)d->ts, d->alarm_ppm,
                       inc_role_name(d->role));
     }
-    pw_buf_printf(&b, "],\"wind\":{\"speed_ms\":%.2f,\"from_deg\":%.1f,\"station\":",
-                  in->wind.speed_ms, in->wind.from_deg);
+    pw_buf_printf(&b,
+                  "],\"wind\":{\"speed_ms\":%.2f,\"from_deg\":%.1f,\"station\":", in->wind.speed_ms,
+                  in->wind.from_deg);
     pw_buf_json_str_or_null(&b, w->st ? w->st->device : NULL);
-    pw_buf_printf(&b, ",\"sigma_theta\":%.2f,\"stability\":\"%s\"},\"winds\":[",
-                  w->sigma_theta, disp_class_name(in->cls));
+    pw_buf_printf(&b, ",\"sigma_theta\":%.2f,\"stability\":\"%s\"},\"winds\":[", w->sigma_theta,
+                  disp_class_name(in->cls));
     size_t from = in->n_winds > 120 ? in->n_winds - 120 : 0;
     for (size_t i = from; i < in->n_winds; i++)
         pw_buf_printf(&b, "%s[%.2f,%.1f]", i > from ? "," : "", in->winds[i].speed_ms,
                       in->winds[i].from_deg);
-    pw_buf_printf(&b, "],\"z0_m\":%g,\"temp_k\":%.2f,\"pressure_pa\":%.0f,\"elapsed_s\":%.0f,"
-                      "\"forecast_s\":%.0f,\"release_points\":%zu,\"places\":%zu},\"result\":",
+    pw_buf_printf(&b,
+                  "],\"z0_m\":%g,\"temp_k\":%.2f,\"pressure_pa\":%.0f,\"elapsed_s\":%.0f,"
+                  "\"forecast_s\":%.0f,\"release_points\":%zu,\"places\":%zu},\"result\":",
                   in->z0_m, in->temp_k, in->pressure_pa, in->elapsed_s, in->forecast_s, in->n_rp,
                   in->n_places);
     if (out->estimated) {
-        pw_buf_printf(&b, "{\"source\":[%.6f,%.6f],\"rate_kg_s\":%.4g,\"rate_range\":[%.4g,%.4g],"
-                          "\"candidate\":",
+        pw_buf_printf(&b,
+                      "{\"source\":[%.6f,%.6f],\"rate_kg_s\":%.4g,\"rate_range\":[%.4g,%.4g],"
+                      "\"candidate\":",
                       out->src.lon, out->src.lat, out->est.q_kg_s, out->est.q_lo, out->est.q_hi);
         pw_buf_json_str(&b, out->candidate);
         pw_buf_puts(&b, ",\"zones\":[");
@@ -1378,8 +1450,8 @@ static bool poll_live(struct inc_engine *e, struct live *l, int64_t now)
         if (s.ts == TSDB_NO_TS || s.ts < now - e->o.stale_ms)
             continue;
         any_fresh = true;
-        if (s.ts > l->seen_ts[i] && (l->alarmed[i] || s.value >= l->det[i].alarm_ppm *
-                                                                 e->o.noise_fraction))
+        if (s.ts > l->seen_ts[i] &&
+            (l->alarmed[i] || s.value >= l->det[i].alarm_ppm * e->o.noise_fraction))
             l->dirty = true;
         if (s.value >= l->det[i].alarm_ppm)
             any_above = true;
@@ -1471,8 +1543,7 @@ static void *engine_main(void *arg)
                 update(e, l, now);
             if (close && kick == e->kick_done) {
                 char reason[160];
-                snprintf(reason, sizeof reason,
-                         "all detectors below their alarm level for %lld s",
+                snprintf(reason, sizeof reason, "all detectors below their alarm level for %lld s",
                          (long long)(e->o.close_after_ms / 1000));
                 close_live(e, i, now, "system", reason);
                 continue;

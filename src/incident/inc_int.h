@@ -16,9 +16,9 @@ struct inc_row {
     char state[8];
     char chemical[33], quantity[33];
     struct geo_point origin;
-    char *audience;   /* ",E1,E2," malloc'ed */
-    char *calc;       /* inc_output_json's members, malloc'ed, "" = not computed yet */
-    char *detectors;  /* the member points, comma-separated, malloc'ed */
+    char *audience;  /* ",E1,E2," malloc'ed */
+    char *calc;      /* inc_output_json's members, malloc'ed, "" = not computed yet */
+    char *detectors; /* the member points, comma-separated, malloc'ed */
     char closed_by[64];
     char close_reason[256];
 };

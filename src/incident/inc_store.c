@@ -140,8 +140,8 @@ int inc_store_close(struct db *d, int64_t id, int64_t at, const char *by, const 
 int inc_store_event(struct db *d, int64_t id, int64_t at, const char *text)
 {
     sqlite3_stmt *st;
-    int rc = db_prepare(d, "INSERT INTO incident_event(incident, at_ms, text) VALUES (?1,?2,?3)",
-                        &st);
+    int rc =
+        db_prepare(d, "INSERT INTO incident_event(incident, at_ms, text) VALUES (?1,?2,?3)", &st);
     if (rc)
         return rc;
     sqlite3_bind_int64(st, 1, id);

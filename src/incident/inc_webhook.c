@@ -1,9 +1,9 @@
 /* inc_webhook.c — incident events to webhooks (incidents.webhook_urls). One thread, one bounded
- * FIFO of the events' JSON (the full incident JSON, inc_event.full); each event is posted to each URL in turn with
- * Content-Type application/json, retried with exponential backoff (from the alarm webhook's
- * settings), then the next event is taken. A full queue drops new events (logged). Backoff waits
- * on a condition variable so inc_webhook_stop interrupts it. Posting is curl_easy_perform with a
- * timeout: no select(). */
+ * FIFO of the events' JSON (the full incident JSON, inc_event.full); each event is posted to each
+ * URL in turn with Content-Type application/json, retried with exponential backoff (from the alarm
+ * webhook's settings), then the next event is taken. A full queue drops new events (logged).
+ * Backoff waits on a condition variable so inc_webhook_stop interrupts it. Posting is
+ * curl_easy_perform with a timeout: no select(). */
 #include "incident/inc_int.h"
 
 #include "base/err.h"
@@ -126,7 +126,8 @@ static void *run(void *arg)
     return NULL;
 }
 
-int inc_webhook_start(struct inc_engine *s, const struct inc_webhook_opts *o, struct inc_webhook **out)
+int inc_webhook_start(struct inc_engine *s, const struct inc_webhook_opts *o,
+                      struct inc_webhook **out)
 {
     *out = NULL;
     if (!o->urls || !*o->urls)

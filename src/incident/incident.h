@@ -38,11 +38,11 @@
 
 #define INC_ID_MAX 64
 #define INC_NAME_MAX 200
-#define INC_DETECTORS_MAX 256  /* detectors of one incident */
-#define INC_PLACES_MAX 200000  /* places tested for impacts */
-#define INC_IMPACTS_MAX 2000   /* impacts listed */
-#define INC_TIMELINE_MAX 500   /* timeline entries kept per incident (the newest) */
-#define INC_OPEN_MAX 64        /* incidents open at once */
+#define INC_DETECTORS_MAX 256 /* detectors of one incident */
+#define INC_PLACES_MAX 200000 /* places tested for impacts */
+#define INC_IMPACTS_MAX 2000  /* impacts listed */
+#define INC_TIMELINE_MAX 500  /* timeline entries kept per incident (the newest) */
+#define INC_OPEN_MAX 64       /* incidents open at once */
 #define INC_LIST_MAX 500
 #define INC_LIST_DEFAULT 50
 #define INC_SUBSCRIBERS_MAX 8
@@ -57,11 +57,11 @@ struct inc_detector {
     char point[INC_ID_MAX + 1], device[INC_ID_MAX + 1], enterprise[INC_ID_MAX + 1];
     struct geo_point at;
     double height_m;
-    double alarm_ppm;  /* the point's alarm1 setpoint (一级); > 0 */
-    double alarm2_ppm; /* alarm2 (二级); NAN = none */
-    double full_scale; /* range max; NAN = unknown */
-    double ppm;        /* latest reading; NAN = none recent */
-    int64_t ts;        /* of that reading, ms */
+    double alarm_ppm;   /* the point's alarm1 setpoint (一级); > 0 */
+    double alarm2_ppm;  /* alarm2 (二级); NAN = none */
+    double full_scale;  /* range max; NAN = unknown */
+    double ppm;         /* latest reading; NAN = none recent */
+    int64_t ts;         /* of that reading, ms */
     enum inc_role role; /* output of inc_update */
 };
 
@@ -178,12 +178,12 @@ struct inc_opts {
 void inc_opts_init(struct inc_opts *o);
 
 struct inc_deps {
-    struct model *model;        /* borrowed */
-    struct tsdb *tsdb;          /* borrowed: readers only */
-    struct alarm_store *alarms; /* borrowed: subscribed */
-    struct vehicles *vehicles;  /* borrowed; may be NULL */
+    struct model *model;         /* borrowed */
+    struct tsdb *tsdb;           /* borrowed: readers only */
+    struct alarm_store *alarms;  /* borrowed: subscribed */
+    struct vehicles *vehicles;   /* borrowed; may be NULL */
     struct wo_store *workorders; /* borrowed; may be NULL */
-    struct pipeline *pipeline;  /* borrowed: the archive's appends; may be NULL */
+    struct pipeline *pipeline;   /* borrowed: the archive's appends; may be NULL */
     const char *data_dir;
 };
 

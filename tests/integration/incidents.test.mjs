@@ -8,8 +8,10 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import path from 'node:path';
 import { readFileSync } from 'node:fs';
-import { Daemon, DATA, sleep, until } from './harness.mjs';
+import http from 'node:http';
+import { Daemon, DATA, freePort, sleep, until } from './harness.mjs';
 import { Station, frame, local14, qnOf } from './hj212lib.mjs';
+import { MSG, Terminal, location, register2013 } from './jt808lib.mjs';
 
 const MODEL = path.join(DATA, 'incident-park.json');
 const model = JSON.parse(readFileSync(MODEL, 'utf8'));
@@ -42,8 +44,40 @@ function reading([x, y], from) {
 const detectors = model.devices.filter((v) => v.kind === 'gas_detector');
 const wind = model.devices.find((v) => v.id === 'W1');
 
-let d, tok = {};
+let d, tok = {}, hookServer;
 const stations = new Map();
+const hooks = []; // webhook bodies received
+
+// the archive's leaves (as tests/integration/archive_sources.test.mjs reads them)
+async function archiveSize() {
+  const r = await d.get('/archive/checkpoint', { token: tok.admin });
+  assert.equal(r.status, 200, r.text);
+  return Number(r.text.split('\n')[1]);
+}
+async function operatorLeaves(min) {
+  const n = await until(async () => { const v = await archiveSize(); return v >= min && v; },
+    { what: `a checkpoint of at least ${min} leaves`, timeout: 15000 });
+  const out = [];
+  for (let b = 0; b * 256 < n; b++) {
+    const w = Math.min(256, n - b * 256);
+    const p = `/archive/tile/entries/${String(b).padStart(3, '0')}${w < 256 ? `.p/${w}` : ''}`;
+    const res = await fetch(d.base + p, { headers: { Authorization: `Bearer ${tok.admin}` } });
+    assert.equal(res.status, 200, p);
+    const buf = Buffer.from(await res.arrayBuffer());
+    for (let o = 0; o < buf.length;) {
+      const len = buf.readUInt16BE(o);
+      const leaf = buf.subarray(o + 2, o + 2 + len);
+      const sl = leaf[10];
+      if (leaf[1] === 9) {
+        const txt = leaf.subarray(11 + sl).toString('utf8');
+        const nl = txt.indexOf('\n');
+        out.push({ source: leaf.subarray(11, 11 + sl).toString(), ...JSON.parse(nl < 0 ? txt : txt.slice(0, nl)) });
+      }
+      o += 2 + len;
+    }
+  }
+  return out;
+}
 
 async function station(mn) {
   if (!stations.has(mn)) {
@@ -104,12 +138,30 @@ async function events(who) {
 }
 
 const outer = (inc) => inc.zones[inc.zones.length - 1];
+// point in polygon (even-odd), local metres
+function inside([px, py], ring) {
+  let c = false;
+  for (let i = 0, j = ring.length - 1; i < ring.length; j = i++) {
+    const [xi, yi] = ring[i], [xj, yj] = ring[j];
+    if ((yi > py) !== (yj > py) && px < (xj - xi) * (py - yi) / (yj - yi) + xi) c = !c;
+  }
+  return c;
+}
 const ring = (z) => z.polygon.coordinates[0].map(xy);
 
 before(async () => {
+  const hookPort = await freePort();
+  hookServer = http.createServer((req, res) => {
+    let body = '';
+    req.on('data', (c) => { body += c; });
+    req.on('end', () => { hooks.push({ path: req.url, type: req.headers['content-type'], body: JSON.parse(body) }); res.end('ok'); });
+  });
+  await new Promise((r) => hookServer.listen(hookPort, '127.0.0.1', r));
   d = await new Daemon({
     model: MODEL,
-    set: ['incidents.poll=200ms', 'incidents.min_interval=1s', 'incidents.period=20s', 'incidents.close_after=0'],
+    set: ['incidents.poll=200ms', 'incidents.min_interval=1s', 'incidents.period=20s', 'incidents.close_after=6s',
+      'archive.checkpoint_interval=1s',
+      `incidents.webhook_urls=http://127.0.0.1:${hookPort}/hook`],
   }).start();
   tok.admin = await d.login();
   for (const u of [
@@ -125,6 +177,7 @@ before(async () => {
 after(async () => {
   for (const st of stations.values()) st.close();
   await d?.stop();
+  hookServer?.close();
 });
 
 let inc; // the incident as the admin last saw it
@@ -139,6 +192,16 @@ test('gathering places are a model kind: listed, exported as JSON and CSV', asyn
   assert.equal((await d.get('/api/v1/gathering_places?format=xml', { token: tok.admin })).status, 400);
   const ex = await d.get('/api/v1/model/export', { token: tok.admin });
   assert.equal(ex.json.gathering_places.length, 2);
+  // the CSV ledger through the import route: a bad row names its line and column, a good one lands
+  const hdr = 'id,name,kind,class,lon,lat,people,phone\r\n';
+  const post = (body) => d.post('/api/v1/model/import?csv=gathering_places', body,
+    { token: tok.admin, headers: { 'Content-Type': 'text/csv' } });
+  let imp = await post(hdr + 'GP-FAR,远处村,mall,3,118.25,36.25,300,0533-6\r\n');
+  assert.equal(imp.status, 400);
+  assert.match(imp.json.error, /:2: column "kind"/);
+  imp = await post(hdr + 'GP-FAR,远处村,village,3,118.25,36.25,300,0533-6\r\n');
+  assert.equal(imp.status, 200, imp.text);
+  assert.equal((await d.get('/api/v1/gathering_places', { token: tok.viewer })).json.length, 3);
 });
 
 test('an H2S leak over HJ 212 opens an incident: source near the truth, zones downwind, who to call', async () => {
@@ -165,6 +228,11 @@ test('an H2S leak over HJ 212 opens an incident: source near the truth, zones do
   assert.ok(inc.source.rate_kg_s > Q / 3 && inc.source.rate_kg_s < Q * 3, `rate ${inc.source.rate_kg_s}`);
   assert.ok(inc.source.rate_range[0] <= inc.source.rate_kg_s && inc.source.rate_range[1] >= inc.source.rate_kg_s);
   assert.equal(inc.source.envelope.type, 'Polygon');
+  // the model's release points within 1 km of the first alarm (GD01) were candidates: E1-I1 (at
+  // its area's centre), E1-PU1, E2-PU1 — not E3-WH1, 1,006 m away
+  assert.equal(inc.source.release_points, 3);
+  // the source area (90 % of the weight) holds the truth
+  assert.ok(inside([0, 0], inc.source.envelope.coordinates[0].map(xy)), JSON.stringify(inc.source));
   // detectors: roles from the readings
   const role = (p) => inc.detectors.find((x) => x.point === p).role;
   assert.equal(role('GD07.h2s'), 'silent'); // upwind
@@ -212,6 +280,48 @@ test('an H2S leak over HJ 212 opens an incident: source near the truth, zones do
   assert.ok(sse.admin.out.every((e) => !('impacts' in e) || typeof e.impacts === 'number'));
   assert.equal(sse.ent3.out.length, 0);
   for (const s of Object.values(sse)) s.close();
+  // the webhook got the whole incident JSON
+  const hook = await until(async () => hooks.find((h) => h.body.id === inc.id && h.body.source), { what: 'a webhook post' });
+  assert.equal(hook.path, '/hook');
+  assert.equal(hook.type, 'application/json');
+  assert.ok(Array.isArray(hook.body.impacts) && hook.body.zones[0].polygon);
+  // each update is archived with its inputs and its result
+  const ups = await until(async () => {
+    const ls = (await operatorLeaves(1)).filter((l) => l.action === 'incident.update' && l.incident === inc.id && l.result);
+    return ls.length && ls;
+  }, { what: 'an archived incident update' });
+  const last = ups[ups.length - 1];
+  assert.equal(last.source, 'incident');
+  assert.equal(last.inputs.detectors.length, detectors.length);
+  assert.equal(last.inputs.wind.station, 'W1');
+  assert.ok(last.inputs.winds.length >= 1);
+  assert.ok(last.result.source.length === 2 && last.result.rate_range.length === 2);
+});
+
+// lon/lat of local metres (the inverse of xy)
+const ll = (x, y) => [LON0 + x / MLON, LAT0 + y / MLAT];
+
+test('a JT/T 808 vehicle driving into the cloud is an impact, with the phone of its enterprise', async () => {
+  const t = await new Terminal(d.ports.jt808, { phone: '013900000001' }).connect();
+  t.send(MSG.REGISTER, register2013({ plate: [0xc2, 0xb3, ...Buffer.from('C12345')] }));
+  const r = await t.next(MSG.REGISTER_REPLY);
+  assert.equal(r.body[2], 0);
+  t.send(MSG.AUTH, [...r.body.subarray(3)]);
+  assert.equal((await t.next(MSG.PLAT_REPLY)).body[4], 0, 'authenticated');
+  // 500 m east of the source, 300 m south of the plume, driving north at 30 km/h: its road
+  // ahead for five minutes (2.5 km) crosses the plume
+  const [lon, lat] = ll(500, -300);
+  t.send(MSG.LOCATION, location({ lat, lon, speed: 30, heading: 0, ts: Date.now() }));
+  assert.equal((await t.next(MSG.PLAT_REPLY)).body[4], 0);
+  const v = await until(async () => {
+    const i = (await d.get(`/api/v1/incidents/${inc.id}`, { token: tok.admin })).json;
+    return i.impacts.find((m) => m.kind === 'vehicle');
+  }, { what: 'the vehicle among the impacts', timeout: 30000 });
+  assert.equal(v.id, 'V1');
+  assert.equal(v.name, '鲁C12345');
+  assert.equal(v.enterprise, 'E2');
+  assert.equal(v.phone, '0533-2000002');
+  t.close();
 });
 
 test('enterprise users see the incidents that concern them, and only their part', async () => {
@@ -238,7 +348,8 @@ test('the wind turns to the north: the zones redraw towards the south', async ()
   await sendReadings(0);
   const now = await until(async () => {
     const r = (await d.get(`/api/v1/incidents/${inc.id}`, { token: tok.admin })).json;
-    if (Date.parse(r.updated_at) <= t0 || Math.abs(((r.wind.from_deg + 180) % 360) - 180) > 15) return false;
+    if (Date.parse(r.updated_at) <= t0 || !r.wind || Math.abs(((r.wind.from_deg + 180) % 360) - 180) > 15) return false;
+    if (!outer(r)?.polygon) return false;
     return Math.min(...ring(outer(r)).map((p) => p[1])) < -250 && r;
   }, { timeout: 20000, what: 'zones south' });
   assert.ok(now.wind.from_deg < 15 || now.wind.from_deg > 345);
@@ -279,8 +390,44 @@ test('closing by an operator: closed, recorded, and a second close conflicts', a
   assert.equal((await d.post(`/api/v1/incidents/${inc.id}/close`, {}, { token: tok.admin })).status, 409);
   assert.equal((await d.get('/api/v1/incidents?state=open', { token: tok.admin })).json.length, 0);
   assert.equal((await d.get('/api/v1/incidents?state=closed', { token: tok.admin })).json.length, 1);
-  // a new reading does not reopen it (its alarm is still the same open alarm)
+  const closeLeaf = await until(async () => (await operatorLeaves(1)).find((l) => l.action === 'incident.close'),
+    { what: 'the close archived' });
+  assert.equal(closeLeaf.user, 'admin');
+  assert.equal(closeLeaf.detail.incident, inc.id);
+  assert.equal(closeLeaf.detail.reason, '泄漏已堵住');
+  await until(async () => hooks.some((h) => h.body.id === inc.id && h.body.state === 'closed'), { what: 'the closed incident posted' });
+  // new readings do not reopen it, nor open another (its alarms are still the same open alarms)
   await sendReadings(0);
   await sleep(1500);
   assert.equal((await d.get(`/api/v1/incidents/${inc.id}`, { token: tok.admin })).json.state, 'closed');
+  assert.equal((await d.get('/api/v1/incidents', { token: tok.admin })).json.length, 1);
+});
+
+// HJ 212 DataTime has whole seconds: a sample in the same second as the last is a duplicate
+async function sendZeros() {
+  await sleep(1100);
+  const now = Date.now();
+  for (const g of detectors) await send(g.hj212.mn, now, 'a21028-Rtd=0.05,a21028-Flag=N');
+}
+
+test('a new release opens a new incident, which closes by itself once every detector is below', async () => {
+  await sendZeros();
+  await until(async () => {
+    const r = await d.get('/api/v1/alarms?state=active', { token: tok.admin });
+    const l = r.json?.alarms || r.json;
+    return Array.isArray(l) && !l.some((a) => a.rule === 'gas') && l;
+  }, { what: 'the gas alarms cleared' });
+  await sleep(1100);
+  await sendReadings(0);
+  const second = await until(async () => {
+    const l = (await d.get('/api/v1/incidents?state=open', { token: tok.admin })).json;
+    return l?.length === 1 && l[0].id !== inc.id && l[0];
+  }, { what: 'a second incident' });
+  await sendZeros();
+  const closed = await until(async () => {
+    const r = (await d.get(`/api/v1/incidents/${second.id}`, { token: tok.admin })).json;
+    return r.state === 'closed' && r;
+  }, { what: 'the second incident closed by itself', timeout: 20000 });
+  assert.equal(closed.closed_by, 'system');
+  assert.match(closed.close_reason, /below their alarm level for 6 s/);
 });

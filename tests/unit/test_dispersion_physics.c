@@ -178,6 +178,59 @@ static void test_solar_elevation(void **state)
          disp_solar_elevation_deg(utc(12, 31, 4), 120, 36), 0.5);
 }
 
+/* Every cell of both GB/T 3840-91 tables, written out as the standard prints them: 表 B1 the
+ * net radiation index (太阳辐射等级数) by cloud cover (total/low, tenths) and solar elevation,
+ * 表 B2 the class by ground wind speed and that index (two classes → the more stable). */
+static void test_stability_gbt3840_tables(void **state)
+{
+    /* rows: clouds given as (total, low) inside each band; columns: night, h0 ≤ 15°, 15–35°,
+     * 35–65°, > 65° */
+    static const int clouds[5][2] = {{3, 2}, {6, 3}, {9, 4}, {7, 6}, {10, 9}};
+    static const int index_tab[5][5] = {
+        {-2, -1, +1, +2, +3}, /* 总云量/低云量 ≤4/≤4 */
+        {-1, 0, +1, +2, +3},  /* 5–7/≤4 */
+        {-1, 0, 0, +1, +1},   /* ≥8/≤4 */
+        {0, 0, 0, 0, +1},     /* ≥5/5–7 */
+        {0, 0, 0, 0, 0},      /* ≥8/≥8 */
+    };
+    static const double h0[5] = {-10, 10, 25, 50, 70};
+    static const double winds[5] = {1.5, 2.5, 4, 5.5, 7};
+    /* 表 B2: wind ≤1.9, 2–2.9, 3–4.9, 5–5.9, ≥6; index +3 … −2 */
+    static const char *const cls[5] = {
+        "ABBDEF", /* A, A~B, B, D, E, F */
+        "BBCDEF", /* A~B, B, C, D, E, F */
+        "BCCDDE", /* B, B~C, C, D, D, E */
+        "CDDDDD", /* C, C~D, D, D, D, D */
+        "CDDDDD", /* C, D, D, D, D, D */
+    };
+    for (int r = 0; r < 5; r++)
+        for (int c = 0; c < 5; c++)
+            for (int w = 0; w < 5; w++) {
+                int idx = index_tab[r][c];
+                enum disp_class want = (enum disp_class)(cls[w][3 - idx] - 'A');
+                enum disp_class got =
+                    disp_stability_gbt3840(winds[w], h0[c], clouds[r][0], clouds[r][1]);
+                if (got != want)
+                    fail_msg("cloud %d/%d h0 %.0f wind %.1f: got %s, want %s", clouds[r][0],
+                             clouds[r][1], h0[c], winds[w], disp_class_name(got),
+                             disp_class_name(want));
+            }
+    /* band edges: 15°, 35° and 65° belong to the lower band; 4/10 total to the first row */
+    assert_int_equal(disp_stability_gbt3840(1.5, 15, 4, 4), DISP_E);  /* −1 */
+    assert_int_equal(disp_stability_gbt3840(1.5, 35, 4, 4), DISP_B);  /* +1 */
+    assert_int_equal(disp_stability_gbt3840(1.5, 65, 4, 4), DISP_B);  /* +2: A~B → B */
+    assert_int_equal(disp_stability_gbt3840(1.9, 66, 4, 4), DISP_A);  /* +3 */
+    assert_int_equal(disp_stability_gbt3840(2.0, 66, 4, 4), DISP_B);
+    /* the Pasquill table, every cell (NOAA READY; two classes → the more stable) */
+    static const char *const pq[5] = {"ABBCC", "BBCDD", "BCCDD", "EEDDD", "FFEDD"};
+    static const double pw[5] = {1.5, 2.5, 4, 5.5, 7};
+    for (int s = 0; s < 5; s++)
+        for (int w = 0; w < 5; w++)
+            assert_int_equal(disp_stability_pasquill(pw[w], (enum disp_sky)s), pq[s][w] - 'A');
+    for (int w = 0; w < 5; w++)
+        assert_int_equal(disp_stability_pasquill(pw[w], DISP_SKY_OVERCAST), DISP_D);
+}
+
 static void test_stability_gbt3840(void **state)
 {
     /* clear noon in summer (h0 > 65°, index +3) */
@@ -304,6 +357,7 @@ int main(void)
         cmocka_unit_test(test_stability_pasquill),
         cmocka_unit_test(test_solar_elevation),
         cmocka_unit_test(test_stability_gbt3840),
+        cmocka_unit_test(test_stability_gbt3840_tables),
         cmocka_unit_test(test_sigma_theta),
         cmocka_unit_test(test_units),
         cmocka_unit_test(test_dense_gas),

@@ -428,6 +428,46 @@ static void test_train_errors_and_bounds(void **state)
     disp_result_release(&r);
 }
 
+/* Receptors followed in the train: on the axis the cloud arrives after about x / U and stays
+ * above the level for about the release; beside the plume and upwind it never arrives; the time
+ * above counts only after since_s. */
+static void test_train_receptors(void **state)
+{
+    struct disp_scenario sc = base();
+    sc.duration_s = 600;
+    struct disp_receptor rec[4] = {
+        {.xy = {500, 0}}, {.xy = {1000, 0}}, {.xy = {500, 400}}, {.xy = {-300, 0}}};
+    struct disp_result r;
+    char err[200];
+    assert_int_equal(disp_train_zones_at(&sc, NULL, 0, 10, 0, rec, 4, &r, err, sizeof err), PW_OK);
+    double u = r.u_transport;
+    for (int i = 0; i < 2; i++) {
+        double x = rec[i].xy.x;
+        assert_true(rec[i].first_s[2] > 0.7 * x / u - 20 && rec[i].first_s[2] < 1.3 * x / u + 20);
+        /* above AEGL-1 for about the release (the cloud lengthens a little as it spreads) */
+        assert_true(rec[i].above_s[2] > 0.8 * 600 && rec[i].above_s[2] < 1.5 * 600);
+        assert_true(rec[i].peak_ppm > 0.51);
+    }
+    assert_true(rec[1].first_s[2] > rec[0].first_s[2]);
+    assert_true(rec[2].first_s[2] < 0 && rec[2].above_s[2] == 0);
+    assert_true(rec[3].first_s[0] < 0 && rec[3].peak_ppm == 0);
+    /* the zones are those of disp_train_zones */
+    struct disp_result t;
+    assert_int_equal(disp_train_zones(&sc, NULL, 0, 10, 0, &t, err, sizeof err), PW_OK);
+    for (size_t i = 0; i < 3; i++)
+        NEAR(r.zones[i].area_m2, t.zones[i].area_m2, 1e-6 * t.zones[i].area_m2 + 1e-9);
+    disp_result_release(&t);
+    disp_result_release(&r);
+    /* since_s: only the time above after it counts */
+    struct disp_receptor late = {.xy = {500, 0}, .since_s = 400};
+    assert_int_equal(disp_train_zones_at(&sc, NULL, 0, 10, 0, &late, 1, &r, err, sizeof err),
+                     PW_OK);
+    assert_true(late.above_s[2] < rec[0].above_s[2] - 250);
+    disp_result_release(&r);
+    assert_int_equal(disp_train_zones_at(&sc, NULL, 0, 10, 0, NULL, 1, &r, err, sizeof err),
+                     PW_EINVAL);
+}
+
 static void test_ring_intersects(void **state)
 {
     struct geo_xy sq[4] = {{0, 0}, {10, 0}, {10, 10}, {0, 10}};
@@ -458,6 +498,7 @@ int main(void)
         cmocka_unit_test(test_train_steady_wind),
         cmocka_unit_test(test_train_wind_shift),
         cmocka_unit_test(test_train_errors_and_bounds),
+        cmocka_unit_test(test_train_receptors),
         cmocka_unit_test(test_ring_intersects),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -173,8 +173,9 @@ static void test_upgrade_from_v4(void **state)
     struct fx *f = *state;
     char err[256] = "";
     assert_int_equal(model_open(f->db, &f->m), PW_OK);
-    assert_int_equal(import(f, "{\"version\":1,\"park\":{\"id\":\"P\",\"name\":\"园区\"},"
-                               "\"enterprises\":[{\"id\":\"E1\",\"name\":\"甲\"}]}",
+    assert_int_equal(import(f,
+                            "{\"version\":1,\"park\":{\"id\":\"P\",\"name\":\"园区\"},"
+                            "\"enterprises\":[{\"id\":\"E1\",\"name\":\"甲\"}]}",
                             0, err),
                      PW_OK);
     model_close(f->m);
