@@ -247,7 +247,7 @@ export function permitsLayer(permits, name = 'permits') {
     symbol: effect ? 'triangle' : 'roundRect', symbolSize: effect ? 20 : 13, rippleEffect: effect ? { scale: 2.5, brushType: 'stroke' } : undefined,
     data: list.map(({ p, c }) => ({ name: p.id, value: c, id: p.id,
       itemStyle: { color: FINDING_COLOR[p.worst] || FINDING_COLOR.none, borderColor: effect ? '#ffffff' : '#0b1a2b', borderWidth: effect ? 2 : 1 } })),
-    tooltip: { formatter: (x) => { const p = list[x.dataIndex].p; return html`${p.id} · ${t(`pt.type.${p.type}`)}${p.grade ? ' · ' + t(`pt.grade.${p.grade}`) : ''}<br>${shortName(model.ent.get(p.enterprise)?.name || p.enterprise)} · ${t(`pt.state.${p.state}`)} · ${t(`pt.worst.${p.worst || 'none'}`)}`; } },
+    tooltip: { formatter: (x) => { const p = list[x.dataIndex].p; return html`${p.id} · ${t(`pt.type.${p.type}`)}${p.grade ? ' · ' + t(`pt.grade.${p.grade}`) : ''}<br>${shortName(model.ent.get(p.enterprise)?.name || p.enterprise)}${p.equipment ? ' · ' + p.equipment : ''}<br>${t(`pt.state.${p.state}`)} · ${t(`pt.worst.${p.worst || 'none'}`)}`; } },
   });
   const outlines = [];
   for (const { p } of ps) {
