@@ -324,3 +324,10 @@ en.pt = {
   spotDate: 'Date', spotRule: 'Drawn: every special grade, ~30 % of first grade, ~10 % of the rest, weighted by past findings', permit: 'Permit', worstL: 'Check', result: 'Result', pickResult: 'Result…',
   spotTextPh: 'Note (required for a problem)', record: 'Record', needResult: 'Choose a result', needProblemText: 'Describe the problem', spotRecorded: 'Result recorded', noSpot: 'Nothing drawn for this day',
 };
+// permit findings as alarms (rule permit_<rule>, condition <rule>, source the permit) and the
+// work orders permits, spot checks and incidents open
+for (const [dict, word] of [[zh, '特殊作业核查'], [en, 'Permit check']]) {
+  for (const [k, v] of Object.entries(dict.pt.rule)) { dict.rule[`permit_${k}`] = word; dict.cond[k] = v; }
+}
+Object.assign(zh.wo.src, { permit: '作业票证核查', spotcheck: '票证抽查', incident: '应急事件' });
+Object.assign(en.wo.src, { permit: 'permit finding', spotcheck: 'permit spot check', incident: 'incident' });

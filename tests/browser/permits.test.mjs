@@ -95,6 +95,11 @@ test('an enterprise files and starts hot work; a detector past its 一级 setpoi
   assert.equal(w.status, 204);
   await p.waitForFunction(() => document.querySelector('#pt-findings li[data-sev=red]'), null, { timeout: 10000 });
   await p.waitForFunction(() => document.querySelector('#pt-worst')?.dataset.sev === 'red');
+  // the red finding is an alarm in the console, in words, with the permit as its source
+  await p.goto(`${d.base}/#/alarms`);
+  await p.waitForFunction((id) => [...document.querySelectorAll('.alarm-list .arow')].some((r) => r.textContent.includes(id) && /特殊作业核查 · 附近可燃气体浓度升高/.test(r.textContent)), permitId);
+  await p.goto(`${d.base}/#/permits`);
+  await p.locator('#pt-tabs').waitFor();
   // a CSV sheet: the good row is filed, the bad one is reported by line and column
   await p.click('#pt-tabs [data-tab=import]');
   const t0 = new Date(Date.now() + 3600e3).toISOString(), t1 = new Date(Date.now() + 3 * 3600e3).toISOString();
