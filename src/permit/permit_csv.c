@@ -120,6 +120,24 @@ static void trim(char *s)
         memmove(s, s + i, n - i + 1);
 }
 
+/* The next non-empty ';'-separated piece of *p (cut in place), or NULL at the end. */
+static char *next_piece(char **p)
+{
+    char *s = *p;
+    while (*s == ';')
+        s++;
+    if (!*s)
+        return NULL;
+    char *e = strchr(s, ';');
+    if (e) {
+        *e = '\0';
+        *p = e + 1;
+    } else {
+        *p = s + strlen(s);
+    }
+    return s;
+}
+
 static bool parse_num(const char *s, double *out)
 {
     char *end;
@@ -148,8 +166,8 @@ static cJSON *row_json(char **cells, int n, const int *colof, const char **col, 
         cJSON *ring = cJSON_AddArrayToObject(j, "location");
         char tmp[CSV_CELL + 1];
         snprintf(tmp, sizeof tmp, "%s", poly);
-        char *save = NULL;
-        for (char *t = strtok_r(tmp, ";", &save); t; t = strtok_r(NULL, ";", &save)) {
+        char *cur = tmp;
+        for (char *t = next_piece(&cur); t; t = next_piece(&cur)) {
             double x, y;
             char *sp = t;
             while (*sp == ' ')
@@ -213,8 +231,8 @@ static cJSON *row_json(char **cells, int n, const int *colof, const char **col, 
             q[0] = ';';
             memmove(q + 1, q + 3, strlen(q + 3) + 1);
         }
-        char *save = NULL;
-        for (char *t = strtok_r(tmp, ";", &save); t; t = strtok_r(NULL, ";", &save)) {
+        char *cur = tmp;
+        for (char *t = next_piece(&cur); t; t = next_piece(&cur)) {
             trim(t);
             if (*t)
                 cJSON_AddItemToArray(w, cJSON_CreateString(t));

@@ -19,7 +19,9 @@
  * to its enterprise (P1/P2 by rule, permit_rule_priority), once per permit and rule.
  *
  * Threads. One mutex over the connection and the memory; events and work orders are sent
- * outside it. The engine thread only serves the queue. */
+ * outside it. The open permits are changed under a second mutex as well, which alone guards
+ * the writer thread's snapshot: the writer never waits for a commit's fsync or a long list.
+ * The engine thread serves the queue and the expiry sweep. */
 #include "permit/permit.h"
 
 #include "base/err.h"
@@ -100,8 +102,9 @@ struct permit_store {
     struct wo_store *wo;
     struct permit_site *site;
     uint64_t site_gen;
-    struct entry **open; /* the open permits */
+    struct entry **open; /* the open permits: changed under mu and omu, read under either */
     size_t nopen, capopen;
+    pthread_mutex_t omu; /* the snapshot takes only this: never waits for a commit's fsync */
     _Atomic uint64_t gen;
     void (*on_change)(void *arg);
     void *on_change_arg;
@@ -139,25 +142,31 @@ static struct entry *find_open(struct permit_store *s, const char *id)
 
 static void drop_open(struct permit_store *s, const char *id)
 {
+    pthread_mutex_lock(&s->omu);
     for (size_t i = 0; i < s->nopen; i++)
         if (strcmp(s->open[i]->p.id, id) == 0) {
             free(s->open[i]);
             s->open[i] = s->open[--s->nopen];
-            return;
+            break;
         }
+    pthread_mutex_unlock(&s->omu);
 }
 
 static void add_open(struct permit_store *s, const struct permit *p,
                      const struct permit_findings *fs)
 {
     if (s->nopen == s->capopen) {
+        pthread_mutex_lock(&s->omu);
         s->capopen = s->capopen ? s->capopen * 2 : 64;
         s->open = pw_xrealloc(s->open, s->capopen * sizeof *s->open);
+        pthread_mutex_unlock(&s->omu);
     }
     struct entry *e = pw_xmalloc(sizeof *e);
     e->p = *p;
     e->fs = *fs;
+    pthread_mutex_lock(&s->omu);
     s->open[s->nopen++] = e;
+    pthread_mutex_unlock(&s->omu);
 }
 
 static void refresh_site(struct permit_store *s)
@@ -371,6 +380,7 @@ int permit_store_open(const char *path, struct model *model, const struct permit
 {
     struct permit_store *s = pw_xcalloc(1, sizeof *s);
     pthread_mutex_init(&s->mu, NULL);
+    pthread_mutex_init(&s->omu, NULL);
     pthread_mutex_init(&s->sub_mu, NULL);
     pthread_mutex_init(&s->qmu, NULL);
     pthread_cond_init(&s->qcond, NULL);
@@ -447,6 +457,7 @@ void permit_store_close(struct permit_store *s)
     permit_site_free(s->site);
     db_close(s->dbh);
     pthread_mutex_destroy(&s->mu);
+    pthread_mutex_destroy(&s->omu);
     pthread_mutex_destroy(&s->sub_mu);
     pthread_mutex_destroy(&s->qmu);
     pthread_cond_destroy(&s->qcond);
@@ -599,9 +610,8 @@ int permit_file(struct permit_store *s, const struct permit_scope *sc, struct pe
         db_exec(s->dbh, "ROLLBACK");
         drop_open(s, p->id);
         snprintf(err, cap, "storage: %s", pw_strerror(rc));
-    } else {
-        changed(s);
     }
+    changed(s); /* also on failure: a snapshot may have seen the entry for a moment */
     pthread_mutex_unlock(&s->mu);
     if (!rc) {
         snprintf(id, PERMIT_ID_MAX + 1, "%s", f->p.id);
@@ -639,9 +649,8 @@ int permit_file_many(struct permit_store *s, const struct permit_scope *sc, stru
         for (size_t i = 0; i < n; i++)
             if (res[i] == PW_OK && f[i].p.id[0])
                 drop_open(s, f[i].p.id);
-    } else {
-        changed(s);
     }
+    changed(s);
     pthread_mutex_unlock(&s->mu);
     if (!rc)
         for (size_t i = 0; i < n; i++)
@@ -730,8 +739,10 @@ static int update_open(struct permit_store *s, struct entry *e, const struct per
     f->p = p;
     f->fs = fs;
     if (permit_state_open(p.state)) {
+        pthread_mutex_lock(&s->omu);
         e->p = p;
         e->fs = fs;
+        pthread_mutex_unlock(&s->omu);
     } else {
         drop_open(s, p.id);
     }
@@ -872,7 +883,7 @@ int permit_add_analysis(struct permit_store *s, const struct permit_scope *sc, c
 int permit_open_snapshot(struct permit_store *s, struct permit **out,
                          struct permit_findings **fs, size_t *cap, size_t *n, uint64_t *gen)
 {
-    pthread_mutex_lock(&s->mu);
+    pthread_mutex_lock(&s->omu);
     size_t k = s->nopen;
     if (!*out || !*fs || *cap < k || !k) {
         size_t c = k > *cap ? k + k / 4 + 16 : (*cap ? *cap : 16);
@@ -886,7 +897,7 @@ int permit_open_snapshot(struct permit_store *s, struct permit **out,
     }
     *n = k;
     *gen = s->gen;
-    pthread_mutex_unlock(&s->mu);
+    pthread_mutex_unlock(&s->omu);
     return PW_OK;
 }
 
@@ -1217,7 +1228,9 @@ static void handle(struct permit_store *s, const struct qitem *q)
         if (rc) {
             db_exec(s->dbh, "ROLLBACK");
         } else {
+            pthread_mutex_lock(&s->omu);
             e->fs = q->fs;
+            pthread_mutex_unlock(&s->omu);
             f->p = e->p;
             f->fs = q->fs;
             /* not changed(s): the writer thread has these findings already */

@@ -81,7 +81,8 @@ test('each incident produced exactly its expected alarms, no missing, no extra',
   const r = await d.get('/api/v1/alarms?limit=500', { token: admin });
   assert.equal(r.status, 200, r.text);
   const got = r.json.map((a) => `${a.rule} ${a.source} ${a.max_level || a.level}`).sort();
-  const want = scenario.incidents.flatMap((i) => i.expect)
+  // the permit jobs (demo/scenario.json "permits", filed in order: PT-000001 first) too
+  const want = scenario.incidents.flatMap((i) => i.expect).concat((scenario.permits || []).flatMap((p) => p.expect || []))
     .filter((e) => e.requires !== 'early')
     .map((e) => `${e.rule} ${e.source} ${e.level}`).sort();
   assert.deepEqual(got, want);

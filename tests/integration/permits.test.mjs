@@ -101,7 +101,7 @@ async function sse(token) {
   return { events, close: () => ctl.abort() };
 }
 
-test('live flow: hot work beside a detector raised past 一级 over HJ 212 → red finding, alarm and work order within a second', async () => {
+test('live flow: hot work beside a detector raised past 一级 over HJ 212 → red finding, alarm and work order within a second', async (t) => {
   const ev1 = await sse(tok.ent1), ev2 = await sse(tok.ent2);
   let r = await d.post('/api/v1/permits', hotWork(), { token: tok.ent1 });
   assert.equal(r.status, 201, r.text);
@@ -151,7 +151,9 @@ test('live flow: hot work beside a detector raised past 一级 over HJ 212 → r
     const l = await d.get('/api/v1/workorders', { token: tok.ent1 });
     return l.json.find((o) => o.source === 'permit' && o.description.includes(p.id) && o.title.includes('gas_near'));
   }, { what: 'a work order for the red finding', timeout: 1000, every: 20 });
-  assert.ok(Date.now() - t0 < 1500, `took ${Date.now() - t0} ms`);
+  const took = Date.now() - t0;
+  t.diagnostic(`reading sent → red finding, alarm and work order seen over HTTP: ${took} ms`);
+  assert.ok(took < 1000, `took ${took} ms`);
   assert.equal(order.priority, 'P1');
   assert.equal(order.enterprise, 'E1');
   // the enterprise's officer sees it on its event stream; the other enterprise does not
