@@ -961,6 +961,16 @@ static void station_refs(struct inc_engine *e, struct station *st)
             st->ref[k] = ref_of(e->d.tsdb, st->key[k]);
 }
 
+/* The samples of [from, now], or of a shorter recent stretch when there are more than
+ * WIND_SAMPLES_MAX (tsdb_read keeps the oldest: the newest matter here). */
+static void read_newest(struct tsdb *db, uint32_t ref, int64_t from, int64_t now,
+                        struct tsdb_samples *out)
+{
+    while (tsdb_read(db, ref, from, now, WIND_SAMPLES_MAX, out) == PW_ETOOBIG &&
+           now - from > 60000)
+        from = now - (now - from) / 2;
+}
+
 /* The nearest station with a fresh direction and speed; the wind of every minute in [t0, now). */
 static void wind_read(struct inc_engine *e, struct geo_point at, int64_t t0, int64_t now,
                       struct wind_now *w)
@@ -995,8 +1005,8 @@ static void wind_read(struct inc_engine *e, struct geo_point at, int64_t t0, int
     int64_t from =
         t0 - NOW_WINDOW_MS < now - SIGMA_WINDOW_MS ? t0 - NOW_WINDOW_MS : now - SIGMA_WINDOW_MS;
     struct tsdb_samples sp = {0}, dr = {0};
-    tsdb_read(e->d.tsdb, bs->ref[W_SPEED], from, now, WIND_SAMPLES_MAX, &sp);
-    tsdb_read(e->d.tsdb, bs->ref[W_DIR], from, now, WIND_SAMPLES_MAX, &dr);
+    read_newest(e->d.tsdb, bs->ref[W_SPEED], from, now, &sp);
+    read_newest(e->d.tsdb, bs->ref[W_DIR], from, now, &dr);
     /* σθ over the last 15 minutes */
     double *dirs = pw_xcalloc(dr.n ? dr.n : 1, sizeof *dirs);
     size_t nd = 0;
