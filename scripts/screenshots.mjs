@@ -32,7 +32,8 @@ for (const dev of park.devices) if (dev.modbus) dev.modbus.port = 9;
 const modelFile = path.join(mkdtempSync(path.join(tmpdir(), 'pw-shots-')), 'park.json');
 writeFileSync(modelFile, JSON.stringify(park));
 if (park.park.site_plan) copyFileSync(path.join(ROOT, 'demo', park.park.site_plan), path.join(path.dirname(modelFile), park.park.site_plan));
-const d = await new Daemon({ model: modelFile, set: ['rules.offline_after=0'] }).start();
+// (the Modbus ports are set here: keepModbusPorts keeps the model beside its site plan)
+const d = await new Daemon({ model: modelFile, set: ['rules.offline_after=0'], keepModbusPorts: true }).start();
 const token = await d.login();
 const api = (p) => d.get(p, { token }).then((r) => r.json);
 const post = (p, body) => d.post(p, body, { token });
@@ -239,6 +240,69 @@ await p.goto(d.base + '/#/devices');
 await p.locator('#devices-page').waitFor();
 await sleep(1500);
 await shot('devices.png');
+
+// 应急演练: an H2S release in E05's unit with the wind of the park station
+await p.goto(d.base + '/#/drill');
+await p.locator('#drill-form').waitFor();
+await sleep(1000);
+await p.fill('#drill-lon', '118.1599');
+await p.fill('#drill-lat', '36.1786');
+await p.fill('#drill-rate', '0.5');
+await p.fill('#drill-duration', '30');
+// (the station history fed above is synthetic: a plausible wind and air instead)
+for (const [k, v] of [['speed', '2.6'], ['from', '212'], ['temperature', '12'], ['pressure', '101.2']]) await p.fill(`#drill-${k}`, v);
+await p.click('#drill-run');
+await p.locator('#drill-zones tr[data-level]').first().waitFor({ timeout: 10000 }).catch(async (e) => { console.error('drill:', await p.textContent('#drill-error')); throw e; });
+await sleep(1500);
+await shot('drill.png');
+
+// 作业票证: a few permits at E06 (a started 二级 hot work beside a combustible detector that reads
+// 12 %LEL, a special-grade one, a confined-space entry), then 应急事件: the H2S detectors of its
+// wastewater station alarm under the park station's wind
+{
+  const at = (min) => new Date(Date.now() + min * 60e3).toISOString();
+  const file = async (b, start) => {
+    const r = await post('/api/v1/permits', { enterprise: 'E06', outdoor: true, planned_start: at(-5), planned_end: at(240),
+      leader: '王建国', workers: ['李强', '赵磊'], guardian: '孙敏', ...b });
+    if (r.status !== 201) { console.error('permit:', r.status, r.text); return null; }
+    if (start) {
+      await post(`/api/v1/permits/${r.json.id}/analyses`, { at: at(-10), point: '动火点', gas: 'combustible', value: 0.1, unit: '%vol', analyst: '周分析' });
+      await post(`/api/v1/permits/${r.json.id}/start`, {});
+    }
+    return r.json.id;
+  };
+  const hot = await file({ type: 'hot_work', grade: 'second', area: 'E06-PU1', location: [118.17525, 36.1785], equipment: 'P-101 出口管线' }, true);
+  await file({ type: 'hot_work', grade: 'special', area: 'E06-TF1', location: [118.1772, 36.1772], equipment: 'T-203', video: 'rtsp://10.0.6.20/ch1' }, true);
+  await file({ type: 'confined_space', area: 'E06-PU2', location: [118.1742, 36.1768], equipment: 'R-201 反应釜', outdoor: false }, false);
+  await write([line('gas_concentration{device="E06-GD-001"}', 12, Date.now())]);
+  await sleep(1500);
+  if (hot) {
+    await p.goto(`${d.base}/#/permits/${hot}`);
+    await p.locator('#pt-detail').waitFor();
+    await sleep(2000);
+    await shot('permits.png');
+  }
+  const ws = points.find((x) => x.device === 'P-AQ-01' && x.quantity === 'wind_speed'), wd = points.find((x) => x.device === 'P-AQ-01' && x.quantity === 'wind_direction');
+  if (ws && wd) {
+    await write([line(ws.series, 2.6, Date.now()), line(wd.series, 212, Date.now())]);
+    await write(['E06-GD-041', 'E06-GD-042'].map((id) => line(`gas_concentration{device="${id}"}`, 3.5, Date.now())));
+    await write([line('gas_concentration{device="E06-GD-040"}', 22.4, Date.now())]);
+    let inc = null;
+    // an incident once its source is estimated and its zones drawn (E06's, or one the alarms
+    // fed above opened)
+    for (let i = 0; i < 600 && !inc; i++) {
+      const open = await api('/api/v1/incidents?state=open');
+      inc = open.find((x) => x.chemical === 'H2S' && x.source && x.zones.some((z) => z.polygon)) || (i > 300 && open.find((x) => x.source && x.zones.some((z) => z.polygon)));
+      if (!inc) await sleep(100);
+    }
+    if (inc) {
+      await p.goto(`${d.base}/#/incidents/${inc.id}`);
+      await p.locator('#inc-detail').waitFor();
+      await sleep(2000);
+      await shot('incident.png');
+    }
+  }
+}
 
 await browser.close();
 if (KEEP) {

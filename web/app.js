@@ -15,6 +15,8 @@ import AdminView from './js/admin.js';
 import WorkOrdersView, { BoardView } from './js/workorders.js';
 import HazardsView from './js/hazards.js';
 import ReportView from './js/report.js';
+import IncidentsView, { DrillView } from './js/incidents.js';
+import PermitsView from './js/permits.js';
 
 function parseRoute() {
   const raw = location.hash.replace(/^#\/?/, '');
@@ -71,6 +73,9 @@ const NAV = [
   ['board', 'nav.board', () => true],
   ['hazards', 'nav.hazards', () => true],
   ['report', 'nav.report', () => can.park()],
+  ['permits', 'nav.permits', () => true],
+  ['incidents', 'nav.incidents', () => true],
+  ['drill', 'nav.drill', () => true],
   ['enterprise', 'nav.enterprise', () => true],
   ['env', 'nav.env', () => true],
   ['vehicles', 'nav.vehicles', () => true],
@@ -112,6 +117,9 @@ const App = {
         case 'board': return h(BoardView);
         case 'hazards': return h(HazardsView);
         case 'report': return h(ReportView);
+        case 'incidents': return h(IncidentsView, { id: r.arg, key: 'inc' });
+        case 'drill': return h(DrillView);
+        case 'permits': return h(PermitsView, { id: r.arg, key: 'pt' });
         case 'env': return h(EnvView);
         case 'vehicles': return h(VehiclesView);
         case 'devices': return h(DevicesView);

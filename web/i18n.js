@@ -246,3 +246,114 @@ function lookup(dict, key) {
 export function t(key) {
   return lookup(messages[lang.value], key) ?? lookup(zh, key) ?? key;
 }
+
+// ---- emergency response (incidents, 演练) and special-operation permits (作业票证) ----
+Object.assign(zh.nav, { incidents: '应急事件', drill: '应急演练', permits: '作业票证' });
+Object.assign(en.nav, { incidents: 'Incidents', drill: 'Drill', permits: 'Permits' });
+zh.inc = {
+  detail: '事件详情', pick: '选择左侧事件查看泄漏源、影响区域与需通知对象', none: '当前没有符合条件的事件', source: '疑似泄漏源', envelope: '泄漏源置信范围',
+  wind: '风', from: '风向', rate: '估算泄漏速率', opened: '开始', updated: '更新', closedAt: '结束', grid: '网格搜索', impacts: '影响对象',
+  impactsCall: '需通知对象（按通知先后）', zones: '威胁区域', detectors: '探测器', roleL: '作用', timeline: '时间线', maxDist: '最远距离', areaM2: '面积',
+  distance: '距离', arrival: '预计到达', above: '超限持续', phones: '联系电话', already: '已到达', noImpacts: '无受影响对象', worst: '最高', impactUnit: '个对象',
+  close: '结束事件', closePh: '结束说明（可选）', closed: '事件已结束',
+  state: { open: '进行中', closed: '已结束' },
+  role: { alarming: '报警', reading: '有读数', silent: '未检出', saturated: '超量程', stale: '无近期数据' },
+  gasLevel: { 1: '一级', 2: '二级' }, notEstimated: '尚未估算', closedBy: '结束人',
+  kind: { enterprise: '企业', area: '区域', gathering: '人员聚集场所', geofence: '电子围栏', vehicle: '车辆' },
+  onScreen: '应急事件', openCount: '进行中的事件',
+};
+en.inc = {
+  detail: 'Incident', pick: 'Pick an incident to see its source, zones and whom to warn', none: 'No incidents match', source: 'Probable source', envelope: 'Source confidence envelope',
+  wind: 'Wind', from: 'from', rate: 'Estimated release rate', opened: 'Opened', updated: 'Updated', closedAt: 'Closed', grid: 'grid search', impacts: 'Impacts',
+  impactsCall: 'Whom to warn (call first at the top)', zones: 'Threat zones', detectors: 'Detectors', roleL: 'Role', timeline: 'Timeline', maxDist: 'Max distance', areaM2: 'Area',
+  distance: 'Distance', arrival: 'Arrival', above: 'Above level', phones: 'Phone', already: 'already there', noImpacts: 'Nobody affected', worst: 'worst', impactUnit: 'impacts',
+  close: 'Close incident', closePh: 'Closing note (optional)', closed: 'Incident closed',
+  state: { open: 'open', closed: 'closed' },
+  role: { alarming: 'alarming', reading: 'reading', silent: 'silent', saturated: 'saturated', stale: 'stale' },
+  gasLevel: { 1: 'level 1', 2: 'level 2' }, notEstimated: 'not estimated yet', closedBy: 'Closed by',
+  kind: { enterprise: 'enterprise', area: 'area', gathering: 'gathering place', geofence: 'geofence', vehicle: 'vehicle' },
+  onScreen: 'Incidents', openCount: 'open incidents',
+};
+zh.drill = {
+  title: '应急演练（假设泄漏计算）', hint: '与事件相同的计算：高斯烟羽，阿洛哈（ALOHA）口径', input: '泄漏情景', chemical: '化学品', lon: '经度', lat: '纬度',
+  clickMap: '点击地图选择泄漏点', rate: '泄漏速率 (kg/s)', duration: '持续时间 (分钟)', height: '泄漏高度 (m)', speed: '风速 (m/s)', from: '风向 (°，来向)',
+  wheight: '测风高度 (m)', temperature: '气温 (°C)', pressure: '气压 (kPa)', stability: '大气稳定度', derived: '自动判定', terrain: '地表', urban: '城市/工业区',
+  open: '开阔地', run: '计算', refreshWind: '读取气象站实时风', fromStation: '风与气温取自气象站', noStation: '无气象站实时数据：请手动填写风速风向',
+  result: '计算结果', transport: '输送风速（3 m）', notReached: '未达到', noFlags: '无适用性提示', centreline: '轴线浓度', source: '泄漏点',
+  pickSource: '请先在地图上点击或填写泄漏点经纬度', needWind: '请填写风速和风向', noSitePlan: '未导入园区平面图：请直接填写经纬度', sec: '秒', min: '分钟',
+  method: { given: '指定', gbt3840: 'GB/T 3840 判定', sigma_theta: '风向标准差判定', assumed: '保守假定', undefined: '—' },
+  flag: { low_wind: '风速低于 1 m/s：高斯模型不可靠，气团会积聚', near_field: '区域在 100 m 以内结束：近场结果不可靠', beyond_10km: '区域超过 10 km，已截断',
+    over_1h: '泄漏超过 1 小时：按稳态处理，气象条件会变化', stable_night: '稳定层结（E/F）：烟羽狭长，对风向敏感', dense_gas: '重气：近源处扩散被低估（仅提示）',
+    stability_assumed: '未知云量与风向标准差：采用保守稳定度', decimated: '多边形顶点过多，已抽稀', grid_clipped: '烟团区域触及计算网格边缘',
+    not_estimated: '尚未估算泄漏源：需有探测器读数超过噪声水平并有实测风', not_zoned: '泄漏源已估算，威胁区域尚未计算' },
+};
+en.drill = {
+  title: 'Drill (what-if release)', hint: 'The same calculation as for incidents: Gaussian plume, as ALOHA does it', input: 'Release', chemical: 'Chemical', lon: 'Longitude', lat: 'Latitude',
+  clickMap: 'Click the map to place the release', rate: 'Release rate (kg/s)', duration: 'Duration (min)', height: 'Release height (m)', speed: 'Wind speed (m/s)', from: 'Wind from (°)',
+  wheight: 'Wind measured at (m)', temperature: 'Air temperature (°C)', pressure: 'Pressure (kPa)', stability: 'Stability class', derived: 'derived', terrain: 'Terrain', urban: 'urban / industrial',
+  open: 'open country', run: 'Calculate', refreshWind: 'Live wind from the station', fromStation: 'Wind and air from station', noStation: 'No live weather station data: type the wind in',
+  result: 'Result', transport: 'Transport wind (3 m)', notReached: 'not reached', noFlags: 'No validity warnings', centreline: 'Centreline concentration', source: 'Release point',
+  pickSource: 'Click the map or type the release point first', needWind: 'Wind speed and direction are required', noSitePlan: 'No site plan imported: type the coordinates', sec: 's', min: 'min',
+  method: { given: 'given', gbt3840: 'GB/T 3840', sigma_theta: 'from σθ', assumed: 'assumed (conservative)', undefined: '—' },
+  flag: { low_wind: 'Wind below 1 m/s: the Gaussian model is unreliable, calm air pools', near_field: 'Zone ends within 100 m: near-field results are unreliable', beyond_10km: 'Zone reaches 10 km and is cut there',
+    over_1h: 'Release over an hour: treated as steady; conditions will change', stable_night: 'Stable air (E/F): long narrow plume, sensitive to the wind direction', dense_gas: 'Dense gas: under-predicted near the source (flag only)',
+    stability_assumed: 'Neither cloud nor σθ known: the conservative class was assumed', decimated: 'Polygon thinned (too many vertices)', grid_clipped: 'Puff-train zone touches its grid edge',
+    not_estimated: 'Source not estimated yet: needs a detector above its noise level and a measured wind', not_zoned: 'Source estimated, zones not drawn yet' },
+};
+zh.pt = {
+  type: { hot_work: '动火作业', confined_space: '受限空间作业', blind_plate: '盲板抽堵作业', height: '高处作业', lifting: '吊装作业', temp_power: '临时用电作业', earthwork: '动土作业', road_closure: '断路作业' },
+  grade: { special: '特级', first: '一级', second: '二级' },
+  state: { filed: '已报备', in_progress: '作业中', paused: '已暂停', completed: '已完工', closed: '已关闭', cancelled: '已取消' },
+  worst: { none: '无问题', info: '提示', amber: '黄色警示', red: '红色警示' },
+  act: { start: '开始作业', pause: '暂停', resume: '恢复作业', complete: '完工', close: '验收关闭', cancel: '取消' },
+  did: { start: '已开始作业', pause: '已暂停', resume: '已恢复', complete: '已完工', close: '已关闭', cancel: '已取消' },
+  rule: { grade_low: '动火等级偏低', validity_window: '计划时间超过有效期', validity_exceeded: '超期未关闭', analysis_stale: '动火前气体分析超过30分钟', pause_reanalysis: '暂停后未重新分析',
+    analysis_fail: '气体分析不合格', gas_near: '附近可燃气体浓度升高', toxic_near: '受限空间附近有毒/氧气报警', wind_hot_work: '室外动火风力超限', wind_lifting: '吊装风力超限',
+    overlap: '动火与受限空间交叉作业', blind_plate_conflict: '同一管线盲板作业冲突', no_video: '特级动火无视频', filed_late: '作业开始后才报备' },
+  ana: { point: '采样点', gas: '气体', value: '数值', unit: '单位', analyst: '分析人' },
+  tab: { list: '票证列表', file: '作业报备', import: 'CSV 导入', stats: '统计分析', spot: '在线抽查' },
+  res: { ok: '合格', problem: '发现问题' },
+  number: '票证编号', near: { normal: '正常', amber: '≥10% LEL', alarm1: '一级报警' }, importDone: '已导入 {f} 张，拒绝 {r} 张', active: '进行中的特殊作业', noneActive: '当前没有进行中的特殊作业', pick: '选择左侧票证查看详情', none: '没有符合条件的票证', activeOnly: '仅进行中',
+  map: '作业分布（进行中）', detail: '票证详情', stateL: '状态', equipment: '设备位号', window: '计划时间', filedAt: '报备时间', startedAt: '开始时间',
+  outdoor: '室外作业', yes: '是', no: '否', leader: '作业负责人', workers: '作业人员', workersPh: '作业人员（逗号分隔）', guardian: '监护人', video: '视频监控', noVideo: '无视频',
+  textPh: '说明（可选）', findings: '在线核查发现', noFindings: '未发现问题', nearby: '周边探测器实时值与风', noWind: '无气象站实时风', noDetectors: '30 m 内无固定探测器',
+  analyses: '气体分析', samplePoint: '采样点', gas: '气体', analyst: '分析人', addAnalysis: '添加分析', needAnalysis: '请填写气体和数值', analysisAdded: '已添加气体分析',
+  pauses: '暂停记录', ongoing: '暂停中', gradeL: '等级', plannedStart: '计划开始', plannedEnd: '计划结束', fileTitle: '特殊作业报备', file: '报备', filed: '已报备',
+  location: '作业位置', clickMap: '点击地图选择作业位置（或选择区域）', needLocation: '请选择作业位置',
+  importTitle: 'CSV 导入票证', importHint: '每行一张票证，首行为列名（与报备字段相同）；错误将指出行号与列名。', needCsv: '请选择或粘贴 CSV', imported: '已导入', toList: '查看列表',
+  byType: '按作业类型', byGrade: '按等级', byEnterprise: '按企业', byRule: '核查发现（按规则）', byHour: '按开始时段（时）', byWeekday: '按星期', weekdays: '周一,周二,周三,周四,周五,周六,周日',
+  spotDate: '抽查日期', spotRule: '抽取规则：特级全部，一级约30%，其余约10%，历史问题多的企业加权', permit: '票证', worstL: '核查', result: '抽查结果', pickResult: '选择结果',
+  spotTextPh: '检查说明（发现问题必填）', record: '记录', needResult: '请选择抽查结果', needProblemText: '发现问题时请填写说明', spotRecorded: '已记录抽查结果', noSpot: '当日无抽查票证',
+};
+en.pt = {
+  type: { hot_work: 'Hot work', confined_space: 'Confined space', blind_plate: 'Blind plate', height: 'Work at height', lifting: 'Lifting', temp_power: 'Temporary power', earthwork: 'Earthwork', road_closure: 'Road closure' },
+  grade: { special: 'special', first: 'first', second: 'second' },
+  state: { filed: 'filed', in_progress: 'in progress', paused: 'paused', completed: 'completed', closed: 'closed', cancelled: 'cancelled' },
+  worst: { none: 'no finding', info: 'info', amber: 'amber', red: 'red' },
+  act: { start: 'Start', pause: 'Pause', resume: 'Resume', complete: 'Complete', close: 'Close', cancel: 'Cancel' },
+  did: { start: 'Started', pause: 'Paused', resume: 'Resumed', complete: 'Completed', close: 'Closed', cancel: 'Cancelled' },
+  rule: { grade_low: 'Hot-work grade too low', validity_window: 'Window longer than allowed', validity_exceeded: 'Open past its validity', analysis_stale: 'Gas analysis older than 30 min', pause_reanalysis: 'No new analysis after a pause',
+    analysis_fail: 'Gas analysis failed', gas_near: 'Combustible gas nearby', toxic_near: 'Toxic / O₂ alarm near the entry', wind_hot_work: 'Wind over the hot-work limit', wind_lifting: 'Wind over the lifting limit',
+    overlap: 'Hot work beside confined space', blind_plate_conflict: 'Two blind plates on one line', no_video: 'Special hot work without video', filed_late: 'Filed after the start' },
+  ana: { point: 'Sample point', gas: 'Gas', value: 'Value', unit: 'Unit', analyst: 'Analyst' },
+  tab: { list: 'Permits', file: 'File a permit', import: 'CSV import', stats: 'Statistics', spot: 'Spot checks' },
+  res: { ok: 'OK', problem: 'Problem' },
+  number: 'Permit number', near: { normal: 'normal', amber: '≥ 10 % LEL', alarm1: 'alarm 1' }, importDone: '{f} filed, {r} refused', active: 'Active special operations', noneActive: 'No active special operations', pick: 'Pick a permit to see it', none: 'No permits match', activeOnly: 'Active only',
+  map: 'Active permits', detail: 'Permit', stateL: 'State', equipment: 'Equipment tag', window: 'Planned', filedAt: 'Filed', startedAt: 'Started',
+  outdoor: 'Outdoor', yes: 'yes', no: 'no', leader: 'Leader', workers: 'Workers', workersPh: 'Workers (comma separated)', guardian: 'Guardian', video: 'Video', noVideo: 'no video',
+  textPh: 'Note (optional)', findings: 'Findings', noFindings: 'No findings', nearby: 'Nearby detectors and wind (live)', noWind: 'No live wind', noDetectors: 'No fixed detector within 30 m',
+  analyses: 'Gas analyses', samplePoint: 'Sample point', gas: 'Gas', analyst: 'Analyst', addAnalysis: 'Add analysis', needAnalysis: 'Gas and value are required', analysisAdded: 'Analysis added',
+  pauses: 'Pauses', ongoing: 'paused now', gradeL: 'Grade', plannedStart: 'Planned start', plannedEnd: 'Planned end', fileTitle: 'File a special-operation permit', file: 'File', filed: 'Filed',
+  location: 'Location', clickMap: 'Click the map to place the work (or pick an area)', needLocation: 'A location is required',
+  importTitle: 'Import permits from CSV', importHint: 'One permit a line, a header line with the filing fields; errors name the line and column.', needCsv: 'Choose or paste a CSV', imported: 'Imported', toList: 'Show the list',
+  byType: 'By type', byGrade: 'By grade', byEnterprise: 'By enterprise', byRule: 'Findings by rule', byHour: 'By hour of start', byWeekday: 'By weekday', weekdays: 'Mon,Tue,Wed,Thu,Fri,Sat,Sun',
+  spotDate: 'Date', spotRule: 'Drawn: every special grade, ~30 % of first grade, ~10 % of the rest, weighted by past findings', permit: 'Permit', worstL: 'Check', result: 'Result', pickResult: 'Result…',
+  spotTextPh: 'Note (required for a problem)', record: 'Record', needResult: 'Choose a result', needProblemText: 'Describe the problem', spotRecorded: 'Result recorded', noSpot: 'Nothing drawn for this day',
+};
+// permit findings as alarms (rule permit_<rule>, condition <rule>, source the permit) and the
+// work orders permits, spot checks and incidents open
+for (const [dict, word] of [[zh, '特殊作业核查'], [en, 'Permit check']]) {
+  for (const [k, v] of Object.entries(dict.pt.rule)) { dict.rule[`permit_${k}`] = word; dict.cond[k] = v; }
+}
+Object.assign(zh.wo.src, { permit: '作业票证核查', spotcheck: '票证抽查', incident: '应急事件' });
+Object.assign(en.wo.src, { permit: 'permit finding', spotcheck: 'permit spot check', incident: 'incident' });

@@ -167,3 +167,34 @@ test('the environmental missing-data heatmap tooltip shows a hostile station nam
   await assertInert(p, 'heatmap tooltip');
   await p.context().close();
 });
+
+test('the permit tooltip on the big screen shows a hostile enterprise name and equipment tag as text', async () => {
+  const now = Date.now();
+  const r = await d.post('/api/v1/permits', { type: 'hot_work', grade: 'second', enterprise: 'E1', location: [118.16, 36.18], outdoor: false,
+    equipment: '<img src=x onerror=__x=5>', planned_start: new Date(now + 60e3).toISOString(), planned_end: new Date(now + 3600e3).toISOString(),
+    leader: '王', workers: ['甲'], guardian: '丙' }, { token: admin });
+  assert.equal(r.status, 201, r.text);
+  const p = await loggedIn();
+  await p.locator('#screen canvas').first().waitFor();
+  await p.waitForFunction(() => document.querySelector('#screen-permits')?.dataset.active === '1');
+  await p.evaluate(async () => {
+    const ec = await import('/vendor/echarts.esm.min.mjs');
+    for (const el of document.querySelectorAll('.chart')) {
+      const c = ec.getInstanceByDom(el);
+      if (!c || !c.getOption().geo?.length) continue;
+      const si = c.getOption().series.findIndex((x) => x.name === 'permits');
+      c.dispatchAction({ type: 'showTip', seriesIndex: si, dataIndex: 0 });
+    }
+  });
+  const tip = await tooltipText(p, r.json.id);
+  assert.ok(tip.text.includes('<img src=x onerror=__x=1>'), tip.text); // the enterprise's (short) name
+  assert.ok(tip.text.includes('<img src=x onerror=__x=5>'), tip.text); // the equipment tag
+  assert.equal(tip.imgs, 0);
+  await assertInert(p, 'permit tooltip');
+  // the permit page writes the equipment tag as text
+  await p.goto(`${d.base}/#/permits/${r.json.id}`);
+  await p.locator('#pt-detail').waitFor();
+  assert.ok((await p.textContent('#pt-detail')).includes('<img src=x onerror=__x=5>'));
+  await assertInert(p, 'permit detail');
+  await p.context().close();
+});

@@ -236,6 +236,7 @@ export function setMuted(m) { state.muted = m; localStorage.setItem('pw_muted', 
 export const sse = {
   es: null, lastId: '', values: '', queue: [], vqueue: [], timer: 0, listeners: new Set(), woListeners: new Set(),
   valueListeners: new Set(), retry: 0,
+  incidentListeners: new Set(), permitListeners: new Set(),
 
   start() {
     this.stop();
@@ -267,6 +268,9 @@ export const sse = {
     // the session was logged out elsewhere, expired or the user removed: back to the login
     es.addEventListener('revoked', () => { this.stop(); state.me = null; });
     es.addEventListener('workorder', (e) => { note(e); const ev = JSON.parse(e.data); for (const f of this.woListeners) f(ev); });
+    // incidents (the incident JSON or a summary with its id) and permits (the permit JSON)
+    es.addEventListener('incident', (e) => { note(e); const ev = JSON.parse(e.data); for (const f of this.incidentListeners) f(ev); });
+    es.addEventListener('permit', (e) => { note(e); const ev = JSON.parse(e.data); for (const f of this.permitListeners) f(ev); });
   },
   stop() {
     clearTimeout(this.retryTimer);

@@ -4,6 +4,7 @@ import { h, ref, shallowRef, computed, onMounted, onBeforeUnmount, watch } from 
 import { t, lang } from '../i18n.js';
 import { state, model, api, sse, openAlarms, lastValues, keyOf, seriesKey, fmtTime, fmtNum, shortName, describe, levelNum, worstBy, quality } from './core.js';
 import { VList, panel, kv, levelBadge, stateBadge, onlineBadge } from './ui.js';
+import { useActivePermits, permitsPanel } from './permits.js';
 
 export default {
   name: 'EnterpriseView',
@@ -57,6 +58,10 @@ export default {
       }
       if (any) last.value = m;
     };
+    // the enterprise's active special-operation permits (特殊作业), live from `permit` events
+    const permits = useActivePermits(props.id);
+    onMounted(() => { if (!state.me?.enterprise || state.me.enterprise === props.id) permits.start(); });
+    onBeforeUnmount(() => permits.stop());
     let timer = 0;
     onMounted(() => { sse.setValues(''); sse.valueListeners.add(onValues); load(); timer = setInterval(() => { if (ent.value) loadLast(); }, 10000); });
     onBeforeUnmount(() => { clearInterval(timer); sse.valueListeners.delete(onValues); });
@@ -95,6 +100,7 @@ export default {
               h('div', { class: 'rp-counts' }, ['red', 'orange', 'yellow', 'blue'].map((c) => h('span', { class: `rp-chip rp-${c}`, 'data-colour': c },
                 `${t(`hz.rp.${c}`)} ${risk.value.filter((p) => p.colour === c).length}`))),
               h('ul', { class: 'rp-list' }, risk.value.map((p) => h('li', { 'data-point': p.id }, [h('span', { class: `rp-dot rp-${p.colour}` }), ` ${p.name} · ${p.grade}`])))])),
+            permitsPanel(permits.list.value),
             panel(t('areas'), h('ul', { class: 'plain cols2' }, areas.map((a) => h('li', `${a.name} (${t(`akind.${a.kind}`) !== `akind.${a.kind}` ? t(`akind.${a.kind}`) : a.kind})`)))),
             panel(t('openAlarms'), alarms.length ? h('ul', { class: 'plain', id: 'ent-alarms' }, alarms.slice(0, 30).map((a) => h('li', [levelBadge(a.level), ' ', stateBadge(a.state), ' ',
               h('a', { href: `#/alarms?id=${a.id}` }, `${describe(a).what} · ${describe(a).text}`)]))) : h('p', { class: 'muted' }, t('noOpenAlarms'))),

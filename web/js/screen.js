@@ -7,7 +7,9 @@ import { t, lang } from '../i18n.js';
 import { state, model, api, openAlarms, ticker, sse, worstBy, levelNum, describe, fmtTime, fmtNum,
   shortName, entName, navigate, seriesKey, LEVEL_COLOR } from './core.js';
 import { Chart, panel, axisStyle, tooltip } from './ui.js';
-import { mapOption, regionEnterprise } from './map.js';
+import { mapOption, regionEnterprise, permitsLayer } from './map.js';
+import { useOpenIncidents } from './incidents.js';
+import { useActivePermits } from './permits.js';
 
 export const TREND_QUANTITIES = ['so2', 'nox', 'pm25', 'vocs'];
 const TREND_HOURS = 6;
@@ -122,6 +124,12 @@ export default {
     const loadBoard = async () => { try { board.value = (await api('/api/v1/board?public=1')).units || []; } catch { /* keep */ } };
     onMounted(() => { loadBoard(); sse.woListeners.add(loadBoard); });
     onBeforeUnmount(() => { sse.woListeners.delete(loadBoard); });
+    // open incidents (zones, source, wind) and active permits on the map, live from their events
+    const incidents = useOpenIncidents();
+    const permits = useActivePermits();
+    let layerTimer = 0;
+    onMounted(() => { incidents.start(); permits.start(); layerTimer = setInterval(() => { incidents.load(); permits.load(); }, 30000); });
+    onBeforeUnmount(() => { clearInterval(layerTimer); incidents.stop(); permits.stop(); });
     onMounted(() => {
       sse.setValues('hj212_rtd');
       sse.valueListeners.add(onValues);
@@ -150,7 +158,8 @@ export default {
       for (const v of vehicles.value) if (v.alarms && v.alarms.length) alarmed.add(v.id);
       const vs = vehicles.value.filter((v) => v.lat != null && v.lon != null)
         .map((v) => ({ id: v.id, plate: v.plate, lon: v.lon, lat: v.lat, speed: v.speed_kmh, hazmat: v.hazmat, alarm: alarmed.has(v.id) }));
-      return mapOption({ worst: worstBy('enterprise'), vehicles: vs, vehicleLabels: false });
+      return mapOption({ worst: worstBy('enterprise'), vehicles: vs, vehicleLabels: false,
+        layers: [...permitsLayer(permits.list.value), ...incidents.layers()] });
     });
 
     const devOpt = computed(() => {
@@ -233,7 +242,17 @@ export default {
           h('div', { class: 'col col-mid' }, [
             panel(t('parkMap'), [
               h(Chart, { option: mapOpt.value, cls: 'h-map', merge: false,
-                onEvents: { click: (p) => { const e = p.componentType === 'geo' ? regionEnterprise(p.name) : ''; if (e) navigate(`#/enterprise/${e}`); } } }),
+                onEvents: { click: (p) => {
+                  if (p.componentType === 'series' && /^permits/.test(p.seriesName || '') && p.data?.id) { navigate(`#/permits/${encodeURIComponent(p.data.id)}`); return; }
+                  const e = p.componentType === 'geo' ? regionEnterprise(p.name) : ''; if (e) navigate(`#/enterprise/${e}`);
+                } } }),
+              incidents.open.value.length ? h('div', { class: 'screen-inc', id: 'screen-incidents' }, incidents.open.value.map((i) =>
+                h('a', { href: `#/incidents/${encodeURIComponent(i.id)}`, 'data-id': i.id, 'data-zones': String((i.zones || []).filter((z) => z.polygon).length) },
+                  `⚠ ${t('inc.onScreen')} ${i.id} · ${i.chemical} · ${Array.isArray(i.impacts) ? i.impacts.length : 0} ${t('inc.impactUnit')}`))) : null,
+              h('div', { class: 'screen-permits', id: 'screen-permits', 'data-active': String(permits.list.value.length),
+                'data-special': String(permits.list.value.filter((p) => p.type === 'hot_work' && p.grade === 'special').length),
+                'data-red': String(permits.list.value.filter((p) => p.worst === 'red').length) },
+              permits.list.value.length ? `${t('pt.active')}: ${permits.list.value.length}` : ''),
               h('div', { class: 'map-legend' }, ['red', 'orange', 'yellow', 'blue', 'none'].map((l) =>
                 h('span', [h('i', { style: { background: LEVEL_COLOR[l] } }), t(`level.${l}`)]))),
             ], null, 'grow'),
