@@ -166,6 +166,14 @@ test('park A\'s credentials reach neither park B\'s subjects nor its JetStream; 
   await sleep(1000);
   assert.deepEqual(atB.filter((s) => s !== 'pw.b.control'), [], 'nothing of park a at park b');
 
+  // the province's reports reach each park's account only
+  const ctlAtA = [];
+  a.sub('pw-ctl.>', (m) => ctlAtA.push(m.subject));
+  await a.flush();
+  await until(() => ctlAtA.includes('pw-ctl.a.copied'), { timeout: 20000, what: 'the province\'s report at park a' });
+  await sleep(2500);
+  assert.deepEqual([...new Set(ctlAtA)], ['pw-ctl.a.copied'], 'park a gets no report of park b');
+
   // park a rewrites its own stream to also hold park b's subjects and publishes "park b" data:
   // the hub copies it (PW_A is park a's), the province refuses it as not from PW_B
   const info = JSON.parse((await a.request('$JS.API.STREAM.INFO.PW_A', '')).data);
