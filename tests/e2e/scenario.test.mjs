@@ -65,9 +65,12 @@ before(async () => {
     '--set', 'rules.early_window=0', '--set', 'log.level=warn'];
   await d.spawn();
   admin = await d.login();
-  // the demo's enterprise user, who answers the work orders (the simulator logs in once it exists)
-  const eu = await d.post('/api/v1/users', { name: 'enterprise', password: 'parkwatch-demo', role: 'enterprise', enterprise: 'E01' }, { token: admin });
-  assert.equal(eu.status, 201, eu.text);
+  // the demo's enterprise users, who answer the work orders (the simulator logs in once they
+  // exist): E01's the park's orders, E06's the automatic P1 order from the H2S leak there
+  for (const [name, enterprise] of [['enterprise', 'E01'], ['enterprise-e06', 'E06']]) {
+    const eu = await d.post('/api/v1/users', { name, password: 'parkwatch-demo', role: 'enterprise', enterprise }, { token: admin });
+    assert.equal(eu.status, 201, eu.text);
+  }
   // --hold: the simulator writes the report when the duration is reached and keeps playing
   for (let i = 0; i < 2400 && !existsSync(reportFile); i++) {
     assert.equal(exited, null, `sim exited ${exited}:\n${simLog.slice(-3000)}`);
@@ -187,4 +190,30 @@ test('the demo\'s work-order loop: the park dispatches, the enterprise answers w
     await sleep(200);
   }
   assert.fail(`the loop did not close: ${JSON.stringify(orders.map((o) => [o.id, o.state, o.returns]))}\n${simLog.slice(-2000)}`);
+});
+
+test('the daemon\'s automatic P1 order from the H2S leak is answered by E06 and accepted once the leak is over', async () => {
+  let e06 = [];
+  for (let i = 0; i < 600; i++) {
+    const list = (await d.get('/api/v1/workorders?enterprise=E06&limit=100', { token: admin })).json;
+    e06 = await Promise.all(list.map(async (o) => (await d.get(`/api/v1/workorders/${o.id}`, { token: admin })).json));
+    if (e06.length && e06.every((o) => o.state === 'closed')) break;
+    await sleep(200);
+  }
+  // one order for the leak's alarm group (the other detectors' alarms are noted on it)
+  assert.equal(e06.length, 1, JSON.stringify(e06.map((o) => [o.id, o.title, o.state])));
+  const [o] = e06;
+  assert.equal(o.state, 'closed', `${JSON.stringify(o.history.map((h) => [h.action, h.user]))}\n${simLog.slice(-2000)}`);
+  assert.equal(o.source, 'alarm');
+  assert.equal(o.priority, 'P1');
+  assert.equal(o.dispatcher, 'system');
+  const alarm = (await d.get(`/api/v1/alarms/${o.alarm_id}`, { token: admin })).json;
+  assert.match(alarm.source, /^E06-GD-04[0-2]\.h2s$/);
+  const acts = o.history.map((h) => `${h.action} ${h.user}`).filter((h) => /^(sign|start|submit|return|accept) /.test(h));
+  // E06's first submission is returned, as E01's; the acceptance waits for the alarm to clear
+  assert.deepEqual(acts, ['sign enterprise-e06', 'start enterprise-e06', 'submit enterprise-e06', 'return admin',
+    'submit enterprise-e06', 'accept admin']);
+  assert.ok(o.evidence.length >= 1 && o.evidence[0].content_type === 'image/png', JSON.stringify(o.evidence));
+  const accepted = o.history.find((h) => h.action === 'accept').at;
+  assert.ok(alarm.cleared_at && Date.parse(alarm.cleared_at) <= Date.parse(accepted), `cleared ${alarm.cleared_at}, accepted ${accepted}`);
 });
