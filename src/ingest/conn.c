@@ -20,6 +20,7 @@
 #include "base/log.h"
 #include "base/mem.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -563,4 +564,40 @@ void ingest_stop(struct ingest *ig)
     pthread_mutex_destroy(&ig->lock);
     pthread_mutex_destroy(&ig->status_lock);
     free(ig);
+}
+
+/* ---- what the listeners share ---- */
+
+#define UNKNOWN_MIN 64
+
+const char *const ingest_policy_names[INGEST_POLICY_N] = {"accept", "quarantine", "reject"};
+
+enum ingest_policy ingest_unknown_policy(const char *value)
+{
+    return strcmp(value, "accept") == 0   ? INGEST_ACCEPT
+           : strcmp(value, "reject") == 0 ? INGEST_REJECT
+                                          : INGEST_QUARANTINE;
+}
+
+size_t ingest_unknown_cap(int64_t max_connections)
+{
+    size_t cap = 2 * (size_t)max_connections;
+    return cap < UNKNOWN_MIN ? UNKNOWN_MIN : cap;
+}
+
+void ingest_counters(const char *name, const char *key, const char *const *values, int n,
+                     const char *help, struct pw_counter **out)
+{
+    for (int i = 0; i < n; i++) {
+        char l[96];
+        snprintf(l, sizeof l, "%s=\"%s\"", key, values[i]);
+        out[i] = pw_counter_get(name, l, help);
+    }
+}
+
+void ingest_tick_start(struct ingest *ig, uv_timer_t *t, uv_timer_cb cb)
+{
+    uv_timer_init(&ig->loop, t);
+    t->data = ig;
+    uv_timer_start(t, cb, 1000, 1000);
 }

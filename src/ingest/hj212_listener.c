@@ -80,7 +80,8 @@ struct hj212_srv {
     const char *rx;
     size_t rx_len;
     struct pw_counter *m_frames, *m_samples, *m_acks, *m_notify_acks, *m_modbus_crc,
-        *m_unknown_cn, *m_pw_rejected, *m_unknown_mn[3], *m_recalls, *m_time_sets, *m_dropped[9];
+        *m_unknown_cn, *m_pw_rejected, *m_unknown_mn[INGEST_POLICY_N], *m_recalls, *m_time_sets,
+        *m_dropped[9];
     struct pw_counter *m_responses; /* 9013/9014 received: never answered */
     struct pw_counter *m_bad_values; /* numeric items whose text was not a number */
     /* records of MNs outside the park model: at most max(64, 2 × hj212.max_connections), so
@@ -101,14 +102,9 @@ struct hj_conn {
     char cached_mn[HJ212_MAX_MN + 1];
 };
 
-enum { POLICY_ACCEPT, POLICY_QUARANTINE, POLICY_REJECT };
-
-static int policy(struct ingest *ig)
+static enum ingest_policy policy(struct ingest *ig)
 {
-    const char *p = ig->deps.cfg->hj212_unknown_devices;
-    return strcmp(p, "accept") == 0 ? POLICY_ACCEPT
-           : strcmp(p, "reject") == 0 ? POLICY_REJECT
-                                      : POLICY_QUARANTINE;
+    return ingest_unknown_policy(ig->deps.cfg->hj212_unknown_devices);
 }
 
 /* The record of mn, created when needed; NULL for an MN outside the park model (!known) when
@@ -120,8 +116,8 @@ static struct hj_dev *dev_get(struct ingest *ig, const char *mn, bool known)
     for (struct hj_dev *d = hs->buckets[h]; d; d = d->next)
         if (strcmp(d->mn, mn) == 0)
             return d;
-    size_t cap = 2 * (size_t)ig->deps.cfg->hj212_max_connections;
-    if (!known && (policy(ig) == POLICY_REJECT || hs->n_unknown >= (cap < 64 ? 64 : cap)))
+    if (!known && (policy(ig) == INGEST_REJECT ||
+                   hs->n_unknown >= ingest_unknown_cap(ig->deps.cfg->hj212_max_connections)))
         return NULL;
     hs->n_unknown += !known;
     struct hj_dev *d = pw_xcalloc(1, sizeof *d);
@@ -363,14 +359,14 @@ static void handle_frame(struct ingest *ig, struct conn *c, struct hj212_msg *m)
             return;
         }
     } else {
-        int pol = policy(ig);
+        enum ingest_policy pol = policy(ig);
         pw_counter_add(hs->m_unknown_mn[pol], 1);
-        if (pol == POLICY_REJECT) {
+        if (pol == INGEST_REJECT) {
             PW_LOG_WARN("hj212", "unknown MN rejected; closing", "mn=%s peer=%s", m->mn, c->peer);
             conn_close(c);
             return;
         }
-        quarantine = pol == POLICY_QUARANTINE;
+        quarantine = pol == INGEST_QUARANTINE;
         if (!d) {
             pw_counter_add(hs->m_unknown_refused, 1);
             uint64_t k = ++hs->n_refused;
@@ -618,26 +614,19 @@ int hj212_srv_start(struct ingest *ig)
                                       "Frames with a command code the platform does not handle.");
     hs->m_pw_rejected = pw_counter_get("parkwatch_hj212_password_rejected_total", "",
                                        "Frames of a registered MN with a wrong PW.");
-    static const char *const pols[3] = {"accept", "quarantine", "reject"};
-    for (int i = 0; i < 3; i++) {
-        char l[40];
-        snprintf(l, sizeof l, "policy=\"%s\"", pols[i]);
-        hs->m_unknown_mn[i] = pw_counter_get("parkwatch_hj212_unknown_mn_frames_total", l,
-                                             "Frames from MNs not in the park model.");
-    }
+    ingest_counters("parkwatch_hj212_unknown_mn_frames_total", "policy", ingest_policy_names,
+                    INGEST_POLICY_N, "Frames from MNs not in the park model.", hs->m_unknown_mn);
     hs->m_recalls = pw_counter_get("parkwatch_hj212_recalls_total", "",
                                    "History recalls sent for gaps in minute/hour data.");
     hs->m_time_sets = pw_counter_get("parkwatch_hj212_time_sets_total", "",
                                      "Device clock settings (1012) sent.");
-    for (int i = 0; i <= 8; i++) {
-        char l[40];
-        snprintf(l, sizeof l, "reason=\"%s\"", hj212_errname((enum hj212_err)i));
-        hs->m_dropped[i] = pw_counter_get("parkwatch_hj212_frames_dropped_total", l,
-                                          "HJ 212 frames or bytes dropped, by reason.");
-    }
-    uv_timer_init(&ig->loop, &hs->tick);
-    hs->tick.data = ig;
-    uv_timer_start(&hs->tick, on_tick, 1000, 1000);
+    const char *reasons[PW_ARRAY_LEN(hs->m_dropped)];
+    for (size_t i = 0; i < PW_ARRAY_LEN(reasons); i++)
+        reasons[i] = hj212_errname((enum hj212_err)i);
+    ingest_counters("parkwatch_hj212_frames_dropped_total", "reason", reasons,
+                    (int)PW_ARRAY_LEN(reasons), "HJ 212 frames or bytes dropped, by reason.",
+                    hs->m_dropped);
+    ingest_tick_start(ig, &hs->tick, on_tick);
     if (!cfg->hj212_listen[0])
         return PW_OK;
     struct server *s = &ig->hj212;

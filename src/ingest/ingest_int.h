@@ -105,6 +105,21 @@ void conn_unref(struct conn *c);
  * dropped otherwise (the device was not acknowledged). Takes ownership of b and x. */
 void ingest_submit(struct ingest *ig, struct pipeline_batch *b, struct completion *x);
 
+/* What the TCP listeners (HJ 212, JT/T 808) share (conn.c). The policy for devices outside the
+ * park model (hj212.unknown_devices, jt808.unknown_terminals): "accept", "reject", anything
+ * else quarantine. */
+enum ingest_policy { INGEST_ACCEPT, INGEST_QUARANTINE, INGEST_REJECT, INGEST_POLICY_N };
+extern const char *const ingest_policy_names[INGEST_POLICY_N];
+enum ingest_policy ingest_unknown_policy(const char *value);
+/* How many records of devices outside the model a listener keeps: 2 × its max_connections, at
+ * least 64. */
+size_t ingest_unknown_cap(int64_t max_connections);
+/* out[i] = the counter name{key="values[i]"} for i < n, all with help. */
+void ingest_counters(const char *name, const char *key, const char *const *values, int n,
+                     const char *help, struct pw_counter **out);
+/* Starts t on ig's loop (t->data = ig), calling cb every second from a second on. */
+void ingest_tick_start(struct ingest *ig, uv_timer_t *t, uv_timer_cb cb);
+
 /* hj212_listener.c */
 int hj212_srv_start(struct ingest *ig);
 void hj212_srv_stop(struct ingest *ig);

@@ -54,10 +54,7 @@
 
 #define AUTH_FAILS_MAX 3     /* failed 0x0102 on one connection before it is closed */
 #define SESSION_MSGS_MAX 8   /* 0x0100 + 0x0102 on one connection before it is closed */
-#define UNKNOWN_TERMS_MIN 64 /* records of phones outside the model: at least this many, */
-                             /* else 2 × jt808.max_connections */
 
-enum { POLICY_ACCEPT, POLICY_QUARANTINE, POLICY_REJECT };
 enum { DROP_CHECKSUM, DROP_FORMAT, DROP_OVERSIZE, DROP_GARBAGE, DROP_BODY, DROP_REASM,
        DROP_REASM_BUDGET, DROP_N };
 static const char *const drop_names[DROP_N] = {"checksum", "format",  "oversize",
@@ -120,19 +117,16 @@ struct jt808_srv {
     struct jt808_reasm_budget budget;
     struct jt_conn *reasm_conns;
     struct pw_counter *m_frames, *m_dropped[DROP_N], *m_locations, *m_acks, *m_registrations,
-        *m_auth_ok, *m_auth_failures, *m_unauth, *m_unsupported, *m_unknown[3], *m_deregs,
-        *m_online, *m_locates, *m_reg_refused, *m_resets_used,
+        *m_auth_ok, *m_auth_failures, *m_unauth, *m_unsupported, *m_unknown[INGEST_POLICY_N],
+        *m_deregs, *m_online, *m_locates, *m_reg_refused, *m_resets_used,
         *m_sessions_replaced, *m_sessions_refused, *m_auth_closed, *m_skipped[SKIP_N],
         *m_quirks[QUIRK_N], *m_reasm_bytes, *m_reasm_peak, *m_unknown_refused,
         *m_session_closed;
 };
 
-static int policy(struct ingest *ig)
+static enum ingest_policy policy(struct ingest *ig)
 {
-    const char *p = ig->deps.cfg->jt808_unknown_terminals;
-    return strcmp(p, "accept") == 0 ? POLICY_ACCEPT
-           : strcmp(p, "reject") == 0 ? POLICY_REJECT
-                                      : POLICY_QUARANTINE;
+    return ingest_unknown_policy(ig->deps.cfg->jt808_unknown_terminals);
 }
 
 /* ---- terminals ---- */
@@ -179,7 +173,7 @@ static struct jt_term *term_get(struct ingest *ig, const char *phone)
             memset(&t->md, 0, sizeof t->md);
             t->known = false;
         }
-        t->quarantined = !t->known && policy(ig) == POLICY_QUARANTINE;
+        t->quarantined = !t->known && policy(ig) == INGEST_QUARANTINE;
         pthread_mutex_unlock(&ig->status_lock);
         t->md_at = now;
     }
@@ -213,7 +207,7 @@ static void set_online(struct ingest *ig, struct jt_term *t, struct conn *c, boo
 
 static bool supervised(struct ingest *ig, const struct jt_term *t)
 {
-    return t->known || policy(ig) == POLICY_ACCEPT;
+    return t->known || policy(ig) == INGEST_ACCEPT;
 }
 
 static void ident_of(const struct jt_term *t, struct pipeline_position *p)
@@ -451,7 +445,7 @@ static void on_register(struct ingest *ig, struct conn *c, struct jt_term *t,
     if (r.plate_truncated)
         PW_LOG_INFO("jt808", "registration plate longer than 32 bytes: kept its first characters",
                     "phone=%s peer=%s plate=%s", t->phone, c->peer, plate);
-    if (!t->known && policy(ig) == POLICY_REJECT) {
+    if (!t->known && policy(ig) == INGEST_REJECT) {
         PW_LOG_WARN("jt808", "unknown terminal rejected", "phone=%s peer=%s plate=%s", t->phone,
                     c->peer, plate);
         jt808_encode_8100(&a, next_serial(c), rs, JT808_REG_TERMINAL_UNKNOWN, NULL, 0, out,
@@ -531,7 +525,7 @@ static void on_auth(struct ingest *ig, struct conn *c, struct jt_term *t,
     struct jt808_auth au;
     int rc = jt808_decode_auth(body, n, h->edition, &au);
     bool refuse_second = strcmp(ig->deps.cfg->jt808_duplicate_session, "refuse") == 0;
-    if (rc == PW_OK && !t->known && policy(ig) == POLICY_REJECT) {
+    if (rc == PW_OK && !t->known && policy(ig) == INGEST_REJECT) {
         PW_LOG_WARN("jt808", "unknown terminal rejected", "phone=%s peer=%s", t->phone, c->peer);
         jc->close_after = true;
         rc = PW_EPERM;
@@ -582,7 +576,7 @@ static void on_auth(struct ingest *ig, struct conn *c, struct jt_term *t,
 
 /* Whether a registration or authentication for a phone without a record may create one: an
  * authentication only for a registered phone, a registration of a phone outside the park model
- * only while fewer than max(UNKNOWN_TERMS_MIN, 2 × jt808.max_connections) such records exist (so
+ * only while fewer than ingest_unknown_cap(jt808.max_connections) such records exist (so
  * strangers cannot grow the table and meta.db without bound). Answers and counts the refusals. */
 static bool term_admissible(struct ingest *ig, struct conn *c, const struct jt808_header *h,
                             uint16_t rs)
@@ -596,11 +590,8 @@ static bool term_admissible(struct ingest *ig, struct conn *c, const struct jt80
         reply_8001(ig, c, h, rs, JT808_RES_FAIL, NULL, 0);
         return false;
     }
-    size_t cap = 2 * (size_t)ig->deps.cfg->jt808_max_connections;
-    if (cap < UNKNOWN_TERMS_MIN)
-        cap = UNKNOWN_TERMS_MIN;
     struct model_jt808_terminal md;
-    if (js->n_unknown_terms < cap ||
+    if (js->n_unknown_terms < ingest_unknown_cap(ig->deps.cfg->jt808_max_connections) ||
         model_terminal_by_phone(ig->deps.model, h->phone_norm, &md) != PW_ENOTFOUND)
         return true;
     pw_counter_add(js->m_unknown_refused, 1);
@@ -658,12 +649,12 @@ static void handle_msg(struct ingest *ig, struct conn *c, const struct jt808_hea
     t->last_frame = now;
     pthread_mutex_unlock(&ig->status_lock);
     if (!t->known) {
-        int pol = policy(ig);
+        enum ingest_policy pol = policy(ig);
         pw_counter_add(js->m_unknown[pol], 1);
         if (t->frames == 1)
             PW_LOG_WARN("jt808",
-                        pol == POLICY_ACCEPT ? "unknown terminal accepted"
-                        : pol == POLICY_REJECT ? "unknown terminal"
+                        pol == INGEST_ACCEPT   ? "unknown terminal accepted"
+                        : pol == INGEST_REJECT ? "unknown terminal"
                                                : "unknown terminal quarantined",
                         "phone=%s peer=%s", t->phone, c->peer);
     }
@@ -992,12 +983,8 @@ int jt808_srv_start(struct ingest *ig)
     struct jt808_srv *js = pw_xcalloc(1, sizeof *js);
     ig->jt = js;
     js->m_frames = pw_counter_get("parkwatch_jt808_frames_total", "", "JT/T 808 frames decoded.");
-    for (int i = 0; i < DROP_N; i++) {
-        char l[40];
-        snprintf(l, sizeof l, "reason=\"%s\"", drop_names[i]);
-        js->m_dropped[i] = pw_counter_get("parkwatch_jt808_frames_dropped_total", l,
-                                          "JT/T 808 frames, bytes or items dropped, by reason.");
-    }
+    ingest_counters("parkwatch_jt808_frames_dropped_total", "reason", drop_names, DROP_N,
+                    "JT/T 808 frames, bytes or items dropped, by reason.", js->m_dropped);
     js->m_locations = pw_counter_get("parkwatch_jt808_locations_total", "",
                                      "JT/T 808 locations stored durably.");
     js->m_acks = pw_counter_get("parkwatch_jt808_replies_total", "",
@@ -1033,20 +1020,13 @@ int jt808_srv_start(struct ingest *ig)
     js->m_auth_closed = pw_counter_get("parkwatch_jt808_auth_closed_total", "",
                                        "Connections closed after repeated failed "
                                        "authentications.");
-    for (int i = 0; i < SKIP_N; i++) {
-        char l[40];
-        snprintf(l, sizeof l, "reason=\"%s\"", skip_names[i]);
-        js->m_skipped[i] = pw_counter_get("parkwatch_jt808_location_items_skipped_total", l,
-                                          "Additional items of stored locations that were not "
-                                          "decoded (unknown id, unexpected length, truncated).");
-    }
-    for (int i = 0; i < QUIRK_N; i++) {
-        char l[48];
-        snprintf(l, sizeof l, "quirk=\"%s\"", quirk_names[i]);
-        js->m_quirks[i] = pw_counter_get("parkwatch_jt808_quirks_total", l,
-                                         "Frames or locations accepted despite a known deviation "
-                                         "from the standard.");
-    }
+    ingest_counters("parkwatch_jt808_location_items_skipped_total", "reason", skip_names, SKIP_N,
+                    "Additional items of stored locations that were not decoded (unknown id, "
+                    "unexpected length, truncated).",
+                    js->m_skipped);
+    ingest_counters("parkwatch_jt808_quirks_total", "quirk", quirk_names, QUIRK_N,
+                    "Frames or locations accepted despite a known deviation from the standard.",
+                    js->m_quirks);
     js->m_reasm_bytes = pw_gauge_get("parkwatch_jt808_reassembly_bytes", "",
                                      "Bytes held for subpackaged messages in progress.");
     js->m_reasm_peak = pw_gauge_get("parkwatch_jt808_reassembly_peak_bytes", "",
@@ -1058,20 +1038,13 @@ int jt808_srv_start(struct ingest *ig)
                                           "Connections closed after more than 8 registrations "
                                           "and authentications.");
     js->budget.cap = (size_t)cfg->jt808_reassembly_budget;
-    static const char *const pols[3] = {"accept", "quarantine", "reject"};
-    for (int i = 0; i < 3; i++) {
-        char l[40];
-        snprintf(l, sizeof l, "policy=\"%s\"", pols[i]);
-        js->m_unknown[i] = pw_counter_get("parkwatch_jt808_unknown_terminal_frames_total", l,
-                                          "Frames from terminals not in the park model.");
-    }
+    ingest_counters("parkwatch_jt808_unknown_terminal_frames_total", "policy", ingest_policy_names,
+                    INGEST_POLICY_N, "Frames from terminals not in the park model.", js->m_unknown);
     js->locate_q = pw_xcalloc(LOCATE_QUEUE_MAX, sizeof *js->locate_q);
     pthread_mutex_init(&js->locate_mu, NULL);
     uv_async_init(&ig->loop, &js->locate, on_locate);
     js->locate.data = ig;
-    uv_timer_init(&ig->loop, &js->tick);
-    js->tick.data = ig;
-    uv_timer_start(&js->tick, on_tick, 1000, 1000);
+    ingest_tick_start(ig, &js->tick, on_tick);
     if (!cfg->jt808_listen[0])
         return PW_OK;
     struct server *s = &ig->jt808;

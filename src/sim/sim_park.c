@@ -476,6 +476,37 @@ static void build_geo(struct sim *s)
         s->lot_entry = s->g.node[s->lot_node];
 }
 
+/* Two points of one controller on the same register would read each other's values: the
+ * simulator serves one register map per host:port (whatever the unit), so such a model (two
+ * controllers given the same port, say) is refused, naming both points. */
+static int check_registers(const struct sim *s)
+{
+    int rc = PW_OK;
+    for (int i = 0; i < s->nctl && rc == PW_OK; i++) {
+        const struct sim_ctl *c = &s->ctl[i];
+        const struct sim_val **owner = pw_xcalloc((size_t)(c->nregs > 0 ? c->nregs : 1),
+                                                  sizeof *owner);
+        for (int j = 0; j < s->ndev && rc == PW_OK; j++) {
+            const struct sim_dev *d = &s->dev[j];
+            for (int k = 0; d->ctl == i && k < d->nv && rc == PW_OK; k++) {
+                const struct sim_val *v = &d->v[k];
+                for (int r = v->reg; v->reg >= 0 && r < v->reg + 2 && r < c->nregs; r++) {
+                    if (owner[r]) {
+                        PW_LOG_ERROR("sim", "two points on one Modbus register",
+                                     "controller=%s:%d register=%d points=%s,%s", c->host,
+                                     c->port, r, owner[r]->id, v->id);
+                        rc = PW_EINVAL;
+                        break;
+                    }
+                    owner[r] = v;
+                }
+            }
+        }
+        free(owner);
+    }
+    return rc;
+}
+
 int sim_park_build(struct sim *s)
 {
     const cJSON *park = cJSON_GetObjectItemCaseSensitive(s->park, "park");
@@ -603,7 +634,7 @@ int sim_park_build(struct sim *s)
         s->ndev++;
     }
     build_geo(s);
-    return PW_OK;
+    return check_registers(s);
 }
 
 void sim_park_free(struct sim *s)

@@ -6,9 +6,11 @@
  *     carries the alarm), and reviews what the enterprise submitted: the first submission it
  *     reviews is returned (退回) with a reason, every later one accepted (验收); an acceptance the
  *     daemon refuses (a P1/P2 order from an alarm that is not cleared yet) is tried again later;
- *   the enterprise (`enterprise_login`, "user:password") answers every open order it sees: signs
- *     (签收), starts rectifying, uploads a photo as evidence (a PNG, as the raw body) and submits
- *     (提交验收), each step `answer.*` of simulated time after the order reached the state.
+ *   each enterprise (`enterprise_login`: "user:password", or a list of them, one user per
+ *     enterprise) answers every open order it sees — the park's and the daemon's automatic ones
+ *     from its alarms: signs (签收), starts rectifying, uploads a photo as evidence (a PNG, as the
+ *     raw body) and submits (提交验收), each step `answer.*` of simulated time after the order
+ *     reached the state. `return_first` returns each enterprise's first submission.
  *
  * Polled every `poll` of wall time from the main loop (blocking HTTP with 5 s timeouts, as the
  * kiln-curve override). Refusals are logged, never counted as reply errors: the end-to-end test's
@@ -28,6 +30,7 @@
 #define WO_TRACK 256
 #define WO_DISPATCH_MAX 32
 #define WO_RESP (512 * 1024)
+#define WO_ACTORS 8
 
 /* a 1×1 PNG: the "photo after rectification" */
 static const unsigned char photo[] = {
@@ -51,13 +54,19 @@ struct wo_track {
     bool ours;     /* submitted by the simulated enterprise: the park reviews it */
 };
 
+struct wo_actor { /* an enterprise's user */
+    char login[160], token[512];
+    bool returned_one; /* its first submission was returned */
+};
+
 struct sim_wo {
     bool disabled;
-    char park_token[512], ent_token[512];
-    char ent_login[160];
+    char park_token[512];
+    struct wo_actor ent[WO_ACTORS];
+    int nent;
     int64_t poll_ms, sign_ms, start_ms, submit_ms, review_ms;
     int64_t next_poll_wall;
-    bool return_first, returned_one;
+    bool return_first;
     struct wo_dispatch d[WO_DISPATCH_MAX];
     int nd;
     struct wo_track t[WO_TRACK];
@@ -125,7 +134,11 @@ static bool setup(struct sim *s)
     o->submit_ms = dur_of(a, "submit_after", 90000);
     o->review_ms = dur_of(w, "review_after", 30000);
     o->return_first = !cJSON_IsFalse(cJSON_GetObjectItemCaseSensitive(w, "return_first"));
-    str_of(w, "enterprise_login", o->ent_login, sizeof o->ent_login);
+    const cJSON *el = cJSON_GetObjectItemCaseSensitive(w, "enterprise_login");
+    for (const cJSON *e = cJSON_IsArray(el) ? el->child : el; e && o->nent < WO_ACTORS;
+         e = cJSON_IsArray(el) ? e->next : NULL)
+        if (cJSON_IsString(e) && e->valuestring[0])
+            snprintf(o->ent[o->nent++].login, sizeof o->ent[0].login, "%s", e->valuestring);
     const cJSON *ds = cJSON_GetObjectItemCaseSensitive(w, "dispatch");
     for (const cJSON *d = cJSON_IsArray(ds) ? ds->child : NULL; d && o->nd < WO_DISPATCH_MAX;
          d = d->next) {
@@ -148,10 +161,13 @@ static bool setup(struct sim *s)
         snprintf(o->park_token, sizeof o->park_token, "%s", s->o.token);
     else
         login(s, s->o.login, o->park_token, sizeof o->park_token, false);
-    if (o->ent_login[0])
-        login(s, o->ent_login, o->ent_token, sizeof o->ent_token, false);
-    PW_LOG_INFO("sim", "work-order actors", "dispatches=%d park=%s enterprise=%s", o->nd,
-                o->park_token[0] ? "yes" : "no", o->ent_token[0] ? "yes" : "no");
+    int in = 0;
+    for (int i = 0; i < o->nent; i++) {
+        login(s, o->ent[i].login, o->ent[i].token, sizeof o->ent[i].token, false);
+        in += o->ent[i].token[0] != '\0';
+    }
+    PW_LOG_INFO("sim", "work-order actors", "dispatches=%d park=%s enterprises=%d/%d", o->nd,
+                o->park_token[0] ? "yes" : "no", in, o->nent);
     return true;
 }
 
@@ -263,14 +279,14 @@ static bool act(struct sim *s, long long id, const char *action, const char *tex
     return true;
 }
 
-static bool upload_photo(struct sim *s, long long id)
+static bool upload_photo(struct sim *s, long long id, const char *token)
 {
     char path[160];
     snprintf(path, sizeof path, "/api/v1/workorders/%lld/evidence?filename=rectified-%lld.png", id,
              id);
     int status = 0;
-    if (sim_http_raw(s, "POST", path, photo, sizeof photo, "image/png", s->wo->ent_token, &status,
-                     s->wo->resp, WO_RESP) != PW_OK ||
+    if (sim_http_raw(s, "POST", path, photo, sizeof photo, "image/png", token, &status, s->wo->resp,
+                     WO_RESP) != PW_OK ||
         status != 201) {
         PW_LOG_INFO("sim", "evidence upload refused", "order=%lld status=%d", id, status);
         return false;
@@ -278,13 +294,13 @@ static bool upload_photo(struct sim *s, long long id)
     return true;
 }
 
-/* The enterprise answers the open orders it sees; the park reviews what it submitted. */
-static void answer(struct sim *s)
+/* An enterprise answers the open orders it sees; the park reviews what it submitted. */
+static void answer(struct sim *s, struct wo_actor *a)
 {
     struct sim_wo *o = s->wo;
-    if (!o->ent_token[0])
+    if (!a->token[0])
         return;
-    if (call(s, "GET", "/api/v1/workorders?state=open&limit=200", NULL, o->ent_token) != 200)
+    if (call(s, "GET", "/api/v1/workorders?state=open&limit=200", NULL, a->token) != 200)
         return;
     cJSON *list = cJSON_Parse(o->resp);
     for (const cJSON *e = cJSON_IsArray(list) ? list->child : NULL; e; e = e->next) {
@@ -298,22 +314,22 @@ static void answer(struct sim *s)
         struct wo_track *t = track(o, id, st, s->now);
         int64_t in_state = s->now - t->since;
         if (!strcmp(st, "dispatched") && in_state >= o->sign_ms) {
-            if (act(s, id, "sign", NULL, o->ent_token))
+            if (act(s, id, "sign", NULL, a->token))
                 o->signed_++;
         } else if (!strcmp(st, "signed") && in_state >= o->start_ms) {
-            act(s, id, "start", NULL, o->ent_token);
+            act(s, id, "start", NULL, a->token);
         } else if (!strcmp(st, "rectifying") && in_state >= o->submit_ms) {
-            upload_photo(s, id);
-            if (act(s, id, "submit", "已按要求整改，附整改后现场照片", o->ent_token)) {
+            upload_photo(s, id, a->token);
+            if (act(s, id, "submit", "已按要求整改，附整改后现场照片", a->token)) {
                 o->submitted++;
                 t->ours = true;
             }
         } else if (!strcmp(st, "submitted") && t->ours && in_state >= o->review_ms &&
                    o->park_token[0]) {
-            if (o->return_first && !o->returned_one) {
+            if (o->return_first && !a->returned_one) {
                 if (act(s, id, "return", "整改照片未体现整改部位，请补充后重新提交",
                         o->park_token)) {
-                    o->returned_one = true;
+                    a->returned_one = true;
                     o->returned++;
                 }
             } else if (act(s, id, "accept", NULL, o->park_token)) {
@@ -337,11 +353,13 @@ void sim_workorders_tick(struct sim *s)
     /* a user created after the simulator started (tests) is picked up at a later poll */
     if (!o->park_token[0] && s->o.login)
         login(s, s->o.login, o->park_token, sizeof o->park_token, true);
-    if (!o->ent_token[0] && o->ent_login[0])
-        login(s, o->ent_login, o->ent_token, sizeof o->ent_token, true);
+    for (int i = 0; i < o->nent; i++)
+        if (!o->ent[i].token[0])
+            login(s, o->ent[i].login, o->ent[i].token, sizeof o->ent[i].token, true);
     if (o->park_token[0])
         dispatch_due(s);
-    answer(s);
+    for (int i = 0; i < o->nent; i++)
+        answer(s, &o->ent[i]);
 }
 
 void sim_workorders_free(struct sim *s)

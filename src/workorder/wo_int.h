@@ -46,6 +46,9 @@ int wo_target_exists(struct wo_store *s, const char *enterprise, const char *dep
  * alarm. PW_OK, PW_EEXIST (already recorded), PW_EDB. */
 int wo_note_alarm(struct wo_store *s, int64_t id, int64_t alarm_id, const char *text, int64_t now);
 
+/* Hands ev to every subscriber (after the COMMIT it reports, outside s->mu). */
+void wo_publish(struct wo_store *s, const struct wo_event *ev);
+
 /* The units with an active listing (挂牌督办), sorted, under s->mu; *units is the caller's
  * (free). PW_OK or the db error. */
 int wo_listed_units(struct wo_store *s, char (**units)[ID_MAX + 1], size_t *n);

@@ -18,6 +18,85 @@ static bool basis_ok(const char *b)
     return b && (!strcmp(b, "major_hazard") || !strcmp(b, "repeat_overdue") || !strcmp(b, "other"));
 }
 
+/* The columns listing_json reads, in its order. */
+#define LISTING_COLS                                                                               \
+    "id, unit, kind, basis, hazard_id, reason, listed_by, listed_ms, publish_due_ms, due_ms,"      \
+    " lifted_ms, lifted_by, lift_text"
+
+/* One listing as in GET /api/v1/listings, from a row of LISTING_COLS. */
+static int listing_json(sqlite3_stmt *st, int64_t now, struct pw_buf *out)
+{
+    int64_t lifted = sqlite3_column_int64(st, 10), due = sqlite3_column_int64(st, 9);
+    int rc = pw_buf_printf(out, "{\"id\":%lld,\"unit\":", (long long)sqlite3_column_int64(st, 0));
+    rc = rc ? rc : pw_buf_json_str(out, (const char *)sqlite3_column_text(st, 1));
+    rc = rc ? rc : pw_buf_puts(out, ",\"kind\":");
+    rc = rc ? rc : pw_buf_json_str(out, (const char *)sqlite3_column_text(st, 2));
+    rc = rc ? rc : pw_buf_puts(out, ",\"basis\":");
+    rc = rc ? rc : pw_buf_json_str(out, (const char *)sqlite3_column_text(st, 3));
+    if (!rc && sqlite3_column_type(st, 4) != SQLITE_NULL)
+        rc = pw_buf_printf(out, ",\"hazard_id\":%lld", (long long)sqlite3_column_int64(st, 4));
+    else if (!rc)
+        rc = pw_buf_puts(out, ",\"hazard_id\":null");
+    rc = rc ? rc : pw_buf_puts(out, ",\"reason\":");
+    rc = rc ? rc : pw_buf_json_str(out, (const char *)sqlite3_column_text(st, 5));
+    rc = rc ? rc : pw_buf_puts(out, ",\"listed_by\":");
+    rc = rc ? rc : pw_buf_json_str(out, (const char *)sqlite3_column_text(st, 6));
+    static const struct {
+        const char *k;
+        int col;
+    } times[] = {{"listed_at", 7}, {"publish_due_at", 8}, {"due_at", 9}, {"lifted_at", 10}};
+    for (size_t i = 0; !rc && i < PW_ARRAY_LEN(times); i++) {
+        rc = pw_buf_printf(out, ",\"%s\":", times[i].k);
+        rc = rc ? rc : pw_buf_json_time(out, sqlite3_column_int64(st, times[i].col));
+    }
+    rc = rc ? rc : pw_buf_puts(out, ",\"lifted_by\":");
+    rc = rc ? rc : pw_buf_json_str_or_null(out, (const char *)sqlite3_column_text(st, 11));
+    rc = rc ? rc : pw_buf_puts(out, ",\"lift_text\":");
+    rc = rc ? rc : pw_buf_json_str_or_null(out, (const char *)sqlite3_column_text(st, 12));
+    rc = rc ? rc
+            : pw_buf_printf(out, ",\"active\":%s,\"overdue\":%s}", lifted ? "false" : "true",
+                            !lifted && now > due ? "true" : "false");
+    return rc;
+}
+
+/* The event of a listing made or lifted, {"event":"listed"|"lifted","at","user","level":-1,
+ * "listing":{…}}, formatted under s->mu right after the COMMIT (into *b) and published by
+ * listing_emit once s->mu is released: the board counts active listings, so boards reload on it. */
+static void listing_event(struct wo_store *s, const char *type, int64_t id, const char *user,
+                          int64_t now, struct pw_buf *b, char *unit, size_t ucap, bool *dept)
+{
+    sqlite3_stmt *st;
+    if (db_prepare(s->dbh, "SELECT " LISTING_COLS " FROM listing WHERE id = ?1", &st))
+        return;
+    sqlite3_bind_int64(st, 1, id);
+    if (db_step(s->dbh, st) == 1) {
+        wo_col_text(st, 1, unit, ucap);
+        *dept = strcmp((const char *)sqlite3_column_text(st, 2), "department") == 0;
+        int rc = pw_buf_puts(b, "{\"event\":");
+        rc = rc ? rc : pw_buf_json_str(b, type);
+        rc = rc ? rc : pw_buf_puts(b, ",\"at\":");
+        rc = rc ? rc : pw_buf_json_time(b, now);
+        rc = rc ? rc : pw_buf_puts(b, ",\"user\":");
+        rc = rc ? rc : pw_buf_json_str(b, user ? user : "system");
+        rc = rc ? rc : pw_buf_puts(b, ",\"level\":-1,\"listing\":");
+        rc = rc ? rc : listing_json(st, now, b);
+        rc = rc ? rc : pw_buf_putc(b, '}');
+        if (rc)
+            b->len = 0;
+    }
+    sqlite3_finalize(st);
+}
+
+static void listing_emit(struct wo_store *s, const char *type, int64_t id, struct pw_buf *b,
+                         const char *unit, bool dept)
+{
+    if (b->len) {
+        struct wo_event ev = {type, id, dept ? "" : unit, dept ? unit : "", -1, b->data, b->len};
+        wo_publish(s, &ev);
+    }
+    pw_buf_release(b);
+}
+
 int wo_listing_create(struct wo_store *s, enum sv_role role, const char *user,
                       const struct wo_listing_new *n, int64_t now, int64_t *id, char *err,
                       size_t cap)
@@ -139,9 +218,14 @@ int wo_listing_create(struct wo_store *s, enum sv_role role, const char *user,
     *id = sqlite3_last_insert_rowid(s->db);
     if ((rc = db_exec(s->dbh, "COMMIT")))
         goto rollback;
+    struct pw_buf ev;
+    pw_buf_init(&ev, 0);
+    bool dept = false;
+    listing_event(s, "listed", *id, user, now, &ev, unit, sizeof unit, &dept);
     pthread_mutex_unlock(&s->mu);
     PW_LOG_WARN("workorder", "unit listed for supervision (挂牌督办)",
                 "listing=%lld unit=%s basis=%s", (long long)*id, unit, n->basis);
+    listing_emit(s, "listed", *id, &ev, unit, dept);
     return PW_OK;
 rollback:
     db_exec(s->dbh, "ROLLBACK");
@@ -209,7 +293,13 @@ int wo_listing_lift(struct wo_store *s, enum sv_role role, const char *user, int
     sqlite3_bind_text(st, 4, text, -1, SQLITE_TRANSIENT);
     if ((rc = wo_run_done(s, st)) || (rc = db_exec(s->dbh, "COMMIT")))
         goto rollback;
+    struct pw_buf ev;
+    pw_buf_init(&ev, 0);
+    char unit[ID_MAX + 1] = "";
+    bool dept = false;
+    listing_event(s, "lifted", id, user, now, &ev, unit, sizeof unit, &dept);
     pthread_mutex_unlock(&s->mu);
+    listing_emit(s, "lifted", id, &ev, unit, dept);
     return PW_OK;
 rollback:
     db_exec(s->dbh, "ROLLBACK");
@@ -227,8 +317,7 @@ int wo_listings_json(struct wo_store *s, const struct wo_scope *scope, bool acti
     sqlite3_stmt *st;
     pthread_mutex_lock(&s->mu);
     int rc = db_prepare(s->dbh,
-                        "SELECT id, unit, kind, basis, hazard_id, reason, listed_by, listed_ms,"
-                        " publish_due_ms, due_ms, lifted_ms, lifted_by, lift_text FROM listing"
+                        "SELECT " LISTING_COLS " FROM listing"
                         " WHERE (?1 = 0 OR lifted_ms = 0) AND (?2 IS NULL OR unit = ?2)"
                         " ORDER BY id DESC LIMIT 10000",
                         &st);
@@ -242,37 +331,8 @@ int wo_listings_json(struct wo_store *s, const struct wo_scope *scope, bool acti
     rc = pw_buf_puts(out, "{\"listings\":[");
     int n = 0, k = PW_OK;
     while (!rc && (k = db_step(s->dbh, st)) == 1) {
-        int64_t lifted = sqlite3_column_int64(st, 10), due = sqlite3_column_int64(st, 9);
-        rc = pw_buf_printf(out, "%s{\"id\":%lld,\"unit\":", n++ ? "," : "",
-                           (long long)sqlite3_column_int64(st, 0));
-        rc = rc ? rc : pw_buf_json_str(out, (const char *)sqlite3_column_text(st, 1));
-        rc = rc ? rc : pw_buf_puts(out, ",\"kind\":");
-        rc = rc ? rc : pw_buf_json_str(out, (const char *)sqlite3_column_text(st, 2));
-        rc = rc ? rc : pw_buf_puts(out, ",\"basis\":");
-        rc = rc ? rc : pw_buf_json_str(out, (const char *)sqlite3_column_text(st, 3));
-        if (!rc && sqlite3_column_type(st, 4) != SQLITE_NULL)
-            rc = pw_buf_printf(out, ",\"hazard_id\":%lld", (long long)sqlite3_column_int64(st, 4));
-        else if (!rc)
-            rc = pw_buf_puts(out, ",\"hazard_id\":null");
-        rc = rc ? rc : pw_buf_puts(out, ",\"reason\":");
-        rc = rc ? rc : pw_buf_json_str(out, (const char *)sqlite3_column_text(st, 5));
-        rc = rc ? rc : pw_buf_puts(out, ",\"listed_by\":");
-        rc = rc ? rc : pw_buf_json_str(out, (const char *)sqlite3_column_text(st, 6));
-        static const struct {
-            const char *k;
-            int col;
-        } times[] = {{"listed_at", 7}, {"publish_due_at", 8}, {"due_at", 9}, {"lifted_at", 10}};
-        for (size_t i = 0; !rc && i < PW_ARRAY_LEN(times); i++) {
-            rc = pw_buf_printf(out, ",\"%s\":", times[i].k);
-            rc = rc ? rc : pw_buf_json_time(out, sqlite3_column_int64(st, times[i].col));
-        }
-        rc = rc ? rc : pw_buf_puts(out, ",\"lifted_by\":");
-        rc = rc ? rc : pw_buf_json_str_or_null(out, (const char *)sqlite3_column_text(st, 11));
-        rc = rc ? rc : pw_buf_puts(out, ",\"lift_text\":");
-        rc = rc ? rc : pw_buf_json_str_or_null(out, (const char *)sqlite3_column_text(st, 12));
-        rc = rc ? rc
-                : pw_buf_printf(out, ",\"active\":%s,\"overdue\":%s}", lifted ? "false" : "true",
-                                !lifted && now > due ? "true" : "false");
+        rc = n++ ? pw_buf_putc(out, ',') : PW_OK;
+        rc = rc ? rc : listing_json(st, now, out);
     }
     if (!rc && k != PW_OK)
         rc = k;

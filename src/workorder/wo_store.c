@@ -516,6 +516,17 @@ static int row_json(const struct wo_store *s, const struct row *r, int64_t now, 
     return rc;
 }
 
+void wo_publish(struct wo_store *s, const struct wo_event *ev)
+{
+    pthread_mutex_lock(&s->sub_mu);
+    struct sub subs[WO_SUBSCRIBERS_MAX];
+    memcpy(subs, s->subs, sizeof subs);
+    pthread_mutex_unlock(&s->sub_mu);
+    for (int k = 0; k < WO_SUBSCRIBERS_MAX; k++)
+        if (subs[k].fn)
+            subs[k].fn(ev, subs[k].arg);
+}
+
 /* Publishes an event for the order (after COMMIT, outside s->mu). */
 static void emit(struct wo_store *s, const char *type, const struct row *r, const char *user,
                  int level, int64_t now)
@@ -533,13 +544,7 @@ static void emit(struct wo_store *s, const char *type, const struct row *r, cons
     rc = rc ? rc : pw_buf_putc(&b, '}');
     if (!rc) {
         struct wo_event ev = {type, r->id, r->enterprise, r->department, level, b.data, b.len};
-        pthread_mutex_lock(&s->sub_mu);
-        struct sub subs[WO_SUBSCRIBERS_MAX];
-        memcpy(subs, s->subs, sizeof subs);
-        pthread_mutex_unlock(&s->sub_mu);
-        for (int k = 0; k < WO_SUBSCRIBERS_MAX; k++)
-            if (subs[k].fn)
-                subs[k].fn(&ev, subs[k].arg);
+        wo_publish(s, &ev);
     }
     pw_buf_release(&b);
 }

@@ -14,7 +14,7 @@ import { Daemon, Mosquitto, freePort, cli, ROOT, BIN, ADMIN_PASSWORD, sleep } fr
 const SPEED = 30;
 const DURATION = '30m';
 const scenario = JSON.parse(readFileSync(path.join(ROOT, 'demo/scenario.json'), 'utf8'));
-let mosq, d, sim, report, admin, simLog = '';
+let mosq, d, sim, report, admin, simLog = '', exited = null;
 
 before(async () => {
   mosq = await new Mosquitto().start();
@@ -22,16 +22,36 @@ before(async () => {
   // the demo model, with the site plan inlined so the copy imports from the data directory
   const park = JSON.parse(readFileSync(path.join(ROOT, 'demo/park.json'), 'utf8'));
   park.park.site_plan = JSON.parse(readFileSync(path.join(ROOT, 'demo', park.park.site_plan), 'utf8'));
-  // the demo's Modbus controllers (127.0.0.1:15020...) on free ports: `make run` may hold those
-  const ports = new Map();
-  for (const dev of park.devices) {
-    if (!dev.modbus) continue;
-    if (!ports.has(dev.modbus.port)) ports.set(dev.modbus.port, await freePort());
-    dev.modbus.port = ports.get(dev.modbus.port);
-  }
+  // the demo's Modbus controllers (127.0.0.1:15020...) on free ports: `make run` may hold those.
+  // One distinct port per controller (freePort never repeats itself): two controllers on one port
+  // would be one register map, one detector reading another's value.
+  const demoPorts = park.devices.filter((dev) => dev.modbus).map((dev) => dev.modbus.port);
   d.model = path.join(d.dir, 'park.json');
-  writeFileSync(d.model, JSON.stringify(park));
-  d.ports = { http: await freePort(), hj212: await freePort(), jt808: await freePort(), mqtt: mosq.port };
+  const reportFile = path.join(d.dir, 'sim-report.json');
+  // The simulator first: its Modbus controllers are up before the daemon polls them. A port
+  // probed free can be taken by another process before the simulator binds it: then the
+  // simulator stops ("Address already in use") and the test takes new ports.
+  for (let attempt = 1; ; attempt++) {
+    const ports = new Map();
+    for (const p of demoPorts) if (!ports.has(p)) ports.set(p, await freePort());
+    let k = 0;
+    for (const dev of park.devices) if (dev.modbus) dev.modbus.port = ports.get(demoPorts[k++]);
+    writeFileSync(d.model, JSON.stringify(park));
+    d.ports = { http: await freePort(), hj212: await freePort(), jt808: await freePort(), mqtt: mosq.port };
+    simLog = '';
+    exited = null;
+    sim = spawn(BIN, ['sim', '--park', d.model, '--scenario', 'demo/scenario.json',
+      '--http', `127.0.0.1:${d.ports.http}`, '--hj212', `127.0.0.1:${d.ports.hj212}`,
+      '--jt808', `127.0.0.1:${d.ports.jt808}`, '--mqtt', `127.0.0.1:${mosq.port}`,
+      '--login', `admin:${ADMIN_PASSWORD}`, '--seed', '7', '--speed', String(SPEED),
+      '--duration', DURATION, '--hold', '--report', reportFile], { cwd: ROOT });
+    sim.stderr.on('data', (b) => { simLog += b; });
+    const exit = new Promise((r) => sim.on('exit', (c) => { exited = c; r(c); }));
+    for (let i = 0; i < 600 && exited === null && !simLog.includes('Modbus controllers serving'); i++) await sleep(50);
+    if (exited === null && simLog.includes('Modbus controllers serving')) break;
+    if (exited === null) { sim.kill('SIGTERM'); await exit; }
+    assert.ok(attempt < 3 && /cannot serve a Modbus controller.*in use/.test(simLog), `sim did not start (${exited}):\n${simLog.slice(-3000)}`);
+  }
   const r = cli(['import', '--data', d.dir, d.model]);
   assert.equal(r.status, 0, r.stderr);
   d.base = `http://127.0.0.1:${d.ports.http}`;
@@ -43,22 +63,14 @@ before(async () => {
     '--set', 'rules.offline_after=15s',
     // early warning fits trends over wall-clock windows: off under time acceleration
     '--set', 'rules.early_window=0', '--set', 'log.level=warn'];
-  const reportFile = path.join(d.dir, 'sim-report.json');
-  // the simulator first: its Modbus controllers are up before the daemon polls them
-  sim = spawn(BIN, ['sim', '--park', d.model, '--scenario', 'demo/scenario.json',
-    '--http', `127.0.0.1:${d.ports.http}`, '--hj212', `127.0.0.1:${d.ports.hj212}`,
-    '--jt808', `127.0.0.1:${d.ports.jt808}`, '--mqtt', `127.0.0.1:${mosq.port}`,
-    '--login', `admin:${ADMIN_PASSWORD}`, '--seed', '7', '--speed', String(SPEED),
-    '--duration', DURATION, '--hold', '--report', reportFile], { cwd: ROOT });
-  sim.stderr.on('data', (b) => { simLog += b; });
-  let exited = null;
-  sim.on('exit', (c) => { exited = c; });
-  await sleep(300);
   await d.spawn();
   admin = await d.login();
-  // the demo's enterprise user, who answers the work orders (the simulator logs in once it exists)
-  const eu = await d.post('/api/v1/users', { name: 'enterprise', password: 'parkwatch-demo', role: 'enterprise', enterprise: 'E01' }, { token: admin });
-  assert.equal(eu.status, 201, eu.text);
+  // the demo's enterprise users, who answer the work orders (the simulator logs in once they
+  // exist): E01's the park's orders, E06's the automatic P1 order from the H2S leak there
+  for (const [name, enterprise] of [['enterprise', 'E01'], ['enterprise-e06', 'E06']]) {
+    const eu = await d.post('/api/v1/users', { name, password: 'parkwatch-demo', role: 'enterprise', enterprise }, { token: admin });
+    assert.equal(eu.status, 201, eu.text);
+  }
   // --hold: the simulator writes the report when the duration is reached and keeps playing
   for (let i = 0; i < 2400 && !existsSync(reportFile); i++) {
     assert.equal(exited, null, `sim exited ${exited}:\n${simLog.slice(-3000)}`);
@@ -179,4 +191,30 @@ test('the demo\'s work-order loop: the park dispatches, the enterprise answers w
     await sleep(200);
   }
   assert.fail(`the loop did not close: ${JSON.stringify(orders.map((o) => [o.id, o.state, o.returns]))}\n${simLog.slice(-2000)}`);
+});
+
+test('the daemon\'s automatic P1 order from the H2S leak is answered by E06 and accepted once the leak is over', async () => {
+  let e06 = [];
+  for (let i = 0; i < 600; i++) {
+    const list = (await d.get('/api/v1/workorders?enterprise=E06&limit=100', { token: admin })).json;
+    e06 = await Promise.all(list.map(async (o) => (await d.get(`/api/v1/workorders/${o.id}`, { token: admin })).json));
+    if (e06.length && e06.every((o) => o.state === 'closed')) break;
+    await sleep(200);
+  }
+  // one order for the leak's alarm group (the other detectors' alarms are noted on it)
+  assert.equal(e06.length, 1, JSON.stringify(e06.map((o) => [o.id, o.title, o.state])));
+  const [o] = e06;
+  assert.equal(o.state, 'closed', `${JSON.stringify(o.history.map((h) => [h.action, h.user]))}\n${simLog.slice(-2000)}`);
+  assert.equal(o.source, 'alarm');
+  assert.equal(o.priority, 'P1');
+  assert.equal(o.dispatcher, 'system');
+  const alarm = (await d.get(`/api/v1/alarms/${o.alarm_id}`, { token: admin })).json;
+  assert.match(alarm.source, /^E06-GD-04[0-2]\.h2s$/);
+  const acts = o.history.map((h) => `${h.action} ${h.user}`).filter((h) => /^(sign|start|submit|return|accept) /.test(h));
+  // E06's first submission is returned, as E01's; the acceptance waits for the alarm to clear
+  assert.deepEqual(acts, ['sign enterprise-e06', 'start enterprise-e06', 'submit enterprise-e06', 'return admin',
+    'submit enterprise-e06', 'accept admin']);
+  assert.ok(o.evidence.length >= 1 && o.evidence[0].content_type === 'image/png', JSON.stringify(o.evidence));
+  const accepted = o.history.find((h) => h.action === 'accept').at;
+  assert.ok(alarm.cleared_at && Date.parse(alarm.cleared_at) <= Date.parse(accepted), `cleared ${alarm.cleared_at}, accepted ${accepted}`);
 });

@@ -12,12 +12,23 @@ export const BIN = process.env.PARKWATCH_BIN ? path.resolve(ROOT, process.env.PA
 export const DATA = path.join(ROOT, 'tests/integration/data');
 export const ADMIN_PASSWORD = 'admin-test-pw-1';
 
-export async function freePort() {
+// A free loopback port, never one this process was given before: the probe is closed when it
+// returns, so the kernel may hand the same port out again on the next call, and two users of one
+// port would meet (two of the demo's Modbus controllers merged into one by the simulator, their
+// registers overwriting each other; a "nobody serves" Modbus port that is the daemon's own HTTP).
+const portsGiven = new Set();
+function probePort() {
   return new Promise((resolve, reject) => {
     const s = net.createServer();
     s.listen(0, '127.0.0.1', () => { const { port } = s.address(); s.close(() => resolve(port)); });
     s.on('error', reject);
   });
+}
+export async function freePort() {
+  for (;;) {
+    const port = await probePort();
+    if (!portsGiven.has(port)) { portsGiven.add(port); return port; }
+  }
 }
 
 // Runs the CLI synchronously; returns { status, stdout, stderr }.
@@ -56,15 +67,25 @@ export class Daemon {
       const r = cli(['import', '--data', this.dir, this.model]);
       if (r.status !== 0) throw new Error(`import failed: ${r.stderr}`);
     }
-    this.base = `http://127.0.0.1:${this.ports.http}`;
-    const args = ['serve', '--data', this.dir,
-      '--set', `http.listen=127.0.0.1:${this.ports.http}`,
-      '--set', `hj212.listen=127.0.0.1:${this.ports.hj212}`,
-      '--set', `jt808.listen=127.0.0.1:${this.ports.jt808}`,
-      '--set', `mqtt.broker=127.0.0.1:${this.ports.mqtt}`,
-      ...this.extraSet.flatMap((s) => ['--set', s])];
-    this.args = args;
-    return this.spawn();
+    // a port probed free may be taken by another process before the daemon binds it: then the
+    // daemon stops ("cannot listen") and it gets new ports
+    for (let attempt = 1; ; attempt++) {
+      this.base = `http://127.0.0.1:${this.ports.http}`;
+      this.args = ['serve', '--data', this.dir,
+        '--set', `http.listen=127.0.0.1:${this.ports.http}`,
+        '--set', `hj212.listen=127.0.0.1:${this.ports.hj212}`,
+        '--set', `jt808.listen=127.0.0.1:${this.ports.jt808}`,
+        '--set', `mqtt.broker=127.0.0.1:${this.ports.mqtt}`,
+        ...this.extraSet.flatMap((s) => ['--set', s])];
+      try {
+        return await this.spawn();
+      } catch (e) {
+        if (attempt >= 3 || this.proc.exitCode === null || !/msg="cannot listen"/.test(this.stderr)) throw e;
+        await this.exited;
+        this.stderr = '';
+        this.ports = { ...this.ports, http: await freePort(), hj212: await freePort(), jt808: await freePort() };
+      }
+    }
   }
 
   // (Re)starts the daemon process on the same data directory and ports; waits for /healthz.
@@ -80,7 +101,8 @@ export class Daemon {
       resolve({ code, signal });
     }));
     for (let i = 0; i < 200; i++) {
-      try { const r = await fetch(`${this.base}/healthz`); if (r.ok) return this; } catch { /* not up yet */ }
+      // (an answer while our process has exited came from another process on the port)
+      try { const r = await fetch(`${this.base}/healthz`); if (r.ok && this.proc.exitCode === null) return this; } catch { /* not up yet */ }
       if (this.proc.exitCode !== null) break;
       await sleep(50);
     }
@@ -132,21 +154,30 @@ export class Daemon {
 export class Mosquitto {
   constructor(port) { this.port = port; this.log = ''; }
 
+  // Ready once it says it runs and takes connections; a broker of another process on the port
+  // (ours then stops: "Address already in use") does not count: a port of our own choosing is
+  // then given up for a new one.
   async start() {
-    if (!this.port) this.port = await freePort();
-    this.proc = spawn('mosquitto', ['-p', String(this.port)], { stdio: ['ignore', 'pipe', 'pipe'] });
-    this.proc.stderr.on('data', (d) => { this.log += d; });
-    this.proc.stdout.on('data', (d) => { this.log += d; });
-    this.exited = new Promise((resolve) => this.proc.on('exit', resolve));
-    for (let i = 0; i < 100; i++) {
-      const ok = await new Promise((resolve) => {
-        const s = net.connect(this.port, '127.0.0.1', () => { s.destroy(); resolve(true); });
-        s.on('error', () => resolve(false));
-      });
-      if (ok) return this;
-      await sleep(50);
+    const chosen = !this.port;
+    for (let attempt = 1; ; attempt++) {
+      if (!this.port) this.port = await freePort();
+      this.log = '';
+      this.proc = spawn('mosquitto', ['-p', String(this.port)], { stdio: ['ignore', 'pipe', 'pipe'] });
+      this.proc.stderr.on('data', (d) => { this.log += d; });
+      this.proc.stdout.on('data', (d) => { this.log += d; });
+      this.exited = new Promise((resolve) => this.proc.on('exit', resolve));
+      for (let i = 0; i < 100 && this.proc.exitCode === null; i++) {
+        const ok = / running/.test(this.log) && await new Promise((resolve) => {
+          const s = net.connect(this.port, '127.0.0.1', () => { s.destroy(); resolve(true); });
+          s.on('error', () => resolve(false));
+        });
+        if (ok && this.proc.exitCode === null) return this;
+        await sleep(50);
+      }
+      if (!chosen || attempt >= 3 || this.proc.exitCode === null || !/Address already in use/.test(this.log))
+        throw new Error(`mosquitto did not start:\n${this.log}`);
+      this.port = undefined;
     }
-    throw new Error(`mosquitto did not start:\n${this.log}`);
   }
 
   async stop() {

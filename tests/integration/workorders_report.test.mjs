@@ -83,7 +83,34 @@ test('a 二级 alarm raises the open P2 order of its group to P1; park-owned ala
   assert.equal(r.status, 200, r.text);
 });
 
+// The event stream of a token, collected until close(): [{event, json}].
+async function stream(token) {
+  const ctrl = new AbortController();
+  const res = await fetch(`${d.base}/api/v1/events`, { headers: { Authorization: `Bearer ${token}` }, signal: ctrl.signal });
+  assert.equal(res.status, 200);
+  const events = [];
+  (async () => {
+    const dec = new TextDecoder();
+    let buf = '';
+    try {
+      for await (const chunk of res.body) {
+        buf += dec.decode(chunk, { stream: true });
+        let i;
+        while ((i = buf.indexOf('\n\n')) >= 0) {
+          const block = buf.slice(0, i); buf = buf.slice(i + 2);
+          const ev = {};
+          for (const line of block.split('\n')) { const m = /^(event|data): ?(.*)$/.exec(line); if (m) ev[m[1]] = m[2]; }
+          if (ev.event === 'workorder') events.push(JSON.parse(ev.data));
+        }
+      }
+    } catch { /* aborted */ }
+  })();
+  return { events, close: () => ctrl.abort() };
+}
+
 test('挂牌督办: the park lists and lifts, the board shows it, others may not', async () => {
+  // boards reload on work-order events: a listing made or lifted is one (the park and the unit see it)
+  const park = await stream(tok.sup), e1 = await stream(tok.ent1), aj = await stream(tok.aj);
   let r = await d.post('/api/v1/listings', { unit: 'E1', basis: 'repeat_overdue', reason: '多次超期' }, { token: tok.ent1 });
   assert.equal(r.status, 403, r.text);
   r = await d.post('/api/v1/listings', { unit: 'E1', basis: 'repeat_overdue' }, { token: tok.sup });
@@ -117,6 +144,16 @@ test('挂牌督办: the park lists and lifts, the board shows it, others may not
   assert.equal(r.status, 200, r.text);
   const active = (await d.get('/api/v1/listings?active=1', { token: tok.sup })).json;
   assert.equal(active.listings.length, 0);
+  const kinds = (s) => s.events.filter((e) => e.listing).map((e) => `${e.event} ${e.listing.id} ${e.listing.unit} ${e.user} ${e.listing.active}`);
+  await until(() => kinds(park).length === 2 && kinds(e1).length === 2, { what: 'listing events' });
+  assert.deepEqual(kinds(park), [`listed ${id} E1 sup true`, `lifted ${id} E1 sup false`]);
+  assert.deepEqual(kinds(e1), kinds(park));
+  const listed = park.events.find((e) => e.event === 'listed');
+  assert.equal(listed.level, -1);
+  assert.equal(listed.listing.basis, 'repeat_overdue');
+  assert.equal(listed.listing.reason, '多次超期');
+  assert.deepEqual(kinds(aj), []); // another unit's listing is not a department's business
+  for (const s of [park, e1, aj]) s.close();
 });
 
 test('the regulator\'s report: JSON and CSV for the park and the regulator only', async () => {
