@@ -334,6 +334,9 @@ int model_token_lookup(struct model *m, const char *secret, int64_t now_ms,
 /* Revokes the token by name (it stays listed as revoked). PW_OK or PW_ENOTFOUND (also when
  * already revoked). */
 int model_token_revoke(struct model *m, const char *name);
+/* PW_OK when a token named `name` exists and is not revoked (it may have expired), else
+ * PW_ENOTFOUND (or PW_EDB). */
+int model_token_active(struct model *m, const char *name);
 /* [{"name","role","enterprise","created_at","expires_at","revoked_at","last_used_at",
  * "department"}]. */
 int model_token_list_json(struct model *m, struct pw_buf *out);

@@ -213,6 +213,40 @@ test('user and token changes are leaves, without passwords or secrets', async ()
   assert.ok(!all.includes('arch-op-secret-pw') && !all.includes(secret), 'no password or secret archived');
 });
 
+test('DELETE /api/v1/tokens/{name}: a leaf before it takes effect, the token refused at once', async () => {
+  let r = await d.post('/api/v1/tokens', { name: 'arch-rev', role: 'supervisor' }, { token: admin });
+  assert.equal(r.status, 201, r.text);
+  const secret = r.json.token;
+  assert.equal((await d.get('/api/v1/me', { token: secret })).status, 200);
+  // only an admin revokes: the supervisor token itself may not
+  r = await d.req('DELETE', '/api/v1/tokens/arch-rev', { token: secret });
+  assert.equal(r.status, 403, r.text);
+  const s0 = await size();
+  r = await d.req('DELETE', '/api/v1/tokens/arch-rev', { token: admin });
+  assert.equal(r.status, 200, r.text);
+  assert.deepEqual(r.json, { status: 'ok' });
+  // refused from the very next request
+  r = await d.get('/api/v1/me', { token: secret });
+  assert.equal(r.status, 401, r.text);
+  // unknown and already revoked: 404, and no leaf
+  r = await d.req('DELETE', '/api/v1/tokens/arch-rev', { token: admin });
+  assert.equal(r.status, 404, r.text);
+  assert.match(r.json.error, /arch-rev/);
+  assert.equal((await d.req('DELETE', '/api/v1/tokens/no-such-token', { token: admin })).status, 404);
+  // a later action marks the end of what this test wrote
+  assert.equal((await d.post('/api/v1/users', { name: 'arch-rev-end', password: 'arch-rev-end-pw', role: 'viewer' }, { token: admin })).status, 201);
+  const ops = await until(async () => {
+    const o = await operatorLeaves(s0, 2);
+    return o.some((x) => x.action === 'user.add' && x.detail.name === 'arch-rev-end') && o;
+  }, { what: 'the token.revoke leaf', timeout: 15000 });
+  const rev = ops.filter((x) => x.action === 'token.revoke');
+  assert.equal(rev.length, 1, 'the 404s left no leaf');
+  assert.deepEqual(rev[0].detail, { name: 'arch-rev' });
+  assert.equal(rev[0].user, 'admin');
+  assert.ok(ops.indexOf(rev[0]) < ops.findIndex((x) => x.action === 'user.add'));
+  assert.ok(!JSON.stringify(ops).includes(secret), 'no secret archived');
+});
+
 test('every MQTT message is a leaf: its topic, a NUL, the exact payload', async () => {
   const broker = await new Mosquitto().start();
   const dir = mkdtempSync(path.join(tmpdir(), 'pw-arch-mqtt-'));
