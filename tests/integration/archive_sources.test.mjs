@@ -6,7 +6,7 @@
 // rule overrides, users and tokens are leaves written before they take effect.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Daemon, ModbusServer, Mosquitto, cli, freePort, until } from './harness.mjs';
@@ -458,6 +458,52 @@ test('setpoint changes (old and new), JT/T 808 terminal resets and command-line 
   // the command line's leaves come before the changes took effect... and the spool is empty again
   const { readdirSync } = await import('node:fs');
   assert.deepEqual(readdirSync(path.join(d.dir, 'archive', 'spool')).filter((f) => f.endsWith('.leaf')), []);
+});
+
+test('setpoint changes are durable before the import takes effect: when they cannot be written, nothing changes', async () => {
+  const exp = async () => JSON.parse((await d.get('/api/v1/model/export', { token: admin })).text);
+  const imp = (m, q = '') => d.post(`/api/v1/model/import${q}`, JSON.stringify(m), { token: admin, headers: { 'Content-Type': 'application/json' } });
+  const alarm1 = async () => (await exp()).devices.find((x) => x.id === 'E2-GD-001').points[0].setpoints.alarm1;
+  const model = await exp();
+  const pt = model.devices.find((x) => x.id === 'E2-GD-001').points[0];
+  const before = pt.setpoints.alarm1;
+  // the leaves of an import's setpoint changes are written before its COMMIT; make that fail
+  const spool = path.join(d.dir, 'archive', 'spool'), aside = `${spool}.aside`;
+  const had = existsSync(spool);
+  if (had) renameSync(spool, aside);
+  writeFileSync(spool, 'not a directory');
+  let r;
+  try {
+    pt.setpoints = { ...pt.setpoints, alarm1: before + 1.25 };
+    r = await imp(model);
+    assert.equal(r.status, 503, r.text);
+    assert.match(r.json.error, /setpoint changes.*nothing changed/);
+    assert.equal(await alarm1(), before, 'the import was rolled back');
+    // the same over a CSV ledger of points
+    const csv = `id,device,name,quantity,unit,series,alarm1\n${pt.id},E2-GD-001,${pt.name},${pt.quantity},${pt.unit},"${pt.series.replace(/"/g, '""')}",${before + 2}\n`;
+    r = await d.post('/api/v1/model/import?csv=points', csv, { token: admin, headers: { 'Content-Type': 'text/csv' } });
+    assert.equal(r.status, 503, r.text);
+    assert.equal(await alarm1(), before);
+    // an import that changes no setpoint has nothing to write first
+    pt.setpoints = { ...pt.setpoints, alarm1: before };
+    r = await imp(model);
+    assert.equal(r.status, 200, r.text);
+  } finally {
+    rmSync(spool, { force: true });
+    if (had) renameSync(aside, spool);
+  }
+  const s0 = await size();
+  pt.setpoints = { ...pt.setpoints, alarm1: before + 1.25 };
+  r = await imp(model);
+  assert.equal(r.status, 200, r.text);
+  assert.equal(await alarm1(), before + 1.25);
+  const ops = await until(async () => {
+    const o = await operatorLeaves(s0, 2);
+    return o.some((x) => x.action === 'setpoint.change') && o;
+  }, { what: 'the setpoint.change leaf', timeout: 30000 });
+  const sp = ops.filter((x) => x.action === 'setpoint.change');
+  assert.equal(sp.length, 1, JSON.stringify(sp));
+  assert.deepEqual(sp[0].detail.changes.map((c) => [c.point, c.old.alarm1, c.new.alarm1]), [[pt.id, before, before + 1.25]]);
 });
 
 test('a retention change is a leaf with the old and the new value, before the store applies it', async () => {
