@@ -23,9 +23,25 @@
 
 #define IMPORT_MAX_BYTES (256u << 20)
 
-static void spool_setpoints(const char *detail, void *arg)
+/* The setpoint changes of an import: spooled durably inside its transaction, before COMMIT; a
+ * leaf that cannot be written rolls the import back. */
+struct sp_hook {
+    struct cli *c;
+    const char *before;
+    int rc;
+};
+
+static int spool_setpoints(const char *detail, void *arg)
 {
-    (void)cli_archive_action(arg, "setpoint.change", detail, NULL, 0);
+    struct sp_hook *e = arg;
+    return cli_archive_action(e->c, "setpoint.change", detail, NULL, 0);
+}
+
+static int setpoints_before_commit(struct model *m, void *arg)
+{
+    struct sp_hook *e = arg;
+    e->rc = http_setpoints_changes_locked(m, e->before, spool_setpoints, e);
+    return e->rc;
 }
 
 /* An operator action on a user or token: {"name":...,<more>} archived; false when it cannot be
@@ -87,17 +103,25 @@ int cmd_import(struct cli *c)
         rc = PW_EIO;
         goto out;
     }
+    struct sp_hook e = {c, sp_before, PW_OK};
+    struct model_import_hook hook = {setpoints_before_commit, &e};
+    const struct model_import_hook *hk = c->cfg.archive_enabled ? &hook : NULL;
     if (csv)
-        rc = model_import_csv(m, csv_kind, data, len, base, err, sizeof err);
+        rc = model_import_csv_hooked(m, csv_kind, data, len, base, hk, err, sizeof err);
     else
-        rc = model_import_file(m, c->argv[0], replace ? MODEL_IMPORT_REPLACE : 0, err, sizeof err);
+        rc = model_import_file_hooked(m, c->argv[0], replace ? MODEL_IMPORT_REPLACE : 0, hk, err,
+                                      sizeof err);
+    if (rc != PW_OK && e.rc != PW_OK) {
+        fprintf(stderr,
+                "import: the setpoint changes could not be archived (%s); nothing changed\n",
+                pw_strerror(e.rc));
+        goto out;
+    }
     if (rc != PW_OK) {
         fprintf(stderr, "import: %s\n", err[0] ? err : pw_strerror(rc));
         goto out;
     }
     fprintf(stderr, "import: %s loaded into %s/meta.db\n", c->argv[0], c->data_dir);
-    if (sp_before)
-        http_setpoints_changes(m, sp_before, spool_setpoints, c);
     status = 0;
 out:
     free(data);

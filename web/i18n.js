@@ -111,6 +111,9 @@ const zh = {
     enterprises: '企业', departments: '部门', hazards: '隐患', hzFound: '新增', hzClosed: '销号', hzOverdue: '逾期未销号', board: '红黄蓝榜历史',
     lastRank: '期末排名', generated: '生成时间', overdueList: '超期工单清单', titleL: '工单', priority: '优先级', level: '超期等级', stateEnd: '期末状态', rp: { major: '重大', larger: '较大', general: '一般', low: '低' },
   },
+  rcpt: {
+    stored: '存储值（最近 {n} 条）', selected: '选中的值', pick: '点击曲线上的数据点可下载该值的存证', raw: '存证针对原始存储值：请选择较短的时间范围（如 1 小时）', none: '该范围内无存储值',
+  },
 };
 
 const en = {
@@ -221,6 +224,9 @@ const en = {
     alarmClosed: 'Alarm orders closed', bySource: 'By source', byPriority: 'By priority', byState: 'By state (at period end)', overdueByLevel: 'Overdue by level',
     enterprises: 'Enterprises', departments: 'Departments', hazards: 'Hazards', hzFound: 'Found', hzClosed: 'Closed', hzOverdue: 'Overdue, not closed', board: 'Board history',
     lastRank: 'Last rank', generated: 'Generated', overdueList: 'Overdue orders', titleL: 'Order', priority: 'Priority', level: 'Overdue level', stateEnd: 'State at period end', rp: { major: 'Major', larger: 'Larger', general: 'General', low: 'Low' },
+  },
+  rcpt: {
+    stored: 'Stored values (latest {n})', selected: 'Selected value', pick: 'Click a point on the curve to download its receipt', raw: 'Receipts are for stored (raw) values: choose a shorter range (e.g. 1h)', none: 'No stored values in this range',
   },
 };
 

@@ -25,6 +25,7 @@
 
 #include "archive/archive.h"
 #include "base/err.h"
+#include "base/log.h"
 #include "base/mem.h"
 #include "model/model.h"
 #include "pipeline/pipeline.h"
@@ -469,6 +470,38 @@ static void h_witness_vkey(struct http_server *s, struct http_req *r, struct htt
     w->content_type = "text/plain; charset=utf-8";
 }
 
+/* The operator leaf's bytes of http_archive_action, appended to j. */
+static void action_json(struct http_req *r, const char *action, const char *detail_json,
+                        const void *body, size_t body_len, struct pw_buf *j)
+{
+    pw_buf_puts(j, "{\"action\":");
+    pw_buf_json_str(j, action);
+    pw_buf_puts(j, ",\"user\":");
+    pw_buf_json_str(j, r->who.user);
+    pw_buf_puts(j, ",\"role\":");
+    pw_buf_json_str(j, model_role_name(r->who.role));
+    pw_buf_puts(j, ",\"peer\":");
+    pw_buf_json_str(j, r->peer);
+    if (detail_json) {
+        pw_buf_puts(j, ",\"detail\":");
+        pw_buf_puts(j, detail_json);
+    }
+    if (body) {
+        uint8_t h[32];
+        char hex[65];
+        crypto_hash_sha256(h, body, body_len);
+        sodium_bin2hex(hex, sizeof hex, h, sizeof h);
+        pw_buf_printf(j, ",\"bytes\":%zu,\"sha256\":\"%s\"", body_len, hex);
+    }
+    pw_buf_puts(j, "}");
+    /* the body too when it fits in one leaf */
+    if (body &&
+        ARCHIVE_LEAF_HEADER + ARCHIVE_MAX_SOURCE + j->len + 1 + body_len <= ARCHIVE_MAX_ENTRY) {
+        pw_buf_putc(j, '\n');
+        pw_buf_append(j, body, body_len);
+    }
+}
+
 int http_archive_action(struct http_server *s, struct http_req *r, const char *action,
                         const char *detail_json, const void *body, size_t body_len)
 {
@@ -476,32 +509,7 @@ int http_archive_action(struct http_server *s, struct http_req *r, const char *a
         return PW_OK;
     struct pw_buf j;
     pw_buf_init(&j, 0);
-    pw_buf_puts(&j, "{\"action\":");
-    pw_buf_json_str(&j, action);
-    pw_buf_puts(&j, ",\"user\":");
-    pw_buf_json_str(&j, r->who.user);
-    pw_buf_puts(&j, ",\"role\":");
-    pw_buf_json_str(&j, model_role_name(r->who.role));
-    pw_buf_puts(&j, ",\"peer\":");
-    pw_buf_json_str(&j, r->peer);
-    if (detail_json) {
-        pw_buf_puts(&j, ",\"detail\":");
-        pw_buf_puts(&j, detail_json);
-    }
-    if (body) {
-        uint8_t h[32];
-        char hex[65];
-        crypto_hash_sha256(h, body, body_len);
-        sodium_bin2hex(hex, sizeof hex, h, sizeof h);
-        pw_buf_printf(&j, ",\"bytes\":%zu,\"sha256\":\"%s\"", body_len, hex);
-    }
-    pw_buf_puts(&j, "}");
-    /* the body too when it fits in one leaf */
-    if (body &&
-        ARCHIVE_LEAF_HEADER + ARCHIVE_MAX_SOURCE + j.len + 1 + body_len <= ARCHIVE_MAX_ENTRY) {
-        pw_buf_putc(&j, '\n');
-        pw_buf_append(&j, body, body_len);
-    }
+    action_json(r, action, detail_json, body, body_len, &j);
     struct pipeline_batch *b = pipeline_batch_new();
     char src[ARCHIVE_MAX_SOURCE + 1];
     snprintf(src, sizeof src, "%s", r->who.user);
@@ -513,6 +521,25 @@ int http_archive_action(struct http_server *s, struct http_req *r, const char *a
     }
     size_t stored = 0;
     return pipeline_write(s->deps.pipeline, b, &stored);
+}
+
+int http_archive_action_spool(struct http_server *s, struct http_req *r, const char *action,
+                              const char *detail_json)
+{
+    if (!s->deps.archive || !s->deps.pipeline || !pipeline_archiving(s->deps.pipeline))
+        return PW_OK;
+    struct pw_buf j;
+    pw_buf_init(&j, 0);
+    action_json(r, action, detail_json, NULL, 0, &j);
+    char src[ARCHIVE_MAX_SOURCE + 1], err[256] = "";
+    snprintf(src, sizeof src, "%s", r->who.user);
+    int rc = archive_spool_add(archive_dir(s->deps.archive), ARCHIVE_KIND_OPERATOR, pw_now_ms(),
+                               src, j.data, j.len, err, sizeof err);
+    pw_buf_release(&j);
+    if (rc != PW_OK)
+        PW_LOG_ERROR("http", "operator action not spooled", "action=%s by=%s err=%s", action,
+                     r->who.user, err[0] ? err : pw_errname(rc));
+    return rc;
 }
 
 int http_archive_add_body(struct pipeline_batch *b, enum archive_kind kind, const char *source,
@@ -560,15 +587,23 @@ static int sp_collect(const struct model_point_info *p, void *arg)
     return PW_OK;
 }
 
-char *http_setpoints_snapshot(struct model *m)
+static char *sp_snapshot(struct model *m, bool locked)
 {
     cJSON *o = cJSON_CreateObject();
     if (!o)
         return NULL;
-    model_points_foreach(m, sp_collect, o);
+    if (locked)
+        model_points_foreach_locked(m, sp_collect, o);
+    else
+        model_points_foreach(m, sp_collect, o);
     char *text = cJSON_PrintUnformatted(o);
     cJSON_Delete(o);
     return text;
+}
+
+char *http_setpoints_snapshot(struct model *m)
+{
+    return sp_snapshot(m, false);
 }
 
 #define SP_DETAIL_MAX 60000
@@ -603,10 +638,10 @@ static void sp_change(struct pw_buf *d, size_t *n, const char *point, const cJSO
     cJSON_free(w);
 }
 
-void http_setpoints_changes(struct model *m, const char *before,
-                            void (*emit)(const char *detail, void *arg), void *arg)
+static void sp_changes(struct model *m, const char *before,
+                       void (*emit)(const char *detail, void *arg), void *arg)
 {
-    char *after_text = http_setpoints_snapshot(m);
+    char *after_text = sp_snapshot(m, true);
     cJSON *b = before ? cJSON_Parse(before) : NULL,
           *a = after_text ? cJSON_Parse(after_text) : NULL;
     struct pw_buf d;
@@ -628,6 +663,29 @@ out:
     cJSON_Delete(a);
     cJSON_Delete(b);
     cJSON_free(after_text);
+}
+
+struct sp_checked {
+    int (*emit)(const char *detail, void *arg);
+    void *arg;
+    int rc;
+};
+
+static void sp_emit_checked(const char *detail, void *arg)
+{
+    struct sp_checked *x = arg;
+    if (x->rc == PW_OK)
+        x->rc = x->emit(detail, x->arg);
+}
+
+int http_setpoints_changes_locked(struct model *m, const char *before,
+                                  int (*emit)(const char *detail, void *arg), void *arg)
+{
+    if (!before)
+        return PW_ENOMEM;
+    struct sp_checked x = {emit, arg, PW_OK};
+    sp_changes(m, before, sp_emit_checked, &x);
+    return x.rc;
 }
 
 /* One exemption list per archive (the process has one). */

@@ -175,18 +175,28 @@ static bool archive_import(struct http_server *s, struct http_req *r, struct htt
     return true;
 }
 
-struct sp_emit {
+/* The setpoint changes of an import, as setpoint.change leaves with old and new values, made
+ * durable before the import takes effect: inside its transaction, before COMMIT (the archive's
+ * spool: the writer thread may need the model's lock the hook holds). A leaf that cannot be
+ * written rolls the import back. */
+struct sp_hook {
     struct http_server *s;
     struct http_req *r;
+    const char *before;
+    int rc; /* the spool's failure, when the hook refused the import */
 };
 
-static void emit_setpoints(const char *detail, void *arg)
+static int spool_setpoints(const char *detail, void *arg)
 {
-    struct sp_emit *e = arg;
-    int rc = http_archive_action(e->s, e->r, "setpoint.change", detail, NULL, 0);
-    if (rc != PW_OK)
-        PW_LOG_ERROR("http", "setpoint changes not archived", "by=%s err=%s", e->r->who.user,
-                     pw_errname(rc));
+    struct sp_hook *e = arg;
+    return http_archive_action_spool(e->s, e->r, "setpoint.change", detail);
+}
+
+static int setpoints_before_commit(struct model *m, void *arg)
+{
+    struct sp_hook *e = arg;
+    e->rc = http_setpoints_changes_locked(m, e->before, spool_setpoints, e);
+    return e->rc;
 }
 
 /* POST /api/v1/model/import            body: the park model JSON (?replace=1 to replace)
@@ -196,6 +206,9 @@ static void h_import(struct http_server *s, struct http_req *r, struct http_resp
     char err[1024] = "";
     int rc;
     char *sp_before = s->deps.archive ? http_setpoints_snapshot(s->deps.model) : NULL;
+    struct sp_hook e = {s, r, sp_before, PW_OK};
+    struct model_import_hook hook = {setpoints_before_commit, &e};
+    const struct model_import_hook *hk = s->deps.archive ? &hook : NULL;
     const char *csv = http_arg(r, "csv");
     const char *replace = http_arg(r, "replace");
     if (csv) {
@@ -212,13 +225,21 @@ static void h_import(struct http_server *s, struct http_req *r, struct http_resp
         }
         if (!archive_import(s, r, w, csv, false))
             goto out;
-        rc = model_import_csv(s->deps.model, kind, r->body, r->body_len, csv, err, sizeof err);
+        rc = model_import_csv_hooked(s->deps.model, kind, r->body, r->body_len, csv, hk, err,
+                                     sizeof err);
     } else {
         unsigned flags = replace && strcmp(replace, "1") == 0 ? MODEL_IMPORT_REPLACE : 0;
         if (!http_json_bounded(r, w) ||
             !archive_import(s, r, w, NULL, flags & MODEL_IMPORT_REPLACE))
             goto out;
-        rc = model_import_json(s->deps.model, r->body, r->body_len, flags, err, sizeof err);
+        rc = model_import_json_hooked(s->deps.model, r->body, r->body_len, flags, hk, err,
+                                      sizeof err);
+    }
+    if (rc != PW_OK && e.rc != PW_OK) {
+        http_json_error(w, 503,
+                        "the archive cannot record the setpoint changes (%s); nothing changed",
+                        pw_strerror(e.rc));
+        goto out;
     }
     if (rc != PW_OK) {
         http_json_error(w, 400, "%s", err[0] ? err : pw_strerror(rc));
@@ -226,11 +247,6 @@ static void h_import(struct http_server *s, struct http_req *r, struct http_resp
     }
     PW_LOG_INFO("http", "model imported", "by=%s bytes=%zu csv=%s", r->who.user, r->body_len,
                 csv ? csv : "-");
-    /* the setpoints it changed, old and new (the import's leaf holds the body) */
-    if (sp_before) {
-        struct sp_emit e = {s, r};
-        http_setpoints_changes(s->deps.model, sp_before, emit_setpoints, &e);
-    }
     /* the import bumped the model generation: rules and supervision rebuild at the next tick */
     if (s->deps.pipeline)
         pipeline_tick_now(s->deps.pipeline);

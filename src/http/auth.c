@@ -378,6 +378,44 @@ out:
     cJSON_Delete(j);
 }
 
+/* DELETE /api/v1/tokens/{name}: revokes an API token (it stays listed as revoked); requests with
+ * it get 401 from now on and its event streams end. Archived before it takes effect, as the
+ * CLI's `token revoke`; an unknown or already revoked token answers 404 and leaves no leaf. */
+static void h_token_revoke(struct http_server *s, struct http_req *r, struct http_resp *w)
+{
+    const char *name = r->params[0];
+    int rc = model_token_active(s->deps.model, name);
+    if (rc == PW_ENOTFOUND) {
+        http_json_error(w, 404, "token %s: no such token, or already revoked", name);
+        return;
+    }
+    if (rc != PW_OK) {
+        http_model_error(w, rc, "token");
+        return;
+    }
+    struct pw_buf ad;
+    pw_buf_init(&ad, 0);
+    pw_buf_puts(&ad, "{\"name\":");
+    pw_buf_json_str(&ad, name);
+    pw_buf_putc(&ad, '}');
+    bool archived = http_archive_or_503(s, r, w, "token.revoke", &ad, NULL, 0);
+    pw_buf_release(&ad);
+    if (!archived)
+        return;
+    rc = model_token_revoke(s->deps.model, name);
+    if (rc != PW_OK) { /* revoked meanwhile by another admin: the leaf records this attempt */
+        if (rc == PW_ENOTFOUND)
+            http_json_error(w, 404, "token %s: no such token, or already revoked", name);
+        else
+            http_json_error(w, write_status(rc), "token %s: %s", name, pw_strerror(rc));
+        return;
+    }
+    sse_hub_credentials_changed(s->sse); /* its event streams end now */
+    PW_LOG_INFO("http", "token revoked", "name=%s by=%s", name, r->who.user);
+    w->content_type = "application/json";
+    pw_buf_puts(&w->body, "{\"status\":\"ok\"}\n");
+}
+
 const struct http_route http_routes_auth[] = {
     {"POST", "/api/v1/login", ACCESS_PUBLIC, false, h_login},
     {"POST", "/api/v1/logout", ACCESS_USER, false, h_logout},
@@ -386,5 +424,6 @@ const struct http_route http_routes_auth[] = {
     {"POST", "/api/v1/users", ACCESS_ADMIN, true, h_user_add},
     {"DELETE", "/api/v1/users/{name}", ACCESS_ADMIN, true, h_user_del},
     {"POST", "/api/v1/tokens", ACCESS_ADMIN, true, h_token_create},
+    {"DELETE", "/api/v1/tokens/{name}", ACCESS_ADMIN, true, h_token_revoke},
     {NULL, NULL, 0, false, NULL},
 };

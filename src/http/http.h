@@ -52,12 +52,15 @@ struct http_deps {
  * *out, or PW_EIO (address in use, ...) with a log line naming the address. */
 int http_start(const struct http_deps *deps, struct http_server **out);
 /* Setpoint changes for the archive (api_archive.c): the setpoints of every point as JSON (free
- * with cJSON_free; NULL when out of memory), taken before a model import; after it, emit is
- * called with details {"changes":[{"point","old":{..}|null,"new":{..}|null}]} of at most about
- * 60 KB each for the points whose setpoints changed. */
+ * with cJSON_free; NULL when out of memory), taken before a model import. Inside the import's
+ * before_commit hook (the model's lock held: the import's rows are read before they are
+ * committed), http_setpoints_changes_locked calls emit with details
+ * {"changes":[{"point","old":{..}|null,"new":{..}|null}]} of at most about 60 KB each for the
+ * points whose setpoints changed; it stops at the first emit that fails and returns its error
+ * (PW_ENOMEM when before is NULL), so that the hook rolls the import back. */
 char *http_setpoints_snapshot(struct model *m);
-void http_setpoints_changes(struct model *m, const char *before,
-                            void (*emit)(const char *detail, void *arg), void *arg);
+int http_setpoints_changes_locked(struct model *m, const char *before,
+                                  int (*emit)(const char *detail, void *arg), void *arg);
 /* Stops accepting, finishes in-flight requests and frees the server. NULL is accepted. */
 void http_stop(struct http_server *s);
 

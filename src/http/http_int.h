@@ -213,6 +213,12 @@ bool http_form_is_urlencoded(struct http_req *r);
  * carried out. */
 int http_archive_action(struct http_server *s, struct http_req *r, const char *action,
                         const char *detail_json, const void *body, size_t body_len);
+/* As http_archive_action (no body), but written durably into the archive's spool (fsync; the
+ * pipeline appends it at its next maintenance, within seconds) instead of through the writer
+ * thread: for callers that hold a lock the writer thread may need (an import's before_commit
+ * hook holds the model's). PW_OK (also when the archive is off), or the error, logged. */
+int http_archive_action_spool(struct http_server *s, struct http_req *r, const char *action,
+                              const char *detail_json);
 /* http_archive_action with detail->data as detail (NULL when empty); on failure answers 503
  * ("the archive cannot record <action> ...; nothing changed") and returns false. */
 bool http_archive_or_503(struct http_server *s, struct http_req *r, struct http_resp *w,

@@ -45,11 +45,11 @@
  * An empty ring slot is never read: only ids in [oldest, next) are.
  *
  * Revocation. A stream lives as long as its credential: every SSE_REAUTH_MS, and at once when a
- * logout or a user deletion through the API says so (sse_hub_credentials_changed), the reader
- * checks it again (model_principal_refresh: the session still exists and has not expired, the
- * API token is not revoked or expired, the user still exists with the same role and
- * enterprise). When it is not valid any more, the client gets `event: revoked` and the stream
- * ends; its reconnection then gets 401.
+ * logout, a user deletion or a token revocation through the API says so
+ * (sse_hub_credentials_changed), the reader checks it again (model_principal_refresh: the
+ * session still exists and has not expired, the API token is not revoked or expired, the user
+ * still exists with the same role and enterprise). When it is not valid any more, the client
+ * gets `event: revoked` and the stream ends; its reconnection then gets 401.
  *
  * Latency. An alarm event produced by a transition carries origin_ns, the pw_mono_ns() at which
  * the sample behind it was decoded (alarm_event.origin_ns); the ring item keeps it. Each client

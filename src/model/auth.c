@@ -633,6 +633,23 @@ int model_token_revoke(struct model *m, const char *name)
     return rc;
 }
 
+int model_token_active(struct model *m, const char *name)
+{
+    sqlite3_stmt *st;
+    pthread_mutex_lock(&m->mu);
+    int rc = model_db_prepare(m,
+                              "SELECT 1 FROM token WHERE name = ?1 AND revoked_ms IS NULL",
+                              &st);
+    if (!rc) {
+        sqlite3_bind_text(st, 1, name, -1, SQLITE_TRANSIENT);
+        int sr = sqlite3_step(st);
+        rc = sr == SQLITE_ROW ? PW_OK : sr == SQLITE_DONE ? PW_ENOTFOUND : PW_EDB;
+        sqlite3_finalize(st);
+    }
+    pthread_mutex_unlock(&m->mu);
+    return rc;
+}
+
 int model_token_list_json(struct model *m, struct pw_buf *out)
 {
     static const struct col cols[] = {

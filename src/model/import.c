@@ -168,6 +168,7 @@ struct ictx {
     size_t errcap;
     sqlite3_stmt *st[ST_COUNT];
     int dberr; /* set when a statement failed: the import returns PW_EDB */
+    const struct model_import_hook *hook; /* before_commit, or NULL */
     /* CSV mode (csv_file != NULL): errors become `file:line: column "c": msg` */
     const char *csv_file;
     long csv_line;    /* line of the current row */
@@ -1737,6 +1738,13 @@ static int begin(struct ictx *c)
 static int finish(struct ictx *c, int rc)
 {
     st_finalize_all(c);
+    if (rc == PW_OK && c->hook && c->hook->before_commit) {
+        rc = c->hook->before_commit(c->m, c->hook->arg);
+        if (rc != PW_OK) {
+            model_db_exec(c->m, "ROLLBACK");
+            return rc; /* the hook's own failure, not the input's */
+        }
+    }
     if (rc == PW_OK) {
         /* the model generation moves with the change, in its transaction (model.h) */
         if (model_db_exec(c->m, "UPDATE model_generation SET gen = gen + 1 WHERE id = 1;"
@@ -1839,11 +1847,13 @@ static void ictx_init(struct ictx *c, struct model *m, unsigned flags, char *err
 }
 
 static int import_json(struct model *m, const char *json, size_t len, unsigned flags,
-                       const char *base_dir, char *err, size_t errcap)
+                       const char *base_dir, const struct model_import_hook *hook, char *err,
+                       size_t errcap)
 {
     struct ictx c;
     ictx_init(&c, m, flags, err, errcap);
     c.base_dir = base_dir;
+    c.hook = hook;
     if (len > MODEL_FILE_MAX) {
         set_err(&c, "input larger than %u bytes", MODEL_FILE_MAX);
         return PW_ETOOBIG;
@@ -1883,10 +1893,22 @@ static int import_json(struct model *m, const char *json, size_t len, unsigned f
 int model_import_json(struct model *m, const char *json, size_t len, unsigned flags, char *err,
                       size_t errcap)
 {
-    return import_json(m, json, len, flags, NULL, err, errcap);
+    return import_json(m, json, len, flags, NULL, NULL, err, errcap);
+}
+
+int model_import_json_hooked(struct model *m, const char *json, size_t len, unsigned flags,
+                             const struct model_import_hook *hook, char *err, size_t errcap)
+{
+    return import_json(m, json, len, flags, NULL, hook, err, errcap);
 }
 
 int model_import_file(struct model *m, const char *path, unsigned flags, char *err, size_t errcap)
+{
+    return model_import_file_hooked(m, path, flags, NULL, err, errcap);
+}
+
+int model_import_file_hooked(struct model *m, const char *path, unsigned flags,
+                             const struct model_import_hook *hook, char *err, size_t errcap)
 {
     char *data = NULL, dir[4096];
     size_t len;
@@ -1904,7 +1926,7 @@ int model_import_file(struct model *m, const char *path, unsigned flags, char *e
         snprintf(dir, sizeof dir, "/");
     else
         snprintf(dir, sizeof dir, "%.*s", (int)(slash - path), path);
-    rc = import_json(m, data, len, flags, dir, err, errcap);
+    rc = import_json(m, data, len, flags, dir, hook, err, errcap);
     free(data);
     return rc;
 }
@@ -2344,8 +2366,16 @@ static int csv_rows(struct ictx *c, enum model_csv_kind kind, struct csv *r, con
 int model_import_csv(struct model *m, enum model_csv_kind kind, const char *csv, size_t len,
                      const char *filename, char *err, size_t errcap)
 {
+    return model_import_csv_hooked(m, kind, csv, len, filename, NULL, err, errcap);
+}
+
+int model_import_csv_hooked(struct model *m, enum model_csv_kind kind, const char *csv,
+                            size_t len, const char *filename,
+                            const struct model_import_hook *hook, char *err, size_t errcap)
+{
     struct ictx c;
     ictx_init(&c, m, 0, err, errcap);
+    c.hook = hook;
     static const char *const files[] = {"devices.csv", "points.csv", "departments.csv",
                                         "gathering_places.csv"};
     static const char *const kinds[] = {"device", "point", "department", "gathering_place"};

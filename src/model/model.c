@@ -1174,12 +1174,12 @@ int model_point_by_series(struct model *m, const char *series, struct model_poin
     return rc;
 }
 
-int model_points_foreach(struct model *m, int (*fn)(const struct model_point_info *p, void *arg),
-                         void *arg)
+int model_points_foreach_locked(struct model *m,
+                                int (*fn)(const struct model_point_info *p, void *arg),
+                                void *arg)
 {
     sqlite3_stmt *st;
     struct model_point_info *p = pw_xmalloc(sizeof *p);
-    pthread_mutex_lock(&m->mu);
     int rc = model_db_prepare(
         m, "SELECT " POINT_COLS " WHERE p.series_key IS NOT NULL ORDER BY p.rid", &st);
     if (!rc) {
@@ -1193,7 +1193,15 @@ int model_points_foreach(struct model *m, int (*fn)(const struct model_point_inf
             rc = PW_EDB;
         sqlite3_finalize(st);
     }
-    pthread_mutex_unlock(&m->mu);
     free(p);
+    return rc;
+}
+
+int model_points_foreach(struct model *m, int (*fn)(const struct model_point_info *p, void *arg),
+                         void *arg)
+{
+    pthread_mutex_lock(&m->mu);
+    int rc = model_points_foreach_locked(m, fn, arg);
+    pthread_mutex_unlock(&m->mu);
     return rc;
 }

@@ -109,12 +109,27 @@ uint64_t model_generation(struct model *m);
  * directory to resolve it against); an inline GeoJSON object is accepted. */
 int model_import_json(struct model *m, const char *json, size_t len, unsigned flags, char *err,
                       size_t errcap);
+/* Called inside an import's transaction once every row is valid and written, just before its
+ * COMMIT, with the model's lock held (so it may read the model only through
+ * model_points_foreach_locked, and must not wait for anything that takes the model's lock). A
+ * result other than PW_OK rolls the import back (nothing changes) and is returned by the
+ * import. The archive uses it to make the setpoint changes durable before they take effect. */
+struct model_import_hook {
+    int (*before_commit)(struct model *m, void *arg);
+    void *arg;
+};
+/* model_import_json with hook (NULL = none). */
+int model_import_json_hooked(struct model *m, const char *json, size_t len, unsigned flags,
+                             const struct model_import_hook *hook, char *err, size_t errcap);
 /* Reads the JSON file at `path` (at most MODEL_FILE_MAX bytes) and imports it as
  * model_import_json does, resolving `park.site_plan` relative to the file's directory (the name
  * must be relative and contain no ".." component; the file at most MODEL_SITE_PLAN_MAX bytes).
  * Errors as model_import_json, plus PW_ENOTFOUND / PW_EIO for the file itself. */
 int model_import_file(struct model *m, const char *path, unsigned flags, char *err,
                       size_t errcap);
+/* model_import_file with hook (NULL = none). */
+int model_import_file_hooked(struct model *m, const char *path, unsigned flags,
+                             const struct model_import_hook *hook, char *err, size_t errcap);
 
 enum model_csv_kind {
     MODEL_CSV_DEVICES, MODEL_CSV_POINTS, MODEL_CSV_DEPARTMENTS, MODEL_CSV_GATHERING_PLACES
@@ -127,6 +142,10 @@ int model_csv_kind_parse(const char *s, enum model_csv_kind *out);
  * "高"` (line numbers count physical lines from 1 = the header). Errors as model_import_json. */
 int model_import_csv(struct model *m, enum model_csv_kind kind, const char *csv, size_t len,
                      const char *filename, char *err, size_t errcap);
+/* model_import_csv with hook (NULL = none). */
+int model_import_csv_hooked(struct model *m, enum model_csv_kind kind, const char *csv,
+                            size_t len, const char *filename,
+                            const struct model_import_hook *hook, char *err, size_t errcap);
 /* Reads a CSV file (at most MODEL_FILE_MAX bytes) and imports it with model_import_csv. */
 int model_import_csv_file(struct model *m, enum model_csv_kind kind, const char *path, char *err,
                           size_t errcap);
@@ -248,6 +267,11 @@ int model_point_by_series(struct model *m, const char *series, struct model_poin
  * not call back into m). Stops and returns fn's value when it is not PW_OK. */
 int model_points_foreach(struct model *m, int (*fn)(const struct model_point_info *p, void *arg),
                          void *arg);
+/* model_points_foreach for a caller that holds the model's lock already: an import's
+ * before_commit hook (it sees the import's rows, not yet committed). */
+int model_points_foreach_locked(struct model *m,
+                                int (*fn)(const struct model_point_info *p, void *arg),
+                                void *arg);
 
 /* Canonicalises a single-series selector `name{l="v",...}` (labels sorted by name, `=` only,
  * values re-escaped) into buf, byte for byte the tsdb's canonical key. Names outside the classic
@@ -334,6 +358,9 @@ int model_token_lookup(struct model *m, const char *secret, int64_t now_ms,
 /* Revokes the token by name (it stays listed as revoked). PW_OK or PW_ENOTFOUND (also when
  * already revoked). */
 int model_token_revoke(struct model *m, const char *name);
+/* PW_OK when a token named `name` exists and is not revoked (it may have expired), else
+ * PW_ENOTFOUND (or PW_EDB). */
+int model_token_active(struct model *m, const char *name);
 /* [{"name","role","enterprise","created_at","expires_at","revoked_at","last_used_at",
  * "department"}]. */
 int model_token_list_json(struct model *m, struct pw_buf *out);

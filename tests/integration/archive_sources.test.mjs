@@ -6,7 +6,7 @@
 // rule overrides, users and tokens are leaves written before they take effect.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Daemon, ModbusServer, Mosquitto, cli, freePort, until } from './harness.mjs';
@@ -211,6 +211,40 @@ test('user and token changes are leaves, without passwords or secrets', async ()
   assert.deepEqual(find('user.delete').detail, { name: 'arch-op' });
   const all = JSON.stringify(ops);
   assert.ok(!all.includes('arch-op-secret-pw') && !all.includes(secret), 'no password or secret archived');
+});
+
+test('DELETE /api/v1/tokens/{name}: a leaf before it takes effect, the token refused at once', async () => {
+  let r = await d.post('/api/v1/tokens', { name: 'arch-rev', role: 'supervisor' }, { token: admin });
+  assert.equal(r.status, 201, r.text);
+  const secret = r.json.token;
+  assert.equal((await d.get('/api/v1/me', { token: secret })).status, 200);
+  // only an admin revokes: the supervisor token itself may not
+  r = await d.req('DELETE', '/api/v1/tokens/arch-rev', { token: secret });
+  assert.equal(r.status, 403, r.text);
+  const s0 = await size();
+  r = await d.req('DELETE', '/api/v1/tokens/arch-rev', { token: admin });
+  assert.equal(r.status, 200, r.text);
+  assert.deepEqual(r.json, { status: 'ok' });
+  // refused from the very next request
+  r = await d.get('/api/v1/me', { token: secret });
+  assert.equal(r.status, 401, r.text);
+  // unknown and already revoked: 404, and no leaf
+  r = await d.req('DELETE', '/api/v1/tokens/arch-rev', { token: admin });
+  assert.equal(r.status, 404, r.text);
+  assert.match(r.json.error, /arch-rev/);
+  assert.equal((await d.req('DELETE', '/api/v1/tokens/no-such-token', { token: admin })).status, 404);
+  // a later action marks the end of what this test wrote
+  assert.equal((await d.post('/api/v1/users', { name: 'arch-rev-end', password: 'arch-rev-end-pw', role: 'viewer' }, { token: admin })).status, 201);
+  const ops = await until(async () => {
+    const o = await operatorLeaves(s0, 2);
+    return o.some((x) => x.action === 'user.add' && x.detail.name === 'arch-rev-end') && o;
+  }, { what: 'the token.revoke leaf', timeout: 15000 });
+  const rev = ops.filter((x) => x.action === 'token.revoke');
+  assert.equal(rev.length, 1, 'the 404s left no leaf');
+  assert.deepEqual(rev[0].detail, { name: 'arch-rev' });
+  assert.equal(rev[0].user, 'admin');
+  assert.ok(ops.indexOf(rev[0]) < ops.findIndex((x) => x.action === 'user.add'));
+  assert.ok(!JSON.stringify(ops).includes(secret), 'no secret archived');
 });
 
 test('every MQTT message is a leaf: its topic, a NUL, the exact payload', async () => {
@@ -424,6 +458,52 @@ test('setpoint changes (old and new), JT/T 808 terminal resets and command-line 
   // the command line's leaves come before the changes took effect... and the spool is empty again
   const { readdirSync } = await import('node:fs');
   assert.deepEqual(readdirSync(path.join(d.dir, 'archive', 'spool')).filter((f) => f.endsWith('.leaf')), []);
+});
+
+test('setpoint changes are durable before the import takes effect: when they cannot be written, nothing changes', async () => {
+  const exp = async () => JSON.parse((await d.get('/api/v1/model/export', { token: admin })).text);
+  const imp = (m, q = '') => d.post(`/api/v1/model/import${q}`, JSON.stringify(m), { token: admin, headers: { 'Content-Type': 'application/json' } });
+  const alarm1 = async () => (await exp()).devices.find((x) => x.id === 'E2-GD-001').points[0].setpoints.alarm1;
+  const model = await exp();
+  const pt = model.devices.find((x) => x.id === 'E2-GD-001').points[0];
+  const before = pt.setpoints.alarm1;
+  // the leaves of an import's setpoint changes are written before its COMMIT; make that fail
+  const spool = path.join(d.dir, 'archive', 'spool'), aside = `${spool}.aside`;
+  const had = existsSync(spool);
+  if (had) renameSync(spool, aside);
+  writeFileSync(spool, 'not a directory');
+  let r;
+  try {
+    pt.setpoints = { ...pt.setpoints, alarm1: before + 1.25 };
+    r = await imp(model);
+    assert.equal(r.status, 503, r.text);
+    assert.match(r.json.error, /setpoint changes.*nothing changed/);
+    assert.equal(await alarm1(), before, 'the import was rolled back');
+    // the same over a CSV ledger of points
+    const csv = `id,device,name,quantity,unit,series,alarm1\n${pt.id},E2-GD-001,${pt.name},${pt.quantity},${pt.unit},"${pt.series.replace(/"/g, '""')}",${before + 2}\n`;
+    r = await d.post('/api/v1/model/import?csv=points', csv, { token: admin, headers: { 'Content-Type': 'text/csv' } });
+    assert.equal(r.status, 503, r.text);
+    assert.equal(await alarm1(), before);
+    // an import that changes no setpoint has nothing to write first
+    pt.setpoints = { ...pt.setpoints, alarm1: before };
+    r = await imp(model);
+    assert.equal(r.status, 200, r.text);
+  } finally {
+    rmSync(spool, { force: true });
+    if (had) renameSync(aside, spool);
+  }
+  const s0 = await size();
+  pt.setpoints = { ...pt.setpoints, alarm1: before + 1.25 };
+  r = await imp(model);
+  assert.equal(r.status, 200, r.text);
+  assert.equal(await alarm1(), before + 1.25);
+  const ops = await until(async () => {
+    const o = await operatorLeaves(s0, 2);
+    return o.some((x) => x.action === 'setpoint.change') && o;
+  }, { what: 'the setpoint.change leaf', timeout: 30000 });
+  const sp = ops.filter((x) => x.action === 'setpoint.change');
+  assert.equal(sp.length, 1, JSON.stringify(sp));
+  assert.deepEqual(sp[0].detail.changes.map((c) => [c.point, c.old.alarm1, c.new.alarm1]), [[pt.id, before, before + 1.25]]);
 });
 
 test('a retention change is a leaf with the old and the new value, before the store applies it', async () => {

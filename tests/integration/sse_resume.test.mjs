@@ -210,5 +210,15 @@ test('deleting a user ends its streams; revoking an API token ends the token\'s 
   const r = cli(['token', 'revoke', '--data', d.dir, 'e1-board']);
   assert.equal(r.status, 0, r.stderr);
   await expectRevoked(ts, 'revoked token', tc);
+  // revoked over HTTP (DELETE /api/v1/tokens/{name}): its streams end at once too
+  const t2 = await d.post('/api/v1/tokens', { name: 'e1-board2', role: 'enterprise', enterprise: 'E1' }, { token: admin });
+  assert.equal(t2.status, 201, t2.text);
+  const ts2 = await new Sse(d, { token: t2.json.token }).open();
+  await ts2.waitFor((e) => e.event === 'hello');
+  assert.equal((await d.req('DELETE', '/api/v1/tokens/e1-board2', { token: admin })).status, 200);
+  const t0 = Date.now();
+  await expectRevoked(ts2, 'token revoked over HTTP', tc);
+  assert.ok(Date.now() - t0 < 1000, 'at once, not at the next periodic recheck (every 2 s)');
+  assert.equal((await new Sse(d, { token: t2.json.token }).open()).status, 401);
   await alive();
 });

@@ -256,7 +256,10 @@ static void test_tokens(void **state)
     sqlite3_finalize(st);
     sqlite3_close(db);
     /* revoke */
+    assert_int_equal(model_token_active(f->m, "ci"), PW_OK);
     assert_int_equal(model_token_revoke(f->m, "ci"), PW_OK);
+    assert_int_equal(model_token_active(f->m, "ci"), PW_ENOTFOUND);
+    assert_int_equal(model_token_active(f->m, "nope"), PW_ENOTFOUND);
     assert_int_equal(model_token_lookup(f->m, tok, now, &p), PW_EAUTH);
     assert_int_equal(model_token_revoke(f->m, "ci"), PW_ENOTFOUND);
     assert_int_equal(model_token_revoke(f->m, "nope"), PW_ENOTFOUND);

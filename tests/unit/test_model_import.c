@@ -332,6 +332,64 @@ static void test_import_invalid(void **state)
     free(before);
 }
 
+struct hook_seen {
+    int rc;       /* what the hook answers */
+    double alarm1; /* D9.p's alarm1 as the hook read it, inside the transaction */
+    int calls;
+};
+
+static int hook_point(const struct model_point_info *p, void *arg)
+{
+    struct hook_seen *h = arg;
+    if (strcmp(p->id, "D9.p") == 0)
+        h->alarm1 = p->sp[MODEL_SP_ALARM1];
+    return PW_OK;
+}
+
+static int hook_before_commit(struct model *m, void *arg)
+{
+    struct hook_seen *h = arg;
+    h->calls++;
+    assert_int_equal(model_points_foreach_locked(m, hook_point, h), PW_OK);
+    return h->rc;
+}
+
+/* before_commit sees the import's rows before COMMIT; its failure rolls the import back */
+static void test_import_hook(void **state)
+{
+    struct fx *f = *state;
+    import_fixture(f->m);
+    char *before = export_str(f->m), err[512] = "";
+    static const char json[] =
+        "{\"version\":1,\"devices\":[{\"id\":\"D9\",\"name\":\"d\",\"kind\":\"gas_detector\","
+        "\"points\":[{\"id\":\"D9.p\",\"name\":\"p\",\"series\":\"gas_ppm{device=\\\"D9\\\"}\","
+        "\"setpoints\":{\"alarm1\":7}}]}]}";
+    struct hook_seen h = {PW_EIO, 0, 0};
+    struct model_import_hook hook = {hook_before_commit, &h};
+    assert_int_equal(model_import_json_hooked(f->m, json, strlen(json), 0, &hook, err, sizeof err),
+                     PW_EIO);
+    assert_int_equal(h.calls, 1);
+    assert_true(h.alarm1 == 7);
+    char *after = export_str(f->m);
+    assert_string_equal(before, after); /* rolled back */
+    free(after);
+    /* an invalid input never reaches the hook */
+    h.calls = 0;
+    assert_int_equal(model_import_json_hooked(f->m, "{\"version\":2}", 13, 0, &hook, err,
+                                              sizeof err),
+                     PW_EINVAL);
+    assert_int_equal(h.calls, 0);
+    h.rc = PW_OK;
+    h.alarm1 = 0;
+    assert_int_equal(model_import_json_hooked(f->m, json, strlen(json), 0, &hook, err, sizeof err),
+                     PW_OK);
+    assert_true(h.alarm1 == 7);
+    struct model_point_info pi;
+    assert_int_equal(model_point_by_series(f->m, "gas_ppm{device=\"D9\"}", &pi), PW_OK);
+    assert_true(pi.sp[MODEL_SP_ALARM1] == 7);
+    free(before);
+}
+
 static void test_import_too_many_points(void **state)
 {
     struct fx *f = *state;
@@ -669,6 +727,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_open_migrations, setup, teardown),
         cmocka_unit_test_setup_teardown(test_import_valid, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_import_hook, setup, teardown),
         cmocka_unit_test_setup_teardown(test_export_roundtrip, setup, teardown),
         cmocka_unit_test_setup_teardown(test_generation, setup, teardown),
         cmocka_unit_test_setup_teardown(test_import_invalid, setup, teardown),

@@ -2,7 +2,7 @@
 // setpoints drawn on the chart, quality codes, device status and last-seen.
 import { h, ref, shallowRef, computed, onMounted, onBeforeUnmount, watch } from '/vendor/vue.esm-browser.prod.js';
 import { t, lang } from '../i18n.js';
-import { state, model, api, sse, openAlarms, lastValues, keyOf, seriesKey, fmtTime, fmtNum, fmtAgo, quality, entName, describe, navigate } from './core.js';
+import { state, model, api, sse, openAlarms, lastValues, keyOf, seriesKey, fmtTime, fmtNum, fmtAgo, quality, entName, describe, navigate, can } from './core.js';
 import { Chart, panel, kv, levelBadge, stateBadge, onlineBadge, axisStyle, tooltip, button } from './ui.js';
 import { html } from './html.js';
 
@@ -49,6 +49,17 @@ export function historyOption(p, data, range) {
   };
 }
 
+// 下载存证: the archive can trace a stored HJ 212 value to the frame that carried it
+// (GET /api/v1/archive/proof, admin and supervisor; the regulator role has no UI session).
+export const RECEIPT_ROWS = 20;
+export function receiptHref(series, ts) {
+  return `/api/v1/archive/proof?match[]=${encodeURIComponent(series)}&ts=${ts / 1000}`;
+}
+export function receiptLink(series, ts) {
+  return h('a', { class: 'receipt', title: t('receiptTitle'), download: '', href: receiptHref(series, ts), onClick: (e) => e.stopPropagation() }, t('receipt'));
+}
+const traceable = (p) => !!(p && p.series && /^hj212_/.test(p.series) && can.park());
+
 export default {
   name: 'PointView',
   props: { id: String, device: Boolean },
@@ -60,6 +71,7 @@ export default {
     const devStatus = ref(null);
     const err = ref('');
     const loading = ref(false);
+    const picked = ref(null); // {ts, value} of the stored sample clicked on the chart
 
     const dev = computed(() => {
       if (props.device) return model.dev.get(props.id);
@@ -104,8 +116,33 @@ export default {
     onBeforeUnmount(() => sse.valueListeners.delete(onValues));
     watch(() => [props.id, range.value], load);
     watch(pointId, (n, o) => { if (o && n !== o) load(); });
+    watch(() => [props.id, range.value, pointId.value], () => { picked.value = null; });
+    // a click on a stored sample (raw data only: a downsampled bucket is no stored value)
+    const chartEvents = { click: (e) => {
+      if (data.value.step || !Array.isArray(e.value) || e.seriesIndex > 1) return;
+      picked.value = { ts: e.value[0], value: e.value[1] };
+    } };
 
     const option = computed(() => { void lang.value; return point.value ? historyOption(point.value, data.value, range.value) : null; });
+
+    function receiptsPanel(p) {
+      const d = data.value;
+      if (d.step) return panel(t('receipt'), h('p', { class: 'muted', id: 'receipt-raw-hint' }, t('rcpt.raw')));
+      const rows = [];
+      for (let i = d.ts.length - 1; i >= 0 && rows.length < RECEIPT_ROWS; i--) rows.push(i);
+      const sel = picked.value;
+      return panel(t('rcpt.stored').replace('{n}', RECEIPT_ROWS), [
+        h('p', { class: 'muted small', id: 'receipt-picked' }, sel ? [t('rcpt.selected'), ': ', fmtTime(sel.ts, true), ' · ', `${fmtNum(sel.value, 4)} ${p.unit || ''} `,
+          receiptLink(p.series, sel.ts)] : t('rcpt.pick')),
+        rows.length ? h('table', { class: 'tbl compact', id: 'stored-values' }, [
+          h('thead', h('tr', [h('th', t('time')), h('th', t('value')), h('th', t('quality')), h('th', t('receipt'))])),
+          h('tbody', rows.map((i) => h('tr', { key: d.ts[i], 'data-ts': d.ts[i] }, [
+            h('td', fmtTime(d.ts[i], true)), h('td', `${fmtNum(d.values[i], 4)} ${p.unit || ''}`),
+            h('td', { class: d.quality[i] ? 'q-bad' : 'q-good' }, quality(d.quality[i] || 0)), h('td', receiptLink(p.series, d.ts[i])),
+          ]))),
+        ]) : h('p', { class: 'muted' }, t('rcpt.none')),
+      ]);
+    }
 
     return () => {
       void lang.value; void state.alarmsVersion;
@@ -134,9 +171,10 @@ export default {
             d.points.length > 1 ? h('div', { class: 'tabs' }, d.points.map((x) => h('button', { type: 'button', class: ['tab', x.id === pointId.value ? 'on' : ''], onClick: () => { pointId.value = x.id; } }, x.name))) : null,
             panel(t('history'), [
               h('div', { class: 'tabs', id: 'ranges' }, RANGES.map(([k, v]) => h('button', { type: 'button', class: ['tab', range.value === v ? 'on' : ''], 'data-range': k, onClick: () => { range.value = v; } }, t(`range.${k}`)))),
-              h(Chart, { option: option.value, cls: 'h-history', id: 'history-chart' }),
+              h(Chart, { option: option.value, cls: 'h-history', id: 'history-chart', onEvents: chartEvents }),
               h('p', { class: 'muted small' }, data.value.step ? t('downsampled').replace('{s}', data.value.step) : t('rawSamples').replace('{n}', data.value.ts.length)),
             ]),
+            traceable(p) ? receiptsPanel(p) : null,
           ]),
           h('div', [
             panel(t('device'), kv([
