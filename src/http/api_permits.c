@@ -426,9 +426,8 @@ static void h_analyses(struct http_server *s, struct http_req *r, struct http_re
         free(as);
         goto out;
     }
-    for (int i = 0; i < n && !rc; i++)
-        rc = permit_add_analysis(s->deps.permits, &sc, r->params[0], &as[i], pw_now_ms(), err,
-                                 sizeof err);
+    rc = permit_add_analysis(s->deps.permits, &sc, r->params[0], as, n, pw_now_ms(), err,
+                             sizeof err);
     free(as);
     if (rc)
         pt_error(w, rc, err);

@@ -160,6 +160,18 @@ test('permits: hostile ids, numbers and text are 4xx naming the field; nothing i
   }
   const an = await d.post(`/api/v1/permits/${p.json.id}/analyses`, { at: iso(Date.now()), gas: 'o2', value: 20.9, unit: '%' }, { token: tok.admin });
   assert.ok(an.status === 409 || an.status === 404, `analysis on a cancelled permit: ${an.status} ${an.text}`);
+  // analyses are added all or none: 31 of 32, then two more is refused and adds nothing
+  const full = await d.post('/api/v1/permits', permit('E1'), { token: tok.admin });
+  assert.equal(full.status, 201, full.text);
+  const gas = (i) => ({ at: iso(Date.now() - i * 1000), gas: 'o2', value: 20.9, unit: '%', analyst: `A${i}` });
+  let ar = await d.post(`/api/v1/permits/${full.json.id}/analyses`, Array.from({ length: 31 }, (_, i) => gas(i)), { token: tok.admin });
+  assert.equal(ar.status, 201, ar.text);
+  ar = await d.post(`/api/v1/permits/${full.json.id}/analyses`, [gas(40), gas(41)], { token: tok.admin });
+  assert.equal(ar.status, 409, ar.text);
+  assert.equal((await d.get(`/api/v1/permits/${full.json.id}`, { token: tok.admin })).json.analyses.length, 31, 'nothing of the refused pair was added');
+  ar = await d.post(`/api/v1/permits/${full.json.id}/analyses`, gas(42), { token: tok.admin });
+  assert.equal(ar.status, 201, ar.text);
+  assert.equal(ar.json.analyses.length, 32);
   // unicode text round-trips
   const u = await d.post('/api/v1/permits', permit('E1', { leader: '张三 🔥 ﷽', workers: ['李四', 'Ünïcødé'] }), { token: tok.admin });
   assert.equal(u.status, 201, u.text);
@@ -167,7 +179,7 @@ test('permits: hostile ids, numbers and text are 4xx naming the field; nothing i
   assert.equal(g.json.leader, '张三 🔥 ﷽');
   assert.deepEqual(g.json.workers, ['李四', 'Ünïcødé']);
   const after = (await d.get('/api/v1/permits?limit=10000', { token: tok.admin })).json.length;
-  assert.equal(after, before + 2, 'only the two good permits were filed');
+  assert.equal(after, before + 3, 'only the three good permits were filed');
   // query parameters out of range
   for (const q of ['stats?from=9999-99-99', 'stats?from=2030-01-01T00:00:00Z&to=2020-01-01T00:00:00Z', 'spotchecks?date=9999-99-99',
     'spotchecks?date=2026-02-31x', '?limit=0', '?limit=99999999999999999999', '?state=x%00', '?type=' + 'x'.repeat(5000), '?active=2']) {
