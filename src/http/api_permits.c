@@ -608,6 +608,15 @@ static void h_spotchecks(struct http_server *s, struct http_req *r, struct http_
     }
 }
 
+/* free text: no control characters other than tab and line breaks (terminals, logs, CSV) */
+static bool no_controls(const char *s)
+{
+    for (const unsigned char *q = (const unsigned char *)s; *q; q++)
+        if ((*q < 0x20 && *q != '\t' && *q != '\n' && *q != '\r') || *q == 0x7f)
+            return false;
+    return true;
+}
+
 /* POST /api/v1/permits/{id}/spotcheck {"result":"ok|problem","text"} */
 static void h_spotcheck(struct http_server *s, struct http_req *r, struct http_resp *w)
 {
@@ -624,8 +633,12 @@ static void h_spotcheck(struct http_server *s, struct http_req *r, struct http_r
         http_json_error(w, 400, "result: expected ok or problem");
         goto out;
     }
-    if (text && !cJSON_IsNull(text) && (!cJSON_IsString(text) || strlen(text->valuestring) > 2000)) {
-        http_json_error(w, 400, "text: expected a string of at most 2000 bytes");
+    bool text_ok = !text || cJSON_IsNull(text) ||
+                   (cJSON_IsString(text) && strlen(text->valuestring) <= 2000 &&
+                    no_controls(text->valuestring));
+    if (!text_ok) {
+        http_json_error(w, 400, "text: expected a string of at most 2000 bytes without control "
+                                "characters");
         goto out;
     }
     bool problem = strcmp(res->valuestring, "problem") == 0;

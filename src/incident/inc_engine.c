@@ -1678,13 +1678,13 @@ int inc_close(struct inc_engine *e, int64_t id, const char *user, const char *re
     inc_row_release(&r);
     if (!open)
         return PW_ECONFLICT;
-    char why[300];
+    char why[512]; /* the route's bound is 500 bytes: a reason is never cut (mid-character) */
     snprintf(why, sizeof why, "%s", reason && *reason ? reason : "closed by an operator");
     int64_t now = pw_now_ms();
     pthread_mutex_lock(&e->db_mu);
     rc = inc_store_close(e->db, id, now, user, why);
     if (rc == PW_OK) {
-        char text[400];
+        char text[800];
         snprintf(text, sizeof text, "事件关闭（%s）：%s", user, why);
         inc_store_event(e->db, id, now, text);
     }

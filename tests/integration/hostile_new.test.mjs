@@ -150,6 +150,12 @@ test('permits: hostile ids, numbers and text are 4xx naming the field; nothing i
     const r = await d.post('/api/v1/permits', body, { token: tok.admin, headers: { 'Content-Type': 'application/json' } });
     assert.ok(r.status === 400 || r.status === 413, `${body.slice(0, 40)}: ${r.status} ${r.text}`);
   }
+  // a NUL in a string is refused (cJSON would cut the string there: "E1\u0000x" read as "E1")
+  for (const extra of [{ enterprise: 'E1\u0000E2' }, { workers: ['ok', 'bad\u0000'] }, { leader: '\u0000' }]) {
+    const r = await d.post('/api/v1/permits', permit('E1', extra), { token: tok.admin });
+    assert.equal(r.status, 400, `${JSON.stringify(extra)}: ${r.status} ${r.text}`);
+    assert.match(r.json.error, /u0000/);
+  }
   // analyses on a stale (cancelled) permit, and transitions it no longer allows
   const p = await d.post('/api/v1/permits', permit('E1'), { token: tok.admin });
   assert.equal(p.status, 201, p.text);
@@ -160,6 +166,15 @@ test('permits: hostile ids, numbers and text are 4xx naming the field; nothing i
   }
   const an = await d.post(`/api/v1/permits/${p.json.id}/analyses`, { at: iso(Date.now()), gas: 'o2', value: 20.9, unit: '%' }, { token: tok.admin });
   assert.ok(an.status === 409 || an.status === 404, `analysis on a cancelled permit: ${an.status} ${an.text}`);
+  // a spot check's text: no control characters (it goes into a work order, the page, the logs)
+  const spot = await d.post('/api/v1/permits', permit('E1'), { token: tok.admin });
+  for (const text of ['\u001b[31mred', 'bell\u0007', 'x\u007f']) {
+    const r = await d.post(`/api/v1/permits/${spot.json.id}/spotcheck`, { result: 'problem', text }, { token: tok.sup });
+    assert.equal(r.status, 400, `${JSON.stringify(text)}: ${r.status} ${r.text}`);
+    assert.match(r.json.error, /^text/);
+  }
+  const sp = await d.post(`/api/v1/permits/${spot.json.id}/spotcheck`, { result: 'ok', text: '现场检查\n正常' }, { token: tok.sup });
+  assert.ok(sp.status !== 400 && sp.status < 500, `${sp.status} ${sp.text}`);
   // analyses are added all or none: 31 of 32, then two more is refused and adds nothing
   const full = await d.post('/api/v1/permits', permit('E1'), { token: tok.admin });
   assert.equal(full.status, 201, full.text);
@@ -179,7 +194,7 @@ test('permits: hostile ids, numbers and text are 4xx naming the field; nothing i
   assert.equal(g.json.leader, '张三 🔥 ﷽');
   assert.deepEqual(g.json.workers, ['李四', 'Ünïcødé']);
   const after = (await d.get('/api/v1/permits?limit=10000', { token: tok.admin })).json.length;
-  assert.equal(after, before + 3, 'only the three good permits were filed');
+  assert.equal(after, before + 4, 'only the four good permits were filed');
   // query parameters out of range
   for (const q of ['stats?from=9999-99-99', 'stats?from=2030-01-01T00:00:00Z&to=2020-01-01T00:00:00Z', 'spotchecks?date=9999-99-99',
     'spotchecks?date=2026-02-31x', '?limit=0', '?limit=99999999999999999999', '?state=x%00', '?type=' + 'x'.repeat(5000), '?active=2']) {
@@ -257,6 +272,14 @@ test('incidents: hostile ids and parameters answer 4xx; close is the park\'s', a
     const r = await d.post('/api/v1/incidents/INC-000001/close', body, { token: tok.admin, headers: { 'Content-Type': 'application/json' } });
     assert.ok(r.status === 400 || r.status === 404 || r.status === 413, `${body.slice(0, 20)}: ${r.status} ${r.text}`);
   }
+  // control characters and broken UTF-8 in the reason are refused before anything is looked up
+  for (const reason of ['\u001b[2J\u001b[H fake', 'a\u0000b', 'bell\u0007', 'del\u007f']) {
+    const r = await d.post('/api/v1/incidents/INC-000001/close', { reason }, { token: tok.admin });
+    assert.equal(r.status, 400, `${JSON.stringify(reason)}: ${r.status} ${r.text}`);
+  }
+  const bad8 = Buffer.concat([Buffer.from('{"reason":"'), Buffer.from([0xff, 0xfe, 0x41]), Buffer.from('"}')]);
+  const r8 = await d.req('POST', '/api/v1/incidents/INC-000001/close', { token: tok.admin, body: new Uint8Array(bad8), headers: { 'Content-Type': 'application/json' } });
+  assert.equal(r8.status, 400, r8.text);
   const l = await d.get('/api/v1/incidents', { token: tok.ent1 });
   assert.equal(l.status, 200, l.text);
   await alive('hostile incident requests');
@@ -281,7 +304,7 @@ test('listings: only the park lists and lifts; an enterprise sees its own listin
     assert.ok(!r.text.includes('重大隐患整改不力'), r.text);
   }
   for (const body of [{ unit: 'HB', basis: 'nonsense', reason: 'x' }, { unit: 'HB', basis: 'other', reason: '' },
-    { unit: 'HB', basis: 'other', reason: 'x\u0001y' }, { unit: 'HB', basis: 'other', reason: 'x'.repeat(100000) },
+    { unit: 'HB', basis: 'other', reason: 'x\u0001y' }, { unit: 'HB', basis: 'other', reason: 'x\u0000y' }, { unit: 'HB', basis: 'other', reason: 'x'.repeat(100000) },
     { unit: 'HB', basis: 'major_hazard', reason: 'x', hazard_id: 1e300 }, { unit: 'HB', basis: 'major_hazard', reason: 'x', hazard_id: -1 },
     { unit: 'HB', basis: 'other', reason: 'x', due_at: '9999-99-99T00:00:00Z' }, { unit: 'HB', basis: 'other', reason: 'x', due_at: '2000-01-01T00:00:00Z' },
     { unit: 'E1\n', basis: 'other', reason: 'x' }, { unit: 5, basis: 'other', reason: 'x' }]) {
