@@ -12,6 +12,7 @@
 #include "base/err.h"
 #include "base/mem.h"
 #include "base/timeutil.h"
+#include "model/model.h"
 #include "permit/permit.h"
 #include "tsdb/tsdb.h"
 
@@ -508,6 +509,9 @@ static void h_nearby(struct http_server *s, struct http_req *r, struct http_resp
             wd = &pts[i];
             continue;
         }
+        /* an enterprise user sees its own detectors only, as every read of the model */
+        if (r->scope && model_scope_allows(s->deps.model, r->scope, "point", pts[i].id) != PW_OK)
+            continue;
         double v;
         int64_t ts;
         last_value(s, pts[i].series_key, &v, &ts);

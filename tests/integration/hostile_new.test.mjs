@@ -45,6 +45,9 @@ before(async () => {
   tmp = mkdtempSync(path.join(tmpdir(), 'pw-hostile-'));
   const park = JSON.parse(readFileSync(path.join(DATA, 'small-park.json'), 'utf8'));
   park.enterprises[1].name = FORMULAS[0];
+  // detectors of both enterprises a few metres from where the permits below are
+  park.devices.find((x) => x.id === 'E1-GD-001').location = [118.1701, 36.1801];
+  park.devices.find((x) => x.id === 'E2-GD-001').location = [118.1702, 36.1799];
   park.departments = [{ id: 'AJ', name: FORMULAS[2], kind: '安监' }, { id: 'HB', name: FORMULAS[3], kind: '环保' }];
   park.gathering_places = [{ id: 'GP-1', name: FORMULAS[1], kind: 'canteen', class: 2, location: [118.171, 36.181], people: 80, phone: '+8605331234567' }];
   const model = path.join(tmp, 'park.json');
@@ -96,6 +99,17 @@ test('permits: an enterprise reads nothing of another enterprise (one, nearby, l
     // a spot check is the park's: refused to an enterprise before it can learn anything
     const sp = await d.post(`/api/v1/permits/${p2.json.id}/spotcheck`, { result: 'ok' }, { token: tok[who] });
     assert.equal(sp.status, 403, sp.text);
+  }
+  // the detectors near E1's permit: E1 sees its own, not E2's (which the park sees)
+  const near = (who) => d.get(`/api/v1/permits/${p1.json.id}/nearby`, { token: tok[who] });
+  const park = await near('sup');
+  assert.equal(park.status, 200, park.text);
+  assert.deepEqual(park.json.detectors.map((x) => x.point).sort(), ['E1-GD-001-P', 'E2-GD-001-P'], park.text);
+  for (const who of ['ent1', 'e1tok']) {
+    const r = await near(who);
+    assert.equal(r.status, 200, r.text);
+    assert.deepEqual(r.json.detectors.map((x) => x.point), ['E1-GD-001-P'], `${who}: ${r.text}`);
+    assert.ok(!r.text.includes('E2-GD'), r.text);
   }
   // the park sees both
   const all = (await d.get('/api/v1/permits', { token: tok.sup })).json.map((p) => p.id);
