@@ -3,7 +3,8 @@
  * The count: every value inside a container is either its first element or follows a comma, and
  * every container is itself a value, so values <= 1 + commas + opening brackets, counting only
  * bytes outside strings. Strings are skipped with their escapes (a backslash hides the next
- * byte). */
+ * byte); the escape \u0000 is refused (cJSON, like any parser into C strings, would silently cut
+ * the string at it: "E1\u0000x" would read as "E1"). */
 #include "base/json.h"
 
 #include "base/err.h"
@@ -26,6 +27,12 @@ int pw_json_check(const char *data, size_t len, const struct pw_json_limits *lim
     for (size_t i = 0; i < len; i++) {
         char c = data[i];
         if (in_str) {
+            if (c == '\\' && i + 5 < len && memcmp(data + i + 1, "u0000", 5) == 0) {
+                /* a parser that makes C strings would cut the string there */
+                snprintf(err, errcap, "%s: a string holds \\u0000 (NUL) at byte %zu", what, i);
+                rc = PW_EINVAL;
+                goto out;
+            }
             if (c == '\\')
                 i++;
             else if (c == '"')

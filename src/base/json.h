@@ -25,7 +25,8 @@ struct pw_json_stats {
 
 /* Scans data[0..len). Returns PW_OK with *st filled (st may be NULL), or PW_ETOOBIG (longer than
  * max_bytes or more than max_values values) or PW_ERANGE (nested deeper than max_depth) with a
- * message in err that names the bound ("JSON body nested deeper than 64 levels"). `what` names
+ * message in err that names the bound ("JSON body nested deeper than 64 levels"), or PW_EINVAL
+ * for a string with the escape \u0000 (a parser into C strings would cut it there). `what` names
  * the input in the message ("body"). Never reads past len; NUL bytes are ordinary bytes here. */
 int pw_json_check(const char *data, size_t len, const struct pw_json_limits *lim, const char *what,
                   struct pw_json_stats *st, char *err, size_t errcap);

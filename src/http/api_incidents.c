@@ -36,6 +36,23 @@ static bool incident_id(struct http_req *r, struct http_resp *w, int64_t *id)
     return false;
 }
 
+/* UTF-8 text without control characters other than tab and line breaks */
+static bool text_ok(const char *s)
+{
+    const unsigned char *p = (const unsigned char *)s;
+    while (*p) {
+        unsigned c = *p;
+        size_t k = c < 0x80 ? 1 : (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3 : (c >> 3) == 30 ? 4 : 0;
+        if (k == 0 || (k == 1 && ((c < 0x20 && c != '\t' && c != '\n' && c != '\r') || c == 0x7f)))
+            return false;
+        for (size_t j = 1; j < k; j++)
+            if ((p[j] & 0xC0) != 0x80)
+                return false;
+        p += k;
+    }
+    return true;
+}
+
 static void inc_error(struct http_resp *w, int rc, int64_t id)
 {
     if (rc == PW_ENOTFOUND)
@@ -96,6 +113,8 @@ static void h_close(struct http_server *s, struct http_req *r, struct http_resp 
     const char *reason = NULL;
     cJSON *j = NULL;
     if (r->body_len > 0) {
+        if (!http_json_bounded(r, w))
+            return;
         j = cJSON_ParseWithLength(r->body, r->body_len);
         if (!cJSON_IsObject(j)) {
             cJSON_Delete(j);
@@ -109,9 +128,10 @@ static void h_close(struct http_server *s, struct http_req *r, struct http_resp 
             return;
         }
         reason = v ? v->valuestring : NULL;
-        if (reason && strlen(reason) > REASON_MAX) {
+        if (reason && (strlen(reason) > REASON_MAX || !text_ok(reason))) {
             cJSON_Delete(j);
-            http_json_error(w, 400, "reason: at most %d bytes", REASON_MAX);
+            http_json_error(w, 400, "reason: UTF-8 text of at most %d bytes without control "
+                                    "characters", REASON_MAX);
             return;
         }
     }

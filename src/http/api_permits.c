@@ -12,6 +12,7 @@
 #include "base/err.h"
 #include "base/mem.h"
 #include "base/timeutil.h"
+#include "model/model.h"
 #include "permit/permit.h"
 #include "tsdb/tsdb.h"
 
@@ -426,9 +427,8 @@ static void h_analyses(struct http_server *s, struct http_req *r, struct http_re
         free(as);
         goto out;
     }
-    for (int i = 0; i < n && !rc; i++)
-        rc = permit_add_analysis(s->deps.permits, &sc, r->params[0], &as[i], pw_now_ms(), err,
-                                 sizeof err);
+    rc = permit_add_analysis(s->deps.permits, &sc, r->params[0], as, n, pw_now_ms(), err,
+                             sizeof err);
     free(as);
     if (rc)
         pt_error(w, rc, err);
@@ -509,6 +509,9 @@ static void h_nearby(struct http_server *s, struct http_req *r, struct http_resp
             wd = &pts[i];
             continue;
         }
+        /* an enterprise user sees its own detectors only, as every read of the model */
+        if (r->scope && model_scope_allows(s->deps.model, r->scope, "point", pts[i].id) != PW_OK)
+            continue;
         double v;
         int64_t ts;
         last_value(s, pts[i].series_key, &v, &ts);
@@ -609,6 +612,15 @@ static void h_spotchecks(struct http_server *s, struct http_req *r, struct http_
     }
 }
 
+/* free text: no control characters other than tab and line breaks (terminals, logs, CSV) */
+static bool no_controls(const char *s)
+{
+    for (const unsigned char *q = (const unsigned char *)s; *q; q++)
+        if ((*q < 0x20 && *q != '\t' && *q != '\n' && *q != '\r') || *q == 0x7f)
+            return false;
+    return true;
+}
+
 /* POST /api/v1/permits/{id}/spotcheck {"result":"ok|problem","text"} */
 static void h_spotcheck(struct http_server *s, struct http_req *r, struct http_resp *w)
 {
@@ -625,8 +637,12 @@ static void h_spotcheck(struct http_server *s, struct http_req *r, struct http_r
         http_json_error(w, 400, "result: expected ok or problem");
         goto out;
     }
-    if (text && !cJSON_IsNull(text) && (!cJSON_IsString(text) || strlen(text->valuestring) > 2000)) {
-        http_json_error(w, 400, "text: expected a string of at most 2000 bytes");
+    bool text_ok = !text || cJSON_IsNull(text) ||
+                   (cJSON_IsString(text) && strlen(text->valuestring) <= 2000 &&
+                    no_controls(text->valuestring));
+    if (!text_ok) {
+        http_json_error(w, 400, "text: expected a string of at most 2000 bytes without control "
+                                "characters");
         goto out;
     }
     bool problem = strcmp(res->valuestring, "problem") == 0;

@@ -122,6 +122,8 @@ static cJSON *body_object(struct http_req *r, struct http_resp *w, bool required
 {
     if (r->body_len == 0 && !required)
         return cJSON_CreateObject();
+    if (!http_json_bounded(r, w))
+        return NULL;
     cJSON *j = cJSON_ParseWithLength(r->body, r->body_len);
     if (!j || !cJSON_IsObject(j)) {
         cJSON_Delete(j);

@@ -802,6 +802,10 @@ static bool json_bounded(struct http_req *r, struct http_resp *w, size_t max_byt
     int rc = pw_json_check(r->body, r->body_len, &lim, "body", NULL, err, sizeof err);
     if (rc == PW_OK)
         return true;
+    if (rc == PW_EINVAL) {
+        http_json_error(w, 400, "%s", err);
+        return false;
+    }
     const char *key = rc == PW_ERANGE ? "http.json_max_depth" : "http.json_max_values";
     if (rc == PW_ETOOBIG && max_bytes && r->body_len > max_bytes)
         key = "http.max_json_body";

@@ -1592,26 +1592,62 @@ void inc_engine_kick(struct inc_engine *e)
 
 /* ---- reads and the close ---- */
 
-/* The incident as an enterprise sees it: its own detectors and impacts and the public places. */
+static bool id_char(char c)
+{
+    return (c >= '0' && c <= '9') || (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
+           c == '.' || c == '_' || c == '-' || c == ':';
+}
+
+/* whether text names id as a whole word */
+static bool names_id(const char *text, const char *id)
+{
+    size_t n = strlen(id);
+    for (const char *p = n ? strstr(text, id) : NULL; p; p = strstr(p + 1, id))
+        if ((p == text || !id_char(p[-1])) && !id_char(p[n]))
+            return true;
+    return false;
+}
+
+/* The incident as an enterprise sees it: its own detectors and impacts and the public places,
+ * and the timeline without the entries that name the others (their detectors, their orders). */
 static int scoped_json(const char *scope, struct pw_buf *in, struct pw_buf *out)
 {
     cJSON *j = cJSON_ParseWithLength(in->data, in->len);
     if (!j)
         return PW_ECORRUPT;
+    cJSON *hidden = cJSON_CreateArray();
     cJSON *arr = cJSON_GetObjectItemCaseSensitive(j, "detectors");
     for (cJSON *it = arr ? arr->child : NULL, *next; it; it = next) {
         next = it->next;
-        if (strcmp(str_of(it, "enterprise"), scope) != 0)
+        if (strcmp(str_of(it, "enterprise"), scope) != 0) {
+            cJSON_AddItemToArray(hidden, cJSON_CreateString(str_of(it, "point")));
             cJSON_Delete(cJSON_DetachItemViaPointer(arr, it));
+        }
     }
     arr = cJSON_GetObjectItemCaseSensitive(j, "impacts");
     for (cJSON *it = arr ? arr->child : NULL, *next; it; it = next) {
         next = it->next;
         const char *k = str_of(it, "kind");
         if (strcmp(str_of(it, "enterprise"), scope) != 0 && strcmp(k, "gathering") != 0 &&
-            strcmp(k, "geofence") != 0)
+            strcmp(k, "geofence") != 0) {
+            cJSON_AddItemToArray(hidden, cJSON_CreateString(str_of(it, "id")));
             cJSON_Delete(cJSON_DetachItemViaPointer(arr, it));
+        }
     }
+    arr = cJSON_GetObjectItemCaseSensitive(j, "timeline");
+    for (cJSON *it = arr ? arr->child : NULL, *next; it; it = next) {
+        next = it->next;
+        const char *text = str_of(it, "text");
+        const cJSON *h;
+        cJSON_ArrayForEach(h, hidden)
+        {
+            if (names_id(text, h->valuestring)) {
+                cJSON_Delete(cJSON_DetachItemViaPointer(arr, it));
+                break;
+            }
+        }
+    }
+    cJSON_Delete(hidden);
     char *t = cJSON_PrintUnformatted(j);
     cJSON_Delete(j);
     if (!t)
@@ -1688,13 +1724,13 @@ int inc_close(struct inc_engine *e, int64_t id, const char *user, const char *re
     inc_row_release(&r);
     if (!open)
         return PW_ECONFLICT;
-    char why[300];
+    char why[512]; /* the route's bound is 500 bytes: a reason is never cut (mid-character) */
     snprintf(why, sizeof why, "%s", reason && *reason ? reason : "closed by an operator");
     int64_t now = pw_now_ms();
     pthread_mutex_lock(&e->db_mu);
     rc = inc_store_close(e->db, id, now, user, why);
     if (rc == PW_OK) {
-        char text[400];
+        char text[800];
         snprintf(text, sizeof text, "事件关闭（%s）：%s", user, why);
         inc_store_event(e->db, id, now, text);
     }

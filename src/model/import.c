@@ -2057,9 +2057,11 @@ struct csv_row {
 };
 
 /* The cell of known column k ("" when the column is absent). */
+/* A cell; one the export neutralised against formulas ("'=…", csv_cell) reads as it was. */
 static const char *cell(const struct csv_row *w, int k)
 {
-    return w->col[k] < 0 ? "" : w->r->cells[w->col[k]];
+    const char *v = w->col[k] < 0 ? "" : w->r->cells[w->col[k]];
+    return v[0] == '\'' && v[1] && strchr("=+-@\t\r", v[1]) ? v + 1 : v;
 }
 
 static int cell_fail(const struct csv_row *w, const char *colname, const char *fmt, ...)
@@ -2485,11 +2487,17 @@ int model_import_csv_file(struct model *m, enum model_csv_kind kind, const char 
 }
 
 /* A CSV cell, quoted when it holds a comma, a quote or a line break (RFC 4180). */
-static int csv_cell(struct pw_buf *out, const char *s, bool last)
+/* A cell of an export. A text cell a spreadsheet would run as a formula (= + - @, or a tab or CR
+ * that some strip first) is quoted with a leading apostrophe (CSV injection); the import drops the
+ * apostrophe again (cell()), so an export imports back to the same model. */
+static int csv_cell(struct pw_buf *out, const char *s, bool last, bool text)
 {
     int rc;
-    if (strpbrk(s, ",\"\r\n")) {
+    bool formula = text && s[0] && strchr("=+-@\t\r", s[0]);
+    if (formula || strpbrk(s, ",\"\r\n")) {
         rc = pw_buf_putc(out, '"');
+        if (!rc && formula)
+            rc = pw_buf_putc(out, '\'');
         for (const char *p = s; !rc && *p; p++)
             rc = *p == '"' ? pw_buf_puts(out, "\"\"") : pw_buf_putc(out, *p);
         if (!rc)
@@ -2517,7 +2525,8 @@ int model_export_departments_csv(struct model *m, struct pw_buf *out)
         }
         for (int k = 0; !rc && department_cols[k]; k++) {
             const cJSON *v = cJSON_GetObjectItemCaseSensitive(d, department_cols[k]);
-            rc = csv_cell(out, cJSON_IsString(v) ? v->valuestring : "", !department_cols[k + 1]);
+            rc = csv_cell(out, cJSON_IsString(v) ? v->valuestring : "", !department_cols[k + 1],
+                          true);
         }
         cJSON_Delete(d);
     }
@@ -2572,7 +2581,7 @@ int model_export_gathering_places_csv(struct model *m, struct pw_buf *out)
         cells[5] = num[2];
         cells[6] = num[3];
         for (int k = 0; !rc && k < 8; k++)
-            rc = csv_cell(out, cells[k], k == 7);
+            rc = csv_cell(out, cells[k], k == 7, k < 3 || k == 7); /* 3..6: numbers */
         cJSON_Delete(g);
     }
     if (!rc && s != SQLITE_DONE)

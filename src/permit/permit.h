@@ -329,10 +329,11 @@ int permit_file_many(struct permit_store *s, const struct permit_scope *sc, stru
 int permit_act(struct permit_store *s, const struct permit_scope *sc, enum permit_role role,
                const char *user, const char *id, enum permit_action a, int64_t now, char *err,
                size_t cap);
-/* Adds a gas analysis to an open permit. PW_OK, PW_ENOTFOUND, PW_ECONFLICT (not open),
- * PW_EFULL (PERMIT_ANALYSES_MAX), PW_EDB. */
+/* Adds n gas analyses to an open permit, all or none (one change). PW_OK, PW_ENOTFOUND,
+ * PW_ECONFLICT (not open), PW_EFULL (more than PERMIT_ANALYSES_MAX in all), PW_EDB. */
 int permit_add_analysis(struct permit_store *s, const struct permit_scope *sc, const char *id,
-                        const struct permit_analysis *a, int64_t now, char *err, size_t cap);
+                        const struct permit_analysis *a, int n, int64_t now, char *err,
+                        size_t cap);
 
 struct permit_filter {
     const char *state;      /* a state name; NULL = all */

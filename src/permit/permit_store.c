@@ -844,7 +844,8 @@ done:
 }
 
 int permit_add_analysis(struct permit_store *s, const struct permit_scope *sc, const char *id,
-                        const struct permit_analysis *a, int64_t now, char *err, size_t cap)
+                        const struct permit_analysis *a, int n, int64_t now, char *err,
+                        size_t cap)
 {
     struct filed *f = pw_xcalloc(1, sizeof *f);
     int rc;
@@ -861,12 +862,14 @@ int permit_add_analysis(struct permit_store *s, const struct permit_scope *sc, c
         }
     } else if (!in_scope(sc, e->p.enterprise)) {
         rc = PW_ENOTFOUND;
-    } else if (e->p.nanalyses >= PERMIT_ANALYSES_MAX) {
+    } else if (n < 1 || n > PERMIT_ANALYSES_MAX - e->p.nanalyses) {
         rc = PW_EFULL;
-        snprintf(err, cap, "analyses: at most %d per permit", PERMIT_ANALYSES_MAX);
+        snprintf(err, cap, "analyses: at most %d per permit (it has %d)", PERMIT_ANALYSES_MAX,
+                 e->p.nanalyses);
     } else {
         struct permit np = e->p;
-        np.analyses[np.nanalyses++] = *a;
+        for (int i = 0; i < n; i++)
+            np.analyses[np.nanalyses++] = a[i];
         rc = update_open(s, e, &np, "analysis", "", now, f);
         if (rc)
             snprintf(err, cap, "storage: %s", pw_strerror(rc));

@@ -528,11 +528,16 @@ static cJSON *report_build(struct wo_store *s, const char *label, int64_t from, 
 
 /* ---- CSV ---- */
 
+/* A text cell. One that a spreadsheet would run as a formula (= + - @, or a tab or CR that some
+ * strip first: a unit's name, an order's title) is quoted and gets a leading apostrophe, so it
+ * shows as the text it is (CSV injection). Numbers are not text cells (csv_value). */
 static int csv_cell(struct pw_buf *b, const char *v)
 {
-    if (!strpbrk(v, ",\"\r\n"))
+    bool formula = v[0] && strchr("=+-@\t\r", v[0]);
+    if (!formula && !strpbrk(v, ",\"\r\n"))
         return pw_buf_puts(b, v);
     int rc = pw_buf_putc(b, '"');
+    rc = rc || !formula ? rc : pw_buf_putc(b, '\'');
     for (const char *p = v; !rc && *p; p++)
         rc = *p == '"' ? pw_buf_puts(b, "\"\"") : pw_buf_putc(b, *p);
     return rc ? rc : pw_buf_putc(b, '"');

@@ -334,6 +334,14 @@ test('enterprise users see the incidents that concern them, and only their part'
   assert.ok(v.impacts.length > 0);
   for (const i of v.impacts)
     assert.ok(i.enterprise === 'E2' || i.kind === 'gathering' || i.kind === 'geofence', JSON.stringify(i));
+  // nor does the timeline name the others' detectors or orders (hostile review)
+  const all = (await d.get(`/api/v1/incidents/${inc.id}`, { token: tok.admin })).json;
+  const foreign = [...all.detectors.filter((x) => x.enterprise !== 'E2').map((x) => x.point),
+    ...all.impacts.filter((i) => i.enterprise !== 'E2' && i.kind !== 'gathering' && i.kind !== 'geofence').map((i) => i.id)];
+  assert.ok(foreign.length > 0 && all.timeline.some((t) => foreign.some((f) => t.text.includes(f))), 'the park\'s timeline names them');
+  const word = (t, f) => new RegExp(`(^|[^A-Za-z0-9._:-])${f.replace(/[.]/g, '\\.')}($|[^A-Za-z0-9._:-])`).test(t);
+  for (const t of v.timeline) assert.ok(!foreign.some((f) => word(t.text, f)), `E2 sees ${t.text}`);
+  assert.ok(v.timeline.length > 0 && v.timeline.length < all.timeline.length, JSON.stringify(v.timeline));
   assert.deepEqual((await d.get('/api/v1/incidents', { token: tok.ent3 })).json, []);
   assert.equal((await d.get(`/api/v1/incidents/${inc.id}`, { token: tok.ent3 })).status, 404);
   assert.equal((await d.post(`/api/v1/incidents/${inc.id}/close`, {}, { token: tok.ent2 })).status, 403);

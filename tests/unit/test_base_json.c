@@ -118,6 +118,22 @@ static void test_nul_bytes(void **state)
     assert_int_equal(pw_json_check(doc, sizeof doc - 1, &lim, "body", &st, err, sizeof err), PW_OK);
 }
 
+/* the escape \u0000 is refused (cJSON would cut the string there); an escaped backslash before
+ * "u0000" is text, and the escape at the very end is still seen */
+static void test_escaped_nul(void **state)
+{
+    (void)state;
+    char err[160] = "";
+    assert_int_equal(check("{\"enterprise\":\"E1\\u0000x\"}", 0, 0, 0, NULL, err), PW_EINVAL);
+    assert_non_null(strstr(err, "\\u0000"));
+    assert_non_null(strstr(err, "byte 17"));
+    assert_int_equal(check("[\"\\u0000\"]", 0, 0, 0, NULL, err), PW_EINVAL);
+    assert_int_equal(check("[\"\\\\u0000\"]", 0, 0, 0, NULL, err), PW_OK);
+    assert_int_equal(check("[\"\\u0001\", \"\\u00000\"]", 0, 0, 0, NULL, err), PW_EINVAL);
+    assert_int_equal(check("[\"\\u0001\"]", 0, 0, 0, NULL, err), PW_OK);
+    assert_int_equal(check("[\"u0000\"]", 0, 0, 0, NULL, err), PW_OK);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -125,6 +141,7 @@ int main(void)
         cmocka_unit_test(test_limits),
         cmocka_unit_test(test_huge_array_refused_early),
         cmocka_unit_test(test_nul_bytes),
+        cmocka_unit_test(test_escaped_nul),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -149,6 +149,23 @@ static void test_csv(void **state)
     assert_int_equal(model_import_csv(f->m, k, again, strlen(again), "g.csv", err, sizeof err),
                      PW_OK);
     free(again);
+    /* formula cells (CSV injection) are neutralised in the export, numbers are not, and the
+     * export imports back to the same text */
+    static const char formula[] =
+        "id,name,kind,class,lon,lat,people,phone\r\n"
+        "F1,\"=HYPERLINK(\"\"x\"\")\",office,2,-73.5,-40.25,1,+8605331\r\n";
+    static const char neutral[] =
+        "\r\nF1,\"'=HYPERLINK(\"\"x\"\")\",office,2,-73.5,-40.25,1,\"'+8605331\"\r\n";
+    assert_int_equal(model_import_csv(f->m, k, formula, strlen(formula), NULL, err, sizeof err),
+                     PW_OK);
+    assert_int_equal(model_export_gathering_places_csv(f->m, &b), PW_OK);
+    assert_non_null(strstr(b.data, neutral));
+    char *first = pw_buf_steal(&b, NULL);
+    assert_int_equal(model_import_csv(f->m, k, first, strlen(first), NULL, err, sizeof err), PW_OK);
+    assert_int_equal(model_export_gathering_places_csv(f->m, &b), PW_OK);
+    assert_string_equal(b.data, first);
+    free(first);
+    pw_buf_release(&b);
     static const struct {
         const char *csv, *want;
     } bad[] = {

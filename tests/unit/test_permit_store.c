@@ -218,7 +218,7 @@ static void test_file_and_transitions(void **state)
                      PW_OK);
     struct permit_analysis a = {.at = now + 81 * MIN, .value = 20.9};
     snprintf(a.gas, sizeof a.gas, "o2");
-    assert_int_equal(permit_add_analysis(f->s, &e1, "PT-000001", &a, now + 81 * MIN, err,
+    assert_int_equal(permit_add_analysis(f->s, &e1, "PT-000001", &a, 1, now + 81 * MIN, err,
                                          sizeof err),
                      PW_ECONFLICT);
     assert_int_equal(permit_act(f->s, &e1, PERMIT_ROLE_ENTERPRISE, "ent1", "PT-000001",
