@@ -597,7 +597,8 @@ static bool day_arg(struct http_req *r, struct http_resp *w, int64_t *day)
     return true;
 }
 
-/* GET /api/v1/permits/spotchecks?date=YYYY-MM-DD (Beijing date; default today) */
+/* GET /api/v1/permits/spotchecks?date=YYYY-MM-DD (Beijing date; default today). The park's only:
+ * an enterprise that saw the day's draw would know which of its permits will be inspected. */
 static void h_spotchecks(struct http_server *s, struct http_req *r, struct http_resp *w)
 {
     int64_t day;
@@ -667,7 +668,7 @@ const struct http_route http_routes_permits[] = {
     {"GET", "/api/v1/permits", ACCESS_USER, false, h_list},
     {"POST", "/api/v1/permits/import", ACCESS_OPERATOR, true, h_import},
     {"GET", "/api/v1/permits/stats", ACCESS_USER, false, h_stats},
-    {"GET", "/api/v1/permits/spotchecks", ACCESS_USER, false, h_spotchecks},
+    {"GET", "/api/v1/permits/spotchecks", ACCESS_PARK, false, h_spotchecks},
     {"GET", "/api/v1/permits/{id}", ACCESS_USER, false, h_get},
     {"GET", "/api/v1/permits/{id}/nearby", ACCESS_USER, false, h_nearby},
     {"POST", "/api/v1/permits/{id}/start", ACCESS_OPERATOR, true, h_start},
