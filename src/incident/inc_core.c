@@ -213,7 +213,7 @@ int inc_update(const struct inc_input *in, struct inc_output *out)
         .grid_m = in->grid_m,
     };
     rc = disp_estimate_source(&ei, &out->est, out->err, sizeof out->err);
-    if (rc == PW_EINVAL) {
+    if (rc == PW_EINVAL || rc == PW_ENOTFOUND) {
         rc = PW_OK; /* the message says why; nothing estimated */
         goto out;
     }
@@ -515,6 +515,14 @@ int inc_output_json(const struct inc_input *in, const struct inc_output *out,
         if (!(out->flags & (1u << i)))
             continue;
         pw_buf_printf(b, "%s\"%s\"", first ? "" : ",", disp_flag_name(1u << i));
+        first = false;
+    }
+    if (out->estimated && out->est.poorly_constrained) {
+        pw_buf_printf(b, "%s\"poorly_constrained\"", first ? "" : ",");
+        first = false;
+    }
+    if (out->estimated && out->est.rate_capped) {
+        pw_buf_printf(b, "%s\"rate_capped\"", first ? "" : ",");
         first = false;
     }
     if (!out->estimated) {
