@@ -134,7 +134,8 @@ struct inc_output {
     size_t n_impacts;
     struct inc_impact *impacts; /* malloc'ed, who to call first */
     unsigned flags;
-    char err[200]; /* why not estimated or zoned, "" otherwise */
+    size_t n_unexplained; /* readings no single source explained, used as upper bounds */
+    char err[200];        /* why not estimated or zoned, or how it was estimated; "" otherwise */
 };
 
 /* Classifies the detectors (roles), estimates the source, draws the zones with a puff train over
