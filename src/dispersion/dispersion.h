@@ -51,6 +51,13 @@
 
 /* Input ranges (checked by disp_scenario_check). */
 #define DISP_RATE_MAX_KG_S 1.0e4
+/* The largest rate a source estimate may give: a full-bore rupture of a large liquefied-gas
+ * line or a tank car is of the order of 100–1000 kg/s; a larger "estimate" is a reading
+ * explained by a detector in the model's far tail, not a leak (docs/emergency.md). */
+#define DISP_EST_RATE_MAX_KG_S 1.0e3
+/* The likelihood cut of the rate range: (s, θ) with J − J_min above it are not in it
+ * (χ² 95 % for 3 parameters: x, y, θ). */
+#define DISP_EST_J_CUT 7.81
 #define DISP_DURATION_MAX_S 86400.0
 #define DISP_HEIGHT_MAX_M 300.0
 #define DISP_WIND_MAX_MS 50.0
@@ -330,7 +337,12 @@ size_t disp_chemical_default_levels(const struct disp_chemical *c, struct disp_l
  * scatter per degree of freedom when that is larger (model error). Candidates: the release
  * points given plus a grid (grid_m) over the upwind cone of every reading detector. The source is
  * reported as the best position, the area holding 90 % of the weight (convex hull) and Q as the
- * weighted 5–95 % range widened by each Q̂'s own error (±1.645 σ/√n). */
+ * weighted 5–95 % range widened by each Q̂'s own error (±1.645 σ/√n), taken over the candidates
+ * of that area only and the (s, θ) within DISP_EST_J_CUT of the best. A reading or saturated
+ * detector is explained by (s, θ) only within 3 σy of the plume axis and 3 σz of the release
+ * height, and no Q above DISP_EST_RATE_MAX_KG_S explains anything (an upper bound as a silent
+ * detector's); the range is cut there (rate_capped) and poorly_constrained says when the
+ * readings do not pin the source down. */
 enum disp_det_state {
     DISP_DET_READING = 0, /* a reading above the detector's noise: a value */
     DISP_DET_SILENT,      /* below its alarm level: an upper bound */
@@ -376,8 +388,13 @@ struct disp_estimate {
     size_t n_candidates;
     bool from_release_point; /* best is one of the release points given */
     double misfit;           /* J at the best */
+    size_t n_reading;        /* reading detectors the estimate rests on */
+    bool rate_capped;        /* the range reached DISP_EST_RATE_MAX_KG_S and was cut there */
+    bool poorly_constrained; /* fewer than 2 readings, the range wider than ×10, the area
+                                wider than 100 m, or capped: the estimate is a guess */
 };
-/* Returns PW_OK and *out, or PW_EINVAL (err names `detectors[i]...`) / PW_ENOMEM. */
+/* Returns PW_OK and *out, or PW_EINVAL (err names `detectors[i]...`), PW_ENOTFOUND (no candidate
+ * explains the readings, err says so) / PW_ENOMEM. */
 int disp_estimate_source(const struct disp_est_input *in, struct disp_estimate *out, char *err,
                          size_t errcap);
 

@@ -12,6 +12,8 @@
 
 #define WORK_MAX 40000000.0 /* candidate × direction × detector model evaluations */
 #define TINY 1e-30          /* ppm per kg/s below which a detector is outside the plume */
+#define PLUME_SIGMAS 3.0    /* a reading explained only within this many σ of the plume axis */
+#define POOR_RATIO 10.0     /* a rate range wider than this factor: poorly constrained */
 
 struct cand {
     struct geo_xy xy;
@@ -135,19 +137,28 @@ static size_t cone_grid(const struct disp_est_input *in, double g, double len, d
     return n;
 }
 
-/* The model at detector d for Q = 1 kg/s from c with the wind from `from`, in ppm. */
+/* The model at detector d for Q = 1 kg/s from c with the wind from `from`, in ppm. *inside
+ * says whether d is within PLUME_SIGMAS σy of the plume axis and PLUME_SIGMAS σz of the
+ * release height: beyond, the Gaussian tail is a mathematical idealisation (a real plume has an
+ * edge and meanders), so a reading there is not "explained" by reading / tiny = a huge rate.
+ * σy is widened by the step between the wind directions tried (x · step_rad). */
 static double model_ppm(const struct disp_est_input *in, const struct cand *c,
-                        const struct disp_detector *d, double from, double u)
+                        const struct disp_detector *d, double from, double u, double step_rad,
+                        bool *inside)
 {
     double phi = (from + 180) * M_PI / 180, ax = sin(phi), ay = cos(phi);
     double dx = d->xy.x - c->xy.x, dy = d->xy.y - c->xy.y;
     double x = dx * ax + dy * ay, y = -dx * ay + dy * ax;
+    *inside = false;
     if (x <= 0)
         return 0;
     if (x < 1)
         x = 1;
     double sy = disp_sigma_y(in->cls, false, x);
     double sz = disp_sigma_z(in->cls, in->z0_m >= DISP_Z0_URBAN_SIGMA, x);
+    double sy_dir = x * step_rad; /* the true direction lies between two of those tried */
+    *inside = fabs(y) <= PLUME_SIGMAS * sqrt(sy * sy + sy_dir * sy_dir) &&
+              fabs(d->height_m - c->h) <= PLUME_SIGMAS * sz;
     double kg = disp_plume_formula(1, u, sy, sz, c->h, y, d->height_m);
     return disp_kgm3_to_ppm(kg, in->molar_mass, in->temp_k, in->pressure_pa);
 }
@@ -217,6 +228,7 @@ int disp_estimate_source(const struct disp_est_input *in, struct disp_estimate *
     struct sample *smp = NULL;
     double *wsort = NULL, *wc = NULL, *pairs = NULL;
     struct geo_xy *set = NULL, *hbuf = NULL;
+    bool *inset = NULL;
 
     /* bounded: widen the grid until candidates and work fit */
     size_t limit = DISP_CANDIDATES_MAX - in->n_rp;
@@ -240,6 +252,7 @@ int disp_estimate_source(const struct disp_est_input *in, struct disp_estimate *
     cone_grid(in, g, len, half, c + in->n_rp, ng);
 
     double jmin = INFINITY, dmin = INFINITY;
+    double step_rad = (nd == 1 ? sth : 3.0 * sth / (nd - 1)) * M_PI / 180;
     size_t n_read = 0;
     for (size_t k = 0; k < nc; k++) {
         double u =
@@ -253,10 +266,11 @@ int disp_estimate_source(const struct disp_est_input *in, struct disp_estimate *
             bool feasible = true;
             for (size_t i = 0; i < in->n_det && feasible; i++) {
                 const struct disp_detector *d = &in->det[i];
-                double m = model_ppm(in, &c[k], d, from, u);
+                bool inside;
+                double m = model_ppm(in, &c[k], d, from, u, step_rad, &inside);
                 switch (d->state) {
                 case DISP_DET_READING:
-                    if (m < TINY) {
+                    if (m < TINY || !inside) {
                         feasible = false;
                         break;
                     }
@@ -270,7 +284,7 @@ int disp_estimate_source(const struct disp_est_input *in, struct disp_estimate *
                         hi = fmin(hi, log(d->ppm) - log(m));
                     break;
                 case DISP_DET_SATURATED:
-                    if (m < TINY)
+                    if (m < TINY || !inside)
                         feasible = false;
                     else
                         lo = fmax(lo, log(d->ppm) - log(m));
@@ -282,6 +296,8 @@ int disp_estimate_source(const struct disp_est_input *in, struct disp_estimate *
                 s->lnq = s->p = 0;
                 continue;
             }
+            /* no release in a chemical park is larger: a rate above it is not an explanation */
+            hi = fmin(hi, log(DISP_EST_RATE_MAX_KG_S));
             double mean = sum / (double)nr, ss = sum2 - (double)nr * mean * mean;
             if (ss < 0)
                 ss = 0;
@@ -325,7 +341,7 @@ int disp_estimate_source(const struct disp_est_input *in, struct disp_estimate *
     }
     /* weights per candidate, the best candidate and direction */
     wc = calloc(nc, sizeof *wc);
-    pairs = malloc(sizeof *pairs * 2 * nc * (size_t)nd);
+    pairs = malloc(sizeof *pairs * 3 * nc * (size_t)nd);
     if (!wc || !pairs) {
         rc = PW_ENOMEM;
         goto out;
@@ -339,8 +355,12 @@ int disp_estimate_source(const struct disp_est_input *in, struct disp_estimate *
                 continue;
             double w = exp(-(s->j - jmin) / 2);
             wc[k] += w;
-            pairs[2 * np] = s->lnq;
-            pairs[2 * np + 1] = w;
+            /* the rate range only from the (s, θ) a likelihood cut keeps */
+            if (s->j - jmin > DISP_EST_J_CUT)
+                continue;
+            pairs[3 * np] = s->lnq;
+            pairs[3 * np + 1] = w;
+            pairs[3 * np + 2] = (double)k;
             np++;
         }
         wtot += wc[k];
@@ -359,33 +379,13 @@ int disp_estimate_source(const struct disp_est_input *in, struct disp_estimate *
     out->q_kg_s = exp(smp[best * (size_t)nd + (size_t)bj].lnq);
     out->misfit = smp[best * (size_t)nd + (size_t)bj].j;
     out->n_candidates = nc;
-    /* Q range: weighted 5 % and 95 % of ln Q over every (candidate, direction) */
-    qsort(pairs, np, 2 * sizeof *pairs, cmp_lnq);
-    double acc = 0, total = 0;
-    for (size_t i = 0; i < np; i++)
-        total += pairs[2 * i + 1];
-    /* plus each Q̂'s own error: ± 1.645 σ_eff / √n */
-    double qe = 1.645 * sqrt(s2 / (double)(n_read ? n_read : 1));
-    double lq_lo = log(out->q_kg_s), lq_hi = lq_lo;
-    bool lo_set = false;
-    for (size_t i = 0; i < np; i++) {
-        acc += pairs[2 * i + 1];
-        if (!lo_set && acc >= 0.05 * total) {
-            lq_lo = pairs[2 * i];
-            lo_set = true;
-        }
-        if (acc >= 0.95 * total) {
-            lq_hi = pairs[2 * i];
-            break;
-        }
-    }
-    out->q_lo = exp(fmin(lq_lo, log(out->q_kg_s)) - qe);
-    out->q_hi = exp(fmax(lq_hi, log(out->q_kg_s)) + qe);
+    out->n_reading = n_read;
     /* the area: candidates holding 90 % of the weight */
     wsort = malloc(sizeof *wsort * 2 * nc);
     set = malloc(sizeof *set * nc);
     hbuf = malloc(sizeof *hbuf * (nc + 1));
-    if (!wsort || !set || !hbuf) {
+    inset = calloc(nc, sizeof *inset);
+    if (!wsort || !set || !hbuf || !inset) {
         rc = PW_ENOMEM;
         goto out;
     }
@@ -395,10 +395,11 @@ int disp_estimate_source(const struct disp_est_input *in, struct disp_estimate *
     }
     qsort(wsort, nc, 2 * sizeof *wsort, cmp_w);
     size_t ns = 0;
-    acc = 0;
+    double acc = 0;
     for (size_t i = 0; i < nc; i++) {
         size_t k = (size_t)wsort[2 * i + 1];
         set[ns++] = c[k].xy;
+        inset[k] = true;
         double d = hypot(c[k].xy.x - out->best.x, c[k].xy.y - out->best.y);
         if (d > out->area_radius_m)
             out->area_radius_m = d;
@@ -412,6 +413,48 @@ int disp_estimate_source(const struct disp_est_input *in, struct disp_estimate *
         step = 1;
     for (size_t i = 0; i < nh && out->n_area < DISP_AREA_MAX; i += step)
         out->area[out->n_area++] = hbuf[i];
+    /* Q range: weighted 5 % and 95 % of ln Q̂ over the (candidate, direction) pairs inside the
+     * confidence envelope (the 90 % set above) that pass the likelihood cut — not over every
+     * candidate tried, whose far-off-axis members "explain" a reading with any rate — widened
+     * by each Q̂'s own error: ± 1.645 σ_eff / √n */
+    size_t nk = 0;
+    for (size_t i = 0; i < np; i++)
+        if (inset[(size_t)pairs[3 * i + 2]]) {
+            memmove(&pairs[3 * nk], &pairs[3 * i], 3 * sizeof *pairs);
+            nk++;
+        }
+    qsort(pairs, nk, 3 * sizeof *pairs, cmp_lnq);
+    double total = 0;
+    for (size_t i = 0; i < nk; i++)
+        total += pairs[3 * i + 1];
+    double qe = 1.645 * sqrt(s2 / (double)(n_read ? n_read : 1));
+    double lq_lo = log(out->q_kg_s), lq_hi = lq_lo;
+    bool lo_set = false;
+    acc = 0;
+    for (size_t i = 0; i < nk; i++) {
+        acc += pairs[3 * i + 1];
+        if (!lo_set && acc >= 0.05 * total) {
+            lq_lo = pairs[3 * i];
+            lo_set = true;
+        }
+        if (acc >= 0.95 * total) {
+            lq_hi = pairs[3 * i];
+            break;
+        }
+    }
+    double cap = DISP_EST_RATE_MAX_KG_S;
+    out->q_lo = exp(fmin(lq_lo, log(out->q_kg_s)) - qe);
+    out->q_hi = exp(fmax(lq_hi, log(out->q_kg_s)) + qe);
+    if (out->q_hi > cap || out->q_kg_s > cap) {
+        out->rate_capped = true;
+        out->q_hi = cap;
+        out->q_kg_s = fmin(out->q_kg_s, cap);
+        out->q_lo = fmin(out->q_lo, cap);
+    }
+    /* one reading cannot place a source nor size it: say so rather than look precise */
+    out->poorly_constrained = out->rate_capped || n_read < 2 ||
+                              out->q_hi > POOR_RATIO * out->q_lo ||
+                              out->area_radius_m > DISP_NEAR_M;
 out:
     free(c);
     free(smp);
@@ -420,6 +463,7 @@ out:
     free(wsort);
     free(set);
     free(hbuf);
+    free(inset);
     if (rc == PW_ENOMEM)
         disp_errf(err, errcap, "out of memory");
     return rc;

@@ -24,7 +24,8 @@
  *                   change; an enterprise user receives only its own)
  *   event: incident data: {"event":"opened"|"updated"|"closed","id":"INC-…",…}   (a summary of
  *                   the incident: GET /api/v1/incidents/{id} for the whole; an enterprise user
- *                   receives those of the incidents it may see)
+ *                   receives those of the incidents it may see, as it may see them: "impacts"
+ *                   counts its own and the public places only)
  *   event: hello    data: {}   first message; its id is the stream position
  *   event: reset    data: {}   the client missed events: reload
  *   event: revoked  data: {"reason":"…"}   the credential of the stream was revoked; the stream
@@ -96,6 +97,7 @@ struct sse_item {
     uint64_t id;
     char *enterprise; /* "" = park-owned; with audience: ",E1,E2," the enterprises that see it */
     bool audience;
+    bool scoped_only; /* for the enterprise clients of its audience only (not the park's) */
     char *department; /* a work-order event of a department's order: that department, else NULL */
     char *text;       /* the complete SSE message ("id: …\nevent: …\ndata: …\n\n") */
     size_t len;
@@ -206,6 +208,7 @@ static void hub_append_unit(struct sse_hub *h, const char *enterprise, const cha
     it->id = id;
     it->enterprise = pw_xstrdup(enterprise ? enterprise : "");
     it->audience = false;
+    it->scoped_only = false;
     it->text = pw_buf_steal(&b, &it->len);
     it->origin_ns = origin_ns;
     pthread_cond_broadcast(&h->cond);
@@ -234,16 +237,16 @@ static void on_workorder_event(const struct wo_event *ev, void *arg)
                     ev->json, ev->json_len, 0);
 }
 
-/* incident engine subscriber: the summary, to the park and to the enterprises of its audience */
-static void on_incident_event(const struct inc_event *ev, void *arg)
+/* One incident summary into the ring: audience ",E1,E2," (with scoped_only: for those
+ * enterprises' clients only). Called with h->lock held. */
+static void ring_incident(struct sse_hub *h, const char *json, size_t len, const char *audience,
+                          bool scoped_only)
 {
-    struct sse_hub *h = arg;
     struct pw_buf b;
     pw_buf_init(&b, 0);
-    pthread_mutex_lock(&h->lock);
     uint64_t id = h->next_id++;
     pw_buf_printf(&b, "id: %llu\nevent: incident\ndata: ", (unsigned long long)id);
-    pw_buf_append(&b, ev->json, ev->json_len);
+    pw_buf_append(&b, json, len);
     pw_buf_puts(&b, "\n\n");
     struct sse_item *it = &h->ring[id % SSE_RING];
     free(it->text);
@@ -251,13 +254,33 @@ static void on_incident_event(const struct inc_event *ev, void *arg)
     free(it->department);
     it->department = NULL;
     it->id = id;
-    it->enterprise = pw_xstrdup(ev->audience ? ev->audience : ",");
+    it->enterprise = pw_xstrdup(audience);
     it->audience = true;
+    it->scoped_only = scoped_only;
     it->text = pw_buf_steal(&b, &it->len);
     it->origin_ns = 0;
+}
+
+/* incident engine subscriber: the park's summary to the park's clients, and to each enterprise
+ * of the audience its own view (the impacts it may see), never the park's */
+static void on_incident_event(const struct inc_event *ev, void *arg)
+{
+    struct sse_hub *h = arg;
+    pthread_mutex_lock(&h->lock);
+    ring_incident(h, ev->json, ev->json_len, ",", false);
+    size_t n = 1;
+    for (size_t i = 0; i < ev->n_views; i++) {
+        const struct inc_view *v = &ev->views[i];
+        if (!v->enterprise[0] || strchr(v->enterprise, ','))
+            continue;
+        char aud[160];
+        snprintf(aud, sizeof aud, ",%s,", v->enterprise);
+        ring_incident(h, v->json, v->json_len, aud, true);
+        n++;
+    }
     pthread_cond_broadcast(&h->cond);
     pthread_mutex_unlock(&h->lock);
-    pw_counter_add(h->m_events, 1);
+    pw_counter_add(h->m_events, n);
 }
 
 void sse_hub_attach_incidents(struct sse_hub *h, struct inc_engine *e)
@@ -575,7 +598,7 @@ static ssize_t reader(void *cls, uint64_t pos, char *buf, size_t max)
             bool dept_ok = !c->dept_scoped || !it->department ||
                            strcmp(it->department, c->dept) == 0;
             if (it->id == c->cursor && it->text &&
-                (!c->scoped || item_in_scope(it, c->scope)) && dept_ok) {
+                (c->scoped ? item_in_scope(it, c->scope) : !it->scoped_only) && dept_ok) {
                 pw_buf_append(&c->out, it->text, it->len);
                 if (it->origin_ns != 0)
                     pending_add(c, it->origin_ns);

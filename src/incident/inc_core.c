@@ -213,7 +213,30 @@ int inc_update(const struct inc_input *in, struct inc_output *out)
         .grid_m = in->grid_m,
     };
     rc = disp_estimate_source(&ei, &out->est, out->err, sizeof out->err);
-    if (rc == PW_EINVAL) {
+    /* No single plume explains every reading (a background level above the noise floor far
+     * from the leak, a second source): weak readings below their alarm level become upper
+     * bounds at their value (C ≤ reading: some of it may be background); then, if needed, every
+     * detector but the strongest. Flagged readings_unexplained; the note says how many. */
+    for (int pass = 0; rc == PW_ENOTFOUND && pass < 2; pass++) {
+        size_t strongest = SIZE_MAX, demoted = 0;
+        for (size_t k = 0; k < n_dd; k++)
+            if (dd[k].state != DISP_DET_SILENT &&
+                (strongest == SIZE_MAX || dd[k].ppm > dd[strongest].ppm))
+                strongest = k;
+        for (size_t k = 0; k < n_dd; k++) {
+            bool weak = in->det[idx[k]].role == INC_READING;
+            if (dd[k].state == DISP_DET_SILENT || k == strongest || (pass == 0 && !weak))
+                continue;
+            dd[k].state = DISP_DET_SILENT;
+            dd[k].ppm = in->det[idx[k]].ppm;
+            demoted++;
+        }
+        if (demoted == 0)
+            continue;
+        out->n_unexplained += demoted;
+        rc = disp_estimate_source(&ei, &out->est, out->err, sizeof out->err);
+    }
+    if (rc == PW_EINVAL || rc == PW_ENOTFOUND) {
         rc = PW_OK; /* the message says why; nothing estimated */
         goto out;
     }
@@ -221,6 +244,11 @@ int inc_update(const struct inc_input *in, struct inc_output *out)
         goto out;
     out->estimated = true;
     out->err[0] = '\0';
+    if (out->n_unexplained)
+        snprintf(out->err, sizeof out->err,
+                 "no single source explains every reading: %zu detector(s) taken as upper bounds "
+                 "at their reading",
+                 out->n_unexplained);
     out->src = geo_unproject(&proj, out->est.best);
     if (out->est.from_release_point)
         for (size_t i = 0; i < ei.n_rp; i++)
@@ -515,6 +543,18 @@ int inc_output_json(const struct inc_input *in, const struct inc_output *out,
         if (!(out->flags & (1u << i)))
             continue;
         pw_buf_printf(b, "%s\"%s\"", first ? "" : ",", disp_flag_name(1u << i));
+        first = false;
+    }
+    if (out->estimated && out->est.poorly_constrained) {
+        pw_buf_printf(b, "%s\"poorly_constrained\"", first ? "" : ",");
+        first = false;
+    }
+    if (out->estimated && out->n_unexplained) {
+        pw_buf_printf(b, "%s\"readings_unexplained\"", first ? "" : ",");
+        first = false;
+    }
+    if (out->estimated && out->est.rate_capped) {
+        pw_buf_printf(b, "%s\"rate_capped\"", first ? "" : ",");
         first = false;
     }
     if (!out->estimated) {

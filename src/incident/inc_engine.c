@@ -199,39 +199,38 @@ void inc_unsubscribe(struct inc_engine *e, int handle)
     pthread_mutex_unlock(&e->mu);
 }
 
-/* The summary (inc_event.json) of the stored row, and the full JSON; then every subscriber. */
-static void publish(struct inc_engine *e, const char *type, int64_t id)
+/* Whether an enterprise (scope) may see an impact: its own, and the public places. */
+static bool impact_visible(const cJSON *im, const char *scope)
 {
-    struct inc_row r;
-    struct pw_buf full, sum;
-    pw_buf_init(&full, 0);
-    pw_buf_init(&sum, 0);
-    pthread_mutex_lock(&e->db_mu);
-    int rc = inc_store_get(e->db, id, &r);
-    if (rc == PW_OK)
-        rc = inc_store_json(e->db, &r, &full);
-    pthread_mutex_unlock(&e->db_mu);
-    if (rc != PW_OK) {
-        pw_buf_release(&full);
-        return;
-    }
-    cJSON *j = cJSON_ParseWithLength(full.data, full.len);
-    char idb[24];
-    inc_id_format(id, idb, sizeof idb);
-    pw_buf_printf(&sum, "{\"event\":\"%s\",\"id\":\"%s\",\"state\":\"%s\",\"chemical\":", type, idb,
-                  r.state);
-    pw_buf_json_str(&sum, r.chemical);
-    pw_buf_puts(&sum, ",\"opened_at\":");
-    pw_buf_json_time(&sum, r.opened_ms);
-    pw_buf_puts(&sum, ",\"updated_at\":");
-    pw_buf_json_time(&sum, r.updated_ms);
-    pw_buf_puts(&sum, ",\"closed_at\":");
-    pw_buf_json_time(&sum, r.closed_ms);
+    const cJSON *ent = cJSON_GetObjectItemCaseSensitive(im, "enterprise");
+    const cJSON *kind = cJSON_GetObjectItemCaseSensitive(im, "kind");
+    const char *k = cJSON_IsString(kind) ? kind->valuestring : "";
+    if (!scope)
+        return true;
+    if (cJSON_IsString(ent) && strcmp(ent->valuestring, scope) == 0)
+        return true;
+    return strcmp(k, "gathering") == 0 || strcmp(k, "geofence") == 0;
+}
+
+/* The summary of the stored row r (full parsed as j) as `scope` may see it (NULL = the park):
+ * the same members for everyone; "impacts" counts only the impacts scoped_json would show. */
+static void put_summary(struct pw_buf *sum, const char *type, const char *idb,
+                        const struct inc_row *r, const cJSON *j, const char *scope)
+{
+    pw_buf_printf(sum, "{\"event\":\"%s\",\"id\":\"%s\",\"state\":\"%s\",\"chemical\":", type, idb,
+                  r->state);
+    pw_buf_json_str(sum, r->chemical);
+    pw_buf_puts(sum, ",\"opened_at\":");
+    pw_buf_json_time(sum, r->opened_ms);
+    pw_buf_puts(sum, ",\"updated_at\":");
+    pw_buf_json_time(sum, r->updated_ms);
+    pw_buf_puts(sum, ",\"closed_at\":");
+    pw_buf_json_time(sum, r->closed_ms);
     static const char *const keep[] = {"wind", "flags"};
     for (size_t k = 0; k < 2; k++) {
         const cJSON *v = j ? cJSON_GetObjectItemCaseSensitive(j, keep[k]) : NULL;
         char *t = v ? cJSON_PrintUnformatted(v) : NULL;
-        pw_buf_printf(&sum, ",\"%s\":%s", keep[k], t ? t : "null");
+        pw_buf_printf(sum, ",\"%s\":%s", keep[k], t ? t : "null");
         free(t);
     }
     const cJSON *src = j ? cJSON_GetObjectItemCaseSensitive(j, "source") : NULL;
@@ -241,15 +240,15 @@ static void publish(struct inc_engine *e, const char *type, int64_t id)
         const cJSON *q = cJSON_GetObjectItemCaseSensitive(src, "rate_kg_s");
         const cJSON *cand = cJSON_GetObjectItemCaseSensitive(src, "candidate");
         pw_buf_printf(
-            &sum, ",\"source\":{\"lon\":%.6f,\"lat\":%.6f,\"rate_kg_s\":%.4g,\"candidate\":",
+            sum, ",\"source\":{\"lon\":%.6f,\"lat\":%.6f,\"rate_kg_s\":%.4g,\"candidate\":",
             cJSON_IsNumber(lon) ? lon->valuedouble : 0, cJSON_IsNumber(lat) ? lat->valuedouble : 0,
             cJSON_IsNumber(q) ? q->valuedouble : 0);
-        pw_buf_json_str(&sum, cJSON_IsString(cand) ? cand->valuestring : "");
-        pw_buf_putc(&sum, '}');
+        pw_buf_json_str(sum, cJSON_IsString(cand) ? cand->valuestring : "");
+        pw_buf_putc(sum, '}');
     } else {
-        pw_buf_puts(&sum, ",\"source\":null");
+        pw_buf_puts(sum, ",\"source\":null");
     }
-    pw_buf_puts(&sum, ",\"zones\":[");
+    pw_buf_puts(sum, ",\"zones\":[");
     const cJSON *zs = j ? cJSON_GetObjectItemCaseSensitive(j, "zones") : NULL, *z;
     bool first = true;
     cJSON_ArrayForEach(z, zs)
@@ -258,16 +257,69 @@ static void publish(struct inc_engine *e, const char *type, int64_t id)
         const cJSON *ppm = cJSON_GetObjectItemCaseSensitive(z, "ppm");
         const cJSON *dist = cJSON_GetObjectItemCaseSensitive(z, "max_distance_m");
         const cJSON *area = cJSON_GetObjectItemCaseSensitive(z, "area_m2");
-        pw_buf_puts(&sum, first ? "{\"level\":" : ",{\"level\":");
+        pw_buf_puts(sum, first ? "{\"level\":" : ",{\"level\":");
         first = false;
-        pw_buf_json_str(&sum, cJSON_IsString(lv) ? lv->valuestring : "");
-        pw_buf_printf(&sum, ",\"ppm\":%.4g,\"max_distance_m\":%.1f,\"area_m2\":%.0f}",
+        pw_buf_json_str(sum, cJSON_IsString(lv) ? lv->valuestring : "");
+        pw_buf_printf(sum, ",\"ppm\":%.4g,\"max_distance_m\":%.1f,\"area_m2\":%.0f}",
                       cJSON_IsNumber(ppm) ? ppm->valuedouble : 0,
                       cJSON_IsNumber(dist) ? dist->valuedouble : 0,
                       cJSON_IsNumber(area) ? area->valuedouble : 0);
     }
-    const cJSON *imp = j ? cJSON_GetObjectItemCaseSensitive(j, "impacts") : NULL;
-    pw_buf_printf(&sum, "],\"impacts\":%d}", imp ? cJSON_GetArraySize(imp) : 0);
+    const cJSON *imp = j ? cJSON_GetObjectItemCaseSensitive(j, "impacts") : NULL, *im;
+    int n = 0;
+    cJSON_ArrayForEach(im, imp)
+    {
+        n += impact_visible(im, scope);
+    }
+    pw_buf_printf(sum, "],\"impacts\":%d}", n);
+}
+
+/* The summaries (inc_event.json for the park, one view per enterprise of the audience) of the
+ * stored row, and the full JSON; then every subscriber. */
+static void publish(struct inc_engine *e, const char *type, int64_t id)
+{
+    struct inc_row r;
+    struct pw_buf full, sum;
+    pw_buf_init(&full, 0);
+    pw_buf_init(&sum, 0);
+    pthread_mutex_lock(&e->db_mu);
+    int rc = inc_store_get(e->db, id, &r);
+    bool got = rc == PW_OK;
+    if (rc == PW_OK)
+        rc = inc_store_json(e->db, &r, &full);
+    pthread_mutex_unlock(&e->db_mu);
+    if (rc != PW_OK) {
+        if (got)
+            inc_row_release(&r);
+        pw_buf_release(&full);
+        return;
+    }
+    cJSON *j = cJSON_ParseWithLength(full.data, full.len);
+    char idb[24];
+    inc_id_format(id, idb, sizeof idb);
+    put_summary(&sum, type, idb, &r, j, NULL);
+    /* each enterprise of the audience gets the summary it may see */
+    const char *aud = r.audience ? r.audience : ",";
+    size_t nv = 0;
+    for (const char *p = aud; *p; p++)
+        nv += *p == ',' && p[1] && p[1] != ',';
+    struct inc_view *views = pw_xcalloc(nv ? nv : 1, sizeof *views);
+    struct pw_buf *vb = pw_xcalloc(nv ? nv : 1, sizeof *vb);
+    char (*ents)[INC_ID_MAX + 1] = pw_xcalloc(nv ? nv : 1, sizeof *ents);
+    size_t k = 0;
+    for (const char *p = aud; *p && k < nv;) {
+        if (*p == ',') {
+            p++;
+            continue;
+        }
+        size_t len = strcspn(p, ",");
+        snprintf(ents[k], sizeof ents[k], "%.*s", (int)(len < INC_ID_MAX ? len : INC_ID_MAX), p);
+        pw_buf_init(&vb[k], 0);
+        put_summary(&vb[k], type, idb, &r, j, ents[k]);
+        views[k] = (struct inc_view){ents[k], vb[k].data, vb[k].len};
+        k++;
+        p += len;
+    }
     cJSON_Delete(j);
     struct inc_event ev = {.type = type,
                            .id = id,
@@ -275,12 +327,19 @@ static void publish(struct inc_engine *e, const char *type, int64_t id)
                            .json_len = sum.len,
                            .full = full.data,
                            .full_len = full.len,
-                           .audience = r.audience ? r.audience : ","};
+                           .audience = aud,
+                           .views = views,
+                           .n_views = k};
     pthread_mutex_lock(&e->mu);
     for (int i = 0; i < INC_SUBSCRIBERS_MAX; i++)
         if (e->subs[i].fn)
             e->subs[i].fn(&ev, e->subs[i].arg);
     pthread_mutex_unlock(&e->mu);
+    for (size_t i = 0; i < k; i++)
+        pw_buf_release(&vb[i]);
+    free(vb);
+    free(views);
+    free(ents);
     inc_row_release(&r);
     pw_buf_release(&full);
     pw_buf_release(&sum);

@@ -134,7 +134,8 @@ struct inc_output {
     size_t n_impacts;
     struct inc_impact *impacts; /* malloc'ed, who to call first */
     unsigned flags;
-    char err[200]; /* why not estimated or zoned, "" otherwise */
+    size_t n_unexplained; /* readings no single source explained, used as upper bounds */
+    char err[200];        /* why not estimated or zoned, or how it was estimated; "" otherwise */
 };
 
 /* Classifies the detectors (roles), estimates the source, draws the zones with a puff train over
@@ -195,11 +196,19 @@ void inc_engine_stop(struct inc_engine *e);
 /* Runs an update of every open incident now and waits for it (tests, the HTTP close). */
 void inc_engine_kick(struct inc_engine *e);
 
-/* Events: on open, each update and close. json is the incident summary (no polygons, no
- * impacts: safe for everyone who may see the incident): {"event":"opened|updated|closed",
- * "id","state","chemical","opened_at","updated_at","closed_at","source":{…}|null,"wind":{…}|null,
+/* Events: on open, each update and close. json is the park's incident summary (no polygons,
+ * no impacts listed): {"event":"opened|updated|closed", "id","state","chemical","opened_at",
+ * "updated_at","closed_at","source":{…}|null,"wind":{…}|null,"flags":[…],
  * "zones":[{"level","ppm","max_distance_m","area_m2"}],"impacts":N}; full the whole incident
- * JSON; audience the enterprises that may see it, ",E1,E2," (",," for none). */
+ * JSON (the park's); audience the enterprises that may see it, ",E1,E2," (",," for none);
+ * views one summary per enterprise of the audience, the same members but "impacts" counting
+ * only what that enterprise may see (its own and the public places): send an enterprise its
+ * view, never json. */
+struct inc_view {
+    const char *enterprise;
+    const char *json;
+    size_t json_len;
+};
 struct inc_event {
     const char *type;
     int64_t id;
@@ -208,6 +217,8 @@ struct inc_event {
     const char *full;
     size_t full_len;
     const char *audience;
+    const struct inc_view *views;
+    size_t n_views;
 };
 typedef void (*inc_event_fn)(const struct inc_event *ev, void *arg);
 /* At most INC_SUBSCRIBERS_MAX. Returns a handle >= 0 or PW_EFULL. fn runs on the engine's or

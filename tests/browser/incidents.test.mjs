@@ -72,6 +72,10 @@ test('a toxic alarm opens an incident: source, zones, detectors, whom to call, l
   await p.waitForFunction(() => Number(document.querySelector('#inc-map').dataset.zones) >= 1);
   assert.equal(await p.getAttribute('#inc-map', 'data-source'), '1');
   const inc = (await d.get(`/api/v1/incidents/${id}`, { token })).json;
+  // one alarming detector cannot size the leak: a bounded range (it was 3.4e11 kg/s), flagged
+  const [lo, hi] = inc.source.rate_range;
+  assert.ok(lo > 0 && lo <= inc.source.rate_kg_s && inc.source.rate_kg_s <= hi && hi <= 1000, JSON.stringify(inc.source.rate_range));
+  assert.ok(inc.flags.includes('poorly_constrained'), JSON.stringify(inc.flags));
   assert.equal(await p.locator('#inc-zones tr[data-level]').count(), inc.zones.length);
   // detectors by role
   assert.equal(await p.getAttribute('#inc-detectors tr[data-point="E1-HS-01.h2s"]', 'data-role'), 'alarming');

@@ -279,6 +279,20 @@ test('an H2S leak over HJ 212 opens an incident: source near the truth, zones do
   assert.equal(sse.admin.out[0].event, 'opened');
   assert.ok(sse.admin.out.every((e) => !('impacts' in e) || typeof e.impacts === 'number'));
   assert.equal(sse.ent3.out.length, 0);
+  // an enterprise's summary counts only the impacts it may see (its own and the public places),
+  // the park's all of them: the same update seen by both
+  const seen = await until(async () => {
+    const mine = (await d.get(`/api/v1/incidents/${inc.id}`, { token: tok.ent2 })).json;
+    const park = (await d.get(`/api/v1/incidents/${inc.id}`, { token: tok.admin })).json;
+    const em = sse.ent2.out.find((e) => e.updated_at === mine.updated_at);
+    const ep = sse.admin.out.find((e) => e.updated_at === mine.updated_at);
+    return park.updated_at === mine.updated_at && em && ep && { mine, park, em, ep };
+  }, { what: 'the same update as E2 and the park see it' });
+  assert.ok(seen.park.impacts.length > seen.mine.impacts.length, 'others are impacted too');
+  assert.equal(seen.em.impacts, seen.mine.impacts.length);
+  assert.equal(seen.ep.impacts, seen.park.impacts.length);
+  assert.equal(sse.ent2.out.filter((e) => e.updated_at === seen.mine.updated_at).length, 1);
+  assert.equal(sse.admin.out.filter((e) => e.updated_at === seen.mine.updated_at).length, 1);
   for (const s of Object.values(sse)) s.close();
   // the webhook got the whole incident JSON
   const hook = await until(async () => hooks.find((h) => h.body.id === inc.id && h.body.source), { what: 'a webhook post' });

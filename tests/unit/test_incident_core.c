@@ -178,12 +178,14 @@ static void test_noisy_readings(void **state)
     assert_true(dist_to(&out, 0, 0) < 40);
     assert_true(out.est.q_kg_s > 0.025 && out.est.q_kg_s < 0.1);
     assert_true(out.est.q_lo < out.est.q_kg_s && out.est.q_hi > out.est.q_kg_s);
-    assert_true(out.est.q_hi / out.est.q_lo > 1.5); /* a range, not a point */
+    /* a range, not a point: 26 readings with σ = 0.3 give ln Q̂ ± 1.645 · 0.3 / √26 ≈ ×1.2 */
+    assert_true(out.est.q_hi / out.est.q_lo > 1.2);
     inc_output_release(&out);
 }
 
 /* Two release points crosswind of each other and one reading detector half-way between their
- * plumes: the reading alone cannot tell them apart (both fit it exactly, B is taken); silent
+ * plumes: the reading alone cannot tell them apart (both fit it exactly; flagged as poorly
+ * constrained, the best may be either or a grid point next to the reading); silent
  * detectors on B's plume axis move the estimate to A's side. */
 static void test_silent_detectors_move_the_estimate(void **state)
 {
@@ -204,10 +206,10 @@ static void test_silent_detectors_move_the_estimate(void **state)
     assert_int_equal(inc_update(&in, &o2), PW_OK);
     assert_true(o2.estimated);
     double y2 = xy_of(o2.src).y;
-    assert_string_equal(o1.candidate, "B");
-    assert_true(fabs(y1 - 40) < 1);
-    assert_true(y2 < y1 - 20);
-    assert_true(y2 < 20);
+    /* one reading: a guess, flagged (it may sit anywhere in the cone, B or the grid) */
+    assert_true(o1.est.poorly_constrained);
+    assert_true(y2 <= y1 + 1);
+    assert_true(y2 < 30); /* off B's axis (y = 40) */
     assert_string_not_equal(o2.candidate, "B");
     assert_int_equal(nw.det[1].role, INC_SILENT);
     inc_output_release(&o1);
@@ -376,6 +378,83 @@ static void test_bounds(void **state)
     assert_int_equal(inc_id_parse("7", &id), PW_EINVAL);
 }
 
+/* The browser fixture's park (one alarming H2S detector, two silent ones 89 m north and south,
+ * wind 3 m/s from the west, class F at night): one reading cannot place the source nor size it,
+ * and grid candidates far off the plume axis "explained" it with reading / tiny — the range's
+ * upper bound came out 3.4e11 kg/s. The range is bounded (the confidence envelope, the
+ * likelihood cut, the plume's 3 σ edge, the maximum plausible rate) and flagged. */
+static void test_rate_range_bounded(void **state)
+{
+    (void)state;
+    struct net nw = {0};
+    struct geo_point h1 = {.lat = 36.18, .lon = 118.1734};
+    struct geo_point h2 = {.lat = 36.1808, .lon = 118.1734};
+    struct geo_point h3 = {.lat = 36.1792, .lon = 118.1734};
+    add_det(&nw, 0, 0, 30);
+    add_det(&nw, 0, 0, 0);
+    add_det(&nw, 0, 0, 0);
+    nw.det[0].at = h1;
+    nw.det[1].at = h2;
+    nw.det[2].at = h3;
+    struct inc_release_point rp[1] = {{"E1-U1", {.lat = 36.18, .lon = 118.1735}, 0}};
+    struct inc_input in = input(&nw, rp, 1, 270);
+    in.origin = h1;
+    in.cls = DISP_F;
+    struct inc_output out;
+    assert_int_equal(inc_update(&in, &out), PW_OK);
+    assert_true(out.estimated);
+    assert_true(out.est.q_lo <= out.est.q_kg_s && out.est.q_kg_s <= out.est.q_hi);
+    assert_true(out.est.q_hi <= DISP_EST_RATE_MAX_KG_S);
+    assert_true(out.est.q_hi < 100);
+    assert_true(out.est.poorly_constrained);
+    struct pw_buf b;
+    pw_buf_init(&b, 0);
+    assert_int_equal(inc_output_json(&in, &out, "WS-01", 1, &b), PW_OK);
+    assert_non_null(strstr(b.data, "\"poorly_constrained\""));
+    pw_buf_release(&b);
+    inc_output_release(&out);
+    /* a well-covered source is not flagged */
+    network(&nw, 0.05, 0, 0, 0);
+    struct inc_release_point tank[1] = {{"TANK", at(0, 0), 0}};
+    in = input(&nw, tank, 1, 270);
+    assert_int_equal(inc_update(&in, &out), PW_OK);
+    assert_true(out.estimated);
+    assert_false(out.est.poorly_constrained);
+    assert_false(out.est.rate_capped);
+    inc_output_release(&out);
+}
+
+/* The demo's E06 leak (scripts/screenshots.mjs): three detectors around the leak read, and
+ * detectors hundreds of metres away read a background just above their noise floor — no single
+ * plume explains them all, the estimate found no candidate and the update failed, so the
+ * incident stayed "not estimated" with no reason. Those weak readings become upper bounds at
+ * their value, the source is estimated near the truth, and the incident says so. */
+static void test_unexplained_background(void **state)
+{
+    (void)state;
+    struct net nw;
+    network(&nw, 0.05, 0, 0, 0);
+    add_det(&nw, -300, 400, 0.84); /* upwind, far north: background */
+    add_det(&nw, 100, -500, 0.76); /* far south */
+    add_det(&nw, -450, -50, 0.83); /* far upwind */
+    struct inc_input in = input(&nw, NULL, 0, 270);
+    struct inc_output out;
+    assert_int_equal(inc_update(&in, &out), PW_OK);
+    assert_true(out.estimated);
+    assert_true(out.zoned);
+    assert_true(out.n_unexplained >= 3);
+    assert_true(dist_to(&out, 0, 0) < 60);
+    assert_int_equal(nw.det[nw.n - 1].role, INC_READING); /* the role stays what it read */
+    struct pw_buf b;
+    pw_buf_init(&b, 0);
+    assert_int_equal(inc_output_json(&in, &out, "W", 1, &b), PW_OK);
+    assert_non_null(strstr(b.data, "\"readings_unexplained\""));
+    assert_null(strstr(b.data, "\"not_estimated\""));
+    assert_non_null(strstr(b.data, "upper bounds"));
+    pw_buf_release(&b);
+    inc_output_release(&out);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -386,6 +465,8 @@ int main(void)
         cmocka_unit_test(test_no_reading),
         cmocka_unit_test(test_impacts),
         cmocka_unit_test(test_bounds),
+        cmocka_unit_test(test_rate_range_bounded),
+        cmocka_unit_test(test_unexplained_background),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
