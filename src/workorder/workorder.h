@@ -329,8 +329,8 @@ struct wo_webhook_opts {
     int64_t timeout_ms;
     size_t queue; /* events waiting; beyond it new ones are dropped (logged) */
 };
-/* Posts every work-order event's JSON (as on the event stream) to each URL. *out = NULL and PW_OK
- * when urls is empty; PW_ECONFIG for a bad URL (logged). */
+/* Posts every work-order event's JSON (as on the event stream) to each URL (base/poster.h).
+ * *out = NULL and PW_OK when urls is empty; PW_EINVAL for a bad URL (logged). */
 int wo_webhook_start(struct wo_store *s, const struct wo_webhook_opts *o, struct wo_webhook **out);
 void wo_webhook_stop(struct wo_webhook *w);
 
