@@ -617,43 +617,6 @@ static void update_hist(struct uplink *u, uint64_t cursor, int64_t now)
 
 /* ---- the gap watch and the backfill ---- */
 
-struct park_gap_alarm {
-    char park[UPLINK_PARK_MAX + 1];
-    uint64_t from, to;
-    int64_t ts;
-};
-
-static void raise_park_gap(struct pipeline *p, void *ctx)
-{
-    struct park_gap_alarm *g = ctx;
-    char source[UPLINK_PARK_MAX + 8], message[240];
-    snprintf(source, sizeof source, "uplink:%s", g->park);
-    snprintf(message, sizeof message,
-             "park stream messages %llu..%llu were removed by its limits before the province "
-             "copied them; backfilled from the park's store",
-             (unsigned long long)g->from, (unsigned long long)g->to);
-    struct alarm_transition t = {
-        .action = ALARM_RAISE,
-        .source = source,
-        .source_kind = "uplink",
-        .rule = "uplink_gap",
-        .condition = "data_lost",
-        .level = 2,
-        .device = "",
-        .enterprise = "",
-        .area = "",
-        .point = "",
-        .series = "",
-        .value = (double)(g->to - g->from + 1),
-        .threshold = NAN,
-        .ts = g->ts,
-        .message = message,
-    };
-    if (pipeline_rules(p))
-        rules_external(pipeline_rules(p), &t, pipeline_emit, p);
-    free(g);
-}
-
 void uplink_set_pipeline(struct uplink *u, struct pipeline *p)
 {
     if (!u)
@@ -899,14 +862,15 @@ static void watch_gap(struct uplink *u, jsCtx *js, const char *stream)
                      "stream=%s outbox_from=%" PRIu64 " outbox_to=%" PRIu64
                      " backfill_from=%" PRId64 " backfill_to=%" PRId64,
                      stream, from, to, t_from, t_to);
-        struct park_gap_alarm *g = pw_xcalloc(1, sizeof *g);
-        snprintf(g->park, sizeof g->park, "%s", u->park);
-        g->from = from;
-        g->to = to;
-        g->ts = pw_now_ms();
+        char source[UPLINK_PARK_MAX + 8], message[240];
+        snprintf(source, sizeof source, "uplink:%s", u->park);
+        snprintf(message, sizeof message,
+                 "park stream messages %" PRIu64 "..%" PRIu64 " were removed by its limits before "
+                 "the province copied them; backfilled from the park's store",
+                 from, to);
         pthread_mutex_lock(&u->mu);
-        if (!u->pl || pipeline_exec(u->pl, raise_park_gap, g, false) != PW_OK)
-            free(g);
+        if (u->pl)
+            uplink_raise_gap(u->pl, source, message, from, to, pw_now_ms());
         pthread_mutex_unlock(&u->mu);
         if (u->pending) { /* one backfill covers both */
             t_from = t_from < u->pend_from ? t_from : u->pend_from;

@@ -76,42 +76,6 @@ static struct pw_counter *m_msgs, *m_samples, *m_dups, *m_bad, *m_redeliver, *m_
  * aggregate — aged out of the park stream (MaxAge/MaxBytes, Discard=Old) before the hub copied
  * them. Raised as an alarm on the province (source park:<p>, rule uplink_gap). ---- */
 
-struct gap_alarm {
-    char park[UPLINK_PARK_MAX + 1];
-    uint64_t from, to;
-    int64_t ts;
-};
-
-static void raise_gap(struct pipeline *p, void *ctx)
-{
-    struct gap_alarm *g = ctx;
-    char source[UPLINK_PARK_MAX + 8], message[200];
-    snprintf(source, sizeof source, "park:%s", g->park);
-    snprintf(message, sizeof message,
-             "park %s: messages %llu..%llu left the park stream before the province copied them",
-             g->park, (unsigned long long)g->from, (unsigned long long)g->to);
-    struct alarm_transition t = {
-        .action = ALARM_RAISE,
-        .source = source,
-        .source_kind = "uplink",
-        .rule = "uplink_gap",
-        .condition = "data_lost",
-        .level = 2,
-        .device = "",
-        .enterprise = "",
-        .area = "",
-        .point = "",
-        .series = "",
-        .value = (double)(g->to - g->from + 1),
-        .threshold = NAN,
-        .ts = g->ts,
-        .message = message,
-    };
-    if (pipeline_rules(p))
-        rules_external(pipeline_rules(p), &t, pipeline_emit, p);
-    free(g);
-}
-
 static int park_index(const struct province *pv, const char *park)
 {
     for (size_t i = 0; i < pv->nparks; i++)
@@ -165,13 +129,13 @@ static void apply_gaps(struct province *pv, const struct gap *gaps, size_t n)
         PW_LOG_ERROR("province", "messages of a park were lost before the province copied them",
                      "park=%s from=%llu to=%llu count=%llu", park, (unsigned long long)g->from,
                      (unsigned long long)g->to, (unsigned long long)cnt);
-        struct gap_alarm *ga = pw_xcalloc(1, sizeof *ga);
-        snprintf(ga->park, sizeof ga->park, "%s", park);
-        ga->from = g->from;
-        ga->to = g->to;
-        ga->ts = pw_now_ms();
-        if (pipeline_exec(pv->pl, raise_gap, ga, false) != PW_OK)
-            free(ga);
+        char source[UPLINK_PARK_MAX + 8], message[200];
+        snprintf(source, sizeof source, "park:%s", park);
+        snprintf(message, sizeof message,
+                 "park %s: messages %llu..%llu left the park stream before the province copied "
+                 "them",
+                 park, (unsigned long long)g->from, (unsigned long long)g->to);
+        uplink_raise_gap(pv->pl, source, message, g->from, g->to, pw_now_ms());
     }
 }
 

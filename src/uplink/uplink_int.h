@@ -6,6 +6,7 @@
 
 #include <nats/nats.h>
 #include <stddef.h>
+#include <stdint.h>
 
 /* Where a park stream's source consumer delivers to the aggregate: <prefix>.<park>.… (the
  * hub's park account exports it to PROVINCE). */
@@ -27,5 +28,12 @@ int uplink_ensure_aggregate(jsCtx *js, const char *prov, char *const *parks, siz
  * the bad one in err. */
 int uplink_split_ids(const char *list, char ***out, size_t *n, char *err, size_t errcap);
 void uplink_ids_free(char **v, size_t n);
+
+/* Raises the uplink_gap alarm (rule uplink_gap, condition data_lost, yellow, value = the number of
+ * messages from..to lost) for source with message, on pl's writer thread (gap.c). PW_OK, or
+ * pipeline_exec's error (nothing raised). */
+struct pipeline;
+int uplink_raise_gap(struct pipeline *pl, const char *source, const char *message, uint64_t from,
+                     uint64_t to, int64_t ts);
 
 #endif
