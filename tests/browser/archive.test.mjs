@@ -3,10 +3,10 @@
 // downloads a c2sp.org/tlog-proof receipt that Sigstore's verifier accepts; a viewer sees no link.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { chromium } from 'playwright-core';
 import { Daemon, ADMIN_PASSWORD, until } from '../integration/harness.mjs';
 import { frame, local14, qnOf, Station } from '../integration/hj212lib.mjs';
 import { verifyReceipt } from '../verifiers/sigstore-check.mjs';
+import { launchChromium } from './browserlib.mjs';
 
 const MN = '010000A8900016F000169DC0'; // AQ-01 in small-park.json
 let d, browser, admin;
@@ -15,11 +15,7 @@ before(async () => {
   d = await new Daemon({ set: ['archive.checkpoint_interval=1s', 'modbus.poll_interval=1h'] }).start();
   admin = await d.login();
   assert.equal((await d.post('/api/v1/users', { name: 'view1', password: 'view1-password', role: 'viewer' }, { token: admin })).status, 201);
-  browser = await chromium.launch({
-    executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
-    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
-      '--disable-component-update', '--disable-sync'],
-  });
+  browser = await launchChromium();
 });
 after(async () => { await browser?.close(); await d?.stop(); });
 

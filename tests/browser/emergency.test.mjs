@@ -6,9 +6,9 @@
 // own impacts; the English switch; no console errors.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { chromium } from 'playwright-core';
 import { Daemon, ADMIN_PASSWORD } from '../integration/harness.mjs';
 import { parkModel, weatherLines } from './park-fixture.mjs';
+import { launchChromium, loginAs } from './browserlib.mjs';
 
 let d, browser;
 const errors = [];
@@ -19,11 +19,7 @@ before(async () => {
   // the station's latest reading: wind from the west at 5 m/s, 20 °C, 101.3 kPa
   const r = await d.req('POST', '/write', { body: weatherLines() });
   assert.equal(r.status, 204, r.text);
-  browser = await chromium.launch({
-    executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
-    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
-      '--disable-component-update', '--disable-sync'],
-  });
+  browser = await launchChromium();
 });
 after(async () => { await browser?.close(); await d?.stop(); });
 
@@ -35,14 +31,7 @@ async function page(viewport = { width: 1600, height: 1000 }, allow = /401/) {
   return p;
 }
 
-async function login(p, user, password) {
-  await p.goto(d.base + '/');
-  await p.locator('#login-view').waitFor();
-  await p.fill('input[name=user]', user);
-  await p.fill('input[name=password]', password);
-  await p.click('#login-form button[type=submit]');
-  await p.locator('#nav').waitFor();
-}
+const login = (p, user, password) => loginAs(p, d.base, user, password);
 
 test('drill: wind from the station, source from a map click, zones and impacts as the API computes them', async () => {
   const p = await page(undefined, /401|status of 400/); // the refused rate below answers 400 by design

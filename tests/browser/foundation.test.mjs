@@ -9,6 +9,7 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Daemon, ADMIN_PASSWORD, DATA } from '../integration/harness.mjs';
+import { loginAs } from './browserlib.mjs';
 
 let d, browser;
 const errors = [];
@@ -48,14 +49,7 @@ async function page(viewport = { width: 1920, height: 1080 }, allow = /401/) {
   return p;
 }
 
-async function login(p, user, password) {
-  await p.goto(d.base + '/');
-  await p.locator('#login-view').waitFor();
-  await p.fill('input[name=user]', user);
-  await p.fill('input[name=password]', password);
-  await p.click('#login-form button[type=submit]');
-  await p.locator('#nav').waitFor();
-}
+const login = (p, user, password) => loginAs(p, d.base, user, password);
 
 const write = async (body) => {
   const r = await d.req('POST', '/write', { body });

@@ -6,9 +6,9 @@
 // viewer gets no close button; the park closes it; the English switch; no console errors.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { chromium } from 'playwright-core';
 import { Daemon, ADMIN_PASSWORD, until } from '../integration/harness.mjs';
 import { parkModel, weatherLines } from './park-fixture.mjs';
+import { launchChromium, loginAs } from './browserlib.mjs';
 
 let d, browser, token;
 const errors = [];
@@ -20,11 +20,7 @@ before(async () => {
     { name: 'ent1', password: 'ent1-password', role: 'enterprise', enterprise: 'E1' }]) {
     assert.equal((await d.post('/api/v1/users', u, { token })).status, 201);
   }
-  browser = await chromium.launch({
-    executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
-    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
-      '--disable-component-update', '--disable-sync'],
-  });
+  browser = await launchChromium();
 });
 after(async () => { await browser?.close(); await d?.stop(); });
 
@@ -36,14 +32,7 @@ async function page(viewport = { width: 1600, height: 1000 }, allow = /401/) {
   return p;
 }
 
-async function login(p, user, password) {
-  await p.goto(d.base + '/');
-  await p.locator('#login-view').waitFor();
-  await p.fill('input[name=user]', user);
-  await p.fill('input[name=password]', password);
-  await p.click('#login-form button[type=submit]');
-  await p.locator('#nav').waitFor();
-}
+const login = (p, user, password) => loginAs(p, d.base, user, password);
 
 const write = async (body) => {
   const r = await d.req('POST', '/write', { body });

@@ -7,9 +7,9 @@
 // buttons; the English switch; no console errors.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { chromium } from 'playwright-core';
 import { Daemon, ADMIN_PASSWORD } from '../integration/harness.mjs';
 import { parkModel, weatherLines } from './park-fixture.mjs';
+import { launchChromium, loginAs } from './browserlib.mjs';
 
 let d, browser, token;
 const errors = [];
@@ -23,11 +23,7 @@ before(async () => {
   }
   const w = await d.req('POST', '/write', { body: [weatherLines({ speed: 2, from: 90 }), 'gas,device=E1-CB-01 concentration=2'].join('\n') });
   assert.equal(w.status, 204, w.text);
-  browser = await chromium.launch({
-    executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
-    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
-      '--disable-component-update', '--disable-sync'],
-  });
+  browser = await launchChromium();
 });
 after(async () => { await browser?.close(); await d?.stop(); });
 
@@ -39,14 +35,7 @@ async function page(viewport = { width: 1600, height: 1000 }, allow = /401/) {
   return p;
 }
 
-async function login(p, user, password) {
-  await p.goto(d.base + '/');
-  await p.locator('#login-view').waitFor();
-  await p.fill('input[name=user]', user);
-  await p.fill('input[name=password]', password);
-  await p.click('#login-form button[type=submit]');
-  await p.locator('#nav').waitFor();
-}
+const login = (p, user, password) => loginAs(p, d.base, user, password);
 
 const stateIs = (p, txt) => p.waitForFunction((x) => document.querySelector('#pt-state')?.textContent === x, txt);
 let permitId;

@@ -4,11 +4,11 @@
 // report page with its tables, and its print layout without the shell; no console errors.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { chromium } from 'playwright-core';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Daemon, ADMIN_PASSWORD, DATA } from '../integration/harness.mjs';
+import { launchChromium } from './browserlib.mjs';
 
 let d, browser, admin;
 const errors = [];
@@ -46,11 +46,7 @@ before(async () => {
   }
   // a located point of another level class would not matter; one without a location is not drawn
   assert.equal((await d.req('PUT', '/api/v1/risk-points/RP-X', { body: { enterprise: 'E1', name: '无坐标', grade: '低' }, token: admin })).status, 200);
-  browser = await chromium.launch({
-    executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
-    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
-      '--disable-component-update', '--disable-sync'],
-  });
+  browser = await launchChromium();
 });
 after(async () => { await browser?.close(); await d?.stop(); });
 

@@ -3,9 +3,9 @@
 // who and why recorded. An enterprise user sees no reset action.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { chromium } from 'playwright-core';
 import { Daemon, ADMIN_PASSWORD } from '../integration/harness.mjs';
 import { MSG, Terminal, register2013 } from '../integration/jt808lib.mjs';
+import { launchChromium, loginAs } from './browserlib.mjs';
 
 let d, browser, admin;
 const errors = [];
@@ -16,11 +16,7 @@ before(async () => {
   admin = await d.login();
   const r = await d.post('/api/v1/users', { name: 'ent1', password: 'ent1-password', role: 'enterprise', enterprise: 'E1' }, { token: admin });
   assert.equal(r.status, 201);
-  browser = await chromium.launch({
-    executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
-    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
-      '--disable-component-update', '--disable-sync'],
-  });
+  browser = await launchChromium();
 });
 after(async () => { await browser?.close(); await d?.stop(); });
 
@@ -32,14 +28,7 @@ async function page() {
   return p;
 }
 
-async function login(p, user, password) {
-  await p.goto(d.base + '/');
-  await p.locator('#login-view').waitFor();
-  await p.fill('input[name=user]', user);
-  await p.fill('input[name=password]', password);
-  await p.click('#login-form button[type=submit]');
-  await p.locator('#nav').waitFor();
-}
+const login = (p, user, password) => loginAs(p, d.base, user, password);
 
 async function register() {
   const t = await new Terminal(d.ports.jt808, { phone: PHONE }).connect();

@@ -5,11 +5,11 @@
 // screen; the English switch; no console errors.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { chromium } from 'playwright-core';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Daemon, ADMIN_PASSWORD, DATA } from '../integration/harness.mjs';
+import { launchChromium, loginAs } from './browserlib.mjs';
 
 let d, browser;
 const errors = [];
@@ -32,11 +32,7 @@ before(async () => {
     { name: 'view1', password: 'view1-password', role: 'viewer' }]) {
     assert.equal((await d.post('/api/v1/users', u, { token: admin })).status, 201);
   }
-  browser = await chromium.launch({
-    executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
-    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
-      '--disable-component-update', '--disable-sync'],
-  });
+  browser = await launchChromium();
 });
 after(async () => { await browser?.close(); await d?.stop(); });
 
@@ -48,14 +44,7 @@ async function page(viewport = { width: 1600, height: 1000 }, allow = /401/) {
   return p;
 }
 
-async function login(p, user, password) {
-  await p.goto(d.base + '/');
-  await p.locator('#login-view').waitFor();
-  await p.fill('input[name=user]', user);
-  await p.fill('input[name=password]', password);
-  await p.click('#login-form button[type=submit]');
-  await p.locator('#nav').waitFor();
-}
+const login = (p, user, password) => loginAs(p, d.base, user, password);
 
 const stateIs = (p, txt) => p.waitForFunction((x) => document.querySelector('#wo-state')?.textContent === x, txt);
 
